@@ -1,0 +1,29 @@
+{
+  "targets": [
+    {
+      "target_name": "natgrad",
+      "sources": [
+        "native/addon.cc",
+        "native/cpu/cpu_backend.cc",
+        "native/cpu/gram.cc",
+        "native/cpu/layer_gram.cc",
+        "native/cpu/cholesky_solve.cc",
+        "native/cpu/pinv_solve.cc",
+        "native/cpu/batched_gram_inverse.cc",
+        "native/cpu/gfortran_runtime.cc",
+        "native/cuda/cuda_backend.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!(node scripts/openblas.js include)"
+      ],
+      "defines": ["NAPI_VERSION=9", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++1y", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fno-math-errno", "-fvisibility=hidden"],
+      "libraries": [
+        "<!(node scripts/openblas.js lib)",
+        "-lpthread", "-lm", "-ldl", "-Wl,--exclude-libs,ALL"
+      ]
+    }
+  ]
+}

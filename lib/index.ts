@@ -1,0 +1,4 @@
+// natgrad — public exports.
+export { backend, setThreads } from './native';
+export type { BackendInfo, Precision } from './native';
+export * from './linalg';

@@ -1,0 +1,137 @@
+// Typed wrappers of the native kernels. Every matrix is a row-major Float32Array
+// used in place (zero copy); outputs are allocated unless `out` is given. Each
+// kernel has a sync form and an `…Async` form that runs on the libuv pool and
+// resolves to the same result, bit for bit. Argument errors are TypeError /
+// RangeError naming the argument (code ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE);
+// kernel failures carry a `code` (ERR_NOT_POSITIVE_DEFINITE with `column`,
+// ERR_NON_FINITE, ERR_LAPACK, ERR_OUT_OF_MEMORY).
+import { native, Precision } from './native';
+
+export type { Precision } from './native';
+
+export interface GemmOptions {
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+  /** Scale of the existing `out` (needs `out`); default 0. */
+  beta?: number;
+  out?: Float32Array;
+}
+
+// An output of n elements. Sizes the addon will refuse (negative, fractional,
+// beyond 2³¹ − 1) get an empty array so the addon's RangeError, which names the
+// argument, is what the caller sees.
+function alloc(n: number, out: Float32Array | undefined): Float32Array {
+  return out ?? new Float32Array(Number.isSafeInteger(n) && n > 0 && n <= 0x7fffffff ? n : 0);
+}
+
+function gemmArgs(a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOptions) {
+  if (o.beta !== undefined && o.beta !== 0 && !o.out) throw new TypeError("gemm: option 'beta' needs option 'out'");
+  return [!!o.transA, !!o.transB, m, n, k, o.alpha ?? 1, a, b, o.beta ?? 0, alloc(m * n, o.out)] as const;
+}
+
+/** C[m,n] = alpha·op(A)·op(B) + beta·C; A [m,k] ([k,m] if transA), B [k,n] ([n,k] if transB). */
+export function gemm(a: Float32Array, b: Float32Array, m: number, n: number, k: number, opts: GemmOptions = {}): Float32Array {
+  return native.gemm(...gemmArgs(a, b, m, n, k, opts));
+}
+export function gemmAsync(a: Float32Array, b: Float32Array, m: number, n: number, k: number, opts: GemmOptions = {}): Promise<Float32Array> {
+  return native.gemmAsync(...gemmArgs(a, b, m, n, k, opts));
+}
+
+export interface GramOptions {
+  /** 'PM': J is [P, M] (one column per kernel entry), K = JᵀJ. 'MP': J is [M, P], K = J Jᵀ. Default 'PM'. */
+  layout?: 'PM' | 'MP';
+  out?: Float32Array;
+}
+
+function gramArgs(j: Float32Array, p: number, m: number, o: GramOptions) {
+  if (o.layout !== undefined && o.layout !== 'PM' && o.layout !== 'MP') throw new TypeError("gram: option 'layout' must be 'PM' or 'MP'");
+  return [j, p, m, o.layout === 'MP', alloc(m * m, o.out)] as const;
+}
+
+/** K[M,M] = JᵀJ (full symmetric) for J [P,M], or J Jᵀ for J [M,P] with layout 'MP'. */
+export function gram(j: Float32Array, p: number, m: number, opts: GramOptions = {}): Float32Array {
+  return native.gram(...gramArgs(j, p, m, opts));
+}
+export function gramAsync(j: Float32Array, p: number, m: number, opts: GramOptions = {}): Promise<Float32Array> {
+  return native.gramAsync(...gramArgs(j, p, m, opts));
+}
+
+/**
+ * Accumulates one linear layer's block of the kernel:
+ * K[Nk,Nk] += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1), B [N·k, widthOut], A [N, widthIn].
+ * Row (i, j) of B is ∂η_(i,j)/∂z_i for the layer output z_i of sample i; A holds the layer inputs a_i.
+ * `kernel` is read and written (pass zeros to start).
+ */
+export function layerGram(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Float32Array {
+  return native.layerGram(b, a, n, k, widthOut, widthIn, kernel);
+}
+export function layerGramAsync(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Promise<Float32Array> {
+  return native.layerGramAsync(b, a, n, k, widthOut, widthIn, kernel);
+}
+
+export interface SolveOptions {
+  /** λ ≥ 0 added to the diagonal. Default 0. */
+  damping?: number;
+  /** Precision of the factorisation (inputs/outputs stay float32). Default 'float32'. */
+  precision?: Precision;
+  /** [M, nrhs]; may be the same array as R. */
+  out?: Float32Array;
+}
+
+function solveArgs(m: number, nrhs: number, o: SolveOptions) {
+  return [o.damping ?? 0, o.precision ?? 'float32', alloc(m * nrhs, o.out)] as const;
+}
+
+/**
+ * X[M,nrhs] = (K + λI)⁻¹ R by Cholesky, K [M,M] symmetric (its upper triangle is read), R [M,nrhs].
+ * Throws code ERR_NOT_POSITIVE_DEFINITE with `column` (1-based) when K + λI is not positive definite.
+ */
+export function choleskySolve(k: Float32Array, m: number, r: Float32Array, nrhs = 1, opts: SolveOptions = {}): Float32Array {
+  const [damping, precision, x] = solveArgs(m, nrhs, opts);
+  return native.choleskySolve(k, m, r, nrhs, damping, precision, x);
+}
+export function choleskySolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs = 1, opts: SolveOptions = {}): Promise<Float32Array> {
+  const [damping, precision, x] = solveArgs(m, nrhs, opts);
+  return native.choleskySolveAsync(k, m, r, nrhs, damping, precision, x);
+}
+
+export interface PinvOptions extends SolveOptions {
+  /** Eigenvalues with |e| ≤ rcond·max|e| count as zero. 0 (default) means M·ε of the precision. */
+  rcond?: number;
+}
+export interface PinvResult {
+  x: Float32Array;
+  /** How many eigenvalues were kept. */
+  rank: number;
+}
+
+function pinvArgs(m: number, nrhs: number, o: PinvOptions) {
+  return [o.damping ?? 0, o.rcond ?? 0, o.precision ?? 'float32', alloc(m * nrhs, o.out)] as const;
+}
+
+/** X = (K + λI)⁺ R for symmetric K [M,M] by eigendecomposition (syevd) with a relative cutoff. */
+export function pinvSolve(k: Float32Array, m: number, r: Float32Array, nrhs = 1, opts: PinvOptions = {}): PinvResult {
+  const [damping, rcond, precision, x] = pinvArgs(m, nrhs, opts);
+  const rank = native.pinvSolve(k, m, r, nrhs, damping, rcond, precision, x);
+  return { x, rank };
+}
+export async function pinvSolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs = 1, opts: PinvOptions = {}): Promise<PinvResult> {
+  const [damping, rcond, precision, x] = pinvArgs(m, nrhs, opts);
+  const rank = await native.pinvSolveAsync(k, m, r, nrhs, damping, rcond, precision, x);
+  return { x, rank };
+}
+
+export interface BatchedGramInverseOptions {
+  damping?: number;
+  /** [batch, k, k] */
+  out?: Float32Array;
+}
+
+/** out[b] = (G_bᵀ G_b + λI)⁻¹ for G [batch, rows, k] (k ≤ 256); out [batch, k, k]. */
+export function batchedGramInverse(g: Float32Array, batch: number, rows: number, k: number, opts: BatchedGramInverseOptions = {}): Float32Array {
+  return native.batchedGramInverse(g, batch, rows, k, opts.damping ?? 0, alloc(batch * k * k, opts.out));
+}
+export function batchedGramInverseAsync(g: Float32Array, batch: number, rows: number, k: number, opts: BatchedGramInverseOptions = {}): Promise<Float32Array> {
+  return native.batchedGramInverseAsync(g, batch, rows, k, opts.damping ?? 0, alloc(batch * k * k, opts.out));
+}

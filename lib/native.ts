@@ -1,0 +1,124 @@
+// Loads the native addon and selects its backend.
+// Order: $NATGRAD_ADDON (an explicit .node file), then node-gyp-build, which
+// tries a local build (build/Release) and then the prebuilt binary in
+// prebuilds/<platform>-<arch>/. A failure throws one error that lists what was
+// tried and what to install.
+import * as path from 'node:path';
+
+/** What `backend()` reports. */
+export interface BackendInfo {
+  /** 'cpu' (OpenBLAS) or 'cuda'. */
+  name: 'cpu' | 'cuda';
+  /** e.g. 'OpenBLAS 0.3.21 Cooperlake' — the BLAS and the kernel set it chose for this CPU. */
+  blas: string;
+  /** BLAS threads (NATGRAD_THREADS or OpenBLAS's default). */
+  threads: number;
+  /** GPU name for cuda, '' for cpu. */
+  device: string;
+  /** Why this backend was chosen, and why CUDA is not in use when it is not. */
+  reason: string;
+  /** Advice about this machine ('' when none), e.g. an unrecognised CPU. */
+  note: string;
+  /** The .node file that was loaded. */
+  addon: string;
+}
+
+export type Precision = 'float32' | 'float64';
+
+/** The raw addon: positional arguments, checked natively. Use lib/linalg.ts instead. */
+export interface NativeAddon {
+  gemm(ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Float32Array, b: Float32Array, beta: number, c: Float32Array): Float32Array;
+  gemmAsync(ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Float32Array, b: Float32Array, beta: number, c: Float32Array): Promise<Float32Array>;
+  gram(j: Float32Array, p: number, m: number, samplesMajor: boolean, k: Float32Array): Float32Array;
+  gramAsync(j: Float32Array, p: number, m: number, samplesMajor: boolean, k: Float32Array): Promise<Float32Array>;
+  layerGram(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Float32Array;
+  layerGramAsync(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Promise<Float32Array>;
+  choleskySolve(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, precision: Precision, x: Float32Array): Float32Array;
+  choleskySolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, precision: Precision, x: Float32Array): Promise<Float32Array>;
+  pinvSolve(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, rcond: number, precision: Precision, x: Float32Array): number;
+  pinvSolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, rcond: number, precision: Precision, x: Float32Array): Promise<number>;
+  batchedGramInverse(g: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array): Float32Array;
+  batchedGramInverseAsync(g: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array): Promise<Float32Array>;
+  backendInfo(): Omit<BackendInfo, 'addon'>;
+  selectBackend(name: 'auto' | 'cpu' | 'cuda'): Omit<BackendInfo, 'addon'>;
+  setThreads(n: number): Omit<BackendInfo, 'addon'>;
+  napiVersion: number;
+}
+
+/** The package root: lib/ and dist/ both sit one level below it. */
+export const packageRoot = path.resolve(__dirname, '..');
+
+function loadAddon(): { addon: NativeAddon; file: string } {
+  const tried: string[] = [];
+  const explicit = process.env.NATGRAD_ADDON;
+  if (explicit) {
+    const file = path.resolve(explicit);
+    try {
+      return { addon: require(file) as NativeAddon, file };
+    } catch (e) {
+      throw loadError([`NATGRAD_ADDON=${file}: ${(e as Error).message}`]);
+    }
+  }
+  // node-gyp-build resolves build/Release first, then prebuilds/<platform>-<arch>/.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+  let file: string;
+  try {
+    file = nodeGypBuild.path(packageRoot);
+  } catch (e) {
+    tried.push(`node-gyp-build(${packageRoot}): ${(e as Error).message.split('\n')[0]}`);
+    throw loadError(tried);
+  }
+  try {
+    return { addon: require(file) as NativeAddon, file };
+  } catch (e) {
+    tried.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
+    throw loadError(tried);
+  }
+}
+
+function loadError(tried: string[]): Error {
+  const err = new Error(
+    'natgrad: could not load the native addon.\n' +
+      tried.map((t) => `  tried ${t}\n`).join('') +
+      '  Fix: use a platform with a prebuilt binary (linux-x64), or build from source:\n' +
+      '    sudo apt-get install -y build-essential cmake python3 libopenblas-dev && npm run build\n' +
+      '  (NATGRAD_ADDON=/path/to/natgrad.node loads a specific build.)'
+  ) as Error & { code: string };
+  err.code = 'ERR_NATGRAD_LOAD';
+  return err;
+}
+
+const loaded = loadAddon();
+export const native: NativeAddon = loaded.addon;
+export const addonFile: string = loaded.file;
+
+// Backend and threads, from the environment.
+const wanted = (process.env.NATGRAD_BACKEND ?? 'auto').toLowerCase();
+if (wanted !== 'auto' && wanted !== 'cpu' && wanted !== 'cuda') {
+  throw Object.assign(new Error(`natgrad: NATGRAD_BACKEND must be auto, cpu or cuda, got '${process.env.NATGRAD_BACKEND}'`), {
+    code: 'ERR_INVALID_ARG_VALUE',
+  });
+}
+native.selectBackend(wanted);
+const threadsEnv = process.env.NATGRAD_THREADS;
+if (threadsEnv !== undefined && threadsEnv !== '') {
+  const n = Number(threadsEnv);
+  if (!Number.isInteger(n) || n < 1) {
+    throw Object.assign(new Error(`natgrad: NATGRAD_THREADS must be a positive integer, got '${threadsEnv}'`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+  }
+  native.setThreads(n);
+}
+
+/** Which backend runs the kernels, and why. */
+export function backend(): BackendInfo {
+  return { ...native.backendInfo(), addon: addonFile } as BackendInfo;
+}
+
+/** Sets the number of BLAS threads (same as NATGRAD_THREADS). */
+export function setThreads(n: number): BackendInfo {
+  native.setThreads(n);
+  return backend();
+}

@@ -1,0 +1,465 @@
+// The N-API surface. Each entry point checks its arguments on the main thread
+// (TypeError / RangeError naming the argument, with a Node-style `code`),
+// keeps the typed arrays it reads and writes, then runs one backend kernel —
+// inline (sync form) or on the libuv pool (xxxAsync form, returns a Promise).
+// Kernel failures arrive as natgrad::Error and become JS errors with `code`.
+// Every array is a Float32Array, used in place (zero copy).
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "error.h"
+
+namespace {
+
+using natgrad::Backend;
+using natgrad::Precision;
+
+Backend* g_backend = nullptr;   // the selected backend (main thread only)
+std::string g_reason;           // why it was chosen / why CUDA is not in use
+
+// BLAS and LAPACK take 32-bit ints: every dimension and every matrix must fit.
+constexpr int64_t MAX_ELEMENTS = INT32_MAX;
+
+[[noreturn]] void throw_arg(Napi::Env env, bool range, const std::string& msg) {
+  Napi::Error e = range ? Napi::Error(Napi::RangeError::New(env, msg)) : Napi::Error(Napi::TypeError::New(env, msg));
+  e.Set("code", Napi::String::New(env, range ? "ERR_OUT_OF_RANGE" : "ERR_INVALID_ARG_TYPE"));
+  throw e;
+}
+
+Napi::Error to_js_error(Napi::Env env, const natgrad::Error& err) {
+  Napi::Error e = Napi::Error::New(env, err.message);
+  e.Set("code", Napi::String::New(env, err.code));
+  if (err.column >= 0) e.Set("column", Napi::Number::New(env, (double)err.column));
+  if (err.index >= 0) e.Set("index", Napi::Number::New(env, (double)err.index));
+  return e;
+}
+
+const char* typed_array_name(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "TypedArray";
+  }
+}
+
+std::string describe(const Napi::Value& v) {
+  if (v.IsTypedArray()) return typed_array_name(v.As<Napi::TypedArray>().TypedArrayType());
+  if (v.IsArray()) return "Array";
+  if (v.IsNull()) return "null";
+  switch (v.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_boolean: return "boolean";
+    case napi_number: return "number";
+    case napi_string: return "string";
+    case napi_bigint: return "bigint";
+    case napi_function: return "function";
+    case napi_symbol: return "symbol";
+    default: return "object";
+  }
+}
+
+struct F32 {
+  float* data = nullptr;
+  int64_t length = 0;
+  Napi::Value value;
+  bool overlaps(const F32& o) const { return data < o.data + o.length && o.data < data + length; }
+  bool same(const F32& o) const { return data == o.data && length == o.length; }
+};
+
+// Argument reader for one call: every failure names the function and argument.
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : info_(info), fn_(fn) {
+    if (info.Length() < count)
+      throw_arg(info.Env(), false,
+                std::string(fn) + ": expected " + std::to_string(count) + " arguments, got " +
+                    std::to_string(info.Length()));
+  }
+  Napi::Env env() const { return info_.Env(); }
+  const std::string& fn() const { return fn_; }
+
+  double number(size_t i, const char* name) {
+    const Napi::Value v = info_[i];
+    if (!v.IsNumber()) throw_arg(env(), false, fn_ + ": argument '" + name + "' must be a number, got " + describe(v));
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d)) throw_arg(env(), true, fn_ + ": argument '" + name + "' must be finite, got " + std::to_string(d));
+    return d;
+  }
+  double nonnegative(size_t i, const char* name) {
+    const double d = number(i, name);
+    if (d < 0) throw_arg(env(), true, fn_ + ": argument '" + name + "' must be ≥ 0, got " + std::to_string(d));
+    return d;
+  }
+  // A matrix dimension: an integer in [1, 2^31 − 1].
+  int64_t size(size_t i, const char* name) {
+    const double d = number(i, name);
+    if (d != std::floor(d) || d < 1 || d > (double)MAX_ELEMENTS)
+      throw_arg(env(), true, fn_ + ": argument '" + name + "' must be an integer in [1, 2147483647], got " + number_text(d));
+    return (int64_t)d;
+  }
+  bool boolean(size_t i, const char* name) {
+    const Napi::Value v = info_[i];
+    if (!v.IsBoolean()) throw_arg(env(), false, fn_ + ": argument '" + name + "' must be a boolean, got " + describe(v));
+    return v.As<Napi::Boolean>().Value();
+  }
+  Precision precision(size_t i) {
+    const Napi::Value v = info_[i];
+    const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+    if (s == "float32") return Precision::f32;
+    if (s == "float64") return Precision::f64;
+    throw_arg(env(), false, fn_ + ": argument 'precision' must be 'float32' or 'float64', got " +
+                                (v.IsString() ? "'" + s + "'" : describe(v)));
+  }
+  // a·b·… as an element count; RangeError when it exceeds what BLAS can index.
+  int64_t product(std::initializer_list<int64_t> dims, const char* what) {
+    int64_t p = 1;
+    for (int64_t d : dims) {
+      if (p > MAX_ELEMENTS / d)
+        throw_arg(env(), true, fn_ + ": " + what + " has more than 2147483647 elements (32-bit BLAS limit)");
+      p *= d;
+    }
+    return p;
+  }
+  // A Float32Array of exactly `length` elements, not detached.
+  F32 f32(size_t i, const char* name, int64_t length) {
+    const Napi::Value v = info_[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw_arg(env(), false, fn_ + ": argument '" + name + "' must be a Float32Array, got " + describe(v));
+    Napi::Float32Array a = v.As<Napi::Float32Array>();
+    if (a.ArrayBuffer().IsDetached())
+      throw_arg(env(), false, fn_ + ": argument '" + name + "' is backed by a detached ArrayBuffer");
+    if ((int64_t)a.ElementLength() != length)
+      throw_arg(env(), true, fn_ + ": argument '" + name + "' must have length " + std::to_string(length) + ", got " +
+                                 std::to_string(a.ElementLength()));
+    return F32{a.Data(), length, v};
+  }
+  void no_overlap(const F32& out, const F32& in, const char* out_name, const char* in_name, bool allow_same = false) {
+    if (out.overlaps(in) && !(allow_same && out.same(in)))
+      throw_arg(env(), true, fn_ + ": output '" + out_name + "' must not overlap input '" + in_name + "'");
+  }
+
+ private:
+  static std::string number_text(double d) {
+    if (d == std::floor(d) && std::fabs(d) < 1e18) return std::to_string((long long)d);
+    return std::to_string(d);
+  }
+  const Napi::CallbackInfo& info_;
+  std::string fn_;
+};
+
+// Runs on the worker thread too: NaN/Inf inputs are refused before any BLAS call.
+void check_finite(const std::string& fn, const char* name, const float* p, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i]))
+      natgrad::fail("ERR_NON_FINITE", fn + ": argument '" + name + "' contains " + (std::isnan(p[i]) ? "NaN" : "Infinity") +
+                                          " at index " + std::to_string(i));
+}
+
+// One kernel call: parse() on the main thread, execute() anywhere, result() on the main thread.
+struct Job {
+  Backend* backend = g_backend;
+  std::string fn;
+  std::vector<Napi::Value> keep;  // arrays in use; the last one is what the call returns
+  virtual ~Job() = default;
+  virtual void execute() = 0;
+  virtual Napi::Value result(Napi::Env, Napi::Value out) { return out; }
+};
+
+struct GemmJob : Job {
+  bool ta = false, tb = false;
+  int64_t m = 0, n = 0, k = 0;
+  float alpha = 1, beta = 0;
+  F32 A, B, C;
+  void parse(Args& a) {  // (transA, transB, m, n, k, alpha, A, B, beta, C)
+    ta = a.boolean(0, "transA");
+    tb = a.boolean(1, "transB");
+    m = a.size(2, "m");
+    n = a.size(3, "n");
+    k = a.size(4, "k");
+    alpha = (float)a.number(5, "alpha");
+    A = a.f32(6, "A", a.product({m, k}, "A"));
+    B = a.f32(7, "B", a.product({k, n}, "B"));
+    beta = (float)a.number(8, "beta");
+    C = a.f32(9, "C", a.product({m, n}, "C"));
+    a.no_overlap(C, A, "C", "A");
+    a.no_overlap(C, B, "C", "B");
+    keep = {A.value, B.value, C.value};
+  }
+  void execute() override {
+    check_finite(fn, "A", A.data, A.length);
+    check_finite(fn, "B", B.data, B.length);
+    if (beta != 0) check_finite(fn, "C", C.data, C.length);
+    backend->gemm(ta, tb, m, n, k, alpha, A.data, B.data, beta, C.data);
+  }
+};
+
+struct GramJob : Job {
+  int64_t P = 0, M = 0;
+  bool samples_major = false;
+  F32 J, K;
+  void parse(Args& a) {  // (J, P, M, samplesMajor, K)
+    P = a.size(1, "P");
+    M = a.size(2, "M");
+    samples_major = a.boolean(3, "samplesMajor");
+    J = a.f32(0, "J", a.product({P, M}, "J"));
+    K = a.f32(4, "K", a.product({M, M}, "K"));
+    a.no_overlap(K, J, "K", "J");
+    keep = {J.value, K.value};
+  }
+  void execute() override {
+    check_finite(fn, "J", J.data, J.length);
+    backend->gram(J.data, P, M, samples_major, K.data);
+  }
+};
+
+struct LayerGramJob : Job {
+  int64_t N = 0, k = 0, wo = 0, wi = 0;
+  F32 B, A, K;
+  void parse(Args& a) {  // (B, A, N, k, widthOut, widthIn, K)
+    N = a.size(2, "N");
+    k = a.size(3, "k");
+    wo = a.size(4, "widthOut");
+    wi = a.size(5, "widthIn");
+    const int64_t nk = a.product({N, k}, "B");
+    B = a.f32(0, "B", a.product({nk, wo}, "B"));
+    A = a.f32(1, "A", a.product({N, wi}, "A"));
+    K = a.f32(6, "K", a.product({nk, nk}, "K"));
+    a.no_overlap(K, B, "K", "B");
+    a.no_overlap(K, A, "K", "A");
+    keep = {B.value, A.value, K.value};
+  }
+  void execute() override {
+    check_finite(fn, "B", B.data, B.length);
+    check_finite(fn, "A", A.data, A.length);
+    check_finite(fn, "K", K.data, K.length);
+    backend->layer_gram(B.data, A.data, N, k, wo, wi, K.data);
+  }
+};
+
+struct CholeskyJob : Job {
+  int64_t M = 0, nrhs = 0;
+  double lambda = 0;
+  Precision precision = Precision::f32;
+  F32 K, R, X;
+  void parse(Args& a) {  // (K, M, R, nrhs, damping, precision, X)
+    M = a.size(1, "M");
+    nrhs = a.size(3, "nrhs");
+    lambda = a.nonnegative(4, "damping");
+    precision = a.precision(5);
+    K = a.f32(0, "K", a.product({M, M}, "K"));
+    R = a.f32(2, "R", a.product({M, nrhs}, "R"));
+    X = a.f32(6, "X", a.product({M, nrhs}, "X"));
+    a.no_overlap(X, K, "X", "K");
+    a.no_overlap(X, R, "X", "R", /*allow_same=*/true);
+    keep = {K.value, R.value, X.value};
+  }
+  void execute() override {
+    check_finite(fn, "K", K.data, K.length);
+    check_finite(fn, "R", R.data, R.length);
+    backend->cholesky_solve(K.data, M, R.data, nrhs, lambda, precision, X.data);
+  }
+};
+
+struct PinvJob : Job {
+  int64_t M = 0, nrhs = 0, rank = 0;
+  double lambda = 0, rcond = 0;
+  Precision precision = Precision::f32;
+  F32 K, R, X;
+  void parse(Args& a) {  // (K, M, R, nrhs, damping, rcond, precision, X)
+    M = a.size(1, "M");
+    nrhs = a.size(3, "nrhs");
+    lambda = a.nonnegative(4, "damping");
+    rcond = a.nonnegative(5, "rcond");
+    precision = a.precision(6);
+    K = a.f32(0, "K", a.product({M, M}, "K"));
+    R = a.f32(2, "R", a.product({M, nrhs}, "R"));
+    X = a.f32(7, "X", a.product({M, nrhs}, "X"));
+    a.no_overlap(X, K, "X", "K");
+    a.no_overlap(X, R, "X", "R", /*allow_same=*/true);
+    keep = {K.value, R.value, X.value};
+  }
+  void execute() override {
+    check_finite(fn, "K", K.data, K.length);
+    check_finite(fn, "R", R.data, R.length);
+    rank = backend->pinv_solve(K.data, M, R.data, nrhs, lambda, rcond, precision, X.data);
+  }
+  Napi::Value result(Napi::Env env, Napi::Value) override { return Napi::Number::New(env, (double)rank); }
+};
+
+struct BatchedGramInverseJob : Job {
+  int64_t batch = 0, rows = 0, k = 0;
+  double lambda = 0;
+  F32 G, out;
+  void parse(Args& a) {  // (G, batch, rows, k, damping, out)
+    batch = a.size(1, "batch");
+    rows = a.size(2, "rows");
+    k = a.size(3, "k");
+    if (k > 256) throw_arg(a.env(), true, a.fn() + ": argument 'k' must be ≤ 256 (small per-sample blocks), got " + std::to_string(k));
+    lambda = a.nonnegative(4, "damping");
+    G = a.f32(0, "G", a.product({batch, rows, k}, "G"));
+    out = a.f32(5, "out", a.product({batch, k, k}, "out"));
+    a.no_overlap(out, G, "out", "G");
+    keep = {G.value, out.value};
+  }
+  void execute() override {
+    check_finite(fn, "G", G.data, G.length);
+    backend->batched_gram_inverse(G.data, batch, rows, k, lambda, out.data);
+  }
+};
+
+void execute_job(Job& job) {
+  try {
+    job.execute();
+  } catch (const std::bad_alloc&) {
+    natgrad::fail("ERR_OUT_OF_MEMORY", job.fn + ": out of memory for the work buffers");
+  }
+}
+
+class JobWorker : public Napi::AsyncWorker {
+ public:
+  JobWorker(Napi::Env env, std::unique_ptr<Job> job)
+      : Napi::AsyncWorker(env, "natgrad"), job_(std::move(job)), deferred_(Napi::Promise::Deferred::New(env)) {
+    for (const Napi::Value& v : job_->keep) refs_.push_back(Napi::Persistent(v));
+    job_->keep.clear();
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      execute_job(*job_);
+    } catch (const natgrad::Error& e) {
+      error_ = e;
+      SetError(e.message);
+    }
+  }
+  void OnOK() override { deferred_.Resolve(job_->result(Env(), refs_.back().Value())); }
+  void OnError(const Napi::Error&) override { deferred_.Reject(to_js_error(Env(), error_).Value()); }
+
+ private:
+  std::unique_ptr<Job> job_;
+  Napi::Promise::Deferred deferred_;
+  std::vector<Napi::Reference<Napi::Value>> refs_;
+  natgrad::Error error_;
+};
+
+template <class J, size_t NARGS>
+Napi::Value call_sync(const Napi::CallbackInfo& info, const char* fn) {
+  Args args(info, fn, NARGS);
+  J job;
+  job.fn = fn;
+  job.parse(args);
+  try {
+    execute_job(job);
+  } catch (const natgrad::Error& e) {
+    throw to_js_error(info.Env(), e);
+  }
+  return job.result(info.Env(), job.keep.back());
+}
+
+template <class J, size_t NARGS>
+Napi::Value call_async(const Napi::CallbackInfo& info, const char* fn) {
+  Napi::Env env = info.Env();
+  auto job = std::make_unique<J>();
+  job->fn = fn;
+  try {
+    Args args(info, fn, NARGS);
+    job->parse(args);
+  } catch (const Napi::Error& e) {  // argument errors reject the promise
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+    d.Reject(e.Value());
+    return d.Promise();
+  }
+  auto* worker = new JobWorker(env, std::move(job));
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
+#define NATGRAD_KERNEL(js_name, Job, nargs)                                                                   \
+  exports.Set(js_name, Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return call_sync<Job, nargs>(i, js_name); })); \
+  exports.Set(js_name "Async", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return call_async<Job, nargs>(i, js_name "Async"); }));
+
+Napi::Value backend_info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const natgrad::BackendInfo b = g_backend->info();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", b.name);
+  o.Set("blas", b.blas);
+  o.Set("threads", b.threads);
+  o.Set("device", b.device);
+  o.Set("reason", g_reason);
+  o.Set("note", b.note);
+  return o;
+}
+
+// selectBackend('auto' | 'cpu' | 'cuda'): 'cuda' throws ERR_BACKEND_UNAVAILABLE
+// with the reason when CUDA cannot be used; 'auto' falls back to the CPU.
+Napi::Value select_backend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string want = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (want != "auto" && want != "cpu" && want != "cuda")
+    throw_arg(env, false, "selectBackend: argument 'name' must be 'auto', 'cpu' or 'cuda'");
+  if (want == "cpu") {
+    g_backend = natgrad::cpu_backend();
+    g_reason = "cpu: selected by NATGRAD_BACKEND=cpu";
+    return backend_info(info);
+  }
+  std::string why;
+  Backend* cuda = natgrad::cuda_backend(&why);
+  if (cuda) {
+    g_backend = cuda;
+    g_reason = "cuda: " + std::string(want == "cuda" ? "selected by NATGRAD_BACKEND=cuda" : "a CUDA device and its libraries were found");
+  } else if (want == "cuda") {
+    natgrad::Error e{"ERR_BACKEND_UNAVAILABLE", "NATGRAD_BACKEND=cuda but the CUDA backend cannot be used: " + why};
+    throw to_js_error(env, e);
+  } else {
+    g_backend = natgrad::cpu_backend();
+    g_reason = "cpu: CUDA not used — " + why;
+  }
+  return backend_info(info);
+}
+
+Napi::Value set_threads(const Napi::CallbackInfo& info) {
+  Args a(info, "setThreads", 1);
+  const int64_t n = a.size(0, "threads");
+  if (n > 1024) throw_arg(info.Env(), true, "setThreads: argument 'threads' must be ≤ 1024");
+  g_backend->set_threads((int)n);
+  return backend_info(info);
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  g_backend = natgrad::cpu_backend();
+  g_reason = "cpu: default until selectBackend() is called";
+  NATGRAD_KERNEL("gemm", GemmJob, 10)
+  NATGRAD_KERNEL("gram", GramJob, 5)
+  NATGRAD_KERNEL("layerGram", LayerGramJob, 7)
+  NATGRAD_KERNEL("choleskySolve", CholeskyJob, 7)
+  NATGRAD_KERNEL("pinvSolve", PinvJob, 8)
+  NATGRAD_KERNEL("batchedGramInverse", BatchedGramInverseJob, 6)
+  exports.Set("backendInfo", Napi::Function::New(env, backend_info));
+  exports.Set("selectBackend", Napi::Function::New(env, select_backend));
+  exports.Set("setThreads", Napi::Function::New(env, set_threads));
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(natgrad, init)

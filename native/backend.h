@@ -1,0 +1,63 @@
+// The Backend interface: the handful of fused kernels natgrad needs.
+// Every matrix is float32, row-major, dense, and already checked by addon.cc
+// (sizes ≥ 1, lengths exact, no overlap between outputs and inputs).
+// A backend reports failures by throwing natgrad::Error; it never aborts.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace natgrad {
+
+enum class Precision { f32 = 0, f64 = 1 };
+
+struct BackendInfo {
+  std::string name;    // "cpu" | "cuda"
+  std::string blas;    // e.g. "OpenBLAS 0.3.21 Cooperlake"
+  int threads = 1;     // BLAS threads (cpu) or 0 (cuda)
+  std::string device;  // GPU name, empty on cpu
+  std::string note;    // advice about this machine, e.g. a CPU that OpenBLAS does not recognise
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual BackendInfo info() const = 0;
+  // Worker threads for the BLAS (n ≥ 1); a no-op where it does not apply.
+  virtual void set_threads(int n) { (void)n; }
+
+  // C[m,n] = alpha · op(A) · op(B) + beta · C
+  // A: [m,k] (or [k,m] when trans_a), B: [k,n] (or [n,k] when trans_b)
+  virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float* A, const float* B, float beta, float* C) = 0;
+
+  // K[M,M] = Jᵀ J for J [P,M] (samples_major = false), or J Jᵀ for J [M,P]
+  // (samples_major = true). Full symmetric output.
+  virtual void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) = 0;
+
+  // K[Nk,Nk] += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1)
+  // B: [N·k, width_out] output Jacobians of a linear layer, A: [N, width_in] its inputs.
+  // expand_k repeats each entry of the N×N matrix over a k×k block.
+  virtual void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t width_out,
+                          int64_t width_in, float* K) = 0;
+
+  // X[M,nrhs] = (K + λI)⁻¹ R for symmetric positive definite K + λI (Cholesky).
+  // Reads the upper triangle of K (row-major). Throws ERR_NOT_POSITIVE_DEFINITE.
+  virtual void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda,
+                              Precision precision, float* X) = 0;
+
+  // X[M,nrhs] = (K + λI)⁺ R by symmetric eigendecomposition; eigenvalues with
+  // |e| ≤ rcond · max|e| count as zero. Returns the rank used.
+  virtual int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda,
+                             double rcond, Precision precision, float* X) = 0;
+
+  // out[b] = (G_bᵀ G_b + λI)⁻¹ for b < batch; G: [batch, rows, k], out: [batch, k, k].
+  virtual void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda,
+                                    float* out) = 0;
+};
+
+// The CPU backend (OpenBLAS + LAPACK); always available.
+Backend* cpu_backend();
+// The CUDA backend, or nullptr with `reason` saying why it cannot be used.
+Backend* cuda_backend(std::string* reason);
+
+}  // namespace natgrad

@@ -1,0 +1,70 @@
+// The CPU backend: OpenBLAS for BLAS, its bundled LAPACK for factorisations.
+#include <cblas.h>
+
+#include <string>
+
+#include "../backend.h"
+#include "cpu_kernels.h"
+
+namespace natgrad {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  BackendInfo info() const override {
+    BackendInfo b;
+    b.name = "cpu";
+    // openblas_get_config(): "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64"
+    const std::string config = openblas_get_config();
+    std::string version = config.substr(0, config.find(' ', config.find(' ') + 1));
+    b.blas = version + " " + openblas_get_corename();
+    b.threads = openblas_get_num_threads();
+    // OpenBLAS picks its kernels from the CPU model at load; a model newer than
+    // the library (e.g. 0.3.21 on an Emerald Rapids Xeon) falls back to the
+    // generic SSE3 "Prescott" kernels. natgrad does not override the choice
+    // (OPENBLAS_CORETYPE is the user's to set) but says so.
+    const std::string core = openblas_get_corename();
+    if (core == "Prescott" && __builtin_cpu_supports("avx2")) {
+      const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+      b.note = std::string("OpenBLAS did not recognise this CPU and uses its generic Prescott (SSE3) kernels; ") +
+               "this CPU has " + (avx512 ? "AVX-512" : "AVX2") + ": setting OPENBLAS_CORETYPE=" +
+               (avx512 ? "SkylakeX" : "Haswell") + " before starting node selects faster kernels";
+    }
+    return b;
+  }
+  void set_threads(int n) override { openblas_set_num_threads(n); }
+  void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, const float* B,
+            float beta, float* C) override {
+    // C[m,n] = alpha·op(A)·op(B) + beta·C
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
+                (int)k, alpha, A, ta ? (int)m : (int)k, B, tb ? (int)k : (int)n, beta, C, (int)n);
+  }
+  void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) override {
+    cpu::gram(J, P, M, samples_major, K);
+  }
+  void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t wo, int64_t wi, float* K) override {
+    cpu::layer_gram(B, A, N, k, wo, wi, K);
+  }
+  void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, Precision p,
+                      float* X) override {
+    cpu::cholesky_solve(K, M, R, nrhs, lambda, p, X);
+  }
+  int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond,
+                     Precision p, float* X) override {
+    return cpu::pinv_solve(K, M, R, nrhs, lambda, rcond, p, X);
+  }
+  void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda,
+                            float* out) override {
+    cpu::batched_gram_inverse(G, batch, rows, k, lambda, out);
+  }
+};
+
+}  // namespace
+
+Backend* cpu_backend() {
+  static CpuBackend backend;
+  return &backend;
+}
+
+}  // namespace natgrad

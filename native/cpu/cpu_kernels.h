@@ -1,0 +1,22 @@
+// Kernels of the CPU backend (OpenBLAS + LAPACK), one file each.
+// Shapes as in backend.h; all matrices row-major float32 unless stated.
+#pragma once
+#include <cstdint>
+
+#include "../backend.h"
+
+namespace natgrad::cpu {
+
+// K[M,M]: copy the upper triangle onto the lower one (blocked, cache friendly).
+void symmetrize_upper(float* K, int64_t M);
+
+void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K);
+void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t width_out, int64_t width_in,
+                float* K);
+void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, Precision precision,
+                    float* X);
+int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond,
+                   Precision precision, float* X);
+void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda, float* out);
+
+}  // namespace natgrad::cpu
