@@ -97,7 +97,11 @@ export function choleskySolveAsync(k: Float32Array, m: number, r: Float32Array, 
 }
 
 export interface PinvOptions extends SolveOptions {
-  /** Eigenvalues with |e| ≤ rcond·max|e| count as zero. 0 (default) means M·ε of the precision. */
+  /**
+   * Eigenvalues with |e| ≤ rcond·max|e| count as zero. 0 (default) means M·ε₃₂ (ε₃₂ = 2⁻²³) for both
+   * precisions: K arrives in float32, so smaller eigenvalues are indistinguishable from its rounding.
+   * Pass a smaller rcond with precision 'float64' only when K is known to be exact in float32.
+   */
   rcond?: number;
 }
 export interface PinvResult {

@@ -46,7 +46,8 @@ class Backend {
                               Precision precision, float* X) = 0;
 
   // X[M,nrhs] = (K + λI)⁺ R by symmetric eigendecomposition; eigenvalues with
-  // |e| ≤ rcond · max|e| count as zero. Returns the rank used.
+  // |e| ≤ rcond · max|e| count as zero (rcond ≤ 0: M·ε₃₂, the noise floor of a
+  // float32 K). Returns the rank used.
   virtual int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda,
                              double rcond, Precision precision, float* X) = 0;
 

@@ -36,7 +36,8 @@ NATGRAD_CLONES
 static void group_gram(const float* G, int64_t rows, int64_t k, int n_lanes, float* S, float* Gt) {
   for (int64_t r0 = 0; r0 < rows; r0 += ROW_CHUNK) {
     const int64_t r1 = std::min(r0 + ROW_CHUNK, rows);
-    // Gt[(r - r0)·k + a][lane] = G_lane[r, a]
+    // Gt[(r - r0)·k + a][lane] = G_lane[r, a]; lanes past n_lanes stay zero
+    if (n_lanes < LANES) std::fill(Gt, Gt + ROW_CHUNK * k * LANES, 0.0f);
     for (int l = 0; l < n_lanes; ++l) {
       const float* g = G + (int64_t)l * rows * k;
       for (int64_t r = r0; r < r1; ++r)

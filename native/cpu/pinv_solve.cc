@@ -1,6 +1,8 @@
 // pinv_solve: X = (K + λI)⁺ R for symmetric K, by K + λI = V diag(e) Vᵀ (syevd):
 //   X = V diag(1/e_i if |e_i| > rcond·max|e| else 0) Vᵀ R,  rank = #kept.
-// rcond ≤ 0 means the default M·ε of the factorisation's precision.
+// rcond ≤ 0 means the default M·ε₃₂ (ε₃₂ = 2⁻²³): K arrives in float32, so an
+// eigenvalue below M·ε₃₂·max|e| cannot be told from the rounding of K itself,
+// whatever precision the factorisation then runs in.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -49,7 +51,7 @@ static int64_t pinv_solve_t(const float* K, int64_t M, const float* R, int64_t n
   const int info = syevd<T>((int)M, V.get(), e.get());
   if (info != 0)
     fail("ERR_LAPACK", "pinvSolve: the eigendecomposition did not converge (syevd info " + std::to_string(info) + ")");
-  if (rcond <= 0) rcond = (double)M * (double)std::numeric_limits<T>::epsilon();
+  if (rcond <= 0) rcond = (double)M * (double)std::numeric_limits<float>::epsilon();
   T emax = 0;
   for (int64_t i = 0; i < M; ++i) emax = std::max(emax, (T)std::fabs(e[i]));
   const T cutoff = (T)rcond * emax;

@@ -1,0 +1,378 @@
+// Every native kernel against a float64 reference written here, with the
+// invariants a numerical library must keep: K ≈ JᵀJ, (K + λI)X ≈ R, K K⁺ K ≈ K,
+// (GᵀG + λI)·inv ≈ I. Tolerances are a priori float32 error bounds (u = 2⁻²⁴
+// is the unit roundoff), scaled by the problem's size and, where forward errors
+// are compared, its condition number — never tuned to the observed error.
+import { describe, expect, it } from 'vitest';
+import {
+  batchedGramInverse,
+  batchedGramInverseAsync,
+  choleskySolve,
+  choleskySolveAsync,
+  gemm,
+  gemmAsync,
+  gram,
+  gramAsync,
+  layerGram,
+  layerGramAsync,
+  pinvSolve,
+  pinvSolveAsync,
+} from '../lib/index';
+import { choleskySolve64, f32, fromEigen64, matmul64, norm, orthogonal64, randn, relErr, rng } from './linalg64';
+
+const u = 2 ** -24; // float32 unit roundoff
+
+function absArr(a: ArrayLike<number>): Float64Array {
+  return Float64Array.from(a as ArrayLike<number>, Math.abs);
+}
+function bytes(a: Float32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+function snapshot(...arrays: Float32Array[]): Buffer {
+  return Buffer.concat(arrays.map(bytes));
+}
+/** Bit-for-bit equality (Buffer.equals: vitest's deep equality is slow on large arrays). */
+function expectSameBits(a: Float32Array | Buffer, b: Float32Array | Buffer) {
+  const x = a instanceof Buffer ? a : bytes(a), y = b instanceof Buffer ? b : bytes(b);
+  expect(x.length).toBe(y.length);
+  expect(x.equals(y)).toBe(true);
+}
+
+// sizes: 1, non-multiples of 8, powers of two, up to 1024
+const R = rng(20261125);
+const pick = (lo: number, hi: number) => lo + Math.floor(R() * (hi - lo + 1));
+
+describe('gemm: C = alpha·op(A)·op(B) + beta·C', () => {
+  const cases: [number, number, number][] = [[1, 1, 1], [1, 7, 3], [13, 1, 29], [64, 64, 64], [pick(2, 40), pick(2, 40), pick(2, 40)], [97, 33, 250]];
+  for (const [m, n, k] of cases) {
+    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      it(`m=${m} n=${n} k=${k} transA=${ta} transB=${tb}`, () => {
+        const r = rng(m * 1000 + n * 10 + k);
+        const a = randn(m * k, r), b = randn(k * n, r), c0 = randn(m * n, r);
+        const alpha = 0.75, beta = -0.5;
+        const before = snapshot(a, b);
+        const c = gemm(a, b, m, n, k, { transA: ta, transB: tb, alpha, beta, out: Float32Array.from(c0) });
+        const ab = matmul64(a, b, m, n, k, ta, tb);
+        const ref = ab.map((v, i) => alpha * v + beta * c0[i]);
+        // |ΔC| ≤ γ_k·|α|·|A||B| + u·|βC| (normwise)
+        const absAB = matmul64(absArr(a), absArr(b), m, n, k, ta, tb);
+        const bound = (k + 2) * u * (Math.abs(alpha) * norm(absAB) + Math.abs(beta) * norm(c0));
+        expect(norm(c.map((v, i) => v - ref[i]))).toBeLessThanOrEqual(bound);
+        expectSameBits(snapshot(a, b), before); // inputs untouched
+      });
+    }
+  }
+  it('allocates C when no out is given, and beta needs out', () => {
+    const c = gemm(new Float32Array([1, 2]), new Float32Array([3, 4]), 1, 1, 2);
+    expect(Array.from(c)).toEqual([11]);
+    expect(() => gemm(new Float32Array(1), new Float32Array(1), 1, 1, 1, { beta: 1 })).toThrow(/beta/);
+  });
+});
+
+describe('gram: K = JᵀJ, full symmetric', () => {
+  const cases: [number, number][] = [[1, 1], [5, 1], [1, 9], [37, 13], [pick(50, 300), pick(9, 120)], [64, 1024], [300, 257]];
+  for (const [p, m] of cases) {
+    for (const layout of ['PM', 'MP'] as const) {
+      it(`P=${p} M=${m} layout=${layout}`, () => {
+        const r = rng(p * 7919 + m);
+        const j = randn(p * m, r);
+        const before = snapshot(j);
+        const k = gram(j, p, m, { layout });
+        // PM: J [P,M], K = JᵀJ; MP: J [M,P], K = J Jᵀ
+        const ref = layout === 'PM' ? matmul64(j, j, m, m, p, true, false) : matmul64(j, j, m, m, p, false, true);
+        const absJ = absArr(j);
+        const absRef = layout === 'PM' ? matmul64(absJ, absJ, m, m, p, true, false) : matmul64(absJ, absJ, m, m, p, false, true);
+        expect(norm(k.map((v, i) => v - ref[i]))).toBeLessThanOrEqual((p + 1) * u * norm(absRef));
+        let asymmetric = 0;
+        for (let a = 0; a < m; a++) for (let b = 0; b < a; b++) asymmetric += k[a * m + b] !== k[b * m + a] ? 1 : 0;
+        expect(asymmetric).toBe(0); // exactly symmetric
+        expectSameBits(snapshot(j), before);
+      });
+    }
+  }
+});
+
+describe('layerGram: K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1)', () => {
+  const cases: [number, number, number, number][] = [[1, 1, 1, 1], [3, 1, 5, 2], [4, 3, 7, 9], [pick(5, 40), pick(1, 10), pick(1, 70), pick(1, 70)], [100, 10, 64, 33], [128, 8, 17, 5]];
+  for (const [n, k, wo, wi] of cases) {
+    it(`N=${n} k=${k} widthOut=${wo} widthIn=${wi}`, () => {
+      const r = rng(n * 31 + k * 17 + wo * 5 + wi);
+      const nk = n * k;
+      const b = randn(nk * wo, r), a = randn(n * wi, r);
+      const k0 = randn(nk * nk, r);
+      for (let x = 0; x < nk; x++) for (let y = 0; y < x; y++) k0[x * nk + y] = k0[y * nk + x]; // a symmetric start
+      const before = snapshot(b, a);
+      const kern = layerGram(b, a, n, k, wo, wi, Float32Array.from(k0));
+      const bb = matmul64(b, b, nk, nk, wo, false, true), aa = matmul64(a, a, n, n, wi, false, true);
+      const absB = absArr(b), absA = absArr(a);
+      const bbAbs = matmul64(absB, absB, nk, nk, wo, false, true), aaAbs = matmul64(absA, absA, n, n, wi, false, true);
+      let err = 0, scale = 0;
+      for (let x = 0; x < nk; x++) {
+        for (let y = 0; y < nk; y++) {
+          const i = Math.floor(x / k), ip = Math.floor(y / k);
+          const ref = k0[x * nk + y] + bb[x * nk + y] * (aa[i * n + ip] + 1);
+          err += (kern[x * nk + y] - ref) ** 2;
+          scale += (Math.abs(k0[x * nk + y]) + bbAbs[x * nk + y] * (aaAbs[i * n + ip] + 1)) ** 2;
+        }
+      }
+      // each entry: a length-wo and a length-wi dot product, one product, two sums
+      expect(Math.sqrt(err)).toBeLessThanOrEqual((wo + wi + 4) * u * Math.sqrt(scale));
+      expectSameBits(snapshot(b, a), before);
+    });
+  }
+  it('equals the gram of the materialised layer Jacobian', () => {
+    // J row (i,j) = [B_(i,j) ⊗ a_i, B_(i,j)] (weights then bias), so JᵀJ-as-rows = layerGram.
+    const r = rng(7);
+    const n = 6, k = 3, wo = 4, wi = 5, nk = n * k;
+    const b = randn(nk * wo, r), a = randn(n * wi, r);
+    const p = wo * wi + wo;
+    const jm = new Float32Array(nk * p);
+    for (let row = 0; row < nk; row++) {
+      const i = Math.floor(row / k);
+      for (let o = 0; o < wo; o++) {
+        for (let q = 0; q < wi; q++) jm[row * p + o * wi + q] = b[row * wo + o] * a[i * wi + q];
+        jm[row * p + wo * wi + o] = b[row * wo + o];
+      }
+    }
+    const viaJ = gram(jm, p, nk, { layout: 'MP' });
+    const viaLayer = layerGram(b, a, n, k, wo, wi, new Float32Array(nk * nk));
+    expect(relErr(viaLayer, viaJ)).toBeLessThan(20 * p * u);
+  });
+});
+
+// An SPD test matrix with known spectrum: eigenvalues spread log-uniformly over [1, κ].
+function spd(m: number, kappa: number, seed: number): { k64: Float64Array; k: Float32Array } {
+  const r = rng(seed);
+  const q = orthogonal64(m, r);
+  const e = Array.from({ length: m }, (_, i) => (m === 1 ? 1 : Math.pow(kappa, i / (m - 1))));
+  const k64 = fromEigen64(q, e, m);
+  return { k64, k: f32(k64) };
+}
+
+describe('choleskySolve: (K + λI) X = R', () => {
+  const cases: [number, number, number, number][] = [[1, 1, 0, 1], [2, 3, 0, 10], [7, 1, 1e-3, 100], [pick(9, 60), 4, 0.5, 1e3], [100, 2, 0, 1e2], [250, 1, 1e-3, 10]];
+  for (const [m, nrhs, lambda, kappa] of cases) {
+    for (const precision of ['float32', 'float64'] as const) {
+      it(`M=${m} nrhs=${nrhs} λ=${lambda} κ=${kappa} ${precision}`, () => {
+        const { k } = spd(m, kappa, m * 13 + nrhs);
+        const rhs = randn(m * nrhs, rng(m));
+        const before = snapshot(k, rhs);
+        const x = choleskySolve(k, m, rhs, nrhs, { damping: lambda, precision });
+        // reference on the float32 K the kernel saw
+        const x64 = choleskySolve64(k, m, rhs, nrhs, lambda);
+        // forward error ≤ κ · (backward error): backward error ≤ 3M·u (float32) or the input rounding u (float64)
+        const backward = precision === 'float32' ? 3 * m * u : 2 * u;
+        expect(relErr(x, x64)).toBeLessThanOrEqual(kappa * backward + 2 * u);
+        // residual ‖(K + λI)X − R‖ ≤ 3M·u·(‖K + λI‖‖X‖ + ‖R‖)
+        const kx = matmul64(k, x, m, nrhs, m);
+        const res = kx.map((v, i) => v + lambda * x[i] - rhs[i]);
+        expect(norm(res)).toBeLessThanOrEqual(3 * m * u * ((norm(k) + lambda * Math.sqrt(m)) * norm(x) + norm(rhs)));
+        expectSameBits(snapshot(k, rhs), before);
+      });
+    }
+  }
+  it('M = 1024: the residual is at rounding level', () => {
+    const m = 1024, p = 1300;
+    const r = rng(1024);
+    const j = randn(p * m, r, 1 / Math.sqrt(p));
+    const k = gram(j, p, m); // Wishart, κ ≈ ((√p + √m)/(√p − √m))² ≈ 70
+    const rhs = randn(m * 2, r);
+    const x = choleskySolve(k, m, rhs, 2, { damping: 1e-3 });
+    const kx = matmul64(k, x, m, 2, m);
+    const res = kx.map((v, i) => v + 1e-3 * x[i] - rhs[i]);
+    expect(norm(res)).toBeLessThanOrEqual(3 * m * u * ((norm(k) + 1e-3 * Math.sqrt(m)) * norm(x) + norm(rhs)));
+  });
+  it('X may be the same array as R', () => {
+    const { k } = spd(5, 10, 5);
+    const rhs = randn(5, rng(1));
+    const expected = choleskySolve(k, 5, rhs, 1);
+    const same = Float32Array.from(rhs);
+    expect(choleskySolve(k, 5, same, 1, { out: same })).toBe(same);
+    expectSameBits(same, expected);
+  });
+  it('names the failing column when K + λI is not positive definite', () => {
+    // leading 2×2 block is PD, the 3×3 one is not
+    const k = new Float32Array([4, 0, 0, 0, 1, 2, 0, 2, 1]);
+    let err: (Error & { code?: string; column?: number }) | undefined;
+    try {
+      choleskySolve(k, 3, new Float32Array(3), 1);
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err?.code).toBe('ERR_NOT_POSITIVE_DEFINITE');
+    expect(err?.column).toBe(3);
+    expect(err?.message).toMatch(/order 3/);
+    // enough damping makes it PD: eigenvalues of the trailing block are −1 and 3
+    expect(() => choleskySolve(k, 3, new Float32Array(3), 1, { damping: 1.5 })).not.toThrow();
+  });
+});
+
+describe('pinvSolve: X = (K + λI)⁺ R', () => {
+  // K = Q diag(e) Qᵀ with `rank` non-zero eigenvalues spread over [1, κ] and the rest exactly 0 (in float64).
+  function psd(m: number, rank: number, kappa: number, seed: number) {
+    const r = rng(seed);
+    const q = orthogonal64(m, r);
+    const e = Array.from({ length: m }, (_, i) => (i < rank ? (rank === 1 ? 1 : Math.pow(kappa, i / (rank - 1))) : 0));
+    return { q, e, k: f32(fromEigen64(q, e, m)) };
+  }
+  const cases: [number, number, number][] = [[1, 1, 1], [6, 4, 10], [pick(10, 50), 7, 100], [120, 60, 10], [300, 299, 20]];
+  for (const [m, rank, kappa] of cases) {
+    for (const precision of ['float32', 'float64'] as const) {
+      it(`M=${m} rank=${rank} κ=${kappa} ${precision}`, () => {
+        const { q, e, k } = psd(m, rank, kappa, m + rank);
+        const nrhs = 3;
+        const rhs = randn(m * nrhs, rng(m * 3));
+        const before = snapshot(k, rhs);
+        const { x, rank: got } = pinvSolve(k, m, rhs, nrhs, { precision });
+        expect(got).toBe(rank);
+        // reference K⁺R = Q diag(1/e) Qᵀ R in float64
+        const qtR = matmul64(q, rhs, m, nrhs, m, true);
+        for (let i = 0; i < m; i++) for (let c = 0; c < nrhs; c++) qtR[i * nrhs + c] *= e[i] > 0 ? 1 / e[i] : 0;
+        const ref = matmul64(q, qtR, m, nrhs, m);
+        // K itself is rounded to float32 (relative u): perturbation theory of the pseudo-inverse on a
+        // fixed rank gives ≈ κ·(input + factorisation error); the eigensolver's backward error is ≈ M·u.
+        const backward = (precision === 'float32' ? m : 1) * u + u;
+        expect(relErr(x, ref)).toBeLessThanOrEqual(4 * kappa * kappa * backward + 2 * u);
+        expectSameBits(snapshot(k, rhs), before);
+      });
+    }
+  }
+  it('K K⁺ K ≈ K', () => {
+    const m = 40;
+    const { k } = psd(m, 25, 10, 99);
+    const { x: kpk } = pinvSolve(k, m, k, m); // K⁺K
+    const kkpk = matmul64(k, kpk, m, m, m);
+    expect(relErr(kkpk, k)).toBeLessThan(100 * m * u);
+  });
+  it('damping λ > 0 makes it the ordinary inverse of K + λI', () => {
+    const m = 30;
+    const { k } = psd(m, 10, 10, 3);
+    const rhs = randn(m, rng(4));
+    const { x, rank } = pinvSolve(k, m, rhs, 1, { damping: 0.5, precision: 'float64' });
+    expect(rank).toBe(m);
+    expect(relErr(x, choleskySolve64(k, m, rhs, 1, 0.5))).toBeLessThan(30 * u);
+  });
+  it('a larger rcond truncates more of the spectrum', () => {
+    const m = 20;
+    const { k } = psd(m, 20, 1e4, 8);
+    expect(pinvSolve(k, m, new Float32Array(m), 1, { precision: 'float64' }).rank).toBe(20);
+    // eigenvalues 10^(4i/19): those ≤ 1e-2·1e4 = 100 go, i.e. i ≤ 9.5 → 10 dropped
+    expect(pinvSolve(k, m, new Float32Array(m), 1, { rcond: 1e-2, precision: 'float64' }).rank).toBe(10);
+  });
+  it('the zero matrix has rank 0 and a zero solution', () => {
+    const { x, rank } = pinvSolve(new Float32Array(9), 3, new Float32Array([1, 2, 3]), 1);
+    expect(rank).toBe(0);
+    expect(Array.from(x)).toEqual([0, 0, 0]);
+  });
+});
+
+describe('batchedGramInverse: (G_bᵀG_b + λI)⁻¹', () => {
+  const cases: [number, number, number, number][] = [[1, 1, 1, 0], [3, 5, 2, 0], [17, 12, 10, 0], [33, 3, 10, 1e-3], [pick(2, 50), pick(1, 20), pick(1, 9), 0.1], [40, 40, 1, 0], [5, 300, 40, 0], [20, 70, 64, 0]];
+  for (const [batch, rows, k, lambda] of cases) {
+    it(`batch=${batch} rows=${rows} k=${k} λ=${lambda}`, () => {
+      const r = rng(batch * 100 + rows * 10 + k);
+      const g = randn(batch * rows * k, r);
+      const before = snapshot(g);
+      const inv = batchedGramInverse(g, batch, rows, k, { damping: lambda });
+      const eye = new Float64Array(k * k);
+      for (let i = 0; i < k; i++) eye[i * k + i] = 1;
+      for (let b = 0; b < batch; b++) {
+        const gb = g.subarray(b * rows * k, (b + 1) * rows * k);
+        const s = matmul64(gb, gb, k, k, rows, true);
+        for (let i = 0; i < k; i++) s[i * k + i] += lambda;
+        const ref = choleskySolve64(s, k, eye, k); // S⁻¹ in float64
+        const kappa = norm(s) * norm(ref); // Frobenius condition number ≥ κ₂
+        const ib = inv.subarray(b * k * k, (b + 1) * k * k);
+        // S is formed in float32 (relative error ≤ rows·u), then inverted (≤ 3k·u backward):
+        // forward error ≤ κ·(rows + 3k)·u
+        expect(relErr(ib, ref)).toBeLessThanOrEqual(kappa * (rows + 3 * k) * u + 2 * u);
+        // invariant: S·inv ≈ I
+        const si = matmul64(s, ib, k, k, k);
+        expect(relErr(si, eye)).toBeLessThanOrEqual(kappa * (rows + 3 * k) * u + 2 * u);
+      }
+      expectSameBits(snapshot(g), before);
+    });
+  }
+  it('rows < k without damping is singular: names the matrix and column', () => {
+    const g = randn(4 * 2 * 3, rng(1)); // 4 matrices 2×3: GᵀG has rank 2
+    let err: (Error & { code?: string; column?: number; index?: number }) | undefined;
+    try {
+      batchedGramInverse(g, 4, 2, 3);
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err?.code).toBe('ERR_NOT_POSITIVE_DEFINITE');
+    expect(err?.index).toBe(0);
+    expect(err?.column).toBe(3);
+    expect(() => batchedGramInverse(g, 4, 2, 3, { damping: 1e-2 })).not.toThrow();
+  });
+  it('4,096 10×10 problems', () => {
+    const batch = 4096, rows = 10, k = 10;
+    const g = randn(batch * rows * k, rng(4096));
+    const inv = batchedGramInverse(g, batch, rows, k, { damping: 1e-2 });
+    for (const b of [0, 1, 15, 16, 2047, 4095]) {
+      const gb = g.subarray(b * rows * k, (b + 1) * rows * k);
+      const s = matmul64(gb, gb, k, k, rows, true);
+      for (let i = 0; i < k; i++) s[i * k + i] += 1e-2;
+      const ref = choleskySolve64(s, k, Float64Array.from({ length: k * k }, (_, i) => (i % (k + 1) === 0 ? 1 : 0)), k);
+      const kappa = norm(s) * norm(ref);
+      expect(relErr(inv.subarray(b * k * k, (b + 1) * k * k), ref)).toBeLessThanOrEqual(kappa * (rows + 3 * k) * u);
+    }
+  });
+});
+
+describe('sync and Promise forms agree bit for bit', () => {
+  it('every kernel', async () => {
+    const r = rng(11);
+    const a = randn(30 * 20, r), b = randn(20 * 25, r);
+    expectSameBits(await gemmAsync(a, b, 30, 25, 20), gemm(a, b, 30, 25, 20));
+    const j = randn(200 * 64, r);
+    expectSameBits(await gramAsync(j, 200, 64), gram(j, 200, 64));
+    const B = randn(40 * 3 * 16, r), A = randn(40 * 9, r);
+    expectSameBits(await layerGramAsync(B, A, 40, 3, 16, 9, new Float32Array(120 * 120)), layerGram(B, A, 40, 3, 16, 9, new Float32Array(120 * 120)));
+    const k = gram(randn(300 * 100, r), 300, 100);
+    const rhs = randn(100 * 2, r);
+    for (const precision of ['float32', 'float64'] as const) {
+      expectSameBits(await choleskySolveAsync(k, 100, rhs, 2, { damping: 1e-3, precision }), choleskySolve(k, 100, rhs, 2, { damping: 1e-3, precision }));
+      const pa = await pinvSolveAsync(k, 100, rhs, 2, { precision });
+      const ps = pinvSolve(k, 100, rhs, 2, { precision });
+      expect(pa.rank).toBe(ps.rank);
+      expectSameBits(pa.x, ps.x);
+    }
+    const g = randn(50 * 12 * 10, r);
+    expectSameBits(await batchedGramInverseAsync(g, 50, 12, 10), batchedGramInverse(g, 50, 12, 10));
+  });
+  it('results are identical across repeated runs', () => {
+    const j = randn(500 * 300, rng(5));
+    const first = gram(j, 500, 300);
+    for (let t = 0; t < 3; t++) expectSameBits(gram(j, 500, 300), first);
+  });
+  it('async errors reject with the same code', async () => {
+    await expect(choleskySolveAsync(new Float32Array([1, 2, 2, 1]), 2, new Float32Array(2))).rejects.toMatchObject({
+      code: 'ERR_NOT_POSITIVE_DEFINITE',
+      column: 2,
+    });
+    await expect(gramAsync(new Float64Array(4) as unknown as Float32Array, 2, 2)).rejects.toBeInstanceOf(TypeError);
+  });
+});
+
+describe('many concurrent Promise calls', () => {
+  it('return the results of the same calls made one at a time', async () => {
+    const r = rng(2024);
+    const jobs = Array.from({ length: 48 }, (_, t) => {
+      const m = 20 + (t % 7) * 9, p = 50 + t;
+      return { m, p, j: randn(p * m, r), rhs: randn(m, r) };
+    });
+    const expected = jobs.map(({ m, p, j, rhs }) => {
+      const k = gram(j, p, m);
+      return Buffer.concat([bytes(k), bytes(choleskySolve(k, m, rhs, 1, { damping: 0.1 }))]);
+    });
+    const got = await Promise.all(
+      jobs.map(async ({ m, p, j, rhs }) => {
+        const k = await gramAsync(j, p, m);
+        return Buffer.concat([bytes(k), bytes(await choleskySolveAsync(k, m, rhs, 1, { damping: 0.1 }))]);
+      }),
+    );
+    got.forEach((g, t) => expectSameBits(g, expected[t]));
+  });
+});
