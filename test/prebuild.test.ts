@@ -57,6 +57,22 @@ describe('prebuilt binary', () => {
     expect(files).toContain('dist/index.js');
   });
 
+  it('the loader applies NATGRAD_BACKEND and NATGRAD_THREADS', () => {
+    const run = (env: Record<string, string>) => {
+      const r = spawnSync(
+        process.execPath,
+        ['-e', "try { const n = require('./'); console.log(JSON.stringify(n.backend())) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }"],
+        { cwd: pkg, env: { ...process.env, ...env }, encoding: 'utf8' },
+      );
+      return JSON.parse(r.stdout);
+    };
+    expect(run({ NATGRAD_BACKEND: 'cpu', NATGRAD_THREADS: '1' })).toMatchObject({ name: 'cpu', threads: 1 });
+    expect(run({ NATGRAD_BACKEND: 'auto' }).reason).toMatch(/^cpu: CUDA not used/);
+    expect(run({ NATGRAD_BACKEND: 'cuda' })).toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE' });
+    expect(run({ NATGRAD_BACKEND: 'gpu' }).message).toMatch(/NATGRAD_BACKEND must be auto, cpu or cuda/);
+    expect(run({ NATGRAD_THREADS: 'two' }).message).toMatch(/NATGRAD_THREADS must be a positive integer/);
+  });
+
   it('a failed load throws one actionable error', () => {
     const probe = spawnSync(process.execPath, ['-e', "try { require('./') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }"], {
       cwd: pkg,
