@@ -2,19 +2,19 @@
 // triangular solves (potrs). The factorisation runs in float32 or, on request,
 // float64 (K and R are widened, X rounded back).
 #include <cmath>
-#include <memory>
 #include <string>
 
 #include "../error.h"
 #include "cpu_kernels.h"
 #include "lapack_types.h"
+#include "scratch.h"
 
 namespace natgrad::cpu {
 
 template <class T>
 static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, float* X) {
   // W = K + λI. Row-major upper triangle == column-major lower ("L").
-  std::unique_ptr<T[]> W(new T[M * M]);
+  Scratch<T> W(M * M);  // recycled between calls (scratch.h); fully overwritten here
   for (int64_t i = 0; i < M * M; ++i) W[i] = (T)K[i];
   for (int64_t i = 0; i < M; ++i) W[i * M + i] += (T)lambda;
   int info = 0;
@@ -26,7 +26,7 @@ static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t 
          info);
   if (info < 0) fail("ERR_LAPACK", "choleskySolve: potrf rejected argument " + std::to_string(-info));
   // Right-hand sides column-major: Y[c·M + r] = R[r·nrhs + c].
-  std::unique_ptr<T[]> Y(new T[M * nrhs]);
+  Scratch<T> Y(M * nrhs);
   for (int64_t r = 0; r < M; ++r)
     for (int64_t c = 0; c < nrhs; ++c) Y[c * M + r] = (T)R[r * nrhs + c];
   potrs((int)M, (int)nrhs, W.get(), Y.get(), &info);

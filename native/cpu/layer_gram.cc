@@ -15,9 +15,9 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <memory>
 
 #include "cpu_kernels.h"
+#include "scratch.h"
 
 namespace natgrad::cpu {
 
@@ -105,8 +105,8 @@ void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t wi
                 float* K) {
   const int64_t NK = N * k;
   // BB[NK,NK] = B Bᵀ and AA[N,N] = A Aᵀ, upper triangles only.
-  std::unique_ptr<float[]> BB(new float[NK * NK]);
-  std::unique_ptr<float[]> AA(new float[N * N]);
+  // (recycled between calls: see scratch.h; ssyrk with beta = 0 overwrites what is read)
+  Scratch<float> BB(NK * NK), AA(N * N);
   cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)NK, (int)width_out, 1.0f, B, (int)width_out, 0.0f,
               BB.get(), (int)NK);
   cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)N, (int)width_in, 1.0f, A, (int)width_in, 0.0f,
