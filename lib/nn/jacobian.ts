@@ -1,0 +1,120 @@
+// Per-sample output Jacobians of a sequential model, without the P × N·k Jacobian.
+//
+// Seeds: one row s_(i,m) ∈ R^k per (sample i, seed m), R = N·r rows in all. Back-
+// propagating the seeds gives, at every linear layer z = W a + b, the matrix
+//   B [R, out],  row (i, m) = s_(i,m)ᵀ ∂η_i/∂z_i.
+// With the layer inputs A [N, in] this is all the parameter Jacobian holds:
+//   ∂(s_(i,m)ᵀ η_i)/∂W[o, c] = B[(i,m), o] · A[i, c],   ∂(s_(i,m)ᵀ η_i)/∂b[o] = B[(i,m), o].
+// Identity seeds (r = k) give J; seeds L_iᵀ give S = J · blockdiag(L_i).
+import { activationBackward, linearBackward } from './layers';
+import type { Sequential, Trace } from './sequential';
+import { gemmT, Task } from './task';
+
+/**
+ * B [N·r, out] for each linear layer (indexed like model.slots), from seeds [N·r, k].
+ * `seeds` is consumed (scaled in place by activations after the last linear layer).
+ * Memory: N·r·(Σ widths) floats. Cost: one gemm [N·r, out]·[out, in] per linear layer but the first.
+ */
+export function* outputJacobians(
+  model: Sequential,
+  theta: Float32Array,
+  trace: Trace,
+  seeds: Float32Array,
+  r: number
+): Task<Float32Array[]> {
+  const { n, inputs } = trace;
+  const rows = n * r;
+  const bs = new Array<Float32Array>(model.slots.length);
+  let b = seeds;
+  let width = model.outDim;
+  let s = model.slots.length - 1;
+  for (let l = model.layers.length - 1; l >= 0 && s >= 0; l--) {
+    const layer = model.layers[l];
+    if (layer.kind === 'activation') {
+      activationBackward(layer, inputs[l], b, n, r, width); // ∂/∂z = ∂/∂a ⊙ σ'(z)
+    } else {
+      bs[s] = b;
+      if (s > 0) b = yield* linearBackward(layer, model.view(theta, model.slots[s]).w, b, rows); // ∂/∂a = ∂/∂z · W
+      width = layer.inFeatures;
+      s--;
+    }
+  }
+  return bs;
+}
+
+/**
+ * The parameter Jacobian of the seeded outputs, materialised: S [P, N·r],
+ * S[p, (i, m)] = ∂(s_(i,m)ᵀ η_i)/∂θ[p]. P·N·r floats: for small models, tests and the dense reference path.
+ */
+export function materialize(model: Sequential, trace: Trace, bs: readonly Float32Array[], r: number): Float32Array {
+  const { n, inputs } = trace;
+  const cols = n * r;
+  const total = model.numParameters * cols;
+  if (total > 0x7fffffff)
+    throw new RangeError(
+      `the dense Jacobian would have P × N·r = ${model.numParameters} × ${cols} = ${total} elements, beyond the 32-bit BLAS limit 2147483647`
+    );
+  const out = new Float32Array(total);
+  const bcol = new Float32Array(cols);
+  model.slots.forEach((slot, s) => {
+    const { inFeatures: inF, outFeatures: outF } = slot.layer;
+    const a = inputs[slot.index];
+    const b = bs[s];
+    for (let o = 0; o < outF; o++) {
+      for (let q = 0; q < cols; q++) bcol[q] = b[q * outF + o]; // B[:, o]
+      // ∂/∂W[o, c] at column (i, m) = B[(i,m), o] · A[i, c]
+      for (let c = 0; c < inF; c++) {
+        const base = (slot.wOffset + o * inF + c) * cols;
+        for (let i = 0; i < n; i++) {
+          const aic = a[i * inF + c];
+          for (let m = 0; m < r; m++) out[base + i * r + m] = aic * bcol[i * r + m];
+        }
+      }
+      // ∂/∂b[o] at column (i, m) = B[(i,m), o]
+      out.set(bcol, (slot.bOffset + o) * cols);
+    }
+  });
+  return out;
+}
+
+/**
+ * out[P] = Σ_(i,m) c_(i,m) ∂(s_(i,m)ᵀ η_i)/∂θ = S c, layer by layer:
+ *   B̃ [N, out],  B̃_i = Σ_m c_(i,m) B_(i,m);   W part = B̃ᵀ A,   b part = B̃ᵀ 1.
+ * `c` is [N·r]. Cost: N·r·out per layer plus one gemm [out, N]·[N, in].
+ */
+export function* contract(
+  model: Sequential,
+  trace: Trace,
+  bs: readonly Float32Array[],
+  c: Float32Array,
+  r: number,
+  out: Float32Array
+): Task<Float32Array> {
+  const { n, inputs } = trace;
+  for (let s = 0; s < model.slots.length; s++) {
+    const slot = model.slots[s];
+    const { inFeatures: inF, outFeatures: outF } = slot.layer;
+    const b = bs[s];
+    const bt = new Float32Array(n * outF);
+    const acc = new Float64Array(outF);
+    const nb = new Float64Array(outF);
+    for (let i = 0; i < n; i++) {
+      acc.fill(0);
+      for (let m = 0; m < r; m++) {
+        const cm = c[i * r + m];
+        if (cm === 0) continue;
+        const row = (i * r + m) * outF;
+        for (let o = 0; o < outF; o++) acc[o] += cm * b[row + o];
+      }
+      for (let o = 0; o < outF; o++) {
+        bt[i * outF + o] = acc[o];
+        nb[o] += acc[o];
+      }
+    }
+    // n_W [out, in] = B̃ᵀ [out, N] · A [N, in]
+    yield* gemmT(bt, inputs[slot.index], outF, inF, n, { transA: true, out: out.subarray(slot.wOffset, slot.wOffset + outF * inF) });
+    // n_b [out] = B̃ᵀ 1
+    for (let o = 0; o < outF; o++) out[slot.bOffset + o] = nb[o];
+  }
+  return out;
+}

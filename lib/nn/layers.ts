@@ -1,0 +1,141 @@
+// The layers of a sequential model. Each layer keeps its forward map and its
+// derivative side by side. Shapes are row-major with one row per sample:
+// an activation of width w for a batch of N is [N, w].
+//
+// Backpropagation here carries *per-sample output Jacobians*, not a gradient:
+// B is [R, w] with R = N·r rows ordered (i, m) sample-major, row (i, m) being
+// ∂(s_(i,m)ᵀ η_i)/∂h_i for a seed vector s_(i,m) ∈ R^k and the layer's output h_i.
+// A linear layer maps it by B W, an activation by a row-wise product with σ'(z_i).
+import { gemmT, Task } from './task';
+import { checkCount } from './validate';
+
+/** z = W a + b, W [outFeatures, inFeatures], b [outFeatures]. */
+export interface LinearLayer {
+  readonly kind: 'linear';
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+}
+
+export type ActivationName = 'tanh' | 'relu' | 'sigmoid' | 'softplus' | 'gelu';
+
+/** a = σ(z), elementwise. */
+export interface ActivationLayer {
+  readonly kind: 'activation';
+  readonly name: ActivationName;
+  /** σ(z) in float64. */
+  readonly f: (z: number) => number;
+  /** σ'(z) in float64. */
+  readonly df: (z: number) => number;
+  /** Initialisation gain of the linear layer that feeds this activation (He: √2 for relu/gelu, LeCun: 1 otherwise). */
+  readonly gain: number;
+}
+
+export type Layer = LinearLayer | ActivationLayer;
+
+/** A linear layer z = W a + b with W [outFeatures, inFeatures]. */
+export function linear(inFeatures: number, outFeatures: number): LinearLayer {
+  checkCount('linear', 'inFeatures', inFeatures);
+  checkCount('linear', 'outFeatures', outFeatures);
+  return Object.freeze({ kind: 'linear' as const, inFeatures, outFeatures });
+}
+
+// ---- activations: σ and σ' side by side, in float64 ----
+
+/** Logistic 1/(1 + e^{−z}), without overflow for either sign. */
+function logistic(z: number): number {
+  if (z >= 0) return 1 / (1 + Math.exp(-z));
+  const e = Math.exp(z);
+  return e / (1 + e);
+}
+
+// GELU, tanh form (Hendrycks & Gimpel; as in GPT-2 and PyTorch's approximate='tanh'):
+// gelu(z) = ½ z (1 + tanh(c (z + 0.044715 z³))), c = √(2/π).
+const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+const ACTIVATIONS: Record<ActivationName, Omit<ActivationLayer, 'kind' | 'name'>> = {
+  // tanh' = 1 − tanh²
+  tanh: { f: Math.tanh, df: (z) => 1 - Math.tanh(z) ** 2, gain: 1 },
+  // relu' = 1 for z > 0, else 0 (the subgradient 0 is used at the kink z = 0)
+  relu: { f: (z) => (z > 0 ? z : 0), df: (z) => (z > 0 ? 1 : 0), gain: Math.SQRT2 },
+  // σ' = σ (1 − σ)
+  sigmoid: { f: logistic, df: (z) => logistic(z) * logistic(-z), gain: 1 },
+  // softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^{−|z|}); softplus' = logistic
+  softplus: { f: (z) => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))), df: logistic, gain: 1 },
+  // gelu'(z) = ½ (1 + t) + ½ z (1 − t²) c (1 + 3·0.044715 z²), t = tanh(c (z + 0.044715 z³))
+  gelu: {
+    f: (z) => 0.5 * z * (1 + Math.tanh(GELU_C * (z + GELU_A * z * z * z))),
+    df: (z) => {
+      const t = Math.tanh(GELU_C * (z + GELU_A * z * z * z));
+      return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_C * (1 + 3 * GELU_A * z * z);
+    },
+    gain: Math.SQRT2,
+  },
+};
+
+function activation(name: ActivationName): ActivationLayer {
+  return Object.freeze({ kind: 'activation' as const, name, ...ACTIVATIONS[name] });
+}
+
+/** tanh(z). */
+export const tanh = (): ActivationLayer => activation('tanh');
+/** max(z, 0); derivative 0 at z = 0. */
+export const relu = (): ActivationLayer => activation('relu');
+/** 1 / (1 + e^{−z}). */
+export const sigmoid = (): ActivationLayer => activation('sigmoid');
+/** log(1 + e^z), computed without overflow. */
+export const softplus = (): ActivationLayer => activation('softplus');
+/** GELU in its tanh form: ½ z (1 + tanh(√(2/π) (z + 0.044715 z³))). */
+export const gelu = (): ActivationLayer => activation('gelu');
+
+// ---- forward maps and Jacobian propagation ----
+
+/**
+ * Linear forward: Z[N, out] = A[N, in] Wᵀ + 1 bᵀ.
+ * (Z is filled with b row by row, then one gemm adds A Wᵀ with beta = 1.)
+ */
+export function* linearForward(
+  layer: LinearLayer,
+  w: Float32Array,
+  b: Float32Array,
+  a: Float32Array,
+  n: number
+): Task<Float32Array> {
+  const { inFeatures: inF, outFeatures: outF } = layer;
+  const z = new Float32Array(n * outF);
+  for (let i = 0; i < n; i++) z.set(b, i * outF);
+  yield* gemmT(a, w, n, outF, inF, { transB: true, beta: 1, out: z });
+  return z;
+}
+
+/**
+ * Linear Jacobian step: B_in[R, in] = B_out[R, out] · W[out, in]
+ * (∂/∂a = ∂/∂z · ∂z/∂a with ∂z/∂a = W).
+ */
+export function* linearBackward(layer: LinearLayer, w: Float32Array, bOut: Float32Array, rows: number): Task<Float32Array> {
+  return yield* gemmT(bOut, w, rows, layer.inFeatures, layer.outFeatures);
+}
+
+/** Activation forward: a = σ(z) elementwise, z and a [N, w]. */
+export function activationForward(layer: ActivationLayer, z: Float32Array): Float32Array {
+  const a = new Float32Array(z.length);
+  const f = layer.f;
+  for (let i = 0; i < z.length; i++) a[i] = f(z[i]);
+  return a;
+}
+
+/**
+ * Activation Jacobian step, in place: B[(i, m), :] ← B[(i, m), :] ⊙ σ'(z_i)
+ * (∂/∂z = ∂/∂a · diag(σ'(z))). z is [N, w], B is [N·r, w].
+ */
+export function activationBackward(layer: ActivationLayer, z: Float32Array, b: Float32Array, n: number, r: number, width: number): void {
+  const d = new Float64Array(width);
+  const df = layer.df;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < width; c++) d[c] = df(z[i * width + c]);
+    for (let m = 0; m < r; m++) {
+      const row = (i * r + m) * width;
+      for (let c = 0; c < width; c++) b[row + c] *= d[c];
+    }
+  }
+}

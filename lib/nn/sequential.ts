@@ -1,0 +1,171 @@
+// A sequential model: a chain of linear layers and activations mapping an input
+// x ∈ R^inDim to the output-distribution parameters η ∈ R^outDim.
+//
+// Parameters live in one Float32Array θ of length P, laid out per linear layer in
+// order: W [out, in] row-major, then b [out]. Layers read views into it.
+import { materialize, outputJacobians } from './jacobian';
+import { initParameters } from './init';
+import { activationForward, Layer, LinearLayer, linearForward } from './layers';
+import { runSync, Task } from './task';
+import { checkCount, checkF32, describe } from './validate';
+
+export interface SequentialOptions {
+  /** Seed of the default initialisation (a non-negative safe integer). Default 0. */
+  seed?: number;
+}
+
+/** Where a linear layer's parameters sit in θ. */
+export interface LinearSlot {
+  /** Index in `layers`. */
+  readonly index: number;
+  readonly layer: LinearLayer;
+  /** Offset of W [out, in] in θ; b [out] follows at wOffset + out·in. */
+  readonly wOffset: number;
+  readonly bOffset: number;
+}
+
+/**
+ * The activations of one forward pass: inputs[l] is the input of layers[l]
+ * ([N, width]); inputs[layers.length] is η [N, outDim].
+ */
+export interface Trace {
+  readonly n: number;
+  readonly inputs: readonly Float32Array[];
+  readonly eta: Float32Array;
+}
+
+export class Sequential {
+  readonly layers: readonly Layer[];
+  /** Input width (the first linear layer's inFeatures). */
+  readonly inDim: number;
+  /** Output width k = dim η. */
+  readonly outDim: number;
+  /** P, the number of parameters. */
+  readonly numParameters: number;
+  /** The linear layers and their place in θ. */
+  readonly slots: readonly LinearSlot[];
+  /** θ, live (internal: use get/setParameters). */
+  readonly params: Float32Array;
+  /** Who holds the model while an asynchronous step reads θ off the event loop (null: free). */
+  private holder: string | null = null;
+
+  constructor(layers: readonly Layer[], options: SequentialOptions = {}) {
+    if (!Array.isArray(layers)) throw new TypeError(`sequential: 'layers' must be an array of layers, got ${describe(layers)}`);
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError(`sequential: 'options' must be an object, got ${describe(options)}`);
+    const seed = options.seed ?? 0;
+    if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)
+      throw new RangeError(`sequential: option 'seed' must be a non-negative safe integer, got ${describe(seed)}`);
+    let width: number | undefined;
+    let inDim: number | undefined;
+    let p = 0;
+    const slots: LinearSlot[] = [];
+    layers.forEach((layer, index) => {
+      if (typeof layer !== 'object' || layer === null || (layer.kind !== 'linear' && layer.kind !== 'activation'))
+        throw new TypeError(`sequential: 'layers[${index}]' is not a natgrad layer (use linear(), tanh(), …), got ${describe(layer)}`);
+      if (layer.kind !== 'linear') return;
+      if (width !== undefined && layer.inFeatures !== width)
+        throw new RangeError(
+          `sequential: 'layers[${index}]' is linear(${layer.inFeatures}, ${layer.outFeatures}) but its input has width ${width}`
+        );
+      inDim ??= layer.inFeatures;
+      slots.push({ index, layer, wOffset: p, bOffset: p + layer.inFeatures * layer.outFeatures });
+      p += (layer.inFeatures + 1) * layer.outFeatures;
+      width = layer.outFeatures;
+    });
+    if (width === undefined || inDim === undefined) throw new RangeError("sequential: 'layers' must contain at least one linear layer");
+    this.layers = Object.freeze(layers.slice());
+    this.inDim = inDim;
+    this.outDim = width;
+    this.numParameters = p;
+    this.slots = Object.freeze(slots);
+    this.params = new Float32Array(p);
+    initParameters(this.layers, this.params, seed);
+  }
+
+  /** θ [P], a copy: per linear layer W [out, in] row-major, then b [out]. */
+  getParameters(): Float32Array {
+    return this.params.slice();
+  }
+
+  /** Sets θ [P] (same layout as getParameters). TypeError unless a Float32Array; RangeError on wrong length or non-finite entries. */
+  setParameters(p: Float32Array): void {
+    this.checkUnlocked('setParameters');
+    checkF32('setParameters', 'p', p, this.numParameters, 'numParameters');
+    this.params.set(p);
+  }
+
+  /** η [batch, outDim] for x [batch, inDim]. */
+  forward(x: Float32Array, batch: number): Float32Array {
+    this.checkInput('forward', x, batch);
+    return runSync(this.forwardTask(this.params, x, batch)).eta;
+  }
+
+  /**
+   * G [P, batch, outDim]: G[p, i, j] = ∂η[i, j]/∂θ[p], for x [batch, inDim].
+   * Materialises P·batch·outDim floats: meant for inspection and tests, not for training.
+   */
+  jacobian(x: Float32Array, batch: number): Float32Array {
+    this.checkInput('jacobian', x, batch);
+    const k = this.outDim;
+    return runSync(
+      (function* (self: Sequential): Task<Float32Array> {
+        const trace = yield* self.forwardTask(self.params, x, batch);
+        // Identity seeds: row (i, j) of the output Jacobian is e_j, so B holds ∂η_(i,j)/∂h.
+        const seeds = new Float32Array(batch * k * k);
+        for (let i = 0; i < batch; i++) for (let j = 0; j < k; j++) seeds[(i * k + j) * k + j] = 1;
+        const bs = yield* outputJacobians(self, self.params, trace, seeds, k);
+        return materialize(self, trace, bs, k);
+      })(this)
+    );
+  }
+
+  /** Checks x [batch, inDim] (Float32Array, finite) and batch (positive integer); `fn` names the caller. */
+  checkInput(fn: string, x: unknown, batch: unknown): asserts x is Float32Array {
+    const n = checkCount(fn, 'batch', batch);
+    checkF32(fn, 'x', x, n * this.inDim, `batch × inDim = ${n} × ${this.inDim}`);
+  }
+
+  /** Reserves θ for an asynchronous computation (internal); throws if already reserved. */
+  lock(by: string): void {
+    this.checkUnlocked(by);
+    this.holder = by;
+  }
+  /** Releases θ (internal). */
+  unlock(): void {
+    this.holder = null;
+  }
+  /** Throws an Error if an asynchronous computation holds θ. */
+  checkUnlocked(fn: string): void {
+    if (this.holder !== null) throw new Error(`${fn}: the model's parameters are in use by a pending ${this.holder}; await it first`);
+  }
+
+  /** The forward pass with parameters θ (this.params or a snapshot of it), keeping every layer's input. */
+  *forwardTask(theta: Float32Array, x: Float32Array, n: number): Task<Trace> {
+    const inputs: Float32Array[] = [x];
+    let h = x;
+    let s = 0;
+    for (const layer of this.layers) {
+      if (layer.kind === 'linear') {
+        const slot = this.slots[s++];
+        const { w, b } = this.view(theta, slot);
+        h = yield* linearForward(layer, w, b, h, n); // z = W a + b
+      } else {
+        h = activationForward(layer, h); // a = σ(z)
+      }
+      inputs.push(h);
+    }
+    return { n, inputs, eta: h };
+  }
+
+  /** W [out, in] and b [out] of a linear layer, as views into θ. */
+  view(theta: Float32Array, slot: LinearSlot): { w: Float32Array; b: Float32Array } {
+    const { inFeatures: i, outFeatures: o } = slot.layer;
+    return { w: theta.subarray(slot.wOffset, slot.wOffset + o * i), b: theta.subarray(slot.bOffset, slot.bOffset + o) };
+  }
+}
+
+/** A sequential model from `layers` (linear widths must chain), initialised from options.seed (default 0). */
+export function sequential(layers: readonly Layer[], options: SequentialOptions = {}): Sequential {
+  return new Sequential(layers, options);
+}

@@ -1,0 +1,100 @@
+// One code path, two drivers. The numerical pipelines (forward pass, output
+// Jacobians, kernel assembly, solve) are written once as generators that *yield*
+// each native kernel call instead of making it. `runSync` performs the calls with
+// the synchronous kernels; `runAsync` awaits the `…Async` forms, which run on the
+// libuv thread pool, so the event loop stays free. Both drivers execute the same
+// calls on the same arrays in the same order, so their results are bit-identical.
+import {
+  choleskySolve,
+  choleskySolveAsync,
+  gemm,
+  gemmAsync,
+  gram,
+  gramAsync,
+  layerGram,
+  layerGramAsync,
+  pinvSolve,
+  pinvSolveAsync,
+  PinvResult,
+} from '../linalg';
+
+interface Calls {
+  gemm: [Parameters<typeof gemm>, Float32Array];
+  gram: [Parameters<typeof gram>, Float32Array];
+  layerGram: [Parameters<typeof layerGram>, Float32Array];
+  choleskySolve: [Parameters<typeof choleskySolve>, Float32Array];
+  pinvSolve: [Parameters<typeof pinvSolve>, PinvResult];
+}
+type Name = keyof Calls;
+
+/** A native call, described rather than made. */
+export interface Call {
+  name: Name;
+  args: readonly unknown[];
+}
+
+/** A computation that yields native calls and returns T. */
+export type Task<T> = Generator<Call, T, unknown>;
+
+function* call<N extends Name>(name: N, args: Calls[N][0]): Task<Calls[N][1]> {
+  return (yield { name, args }) as Calls[N][1];
+}
+
+/** C = alpha·op(A)·op(B) + beta·C (see linalg.gemm). */
+export const gemmT = (...args: Parameters<typeof gemm>) => call('gemm', args);
+/** K = JᵀJ or J Jᵀ (see linalg.gram). */
+export const gramT = (...args: Parameters<typeof gram>) => call('gram', args);
+/** K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1) (see linalg.layerGram). */
+export const layerGramT = (...args: Parameters<typeof layerGram>) => call('layerGram', args);
+/** X = (K + λI)⁻¹ R by Cholesky (see linalg.choleskySolve). */
+export const choleskySolveT = (...args: Parameters<typeof choleskySolve>) => call('choleskySolve', args);
+/** X = (K + λI)⁺ R by eigendecomposition (see linalg.pinvSolve). */
+export const pinvSolveT = (...args: Parameters<typeof pinvSolve>) => call('pinvSolve', args);
+
+type AnyFn = (...a: readonly unknown[]) => unknown;
+const SYNC: Record<Name, AnyFn> = {
+  gemm: gemm as AnyFn,
+  gram: gram as AnyFn,
+  layerGram: layerGram as AnyFn,
+  choleskySolve: choleskySolve as AnyFn,
+  pinvSolve: pinvSolve as AnyFn,
+};
+const ASYNC: Record<Name, AnyFn> = {
+  gemm: gemmAsync as AnyFn,
+  gram: gramAsync as AnyFn,
+  layerGram: layerGramAsync as AnyFn,
+  choleskySolve: choleskySolveAsync as AnyFn,
+  pinvSolve: pinvSolveAsync as AnyFn,
+};
+
+/** Runs a task on the calling thread. A failing call is thrown into the task (so its try/catch applies). */
+export function runSync<T>(task: Task<T>): T {
+  let step = task.next();
+  while (!step.done) {
+    let value: unknown;
+    try {
+      value = SYNC[step.value.name](...step.value.args);
+    } catch (e) {
+      step = task.throw(e);
+      continue;
+    }
+    step = task.next(value);
+  }
+  return step.value;
+}
+
+/** Runs a task with the asynchronous kernels: the heavy calls leave the event loop. */
+export async function runAsync<T>(task: Task<T>): Promise<T> {
+  let step = task.next();
+  while (!step.done) {
+    let value: unknown;
+    try {
+      value = await ASYNC[step.value.name](...step.value.args);
+    } catch (e) {
+      step = task.throw(e);
+      continue;
+    }
+    step = task.next(value);
+  }
+  return step.value;
+}

@@ -1,0 +1,53 @@
+// Test problems: a natgrad model and its float64 twin from one architecture,
+// random float32 parameters, inputs and targets (deterministic from a seed).
+import { gelu, Layer, linear, relu, Sequential, sequential, sigmoid, softplus, tanh } from '../../lib/index';
+import { Arch, Loss, numParams, outDim, testRng } from './reference';
+
+const ACT: Record<string, () => Layer> = { tanh, relu, sigmoid, softplus, gelu };
+
+export function buildModel(arch: Arch, seed = 0): Sequential {
+  return sequential(
+    arch.map((l) => (typeof l === 'string' ? ACT[l]() : linear(l.linear[0], l.linear[1]))),
+    { seed }
+  );
+}
+
+/** An MLP in → hidden… → out with activation `act` between linear layers. */
+export function mlp(widths: number[], act: Arch[number] & string): Arch {
+  const arch: Arch = [];
+  for (let i = 0; i + 1 < widths.length; i++) {
+    if (i > 0) arch.push(act);
+    arch.push({ linear: [widths[i], widths[i + 1]] });
+  }
+  return arch;
+}
+
+/** θ with W ~ N(0, 1/in) and b ~ N(0, biasStd²), rounded to float32. */
+export function randomParams(arch: Arch, seed: number, biasStd = 0.5): Float32Array {
+  const rng = testRng(seed);
+  const theta = new Float32Array(numParams(arch));
+  let off = 0;
+  for (const l of arch) {
+    if (typeof l === 'string') continue;
+    const [nin, nout] = l.linear;
+    for (let i = 0; i < nin * nout; i++) theta[off++] = rng.normal() / Math.sqrt(nin);
+    for (let o = 0; o < nout; o++) theta[off++] = biasStd * rng.normal();
+  }
+  return theta;
+}
+
+/** x [n, d] ~ N(0, 1), float32. */
+export function randomInputs(n: number, d: number, seed: number): Float32Array {
+  const rng = testRng(seed);
+  return Float32Array.from({ length: n * d }, () => rng.normal());
+}
+
+/** Valid targets for the loss: gaussian N(0, 1) [n, k]; categorical classes [n]; bernoulli {0, 1} [n]. */
+export function randomTargets(loss: Loss, n: number, k: number, seed: number): Float32Array {
+  const rng = testRng(seed);
+  if (loss === 'gaussian') return Float32Array.from({ length: n * k }, () => rng.normal());
+  if (loss === 'categorical') return Float32Array.from({ length: n }, () => Math.floor(rng.uniform() * k));
+  return Float32Array.from({ length: n }, () => (rng.uniform() < 0.5 ? 0 : 1));
+}
+
+export { outDim, numParams };
