@@ -2,3 +2,10 @@
 export { backend, setThreads } from './native';
 export type { BackendInfo, Precision } from './native';
 export * from './linalg';
+// Models, output distributions and the natural-gradient optimizer.
+export { sequential, Sequential, linear, tanh, relu, sigmoid, softplus, gelu } from './nn';
+export type { Layer, LinearLayer, ActivationLayer, ActivationName, SequentialOptions } from './nn';
+export { distribution, gaussian, categorical, bernoulli } from './distributions';
+export type { LossName, OutputFamily } from './distributions';
+export { NaturalGradient } from './optim/natural_gradient';
+export type { NaturalGradientOptions, NaturalGradientMethod, StepProfile } from './optim/natural_gradient';
