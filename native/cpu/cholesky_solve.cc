@@ -13,10 +13,17 @@ namespace natgrad::cpu {
 
 template <class T>
 static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, float* X) {
-  // W = K + λI. Row-major upper triangle == column-major lower ("L").
-  Scratch<T> W(M * M);  // recycled between calls (scratch.h); fully overwritten here
-  for (int64_t i = 0; i < M * M; ++i) W[i] = (T)K[i];
-  for (int64_t i = 0; i < M; ++i) W[i * M + i] += (T)lambda;
+  // W = K + λI. Row-major upper triangle == column-major lower ("L"), the only
+  // part potrf/potrs reference (LAPACK: "the strictly upper triangular part of A
+  // is not referenced" for UPLO = 'L'), so only that triangle is copied; the rest
+  // of W is left as it is (scratch recycled between calls, see scratch.h).
+  Scratch<T> W(M * M);
+  for (int64_t i = 0; i < M; ++i) {
+    const float* k = K + i * M;
+    T* w = W.get() + i * M;
+    for (int64_t j = i; j < M; ++j) w[j] = (T)k[j];
+    w[i] += (T)lambda;
+  }
   int info = 0;
   potrf((int)M, W.get(), &info);
   if (info > 0)
