@@ -1,0 +1,18 @@
+// Built-in regression data: y = sin(10x)/(10x) on [−1, 1] — smooth, but with enough
+// curvature spread that first-order methods crawl on it (issue #5's problem 2).
+export interface RegressionData {
+  x: Float32Array; // [n, 1]
+  y: Float32Array; // [n, 1]
+  n: number;
+}
+
+/** n evenly spaced samples of sinc(10x) on [−1, 1]. */
+export function sincData(n = 200): RegressionData {
+  const x = new Float32Array(n), y = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const t = n === 1 ? 0 : -1 + (2 * i) / (n - 1);
+    x[i] = t;
+    y[i] = t === 0 ? 1 : Math.sin(10 * t) / (10 * t);
+  }
+  return { x, y, n };
+}
