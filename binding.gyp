@@ -11,6 +11,7 @@
         "native/cpu/pinv_solve.cc",
         "native/cpu/batched_gram_inverse.cc",
         "native/cpu/gfortran_runtime.cc",
+        "native/cuda/cuda_api.cc",
         "native/cuda/cuda_backend.cc"
       ],
       "include_dirs": [
