@@ -134,6 +134,14 @@ describe('activations', () => {
     expect(Array.from(sp.forward(new Float32Array([1000, -1000]), 2))).toEqual([1000, 0]);
   });
 
+  it('report a forward pass that overflows float32, naming the layer and sample', () => {
+    const model = sequential([linear(1, 1), relu(), linear(1, 1)]);
+    model.setParameters(new Float32Array([1e30, 0, 1e30, 0]));
+    expect(() => model.forward(new Float32Array([0, 1]), 2)).toThrow(/the output η is Infinity for sample 1: the forward pass overflowed float32/);
+    model.setParameters(new Float32Array([1e30, 0, 1, 0]));
+    expect(() => model.forward(new Float32Array([0, 1e30]), 2)).toThrow(/the output of layers\[0\] is Infinity for sample 1/);
+  });
+
   it('relu uses the subgradient 0 at z = 0', () => {
     const model = sequential([linear(1, 1), relu()]);
     model.setParameters(new Float32Array([1, 0]));

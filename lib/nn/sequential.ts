@@ -153,6 +153,7 @@ export class Sequential {
       } else {
         h = activationForward(layer, h); // a = σ(z)
       }
+      checkFinite(h, n, this.layers.length, inputs.length - 1);
       inputs.push(h);
     }
     return { n, inputs, eta: h };
@@ -162,6 +163,20 @@ export class Sequential {
   view(theta: Float32Array, slot: LinearSlot): { w: Float32Array; b: Float32Array } {
     const { inFeatures: i, outFeatures: o } = slot.layer;
     return { w: theta.subarray(slot.wOffset, slot.wOffset + o * i), b: theta.subarray(slot.bOffset, slot.bOffset + o) };
+  }
+}
+
+/** Throws RangeError (code ERR_NON_FINITE) naming the layer and sample if h [N, w] has an Inf or NaN. */
+function checkFinite(h: Float32Array, n: number, depth: number, l: number): void {
+  for (let i = 0; i < h.length; i++) {
+    if (!Number.isFinite(h[i])) {
+      const sample = Math.floor(i / (h.length / n));
+      const what = l === depth - 1 ? 'the output η' : `the output of layers[${l}]`;
+      throw Object.assign(
+        new RangeError(`forward: ${what} is ${h[i]} for sample ${sample}: the forward pass overflowed float32 (inputs or parameters too large)`),
+        { code: 'ERR_NON_FINITE' }
+      );
+    }
   }
 }
 

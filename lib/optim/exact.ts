@@ -57,6 +57,14 @@ export interface StepProfile {
   rank?: number;
 }
 
+/**
+ * Buffers kept between calls. The kernel (N·r)² floats is reused when the size repeats, which saves
+ * the page faults of a fresh allocation (~0.4 ms per MiB here: 8 ms at N·r = 2304) on every step.
+ */
+export interface Workspace {
+  kernel: Float32Array | null;
+}
+
 export interface ExactResult {
   /** n_θ [P]. */
   direction: Float32Array;
@@ -98,7 +106,8 @@ export function* exactDirection(
   x: Float32Array,
   y: Float32Array,
   n: number,
-  cfg: ExactConfig
+  cfg: ExactConfig,
+  ws: Workspace
 ): Task<ExactResult> {
   const k = model.outDim;
   const p = model.numParameters;
@@ -119,7 +128,8 @@ export function* exactDirection(
     let s: Float32Array | undefined;
     let kernel: Float32Array;
     if (cfg.assembly === 'layer') {
-      kernel = new Float32Array(m * m); // SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1)
+      // SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1), accumulated into a zeroed kernel
+      kernel = ws.kernel?.length === m * m ? ws.kernel.fill(0) : (ws.kernel = new Float32Array(m * m));
       for (let l = 0; l < model.slots.length; l++) {
         const { index, layer } = model.slots[l];
         yield* layerGramT(bs[l], trace.inputs[index], n, r, layer.outFeatures, layer.inFeatures, kernel);

@@ -6,7 +6,7 @@ import { Sequential } from '../nn/sequential';
 import { runAsync, runSync, Task } from '../nn/task';
 import { checkNumber, describe } from '../nn/validate';
 import type { Precision } from '../linalg';
-import { Assembly, ExactConfig, exactDirection, ExactResult, Space, StepProfile } from './exact';
+import { Assembly, ExactConfig, exactDirection, ExactResult, Space, StepProfile, Workspace } from './exact';
 
 export type { StepProfile, Space, Assembly } from './exact';
 
@@ -47,6 +47,18 @@ function oneOf<T extends string>(fn: string, name: string, v: unknown, allowed: 
   return v as T;
 }
 
+/**
+ * The exact natural-gradient optimizer for a sequential model:
+ *
+ *   const opt = new NaturalGradient(model, { loss: 'categorical', lr: 1, damping: 1e-3 });
+ *   const { loss } = opt.step(x, y, batch);    // θ ← θ − lr·(F_θ + λI)⁺ g_θ
+ *
+ * Shapes: x [batch, inDim]; y [batch, outDim] (gaussian) or [batch] (class indices for categorical,
+ * 0/1 for bernoulli); all Float32Array. Cost per step: the backpropagation of N·r seeds (r = rank of
+ * the output Fisher: k, k − 1 for categorical, 1 for bernoulli), one layerGram per linear layer and an
+ * (N·r)³/3 Cholesky — or, when P < N·r, a P × P solve instead. Memory: O(N·r·Σ widths + (N·r)²); the
+ * (N·r)² kernel buffer is kept between calls and reused while the batch size stays the same.
+ */
 export class NaturalGradient {
   readonly model: Sequential;
   readonly loss: LossName;
@@ -56,6 +68,8 @@ export class NaturalGradient {
   profile: StepProfile | null = null;
   private readonly config: ExactConfig;
   private lrValue: number;
+  /** The kernel buffer, kept between calls ((N·r)² floats; see Workspace). */
+  private readonly workspace: Workspace = { kernel: null };
 
   constructor(model: Sequential, options: NaturalGradientOptions) {
     const fn = 'NaturalGradient';
@@ -150,7 +164,7 @@ export class NaturalGradient {
 
   private task(fn: string, theta: Float32Array, x: Float32Array, y: Float32Array, batch: number): Task<ExactResult> {
     // The one method of this version; 'per-sample' and 'chain' plug in here.
-    return exactDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, this.config);
+    return exactDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, this.config, this.workspace);
   }
 
   private apply(res: ExactResult): void {
