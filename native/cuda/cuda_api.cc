@@ -72,7 +72,7 @@ std::vector<std::string> glob_dirs(const std::string& pattern) {
     for (size_t i = 0; i < g.gl_pathc; ++i) out.push_back(g.gl_pathv[i]);
   }
   globfree(&g);
-  // newest first: /usr/local/cuda-13.0 before /usr/local/cuda-12.8 before /usr/local/cuda-12.10? compare numerically
+  // newest first, comparing the numbers in the names: /usr/local/cuda-12.10 before /usr/local/cuda-12.8
   std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
     auto key = [](const std::string& s) {
       std::vector<long> k;

@@ -27,6 +27,7 @@ using CUcontext = void*;
 using CUmodule = void*;
 using CUfunction = void*;
 using cudaStream_t = void*;  // == CUstream
+using cudaEvent_t = void*;
 using cublasHandle_t = void*;
 using cusolverDnHandle_t = void*;
 
@@ -94,6 +95,9 @@ constexpr int CUSOLVER_EIG_MODE_VECTOR = 1;  // cusolverEigMode_t
   X(cudart, const char*, cudaGetErrorString, (cudaError_t error)) \
   X(cudart, cudaError_t, cudaRuntimeGetVersion, (int* runtimeVersion)) \
   X(cudart, cudaError_t, cudaDriverGetVersion, (int* driverVersion)) \
+  X(cudart, cudaError_t, cudaEventCreate, (cudaEvent_t* event)) \
+  X(cudart, cudaError_t, cudaEventRecord, (cudaEvent_t event, cudaStream_t stream)) \
+  X(cudart, cudaError_t, cudaEventElapsedTime, (float* ms, cudaEvent_t start, cudaEvent_t end)) \
   X(cublas, cublasStatus_t, cublasCreate_v2, (cublasHandle_t* handle)) \
   X(cublas, cublasStatus_t, cublasGetVersion_v2, (cublasHandle_t handle, int* version)) \
   X(cublas, cublasStatus_t, cublasSetStream_v2, (cublasHandle_t handle, cudaStream_t streamId)) \

@@ -149,6 +149,10 @@ class CudaBackend final : public Backend {
                                : "") +
              "libraries: " + api_->cudart_path + ", " + api_->cublas_path + ", " + api_->cusolver_path + ", " +
              api_->driver_path;
+    if (timing_) {
+      std::lock_guard<std::mutex> g(timing_mu_);
+      b.note += "; last call (NATGRAD_CUDA_TIMING=1): " + (last_timing_.empty() ? std::string("none") : last_timing_);
+    }
     return b;
   }
 
@@ -160,10 +164,12 @@ class CudaBackend final : public Backend {
     h2d(c, dA, A, m * k);
     h2d(c, dB, B, k * n);
     if (beta != 0.0f) h2d(c, dC, C, m * n);
+    mark(c, 1);
     // row-major C = op(A)·op(B)  ⟺  column-major Cᵀ [n,m] = op(B)ᵀ·op(A)ᵀ
     blas(c, "cublasSgemm", api_->cublasSgemm_v2(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                                                  (int)n, (int)m, (int)k, &alpha, dB, tb ? (int)k : (int)n, dA,
                                                  ta ? (int)m : (int)k, &beta, dC, (int)n));
+    mark(c, 2);
     d2h(c, C, dC, m * n);
     finish(c);
   }
@@ -173,9 +179,11 @@ class CudaBackend final : public Backend {
     float *dJ, *dK;
     carve(c, {f32(&dJ, P * M), f32(&dK, M * M)});
     h2d(c, dJ, J, P * M);
+    mark(c, 1);
     // samples_major: J [M,P] row-major = column-major P×M, K = JcᵀJc; else J [P,M] = column-major M×P, K = Jc Jcᵀ.
     gram_upper(c, dJ, samples_major, (int)M, (int)P, samples_major ? (int)P : (int)M, dK);
     mirror(c, dK, (int)M);
+    mark(c, 2);
     d2h(c, K, dK, M * M);
     finish(c);
   }
@@ -188,6 +196,7 @@ class CudaBackend final : public Backend {
     h2d(c, dB, B, NK * wo);
     h2d(c, dA, A, N * wi);
     h2d(c, dK, K, NK * NK);
+    mark(c, 1);
     // B [NK, wo] row-major = column-major wo×NK: BB = B Bᵀ = BcᵀBc; likewise AA = A Aᵀ. Upper triangles.
     gram_upper(c, dB, true, (int)NK, (int)wo, (int)wo, dBB);
     gram_upper(c, dA, true, (int)N, (int)wi, (int)wi, dAA);
@@ -195,6 +204,7 @@ class CudaBackend final : public Backend {
     void* args[] = {&dK, &dBB, &dAA, &nk, &kk, &n};
     const unsigned T = (unsigned)((NK + 31) / 32);
     launch(c, "ng_layer_hadamard", kernels_.layer_hadamard, T, T, 32, 8, args);
+    mark(c, 2);
     d2h(c, K, dK, NK * NK);
     finish(c);
   }
@@ -232,6 +242,7 @@ class CudaBackend final : public Backend {
     }
     copy(c, dPtrS, ps.data(), ps.size() * sizeof(float*), cudaMemcpyHostToDevice);
     copy(c, dPtrL, pl.data(), pl.size() * sizeof(float*), cudaMemcpyHostToDevice);
+    mark(c, 1);
     // G_b [rows,k] row-major = column-major Gc k×rows: S_b = G_bᵀG_b = Gc Gcᵀ (k×k)
     const float one = 1.0f, zero = 0.0f;
     blas(c, "cublasSgemmStridedBatched",
@@ -266,6 +277,7 @@ class CudaBackend final : public Backend {
     int ki = (int)k, bi = (int)batch;
     void* args[] = {&dOut, &ki, &bi};
     launch_1d(c, "ng_mirror_upper_batched", kernels_.mirror_upper_batched, batch * kk, args);
+    mark(c, 2);
     d2h(c, out, dOut, batch * kk);
     finish(c);
   }
@@ -276,6 +288,7 @@ class CudaBackend final : public Backend {
     Call(CudaBackend* b, const char* fn) : self(b), lock(b->mu_), name(fn) {
       self->cu(*this, "cuCtxSetCurrent", self->api_->cuCtxSetCurrent(self->ctx_));
       self->mem(*this, "cudaSetDevice", self->api_->cudaSetDevice(self->ordinal_));
+      self->mark(*this, 0);
     }
     CudaBackend* self;
     std::lock_guard<std::mutex> lock;
@@ -400,7 +413,22 @@ class CudaBackend final : public Backend {
     copy(c, dst, src, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost);
   }
   void sync(Call& c) { mem(c, "cudaStreamSynchronize", api_->cudaStreamSynchronize(stream_)); }
-  void finish(Call& c) { sync(c); }
+  // NATGRAD_CUDA_TIMING=1: events around the upload / compute / download phases of each call,
+  // reported by info().note (bench/gpu.js reads the device time of the compute phase from there).
+  void mark(Call& c, int i) {
+    if (timing_) mem(c, "cudaEventRecord", api_->cudaEventRecord(events_[i], stream_));
+  }
+  void finish(Call& c) {
+    mark(c, 3);
+    sync(c);
+    if (!timing_) return;
+    float ms[3] = {0, 0, 0};
+    for (int i = 0; i < 3; ++i) mem(c, "cudaEventElapsedTime", api_->cudaEventElapsedTime(&ms[i], events_[i], events_[i + 1]));
+    char text[200];
+    std::snprintf(text, sizeof text, "%s upload %.3f ms, compute %.3f ms, download %.3f ms", c.name, ms[0], ms[1], ms[2]);
+    std::lock_guard<std::mutex> g(timing_mu_);
+    last_timing_ = text;
+  }
 
   void launch(Call& c, const char* kernel, CUfunction f, unsigned gx, unsigned gy, unsigned bx, unsigned by,
               void** args) {
@@ -503,6 +531,7 @@ class CudaBackend final : public Backend {
     T* Y = typed<T>(dY);    // column-major M×nrhs
     upload<T>(c, A, K, M * M, stage);
     upload<T>(c, Rr, R, mr, stage);
+    mark(c, 1);
     add_diagonal<T>(c, A, (int)M, (int)M, 0, 1, lambda);
     int lwork = 0;
     solver(c, Ops<T>::potrf_bs_name, Ops<T>::potrf_bs(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, A, (int)M, &lwork));
@@ -526,6 +555,7 @@ class CudaBackend final : public Backend {
     solver(c, Ops<T>::potrs_name, Ops<T>::potrs(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, (int)nrhs, A, (int)M, B, (int)M, dInfo));
     if (nrhs > 1)  // back to row-major: Rr = Yᵀ (nrhs×M column-major)
       blas(c, Ops<T>::geam_name, Ops<T>::geam(*api_, blas_, CUBLAS_OP_T, CUBLAS_OP_T, (int)nrhs, (int)M, &one, Y, (int)M, &zero, Y, (int)M, Rr, (int)nrhs));
+    mark(c, 2);
     copy(c, &info, dInfo, sizeof(int), cudaMemcpyDeviceToHost);
     download<T>(c, X, Rr, mr, stage);
     finish(c);
@@ -550,6 +580,7 @@ class CudaBackend final : public Backend {
     T* Tm = typed<T>(dT);   // column-major nrhs×M
     upload<T>(c, V, K, M * M, stage);
     upload<T>(c, Rr, R, mr, stage);
+    mark(c, 1);
     add_diagonal<T>(c, V, (int)M, (int)M, 0, 1, lambda);
     int lwork = 0;
     solver(c, Ops<T>::syevd_bs_name, Ops<T>::syevd_bs(*api_, solver_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, (int)M, V, (int)M, W, &lwork));
@@ -580,6 +611,7 @@ class CudaBackend final : public Backend {
     blas(c, Ops<T>::gemm_name, Ops<T>::gemm(*api_, blas_, CUBLAS_OP_N, CUBLAS_OP_N, (int)nrhs, (int)M, (int)M, &one, Rr, (int)nrhs, V, (int)M, &zero, Tm, (int)nrhs));
     blas(c, Ops<T>::dgmm_name, Ops<T>::dgmm(*api_, blas_, CUBLAS_SIDE_RIGHT, (int)nrhs, (int)M, Tm, (int)nrhs, S, 1, Tm, (int)nrhs));
     blas(c, Ops<T>::gemm_name, Ops<T>::gemm(*api_, blas_, CUBLAS_OP_N, CUBLAS_OP_T, (int)nrhs, (int)M, (int)M, &one, Tm, (int)nrhs, V, (int)M, &zero, Rr, (int)nrhs));
+    mark(c, 2);
     download<T>(c, X, Rr, mr, stage);
     finish(c);
     return rank;
@@ -596,6 +628,10 @@ class CudaBackend final : public Backend {
   cusolverDnHandle_t solver_ = nullptr;
   Kernels kernels_;
   bool tf32_ = false;
+  bool timing_ = false;
+  cudaEvent_t events_[4] = {nullptr, nullptr, nullptr, nullptr};
+  mutable std::mutex timing_mu_;
+  std::string last_timing_;
   std::string device_, versions_;
   std::mutex mu_;
   void* data_ = nullptr;
@@ -718,6 +754,14 @@ CudaBackend* CudaBackend::create(std::string* reason) {
           CUBLAS_STATUS_SUCCESS) {
     *reason = std::string("cuBLAS set-up failed: ") + cublas_status_name(bs);
     return nullptr;
+  }
+  const char* timing = std::getenv("NATGRAD_CUDA_TIMING");
+  b->timing_ = timing && std::strcmp(timing, "1") == 0;
+  for (int i = 0; b->timing_ && i < 4; ++i) {
+    if ((e = a.cudaEventCreate(&b->events_[i])) != cudaSuccess) {
+      *reason = "cudaEventCreate failed: " + rt_err(e);
+      return nullptr;
+    }
   }
   cusolverStatus_t ss = a.cusolverDnCreate(&b->solver_);
   if (ss == CUSOLVER_STATUS_SUCCESS) ss = a.cusolverDnSetStream(b->solver_, b->stream_);
