@@ -104,7 +104,6 @@ constexpr int CUSOLVER_EIG_MODE_VECTOR = 1;  // cusolverEigMode_t
   X(cublas, cublasStatus_t, cublasSetMathMode, (cublasHandle_t handle, int mode)) \
   X(cublas, cublasStatus_t, cublasSgemm_v2, (cublasHandle_t handle, int transa, int transb, int m, int n, int k, const float* alpha, const float* A, int lda, const float* B, int ldb, const float* beta, float* C, int ldc)) \
   X(cublas, cublasStatus_t, cublasDgemm_v2, (cublasHandle_t handle, int transa, int transb, int m, int n, int k, const double* alpha, const double* A, int lda, const double* B, int ldb, const double* beta, double* C, int ldc)) \
-  X(cublas, cublasStatus_t, cublasSsyrk_v2, (cublasHandle_t handle, int uplo, int trans, int n, int k, const float* alpha, const float* A, int lda, const float* beta, float* C, int ldc)) \
   X(cublas, cublasStatus_t, cublasSgeam, (cublasHandle_t handle, int transa, int transb, int m, int n, const float* alpha, const float* A, int lda, const float* beta, const float* B, int ldb, float* C, int ldc)) \
   X(cublas, cublasStatus_t, cublasDgeam, (cublasHandle_t handle, int transa, int transb, int m, int n, const double* alpha, const double* A, int lda, const double* beta, const double* B, int ldb, double* C, int ldc)) \
   X(cublas, cublasStatus_t, cublasSdgmm, (cublasHandle_t handle, int mode, int m, int n, const float* A, int lda, const float* x, int incx, float* C, int ldc)) \
