@@ -1,50 +1,38 @@
 #!/usr/bin/env node
-// natgrad command line: `natgrad info` (backend and why), `natgrad demo`.
-import { backend } from './native';
-import { linear, sequential, tanh } from './nn';
-import { NaturalGradient } from './optim/natural_gradient';
-import { sincData } from './demo/sinc';
+// natgrad command line. Each command lives in lib/cli/<command>.ts and returns an exit code.
+import { demo } from './cli/demo';
+import { info } from './cli/info';
 
-function info(): void {
-  const b = backend();
-  console.log(`natgrad backend: ${b.name}`);
-  console.log(`  blas:    ${b.blas}`);
-  console.log(`  threads: ${b.threads}`);
-  if (b.device) console.log(`  device:  ${b.device}`);
-  console.log(`  why:     ${b.reason}`);
-  if (b.note) console.log(`  note:    ${b.note}`);
-  console.log(`  addon:   ${b.addon}`);
+type Command = { run: (argv: string[]) => number | Promise<number>; help: string };
+
+const COMMANDS: Record<string, Command> = {
+  info: { run: info, help: 'which backend runs the kernels, and why' },
+  demo: { run: demo, help: 'train on built-in data with exact natural-gradient steps' },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return 'usage: natgrad <command> [options]\n' + Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.help}`).join('\n');
 }
 
-/** Fits sinc(10x) with a 1-20-20-1 tanh MLP by exact natural-gradient steps on the full batch. */
-function demo(): void {
-  const { x, y, n } = sincData(200);
-  const model = sequential([linear(1, 20), tanh(), linear(20, 20), tanh(), linear(20, 1)], { seed: 0 });
-  const opt = new NaturalGradient(model, { loss: 'gaussian', lr: 1, damping: 1e-3 });
-  console.log(`natgrad demo: fit sin(10x)/(10x), ${n} points, MLP 1-20-20-1 tanh (P = ${model.numParameters}), exact natural gradient, λ = 1e-3`);
-  console.log('  step        MSE   ms/step');
-  const t0 = performance.now();
-  for (let s = 0; s <= 200; s++) {
-    const { loss } = opt.step(x, y, n); // loss = (1/N) Σ ½‖y − η‖² = MSE/2
-    if (s % 25 === 0) console.log(`  ${String(s).padStart(4)} ${(2 * loss).toExponential(3).padStart(10)} ${((performance.now() - t0) / (s + 1)).toFixed(2).padStart(9)}`);
-  }
-  console.log(`  final MSE ${(2 * opt.lossAt(x, y, n)).toExponential(3)} after 201 steps, ${((performance.now() - t0) / 1000).toFixed(2)} s`);
-}
-
-const USAGE = `usage: natgrad <command>
-  info    which backend runs the kernels, and why
-  demo    fit a curve with exact natural-gradient steps`;
-
-function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const cmd = argv[0];
-  if (cmd === 'info') info();
-  else if (cmd === 'demo') demo();
-  else if (cmd === undefined || cmd === '--help' || cmd === '-h') console.log(USAGE);
-  else {
-    console.error(`natgrad: unknown command '${cmd}'\n${USAGE}`);
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(usage());
+    return 0;
+  }
+  const command = COMMANDS[cmd];
+  if (!command) {
+    console.error(`natgrad: unknown command '${cmd}'\n${usage()}`);
     return 2;
   }
-  return 0;
+  try {
+    return await command.run(argv.slice(1));
+  } catch (e) {
+    // one line for the user; the stack only with NATGRAD_DEBUG=1
+    console.error(`natgrad ${cmd}: ${process.env.NATGRAD_DEBUG ? (e as Error).stack : (e as Error).message}`);
+    return 1;
+  }
 }
 
-if (require.main === module) process.exitCode = main(process.argv.slice(2));
+if (require.main === module) main(process.argv.slice(2)).then((code) => (process.exitCode = code));
