@@ -9,3 +9,7 @@ export { distribution, gaussian, categorical, bernoulli } from './distributions'
 export type { LossName, OutputFamily } from './distributions';
 export { NaturalGradient } from './optim/natural_gradient';
 export type { NaturalGradientOptions, NaturalGradientMethod, StepProfile } from './optim/natural_gradient';
+// Optimizer baselines, adaptive damping, batching and checkpoints (issue #5).
+export { Adam } from './optim/adam';
+export type { AdamOptions, AdamState } from './optim/adam';
+export type { StepInfo } from './optim/common';

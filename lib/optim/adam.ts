@@ -1,0 +1,204 @@
+// Adam (Kingma & Ba 2015), a first-order baseline with the same API as NaturalGradient.
+//
+// With g_t = ∇_θ L on the batch, t counting accepted steps from 1:
+//   m_t = β₁ m_{t−1} + (1 − β₁) g_t
+//   v_t = β₂ v_{t−1} + (1 − β₂) g_t²
+//   θ_t = θ_{t−1} − lr · (m_t / (1 − β₁ᵗ)) / (√(v_t / (1 − β₂ᵗ)) + ε)
+// (PyTorch's torch.optim.Adam without weight decay.) m and v are kept in float64; θ is rounded to
+// float32 once per step.
+import { checkTargets, distribution, LossName, OutputFamily } from '../distributions';
+import { decodeF64, encodeF64 } from '../nn/encode';
+import { Sequential } from '../nn/sequential';
+import { runAsync, runSync, Task } from '../nn/task';
+import { checkNumber, describe } from '../nn/validate';
+import { checkOptions, checkStateHeader, distance, firstNonFinite, lossAndGradient, rejectionReason, StepInfo } from './common';
+
+export interface AdamOptions {
+  /** Output family: 'gaussian', 'categorical' or 'bernoulli' (as for NaturalGradient). Required. */
+  loss: LossName;
+  /** Step size. Default 1e-3. */
+  lr?: number;
+  /** Decay of the first moment, in [0, 1). Default 0.9. */
+  beta1?: number;
+  /** Decay of the second moment, in [0, 1). Default 0.999. */
+  beta2?: number;
+  /** Added to √v̂, > 0. Default 1e-8. */
+  eps?: number;
+}
+
+const OPTION_NAMES = ['loss', 'lr', 'beta1', 'beta2', 'eps'];
+
+/** A saved Adam state (JSON-safe; see Adam.state()). */
+export interface AdamState {
+  type: 'Adam';
+  version: 1;
+  options: Required<AdamOptions>;
+  numParameters: number;
+  /** Accepted steps so far. */
+  t: number;
+  /** m and v, base64 of their float64 little-endian bytes. */
+  m: string;
+  v: string;
+}
+
+function checkBeta(fn: string, name: string, v: unknown): number {
+  const b = checkNumber(fn, `option '${name}'`, v, 0);
+  if (b >= 1) throw new RangeError(`${fn}: option '${name}' must be < 1, got ${b}`);
+  return b;
+}
+
+/**
+ *   const opt = new Adam(model, { loss: 'gaussian', lr: 1e-3 });
+ *   const { loss, accepted, stepNorm } = opt.step(x, y, batch);
+ *
+ * A step whose loss, gradient or updated parameters are NaN/Inf (or whose forward pass overflows) is
+ * not applied: θ, m, v and t stay bit-identical and the result has accepted: false and a reason.
+ */
+export class Adam {
+  readonly model: Sequential;
+  readonly loss: LossName;
+  readonly family: OutputFamily;
+  private opts: Required<AdamOptions>;
+  private t = 0;
+  private m: Float64Array;
+  private v: Float64Array;
+  private mNext: Float64Array;
+  private vNext: Float64Array;
+
+  constructor(model: Sequential, options: AdamOptions) {
+    const fn = 'Adam';
+    if (!(model instanceof Sequential)) throw new TypeError(`${fn}: 'model' must be a model from sequential(), got ${describe(model)}`);
+    checkOptions(fn, options, OPTION_NAMES);
+    this.model = model;
+    this.family = distribution(options.loss, fn, "option 'loss'");
+    this.loss = this.family.name;
+    this.family.checkOutputs(fn, `the model's output width (outDim)`, model.outDim);
+    this.opts = {
+      loss: this.loss,
+      lr: checkNumber(fn, "option 'lr'", options.lr ?? 1e-3, 0),
+      beta1: checkBeta(fn, 'beta1', options.beta1 ?? 0.9),
+      beta2: checkBeta(fn, 'beta2', options.beta2 ?? 0.999),
+      eps: checkNumber(fn, "option 'eps'", options.eps ?? 1e-8, 0, true),
+    };
+    const p = model.numParameters;
+    this.m = new Float64Array(p);
+    this.v = new Float64Array(p);
+    this.mNext = new Float64Array(p);
+    this.vNext = new Float64Array(p);
+  }
+
+  /** Step size (≥ 0); may be changed between steps (a schedule). */
+  get lr(): number {
+    return this.opts.lr;
+  }
+  set lr(v: number) {
+    this.opts.lr = checkNumber('Adam', "'lr'", v, 0);
+  }
+  /** Accepted steps so far (the t of the bias corrections). */
+  get steps(): number {
+    return this.t;
+  }
+
+  /** One Adam step on the batch x [batch, inDim], y (see the family). */
+  step(x: Float32Array, y: Float32Array, batch: number): StepInfo {
+    this.checkArgs('step', x, y, batch);
+    return runSync(this.stepTask(x, y, batch));
+  }
+
+  /** step() with the native calls off the event loop; bit-identical. The model is locked until it settles. */
+  async stepAsync(x: Float32Array, y: Float32Array, batch: number): Promise<StepInfo> {
+    this.checkArgs('stepAsync', x, y, batch);
+    this.model.lock('Adam.stepAsync');
+    try {
+      return await runAsync(this.stepTask(x, y, batch));
+    } finally {
+      this.model.unlock();
+    }
+  }
+
+  /** The optimizer's state, JSON-safe and lossless: loadState(state()) resumes bit-identically. */
+  state(): AdamState {
+    return {
+      type: 'Adam',
+      version: 1,
+      options: { ...this.opts },
+      numParameters: this.model.numParameters,
+      t: this.t,
+      m: encodeF64(this.m),
+      v: encodeF64(this.v),
+    };
+  }
+  toJSON(): AdamState {
+    return this.state();
+  }
+
+  /** Restores a state() of an Adam on a model of the same size (options included). */
+  loadState(state: AdamState): void {
+    const fn = 'Adam.loadState';
+    this.model.checkUnlocked(fn);
+    checkStateHeader(fn, state, 'Adam', 1);
+    const p = this.model.numParameters;
+    if (state.numParameters !== p) throw new RangeError(`${fn}: the state is for ${describe(state.numParameters)} parameters, the model has ${p}`);
+    const t = state.t;
+    if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) throw new RangeError(`${fn}: 'state.t' must be a non-negative integer, got ${describe(t)}`);
+    const probe = new Adam(this.model, state.options); // validates the options
+    const m = decodeF64(fn, "'state.m'", state.m, p);
+    const v = decodeF64(fn, "'state.v'", state.v, p);
+    this.opts = probe.opts;
+    this.t = t;
+    this.m.set(m);
+    this.v.set(v);
+  }
+
+  /** An Adam on `model` from a state(). */
+  static fromState(model: Sequential, state: AdamState): Adam {
+    checkStateHeader('Adam.fromState', state, 'Adam', 1);
+    const opt = new Adam(model, state.options);
+    opt.loadState(state);
+    return opt;
+  }
+
+  private *stepTask(x: Float32Array, y: Float32Array, n: number): Task<StepInfo> {
+    const theta = this.model.params;
+    let loss: number, grad: Float32Array;
+    try {
+      ({ loss, grad } = yield* lossAndGradient(this.model, this.family, theta, x, y, n));
+    } catch (e) {
+      const reason = rejectionReason(e);
+      if (reason === null) throw e;
+      return { loss: NaN, accepted: false, stepNorm: 0, reason };
+    }
+    if (!Number.isFinite(loss)) return { loss, accepted: false, stepNorm: 0, reason: `the loss is ${loss}` };
+    const bad = firstNonFinite(grad);
+    if (bad >= 0) return { loss, accepted: false, stepNorm: 0, reason: `the gradient is not finite (entry ${bad} is ${grad[bad]})` };
+    const { lr, beta1: b1, beta2: b2, eps } = this.opts;
+    const t = this.t + 1;
+    const c1 = 1 - b1 ** t;
+    const c2 = 1 - b2 ** t;
+    const { m, v, mNext, vNext } = this;
+    const trial = new Float32Array(theta.length);
+    for (let i = 0; i < theta.length; i++) {
+      const g = grad[i];
+      const mi = (mNext[i] = b1 * m[i] + (1 - b1) * g);
+      const vi = (vNext[i] = b2 * v[i] + (1 - b2) * g * g);
+      trial[i] = theta[i] - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
+    }
+    const badT = firstNonFinite(trial);
+    if (badT >= 0) return { loss, accepted: false, stepNorm: 0, reason: `the updated parameter ${badT} would be ${trial[badT]}` };
+    const stepNorm = distance(trial, theta);
+    theta.set(trial);
+    this.m = mNext;
+    this.mNext = m;
+    this.v = vNext;
+    this.vNext = v;
+    this.t = t;
+    return { loss, accepted: true, stepNorm };
+  }
+
+  private checkArgs(method: string, x: unknown, y: unknown, batch: unknown): asserts x is Float32Array {
+    const fn = `Adam.${method}`;
+    this.model.checkUnlocked(fn);
+    this.model.checkInput(fn, x, batch);
+    checkTargets(this.family, fn, y, batch as number, this.model.outDim);
+  }
+}

@@ -1,0 +1,87 @@
+// Pieces shared by the optimizers (NaturalGradient, Adam, SGD): option checks, the
+// loss-and-gradient task, the guard that keeps NaN/Inf out of the parameters, and the
+// fields every step() reports.
+import { gradients, meanLoss, OutputFamily } from '../distributions';
+import { contract, outputJacobians } from '../nn/jacobian';
+import type { Sequential } from '../nn/sequential';
+import type { Task } from '../nn/task';
+import { describe } from '../nn/validate';
+
+/** What every optimizer's step() returns. */
+export interface StepInfo {
+  /** L(θ) = (1/N) Σ ℓ_i on the batch, before the step (NaN if it could not be computed). */
+  loss: number;
+  /** Whether θ changed. When false, θ is bit-identical to before the call and `reason` says why. */
+  accepted: boolean;
+  /** ‖Δθ‖₂ of the applied change (float64 sum over the float32 differences); 0 when not accepted. */
+  stepNorm: number;
+  /** Why the step was not applied (only when accepted is false). */
+  reason?: string;
+}
+
+/** Throws unless `options` is an object whose keys are all in `names`. */
+export function checkOptions(fn: string, options: unknown, names: readonly string[]): asserts options is Record<string, unknown> {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${fn}: 'options' must be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options))
+    if (!names.includes(key)) throw new RangeError(`${fn}: unknown option '${key}' (options: ${names.join(', ')})`);
+}
+
+/** The first index of a non-finite entry, or −1. */
+export function firstNonFinite(a: ArrayLike<number>): number {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
+  return -1;
+}
+
+/** ‖a − b‖₂ accumulated in float64. */
+export function distance(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    s += d * d;
+  }
+  return Math.sqrt(s);
+}
+
+/**
+ * A numerical failure that rejects a step rather than throwing: a forward pass that overflows
+ * float32, a right-hand side that overflows (code ERR_NON_FINITE), a factorisation that fails
+ * (ERR_NOT_POSITIVE_DEFINITE, ERR_LAPACK). Argument errors (TypeError, bad shapes) are not.
+ */
+export function rejectionReason(e: unknown): string | null {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'ERR_NON_FINITE' || code === 'ERR_NOT_POSITIVE_DEFINITE' || code === 'ERR_LAPACK')
+    return (e as Error).message;
+  return null;
+}
+
+/** L(θ) and g_θ = ∇_θ L = (1/N) Σ_i G_i g_i (backpropagating g_i, one row per sample). */
+export function* lossAndGradient(
+  model: Sequential,
+  family: OutputFamily,
+  theta: Float32Array,
+  x: Float32Array,
+  y: Float32Array,
+  n: number
+): Task<{ loss: number; grad: Float32Array }> {
+  const k = model.outDim;
+  const trace = yield* model.forwardTask(theta, x, n);
+  const loss = meanLoss(family, trace.eta, y, n, k);
+  const seeds = Float32Array.from(gradients(family, trace.eta, y, n, k)); // row i = g_iᵀ
+  const bs = yield* outputJacobians(model, theta, trace, seeds, 1);
+  const grad = yield* contract(model, trace, bs, new Float32Array(n).fill(1 / n), 1, new Float32Array(model.numParameters));
+  return { loss, grad };
+}
+
+/** L at parameters θ (a forward pass on the batch). */
+export function* lossTask(model: Sequential, family: OutputFamily, theta: Float32Array, x: Float32Array, y: Float32Array, n: number): Task<number> {
+  const trace = yield* model.forwardTask(theta, x, n);
+  return meanLoss(family, trace.eta, y, n, model.outDim);
+}
+
+/** Checks a saved optimizer state's type and version. */
+export function checkStateHeader(fn: string, state: unknown, type: string, version: number): asserts state is Record<string, unknown> {
+  if (typeof state !== 'object' || state === null) throw new TypeError(`${fn}: 'state' must be an object, got ${describe(state)}`);
+  const s = state as Record<string, unknown>;
+  if (s.type !== type) throw new RangeError(`${fn}: 'state' is the state of ${describe(s.type)}, expected a state of type '${type}'`);
+  if (s.version !== version) throw new RangeError(`${fn}: 'state.version' is ${describe(s.version)}; this version of natgrad reads version ${version}`);
+}
