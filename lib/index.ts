@@ -12,4 +12,6 @@ export type { NaturalGradientOptions, NaturalGradientMethod, StepProfile } from 
 // Optimizer baselines, adaptive damping, batching and checkpoints (issue #5).
 export { Adam } from './optim/adam';
 export type { AdamOptions, AdamState } from './optim/adam';
+export { SGD } from './optim/sgd';
+export type { SGDOptions, SGDState } from './optim/sgd';
 export type { StepInfo } from './optim/common';

@@ -1,7 +1,7 @@
 // Adam and SGD: the update formulas against a float64 reference driven by the dense float64 gradient
 // (test/helpers/reference.ts), sync/async identity, NaN/Inf rejection with θ bit-identical, state round-trip.
 import { describe, expect, it } from 'vitest';
-import { Adam, linear, sequential, tanh } from '../lib/index';
+import { Adam, linear, SGD, sequential, tanh } from '../lib/index';
 import { denseNaturalGradient, relErr } from './helpers/reference';
 import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
 
@@ -116,5 +116,60 @@ describe('Adam', () => {
     expect(() => ob.loadState({ ...oa.state(), numParameters: 3 })).toThrow(/for 3 parameters/);
     expect(() => ob.loadState({ ...oa.state(), type: 'SGD' } as never)).toThrow(/expected a state of type 'Adam'/);
     expect(() => ob.loadState({ ...oa.state(), m: 'AAAA' })).toThrow(/'state.m' holds 0 values|whole number/);
+  });
+});
+
+describe('SGD', () => {
+  for (const nesterov of [false, true]) {
+    it(`follows the momentum buffer${nesterov ? ' (Nesterov)' : ''} (float64 reference, 4 steps)`, () => {
+      const { model, x, y, n } = problem(5);
+      const lr = 0.1, mu = 0.7;
+      const opt = new SGD(model, { loss: 'gaussian', lr, momentum: mu, nesterov });
+      const p = model.numParameters;
+      const b = new Float64Array(p);
+      for (let t = 1; t <= 4; t++) {
+        const before = model.getParameters();
+        const g = gradAt(before, x, y, n);
+        const expected = new Float64Array(p);
+        for (let i = 0; i < p; i++) {
+          b[i] = t === 1 ? g[i] : mu * b[i] + g[i];
+          expected[i] = -lr * (nesterov ? g[i] + mu * b[i] : b[i]);
+        }
+        expect(opt.step(x, y, n).accepted).toBe(true);
+        const delta = Float64Array.from(model.getParameters(), (a, i) => a - before[i]);
+        expect(relErr(delta, expected)).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it('plain SGD is θ ← θ − lr·g; async identical; state round-trip; bad options', async () => {
+    const a = problem(6), b = problem(6);
+    const g = gradAt(a.model.getParameters(), a.x, a.y, a.n);
+    const before = a.model.getParameters();
+    const oa = new SGD(a.model, { loss: 'gaussian', lr: 0.5 });
+    const ob = new SGD(b.model, { loss: 'gaussian', lr: 0.5 });
+    expect(await ob.stepAsync(b.x, b.y, b.n)).toEqual(oa.step(a.x, a.y, a.n));
+    const delta = Float64Array.from(a.model.getParameters(), (v, i) => v - before[i]);
+    expect(relErr(delta, g.map((v) => -0.5 * v))).toBeLessThan(1e-5);
+    const c = problem(6);
+    c.model.setParameters(a.model.getParameters());
+    const oc = SGD.fromState(c.model, JSON.parse(JSON.stringify(oa)));
+    expect(oc.step(c.x, c.y, c.n)).toEqual(oa.step(a.x, a.y, a.n));
+    expect(c.model.getParameters()).toEqual(a.model.getParameters());
+    const model = sequential([linear(2, 1)]);
+    expect(() => new SGD(model, { loss: 'gaussian', momentum: 1 })).toThrow(/option 'momentum' must be < 1/);
+    expect(() => new SGD(model, { loss: 'gaussian', nesterov: true })).toThrow(/'nesterov' needs option 'momentum' > 0/);
+    expect(() => new SGD(model, { loss: 'gaussian', nesterov: 1 as never })).toThrow(TypeError);
+  });
+
+  it('rejects an overflowing step, θ untouched', () => {
+    const { model, x, y, n } = problem(7);
+    const opt = new SGD(model, { loss: 'gaussian', lr: 3e38 });
+    const theta = model.getParameters();
+    const info = opt.step(x, y, n);
+    expect(info.accepted).toBe(false);
+    expect(info.reason).toMatch(/would be (-)?Infinity/);
+    expect(model.getParameters()).toEqual(theta);
+    expect(opt.steps).toBe(0);
   });
 });
