@@ -93,9 +93,9 @@ describe('options and arguments', () => {
     expect(() => (opt.lr = Infinity)).toThrow(RangeError);
   });
 
-  it("reserves 'per-sample' and 'chain' for a later version", () => {
-    expect(() => new NaturalGradient(model, { loss: 'gaussian', method: 'per-sample' })).toThrow(/option 'method' = 'per-sample' is not implemented in this version/);
-    expect(() => new NaturalGradient(model, { loss: 'gaussian', method: 'chain' })).toThrow(RangeError);
+  it("accepts the methods 'exact', 'per-sample' and 'chain' (the latter two: test/per_sample.test.ts, test/chain.test.ts)", () => {
+    expect(new NaturalGradient(model, { loss: 'gaussian', method: 'per-sample' }).method).toBe('per-sample');
+    expect(new NaturalGradient(model, { loss: 'gaussian', method: 'chain' }).method).toBe('chain');
     expect(() => new NaturalGradient(model, { loss: 'gaussian', method: 'newton' as never })).toThrow(/option 'method' must be 'exact' or 'per-sample' or 'chain'/);
     expect(new NaturalGradient(model, { loss: 'gaussian', method: 'exact' }).method).toBe('exact');
   });

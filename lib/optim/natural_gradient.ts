@@ -7,12 +7,19 @@ import { runAsync, runSync, Task } from '../nn/task';
 import { checkNumber, describe } from '../nn/validate';
 import type { Precision } from '../linalg';
 import { Assembly, ExactConfig, exactDirection, ExactResult, Space, StepProfile, Workspace } from './exact';
+import { perSampleDirection } from './per_sample';
+import { chainDirection, checkChainModel } from './chain';
 
 export type { StepProfile, Space, Assembly } from './exact';
 
 /**
- * 'exact': the batch natural gradient. 'per-sample' and 'chain' (the seed's per-sample formula and
- * its op-by-op natural chain rule, DESIGN.md §1) are reserved names, not implemented in this version.
+ * 'exact': the batch natural gradient (F_θ + λI)⁺ g_θ. The other two are the seed's proposal, kept
+ * runnable so that it can be measured (`natgrad explain`); they are NOT the natural gradient of a batch:
+ * - 'per-sample': (1/N) Σ_i G_i (G_iᵀG_i + λI)⁻¹ F_i⁺ g_i (./per_sample.ts);
+ * - 'chain': the seed's natural chain rule n_x = G (GᵀG + λI)⁻¹ n_y applied op by op in the backward
+ *   pass — linear layers, activations, the fan-out of each weight over the batch (./chain.ts).
+ * For these two, λ = `damping` is added to every local Gram matrix they invert, and the options
+ * precision, rcond, space and assembly (which concern the exact solve) are not used.
  */
 export type NaturalGradientMethod = 'exact' | 'per-sample' | 'chain';
 
@@ -82,8 +89,7 @@ export class NaturalGradient {
     this.loss = this.family.name;
     this.family.checkOutputs(fn, `the model's output width (outDim)`, model.outDim);
     this.method = oneOf(fn, 'method', options.method, ['exact', 'per-sample', 'chain'], 'exact');
-    if (this.method !== 'exact')
-      throw new RangeError(`${fn}: option 'method' = '${this.method}' is not implemented in this version (available: 'exact')`);
+    if (this.method === 'chain') checkChainModel(model, fn);
     this.lrValue = checkNumber(fn, "option 'lr'", options.lr ?? 1, 0);
     this.config = {
       damping: checkNumber(fn, "option 'damping'", options.damping ?? 1e-3, 0),
@@ -163,7 +169,8 @@ export class NaturalGradient {
   }
 
   private task(fn: string, theta: Float32Array, x: Float32Array, y: Float32Array, batch: number): Task<ExactResult> {
-    // The one method of this version; 'per-sample' and 'chain' plug in here.
+    if (this.method === 'per-sample') return perSampleDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, this.config);
+    if (this.method === 'chain') return chainDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, this.config);
     return exactDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, this.config, this.workspace);
   }
 
