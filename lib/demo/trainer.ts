@@ -1,0 +1,234 @@
+// The training loop shared by `natgrad train` and `natgrad demo`: one of three optimizers (exact
+// natural gradient, Adam, SGD) on a data set, minibatches in a seeded random order each epoch,
+// evaluation on the train and test sets at fixed intervals, a budget in steps, epochs or seconds.
+//
+// Time is training time only: evaluation passes are not counted (they are the same for every optimizer).
+import { checkTargets, distribution, LossName, meanLoss, OutputFamily } from '../distributions';
+import { Sequential } from '../nn/sequential';
+import { Rng } from '../nn/random';
+import { NaturalGradient } from '../optim/natural_gradient';
+import { Adam } from '../optim/adam';
+import { SGD } from '../optim/sgd';
+
+export type OptimizerName = 'ngd' | 'adam' | 'sgd';
+export const OPTIMIZERS: readonly OptimizerName[] = ['ngd', 'adam', 'sgd'];
+/** Names for tables and legends. */
+export const OPTIMIZER_LABEL: Record<OptimizerName, string> = { ngd: 'NGD', adam: 'Adam', sgd: 'SGD' };
+
+export interface Dataset {
+  /** [n, inDim] row-major. */
+  x: Float32Array;
+  /** [n, targetWidth]: class indices (categorical), 0/1 (bernoulli) or values (gaussian). */
+  y: Float32Array;
+  n: number;
+  inDim: number;
+}
+
+export interface OptimizerSettings {
+  lr: number;
+  /** NGD: the (initial) damping λ. */
+  damping?: number;
+  /** SGD: momentum μ (default 0.9). */
+  momentum?: number;
+}
+
+export interface Budget {
+  steps?: number;
+  epochs?: number;
+  /** Training seconds (checked after every step). */
+  seconds?: number;
+}
+
+export interface RunConfig extends OptimizerSettings {
+  optimizer: OptimizerName;
+  batch: number;
+  budget: Budget;
+  /** Evaluate every this many steps (and at the end). Default: once per epoch. */
+  evalEvery?: number;
+  /** Seed of the batch order. Default 0. */
+  seed?: number;
+}
+
+export interface Point {
+  step: number;
+  /** Epochs completed (fractional). */
+  epoch: number;
+  /** Training seconds so far. */
+  time: number;
+  trainLoss: number;
+  testLoss: number;
+  /** Fraction correct (categorical and bernoulli only). */
+  trainAcc?: number;
+  testAcc?: number;
+  /** NGD: λ after the last step. */
+  damping?: number;
+}
+
+export interface StepEvent {
+  step: number;
+  epoch: number;
+  /** Index of the batch within its epoch (from 0) and batches per epoch. */
+  batchIndex: number;
+  batches: number;
+  /** Loss of the batch before the step. */
+  loss: number;
+  damping?: number;
+  accepted: boolean;
+  /** Milliseconds of this step. */
+  ms: number;
+}
+
+export interface RunResult {
+  config: RunConfig;
+  points: Point[];
+  /** The last evaluation. */
+  final: Point;
+  steps: number;
+  seconds: number;
+  /** Set when training stopped early because the loss or the parameters stopped being finite. */
+  diverged?: string;
+  /** Steps the optimizer did not apply (NaN/Inf trials, rejected LM trials that ran out of retries). */
+  rejected: number;
+}
+
+export interface Hooks {
+  onStep?(e: StepEvent): void;
+  onEval?(p: Point): void;
+}
+
+/** Minimal common surface of the three optimizers. */
+interface Stepper {
+  step(x: Float32Array, y: Float32Array, batch: number): { loss: number; accepted?: boolean; reason?: string };
+}
+
+/** An optimizer by name. */
+export function makeOptimizer(name: OptimizerName, model: Sequential, loss: LossName, s: OptimizerSettings): Stepper & { damping?: number } {
+  switch (name) {
+    case 'ngd':
+      return new NaturalGradient(model, { loss, lr: s.lr, ...(s.damping !== undefined ? { damping: s.damping } : {}) });
+    case 'adam':
+      return new Adam(model, { loss, lr: s.lr });
+    case 'sgd':
+      return new SGD(model, { loss, lr: s.lr, momentum: s.momentum ?? 0.9 });
+  }
+}
+
+/** Mean loss and (for classification) accuracy of the model on a data set, in chunks of `chunk` samples. */
+export function evaluate(model: Sequential, family: OutputFamily, d: Dataset, chunk = 2048): { loss: number; acc?: number } {
+  const k = model.outDim;
+  const tw = family.targetWidth(k);
+  if (d.n === 0) return family.name === 'gaussian' ? { loss: NaN } : { loss: NaN, acc: NaN };
+  let loss = 0, correct = 0;
+  for (let s = 0; s < d.n; s += chunk) {
+    const m = Math.min(chunk, d.n - s);
+    const eta = model.forward(d.x.subarray(s * d.inDim, (s + m) * d.inDim), m);
+    const y = d.y.subarray(s * tw, (s + m) * tw);
+    loss += meanLoss(family, eta, y, m, k) * m;
+    if (family.name === 'categorical') {
+      for (let i = 0; i < m; i++) {
+        let best = 0;
+        for (let j = 1; j < k; j++) if (eta[i * k + j] > eta[i * k + best]) best = j;
+        if (best === y[i]) correct++;
+      }
+    } else if (family.name === 'bernoulli') {
+      for (let i = 0; i < m; i++) if ((eta[i] > 0 ? 1 : 0) === y[i]) correct++;
+    }
+  }
+  return family.name === 'gaussian' ? { loss: loss / d.n } : { loss: loss / d.n, acc: correct / d.n };
+}
+
+/** A seeded random permutation of 0 … n−1 (Fisher–Yates). */
+function permutation(n: number, rng: Rng): Uint32Array {
+  const p = new Uint32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.uniform() * (i + 1));
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+/**
+ * Trains `model` (in place) on `train`, evaluating on `train` and `test`. With batch ≥ train.n every
+ * step is a full-batch step (no shuffling). A partial last batch of an epoch is dropped, so that every
+ * step has the same size (the natural-gradient kernel buffer is then reused).
+ */
+export function train(model: Sequential, loss: LossName, trainSet: Dataset, testSet: Dataset, config: RunConfig, hooks: Hooks = {}): RunResult {
+  const family = distribution(loss, 'train');
+  const k = model.outDim;
+  const tw = family.targetWidth(k);
+  checkTargets(family, 'train', trainSet.y, trainSet.n, k);
+  checkTargets(family, 'train', testSet.y, testSet.n, k);
+  const batch = Math.min(config.batch, trainSet.n);
+  const full = batch === trainSet.n;
+  const batches = Math.floor(trainSet.n / batch);
+  const { steps: maxSteps = Infinity, epochs: maxEpochs = Infinity, seconds: maxSeconds = Infinity } = config.budget;
+  if (![maxSteps, maxEpochs, maxSeconds].some(Number.isFinite)) throw new RangeError('train: the budget needs steps, epochs or seconds');
+  const evalEvery = config.evalEvery ?? batches;
+  const opt = makeOptimizer(config.optimizer, model, loss, config);
+  const rng = new Rng(config.seed ?? 0);
+  const xb = full ? trainSet.x : new Float32Array(batch * trainSet.inDim);
+  const yb = full ? trainSet.y : new Float32Array(batch * tw);
+  const points: Point[] = [];
+  let step = 0, seconds = 0, rejected = 0;
+  let diverged: string | undefined;
+  const point = (): Point => {
+    let tr: { loss: number; acc?: number }, te: { loss: number; acc?: number };
+    try {
+      tr = evaluate(model, family, trainSet);
+      te = evaluate(model, family, testSet);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ERR_NON_FINITE') throw e;
+      diverged ??= (e as Error).message;
+      tr = te = { loss: NaN, ...(family.name === 'gaussian' ? {} : { acc: NaN }) };
+    }
+    const p: Point = {
+      step,
+      epoch: step / batches,
+      time: seconds,
+      trainLoss: tr.loss,
+      testLoss: te.loss,
+      ...(tr.acc !== undefined ? { trainAcc: tr.acc, testAcc: te.acc } : {}),
+      ...(opt.damping !== undefined ? { damping: opt.damping } : {}),
+    };
+    points.push(p);
+    hooks.onEval?.(p);
+    return p;
+  };
+  point();
+  let order: Uint32Array | null = null;
+  outer: while (step < maxSteps && step / batches < maxEpochs && seconds < maxSeconds && !diverged) {
+    const b = step % batches;
+    if (!full) {
+      if (b === 0) order = permutation(trainSet.n, rng);
+      for (let r = 0; r < batch; r++) {
+        const i = order![b * batch + r];
+        xb.set(trainSet.x.subarray(i * trainSet.inDim, (i + 1) * trainSet.inDim), r * trainSet.inDim);
+        yb.set(trainSet.y.subarray(i * tw, (i + 1) * tw), r * tw);
+      }
+    }
+    const t0 = performance.now();
+    let res: { loss: number; accepted?: boolean; reason?: string };
+    try {
+      res = opt.step(xb, yb, batch);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ERR_NON_FINITE') throw e;
+      diverged = (e as Error).message;
+      break outer;
+    }
+    const ms = performance.now() - t0;
+    seconds += ms / 1000;
+    step++;
+    const accepted = res.accepted ?? true;
+    if (!accepted) rejected++;
+    if (!Number.isFinite(res.loss)) diverged = `the batch loss is ${res.loss} at step ${step}`;
+    hooks.onStep?.({ step, epoch: Math.ceil(step / batches), batchIndex: b, batches, loss: res.loss, damping: opt.damping, accepted, ms });
+    if (step % evalEvery === 0) point();
+  }
+  let final = points[points.length - 1];
+  if (final.step !== step) final = point();
+  if (!diverged && !Number.isFinite(final.trainLoss)) diverged = `the training loss is ${final.trainLoss}`;
+  return { config, points, final, steps: step, seconds, rejected, ...(diverged ? { diverged } : {}) };
+}
