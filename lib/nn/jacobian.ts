@@ -94,27 +94,34 @@ export function* contract(
   for (let s = 0; s < model.slots.length; s++) {
     const slot = model.slots[s];
     const { inFeatures: inF, outFeatures: outF } = slot.layer;
-    const b = bs[s];
     const bt = new Float32Array(n * outF);
-    const acc = new Float64Array(outF);
     const nb = new Float64Array(outF);
-    for (let i = 0; i < n; i++) {
-      acc.fill(0);
-      for (let m = 0; m < r; m++) {
-        const cm = c[i * r + m];
-        if (cm === 0) continue;
-        const row = (i * r + m) * outF;
-        for (let o = 0; o < outF; o++) acc[o] += cm * b[row + o];
-      }
-      for (let o = 0; o < outF; o++) {
-        bt[i * outF + o] = acc[o];
-        nb[o] += acc[o];
-      }
-    }
+    contractRows(bs[s], c, n, r, outF, bt, nb);
     // n_W [out, in] = B̃ᵀ [out, N] · A [N, in]
     yield* gemmT(bt, inputs[slot.index], outF, inF, n, { transA: true, out: out.subarray(slot.wOffset, slot.wOffset + outF * inF) });
     // n_b [out] = B̃ᵀ 1
     for (let o = 0; o < outF; o++) out[slot.bOffset + o] = nb[o];
   }
   return out;
+}
+
+/**
+ * bt [N, out]: B̃_i = Σ_m c_(i,m) B_(i,m) (accumulated in float64), and nb [out] = Σ_i B̃_i.
+ * (A plain function, not part of the generator, so that V8 can optimise its loops on the first call.)
+ */
+function contractRows(b: Float32Array, c: Float32Array, n: number, r: number, outF: number, bt: Float32Array, nb: Float64Array): void {
+  const acc = new Float64Array(outF);
+  for (let i = 0; i < n; i++) {
+    acc.fill(0);
+    for (let m = 0; m < r; m++) {
+      const cm = c[i * r + m];
+      if (cm === 0) continue;
+      const row = (i * r + m) * outF;
+      for (let o = 0; o < outF; o++) acc[o] += cm * b[row + o];
+    }
+    for (let o = 0; o < outF; o++) {
+      bt[i * outF + o] = acc[o];
+      nb[o] += acc[o];
+    }
+  }
 }
