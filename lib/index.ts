@@ -15,3 +15,5 @@ export type { AdamOptions, AdamState } from './optim/adam';
 export { SGD } from './optim/sgd';
 export type { SGDOptions, SGDState } from './optim/sgd';
 export type { StepInfo } from './optim/common';
+export type { NaturalStepInfo, NaturalGradientState, LevenbergMarquardtOptions } from './optim/natural_gradient';
+export { LM_DEFAULTS } from './optim/damping';

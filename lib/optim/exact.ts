@@ -15,9 +15,10 @@
 // (n_W = B̃ᵀ A, n_b = B̃ᵀ 1, B̃_i = Σ_m c_(i,m) B_(i,m)). Memory O(N·r·width + (N·r)²).
 import { fisherFactors, meanLoss, OutputFamily } from '../distributions';
 import { contract, materialize, outputJacobians } from '../nn/jacobian';
-import type { Sequential } from '../nn/sequential';
+import type { Sequential, Trace } from '../nn/sequential';
 import { choleskySolveT, gemmT, gramT, layerGramT, pinvSolveT, Task } from '../nn/task';
 import type { Precision } from '../linalg';
+import { applyTranspose } from './spring';
 
 /** float32 machine epsilon 2⁻²³: the kernels are assembled in float32. */
 export const EPS32 = 2 ** -23;
@@ -97,6 +98,219 @@ function* solve(k: Float32Array, m: number, rhs: Float32Array, d: number, cfg: E
   return { x, solver, rank };
 }
 
+/**
+ * Everything of one batch that does not depend on λ: the forward pass, the Fisher factors, the
+ * backpropagated B's and the assembled kernel. solveExact() turns it into a direction for any λ (and
+ * momentum) at the cost of one solve, which is what a rejected Levenberg–Marquardt step retries with.
+ */
+export interface ExactSystem {
+  readonly model: Sequential;
+  readonly trace: Trace;
+  /** B per linear layer ([N·r, out], see outputJacobians). */
+  readonly bs: readonly Float32Array[];
+  /** Batch size N, rank r of the output Fisher, M = N·r, P. */
+  readonly n: number;
+  readonly r: number;
+  readonly m: number;
+  readonly p: number;
+  readonly space: 'kernel' | 'parameter';
+  readonly assembly: Assembly;
+  /** Kernel space: SᵀS [M, M]. Parameter space: S Sᵀ [P, P]. Not modified by the solves. */
+  readonly kernel: Float32Array;
+  /** S [P, M] when it was materialised (dense assembly or parameter space). */
+  readonly s: Float32Array | undefined;
+  /** u [M] (L_i u_i = g_i): g_θ = (1/N) S u. */
+  readonly u: Float32Array;
+  /** S u [P] (parameter space only). */
+  readonly su: Float32Array | undefined;
+  /** L(θ). */
+  readonly loss: number;
+  /** Milliseconds spent on the forward pass, the backpropagation and the kernel. */
+  readonly times: { forward: number; backprop: number; kernel: number };
+}
+
+/** SPRING's momentum term (see ./spring.ts): μ and the previous direction n_{k−1} [P]. */
+export interface MomentumTerm {
+  mu: number;
+  previous: Float32Array;
+}
+
+export interface ExactSolution {
+  /** n [P]. */
+  direction: Float32Array;
+  solver: StepProfile['solver'];
+  rank: number | undefined;
+  /** gᵀn = (1/N) uᵀ(Sᵀn), float64. */
+  gn: number;
+  /** nᵀF_θ n = (1/N) ‖Sᵀn‖², float64 (undamped Fisher). */
+  nFn: number;
+  /** Milliseconds in the solve, and in forming n from its coefficients. */
+  times: { solve: number; update: number };
+}
+
+/** The linearisation of one batch at θ: forward pass, loss, Fisher factors, backpropagated B's. */
+export interface Linearization {
+  readonly trace: Trace;
+  readonly bs: readonly Float32Array[];
+  readonly r: number;
+  /** u [N·r] (L_i u_i = g_i). */
+  readonly u: Float32Array;
+  readonly loss: number;
+  readonly times: { forward: number; backprop: number };
+}
+
+/** Forward pass, L(θ), F_i = L_i L_iᵀ with L_i u_i = g_i, and B = L_iᵀ ∂η_i/∂z for every linear layer. */
+export function* linearizeExact(
+  model: Sequential,
+  theta: Float32Array,
+  fam: OutputFamily,
+  fn: string,
+  x: Float32Array,
+  y: Float32Array,
+  n: number
+): Task<Linearization> {
+  const k = model.outDim;
+  const t0 = now();
+  const trace = yield* model.forwardTask(theta, x, n);
+  const loss = meanLoss(fam, trace.eta, y, n, k);
+  const { r, seeds, u } = fisherFactors(fam, fn, trace.eta, y, n, k); // F_i = L_i L_iᵀ, L_i u_i = g_i
+  const t1 = now();
+  const bs = yield* outputJacobians(model, theta, trace, seeds, r); // B = L_iᵀ ∂η_i/∂z per linear layer
+  const t2 = now();
+  return { trace, bs, r, u, loss, times: { forward: t1 - t0, backprop: t2 - t1 } };
+}
+
+/** The λ-independent part of the exact natural gradient for the batch (x [N, inDim], y) at θ (`linearization`: of the same batch and θ, if already computed). */
+export function* assembleExact(
+  model: Sequential,
+  theta: Float32Array,
+  fam: OutputFamily,
+  fn: string,
+  x: Float32Array,
+  y: Float32Array,
+  n: number,
+  cfg: ExactConfig,
+  ws: Workspace,
+  linearization?: Linearization
+): Task<ExactSystem> {
+  const p = model.numParameters;
+  const { trace, bs, r, u, loss, times } = linearization ?? (yield* linearizeExact(model, theta, fam, fn, x, y, n));
+  const t2 = now();
+  const m = n * r;
+  const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
+  let s: Float32Array | undefined;
+  let su: Float32Array | undefined;
+  let kernel: Float32Array;
+  if (space === 'kernel') {
+    if (cfg.assembly === 'layer') {
+      // SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1), accumulated into a zeroed kernel
+      kernel = ws.kernel?.length === m * m ? ws.kernel.fill(0) : (ws.kernel = new Float32Array(m * m));
+      for (let l = 0; l < model.slots.length; l++) {
+        const { index, layer } = model.slots[l];
+        yield* layerGramT(bs[l], trace.inputs[index], n, r, layer.outFeatures, layer.inFeatures, kernel);
+      }
+    } else {
+      s = materialize(model, trace, bs, r); // S [P, N·r]
+      kernel = yield* gramT(s, p, m); // SᵀS
+    }
+  } else {
+    s = materialize(model, trace, bs, r); // S [P, N·r]
+    kernel = yield* gramT(s, m, p, { layout: 'MP' }); // S Sᵀ [P, P]
+    su = yield* gemmT(s, u, p, 1, m); // S u
+  }
+  const t3 = now();
+  return {
+    model, trace, bs, n, r, m, p, space, assembly: space === 'kernel' ? cfg.assembly : 'dense',
+    kernel, s, u, su, loss, times: { ...times, kernel: t3 - t2 },
+  };
+}
+
+/** Σ_j a_ij v_j for symmetric a [m, m] (float32), accumulated in float64. */
+function symv64(a: Float32Array, m: number, v: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    let acc = 0;
+    const row = i * m;
+    for (let j = 0; j < m; j++) acc += a[row + j] * v[j];
+    out[i] = acc;
+  }
+  return out;
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/**
+ * The direction for damping λ from an assembled system:
+ *   kernel space:    c = (SᵀS + NλI)⁺ (u − μ Sᵀn₋),   n = S c + μ n₋
+ *   parameter space: d = (S Sᵀ + NλI)⁺ (S u − μ S Sᵀ n₋),   n = d + μ n₋
+ * (μ n₋ = SPRING's momentum term, absent when `momentum` is undefined or μ = 0; see ./spring.ts), and
+ * and (unless `quadratic` is false: then NaN) the two numbers of the local quadratic model, gᵀn and
+ * nᵀF_θ n, without a P × P matrix: kernel space: Sᵀn = SᵀS c + μ Sᵀn₋, gᵀn = (1/N) uᵀSᵀn,
+ * nᵀF_θ n = (1/N)‖Sᵀn‖²; parameter space: nᵀF_θ n = (1/N) nᵀ(S Sᵀ)n, gᵀn = (1/N)(S u)ᵀn. Cost M² (or P²)
+ * multiply-adds in float64 on top of the solve.
+ */
+export function* solveExact(
+  sys: ExactSystem,
+  damping: number,
+  cfg: ExactConfig,
+  momentum?: MomentumTerm,
+  quadratic = true
+): Task<ExactSolution> {
+  const { model, trace, bs, n, r, m, p, kernel, s, u } = sys;
+  const d = n * damping; // F_θ + λI = (1/N)(S Sᵀ + NλI)
+  const mu = momentum && momentum.mu !== 0 ? momentum.mu : 0;
+  const t0 = now();
+  let direction: Float32Array;
+  let sol: { x: Float32Array; solver: StepProfile['solver']; rank: number | undefined };
+  let gn: number, nFn: number;
+  let t1: number;
+  if (sys.space === 'kernel') {
+    let rhs = u;
+    let stPrev: Float64Array | undefined;
+    if (mu !== 0) {
+      stPrev = yield* applyTranspose(model, trace, bs, r, momentum!.previous); // Sᵀn₋
+      rhs = Float32Array.from(u, (v, i) => v - mu * stPrev![i]);
+    }
+    sol = yield* solve(kernel, m, rhs, d, cfg); // c = (SᵀS + NλI)⁺ rhs
+    t1 = now();
+    direction = s
+      ? yield* gemmT(s, sol.x, p, 1, m) // n = S c
+      : yield* contract(model, trace, bs, sol.x, r, new Float32Array(p)); // n = S c, layer by layer
+    if (stPrev) {
+      const prev = momentum!.previous;
+      for (let q = 0; q < p; q++) direction[q] += mu * prev[q];
+    }
+    if (quadratic) {
+      const stn = symv64(kernel, m, sol.x); // Sᵀn = SᵀS c (+ μ Sᵀn₋)
+      if (stPrev) for (let i = 0; i < m; i++) stn[i] += mu * stPrev[i];
+      gn = dot(u, stn) / n;
+      nFn = dot(stn, stn) / n;
+    } else gn = nFn = NaN;
+  } else {
+    const su = sys.su!;
+    let rhs = su;
+    if (mu !== 0) {
+      const kPrev = symv64(kernel, p, momentum!.previous); // S Sᵀ n₋
+      rhs = Float32Array.from(su, (v, i) => v - mu * kPrev[i]);
+    }
+    sol = yield* solve(kernel, p, rhs, d, cfg); // d = (S Sᵀ + NλI)⁺ rhs
+    t1 = now();
+    direction = sol.x;
+    if (mu !== 0) {
+      const prev = momentum!.previous;
+      for (let q = 0; q < p; q++) direction[q] += mu * prev[q];
+    }
+    gn = quadratic ? dot(su, direction) / n : NaN;
+    nFn = quadratic ? dot(direction, symv64(kernel, p, direction)) / n : NaN;
+  }
+  const t2 = now();
+  return { direction, solver: sol.solver, rank: sol.rank, gn, nFn, times: { solve: t1 - t0, update: t2 - t1 } };
+}
+
 /** n_θ for the batch (x [N, inDim], y [N, targetWidth]) at parameters θ (a Float32Array laid out like model.params). */
 export function* exactDirection(
   model: Sequential,
@@ -109,66 +323,26 @@ export function* exactDirection(
   cfg: ExactConfig,
   ws: Workspace
 ): Task<ExactResult> {
-  const k = model.outDim;
-  const p = model.numParameters;
-  const t0 = now();
-  const trace = yield* model.forwardTask(theta, x, n);
-  const loss = meanLoss(fam, trace.eta, y, n, k);
-  const { r, seeds, u } = fisherFactors(fam, fn, trace.eta, y, n, k); // F_i = L_i L_iᵀ, L_i u_i = g_i
-  const t1 = now();
-  const bs = yield* outputJacobians(model, theta, trace, seeds, r); // B = L_iᵀ ∂η_i/∂z per linear layer
-  const t2 = now();
-  const m = n * r;
-  const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
-  const d = n * cfg.damping; // F_θ + λI = (1/N)(S Sᵀ + NλI)
-  let direction: Float32Array;
-  let t3: number, t4: number;
-  let sol: { x: Float32Array; solver: StepProfile['solver']; rank: number | undefined };
-  if (space === 'kernel') {
-    let s: Float32Array | undefined;
-    let kernel: Float32Array;
-    if (cfg.assembly === 'layer') {
-      // SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1), accumulated into a zeroed kernel
-      kernel = ws.kernel?.length === m * m ? ws.kernel.fill(0) : (ws.kernel = new Float32Array(m * m));
-      for (let l = 0; l < model.slots.length; l++) {
-        const { index, layer } = model.slots[l];
-        yield* layerGramT(bs[l], trace.inputs[index], n, r, layer.outFeatures, layer.inFeatures, kernel);
-      }
-    } else {
-      s = materialize(model, trace, bs, r); // S [P, N·r]
-      kernel = yield* gramT(s, p, m); // SᵀS
-    }
-    t3 = now();
-    sol = yield* solve(kernel, m, u, d, cfg); // c = (SᵀS + NλI)⁺ u
-    t4 = now();
-    direction = s
-      ? yield* gemmT(s, sol.x, p, 1, m) // n_θ = S c
-      : yield* contract(model, trace, bs, sol.x, r, new Float32Array(p)); // n_θ = S c, layer by layer
-  } else {
-    const s = materialize(model, trace, bs, r); // S [P, N·r]
-    const kernel = yield* gramT(s, m, p, { layout: 'MP' }); // S Sᵀ [P, P]
-    const rhs = yield* gemmT(s, u, p, 1, m); // S u
-    t3 = now();
-    sol = yield* solve(kernel, p, rhs, d, cfg); // n_θ = (S Sᵀ + NλI)⁺ S u
-    t4 = now();
-    direction = sol.x;
-  }
-  const t5 = now();
+  const sys = yield* assembleExact(model, theta, fam, fn, x, y, n, cfg, ws);
+  const sol = yield* solveExact(sys, cfg.damping, cfg, undefined, false);
+  return { direction: sol.direction, loss: sys.loss, profile: profileOf(sys, sol) };
+}
+
+/** The StepProfile of one assembled system and one solve of it. */
+export function profileOf(sys: ExactSystem, sol: ExactSolution): StepProfile {
+  const { forward, backprop, kernel } = sys.times;
+  const { solve, update } = sol.times;
   return {
-    direction,
-    loss,
-    profile: {
-      forward: t1 - t0,
-      backprop: t2 - t1,
-      kernel: t3 - t2,
-      solve: t4 - t3,
-      update: t5 - t4,
-      total: t5 - t0,
-      space,
-      assembly: space === 'kernel' ? cfg.assembly : 'dense',
-      size: space === 'kernel' ? m : p,
-      solver: sol.solver,
-      ...(sol.rank !== undefined ? { rank: sol.rank } : {}),
-    },
+    forward,
+    backprop,
+    kernel,
+    solve,
+    update,
+    total: forward + backprop + kernel + solve + update,
+    space: sys.space,
+    assembly: sys.assembly,
+    size: sys.space === 'kernel' ? sys.m : sys.p,
+    solver: sol.solver,
+    ...(sol.rank !== undefined ? { rank: sol.rank } : {}),
   };
 }

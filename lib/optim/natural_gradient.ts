@@ -1,16 +1,35 @@
 // NaturalGradient: θ ← θ − lr · n_θ with n_θ = (F_θ + λI)⁺ g_θ computed exactly
 // (see ./exact.ts for how, DESIGN.md §1 for what).
 import { checkTargets, distribution, gradients, LossName, meanLoss, OutputFamily } from '../distributions';
+import { decodeF32, encodeF32 } from '../nn/encode';
 import { contract, outputJacobians } from '../nn/jacobian';
 import { Sequential } from '../nn/sequential';
 import { runAsync, runSync, Task } from '../nn/task';
 import { checkNumber, describe } from '../nn/validate';
 import type { Precision } from '../linalg';
-import { Assembly, ExactConfig, exactDirection, ExactResult, Space, StepProfile, Workspace } from './exact';
+import { checkOptions, checkStateHeader, distance, firstNonFinite, lossTask, rejectionReason, StepInfo } from './common';
+import { DampingRule, dampingRule, LevenbergMarquardtOptions, nextDamping, reductionRatio, rejectedDamping } from './damping';
+import {
+  Assembly,
+  assembleExact,
+  ExactConfig,
+  exactDirection,
+  ExactResult,
+  ExactSolution,
+  linearizeExact,
+  MomentumTerm,
+  profileOf,
+  solveExact,
+  Space,
+  StepProfile,
+  Workspace,
+} from './exact';
+import { applyTranspose } from './spring';
 import { perSampleDirection } from './per_sample';
 import { chainDirection, checkChainModel } from './chain';
 
 export type { StepProfile, Space, Assembly } from './exact';
+export type { LevenbergMarquardtOptions } from './damping';
 
 /**
  * 'exact': the batch natural gradient (F_θ + λI)⁺ g_θ. The other two are the seed's proposal, kept
@@ -28,8 +47,26 @@ export interface NaturalGradientOptions {
   loss: LossName;
   /** Step size; θ ← θ − lr·n_θ. Default 1. */
   lr?: number;
-  /** λ ≥ 0. 0 means the Moore–Penrose pseudo-inverse F_θ⁺ g_θ. Default 1e-3. */
+  /**
+   * λ ≥ 0. 0 means the Moore–Penrose pseudo-inverse F_θ⁺ g_θ. Default 1e-3. With `adaptive` (the
+   * default) this is the starting value, which the Levenberg–Marquardt rule then moves within [min, max].
+   */
   damping?: number;
+  /**
+   * Levenberg–Marquardt adaptation of λ and rejection of steps that increase the loss (see
+   * ./damping.ts and docs/optimizer.md). true (default): the default settings; an object: settings
+   * overriding them; false: λ stays fixed and every finite step is applied.
+   */
+  adaptive?: boolean | LevenbergMarquardtOptions;
+  /**
+   * SPRING momentum μ ∈ [0, 1) (./spring.ts): n_k = argmin ‖Sᵀn − u‖² + Nλ‖n − μ n_{k−1}‖². Default 0.
+   * Needs method 'exact'.
+   */
+  momentum?: number;
+  /** Trust region on the step: ‖Δθ‖₂ ≤ maxStepNorm (the step is scaled down to it). Default none. */
+  maxStepNorm?: number;
+  /** Trust region on the predicted KL divergence: ½ ΔᵀF_θΔ ≤ maxKL (the step is scaled down to it). Default none. */
+  maxKL?: number;
   /** Default 'exact'. */
   method?: NaturalGradientMethod;
   /** Precision of the factorisation (the kernel itself is float32). Default 'float32'. */
@@ -45,7 +82,44 @@ export interface NaturalGradientOptions {
   assembly?: Assembly;
 }
 
-const OPTION_NAMES = ['loss', 'lr', 'damping', 'method', 'precision', 'rcond', 'space', 'assembly'];
+const OPTION_NAMES = ['loss', 'lr', 'damping', 'method', 'precision', 'rcond', 'space', 'assembly', 'adaptive', 'momentum', 'maxStepNorm', 'maxKL'];
+
+/** What NaturalGradient.step() returns. */
+export interface NaturalStepInfo extends StepInfo {
+  /** L at the parameters after the call: of the applied step, or equal to `loss` when rejected. */
+  lossAfter: number;
+  /** λ of the last direction tried (the applied one when accepted). The λ for the next step is opt.damping. */
+  damping: number;
+  /** ρ = actual / predicted decrease of the last trial (NaN when not computable). */
+  rho: number;
+  /** Decrease predicted by the quadratic model for the last trial: lr·s·gᵀn − ½(lr·s)²·nᵀF_θn. */
+  predicted: number;
+  /** L at the last trial parameters (= lossAfter when accepted; NaN if no trial was evaluated). */
+  trialLoss: number;
+  /** Directions solved: 1 + the retries after rejected trials. */
+  attempts: number;
+  /** Trust-region factor s ∈ (0, 1] of the last trial: Δ = −lr·s·n (1 without maxStepNorm/maxKL). */
+  scale: number;
+}
+
+/** A saved NaturalGradient state (JSON-safe; see NaturalGradient.state()). */
+export interface NaturalGradientState {
+  type: 'NaturalGradient';
+  version: 1;
+  /** The options, with `damping` the current λ. */
+  options: NaturalGradientOptions;
+  numParameters: number;
+  /** Accepted steps so far. */
+  steps: number;
+  /** SPRING's previous direction n_{k−1}, base64 of its float32 little-endian bytes; null when none. */
+  previous: string | null;
+}
+
+function norm(a: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+}
 
 function oneOf<T extends string>(fn: string, name: string, v: unknown, allowed: readonly T[], dflt: T): T {
   if (v === undefined) return dflt;
@@ -75,15 +149,22 @@ export class NaturalGradient {
   profile: StepProfile | null = null;
   private readonly config: ExactConfig;
   private lrValue: number;
+  /** null: fixed λ. */
+  private readonly rule: DampingRule | null;
+  private readonly options: NaturalGradientOptions;
+  private readonly mu: number;
+  private readonly maxStepNorm: number | undefined;
+  private readonly maxKL: number | undefined;
+  /** SPRING's n_{k−1} (the applied step / −lr), null before the first step or after a failed one. */
+  private previous: Float32Array | null = null;
+  private accepted = 0;
   /** The kernel buffer, kept between calls ((N·r)² floats; see Workspace). */
   private readonly workspace: Workspace = { kernel: null };
 
   constructor(model: Sequential, options: NaturalGradientOptions) {
     const fn = 'NaturalGradient';
     if (!(model instanceof Sequential)) throw new TypeError(`${fn}: 'model' must be a model from sequential(), got ${describe(model)}`);
-    if (typeof options !== 'object' || options === null) throw new TypeError(`${fn}: 'options' must be an object, got ${describe(options)}`);
-    for (const key of Object.keys(options))
-      if (!OPTION_NAMES.includes(key)) throw new RangeError(`${fn}: unknown option '${key}' (options: ${OPTION_NAMES.join(', ')})`);
+    checkOptions(fn, options, OPTION_NAMES);
     this.model = model;
     this.family = distribution(options.loss, fn, "option 'loss'");
     this.loss = this.family.name;
@@ -98,6 +179,13 @@ export class NaturalGradient {
       space: oneOf(fn, 'space', options.space, ['auto', 'kernel', 'parameter'], 'auto'),
       assembly: oneOf(fn, 'assembly', options.assembly, ['layer', 'dense'], 'layer'),
     };
+    this.rule = dampingRule(fn, options.adaptive);
+    this.mu = checkNumber(fn, "option 'momentum'", options.momentum ?? 0, 0);
+    if (this.mu >= 1) throw new RangeError(`${fn}: option 'momentum' must be < 1, got ${this.mu}`);
+    if (this.mu > 0 && this.method !== 'exact') throw new RangeError(`${fn}: option 'momentum' needs method 'exact'`);
+    this.maxStepNorm = options.maxStepNorm === undefined ? undefined : checkNumber(fn, "option 'maxStepNorm'", options.maxStepNorm, 0, true);
+    this.maxKL = options.maxKL === undefined ? undefined : checkNumber(fn, "option 'maxKL'", options.maxKL, 0, true);
+    this.options = { ...options, loss: this.loss };
   }
 
   /** Step size (≥ 0). */
@@ -123,28 +211,79 @@ export class NaturalGradient {
     return res.direction;
   }
 
-  /** θ ← θ − lr·n_θ. Returns the loss L = (1/N) Σ ℓ_i before the step. */
-  step(x: Float32Array, y: Float32Array, batch: number): { loss: number } {
+  /**
+   * One step θ ← θ − lr·s·n (n the natural gradient, with SPRING momentum if enabled; s the
+   * trust-region factor). With `adaptive` (default) the trial is evaluated on the batch, rejected if
+   * the loss increases (θ untouched, re-solved with more damping, up to maxRetries), and λ is updated
+   * from ρ. A NaN/Inf loss, direction or trial is never applied. See NaturalStepInfo.
+   */
+  step(x: Float32Array, y: Float32Array, batch: number): NaturalStepInfo {
     this.checkArgs('step', x, y, batch);
-    const res = runSync(this.task('step', this.model.params, x, y, batch));
-    this.apply(res);
-    return { loss: res.loss };
+    return runSync(this.stepTask('step', x, y, batch));
   }
 
   /**
    * step() with every native call on the libuv pool; bit-identical to step(). The model is locked until
    * the promise settles (setParameters, step, direction and another stepAsync on it throw meanwhile).
    */
-  async stepAsync(x: Float32Array, y: Float32Array, batch: number): Promise<{ loss: number }> {
+  async stepAsync(x: Float32Array, y: Float32Array, batch: number): Promise<NaturalStepInfo> {
     this.checkArgs('stepAsync', x, y, batch);
     this.model.lock(`NaturalGradient.stepAsync`);
     try {
-      const res = await runAsync(this.task('stepAsync', this.model.params, x, y, batch));
-      this.apply(res);
-      return { loss: res.loss };
+      return await runAsync(this.stepTask('stepAsync', x, y, batch));
     } finally {
       this.model.unlock();
     }
+  }
+
+  /** Accepted steps so far. */
+  get steps(): number {
+    return this.accepted;
+  }
+
+  /** The optimizer's state, JSON-safe and lossless: loadState(state()) resumes bit-identically. */
+  state(): NaturalGradientState {
+    return {
+      type: 'NaturalGradient',
+      version: 1,
+      options: { ...this.options, lr: this.lrValue, damping: this.config.damping },
+      numParameters: this.model.numParameters,
+      steps: this.accepted,
+      previous: this.previous ? encodeF32(this.previous) : null,
+    };
+  }
+  toJSON(): NaturalGradientState {
+    return this.state();
+  }
+
+  /** Restores a state() (λ, lr, momentum and step count; the options must be those this optimizer was built with, except lr and damping). */
+  loadState(state: NaturalGradientState): void {
+    const fn = 'NaturalGradient.loadState';
+    this.model.checkUnlocked(fn);
+    checkStateHeader(fn, state, 'NaturalGradient', 1);
+    const p = this.model.numParameters;
+    if (state.numParameters !== p) throw new RangeError(`${fn}: the state is for ${describe(state.numParameters)} parameters, the model has ${p}`);
+    const probe = new NaturalGradient(this.model, state.options); // validates the options
+    const mine = JSON.stringify({ ...this.options, lr: 0, damping: 0 });
+    const theirs = JSON.stringify({ ...probe.options, lr: 0, damping: 0 });
+    if (mine !== theirs)
+      throw new RangeError(`${fn}: the state was saved with options ${theirs}, this optimizer has ${mine} (lr and damping aside); use NaturalGradient.fromState`);
+    const steps = state.steps;
+    if (typeof steps !== 'number' || !Number.isSafeInteger(steps) || steps < 0)
+      throw new RangeError(`${fn}: 'state.steps' must be a non-negative integer, got ${describe(steps)}`);
+    const previous = state.previous === null ? null : decodeF32(fn, "'state.previous'", state.previous, p);
+    this.lrValue = probe.lrValue;
+    this.config.damping = probe.config.damping;
+    this.accepted = steps;
+    this.previous = previous;
+  }
+
+  /** A NaturalGradient on `model` from a state(). */
+  static fromState(model: Sequential, state: NaturalGradientState): NaturalGradient {
+    checkStateHeader('NaturalGradient.fromState', state, 'NaturalGradient', 1);
+    const opt = new NaturalGradient(model, state.options);
+    opt.loadState(state);
+    return opt;
   }
 
   /** g_θ [P] = ∇_θ L = (1/N) Σ_i G_i g_i, by backpropagating g_i (one row per sample). */
@@ -168,21 +307,123 @@ export class NaturalGradient {
     return meanLoss(this.family, this.model.forward(x, batch), y, batch, this.model.outDim);
   }
 
-  private task(fn: string, theta: Float32Array, x: Float32Array, y: Float32Array, batch: number): Task<ExactResult> {
-    if (this.method === 'per-sample') return perSampleDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, this.config);
-    if (this.method === 'chain') return chainDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, this.config);
-    return exactDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, this.config, this.workspace);
+  private task(fn: string, theta: Float32Array, x: Float32Array, y: Float32Array, batch: number, cfg: ExactConfig = this.config): Task<ExactResult> {
+    if (this.method === 'per-sample') return perSampleDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, cfg);
+    if (this.method === 'chain') return chainDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, cfg);
+    return exactDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, cfg, this.workspace);
   }
 
-  private apply(res: ExactResult): void {
-    const t0 = performance.now();
-    const theta = this.model.params;
-    const n = res.direction;
-    const lr = this.lrValue;
-    for (let i = 0; i < theta.length; i++) theta[i] -= lr * n[i]; // θ ← θ − lr·n_θ
-    res.profile.update += performance.now() - t0;
-    res.profile.total += performance.now() - t0;
-    this.profile = res.profile;
+  /** The step of step()/stepAsync(), as a task: trial, evaluation, Levenberg–Marquardt, commit. */
+  private *stepTask(method: string, x: Float32Array, y: Float32Array, batch: number): Task<NaturalStepInfo> {
+    const fn = `NaturalGradient.${method}`;
+    const { model, rule, family } = this;
+    const theta = model.params;
+    let lambda = this.config.damping;
+    const info: NaturalStepInfo = {
+      loss: NaN, lossAfter: NaN, damping: lambda, rho: NaN, predicted: NaN, trialLoss: NaN, accepted: false, stepNorm: 0, attempts: 0, scale: 1,
+    };
+    const reject = (reason: string): NaturalStepInfo => {
+      info.lossAfter = info.loss;
+      info.reason = reason;
+      this.previous = null; // momentum does not survive a failed step
+      return info;
+    };
+    // The λ-independent part, once: a retry with more damping costs one solve and one forward pass.
+    let solveAt: (lambda: number, momentum: MomentumTerm | undefined) => Task<ExactSolution>;
+    let profile: (sol: ExactSolution) => StepProfile;
+    try {
+      const lin = yield* linearizeExact(model, theta, family, fn, x, y, batch);
+      info.loss = lin.loss;
+      if (!Number.isFinite(lin.loss)) return reject(`the loss is ${lin.loss}`);
+      if (this.method === 'exact') {
+        const sys = yield* assembleExact(model, theta, family, fn, x, y, batch, this.config, this.workspace, lin);
+        solveAt = (l, mom) => solveExact(sys, l, this.config, mom);
+        profile = (sol) => profileOf(sys, sol);
+      } else {
+        // Other methods give only a direction; gᵀn and nᵀF_θ n come from the linearisation.
+        let last: StepProfile;
+        solveAt = function* (this: NaturalGradient, l: number): Task<ExactSolution> {
+          const res = yield* this.task(method, theta, x, y, batch, { ...this.config, damping: l });
+          last = res.profile;
+          const stn = yield* applyTranspose(model, lin.trace, lin.bs, lin.r, res.direction);
+          let gn = 0, nFn = 0;
+          for (let i = 0; i < stn.length; i++) {
+            gn += lin.u[i] * stn[i];
+            nFn += stn[i] * stn[i];
+          }
+          return { direction: res.direction, solver: res.profile.solver, rank: res.profile.rank, gn: gn / batch, nFn: nFn / batch, times: { solve: 0, update: 0 } };
+        }.bind(this);
+        profile = () => last;
+      }
+    } catch (e) {
+      const reason = rejectionReason(e);
+      if (reason === null) throw e;
+      return reject(reason);
+    }
+    let momentum: MomentumTerm | undefined = this.mu > 0 && this.previous ? { mu: this.mu, previous: this.previous } : undefined;
+    const retries = rule ? rule.maxRetries : 0;
+    for (;;) {
+      info.attempts++;
+      info.damping = lambda;
+      info.rho = info.predicted = info.trialLoss = NaN;
+      info.scale = 1;
+      let failure: string;
+      try {
+        const sol = yield* solveAt(lambda, momentum);
+        const t0 = performance.now();
+        const n = sol.direction;
+        const bad = firstNonFinite(n);
+        if (bad >= 0) throw Object.assign(new RangeError(`the direction is not finite (entry ${bad} is ${n[bad]})`), { code: 'ERR_NON_FINITE' });
+        const lr = this.lrValue;
+        let s = 1;
+        if (this.maxStepNorm !== undefined) {
+          const len = lr * norm(n);
+          if (len > this.maxStepNorm) s = this.maxStepNorm / len;
+        }
+        if (this.maxKL !== undefined) {
+          const kl = 0.5 * (lr * s) ** 2 * sol.nFn; // ½ ΔᵀF_θΔ
+          if (kl > this.maxKL) s *= Math.sqrt(this.maxKL / kl);
+        }
+        const eff = lr * s;
+        info.scale = s;
+        info.predicted = eff * sol.gn - 0.5 * eff * eff * sol.nFn;
+        const trial = new Float32Array(theta.length);
+        for (let i = 0; i < theta.length; i++) trial[i] = theta[i] - eff * n[i]; // θ − lr·s·n
+        const badT = firstNonFinite(trial);
+        if (badT >= 0) throw Object.assign(new RangeError(`the updated parameter ${badT} would be ${trial[badT]}`), { code: 'ERR_NON_FINITE' });
+        const after = (info.trialLoss = yield* lossTask(model, family, trial, x, y, batch));
+        info.rho = reductionRatio(info.loss - after, info.predicted);
+        if (!Number.isFinite(after)) failure = `the loss after the step would be ${after}`;
+        else if (rule && after > info.loss) failure = `the loss would increase from ${info.loss} to ${after}`;
+        else {
+          // accepted: commit
+          info.stepNorm = distance(trial, theta);
+          theta.set(trial);
+          info.accepted = true;
+          info.lossAfter = after;
+          if (rule) this.config.damping = nextDamping(rule, lambda, info.rho);
+          if (this.mu > 0) this.previous = s === 1 ? n : n.map((v) => v * s);
+          this.accepted++;
+          // the trial's forward pass and the commit count as 'update'
+          const prof = profile(sol);
+          const dt = performance.now() - t0;
+          this.profile = { ...prof, update: prof.update + dt, total: prof.total + dt };
+          return info;
+        }
+      } catch (e) {
+        const reason = rejectionReason(e);
+        if (reason === null) throw e;
+        failure = reason;
+      }
+      const next = rule ? rejectedDamping(rule, lambda, info.attempts) : lambda;
+      if (!rule || info.attempts > retries || next === lambda) {
+        if (rule) this.config.damping = next;
+        const tries = info.attempts > 1 ? ` (${info.attempts} attempts, last λ = ${lambda.toPrecision(3)})` : '';
+        return reject(`${failure}${tries}; parameters unchanged`);
+      }
+      lambda = next;
+      momentum = undefined; // retries are plain damped steps: a large λ must shrink the step, not pull it to μ n₋
+    }
   }
 
   private checkArgs(method: string, x: unknown, y: unknown, batch: unknown): asserts x is Float32Array {

@@ -1,0 +1,94 @@
+// Levenberg–Marquardt adaptation of the damping λ (Marquardt 1963; Nocedal & Wright, Numerical
+// Optimization, Alg. 4.1; Martens 2010, "Deep learning via Hessian-free optimization", §4.1).
+//
+// After a trial step Δ = −lr·n from θ, compare the actual decrease of the loss with the decrease the
+// local quadratic model predicts,
+//   m(Δ) = L(θ) + g_θᵀΔ + ½ ΔᵀF_θΔ     (the undamped Fisher: Gauss–Newton for the gaussian family),
+//   predicted = m(0) − m(Δ) = lr·gᵀn − ½ lr²·nᵀF_θ n,
+//   ρ = (L(θ) − L(θ + Δ)) / predicted,
+// and update
+//   ρ < lower (default 1/4), or ρ not a number:  λ ← min(λ_max, max(λ·increase, λ_min))
+//   ρ > upper (default 3/4):                     λ ← max(λ_min, λ·decrease)
+//   otherwise:                                   λ ← min(λ_max, max(λ, λ_min))
+// A trial that increases the loss (or whose loss is not finite) is rejected: θ is left as it was and
+// the direction is solved again with more damping, escalating like Nielsen's ν-doubling: the j-th
+// retry of a step uses λ ← min(λ_max, max(λ·increaseʲ, λ_min)) (so 1.5, 1.5³, 1.5⁶, … times the first
+// λ with the default 3/2), up to maxRetries times.
+// With n = (F_θ + λI)⁻¹g and lr = 1, predicted = ½ nᵀF_θ n + λ‖n‖² > 0.
+import { checkNumber, describe } from '../nn/validate';
+import { checkOptions } from './common';
+
+export interface LevenbergMarquardtOptions {
+  /** λ_min > 0. Default 1e-7. */
+  min?: number;
+  /** λ_max ≥ λ_min. Default 1e6. */
+  max?: number;
+  /** ρ below this raises λ. Default 0.25. */
+  lower?: number;
+  /** ρ above this lowers λ. Default 0.75. */
+  upper?: number;
+  /** Factor > 1 applied when ρ < lower and on a rejected trial. Default 3/2 (Martens 2010). */
+  increase?: number;
+  /** Factor in (0, 1) applied when ρ > upper. Default 2/3 (Martens 2010). */
+  decrease?: number;
+  /** Re-solves with more damping after a rejected trial, per step (≥ 0). Default 8 (λ up to 1.5³⁶ ≈ 2·10⁶ ×). */
+  maxRetries?: number;
+}
+
+export type DampingRule = Required<LevenbergMarquardtOptions>;
+
+export const LM_DEFAULTS: Readonly<DampingRule> = Object.freeze({
+  min: 1e-7,
+  max: 1e6,
+  lower: 0.25,
+  upper: 0.75,
+  increase: 1.5,
+  decrease: 2 / 3,
+  maxRetries: 8,
+});
+
+const NAMES = Object.keys(LM_DEFAULTS);
+
+/** The rule for an `adaptive` option: false → null (fixed λ); true/undefined → defaults; an object → defaults overridden. */
+export function dampingRule(fn: string, v: unknown): DampingRule | null {
+  if (v === false) return null;
+  if (v === undefined || v === true) return { ...LM_DEFAULTS };
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new TypeError(`${fn}: option 'adaptive' must be a boolean or an object of Levenberg–Marquardt settings, got ${describe(v)}`);
+  checkOptions(`${fn}: option 'adaptive'`, v, NAMES);
+  const o = { ...LM_DEFAULTS, ...(v as LevenbergMarquardtOptions) };
+  const lbl = (k: string) => `'adaptive.${k}'`;
+  checkNumber(fn, lbl('min'), o.min, 0, true);
+  checkNumber(fn, lbl('max'), o.max, o.min);
+  checkNumber(fn, lbl('lower'), o.lower, 0);
+  checkNumber(fn, lbl('upper'), o.upper, o.lower);
+  checkNumber(fn, lbl('increase'), o.increase, 1, true);
+  checkNumber(fn, lbl('decrease'), o.decrease, 0, true);
+  if (o.decrease >= 1) throw new RangeError(`${fn}: ${lbl('decrease')} must be < 1, got ${o.decrease}`);
+  if (typeof o.maxRetries !== 'number' || !Number.isSafeInteger(o.maxRetries) || o.maxRetries < 0)
+    throw new RangeError(`${fn}: ${lbl('maxRetries')} must be a non-negative integer, got ${describe(o.maxRetries)}`);
+  return o;
+}
+
+const clamp = (rule: DampingRule, v: number) => Math.min(rule.max, Math.max(rule.min, v));
+
+/** λ after an accepted trial with ratio ρ (see the header). */
+export function nextDamping(rule: DampingRule, damping: number, rho: number): number {
+  if (!(rho >= rule.lower)) return clamp(rule, damping * rule.increase); // also NaN
+  if (rho > rule.upper) return clamp(rule, damping * rule.decrease);
+  return clamp(rule, damping);
+}
+
+/** λ for the `retry`-th retry (1, 2, …) after a rejected trial that used `damping`. */
+export function rejectedDamping(rule: DampingRule, damping: number, retry = 1): number {
+  return clamp(rule, damping * rule.increase ** retry);
+}
+
+/**
+ * ρ = actual / predicted decrease. NaN when the prediction is not a positive number (the model
+ * promises no decrease: the ratio says nothing) or the actual decrease is not finite.
+ */
+export function reductionRatio(actual: number, predicted: number): number {
+  if (!(predicted > 0) || !Number.isFinite(predicted) || !Number.isFinite(actual)) return NaN;
+  return actual / predicted;
+}

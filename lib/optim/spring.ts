@@ -1,0 +1,49 @@
+// SPRING momentum for the exact natural gradient (Goldshlager, Abrahamsen & Lin, "A Kaczmarz-inspired
+// approach to accelerate the optimization of neural network wavefunctions", 2024), in this library's
+// conventions (DESIGN.md §1: F_θ = (1/N) S Sᵀ, g_θ = (1/N) S u, S = J·blockdiag(L_i) [P, N·r]).
+//
+// The damped natural gradient is a regularised least-squares solution:
+//   n = (F_θ + λI)⁻¹ g_θ = argmin_n ‖Sᵀn − u‖² + Nλ ‖n‖²
+// (normal equations: S(Sᵀn − u) + Nλ n = 0 ⇔ (S Sᵀ/N + λI) n = S u/N). SPRING regularises towards
+// the previous direction, decayed by μ, instead of towards 0:
+//   n_k = argmin_n ‖Sᵀn − u‖² + Nλ ‖n − μ n_{k−1}‖²
+//       ⇔ (F_θ + λI) n_k = g_θ + λμ n_{k−1}.
+// Writing n_k = μ n_{k−1} + d turns it into the plain problem for d with the residual shifted by
+// −μ Sᵀn_{k−1}, whose push-through solution lies in the kernel space:
+//   n_k = μ n_{k−1} + S (SᵀS + NλI)⁻¹ (u − μ Sᵀ n_{k−1})
+// (parameter space: (S Sᵀ + NλI) d = S u − μ S Sᵀ n_{k−1}; λ = 0: the pseudo-inverse, i.e. the
+// minimum-norm d). The momentum thus stays in the Fisher geometry: along directions the batch
+// determines (range of S) the step is still the natural-gradient fit of the residual u; μ n_{k−1}
+// carries over only what the damping term weighs. μ = 0 is the plain step, bit for bit. Sᵀ n_{k−1} is
+// a Jacobian-vector product — one forward-mode pass per linear layer with the direction as weights —
+// so the solve costs nothing extra beyond it.
+import type { Sequential, Trace } from '../nn/sequential';
+import { linearForward } from '../nn/layers';
+import type { Task } from '../nn/task';
+
+/**
+ * Sᵀv [N·r] (float64) for v [P] laid out like θ, from the trace and the backpropagated B's of an
+ * assembled system: (Sᵀv)_(i,m) = Σ_layers B_(i,m) · (V_W a_i + v_b), one gemm [N, in]·[in, out] and
+ * N·r·out multiply-adds per linear layer.
+ */
+export function* applyTranspose(model: Sequential, trace: Trace, bs: readonly Float32Array[], r: number, v: Float32Array): Task<Float64Array> {
+  const { n, inputs } = trace;
+  const out = new Float64Array(n * r);
+  for (let l = 0; l < model.slots.length; l++) {
+    const slot = model.slots[l];
+    const width = slot.layer.outFeatures;
+    const { w, b } = model.view(v, slot);
+    const z = yield* linearForward(slot.layer, w, b, inputs[slot.index], n); // Z_i = V_W a_i + v_b
+    const bl = bs[l];
+    for (let i = 0; i < n; i++) {
+      const zi = i * width;
+      for (let m = 0; m < r; m++) {
+        const row = (i * r + m) * width;
+        let acc = 0;
+        for (let o = 0; o < width; o++) acc += bl[row + o] * z[zi + o];
+        out[i * r + m] += acc;
+      }
+    }
+  }
+  return out;
+}
