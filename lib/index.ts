@@ -17,3 +17,5 @@ export type { SGDOptions, SGDState } from './optim/sgd';
 export type { StepInfo } from './optim/common';
 export type { NaturalStepInfo, NaturalGradientState, LevenbergMarquardtOptions } from './optim/natural_gradient';
 export { LM_DEFAULTS } from './optim/damping';
+export { batches, batchCount, permutation } from './data/batches';
+export type { Batch, BatchOptions } from './data/batches';
