@@ -15,20 +15,7 @@ describe('permutation', () => {
 
   it('pins the stream (xoshiro128** via lib/nn/random.ts): a change of order is a breaking change', () => {
     expect(Array.from(permutation(10, 0, 0))).toEqual(Array.from(permutation(10)));
-    expect(Array.from(permutation(10, 0, 0))).toMatchInlineSnapshot(`
-      [
-        5,
-        6,
-        7,
-        2,
-        4,
-        3,
-        1,
-        8,
-        9,
-        0,
-      ]
-    `);
+    expect(Array.from(permutation(10, 0, 0))).toEqual([5, 6, 7, 2, 4, 3, 1, 8, 9, 0]);
   });
 
   it('is uniform: each position sees each value about equally often', () => {
