@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // natgrad command line. Each command lives in lib/cli/<command>.ts and returns an exit code.
 import { demo } from './cli/demo';
+import { explain } from './cli/explain';
 import { info } from './cli/info';
 import { train } from './cli/train';
 
@@ -10,6 +11,7 @@ const COMMANDS: Record<string, Command> = {
   info: { run: info, help: 'which backend runs the kernels, and why' },
   demo: { run: demo, help: 'NGD vs Adam vs SGD on built-in data (MNIST, a sinc regression): table and SVG' },
   train: { run: train, help: 'train an MLP on a CSV file or built-in data (--help for options)' },
+  explain: { run: explain, help: "the seed's natural chain rule measured claim by claim against the exact natural gradient (--train: a race)" },
 };
 
 function usage(): string {

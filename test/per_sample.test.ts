@@ -189,8 +189,8 @@ describe("'per-sample': step, stepAsync, errors", () => {
   it('step applies θ ← θ − lr·n; stepAsync is bit-identical; repeated calls are deterministic', async () => {
     const a = setup(arch, 'categorical', n, 4);
     const b = setup(arch, 'categorical', n, 4);
-    const oa = new NaturalGradient(a.model, { loss: 'categorical', lr: 0.5, method: 'per-sample' });
-    const ob = new NaturalGradient(b.model, { loss: 'categorical', lr: 0.5, method: 'per-sample' });
+    const oa = new NaturalGradient(a.model, { loss: 'categorical', lr: 0.5, method: 'per-sample', adaptive: false });
+    const ob = new NaturalGradient(b.model, { loss: 'categorical', lr: 0.5, method: 'per-sample', adaptive: false });
     const da = oa.direction(a.x, a.y, n);
     expect(Buffer.from(da.buffer).equals(Buffer.from(oa.direction(a.x, a.y, n).buffer))).toBe(true);
     const theta0 = a.model.getParameters();

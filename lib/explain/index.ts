@@ -1,0 +1,9 @@
+// The seed's question answered with numbers: explain() walks through the seed's argument claim by
+// claim on a real network (float64 references), compareTraining() races exact, per-sample, chain and
+// Adam. See lib/cli/explain.ts for the command line.
+export { explain, formatReport } from './report';
+export type { ExplainOptions, ExplainReport } from './report';
+export type { Claim, ClaimId, Verdict, ProblemOptions, CostPoint } from './claims';
+export { compareTraining, defaultMethods, formatTraining, trainingSvg } from './train';
+export type { TrainOptions, TrainReport, TrainCurve, TrainMethod, Stepper } from './train';
+export { builtinData } from './data';
