@@ -81,6 +81,7 @@ describe('explain(): the default problem (MLP 2-16-16-2 tanh, gaussian, N = 16)'
     const l0 = c.details['lambda=0'] as Record<string, number>;
     const l1 = c.details['lambda=0.1'] as Record<string, number>;
     expect(num(c, 'rank')).toBeLessThan(num(c, 'P') / 10); // N·k ≪ P
+    expect(num(c, 'fitResidual')).toBeLessThan(1e-8); // F_i G_iᵀ δ = g_i for every sample of the minibatch
     expect(l0.batchLossLinearised).toBeLessThan(1e-12 * num(c, 'batchLossBefore')); // gaussian: exact fit of the linearisation
     expect(l0.stepOverTheta).toBeGreaterThan(1);
     expect(c.measured).toBe(l0.heldOutAfter / num(c, 'heldOutBefore'));

@@ -151,8 +151,9 @@ function answerOf(report: ExplainReport): string[] {
   const l0 = mb.details['lambda=0'] as Record<string, number>;
   out.push(
     `Two smaller points: F_η need not be invertible (softmax: rank ${soft.details.rankF} of ${soft.details.k}); F_η⁺ is harmless there, ` +
-      `it only adds a common logit shift. And the Moore–Penrose step on a minibatch (rank ${mb.details.rank} ≪ P = ${mb.details.P}) fits the minibatch exactly ` +
-      `with a step of ${Number(l0.stepOverTheta).toFixed(1)}·‖θ‖ (held-out loss ×${mb.measured.toFixed(1)}): in practice it needs damping, F_θ + λI.`
+      `it only adds a common logit shift. And the Moore–Penrose step on a minibatch (rank ${mb.details.rank}, P = ${mb.details.P}) satisfies the minibatch's ` +
+      `equations exactly with a step of ${Number(l0.stepOverTheta).toFixed(1)}·‖θ‖ (held-out loss ×${mb.measured.toFixed(1)})` +
+      (mb.verdict === 'fails' ? ': in practice it needs damping, F_θ + λI.' : '; damping F_θ + λI keeps the step in check.')
   );
   return out;
 }

@@ -200,6 +200,9 @@ export function formatTraining(report: TrainReport): string {
     );
   }
   out.push('');
+  for (const c of report.curves) out.push(`  ${c.name}: ${c.settings}; lr from {${c.tried.map((t) => t.lr).join(', ')}}, the lowest final training loss`);
+  out.push('  same initialisation, same minibatch sequence, same number of steps for every run');
+  out.push('');
   out.push(textChart(series(report, 'train'), { width: 64, height: 14, logY: true, title: 'training loss (full training set) per step', xLabel: 'step' }));
   return out.join('\n');
 }
