@@ -5,6 +5,15 @@
 // RangeError naming the argument (code ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE);
 // kernel failures carry a `code` (ERR_NOT_POSITIVE_DEFINITE with `column`,
 // ERR_NON_FINITE, ERR_LAPACK, ERR_OUT_OF_MEMORY).
+//
+// The `…Async` forms read their inputs when called and write their outputs when they
+// resolve: they work on private copies (a memcpy per array on the calling thread), so
+// that transferring, shrinking or overwriting an array while a call is pending can
+// neither crash the process nor change the result. If an output array loses its memory
+// meanwhile (transferred, or its resizable buffer shrunk), the promise rejects with code
+// ERR_INVALID_STATE and writes nothing. Arrays backed by a SharedArrayBuffer are used in
+// place (zero copy; they cannot be detached): writing to one while a call uses it is a
+// data race. Two pending calls writing the same array: the later completion wins.
 import { native, Precision } from './native';
 
 export type { Precision } from './native';

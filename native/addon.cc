@@ -3,17 +3,24 @@
 // keeps the typed arrays it reads and writes, then runs one backend kernel —
 // inline (sync form) or on the libuv pool (xxxAsync form, returns a Promise).
 // Kernel failures arrive as natgrad::Error and become JS errors with `code`.
-// Every array is a Float32Array, used in place (zero copy).
+// Every array is a Float32Array. The sync form uses it in place (zero copy); the
+// Promise form works on private copies unless it is backed by a SharedArrayBuffer
+// (see "Async calls and the lifetime of array memory" below).
 #include <napi.h>
 
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "backend.h"
+#include "cpu/scratch.h"
 #include "error.h"
 
 namespace {
@@ -78,6 +85,7 @@ struct F32 {
   float* data = nullptr;
   int64_t length = 0;
   Napi::Value value;
+  bool shared = false;  // backed by a SharedArrayBuffer (which can be neither detached nor shrunk)
   bool overlaps(const F32& o) const { return data < o.data + o.length && o.data < data + length; }
   bool same(const F32& o) const { return data == o.data && length == o.length; }
 };
@@ -100,6 +108,13 @@ class Args {
     const double d = v.As<Napi::Number>().DoubleValue();
     if (!std::isfinite(d)) throw_arg(env(), true, fn_ + ": argument '" + name + "' must be finite, got " + std::to_string(d));
     return d;
+  }
+  // A scale factor that BLAS takes as a float: finite in float32 too (1e300 would become Infinity).
+  float float32(size_t i, const char* name) {
+    const double d = number(i, name);
+    if (std::fabs(d) > (double)FLT_MAX)
+      throw_arg(env(), true, fn_ + ": argument '" + name + "' must be within the float32 range (|x| ≤ 3.4028234663852886e+38), got " + number_text(d));
+    return (float)d;
   }
   double nonnegative(size_t i, const char* name) {
     const double d = number(i, name);
@@ -147,7 +162,7 @@ class Args {
     if ((int64_t)a.ElementLength() != length)
       throw_arg(env(), true, fn_ + ": argument '" + name + "' must have length " + std::to_string(length) + ", got " +
                                  std::to_string(a.ElementLength()));
-    return F32{a.Data(), length, v};
+    return F32{a.Data(), length, v, !a.ArrayBuffer().IsArrayBuffer()};
   }
   void no_overlap(const F32& out, const F32& in, const char* out_name, const char* in_name, bool allow_same = false) {
     if (out.overlaps(in) && !(allow_same && out.same(in)))
@@ -157,7 +172,9 @@ class Args {
  private:
   static std::string number_text(double d) {
     if (d == std::floor(d) && std::fabs(d) < 1e18) return std::to_string((long long)d);
-    return std::to_string(d);
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", d);
+    return text;
   }
   const Napi::CallbackInfo& info_;
   std::string fn_;
@@ -171,6 +188,14 @@ void check_finite(const std::string& fn, const char* name, const float* p, int64
                                           " at index " + std::to_string(i));
 }
 
+// How a kernel uses one of its arrays: read only, written in full, or read and written.
+enum class Role { in, out, inout };
+struct Binding {
+  F32* array;
+  const char* name;
+  Role role;
+};
+
 // One kernel call: parse() on the main thread, execute() anywhere, result() on the main thread.
 struct Job {
   Backend* backend = g_backend;
@@ -178,6 +203,7 @@ struct Job {
   std::vector<Napi::Value> keep;  // arrays in use; the last one is what the call returns
   virtual ~Job() = default;
   virtual void execute() = 0;
+  virtual std::vector<Binding> bindings() = 0;  // every array the kernel reads or writes
   virtual Napi::Value result(Napi::Env, Napi::Value out) { return out; }
 };
 
@@ -192,15 +218,16 @@ struct GemmJob : Job {
     m = a.size(2, "m");
     n = a.size(3, "n");
     k = a.size(4, "k");
-    alpha = (float)a.number(5, "alpha");
+    alpha = a.float32(5, "alpha");
     A = a.f32(6, "A", a.product({m, k}, "A"));
     B = a.f32(7, "B", a.product({k, n}, "B"));
-    beta = (float)a.number(8, "beta");
+    beta = a.float32(8, "beta");
     C = a.f32(9, "C", a.product({m, n}, "C"));
     a.no_overlap(C, A, "C", "A");
     a.no_overlap(C, B, "C", "B");
     keep = {A.value, B.value, C.value};
   }
+  std::vector<Binding> bindings() override { return {{&A, "A", Role::in}, {&B, "B", Role::in}, {&C, "C", beta != 0 ? Role::inout : Role::out}}; }
   void execute() override {
     check_finite(fn, "A", A.data, A.length);
     check_finite(fn, "B", B.data, B.length);
@@ -222,6 +249,7 @@ struct GramJob : Job {
     a.no_overlap(K, J, "K", "J");
     keep = {J.value, K.value};
   }
+  std::vector<Binding> bindings() override { return {{&J, "J", Role::in}, {&K, "K", Role::out}}; }
   void execute() override {
     check_finite(fn, "J", J.data, J.length);
     backend->gram(J.data, P, M, samples_major, K.data);
@@ -244,6 +272,7 @@ struct LayerGramJob : Job {
     a.no_overlap(K, A, "K", "A");
     keep = {B.value, A.value, K.value};
   }
+  std::vector<Binding> bindings() override { return {{&B, "B", Role::in}, {&A, "A", Role::in}, {&K, "K", Role::inout}}; }
   void execute() override {
     check_finite(fn, "B", B.data, B.length);
     check_finite(fn, "A", A.data, A.length);
@@ -269,6 +298,7 @@ struct CholeskyJob : Job {
     a.no_overlap(X, R, "X", "R", /*allow_same=*/true);
     keep = {K.value, R.value, X.value};
   }
+  std::vector<Binding> bindings() override { return {{&K, "K", Role::in}, {&R, "R", Role::in}, {&X, "X", Role::out}}; }
   void execute() override {
     check_finite(fn, "K", K.data, K.length);
     check_finite(fn, "R", R.data, R.length);
@@ -294,6 +324,7 @@ struct PinvJob : Job {
     a.no_overlap(X, R, "X", "R", /*allow_same=*/true);
     keep = {K.value, R.value, X.value};
   }
+  std::vector<Binding> bindings() override { return {{&K, "K", Role::in}, {&R, "R", Role::in}, {&X, "X", Role::out}}; }
   void execute() override {
     check_finite(fn, "K", K.data, K.length);
     check_finite(fn, "R", R.data, R.length);
@@ -317,6 +348,7 @@ struct BatchedGramInverseJob : Job {
     a.no_overlap(out, G, "out", "G");
     keep = {G.value, out.value};
   }
+  std::vector<Binding> bindings() override { return {{&G, "G", Role::in}, {&out, "out", Role::out}}; }
   void execute() override {
     check_finite(fn, "G", G.data, G.length);
     backend->batched_gram_inverse(G.data, batch, rows, k, lambda, out.data);
@@ -331,10 +363,86 @@ void execute_job(Job& job) {
   }
 }
 
+// ---- Async calls and the lifetime of array memory ----------------------------------------
+// A Promise-form call runs while JavaScript keeps running, and JavaScript can take an
+// ArrayBuffer's memory away from under it. structuredClone(buf, { transfer: [buf] }) and
+// postMessage(…, [buf]) detach `buf` and hand its backing store to the new owner, which
+// frees it when it is collected: with the typed array used in place, the worker then reads
+// or writes freed memory (ASan: heap-use-after-free in check_finite; OpenBLAS, which is not
+// instrumented, corrupts the heap silently). resize() of a resizable ArrayBuffer decommits
+// the pages past the new length: SIGSEGV in the worker. A Reference to the typed array keeps
+// the JavaScript object alive, not its memory, and Node-API has no way to pin a backing store.
+//
+// So the Promise form works on private copies. On the main thread, before the call returns,
+// every input (and every array that is read and written) is copied into memory the call owns;
+// the kernel runs there; at completion, on the main thread, each output is copied into the
+// caller's array after checking that it still has its memory — if not, the promise rejects
+// with ERR_INVALID_STATE and nothing is written. Inputs are therefore read when the call is
+// made (later changes do not affect it) and outputs are written all at once when it settles
+// (nothing when it fails). Arrays backed by a SharedArrayBuffer are used in place (zero copy):
+// a SharedArrayBuffer can be neither detached nor shrunk, and the Reference keeps it alive;
+// writing to one while a call uses it is the caller's data race, not a memory error.
+// Cost: one memcpy per array on the main thread (~0.1 ms per MiB), and the copies' memory.
+// The copies come from the CPU kernels' scratch pool (native/cpu/scratch.h): a large block released by
+// one call is reused by the next instead of being page-faulted in again (~0.4 ms per MiB).
+using Floats = std::unique_ptr<natgrad::cpu::Scratch<float>>;
+
+class Snapshot {
+ public:
+  // Main thread: copies the job's arrays (except SharedArrayBuffer-backed ones) and points the job at the copies.
+  void take(Job& job) {
+    for (const Binding& b : job.bindings()) {
+      F32& a = *b.array;
+      if (a.shared) continue;
+      Entry* same = nullptr;  // the same array bound twice (choleskySolve's X may be R): one copy
+      for (Entry& e : entries_)
+        if (e.source == a.data && e.length == a.length) same = &e;
+      if (!same) {
+        entries_.push_back(Entry{a.data, a.length, b.name, false, false, std::make_unique<natgrad::cpu::Scratch<float>>(a.length), Napi::Persistent(a.value)});
+        same = &entries_.back();
+      }
+      if (b.role != Role::out && !same->filled) {
+        std::memcpy(same->copy->get(), a.data, (size_t)a.length * sizeof(float));
+        same->filled = true;
+      }
+      if (b.role != Role::in) same->write_back = true;
+      a.data = same->copy->get();
+    }
+  }
+  // Main thread, at completion: copies the outputs into the caller's arrays. Returns nullptr, or
+  // (writing nothing) the name of an output whose array lost its memory while the call ran.
+  const char* give_back() {
+    for (Entry& e : entries_)
+      if (e.write_back && !alive(e)) return e.name;
+    for (Entry& e : entries_)
+      if (e.write_back) std::memcpy(e.ref.Value().As<Napi::Float32Array>().Data(), e.copy->get(), (size_t)e.length * sizeof(float));
+    return nullptr;
+  }
+
+ private:
+  struct Entry {
+    const float* source;  // the caller's memory when the call was made (identity only, never read later)
+    int64_t length;
+    const char* name;
+    bool filled;      // holds the caller's values (an input, or an output that is also read)
+    bool write_back;  // an output: copied back at completion
+    Floats copy;
+    Napi::Reference<Napi::Value> ref;
+  };
+  static bool alive(Entry& e) {
+    Napi::Float32Array t = e.ref.Value().As<Napi::Float32Array>();
+    return !t.ArrayBuffer().IsDetached() && (int64_t)t.ElementLength() >= e.length && t.Data() != nullptr;
+  }
+  std::vector<Entry> entries_;
+};
+
 class JobWorker : public Napi::AsyncWorker {
  public:
-  JobWorker(Napi::Env env, std::unique_ptr<Job> job)
-      : Napi::AsyncWorker(env, "natgrad"), job_(std::move(job)), deferred_(Napi::Promise::Deferred::New(env)) {
+  JobWorker(Napi::Env env, std::unique_ptr<Job> job, Snapshot snapshot)
+      : Napi::AsyncWorker(env, "natgrad"),
+        job_(std::move(job)),
+        snapshot_(std::move(snapshot)),
+        deferred_(Napi::Promise::Deferred::New(env)) {
     for (const Napi::Value& v : job_->keep) refs_.push_back(Napi::Persistent(v));
     job_->keep.clear();
   }
@@ -349,11 +457,21 @@ class JobWorker : public Napi::AsyncWorker {
       SetError(e.message);
     }
   }
-  void OnOK() override { deferred_.Resolve(job_->result(Env(), refs_.back().Value())); }
+  void OnOK() override {
+    if (const char* lost = snapshot_.give_back()) {
+      natgrad::Error e{"ERR_INVALID_STATE", job_->fn + ": argument '" + lost +
+                                                "' lost its memory while the call ran (its ArrayBuffer was detached, "
+                                                "transferred or shrunk); the result was discarded"};
+      deferred_.Reject(to_js_error(Env(), e).Value());
+      return;
+    }
+    deferred_.Resolve(job_->result(Env(), refs_.back().Value()));
+  }
   void OnError(const Napi::Error&) override { deferred_.Reject(to_js_error(Env(), error_).Value()); }
 
  private:
   std::unique_ptr<Job> job_;
+  Snapshot snapshot_;
   Napi::Promise::Deferred deferred_;
   std::vector<Napi::Reference<Napi::Value>> refs_;
   natgrad::Error error_;
@@ -378,15 +496,21 @@ Napi::Value call_async(const Napi::CallbackInfo& info, const char* fn) {
   Napi::Env env = info.Env();
   auto job = std::make_unique<J>();
   job->fn = fn;
+  Snapshot snapshot;
   try {
     Args args(info, fn, NARGS);
     job->parse(args);
+    snapshot.take(*job);
   } catch (const Napi::Error& e) {  // argument errors reject the promise
     Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
     d.Reject(e.Value());
     return d.Promise();
+  } catch (const std::bad_alloc&) {
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+    d.Reject(to_js_error(env, natgrad::Error{"ERR_OUT_OF_MEMORY", std::string(fn) + ": out of memory for the private copies of the arrays"}).Value());
+    return d.Promise();
   }
-  auto* worker = new JobWorker(env, std::move(job));
+  auto* worker = new JobWorker(env, std::move(job), std::move(snapshot));
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;
