@@ -22,3 +22,7 @@ export type { Batch, BatchOptions } from './data/batches';
 // The seed's question answered with numbers (issue #4): the report behind `natgrad explain`, the training race.
 export { explain, formatReport, compareTraining, defaultMethods, formatTraining, trainingSvg } from './explain';
 export type { ExplainOptions, ExplainReport, Claim, ClaimId, Verdict, TrainOptions, TrainReport, TrainCurve, TrainMethod } from './explain';
+export { fromJSON } from './nn/sequential';
+export type { SequentialJSON } from './nn/sequential';
+export { saveCheckpoint, saveCheckpointAsync, loadCheckpoint, restoreOptimizer, encodeCheckpoint, decodeCheckpoint } from './checkpoint';
+export type { Checkpoint, CheckpointInput, Optimizer, OptimizerState } from './checkpoint';

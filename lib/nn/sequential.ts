@@ -3,11 +3,25 @@
 //
 // Parameters live in one Float32Array θ of length P, laid out per linear layer in
 // order: W [out, in] row-major, then b [out]. Layers read views into it.
+import { decodeF32, encodeF32 } from './encode';
 import { materialize, outputJacobians } from './jacobian';
 import { initParameters } from './init';
-import { activationForward, Layer, LinearLayer, linearForward } from './layers';
+import { activationForward, ActivationName, gelu, Layer, linear, LinearLayer, linearForward, relu, sigmoid, softplus, tanh } from './layers';
 import { runSync, Task } from './task';
 import { checkCount, checkF32, describe } from './validate';
+
+/**
+ * A model as JSON (Sequential.toJSON): the layers, and θ as base64 of its float32 little-endian bytes —
+ * lossless, so fromJSON(toJSON()) has bit-identical parameters (NaN payloads and −0 included).
+ */
+export interface SequentialJSON {
+  format: 'natgrad.sequential';
+  version: 1;
+  layers: ({ type: 'linear'; in: number; out: number } | { type: 'activation'; name: ActivationName })[];
+  parameters: { dtype: 'float32'; encoding: 'base64-le'; length: number; data: string };
+}
+
+const ACTIVATION_MAKERS: Record<ActivationName, () => Layer> = { tanh, relu, sigmoid, softplus, gelu };
 
 export interface SequentialOptions {
   /** Seed of the default initialisation (a non-negative safe integer). Default 0. */
@@ -93,6 +107,23 @@ export class Sequential {
     this.checkUnlocked('setParameters');
     checkF32('setParameters', 'p', p, this.numParameters, 'numParameters');
     this.params.set(p);
+  }
+
+  /** The model as JSON-safe data (see SequentialJSON); JSON.stringify(model) uses it. */
+  toJSON(): SequentialJSON {
+    return {
+      format: 'natgrad.sequential',
+      version: 1,
+      layers: this.layers.map((l) =>
+        l.kind === 'linear' ? { type: 'linear' as const, in: l.inFeatures, out: l.outFeatures } : { type: 'activation' as const, name: l.name }
+      ),
+      parameters: { dtype: 'float32', encoding: 'base64-le', length: this.numParameters, data: encodeF32(this.params) },
+    };
+  }
+
+  /** A model from toJSON()'s data (or its JSON text); errors name the offending field. */
+  static fromJSON(json: unknown): Sequential {
+    return fromJSON(json);
   }
 
   /** η [batch, outDim] for x [batch, inDim]. */
@@ -184,3 +215,57 @@ function checkFinite(h: Float32Array, n: number, depth: number, l: number): void
 export function sequential(layers: readonly Layer[], options: SequentialOptions = {}): Sequential {
   return new Sequential(layers, options);
 }
+
+/** A model from Sequential.toJSON()'s data or its JSON text (also as sequential.fromJSON and Sequential.fromJSON). */
+export function fromJSON(json: unknown): Sequential {
+  const fn = 'sequential.fromJSON';
+  let j = json;
+  if (typeof j === 'string') {
+    try {
+      j = JSON.parse(j);
+    } catch (e) {
+      throw new SyntaxError(`${fn}: the text is not JSON (${(e as Error).message})`);
+    }
+  }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new TypeError(`${fn}: expected a model object from toJSON(), got ${describe(j)}`);
+  const o = j as Record<string, unknown>;
+  if (o.format !== 'natgrad.sequential') throw new RangeError(`${fn}: 'format' must be 'natgrad.sequential', got ${describe(o.format)}`);
+  if (o.version !== 1) throw new RangeError(`${fn}: 'version' is ${describe(o.version)}; this version of natgrad reads version 1`);
+  if (!Array.isArray(o.layers)) throw new TypeError(`${fn}: 'layers' must be an array, got ${describe(o.layers)}`);
+  const layers = o.layers.map((l: unknown, i: number): Layer => {
+    const what = `'layers[${i}]'`;
+    if (typeof l !== 'object' || l === null) throw new TypeError(`${fn}: ${what} must be an object, got ${describe(l)}`);
+    const d = l as Record<string, unknown>;
+    if (d.type === 'linear') {
+      try {
+        return linear(d.in as number, d.out as number);
+      } catch (e) {
+        throw new RangeError(`${fn}: ${what}: ${(e as Error).message}`);
+      }
+    }
+    if (d.type === 'activation') {
+      if (typeof d.name !== 'string' || !Object.prototype.hasOwnProperty.call(ACTIVATION_MAKERS, d.name))
+        throw new RangeError(`${fn}: ${what}.name must be one of ${Object.keys(ACTIVATION_MAKERS).join(', ')}, got ${describe(d.name)}`);
+      return ACTIVATION_MAKERS[d.name as ActivationName]();
+    }
+    throw new RangeError(`${fn}: ${what}.type must be 'linear' or 'activation', got ${describe(d.type)}`);
+  });
+  let model: Sequential;
+  try {
+    model = new Sequential(layers);
+  } catch (e) {
+    throw new RangeError(`${fn}: ${(e as Error).message}`);
+  }
+  const p = o.parameters as Record<string, unknown> | null;
+  if (typeof p !== 'object' || p === null) throw new TypeError(`${fn}: 'parameters' must be an object, got ${describe(p)}`);
+  if (p.dtype !== 'float32' || p.encoding !== 'base64-le')
+    throw new RangeError(`${fn}: 'parameters' must have dtype 'float32' and encoding 'base64-le', got ${describe(p.dtype)} and ${describe(p.encoding)}`);
+  if (p.length !== model.numParameters)
+    throw new RangeError(`${fn}: 'parameters.length' is ${describe(p.length)}, but the layers have ${model.numParameters} parameters`);
+  const theta = decodeF32(fn, "'parameters.data'", p.data, model.numParameters);
+  const bad = theta.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new RangeError(`${fn}: parameter ${bad} is ${theta[bad]}; a model's parameters are always finite (corrupt data?)`);
+  model.params.set(theta);
+  return model;
+}
+sequential.fromJSON = fromJSON;

@@ -264,8 +264,8 @@ export class NaturalGradient {
     const p = this.model.numParameters;
     if (state.numParameters !== p) throw new RangeError(`${fn}: the state is for ${describe(state.numParameters)} parameters, the model has ${p}`);
     const probe = new NaturalGradient(this.model, state.options); // validates the options
-    const mine = JSON.stringify({ ...this.options, lr: 0, damping: 0 });
-    const theirs = JSON.stringify({ ...probe.options, lr: 0, damping: 0 });
+    const mine = this.signature();
+    const theirs = probe.signature();
     if (mine !== theirs)
       throw new RangeError(`${fn}: the state was saved with options ${theirs}, this optimizer has ${mine} (lr and damping aside); use NaturalGradient.fromState`);
     const steps = state.steps;
@@ -276,6 +276,15 @@ export class NaturalGradient {
     this.config.damping = probe.config.damping;
     this.accepted = steps;
     this.previous = previous;
+  }
+
+  /** The resolved settings that must match for loadState (all but lr and λ). */
+  private signature(): string {
+    const { precision, rcond, space, assembly } = this.config;
+    return JSON.stringify({
+      loss: this.loss, method: this.method, precision, rcond: rcond ?? null, space, assembly,
+      adaptive: this.rule ?? false, momentum: this.mu, maxStepNorm: this.maxStepNorm ?? null, maxKL: this.maxKL ?? null,
+    });
   }
 
   /** A NaturalGradient on `model` from a state(). */
