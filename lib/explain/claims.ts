@@ -286,7 +286,9 @@ export function stackedClaim(pr: Problem, b: Batch64): Claim {
         ? `Treating the batch as one sample with η = (η_1 … η_N) makes the seed's derivation exact (difference ${fmt(rel)}), but (JᵀJ)⁻¹ is N·k × N·k = ${m} × ${m}: O((Nk)³) work, not a per-sample k × k inverse.`
         : !fullRank
         ? `J has no full column rank here (N·k = ${m} vs P = ${p}), so (JᵀJ)⁻¹ does not exist and the pseudo-inverse version is ${pct(rel)} off.`
-        : `F = blockdiag(F_i) is singular here (${pr.loss}): with F⁺ the stacked formula moves θ by a different, not minimum-norm step (${pct(rel)}) that predicts the same distributions (difference ${fmt(muRel)}); the cost is O((Nk)³) either way.`,
+        : muRel < 1e-6
+        ? `F = blockdiag(F_i) is singular here (${pr.loss}): with F⁺ the stacked formula moves θ by a different, not minimum-norm step (${pct(rel)}) that predicts the same distributions (difference ${fmt(muRel)}); the cost is O((Nk)³) either way.`
+        : `The stacked formula is ${pct(rel)} off here, also in the predicted distributions (${fmt(muRel)}): J is badly conditioned (κ(JᵀJ) = ${fmt(st.cond)}).`,
   };
 }
 
@@ -325,11 +327,10 @@ function lastLayerSplit(pr: Problem, one: Batch64): { a: Float64Array; b: Float6
   return { a, b: bm, m };
 }
 
-/** ‖(I − P) X‖_F / ‖X‖_F for X [m, c] and P the orthogonal projector onto range(Y), Y [m, r]. */
+/** ‖(I − P) X‖_F / ‖X‖_F for X [m, c] and P = Y Y⁺ [m, m] the orthogonal projector onto range(Y), Y [m, r]. */
 function outsideRange(x: Float64Array, m: number, c: number, y: Float64Array, r: number): number {
-  const yp = pinv(y, m, r).x; // [r, m]
-  const proj = matmul(y, matmul(yp, x, r, c, m), m, c, r); // Y Y⁺ X
-  return relDiff(proj, x);
+  const proj = matmul(y, pinv(y, m, r).x, m, m, r); // Y Y⁺, formed in R^m (m²·r), then applied (m²·c)
+  return relDiff(matmul(proj, x, m, c, m), x);
 }
 
 export function chainLayersClaim(pr: Problem, one: Batch64): Claim {

@@ -132,13 +132,21 @@ function answerOf(report: ExplainReport): string[] {
       ? `Not in the algebra for one sample: with G of full column rank, G(GᵀG)⁻¹F_η⁻¹g_η is F_θ⁺g_θ (measured difference ${fmt(one.measured)}). ` +
           `(The reply in the thread blames that pseudo-inverse identity; but (AB)⁺ = B⁺A⁺ does hold for A = G of full column rank and ` +
           `B = F_ηGᵀ of full row rank, which is the one-sample case.)`
-      : `Even for one sample the formula is only right up to the null space of F_θ here (${pct(one.measured)} in θ; ${report.problem.loss} has a singular F_η).`
+      : Number(one.details.meanParameterDifference) < 1e-6
+      ? `Even for one sample the formula is only right up to the null space of F_θ here (${pct(one.measured)} in θ, ${fmt(Number(one.details.meanParameterDifference))} in the predicted distribution; ${report.problem.loss} has a singular F_η).`
+      : `Here even the one-sample formula is ${pct(one.measured)} off (rank G = ${one.details.rankG}, κ(GᵀG) = ${fmt(Number(one.details.condGtG))}): the seed's full-rank assumption does not hold.`
   );
   out.push(
     `The mistake is calling it a chain rule. A network is fitted to many samples, and the Fisher of a batch is a sum, ` +
       `F_θ = (1/N) Σ G_i F_i G_iᵀ; the pseudo-inverse of a sum is not the average of per-sample pseudo-inverses ` +
       `(${avg.verdict === 'fails' ? `${pct(avg.measured)} off` : 'equal only in this special case'}). ` +
-      `Done right, G is the stacked J with N·k columns (${st.verdict === 'holds' ? 'exact' : `${pct(st.measured)} off in θ, same distributions`}), ` +
+      `Done right, G is the stacked J with N·k columns (${
+        st.verdict === 'holds'
+          ? 'exact'
+          : Number(st.details.meanParameterDifference) < 1e-6
+          ? `${pct(st.measured)} off in θ, but the same predicted distributions to ${fmt(Number(st.details.meanParameterDifference))}`
+          : `${pct(st.measured)} off`
+      }), ` +
       `and (JᵀJ)⁻¹ is an N·k × N·k inverse` +
       (cost ? ` whose cost grows as (N·r)^${cost.measured.toFixed(1)} here and cubically beyond` : ', cubic in the batch') +
       ` — the known price of exact natural gradients.`
