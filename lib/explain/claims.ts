@@ -449,7 +449,8 @@ export function softmaxClaim(pr: Problem): Claim {
   const spread = (Math.max(...dEta) - Math.min(...dEta)) / Math.max(...Array.from(dEta, Math.abs));
   const v1 = one.out.v.reduce((s, v) => s + v, 0) / norm(one.out.v); // 1ᵀF⁺g / ‖F⁺g‖
   const label = cat.batch.y[0];
-  const py = Math.exp(one.trace.eta[label] - Math.log(Array.from(one.trace.eta).reduce((s, e) => s + Math.exp(e), 0)));
+  const etaMax = Math.max(...one.trace.eta);
+  const py = Math.exp(one.trace.eta[label] - etaMax) / Array.from(one.trace.eta).reduce((s, e) => s + Math.exp(e - etaMax), 0); // softmax(η)_y
   const verdict: Verdict = ratio > 1e-12 ? 'holds' : 'fails';
   return {
     id: 'softmax-fisher',
@@ -588,7 +589,7 @@ export function measureCost(pr: Problem, batches: readonly number[], repeats = 3
   const data = builtinData(pr.loss, Math.max(...batches), 3000 + pr.seed);
   for (const n of batches) {
     const x = data.x.subarray(0, 2 * n);
-    const y = data.y.subarray(0, (pr.loss === 'gaussian' ? 2 : 1) * n);
+    const y = data.y.subarray(0, pr.family.targetWidth(k) * n);
     const opt = new NaturalGradient(model, { loss: pr.loss, damping: 1e-3, space: 'kernel' });
     let best = Infinity, solve = Infinity, kernel = Infinity, grad = Infinity;
     opt.direction(x, y, n); // warm-up (allocates the kernel buffer)
@@ -602,7 +603,7 @@ export function measureCost(pr: Problem, batches: readonly number[], repeats = 3
       opt.gradient(x, y, n);
       grad = Math.min(grad, performance.now() - t1);
     }
-    pts.push({ n, nk: n * (pr.loss === 'categorical' ? k - 1 : k), exactMs: best, solveMs: solve, kernelMs: kernel, gradientMs: grad });
+    pts.push({ n, nk: n * pr.family.rank(k), exactMs: best, solveMs: solve, kernelMs: kernel, gradientMs: grad });
   }
   return pts;
 }

@@ -18,6 +18,7 @@ import {
   softmaxClaim,
   stackedClaim,
 } from './claims';
+import { norm } from './linalg64';
 
 export interface ExplainOptions extends ProblemOptions {
   /** Measure the cost of the exact step as N·r grows (about a second). Default true. */
@@ -100,7 +101,7 @@ export function explain(options: ExplainOptions = {}): ExplainReport {
       heldOut: pr.heldOut.n,
       seed: pr.seed,
     },
-    exact: { rank: b.exact.rank, cond: b.exact.cond, norm: Math.hypot(...b.exact.direction) },
+    exact: { rank: b.exact.rank, cond: b.exact.cond, norm: norm(b.exact.direction) },
     claims,
     cost: points,
     answer: [],

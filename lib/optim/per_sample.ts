@@ -17,11 +17,13 @@
 //  1. forward pass; v_i = F_i⁺ g_i ∈ R^k in float64 from the family's factor F_i = L_i L_iᵀ
 //     (L_i [k, r] of full column rank r, L_i u_i = g_i):  F_i⁺ g_i = (L_iᵀ)⁺ u_i = L_i (L_iᵀL_i)⁻¹ u_i;
 //  2. backpropagate identity seeds: at each linear layer l, B_l [N·k, out_l], row (i, j) = ∂η_ij/∂z_l;
-//  3. per-sample Gram matrices from a compressed factor. The rows of G_i belonging to layer l are
-//     (a_i ⊗ B_il) for W_l and B_il for b_l, so G_iᵀG_i = Σ_l (‖a_il‖² + 1) B_ilᵀ B_il … written with
-//     B_il = B_l[(i, ·), ·]ᵀ ∈ R^{out_l × k}. Hence G̃_i = [√(‖a_il‖² + 1) B_il]_l stacked over l
-//     ([Σ_l out_l, k]) has G̃_iᵀG̃_i = G_iᵀG_i exactly, and the native batchedGramInverse turns
-//     G̃ [N, Σ out, k] into (G_iᵀG_i + λI)⁻¹ [N, k, k] (batched Cholesky, float32);
+//  3. per-sample Gram matrices from a compressed factor. With B_il ∈ R^{out_l × k} the columns
+//     (i, ·) of B_l transposed (B_il[o, j] = ∂η_ij/∂z_l,o) and a_il the layer's input, the rows of G_i
+//     belonging to layer l are B_il[o, ·]·a_il,c for W_l[o, c] and B_il[o, ·] for b_l[o], so
+//       G_iᵀG_i = Σ_l (‖a_il‖² + 1) B_ilᵀ B_il.
+//     Hence G̃_i = [√(‖a_il‖² + 1) B_il] stacked over l ([Σ_l out_l, k]) has G̃_iᵀG̃_i = G_iᵀG_i, and
+//     the native batchedGramInverse turns G̃ [N, Σ out, k] into (G_iᵀG_i + λI)⁻¹ [N, k, k] (batched
+//     Cholesky, float32) without the P·k entries of any G_i;
 //  4. c_i = (1/N) (G_iᵀG_i + λI)⁻¹ v_i, and n = Σ_i G_i c_i is contracted layer by layer
 //     (n_W = B̃ᵀ A, n_b = B̃ᵀ 1 with B̃_i = Σ_j c_ij B_(i,j)).
 // Cost: the backpropagation of N·k seeds, N·k²·Σ out for the Gram matrices, N·k³/3 for the inverses.
