@@ -5,6 +5,8 @@
 // libuv thread pool, so the event loop stays free. Both drivers execute the same
 // calls on the same arrays in the same order, so their results are bit-identical.
 import {
+  batchedGramInverse,
+  batchedGramInverseAsync,
   choleskySolve,
   choleskySolveAsync,
   gemm,
@@ -24,6 +26,7 @@ interface Calls {
   layerGram: [Parameters<typeof layerGram>, Float32Array];
   choleskySolve: [Parameters<typeof choleskySolve>, Float32Array];
   pinvSolve: [Parameters<typeof pinvSolve>, PinvResult];
+  batchedGramInverse: [Parameters<typeof batchedGramInverse>, Float32Array];
 }
 type Name = keyof Calls;
 
@@ -50,6 +53,8 @@ export const layerGramT = (...args: Parameters<typeof layerGram>) => call('layer
 export const choleskySolveT = (...args: Parameters<typeof choleskySolve>) => call('choleskySolve', args);
 /** X = (K + λI)⁺ R by eigendecomposition (see linalg.pinvSolve). */
 export const pinvSolveT = (...args: Parameters<typeof pinvSolve>) => call('pinvSolve', args);
+/** out[b] = (G_bᵀG_b + λI)⁻¹ (see linalg.batchedGramInverse). */
+export const batchedGramInverseT = (...args: Parameters<typeof batchedGramInverse>) => call('batchedGramInverse', args);
 
 type AnyFn = (...a: readonly unknown[]) => unknown;
 const SYNC: Record<Name, AnyFn> = {
@@ -58,6 +63,7 @@ const SYNC: Record<Name, AnyFn> = {
   layerGram: layerGram as AnyFn,
   choleskySolve: choleskySolve as AnyFn,
   pinvSolve: pinvSolve as AnyFn,
+  batchedGramInverse: batchedGramInverse as AnyFn,
 };
 const ASYNC: Record<Name, AnyFn> = {
   gemm: gemmAsync as AnyFn,
@@ -65,6 +71,7 @@ const ASYNC: Record<Name, AnyFn> = {
   layerGram: layerGramAsync as AnyFn,
   choleskySolve: choleskySolveAsync as AnyFn,
   pinvSolve: pinvSolveAsync as AnyFn,
+  batchedGramInverse: batchedGramInverseAsync as AnyFn,
 };
 
 /** Runs a task on the calling thread. A failing call is thrown into the task (so its try/catch applies). */

@@ -38,11 +38,9 @@
 // (‖a_i‖² + 1 + λ) I + W Wᵀ (native batchedGramInverse on the factor G̃_i = [√(‖a_i‖² + 1) I ; Wᵀ],
 // [out + in, out], so out ≤ 256), one gemm for n_W = Mᵀ A / (N + λ) (M [N, out] the rows m_i) and one
 // for n_a = M W. Cost per layer: N·out²·(out + in) + N·out³/3, memory O(N·(out + in)·out) per chunk.
-// batchedGramInverse is called synchronously inside the task (it has no Task form).
 import { meanLoss, OutputFamily } from '../distributions';
 import type { Sequential } from '../nn/sequential';
-import { gemmT, Task } from '../nn/task';
-import { batchedGramInverse } from '../linalg';
+import { batchedGramInverseT, gemmT, Task } from '../nn/task';
 import type { ExactResult } from './exact';
 import { outputNaturalGradients, rethrowGram, SeedConfig } from './per_sample';
 
@@ -136,7 +134,7 @@ export function* chainDirection(
         const tb = now();
         let inv: Float32Array;
         try {
-          inv = batchedGramInverse(gt.subarray(0, cn * rows * outF), cn, rows, outF, { damping: lambda });
+          inv = yield* batchedGramInverseT(gt.subarray(0, cn * rows * outF), cn, rows, outF, { damping: lambda });
         } catch (e) {
           rethrowGram(e, fn, `method 'chain': (‖a‖² + 1)I + W Wᵀ + λI at layers[${l}] for sample ${i0} + {i}`);
         }

@@ -27,14 +27,11 @@
 //  4. c_i = (1/N) (G_iᵀG_i + λI)⁻¹ v_i, and n = Σ_i G_i c_i is contracted layer by layer
 //     (n_W = B̃ᵀ A, n_b = B̃ᵀ 1 with B̃_i = Σ_j c_ij B_(i,j)).
 // Cost: the backpropagation of N·k seeds, N·k²·Σ out for the Gram matrices, N·k³/3 for the inverses.
-// batchedGramInverse is called synchronously inside the task (there is no Task form of it): it is
-// O(N·k³) and short; the forward pass and the backpropagation still run off the event loop in stepAsync.
 import { fisherFactors, meanLoss, OutputFamily } from '../distributions';
 import { choleskySolve, pinvSolve } from '../explain/linalg64';
 import { contract, outputJacobians } from '../nn/jacobian';
 import type { Sequential } from '../nn/sequential';
-import type { Task } from '../nn/task';
-import { batchedGramInverse } from '../linalg';
+import { batchedGramInverseT, Task } from '../nn/task';
 import type { ExactResult } from './exact';
 
 /** Options of the seed's methods ('per-sample' and 'chain'). */
@@ -147,7 +144,7 @@ export function* perSampleDirection(
   const t3 = now();
   let inv: Float32Array;
   try {
-    inv = batchedGramInverse(gt, n, rows, k, { damping: cfg.damping }); // (G_iᵀG_i + λI)⁻¹ [N, k, k]
+    inv = yield* batchedGramInverseT(gt, n, rows, k, { damping: cfg.damping }); // (G_iᵀG_i + λI)⁻¹ [N, k, k]
   } catch (e) {
     rethrowGram(e, fn, "method 'per-sample': G_iᵀG_i + λI of sample {i}");
   }
