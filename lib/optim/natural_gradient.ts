@@ -132,7 +132,11 @@ function oneOf<T extends string>(fn: string, name: string, v: unknown, allowed: 
  * The exact natural-gradient optimizer for a sequential model:
  *
  *   const opt = new NaturalGradient(model, { loss: 'categorical', lr: 1, damping: 1e-3 });
- *   const { loss } = opt.step(x, y, batch);    // θ ← θ − lr·(F_θ + λI)⁺ g_θ
+ *   const { loss, lossAfter, accepted } = opt.step(x, y, batch);    // θ ← θ − lr·(F_θ + λI)⁺ g_θ
+ *
+ * By default λ adapts by the Levenberg–Marquardt rule and a step that would raise the batch loss is
+ * rejected and re-solved with more damping (one extra solve and forward pass each, the kernel is
+ * reused); options add SPRING momentum and a trust region. See docs/optimizer.md.
  *
  * Shapes: x [batch, inDim]; y [batch, outDim] (gaussian) or [batch] (class indices for categorical,
  * 0/1 for bernoulli); all Float32Array. Cost per step: the backpropagation of N·r seeds (r = rank of
