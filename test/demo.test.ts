@@ -73,6 +73,7 @@ function tiny(p: Problem, steps: Record<string, number>, batch?: number): Proble
       budget: { steps: steps[c.optimizer] },
       sweepBudget: { steps: Math.ceil(steps[c.optimizer] / 2) },
       evalEvery: 5,
+      evalSeconds: undefined,
     })),
   };
 }

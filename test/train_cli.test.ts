@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../lib/cli';
+import { fromJSON } from '../lib/nn/sequential';
 import { parseArgs } from '../lib/cli/args';
 import { formatBar, Progress } from '../lib/cli/progress';
 
@@ -76,6 +77,12 @@ describe('natgrad train', () => {
     expect(last.trainLoss).toBeLessThan(1e-6);
     expect(last.testLoss).toBe(null);
     expect(last.trainAcc).toBeUndefined();
+    // model.json loads back (sequential.fromJSON) and predicts the plane
+    const model = fromJSON(readFileSync(join(run, 'model.json'), 'utf8'));
+    expect(model.numParameters).toBe(3);
+    const eta = model.forward(new Float32Array([0.25, -0.5, 3, 2]), 2);
+    expect(eta[0]).toBeCloseTo(2 * 0.25 + 0.5 + 1, 3);
+    expect(eta[1]).toBeCloseTo(2 * 3 - 2 + 1, 3);
   });
 
   it('adam and sgd, several gaussian targets, --standardize', async () => {

@@ -299,12 +299,7 @@ export function train(argv: string[]): number {
       (result.rejected ? `; ${result.rejected} steps rejected` : '')
   );
   if (out) {
-    const modelJson = (model as unknown as { toJSON?: () => unknown }).toJSON?.() ?? {
-      layers: [data.train.inDim, ...hidden, data.outDim],
-      activation: act,
-      parameters: Array.from(model.getParameters()),
-    };
-    writeFileSync(join(out, 'model.json'), JSON.stringify(modelJson));
+    writeFileSync(join(out, 'model.json'), JSON.stringify(model.toJSON())); // sequential.fromJSON(text) loads it
     writeFileSync(join(out, 'metrics.jsonl'), metricsLines.join('\n') + '\n');
     writeFileSync(join(out, 'loss.svg'), curves(result.points, classif, data.test.n > 0, `${OPTIMIZER_LABEL[optimizer]}, ${arch}`));
     writeFileSync(

@@ -48,6 +48,7 @@ export function compare(problem: Problem, hooks: CompareHooks = {}): Comparison 
         momentum: c.momentum,
         budget,
         evalEvery: c.evalEvery,
+        evalSeconds: c.evalSeconds,
         seed: 0,
       }, { onStep: hooks.onStep && ((e) => hooks.onStep!(c, e)) });
       hooks.onRunDone?.(c, lr, phase, r);

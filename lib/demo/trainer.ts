@@ -1,12 +1,13 @@
 // The training loop shared by `natgrad train` and `natgrad demo`: one of three optimizers (exact
-// natural gradient, Adam, SGD) on a data set, minibatches in a seeded random order each epoch,
+// natural gradient, Adam, SGD) on a data set, minibatches in a seeded random order each epoch
+// (permutation(n, seed, epoch) of lib/data/batches, partial last batch dropped),
 // evaluation on the train and test sets at fixed intervals, a budget in steps, epochs or seconds.
 //
 // Time is training time only: evaluation passes are not counted (they are the same for every optimizer).
 import { checkTargets, distribution, LossName, meanLoss, OutputFamily } from '../distributions';
 import { Sequential } from '../nn/sequential';
-import { Rng } from '../nn/random';
-import { NaturalGradient } from '../optim/natural_gradient';
+import { permutation } from '../data/batches';
+import { NaturalGradient, NaturalGradientOptions } from '../optim/natural_gradient';
 import { Adam } from '../optim/adam';
 import { SGD } from '../optim/sgd';
 
@@ -30,6 +31,8 @@ export interface OptimizerSettings {
   damping?: number;
   /** SGD: momentum μ (default 0.9). */
   momentum?: number;
+  /** NGD: further NaturalGradient options (adaptive, momentum, maxKL, …). */
+  ngd?: Partial<NaturalGradientOptions>;
 }
 
 export interface Budget {
@@ -43,8 +46,10 @@ export interface RunConfig extends OptimizerSettings {
   optimizer: OptimizerName;
   batch: number;
   budget: Budget;
-  /** Evaluate every this many steps (and at the end). Default: once per epoch. */
+  /** Evaluate every this many steps (and at the end). Default: once per epoch, unless evalSeconds is given. */
   evalEvery?: number;
+  /** Also evaluate each time this many more training seconds have passed. */
+  evalSeconds?: number;
   /** Seed of the batch order. Default 0. */
   seed?: number;
 }
@@ -105,7 +110,7 @@ interface Stepper {
 export function makeOptimizer(name: OptimizerName, model: Sequential, loss: LossName, s: OptimizerSettings): Stepper & { damping?: number } {
   switch (name) {
     case 'ngd':
-      return new NaturalGradient(model, { loss, lr: s.lr, ...(s.damping !== undefined ? { damping: s.damping } : {}) });
+      return new NaturalGradient(model, { ...s.ngd, loss, lr: s.lr, ...(s.damping !== undefined ? { damping: s.damping } : {}) });
     case 'adam':
       return new Adam(model, { loss, lr: s.lr });
     case 'sgd':
@@ -137,19 +142,6 @@ export function evaluate(model: Sequential, family: OutputFamily, d: Dataset, ch
   return family.name === 'gaussian' ? { loss: loss / d.n } : { loss: loss / d.n, acc: correct / d.n };
 }
 
-/** A seeded random permutation of 0 … n−1 (Fisher–Yates). */
-function permutation(n: number, rng: Rng): Uint32Array {
-  const p = new Uint32Array(n);
-  for (let i = 0; i < n; i++) p[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng.uniform() * (i + 1));
-    const t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
-  return p;
-}
-
 /**
  * Trains `model` (in place) on `train`, evaluating on `train` and `test`. With batch ≥ train.n every
  * step is a full-batch step (no shuffling). A partial last batch of an epoch is dropped, so that every
@@ -166,9 +158,11 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
   const batches = Math.floor(trainSet.n / batch);
   const { steps: maxSteps = Infinity, epochs: maxEpochs = Infinity, seconds: maxSeconds = Infinity } = config.budget;
   if (![maxSteps, maxEpochs, maxSeconds].some(Number.isFinite)) throw new RangeError('train: the budget needs steps, epochs or seconds');
-  const evalEvery = config.evalEvery ?? batches;
+  const evalEvery = config.evalEvery ?? (config.evalSeconds ? Infinity : batches);
+  const evalSeconds = config.evalSeconds ?? Infinity;
+  let nextEval = evalSeconds;
   const opt = makeOptimizer(config.optimizer, model, loss, config);
-  const rng = new Rng(config.seed ?? 0);
+  const seed = config.seed ?? 0;
   const xb = full ? trainSet.x : new Float32Array(batch * trainSet.inDim);
   const yb = full ? trainSet.y : new Float32Array(batch * tw);
   const points: Point[] = [];
@@ -202,7 +196,7 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
   outer: while (step < maxSteps && step / batches < maxEpochs && seconds < maxSeconds && !diverged) {
     const b = step % batches;
     if (!full) {
-      if (b === 0) order = permutation(trainSet.n, rng);
+      if (b === 0) order = permutation(trainSet.n, seed, Math.floor(step / batches)); // epoch e's order: the same for every optimizer
       for (let r = 0; r < batch; r++) {
         const i = order![b * batch + r];
         xb.set(trainSet.x.subarray(i * trainSet.inDim, (i + 1) * trainSet.inDim), r * trainSet.inDim);
@@ -225,7 +219,10 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
     if (!accepted) rejected++;
     if (!Number.isFinite(res.loss)) diverged = `the batch loss is ${res.loss} at step ${step}`;
     hooks.onStep?.({ step, epoch: Math.ceil(step / batches), batchIndex: b, batches, loss: res.loss, damping: opt.damping, accepted, ms });
-    if (step % evalEvery === 0) point();
+    if (step % evalEvery === 0 || seconds >= nextEval) {
+      point();
+      while (nextEval <= seconds) nextEval += evalSeconds;
+    }
   }
   let final = points[points.length - 1];
   if (final.step !== step) final = point();
