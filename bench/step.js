@@ -6,9 +6,12 @@
 // bench/results/step.json (a narrowed run writes bench/results/step.partial.json.tmp).
 //
 // What is measured, in one run:
-//  - step: opt.step() wall time, and its phases from opt.profile — forward (forward pass,
-//    loss, Fisher factors), backprop (the N·r seeds through the layers), kernel (layerGram
-//    per linear layer), solve (Cholesky), update (n_θ = S c layer by layer, θ ← θ − lr·n_θ).
+//  - step: opt.step() wall time with a fixed λ (adaptive: false: one solve, no rejection), and
+//    its phases from opt.profile — forward (forward pass, loss, Fisher factors), backprop (the
+//    N·r seeds through the layers), kernel (layerGram per linear layer), solve (Cholesky),
+//    update (n_θ = S c layer by layer, the quadratic model gᵀn, nᵀF_θn, the trial forward pass
+//    for the loss after the step, θ ← θ − lr·n_θ). Beside it opt.direction(), the same
+//    pipeline without step()'s per-step bookkeeping.
 //    The kernel is N·r square with r = k − 1 = 9: the categorical Fisher has rank k − 1 and
 //    natgrad factors it exactly at that rank (lib/distributions/categorical.ts).
 //  - floor: bench/step_floor.c, a plain C program calling the same static OpenBLAS directly
@@ -78,7 +81,8 @@ function problem(N, options = {}) {
   const model = ng.sequential(layers, { seed: 0 });
   const x = fill(N * WIDTHS[0], 1);
   const y = Float32Array.from({ length: N }, (_, i) => (i * 7) % K_OUT);
-  const opt = new ng.NaturalGradient(model, { loss: 'categorical', lr: 1, damping: DAMPING, ...options });
+  // adaptive: false — a fixed λ and no rejection: one solve per step, whatever the loss does
+  const opt = new ng.NaturalGradient(model, { loss: 'categorical', lr: 1, damping: DAMPING, adaptive: false, ...options });
   return { model, x, y, opt, theta0: model.getParameters() };
 }
 
@@ -178,21 +182,32 @@ async function main() {
       const { loss } = opt.step(x, y, N);
       return { ms: performance.now() - t0, loss, profile: { ...opt.profile } };
     };
+    const runDirection = () => {
+      model.setParameters(theta0);
+      const t0 = performance.now();
+      opt.direction(x, y, N);
+      return { ms: performance.now() - t0, profile: { ...opt.profile } };
+    };
     const runFloor = () => floor.ask(`floor ${N} ${R} ${WIDTHS.join(' ')}`);
     // warm-up: JIT of the JS loops, first touch of buffers, OpenBLAS thread start
     for (let i = 0; i < WARMUP; i++) {
       runStep();
+      runDirection();
       await runFloor();
     }
     const s = [];
     const f = [];
+    const dir = [];
     const reps = REPS_OF(N);
     for (let i = 0; i < reps; i++) {
-      // one pair per repetition, the order alternating so that neither side always runs second
-      for (const side of i % 2 ? ['step', 'floor'] : ['floor', 'step']) {
+      // one floor, one step, one direction per repetition, the order rotating so that none always runs first
+      const order = ['floor', 'step', 'direction'];
+      for (let j = 0; j < 3; j++) {
+        const side = order[(i + j) % 3];
         await sleep(SWITCH_PAUSE_MS);
         if (side === 'floor') f.push(await runFloor());
-        else s.push(runStep());
+        else if (side === 'step') s.push(runStep());
+        else dir.push(runDirection());
       }
     }
     const phase = (name) => round(median(s.map((r) => r.profile[name])));
@@ -213,6 +228,10 @@ async function main() {
         update: phase('update'),
       },
       solver: s[0].profile.solver,
+      // opt.direction(): the same pipeline without step()'s per-step extras (issue #5: the trial
+      // forward pass for the loss after the step, the quadratic model gᵀn and nᵀF_θn, the checks)
+      direction_ms: round(median(dir.map((r) => r.ms))),
+      direction_ratio: round(median(dir.map((r, i) => r.ms / (1000 * f[i].seconds)))),
       floor_ms: round(floorMs),
       floor_parts_ms: {
         ssyrk_B: WIDTHS.slice(1).map((_, l) => round(1000 * median(f.map((r) => r.ssyrk_B[l])))),
@@ -225,14 +244,15 @@ async function main() {
       // load from other processes only ever adds time: the best times are the least disturbed
       ratio_of_best: round(Math.min(...s.map((r) => r.ms)) / (1000 * Math.min(...f.map((r) => r.seconds)))),
       reps,
-      samples_ms: { step: s.map((r) => round(r.ms, 1)), floor: f.map((r) => round(1000 * r.seconds, 1)) },
+      samples_ms: { step: s.map((r) => round(r.ms, 1)), direction: dir.map((r) => round(r.ms, 1)), floor: f.map((r) => round(1000 * r.seconds, 1)) },
     };
     steps.push(row);
     const p = row.phases_ms;
     console.log(
       `N=${String(N).padStart(3)} M=${row.M}: step ${row.step_ms.toFixed(1)} ms (forward ${p.forward.toFixed(1)}, backprop ${p.backprop.toFixed(1)}, ` +
         `kernel ${p.kernel.toFixed(1)}, solve ${p.solve.toFixed(1)}, update ${p.update.toFixed(1)}) | floor ${row.floor_ms.toFixed(1)} ms | ` +
-        `ratio ${row.ratio.toFixed(2)} (of medians ${row.ratio_of_medians.toFixed(2)}, of best ${row.ratio_of_best.toFixed(2)})`
+        `ratio ${row.ratio.toFixed(2)} (of medians ${row.ratio_of_medians.toFixed(2)}, of best ${row.ratio_of_best.toFixed(2)}) | ` +
+        `direction ${row.direction_ms.toFixed(1)} ms, ratio ${row.direction_ratio.toFixed(2)}`
     );
   }
   floor.close();
