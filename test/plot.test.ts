@@ -102,15 +102,33 @@ describe('lineChart', () => {
     expect(() => lineChart([{ name: 'a', y: [] }])).not.toThrow();
   });
 
-  it('lineCharts lays panels out in a grid with unique clip ids', () => {
+  it('lineCharts lays panels out in a grid, in absolute coordinates (no nested transforms)', () => {
     const panel = { series: [{ name: 'a', y: [1, 2] }], options: { width: 300, height: 200 } };
     const svg = lineCharts([panel, panel, panel], { columns: 2, title: 'both' });
     expect(balanced(svg)).toBe(true);
     expect(svg).toMatch(/^<svg[^>]*width="600" height="430"/);
-    const ids = [...svg.matchAll(/<clipPath id="([^"]+)"/g)].map((m) => m[1]);
-    expect(new Set(ids).size).toBe(3);
-    expect(svg).toContain('translate(300 30)');
-    expect(svg).toContain('translate(0 230)');
+    expect(svg).not.toContain('<g');
+    expect(svg).toContain('<rect x="300" y="30" width="300" height="200"');
+    expect(svg).toContain('<rect x="0" y="230" width="300" height="200"');
+    // the same line in panel 1 and panel 2 is shifted by exactly the panel offset
+    const [p0, p1, p2] = paths(svg);
+    expect(p1.pts[0][0] - p0.pts[0][0]).toBe(300);
+    expect(p2.pts[1][1] - p0.pts[1][1]).toBe(200);
+  });
+
+  it('lines are clipped to the plot area at its edges', () => {
+    // y range fixed to [0, 1]: the line 0 → 2 leaves through the top edge halfway along
+    const svg = lineChart([{ name: 'a', x: [0, 1, 2, 3], y: [0, 2, 2, 0.5] }], { width: 400, height: 300, yMin: 0, yMax: 1 });
+    const [p] = paths(svg);
+    expect(p.moves).toBe(2); // out through the top, back in through the top
+    expect(p.pts[0]).toEqual([64, 266]);
+    expect(p.pts[1]).toEqual([64 + 320 / 6, 14].map((v) => Math.round(v * 100) / 100)); // x = 0.5 of 3 → 53.33 px in
+    expect(p.pts[3][1]).toBe(140); // ends at y = 0.5
+    for (const [x, y] of p.pts) {
+      expect(y).toBeGreaterThanOrEqual(14);
+      expect(y).toBeLessThanOrEqual(266);
+      expect(x).toBeLessThanOrEqual(384);
+    }
   });
 });
 

@@ -163,8 +163,33 @@ function checkSeries(series: Series[]): void {
   });
 }
 
-/** The body of one chart (no <svg> wrapper) in a width × height box at the origin. */
-function chartBody(series: Series[], o: ChartOptions, width: number, height: number, idSalt = ''): string {
+/**
+ * Clips the segment a→b to the rectangle [xa, xb] × [ya, yb] (Liang–Barsky); null when it lies outside.
+ * Lines are clipped here rather than with an SVG clipPath, which some renderers mishandle.
+ */
+function clipSegment(a: [number, number], b: [number, number], xa: number, xb: number, ya: number, yb: number): [[number, number], [number, number]] | null {
+  let t0 = 0, t1 = 1;
+  const dx = b[0] - a[0], dy = b[1] - a[1];
+  const edges: Array<[number, number]> = [[-dx, a[0] - xa], [dx, xb - a[0]], [-dy, a[1] - ya], [dy, yb - a[1]]];
+  for (const [pp, q] of edges) {
+    if (pp === 0) {
+      if (q < 0) return null;
+    } else {
+      const r = q / pp;
+      if (pp < 0) {
+        if (r > t1) return null;
+        if (r > t0) t0 = r;
+      } else {
+        if (r < t0) return null;
+        if (r < t1) t1 = r;
+      }
+    }
+  }
+  return [[a[0] + t0 * dx, a[1] + t0 * dy], [a[0] + t1 * dx, a[1] + t1 * dy]];
+}
+
+/** The body of one chart (no <svg> wrapper) in a width × height box at (ox, oy), in absolute coordinates. */
+function chartBody(series: Series[], o: ChartOptions, width: number, height: number, ox = 0, oy = 0): string {
   checkSeries(series);
   const logX = !!o.logX, logY = !!o.logY;
   const xs: number[] = [], ys: number[] = [];
@@ -183,10 +208,10 @@ function chartBody(series: Series[], o: ChartOptions, width: number, height: num
   const ay = axis(ys, logY, o.yMin, o.yMax);
   const left = 64, right = 16, top = o.title ? 34 : 14, bottom = o.xLabel ? 50 : 34;
   const legendH = series.length ? 18 * series.length + 8 : 0;
-  const x0 = left, x1 = width - right, y0 = height - bottom, y1 = top;
+  const x0 = ox + left, x1 = ox + width - right, y0 = oy + height - bottom, y1 = oy + top;
   const out: string[] = [];
-  out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  if (o.title) out.push(`<text x="${num(width / 2)}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(o.title)}</text>`);
+  out.push(`<rect x="${ox}" y="${oy}" width="${width}" height="${height}" fill="#ffffff"/>`);
+  if (o.title) out.push(`<text x="${num(ox + width / 2)}" y="${oy + 20}" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(o.title)}</text>`);
   // grid and ticks
   for (const t of ay.ticks) {
     if (t < ay.lo - 1e-12 * Math.abs(ay.lo) || t > ay.hi + 1e-12 * Math.abs(ay.hi)) continue;
@@ -202,29 +227,48 @@ function chartBody(series: Series[], o: ChartOptions, width: number, height: num
   }
   out.push(`<line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}" stroke="#333333"/>`);
   out.push(`<line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}" stroke="#333333"/>`);
-  if (o.xLabel) out.push(`<text x="${num((x0 + x1) / 2)}" y="${height - 12}" text-anchor="middle" font-size="12">${escapeXml(o.xLabel)}</text>`);
-  if (o.yLabel)
-    out.push(`<text x="14" y="${num((y0 + y1) / 2)}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${num((y0 + y1) / 2)})">${escapeXml(o.yLabel)}</text>`);
+  if (o.xLabel) out.push(`<text x="${num((x0 + x1) / 2)}" y="${oy + height - 12}" text-anchor="middle" font-size="12">${escapeXml(o.xLabel)}</text>`);
+  if (o.yLabel) {
+    const lx = ox + 14, ly = num((y0 + y1) / 2);
+    out.push(`<text x="0" y="0" text-anchor="middle" font-size="12" transform="translate(${lx} ${ly}) rotate(-90)">${escapeXml(o.yLabel)}</text>`);
+  }
   // lines, clipped to the plot area
-  const clip = `clip${hash(JSON.stringify([idSalt, o.title ?? '', series.map((s) => s.name), width, height]))}`;
-  out.push(`<clipPath id="${clip}"><rect x="${x0}" y="${y1}" width="${x1 - x0}" height="${y0 - y1}"/></clipPath>`);
   series.forEach((s, si) => {
     const color = s.color ?? PALETTE[si % PALETTE.length];
     const parts: string[] = [];
-    let pen = false;
+    let prev: [number, number] | null = null; // the previous point (pixels), null after a gap
+    let pen: [number, number] | null = null; // where the pen is (pixels), null when lifted
+    const moveOrLine = (p: [number, number], draw: boolean) => {
+      parts.push(`${draw ? 'L' : 'M'}${num(p[0])} ${num(p[1])}`);
+      pen = p;
+    };
     for (let i = 0; i < s.y.length; i++) {
       const x = s.x ? s.x[i] : i;
       const y = s.y[i];
       if (!Number.isFinite(x) || !Number.isFinite(y) || (logX && x <= 0) || (logY && y <= 0)) {
-        pen = false;
+        prev = pen = null;
         continue;
       }
-      parts.push(`${pen ? 'L' : 'M'}${num(scale(ax, x, x0, x1))} ${num(scale(ay, y, y0, y1))}`);
-      pen = true;
+      const p: [number, number] = [scale(ax, x, x0, x1), scale(ay, y, y0, y1)];
+      if (prev === null) {
+        if (p[0] >= x0 && p[0] <= x1 && p[1] >= y1 && p[1] <= y0) moveOrLine(p, false);
+        else pen = null;
+      } else {
+        const seg = clipSegment(prev, p, x0, x1, y1, y0);
+        if (seg === null) pen = null;
+        else {
+          const [a, b] = seg;
+          const pn = pen as [number, number] | null;
+          if (pn === null || Math.abs(pn[0] - a[0]) > 1e-6 || Math.abs(pn[1] - a[1]) > 1e-6) moveOrLine(a, false);
+          moveOrLine(b, true);
+          if (b[0] !== p[0] || b[1] !== p[1]) pen = null; // left the plot area
+        }
+      }
+      prev = p;
     }
     const dash = s.dash ? ' stroke-dasharray="6 4"' : '';
     if (parts.length)
-      out.push(`<path d="${parts.join('')}" fill="none" stroke="${escapeXml(color)}" stroke-width="1.8"${dash} clip-path="url(#${clip})"><title>${escapeXml(s.name)}</title></path>`);
+      out.push(`<path d="${parts.join('')}" fill="none" stroke="${escapeXml(color)}" stroke-width="1.8"${dash}><title>${escapeXml(s.name)}</title></path>`);
   });
   // legend, top right inside the plot area
   if (series.length) {
@@ -240,13 +284,6 @@ function chartBody(series: Series[], o: ChartOptions, width: number, height: num
     });
   }
   return out.join('\n');
-}
-
-/** FNV-1a of a string, as 8 hex digits (stable ids for clip paths). */
-function hash(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return (h >>> 0).toString(16).padStart(8, '0');
 }
 
 function dims(o: ChartOptions): [number, number] {
@@ -277,9 +314,7 @@ export function lineCharts(panels: Panel[], layout: { columns?: number; title?: 
   if (layout.title) out.push(`<text x="${W / 2}" y="21" text-anchor="middle" font-size="17" font-weight="bold">${escapeXml(layout.title)}</text>`);
   panels.forEach((p, i) => {
     const [w, h] = sizes[i];
-    out.push(`<g transform="translate(${(i % cols) * cw} ${top + Math.floor(i / cols) * ch})">`);
-    out.push(chartBody(p.series, p.options ?? {}, w, h, `panel${i}`));
-    out.push('</g>');
+    out.push(chartBody(p.series, p.options ?? {}, w, h, (i % cols) * cw, top + Math.floor(i / cols) * ch));
   });
   out.push('</svg>\n');
   return out.join('\n');
