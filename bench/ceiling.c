@@ -1,0 +1,249 @@
+/* The ceiling for `npm run bench:native`: the same work as natgrad's kernels,
+ * done by a plain C program calling the same static OpenBLAS directly.
+ *
+ * Built by bench/native.js:
+ *   cc -O2 bench/ceiling.c -I$(node scripts/openblas.js include) $(node scripts/openblas.js lib) \
+ *      -lpthread -lm -o build/bench-ceiling
+ *
+ * It is driven over stdin/stdout by bench/native.js so that natgrad and the
+ * ceiling run alternately (one timed call each, in turn) and machine noise hits
+ * both. One command per line, one JSON object per line back:
+ *
+ *   threads <n>                 openblas_set_num_threads(n)            → {"threads":n,"corename":...}
+ *   gram <P> <M>                K = JᵀJ, J [P,M]: ssyrk + mirror        → {"seconds","blas_seconds","checksum"}
+ *   layergram <N> <k> <wo> <wi> K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1)      → {"seconds","blas_seconds","checksum"}
+ *   layergram_reset             K = 0 for the next layergram
+ *   chol <M> <nrhs> <lambda>    X = (K + λI)⁻¹ R: copy, spotrf, spotrs   → {"seconds","blas_seconds","checksum"}
+ *   tiny <calls>                ns per call of a 1×1 ssyrk and sgemm    → {"gram_ns","gemm_ns"}
+ *   free                        drop all cached inputs and outputs
+ *   quit
+ *
+ * "seconds" is the whole call (what the natgrad kernel does); "blas_seconds"
+ * the OpenBLAS/LAPACK calls alone (no mirror, no Hadamard pass, no copies).
+ * Scratch and output buffers are allocated once per shape, outside the timed
+ * region, and touched before the first timed call: the ceiling never pays page
+ * faults. Inputs come from the LCG below, the same one bench/native.js uses, so
+ * both sides compute on bit-identical data; "checksum" lets the driver check it.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info, size_t uplo_len);
+void spotrs_(const char* uplo, const int* n, const int* nrhs, const float* a, const int* lda, float* b,
+             const int* ldb, int* info, size_t uplo_len);
+
+/* Debian's static libopenblas.a is partly Fortran; the few libgfortran entry
+ * points its LAPACK references, as in native/cpu/gfortran_runtime.cc (never
+ * reached by potrf/potrs, which only need them to link). */
+void _gfortran_concat_string(size_t destlen, char* dest, size_t len1, const char* s1, size_t len2, const char* s2) {
+  if (len1 >= destlen) { memcpy(dest, s1, destlen); return; }
+  memcpy(dest, s1, len1);
+  dest += len1; destlen -= len1;
+  if (len2 >= destlen) { memcpy(dest, s2, destlen); return; }
+  memcpy(dest, s2, len2);
+  memset(dest + len2, ' ', destlen - len2);
+}
+float _gfortran_etime(void* descriptor) { (void)descriptor; return 0.0f; }
+
+/* ---- deterministic inputs: the same generator as fill() in bench/native.js ---- */
+/* x ← 1664525·x + 1013904223 (mod 2³²); value = (x >> 8)·2⁻²⁴ − 0.5, exact in float32. */
+static void fill(float* a, int64_t n, uint32_t seed) {
+  uint32_t x = seed;
+  for (int64_t i = 0; i < n; ++i) {
+    x = 1664525u * x + 1013904223u;
+    a[i] = (float)((double)(x >> 8) * (1.0 / 16777216.0) - 0.5);
+  }
+}
+/* A symmetric, diagonally dominant (so positive definite) K [M,M]: upper triangle
+ * from the LCG in row-major order, mirrored, M added to the diagonal. */
+static void fill_spd(float* K, int64_t M, uint32_t seed) {
+  uint32_t x = seed;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = i; j < M; ++j) {
+      x = 1664525u * x + 1013904223u;
+      float v = (float)((double)(x >> 8) * (1.0 / 16777216.0) - 0.5);
+      if (i == j) v += (float)M;
+      K[i * M + j] = v;
+      K[j * M + i] = v;
+    }
+}
+enum { SEED_J = 1, SEED_B = 2, SEED_A = 3, SEED_K = 4, SEED_R = 5 };
+
+/* Σ v_i·(1 + (i mod 7)) in double, in index order — the same as checksum() in bench/native.js. */
+static double checksum(const float* a, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += (double)a[i] * (double)(1 + i % 7);
+  return s;
+}
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static float* xalloc(int64_t n) {
+  float* p = (float*)malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+  if (!p) { fprintf(stderr, "ceiling: out of memory (%lld floats)\n", (long long)n); exit(2); }
+  memset(p, 0, (size_t)(n > 0 ? n : 1) * sizeof(float)); /* touch every page now */
+  return p;
+}
+
+/* One cached problem per kernel (the driver runs one shape at a time). */
+static struct { int64_t P, M; float *J, *K; } g;
+static struct { int64_t N, k, wo, wi; float *B, *A, *BB, *AA, *K; } lg;
+static struct { int64_t M, nrhs; float *K, *R, *W, *Y, *X; } ch;
+
+static void free_all(void) {
+  free(g.J); free(g.K); memset(&g, 0, sizeof g);
+  free(lg.B); free(lg.A); free(lg.BB); free(lg.AA); free(lg.K); memset(&lg, 0, sizeof lg);
+  free(ch.K); free(ch.R); free(ch.W); free(ch.Y); free(ch.X); memset(&ch, 0, sizeof ch);
+}
+
+/* K = JᵀJ, J [P,M] row-major: one ssyrk (upper), then lower ← upperᵀ in 64×64 tiles. */
+static void run_gram(int64_t P, int64_t M) {
+  if (g.P != P || g.M != M) {
+    free(g.J); free(g.K);
+    g.P = P; g.M = M;
+    g.J = xalloc(P * M); g.K = xalloc(M * M);
+    fill(g.J, P * M, SEED_J);
+  }
+  float* K = g.K;
+  const double t0 = now();
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)M, (int)P, 1.0f, g.J, (int)M, 0.0f, K, (int)M);
+  const double t1 = now();
+  const int64_t T = 64;
+  for (int64_t i0 = 0; i0 < M; i0 += T)
+    for (int64_t j0 = i0; j0 < M; j0 += T) {
+      const int64_t i1 = i0 + T < M ? i0 + T : M, j1 = j0 + T < M ? j0 + T : M;
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t j = (j0 > i + 1 ? j0 : i + 1); j < j1; ++j) K[j * M + i] = K[i * M + j];
+    }
+  const double t2 = now();
+  printf("{\"seconds\":%.9f,\"blas_seconds\":%.9f,\"checksum\":%.17g}\n", t2 - t0, t1 - t0, checksum(K, M * M));
+}
+
+/* K[Nk,Nk] += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1): ssyrk(B), ssyrk(A) (upper), then
+ * H = BB ⊙ (AA[sample] + 1) over the upper triangle in 64×64 tiles, added to
+ * K[r,c] and K[c,r]. */
+static void run_layergram(int64_t N, int64_t k, int64_t wo, int64_t wi) {
+  const int64_t NK = N * k;
+  if (lg.N != N || lg.k != k || lg.wo != wo || lg.wi != wi) {
+    free(lg.B); free(lg.A); free(lg.BB); free(lg.AA); free(lg.K);
+    lg.N = N; lg.k = k; lg.wo = wo; lg.wi = wi;
+    lg.B = xalloc(NK * wo); lg.A = xalloc(N * wi);
+    lg.BB = xalloc(NK * NK); lg.AA = xalloc(N * N); lg.K = xalloc(NK * NK);
+    fill(lg.B, NK * wo, SEED_B);
+    fill(lg.A, N * wi, SEED_A);
+  }
+  float *BB = lg.BB, *AA = lg.AA, *K = lg.K;
+  const double t0 = now();
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)NK, (int)wo, 1.0f, lg.B, (int)wo, 0.0f, BB, (int)NK);
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)N, (int)wi, 1.0f, lg.A, (int)wi, 0.0f, AA, (int)N);
+  const double t1 = now();
+  const int64_t T = 64;
+  for (int64_t r0 = 0; r0 < NK; r0 += T) {
+    const int64_t r1 = r0 + T < NK ? r0 + T : NK;
+    for (int64_t c0 = r0; c0 < NK; c0 += T) {
+      const int64_t c1 = c0 + T < NK ? c0 + T : NK;
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* bb = BB + r * NK;
+        const float* aa = AA + (r / k) * N;
+        float* kr = K + r * NK;
+        for (int64_t c = (c0 > r ? c0 : r); c < c1; ++c) {
+          const float h = bb[c] * (aa[c / k] + 1.0f);
+          kr[c] += h;
+          if (c != r) K[c * NK + r] += h;
+        }
+      }
+    }
+  }
+  const double t2 = now();
+  printf("{\"seconds\":%.9f,\"blas_seconds\":%.9f,\"checksum\":%.17g}\n", t2 - t0, t1 - t0, checksum(K, NK * NK));
+}
+
+/* X = (K + λI)⁻¹ R: W = copy of K with λ on the diagonal (row-major upper ==
+ * column-major lower), spotrf("L"), R to column-major, spotrs, back to row-major. */
+static void run_chol(int64_t M, int64_t nrhs, double lambda) {
+  if (ch.M != M || ch.nrhs != nrhs) {
+    free(ch.K); free(ch.R); free(ch.W); free(ch.Y); free(ch.X);
+    ch.M = M; ch.nrhs = nrhs;
+    ch.K = xalloc(M * M); ch.R = xalloc(M * nrhs); ch.W = xalloc(M * M); ch.Y = xalloc(M * nrhs);
+    ch.X = xalloc(M * nrhs);
+    fill_spd(ch.K, M, SEED_K);
+    fill(ch.R, M * nrhs, SEED_R);
+  }
+  const int n = (int)M, nr = (int)nrhs;
+  int info = 0;
+  double blas = 0;
+  const double t0 = now();
+  memcpy(ch.W, ch.K, (size_t)(M * M) * sizeof(float));
+  for (int64_t i = 0; i < M; ++i) ch.W[i * M + i] += (float)lambda;
+  double t = now();
+  spotrf_("L", &n, ch.W, &n, &info, 1);
+  blas += now() - t;
+  if (info != 0) { fprintf(stderr, "ceiling: spotrf info %d\n", info); exit(3); }
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t c = 0; c < nrhs; ++c) ch.Y[c * M + r] = ch.R[r * nrhs + c];
+  t = now();
+  spotrs_("L", &n, &nr, ch.W, &n, ch.Y, &n, &info, 1);
+  blas += now() - t;
+  if (info != 0) { fprintf(stderr, "ceiling: spotrs info %d\n", info); exit(3); }
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t c = 0; c < nrhs; ++c) ch.X[r * nrhs + c] = ch.Y[c * M + r];
+  const double t1 = now();
+  printf("{\"seconds\":%.9f,\"blas_seconds\":%.9f,\"checksum\":%.17g}\n", t1 - t0, blas, checksum(ch.X, M * nrhs));
+}
+
+/* The BLAS part of a tiny call: 1×1 ssyrk (gram 1×1) and 1×1×1 sgemm, ns per call. */
+static void run_tiny(long calls) {
+  float j = 0.5f, k = 0, a = 0.5f, b = 0.25f, c = 0;
+  double t0 = now();
+  for (long i = 0; i < calls; ++i)
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, 1, 1, 1.0f, &j, 1, 0.0f, &k, 1);
+  const double gram_ns = (now() - t0) / (double)calls * 1e9;
+  t0 = now();
+  for (long i = 0; i < calls; ++i)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
+  const double gemm_ns = (now() - t0) / (double)calls * 1e9;
+  printf("{\"gram_ns\":%.3f,\"gemm_ns\":%.3f,\"check\":%.9g}\n", gram_ns, gemm_ns, (double)(k + c));
+}
+
+int main(void) {
+  char line[256];
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  while (fgets(line, sizeof line, stdin)) {
+    long long a = 0, b = 0, c = 0, d = 0;
+    double x = 0;
+    if (sscanf(line, "threads %lld", &a) == 1) {
+      openblas_set_num_threads((int)a);
+      printf("{\"threads\":%d,\"corename\":\"%s\",\"config\":\"%s\"}\n", openblas_get_num_threads(),
+             openblas_get_corename(), openblas_get_config());
+    } else if (sscanf(line, "gram %lld %lld", &a, &b) == 2) {
+      run_gram(a, b);
+    } else if (sscanf(line, "layergram %lld %lld %lld %lld", &a, &b, &c, &d) == 4) {
+      run_layergram(a, b, c, d);
+    } else if (strncmp(line, "layergram_reset", 15) == 0) {
+      if (lg.K) memset(lg.K, 0, (size_t)(lg.N * lg.k * lg.N * lg.k) * sizeof(float));
+      printf("{\"ok\":true}\n");
+    } else if (sscanf(line, "chol %lld %lld %lf", &a, &b, &x) == 3) {
+      run_chol(a, b, x);
+    } else if (sscanf(line, "tiny %lld", &a) == 1) {
+      run_tiny((long)a);
+    } else if (strncmp(line, "free", 4) == 0) {
+      free_all();
+      printf("{\"ok\":true}\n");
+    } else if (strncmp(line, "quit", 4) == 0) {
+      break;
+    } else {
+      printf("{\"error\":\"unknown command\"}\n");
+    }
+  }
+  free_all();
+  return 0;
+}
