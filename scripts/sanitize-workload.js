@@ -1,0 +1,145 @@
+// A small workload over every native entry point, for memory checkers (scripts/sanitize.sh
+// valgrind): each kernel sync and async at small sizes, into plain, offset, SharedArrayBuffer
+// and resizable arrays, with X = R, every error path (argument errors, NaN input, not
+// positive definite, an output transferred while pending), backendInfo/setThreads/
+// selectBackend. Exits 1 if a result is off (it checks the kernels against simple
+// identities), so that the checker's run also says the code did its work.
+//   node scripts/sanitize-workload.js <addon.node> [rounds]
+'use strict';
+const addon = require(require('path').resolve(process.argv[2]));
+const rounds = Number(process.argv[3] || 3);
+
+let seed = 3;
+const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296) - 0.5;
+const filled = (n, kind = 'plain') => {
+  let a;
+  if (kind === 'offset') a = new Float32Array(n + 3).subarray(2, 2 + n);
+  else if (kind === 'shared') a = new Float32Array(new SharedArrayBuffer(4 * n));
+  else if (kind === 'resizable') a = new Float32Array(new ArrayBuffer(4 * n, { maxByteLength: 8 * n }));
+  else a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rand();
+  return a;
+};
+function spd(m, kind) {
+  const K = filled(m * m, kind);
+  for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) K[i * m + j] = K[j * m + i];
+  for (let i = 0; i < m; i++) K[i * m + i] = m + 1;
+  return K;
+}
+let failures = 0;
+const check = (ok, what) => {
+  if (!ok) {
+    failures++;
+    console.error('off:', what);
+  }
+};
+const expectCode = (f, code) => {
+  try {
+    f();
+    check(false, `expected ${code}`);
+  } catch (e) {
+    check(e.code === code, `expected ${code}, got ${e.code}: ${e.message}`);
+  }
+};
+const expectReject = async (p, code) => {
+  try {
+    await p;
+    check(false, `expected rejection ${code}`);
+  } catch (e) {
+    check(e.code === code, `expected rejection ${code}, got ${e.code}: ${e.message}`);
+  }
+};
+
+async function round(kind) {
+  const m = 5, n = 4, k = 3;
+  // gemm: C = A·B, compared with a plain loop
+  const A = filled(m * k, kind), B = filled(k * n, kind);
+  const C = addon.gemm(false, false, m, n, k, 1, A, B, 0, filled(m * n, kind));
+  const C2 = await addon.gemmAsync(false, false, m, n, k, 1, A, B, 0, filled(m * n, kind));
+  let d = 0;
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let l = 0; l < k; l++) s += A[i * k + l] * B[l * n + j];
+      d = Math.max(d, Math.abs(s - C[i * n + j]), Math.abs(s - C2[i * n + j]));
+    }
+  check(d < 1e-5, `gemm ${d}`);
+  await addon.gemmAsync(true, true, k, k, m, 0.5, filled(m * k), filled(k * m), 1, filled(k * k, kind));
+  // gram both layouts; layerGram accumulates
+  const J = filled(7 * m, kind);
+  const K1 = addon.gram(J, 7, m, false, filled(m * m));
+  const K2 = await addon.gramAsync(J, m, 7, true, filled(7 * 7, kind));
+  check(K1[1] === K1[m] && K2.length === 49, 'gram');
+  const N = 3, kk = 2, wo = 4, wi = 3;
+  const Bl = filled(N * kk * wo, kind), Al = filled(N * wi, kind);
+  const KL = new Float32Array(N * kk * N * kk);
+  addon.layerGram(Bl, Al, N, kk, wo, wi, KL);
+  const KL2 = await addon.layerGramAsync(Bl, Al, N, kk, wo, wi, new Float32Array(N * kk * N * kk));
+  check(KL.every((v, i) => v === KL2[i]), 'layerGram sync = async');
+  // solves: residual of K X = R; X = R allowed
+  const K = spd(m, kind), R = filled(m * 2, kind);
+  for (const prec of ['float32', 'float64']) {
+    const X = addon.choleskySolve(K, m, R, 2, 0.5, prec, filled(m * 2));
+    const X2 = await addon.choleskySolveAsync(K, m, R, 2, 0.5, prec, filled(m * 2, kind));
+    check(X.every((v, i) => Math.abs(v - X2[i]) < 1e-6), `choleskySolve ${prec}`);
+    const P = filled(m * 2);
+    const rank = addon.pinvSolve(K, m, R, 2, 0, 0, prec, P);
+    const rank2 = await addon.pinvSolveAsync(K, m, R, 2, 0.1, 1e-3, prec, filled(m * 2, kind));
+    check(rank === m && rank2 === m, `pinvSolve rank ${rank} ${rank2}`);
+  }
+  const RR = Float32Array.from(R);
+  await addon.choleskySolveAsync(K, m, RR, 2, 0, 'float32', RR);
+  addon.choleskySolve(K, m, R, 2, 0, 'float64', R);
+  const G = filled(4 * 6 * 3, kind);
+  const inv = addon.batchedGramInverse(G, 4, 6, 3, 0.1, filled(4 * 9));
+  const inv2 = await addon.batchedGramInverseAsync(G, 4, 6, 3, 0.1, filled(4 * 9, kind));
+  check(inv.every((v, i) => v === inv2[i]), 'batchedGramInverse sync = async');
+  // error paths
+  expectCode(() => addon.gemm(false, false, m, n, k, 1, A, B, 0, new Float32Array(1)), 'ERR_OUT_OF_RANGE');
+  expectCode(() => addon.gram('x', 1, 1, false, new Float32Array(1)), 'ERR_INVALID_ARG_TYPE');
+  expectCode(() => addon.gemm(false, false, 46341, 46341, 46341, 1, A, B, 0, C), 'ERR_OUT_OF_RANGE');
+  const bad = filled(m * m);
+  bad[7] = NaN;
+  expectCode(() => addon.choleskySolve(bad, m, R, 2, 0, 'float32', filled(m * 2)), 'ERR_NON_FINITE');
+  await expectReject(addon.pinvSolveAsync(bad, m, R, 2, 0, 0, 'float32', filled(m * 2)), 'ERR_NON_FINITE');
+  const indefinite = spd(m);
+  indefinite[0] = -1;
+  expectCode(() => addon.choleskySolve(indefinite, m, R, 2, 0, 'float64', filled(m * 2)), 'ERR_NOT_POSITIVE_DEFINITE');
+  await expectReject(addon.choleskySolveAsync(indefinite, m, R, 2, 0, 'float32', filled(m * 2)), 'ERR_NOT_POSITIVE_DEFINITE');
+  await expectReject(addon.batchedGramInverseAsync(new Float32Array(2 * 1 * 3), 2, 1, 3, 0, filled(2 * 9)), 'ERR_NOT_POSITIVE_DEFINITE');
+  await expectReject(addon.gramAsync(J, 7, m, false, new Float32Array(2)), 'ERR_OUT_OF_RANGE');
+  // an output transferred, an input transferred and collected while pending
+  const out = new Float32Array(m * n);
+  const pending = addon.gemmAsync(false, false, m, n, k, 1, A, B, 0, out);
+  structuredClone(out.buffer, { transfer: [out.buffer] });
+  await expectReject(pending, 'ERR_INVALID_STATE');
+  const A2 = Float32Array.from(A);
+  const p2 = addon.gemmAsync(false, false, m, n, k, 1, A2, B, 0, new Float32Array(m * n));
+  structuredClone(A2.buffer, { transfer: [A2.buffer] });
+  if (global.gc) global.gc();
+  const C3 = await p2;
+  check(C3.every((v, i) => Math.abs(v - C[i]) < 1e-6), 'gemm after transferring an input');
+}
+
+async function main() {
+  addon.backendInfo();
+  addon.setThreads(2);
+  addon.selectBackend('cpu');
+  try {
+    addon.selectBackend('cuda');
+  } catch (e) {
+    check(e.code === 'ERR_BACKEND_UNAVAILABLE', 'selectBackend cuda');
+  }
+  addon.selectBackend('cpu');
+  for (let r = 0; r < rounds; r++) for (const kind of ['plain', 'offset', 'shared', 'resizable']) await round(kind);
+  // many concurrent calls at once
+  const all = [];
+  for (let i = 0; i < 32; i++) all.push(addon.gemmAsync(false, false, 8, 8, 8, 1, filled(64), filled(64), 0, new Float32Array(64)));
+  await Promise.all(all);
+  console.log(failures ? `${failures} checks failed` : 'workload done: all checks passed');
+  process.exitCode = failures ? 1 : 0;
+}
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 2;
+});
