@@ -14,6 +14,11 @@
  *   layergram <N> <k> <wo> <wi> K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1)      → {"seconds","blas_seconds","checksum"}
  *   layergram_reset             K = 0 for the next layergram
  *   chol <M> <nrhs> <lambda>    X = (K + λI)⁻¹ R: copy, spotrf, spotrs   → {"seconds","blas_seconds","checksum"}
+ *   pinv <M> <nrhs> <lambda>    X = (K + λI)⁺ R: copy, ssyevd, cutoff M·ε₃₂·max|e|, two sgemm
+ *                                                                       → {"seconds","blas_seconds","checksum","rank"}
+ *   bgi <batch> <rows> <k> <lambda>  out[b] = (G_bᵀG_b + λI)⁻¹, G [batch,rows,k]: per matrix
+ *                               ssyrk, spotrf, spotri, mirror            → {"seconds","blas_seconds","checksum"}
+ *   gemm <m> <n> <k>            C = A B (row-major, no transposes): one sgemm → {"seconds","blas_seconds","checksum"}
  *   tiny <calls>                ns per call of a 1×1 ssyrk and sgemm    → {"gram_ns","gemm_ns"}
  *   free                        drop all cached inputs and outputs
  *   quit
@@ -27,6 +32,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +42,9 @@
 void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info, size_t uplo_len);
 void spotrs_(const char* uplo, const int* n, const int* nrhs, const float* a, const int* lda, float* b,
              const int* ldb, int* info, size_t uplo_len);
+void spotri_(const char* uplo, const int* n, float* a, const int* lda, int* info, size_t uplo_len);
+void ssyevd_(const char* jobz, const char* uplo, const int* n, float* a, const int* lda, float* w, float* work,
+             const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len, size_t uplo_len);
 
 /* Debian's static libopenblas.a is partly Fortran; the few libgfortran entry
  * points its LAPACK references, as in native/cpu/gfortran_runtime.cc (never
@@ -72,7 +81,7 @@ static void fill_spd(float* K, int64_t M, uint32_t seed) {
       K[j * M + i] = v;
     }
 }
-enum { SEED_J = 1, SEED_B = 2, SEED_A = 3, SEED_K = 4, SEED_R = 5 };
+enum { SEED_J = 1, SEED_B = 2, SEED_A = 3, SEED_K = 4, SEED_R = 5, SEED_G = 6, SEED_GA = 7, SEED_GB = 8 };
 
 /* Σ v_i·(1 + (i mod 7)) in double, in index order — the same as checksum() in bench/native.js. */
 static double checksum(const float* a, int64_t n) {
@@ -98,11 +107,17 @@ static float* xalloc(int64_t n) {
 static struct { int64_t P, M; float *J, *K; } g;
 static struct { int64_t N, k, wo, wi; float *B, *A, *BB, *AA, *K; } lg;
 static struct { int64_t M, nrhs; float *K, *R, *W, *Y, *X; } ch;
+static struct { int64_t M, nrhs; int lwork, liwork; float *K, *R, *V, *e, *T, *X, *work; int* iwork; } pv;
+static struct { int64_t batch, rows, k; float *G, *S, *out; } bg;
+static struct { int64_t m, n, k; float *A, *B, *C; } gm;
 
 static void free_all(void) {
   free(g.J); free(g.K); memset(&g, 0, sizeof g);
   free(lg.B); free(lg.A); free(lg.BB); free(lg.AA); free(lg.K); memset(&lg, 0, sizeof lg);
   free(ch.K); free(ch.R); free(ch.W); free(ch.Y); free(ch.X); memset(&ch, 0, sizeof ch);
+  free(pv.K); free(pv.R); free(pv.V); free(pv.e); free(pv.T); free(pv.X); free(pv.work); free(pv.iwork); memset(&pv, 0, sizeof pv);
+  free(bg.G); free(bg.S); free(bg.out); memset(&bg, 0, sizeof bg);
+  free(gm.A); free(gm.B); free(gm.C); memset(&gm, 0, sizeof gm);
 }
 
 /* K = JᵀJ, J [P,M] row-major: one ssyrk (upper), then lower ← upperᵀ in 64×64 tiles. */
@@ -200,6 +215,104 @@ static void run_chol(int64_t M, int64_t nrhs, double lambda) {
   printf("{\"seconds\":%.9f,\"blas_seconds\":%.9f,\"checksum\":%.17g}\n", t1 - t0, blas, checksum(ch.X, M * nrhs));
 }
 
+/* X = (K + λI)⁺ R as natgrad's pinvSolve (float32) does it: V = K + λI (row-major upper ==
+ * column-major lower), ssyevd("V", "L") with its workspace sized once per shape (outside the timed
+ * region), eigenvalues with |e| ≤ M·ε₃₂·max|e| dropped, T = Vᵀ R (V column-major is Vᵀ row-major),
+ * T scaled by 1/e, X = V T: two row-major sgemm. */
+static void run_pinv(int64_t M, int64_t nrhs, double lambda) {
+  const int n = (int)M;
+  if (pv.M != M || pv.nrhs != nrhs) {
+    free(pv.K); free(pv.R); free(pv.V); free(pv.e); free(pv.T); free(pv.X); free(pv.work); free(pv.iwork);
+    pv.M = M; pv.nrhs = nrhs;
+    pv.K = xalloc(M * M); pv.R = xalloc(M * nrhs); pv.V = xalloc(M * M); pv.e = xalloc(M);
+    pv.T = xalloc(M * nrhs); pv.X = xalloc(M * nrhs);
+    fill_spd(pv.K, M, SEED_K);
+    fill(pv.R, M * nrhs, SEED_R);
+    int info = 0, lwork = -1, liwork = -1, iw = 0;
+    float wq = 0;
+    ssyevd_("V", "L", &n, pv.V, &n, pv.e, &wq, &lwork, &iw, &liwork, &info, 1, 1);
+    pv.lwork = (int)wq; pv.liwork = iw;
+    pv.work = xalloc(pv.lwork);
+    pv.iwork = (int*)malloc((size_t)(iw > 0 ? iw : 1) * sizeof(int));
+    memset(pv.iwork, 0, (size_t)(iw > 0 ? iw : 1) * sizeof(int));
+  }
+  int info = 0;
+  double blas = 0;
+  const double t0 = now();
+  memcpy(pv.V, pv.K, (size_t)(M * M) * sizeof(float));
+  for (int64_t i = 0; i < M; ++i) pv.V[i * M + i] += (float)lambda;
+  double t = now();
+  ssyevd_("V", "L", &n, pv.V, &n, pv.e, pv.work, &pv.lwork, pv.iwork, &pv.liwork, &info, 1, 1);
+  blas += now() - t;
+  if (info != 0) { fprintf(stderr, "ceiling: ssyevd info %d\n", info); exit(3); }
+  float emax = 0;
+  for (int64_t i = 0; i < M; ++i) emax = fabsf(pv.e[i]) > emax ? fabsf(pv.e[i]) : emax;
+  const float cutoff = (float)((double)M * 1.1920928955078125e-07) * emax;
+  t = now();
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)nrhs, n, 1.0f, pv.V, n, pv.R, (int)nrhs, 0.0f, pv.T, (int)nrhs);
+  blas += now() - t;
+  int64_t rank = 0;
+  for (int64_t i = 0; i < M; ++i) {
+    const int keep = emax > 0 && fabsf(pv.e[i]) > cutoff;
+    rank += keep;
+    const float sc = keep ? 1.0f / pv.e[i] : 0.0f;
+    for (int64_t c = 0; c < nrhs; ++c) pv.T[i * nrhs + c] *= sc;
+  }
+  t = now();
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, (int)nrhs, n, 1.0f, pv.V, n, pv.T, (int)nrhs, 0.0f, pv.X, (int)nrhs);
+  blas += now() - t;
+  const double t1 = now();
+  printf("{\"seconds\":%.9f,\"blas_seconds\":%.9f,\"checksum\":%.17g,\"rank\":%lld}\n", t1 - t0, blas,
+         checksum(pv.X, M * nrhs), (long long)rank);
+}
+
+/* out[b] = (G_bᵀG_b + λI)⁻¹ for G [batch, rows, k] row-major, one matrix at a time with LAPACK:
+ * ssyrk (S = GᵀG, upper row-major == lower column-major), λ on the diagonal, spotrf("L"),
+ * spotri("L") (the inverse from the factor), then the triangle mirrored into out[b]. */
+static void run_bgi(int64_t batch, int64_t rows, int64_t k, double lambda) {
+  if (bg.batch != batch || bg.rows != rows || bg.k != k) {
+    free(bg.G); free(bg.S); free(bg.out);
+    bg.batch = batch; bg.rows = rows; bg.k = k;
+    bg.G = xalloc(batch * rows * k); bg.S = xalloc(k * k); bg.out = xalloc(batch * k * k);
+    fill(bg.G, batch * rows * k, SEED_G);
+  }
+  const int kk = (int)k;
+  double blas = 0;
+  const double t0 = now();
+  for (int64_t b = 0; b < batch; ++b) {
+    float* S = bg.S;
+    double t = now();
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, kk, (int)rows, 1.0f, bg.G + b * rows * k, kk, 0.0f, S, kk);
+    for (int64_t a = 0; a < k; ++a) S[a * k + a] += (float)lambda;
+    int info = 0;
+    spotrf_("L", &kk, S, &kk, &info, 1);
+    if (info != 0) { fprintf(stderr, "ceiling: bgi spotrf info %d (matrix %lld)\n", info, (long long)b); exit(3); }
+    spotri_("L", &kk, S, &kk, &info, 1);
+    if (info != 0) { fprintf(stderr, "ceiling: bgi spotri info %d (matrix %lld)\n", info, (long long)b); exit(3); }
+    blas += now() - t;
+    float* o = bg.out + b * k * k;
+    for (int64_t a = 0; a < k; ++a)
+      for (int64_t c = a; c < k; ++c) o[a * k + c] = o[c * k + a] = S[a * k + c];
+  }
+  const double t1 = now();
+  printf("{\"seconds\":%.9f,\"blas_seconds\":%.9f,\"checksum\":%.17g}\n", t1 - t0, blas, checksum(bg.out, batch * k * k));
+}
+
+/* C [m,n] = A [m,k] · B [k,n], row-major: one cblas_sgemm. */
+static void run_gemm(int64_t m, int64_t n, int64_t k) {
+  if (gm.m != m || gm.n != n || gm.k != k) {
+    free(gm.A); free(gm.B); free(gm.C);
+    gm.m = m; gm.n = n; gm.k = k;
+    gm.A = xalloc(m * k); gm.B = xalloc(k * n); gm.C = xalloc(m * n);
+    fill(gm.A, m * k, SEED_GA);
+    fill(gm.B, k * n, SEED_GB);
+  }
+  const double t0 = now();
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, gm.A, (int)k, gm.B, (int)n, 0.0f, gm.C, (int)n);
+  const double t1 = now();
+  printf("{\"seconds\":%.9f,\"blas_seconds\":%.9f,\"checksum\":%.17g}\n", t1 - t0, t1 - t0, checksum(gm.C, m * n));
+}
+
 /* The BLAS part of a tiny call: 1×1 ssyrk (gram 1×1) and 1×1×1 sgemm, ns per call. */
 static void run_tiny(long calls) {
   float j = 0.5f, k = 0, a = 0.5f, b = 0.25f, c = 0;
@@ -233,6 +346,12 @@ int main(void) {
       printf("{\"ok\":true}\n");
     } else if (sscanf(line, "chol %lld %lld %lf", &a, &b, &x) == 3) {
       run_chol(a, b, x);
+    } else if (sscanf(line, "pinv %lld %lld %lf", &a, &b, &x) == 3) {
+      run_pinv(a, b, x);
+    } else if (sscanf(line, "bgi %lld %lld %lld %lf", &a, &b, &c, &x) == 4) {
+      run_bgi(a, b, c, x);
+    } else if (sscanf(line, "gemm %lld %lld %lld", &a, &b, &c) == 3) {
+      run_gemm(a, b, c);
     } else if (sscanf(line, "tiny %lld", &a) == 1) {
       run_tiny((long)a);
     } else if (strncmp(line, "free", 4) == 0) {

@@ -16,9 +16,16 @@
 //   gram          K = JᵀJ, J [P,M]:   M²·P   (the full symmetric product, although ssyrk forms one triangle)
 //   layerGram     N·k = M:            M²·widthOut + N²·widthIn (the two Gram products, same convention)
 //   choleskySolve K [M,M], nrhs = 1:  M³/3 + 2·M²·nrhs (potrf + potrs)
+//   pinvSolve     K [M,M], nrhs = 1:  4·M³ + 4·M²·nrhs (nominal: syevd with eigenvectors ≈ 4/3·M³ to
+//                                     tridiagonal form + 2·M³ back-transformation + divide and conquer;
+//                                     a convention — the ratio to the ceiling is exact either way)
+//   batchedGramInverse batch = M, G_b [rows, k]: M·(rows·k² + k³) (syrk + potrf + potri per matrix)
+//   gemm          [M,M]·[M,M]:        2·M³
 // The ceiling of each kernel is the whole job in plain C (gram: ssyrk + a tiled
 // mirror to full symmetric; layerGram: two ssyrk + the Hadamard accumulation as a
-// plain tiled loop; choleskySolve: copy + spotrf + spotrs) — the loops are the
+// plain tiled loop; choleskySolve: copy + spotrf + spotrs; pinvSolve: copy + ssyevd (workspace
+// sized once) + cutoff + two sgemm; batchedGramInverse: per matrix ssyrk + spotrf + spotri +
+// mirror, one LAPACK call sequence per matrix — the straightforward C loop; gemm: one sgemm) — the loops are the
 // straightforward ones natgrad's kernels started from, so natgrad can beat them
 // where its own passes are better; "bare BLAS", the ceiling's BLAS/LAPACK calls
 // alone, is reported beside it as the stricter figure. The ceiling allocates its buffers once per shape
@@ -29,14 +36,18 @@
 //
 // Sizes: M ∈ {256, 1024, 2048, 4096}, P = 10,000 for gram; layerGram with k = 8
 // (so that N = M/8 is whole), widthOut = widthIn = 256; choleskySolve with nrhs = 1,
-// damping 1e-3 on a diagonally dominant K. Repetitions: as many as fit in ~2 s per
+// damping 1e-3 on a diagonally dominant K; pinvSolve the same K and R (M ≤ 2048 unless
+// --sizes names larger: ~10 s a call at 4096); batchedGramInverse M matrices G_b [512, 10]
+// (the shape of the per-sample factor of a 784-256-256-10 MLP), damping 1e-3; gemm M×M×M. Repetitions: as many as fit in ~2 s per
 // side, 7 to 31; 5 for a call over 1 s (gram at M ≥ 2048 with OpenBLAS's generic
 // kernels: ~3 s a call at M = 4096). --quick: M ∈ {256, 1024}, 5 to 9 repetitions.
 // The environment is used as given (OPENBLAS_CORETYPE, NATGRAD_THREADS, …); the
 // ceiling runs with natgrad's thread count. Call overhead: gram 1×1 and gemm 1×1×1,
 // sync (median over 200 batches of 1000 calls) and Promise form (100 batches of
-// 1000 awaited calls), minus the same BLAS call timed in C.
-// Options: --quick, --only=gram,layerGram,choleskySolve,overhead, --sizes=…, --out=FILE.
+// 1000 awaited calls), minus the same BLAS call timed in C; gemm 1×1×1 in both forms too, and
+// promise_minus_sync_ns = Promise form − sync form per call (the cost of going off the event loop).
+// Options: --quick, --only=gram,layerGram,choleskySolve,pinvSolve,batchedGramInverse,gemm,overhead,
+// --sizes=…, --out=FILE, --pause=MS.
 'use strict';
 
 const { execFileSync, spawn } = require('node:child_process');
@@ -62,6 +73,8 @@ const P = 10000;
 const LAYER = { k: 8, widthOut: 256, widthIn: 256 };
 const DAMPING = 1e-3;
 const NRHS = 1;
+const PINV_MAX_M = 2048; // unless --sizes is given
+const BGI = { rows: 512, k: 10 };
 // Repetitions: enough timed calls of each side for about REP_BUDGET_S seconds (from the
 // warm-up call), at least MIN_REPS and at most MAX_REPS; gram at M = 4096 gets MIN_REPS_SLOW.
 const MIN_REPS = quick ? 5 : 7;
@@ -75,7 +88,8 @@ function repsFor(warmupSeconds) {
 // OpenBLAS worker threads spin (sched_yield) for about 2^28 TSC cycles after a call
 // before they sleep (~120 ms of a busy core, measured here); wait that out before
 // the other process runs.
-const SWITCH_PAUSE_MS = 200;
+// --pause=MS shortens it (bench/run.js --quick: a smoke run, where the figures do not matter).
+const SWITCH_PAUSE_MS = Number(argValue('pause') ?? 200);
 
 // ---- deterministic inputs: the same generator as fill() in bench/ceiling.c ----
 // x ← 1664525·x + 1013904223 (mod 2³²); value = (x >> 8)·2⁻²⁴ − 0.5 (exact in float32).
@@ -102,7 +116,7 @@ function fillSpd(M, seed) {
   }
   return K;
 }
-const SEED = { J: 1, B: 2, A: 3, K: 4, R: 5 };
+const SEED = { J: 1, B: 2, A: 3, K: 4, R: 5, G: 6, GA: 7, GB: 8 };
 function checksum(a) {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * (1 + (i % 7));
@@ -252,6 +266,42 @@ async function benchCholesky(ceiling, M) {
   return summarise('choleskySolve', M, { nrhs: NRHS, damping: DAMPING }, (M * M * M) / 3 + 2 * M * M * NRHS, m);
 }
 
+async function benchPinv(ceiling, M) {
+  const K = fillSpd(M, SEED.K);
+  const R = fill(M * NRHS, SEED.R);
+  const X = new Float32Array(M * NRHS);
+  const m = await compare(ceiling, {
+    natgradCall: () => ng.pinvSolve(K, M, R, NRHS, { damping: DAMPING, out: X }),
+    checksumAfterWarmup: () => checksum(X),
+    ceilingCmd: `pinv ${M} ${NRHS} ${DAMPING}`,
+  });
+  return summarise('pinvSolve', M, { nrhs: NRHS, damping: DAMPING }, 4 * M * M * M + 4 * M * M * NRHS, m);
+}
+
+async function benchBatchedGramInverse(ceiling, M) {
+  const { rows, k } = BGI;
+  const G = fill(M * rows * k, SEED.G);
+  const out = new Float32Array(M * k * k);
+  const m = await compare(ceiling, {
+    natgradCall: () => ng.batchedGramInverse(G, M, rows, k, { damping: DAMPING, out }),
+    checksumAfterWarmup: () => checksum(out),
+    ceilingCmd: `bgi ${M} ${rows} ${k} ${DAMPING}`,
+  });
+  return summarise('batchedGramInverse', M, { batch: M, rows, k, damping: DAMPING }, M * (rows * k * k + k * k * k), m);
+}
+
+async function benchGemm(ceiling, M) {
+  const A = fill(M * M, SEED.GA);
+  const B = fill(M * M, SEED.GB);
+  const C = new Float32Array(M * M);
+  const m = await compare(ceiling, {
+    natgradCall: () => ng.gemm(A, B, M, M, M, { out: C }),
+    checksumAfterWarmup: () => checksum(C),
+    ceilingCmd: `gemm ${M} ${M} ${M}`,
+  });
+  return summarise('gemm', M, { n: M, k: M }, 2 * M * M * M, m);
+}
+
 // JS→native overhead: median over batches of `batch` back-to-back calls of the
 // per-call time (ns), after a warm-up; ≥ 100k calls for the sync forms.
 function perCallSync(fn, batches, batch) {
@@ -291,6 +341,7 @@ async function benchOverhead(ceiling) {
     gram_1x1_sync: perCallSync(() => ng.gram(j, 1, 1, { out: k }), syncBatches, 1000),
     gemm_1x1x1_sync: perCallSync(() => ng.gemm(a, b, 1, 1, 1, { out: c }), syncBatches, 1000),
     gram_1x1_async: await perCallAsync(() => ng.gramAsync(j, 1, 1, { out: k }), asyncBatches, 1000),
+    gemm_1x1x1_async: await perCallAsync(() => ng.gemmAsync(a, b, 1, 1, 1, { out: c }), asyncBatches, 1000),
     bare_blas_ns: { gram_1x1: bare.gram_ns, gemm_1x1x1: bare.gemm_ns },
   };
   // the call's own cost: total per call minus the BLAS call it wraps (measured in C)
@@ -298,6 +349,11 @@ async function benchOverhead(ceiling) {
   out.gram_1x1_addon_sync.overhead_ns = out.gram_1x1_addon_sync.median_ns - bare.gram_ns;
   out.gemm_1x1x1_sync.overhead_ns = out.gemm_1x1x1_sync.median_ns - bare.gemm_ns;
   out.gram_1x1_async.overhead_ns = out.gram_1x1_async.median_ns - bare.gram_ns;
+  out.gemm_1x1x1_async.overhead_ns = out.gemm_1x1x1_async.median_ns - bare.gemm_ns;
+  out.promise_minus_sync_ns = {
+    gram_1x1: out.gram_1x1_async.median_ns - out.gram_1x1_sync.median_ns,
+    gemm_1x1x1: out.gemm_1x1x1_async.median_ns - out.gemm_1x1x1_sync.median_ns,
+  };
   return out;
 }
 
@@ -326,12 +382,14 @@ function printTable(rows, overhead) {
   if (!overhead) return;
   console.log('\ncall overhead (median ns per call; BLAS part measured in C subtracted in "overhead"):');
   for (const [name, v] of Object.entries(overhead)) {
-    if (name === 'bare_blas_ns') continue;
+    if (name === 'bare_blas_ns' || name === 'promise_minus_sync_ns') continue;
     console.log(
       `  ${name.padEnd(22)} ${fmt(v.median_ns, 0).padStart(7)} ns/call (fastest batch ${fmt(v.min_ns, 0)})  overhead ${fmt(v.overhead_ns, 0).padStart(7)} ns  (${v.calls} calls)`
     );
   }
   console.log(`  bare BLAS in C: ssyrk 1×1 ${fmt(overhead.bare_blas_ns.gram_1x1, 0)} ns, sgemm 1×1×1 ${fmt(overhead.bare_blas_ns.gemm_1x1x1, 0)} ns`);
+  const pm = overhead.promise_minus_sync_ns;
+  console.log(`  Promise form − sync form: gram 1×1 ${fmt(pm.gram_1x1, 0)} ns, gemm 1×1×1 ${fmt(pm.gemm_1x1x1, 0)} ns per call`);
 }
 
 async function main() {
@@ -351,9 +409,13 @@ async function main() {
       ['gram', benchGram],
       ['layerGram', benchLayerGram],
       ['choleskySolve', benchCholesky],
+      ['pinvSolve', benchPinv],
+      ['batchedGramInverse', benchBatchedGramInverse],
+      ['gemm', benchGemm],
     ]) {
       if (ONLY && !ONLY.includes(name)) continue;
       for (const M of SIZES) {
+        if (name === 'pinvSolve' && M > PINV_MAX_M && argValue('sizes') === undefined) continue;
         const r = await fn(ceiling, M);
         await ceiling.cmd('free');
         rows.push(r);
@@ -386,6 +448,10 @@ async function main() {
         gram_flops: 'M²·P (full symmetric product)',
         layerGram_flops: '(N·k)²·widthOut + N²·widthIn',
         choleskySolve_flops: 'M³/3 + 2·M²·nrhs',
+        pinvSolve_flops: '4·M³ + 4·M²·nrhs (nominal for syevd with eigenvectors; the ratio is exact)',
+        batchedGramInverse_flops: 'M·(rows·k² + k³), M = batch, rows = 512, k = 10',
+        gemm_flops: '2·M³ (square)',
+        ceilings: 'gram: ssyrk + tiled mirror; layerGram: 2 ssyrk + tiled Hadamard; choleskySolve: copy + spotrf + spotrs; pinvSolve: copy + ssyevd (workspace sized once) + cutoff + 2 sgemm; batchedGramInverse: per matrix ssyrk + spotrf + spotri + mirror; gemm: one sgemm',
         ceiling: 'the same job in plain C over the same static OpenBLAS, buffers allocated outside the timed region; bare_blas = its BLAS/LAPACK calls alone',
         timing: 'one warm-up call each, then alternating timed calls; median',
       },

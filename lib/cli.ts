@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // natgrad command line. Each command lives in lib/cli/<command>.ts and returns an exit code.
+import { bench } from './cli/bench';
 import { demo } from './cli/demo';
 import { explain } from './cli/explain';
 import { info } from './cli/info';
@@ -12,6 +13,7 @@ const COMMANDS: Record<string, Command> = {
   demo: { run: demo, help: 'NGD vs Adam vs SGD on built-in data (MNIST, a sinc regression): table and SVG' },
   train: { run: train, help: 'train an MLP on a CSV file or built-in data (--help for options)' },
   explain: { run: explain, help: "the seed's natural chain rule measured claim by claim against the exact natural gradient (--train: a race)" },
+  bench: { run: bench, help: 'the benchmark suite: kernels vs direct OpenBLAS, vs ml-matrix/tfjs, scaling, time to target (--quick: < 1 min)' },
 };
 
 function usage(): string {

@@ -1,0 +1,316 @@
+#!/usr/bin/env node
+// node bench/alternatives.js [--quick] [--sizes=256,512,1024,2048] [--reps=5] [--cap=20] [--out=FILE]
+// (part of `npm run bench`; build first: npx tsc -p tsconfig.json)
+//
+// The exact natural-gradient direction computed by natgrad, and by what a Node user would pick
+// instead: ml-matrix, and TensorFlow.js (tfjs-core) on its WebAssembly backend (XNNPACK, SIMD) and on
+// its pure-JS CPU backend. The same direction for the same MLP, batch and loss:
+//
+//   n_θ = (F_θ + λI)⁻¹ g_θ = J (JᵀJ + NλI)⁻¹ g        (gaussian output: F_i = I, g_i = η_i − y_i)
+//
+// MLP 32-32-32-8 (tanh), gaussian loss, λ = 1e-3 (fixed), inputs and targets from the LCG of
+// bench/util.js, N = M/8 samples for a kernel of size M = N·k. P = 2,376 ≥ M at every size, so the
+// kernel route (an M × M system) is the right one for every side; a larger P only slows the JS
+// alternatives further (their JᵀJ costs P·M² multiply-adds, natgrad's per-layer kernel M²·Σwidths).
+//
+// What each side is timed doing:
+//  - natgrad: opt.direction(x, y, N) from the raw batch: forward pass, the Jacobian's backpropagated
+//    factors, the per-layer kernel (layerGram), Cholesky, the contraction n = J c. With the default
+//    BLAS thread count and again with 1 thread (the JS alternatives use one core).
+//  - the alternatives start from J already materialised (natgrad's model.jacobian, not timed: its
+//    time is reported beside) and from g; timed: K = JᵀJ, K + NλI, the solve, n = J c.
+//      ml-matrix:  Jᵀ.mmul(J), CholeskyDecomposition(K).solve(g), J.mmul(c)        (float64)
+//      tfjs-wasm:  matMul(transpose(J), J), CG in tfjs ops, matMul(J, c)            (float32)
+//      tfjs-cpu:   the same on the pure-JS backend                                  (float32)
+//    tfjs has no Cholesky, LU or triangular solve (tf.linalg offers qr, gramSchmidt, bandPart), so it
+//    solves by conjugate gradients written in tfjs ops (matMul K·p per iteration, two scalars read
+//    back), to ‖r‖ ≤ 1e-6‖g‖. The transpose is explicit: matMul(J, J, transposeA=true) is ~20× slower
+//    on the wasm backend here. In Node the wasm backend runs one thread (no multithreaded wasm build
+//    is loaded outside browsers with cross-origin isolation); it loads its .wasm from node_modules
+//    (setWasmPaths to the package's dist/ folder: no network).
+//  Every alternative's direction is checked against natgrad's (relative error ≤ 1e-3) before timing.
+//
+// Repetitions: natgrad 2 warm-up calls, then 7 timed. An alternative gets one warm-up call at a size
+// when a call takes under 2 s (at larger sizes the previous size warmed its JIT), then up to --reps
+// (default 5) timed calls, fewer when they would exceed --cap seconds (default 20) for that size: the
+// count is in the JSON (`reps`). Reported: medians; speedup = alternative / natgrad.
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+const u = require('./util');
+
+const args = u.parseArgs(process.argv.slice(2), ['quick', 'sizes', 'reps', 'cap', 'out'], 'bench/alternatives.js');
+const quick = !!args.quick;
+const SIZES = args.sizes ? u.numberList(args.sizes) : quick ? [128, 256] : [256, 512, 1024, 2048];
+const REPS = Number(args.reps ?? (quick ? 3 : 5));
+const CAP_S = Number(args.cap ?? (quick ? 3 : 20));
+const NG_WARMUP = 2;
+const NG_REPS = quick ? 5 : 7;
+const WARM_IF_UNDER_S = 2;
+const WIDTHS = [32, 32, 32, 8];
+const K_OUT = WIDTHS[WIDTHS.length - 1];
+const DAMPING = 1e-3;
+const CG_TOL = 1e-6;
+const AGREE = 1e-3;
+
+const ng = require(path.join(u.root, 'dist', 'index.js'));
+const { Matrix, CholeskyDecomposition } = require('ml-matrix');
+// tfjs prints a banner suggesting tfjs-node on first use; it is not what is measured here.
+const tf = require('@tensorflow/tfjs-core');
+require('@tensorflow/tfjs-backend-cpu');
+const tfwasm = require('@tensorflow/tfjs-backend-wasm');
+tfwasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + path.sep);
+
+function problem(N) {
+  const layers = [];
+  for (let l = 0; l + 1 < WIDTHS.length; l++) {
+    if (l > 0) layers.push(ng.tanh());
+    layers.push(ng.linear(WIDTHS[l], WIDTHS[l + 1]));
+  }
+  const model = ng.sequential(layers, { seed: 0 });
+  const x = u.fill(N * WIDTHS[0], 1, 2);
+  const y = u.fill(N * K_OUT, 2, 2);
+  return { model, x, y };
+}
+
+// ---- the alternatives: (J [P, M] row-major Float32Array, g [M], P, M, shift = Nλ) → { n, phases } ----
+
+function mlMatrixSetup(J, P, M) {
+  const Jm = new Matrix(P, M);
+  for (let p = 0; p < P; p++) {
+    const row = Jm.data[p];
+    for (let j = 0; j < M; j++) row[j] = J[p * M + j];
+  }
+  return { Jm };
+}
+function mlMatrixRun({ Jm }, g, M, shift) {
+  const t0 = performance.now();
+  const K = Jm.transpose().mmul(Jm);
+  for (let i = 0; i < M; i++) K.set(i, i, K.get(i, i) + shift);
+  const t1 = performance.now();
+  const chol = new CholeskyDecomposition(K);
+  if (!chol.isPositiveDefinite()) throw new Error('ml-matrix: K + NλI is not positive definite');
+  const c = chol.solve(Matrix.columnVector(Array.from(g)));
+  const t2 = performance.now();
+  const n = Jm.mmul(c).getColumn(0);
+  const t3 = performance.now();
+  return { n, phases: { kernel: t1 - t0, solve: t2 - t1, contract: t3 - t2 }, solver: 'Cholesky (ml-matrix, float64)' };
+}
+
+function tfSetup(J, P, M, g) {
+  return { J: tf.tensor2d(J, [P, M]), g: tf.tensor2d(Float32Array.from(g), [M, 1]) };
+}
+function tfDispose(s) {
+  s.J.dispose();
+  s.g.dispose();
+}
+/** Conjugate gradients on K c = g in tfjs ops, to ‖r‖ ≤ tol·‖g‖. */
+function tfCg(K, g, M, tol) {
+  let x = tf.zerosLike(g);
+  let r = g.clone();
+  let p = g.clone();
+  let rs = tf.tidy(() => tf.sum(tf.square(r))).dataSync()[0];
+  const stop = tol * tol * rs;
+  let it = 0;
+  while (rs > stop && it < 10 * M) {
+    const [xn, rn, pAp] = tf.tidy(() => {
+      const Ap = tf.matMul(K, p);
+      const pap = tf.sum(tf.mul(p, Ap)).dataSync()[0];
+      const a = rs / pap;
+      return [tf.add(x, tf.mul(p, a)), tf.sub(r, tf.mul(Ap, a)), pap];
+    });
+    if (!(pAp > 0)) throw new Error(`CG: pᵀKp = ${pAp} at iteration ${it}`);
+    x.dispose();
+    r.dispose();
+    x = xn;
+    r = rn;
+    const rsNew = tf.tidy(() => tf.sum(tf.square(r))).dataSync()[0];
+    const pn = tf.tidy(() => tf.add(r, tf.mul(p, rsNew / rs)));
+    p.dispose();
+    p = pn;
+    rs = rsNew;
+    it++;
+  }
+  r.dispose();
+  p.dispose();
+  return { c: x, iterations: it, residual: Math.sqrt(rs / (stop / (tol * tol))) };
+}
+function tfRun(s, M, shift) {
+  const t0 = performance.now();
+  const K = tf.tidy(() => tf.add(tf.matMul(tf.transpose(s.J), s.J), tf.mul(tf.eye(M), shift)));
+  const t1 = performance.now();
+  const { c, iterations, residual } = tfCg(K, s.g, M, CG_TOL);
+  const t2 = performance.now();
+  const nT = tf.matMul(s.J, c);
+  const n = nT.dataSync();
+  const t3 = performance.now();
+  K.dispose();
+  c.dispose();
+  nT.dispose();
+  return { n, phases: { kernel: t1 - t0, solve: t2 - t1, contract: t3 - t2 }, solver: `CG in tfjs ops (${iterations} iterations, relative residual ${residual.toExponential(1)})`, cg_iterations: iterations };
+}
+
+const ALTERNATIVES = [
+  { name: 'ml-matrix', package: 'ml-matrix', backend: null, setup: mlMatrixSetup, run: (s, g, M, shift) => mlMatrixRun(s, g, M, shift), dispose: () => {} },
+  { name: 'tfjs-wasm', package: '@tensorflow/tfjs-backend-wasm', backend: 'wasm', setup: tfSetup, run: (s, g, M, shift) => tfRun(s, M, shift), dispose: tfDispose },
+  { name: 'tfjs-cpu', package: '@tensorflow/tfjs-backend-cpu', backend: 'cpu', setup: tfSetup, run: (s, g, M, shift) => tfRun(s, M, shift), dispose: tfDispose },
+];
+
+/** The installed version of a package (its package.json, found above its main file: some packages do not export ./package.json). */
+function version(pkg) {
+  try {
+    let dir = path.dirname(require.resolve(pkg));
+    while (!fs.existsSync(path.join(dir, 'package.json')) || JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).name !== pkg) {
+      const up = path.dirname(dir);
+      if (up === dir) return null;
+      dir = up;
+    }
+    return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).version;
+  } catch {
+    return null;
+  }
+}
+
+async function main() {
+  const mach = u.machine(ng);
+  const threads = mach.backend.threads;
+  console.log(`alternatives: MLP ${WIDTHS.join('-')} tanh, gaussian, λ = ${DAMPING}; sizes N·k = ${SIZES.join(', ')}; natgrad ${mach.backend.blas}, ${threads} threads`);
+  const started = Date.now();
+  const rows = [];
+  for (const M of SIZES) {
+    if (M % K_OUT) throw new Error(`--sizes: N·k = ${M} is not a multiple of k = ${K_OUT}`);
+    const N = M / K_OUT;
+    const { model, x, y } = problem(N);
+    const P = model.numParameters;
+    const opt = new ng.NaturalGradient(model, { loss: 'gaussian', damping: DAMPING, adaptive: false });
+    // natgrad: default threads, then 1 thread
+    const timeNatgrad = () => {
+      for (let i = 0; i < NG_WARMUP; i++) opt.direction(x, y, N);
+      const t = [];
+      for (let i = 0; i < NG_REPS; i++) t.push(u.ms(() => opt.direction(x, y, N))[0]);
+      return t;
+    };
+    const reference = opt.direction(x, y, N);
+    const space = opt.profile.space;
+    const ngTimes = timeNatgrad();
+    ng.setThreads(1);
+    const ng1Times = timeNatgrad();
+    ng.setThreads(threads);
+    const ngMs = u.median(ngTimes);
+    const ng1Ms = u.median(ng1Times);
+    // J and g for the alternatives
+    const jTimes = [];
+    let J;
+    for (let i = 0; i < 3; i++) {
+      const [t, j] = u.ms(() => model.jacobian(x, N));
+      jTimes.push(t);
+      J = j;
+    }
+    const eta = model.forward(x, N);
+    const g = new Float64Array(M);
+    for (let i = 0; i < M; i++) g[i] = eta[i] - y[i];
+    const shift = N * DAMPING;
+    const row = {
+      M,
+      N,
+      P,
+      natgrad: { threads, median_ms: u.round(ngMs), times_ms: ngTimes.map((t) => u.round(t, 2)), space, solver: opt.profile.solver },
+      natgrad_1thread: { threads: 1, median_ms: u.round(ng1Ms), times_ms: ng1Times.map((t) => u.round(t, 2)) },
+      jacobian_ms: u.round(u.median(jTimes)),
+      alternatives: [],
+    };
+    console.log(`N·k=${M} (N=${N}, P=${P}): natgrad ${ngMs.toFixed(1)} ms (${threads} threads), ${ng1Ms.toFixed(1)} ms (1 thread); J by model.jacobian ${row.jacobian_ms} ms (not counted for the alternatives)`);
+    for (const alt of ALTERNATIVES) {
+      if (alt.backend) {
+        await tf.setBackend(alt.backend);
+        await tf.ready();
+      }
+      const s = alt.setup(J, P, M, g);
+      try {
+        // first call: correctness (and warm-up when cheap)
+        const [t0, first] = u.ms(() => alt.run(s, g, M, shift));
+        const err = u.relativeError(first.n, reference);
+        const times = [];
+        const phases = [];
+        const results = [first];
+        if (t0 >= WARM_IF_UNDER_S * 1000) {
+          times.push(t0); // slow: the first call is a timed repetition (the previous size warmed the JIT)
+          phases.push(first.phases);
+        }
+        let spent = times.reduce((a, b) => a + b, 0);
+        while (times.length < REPS && (times.length === 0 || spent + spent / times.length <= CAP_S * 1000)) {
+          const [t, r] = u.ms(() => alt.run(s, g, M, shift));
+          times.push(t);
+          phases.push(r.phases);
+          results.push(r);
+          spent += t;
+        }
+        const med = u.median(times);
+        const entry = {
+          name: alt.name,
+          version: version(alt.package),
+          agrees: err <= AGREE,
+          relative_error: err,
+          solver: first.solver,
+          ...(first.cg_iterations !== undefined ? { cg_iterations: first.cg_iterations } : {}),
+          reps: times.length,
+          warmup: t0 < WARM_IF_UNDER_S * 1000,
+          median_ms: u.round(med),
+          times_ms: times.map((t) => u.round(t, 1)),
+          phases_ms: Object.fromEntries(['kernel', 'solve', 'contract'].map((k) => [k, u.round(u.median(phases.map((p) => p[k])), 1)])),
+          speedup: u.round(med / ngMs, 1),
+          speedup_vs_1thread: u.round(med / ng1Ms, 1),
+        };
+        row.alternatives.push(entry);
+        console.log(
+          `  ${alt.name.padEnd(10)} ${med.toFixed(1).padStart(9)} ms  (${entry.reps} reps; K ${entry.phases_ms.kernel} + solve ${entry.phases_ms.solve} + n ${entry.phases_ms.contract} ms; ${first.solver}) ` +
+            `rel. error ${err.toExponential(1)}${entry.agrees ? '' : ' DISAGREES'}  → natgrad ${entry.speedup}× faster (${entry.speedup_vs_1thread}× on 1 thread)`
+        );
+      } finally {
+        alt.dispose(s);
+      }
+    }
+    const ok = row.alternatives.filter((a) => a.agrees);
+    const fastest = ok.length ? ok.reduce((a, b) => (a.median_ms <= b.median_ms ? a : b)) : null;
+    row.fastest_alternative = fastest ? { name: fastest.name, median_ms: fastest.median_ms, speedup: fastest.speedup, speedup_vs_1thread: fastest.speedup_vs_1thread } : null;
+    rows.push(row);
+  }
+  const big = rows.filter((r) => r.M >= 1024 && r.fastest_alternative);
+  const result = {
+    bench: 'alternatives',
+    date: new Date().toISOString(),
+    command: `node bench/alternatives.js ${process.argv.slice(2).join(' ')}`.trim(),
+    quick,
+    machine: mach,
+    problem: {
+      model: `MLP ${WIDTHS.join('-')} tanh`,
+      loss: 'gaussian',
+      damping: DAMPING,
+      direction: 'n_θ = J (JᵀJ + NλI)⁻¹ g  (= (F_θ + λI)⁻¹ g_θ)',
+      inputs: 'x, y from the LCG of bench/util.js (seeds 1, 2), in [−1, 1)',
+    },
+    versions: { 'ml-matrix': version('ml-matrix'), '@tensorflow/tfjs-core': version('@tensorflow/tfjs-core'), '@tensorflow/tfjs-backend-wasm': version('@tensorflow/tfjs-backend-wasm'), '@tensorflow/tfjs-backend-cpu': version('@tensorflow/tfjs-backend-cpu') },
+    conventions: {
+      natgrad: 'opt.direction(x, y, N) from the raw batch (forward, backprop of the factors, layerGram, Cholesky, n = J c); median of 7 after 2 warm-ups',
+      alternatives: 'from J (natgrad model.jacobian, untimed; jacobian_ms) and g: K = JᵀJ, + NλI, solve, n = J c; median of `reps` (≤ --reps, fewer when over --cap seconds)',
+      speedup: 'alternative median / natgrad median (speedup_vs_1thread: natgrad on 1 BLAS thread)',
+      agreement: `relative error of the alternative's n_θ to natgrad's ≤ ${AGREE} (CG stops at relative residual ${CG_TOL})`,
+      tfjs_lacks: 'Cholesky, LU, triangular solve, any linear solver (tf.linalg has qr, gramSchmidt, bandPart only); a symmetric rank-k update; a multithreaded wasm build in Node',
+      tfjs_wasm_threads: 1,
+    },
+    target: {
+      rule: 'natgrad ≥ 30× faster than the fastest JS alternative at N·k ≥ 1024',
+      measured: big.map((r) => ({ M: r.M, fastest: r.fastest_alternative.name, speedup: r.fastest_alternative.speedup, speedup_vs_1thread: r.fastest_alternative.speedup_vs_1thread })),
+      met: big.length ? big.every((r) => r.fastest_alternative.speedup >= 30) : null,
+    },
+    results: rows,
+    wall_s: u.round((Date.now() - started) / 1000, 1),
+  };
+  u.writeJson(u.outFile(args, 'alternatives'), result);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

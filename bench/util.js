@@ -1,0 +1,132 @@
+// Helpers shared by the sections of `npm run bench` (bench/run.js): argument parsing, the LCG used
+// for every input, medians, peak-memory probes, a least-squares slope, machine facts, JSON output.
+'use strict';
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+
+/** --name=value / --flag arguments as an object; unknown names are an error (`allowed` lists them). */
+function parseArgs(argv, allowed, script) {
+  const out = {};
+  for (const a of argv) {
+    const m = /^--([a-z][\w-]*)(?:=(.*))?$/.exec(a);
+    if (!m) throw new Error(`${script}: unexpected argument '${a}'`);
+    if (!allowed.includes(m[1])) throw new Error(`${script}: unknown option --${m[1]} (options: ${allowed.map((o) => '--' + o).join(', ')})`);
+    out[m[1]] = m[2] ?? true;
+  }
+  return out;
+}
+
+const numberList = (s) => String(s).split(',').filter(Boolean).map(Number);
+
+/** n values in [−scale/2, scale/2) from x ← 1664525·x + 1013904223 (mod 2³²), value = (x >> 8)·2⁻²⁴ − 0.5 (× scale). */
+function fill(n, seed, scale = 1) {
+  const a = new Float32Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(1664525, x) + 1013904223) >>> 0;
+    a[i] = scale * ((x >>> 8) * (1 / 16777216) - 0.5);
+  }
+  return a;
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (n === 0) return NaN;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const round = (v, d = 3) => (Number.isFinite(v) ? Math.round(v * 10 ** d) / 10 ** d : v);
+const MB = 1024 * 1024;
+
+/** A field of /proc/self/status in bytes (VmRSS, VmHWM), NaN where there is no /proc. */
+function procStatus(field) {
+  try {
+    const m = fs.readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Resets the peak-RSS counter (VmHWM) to the current RSS by writing 5 to /proc/self/clear_refs.
+ * false where that is not possible: then VmHWM also holds earlier peaks (a bound from above).
+ */
+function resetPeak() {
+  try {
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Least-squares fit of log y = a + b·log x over the pairs with x, y > 0: { exponent: b, coefficient: e^a, r2 }. */
+function fitPowerLaw(xs, ys) {
+  const pts = xs.map((x, i) => [x, ys[i]]).filter(([x, y]) => x > 0 && y > 0 && Number.isFinite(y));
+  const n = pts.length;
+  if (n < 2) return { exponent: NaN, coefficient: NaN, r2: NaN, points: n };
+  const lx = pts.map(([x]) => Math.log(x));
+  const ly = pts.map(([, y]) => Math.log(y));
+  const mx = lx.reduce((s, v) => s + v, 0) / n;
+  const my = ly.reduce((s, v) => s + v, 0) / n;
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (lx[i] - mx) * (ly[i] - my);
+    sxx += (lx[i] - mx) ** 2;
+    syy += (ly[i] - my) ** 2;
+  }
+  const b = sxy / sxx;
+  return { exponent: b, coefficient: Math.exp(my - b * mx), r2: syy > 0 ? (sxy * sxy) / (sxx * syy) : 1, points: n };
+}
+
+/** The machine and the backend, for the JSON. */
+function machine(ng) {
+  const info = ng.backend();
+  return {
+    cpu: os.cpus()[0]?.model ?? '',
+    cores: os.cpus().length,
+    memory_gib: round(os.totalmem() / 1024 ** 3, 1),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    backend: { name: info.name, blas: info.blas, threads: info.threads, note: info.note },
+    load_average: os.loadavg().map((l) => round(l, 2)),
+  };
+}
+
+/** Where a section writes: --out=FILE, else bench/results/<name>.json (quick: bench/results/quick.tmp/<name>.json, git-ignored). */
+function outFile(args, name) {
+  if (args.out) return path.resolve(args.out);
+  return path.join(root, 'bench', 'results', ...(args.quick ? ['quick.tmp'] : []), `${name}.json`);
+}
+
+function writeJson(file, obj) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(obj, null, 2) + '\n');
+  console.log(`wrote ${path.relative(process.cwd(), file) || file}`);
+}
+
+/** Milliseconds of fn(), by performance.now(). */
+function ms(fn) {
+  const t0 = performance.now();
+  const r = fn();
+  return [performance.now() - t0, r];
+}
+
+/** ‖a − b‖ / ‖b‖ in float64. */
+function relativeError(a, b) {
+  let d = 0, s = 0;
+  for (let i = 0; i < b.length; i++) {
+    d += (a[i] - b[i]) ** 2;
+    s += b[i] * b[i];
+  }
+  return Math.sqrt(d / s);
+}
+
+module.exports = { root, parseArgs, numberList, fill, median, sleep, round, MB, procStatus, resetPeak, fitPowerLaw, machine, outFile, writeJson, ms, relativeError };
