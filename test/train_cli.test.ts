@@ -85,6 +85,16 @@ describe('natgrad train', () => {
     expect(eta[1]).toBeCloseTo(2 * 3 - 2 + 1, 3);
   });
 
+  it('--fixed-damping keeps λ where --damping puts it', async () => {
+    const run = join(dir, 'fixed');
+    const code = await main(['train', '--data', join(dir, 'blobs.csv'), '--target', 'cls', '--loss', 'categorical', '--model', '4', '--epochs', '3', '--batch', '16', '--damping', '0.5', '--fixed-damping', '--out', run]);
+    expect(code).toBe(0);
+    const lines = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.damping)).toEqual([0.5, 0.5, 0.5, 0.5]);
+    expect(lines[3].trainLoss).toBeLessThan(lines[0].trainLoss);
+    expect(JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')).optimizer.adaptiveDamping).toBe(false);
+  });
+
   it('adam and sgd, several gaussian targets, --standardize', async () => {
     const rows = ['u,v,big,t1,t2'];
     for (let i = 0; i < 30; i++) rows.push(`${i / 30},${(i % 7) / 7},${1000 * i},${i / 30 + 1},${(i % 7) / 7}`);
@@ -120,6 +130,7 @@ describe('natgrad train', () => {
       [['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--damping', '1', '--optimizer', 'adam'], /--damping goes with --optimizer ngd/],
       [['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--batch'], /--batch needs a value/],
       [['--dataset', 'cifar'], /--dataset must be 'mnist' or 'sinc'/],
+      [['--dataset', 'sinc', '--optimizer', 'sgd', '--fixed-damping'], /--fixed-damping goes with --optimizer ngd/],
     ];
     for (const [args, re] of cases) {
       err = [];

@@ -43,7 +43,7 @@ export function demo(argv: string[]): number {
   const svgPath = (opts.svg as string | undefined) ?? 'natgrad-demo.svg';
   const t0 = performance.now();
   const b = backend();
-  console.log(`natgrad demo: NGD (exact natural gradient, adaptive damping) vs Adam vs SGD — backend ${b.name}, ${b.threads} thread(s)`);
+  console.log(`natgrad demo: NGD (exact natural gradient) vs Adam vs SGD — backend ${b.name}, ${b.threads} thread(s)`);
   const problems = demoProblems({ only: opts.only as string | undefined, quick: !!opts.quick, timeScale: opts['time-scale'] as number | undefined });
   const bar = new Progress();
   const cmps: Comparison[] = [];

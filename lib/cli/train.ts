@@ -24,7 +24,7 @@ import { Progress } from './progress';
 export const TRAIN_USAGE =
   'usage: natgrad train (--data FILE.csv --target COLUMN[,COLUMN...] | --dataset mnist|sinc) [--loss categorical|gaussian|bernoulli]\n' +
   '                     [--model 64,64] [--activation relu|tanh|sigmoid|softplus|gelu] [--epochs N] [--batch N]\n' +
-  '                     [--optimizer ngd|adam|sgd] [--lr X] [--damping X] [--momentum X] [--test-fraction F]\n' +
+  '                     [--optimizer ngd|adam|sgd] [--lr X] [--damping X] [--fixed-damping] [--momentum X] [--test-fraction F]\n' +
   '                     [--standardize] [--seed N] [--out DIR]';
 
 const SPEC: Record<string, OptionSpec> = {
@@ -38,7 +38,8 @@ const SPEC: Record<string, OptionSpec> = {
   batch: { kind: 'number', integer: true, min: 1, help: 'samples per step (default 256 for ngd, 64 otherwise; capped at the training set)' },
   optimizer: { kind: 'choice', choices: ['ngd', 'adam', 'sgd'], help: 'ngd (exact natural gradient, adaptive damping), adam or sgd (default ngd)' },
   lr: { kind: 'number', min: 0, strict: true, help: 'learning rate (default ngd 1, adam 1e-3, sgd 0.1)' },
-  damping: { kind: 'number', min: 0, help: 'ngd: initial damping λ (default 1e-3; adapted every step)' },
+  damping: { kind: 'number', min: 0, help: 'ngd: initial damping λ (default 1e-3; adapted every step unless --fixed-damping)' },
+  'fixed-damping': { kind: 'flag', help: 'ngd: keep λ at --damping (no Levenberg–Marquardt adaptation; often better with small noisy batches, e.g. --damping 1)' },
   momentum: { kind: 'number', min: 0, help: 'sgd: momentum (default 0.9)' },
   'test-fraction': { kind: 'number', min: 0, help: 'fraction of the CSV rows held out for testing, seeded (default 0.2; 0: none)' },
   standardize: { kind: 'flag', help: 'scale every input column to mean 0, standard deviation 1 (statistics of the training rows)' },
@@ -226,6 +227,8 @@ export function train(argv: string[]): number {
   const optimizer = ((o.optimizer as string | undefined) ?? 'ngd') as OptimizerName;
   const lr = (o.lr as number | undefined) ?? { ngd: 1, adam: 1e-3, sgd: 0.1 }[optimizer];
   if (o.damping !== undefined && optimizer !== 'ngd') fail('--damping goes with --optimizer ngd');
+  if (o['fixed-damping'] && optimizer !== 'ngd') fail('--fixed-damping goes with --optimizer ngd');
+  const fixed = !!o['fixed-damping'];
   if (o.momentum !== undefined && optimizer !== 'sgd') fail('--momentum goes with --optimizer sgd');
   const epochs = (o.epochs as number | undefined) ?? 10;
   const batch = Math.min((o.batch as number | undefined) ?? (optimizer === 'ngd' ? 256 : 64), data.train.n);
@@ -237,7 +240,7 @@ export function train(argv: string[]): number {
   console.log(`natgrad train: ${data.description}`);
   console.log(
     `  model ${arch} ${hidden.length ? act : 'linear'} (P = ${model.numParameters}), ${data.loss}; ${OPTIMIZER_LABEL[optimizer]} lr ${lr}` +
-      `${optimizer === 'ngd' ? `, λ₀ ${(o.damping as number | undefined) ?? 1e-3}` : ''}${optimizer === 'sgd' ? `, momentum ${(o.momentum as number | undefined) ?? 0.9}` : ''}` +
+      `${optimizer === 'ngd' ? `, λ${fixed ? ' (fixed)' : '₀'} ${(o.damping as number | undefined) ?? 1e-3}` : ''}${optimizer === 'sgd' ? `, momentum ${(o.momentum as number | undefined) ?? 0.9}` : ''}` +
       `, batch ${batch}, ${epochs} epochs${scaling ? ', standardized inputs' : ''}`
   );
   const classif = data.loss !== 'gaussian';
@@ -250,7 +253,16 @@ export function train(argv: string[]): number {
     data.loss,
     data.train,
     data.test,
-    { optimizer, lr, batch, damping: o.damping as number | undefined, momentum: o.momentum as number | undefined, budget: { epochs }, seed },
+    {
+      optimizer,
+      lr,
+      batch,
+      damping: o.damping as number | undefined,
+      momentum: o.momentum as number | undefined,
+      ...(fixed ? { ngd: { adaptive: false } } : {}),
+      budget: { epochs },
+      seed,
+    },
     {
       onStep: (e) => {
         stepMs += e.ms;
@@ -309,7 +321,7 @@ export function train(argv: string[]): number {
           data: data.info,
           loss: data.loss,
           model: { layers: [data.train.inDim, ...hidden, data.outDim], activation: act, parameters: model.numParameters, seed },
-          optimizer: { name: optimizer, lr, batch, epochs, ...(optimizer === 'ngd' ? { damping: (o.damping as number | undefined) ?? 1e-3 } : {}), ...(optimizer === 'sgd' ? { momentum: (o.momentum as number | undefined) ?? 0.9 } : {}) },
+          optimizer: { name: optimizer, lr, batch, epochs, ...(optimizer === 'ngd' ? { damping: (o.damping as number | undefined) ?? 1e-3, adaptiveDamping: !fixed } : {}), ...(optimizer === 'sgd' ? { momentum: (o.momentum as number | undefined) ?? 0.9 } : {}) },
           ...(scaling ? { standardize: scaling } : {}),
           result: { steps: result.steps, seconds: result.seconds, final: result.final, rejected: result.rejected, ...(result.diverged ? { diverged: result.diverged } : {}) },
         },

@@ -46,6 +46,7 @@ export function compare(problem: Problem, hooks: CompareHooks = {}): Comparison 
         batch: c.batch,
         damping: c.damping,
         momentum: c.momentum,
+        ngd: c.ngd,
         budget,
         evalEvery: c.evalEvery,
         evalSeconds: c.evalSeconds,
@@ -139,7 +140,9 @@ export function formatComparison(cmp: Comparison): string {
       return `  ${OPTIMIZER_LABEL[c.optimizer].padEnd(4)} ${list}${what}`;
     })
     .join('\n');
-  const budgets = results.map(({ contender: c }) => `${OPTIMIZER_LABEL[c.optimizer]} ${budgetText(c.budget)}${c.damping !== undefined && c.optimizer === 'ngd' ? `, λ₀ = ${c.damping}` : ''}${c.momentum ? `, momentum ${c.momentum}` : ''}`).join('; ');
+  const damping = (c: Contender) =>
+    c.optimizer !== 'ngd' ? '' : c.ngd?.adaptive === false ? `, λ = ${c.damping ?? 1e-3} fixed` : `, λ₀ = ${c.damping ?? 1e-3} (Levenberg–Marquardt)`;
+  const budgets = results.map(({ contender: c }) => `${OPTIMIZER_LABEL[c.optimizer]} ${budgetText(c.budget)}${damping(c)}${c.momentum ? `, momentum ${c.momentum}` : ''}`).join('; ');
   return [
     `${problem.title} — ${problem.modelText}`,
     `budgets: ${budgets}`,
@@ -173,9 +176,12 @@ export function comparisonPanels(cmp: Comparison): Panel[] {
   }
   const loss: Series[] = results.map((r) => ({ name: label(r), x: r.best.points.map((p) => p.time), y: r.best.points.map((p) => p.trainLoss) }));
   const acc: Series[] = results.map((r) => ({ name: label(r), x: r.best.points.map((p) => p.time), y: r.best.points.map((p) => 100 * (p.testAcc ?? NaN)) }));
+  // the accuracy axis starts 10 points below the lowest final accuracy (rounded down to 10): the early climb from ~10% is cut off
+  const finals = results.map((r) => 100 * (r.best.final.testAcc ?? 0)).filter(Number.isFinite);
+  const accFloor = Math.max(0, Math.min(80, 10 * Math.floor(Math.min(...finals) / 10) - 10));
   return [
     { series: loss, options: { title: `${problem.name}: training loss`, xLabel: 'training seconds', yLabel: 'cross-entropy', logY: true } },
-    { series: acc, options: { title: `${problem.name}: test accuracy`, xLabel: 'training seconds', yLabel: 'test accuracy (%)', yMin: 80, yMax: 100 } },
+    { series: acc, options: { title: `${problem.name}: test accuracy`, xLabel: 'training seconds', yLabel: 'test accuracy (%)', yMin: accFloor, yMax: 100 } },
   ];
 }
 
