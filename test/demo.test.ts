@@ -1,5 +1,9 @@
 // A fast check of the demo harness on tiny settings (the full demo is `npm run demo`).
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../lib/cli';
 import { loadMnist } from '../lib/data/mnist';
 import { compare, comparisonSvg, formatComparison } from '../lib/demo/compare';
 import { mnistProblem, Problem, sincProblem } from '../lib/demo/problems';
@@ -118,5 +122,40 @@ describe('demo harness', () => {
     expect(svg.match(/<path d=/g)).toHaveLength(12); // 3 optimizers × 2 panels × 2 problems
     expect(svg).toContain('mnist: test accuracy');
     expect(svg).toContain('sinc: training MSE');
+  });
+});
+
+describe('natgrad demo (CLI)', () => {
+  it('--only sinc --quick: prints the table, writes the SVG and the JSON', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'natgrad-demo-'));
+    const out: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
+    try {
+      const code = await main(['demo', '--only', 'sinc', '--quick', '--svg', join(dir, 'c.svg'), '--json', join(dir, 'runs.json')]);
+      expect(code).toBe(0);
+    } finally {
+      log.mockRestore();
+      write.mockRestore();
+    }
+    const text = out.join('\n');
+    expect(text).toMatch(/optimizer +lr +batch +steps +time +train MSE +test MSE/);
+    expect(text).toMatch(/\nNGD +1 +200 +20 /);
+    expect(text).not.toContain('MNIST');
+    expect(readFileSync(join(dir, 'c.svg'), 'utf8')).toContain('sinc: training MSE');
+    const runs = JSON.parse(readFileSync(join(dir, 'runs.json'), 'utf8'));
+    expect(runs.problems.map((p: { problem: string }) => p.problem)).toEqual(['sinc']);
+    expect(runs.problems[0].results.map((r: { optimizer: string }) => r.optimizer)).toEqual(['ngd', 'adam', 'sgd']);
+  });
+
+  it('rejects unknown options', async () => {
+    const err: string[] = [];
+    const e = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+    try {
+      expect(await main(['demo', '--fast'])).toBe(1);
+    } finally {
+      e.mockRestore();
+    }
+    expect(err.join('\n')).toMatch(/^natgrad demo: unknown option '--fast'/);
   });
 });
