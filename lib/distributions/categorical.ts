@@ -60,7 +60,7 @@ export const categorical: OutputFamily = Object.freeze({
     for (let j = 0; j < eta.length; j++) mx = Math.max(mx, eta[j]);
     let s = 0;
     for (let j = 0; j < eta.length; j++) s += Math.exp(eta[j] - mx);
-    return mx + Math.log(s) - eta[y[0]]; // logsumexp(η) − η_y
+    return mx - eta[y[0]] + Math.log(s); // logsumexp(η) − η_y, without cancelling max η against η_y after adding log s (large logits)
   },
   gradient(eta: Float64Array, y: Float32Array, out: Float64Array): void {
     const p = work(eta.length).subarray(0, eta.length);
