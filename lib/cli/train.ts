@@ -270,7 +270,7 @@ export function train(argv: string[]): number {
         lossSum += e.loss;
         bar.update(e.batchIndex + 1, e.batches, `epoch ${e.epoch}/${epochs}`, {
           loss: (lossSum / stepsInEpoch).toFixed(4),
-          acc: last?.trainAcc !== undefined ? pct(last.trainAcc) : '—',
+          ...(classif ? { acc: pct(last?.trainAcc) } : {}), // train accuracy at the last evaluation
           ...(e.damping !== undefined ? { 'λ': e.damping.toExponential(1) } : {}),
           step: `${e.ms.toFixed(1)} ms`,
         });
