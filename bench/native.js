@@ -47,7 +47,7 @@
 // 1000 awaited calls), minus the same BLAS call timed in C; gemm 1×1×1 in both forms too, and
 // promise_minus_sync_ns = Promise form − sync form per call (the cost of going off the event loop).
 // Options: --quick, --only=gram,layerGram,choleskySolve,pinvSolve,batchedGramInverse,gemm,overhead,
-// --sizes=…, --out=FILE, --pause=MS.
+// --sizes=…, --out=FILE, --pause=MS, --max-reps=N.
 'use strict';
 
 const { execFileSync, spawn } = require('node:child_process');
@@ -78,7 +78,8 @@ const BGI = { rows: 512, k: 10 };
 // Repetitions: enough timed calls of each side for about REP_BUDGET_S seconds (from the
 // warm-up call), at least MIN_REPS and at most MAX_REPS; gram at M = 4096 gets MIN_REPS_SLOW.
 const MIN_REPS = quick ? 5 : 7;
-const MAX_REPS = quick ? 9 : 31;
+// --max-reps=N caps it (bench/run.js: 9, to keep the whole suite within its time budget).
+const MAX_REPS = Math.max(quick ? 5 : 7, Number(argValue('max-reps') ?? (quick ? 9 : 31)));
 const MIN_REPS_SLOW = 5;
 const REP_BUDGET_S = quick ? 0.5 : 2;
 function repsFor(warmupSeconds) {

@@ -40,7 +40,7 @@ const SECTIONS = [
   {
     name: 'kernels',
     script: 'native.js',
-    args: quick ? ['--quick', '--sizes=128,256', '--pause=10'] : ['--sizes=256,1024,2048'],
+    args: quick ? ['--quick', '--sizes=128,256', '--pause=10'] : ['--sizes=256,1024,2048', '--max-reps=9'],
     what: 'kernels vs the direct-OpenBLAS ceiling',
   },
   { name: 'alternatives', script: 'alternatives.js', args: quick ? ['--quick'] : [], what: 'natural-gradient direction vs ml-matrix and tfjs' },
@@ -108,6 +108,7 @@ function figures(data, svg) {
           series: [
             { name: `natgrad (${rows[0].natgrad.threads} threads)`, x, y: rows.map((r) => r.natgrad.median_ms) },
             { name: 'natgrad (1 thread)', x, y: rows.map((r) => r.natgrad_1thread.median_ms), dash: true },
+            ...(rows.some((r) => r.natgrad_tuned) ? [{ name: `natgrad (${rows.find((r) => r.natgrad_tuned).natgrad_tuned.env})`, x, y: rows.map((r) => r.natgrad_tuned?.median_ms ?? NaN), dash: true }] : []),
             ...names.map((n) => ({ name: n, x, y: alt(n, (a) => a.median_ms) })),
           ],
           options: { title: `natural-gradient direction, ${alternatives.problem.model}`, xLabel: 'N·k (kernel size)', yLabel: 'ms', logX: true, logY: true },
@@ -209,7 +210,12 @@ function summary(data, run) {
   const L = [];
   L.push('# natgrad benchmark summary', '');
   L.push(`Written by \`${run.command}\` on ${run.date}${run.quick ? ' — **--quick run: small sizes, few repetitions; the figures are not meaningful**' : ''}.`);
-  if (m) L.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, Node ${m.node}; natgrad backend ${m.backend.name} (${m.backend.blas}, ${m.backend.threads} threads).`);
+  if (m)
+    L.push(
+      `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, Node ${m.node}; natgrad backend ${m.backend.name} (${m.backend.blas}, ${m.backend.threads} threads), environment as given` +
+        (m.backend.note ? ` (backend note: ${m.backend.note})` : '') +
+        '.'
+    );
   if (run.sections?.length)
     L.push(
       `Wall time: ${run.sections.map((s) => `${s.name} ${f1(s.wall_s)} s`).join(', ')}; total ${f1(run.wall_s)} s. ` +
@@ -229,8 +235,10 @@ function summary(data, run) {
         ['each kernel ≥ 90% of the direct-OpenBLAS ceiling at M ≥ 1024 (paired median ratio)', kernels ? kt.text : 'not run', verdict(kernels ? kt.met : null)],
         [
           'exact natural-gradient direction ≥ 30× faster than the fastest JS alternative at N·k ≥ 1024',
-          at?.measured?.length ? at.measured.map((r) => `N·k = ${r.M}: ${f1(r.speedup)}× vs ${r.fastest} (${f1(r.speedup_vs_1thread)}× with natgrad on 1 thread)`).join('; ') : 'not run at N·k ≥ 1024',
-          verdict(at?.met),
+          at?.measured?.length
+            ? at.measured.map((r) => `N·k = ${r.M}: ${f1(r.speedup)}× vs ${r.fastest} (natgrad on 1 thread: ${f1(r.speedup_vs_1thread)}×${r.speedup_tuned !== undefined ? `; with ${at.tuned_env}: ${f1(r.speedup_tuned)}×` : ''})`).join('; ')
+            : 'not run at N·k ≥ 1024',
+          verdict(at?.met) + (at?.tuned_env ? `; with ${at.tuned_env}: ${verdict(at.met_tuned)}` : ''),
         ],
         [
           'peak memory of the exact step with the layer trick ≤ 1/10 of the materialised-J version (784-256-256-10, N = 256)',
@@ -278,14 +286,26 @@ function summary(data, run) {
     L.push(
       `The same direction n_θ = J (JᵀJ + NλI)⁻¹ g for ${p.model}, ${p.loss} loss, λ = ${p.damping}, N = (N·k)/8 samples. natgrad: \`opt.direction(x, y, N)\` from the raw batch (forward pass, per-layer kernel, Cholesky, contraction). ` +
         'The alternatives get J already materialised (natgrad\'s `model.jacobian`, not counted) and g, and are timed for K = JᵀJ, the damped solve and n = J c: ' +
-        'ml-matrix (mmul, CholeskyDecomposition; float64), tfjs-core with the wasm backend (XNNPACK, one thread in Node) and the pure-JS cpu backend (matMul; **tfjs has no Cholesky or any linear solver**, so conjugate gradients in tfjs ops to relative residual 1e-6). ' +
+        'ml-matrix (mmul, CholeskyDecomposition; float64), tfjs-core with the wasm backend (XNNPACK, one thread in Node) and the pure-JS cpu backend (matMul; **tfjs has no Cholesky or any linear solver**, so conjugate gradients in tfjs ops to relative residual 1e-6; production mode). @tensorflow/tfjs-node is not included: its install downloads libtensorflow from outside the npm registry. ' +
         `Every alternative's direction agrees with natgrad's (relative error in the JSON) before it is timed. Versions: ${Object.entries(alternatives.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
       ''
     );
     const names = [...new Set(alternatives.results.flatMap((r) => r.alternatives.map((a) => a.name)))];
+    const tunedEnv = alternatives.results.find((r) => r.natgrad_tuned)?.natgrad_tuned.env;
+    const cell = (a) => (!a ? '—' : a.skipped ? `not run (≥ ${f1(a.predicted_ms / 1000)} s predicted)` : `${f1(a.median_ms)} (${a.reps})${a.agrees ? '' : ' disagrees'}`);
+    const ratio = (a, key) => (!a ? '—' : a.skipped ? (key === 'speedup' ? `≥ ${f1(a.predicted_speedup)}× (predicted)` : '—') : `${f1(a[key])}×`);
     L.push(
       table(
-        ['N·k', 'N', `natgrad ms (${alternatives.results[0].natgrad.threads} thr)`, 'natgrad ms (1 thr)', ...names.map((n) => `${n} ms (reps)`), ...names.map((n) => `${n} / natgrad`)],
+        [
+          'N·k',
+          'N',
+          `natgrad ms (${alternatives.results[0].natgrad.threads} thr)`,
+          'natgrad ms (1 thr)',
+          ...(tunedEnv ? [`natgrad ms, ${tunedEnv}`] : []),
+          ...names.map((n) => `${n} ms (reps)`),
+          ...names.map((n) => `${n} / natgrad`),
+          ...(tunedEnv ? names.map((n) => `${n} / natgrad (${tunedEnv.split('=')[1]})`) : []),
+        ],
         alternatives.results.map((r) => {
           const get = (n) => r.alternatives.find((a) => a.name === n);
           return [
@@ -293,13 +313,20 @@ function summary(data, run) {
             r.N,
             f1(r.natgrad.median_ms),
             f1(r.natgrad_1thread.median_ms),
-            ...names.map((n) => (get(n) ? `${f1(get(n).median_ms)} (${get(n).reps})${get(n).agrees ? '' : ' disagrees'}` : '—')),
-            ...names.map((n) => (get(n) ? `${f1(get(n).speedup)}×` : '—')),
+            ...(tunedEnv ? [r.natgrad_tuned ? f1(r.natgrad_tuned.median_ms) : '—'] : []),
+            ...names.map((n) => cell(get(n))),
+            ...names.map((n) => ratio(get(n), 'speedup')),
+            ...(tunedEnv ? names.map((n) => ratio(get(n), 'speedup_tuned')) : []),
           ];
         })
       ),
       ''
     );
+    if (tunedEnv)
+      L.push(
+        `"${tunedEnv}": natgrad again in a child process with the OpenBLAS kernels that \`natgrad info\` advises for this CPU (as given, OpenBLAS ${alternatives.results[0].natgrad.blas.replace('OpenBLAS ', '')} does not recognise it and runs its generic SSE3 kernels); the natgrad solve is then ${f1(alternatives.results[alternatives.results.length - 1].natgrad.median_ms / alternatives.results[alternatives.results.length - 1].natgrad_tuned.median_ms)}× faster at N·k = ${alternatives.results[alternatives.results.length - 1].M}. The alternatives do not use OpenBLAS.`,
+        ''
+      );
     const tfw = alternatives.results.map((r) => r.alternatives.find((a) => a.name === 'tfjs-wasm')).filter(Boolean);
     if (tfw.length) L.push(`tfjs CG iterations: ${alternatives.results.map((r) => `${r.M}: ${r.alternatives.find((a) => a.name === 'tfjs-wasm')?.cg_iterations ?? '—'}`).join(', ')}. Phases of the alternatives (K / solve / n) are in alternatives.json.`, '');
   }
