@@ -13,7 +13,8 @@
 // at the end. Rejected, with the file, the line number and the column: a row with the wrong number
 // of fields, an empty cell, a cell that is not a decimal number (digits, optional sign, point and
 // exponent; 'NaN', 'Infinity', hex, '1_000', '1,5' are all rejected), a number that overflows
-// float64, an unterminated quote, text after a closing quote, a blank line before the last row,
+// float64, an unterminated quote, text after a closing quote, a CR line end without LF (old Mac
+// files: otherwise the whole file would read as one header line), a blank line before the last row,
 // an empty or duplicate column name, and a file with no data rows.
 import { readFileSync } from 'node:fs';
 
@@ -53,7 +54,9 @@ export interface CsvOptions {
 }
 
 /** The number grammar: optional sign, digits with an optional point (or a point and digits), optional exponent. */
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+// (written so that no two parts can match the same digits: `\d+\.?\d*` backtracked quadratically on
+// a long run of digits followed by a non-digit — a 1 MB cell took an hour)
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 interface Field {
   text: string;
@@ -121,9 +124,12 @@ function* records(text: string, file: string, delim: number): Generator<{ fields
           const c = text.charCodeAt(k);
           if (c === delim || c === 10 || (c === 13 && text.charCodeAt(k + 1) === 10)) break;
           if (c === 34) throw new CsvError(file, line, `a quote inside an unquoted field: ${show(text.slice(i, k + 1))}`);
+          if (c === 13) throw new CsvError(file, line, 'a carriage return (CR) without a line feed: line ends must be LF or CRLF');
           k++;
         }
-        value = text.slice(j, k).replace(/[ \t]+$/, '');
+        let e = k; // trailing blanks, by a loop: /[ \t]+$/ is quadratic on a long run of blanks inside a cell
+        while (e > j && (text.charCodeAt(e - 1) === 32 || text.charCodeAt(e - 1) === 9)) e--;
+        value = text.slice(j, e);
         j = k;
       }
       fields.push({ text: value, quoted, line: fline });
