@@ -3,8 +3,9 @@
 #
 #   bash scripts/sanitize.sh asan [test files…]   (npm run test:asan)
 #     Builds the addon with -fsanitize=address,undefined (every UBSan finding fatal) into
-#     build-asan/ (cmake-js, -DNATGRAD_SANITIZE=ON), then runs the native tests against it:
-#     test/kernels, native, fuzz (NATGRAD_FUZZ_CALLS, default 5,000) and async_memory, with
+#     build-asan/ (cmake-js, -DNATGRAD_SANITIZE=ON), then runs the native tests against it —
+#     test/kernels, native, fuzz (NATGRAD_FUZZ_CALLS, default 5,000), async_memory, and the
+#     optimizer's faults and concurrency tests (whole steps through the addon) — with
 #     libasan/libubsan preloaded into node (node itself is not instrumented). OpenBLAS is
 #     linked statically and not instrumented: ASan sees natgrad's own code, valgrind below
 #     sees everything. LeakSanitizer is off: its exit-time check never runs inside node (no
@@ -40,7 +41,7 @@ case "$mode" in
       if (!maps.includes("libasan") || !maps.includes("build-asan/Release/natgrad.node")) { console.error("sanitize: ASan runtime or build-asan addon not loaded"); process.exit(1); }
       console.log("sanitize: ASan + UBSan addon loaded:", a.backendInfo().blas);'
     files=("$@")
-    [ ${#files[@]} -gt 0 ] || files=(test/kernels.test.ts test/native.test.ts test/fuzz.test.ts test/async_memory.test.ts)
+    [ ${#files[@]} -gt 0 ] || files=(test/kernels.test.ts test/native.test.ts test/fuzz.test.ts test/async_memory.test.ts test/faults.test.ts test/concurrency.test.ts)
     start=$(date +%s)
     npx vitest run "${files[@]}"
     echo "sanitize: asan+ubsan clean on ${files[*]} ($(( $(date +%s) - start )) s)"
