@@ -32,6 +32,12 @@
 //    libtensorflow from outside the npm registry.
 //  Every alternative's direction is checked against natgrad's (relative error ≤ 1e-3) before timing.
 //
+// Then one row on the demo's MNIST MLP (784-128-10 relu, P = 101,770, its initialisation) at N·k = 1030
+// (103 MNIST digits, one-hot targets, gaussian loss): P ≫ N·k, the regime natgrad is built for. There J
+// is 400 MiB, tfjs-wasm's K alone ~20 s a call (1 repetition under --cap), and ml-matrix and tfjs-cpu
+// are predicted (K from the small model × the P ratio + its solve: minutes) instead of run. --no-wide
+// leaves the row out (so does --sizes).
+//
 // Repetitions: natgrad 2 warm-up calls, then 7 timed. An alternative gets one warm-up call at a size
 // when a call takes under 2 s (at larger sizes the previous size warmed its JIT), then up to --reps
 // (default 5) timed calls, fewer when they would exceed --cap seconds (default 20) for that size: the
@@ -47,7 +53,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const u = require('./util');
 
-const args = u.parseArgs(process.argv.slice(2), ['quick', 'sizes', 'reps', 'cap', 'skip-over', 'full', 'out', 'ng-child', 'm'], 'bench/alternatives.js');
+const args = u.parseArgs(process.argv.slice(2), ['quick', 'sizes', 'reps', 'cap', 'skip-over', 'full', 'out', 'ng-child', 'm', 'wide', 'no-wide'], 'bench/alternatives.js');
 const quick = !!args.quick;
 const SIZES = args.sizes ? u.numberList(args.sizes) : quick ? [128, 256] : [256, 1024, 2048];
 const REPS = Number(args.reps ?? (quick ? 3 : 5));
@@ -74,10 +80,8 @@ function loadAlternatives() {
   tf.enableProdMode(); // what a user tuning for speed does: no debug checks (and no banner suggesting tfjs-node)
 }
 
-/** natgrad's direction at N·k = M, timed with the default thread count and with 1 thread. */
-function natgradTimes(M) {
-  const N = M / K_OUT;
-  const { model, x, y } = problem(N);
+/** natgrad's direction for a problem { model, x, y, N }, timed with the default thread count and with 1 thread. */
+function natgradTimes({ model, x, y, N }) {
   const threads = ng.backend().threads;
   const opt = new ng.NaturalGradient(model, { loss: 'gaussian', damping: DAMPING, adaptive: false });
   const timeNatgrad = () => {
@@ -97,8 +101,9 @@ function natgradTimes(M) {
 
 // Child mode: natgrad alone (run with another OPENBLAS_CORETYPE, which OpenBLAS reads when it loads).
 if (args['ng-child']) {
-  const r = natgradTimes(Number(args.m));
-  process.stdout.write(JSON.stringify({ blas: ng.backend().blas, threads: r.threads, times: r.times, times1: r.times1, direction: Array.from(r.reference) }) + '\n');
+  const r = natgradTimes(args.wide ? wideProblem() : problem(Number(args.m) / K_OUT));
+  // writeSync: process.stdout.write to a pipe is asynchronous, and exit() would cut a long line short
+  fs.writeSync(1, JSON.stringify({ blas: ng.backend().blas, threads: r.threads, times: r.times, times1: r.times1, direction: Array.from(r.reference) }) + '\n');
   process.exit(0);
 }
 
@@ -107,6 +112,20 @@ function advisedCoretype() {
   if (process.env.OPENBLAS_CORETYPE) return null;
   const m = /OPENBLAS_CORETYPE=(\w+)/.exec(ng.backend().note ?? '');
   return m ? m[1] : null;
+}
+
+// The demo's MNIST model (lib/demo/problems.ts: MLP 784-128-10 relu, its initialisation) on the first
+// WIDE_N training digits, with one-hot targets and the gaussian loss (the alternatives implement F = I
+// only): P = 101,770 ≫ N·k, the regime natgrad is built for. One row at N·k = 1030.
+function wideProblem() {
+  const WIDE_N = 103;
+  const { mnistProblem } = require(path.join(u.root, 'dist', 'demo', 'problems.js'));
+  const demo = mnistProblem({ train: WIDE_N, test: 1 });
+  const model = demo.model();
+  const k = model.outDim;
+  const y = new Float32Array(WIDE_N * k);
+  for (let i = 0; i < WIDE_N; i++) y[i * k + demo.train.y[i]] = 1;
+  return { model, x: demo.train.x.slice(0, WIDE_N * demo.train.inDim), y, N: WIDE_N, label: `${demo.modelText.split(',')[0]} (mnistProblem().model()), ${WIDE_N} MNIST training digits, one-hot targets, gaussian loss` };
 }
 
 function problem(N) {
@@ -118,7 +137,7 @@ function problem(N) {
   const model = ng.sequential(layers, { seed: 0 });
   const x = u.fill(N * WIDTHS[0], 1, 2);
   const y = u.fill(N * K_OUT, 2, 2);
-  return { model, x, y };
+  return { model, x, y, N };
 }
 
 // ---- the alternatives: (J [P, M] row-major Float32Array, g [M], P, M, shift = Nλ) → { n, phases } ----
@@ -228,16 +247,19 @@ async function main() {
   const started = Date.now();
   const rows = [];
   const last = {}; // alternative → { M, ms } of its last measured size
-  for (const M of SIZES) {
-    if (M % K_OUT) throw new Error(`--sizes: N·k = ${M} is not a multiple of k = ${K_OUT}`);
-    // natgrad: default threads, then 1 thread; then the same with the advised OPENBLAS_CORETYPE (child process)
-    const { model, x, y, N, reference, space, solver, times: ngTimes, times1: ng1Times } = natgradTimes(M);
+  /**
+   * One row: natgrad (default threads, 1 thread, and with the advised OPENBLAS_CORETYPE in a child
+   * process), then every alternative from J and g, unless predict(name) (ms, a lower bound) is over --skip-over.
+   */
+  async function measureRow(prob, childArgs, predict, predictText) {
+    const { model, x, y, N, reference, space, solver, times: ngTimes, times1: ng1Times } = natgradTimes(prob);
     const P = model.numParameters;
+    const M = N * model.outDim;
     const ngMs = u.median(ngTimes);
     const ng1Ms = u.median(ng1Times);
     let tuned = null;
     if (coretype) {
-      const c = spawnSync(process.execPath, [__filename, '--ng-child', `--m=${M}`], { encoding: 'utf8', env: { ...process.env, OPENBLAS_CORETYPE: coretype }, maxBuffer: 1 << 26 });
+      const c = spawnSync(process.execPath, [__filename, '--ng-child', ...childArgs], { encoding: 'utf8', env: { ...process.env, OPENBLAS_CORETYPE: coretype }, maxBuffer: 1 << 26 });
       if (c.status !== 0) throw new Error(`natgrad child with OPENBLAS_CORETYPE=${coretype} failed: ${c.stderr}`);
       const t = JSON.parse(c.stdout.trim().split('\n').pop());
       tuned = {
@@ -266,6 +288,7 @@ async function main() {
       M,
       N,
       P,
+      ...(prob.label ? { problem: prob.label } : {}),
       natgrad: { threads, blas: mach.backend.blas, median_ms: u.round(ngMs), times_ms: ngTimes.map((t) => u.round(t, 2)), space, solver },
       natgrad_1thread: { threads: 1, median_ms: u.round(ng1Ms), times_ms: ng1Times.map((t) => u.round(t, 2)) },
       ...(tuned ? { natgrad_tuned: tuned } : {}),
@@ -278,10 +301,9 @@ async function main() {
         `; J by model.jacobian ${row.jacobian_ms} ms (not counted for the alternatives)`
     );
     for (const alt of ALTERNATIVES) {
-      const prev = last[alt.name];
-      const predicted = prev ? prev.ms * (M / prev.M) ** 2 : 0;
+      const predicted = predict(alt.name, M, P);
       if (predicted > SKIP_OVER_S * 1000) {
-        row.alternatives.push({ name: alt.name, version: version(alt.package), skipped: true, predicted_ms: u.round(predicted, 0), predicted_speedup: u.round(predicted / ngMs, 1), reason: `predicted ≥ ${(predicted / 1000).toFixed(0)} s a call (${prev.ms.toFixed(0)} ms at N·k = ${prev.M} × (${M}/${prev.M})²) > --skip-over ${SKIP_OVER_S} s` });
+        row.alternatives.push({ name: alt.name, version: version(alt.package), skipped: true, predicted_ms: u.round(predicted, 0), predicted_speedup: u.round(predicted / ngMs, 1), reason: `predicted ≥ ${(predicted / 1000).toFixed(0)} s a call (${predictText(alt.name, M, P)}) > --skip-over ${SKIP_OVER_S} s` });
         console.log(`  ${alt.name.padEnd(10)} skipped: predicted ≥ ${(predicted / 1000).toFixed(1)} s a call (natgrad ≥ ${(predicted / ngMs).toFixed(0)}× faster); --full runs it`);
         continue;
       }
@@ -327,7 +349,6 @@ async function main() {
           ...(tuned ? { speedup_tuned: u.round(med / tuned.median_ms, 1) } : {}),
         };
         row.alternatives.push(entry);
-        last[alt.name] = { M, ms: med };
         console.log(
           `  ${alt.name.padEnd(10)} ${med.toFixed(1).padStart(9)} ms  (${entry.reps} reps; K ${entry.phases_ms.kernel} + solve ${entry.phases_ms.solve} + n ${entry.phases_ms.contract} ms; ${first.solver}) ` +
             `rel. error ${err.toExponential(1)}${entry.agrees ? '' : ' DISAGREES'}  → natgrad ${entry.speedup}× faster (${entry.speedup_vs_1thread}× on 1 thread${tuned ? `, ${entry.speedup_tuned}× with ${tuned.env}` : ''})`
@@ -341,7 +362,40 @@ async function main() {
     // a skipped alternative's prediction is a lower bound on its time: the fastest is certain when every bound is above it
     const certain = fastest !== null && row.alternatives.filter((a) => a.skipped).every((a) => a.predicted_ms > fastest.median_ms);
     row.fastest_alternative = fastest && certain ? { name: fastest.name, median_ms: fastest.median_ms, speedup: fastest.speedup, speedup_vs_1thread: fastest.speedup_vs_1thread, ...(tuned ? { speedup_tuned: fastest.speedup_tuned } : {}) } : null;
+    return row;
+  }
+
+  for (const M of SIZES) {
+    if (M % K_OUT) throw new Error(`--sizes: N·k = ${M} is not a multiple of k = ${K_OUT}`);
+    const row = await measureRow(
+      problem(M / K_OUT),
+      [`--m=${M}`],
+      (name, m) => (last[name] ? last[name].ms * (m / last[name].M) ** 2 : 0),
+      (name, m) => `${last[name].ms.toFixed(0)} ms at N·k = ${last[name].M} × (${m}/${last[name].M})²`
+    );
+    for (const a of row.alternatives) if (!a.skipped) last[a.name] = { M, ms: a.median_ms };
     rows.push(row);
+  }
+
+  // The demo's MNIST MLP: the alternatives' time is predicted from the small model at the nearest size
+  // (× P ratio × size ratio²: their K costs P·M²), and the slow ones are not run.
+  let wide = null;
+  if (!quick && !args['no-wide'] && !args.sizes) {
+    const base = rows.reduce((a, b) => (Math.abs(b.M - 1030) < Math.abs(a.M - 1030) ? b : a));
+    // K (P·M²) scales with P, the solve (M² per CG iteration, or M³) does not: predicted = K·(P ratio)·(M ratio)² + solve·(M ratio)²
+    const parts = (name) => {
+      const a = base.alternatives.find((v) => v.name === name);
+      if (!a) return { k: 0, solve: 0 };
+      return a.skipped ? { k: a.predicted_ms, solve: 0 } : { k: a.phases_ms.kernel, solve: a.phases_ms.solve };
+    };
+    const prob = wideProblem();
+    console.log(`${prob.label}:`);
+    wide = await measureRow(
+      prob,
+      ['--wide'],
+      (name, m, P) => (parts(name).k * (P / base.P) + parts(name).solve) * (m / base.M) ** 2,
+      (name, m, P) => `K ${parts(name).k.toFixed(0)} ms for P = ${base.P} at N·k = ${base.M} × ${(P / base.P).toFixed(1)} (P ratio), + solve ${parts(name).solve.toFixed(0)} ms, × (${m}/${base.M})²`
+    );
   }
   const big = rows.filter((r) => r.M >= 1024 && r.fastest_alternative);
   const result = {
@@ -375,6 +429,7 @@ async function main() {
       met_tuned: coretype && big.length ? big.every((r) => r.fastest_alternative.speedup_tuned >= 30) : null,
     },
     results: rows,
+    wide,
     wall_s: u.round((Date.now() - started) / 1000, 1),
   };
   u.writeJson(u.outFile(args, 'alternatives'), result);

@@ -235,9 +235,13 @@ function summary(data, run) {
         ['each kernel ≥ 90% of the direct-OpenBLAS ceiling at M ≥ 1024 (paired median ratio)', kernels ? kt.text : 'not run', verdict(kernels ? kt.met : null)],
         [
           'exact natural-gradient direction ≥ 30× faster than the fastest JS alternative at N·k ≥ 1024',
-          at?.measured?.length
+          [at?.measured?.length
             ? at.measured.map((r) => `N·k = ${r.M}: ${f1(r.speedup)}× vs ${r.fastest} (natgrad on 1 thread: ${f1(r.speedup_vs_1thread)}×${r.speedup_tuned !== undefined ? `; with ${at.tuned_env}: ${f1(r.speedup_tuned)}×` : ''})`).join('; ')
             : 'not run at N·k ≥ 1024',
+          ].join('') +
+            (alternatives?.wide?.fastest_alternative
+              ? ` — on the demo's MNIST MLP (P = ${alternatives.wide.P.toLocaleString('en-US')}) at N·k = ${alternatives.wide.M}: ${f1(alternatives.wide.fastest_alternative.speedup)}× vs ${alternatives.wide.fastest_alternative.name} (${alternatives.wide.alternatives.find((a) => a.name === alternatives.wide.fastest_alternative.name)?.reps} rep)`
+              : ''),
           verdict(at?.met) + (at?.tuned_env ? `; with ${at.tuned_env}: ${verdict(at.met_tuned)}` : ''),
         ],
         [
@@ -327,6 +331,16 @@ function summary(data, run) {
         `"${tunedEnv}": natgrad again in a child process with the OpenBLAS kernels that \`natgrad info\` advises for this CPU (as given, OpenBLAS ${alternatives.results[0].natgrad.blas.replace('OpenBLAS ', '')} does not recognise it and runs its generic SSE3 kernels); the natgrad solve is then ${f1(alternatives.results[alternatives.results.length - 1].natgrad.median_ms / alternatives.results[alternatives.results.length - 1].natgrad_tuned.median_ms)}× faster at N·k = ${alternatives.results[alternatives.results.length - 1].M}. The alternatives do not use OpenBLAS.`,
         ''
       );
+    const w = alternatives.wide;
+    if (w) {
+      const get = (n) => w.alternatives.find((a) => a.name === n);
+      L.push(
+        `**The demo's MNIST MLP**: ${w.problem}; P = ${w.P.toLocaleString('en-US')} ≫ N·k = ${w.M}. natgrad ${f1(w.natgrad.median_ms)} ms (1 thread ${f1(w.natgrad_1thread.median_ms)} ms${w.natgrad_tuned ? `; ${w.natgrad_tuned.env} ${f1(w.natgrad_tuned.median_ms)} ms` : ''}); ` +
+          names.map((n) => `${n} ${cell(get(n))} → ${ratio(get(n), 'speedup')}`).join('; ') +
+          `. J alone is ${f1((4 * w.P * w.M) / 2 ** 20)} MiB in float32 (model.jacobian ${f1(w.jacobian_ms)} ms, not counted); natgrad's direction never forms it. The slow alternatives' times are predicted from the small model (K × P ratio): lower bounds.`,
+        ''
+      );
+    }
     const tfw = alternatives.results.map((r) => r.alternatives.find((a) => a.name === 'tfjs-wasm')).filter(Boolean);
     if (tfw.length) L.push(`tfjs CG iterations: ${alternatives.results.map((r) => `${r.M}: ${r.alternatives.find((a) => a.name === 'tfjs-wasm')?.cg_iterations ?? '—'}`).join(', ')}. Phases of the alternatives (K / solve / n) are in alternatives.json.`, '');
   }

@@ -27,6 +27,7 @@
 'use strict';
 
 const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 const u = require('./util');
 
@@ -56,7 +57,7 @@ function problem(N, assembly) {
 // ---- child modes ----
 if (args.idle) {
   ng.backend(); // the addon and OpenBLAS are loaded by the require above; this touches them
-  process.stdout.write(JSON.stringify({ rss: u.procStatus('VmRSS'), hwm: u.procStatus('VmHWM') }) + '\n');
+  fs.writeSync(1, JSON.stringify({ rss: u.procStatus('VmRSS'), hwm: u.procStatus('VmHWM') }) + '\n');
   process.exit(0);
 }
 if (args.child) {
@@ -77,7 +78,7 @@ if (args.child) {
     opt.step(x, y, N);
     times.push(performance.now() - t0);
   }
-  process.stdout.write(JSON.stringify({ N, assembly: args.assembly, firstMs, times, before, peak, reset, profile }) + '\n');
+  fs.writeSync(1, JSON.stringify({ N, assembly: args.assembly, firstMs, times, before, peak, reset, profile }) + '\n');
   process.exit(0);
 }
 
