@@ -203,7 +203,7 @@ function kernelCall(i) {
     case 2: out = new Float32Array(96 * 96); p = addon.layerGramAsync(LB, LA, 32, 3, 16, 8, out); break;
     case 3: out = new Float32Array(m * 2); p = addon.choleskySolveAsync(K, m, R, 2, 1e-3, 'float32', out); break;
     case 4: out = new Float32Array(m * 2); p = addon.pinvSolveAsync(K, m, R, 2, 0, 0, 'float64', out); break;
-    default: out = new Float32Array(16 * 16 * 4); p = addon.batchedGramInverseAsync(G, 16, 12, 4, 0.1, out);
+    default: out = new Float32Array(16 * 4 * 4); p = addon.batchedGramInverseAsync(G, 16, 12, 4, 0.1, out);
   }
   if (i % 10 === 9) {
     structuredClone(out.buffer, { transfer: [out.buffer] });
@@ -228,6 +228,8 @@ async function callsPhase() {
     for (const o of await Promise.all(batch)) outcomes[o] = (outcomes[o] || 0) + 1;
   }
   sample(samples, CALLS);
+  const expected = { ok: CALLS - Math.floor(CALLS / 10), ERR_INVALID_STATE: Math.floor(CALLS / 10) };
+  if (JSON.stringify(outcomes) !== JSON.stringify(expected)) throw new Error(`bench/soak.js: kernel call outcomes ${JSON.stringify(outcomes)}, expected ${JSON.stringify(expected)}`);
   return {
     what: `${CALLS} Promise-form kernel calls (gemm, gram, layerGram, choleskySolve, pinvSolve, batchedGramInverse), ${inFlight} in flight, every 10th output transferred while pending`,
     seconds: round((performance.now() - t0) / 1000, 2),
