@@ -71,10 +71,20 @@ static int64_t pinv_solve_t(const float* K, int64_t M, const float* R, int64_t n
   return rank;
 }
 
+// A float32 ssyevd that does not converge is retried once in float64 (dsyevd).
+// Seen with OpenBLAS 0.3.21's generic Prescott kernels on 2 threads: after some
+// dsyevd calls, a later ssyevd can fail to converge on a benign matrix (reproduced
+// in plain C against the same static library; not with 1 thread or the SkylakeX
+// kernels). The retry only changes what would otherwise be an ERR_LAPACK error.
 int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond,
                    Precision precision, float* X) {
-  return precision == Precision::f64 ? pinv_solve_t<double>(K, M, R, nrhs, lambda, rcond, X)
-                                     : pinv_solve_t<float>(K, M, R, nrhs, lambda, rcond, X);
+  if (precision == Precision::f64) return pinv_solve_t<double>(K, M, R, nrhs, lambda, rcond, X);
+  try {
+    return pinv_solve_t<float>(K, M, R, nrhs, lambda, rcond, X);
+  } catch (const Error& e) {
+    if (e.code != "ERR_LAPACK") throw;
+    return pinv_solve_t<double>(K, M, R, nrhs, lambda, rcond, X);
+  }
 }
 
 }  // namespace natgrad::cpu
