@@ -9,9 +9,9 @@
 import { checkTargets, distribution, LossName, OutputFamily } from '../distributions';
 import { decodeF64, encodeF64 } from '../nn/encode';
 import { Sequential } from '../nn/sequential';
-import { runAsync, runSync, Task } from '../nn/task';
+import { runSync, Task } from '../nn/task';
 import { checkNumber, describe } from '../nn/validate';
-import { checkOptions, checkStateHeader, distance, firstNonFinite, lossAndGradient, rejectionReason, StepInfo } from './common';
+import { checkCount, checkOptions, checkStateFor, checkStateHeader, distance, firstNonFinite, lossAndGradient, rejectionReason, runLocked, StepInfo } from './common';
 
 export interface AdamOptions {
   /** Output family: 'gaussian', 'categorical' or 'bernoulli' (as for NaturalGradient). Required. */
@@ -108,12 +108,7 @@ export class Adam {
   /** step() with the native calls off the event loop; bit-identical. The model is locked until it settles. */
   async stepAsync(x: Float32Array, y: Float32Array, batch: number): Promise<StepInfo> {
     this.checkArgs('stepAsync', x, y, batch);
-    this.model.lock('Adam.stepAsync');
-    try {
-      return await runAsync(this.stepTask(x, y, batch));
-    } finally {
-      this.model.unlock();
-    }
+    return runLocked(this.model, 'Adam.stepAsync', this.stepTask(x, y, batch));
   }
 
   /** The optimizer's state, JSON-safe and lossless: loadState(state()) resumes bit-identically. */
@@ -135,12 +130,9 @@ export class Adam {
   /** Restores a state() of an Adam on a model of the same size (options included). */
   loadState(state: AdamState): void {
     const fn = 'Adam.loadState';
-    this.model.checkUnlocked(fn);
-    checkStateHeader(fn, state, 'Adam', 1);
+    checkStateFor(fn, this.model, state, 'Adam');
     const p = this.model.numParameters;
-    if (state.numParameters !== p) throw new RangeError(`${fn}: the state is for ${describe(state.numParameters)} parameters, the model has ${p}`);
-    const t = state.t;
-    if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) throw new RangeError(`${fn}: 'state.t' must be a non-negative integer, got ${describe(t)}`);
+    const t = checkCount(fn, 'state.t', state.t);
     const probe = new Adam(this.model, state.options); // validates the options
     const m = decodeF64(fn, "'state.m'", state.m, p);
     const v = decodeF64(fn, "'state.v'", state.v, p);

@@ -4,7 +4,7 @@
 import { gradients, meanLoss, OutputFamily } from '../distributions';
 import { contract, outputJacobians } from '../nn/jacobian';
 import type { Sequential } from '../nn/sequential';
-import type { Task } from '../nn/task';
+import { runAsync, Task } from '../nn/task';
 import { describe } from '../nn/validate';
 
 /** What every optimizer's step() returns. */
@@ -84,4 +84,34 @@ export function checkStateHeader(fn: string, state: unknown, type: string, versi
   const s = state as Record<string, unknown>;
   if (s.type !== type) throw new RangeError(`${fn}: 'state' is the state of ${describe(s.type)}, expected a state of type '${type}'`);
   if (s.version !== version) throw new RangeError(`${fn}: 'state.version' is ${describe(s.version)}; this version of natgrad reads version ${version}`);
+}
+
+/**
+ * The checks every optimizer's loadState() starts with: the model is not busy with a stepAsync, the
+ * state has the right type and version, and it was saved for a model with as many parameters.
+ */
+export function checkStateFor(fn: string, model: Sequential, state: unknown, type: string): asserts state is Record<string, unknown> {
+  model.checkUnlocked(fn);
+  checkStateHeader(fn, state, type, 1);
+  const p = model.numParameters;
+  if (state.numParameters !== p) throw new RangeError(`${fn}: the state is for ${describe(state.numParameters)} parameters, the model has ${p}`);
+}
+
+/** A step counter read from a state: a non-negative integer. */
+export function checkCount(fn: string, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new RangeError(`${fn}: '${name}' must be a non-negative integer, got ${describe(v)}`);
+  return v;
+}
+
+/**
+ * Runs a step task with the asynchronous kernels while the model is locked, so that a second
+ * stepAsync, step, setParameters… on the same model throws instead of interleaving with it.
+ */
+export async function runLocked<T>(model: Sequential, fn: string, task: Task<T>): Promise<T> {
+  model.lock(fn);
+  try {
+    return await runAsync(task);
+  } finally {
+    model.unlock();
+  }
 }

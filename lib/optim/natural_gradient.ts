@@ -4,10 +4,10 @@ import { checkTargets, distribution, gradients, LossName, meanLoss, OutputFamily
 import { decodeF32, encodeF32 } from '../nn/encode';
 import { contract, outputJacobians } from '../nn/jacobian';
 import { Sequential } from '../nn/sequential';
-import { runAsync, runSync, Task } from '../nn/task';
+import { runSync, Task } from '../nn/task';
 import { checkNumber, describe } from '../nn/validate';
 import type { Precision } from '../linalg';
-import { checkOptions, checkStateHeader, distance, firstNonFinite, lossTask, rejectionReason, StepInfo } from './common';
+import { checkCount, checkOptions, checkStateFor, checkStateHeader, distance, firstNonFinite, lossTask, rejectionReason, runLocked, StepInfo } from './common';
 import { DampingRule, dampingRule, LevenbergMarquardtOptions, nextDamping, reductionRatio, rejectedDamping } from './damping';
 import {
   Assembly,
@@ -232,12 +232,7 @@ export class NaturalGradient {
    */
   async stepAsync(x: Float32Array, y: Float32Array, batch: number): Promise<NaturalStepInfo> {
     this.checkArgs('stepAsync', x, y, batch);
-    this.model.lock(`NaturalGradient.stepAsync`);
-    try {
-      return await runAsync(this.stepTask('stepAsync', x, y, batch));
-    } finally {
-      this.model.unlock();
-    }
+    return runLocked(this.model, 'NaturalGradient.stepAsync', this.stepTask('stepAsync', x, y, batch));
   }
 
   /** Accepted steps so far. */
@@ -263,18 +258,14 @@ export class NaturalGradient {
   /** Restores a state() (λ, lr, momentum and step count; the options must be those this optimizer was built with, except lr and damping). */
   loadState(state: NaturalGradientState): void {
     const fn = 'NaturalGradient.loadState';
-    this.model.checkUnlocked(fn);
-    checkStateHeader(fn, state, 'NaturalGradient', 1);
+    checkStateFor(fn, this.model, state, 'NaturalGradient');
     const p = this.model.numParameters;
-    if (state.numParameters !== p) throw new RangeError(`${fn}: the state is for ${describe(state.numParameters)} parameters, the model has ${p}`);
     const probe = new NaturalGradient(this.model, state.options); // validates the options
     const mine = this.signature();
     const theirs = probe.signature();
     if (mine !== theirs)
       throw new RangeError(`${fn}: the state was saved with options ${theirs}, this optimizer has ${mine} (lr and damping aside); use NaturalGradient.fromState`);
-    const steps = state.steps;
-    if (typeof steps !== 'number' || !Number.isSafeInteger(steps) || steps < 0)
-      throw new RangeError(`${fn}: 'state.steps' must be a non-negative integer, got ${describe(steps)}`);
+    const steps = checkCount(fn, 'state.steps', state.steps);
     const previous = state.previous === null ? null : decodeF32(fn, "'state.previous'", state.previous, p);
     this.lrValue = probe.lrValue;
     this.config.damping = probe.config.damping;

@@ -6,9 +6,9 @@
 import { checkTargets, distribution, LossName, OutputFamily } from '../distributions';
 import { decodeF64, encodeF64 } from '../nn/encode';
 import { Sequential } from '../nn/sequential';
-import { runAsync, runSync, Task } from '../nn/task';
+import { runSync, Task } from '../nn/task';
 import { checkNumber, describe } from '../nn/validate';
-import { checkOptions, checkStateHeader, distance, firstNonFinite, lossAndGradient, rejectionReason, StepInfo } from './common';
+import { checkCount, checkOptions, checkStateFor, checkStateHeader, distance, firstNonFinite, lossAndGradient, rejectionReason, runLocked, StepInfo } from './common';
 
 export interface SGDOptions {
   /** Output family: 'gaussian', 'categorical' or 'bernoulli'. Required. */
@@ -89,12 +89,7 @@ export class SGD {
   /** step() with the native calls off the event loop; bit-identical. The model is locked until it settles. */
   async stepAsync(x: Float32Array, y: Float32Array, batch: number): Promise<StepInfo> {
     this.checkArgs('stepAsync', x, y, batch);
-    this.model.lock('SGD.stepAsync');
-    try {
-      return await runAsync(this.stepTask(x, y, batch));
-    } finally {
-      this.model.unlock();
-    }
+    return runLocked(this.model, 'SGD.stepAsync', this.stepTask(x, y, batch));
   }
 
   state(): SGDState {
@@ -106,12 +101,9 @@ export class SGD {
 
   loadState(state: SGDState): void {
     const fn = 'SGD.loadState';
-    this.model.checkUnlocked(fn);
-    checkStateHeader(fn, state, 'SGD', 1);
+    checkStateFor(fn, this.model, state, 'SGD');
     const p = this.model.numParameters;
-    if (state.numParameters !== p) throw new RangeError(`${fn}: the state is for ${describe(state.numParameters)} parameters, the model has ${p}`);
-    const t = state.t;
-    if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) throw new RangeError(`${fn}: 'state.t' must be a non-negative integer, got ${describe(t)}`);
+    const t = checkCount(fn, 'state.t', state.t);
     const probe = new SGD(this.model, state.options);
     const buf = decodeF64(fn, "'state.buffer'", state.buffer, p);
     this.opts = probe.opts;
