@@ -43,15 +43,20 @@ static void group_gram(const float* G, int64_t rows, int64_t k, int n_lanes, flo
       for (int64_t r = r0; r < r1; ++r)
         for (int64_t a = 0; a < k; ++a) Gt[((r - r0) * k + a) * LANES + l] = g[r * k + a];
     }
-    for (int64_t r = 0; r < r1 - r0; ++r) {
-      const float* gr = Gt + r * k * LANES;
-      for (int64_t a = 0; a < k; ++a) {
-        const float* ga = gr + a * LANES;
-        for (int64_t b = a; b < k; ++b) {
-          const float* gb = gr + b * LANES;
-          float* s = S + (a * k + b) * LANES;
-          for (int l = 0; l < LANES; ++l) s[l] += ga[l] * gb[l];
+    // For each pair a ≤ b, the sum over the chunk's rows runs innermost into a
+    // LANES-wide accumulator that stays in registers (one vector with AVX-512).
+    const int64_t nr = r1 - r0;
+    for (int64_t a = 0; a < k; ++a) {
+      for (int64_t b = a; b < k; ++b) {
+        float acc[LANES];
+        float* s = S + (a * k + b) * LANES;
+        for (int l = 0; l < LANES; ++l) acc[l] = s[l];
+        for (int64_t r = 0; r < nr; ++r) {
+          const float* ga = Gt + (r * k + a) * LANES;
+          const float* gb = Gt + (r * k + b) * LANES;
+          for (int l = 0; l < LANES; ++l) acc[l] += ga[l] * gb[l];
         }
+        for (int l = 0; l < LANES; ++l) s[l] = acc[l];
       }
     }
   }
