@@ -32,6 +32,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
+
+#include "bench_c.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,18 +48,6 @@ void spotri_(const char* uplo, const int* n, float* a, const int* lda, int* info
 void ssyevd_(const char* jobz, const char* uplo, const int* n, float* a, const int* lda, float* w, float* work,
              const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len, size_t uplo_len);
 
-/* Debian's static libopenblas.a is partly Fortran; the few libgfortran entry
- * points its LAPACK references, as in native/cpu/gfortran_runtime.cc (never
- * reached by potrf/potrs, which only need them to link). */
-void _gfortran_concat_string(size_t destlen, char* dest, size_t len1, const char* s1, size_t len2, const char* s2) {
-  if (len1 >= destlen) { memcpy(dest, s1, destlen); return; }
-  memcpy(dest, s1, len1);
-  dest += len1; destlen -= len1;
-  if (len2 >= destlen) { memcpy(dest, s2, destlen); return; }
-  memcpy(dest, s2, len2);
-  memset(dest + len2, ' ', destlen - len2);
-}
-float _gfortran_etime(void* descriptor) { (void)descriptor; return 0.0f; }
 
 /* ---- deterministic inputs: the same generator as fill() in bench/native.js ---- */
 /* x ← 1664525·x + 1013904223 (mod 2³²); value = (x >> 8)·2⁻²⁴ − 0.5, exact in float32. */
@@ -90,18 +80,8 @@ static double checksum(const float* a, int64_t n) {
   return s;
 }
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
-static float* xalloc(int64_t n) {
-  float* p = (float*)malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-  if (!p) { fprintf(stderr, "ceiling: out of memory (%lld floats)\n", (long long)n); exit(2); }
-  memset(p, 0, (size_t)(n > 0 ? n : 1) * sizeof(float)); /* touch every page now */
-  return p;
-}
+static float* xalloc(int64_t n) { return xalloc_named("ceiling", n); }
 
 /* One cached problem per kernel (the driver runs one shape at a time). */
 static struct { int64_t P, M; float *J, *K; } g;

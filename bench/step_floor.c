@@ -27,6 +27,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
+
+#include "bench_c.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,30 +39,9 @@ void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info
 void spotrs_(const char* uplo, const int* n, const int* nrhs, const float* a, const int* lda, float* b,
              const int* ldb, int* info, size_t uplo_len);
 
-/* The two libgfortran entry points Debian's static libopenblas.a references (its LAPACK
- * is Fortran), as in native/cpu/gfortran_runtime.cc; potrf/potrs never reach them. */
-void _gfortran_concat_string(size_t destlen, char* dest, size_t len1, const char* s1, size_t len2, const char* s2) {
-  if (len1 >= destlen) { memcpy(dest, s1, destlen); return; }
-  memcpy(dest, s1, len1);
-  dest += len1; destlen -= len1;
-  if (len2 >= destlen) { memcpy(dest, s2, destlen); return; }
-  memcpy(dest, s2, len2);
-  memset(dest + len2, ' ', destlen - len2);
-}
-float _gfortran_etime(void* descriptor) { (void)descriptor; return 0.0f; }
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
-static float* xalloc(int64_t n) {
-  float* p = (float*)malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-  if (!p) { fprintf(stderr, "step_floor: out of memory (%lld floats)\n", (long long)n); exit(2); }
-  memset(p, 0, (size_t)(n > 0 ? n : 1) * sizeof(float)); /* touch every page now */
-  return p;
-}
+static float* xalloc(int64_t n) { return xalloc_named("step_floor", n); }
 
 static void fill(float* a, int64_t n, uint32_t seed) {
   uint32_t x = seed;
