@@ -11,6 +11,9 @@
         "native/cpu/pinv_solve.cc",
         "native/cpu/batched_gram_inverse.cc",
         "native/cpu/gfortran_runtime.cc",
+        "native/cpu/gemm_nt.cc",
+        "native/cpu/parallel.cc",
+        "native/cpu/potrf_recursive.cc",
         "native/cuda/cuda_api.cc",
         "native/cuda/cuda_backend.cc"
       ],

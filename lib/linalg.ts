@@ -79,6 +79,20 @@ export function layerGramAsync(b: Float32Array, a: Float32Array, n: number, k: n
   return native.layerGramAsync(b, a, n, k, widthOut, widthIn, kernel);
 }
 
+/**
+ * The whole kernel of a network's linear layers, in one fused call:
+ * K[Nk,Nk] = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1), B_l [N·k, widthOut_l], A_l [N, widthIn_l]
+ * (the widths follow from the lengths). Overwrites `out` (allocated when absent); equal to zeros
+ * followed by one layerGram per layer, but each element of K is written once and no N·k × N·k
+ * intermediate is formed.
+ */
+export function layerGramSum(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, out?: Float32Array): Float32Array {
+  return native.layerGramSum(bs, as, n, k, alloc(n * k * n * k, out));
+}
+export function layerGramSumAsync(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, out?: Float32Array): Promise<Float32Array> {
+  return native.layerGramSumAsync(bs, as, n, k, alloc(n * k * n * k, out));
+}
+
 export interface SolveOptions {
   /** λ ≥ 0 added to the diagonal. Default 0. */
   damping?: number;

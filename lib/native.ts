@@ -19,6 +19,8 @@ export interface BackendInfo {
   reason: string;
   /** Advice about this machine ('' when none), e.g. an unrecognised CPU. */
   note: string;
+  /** Which code runs the fused kernels (cpu: natgrad's own gemm_nt or OpenBLAS; see NATGRAD_CPU_GEMM). */
+  kernels: string;
   /** The .node file that was loaded. */
   addon: string;
 }
@@ -33,6 +35,8 @@ export interface NativeAddon {
   gramAsync(j: Float32Array, p: number, m: number, samplesMajor: boolean, k: Float32Array): Promise<Float32Array>;
   layerGram(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Float32Array;
   layerGramAsync(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Promise<Float32Array>;
+  layerGramSum(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, kernel: Float32Array): Float32Array;
+  layerGramSumAsync(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, kernel: Float32Array): Promise<Float32Array>;
   choleskySolve(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, precision: Precision, x: Float32Array): Float32Array;
   choleskySolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, precision: Precision, x: Float32Array): Promise<Float32Array>;
   pinvSolve(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, rcond: number, precision: Precision, x: Float32Array): number;

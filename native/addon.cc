@@ -152,24 +152,50 @@ class Args {
     return p;
   }
   // A Float32Array of exactly `length` elements, not detached.
-  F32 f32(size_t i, const char* name, int64_t length) {
-    const Napi::Value v = info_[i];
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-      throw_arg(env(), false, fn_ + ": argument '" + name + "' must be a Float32Array, got " + describe(v));
-    Napi::Float32Array a = v.As<Napi::Float32Array>();
-    if (a.ArrayBuffer().IsDetached())
-      throw_arg(env(), false, fn_ + ": argument '" + name + "' is backed by a detached ArrayBuffer");
+  F32 f32(size_t i, const char* name, int64_t length) { return f32(info_[i], name, length); }
+  F32 f32(const Napi::Value& v, const std::string& name, int64_t length) {
+    Napi::Float32Array a = float32_array(v, name);
     if ((int64_t)a.ElementLength() != length)
       throw_arg(env(), true, fn_ + ": argument '" + name + "' must have length " + std::to_string(length) + ", got " +
                                  std::to_string(a.ElementLength()));
     return F32{a.Data(), length, v, !a.ArrayBuffer().IsArrayBuffer()};
   }
-  void no_overlap(const F32& out, const F32& in, const char* out_name, const char* in_name, bool allow_same = false) {
+  // A Float32Array whose length is a positive multiple of `unit` (a matrix of `unit` rows); *width = length / unit.
+  F32 f32_rows(const Napi::Value& v, const std::string& name, int64_t unit, const char* unit_text, int64_t* width) {
+    Napi::Float32Array a = float32_array(v, name);
+    const int64_t length = (int64_t)a.ElementLength();
+    if (length == 0 || length % unit != 0)
+      throw_arg(env(), true, fn_ + ": argument '" + name + "' must have a length that is a positive multiple of " +
+                                 unit_text + " = " + std::to_string(unit) + ", got " + std::to_string(length));
+    if (length > MAX_ELEMENTS)
+      throw_arg(env(), true, fn_ + ": argument '" + name + "' has more than 2147483647 elements (32-bit BLAS limit)");
+    *width = length / unit;
+    return F32{a.Data(), length, v, !a.ArrayBuffer().IsArrayBuffer()};
+  }
+  // A non-empty Array of at most `max` elements.
+  Napi::Array array(size_t i, const char* name, uint32_t max) {
+    const Napi::Value v = info_[i];
+    if (!v.IsArray()) throw_arg(env(), false, fn_ + ": argument '" + name + "' must be an Array, got " + describe(v));
+    Napi::Array a = v.As<Napi::Array>();
+    if (a.Length() == 0 || a.Length() > max)
+      throw_arg(env(), true, fn_ + ": argument '" + name + "' must hold 1 to " + std::to_string(max) + " elements, got " +
+                                 std::to_string(a.Length()));
+    return a;
+  }
+  void no_overlap(const F32& out, const F32& in, const char* out_name, const std::string& in_name, bool allow_same = false) {
     if (out.overlaps(in) && !(allow_same && out.same(in)))
       throw_arg(env(), true, fn_ + ": output '" + out_name + "' must not overlap input '" + in_name + "'");
   }
 
  private:
+  Napi::Float32Array float32_array(const Napi::Value& v, const std::string& name) {
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw_arg(env(), false, fn_ + ": argument '" + name + "' must be a Float32Array, got " + describe(v));
+    Napi::Float32Array a = v.As<Napi::Float32Array>();
+    if (a.ArrayBuffer().IsDetached())
+      throw_arg(env(), false, fn_ + ": argument '" + name + "' is backed by a detached ArrayBuffer");
+    return a;
+  }
   static std::string number_text(double d) {
     if (d == std::floor(d) && std::fabs(d) < 1e18) return std::to_string((long long)d);
     char text[32];
@@ -292,6 +318,62 @@ struct LayerGramJob : Job {
     check_finite(fn, "A", A.data, A.length);
     check_finite(fn, "K", K.data, K.length);
     backend->layer_gram(B.data, A.data, N, k, wo, wi, K.data);
+  }
+};
+
+struct LayerGramSumJob : Job {
+  static constexpr uint32_t kMaxLayers = 4096;
+  int64_t N = 0, k = 0;
+  std::vector<F32> B, A;             // per layer
+  std::vector<int64_t> wo, wi;       // per layer, from the lengths
+  std::vector<std::string> names;    // "bs[l]", "as[l]" (Snapshot keeps pointers to them)
+  F32 K;
+  void parse(Args& a) {  // (bs, as, N, k, K)
+    N = a.size(2, "N");
+    k = a.size(3, "k");
+    const int64_t nk = a.product({N, k}, "K");
+    Napi::Array bs = a.array(0, "bs", kMaxLayers), as = a.array(1, "as", kMaxLayers);
+    if (as.Length() != bs.Length())
+      throw_arg(a.env(), true, a.fn() + ": arguments 'bs' and 'as' must hold one matrix per layer each, got " +
+                                   std::to_string(bs.Length()) + " and " + std::to_string(as.Length()));
+    const uint32_t count = bs.Length();
+    names.reserve(2 * count);
+    B.resize(count);
+    A.resize(count);
+    wo.resize(count);
+    wi.resize(count);
+    for (uint32_t l = 0; l < count; ++l) {
+      names.push_back("bs[" + std::to_string(l) + "]");
+      names.push_back("as[" + std::to_string(l) + "]");
+      B[l] = a.f32_rows(bs.Get(l), names[2 * l], nk, "N·k", &wo[l]);
+      A[l] = a.f32_rows(as.Get(l), names[2 * l + 1], N, "N", &wi[l]);
+    }
+    K = a.f32(4, "K", a.product({nk, nk}, "K"));
+    for (uint32_t l = 0; l < count; ++l) {
+      a.no_overlap(K, B[l], "K", names[2 * l]);
+      a.no_overlap(K, A[l], "K", names[2 * l + 1]);
+      keep.push_back(B[l].value);
+      keep.push_back(A[l].value);
+    }
+    keep.push_back(K.value);
+  }
+  std::vector<Binding> bindings() override {
+    std::vector<Binding> b;
+    for (size_t l = 0; l < B.size(); ++l) {
+      b.push_back({&B[l], names[2 * l].c_str(), Role::in});
+      b.push_back({&A[l], names[2 * l + 1].c_str(), Role::in});
+    }
+    b.push_back({&K, "K", Role::out});
+    return b;
+  }
+  void execute() override {
+    std::vector<natgrad::LayerFactors> layers(B.size());
+    for (size_t l = 0; l < B.size(); ++l) {
+      check_finite(fn, names[2 * l].c_str(), B[l].data, B[l].length);
+      check_finite(fn, names[2 * l + 1].c_str(), A[l].data, A[l].length);
+      layers[l] = natgrad::LayerFactors{B[l].data, A[l].data, wo[l], wi[l]};
+    }
+    backend->layer_gram_sum(layers.data(), (int64_t)layers.size(), N, k, false, K.data);
   }
 };
 
@@ -544,6 +626,7 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
   o.Set("device", b.device);
   o.Set("reason", g_reason);
   o.Set("note", b.note);
+  o.Set("kernels", b.kernels);
   return o;
 }
 
@@ -588,6 +671,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   NATGRAD_KERNEL("gemm", GemmJob, 10)
   NATGRAD_KERNEL("gram", GramJob, 5)
   NATGRAD_KERNEL("layerGram", LayerGramJob, 7)
+  NATGRAD_KERNEL("layerGramSum", LayerGramSumJob, 5)
   NATGRAD_KERNEL("choleskySolve", CholeskyJob, 7)
   NATGRAD_KERNEL("pinvSolve", PinvJob, 8)
   NATGRAD_KERNEL("batchedGramInverse", BatchedGramInverseJob, 6)

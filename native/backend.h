@@ -16,6 +16,14 @@ struct BackendInfo {
   int threads = 1;     // BLAS threads (cpu) or 0 (cuda)
   std::string device;  // GPU name, empty on cpu
   std::string note;    // advice about this machine, e.g. a CPU that OpenBLAS does not recognise
+  std::string kernels; // which code runs the fused kernels (cpu: natgrad's own gemm_nt or OpenBLAS)
+};
+
+// One linear layer's factors for layer_gram_sum: B [N·k, width_out], A [N, width_in], row-major.
+struct LayerFactors {
+  const float* B;
+  const float* A;
+  int64_t width_out, width_in;
 };
 
 class Backend {
@@ -34,11 +42,18 @@ class Backend {
   // (samples_major = true). Full symmetric output.
   virtual void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) = 0;
 
-  // K[Nk,Nk] += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1)
-  // B: [N·k, width_out] output Jacobians of a linear layer, A: [N, width_in] its inputs.
-  // expand_k repeats each entry of the N×N matrix over a k×k block.
-  virtual void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t width_out,
-                          int64_t width_in, float* K) = 0;
+  // K[Nk,Nk] (+)= Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1) over `count` linear
+  // layers: B_l [N·k, width_out] output Jacobians of layer l, A_l [N, width_in]
+  // its inputs; expand_k repeats each entry of the N×N matrix over a k×k block.
+  // accumulate: add to K; else overwrite it. Full symmetric output.
+  virtual void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
+                              float* K) = 0;
+  // One layer, added to K: K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1).
+  void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t width_out, int64_t width_in,
+                  float* K) {
+    const LayerFactors f{B, A, width_out, width_in};
+    layer_gram_sum(&f, 1, N, k, true, K);
+  }
 
   // X[M,nrhs] = (K + λI)⁻¹ R for symmetric positive definite K + λI (Cholesky).
   // Reads the upper triangle of K (row-major). Throws ERR_NOT_POSITIVE_DEFINITE.

@@ -8,6 +8,7 @@ export function info(_argv: string[]): number {
   console.log(`  threads: ${b.threads}`);
   if (b.device) console.log(`  device:  ${b.device}`);
   console.log(`  why:     ${b.reason}`);
+  if (b.kernels) console.log(`  kernels: ${b.kernels}`);
   if (b.note) console.log(`  note:    ${b.note}`);
   console.log(`  addon:   ${b.addon}`);
   return 0;

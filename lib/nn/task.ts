@@ -15,6 +15,8 @@ import {
   gramAsync,
   layerGram,
   layerGramAsync,
+  layerGramSum,
+  layerGramSumAsync,
   pinvSolve,
   pinvSolveAsync,
   PinvResult,
@@ -24,6 +26,7 @@ interface Calls {
   gemm: [Parameters<typeof gemm>, Float32Array];
   gram: [Parameters<typeof gram>, Float32Array];
   layerGram: [Parameters<typeof layerGram>, Float32Array];
+  layerGramSum: [Parameters<typeof layerGramSum>, Float32Array];
   choleskySolve: [Parameters<typeof choleskySolve>, Float32Array];
   pinvSolve: [Parameters<typeof pinvSolve>, PinvResult];
   batchedGramInverse: [Parameters<typeof batchedGramInverse>, Float32Array];
@@ -49,6 +52,8 @@ export const gemmT = (...args: Parameters<typeof gemm>) => call('gemm', args);
 export const gramT = (...args: Parameters<typeof gram>) => call('gram', args);
 /** K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1) (see linalg.layerGram). */
 export const layerGramT = (...args: Parameters<typeof layerGram>) => call('layerGram', args);
+/** K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1) (see linalg.layerGramSum). */
+export const layerGramSumT = (...args: Parameters<typeof layerGramSum>) => call('layerGramSum', args);
 /** X = (K + λI)⁻¹ R by Cholesky (see linalg.choleskySolve). */
 export const choleskySolveT = (...args: Parameters<typeof choleskySolve>) => call('choleskySolve', args);
 /** X = (K + λI)⁺ R by eigendecomposition (see linalg.pinvSolve). */
@@ -61,6 +66,7 @@ const SYNC: Record<Name, AnyFn> = {
   gemm: gemm as AnyFn,
   gram: gram as AnyFn,
   layerGram: layerGram as AnyFn,
+  layerGramSum: layerGramSum as AnyFn,
   choleskySolve: choleskySolve as AnyFn,
   pinvSolve: pinvSolve as AnyFn,
   batchedGramInverse: batchedGramInverse as AnyFn,
@@ -69,6 +75,7 @@ const ASYNC: Record<Name, AnyFn> = {
   gemm: gemmAsync as AnyFn,
   gram: gramAsync as AnyFn,
   layerGram: layerGramAsync as AnyFn,
+  layerGramSum: layerGramSumAsync as AnyFn,
   choleskySolve: choleskySolveAsync as AnyFn,
   pinvSolve: pinvSolveAsync as AnyFn,
   batchedGramInverse: batchedGramInverseAsync as AnyFn,

@@ -16,7 +16,7 @@
 import { fisherFactors, meanLoss, OutputFamily } from '../distributions';
 import { contract, materialize, outputJacobians } from '../nn/jacobian';
 import type { Sequential, Trace } from '../nn/sequential';
-import { choleskySolveT, gemmT, gramT, layerGramT, pinvSolveT, Task } from '../nn/task';
+import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, Task } from '../nn/task';
 import type { Precision } from '../linalg';
 import { applyTranspose } from './spring';
 
@@ -203,12 +203,10 @@ export function* assembleExact(
   let kernel: Float32Array;
   if (space === 'kernel') {
     if (cfg.assembly === 'layer') {
-      // SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1), accumulated into a zeroed kernel
-      kernel = ws.kernel?.length === m * m ? ws.kernel.fill(0) : (ws.kernel = new Float32Array(m * m));
-      for (let l = 0; l < model.slots.length; l++) {
-        const { index, layer } = model.slots[l];
-        yield* layerGramT(bs[l], trace.inputs[index], n, r, layer.outFeatures, layer.inFeatures, kernel);
-      }
+      // SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1), all layers in one fused call (overwrites the kernel)
+      kernel = ws.kernel?.length === m * m ? ws.kernel : (ws.kernel = new Float32Array(m * m));
+      const as = model.slots.map(({ index }) => trace.inputs[index]);
+      kernel = yield* layerGramSumT(bs, as, n, r, kernel);
     } else {
       s = materialize(model, trace, bs, r); // S [P, N·r]
       kernel = yield* gramT(s, p, m); // SᵀS

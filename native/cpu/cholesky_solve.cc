@@ -13,12 +13,18 @@
 // other kernel sets or one thread the factor can differ in the last bit, never
 // between runs). The failing leading minor is reported as LAPACK would: the
 // block's info plus its offset.
+//
+// In float32, when use_own_gemm() (an AVX-512 CPU whose OpenBLAS kernels do
+// not use AVX-512; see gemm_nt.h) the factor comes from potrf_recursive
+// instead, whose products run on natgrad's own AVX-512 kernel.
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "../error.h"
 #include "cpu_kernels.h"
+#include "gemm_nt.h"
 #include "lapack_types.h"
 #include "scratch.h"
 
@@ -78,7 +84,11 @@ static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t 
     for (int64_t j = i; j < M; ++j) w[j] = (T)k[j];
     w[i] += (T)lambda;
   }
-  int info = blocked_potrf((int)M, W.get());
+  int info = 0;
+  if constexpr (std::is_same_v<T, float>)
+    info = use_own_gemm() ? potrf_recursive(M, W.get(), M) : blocked_potrf((int)M, W.get());
+  else
+    info = blocked_potrf((int)M, W.get());
   if (info > 0)
     fail("ERR_NOT_POSITIVE_DEFINITE",
          "choleskySolve: K + damping·I is not positive definite (the leading minor of order " +

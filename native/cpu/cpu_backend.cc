@@ -5,6 +5,7 @@
 
 #include "../backend.h"
 #include "cpu_kernels.h"
+#include "gemm_nt.h"
 
 namespace natgrad {
 namespace {
@@ -29,8 +30,18 @@ class CpuBackend final : public Backend {
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
       b.note = std::string("OpenBLAS did not recognise this CPU and uses its generic Prescott (SSE3) kernels; ") +
                "this CPU has " + (avx512 ? "AVX-512" : "AVX2") + ": setting OPENBLAS_CORETYPE=" +
-               (avx512 ? "SkylakeX" : "Haswell") + " before starting node selects faster kernels";
+               (avx512 ? "SkylakeX" : "Haswell") + " before starting node selects faster kernels for gemm, gram, " +
+               "pinvSolve, batchedGramInverse and float64 solves" +
+               (cpu::use_own_gemm() ? " (layerGram, layerGramSum and float32 choleskySolve already run on natgrad's "
+                                      "own AVX-512 kernel)"
+                                    : "");
     }
+    // layerGram/layerGramSum always run on gemm_nt; the float32 Cholesky when use_own_gemm().
+    b.kernels = std::string("layerGram, layerGramSum: natgrad gemm_nt (") + cpu::gemm_nt_kernel() +
+                "); choleskySolve float32: " +
+                (cpu::use_own_gemm() ? std::string("natgrad recursive Cholesky on gemm_nt (") + cpu::gemm_nt_kernel() + ")"
+                                     : std::string("OpenBLAS blocked Cholesky")) +
+                " (NATGRAD_CPU_GEMM=" + cpu::gemm_setting() + ")";
     return b;
   }
   void set_threads(int n) override { openblas_set_num_threads(n); }
@@ -43,8 +54,9 @@ class CpuBackend final : public Backend {
   void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) override {
     cpu::gram(J, P, M, samples_major, K);
   }
-  void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t wo, int64_t wi, float* K) override {
-    cpu::layer_gram(B, A, N, k, wo, wi, K);
+  void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
+                      float* K) override {
+    cpu::layer_gram_sum(layers, count, N, k, accumulate, K);
   }
   void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, Precision p,
                       float* X) override {

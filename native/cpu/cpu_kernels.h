@@ -10,9 +10,12 @@ namespace natgrad::cpu {
 // K[M,M]: copy the upper triangle onto the lower one (blocked, cache friendly).
 void symmetrize_upper(float* K, int64_t M);
 
+// A[n,n] (column-major, lower, leading dimension lda) ← L with A = L Lᵀ, by
+// recursive halving over gemm_nt (potrf_recursive.cc). Returns LAPACK's info.
+int potrf_recursive(int64_t n, float* A, int64_t lda);
+
 void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K);
-void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t width_out, int64_t width_in,
-                float* K);
+void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate, float* K);
 void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, Precision precision,
                     float* X);
 int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond,

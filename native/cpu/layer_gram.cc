@@ -1,122 +1,131 @@
-// layer_gram: the kernel block of one linear layer z = W a + b without forming
-// its Jacobian:
-//   K[(i,j),(i',j')] += (B_(i,j) · B_(i',j')) · (a_i · a_i' + 1)
-// i.e. K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1). The "+1" is the bias column.
-// Cost: (Nk)²·width_out + N²·width_in flops for the two ssyrk, plus one pass
-// over K for the Hadamard product.
+// layer_gram_sum: the kernel of a network's linear layers without forming its
+// Jacobian:
+//   K[(i,j),(i',j')] (+)= Σ_l (B_l(i,j) · B_l(i',j')) · (a_l,i · a_l,i' + 1)
+// i.e. K (+)= Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1). The "+1" is the bias
+// column. Cost: Σ_l (Nk)²·width_out_l + N²·width_in_l multiply-adds, each K
+// element written once.
 //
-// The pass is memory-bound: it reads the upper triangle of BB and reads and
-// writes all of K. It walks the upper triangle in T×T tiles; an off-diagonal
-// tile (rows R, columns C) computes H = BB[R,C] ⊙ (AA[s(R), s(C)] + 1) row by
-// row (contiguous, vectorised), adds it to K[R,C] and keeps it in a small
-// buffer, then adds Hᵀ to K[C,R] row by row, so both halves of K are written
-// along rows. Each element of K gets exactly one rounded addition of
-// h = bb·(aa + 1), as in the plain loop.
-#include <cblas.h>
-
+// Fused by tiles: for each TB × TB tile (I, J) of the lower triangle of K, and
+// each layer, P = B_l[I] B_l[J]ᵀ (gemm_nt, in cache), then
+// H += P ⊙ (E_l[s(I), s(J)] + 1) with E_l = A_l A_lᵀ and s(r) = r / k the
+// sample of row r; finally K[I,J] (+)= H and K[J,I] (+)= Hᵀ. No Nk × Nk
+// intermediate exists: earlier versions formed B Bᵀ for the whole layer and
+// then made a memory-bound pass over K per layer (plus a finiteness scan of
+// the accumulated K), which was most of the time of a direction.
+//
+// Each element of H is Σ_l round(p_l · (e_l + 1)) summed in layer order, and
+// p, e are dot products in p order: H is exactly symmetric, the same for any
+// thread count, and a single layer added to K gives K + p·(e + 1) as the plain
+// loop would (p from gemm_nt's blocking). Tiles are the tasks of parallel_for.
+//
+// Memory: the E_l (N × N each) of at most max(1, k²) layers at a time, so the
+// extra memory is at most max(N², (Nk)²) floats; more layers are done in
+// groups, each group after the first adding into K.
 #include <algorithm>
+#include <cmath>
+#include <memory>
 
 #include "cpu_kernels.h"
+#include "gemm_nt.h"
+#include "parallel.h"
 #include "scratch.h"
 
 namespace natgrad::cpu {
 
 namespace {
 
-constexpr int64_t T = 64;
+constexpr int64_t TB = 96;  // tile side: a multiple of gemm_nt's 32 × 12 micro-tile
 
-// Diagonal tile [r0,r1)²: c ≥ r only, K[r,c] and (c ≠ r) K[c,r].
-void diagonal_tile(const float* BB, const float* AA, int64_t N, int64_t k, int64_t NK, int64_t r0, int64_t r1,
-                   float* K) {
-  for (int64_t r = r0; r < r1; ++r) {
-    const float* bb = BB + r * NK;
-    const float* aa = AA + (r / k) * N;  // AA is upper-only: r/k ≤ c/k for c ≥ r
-    float* kr = K + r * NK;
-    for (int64_t c = r; c < r1; ++c) {
-      const float h = bb[c] * (aa[c / k] + 1.0f);
-      kr[c] += h;
-      if (c != r) K[c * NK + r] += h;
-    }
-  }
-}
+struct TileBuffers {
+  std::unique_ptr<float[]> h{new float[TB * TB]}, p{new float[TB * TB]}, ex{new float[TB]};
+  std::unique_ptr<int64_t[]> rows{new int64_t[TB]};
+};
 
-// Off-diagonal tile rows [r0,r1) × columns [c0,c1), r1 ≤ c0.
-void offdiagonal_tile(const float* BB, const float* AA, int64_t N, int64_t k, int64_t NK, int64_t r0, int64_t r1,
-                      int64_t c0, int64_t c1, float* K) {
-  alignas(64) float H[T * T];    // H[(r - r0)·T + (c - c0)]
-  alignas(64) float ex[T];       // AA[s(r), s(c)] + 1 for the tile's columns, for the current sample s(r)
-  alignas(64) int32_t col[T];    // s(c) for the tile's columns
-  const int64_t w = c1 - c0, h = r1 - r0;
-  // The rows of K this tile's transposed half writes are 16 KB apart for M = 4096, too far for the
-  // hardware prefetcher: ask for the next tile's rows (both halves) and BB segments while this one runs.
-  if (c1 < NK) {
-    const int64_t n1 = std::min(c1 + T, NK);
-    for (int64_t c = c1; c < n1; ++c)
-      for (int64_t r = 0; r < h; r += 16) __builtin_prefetch(K + c * NK + r0 + r, 1, 3);
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t c = c1; c < n1; c += 16) {
-        __builtin_prefetch(K + r * NK + c, 1, 3);
-        __builtin_prefetch(BB + r * NK + c, 0, 3);
+// The tile rows [i0, i0 + mr) × columns [j0, j0 + nc) of H for the given layers, into K.
+void tile(const LayerFactors* layers, const float* const* E, int64_t count, int64_t N, int64_t k, int64_t NK,
+          int64_t i0, int64_t mr, int64_t j0, int64_t nc, bool accumulate, float* K, TileBuffers& buf) {
+  float* H = buf.h.get();
+  float* P = buf.p.get();
+  float* ex = buf.ex.get();
+  int64_t* s_row = buf.rows.get();
+  for (int64_t r = 0; r < mr; ++r) s_row[r] = (i0 + r) / k;
+  for (int64_t l = 0; l < count; ++l) {
+    const LayerFactors& f = layers[l];
+    const int64_t wo = f.width_out;
+    // P[r + c·TB] = B(i0 + r) · B(j0 + c), B row-major [NK, wo]
+    gemm_nt(mr, nc, wo, 1.0f, View{f.B + i0 * wo, wo, 1}, View{f.B + j0 * wo, wo, 1}, 0.0f, P, TB);
+    const float* e = E[l];
+    int64_t sample = -1;
+    for (int64_t c = 0; c < nc; ++c) {
+      const int64_t sc = (j0 + c) / k;
+      if (sc != sample) {  // ex[r] = E[s(r), s(c)] + 1 (E symmetric, column-major N × N)
+        sample = sc;
+        const float* ec = e + sc * N;
+        for (int64_t r = 0; r < mr; ++r) ex[r] = ec[s_row[r]] + 1.0f;
       }
-  }
-  if (k > 1) {
-    int64_t s = c0 / k, j = c0 - s * k;
-    for (int64_t c = 0; c < w; ++c) {
-      col[c] = (int32_t)s;
-      if (++j == k) { j = 0; ++s; }
+      float* __restrict hc = H + c * TB;
+      const float* __restrict pc = P + c * TB;
+      if (l == 0)
+        for (int64_t r = 0; r < mr; ++r) hc[r] = pc[r] * ex[r];
+      else
+        for (int64_t r = 0; r < mr; ++r) hc[r] += pc[r] * ex[r];
     }
   }
-  int64_t sample = -1;
-  for (int64_t r = r0; r < r1; ++r) {
-    const float* __restrict bb = BB + r * NK + c0;
-    float* __restrict kr = K + r * NK + c0;
-    float* __restrict hr = H + (r - r0) * T;
-    if (k == 1) {  // one row per sample: AA's row is already laid out like the tile
-      const float* __restrict aa = AA + r * N + c0;
-      for (int64_t c = 0; c < w; ++c) {
-        const float v = bb[c] * (aa[c] + 1.0f);
-        kr[c] += v;
-        hr[c] = v;
-      }
-      continue;
-    }
-    const int64_t i = r / k;
-    if (i != sample) {
-      sample = i;
-      const float* aa = AA + i * N;
-      for (int64_t c = 0; c < w; ++c) ex[c] = aa[col[c]] + 1.0f;
-    }
-    for (int64_t c = 0; c < w; ++c) {
-      const float v = bb[c] * ex[c];
-      kr[c] += v;
-      hr[c] = v;
-    }
+  // K is symmetric, so row-major and column-major are the same matrix: write H at (I, J), Hᵀ at (J, I).
+  for (int64_t c = 0; c < nc; ++c) {
+    float* __restrict kc = K + (j0 + c) * NK + i0;
+    const float* __restrict hc = H + c * TB;
+    if (accumulate)
+      for (int64_t r = 0; r < mr; ++r) kc[r] += hc[r];
+    else
+      for (int64_t r = 0; r < mr; ++r) kc[r] = hc[r];
   }
-  for (int64_t c = 0; c < w; ++c) {
-    float* __restrict kc = K + (c0 + c) * NK + r0;
-    const float* hc = H + c;
-    for (int64_t r = 0; r < h; ++r) kc[r] += hc[r * T];
+  if (i0 == j0) return;  // a diagonal tile is its own transpose
+  for (int64_t r = 0; r < mr; ++r) {
+    float* __restrict kr = K + (i0 + r) * NK + j0;
+    const float* hr = H + r;
+    if (accumulate)
+      for (int64_t c = 0; c < nc; ++c) kr[c] += hr[c * TB];
+    else
+      for (int64_t c = 0; c < nc; ++c) kr[c] = hr[c * TB];
   }
 }
 
 }  // namespace
 
-void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t width_out, int64_t width_in,
-                float* K) {
+void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate, float* K) {
   const int64_t NK = N * k;
-  // BB[NK,NK] = B Bᵀ and AA[N,N] = A Aᵀ, upper triangles only.
-  // (recycled between calls: see scratch.h; ssyrk with beta = 0 overwrites what is read)
-  Scratch<float> BB(NK * NK), AA(N * N);
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)NK, (int)width_out, 1.0f, B, (int)width_out, 0.0f,
-              BB.get(), (int)NK);
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)N, (int)width_in, 1.0f, A, (int)width_in, 0.0f,
-              AA.get(), (int)N);
-  // Upper tiles: H = BB ⊙ (AA[sample] + 1); K[r,c] += H and K[c,r] += H.
-  for (int64_t r0 = 0; r0 < NK; r0 += T) {
-    const int64_t r1 = std::min(r0 + T, NK);
-    diagonal_tile(BB.get(), AA.get(), N, k, NK, r0, r1, K);
-    for (int64_t c0 = r1; c0 < NK; c0 += T)
-      offdiagonal_tile(BB.get(), AA.get(), N, k, NK, r0, r1, c0, std::min(c0 + T, NK), K);
+  const int64_t group = std::max<int64_t>(1, std::min<int64_t>(count, k * k));
+  Scratch<float> E(group * N * N);
+  const int64_t tb = (NK + TB - 1) / TB;
+  const int64_t tiles = tb * (tb + 1) / 2;  // lower triangle, diagonal included
+  for (int64_t g0 = 0; g0 < count; g0 += group) {
+    const int64_t g = std::min(group, count - g0);
+    const float* e[64];
+    std::unique_ptr<const float*[]> e_heap;
+    const float** ep = e;
+    if (g > 64) {
+      e_heap.reset(new const float*[g]);
+      ep = e_heap.get();
+    }
+    for (int64_t l = 0; l < g; ++l) {  // E_l = A_l A_lᵀ [N, N], A_l row-major [N, width_in]
+      const LayerFactors& f = layers[g0 + l];
+      float* el = E.get() + l * N * N;
+      gemm_nt(N, N, f.width_in, 1.0f, View{f.A, f.width_in, 1}, View{f.A, f.width_in, 1}, 0.0f, el, N);
+      ep[l] = el;
+    }
+    const bool add = accumulate || g0 > 0;
+    parallel_for(tiles, [&](int64_t t) {
+      // tile t ↦ (bi, bj), bj ≤ bi, row by row of the lower triangle
+      int64_t bi = (int64_t)((std::sqrt(8.0 * (double)t + 1.0) - 1.0) / 2.0);
+      while (bi * (bi + 1) / 2 > t) --bi;
+      while ((bi + 1) * (bi + 2) / 2 <= t) ++bi;
+      const int64_t bj = t - bi * (bi + 1) / 2;
+      thread_local std::unique_ptr<TileBuffers> buf;
+      if (!buf) buf.reset(new TileBuffers);
+      const int64_t i0 = bi * TB, j0 = bj * TB;
+      tile(layers + g0, ep, g, N, k, NK, i0, std::min(TB, NK - i0), j0, std::min(TB, NK - j0), add, K, *buf);
+    });
   }
 }
 

@@ -144,6 +144,7 @@ class CudaBackend final : public Backend {
     b.blas = versions_ + "; float32, TF32 tensor cores " + (tf32_ ? "on (NATGRAD_TF32=1)" : "off");
     b.threads = 0;
     b.device = device_;
+    b.kernels = "cuBLAS + cuSOLVER, elementwise kernels from the embedded PTX; layerGramSum keeps K on the device";
     b.note = std::string(tf32_ ? "NATGRAD_TF32=1: float32 GEMMs round their inputs to TF32 (10-bit mantissa, unit "
                                  "roundoff 2^-11 instead of 2^-24): expect relative errors near 1e-3 in gemm/gram/layerGram; "
                                : "") +
@@ -188,22 +189,36 @@ class CudaBackend final : public Backend {
     finish(c);
   }
 
-  void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t wo, int64_t wi, float* K) override {
-    Call c(this, "layerGram");
+  // All layers in one call: K stays on the device while each layer's B Bᵀ and A Aᵀ are formed and
+  // its Hadamard term added (ng_layer_hadamard); K crosses the bus once each way (once if !accumulate).
+  void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
+                      float* K) override {
+    Call c(this, count == 1 ? "layerGram" : "layerGramSum");
     const int64_t NK = N * k;
+    int64_t max_b = 1, max_a = 1;
+    for (int64_t l = 0; l < count; ++l) {
+      max_b = std::max(max_b, NK * layers[l].width_out);
+      max_a = std::max(max_a, N * layers[l].width_in);
+    }
     float *dB, *dA, *dK, *dBB, *dAA;
-    carve(c, {f32(&dB, NK * wo), f32(&dA, N * wi), f32(&dK, NK * NK), f32(&dBB, NK * NK), f32(&dAA, N * N)});
-    h2d(c, dB, B, NK * wo);
-    h2d(c, dA, A, N * wi);
-    h2d(c, dK, K, NK * NK);
+    carve(c, {f32(&dB, max_b), f32(&dA, max_a), f32(&dK, NK * NK), f32(&dBB, NK * NK), f32(&dAA, N * N)});
+    if (accumulate)
+      h2d(c, dK, K, NK * NK);
+    else
+      mem(c, "cudaMemsetAsync", api_->cudaMemsetAsync(dK, 0, (size_t)(NK * NK) * sizeof(float), stream_));
     mark(c, 1);
-    // B [NK, wo] row-major = column-major wo×NK: BB = B Bᵀ = BcᵀBc; likewise AA = A Aᵀ. Upper triangles.
-    gram_upper(c, dB, true, (int)NK, (int)wo, (int)wo, dBB);
-    gram_upper(c, dA, true, (int)N, (int)wi, (int)wi, dAA);
-    int nk = (int)NK, kk = (int)k, n = (int)N;
-    void* args[] = {&dK, &dBB, &dAA, &nk, &kk, &n};
-    const unsigned T = (unsigned)((NK + 31) / 32);
-    launch(c, "ng_layer_hadamard", kernels_.layer_hadamard, T, T, 32, 8, args);
+    for (int64_t l = 0; l < count; ++l) {
+      const int64_t wo = layers[l].width_out, wi = layers[l].width_in;
+      h2d(c, dB, layers[l].B, NK * wo);
+      h2d(c, dA, layers[l].A, N * wi);
+      // B [NK, wo] row-major = column-major wo×NK: BB = B Bᵀ = BcᵀBc; likewise AA = A Aᵀ. Upper triangles.
+      gram_upper(c, dB, true, (int)NK, (int)wo, (int)wo, dBB);
+      gram_upper(c, dA, true, (int)N, (int)wi, (int)wi, dAA);
+      int nk = (int)NK, kk = (int)k, n = (int)N;
+      void* args[] = {&dK, &dBB, &dAA, &nk, &kk, &n};
+      const unsigned T = (unsigned)((NK + 31) / 32);
+      launch(c, "ng_layer_hadamard", kernels_.layer_hadamard, T, T, 32, 8, args);
+    }
     mark(c, 2);
     d2h(c, K, dK, NK * NK);
     finish(c);

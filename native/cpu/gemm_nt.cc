@@ -1,0 +1,284 @@
+// gemm_nt: C = β·C + α·A·Bᵀ, blocked as in BLIS/GotoBLAS.
+//
+// Why natgrad has its own: the OpenBLAS natgrad links (Debian's 0.3.21,
+// DYNAMIC_ARCH) picks its kernels from the CPU model, and a model newer than
+// the library gets the generic SSE3 "Prescott" kernels: measured on the 2-core
+// AVX-512 machine natgrad is benchmarked on, OpenBLAS sgemm ran at 66 GFLOP/s
+// where this file's AVX-512 micro-kernel runs at ~270 (OpenBLAS's own SkylakeX
+// kernels, forced with OPENBLAS_CORETYPE: ~310). The Cholesky factorisation
+// and the fused kernel assembly are almost all matrix products, so they call
+// this instead when use_own_gemm() says so.
+//
+// Blocking: C is cut into MC × NC blocks, one task each (parallel_for). A task
+// walks k in chunks of KC; for each chunk it packs its rows of A into MR-row
+// micro-panels (ap[p·MR + i]) and its rows of B into NR-column micro-panels
+// (bp[p·NR + j]), then the micro-kernel forms each MR × NR tile of A·Bᵀ in
+// registers (MR = 32: two 16-float vectors per column, NR = 12 columns: 24
+// accumulators) and adds it into C. Every element of C is one dot product
+// accumulated in p order, chunk by chunk, whatever the thread count.
+#include "gemm_nt.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "parallel.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace natgrad::cpu {
+
+namespace {
+
+constexpr int64_t MR = 32, NR = 12;
+constexpr int64_t MC = 192, NC = 96, KC = 256;  // A block 192 KiB, B block 96 KiB per task
+constexpr double kParallelFlops = 4e6;           // below this, one thread (a region costs ~10 µs)
+
+// Per-thread packing buffers, allocated on first use and kept (64-byte aligned).
+struct PackBuffers {
+  float* a = nullptr;
+  float* b = nullptr;
+  PackBuffers() {
+    a = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * MC * KC));
+    b = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * NC * KC));
+    if (!a || !b) {
+      std::free(a);
+      std::free(b);
+      throw std::bad_alloc();
+    }
+  }
+  ~PackBuffers() {
+    std::free(a);
+    std::free(b);
+  }
+};
+PackBuffers& pack_buffers() {
+  thread_local std::unique_ptr<PackBuffers> buffers;
+  if (!buffers) buffers.reset(new PackBuffers);
+  return *buffers;
+}
+
+// ap[ii·kc + p·MR + i] = A(i0 + ii + i, p0 + p) for rows [i0, i0 + mc), zero-padded to MR.
+void pack_a(View A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* ap) {
+  for (int64_t ii = 0; ii < mc; ii += MR) {
+    const int64_t mr = std::min(MR, mc - ii);
+    float* d = ap + ii * kc;
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* s = A.p + (i0 + ii) * A.rs + (p0 + p) * A.cs;
+      int64_t i = 0;
+      if (A.rs == 1)
+        for (; i < mr; ++i) d[p * MR + i] = s[i];
+      else
+        for (; i < mr; ++i) d[p * MR + i] = s[i * A.rs];
+      for (; i < MR; ++i) d[p * MR + i] = 0.0f;
+    }
+  }
+}
+
+// bp[jj·kc + p·NR + j] = B(j0 + jj + j, p0 + p) for rows [j0, j0 + nc) of B, zero-padded to NR.
+void pack_b(View B, int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* bp) {
+  for (int64_t jj = 0; jj < nc; jj += NR) {
+    const int64_t nr = std::min(NR, nc - jj);
+    float* d = bp + jj * kc;
+    if (B.cs == 1) {  // rows of B contiguous: copy row by row, strided into the panel
+      for (int64_t j = 0; j < NR; ++j) {
+        if (j < nr) {
+          const float* s = B.p + (j0 + jj + j) * B.rs + p0;
+          for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = s[p];
+        } else {
+          for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = 0.0f;
+        }
+      }
+      continue;
+    }
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* s = B.p + (j0 + jj) * B.rs + (p0 + p) * B.cs;
+      int64_t j = 0;
+      for (; j < nr; ++j) d[p * NR + j] = s[j * B.rs];
+      for (; j < NR; ++j) d[p * NR + j] = 0.0f;
+    }
+  }
+}
+
+// Tile store: C[i, j] (i < mr, j < nr, column-major ldc) = β·C + α·t[j·MR + i],
+// where lower_from ≥ 0 skips entries with i + lower_from < j (above the diagonal of the whole C).
+void store_tile(const float* t, int64_t mr, int64_t nr, float alpha, float beta, float* C, int64_t ldc,
+                int64_t lower_from) {
+  for (int64_t j = 0; j < nr; ++j) {
+    float* c = C + j * ldc;
+    const float* tj = t + j * MR;
+    const int64_t i_start = lower_from >= 0 ? std::max<int64_t>(0, j - lower_from) : 0;
+    for (int64_t i = i_start; i < mr; ++i) c[i] = (beta == 0.0f ? 0.0f : c[i]) + alpha * tj[i];
+  }
+}
+
+// Portable micro-kernel: t[j·MR + i] = Σ_p ap[p·MR + i]·bp[p·NR + j]. One clone per ISA (picked at load).
+__attribute__((target_clones("arch=haswell", "default"))) void kernel_portable(int64_t kc, const float* __restrict ap,
+                                                                                 const float* __restrict bp,
+                                                                                 float* __restrict t) {
+  for (int64_t x = 0; x < MR * NR; ++x) t[x] = 0.0f;
+  for (int64_t p = 0; p < kc; ++p)
+    for (int64_t j = 0; j < NR; ++j) {
+      const float b = bp[p * NR + j];
+      for (int64_t i = 0; i < MR; ++i) t[j * MR + i] += ap[p * MR + i] * b;
+    }
+}
+
+#if defined(__x86_64__)
+// AVX-512 micro-kernel: the MR × NR tile in 24 registers; a full interior tile is stored directly,
+// an edge or diagonal tile through t and store_tile.
+__attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* __restrict ap,
+                                                      const float* __restrict bp, float alpha, float beta, float* C,
+                                                      int64_t ldc, int64_t mr, int64_t nr, int64_t lower_from) {
+  __m512 acc[NR][2];
+  for (int64_t j = 0; j < NR; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m512 a0 = _mm512_load_ps(ap + p * MR), a1 = _mm512_load_ps(ap + p * MR + 16);
+    const float* b = bp + p * NR;
+#pragma GCC unroll 12
+    for (int64_t j = 0; j < NR; ++j) {
+      const __m512 bj = _mm512_set1_ps(b[j]);
+      acc[j][0] = _mm512_fmadd_ps(a0, bj, acc[j][0]);
+      acc[j][1] = _mm512_fmadd_ps(a1, bj, acc[j][1]);
+    }
+  }
+  const bool interior = mr == MR && nr == NR && (lower_from < 0 || lower_from >= NR - 1);
+  if (!interior) {
+    alignas(64) float t[MR * NR];
+    for (int64_t j = 0; j < NR; ++j) {
+      _mm512_store_ps(t + j * MR, acc[j][0]);
+      _mm512_store_ps(t + j * MR + 16, acc[j][1]);
+    }
+    store_tile(t, mr, nr, alpha, beta, C, ldc, lower_from);
+    return;
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+  for (int64_t j = 0; j < NR; ++j) {
+    float* c = C + j * ldc;
+    if (beta == 0.0f) {
+      _mm512_storeu_ps(c, _mm512_mul_ps(va, acc[j][0]));
+      _mm512_storeu_ps(c + 16, _mm512_mul_ps(va, acc[j][1]));
+    } else {
+      _mm512_storeu_ps(c, _mm512_fmadd_ps(va, acc[j][0], _mm512_loadu_ps(c)));
+      _mm512_storeu_ps(c + 16, _mm512_fmadd_ps(va, acc[j][1], _mm512_loadu_ps(c + 16)));
+    }
+  }
+}
+#endif
+
+// NATGRAD_CPU_GEMM (read once): auto | natgrad | openblas | natgrad-portable (natgrad's kernels without
+// AVX-512, as on an older CPU: for tests); anything else counts as auto.
+const std::string& gemm_env() {
+  static const std::string value = std::getenv("NATGRAD_CPU_GEMM") ? std::getenv("NATGRAD_CPU_GEMM") : "auto";
+  return value;
+}
+
+bool cpu_has_avx512() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
+
+// Whether the AVX-512 micro-kernel runs.
+bool has_avx512() {
+  static const bool yes = cpu_has_avx512() && gemm_env() != "natgrad-portable";
+  return yes;
+}
+
+// One micro-tile of C: rows [i, i + mr), columns [j, j + nr) of the whole product.
+void micro_tile(int64_t kc, const float* ap, const float* bp, float alpha, float beta, float* C, int64_t ldc,
+                int64_t i, int64_t mr, int64_t j, int64_t nr, Part part) {
+  int64_t lower_from = -1;  // ≥ 0: the tile touches the diagonal; skip local (r, c) with i + r < j + c
+  if (part == Part::lower) {
+    if (i + mr - 1 < j) return;            // wholly above the diagonal
+    if (i < j + nr - 1) lower_from = i - j;  // crosses it
+  }
+  float* c = C + i + j * ldc;
+#if defined(__x86_64__)
+  static const bool avx512 = has_avx512();
+  if (avx512) {
+    kernel_avx512(kc, ap, bp, alpha, beta, c, ldc, mr, nr, lower_from);
+    return;
+  }
+#endif
+  alignas(64) float t[MR * NR];
+  kernel_portable(kc, ap, bp, t);
+  store_tile(t, mr, nr, alpha, beta, c, ldc, lower_from);
+}
+
+}  // namespace
+
+void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha, View A, View B, float beta, float* C, int64_t ldc,
+             Part part) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {  // C = β·C
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = part == Part::lower ? j : 0; i < m; ++i) C[i + j * ldc] = beta == 0.0f ? 0.0f : C[i + j * ldc];
+    return;
+  }
+  // Tasks: the MC × NC blocks of C (part lower: those not wholly above the diagonal).
+  const int64_t mb = (m + MC - 1) / MC, nb = (n + NC - 1) / NC;
+  struct Block {
+    int64_t i0, j0;
+  };
+  std::unique_ptr<Block[]> blocks(new Block[mb * nb]);
+  int64_t count = 0;
+  for (int64_t jb = 0; jb < nb; ++jb)
+    for (int64_t ib = 0; ib < mb; ++ib) {
+      const int64_t i0 = ib * MC, j0 = jb * NC;
+      if (part == Part::lower && std::min(m, i0 + MC) - 1 < j0) continue;
+      blocks[count++] = {i0, j0};
+    }
+  const auto task = [&](int64_t t) {
+    const int64_t i0 = blocks[t].i0, j0 = blocks[t].j0;
+    const int64_t mc = std::min(MC, m - i0), nc = std::min(NC, n - j0);
+    PackBuffers& buf = pack_buffers();
+    for (int64_t p0 = 0; p0 < k; p0 += KC) {
+      const int64_t kc = std::min(KC, k - p0);
+      const float b = p0 == 0 ? beta : 1.0f;
+      pack_a(A, i0, mc, p0, kc, buf.a);
+      pack_b(B, j0, nc, p0, kc, buf.b);
+      for (int64_t jj = 0; jj < nc; jj += NR)
+        for (int64_t ii = 0; ii < mc; ii += MR)
+          micro_tile(kc, buf.a + ii * kc, buf.b + jj * kc, alpha, b, C, ldc, i0 + ii, std::min(MR, mc - ii), j0 + jj,
+                     std::min(NR, nc - jj), part);
+    }
+  };
+  const double flops = 2.0 * (double)m * (double)n * (double)k * (part == Part::lower ? 0.5 : 1.0);
+  if (flops < kParallelFlops || count == 1) {
+    for (int64_t t = 0; t < count; ++t) task(t);
+  } else {
+    parallel_for(count, task);
+  }
+}
+
+const char* gemm_nt_kernel() { return has_avx512() ? "avx512" : "portable"; }
+
+bool use_own_gemm() {
+  static const bool own = [] {
+    const std::string& choice = gemm_env();
+    if (choice == "natgrad" || choice == "natgrad-portable") return true;
+    if (choice == "openblas") return false;
+    const std::string core = openblas_get_corename();
+    const bool openblas_avx512 = core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids";
+    return cpu_has_avx512() && !openblas_avx512;
+  }();
+  return own;
+}
+
+const char* gemm_setting() {
+  const std::string& v = gemm_env();
+  return v == "auto" || v == "natgrad" || v == "openblas" || v == "natgrad-portable" ? v.c_str() : "auto";
+}
+
+
+}  // namespace natgrad::cpu

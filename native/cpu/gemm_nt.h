@@ -1,0 +1,41 @@
+// gemm_nt: natgrad's own float32 matrix product, C = β·C + α·A·Bᵀ, for the
+// places where OpenBLAS's kernels are not the fast ones on this CPU (see
+// gemm_nt.cc), and for products fused with other work (tiles of a kernel).
+#pragma once
+#include <cstdint>
+
+namespace natgrad::cpu {
+
+// A strided view: element (i, j) is p[i·rs + j·cs] (row-major: rs = ld, cs = 1;
+// column-major: rs = 1, cs = ld).
+struct View {
+  const float* p;
+  int64_t rs, cs;
+};
+
+enum class Part { all, lower };  // lower: only C[i,j] with i ≥ j is written
+
+// C[m,n] (column-major, leading dimension ldc) = β·C + α·A·Bᵀ for A [m,k] and
+// B [n,k] (strided views), β ∈ {0, 1} (β = 0: C is not read). Part::lower
+// writes only i ≥ j (the syrk form when A and B are the same matrix). Runs on
+// parallel_for's threads when the product is large enough. The result for a
+// given (m, n, k) does not depend on the thread count: every C element is one
+// dot product summed in p order, in blocks of KC, per call.
+void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha, View A, View B, float beta, float* C, int64_t ldc,
+             Part part = Part::all);
+
+// The name of the micro-kernel gemm_nt runs on this CPU: "avx512" or "portable".
+const char* gemm_nt_kernel();
+
+// Whether natgrad's blocked factorisations should use gemm_nt instead of
+// OpenBLAS's BLAS-3: NATGRAD_CPU_GEMM=natgrad|natgrad-portable|openblas forces the choice;
+// otherwise (auto) yes exactly when the CPU has AVX-512F and OpenBLAS's chosen
+// kernels do not use it (an OpenBLAS that does not know the CPU falls back to
+// its generic SSE3 "Prescott" kernels, ~4× slower here).
+bool use_own_gemm();
+
+// The NATGRAD_CPU_GEMM setting in effect: auto | natgrad | openblas |
+// natgrad-portable (natgrad's kernels without AVX-512, for tests); other values: auto.
+const char* gemm_setting();
+
+}  // namespace natgrad::cpu

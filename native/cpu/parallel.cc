@@ -1,0 +1,110 @@
+// The worker pool behind parallel_for (see parallel.h).
+#include "parallel.h"
+
+#include <cblas.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace natgrad::cpu {
+
+int threads() {
+  const int n = openblas_get_num_threads();
+  return n < 1 ? 1 : n;
+}
+
+namespace {
+
+class Pool {
+ public:
+  static Pool& instance() {
+    static Pool* pool = new Pool;  // never destroyed: workers are detached and may outlive static destructors
+    return *pool;
+  }
+
+  void run(int64_t count, const std::function<void(int64_t)>& fn) {
+    const int want = (int)std::min<int64_t>(threads(), count);
+    std::unique_lock<std::mutex> region(region_, std::try_to_lock);
+    if (want <= 1 || !region.owns_lock()) {
+      for (int64_t t = 0; t < count; ++t) fn(t);
+      return;
+    }
+    grow(want - 1);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      fn_ = &fn;
+      count_ = count;
+      next_.store(0);
+      helpers_ = want - 1;
+      busy_ = want - 1;
+      ++generation_;
+    }
+    wake_.notify_all();
+    drain();
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return busy_ == 0; });
+    fn_ = nullptr;
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  // Take tasks until none are left. A task that throws (std::bad_alloc) ends
+  // the region early; the first exception is rethrown on the caller.
+  void drain() {
+    try {
+      for (int64_t t; (t = next_.fetch_add(1)) < count_;) (*fn_)(t);
+    } catch (...) {
+      next_.store(count_);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+
+  void grow(int workers) {
+    while ((int)workers_.size() < workers) {
+      const int id = (int)workers_.size();
+      workers_.emplace_back([this, id] { work(id); });
+      workers_.back().detach();
+    }
+  }
+
+  void work(int id) {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (id >= helpers_) continue;  // this region asked for fewer helpers
+      }
+      drain();
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--busy_ == 0) done_.notify_one();
+    }
+  }
+
+  std::mutex region_;  // one parallel region at a time
+  std::mutex mutex_;   // guards the fields below
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int64_t)>* fn_ = nullptr;
+  int64_t count_ = 0;
+  std::atomic<int64_t> next_{0};
+  int helpers_ = 0, busy_ = 0;
+  uint64_t generation_ = 0;
+  std::exception_ptr error_;
+};
+
+}  // namespace
+
+void parallel_for(int64_t count, const std::function<void(int64_t)>& fn) {
+  if (count <= 0) return;
+  Pool::instance().run(count, fn);
+}
+
+}  // namespace natgrad::cpu

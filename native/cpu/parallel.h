@@ -1,0 +1,26 @@
+// parallel_for: run fn(0) … fn(count − 1) on the caller and the pool's
+// workers, and return when all are done.
+//
+// natgrad's own blocked kernels (gemm_nt.cc and its users) split their work
+// into independent tasks — each writes its own part of the output, computed
+// the same way whichever thread runs it — so results do not depend on the
+// schedule: tasks are handed out dynamically (an atomic counter), and the
+// output is bitwise the same for any thread count.
+//
+// The pool has threads() − 1 persistent workers (threads() follows
+// setThreads/NATGRAD_THREADS through OpenBLAS's thread count). One parallel
+// region runs at a time: a caller that finds the pool busy (concurrent
+// Promise-form calls on the libuv pool) runs its tasks alone, which is still
+// correct. Workers sleep on a condition variable between regions.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace natgrad::cpu {
+
+// Threads a parallel region may use (≥ 1).
+int threads();
+
+void parallel_for(int64_t count, const std::function<void(int64_t)>& fn);
+
+}  // namespace natgrad::cpu

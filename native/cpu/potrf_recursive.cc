@@ -1,0 +1,92 @@
+// potrf_recursive: the float32 Cholesky factor A = L Lᵀ (column-major, lower)
+// by recursive halving, so that almost every flop is a matrix product
+// (gemm_nt), as in ReLAPACK / Gustavson's recursive Cholesky:
+//
+//   [A11  .  ]   [L11  0 ] [L11ᵀ L21ᵀ]      L11 = chol(A11)
+//   [A21 A22 ] = [L21 L22] [ 0   L22ᵀ]  ⇒   L21 = A21 L11⁻ᵀ          (trsm, recursive)
+//                                           L22 = chol(A22 − L21 L21ᵀ)  (gemm_nt, lower)
+//
+// and the triangular solve X Lᵀ = B likewise:
+//
+//   [X1 X2] [La  0 ]ᵀ = [B1 B2]   ⇒   X1 = B1 La⁻ᵀ,  X2 = (B2 − X1 Lbᵀ) Lc⁻ᵀ
+//           [Lb  Lc]
+//
+// Leaves: LAPACK's spotrf below kLeafPotrf columns; below kLeafTrsm columns a
+// substitution vectorised across 16 rows at a time. cholesky_solve.cc uses this
+// when use_own_gemm() (see gemm_nt.h); the failing leading minor is reported as
+// LAPACK would (info = its order).
+#include <algorithm>
+
+#include "cpu_kernels.h"
+#include "gemm_nt.h"
+#include "lapack_types.h"
+
+namespace natgrad::cpu {
+
+namespace {
+
+constexpr int64_t kLeafPotrf = 64;
+constexpr int64_t kLeafTrsm = 16;
+
+// Split point: half of n rounded up to a multiple of 32 (the micro-kernel's rows), below n.
+int64_t split(int64_t n) {
+  const int64_t h = (n / 2 + 31) / 32 * 32;
+  return h < n ? h : n / 2;
+}
+
+// B[m,n] ← B · L⁻ᵀ for L [n,n] lower (n ≤ kLeafTrsm), column-major: column j of X is
+// (b_j − Σ_{i<j} L[j,i] x_i) / L[j,j]. 16 rows at a time, held in x[·][16].
+__attribute__((target_clones("avx512f", "arch=haswell", "default"))) void trsm_leaf(int64_t m, int64_t n,
+                                                                                   const float* L, int64_t ldl,
+                                                                                   float* B, int64_t ldb) {
+  for (int64_t r0 = 0; r0 < m; r0 += 16) {
+    const int64_t rows = std::min<int64_t>(16, m - r0);
+    float x[kLeafTrsm][16];
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t r = 0; r < 16; ++r) x[j][r] = r < rows ? B[r0 + r + j * ldb] : 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t i = 0; i < j; ++i) {
+        const float l = L[j + i * ldl];
+        for (int64_t r = 0; r < 16; ++r) x[j][r] -= l * x[i][r];
+      }
+      const float d = L[j + j * ldl];
+      for (int64_t r = 0; r < 16; ++r) x[j][r] /= d;
+    }
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t r = 0; r < rows; ++r) B[r0 + r + j * ldb] = x[j][r];
+  }
+}
+
+// B[m,n] ← B · L⁻ᵀ, L [n,n] lower.
+void trsm_rec(int64_t m, int64_t n, const float* L, int64_t ldl, float* B, int64_t ldb) {
+  if (n <= kLeafTrsm) {
+    trsm_leaf(m, n, L, ldl, B, ldb);
+    return;
+  }
+  const int64_t n1 = split(n), n2 = n - n1;
+  trsm_rec(m, n1, L, ldl, B, ldb);  // X1 = B1 La⁻ᵀ
+  // B2 −= X1 Lbᵀ, Lb = L[n1:, :n1]
+  gemm_nt(m, n2, n1, -1.0f, View{B, 1, ldb}, View{L + n1, 1, ldl}, 1.0f, B + n1 * ldb, ldb);
+  trsm_rec(m, n2, L + n1 + n1 * ldl, ldl, B + n1 * ldb, ldb);  // X2 = B2 Lc⁻ᵀ
+}
+
+}  // namespace
+
+int potrf_recursive(int64_t n, float* A, int64_t lda) {
+  if (n <= kLeafPotrf) {
+    int nn = (int)n, ld = (int)lda, info = 0;
+    spotrf_("L", &nn, A, &ld, &info, 1);
+    return info;
+  }
+  const int64_t n1 = split(n), n2 = n - n1;
+  float* A21 = A + n1;
+  float* A22 = A + n1 + n1 * lda;
+  int info = potrf_recursive(n1, A, lda);
+  if (info != 0) return info;
+  trsm_rec(n2, n1, A, lda, A21, lda);
+  gemm_nt(n2, n2, n1, -1.0f, View{A21, 1, lda}, View{A21, 1, lda}, 1.0f, A22, lda, Part::lower);
+  info = potrf_recursive(n2, A22, lda);
+  return info > 0 ? info + (int)n1 : info;
+}
+
+}  // namespace natgrad::cpu
