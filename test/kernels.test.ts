@@ -15,7 +15,11 @@ import {
   gramAsync,
   layerGram,
   layerGramAsync,
+  layerGramSum,
+  layerGramSumAsync,
   pinvSolve,
+  setThreads,
+  backend,
   pinvSolveAsync,
 } from '../lib/index';
 import { choleskySolve64, f32, fromEigen64, matmul64, norm, orthogonal64, randn, relErr, rng } from './linalg64';
@@ -140,6 +144,123 @@ describe('layerGram: K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1)', () => {
   });
 });
 
+describe('layerGramSum: K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)', () => {
+  type Layer = [number, number]; // [widthOut, widthIn]
+  // k = 1 with 3 layers and k = 2 with 5 layers run in several groups (at most k² layers' A Aᵀ held at once);
+  // N·k = 1000 has partial 96-wide tiles; widthOut 300 > 256 crosses gemm_nt's k-chunk.
+  const cases: [number, number, Layer[]][] = [
+    [1, 1, [[1, 1]]],
+    [5, 1, [[3, 2], [4, 7], [1, 1]]],
+    [7, 2, [[5, 3], [2, 4], [6, 1], [3, 3], [2, 2]]],
+    [40, 3, [[16, 9], [8, 17]]],
+    [pick(20, 70), pick(1, 9), [[pick(1, 40), pick(1, 40)], [pick(1, 40), pick(1, 40)]]],
+    [100, 10, [[64, 33], [10, 65]]],
+    [33, 3, [[300, 5]]],
+  ];
+  const make = (n: number, k: number, layers: Layer[], seed: number) => {
+    const r = rng(seed);
+    return { bs: layers.map(([wo]) => randn(n * k * wo, r)), as: layers.map(([, wi]) => randn(n * wi, r)) };
+  };
+  for (const [n, k, layers] of cases) {
+    it(`N=${n} k=${k} layers ${layers.map((l) => l.join('×')).join(', ')}`, () => {
+      const { bs, as } = make(n, k, layers, n * 7 + k);
+      const nk = n * k;
+      const before = snapshot(...bs, ...as);
+      const kern = layerGramSum(bs, as, n, k, new Float32Array(nk * nk).fill(NaN)); // overwritten, never read
+      const ref = new Float64Array(nk * nk), bound = new Float64Array(nk * nk);
+      layers.forEach(([wo, wi], l) => {
+        const bb = matmul64(bs[l], bs[l], nk, nk, wo, false, true), aa = matmul64(as[l], as[l], n, n, wi, false, true);
+        const absB = absArr(bs[l]), absA = absArr(as[l]);
+        const bbAbs = matmul64(absB, absB, nk, nk, wo, false, true), aaAbs = matmul64(absA, absA, n, n, wi, false, true);
+        for (let x = 0; x < nk; x++)
+          for (let y = 0; y < nk; y++) {
+            const i = Math.floor(x / k), ip = Math.floor(y / k);
+            ref[x * nk + y] += bb[x * nk + y] * (aa[i * n + ip] + 1);
+            bound[x * nk + y] += bbAbs[x * nk + y] * (aaAbs[i * n + ip] + 1);
+          }
+      });
+      let err = 0, scale = 0;
+      for (let i = 0; i < nk * nk; i++) {
+        err += (kern[i] - ref[i]) ** 2;
+        scale += bound[i] ** 2;
+      }
+      // per layer a length-wo and a length-wi dot product, one product, one sum; then L − 1 sums across layers
+      const maxW = Math.max(...layers.map(([wo, wi]) => wo + wi));
+      expect(Math.sqrt(err)).toBeLessThanOrEqual((maxW + 3 + layers.length) * u * Math.sqrt(scale));
+      let asymmetric = 0;
+      for (let x = 0; x < nk; x++) for (let y = 0; y < x; y++) if (!Object.is(kern[x * nk + y], kern[y * nk + x])) asymmetric++;
+      expect(asymmetric).toBe(0); // exactly symmetric
+      expectSameBits(snapshot(...bs, ...as), before);
+    });
+  }
+  it('equals zeros followed by one layerGram per layer, bit for bit (layers ≤ k²: one pass)', () => {
+    const n = 50, k = 3, layers: Layer[] = [[20, 11], [7, 30], [3, 3]];
+    const { bs, as } = make(n, k, layers, 3);
+    const acc = new Float32Array(n * k * n * k);
+    layers.forEach(([wo, wi], l) => layerGram(bs[l], as[l], n, k, wo, wi, acc));
+    expectSameBits(layerGramSum(bs, as, n, k), acc);
+  });
+  it('is the gram of the concatenated layer Jacobians (JᵀJ over all parameters)', () => {
+    const r = rng(17);
+    const n = 5, k = 2, nk = n * k;
+    const layers: Layer[] = [[3, 4], [2, 3]];
+    const { bs, as } = make(n, k, layers, 17);
+    const p = layers.reduce((s, [wo, wi]) => s + wo * wi + wo, 0);
+    const jm = new Float32Array(nk * p); // rows: (i, j); columns: layer by layer, weights then biases
+    let off = 0;
+    layers.forEach(([wo, wi], l) => {
+      for (let row = 0; row < nk; row++) {
+        const i = Math.floor(row / k);
+        for (let o = 0; o < wo; o++) {
+          for (let q = 0; q < wi; q++) jm[row * p + off + o * wi + q] = bs[l][row * wo + o] * as[l][i * wi + q];
+          jm[row * p + off + wo * wi + o] = bs[l][row * wo + o];
+        }
+      }
+      off += wo * wi + wo;
+    });
+    void r;
+    expect(relErr(layerGramSum(bs, as, n, k), gram(jm, p, nk, { layout: 'MP' }))).toBeLessThan(20 * p * u);
+  });
+  it('gives the same bits on 1 thread as on the default thread count, and in its Promise form', async () => {
+    const n = 150, k = 4, layers: Layer[] = [[32, 33], [32, 33], [8, 33]];
+    const { bs, as } = make(n, k, layers, 5);
+    const threads = backend().threads;
+    const many = layerGramSum(bs, as, n, k);
+    setThreads(1);
+    try {
+      expectSameBits(layerGramSum(bs, as, n, k), many);
+    } finally {
+      setThreads(threads);
+    }
+    expectSameBits(await layerGramSumAsync(bs, as, n, k), many);
+  });
+  it('rejects bad arguments, naming the layer', () => {
+    const n = 4, k = 2, nk = n * k;
+    const b = randn(nk * 3, rng(1)), a = randn(n * 5, rng(2));
+    const out = new Float32Array(nk * nk);
+    const codeOf = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return [(e as { code?: string }).code, (e as Error).message];
+      }
+      return ['no error', ''];
+    };
+    expect(codeOf(() => layerGramSum([b], [a, a], n, k, out))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/one matrix per layer/)]);
+    expect(codeOf(() => layerGramSum([], [], n, k, out))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'bs' must hold 1 to/)]);
+    expect(codeOf(() => layerGramSum([b, b.subarray(1)], [a, a], n, k, out))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'bs\[1\]' must have a length that is a positive multiple of N·k = 8, got 23/)]);
+    expect(codeOf(() => layerGramSum([b], [new Float32Array(0)], n, k, out))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'as\[0\]'/)]);
+    expect(codeOf(() => layerGramSum([b], [Float64Array.from(a) as unknown as Float32Array], n, k, out))).toEqual(['ERR_INVALID_ARG_TYPE', expect.stringMatching(/'as\[0\]' must be a Float32Array, got Float64Array/)]);
+    expect(codeOf(() => layerGramSum(b as unknown as Float32Array[], [a], n, k, out))).toEqual(['ERR_INVALID_ARG_TYPE', expect.stringMatching(/'bs' must be an Array/)]);
+    expect(codeOf(() => layerGramSum([b], [a], n, k, new Float32Array(nk * nk - 1)))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'K' must have length 64/)]);
+    const big = new Float32Array(nk * nk + nk * 3);
+    expect(codeOf(() => layerGramSum([big.subarray(0, nk * 3)], [a], n, k, big.subarray(nk * 3 - 1, nk * 3 - 1 + nk * nk)))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'K' must not overlap input 'bs\[0\]'/)]);
+    const bad = Float32Array.from(b);
+    bad[7] = NaN;
+    expect(codeOf(() => layerGramSum([b, bad], [a, a], n, k, out))).toEqual(['ERR_NON_FINITE', expect.stringMatching(/'bs\[1\]' contains NaN at index 7/)]);
+  });
+});
+
 // An SPD test matrix with known spectrum: eigenvalues spread log-uniformly over [1, κ].
 function spd(m: number, kappa: number, seed: number): { k64: Float64Array; k: Float32Array } {
   const r = rng(seed);
@@ -204,6 +325,48 @@ describe('choleskySolve: (K + λI) X = R', () => {
     expect(err?.message).toMatch(/order 3/);
     // enough damping makes it PD: eigenvalues of the trailing block are −1 and 3
     expect(() => choleskySolve(k, 3, new Float32Array(3), 1, { damping: 1.5 })).not.toThrow();
+  });
+});
+
+describe('choleskySolve on the recursive factorisation (orders past its 64-column leaves)', () => {
+  it('M = 450, κ = 100: forward error within κ·3M·u of float64, bitwise the same on 1 thread', () => {
+    const m = 450;
+    const { k } = spd(m, 100, 450);
+    const rhs = randn(m * 3, rng(70));
+    const x = choleskySolve(k, m, rhs, 3, { damping: 1e-4 });
+    expect(relErr(x, choleskySolve64(k, m, rhs, 3, 1e-4))).toBeLessThanOrEqual(100 * 3 * m * u + 2 * u);
+    const threads = backend().threads;
+    setThreads(1);
+    try {
+      expectSameBits(choleskySolve(k, m, rhs, 3, { damping: 1e-4 }), x);
+    } finally {
+      setThreads(threads);
+    }
+  });
+  it('names the failing leading minor deep inside the recursion (order 200 of 300)', () => {
+    // K = L D Lᵀ, L unit lower triangular, D = 1 except D[199] = −1: the minors of order < 200 are
+    // positive, the one of order 200 is negative.
+    const m = 300, r = rng(300);
+    const l = new Float64Array(m * m);
+    for (let i = 0; i < m; i++) {
+      l[i * m + i] = 1;
+      for (let j = 0; j < i; j++) l[i * m + j] = 0.3 * (r() - 0.5) / Math.sqrt(m);
+    }
+    const k = new Float32Array(m * m);
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < m; j++) {
+        let v = 0;
+        for (let q = 0; q <= Math.min(i, j); q++) v += l[i * m + q] * l[j * m + q] * (q === 199 ? -1 : 1);
+        k[i * m + j] = v;
+      }
+    let err: (Error & { code?: string; column?: number }) | undefined;
+    try {
+      choleskySolve(k, m, new Float32Array(m), 1);
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err?.code).toBe('ERR_NOT_POSITIVE_DEFINITE');
+    expect(err?.column).toBe(200);
   });
 });
 
@@ -330,6 +493,7 @@ describe('sync and Promise forms agree bit for bit', () => {
     expectSameBits(await gramAsync(j, 200, 64), gram(j, 200, 64));
     const B = randn(40 * 3 * 16, r), A = randn(40 * 9, r);
     expectSameBits(await layerGramAsync(B, A, 40, 3, 16, 9, new Float32Array(120 * 120)), layerGram(B, A, 40, 3, 16, 9, new Float32Array(120 * 120)));
+    expectSameBits(await layerGramSumAsync([B, B], [A, A], 40, 3), layerGramSum([B, B], [A, A], 40, 3));
     const k = gram(randn(300 * 100, r), 300, 100);
     const rhs = randn(100 * 2, r);
     for (const precision of ['float32', 'float64'] as const) {

@@ -1,0 +1,73 @@
+// natgrad's own CPU kernels (gemm_nt, the recursive Cholesky) under every NATGRAD_CPU_GEMM setting:
+// auto, natgrad (AVX-512 micro-kernel where the CPU has it), natgrad-portable (the micro-kernel an
+// older CPU runs) and openblas (OpenBLAS's BLAS-3 for the factorisation). The setting is read once
+// per process, so each runs in a child; the results are checked here against float64 references.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backend } from '../lib/index';
+import { matmul64, norm } from './linalg64';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { inputs } = require('./helpers/cpu-gemm-child.cjs');
+const u = 2 ** -24;
+const child = path.join(__dirname, 'helpers', 'cpu-gemm-child.cjs');
+const floats = (b64: string) => {
+  const buf = Buffer.from(b64, 'base64');
+  return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+};
+
+const inp = inputs();
+const nk = inp.n * inp.kk;
+// float64 layerGramSum reference and its error scale (Σ |B||B|ᵀ ⊙ (|A||A|ᵀ + 1))
+const ref = new Float64Array(nk * nk), bound = new Float64Array(nk * nk);
+inp.widths.forEach(([wo, wi]: number[], l: number) => {
+  const bb = matmul64(inp.bs[l], inp.bs[l], nk, nk, wo, false, true), aa = matmul64(inp.as[l], inp.as[l], inp.n, inp.n, wi, false, true);
+  const ab = inp.bs[l].map(Math.abs), aA = inp.as[l].map(Math.abs);
+  const bbAbs = matmul64(ab, ab, nk, nk, wo, false, true), aaAbs = matmul64(aA, aA, inp.n, inp.n, wi, false, true);
+  for (let x = 0; x < nk; x++)
+    for (let y = 0; y < nk; y++) {
+      const i = Math.floor(x / inp.kk), j = Math.floor(y / inp.kk);
+      ref[x * nk + y] += bb[x * nk + y] * (aa[i * inp.n + j] + 1);
+      bound[x * nk + y] += bbAbs[x * nk + y] * (aaAbs[i * inp.n + j] + 1);
+    }
+});
+
+describe.each([
+  ['auto', /./],
+  ['natgrad', /choleskySolve float32: natgrad recursive Cholesky/],
+  ['natgrad-portable', /gemm_nt \(portable\).*natgrad recursive Cholesky on gemm_nt \(portable\)/],
+  ['openblas', /choleskySolve float32: OpenBLAS blocked Cholesky/],
+])('NATGRAD_CPU_GEMM=%s', (setting, kernels) => {
+  const run = spawnSync(process.execPath, [child], {
+    encoding: 'utf8',
+    env: { ...process.env, NATGRAD_ADDON: backend().addon, NATGRAD_CPU_GEMM: setting },
+  });
+  const out = run.status === 0 ? JSON.parse(run.stdout) : null;
+  it('runs, and backend().kernels says which code runs', () => {
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(out.kernels).toMatch(kernels);
+    expect(out.kernels).toContain(`(NATGRAD_CPU_GEMM=${setting})`);
+  });
+  it('choleskySolve: residual ‖(K + λI)X − R‖ ≤ 3M·u·(‖K + λI‖‖X‖ + ‖R‖), M = 300', () => {
+    const x = floats(out.x);
+    const kx = matmul64(inp.k, x, inp.m, 2, inp.m);
+    const res = kx.map((v: number, i: number) => v + inp.damping * x[i] - inp.rhs[i]);
+    expect(norm(res)).toBeLessThanOrEqual(3 * inp.m * u * ((norm(inp.k) + inp.damping * Math.sqrt(inp.m)) * norm(x) + norm(inp.rhs)));
+  });
+  it('choleskySolve names the failing leading minor (order 200 of 300)', () => {
+    expect(out.failure).toEqual({ code: 'ERR_NOT_POSITIVE_DEFINITE', column: 200 });
+  });
+  it('layerGramSum: within (width + 5)·u of the float64 kernel, exactly symmetric', () => {
+    const kern = floats(out.kern);
+    let err = 0, scale = 0, asymmetric = 0;
+    for (let i = 0; i < nk * nk; i++) {
+      err += (kern[i] - ref[i]) ** 2;
+      scale += bound[i] ** 2;
+    }
+    for (let x = 0; x < nk; x++) for (let y = 0; y < x; y++) if (kern[x * nk + y] !== kern[y * nk + x]) asymmetric++;
+    expect(Math.sqrt(err)).toBeLessThanOrEqual((41 + 41 + 5) * u * Math.sqrt(scale));
+    expect(asymmetric).toBe(0);
+  });
+});
