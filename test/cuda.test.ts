@@ -179,6 +179,18 @@ for (const [N, k, wo, wi] of [[13, 3, 17, 11], [40, 1, 9, 5], [11, 10, 33, 70]])
   const B = randn(N * k * wo), A = randn(N * wi), K0 = randn(N * k * N * k);
   R['layerGram N=' + N + ' k=' + k] = { err: cmp(() => a.layerGram(B, A, N, k, wo, wi, K0.slice())).err, k: Math.max(wo, wi) };
 }
+// layerGramSum: all layers in one call, K kept on the device and overwritten (the NaN in 'out' must
+// never be read: cudaMemsetAsync, not an upload); N·k = 1100 takes gram_upper's two-panel path for B Bᵀ.
+// Also against zeros + one layerGram per layer on the CUDA backend itself (the accumulate path).
+for (const [N, k, widths] of [[13, 3, [[17, 11], [9, 17], [4, 9]]], [40, 1, [[9, 5]]], [11, 10, [[33, 70], [70, 33], [10, 70]]], [275, 4, [[3, 5], [4, 2]]]]) {
+  const NK = N * k, bs = widths.map(([wo]) => randn(NK * wo)), as = widths.map(([, wi]) => randn(N * wi));
+  const c = cmp(() => a.layerGramSum(bs, as, N, k, new Float32Array(NK * NK).fill(NaN)));
+  const kk = Math.max(...widths.flat()) + widths.length;
+  const name = 'layerGramSum N=' + N + ' k=' + k + ' layers=' + widths.length;
+  R[name] = { err: c.err, k: kk, asymmetry: asym(c.g, NK) };
+  const each = on('cuda', () => { const K = new Float32Array(NK * NK); widths.forEach(([wo, wi], l) => a.layerGram(bs[l], as[l], N, k, wo, wi, K)); return K; });
+  R[name + ' vs Σ layerGram (cuda)'] = { err: rel(c.g, each), k: kk };
+}
 // SPD K = JᵀJ/P + I (condition ≈ (1 + √(M/P))² / 1), right-hand sides 1 and 5, float32 and float64
 // Both backends read only the upper triangle of (row-major) K: junk below the diagonal must not matter.
 const junkBelow = (K, M) => { for (let i = 0; i < M; i++) for (let j = 0; j < i; j++) K[i * M + j] = 1e3 * (r() - 0.5); return K; };
@@ -214,6 +226,10 @@ for (const [batch, rows, k, lambda] of [[37, 9, 5, 0.1], [5, 1, 1, 0], [20, 40, 
   a.selectBackend('cuda');
   const g = await a.gramAsync(J, 30, 20, false, new Float32Array(400));
   R['gramAsync'] = { err: rel(g, on('cpu', () => a.gram(J, 30, 20, false, new Float32Array(400)))), k: 30 };
+  { const N = 12, k = 3, bs = [randn(36 * 7), randn(36 * 5)], as = [randn(N * 4), randn(N * 7)];
+    a.selectBackend('cuda');
+    const gs = await a.layerGramSumAsync(bs, as, N, k, new Float32Array(36 * 36).fill(NaN));
+    R['layerGramSumAsync'] = { err: rel(gs, on('cpu', () => a.layerGramSum(bs, as, N, k, new Float32Array(36 * 36)))), k: 7 + 2, asymmetry: asym(gs, 36) }; }
   // the exact natural-gradient direction through lib (dist/) on both backends
   let lib = null;
   try { lib = require(require('node:path').join(process.cwd(), 'dist', 'index.js')); } catch (e) { out.stepSkipped = 'dist/index.js not built (npm run build:ts): ' + e.message.split('\n')[0]; }
@@ -248,6 +264,7 @@ function checkHarness(out: any, tf32: boolean) {
     if (r.asymmetry !== undefined) expect(r.asymmetry, `${name} is exactly symmetric`).toBe(0);
     if (r.rankCpu !== undefined) expect(r.rankGpu, `${name} rank`).toBe(r.rankCpu);
   }
+  expect(Object.keys(out.results).filter((n) => n.startsWith('layerGramSum')).length, 'layerGramSum cases ran').toBe(9);
   console.log(`[cuda.test] ${out.info.device} — ${out.info.blas}\n  ` + rows.join('\n  ') + (out.stepSkipped ? `\n  exact direction skipped: ${out.stepSkipped}` : ''));
   const [cc, gc] = out.errors.cholesky;
   expect(gc.code).toBe('ERR_NOT_POSITIVE_DEFINITE');
