@@ -9,12 +9,14 @@
 // and the fused kernel assembly are almost all matrix products, so they call
 // this instead when use_own_gemm() says so.
 //
-// Blocking: C is cut into MC × NC blocks, one task each (parallel_for). A task
-// walks k in chunks of KC; for each chunk it packs its rows of A into MR-row
-// micro-panels (ap[p·MR + i]) and its rows of B into NR-column micro-panels
-// (bp[p·NR + j]), then the micro-kernel forms each MR × NR tile of A·Bᵀ in
-// registers (MR = 32: two 16-float vectors per column, NR = 12 columns: 24
-// accumulators) and adds it into C. Every element of C is one dot product
+// Blocking: k is walked in chunks of KC. For each chunk, all of B's rows are
+// packed once into NR-column micro-panels (bp[p·NR + j]) shared by the
+// threads; then C's MC-row blocks are the tasks (parallel_for): a task packs
+// its rows of A into MR-row micro-panels (ap[p·MR + i]) and the micro-kernel
+// forms each MR × NR tile of A·Bᵀ in registers (MR = 32: two 16-float vectors
+// per column, NR = 12 columns: 24 accumulators) and adds it into C. Each
+// operand is thus packed once per chunk (packing per task, as a first version
+// did, cost ~14% of a Cholesky). Every element of C is one dot product
 // accumulated in p order, chunk by chunk, whatever the thread count.
 #include "gemm_nt.h"
 
@@ -23,11 +25,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <new>
 #include <string>
 
 #include "parallel.h"
+#include "scratch.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -38,26 +42,17 @@ namespace natgrad::cpu {
 namespace {
 
 constexpr int64_t MR = 32, NR = 12;
-constexpr int64_t MC = 192, NC = 96, KC = 256;  // A block 192 KiB, B block 96 KiB per task
+constexpr int64_t MC = 96, KC = 256;  // A block: 96 KiB per thread; B panel: n × KC floats, shared
 constexpr double kParallelFlops = 4e6;           // below this, one thread (a region costs ~10 µs)
 
-// Per-thread packing buffers, allocated on first use and kept (64-byte aligned).
+// Per-thread packing buffer for A, allocated on first use and kept (64-byte aligned: the micro-kernel loads it aligned).
 struct PackBuffers {
   float* a = nullptr;
-  float* b = nullptr;
   PackBuffers() {
     a = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * MC * KC));
-    b = static_cast<float*>(std::aligned_alloc(64, sizeof(float) * NC * KC));
-    if (!a || !b) {
-      std::free(a);
-      std::free(b);
-      throw std::bad_alloc();
-    }
+    if (!a) throw std::bad_alloc();
   }
-  ~PackBuffers() {
-    std::free(a);
-    std::free(b);
-  }
+  ~PackBuffers() { std::free(a); }
 };
 PackBuffers& pack_buffers() {
   thread_local std::unique_ptr<PackBuffers> buffers;
@@ -225,39 +220,39 @@ void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha, View A, View B, float
       for (int64_t i = part == Part::lower ? j : 0; i < m; ++i) C[i + j * ldc] = beta == 0.0f ? 0.0f : C[i + j * ldc];
     return;
   }
-  // Tasks: the MC × NC blocks of C (part lower: those not wholly above the diagonal).
-  const int64_t mb = (m + MC - 1) / MC, nb = (n + NC - 1) / NC;
-  struct Block {
-    int64_t i0, j0;
+  const bool lower = part == Part::lower;
+  const double flops = 2.0 * (double)m * (double)n * (double)k * (lower ? 0.5 : 1.0);
+  const bool parallel = flops >= kParallelFlops;
+  const auto run = [&](int64_t count, const std::function<void(int64_t)>& fn) {
+    if (parallel && count > 1)
+      parallel_for(count, fn);
+    else
+      for (int64_t t = 0; t < count; ++t) fn(t);
   };
-  std::unique_ptr<Block[]> blocks(new Block[mb * nb]);
-  int64_t count = 0;
-  for (int64_t jb = 0; jb < nb; ++jb)
-    for (int64_t ib = 0; ib < mb; ++ib) {
-      const int64_t i0 = ib * MC, j0 = jb * NC;
-      if (part == Part::lower && std::min(m, i0 + MC) - 1 < j0) continue;
-      blocks[count++] = {i0, j0};
-    }
-  const auto task = [&](int64_t t) {
-    const int64_t i0 = blocks[t].i0, j0 = blocks[t].j0;
-    const int64_t mc = std::min(MC, m - i0), nc = std::min(NC, n - j0);
-    PackBuffers& buf = pack_buffers();
-    for (int64_t p0 = 0; p0 < k; p0 += KC) {
-      const int64_t kc = std::min(KC, k - p0);
-      const float b = p0 == 0 ? beta : 1.0f;
+  // Per chunk of KC: B's rows packed once into a shared panel (its NR-column micro-panels split among
+  // the threads), then the MC-row blocks of C as tasks, each packing its own rows of A. Part lower: a
+  // block computes only the columns that reach its last row; the blocks with most of them go first.
+  const int64_t panels = (n + NR - 1) / NR, blocks = (m + MC - 1) / MC;
+  Scratch<float> bp(panels * NR * std::min(KC, k));
+  constexpr int64_t kPanelsPerTask = 8;
+  for (int64_t p0 = 0; p0 < k; p0 += KC) {
+    const int64_t kc = std::min(KC, k - p0);
+    const float b = p0 == 0 ? beta : 1.0f;
+    run((panels + kPanelsPerTask - 1) / kPanelsPerTask, [&](int64_t t) {
+      const int64_t j0 = t * kPanelsPerTask * NR;
+      pack_b(B, j0, std::min(kPanelsPerTask * NR, n - j0), p0, kc, bp.get() + j0 * kc);
+    });
+    run(blocks, [&](int64_t t) {
+      const int64_t i0 = (lower ? blocks - 1 - t : t) * MC;  // lower: the longest rows first
+      const int64_t mc = std::min(MC, m - i0);
+      const int64_t nc = lower ? std::min(n, i0 + mc) : n;
+      PackBuffers& buf = pack_buffers();
       pack_a(A, i0, mc, p0, kc, buf.a);
-      pack_b(B, j0, nc, p0, kc, buf.b);
-      for (int64_t jj = 0; jj < nc; jj += NR)
+      for (int64_t j0 = 0; j0 < nc; j0 += NR)
         for (int64_t ii = 0; ii < mc; ii += MR)
-          micro_tile(kc, buf.a + ii * kc, buf.b + jj * kc, alpha, b, C, ldc, i0 + ii, std::min(MR, mc - ii), j0 + jj,
-                     std::min(NR, nc - jj), part);
-    }
-  };
-  const double flops = 2.0 * (double)m * (double)n * (double)k * (part == Part::lower ? 0.5 : 1.0);
-  if (flops < kParallelFlops || count == 1) {
-    for (int64_t t = 0; t < count; ++t) task(t);
-  } else {
-    parallel_for(count, task);
+          micro_tile(kc, buf.a + ii * kc, bp.get() + j0 * kc, alpha, b, C, ldc, i0 + ii, std::min(MR, mc - ii), j0,
+                     std::min(NR, n - j0), part);
+    });
   }
 }
 
