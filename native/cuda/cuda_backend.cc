@@ -189,31 +189,40 @@ class CudaBackend final : public Backend {
     finish(c);
   }
 
-  // All layers in one call: K stays on the device while each layer's B Bᵀ and A Aᵀ are formed and
-  // its Hadamard term added (ng_layer_hadamard); K crosses the bus once each way (once if !accumulate).
+  // All layers in one call: every layer's B and A are uploaded first, then K stays on the device while
+  // each layer's B Bᵀ and A Aᵀ are formed and its Hadamard term added (ng_layer_hadamard); K crosses
+  // the bus once each way (only back when !accumulate). Device memory: K, B Bᵀ, A Aᵀ and all factors.
   void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
                       float* K) override {
     Call c(this, count == 1 ? "layerGram" : "layerGramSum");
     const int64_t NK = N * k;
-    int64_t max_b = 1, max_a = 1;
+    int64_t total_b = 0, total_a = 0;
     for (int64_t l = 0; l < count; ++l) {
-      max_b = std::max(max_b, NK * layers[l].width_out);
-      max_a = std::max(max_a, N * layers[l].width_in);
+      total_b += NK * layers[l].width_out;
+      total_a += N * layers[l].width_in;
     }
     float *dB, *dA, *dK, *dBB, *dAA;
-    carve(c, {f32(&dB, max_b), f32(&dA, max_a), f32(&dK, NK * NK), f32(&dBB, NK * NK), f32(&dAA, N * N)});
+    carve(c, {f32(&dB, total_b), f32(&dA, total_a), f32(&dK, NK * NK), f32(&dBB, NK * NK), f32(&dAA, N * N)});
+    for (int64_t l = 0, ob = 0, oa = 0; l < count; ++l) {
+      h2d(c, dB + ob, layers[l].B, NK * layers[l].width_out);
+      h2d(c, dA + oa, layers[l].A, N * layers[l].width_in);
+      ob += NK * layers[l].width_out;
+      oa += N * layers[l].width_in;
+    }
     if (accumulate)
       h2d(c, dK, K, NK * NK);
     else
       mem(c, "cudaMemsetAsync", api_->cudaMemsetAsync(dK, 0, (size_t)(NK * NK) * sizeof(float), stream_));
     mark(c, 1);
-    for (int64_t l = 0; l < count; ++l) {
+    for (int64_t l = 0, ob = 0, oa = 0; l < count; ++l) {
       const int64_t wo = layers[l].width_out, wi = layers[l].width_in;
-      h2d(c, dB, layers[l].B, NK * wo);
-      h2d(c, dA, layers[l].A, N * wi);
+      float* b = dB + ob;
+      float* a = dA + oa;
+      ob += NK * wo;
+      oa += N * wi;
       // B [NK, wo] row-major = column-major wo×NK: BB = B Bᵀ = BcᵀBc; likewise AA = A Aᵀ. Upper triangles.
-      gram_upper(c, dB, true, (int)NK, (int)wo, (int)wo, dBB);
-      gram_upper(c, dA, true, (int)N, (int)wi, (int)wi, dAA);
+      gram_upper(c, b, true, (int)NK, (int)wo, (int)wo, dBB);
+      gram_upper(c, a, true, (int)N, (int)wi, (int)wi, dAA);
       int nk = (int)NK, kk = (int)k, n = (int)N;
       void* args[] = {&dK, &dBB, &dAA, &nk, &kk, &n};
       const unsigned T = (unsigned)((NK + 31) / 32);
