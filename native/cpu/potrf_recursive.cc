@@ -11,12 +11,14 @@
 //   [X1 X2] [La  0 ]ᵀ = [B1 B2]   ⇒   X1 = B1 La⁻ᵀ,  X2 = (B2 − X1 Lbᵀ) Lc⁻ᵀ
 //           [Lb  Lc]
 //
-// Leaves: LAPACK's spotrf below kLeafPotrf columns; below kLeafTrsm columns a
+// Leaves: an unblocked Cholesky (LAPACK's spotf2) below kLeafPotrf columns, so
+// no OpenBLAS call is left in the factorisation; below kLeafTrsm columns a
 // substitution vectorised across 16 rows at a time (on AVX-512 with the
 // columns held in registers: the loop version took ~11% of a factorisation). cholesky_solve.cc uses this
 // when use_own_gemm() (see gemm_nt.h); the failing leading minor is reported as
 // LAPACK would (info = its order).
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <cstring>
 #include <utility>
@@ -27,7 +29,6 @@
 
 #include "cpu_kernels.h"
 #include "gemm_nt.h"
-#include "lapack_types.h"
 
 namespace natgrad::cpu {
 
@@ -119,14 +120,31 @@ void trsm_rec(int64_t m, int64_t n, const float* L, int64_t ldl, float* B, int64
   trsm_rec(m, n2, L + n1 + n1 * ldl, ldl, B + n1 * ldb, ldb);  // X2 = B2 Lc⁻ᵀ
 }
 
+// A[n,n] ← L (n ≤ kLeafPotrf), unblocked and right-looking, as LAPACK's spotf2: column j's pivot is
+// what remains of A[j,j] after the columns before it; a pivot that is not > 0 (or NaN) stops with
+// info = j + 1. The column scaling and the rank-1 update run down contiguous columns.
+__attribute__((target_clones("avx512f", "arch=haswell", "default"))) int potrf_leaf(int64_t n, float* A,
+                                                                                   int64_t lda) {
+  for (int64_t j = 0; j < n; ++j) {
+    float* aj = A + j * lda;
+    const float pivot = aj[j];
+    if (!(pivot > 0.0f)) return (int)j + 1;
+    const float d = std::sqrt(pivot);
+    aj[j] = d;
+    for (int64_t i = j + 1; i < n; ++i) aj[i] /= d;
+    for (int64_t c = j + 1; c < n; ++c) {  // A[c:, c] −= L[c:, j]·L[c, j]
+      const float l = aj[c];
+      float* ac = A + c * lda;
+      for (int64_t i = c; i < n; ++i) ac[i] -= aj[i] * l;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int potrf_recursive(int64_t n, float* A, int64_t lda) {
-  if (n <= kLeafPotrf) {
-    int nn = (int)n, ld = (int)lda, info = 0;
-    spotrf_("L", &nn, A, &ld, &info, 1);
-    return info;
-  }
+  if (n <= kLeafPotrf) return potrf_leaf(n, A, lda);
   const int64_t n1 = split(n), n2 = n - n1;
   float* A21 = A + n1;
   float* A22 = A + n1 + n1 * lda;
