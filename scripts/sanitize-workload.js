@@ -1,5 +1,5 @@
 // A small workload over every native entry point, for memory checkers (scripts/sanitize.sh
-// valgrind): each kernel sync and async at small sizes, into plain, offset, SharedArrayBuffer
+// valgrind): each kernel sync and async at small sizes (layerGramSum at N·k = 120: several tiles), into plain, offset, SharedArrayBuffer
 // and resizable arrays, with X = R, every error path (argument errors, NaN input, not
 // positive definite, an output transferred while pending), backendInfo/setThreads/
 // selectBackend. Exits 1 if a result is off (it checks the kernels against simple
@@ -76,6 +76,47 @@ async function round(kind) {
   addon.layerGram(Bl, Al, N, kk, wo, wi, KL);
   const KL2 = await addon.layerGramAsync(Bl, Al, N, kk, wo, wi, new Float32Array(N * kk * N * kk));
   check(KL.every((v, i) => v === KL2[i]), 'layerGram sync = async');
+  // layerGramSum: 3 layers, N·k = 120 > 96 (a full and a partial 96-wide tile on each side, three
+  // tiles on the worker pool), against a float64 loop; sync = Promise bit for bit; K's old contents unused
+  {
+    const N = 40, k = 3, nk = N * k, widths = [[7, 5], [20, 3], [2, 9]];
+    const bs = widths.map(([wo]) => filled(nk * wo, kind)), as = widths.map(([, wi]) => filled(N * wi, kind));
+    const S = addon.layerGramSum(bs, as, N, k, filled(nk * nk, kind).fill(NaN));
+    const S2 = await addon.layerGramSumAsync(bs, as, N, k, filled(nk * nk, kind));
+    check(S.every((v, i) => v === S2[i]), 'layerGramSum sync = async');
+    let err = 0;
+    for (let r = 0; r < nk; r += 7) // every 7th row: a float64 reference is slow under valgrind
+      for (let c = 0; c < nk; c++) {
+        let ref = 0;
+        widths.forEach(([wo, wi], l) => {
+          let bb = 0, aa = 0;
+          for (let o = 0; o < wo; o++) bb += bs[l][r * wo + o] * bs[l][c * wo + o];
+          for (let q = 0; q < wi; q++) aa += as[l][Math.floor(r / k) * wi + q] * as[l][Math.floor(c / k) * wi + q];
+          ref += bb * (aa + 1);
+        });
+        err = Math.max(err, Math.abs(S[r * nk + c] - ref), Math.abs(S[r * nk + c] - S[c * nk + r]));
+      }
+    check(err < 1e-5, `layerGramSum ${err}`);
+    // errors: NaN in a layer (named), K overlapping a layer, a count mismatch; K transferred while pending
+    const nan = Float32Array.from(bs[1]);
+    nan[11] = NaN;
+    expectCode(() => addon.layerGramSum([bs[0], nan], [as[0], as[1]], N, k, new Float32Array(nk * nk)), 'ERR_NON_FINITE');
+    await expectReject(addon.layerGramSumAsync([bs[0], nan], [as[0], as[1]], N, k, new Float32Array(nk * nk)), 'ERR_NON_FINITE');
+    const both = new Float32Array(N * 9 + nk * nk);
+    expectCode(() => addon.layerGramSum(bs.slice(2), [both.subarray(0, N * 9)], N, k, both.subarray(N * 9 - 1, N * 9 - 1 + nk * nk)), 'ERR_OUT_OF_RANGE');
+    await expectReject(addon.layerGramSumAsync(bs, as.slice(1), N, k, new Float32Array(nk * nk)), 'ERR_OUT_OF_RANGE');
+    const lost = new Float32Array(nk * nk);
+    const pendingSum = addon.layerGramSumAsync(bs, as, N, k, lost);
+    structuredClone(lost.buffer, { transfer: [lost.buffer] });
+    await expectReject(pendingSum, 'ERR_INVALID_STATE');
+    // a layer transferred and collected while pending: the call works on its copy
+    const b0 = Float32Array.from(bs[0]);
+    const p3 = addon.layerGramSumAsync([b0, bs[1], bs[2]], as, N, k, new Float32Array(nk * nk));
+    structuredClone(b0.buffer, { transfer: [b0.buffer] });
+    if (global.gc) global.gc();
+    const S3 = await p3;
+    check(S3.every((v, i) => v === S[i]), 'layerGramSum after transferring a layer');
+  }
   // solves: residual of K X = R; X = R allowed
   const K = spd(m, kind), R = filled(m * 2, kind);
   for (const prec of ['float32', 'float64']) {

@@ -5,7 +5,8 @@
 #     Builds the addon with -fsanitize=address,undefined (every UBSan finding fatal) into
 #     build-asan/ (cmake-js, -DNATGRAD_SANITIZE=ON), then runs the native tests against it —
 #     test/kernels, native, fuzz (NATGRAD_FUZZ_CALLS, default 5,000), async_memory, and the
-#     optimizer's faults and concurrency tests (whole steps through the addon) — with
+#     optimizer's faults and concurrency tests (whole steps through the addon), after
+#     scripts/sanitize-workload.js (2 rounds) — with
 #     libasan/libubsan preloaded into node (node itself is not instrumented). OpenBLAS is
 #     linked statically and not instrumented: ASan sees natgrad's own code, valgrind below
 #     sees everything. LeakSanitizer is off: its exit-time check never runs inside node (no
@@ -43,8 +44,10 @@ case "$mode" in
     files=("$@")
     [ ${#files[@]} -gt 0 ] || files=(test/kernels.test.ts test/native.test.ts test/fuzz.test.ts test/async_memory.test.ts test/faults.test.ts test/concurrency.test.ts)
     start=$(date +%s)
+    # the valgrind workload too (every kernel sync and async, layerGramSum over several tiles on the worker pool)
+    node --expose-gc scripts/sanitize-workload.js "$addon" 2
     npx vitest run "${files[@]}"
-    echo "sanitize: asan+ubsan clean on ${files[*]} ($(( $(date +%s) - start )) s)"
+    echo "sanitize: asan+ubsan clean on scripts/sanitize-workload.js ${files[*]} ($(( $(date +%s) - start )) s)"
     ;;
   valgrind)
     command -v valgrind >/dev/null || { echo "sanitize: valgrind not installed (apt-get install -y valgrind)"; exit 1; }

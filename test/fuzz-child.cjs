@@ -3,10 +3,15 @@
 //   node --expose-gc test/fuzz-child.cjs <addon.node> <calls> <seed>
 // Prints one JSON line (see `report` below).
 //
-// Every call is generated from a seeded PRNG: a valid call at small sizes (1–7), then
+// Every call is generated from a seeded PRNG: a valid call at small sizes (1–7; now and then
+// choleskySolve with M in 65–104, the recursive float32 Cholesky, and layerGramSum with N·k > 96,
+// several tiles on the worker pool), then
 // possibly 1–3 arguments replaced by something else — wrong types, wrong lengths, sizes
 // 0 and 2³¹ and 2³¹ − 1, products beyond 2³¹ − 1, NaN/±Inf in numbers and in arrays,
-// alpha beyond float32, detached buffers, overlapping outputs, too few arguments — or by
+// alpha beyond float32, detached buffers, overlapping outputs, too few arguments; for
+// layerGramSum's lists of layers: not an Array (a Proxy of one, an array-like, a Float32Array),
+// no layers or more than 4096, bs and as of different lengths, a hole, a layer of the wrong type
+// or length or detached or holding NaN/±Inf, K overlapping (or just touching) bs[l] or as[l] — or by
 // an equally valid variant (offset subarray views with NaN sentinels around them, arrays
 // on a SharedArrayBuffer or a resizable ArrayBuffer, a Float32Array subclass). Arrays
 // are placed in those containers at random in valid calls too. Sync and Promise forms are
@@ -21,10 +26,11 @@
 //   ERR_OUT_OF_RANGE — when exactly one rule is broken, of the right class and naming the
 //   argument;
 // - a valid call with NaN/Inf in an array the kernel reads must fail with ERR_NON_FINITE
-//   naming the first such argument;
+//   naming the first such argument (for layerGramSum 'bs[l]'/'as[l]') and the index in it;
 // - otherwise the result must match a float64 reference (per-element bounds scaled by
 //   float32 rounding and, for the solves, the condition number computed by a Jacobi
-//   eigensolver here): gemm, gram (also exactly symmetric), layerGram, choleskySolve (or
+//   eigensolver here): gemm, gram (also exactly symmetric), layerGram, layerGramSum (also exactly
+//   symmetric), choleskySolve (or
 //   ERR_NOT_POSITIVE_DEFINITE exactly when K + λI is not positive definite), pinvSolve
 //   (the rank too) and batchedGramInverse. Where the reference cannot decide (K + λI
 //   within rounding of singular, an eigenvalue at the cutoff, a float32 overflow) any
@@ -51,11 +57,14 @@ const INT32_MAX = 2147483647;
 const hasGc = typeof global.gc === 'function';
 
 // ---------------------------------------------------------------- the arguments
-// kinds: b boolean, s size, f float32 scale (alpha, beta), d number ≥ 0, p precision, a Float32Array
+// kinds: b boolean, s size, f float32 scale (alpha, beta), d number ≥ 0, p precision, a Float32Array,
+// l Array of Float32Arrays
 const SPECS = {
   gemm: { kinds: 'bbsssfaafa', names: ['transA', 'transB', 'm', 'n', 'k', 'alpha', 'A', 'B', 'beta', 'C'], out: 9 },
   gram: { kinds: 'assba', names: ['J', 'P', 'M', 'samplesMajor', 'K'], out: 4 },
   layerGram: { kinds: 'aassssa', names: ['B', 'A', 'N', 'k', 'widthOut', 'widthIn', 'K'], out: 6 },
+  // l: an Array of Float32Arrays, one per layer (bs[l]: N·k × widthOut_l, as[l]: N × widthIn_l, widths from the lengths)
+  layerGramSum: { kinds: 'llssa', names: ['bs', 'as', 'N', 'k', 'K'], out: 4 },
   choleskySolve: { kinds: 'asasdpa', names: ['K', 'M', 'R', 'nrhs', 'damping', 'precision', 'X'], out: 6 },
   pinvSolve: { kinds: 'asasddpa', names: ['K', 'M', 'R', 'nrhs', 'damping', 'rcond', 'precision', 'X'], out: 7 },
   batchedGramInverse: { kinds: 'asssda', names: ['G', 'batch', 'rows', 'k', 'damping', 'out'], out: 5 },
@@ -79,6 +88,10 @@ function lengths(fn, a) {
       const nk = product(a[2], a[3]);
       return { 0: nk === null ? null : product(nk, a[4]), 1: product(a[2], a[5]), 6: nk === null ? null : product(nk, nk) };
     }
+    case 'layerGramSum': {
+      const nk = product(a[2], a[3]);
+      return { 4: nk === null ? null : product(nk, nk) }; // (the addon names both products 'K')
+    }
     case 'choleskySolve': return { 0: product(a[1], a[1]), 2: product(a[1], a[3]), 6: product(a[1], a[3]) };
     case 'pinvSolve': return { 0: product(a[1], a[1]), 2: product(a[1], a[3]), 7: product(a[1], a[3]) };
     default: return { 0: product(a[1], a[2], a[3]), 5: product(a[1], a[3], a[3]) };
@@ -89,6 +102,7 @@ const OVERLAP = {
   gemm: [[9, 6], [9, 7]],
   gram: [[4, 0]],
   layerGram: [[6, 0], [6, 1]],
+  layerGramSum: [], // K against every bs[l] and as[l]: see overlapPairs
   choleskySolve: [[6, 0], [6, 2, true]],
   pinvSolve: [[7, 0], [7, 2, true]],
   batchedGramInverse: [[5, 0]],
@@ -105,6 +119,25 @@ function isDetached(ab) {
 }
 const isF32 = (v) => require('util').types.isFloat32Array(v); // false for a Proxy, as for the addon
 const usable = (v) => isF32(v) && !isDetached(v.buffer);
+// an Array for the addon (napi_is_array): a JS Array or a subclass of it, not a Proxy of one
+const isList = (v) => Array.isArray(v) && !require('util').types.isProxy(v);
+const MAX_LAYERS = 4096;
+// Every Float32Array the call holds: top-level arguments and the elements of Array arguments.
+function arraysIn(args) {
+  const out = [];
+  for (const x of args) {
+    if (isF32(x)) out.push(x);
+    else if (isList(x)) for (let l = 0; l < x.length; l++) if (isF32(x[l])) out.push(x[l]);
+  }
+  return out;
+}
+// [output, input, its name, may be the same array] for every pair that must not overlap
+function overlapPairs(fn, args) {
+  if (fn !== 'layerGramSum') return OVERLAP[fn].map(([o, i, sameOk]) => [args[o], args[i], SPECS[fn].names[i], sameOk]);
+  const pairs = [];
+  for (let l = 0; l < args[0].length; l++) pairs.push([args[4], args[0][l], `bs[${l}]`], [args[4], args[1][l], `as[${l}]`]);
+  return pairs;
+}
 
 // The argument rules of native/addon.cc, written again: a list of broken rules.
 function violations(fn, args) {
@@ -129,8 +162,28 @@ function violations(fn, args) {
       if (!isF32(x)) bad(TypeError, 'Float32Array');
       else if (isDetached(x.buffer)) bad(TypeError, 'detached');
     }
+    if (kind === 'l') {
+      if (!isList(x)) bad(TypeError, 'Array');
+      else if (x.length === 0 || x.length > MAX_LAYERS) bad(RangeError, 'layer count');
+    }
   });
   if (!sizesOk) return v.length ? v : [{ cls: RangeError, arg: null, what: '?' }];
+  if (fn === 'layerGramSum') {
+    // one matrix per layer in each list; each a Float32Array whose length is a positive multiple of N·k (bs) or N (as)
+    const [bs, as, N, k] = args, nk = product(N, k);
+    const listOk = (x) => isList(x) && x.length >= 1 && x.length <= MAX_LAYERS;
+    if (listOk(bs) && listOk(as) && bs.length !== as.length) v.push({ cls: RangeError, arg: 'bs', what: 'one matrix per layer' });
+    if (nk !== null)
+      for (const [list, name, unit] of [[bs, 'bs', nk], [as, 'as', N]]) {
+        if (!isList(list)) continue;
+        for (let l = 0; l < list.length; l++) {
+          const x = list[l], el = `${name}[${l}]`;
+          if (!isF32(x)) v.push({ cls: TypeError, arg: el, what: 'Float32Array' });
+          else if (isDetached(x.buffer)) v.push({ cls: TypeError, arg: el, what: 'detached' });
+          else if (x.length === 0 || x.length % unit !== 0) v.push({ cls: RangeError, arg: el, what: 'length' });
+        }
+      }
+  }
   if (fn === 'batchedGramInverse' && args[3] > 256) v.push({ cls: RangeError, arg: 'k', what: 'k ≤ 256' });
   const want = lengths(fn, args);
   for (const [i, len] of Object.entries(want)) {
@@ -142,12 +195,11 @@ function violations(fn, args) {
     if (usable(x) && x.length !== len) v.push({ cls: RangeError, arg: spec.names[i], what: 'length' });
   }
   if (v.length === 0) {
-    for (const [o, i, sameOk] of OVERLAP[fn]) {
-      const a = args[o], b = args[i];
+    for (const [a, b, , sameOk] of overlapPairs(fn, args)) {
       if (!sharesMemory(a, b)) continue;
       const same = a.byteOffset === b.byteOffset && a.length === b.length;
       const lo = Math.max(a.byteOffset, b.byteOffset), hi = Math.min(a.byteOffset + a.byteLength, b.byteOffset + b.byteLength);
-      if (lo < hi && !(sameOk && same)) v.push({ cls: RangeError, arg: spec.names[o], what: 'overlap' });
+      if (lo < hi && !(sameOk && same)) v.push({ cls: RangeError, arg: spec.names[spec.out], what: 'overlap' });
     }
   }
   return v;
@@ -160,7 +212,7 @@ function sharesMemory(a, b) {
 const GUARD = 0x7fcadbad; // a NaN payload around offset views: reading it gives NaN, writing it is caught
 const guards = new WeakMap(); // array → [u32 view of its buffer, [start, end) ranges that must keep GUARD]
 class SubFloat32Array extends Float32Array {}
-const stats = { containers: {}, hazards: {}, outcomes: {}, byFn: {} };
+const stats = { containers: {}, hazards: {}, outcomes: {}, byFn: {}, layerGramSum: {}, sizes: {} };
 const bump = (o, k, by = 1) => (o[k] = (o[k] || 0) + by);
 
 function container(n, kind) {
@@ -267,8 +319,37 @@ function squareMatrix(m, forPinv) {
 }
 const damping = () => choose([0, 0, 1e-3, 0.1, 1, rand(), 10 ** (int(9) - 6)]);
 
+// layerGramSum: 1–3 layers at small sizes; now and then N·k > 96 (several 96-wide tiles, partial
+// ones, the worker pool). Layers may share an array (bs[1] = bs[0]) or one buffer (inputs may overlap
+// each other; only K must not overlap them). K is output only: garbage in it must not matter.
+function layerGramSumCall() {
+  const big = rand() < 0.04;
+  const N = big ? 20 + int(40) : 1 + int(7), k = big ? 3 + int(3) : 1 + int(3), L = 1 + int(3), nk = N * k;
+  if (nk > 96) bump(stats.sizes, 'layerGramSum N·k > 96');
+  const bs = [], as = [];
+  for (let l = 0; l < L; l++) {
+    const wo = 1 + int(big ? 24 : 7), wi = 1 + int(big ? 24 : 7);
+    if (l > 0 && rand() < 0.15) {
+      bs.push(bs[0]); // the same array twice
+      as.push(rand() < 0.5 ? as[0] : arr(values(N * wi)));
+    } else if (rand() < 0.1) {
+      // bs[l] and as[l] are views of one buffer (overlapping each other, which is allowed)
+      const base = arr(values(nk * wo + N * wi + 2), 'plain');
+      bs.push(base.subarray(0, nk * wo));
+      const start = int(nk * wo + 2);
+      as.push(base.subarray(start, start + N * wi));
+      if (as[l].length !== N * wi) as[l] = arr(values(N * wi));
+    } else {
+      bs.push(arr(values(nk * wo)));
+      as.push(arr(values(N * wi)));
+    }
+  }
+  return ['layerGramSum', [bs, as, N, k, arr(garbage(nk * nk))]];
+}
+
 function validCall() {
-  const m = 1 + int(7), n = 1 + int(7), k = 1 + int(7);
+  let m = 1 + int(7);
+  const n = 1 + int(7), k = 1 + int(7);
   const fn = choose(Object.keys(SPECS));
   switch (fn) {
     case 'gemm': {
@@ -281,8 +362,14 @@ function validCall() {
       const N = m, kk = 1 + int(3);
       return [fn, [arr(values(N * kk * n)), arr(values(N * k)), N, kk, n, k, arr(values(N * kk * N * kk))]];
     }
+    case 'layerGramSum': return layerGramSumCall();
     case 'choleskySolve':
     case 'pinvSolve': {
+      // now and then M > 64: the float32 solve's recursive Cholesky (native/cpu/potrf_recursive.cc)
+      if (fn === 'choleskySolve' && rand() < 0.03) {
+        m = 65 + int(40);
+        bump(stats.sizes, 'choleskySolve M > 64');
+      }
       const K = arr(squareMatrix(m, fn === 'pinvSolve'));
       const R = arr(values(m * n));
       const X = rand() < 0.2 ? R : arr(garbage(m * n));
@@ -336,6 +423,38 @@ function badValue(kind, current) {
     const c = typeof current === 'number' ? current : 3;
     return choose([...common, 0, -1, -0, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 31 - 1, 2 ** 32, 2 ** 53, 1e300, '3', true, 65536, 46341, c + 1, Math.max(1, c - 1), c]);
   }
+  if (kind === 'l') {
+    // current: the list of layers (or what replaced it already)
+    const list = isList(current) && current.length > 0 && current.length <= MAX_LAYERS ? current.slice() : [arr(values(12))];
+    const l = int(list.length);
+    const n = isF32(list[l]) && usable(list[l]) ? list[l].length : 12;
+    switch (int(19)) {
+      case 0: case 1: case 2: case 3: // one layer's matrix replaced (wrong type or length, detached, NaN/±Inf, empty, …)
+        list[l] = badValue('a', list[l]);
+        return list;
+      case 14: case 15: { // NaN or ±Infinity in one layer (a copy of it, in the same kind of container)
+        const a = arr(usable(list[l]) && list[l].length > 0 ? Array.from(list[l]) : values(n));
+        a[int(a.length)] = choose([NaN, Infinity, -Infinity]);
+        if (rand() < 0.3) a[int(a.length)] = NaN;
+        list[l] = a;
+        return list;
+      }
+      case 16: list[l] = arr(values(n + choose([-1, 1, -2, 2]))); return list; // a length off by a little (possibly 0)
+      case 17: list[l] = arr(values(2 * n)); return list; // twice the width: equally valid for bs (another widthOut) and as
+      case 18: { const a = new Float32Array(n); structuredClone(a.buffer, { transfer: [a.buffer] }); list[l] = a; return list; } // detached
+      case 4: list.push(list[l]); return list; // one more layer (a count mismatch unless both lists change)
+      case 5: return list.length > 1 ? list.slice(1) : [];
+      case 6: { const h = list.slice(); delete h[l]; return h; } // a hole: undefined
+      case 7: return new Array(MAX_LAYERS + 1).fill(list[0]); // too many layers
+      case 8: return new Proxy(list, {}); // Array.isArray, but not an Array for Node-API
+      case 9: return { length: list.length, ...list }; // array-like
+      case 10: return list[0]; // a Float32Array where an Array is due
+      case 11: return [list]; // nested
+      case 12: { class Layers extends Array {} return Layers.from(list); } // equally valid
+      case 13: return Object.freeze(list); // equally valid
+      default: return choose(common);
+    }
+  }
   if (kind === 'b') return choose([...common, 0, 1, 'true', new Boolean(true), true, false]);
   if (kind === 'p') return choose([...common, 'float16', 'FLOAT32', 32, 'float64 ', new String('float32'), 'float32', 'float64']);
   if (kind === 'f') return choose([...common, NaN, Infinity, -Infinity, 1e39, -1e39, 3.4e38, 1e-50, -0, '1', true, 1e20]);
@@ -352,6 +471,19 @@ function mutate(fn, args) {
       if (k === 's') args[i] = big;
     });
     return 'oversize';
+  }
+  if (kind === 1 && fn === 'layerGramSum') {
+    // K in one buffer with bs[l] or as[l]: overlapping its start, its end, all of it, or adjacent (valid)
+    const which = int(2), list = args[which], l = int(list.length), src = list[l], K = args[4];
+    const n = src.length, kn = K.length;
+    const base = new Float32Array(kn + n + kn + 2); // [0] · room for K · src · room for K · [last]
+    base.set(src, 1 + kn);
+    list[l] = base.subarray(1 + kn, 1 + kn + n);
+    // K ending just before src (valid), ending on its first element, starting on its last, starting
+    // inside it, starting just after it (valid), anywhere
+    const start = choose([1, 2, 1 + kn + n - 1, 1 + kn + int(n), 1 + kn + n, int(n + kn + 3)]);
+    args[4] = base.subarray(start, start + kn);
+    return 'overlap';
   }
   if (kind === 1) {
     // output overlapping an input: the same array, or a view sharing part of its memory
@@ -491,6 +623,40 @@ function reference(fn, a) {
         }
       return { value, tol, free };
     }
+    case 'layerGramSum': {
+      // K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1), overwriting K; exactly symmetric
+      const [bs, as, N, k] = a, nk = N * k, L = bs.length;
+      const value = new Float64Array(nk * nk), scale = new Float64Array(nk * nk), free = [];
+      let widest = 0;
+      for (let l = 0; l < L; l++) {
+        const B = bs[l], A = as[l], wo = B.length / nk, wi = A.length / N;
+        widest = Math.max(widest, wo + wi);
+        const E = new Float64Array(N * N), Eabs = new Float64Array(N * N);
+        for (let i = 0; i < N; i++)
+          for (let i2 = 0; i2 < N; i2++) {
+            let aa = 0, aabs = 0;
+            for (let q = 0; q < wi; q++) { aa += A[i * wi + q] * A[i2 * wi + q]; aabs += Math.abs(A[i * wi + q] * A[i2 * wi + q]); }
+            E[i * N + i2] = aa;
+            Eabs[i * N + i2] = aabs;
+          }
+        for (let r = 0; r < nk; r++)
+          for (let c = 0; c < nk; c++) {
+            let bb = 0, babs = 0;
+            for (let o = 0; o < wo; o++) { bb += B[r * wo + o] * B[c * wo + o]; babs += Math.abs(B[r * wo + o] * B[c * wo + o]); }
+            const e = Math.floor(r / k) * N + Math.floor(c / k);
+            value[r * nk + c] += bb * (E[e] + 1);
+            scale[r * nk + c] += babs * (Eabs[e] + 1);
+            if (babs >= FLT_MAX / 2 || Eabs[e] >= FLT_MAX / 2) free[r * nk + c] = true; // a float32 intermediate overflows
+          }
+      }
+      // per layer a length-wo and a length-wi dot product, a product and a sum; L − 1 sums across layers
+      const tol = new Float64Array(nk * nk);
+      for (let i = 0; i < nk * nk; i++) {
+        tol[i] = (widest + L + 8) * 2 * EPS * scale[i] + 1e-37;
+        if (scale[i] >= FLT_MAX / 2) free[i] = true;
+      }
+      return { value, tol, free, symmetric: nk };
+    }
     case 'choleskySolve': {
       const [K, M, R, nrhs, lambda0, prec] = a;
       if (lambda0 > 1e30) return { undecided: ['ERR_NOT_POSITIVE_DEFINITE'], finite: true, M }; // (K + λI)⁻¹ R underflows; float32 λ may overflow
@@ -583,29 +749,38 @@ function readArrays(fn, a) {
     case 'gemm': return Math.fround(a[8]) !== 0 ? [6, 7, 9] : [6, 7];
     case 'gram': return [0];
     case 'layerGram': return [0, 1, 6];
+    case 'layerGramSum': return []; // (its layers: see namedReadArrays)
     case 'choleskySolve':
     case 'pinvSolve': return [0, 2];
     default: return [0];
   }
 }
 
+// [name, array] of the arrays a (valid) call reads, in the order the addon checks them for NaN/Inf.
+function namedReadArrays(fn, args) {
+  if (fn !== 'layerGramSum') return readArrays(fn, args).map((i) => [SPECS[fn].names[i], args[i]]);
+  const out = [];
+  for (let l = 0; l < args[0].length; l++) out.push([`bs[${l}]`, args[0][l]], [`as[${l}]`, args[1][l]]);
+  return out;
+}
+
 // The full expectation for a call with these arguments, as they are now.
 function expectation(fn, args) {
   const v = violations(fn, args);
   if (v.length) return { argError: v };
-  for (const i of readArrays(fn, args)) {
-    const bad = args[i].findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) return { error: 'ERR_NON_FINITE', arg: SPECS[fn].names[i] };
+  for (const [name, a] of namedReadArrays(fn, args)) {
+    const bad = a.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) return { error: 'ERR_NON_FINITE', arg: name, index: bad };
   }
   // the reference works on float64 copies of the values
-  const copy = args.map((x) => (isF32(x) ? Float64Array.from(x) : x));
+  const copy = args.map((x) => (isF32(x) ? Float64Array.from(x) : isList(x) ? x.map((y) => Float64Array.from(y)) : x));
   return reference(fn, copy);
 }
 
 // ---------------------------------------------------------------- checking an outcome
 const report = {
   calls: 0, sync: 0, async: 0, returned: 0, rejected: 0, correct: 0, undecided: 0,
-  argErrors: 0, kernelErrors: 0, invalidState: 0, raced: 0, lapackFailures: 0, bitIdentical: 0, wrong: [], undocumented: [], wrongCount: 0,
+  argErrors: 0, kernelErrors: 0, getterProbes: 0, invalidState: 0, raced: 0, lapackFailures: 0, bitIdentical: 0, wrong: [], undocumented: [], wrongCount: 0,
 };
 function fail(list, item) {
   if (list === report.wrong) report.wrongCount++;
@@ -628,7 +803,12 @@ function check(call, res) {
   const where = { fn: name, label: call.label };
   if (call.debug) where.args = call.debug;
   const out = args[SPECS[fn].out];
-  for (const x of args) if (isF32(x) && !guardsIntact(x)) return fail(report.wrong, { ...where, why: 'wrote outside an array view' });
+  for (const x of arraysIn(args)) if (!guardsIntact(x)) return fail(report.wrong, { ...where, why: 'wrote outside an array view' });
+  if (fn === 'layerGramSum') {
+    // what the layerGramSum calls came to: the error code and, for a single broken rule, which
+    const one = exp.argError && exp.argError.length === 1 ? `: ${exp.argError[0].what} of ${String(exp.argError[0].arg).replace(/\d+/, 'l')}` : '';
+    bump(stats.layerGramSum, res.ok ? (call.lost || call.raced || exp.undecided ? 'returned (unchecked)' : 'returned') : ((res.error && res.error.code) || 'no code') + one);
+  }
   if (!res.ok) {
     const e = res.error;
     report.rejected++;
@@ -658,6 +838,7 @@ function check(call, res) {
     if (exp.error) {
       if (e.code !== exp.error) return fail(report.wrong, { ...where, why: `expected ${exp.error}`, code: e.code, message: e.message });
       if (exp.arg && !e.message.includes(`argument '${exp.arg}'`)) return fail(report.wrong, { ...where, why: `ERR_NON_FINITE should name '${exp.arg}'`, message: e.message });
+      if (exp.arg && !e.message.endsWith(` at index ${exp.index}`)) return fail(report.wrong, { ...where, why: `ERR_NON_FINITE should give index ${exp.index}`, message: e.message });
       if (e.code === 'ERR_NOT_POSITIVE_DEFINITE' && fn === 'choleskySolve' && !(e.column >= 1 && e.column <= exp.M)) return fail(report.wrong, { ...where, why: 'column', column: e.column });
       report.kernelErrors++;
       return;
@@ -715,17 +896,24 @@ function describeExp(exp) {
 
 // ---------------------------------------------------------------- driving the calls
 function inputsOf(fn, args) {
-  // arrays the call only reads (for the sync "inputs unchanged" check)
+  // [name, array] the call only reads (for the sync "inputs unchanged" check)
   const o = args[SPECS[fn].out];
-  return SPECS[fn].kinds.map((k, i) => (k === 'a' && i !== SPECS[fn].out && usable(args[i]) && !(isF32(o) && o.buffer === args[i].buffer) ? i : -1)).filter((i) => i >= 0);
+  const out = [];
+  SPECS[fn].kinds.forEach((k, i) => {
+    const name = SPECS[fn].names[i];
+    if (k === 'a' && i !== SPECS[fn].out) out.push([name, args[i]]);
+    if (k === 'l' && isList(args[i])) for (let l = 0; l < args[i].length; l++) out.push([`${name}[${l}]`, args[i][l]]);
+  });
+  return out.filter(([, a]) => usable(a) && !(isF32(o) && o.buffer === a.buffer));
 }
 const DEBUG = !!process.env.NATGRAD_FUZZ_DEBUG; // wrong calls then carry their arguments
-const debugArgs = (args) => (DEBUG ? args.map((x) => (usable(x) && x.length ? Array.from(x) : typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean' ? x : typeof x)) : undefined);
+const debugOne = (x) => (usable(x) && x.length ? Array.from(x) : typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean' ? x : isList(x) && x.length <= 16 ? Array.from(x, debugOne) : typeof x);
+const debugArgs = (args) => (DEBUG ? args.map(debugOne) : undefined);
 function runSync(fn, args, label, raced = false) {
   const exp = expectation(fn, args);
   const debug = debugArgs(args);
   const inputs = inputsOf(fn, args);
-  const before = inputs.map((i) => bitsOf(args[i]));
+  const before = inputs.map(([, a]) => bitsOf(a));
   report.calls++;
   report.sync++;
   bump(stats.byFn, fn);
@@ -736,8 +924,8 @@ function runSync(fn, args, label, raced = false) {
     res = { ok: false, error };
   }
   check({ fn, args, isAsync: false, exp, label, debug, raced }, res);
-  if (!raced) inputs.forEach((i, j) => {
-    if (usable(args[i]) && bitsOf(args[i]) !== before[j]) fail(report.wrong, { fn, label, why: `input '${SPECS[fn].names[i]}' was modified` });
+  if (!raced) inputs.forEach(([name, a], j) => {
+    if (usable(a) && bitsOf(a) !== before[j]) fail(report.wrong, { fn, label, why: `input '${name}' was modified` });
   });
   return res;
 }
@@ -763,17 +951,16 @@ function hazard(call, pending) {
   if (report.calls >= TOTAL) return;
   const { fn, args } = call;
   const outIdx = SPECS[fn].out;
-  const arrays = args.map((x, i) => (usable(x) && x.length > 0 ? i : -1)).filter((i) => i >= 0); // (a shrunk view has length 0)
+  const arrays = arraysIn(args).filter((x) => usable(x) && x.length > 0); // (a shrunk view has length 0)
   if (arrays.length === 0) return;
-  const i = choose(arrays);
-  const a = args[i];
+  const a = choose(arrays);
   const shared = !(a.buffer instanceof ArrayBuffer);
-  const isOut = i === outIdx || (isF32(args[outIdx]) && args[outIdx].buffer === a.buffer);
+  const isOut = a === args[outIdx] || (isF32(args[outIdx]) && args[outIdx].buffer === a.buffer);
   // A SharedArrayBuffer is used in place: changing one while a pending call uses it is a data
   // race the caller owns (the result is unspecified, but the process must survive).
   const markRaced = (buffer) => {
     if (buffer instanceof ArrayBuffer) return;
-    for (const c of live) if (c.args.some((x) => isF32(x) && x.buffer === buffer)) c.raced = true;
+    for (const c of live) if (arraysIn(c.args).some((x) => x.buffer === buffer)) c.raced = true;
   };
   const markLost = (buffer) => {
     for (const c of live) if (isF32(c.args[SPECS[c.fn].out]) && c.args[SPECS[c.fn].out].buffer === buffer) c.lost = true;
@@ -816,6 +1003,54 @@ function hazard(call, pending) {
 let live = [];
 const track = (c) => c && live.push(c);
 
+// NATGRAD_FUZZ_GETTERS=1: layerGramSum(Async) with an accessor element in bs or as whose getter, run by
+// the addon while it reads the lists, takes the memory of a layer array that was read (and checked)
+// before it: transfers its buffer away and collects it, or shrinks its resizable buffer. The kernel must
+// not read that memory: the only acceptable outcome is an argument error (a detached or empty array).
+// Off by default: the addon reads each array's data pointer as it walks the lists (LayerGramSumJob::parse),
+// so such a call reads freed memory — see the report of the change that added this.
+const GETTERS = process.env.NATGRAD_FUZZ_GETTERS === '1';
+async function getterProbe() {
+  const N = 2 + int(6), k = 1 + int(3), nk = N * k, L = 2 + int(2);
+  const resizable = rand() < 0.5;
+  const make = (n) => arr(values(n), resizable ? 'resizable' : 'plain');
+  const bs = [], as = [];
+  for (let l = 0; l < L; l++) bs.push(make(nk * (1 + int(40)))), as.push(make(N * (1 + int(40))));
+  // the getter replaces element `at` of list `which`; it takes the memory of bs[0] or as[0] (read earlier)
+  const which = int(2), at = 1 + int(L - 1), victim = choose([bs[0], as[0]]);
+  const list = which ? as : bs, element = list[at];
+  Object.defineProperty(list, at, {
+    get() {
+      if (resizable) victim.buffer.resize(0);
+      else structuredClone(victim.buffer, { transfer: [victim.buffer] });
+      if (hasGc) global.gc();
+      return element;
+    },
+    enumerable: true,
+    configurable: true,
+  });
+  const isAsync = rand() < 0.5, name = isAsync ? 'layerGramSumAsync' : 'layerGramSum';
+  report.calls++;
+  report.getterProbes++;
+  bump(stats.byFn, name);
+  let res;
+  try {
+    res = { ok: true, value: isAsync ? await addon[name](bs, as, N, k, new Float32Array(nk * nk)) : addon[name](bs, as, N, k, new Float32Array(nk * nk)) };
+  } catch (error) {
+    res = { ok: false, error };
+  }
+  const where = { fn: name, label: 'getter takes an earlier layer\'s memory', resizable };
+  if (res.ok) {
+    report.returned++;
+    return fail(report.wrong, { ...where, why: 'returned although an array it had read lost its memory to a later element getter' });
+  }
+  report.rejected++;
+  report.argErrors++;
+  const e = res.error;
+  bump(stats.outcomes, (e && e.code) || 'no code');
+  if (!(e instanceof Error) || !['ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE'].includes(e.code)) fail(report.undocumented, { ...where, code: e && e.code, message: String(e && e.message) });
+}
+
 async function main() {
   const t0 = Date.now();
   while (report.calls < TOTAL) {
@@ -823,6 +1058,10 @@ async function main() {
     live = [];
     const group = 1 + int(6);
     for (let g = 0; g < group && report.calls < TOTAL; g++) {
+      if (GETTERS && rand() < 0.02) {
+        await getterProbe();
+        continue;
+      }
       let [fn, args] = validCall();
       let label = 'valid';
       if (rand() < 0.6) label = mutate(fn, args);
@@ -839,7 +1078,7 @@ async function main() {
     // now and then: the sync and Promise forms on identical valid inputs agree bit for bit
     if (rand() < 0.1 && report.calls + 2 <= TOTAL) {
       const [fn, args] = validCall();
-      const twin = args.map((x) => (isF32(x) ? Float32Array.from(x) : x));
+      const twin = args.map((x) => (isF32(x) ? Float32Array.from(x) : isList(x) ? x.map((y) => Float32Array.from(y)) : x));
       if (args[SPECS[fn].out] === args[2] && fn.endsWith('Solve')) twin[SPECS[fn].out] = twin[2];
       const s = runSync(fn, args, 'twin');
       const p = [];
