@@ -337,6 +337,14 @@ struct LayerGramSumJob : Job {
       throw_arg(a.env(), true, a.fn() + ": arguments 'bs' and 'as' must hold one matrix per layer each, got " +
                                    std::to_string(bs.Length()) + " and " + std::to_string(as.Length()));
     const uint32_t count = bs.Length();
+    // Every element first: reading one can run JavaScript (a getter, a prototype's accessor for a
+    // hole), which could detach or shrink an array read before it. No JavaScript runs after this
+    // loop, so the data pointers taken below stay valid for the call.
+    std::vector<Napi::Value> b_values(count), a_values(count);
+    for (uint32_t l = 0; l < count; ++l) {
+      b_values[l] = bs.Get(l);
+      a_values[l] = as.Get(l);
+    }
     names.reserve(2 * count);
     B.resize(count);
     A.resize(count);
@@ -345,8 +353,8 @@ struct LayerGramSumJob : Job {
     for (uint32_t l = 0; l < count; ++l) {
       names.push_back("bs[" + std::to_string(l) + "]");
       names.push_back("as[" + std::to_string(l) + "]");
-      B[l] = a.f32_rows(bs.Get(l), names[2 * l], nk, "N·k", &wo[l]);
-      A[l] = a.f32_rows(as.Get(l), names[2 * l + 1], N, "N", &wi[l]);
+      B[l] = a.f32_rows(b_values[l], names[2 * l], nk, "N·k", &wo[l]);
+      A[l] = a.f32_rows(a_values[l], names[2 * l + 1], N, "N", &wi[l]);
     }
     K = a.f32(4, "K", a.product({nk, nk}, "K"));
     for (uint32_t l = 0; l < count; ++l) {

@@ -1003,13 +1003,13 @@ function hazard(call, pending) {
 let live = [];
 const track = (c) => c && live.push(c);
 
-// NATGRAD_FUZZ_GETTERS=1: layerGramSum(Async) with an accessor element in bs or as whose getter, run by
-// the addon while it reads the lists, takes the memory of a layer array that was read (and checked)
-// before it: transfers its buffer away and collects it, or shrinks its resizable buffer. The kernel must
-// not read that memory: the only acceptable outcome is an argument error (a detached or empty array).
-// Off by default: the addon reads each array's data pointer as it walks the lists (LayerGramSumJob::parse),
-// so such a call reads freed memory — see the report of the change that added this.
-const GETTERS = process.env.NATGRAD_FUZZ_GETTERS === '1';
+// Getter probes (on unless NATGRAD_FUZZ_GETTERS=0): layerGramSum(Async) with an accessor element in bs or
+// as whose getter, run by the addon while it reads the lists, takes the memory of another layer array:
+// transfers its buffer away and collects it, or shrinks its resizable buffer. The kernel must not read
+// that memory: the only acceptable outcome is an argument error (a detached or empty array). The addon
+// reads every element before it checks any array (LayerGramSumJob::parse); before that fix such a call
+// read freed memory.
+const GETTERS = process.env.NATGRAD_FUZZ_GETTERS !== '0';
 async function getterProbe() {
   const N = 2 + int(6), k = 1 + int(3), nk = N * k, L = 2 + int(2);
   const resizable = rand() < 0.5;

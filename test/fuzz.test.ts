@@ -5,8 +5,8 @@
 // right class and argument for a bad argument, ERR_NON_FINITE for NaN/Inf data,
 // ERR_NOT_POSITIVE_DEFINITE exactly when K + λI is not positive definite, ERR_INVALID_STATE when
 // a pending call's output was transferred or shrunk — and the child must exit normally.
-// NATGRAD_FUZZ_GETTERS=1 adds layerGramSum calls whose layer lists have an element getter that takes
-// an earlier layer's memory (off by default: the addon does not survive them yet; see fuzz-child.cjs).
+// It includes layerGramSum calls whose layer lists have an element getter that takes another layer's
+// memory (NATGRAD_FUZZ_GETTERS=0 leaves them out; see fuzz-child.cjs).
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -41,6 +41,7 @@ describe('fuzzing the native boundary', () => {
       expect(r.hazards[h], h).toBeGreaterThan(0);
     for (const c of ['plain', 'offset', 'shared', 'sharedOffset', 'resizable', 'tracking', 'subclass']) expect(r.containers[c], c).toBeGreaterThan(0);
     expect(r.bitIdentical).toBeGreaterThan(0);
+    if (process.env.NATGRAD_FUZZ_GETTERS !== '0' && CALLS >= 2000) expect(r.getterProbes).toBeGreaterThan(0);
     // every kernel in both forms; layerGramSum's own outcomes (checked results, NaN in a layer, K overlapping a layer)
     for (const fn of ['gemm', 'gram', 'layerGram', 'layerGramSum', 'choleskySolve', 'pinvSolve', 'batchedGramInverse'])
       for (const name of [fn, fn + 'Async']) expect(r.byFn[name], name).toBeGreaterThan(0);

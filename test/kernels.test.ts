@@ -255,6 +255,11 @@ describe('layerGramSum: K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)', (
     expect(codeOf(() => layerGramSum([b], [a], n, k, new Float32Array(nk * nk - 1)))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'K' must have length 64/)]);
     const big = new Float32Array(nk * nk + nk * 3);
     expect(codeOf(() => layerGramSum([big.subarray(0, nk * 3)], [a], n, k, big.subarray(nk * 3 - 1, nk * 3 - 1 + nk * nk)))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'K' must not overlap input 'bs\[0\]'/)]);
+    // an element getter that detaches a layer read before it: every element is read before any array is used
+    const victim = Float32Array.from(b), later = Float32Array.from(b);
+    const bsGetter = [victim];
+    Object.defineProperty(bsGetter, 1, { enumerable: true, get: () => (structuredClone(victim.buffer, { transfer: [victim.buffer] }), later) });
+    expect(codeOf(() => layerGramSum(bsGetter, [a, a], n, k, out))).toEqual(['ERR_INVALID_ARG_TYPE', expect.stringMatching(/'bs\[0\]' is backed by a detached ArrayBuffer/)]);
     const bad = Float32Array.from(b);
     bad[7] = NaN;
     expect(codeOf(() => layerGramSum([b, bad], [a, a], n, k, out))).toEqual(['ERR_NON_FINITE', expect.stringMatching(/'bs\[1\]' contains NaN at index 7/)]);
