@@ -42,7 +42,7 @@ struct TileBuffers {
 };
 
 // The tile rows [i0, i0 + mr) × columns [j0, j0 + nc) of H for the given layers, into K.
-void tile(const LayerFactors* layers, const float* const* E, int64_t count, int64_t N, int64_t k, int64_t NK,
+__attribute__((target_clones("avx512f", "arch=haswell", "default"))) void tile(const LayerFactors* layers, const float* const* E, int64_t count, int64_t N, int64_t k, int64_t NK,
           int64_t i0, int64_t mr, int64_t j0, int64_t nc, bool accumulate, float* K, TileBuffers& buf) {
   float* H = buf.h.get();
   float* P = buf.p.get();
@@ -64,11 +64,15 @@ void tile(const LayerFactors* layers, const float* const* E, int64_t count, int6
         for (int64_t r = 0; r < mr; ++r) ex[r] = ec[s_row[r]] + 1.0f;
       }
       float* __restrict hc = H + c * TB;
-      const float* __restrict pc = P + c * TB;
-      if (l == 0)
+      float* __restrict pc = P + c * TB;
+      if (l == 0) {
         for (int64_t r = 0; r < mr; ++r) hc[r] = pc[r] * ex[r];
-      else
-        for (int64_t r = 0; r < mr; ++r) hc[r] += pc[r] * ex[r];
+      } else {
+        // two loops, so that the product is rounded before the sum (no fused multiply-add, which
+        // would round differently in a vector body and its scalar remainder: H must stay symmetric)
+        for (int64_t r = 0; r < mr; ++r) pc[r] *= ex[r];
+        for (int64_t r = 0; r < mr; ++r) hc[r] += pc[r];
+      }
     }
   }
   // K is symmetric, so row-major and column-major are the same matrix: write H at (I, J), Hᵀ at (J, I).

@@ -20,6 +20,10 @@ int threads() {
 
 namespace {
 
+// Set while this thread runs tasks of a region: a parallel_for inside a task runs serially (the pool is
+// taken, and try_lock on a mutex this thread already holds would be undefined).
+thread_local bool t_in_region = false;
+
 class Pool {
  public:
   static Pool& instance() {
@@ -29,8 +33,12 @@ class Pool {
 
   void run(int64_t count, const std::function<void(int64_t)>& fn) {
     const int want = (int)std::min<int64_t>(threads(), count);
+    if (want <= 1 || t_in_region) {
+      for (int64_t t = 0; t < count; ++t) fn(t);
+      return;
+    }
     std::unique_lock<std::mutex> region(region_, std::try_to_lock);
-    if (want <= 1 || !region.owns_lock()) {
+    if (!region.owns_lock()) {
       for (int64_t t = 0; t < count; ++t) fn(t);
       return;
     }
@@ -56,9 +64,12 @@ class Pool {
   // Take tasks until none are left. A task that throws (std::bad_alloc) ends
   // the region early; the first exception is rethrown on the caller.
   void drain() {
+    t_in_region = true;
     try {
       for (int64_t t; (t = next_.fetch_add(1)) < count_;) (*fn_)(t);
+      t_in_region = false;
     } catch (...) {
+      t_in_region = false;
       next_.store(count_);
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
