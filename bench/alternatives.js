@@ -15,7 +15,7 @@
 //
 // What each side is timed doing:
 //  - natgrad: opt.direction(x, y, N) from the raw batch: forward pass, the Jacobian's backpropagated
-//    factors, the per-layer kernel (layerGram), Cholesky, the contraction n = J c. With the default
+//    factors, the kernel of all layers (layerGramSum), Cholesky, the contraction n = J c. With the default
 //    BLAS thread count and again with 1 thread (the JS alternatives use one core).
 //  - the alternatives start from J already materialised (natgrad's model.jacobian, not timed: its
 //    time is reported beside) and from g; timed: K = JᵀJ, K + NλI, the solve, n = J c.
@@ -413,7 +413,7 @@ async function main() {
     },
     versions: { 'ml-matrix': version('ml-matrix'), '@tensorflow/tfjs-core': version('@tensorflow/tfjs-core'), '@tensorflow/tfjs-backend-wasm': version('@tensorflow/tfjs-backend-wasm'), '@tensorflow/tfjs-backend-cpu': version('@tensorflow/tfjs-backend-cpu') },
     conventions: {
-      natgrad: 'opt.direction(x, y, N) from the raw batch (forward, backprop of the factors, layerGram, Cholesky, n = J c); median of 7 after 2 warm-ups',
+      natgrad: 'opt.direction(x, y, N) from the raw batch (forward, backprop of the factors, layerGramSum, Cholesky, n = J c); median of 7 after 2 warm-ups',
       alternatives: 'from J (natgrad model.jacobian, untimed; jacobian_ms) and g: K = JᵀJ, + NλI, solve, n = J c; median of `reps` (≤ --reps, fewer when over --cap seconds)',
       skipped: `not run where the predicted time (previous size × size ratio², a lower bound) exceeds ${SKIP_OVER_S} s a call; predicted_ms kept`,
       speedup: 'alternative median / natgrad median (speedup_vs_1thread: natgrad on 1 BLAS thread; speedup_tuned: natgrad in a child process with the OPENBLAS_CORETYPE that natgrad’s backend note advises for this CPU, when it advises one)',

@@ -441,9 +441,10 @@ async function main() {
       cpu: os.cpus()[0]?.model ?? '',
       cores: os.cpus().length,
       load_average: { before: loadBefore, after: os.loadavg() },
-      backend: { name: info.name, blas: info.blas, threads: info.threads, note: info.note },
+      backend: { name: info.name, blas: info.blas, threads: info.threads, note: info.note, kernels: info.kernels },
+      natgrad_kernels: info.kernels,
       ceiling: { build: 'cc -O2 bench/ceiling.c <openblas include> <static libopenblas.a> -lpthread -lm', corename: cinfo.corename, config: cinfo.config, threads: cinfo.threads },
-      env: { OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null, NATGRAD_THREADS: process.env.NATGRAD_THREADS ?? null, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? null },
+      env: { OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null, NATGRAD_CPU_GEMM: process.env.NATGRAD_CPU_GEMM ?? null, NATGRAD_THREADS: process.env.NATGRAD_THREADS ?? null, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? null },
       conventions: {
         ratio: 'median over repetitions of ceiling seconds / natgrad seconds, the two calls made back to back (≈ natgrad GFLOP/s / ceiling GFLOP/s); ratio_of_medians and ratio_of_minimums beside it; target ≥ 0.9 at M ≥ 1024',
         gram_flops: 'M²·P (full symmetric product)',

@@ -261,7 +261,8 @@ function summary(data, run) {
     L.push(
       `natgrad's kernels (sync form, preallocated outputs) against \`bench/ceiling.c\`, a plain C program calling the same static OpenBLAS (${kernels.ceiling?.corename ?? '?'} kernels, ${kernels.ceiling?.threads ?? '?'} threads) on bit-identical inputs, run alternately; ratio = median over repetitions of ceiling time / natgrad time for the two calls made back to back (> 1: natgrad faster). ` +
         'Ceilings: gram — ssyrk + tiled mirror; layerGram — 2 ssyrk + tiled Hadamard loop; choleskySolve — copy + spotrf + spotrs; pinvSolve — copy + ssyevd + cutoff + 2 sgemm; batchedGramInverse — per matrix ssyrk + spotrf + spotri + mirror (G_b 512 × 10, batch = M); gemm — one sgemm (M × M × M). ' +
-        'GFLOP/s by the conventions in kernels.json (pinvSolve nominal 4·M³).',
+        'GFLOP/s by the conventions in kernels.json (pinvSolve nominal 4·M³). ' +
+        `natgrad's own kernels run where \`backend().kernels\` says (${kernels.natgrad_kernels ?? 'not recorded'}): there the ratio compares them with OpenBLAS as linked, not natgrad's overhead over the same calls.`,
       ''
     );
     L.push(
@@ -288,7 +289,7 @@ function summary(data, run) {
   else {
     const p = alternatives.problem;
     L.push(
-      `The same direction n_θ = J (JᵀJ + NλI)⁻¹ g for ${p.model}, ${p.loss} loss, λ = ${p.damping}, N = (N·k)/8 samples. natgrad: \`opt.direction(x, y, N)\` from the raw batch (forward pass, per-layer kernel, Cholesky, contraction). ` +
+      `The same direction n_θ = J (JᵀJ + NλI)⁻¹ g for ${p.model}, ${p.loss} loss, λ = ${p.damping}, N = (N·k)/8 samples. natgrad: \`opt.direction(x, y, N)\` from the raw batch (forward pass, every layer's kernel block in one fused \`layerGramSum\`, Cholesky, contraction). ` +
         'The alternatives get J already materialised (natgrad\'s `model.jacobian`, not counted) and g, and are timed for K = JᵀJ, the damped solve and n = J c: ' +
         'ml-matrix (mmul, CholeskyDecomposition; float64), tfjs-core with the wasm backend (XNNPACK, one thread in Node) and the pure-JS cpu backend (matMul; **tfjs has no Cholesky or any linear solver**, so conjugate gradients in tfjs ops to relative residual 1e-6; production mode). @tensorflow/tfjs-node is not included: its install downloads libtensorflow from outside the npm registry. ' +
         `Every alternative's direction agrees with natgrad's (relative error in the JSON) before it is timed. Versions: ${Object.entries(alternatives.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,

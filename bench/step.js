@@ -132,8 +132,8 @@ function analyticMemory(N) {
   const M = N * R;
   const P = WIDTHS.slice(1).reduce((s, w, l) => s + (WIDTHS[l] + 1) * w, 0);
   const bRows = WIDTHS.slice(1).reduce((s, w) => s + w, 0); // B̂ per linear layer: M × out
-  // K, plus one M² native scratch buffer (layerGram's B Bᵀ, recycled for the solver's copy of K:
-  // native/cpu/scratch.h), plus the backpropagated B̂ and the seeds.
+  // K, plus one M² native scratch buffer (the solver's copy of K: native/cpu/scratch.h; layerGramSum
+  // has no M² intermediate), plus the backpropagated B̂ and the seeds.
   const common = 4 * (2 * M * M + M * bRows + M * K_OUT);
   return {
     P,
