@@ -8,7 +8,7 @@
 // What is measured, in one run:
 //  - step: opt.step() wall time with a fixed λ (adaptive: false: one solve, no rejection), and
 //    its phases from opt.profile — forward (forward pass, loss, Fisher factors), backprop (the
-//    N·r seeds through the layers), kernel (layerGram per linear layer), solve (Cholesky),
+//    N·r seeds through the layers), kernel (layerGramSum: every layer in one call), solve (Cholesky),
 //    update (n_θ = S c layer by layer, the quadratic model gᵀn, nᵀF_θn, the trial forward pass
 //    for the loss after the step, θ ← θ − lr·n_θ). Beside it opt.direction(), the same
 //    pipeline without step()'s per-step bookkeeping.

@@ -42,7 +42,9 @@ struct TileBuffers {
 };
 
 // The tile rows [i0, i0 + mr) × columns [j0, j0 + nc) of H for the given layers, into K.
-__attribute__((target_clones("avx512f", "arch=haswell", "default"))) void tile(const LayerFactors* layers, const float* const* E, int64_t count, int64_t N, int64_t k, int64_t NK,
+// One clone per ISA (picked at load): the Hadamard and copy loops vectorise to the widest registers.
+__attribute__((target_clones("avx512f", "arch=haswell", "default")))
+void tile(const LayerFactors* layers, const float* const* E, int64_t count, int64_t N, int64_t k, int64_t NK,
           int64_t i0, int64_t mr, int64_t j0, int64_t nc, bool accumulate, float* K, TileBuffers& buf) {
   float* H = buf.h.get();
   float* P = buf.p.get();
