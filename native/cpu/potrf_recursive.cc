@@ -29,6 +29,7 @@
 
 #include "cpu_kernels.h"
 #include "gemm_nt.h"
+#include "parallel.h"
 
 namespace natgrad::cpu {
 
@@ -141,6 +142,22 @@ __attribute__((target_clones("avx512f", "arch=haswell", "default"))) int potrf_l
   return 0;
 }
 
+// trsm_rec over row blocks on parallel_for's threads: the rows of X Lᵀ = B are independent, so each
+// block runs the whole recursion (leaves included) on its own, with no synchronisation inside; every
+// row is computed by the same operations whatever the split (results do not depend on the thread count).
+void trsm_parallel(int64_t m, int64_t n, const float* L, int64_t ldl, float* B, int64_t ldb) {
+  const int64_t t = threads();
+  if (t <= 1 || (double)m * (double)n * (double)n < 4e6) {
+    trsm_rec(m, n, L, ldl, B, ldb);
+    return;
+  }
+  const int64_t rows = ((m + 4 * t - 1) / (4 * t) + 15) / 16 * 16;  // ~4 blocks a thread, whole 16-row leaves
+  parallel_for((m + rows - 1) / rows, [&](int64_t b) {
+    const int64_t r0 = b * rows;
+    trsm_rec(std::min(rows, m - r0), n, L, ldl, B + r0, ldb);
+  });
+}
+
 }  // namespace
 
 int potrf_recursive(int64_t n, float* A, int64_t lda) {
@@ -150,7 +167,7 @@ int potrf_recursive(int64_t n, float* A, int64_t lda) {
   float* A22 = A + n1 + n1 * lda;
   int info = potrf_recursive(n1, A, lda);
   if (info != 0) return info;
-  trsm_rec(n2, n1, A, lda, A21, lda);
+  trsm_parallel(n2, n1, A, lda, A21, lda);
   gemm_nt(n2, n2, n1, -1.0f, View{A21, 1, lda}, View{A21, 1, lda}, 1.0f, A22, lda, Part::lower);
   info = potrf_recursive(n2, A22, lda);
   return info > 0 ? info + (int)n1 : info;
