@@ -80,8 +80,10 @@ describe('stepAsync on different models at once', () => {
       })
     );
     await Promise.all(noise);
+    // a failed step's reason names the kernel form that failed ('pinvSolveAsync' there, 'pinvSolve' here)
+    const sameForm = (infos: object[]) => infos.map((info) => JSON.parse(JSON.stringify(info).replace(/(\w)Async\b/g, '$1')));
     SPECS.forEach((spec, i) => {
-      expect(got[i].infos, spec.name).toEqual(want[i].infos);
+      expect(sameForm(got[i].infos), spec.name).toEqual(sameForm(want[i].infos));
       expect(got[i].theta, spec.name).toBe(want[i].theta);
       expect(got[i].state, spec.name).toBe(want[i].state);
       expect(got[i].infos.some((info) => info.accepted), spec.name).toBe(true);

@@ -1,6 +1,6 @@
-// natgrad's own CPU kernels (gemm_nt, the recursive Cholesky) under every NATGRAD_CPU_GEMM setting:
+// natgrad's own CPU kernels (gemm_nt behind gemm and layerGramSum, the recursive Cholesky) under every NATGRAD_CPU_GEMM setting:
 // auto, natgrad (AVX-512 micro-kernel where the CPU has it), natgrad-portable (the micro-kernel an
-// older CPU runs) and openblas (OpenBLAS's BLAS-3 for the factorisation). The setting is read once
+// older CPU runs) and openblas (OpenBLAS's sgemm for gemm and its BLAS-3 for the factorisation). The setting is read once
 // per process, so each runs in a child; the results are checked here against float64 references.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -33,11 +33,16 @@ inp.widths.forEach(([wo, wi]: number[], l: number) => {
     }
 });
 
+// gemm reference: C = 0.5·AᵀB − C₀ and its error scale 0.5·|A|ᵀ|B| + |C₀|
+const g = inp.gemm;
+const gemmRef = matmul64(g.a, g.b, g.m, g.n, g.k, true, false).map((v: number, i: number) => 0.5 * v - g.c[i]);
+const gemmAbs = matmul64(g.a.map(Math.abs), g.b.map(Math.abs), g.m, g.n, g.k, true, false).map((v: number, i: number) => 0.5 * v + Math.abs(g.c[i]));
+
 describe.each([
   ['auto', /./],
-  ['natgrad', /choleskySolve float32: natgrad recursive Cholesky/],
+  ['natgrad', /gemm: natgrad gemm_nt.*choleskySolve float32: natgrad recursive Cholesky/],
   ['natgrad-portable', /gemm_nt \(portable\).*natgrad recursive Cholesky on gemm_nt \(portable\)/],
-  ['openblas', /choleskySolve float32: OpenBLAS blocked Cholesky/],
+  ['openblas', /gemm: OpenBLAS sgemm; choleskySolve float32: OpenBLAS blocked Cholesky/],
 ])('NATGRAD_CPU_GEMM=%s', (setting, kernels) => {
   const run = spawnSync(process.execPath, [child], {
     encoding: 'utf8',
@@ -58,6 +63,10 @@ describe.each([
   });
   it('choleskySolve names the failing leading minor (order 200 of 300)', () => {
     expect(out.failure).toEqual({ code: 'ERR_NOT_POSITIVE_DEFINITE', column: 200 });
+  });
+  it('gemm (transA, k = 300, beta = −1): within (k + 2)·u of float64', () => {
+    const c = floats(out.gemm);
+    expect(norm(c.map((v, i) => v - gemmRef[i]))).toBeLessThanOrEqual((g.k + 2) * u * norm(gemmAbs));
   });
   it('layerGramSum: within (width + 5)·u of the float64 kernel, exactly symmetric', () => {
     const kern = floats(out.kern);

@@ -47,7 +47,8 @@ const R = rng(20261125);
 const pick = (lo: number, hi: number) => lo + Math.floor(R() * (hi - lo + 1));
 
 describe('gemm: C = alpha·op(A)·op(B) + beta·C', () => {
-  const cases: [number, number, number][] = [[1, 1, 1], [1, 7, 3], [13, 1, 29], [64, 64, 64], [pick(2, 40), pick(2, 40), pick(2, 40)], [97, 33, 250]];
+  // k = 300 crosses the 256-deep chunks of natgrad's own gemm_nt (used where OpenBLAS runs generic kernels)
+  const cases: [number, number, number][] = [[1, 1, 1], [1, 7, 3], [13, 1, 29], [64, 64, 64], [pick(2, 40), pick(2, 40), pick(2, 40)], [97, 33, 250], [70, 45, 300]];
   for (const [m, n, k] of cases) {
     for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
       it(`m=${m} n=${n} k=${k} transA=${ta} transB=${tb}`, () => {
@@ -66,6 +67,16 @@ describe('gemm: C = alpha·op(A)·op(B) + beta·C', () => {
       });
     }
   }
+  it('beta = 0 does not read C (NaN there is ignored, as in BLAS); beta = 1 adds', () => {
+    const r = rng(3);
+    const a = randn(40 * 20, r), b = randn(20 * 30, r);
+    const ab = gemm(a, b, 40, 30, 20);
+    expectSameBits(gemm(a, b, 40, 30, 20, { out: new Float32Array(40 * 30).fill(NaN) }), ab);
+    const c0 = randn(40 * 30, r);
+    const c = gemm(a, b, 40, 30, 20, { beta: 1, out: Float32Array.from(c0) });
+    const ref = matmul64(a, b, 40, 30, 20).map((v, i) => v + c0[i]);
+    expect(relErr(c, ref)).toBeLessThan(25 * u * 10);
+  });
   it('allocates C when no out is given, and beta needs out', () => {
     const c = gemm(new Float32Array([1, 2]), new Float32Array([3, 4]), 1, 1, 2);
     expect(Array.from(c)).toEqual([11]);

@@ -30,15 +30,16 @@ class CpuBackend final : public Backend {
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
       b.note = std::string("OpenBLAS did not recognise this CPU and uses its generic Prescott (SSE3) kernels; ") +
                "this CPU has " + (avx512 ? "AVX-512" : "AVX2") + ": setting OPENBLAS_CORETYPE=" +
-               (avx512 ? "SkylakeX" : "Haswell") + " before starting node selects faster kernels for gemm, gram, " +
+               (avx512 ? "SkylakeX" : "Haswell") + " before starting node selects faster kernels for gram, " +
                "pinvSolve, batchedGramInverse and float64 solves" +
-               (cpu::use_own_gemm() ? " (layerGram, layerGramSum and float32 choleskySolve already run on natgrad's "
-                                      "own AVX-512 kernel)"
+               (cpu::use_own_gemm() ? " (gemm, layerGram, layerGramSum and float32 choleskySolve already run on "
+                                      "natgrad's own AVX-512 kernel)"
                                     : "");
     }
-    // layerGram/layerGramSum always run on gemm_nt; the float32 Cholesky when use_own_gemm().
-    b.kernels = std::string("layerGram, layerGramSum: natgrad gemm_nt (") + cpu::gemm_nt_kernel() +
-                "); choleskySolve float32: " +
+    // layerGram/layerGramSum always run on gemm_nt; gemm and the float32 Cholesky when use_own_gemm().
+    const std::string own = std::string("natgrad gemm_nt (") + cpu::gemm_nt_kernel() + ")";
+    b.kernels = "layerGram, layerGramSum: " + own + "; gemm: " + (cpu::use_own_gemm() ? own : "OpenBLAS sgemm") +
+                "; choleskySolve float32: " +
                 (cpu::use_own_gemm() ? std::string("natgrad recursive Cholesky on gemm_nt (") + cpu::gemm_nt_kernel() + ")"
                                      : std::string("OpenBLAS blocked Cholesky")) +
                 " (NATGRAD_CPU_GEMM=" + cpu::gemm_setting() + ")";
@@ -48,6 +49,16 @@ class CpuBackend final : public Backend {
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, const float* B,
             float beta, float* C) override {
     // C[m,n] = alpha·op(A)·op(B) + beta·C
+    if (cpu::use_own_gemm()) {
+      // Row-major C [m,n] is column-major Cᵀ [n,m] = op(B)ᵀ·op(A)ᵀ: gemm_nt with "A" = op(B)ᵀ [n,k] and
+      // "B" = op(A) [m,k], as strided views. β other than 0 or 1 is applied first.
+      if (beta != 0.0f && beta != 1.0f)
+        for (int64_t i = 0; i < m * n; ++i) C[i] *= beta;
+      const cpu::View opA = ta ? cpu::View{A, 1, m} : cpu::View{A, k, 1};   // (i, p) = op(A)[i,p]
+      const cpu::View opBt = tb ? cpu::View{B, k, 1} : cpu::View{B, 1, n};  // (j, p) = op(B)[p,j]
+      cpu::gemm_nt(n, m, k, alpha, opBt, opA, beta == 0.0f ? 0.0f : 1.0f, C, n);
+      return;
+    }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
                 (int)k, alpha, A, ta ? (int)m : (int)k, B, tb ? (int)k : (int)n, beta, C, (int)n);
   }

@@ -65,6 +65,17 @@ void pack_a(View A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* ap) {
   for (int64_t ii = 0; ii < mc; ii += MR) {
     const int64_t mr = std::min(MR, mc - ii);
     float* d = ap + ii * kc;
+    if (A.cs == 1 && A.rs != 1) {  // rows of A contiguous: read row by row, write strided into the panel
+      for (int64_t i = 0; i < MR; ++i) {
+        if (i < mr) {
+          const float* s = A.p + (i0 + ii + i) * A.rs + p0;
+          for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = s[p];
+        } else {
+          for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = 0.0f;
+        }
+      }
+      continue;
+    }
     for (int64_t p = 0; p < kc; ++p) {
       const float* s = A.p + (i0 + ii) * A.rs + (p0 + p) * A.cs;
       int64_t i = 0;

@@ -27,8 +27,8 @@ void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha, View A, View B, float
 // The name of the micro-kernel gemm_nt runs on this CPU: "avx512" or "portable".
 const char* gemm_nt_kernel();
 
-// Whether natgrad's blocked factorisations should use gemm_nt instead of
-// OpenBLAS's BLAS-3: NATGRAD_CPU_GEMM=natgrad|natgrad-portable|openblas forces the choice;
+// Whether the backend's gemm and natgrad's blocked factorisation should use
+// gemm_nt instead of OpenBLAS's BLAS-3: NATGRAD_CPU_GEMM=natgrad|natgrad-portable|openblas forces the choice;
 // otherwise (auto) yes exactly when the CPU has AVX-512F and OpenBLAS's chosen
 // kernels do not use it (an OpenBLAS that does not know the CPU falls back to
 // its generic SSE3 "Prescott" kernels, ~4× slower here).

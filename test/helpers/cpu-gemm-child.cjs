@@ -32,7 +32,10 @@ function inputs() {
   const n = 70, kk = 3, widths = [[40, 21], [9, 41]];
   const bs = widths.map(([wo]) => Float32Array.from({ length: n * kk * wo }, uniform));
   const as = widths.map(([, wi]) => Float32Array.from({ length: n * wi }, uniform));
-  return { m, k, rhs, damping: 1e-3, indefinite, n, kk, widths, bs, as };
+  const gm = 150, gn = 130, gk = 300; // gemm C = 0.5·Aᵀ·B − C₀ with A [gk, gm], B [gk, gn]
+  const ga = Float32Array.from({ length: gk * gm }, uniform), gb = Float32Array.from({ length: gk * gn }, uniform);
+  const gc = Float32Array.from({ length: gm * gn }, uniform);
+  return { m, k, rhs, damping: 1e-3, indefinite, n, kk, widths, bs, as, gemm: { m: gm, n: gn, k: gk, a: ga, b: gb, c: gc } };
 }
 
 if (require.main === module) {
@@ -48,7 +51,9 @@ if (require.main === module) {
   }
   const nk = inp.n * inp.kk;
   const kern = a.layerGramSum(inp.bs, inp.as, inp.n, inp.kk, new Float32Array(nk * nk));
-  process.stdout.write(JSON.stringify({ kernels: a.backendInfo().kernels, x: b64(x), failure, kern: b64(kern) }));
+  const g = inp.gemm;
+  const c = a.gemm(true, false, g.m, g.n, g.k, 0.5, g.a, g.b, -1, Float32Array.from(g.c));
+  process.stdout.write(JSON.stringify({ kernels: a.backendInfo().kernels, x: b64(x), failure, kern: b64(kern), gemm: b64(c) }));
 }
 
 module.exports = { inputs };
