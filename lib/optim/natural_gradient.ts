@@ -149,7 +149,7 @@ export class NaturalGradient {
   readonly loss: LossName;
   readonly method: NaturalGradientMethod;
   readonly family: OutputFamily;
-  /** Timings and solver of the last direction/step (see StepProfile), null before the first. */
+  /** Timings and solver of the last direction() or accepted step() (see StepProfile; a rejected step leaves it as it was), null before the first. */
   profile: StepProfile | null = null;
   private readonly config: ExactConfig;
   private lrValue: number;
