@@ -45,7 +45,8 @@ constexpr int64_t MR = 32, NR = 12;
 constexpr int64_t MC = 96, KC = 256;  // A block: 96 KiB per thread; B panel: n × KC floats, shared
 constexpr double kParallelFlops = 4e6;           // below this, one thread (a region costs ~10 µs)
 
-// Per-thread packing buffer for A, allocated on first use and kept (64-byte aligned: the micro-kernel loads it aligned).
+// Per-thread packing buffer for A, allocated on first use and kept (64-byte aligned, though the micro-kernel
+// does not need it: pre-packed operands in scratch memory are only 16-byte aligned).
 struct PackBuffers {
   float* a = nullptr;
   PackBuffers() {
@@ -146,7 +147,7 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* _
   __m512 acc[NR][2];
   for (int64_t j = 0; j < NR; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kc; ++p) {
-    const __m512 a0 = _mm512_load_ps(ap + p * MR), a1 = _mm512_load_ps(ap + p * MR + 16);
+    const __m512 a0 = _mm512_loadu_ps(ap + p * MR), a1 = _mm512_loadu_ps(ap + p * MR + 16);
     const float* b = bp + p * NR;
 #pragma GCC unroll 12
     for (int64_t j = 0; j < NR; ++j) {
@@ -264,6 +265,50 @@ void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha, View A, View B, float
           micro_tile(kc, buf.a + ii * kc, bp.get() + j0 * kc, alpha, b, C, ldc, i0 + ii, std::min(MR, mc - ii), j0,
                      std::min(NR, n - j0), part);
     });
+  }
+}
+
+// Packed layout, chunk by chunk of KC: chunk p0 starts at p0·rows_padded; inside it, the panel of rows
+// [q, q + R) (R = MR for the A side, NR for the B side) starts at q·kc, element (q + r, p0 + p) at p·R + r.
+int64_t packed_floats(int64_t rows, int64_t k, Side side) {
+  const int64_t R = side == Side::a ? MR : NR;
+  return (rows + R - 1) / R * R * k;
+}
+
+void pack_rows(View X, int64_t rows, int64_t k, Side side, float* out) {
+  const int64_t R = side == Side::a ? MR : NR;
+  const int64_t padded = (rows + R - 1) / R * R;
+  const int64_t block = 8 * R;  // rows per task
+  for (int64_t p0 = 0; p0 < k; p0 += KC) {
+    const int64_t kc = std::min(KC, k - p0);
+    float* chunk = out + p0 * padded;
+    const auto task = [&](int64_t t) {
+      const int64_t r0 = t * block, n = std::min(block, rows - r0);
+      if (side == Side::a)
+        pack_a(X, r0, n, p0, kc, chunk + r0 * kc);
+      else
+        pack_b(X, r0, n, p0, kc, chunk + r0 * kc);
+    };
+    const int64_t tasks = (rows + block - 1) / block;
+    if ((double)rows * (double)kc < 1e5)
+      for (int64_t t = 0; t < tasks; ++t) task(t);
+    else
+      parallel_for(tasks, task);
+  }
+}
+
+void gemm_nt_packed(int64_t m, int64_t n, int64_t k, float alpha, const float* a_packed, int64_t a_rows, int64_t i0,
+                    const float* b_packed, int64_t b_rows, int64_t j0, float beta, float* C, int64_t ldc) {
+  const int64_t a_pad = (a_rows + MR - 1) / MR * MR, b_pad = (b_rows + NR - 1) / NR * NR;
+  for (int64_t p0 = 0; p0 < k; p0 += KC) {
+    const int64_t kc = std::min(KC, k - p0);
+    const float b = p0 == 0 ? beta : 1.0f;
+    const float* ap = a_packed + p0 * a_pad + i0 * kc;
+    const float* bp = b_packed + p0 * b_pad + j0 * kc;
+    for (int64_t jj = 0; jj < n; jj += NR)
+      for (int64_t ii = 0; ii < m; ii += MR)
+        micro_tile(kc, ap + ii * kc, bp + jj * kc, alpha, b, C, ldc, ii, std::min(MR, m - ii), jj, std::min(NR, n - jj),
+                   Part::all);
   }
 }
 

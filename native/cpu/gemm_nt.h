@@ -24,6 +24,19 @@ enum class Part { all, lower };  // lower: only C[i,j] with i ≥ j is written
 void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha, View A, View B, float beta, float* C, int64_t ldc,
              Part part = Part::all);
 
+// Pre-packed operands, for many products of row blocks of the same matrices (the tiles of
+// layer_gram_sum): all `rows` rows of X [rows, k] in the micro-kernel's panel format, as the A side
+// (row blocks of 32) or the B side (row blocks of 12), chunk by chunk of k. pack_rows runs on
+// parallel_for's threads; `out` holds packed_floats(rows, k, side) floats.
+enum class Side { a, b };
+int64_t packed_floats(int64_t rows, int64_t k, Side side);
+void pack_rows(View X, int64_t rows, int64_t k, Side side, float* out);
+// C[m,n] (column-major, ldc) = β·C + α·A[i0 : i0 + m]·B[j0 : j0 + n]ᵀ from packed A (a_rows rows in
+// all) and packed B (b_rows rows), both with inner dimension k; i0 a multiple of 32, j0 of 12.
+// Single-threaded; the same bits as gemm_nt on the unpacked rows.
+void gemm_nt_packed(int64_t m, int64_t n, int64_t k, float alpha, const float* a_packed, int64_t a_rows, int64_t i0,
+                    const float* b_packed, int64_t b_rows, int64_t j0, float beta, float* C, int64_t ldc);
+
 // The name of the micro-kernel gemm_nt runs on this CPU: "avx512" or "portable".
 const char* gemm_nt_kernel();
 

@@ -6,7 +6,8 @@
 // element written once.
 //
 // Fused by tiles: for each TB × TB tile (I, J) of the lower triangle of K, and
-// each layer, P = B_l[I] B_l[J]ᵀ (gemm_nt, in cache), then
+// each layer, P = B_l[I] B_l[J]ᵀ (gemm_nt's micro-kernel on copies of B_l packed
+// once per call), then
 // H += P ⊙ (E_l[s(I), s(J)] + 1) with E_l = A_l A_lᵀ and s(r) = r / k the
 // sample of row r; finally K[I,J] (+)= H and K[J,I] (+)= Hᵀ. No Nk × Nk
 // intermediate exists: earlier versions formed B Bᵀ for the whole layer and
@@ -23,7 +24,9 @@
 // groups, each group after the first adding into K.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "cpu_kernels.h"
 #include "gemm_nt.h"
@@ -44,8 +47,9 @@ struct TileBuffers {
 // The tile rows [i0, i0 + mr) × columns [j0, j0 + nc) of H for the given layers, into K.
 // One clone per ISA (picked at load): the Hadamard and copy loops vectorise to the widest registers.
 __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-void tile(const LayerFactors* layers, const float* const* E, int64_t count, int64_t N, int64_t k, int64_t NK,
-          int64_t i0, int64_t mr, int64_t j0, int64_t nc, bool accumulate, float* K, TileBuffers& buf) {
+void tile(const LayerFactors* layers, const float* const* E, const float* const* packed, int64_t count, int64_t N,
+          int64_t k, int64_t NK, int64_t i0, int64_t mr, int64_t j0, int64_t nc, bool accumulate, float* K,
+          TileBuffers& buf) {
   float* H = buf.h.get();
   float* P = buf.p.get();
   float* ex = buf.ex.get();
@@ -54,8 +58,8 @@ void tile(const LayerFactors* layers, const float* const* E, int64_t count, int6
   for (int64_t l = 0; l < count; ++l) {
     const LayerFactors& f = layers[l];
     const int64_t wo = f.width_out;
-    // P[r + c·TB] = B(i0 + r) · B(j0 + c), B row-major [NK, wo]
-    gemm_nt(mr, nc, wo, 1.0f, View{f.B + i0 * wo, wo, 1}, View{f.B + j0 * wo, wo, 1}, 0.0f, P, TB);
+    // P[r + c·TB] = B(i0 + r) · B(j0 + c), B row-major [NK, wo], from its packed copies
+    gemm_nt_packed(mr, nc, wo, 1.0f, packed[2 * l], NK, i0, packed[2 * l + 1], NK, j0, 0.0f, P, TB);
     const float* e = E[l];
     int64_t sample = -1;
     for (int64_t c = 0; c < nc; ++c) {
@@ -120,6 +124,27 @@ void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_
       gemm_nt(N, N, f.width_in, 1.0f, View{f.A, f.width_in, 1}, View{f.A, f.width_in, 1}, 0.0f, el, N);
       ep[l] = el;
     }
+    // Each B_l packed once, as both operands of the micro-kernel (a tile would otherwise pack its two
+    // row blocks again for every tile: as much work as the products for a 256-wide layer)
+    // (each copy starts on a 64-byte boundary: the micro-kernel's loads then never straddle cache lines)
+    const auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };
+    int64_t packed_total = 16;
+    for (int64_t l = 0; l < g; ++l)
+      packed_total += round16(packed_floats(NK, layers[g0 + l].width_out, Side::a)) +
+                      round16(packed_floats(NK, layers[g0 + l].width_out, Side::b));
+    Scratch<float> packed(packed_total);
+    float* base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(packed.get()) + 63) & ~uintptr_t(63));
+    std::vector<const float*> pp(2 * g);
+    for (int64_t l = 0, off = 0; l < g; ++l) {
+      const LayerFactors& f = layers[g0 + l];
+      const View b{f.B, f.width_out, 1};
+      pack_rows(b, NK, f.width_out, Side::a, base + off);
+      pp[2 * l] = base + off;
+      off += round16(packed_floats(NK, f.width_out, Side::a));
+      pack_rows(b, NK, f.width_out, Side::b, base + off);
+      pp[2 * l + 1] = base + off;
+      off += round16(packed_floats(NK, f.width_out, Side::b));
+    }
     const bool add = accumulate || g0 > 0;
     parallel_for(tiles, [&](int64_t t) {
       // tile t ↦ (bi, bj), bj ≤ bi, row by row of the lower triangle
@@ -130,7 +155,7 @@ void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_
       thread_local std::unique_ptr<TileBuffers> buf;
       if (!buf) buf.reset(new TileBuffers);
       const int64_t i0 = bi * TB, j0 = bj * TB;
-      tile(layers + g0, ep, g, N, k, NK, i0, std::min(TB, NK - i0), j0, std::min(TB, NK - j0), add, K, *buf);
+      tile(layers + g0, ep, pp.data(), g, N, k, NK, i0, std::min(TB, NK - i0), j0, std::min(TB, NK - j0), add, K, *buf);
     });
   }
 }
