@@ -67,6 +67,18 @@ describe('gemm: C = alpha·op(A)·op(B) + beta·C', () => {
       });
     }
   }
+  it('gives the same bits on 1 thread as on the default thread count (a product large enough to be split)', () => {
+    const r = rng(9);
+    const a = randn(300 * 280, r), b = randn(280 * 310, r);
+    const threads = backend().threads;
+    const many = gemm(a, b, 300, 310, 280, { transB: false });
+    setThreads(1);
+    try {
+      expectSameBits(gemm(a, b, 300, 310, 280), many);
+    } finally {
+      setThreads(threads);
+    }
+  });
   it('beta = 0 does not read C (NaN there is ignored, as in BLAS); beta = 1 adds', () => {
     const r = rng(3);
     const a = randn(40 * 20, r), b = randn(20 * 30, r);
