@@ -6,12 +6,12 @@
 //   θ_t = θ_{t−1} − lr · (m_t / (1 − β₁ᵗ)) / (√(v_t / (1 − β₂ᵗ)) + ε)
 // (PyTorch's torch.optim.Adam without weight decay.) m and v are kept in float64; θ is rounded to
 // float32 once per step.
-import { checkTargets, distribution, LossName, OutputFamily } from '../distributions';
+import type { LossName } from '../distributions';
 import { decodeF64, encodeF64 } from '../nn/encode';
-import { Sequential } from '../nn/sequential';
-import { runSync, Task } from '../nn/task';
-import { checkNumber, describe } from '../nn/validate';
-import { checkCount, checkOptions, checkStateFor, checkStateHeader, distance, firstNonFinite, lossAndGradient, rejectionReason, runLocked, StepInfo } from './common';
+import type { Sequential } from '../nn/sequential';
+import { checkNumber } from '../nn/validate';
+import { checkCount, checkStateFor, checkStateHeader } from './common';
+import { FirstOrderOptimizer } from './first_order';
 
 export interface AdamOptions {
   /** Output family: 'gaussian', 'categorical' or 'bernoulli' (as for NaturalGradient). Required. */
@@ -54,12 +54,8 @@ function checkBeta(fn: string, name: string, v: unknown): number {
  * A step whose loss, gradient or updated parameters are NaN/Inf (or whose forward pass overflows) is
  * not applied: θ, m, v and t stay bit-identical and the result has accepted: false and a reason.
  */
-export class Adam {
-  readonly model: Sequential;
-  readonly loss: LossName;
-  readonly family: OutputFamily;
-  private opts: Required<AdamOptions>;
-  private t = 0;
+export class Adam extends FirstOrderOptimizer<Required<AdamOptions>, AdamState> {
+  protected opts: Required<AdamOptions>;
   private m: Float64Array;
   private v: Float64Array;
   private mNext: Float64Array;
@@ -67,12 +63,7 @@ export class Adam {
 
   constructor(model: Sequential, options: AdamOptions) {
     const fn = 'Adam';
-    if (!(model instanceof Sequential)) throw new TypeError(`${fn}: 'model' must be a model from sequential(), got ${describe(model)}`);
-    checkOptions(fn, options, OPTION_NAMES);
-    this.model = model;
-    this.family = distribution(options.loss, fn, "option 'loss'");
-    this.loss = this.family.name;
-    this.family.checkOutputs(fn, `the model's output width (outDim)`, model.outDim);
+    super(fn, model, options, OPTION_NAMES);
     this.opts = {
       loss: this.loss,
       lr: checkNumber(fn, "option 'lr'", options.lr ?? 1e-3, 0),
@@ -87,30 +78,6 @@ export class Adam {
     this.vNext = new Float64Array(p);
   }
 
-  /** Step size (≥ 0); may be changed between steps (a schedule). */
-  get lr(): number {
-    return this.opts.lr;
-  }
-  set lr(v: number) {
-    this.opts.lr = checkNumber('Adam', "'lr'", v, 0);
-  }
-  /** Accepted steps so far (the t of the bias corrections). */
-  get steps(): number {
-    return this.t;
-  }
-
-  /** One Adam step on the batch x [batch, inDim], y (see the family). */
-  step(x: Float32Array, y: Float32Array, batch: number): StepInfo {
-    this.checkArgs('step', x, y, batch);
-    return runSync(this.stepTask(x, y, batch));
-  }
-
-  /** step() with the native calls off the event loop; bit-identical. The model is locked until it settles. */
-  async stepAsync(x: Float32Array, y: Float32Array, batch: number): Promise<StepInfo> {
-    this.checkArgs('stepAsync', x, y, batch);
-    return runLocked(this.model, 'Adam.stepAsync', this.stepTask(x, y, batch));
-  }
-
   /** The optimizer's state, JSON-safe and lossless: loadState(state()) resumes bit-identically. */
   state(): AdamState {
     return {
@@ -123,10 +90,6 @@ export class Adam {
       v: encodeF64(this.v),
     };
   }
-  toJSON(): AdamState {
-    return this.state();
-  }
-
   /** Restores a state() of an Adam on a model of the same size (options included). */
   loadState(state: AdamState): void {
     const fn = 'Adam.loadState';
@@ -150,47 +113,22 @@ export class Adam {
     return opt;
   }
 
-  private *stepTask(x: Float32Array, y: Float32Array, n: number): Task<StepInfo> {
-    const theta = this.model.params;
-    let loss: number, grad: Float32Array;
-    try {
-      ({ loss, grad } = yield* lossAndGradient(this.model, this.family, theta, x, y, n));
-    } catch (e) {
-      const reason = rejectionReason(e);
-      if (reason === null) throw e;
-      return { loss: NaN, accepted: false, stepNorm: 0, reason };
-    }
-    if (!Number.isFinite(loss)) return { loss, accepted: false, stepNorm: 0, reason: `the loss is ${loss}` };
-    const bad = firstNonFinite(grad);
-    if (bad >= 0) return { loss, accepted: false, stepNorm: 0, reason: `the gradient is not finite (entry ${bad} is ${grad[bad]})` };
+  protected update(grad: Float32Array, theta: Float32Array, trial: Float32Array): void {
     const { lr, beta1: b1, beta2: b2, eps } = this.opts;
     const t = this.t + 1;
     const c1 = 1 - b1 ** t;
     const c2 = 1 - b2 ** t;
     const { m, v, mNext, vNext } = this;
-    const trial = new Float32Array(theta.length);
     for (let i = 0; i < theta.length; i++) {
       const g = grad[i];
       const mi = (mNext[i] = b1 * m[i] + (1 - b1) * g);
       const vi = (vNext[i] = b2 * v[i] + (1 - b2) * g * g);
       trial[i] = theta[i] - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
     }
-    const badT = firstNonFinite(trial);
-    if (badT >= 0) return { loss, accepted: false, stepNorm: 0, reason: `the updated parameter ${badT} would be ${trial[badT]}` };
-    const stepNorm = distance(trial, theta);
-    theta.set(trial);
-    this.m = mNext;
-    this.mNext = m;
-    this.v = vNext;
-    this.vNext = v;
-    this.t = t;
-    return { loss, accepted: true, stepNorm };
   }
 
-  private checkArgs(method: string, x: unknown, y: unknown, batch: unknown): asserts x is Float32Array {
-    const fn = `Adam.${method}`;
-    this.model.checkUnlocked(fn);
-    this.model.checkInput(fn, x, batch);
-    checkTargets(this.family, fn, y, batch as number, this.model.outDim);
+  protected commit(): void {
+    [this.m, this.mNext] = [this.mNext, this.m];
+    [this.v, this.vNext] = [this.vNext, this.v];
   }
 }

@@ -1,7 +1,7 @@
 // Pieces shared by the optimizers (NaturalGradient, Adam, SGD): option checks, the
 // loss-and-gradient task, the guard that keeps NaN/Inf out of the parameters, and the
 // fields every step() reports.
-import { gradients, meanLoss, OutputFamily } from '../distributions';
+import { checkTargets, gradients, meanLoss, OutputFamily } from '../distributions';
 import { contract, outputJacobians } from '../nn/jacobian';
 import type { Sequential } from '../nn/sequential';
 import { runAsync, Task } from '../nn/task';
@@ -17,6 +17,13 @@ export interface StepInfo {
   stepNorm: number;
   /** Why the step was not applied (only when accepted is false). */
   reason?: string;
+}
+
+/** The arguments of a step-like call (fn: 'Class.method'): the model unlocked, x [batch, inDim], y for the family. */
+export function checkStepArgs(fn: string, model: Sequential, family: OutputFamily, x: unknown, y: unknown, batch: unknown): asserts x is Float32Array {
+  model.checkUnlocked(fn);
+  model.checkInput(fn, x, batch);
+  checkTargets(family, fn, y, batch as number, model.outDim);
 }
 
 /** Throws unless `options` is an object whose keys are all in `names`. */

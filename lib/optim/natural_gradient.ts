@@ -1,13 +1,13 @@
 // NaturalGradient: θ ← θ − lr · n_θ with n_θ = (F_θ + λI)⁺ g_θ computed exactly
 // (see ./exact.ts for how, DESIGN.md §1 for what).
-import { checkTargets, distribution, gradients, LossName, meanLoss, OutputFamily } from '../distributions';
+import { distribution, gradients, LossName, meanLoss, OutputFamily } from '../distributions';
 import { decodeF32, encodeF32 } from '../nn/encode';
 import { contract, outputJacobians } from '../nn/jacobian';
 import { Sequential } from '../nn/sequential';
 import { runSync, Task } from '../nn/task';
 import { checkNumber, describe } from '../nn/validate';
 import type { Precision } from '../linalg';
-import { checkCount, checkOptions, checkStateFor, checkStateHeader, distance, firstNonFinite, lossTask, rejectionReason, runLocked, StepInfo } from './common';
+import { checkCount, checkOptions, checkStateFor, checkStateHeader, checkStepArgs, distance, firstNonFinite, lossTask, rejectionReason, runLocked, StepInfo } from './common';
 import { DampingRule, dampingRule, LevenbergMarquardtOptions, nextDamping, reductionRatio, rejectedDamping } from './damping';
 import {
   Assembly,
@@ -431,9 +431,6 @@ export class NaturalGradient {
   }
 
   private checkArgs(method: string, x: unknown, y: unknown, batch: unknown): asserts x is Float32Array {
-    const fn = `NaturalGradient.${method}`;
-    this.model.checkUnlocked(fn);
-    this.model.checkInput(fn, x, batch);
-    checkTargets(this.family, fn, y, batch as number, this.model.outDim);
+    checkStepArgs(`NaturalGradient.${method}`, this.model, this.family, x, y, batch);
   }
 }

@@ -3,12 +3,12 @@
 //   b_t = μ b_{t−1} + g_t            (b_1 = g_1)
 //   θ_t = θ_{t−1} − lr · d_t,        d_t = b_t, or g_t + μ b_t with nesterov
 // The buffer b is kept in float64; θ is rounded to float32 once per step.
-import { checkTargets, distribution, LossName, OutputFamily } from '../distributions';
+import type { LossName } from '../distributions';
 import { decodeF64, encodeF64 } from '../nn/encode';
-import { Sequential } from '../nn/sequential';
-import { runSync, Task } from '../nn/task';
+import type { Sequential } from '../nn/sequential';
 import { checkNumber, describe } from '../nn/validate';
-import { checkCount, checkOptions, checkStateFor, checkStateHeader, distance, firstNonFinite, lossAndGradient, rejectionReason, runLocked, StepInfo } from './common';
+import { checkCount, checkStateFor, checkStateHeader } from './common';
+import { FirstOrderOptimizer } from './first_order';
 
 export interface SGDOptions {
   /** Output family: 'gaussian', 'categorical' or 'bernoulli'. Required. */
@@ -42,23 +42,14 @@ export interface SGDState {
  * A step whose loss, gradient or updated parameters are NaN/Inf is not applied (θ and b bit-identical,
  * accepted: false with a reason).
  */
-export class SGD {
-  readonly model: Sequential;
-  readonly loss: LossName;
-  readonly family: OutputFamily;
-  private opts: Required<SGDOptions>;
-  private t = 0;
+export class SGD extends FirstOrderOptimizer<Required<SGDOptions>, SGDState> {
+  protected opts: Required<SGDOptions>;
   private buf: Float64Array;
   private bufNext: Float64Array;
 
   constructor(model: Sequential, options: SGDOptions) {
     const fn = 'SGD';
-    if (!(model instanceof Sequential)) throw new TypeError(`${fn}: 'model' must be a model from sequential(), got ${describe(model)}`);
-    checkOptions(fn, options, OPTION_NAMES);
-    this.model = model;
-    this.family = distribution(options.loss, fn, "option 'loss'");
-    this.loss = this.family.name;
-    this.family.checkOutputs(fn, `the model's output width (outDim)`, model.outDim);
+    super(fn, model, options, OPTION_NAMES);
     const momentum = checkNumber(fn, "option 'momentum'", options.momentum ?? 0, 0);
     if (momentum >= 1) throw new RangeError(`${fn}: option 'momentum' must be < 1, got ${momentum}`);
     const nesterov = options.nesterov ?? false;
@@ -69,36 +60,9 @@ export class SGD {
     this.bufNext = new Float64Array(model.numParameters);
   }
 
-  /** Step size (≥ 0); may be changed between steps. */
-  get lr(): number {
-    return this.opts.lr;
-  }
-  set lr(v: number) {
-    this.opts.lr = checkNumber('SGD', "'lr'", v, 0);
-  }
-  /** Accepted steps so far. */
-  get steps(): number {
-    return this.t;
-  }
-
-  step(x: Float32Array, y: Float32Array, batch: number): StepInfo {
-    this.checkArgs('step', x, y, batch);
-    return runSync(this.stepTask(x, y, batch));
-  }
-
-  /** step() with the native calls off the event loop; bit-identical. The model is locked until it settles. */
-  async stepAsync(x: Float32Array, y: Float32Array, batch: number): Promise<StepInfo> {
-    this.checkArgs('stepAsync', x, y, batch);
-    return runLocked(this.model, 'SGD.stepAsync', this.stepTask(x, y, batch));
-  }
-
   state(): SGDState {
     return { type: 'SGD', version: 1, options: { ...this.opts }, numParameters: this.model.numParameters, t: this.t, buffer: encodeF64(this.buf) };
   }
-  toJSON(): SGDState {
-    return this.state();
-  }
-
   loadState(state: SGDState): void {
     const fn = 'SGD.loadState';
     checkStateFor(fn, this.model, state, 'SGD');
@@ -118,42 +82,18 @@ export class SGD {
     return opt;
   }
 
-  private *stepTask(x: Float32Array, y: Float32Array, n: number): Task<StepInfo> {
-    const theta = this.model.params;
-    let loss: number, grad: Float32Array;
-    try {
-      ({ loss, grad } = yield* lossAndGradient(this.model, this.family, theta, x, y, n));
-    } catch (e) {
-      const reason = rejectionReason(e);
-      if (reason === null) throw e;
-      return { loss: NaN, accepted: false, stepNorm: 0, reason };
-    }
-    if (!Number.isFinite(loss)) return { loss, accepted: false, stepNorm: 0, reason: `the loss is ${loss}` };
-    const bad = firstNonFinite(grad);
-    if (bad >= 0) return { loss, accepted: false, stepNorm: 0, reason: `the gradient is not finite (entry ${bad} is ${grad[bad]})` };
+  protected update(grad: Float32Array, theta: Float32Array, trial: Float32Array): void {
     const { lr, momentum: mu, nesterov } = this.opts;
     const { buf, bufNext } = this;
     const first = this.t === 0;
-    const trial = new Float32Array(theta.length);
     for (let i = 0; i < theta.length; i++) {
       const g = grad[i];
       const b = (bufNext[i] = first ? g : mu * buf[i] + g);
       trial[i] = theta[i] - lr * (nesterov ? g + mu * b : b);
     }
-    const badT = firstNonFinite(trial);
-    if (badT >= 0) return { loss, accepted: false, stepNorm: 0, reason: `the updated parameter ${badT} would be ${trial[badT]}` };
-    const stepNorm = distance(trial, theta);
-    theta.set(trial);
-    this.buf = bufNext;
-    this.bufNext = buf;
-    this.t++;
-    return { loss, accepted: true, stepNorm };
   }
 
-  private checkArgs(method: string, x: unknown, y: unknown, batch: unknown): asserts x is Float32Array {
-    const fn = `SGD.${method}`;
-    this.model.checkUnlocked(fn);
-    this.model.checkInput(fn, x, batch);
-    checkTargets(this.family, fn, y, batch as number, this.model.outDim);
+  protected commit(): void {
+    [this.buf, this.bufNext] = [this.bufNext, this.buf];
   }
 }

@@ -1,0 +1,93 @@
+// What Adam and SGD share: the constructor's model/loss checks, lr and steps, step()/stepAsync(), and
+// the guarded step itself: g = ∇_θ L on the batch, trial = θ − (the optimizer's update), applied only
+// when the loss, g and the trial are finite (otherwise θ and the optimizer's buffers stay
+// bit-identical and the result says why). A subclass writes the update and its next buffers in
+// update(), and swaps them in in commit().
+import { distribution, LossName, OutputFamily } from '../distributions';
+import { Sequential } from '../nn/sequential';
+import { runSync, Task } from '../nn/task';
+import { checkNumber, describe } from '../nn/validate';
+import { checkOptions, checkStepArgs, distance, firstNonFinite, lossAndGradient, rejectionReason, runLocked, StepInfo } from './common';
+
+export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number }, S> {
+  readonly model: Sequential;
+  readonly loss: LossName;
+  readonly family: OutputFamily;
+  /** Accepted steps so far. */
+  protected t = 0;
+  protected abstract opts: O;
+
+  /** Checks the model, the option names and the loss ('name' is the class name, for errors). */
+  protected constructor(
+    private readonly name: string,
+    model: Sequential,
+    options: { loss: LossName },
+    optionNames: readonly string[]
+  ) {
+    if (!(model instanceof Sequential)) throw new TypeError(`${name}: 'model' must be a model from sequential(), got ${describe(model)}`);
+    checkOptions(name, options, optionNames);
+    this.model = model;
+    this.family = distribution(options.loss, name, "option 'loss'");
+    this.loss = this.family.name;
+    this.family.checkOutputs(name, `the model's output width (outDim)`, model.outDim);
+  }
+
+  /** Step size (≥ 0); may be changed between steps (a schedule). */
+  get lr(): number {
+    return this.opts.lr;
+  }
+  set lr(v: number) {
+    this.opts.lr = checkNumber(this.name, "'lr'", v, 0);
+  }
+  /** Accepted steps so far. */
+  get steps(): number {
+    return this.t;
+  }
+
+  /** One step on the batch x [batch, inDim], y (see the family). */
+  step(x: Float32Array, y: Float32Array, batch: number): StepInfo {
+    checkStepArgs(`${this.name}.step`, this.model, this.family, x, y, batch);
+    return runSync(this.stepTask(x, y, batch));
+  }
+
+  /** step() with the native calls off the event loop; bit-identical. The model is locked until it settles. */
+  async stepAsync(x: Float32Array, y: Float32Array, batch: number): Promise<StepInfo> {
+    checkStepArgs(`${this.name}.stepAsync`, this.model, this.family, x, y, batch);
+    return runLocked(this.model, `${this.name}.stepAsync`, this.stepTask(x, y, batch));
+  }
+
+  /** The optimizer's state, JSON-safe and lossless. */
+  abstract state(): S;
+  toJSON(): S {
+    return this.state();
+  }
+
+  /** trial[i] = θ[i] − (this optimizer's update for g, at step t + 1); the next buffers are written aside. */
+  protected abstract update(grad: Float32Array, theta: Float32Array, trial: Float32Array): void;
+  /** The step is applied: make the next buffers current. */
+  protected abstract commit(): void;
+
+  private *stepTask(x: Float32Array, y: Float32Array, n: number): Task<StepInfo> {
+    const theta = this.model.params;
+    let loss: number, grad: Float32Array;
+    try {
+      ({ loss, grad } = yield* lossAndGradient(this.model, this.family, theta, x, y, n));
+    } catch (e) {
+      const reason = rejectionReason(e);
+      if (reason === null) throw e;
+      return { loss: NaN, accepted: false, stepNorm: 0, reason };
+    }
+    if (!Number.isFinite(loss)) return { loss, accepted: false, stepNorm: 0, reason: `the loss is ${loss}` };
+    const bad = firstNonFinite(grad);
+    if (bad >= 0) return { loss, accepted: false, stepNorm: 0, reason: `the gradient is not finite (entry ${bad} is ${grad[bad]})` };
+    const trial = new Float32Array(theta.length);
+    this.update(grad, theta, trial);
+    const badT = firstNonFinite(trial);
+    if (badT >= 0) return { loss, accepted: false, stepNorm: 0, reason: `the updated parameter ${badT} would be ${trial[badT]}` };
+    const stepNorm = distance(trial, theta);
+    theta.set(trial);
+    this.commit();
+    this.t++;
+    return { loss, accepted: true, stepNorm };
+  }
+}
