@@ -111,13 +111,7 @@ void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_
   const int64_t tiles = tb * (tb + 1) / 2;  // lower triangle, diagonal included
   for (int64_t g0 = 0; g0 < count; g0 += group) {
     const int64_t g = std::min(group, count - g0);
-    const float* e[64];
-    std::unique_ptr<const float*[]> e_heap;
-    const float** ep = e;
-    if (g > 64) {
-      e_heap.reset(new const float*[g]);
-      ep = e_heap.get();
-    }
+    std::vector<const float*> ep(g);
     for (int64_t l = 0; l < g; ++l) {  // E_l = A_l A_lᵀ [N, N], A_l row-major [N, width_in]
       const LayerFactors& f = layers[g0 + l];
       float* el = E.get() + l * N * N;
@@ -155,7 +149,7 @@ void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_
       thread_local std::unique_ptr<TileBuffers> buf;
       if (!buf) buf.reset(new TileBuffers);
       const int64_t i0 = bi * TB, j0 = bj * TB;
-      tile(layers + g0, ep, pp.data(), g, N, k, NK, i0, std::min(TB, NK - i0), j0, std::min(TB, NK - j0), add, K, *buf);
+      tile(layers + g0, ep.data(), pp.data(), g, N, k, NK, i0, std::min(TB, NK - i0), j0, std::min(TB, NK - j0), add, K, *buf);
     });
   }
 }
