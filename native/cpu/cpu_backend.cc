@@ -1,6 +1,7 @@
 // The CPU backend: OpenBLAS for BLAS, its bundled LAPACK for factorisations.
 #include <cblas.h>
 
+#include <mutex>
 #include <string>
 
 #include "../backend.h"
@@ -9,6 +10,17 @@
 
 namespace natgrad {
 namespace {
+
+// OpenBLAS calls made from several threads at once are not bitwise reproducible: measured here,
+// pinvSolve (ssyevd/dsyevd + sgemm) gave different bits in ~4% of calls while Promise-form calls
+// overlapped, and never when the same calls ran one at a time. The methods that call OpenBLAS therefore
+// hold this lock, so results stay identical across runs however Promise-form calls interleave (OpenBLAS
+// already uses every core for one call; natgrad's own kernels do not take it).
+std::mutex& openblas_mutex() {
+  static std::mutex* m = new std::mutex;  // never destroyed: a worker may outlive static destructors
+  return *m;
+}
+using OpenBlasLock = std::lock_guard<std::mutex>;
 
 class CpuBackend final : public Backend {
  public:
@@ -45,7 +57,10 @@ class CpuBackend final : public Backend {
                 " (NATGRAD_CPU_GEMM=" + cpu::gemm_setting() + ")";
     return b;
   }
-  void set_threads(int n) override { openblas_set_num_threads(n); }
+  void set_threads(int n) override {
+    OpenBlasLock lock(openblas_mutex());
+    openblas_set_num_threads(n);
+  }
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, const float* B,
             float beta, float* C) override {
     // C[m,n] = alpha·op(A)·op(B) + beta·C
@@ -59,10 +74,12 @@ class CpuBackend final : public Backend {
       cpu::gemm_nt(n, m, k, alpha, opBt, opA, beta == 0.0f ? 0.0f : 1.0f, C, n);
       return;
     }
+    OpenBlasLock lock(openblas_mutex());
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
                 (int)k, alpha, A, ta ? (int)m : (int)k, B, tb ? (int)k : (int)n, beta, C, (int)n);
   }
   void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) override {
+    OpenBlasLock lock(openblas_mutex());
     cpu::gram(J, P, M, samples_major, K);
   }
   void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
@@ -71,14 +88,17 @@ class CpuBackend final : public Backend {
   }
   void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, Precision p,
                       float* X) override {
+    OpenBlasLock lock(openblas_mutex());  // potrs, the float64 factor, and the float32 one without natgrad's gemm
     cpu::cholesky_solve(K, M, R, nrhs, lambda, p, X);
   }
   int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond,
                      Precision p, float* X) override {
+    OpenBlasLock lock(openblas_mutex());
     return cpu::pinv_solve(K, M, R, nrhs, lambda, rcond, p, X);
   }
   void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda,
                             float* out) override {
+    OpenBlasLock lock(openblas_mutex());
     cpu::batched_gram_inverse(G, batch, rows, k, lambda, out);
   }
 };
