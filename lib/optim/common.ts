@@ -1,9 +1,9 @@
 // Pieces shared by the optimizers (NaturalGradient, Adam, SGD): option checks, the
 // loss-and-gradient task, the guard that keeps NaN/Inf out of the parameters, and the
 // fields every step() reports.
-import { checkTargets, gradients, meanLoss, OutputFamily } from '../distributions';
+import { checkTargets, distribution, gradients, LossName, meanLoss, OutputFamily } from '../distributions';
 import { contract, outputJacobians } from '../nn/jacobian';
-import type { Sequential } from '../nn/sequential';
+import { Sequential } from '../nn/sequential';
 import { runAsync, Task } from '../nn/task';
 import { describe } from '../nn/validate';
 
@@ -17,6 +17,15 @@ export interface StepInfo {
   stepNorm: number;
   /** Why the step was not applied (only when accepted is false). */
   reason?: string;
+}
+
+/** An optimizer constructor's common checks (fn: the class name): the model, the option names, and the loss for the model's output width. Returns the output family. */
+export function checkOptimizerArgs(fn: string, model: unknown, options: unknown, names: readonly string[]): OutputFamily {
+  if (!(model instanceof Sequential)) throw new TypeError(`${fn}: 'model' must be a model from sequential(), got ${describe(model)}`);
+  checkOptions(fn, options, names);
+  const family = distribution(options.loss as LossName, fn, "option 'loss'");
+  family.checkOutputs(fn, `the model's output width (outDim)`, model.outDim);
+  return family;
 }
 
 /** The arguments of a step-like call (fn: 'Class.method'): the model unlocked, x [batch, inDim], y for the family. */

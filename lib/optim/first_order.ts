@@ -3,11 +3,11 @@
 // when the loss, g and the trial are finite (otherwise θ and the optimizer's buffers stay
 // bit-identical and the result says why). A subclass writes the update and its next buffers in
 // update(), and swaps them in in commit().
-import { distribution, LossName, OutputFamily } from '../distributions';
-import { Sequential } from '../nn/sequential';
+import type { LossName, OutputFamily } from '../distributions';
+import type { Sequential } from '../nn/sequential';
 import { runSync, Task } from '../nn/task';
-import { checkNumber, describe } from '../nn/validate';
-import { checkOptions, checkStepArgs, distance, firstNonFinite, lossAndGradient, rejectionReason, runLocked, StepInfo } from './common';
+import { checkNumber } from '../nn/validate';
+import { checkOptimizerArgs, checkStepArgs, distance, firstNonFinite, lossAndGradient, rejectionReason, runLocked, StepInfo } from './common';
 
 export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number }, S> {
   readonly model: Sequential;
@@ -24,12 +24,9 @@ export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number
     options: { loss: LossName },
     optionNames: readonly string[]
   ) {
-    if (!(model instanceof Sequential)) throw new TypeError(`${name}: 'model' must be a model from sequential(), got ${describe(model)}`);
-    checkOptions(name, options, optionNames);
+    this.family = checkOptimizerArgs(name, model, options, optionNames);
     this.model = model;
-    this.family = distribution(options.loss, name, "option 'loss'");
     this.loss = this.family.name;
-    this.family.checkOutputs(name, `the model's output width (outDim)`, model.outDim);
   }
 
   /** Step size (≥ 0); may be changed between steps (a schedule). */

@@ -1,13 +1,13 @@
 // NaturalGradient: θ ← θ − lr · n_θ with n_θ = (F_θ + λI)⁺ g_θ computed exactly
 // (see ./exact.ts for how, DESIGN.md §1 for what).
-import { distribution, gradients, LossName, meanLoss, OutputFamily } from '../distributions';
+import { gradients, LossName, meanLoss, OutputFamily } from '../distributions';
 import { decodeF32, encodeF32 } from '../nn/encode';
 import { contract, outputJacobians } from '../nn/jacobian';
 import { Sequential } from '../nn/sequential';
 import { runSync, Task } from '../nn/task';
 import { checkNumber, describe } from '../nn/validate';
 import type { Precision } from '../linalg';
-import { checkCount, checkOptions, checkStateFor, checkStateHeader, checkStepArgs, distance, firstNonFinite, lossTask, rejectionReason, runLocked, StepInfo } from './common';
+import { checkCount, checkOptimizerArgs, checkStateFor, checkStateHeader, checkStepArgs, distance, firstNonFinite, lossTask, rejectionReason, runLocked, StepInfo } from './common';
 import { DampingRule, dampingRule, LevenbergMarquardtOptions, nextDamping, reductionRatio, rejectedDamping } from './damping';
 import {
   Assembly,
@@ -167,12 +167,9 @@ export class NaturalGradient {
 
   constructor(model: Sequential, options: NaturalGradientOptions) {
     const fn = 'NaturalGradient';
-    if (!(model instanceof Sequential)) throw new TypeError(`${fn}: 'model' must be a model from sequential(), got ${describe(model)}`);
-    checkOptions(fn, options, OPTION_NAMES);
+    this.family = checkOptimizerArgs(fn, model, options, OPTION_NAMES);
     this.model = model;
-    this.family = distribution(options.loss, fn, "option 'loss'");
     this.loss = this.family.name;
-    this.family.checkOutputs(fn, `the model's output width (outDim)`, model.outDim);
     this.method = oneOf(fn, 'method', options.method, ['exact', 'per-sample', 'chain'], 'exact');
     if (this.method === 'chain') checkChainModel(model, fn);
     this.lrValue = checkNumber(fn, "option 'lr'", options.lr ?? 1, 0);
