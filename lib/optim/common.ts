@@ -58,6 +58,32 @@ export function distance(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(s);
 }
 
+/** float32's largest finite value: the kernels and activations are float32. */
+export const F32_MAX = 3.4028234663852886e38;
+
+const fmt = (v: number) => (Number.isFinite(v) ? v.toPrecision(3) : String(v));
+
+/** θ entry q by name: "layers[2].weight[3, 0]" or "layers[2].bias[3]". */
+export function parameterName(model: Sequential, q: number): string {
+  for (const { index, layer, wOffset, bOffset } of model.slots) {
+    const { inFeatures: inW, outFeatures: outW } = layer;
+    if (q >= wOffset && q < bOffset) return `layers[${index}].weight[${Math.floor((q - wOffset) / inW)}, ${(q - wOffset) % inW}]`;
+    if (q >= bOffset && q < bOffset + outW) return `layers[${index}].bias[${q - bOffset}]`;
+  }
+  return `parameter ${q}`;
+}
+
+/**
+ * The batch's largest input in words, for the reason of a rejected step: "the batch's largest |x| is
+ * 1.00e+30 (x[96]: sample 32, feature 0)". Only on a failure path (O(N·inDim)).
+ */
+export function largestInput(x: Float32Array, batch: number): string {
+  let at = 0;
+  for (let i = 1; i < x.length; i++) if (Math.abs(x[i]) > Math.abs(x[at])) at = i;
+  const width = x.length / batch;
+  return `the batch's largest |x| is ${fmt(Math.abs(x[at]))} (x[${at}]: sample ${Math.floor(at / width)}, feature ${at % width})`;
+}
+
 /**
  * A numerical failure that rejects a step rather than throwing: a forward pass that overflows
  * float32, a right-hand side that overflows (code ERR_NON_FINITE), a factorisation that fails

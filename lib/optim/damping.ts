@@ -10,10 +10,15 @@
 //   ρ < lower (default 1/4), or ρ not a number:  λ ← min(λ_max, max(λ·increase, λ_min))
 //   ρ > upper (default 3/4):                     λ ← max(λ_min, λ·decrease)
 //   otherwise:                                   λ ← min(λ_max, max(λ, λ_min))
-// A trial that increases the loss (or whose loss is not finite) is rejected: θ is left as it was and
-// the direction is solved again with more damping, escalating like Nielsen's ν-doubling: the j-th
-// retry of a step uses λ ← min(λ_max, max(λ·increaseʲ, λ_min)) (so 1.5, 1.5³, 1.5⁶, … times the first
-// λ with the default 3/2), up to maxRetries times.
+// A trial whose loss increases by a FINITE amount is rejected: θ is left as it was and the direction
+// is solved again with more damping, escalating like Nielsen's ν-doubling: the j-th retry of a step
+// uses λ ← min(λ_max, max(λ·increaseʲ, λ_min)) (so 1.5, 1.5³, 1.5⁶, … times the first λ with the
+// default 3/2), up to maxRetries times; if all fail, the next step starts from the raised λ.
+// Only a finite increase is evidence for raising λ (issue #12). A non-finite loss — of the batch at θ
+// or of the trial — or a non-finite kernel, direction or trial, or a failed solve, defines no ρ and
+// says nothing about the quadratic model (a batch with x = 1e30 overflows at every λ): the step is
+// rejected at once, with λ and every other state bit-identical (NaturalGradient's stepTask;
+// docs/optimizer.md, "A bad batch").
 // With n = (F_θ + λI)⁻¹g and lr = 1, predicted = ½ nᵀF_θ n + λ‖n‖² > 0.
 import { checkNumber, describe } from '../nn/validate';
 import { checkOptions } from './common';

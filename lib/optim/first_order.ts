@@ -7,7 +7,7 @@ import type { LossName, OutputFamily } from '../distributions';
 import type { Sequential } from '../nn/sequential';
 import { runSync, Task } from '../nn/task';
 import { checkNumber } from '../nn/validate';
-import { checkOptimizerArgs, checkStepArgs, distance, firstNonFinite, lossAndGradient, rejectionReason, runLocked, StepInfo } from './common';
+import { checkOptimizerArgs, checkStepArgs, distance, firstNonFinite, largestInput, lossAndGradient, parameterName, rejectionReason, runLocked, StepInfo } from './common';
 
 export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number }, S> {
   readonly model: Sequential;
@@ -64,23 +64,30 @@ export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number
   /** The step is applied: make the next buffers current. */
   protected abstract commit(): void;
 
+  /**
+   * A non-finite forward pass, loss, gradient or trial rejects the step before update()'s buffers are
+   * swapped in: θ, the moments/buffers and t stay bit-identical, so one bad batch leaves no trace
+   * (a gradient of Infinity would otherwise sit in Adam's v, or SGD's buffer, for good).
+   */
   private *stepTask(x: Float32Array, y: Float32Array, n: number): Task<StepInfo> {
     const theta = this.model.params;
+    const reject = (loss: number, what: string): StepInfo => ({ loss, accepted: false, stepNorm: 0, reason: `${what}; parameters and optimizer state unchanged` });
     let loss: number, grad: Float32Array;
     try {
       ({ loss, grad } = yield* lossAndGradient(this.model, this.family, theta, x, y, n));
     } catch (e) {
       const reason = rejectionReason(e);
       if (reason === null) throw e;
-      return { loss: NaN, accepted: false, stepNorm: 0, reason };
+      return reject(NaN, `${reason}; ${largestInput(x, n)}`);
     }
-    if (!Number.isFinite(loss)) return { loss, accepted: false, stepNorm: 0, reason: `the loss is ${loss}` };
+    if (!Number.isFinite(loss)) return reject(loss, `the loss on this batch is ${loss}; ${largestInput(x, n)}`);
     const bad = firstNonFinite(grad);
-    if (bad >= 0) return { loss, accepted: false, stepNorm: 0, reason: `the gradient is not finite (entry ${bad} is ${grad[bad]})` };
+    if (bad >= 0)
+      return reject(loss, `the gradient is not finite (entry ${bad}, ${parameterName(this.model, bad)}, is ${grad[bad]}); ${largestInput(x, n)}`);
     const trial = new Float32Array(theta.length);
     this.update(grad, theta, trial);
     const badT = firstNonFinite(trial);
-    if (badT >= 0) return { loss, accepted: false, stepNorm: 0, reason: `the updated parameter ${badT} would be ${trial[badT]}` };
+    if (badT >= 0) return reject(loss, `the updated parameter ${badT} would be ${trial[badT]} (${parameterName(this.model, badT)})`);
     const stepNorm = distance(trial, theta);
     theta.set(trial);
     this.commit();

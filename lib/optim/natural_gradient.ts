@@ -7,7 +7,22 @@ import { Sequential } from '../nn/sequential';
 import { runSync, Task } from '../nn/task';
 import { checkNumber, describe } from '../nn/validate';
 import type { Precision } from '../linalg';
-import { checkCount, checkOptimizerArgs, checkStateFor, checkStateHeader, checkStepArgs, distance, firstNonFinite, lossTask, rejectionReason, runLocked, StepInfo } from './common';
+import {
+  checkCount,
+  checkOptimizerArgs,
+  checkStateFor,
+  checkStateHeader,
+  checkStepArgs,
+  distance,
+  F32_MAX,
+  firstNonFinite,
+  largestInput,
+  lossTask,
+  parameterName,
+  rejectionReason,
+  runLocked,
+  StepInfo,
+} from './common';
 import { DampingRule, dampingRule, LevenbergMarquardtOptions, nextDamping, reductionRatio, rejectedDamping } from './damping';
 import {
   Assembly,
@@ -16,6 +31,8 @@ import {
   exactDirection,
   ExactResult,
   ExactSolution,
+  ExactSystem,
+  Linearization,
   linearizeExact,
   MomentumTerm,
   profileOf,
@@ -96,7 +113,7 @@ export interface NaturalStepInfo extends StepInfo {
   predicted: number;
   /** L at the last trial parameters (= lossAfter when accepted; NaN if no trial was evaluated). */
   trialLoss: number;
-  /** Directions solved: 1 + the retries after rejected trials. */
+  /** Directions solved: 1 + the retries after rejected trials (0 when the batch failed before any solve). */
   attempts: number;
   /** Trust-region factor s ∈ (0, 1] of the last trial: Δ = −lr·s·n (1 without maxStepNorm/maxKL). */
   scale: number;
@@ -119,6 +136,43 @@ function norm(a: Float32Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * a[i];
   return Math.sqrt(s);
+}
+
+const fmt = (v: number) => (Number.isFinite(v) ? v.toPrecision(3) : String(v));
+
+/**
+ * Which linear layer's block of the Fisher kernel overflows float32, in words, or null. A layer adds
+ * (B Bᵀ) ⊙ (A Aᵀ + 1) (DESIGN.md §1): its diagonal entry for sample i is ‖b_(i,m)‖²·(‖a_i‖² + 1),
+ * and A Aᵀ alone overflows when ‖a_i‖² does (then even B = 0, a saturated activation, gives 0·∞ = NaN).
+ * Failure path only: O(N·r·Σ widths).
+ */
+function kernelOverflow(model: Sequential, lin: Linearization): string | null {
+  const { n } = lin.trace;
+  const { r } = lin;
+  for (let l = 0; l < model.slots.length; l++) {
+    const { index, layer } = model.slots[l];
+    const { inFeatures: inW, outFeatures: outW } = layer;
+    const a = lin.trace.inputs[index];
+    const b = lin.bs[l];
+    const name = `layers[${index}] = linear(${inW}, ${outW})`;
+    for (let i = 0; i < n; i++) {
+      let aa = 0;
+      for (let j = 0; j < inW; j++) aa += a[i * inW + j] * a[i * inW + j];
+      if (!(aa <= F32_MAX))
+        return `${name} receives an input of norm ${fmt(Math.sqrt(aa))} at sample ${i}, whose products a·a (${fmt(aa)}) overflow float32 (largest ${fmt(F32_MAX)})`;
+      for (let m = 0; m < r; m++) {
+        let bb = 0;
+        for (let o = 0; o < outW; o++) bb += b[(i * r + m) * outW + o] ** 2;
+        const entry = bb * (aa + 1);
+        if (!(entry <= F32_MAX))
+          return (
+            `at sample ${i} the output Jacobian backpropagated to ${name} (norm ${fmt(Math.sqrt(bb))}) times its input ` +
+            `(norm ${fmt(Math.sqrt(aa))}) gives a kernel entry of ${fmt(entry)}, which overflows float32 (largest ${fmt(F32_MAX)})`
+          );
+      }
+    }
+  }
+  return null;
 }
 
 function oneOf<T extends string>(fn: string, name: string, v: unknown, allowed: readonly T[], dflt: T): T {
@@ -216,7 +270,9 @@ export class NaturalGradient {
    * One step θ ← θ − lr·s·n (n the natural gradient, with SPRING momentum if enabled; s the
    * trust-region factor). With `adaptive` (default) the trial is evaluated on the batch, rejected if
    * the loss increases (θ untouched, re-solved with more damping, up to maxRetries), and λ is updated
-   * from ρ. A NaN/Inf loss, direction or trial is never applied. See NaturalStepInfo.
+   * from ρ. A NaN/Inf loss, forward pass, kernel, direction or trial is never applied: the step is
+   * rejected at once with a reason, and θ, λ, the momentum, the step count and `profile` stay
+   * bit-identical (a bad batch is no evidence about λ). See NaturalStepInfo and docs/optimizer.md.
    */
   step(x: Float32Array, y: Float32Array, batch: number): NaturalStepInfo {
     this.checkArgs('step', x, y, batch);
@@ -314,7 +370,20 @@ export class NaturalGradient {
     return exactDirection(this.model, theta, this.family, `NaturalGradient.${fn}`, x, y, batch, cfg, this.workspace);
   }
 
-  /** The step of step()/stepAsync(), as a task: trial, evaluation, Levenberg–Marquardt, commit. */
+  /**
+   * The step of step()/stepAsync(), as a task: trial, evaluation, Levenberg–Marquardt, commit.
+   *
+   * What a failure does depends on what it says about λ (docs/optimizer.md, "A bad batch"):
+   * - a FINITE loss increase at the trial is evidence that the quadratic model does not hold that far:
+   *   the direction is solved again with more damping (λ·increaseʲ, up to maxRetries), and if every
+   *   attempt fails the next step starts from the raised λ and without SPRING's history;
+   * - anything not finite — the batch's forward pass or loss at θ, the Fisher factors, the kernel, the
+   *   right-hand side, the direction, the trial parameters or the trial's loss — and a failed
+   *   factorisation reject the step at once: it is no evidence about λ (a batch with x = 1e30
+   *   overflows whatever the damping; retrying only drove λ up by 1.5³⁶), so θ, λ, the momentum, the
+   *   step count and the profile stay bit-identical. (After finite increases on earlier attempts of
+   *   the same call, those increases are the evidence, and λ is raised for them as above.)
+   */
   private *stepTask(method: string, x: Float32Array, y: Float32Array, batch: number): Task<NaturalStepInfo> {
     const fn = `NaturalGradient.${method}`;
     const { model, rule, family } = this;
@@ -323,33 +392,48 @@ export class NaturalGradient {
     const info: NaturalStepInfo = {
       loss: NaN, lossAfter: NaN, damping: lambda, rho: NaN, predicted: NaN, trialLoss: NaN, accepted: false, stepNorm: 0, attempts: 0, scale: 1,
     };
-    const reject = (reason: string): NaturalStepInfo => {
+    /** λ for the next step after finite loss increases on this call's attempts (undefined: none yet). */
+    let raised: number | undefined;
+    const tries = () => (info.attempts > 1 ? ` (${info.attempts} attempts, last λ = ${lambda.toPrecision(3)})` : '');
+    /** A step rejected on the evidence of finite loss increases: λ raised, momentum dropped. */
+    const rejectRaised = (reason: string): NaturalStepInfo => {
       info.lossAfter = info.loss;
-      info.reason = reason;
+      info.reason = `${reason}${tries()}; parameters unchanged`;
+      this.config.damping = raised!;
       this.previous = null; // momentum does not survive a failed step
       return info;
     };
+    /** A step rejected at once on a non-finite value or failed solve: nothing changes (unless earlier attempts of this call were finite increases). */
+    const rejectAtOnce = (reason: string): NaturalStepInfo => {
+      if (raised !== undefined) return rejectRaised(reason);
+      info.lossAfter = info.loss;
+      info.reason = `${reason}; rejected at once: parameters, λ and the optimizer's state unchanged`;
+      return info;
+    };
     // The λ-independent part, once: a retry with more damping costs one solve and one forward pass.
+    let lin: Linearization | undefined;
+    let sys: ExactSystem | undefined;
     let solveAt: (lambda: number, momentum: MomentumTerm | undefined) => Task<ExactSolution>;
     let profile: (sol: ExactSolution) => StepProfile;
     try {
-      const lin = yield* linearizeExact(model, theta, family, fn, x, y, batch);
+      lin = yield* linearizeExact(model, theta, family, fn, x, y, batch);
       info.loss = lin.loss;
-      if (!Number.isFinite(lin.loss)) return reject(`the loss is ${lin.loss}`);
+      if (!Number.isFinite(lin.loss)) return rejectAtOnce(`the loss on this batch is ${lin.loss}; ${largestInput(x, batch)}`);
       if (this.method === 'exact') {
-        const sys = yield* assembleExact(model, theta, family, fn, x, y, batch, this.config, this.workspace, lin);
-        solveAt = (l, mom) => solveExact(sys, l, this.config, mom);
-        profile = (sol) => profileOf(sys, sol);
+        const s = (sys = yield* assembleExact(model, theta, family, fn, x, y, batch, this.config, this.workspace, lin));
+        solveAt = (l, mom) => solveExact(s, l, this.config, mom);
+        profile = (sol) => profileOf(s, sol);
       } else {
         // Other methods give only a direction; gᵀn and nᵀF_θ n come from the linearisation.
+        const li = lin;
         let last: StepProfile;
         solveAt = function* (this: NaturalGradient, l: number): Task<ExactSolution> {
           const res = yield* this.task(method, theta, x, y, batch, { ...this.config, damping: l });
           last = res.profile;
-          const stn = yield* applyTranspose(model, lin.trace, lin.bs, lin.r, res.direction);
+          const stn = yield* applyTranspose(model, li.trace, li.bs, li.r, res.direction);
           let gn = 0, nFn = 0;
           for (let i = 0; i < stn.length; i++) {
-            gn += lin.u[i] * stn[i];
+            gn += li.u[i] * stn[i];
             nFn += stn[i] * stn[i];
           }
           return { direction: res.direction, solver: res.profile.solver, rank: res.profile.rank, gn: gn / batch, nFn: nFn / batch, times: { solve: 0, update: 0 } };
@@ -359,7 +443,7 @@ export class NaturalGradient {
     } catch (e) {
       const reason = rejectionReason(e);
       if (reason === null) throw e;
-      return reject(reason);
+      return rejectAtOnce(this.batchFailure(reason, x, batch, lin, sys));
     }
     let momentum: MomentumTerm | undefined = this.mu > 0 && this.previous ? { mu: this.mu, previous: this.previous } : undefined;
     const retries = rule ? rule.maxRetries : 0;
@@ -368,63 +452,98 @@ export class NaturalGradient {
       info.damping = lambda;
       info.rho = info.predicted = info.trialLoss = NaN;
       info.scale = 1;
-      let failure: string;
+      let sol: ExactSolution;
       try {
-        const sol = yield* solveAt(lambda, momentum);
-        const t0 = performance.now();
-        const n = sol.direction;
-        const bad = firstNonFinite(n);
-        if (bad >= 0) throw Object.assign(new RangeError(`the direction is not finite (entry ${bad} is ${n[bad]})`), { code: 'ERR_NON_FINITE' });
-        const lr = this.lrValue;
-        let s = 1;
-        if (this.maxStepNorm !== undefined) {
-          const len = lr * norm(n);
-          if (len > this.maxStepNorm) s = this.maxStepNorm / len;
-        }
-        if (this.maxKL !== undefined) {
-          const kl = 0.5 * (lr * s) ** 2 * sol.nFn; // ½ ΔᵀF_θΔ
-          if (kl > this.maxKL) s *= Math.sqrt(this.maxKL / kl);
-        }
-        const eff = lr * s;
-        info.scale = s;
-        info.predicted = eff * sol.gn - 0.5 * eff * eff * sol.nFn;
-        const trial = new Float32Array(theta.length);
-        for (let i = 0; i < theta.length; i++) trial[i] = theta[i] - eff * n[i]; // θ − lr·s·n
-        const badT = firstNonFinite(trial);
-        if (badT >= 0) throw Object.assign(new RangeError(`the updated parameter ${badT} would be ${trial[badT]}`), { code: 'ERR_NON_FINITE' });
-        const after = (info.trialLoss = yield* lossTask(model, family, trial, x, y, batch));
-        info.rho = reductionRatio(info.loss - after, info.predicted);
-        if (!Number.isFinite(after)) failure = `the loss after the step would be ${after}`;
-        else if (rule && after > info.loss) failure = `the loss would increase from ${info.loss} to ${after}`;
-        else {
-          // accepted: commit
-          info.stepNorm = distance(trial, theta);
-          theta.set(trial);
-          info.accepted = true;
-          info.lossAfter = after;
-          if (rule) this.config.damping = nextDamping(rule, lambda, info.rho);
-          if (this.mu > 0) this.previous = s === 1 ? n : n.map((v) => v * s);
-          this.accepted++;
-          // the trial's forward pass and the commit count as 'update'
-          const prof = profile(sol);
-          const dt = performance.now() - t0;
-          this.profile = { ...prof, update: prof.update + dt, total: prof.total + dt };
-          return info;
-        }
+        sol = yield* solveAt(lambda, momentum);
       } catch (e) {
         const reason = rejectionReason(e);
         if (reason === null) throw e;
-        failure = reason;
+        return rejectAtOnce(this.batchFailure(reason, x, batch, lin, sys));
       }
-      const next = rule ? rejectedDamping(rule, lambda, info.attempts) : lambda;
-      if (!rule || info.attempts > retries || next === lambda) {
-        if (rule) this.config.damping = next;
-        const tries = info.attempts > 1 ? ` (${info.attempts} attempts, last λ = ${lambda.toPrecision(3)})` : '';
-        return reject(`${failure}${tries}; parameters unchanged`);
+      const t0 = performance.now();
+      const n = sol.direction;
+      const bad = firstNonFinite(n);
+      if (bad >= 0)
+        return rejectAtOnce(
+          this.batchFailure(`the natural-gradient direction is not finite (its entry for ${parameterName(model, bad)} is ${n[bad]})`, x, batch, lin, sys)
+        );
+      const lr = this.lrValue;
+      let s = 1;
+      if (this.maxStepNorm !== undefined) {
+        const len = lr * norm(n);
+        if (len > this.maxStepNorm) s = this.maxStepNorm / len;
       }
-      lambda = next;
-      momentum = undefined; // retries are plain damped steps: a large λ must shrink the step, not pull it to μ n₋
+      if (this.maxKL !== undefined) {
+        const kl = 0.5 * (lr * s) ** 2 * sol.nFn; // ½ ΔᵀF_θΔ
+        if (kl > this.maxKL) s *= Math.sqrt(this.maxKL / kl);
+      }
+      const eff = lr * s;
+      info.scale = s;
+      info.predicted = eff * sol.gn - 0.5 * eff * eff * sol.nFn;
+      const trial = new Float32Array(theta.length);
+      for (let i = 0; i < theta.length; i++) trial[i] = theta[i] - eff * n[i]; // θ − lr·s·n
+      const badT = firstNonFinite(trial);
+      if (badT >= 0)
+        return rejectAtOnce(
+          `the updated parameter ${badT} would be ${trial[badT]} (${parameterName(model, badT)}: lr·s = ${eff.toPrecision(3)} ` +
+            `times its direction entry ${n[badT].toPrecision(3)} overflows float32)`
+        );
+      let after: number;
+      try {
+        after = info.trialLoss = yield* lossTask(model, family, trial, x, y, batch);
+      } catch (e) {
+        const reason = rejectionReason(e);
+        if (reason === null) throw e;
+        return rejectAtOnce(this.overshoot(reason, info.loss));
+      }
+      info.rho = reductionRatio(info.loss - after, info.predicted);
+      if (!Number.isFinite(after)) return rejectAtOnce(this.overshoot(`the loss after the step would be ${after}`, info.loss));
+      if (rule && after > info.loss) {
+        // a finite increase: evidence for more damping
+        const next = rejectedDamping(rule, lambda, info.attempts);
+        raised = next;
+        if (info.attempts > retries || next === lambda) return rejectRaised(`the loss would increase from ${info.loss} to ${after}`);
+        lambda = next;
+        momentum = undefined; // retries are plain damped steps: a large λ must shrink the step, not pull it to μ n₋
+        continue;
+      }
+      // accepted: commit
+      info.stepNorm = distance(trial, theta);
+      theta.set(trial);
+      info.accepted = true;
+      info.lossAfter = after;
+      if (rule) this.config.damping = nextDamping(rule, lambda, info.rho);
+      if (this.mu > 0) this.previous = s === 1 ? n : n.map((v) => v * s);
+      this.accepted++;
+      // the trial's forward pass and the commit count as 'update'
+      const prof = profile(sol);
+      const dt = performance.now() - t0;
+      this.profile = { ...prof, update: prof.update + dt, total: prof.total + dt };
+      return info;
     }
+  }
+
+  /**
+   * The reason for a rejection on a non-finite value of the batch at θ, in the batch's terms: what
+   * failed, which layer's kernel block overflows float32 (when that is why), and the batch's largest
+   * input. Runs only on the failure path.
+   */
+  private batchFailure(what: string, x: Float32Array, batch: number, lin: Linearization | undefined, sys: ExactSystem | undefined): string {
+    const culprit = lin ? kernelOverflow(this.model, lin) : null;
+    const input = largestInput(x, batch);
+    if (sys !== undefined && firstNonFinite(sys.kernel) >= 0) {
+      const kernel = `the batch's Fisher kernel (${sys.space === 'kernel' ? 'SᵀS' : 'S Sᵀ'}, float32) is not finite`;
+      return `${kernel}: ${culprit ?? 'no single layer accounts for it'}; ${input} (${what})`;
+    }
+    return culprit ? `${what}; ${culprit}; ${input}` : `${what}; ${input}`;
+  }
+
+  /** The reason for a rejection whose trial parameters give a non-finite loss. */
+  private overshoot(what: string, loss: number): string {
+    return (
+      `the trial step overshoots: at θ − lr·s·n, ${what}, while the loss at θ is ${loss}; a non-finite trial loss ` +
+      `is no evidence about λ: lower lr or set maxStepNorm/maxKL if this repeats`
+    );
   }
 
   private checkArgs(method: string, x: unknown, y: unknown, batch: unknown): asserts x is Float32Array {
