@@ -4,6 +4,7 @@
       "target_name": "natgrad",
       "sources": [
         "native/addon.cc",
+        "native/memory.cc",
         "native/cpu/cpu_backend.cc",
         "native/cpu/gram.cc",
         "native/cpu/layer_gram.cc",

@@ -4,7 +4,7 @@
 // resolves to the same result, bit for bit. Argument errors are TypeError /
 // RangeError naming the argument (code ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE);
 // kernel failures carry a `code` (ERR_NOT_POSITIVE_DEFINITE with `column`,
-// ERR_NON_FINITE, ERR_LAPACK, ERR_OUT_OF_MEMORY).
+// ERR_NON_FINITE, ERR_LAPACK, ERR_OUT_OF_MEMORY with `bytesNeeded` and `bytesAvailable`).
 //
 // The `…Async` forms read their inputs when called and write their outputs when they
 // resolve: they work on private copies (a memcpy per array on the calling thread), so
@@ -27,16 +27,17 @@ export interface GemmOptions {
   out?: Float32Array;
 }
 
-// An output of n elements. Sizes the addon will refuse (negative, fractional,
-// beyond 2³¹ − 1) get an empty array so the addon's RangeError, which names the
-// argument, is what the caller sees.
-function alloc(n: number, out: Float32Array | undefined): Float32Array {
-  return out ?? new Float32Array(Number.isSafeInteger(n) && n > 0 && n <= 0x7fffffff ? n : 0);
+// An output: the caller's `out`, or null for one the addon allocates itself, after checking that the
+// output, its work buffers and (Promise form) its private copies fit in the memory available
+// (ERR_OUT_OF_MEMORY naming the bytes otherwise; see memoryInfo()), so a huge call is refused
+// before anything is allocated.
+function alloc(out: Float32Array | undefined): Float32Array | null {
+  return out ?? null;
 }
 
 function gemmArgs(a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOptions) {
   if (o.beta !== undefined && o.beta !== 0 && !o.out) throw new TypeError("gemm: option 'beta' needs option 'out'");
-  return [!!o.transA, !!o.transB, m, n, k, o.alpha ?? 1, a, b, o.beta ?? 0, alloc(m * n, o.out)] as const;
+  return [!!o.transA, !!o.transB, m, n, k, o.alpha ?? 1, a, b, o.beta ?? 0, alloc(o.out)] as const;
 }
 
 /** C[m,n] = alpha·op(A)·op(B) + beta·C; A [m,k] ([k,m] if transA), B [k,n] ([n,k] if transB). */
@@ -55,7 +56,7 @@ export interface GramOptions {
 
 function gramArgs(j: Float32Array, p: number, m: number, o: GramOptions) {
   if (o.layout !== undefined && o.layout !== 'PM' && o.layout !== 'MP') throw new TypeError("gram: option 'layout' must be 'PM' or 'MP'");
-  return [j, p, m, o.layout === 'MP', alloc(m * m, o.out)] as const;
+  return [j, p, m, o.layout === 'MP', alloc(o.out)] as const;
 }
 
 /** K[M,M] = JᵀJ (full symmetric) for J [P,M], or J Jᵀ for J [M,P] with layout 'MP'. */
@@ -87,10 +88,10 @@ export function layerGramAsync(b: Float32Array, a: Float32Array, n: number, k: n
  * intermediate is formed.
  */
 export function layerGramSum(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, out?: Float32Array): Float32Array {
-  return native.layerGramSum(bs, as, n, k, alloc(n * k * n * k, out));
+  return native.layerGramSum(bs, as, n, k, alloc(out));
 }
 export function layerGramSumAsync(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, out?: Float32Array): Promise<Float32Array> {
-  return native.layerGramSumAsync(bs, as, n, k, alloc(n * k * n * k, out));
+  return native.layerGramSumAsync(bs, as, n, k, alloc(out));
 }
 
 export interface SolveOptions {
@@ -103,7 +104,7 @@ export interface SolveOptions {
 }
 
 function solveArgs(m: number, nrhs: number, o: SolveOptions) {
-  return [o.damping ?? 0, o.precision ?? 'float32', alloc(m * nrhs, o.out)] as const;
+  return [o.damping ?? 0, o.precision ?? 'float32', alloc(o.out)] as const;
 }
 
 /**
@@ -134,19 +135,21 @@ export interface PinvResult {
 }
 
 function pinvArgs(m: number, nrhs: number, o: PinvOptions) {
-  return [o.damping ?? 0, o.rcond ?? 0, o.precision ?? 'float32', alloc(m * nrhs, o.out)] as const;
+  return [o.damping ?? 0, o.rcond ?? 0, o.precision ?? 'float32', alloc(o.out)] as const;
 }
 
 /** X = (K + λI)⁺ R for symmetric K [M,M] by eigendecomposition (syevd) with a relative cutoff. */
 export function pinvSolve(k: Float32Array, m: number, r: Float32Array, nrhs = 1, opts: PinvOptions = {}): PinvResult {
   const [damping, rcond, precision, x] = pinvArgs(m, nrhs, opts);
-  const rank = native.pinvSolve(k, m, r, nrhs, damping, rcond, precision, x);
-  return { x, rank };
+  return pinvResult(native.pinvSolve(k, m, r, nrhs, damping, rcond, precision, x), x);
 }
 export async function pinvSolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs = 1, opts: PinvOptions = {}): Promise<PinvResult> {
   const [damping, rcond, precision, x] = pinvArgs(m, nrhs, opts);
-  const rank = await native.pinvSolveAsync(k, m, r, nrhs, damping, rcond, precision, x);
-  return { x, rank };
+  return pinvResult(await native.pinvSolveAsync(k, m, r, nrhs, damping, rcond, precision, x), x);
+}
+// The addon returns the rank, or { x, rank } when it allocated X (out not given).
+function pinvResult(r: number | PinvResult, x: Float32Array | null): PinvResult {
+  return typeof r === 'number' ? { x: x as Float32Array, rank: r } : r;
 }
 
 export interface BatchedGramInverseOptions {
@@ -157,8 +160,8 @@ export interface BatchedGramInverseOptions {
 
 /** out[b] = (G_bᵀ G_b + λI)⁻¹ for G [batch, rows, k] (k ≤ 256); out [batch, k, k]. */
 export function batchedGramInverse(g: Float32Array, batch: number, rows: number, k: number, opts: BatchedGramInverseOptions = {}): Float32Array {
-  return native.batchedGramInverse(g, batch, rows, k, opts.damping ?? 0, alloc(batch * k * k, opts.out));
+  return native.batchedGramInverse(g, batch, rows, k, opts.damping ?? 0, alloc(opts.out));
 }
 export function batchedGramInverseAsync(g: Float32Array, batch: number, rows: number, k: number, opts: BatchedGramInverseOptions = {}): Promise<Float32Array> {
-  return native.batchedGramInverseAsync(g, batch, rows, k, opts.damping ?? 0, alloc(batch * k * k, opts.out));
+  return native.batchedGramInverseAsync(g, batch, rows, k, opts.damping ?? 0, alloc(opts.out));
 }

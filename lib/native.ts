@@ -11,7 +11,10 @@ export interface BackendInfo {
   name: 'cpu' | 'cuda';
   /** e.g. 'OpenBLAS 0.3.21 Cooperlake' — the BLAS and the kernel set it chose for this CPU. */
   blas: string;
-  /** BLAS threads (NATGRAD_THREADS or OpenBLAS's default). */
+  /**
+   * Threads of this environment's CPU calls (NATGRAD_THREADS, setThreads(), or OpenBLAS's default).
+   * Per environment: a Worker's setThreads() leaves the main thread's (and other Workers') as they are.
+   */
   threads: number;
   /** GPU name for cuda, '' for cpu. */
   device: string;
@@ -21,31 +24,53 @@ export interface BackendInfo {
   note: string;
   /** Which code runs the fused kernels (cpu: natgrad's own gemm_nt or OpenBLAS; see NATGRAD_CPU_GEMM). */
   kernels: string;
+  /**
+   * The reproducibility contract. Every kernel gives the same bits run to run at a fixed thread count
+   * (and in its sync and Promise forms). The kernels listed here ('gemm', 'layerGram', 'layerGramSum',
+   * 'choleskySolve float32') also give the same bits for any thread count: those that natgrad's own
+   * CPU kernels run on this machine (see `kernels` and NATGRAD_CPU_GEMM). Empty on cuda.
+   */
+  threadIndependent: string[];
   /** The .node file that was loaded. */
   addon: string;
 }
 
 export type Precision = 'float32' | 'float64';
 
+/** What `memoryInfo()` reports: the memory a natgrad call or step may allocate now. */
+export interface MemoryInfo {
+  /** Bytes a call may allocate now: min(system, limit). */
+  available: number;
+  /** Free memory of the machine, or of the cgroup (container) when it has a limit. */
+  system: number;
+  /** The cap set by NATGRAD_MAX_MEMORY or setMemoryLimit() (bytes), null when none. */
+  limit: number | null;
+  /** Where `system` comes from, e.g. 'cgroup v2 memory.max …' or '/proc/meminfo MemAvailable'. */
+  source: string;
+}
+
 /** The raw addon: positional arguments, checked natively. Use lib/linalg.ts instead. */
 export interface NativeAddon {
-  gemm(ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Float32Array, b: Float32Array, beta: number, c: Float32Array): Float32Array;
-  gemmAsync(ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Float32Array, b: Float32Array, beta: number, c: Float32Array): Promise<Float32Array>;
-  gram(j: Float32Array, p: number, m: number, samplesMajor: boolean, k: Float32Array): Float32Array;
-  gramAsync(j: Float32Array, p: number, m: number, samplesMajor: boolean, k: Float32Array): Promise<Float32Array>;
+  gemm(ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Float32Array, b: Float32Array, beta: number, c: Float32Array | null): Float32Array;
+  gemmAsync(ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Float32Array, b: Float32Array, beta: number, c: Float32Array | null): Promise<Float32Array>;
+  gram(j: Float32Array, p: number, m: number, samplesMajor: boolean, k: Float32Array | null): Float32Array;
+  gramAsync(j: Float32Array, p: number, m: number, samplesMajor: boolean, k: Float32Array | null): Promise<Float32Array>;
   layerGram(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Float32Array;
   layerGramAsync(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Promise<Float32Array>;
-  layerGramSum(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, kernel: Float32Array): Float32Array;
-  layerGramSumAsync(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, kernel: Float32Array): Promise<Float32Array>;
-  choleskySolve(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, precision: Precision, x: Float32Array): Float32Array;
-  choleskySolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, precision: Precision, x: Float32Array): Promise<Float32Array>;
-  pinvSolve(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, rcond: number, precision: Precision, x: Float32Array): number;
-  pinvSolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, rcond: number, precision: Precision, x: Float32Array): Promise<number>;
-  batchedGramInverse(g: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array): Float32Array;
-  batchedGramInverseAsync(g: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array): Promise<Float32Array>;
+  layerGramSum(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, kernel: Float32Array | null): Float32Array;
+  layerGramSumAsync(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, kernel: Float32Array | null): Promise<Float32Array>;
+  choleskySolve(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, precision: Precision, x: Float32Array | null): Float32Array;
+  choleskySolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, precision: Precision, x: Float32Array | null): Promise<Float32Array>;
+  pinvSolve(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, rcond: number, precision: Precision, x: Float32Array | null): number | { x: Float32Array; rank: number };
+  pinvSolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, rcond: number, precision: Precision, x: Float32Array | null): Promise<number | { x: Float32Array; rank: number }>;
+  batchedGramInverse(g: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array | null): Float32Array;
+  batchedGramInverseAsync(g: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array | null): Promise<Float32Array>;
   backendInfo(): Omit<BackendInfo, 'addon'>;
   selectBackend(name: 'auto' | 'cpu' | 'cuda'): Omit<BackendInfo, 'addon'>;
   setThreads(n: number): Omit<BackendInfo, 'addon'>;
+  memoryInfo(): MemoryInfo & { limitInvalid: boolean };
+  setMemoryLimit(bytes: number | null): MemoryInfo & { limitInvalid: boolean };
+  requireMemory(fn: string, bytes: number, what: string, limit?: number): void;
   napiVersion: number;
 }
 
@@ -115,14 +140,47 @@ if (threadsEnv !== undefined && threadsEnv !== '') {
   }
   native.setThreads(n);
 }
+if (native.memoryInfo().limitInvalid) {
+  throw Object.assign(
+    new Error(`natgrad: NATGRAD_MAX_MEMORY must be a size in bytes, optionally with a K, M, G or T suffix (powers of 1024), got '${process.env.NATGRAD_MAX_MEMORY}'`),
+    { code: 'ERR_INVALID_ARG_VALUE' }
+  );
+}
 
 /** Which backend runs the kernels, and why. */
 export function backend(): BackendInfo {
   return { ...native.backendInfo(), addon: addonFile } as BackendInfo;
 }
 
-/** Sets the number of BLAS threads (same as NATGRAD_THREADS). */
+/**
+ * Sets the threads of this environment's CPU calls: natgrad's worker pool and OpenBLAS (same as
+ * NATGRAD_THREADS). Per environment: a Worker's setThreads() does not change the main thread's calls.
+ */
 export function setThreads(n: number): BackendInfo {
   native.setThreads(n);
   return backend();
+}
+
+/**
+ * The memory a call may allocate now. Every kernel and optimizer step compares the bytes it will
+ * allocate (outputs, work buffers, LAPACK workspace, float64 copies) with `available` before
+ * allocating, and throws ERR_OUT_OF_MEMORY (with `bytesNeeded`, `bytesAvailable`) when they do not fit.
+ */
+export function memoryInfo(): MemoryInfo {
+  const { limitInvalid: _, ...m } = native.memoryInfo();
+  return m;
+}
+
+/** Caps what one call or step of this environment may allocate (bytes; null: no cap). Same as NATGRAD_MAX_MEMORY. */
+export function setMemoryLimit(bytes: number | null): MemoryInfo {
+  const { limitInvalid: _, ...m } = native.setMemoryLimit(bytes);
+  return m;
+}
+
+/**
+ * Throws ERR_OUT_OF_MEMORY (naming `what` and the bytes) when `bytes` do not fit in memoryInfo().available,
+ * or under `limit` (an optimizer's maxMemory) when that is smaller.
+ */
+export function requireMemory(fn: string, bytes: number, what: string, limit?: number): void {
+  native.requireMemory(fn, bytes, what, limit);
 }

@@ -20,16 +20,29 @@
 #include <vector>
 
 #include "backend.h"
+#include "cpu/cpu_kernels.h"
+#include "cpu/parallel.h"
 #include "cpu/scratch.h"
 #include "error.h"
+#include "memory.h"
 
 namespace {
 
 using natgrad::Backend;
 using natgrad::Precision;
 
-Backend* g_backend = nullptr;   // the selected backend (main thread only)
-std::string g_reason;           // why it was chosen / why CUDA is not in use
+// What one Node.js environment (the main thread, each Worker) chose: kept as Node-API instance data,
+// so Workers loading natgrad never share or race on it. The backends themselves are process-wide
+// singletons whose methods are safe to call from several threads (cpu: OpenBLAS behind one lock).
+struct EnvState {
+  Backend* backend = nullptr;  // the selected backend
+  std::string reason;          // why it was chosen / why CUDA is not in use
+  int threads = 0;             // setThreads() for this environment's CPU calls (0: the process default)
+  int64_t memory_limit = natgrad::kNoLimit;  // NATGRAD_MAX_MEMORY or setMemoryLimit(), bytes
+  bool memory_limit_invalid = false;         // NATGRAD_MAX_MEMORY was set but is not a size
+};
+
+EnvState& env_state(Napi::Env env) { return *env.GetInstanceData<EnvState>(); }
 
 // BLAS and LAPACK take 32-bit ints: every dimension and every matrix must fit.
 constexpr int64_t MAX_ELEMENTS = INT32_MAX;
@@ -45,6 +58,8 @@ Napi::Error to_js_error(Napi::Env env, const natgrad::Error& err) {
   e.Set("code", Napi::String::New(env, err.code));
   if (err.column >= 0) e.Set("column", Napi::Number::New(env, (double)err.column));
   if (err.index >= 0) e.Set("index", Napi::Number::New(env, (double)err.index));
+  if (err.bytes_needed >= 0) e.Set("bytesNeeded", Napi::Number::New(env, (double)err.bytes_needed));
+  if (err.bytes_available >= 0) e.Set("bytesAvailable", Napi::Number::New(env, (double)err.bytes_available));
   return e;
 }
 
@@ -86,6 +101,8 @@ struct F32 {
   int64_t length = 0;
   Napi::Value value;
   bool shared = false;  // backed by a SharedArrayBuffer (which can be neither detached nor shrunk)
+  bool fresh = false;   // allocated by this call (an output passed as null): no one else holds it yet
+  bool in_place() const { return shared || fresh; }  // the Promise form may use it without a private copy
   bool overlaps(const F32& o) const { return data < o.data + o.length && o.data < data + length; }
   bool same(const F32& o) const { return data == o.data && length == o.length; }
 };
@@ -159,6 +176,13 @@ class Args {
       throw_arg(env(), true, fn_ + ": argument '" + name + "' must have length " + std::to_string(length) + ", got " +
                                  std::to_string(a.ElementLength()));
     return F32{a.Data(), length, v, !a.ArrayBuffer().IsArrayBuffer()};
+  }
+  // An output: a Float32Array of exactly `length` elements, or null / undefined for one the call
+  // allocates (after its memory check: see allocate_outputs()).
+  F32 f32_out(size_t i, const char* name, int64_t length) {
+    const Napi::Value v = info_[i];
+    if (v.IsNull() || v.IsUndefined()) return F32{nullptr, length, Napi::Value(), false, true};
+    return f32(v, name, length);
   }
   // A Float32Array whose length is a positive multiple of `unit` (a matrix of `unit` rows); *width = length / unit.
   F32 f32_rows(const Napi::Value& v, const std::string& name, int64_t unit, const char* unit_text, int64_t* width) {
@@ -237,14 +261,19 @@ struct Binding {
 };
 
 // One kernel call: parse() on the main thread, execute() anywhere, result() on the main thread.
+// It carries what its environment chose (backend, threads, memory limit), so the work never reads
+// another environment's state.
 struct Job {
-  Backend* backend = g_backend;
+  Backend* backend = nullptr;
+  int threads = 0;
+  int64_t memory_limit = natgrad::kNoLimit;
   std::string fn;
-  std::vector<Napi::Value> keep;  // arrays in use; the last one is what the call returns
   virtual ~Job() = default;
   virtual void execute() = 0;
   virtual std::vector<Binding> bindings() = 0;  // every array the kernel reads or writes
-  virtual Napi::Value result(Napi::Env, Napi::Value out) { return out; }
+  virtual F32* returned() = 0;                  // the array the call returns (or whose call it is)
+  virtual int64_t work_bytes() const { return 0; }  // host work buffers of the CPU kernel (cpu_kernels.h)
+  virtual Napi::Value result(Napi::Env, Napi::Value out) { return out; }  // `out`: returned()'s array
 };
 
 struct GemmJob : Job {
@@ -262,11 +291,12 @@ struct GemmJob : Job {
     A = a.f32(6, "A", a.product({m, k}, "A"));
     B = a.f32(7, "B", a.product({k, n}, "B"));
     beta = a.float32(8, "beta");
-    C = a.f32(9, "C", a.product({m, n}, "C"));
+    C = beta != 0 ? a.f32(9, "C", a.product({m, n}, "C")) : a.f32_out(9, "C", a.product({m, n}, "C"));
     a.no_overlap(C, A, "C", "A");
     a.no_overlap(C, B, "C", "B");
-    keep = {A.value, B.value, C.value};
   }
+  F32* returned() override { return &C; }
+  int64_t work_bytes() const override { return natgrad::cpu::gemm_work_bytes(n, k); }
   std::vector<Binding> bindings() override { return {{&A, "A", Role::in}, {&B, "B", Role::in}, {&C, "C", beta != 0 ? Role::inout : Role::out}}; }
   void execute() override {
     check_finite(fn, "A", A.data, A.length);
@@ -285,10 +315,10 @@ struct GramJob : Job {
     M = a.size(2, "M");
     samples_major = a.boolean(3, "samplesMajor");
     J = a.f32(0, "J", a.product({P, M}, "J"));
-    K = a.f32(4, "K", a.product({M, M}, "K"));
+    K = a.f32_out(4, "K", a.product({M, M}, "K"));
     a.no_overlap(K, J, "K", "J");
-    keep = {J.value, K.value};
   }
+  F32* returned() override { return &K; }
   std::vector<Binding> bindings() override { return {{&J, "J", Role::in}, {&K, "K", Role::out}}; }
   void execute() override {
     check_finite(fn, "J", J.data, J.length);
@@ -310,8 +340,9 @@ struct LayerGramJob : Job {
     K = a.f32(6, "K", a.product({nk, nk}, "K"));
     a.no_overlap(K, B, "K", "B");
     a.no_overlap(K, A, "K", "A");
-    keep = {B.value, A.value, K.value};
   }
+  F32* returned() override { return &K; }
+  int64_t work_bytes() const override { return natgrad::cpu::layer_gram_sum_work_bytes(&wo, 1, N, k); }
   std::vector<Binding> bindings() override { return {{&B, "B", Role::in}, {&A, "A", Role::in}, {&K, "K", Role::inout}}; }
   void execute() override {
     check_finite(fn, "B", B.data, B.length);
@@ -356,14 +387,15 @@ struct LayerGramSumJob : Job {
       B[l] = a.f32_rows(b_values[l], names[2 * l], nk, "N·k", &wo[l]);
       A[l] = a.f32_rows(a_values[l], names[2 * l + 1], N, "N", &wi[l]);
     }
-    K = a.f32(4, "K", a.product({nk, nk}, "K"));
+    K = a.f32_out(4, "K", a.product({nk, nk}, "K"));
     for (uint32_t l = 0; l < count; ++l) {
       a.no_overlap(K, B[l], "K", names[2 * l]);
       a.no_overlap(K, A[l], "K", names[2 * l + 1]);
-      keep.push_back(B[l].value);
-      keep.push_back(A[l].value);
     }
-    keep.push_back(K.value);
+  }
+  F32* returned() override { return &K; }
+  int64_t work_bytes() const override {
+    return natgrad::cpu::layer_gram_sum_work_bytes(wo.data(), (int64_t)wo.size(), N, k);
   }
   std::vector<Binding> bindings() override {
     std::vector<Binding> b;
@@ -397,11 +429,12 @@ struct CholeskyJob : Job {
     precision = a.precision(5);
     K = a.f32(0, "K", a.product({M, M}, "K"));
     R = a.f32(2, "R", a.product({M, nrhs}, "R"));
-    X = a.f32(6, "X", a.product({M, nrhs}, "X"));
+    X = a.f32_out(6, "X", a.product({M, nrhs}, "X"));
     a.no_overlap(X, K, "X", "K");
     a.no_overlap(X, R, "X", "R", /*allow_same=*/true);
-    keep = {K.value, R.value, X.value};
   }
+  F32* returned() override { return &X; }
+  int64_t work_bytes() const override { return natgrad::cpu::cholesky_solve_work_bytes(M, nrhs, precision); }
   std::vector<Binding> bindings() override { return {{&K, "K", Role::in}, {&R, "R", Role::in}, {&X, "X", Role::out}}; }
   void execute() override {
     check_finite(fn, "K", K.data, K.length);
@@ -423,18 +456,32 @@ struct PinvJob : Job {
     precision = a.precision(6);
     K = a.f32(0, "K", a.product({M, M}, "K"));
     R = a.f32(2, "R", a.product({M, nrhs}, "R"));
-    X = a.f32(7, "X", a.product({M, nrhs}, "X"));
+    if (M > natgrad::cpu::kMaxSyevdOrder)
+      throw_arg(a.env(), true, a.fn() + ": M = " + std::to_string(M) + " is past LAPACK's 32-bit limit for the " +
+                                   "eigendecomposition (syevd needs a workspace of 1 + 6M + 2M² = " +
+                                   std::to_string(natgrad::cpu::syevd_lwork(M)) + " elements; at most 2147483647, " +
+                                   "so M ≤ " + std::to_string(natgrad::cpu::kMaxSyevdOrder) +
+                                   "); use choleskySolve with damping > 0 (M ≤ 46340)");
+    X = a.f32_out(7, "X", a.product({M, nrhs}, "X"));
     a.no_overlap(X, K, "X", "K");
     a.no_overlap(X, R, "X", "R", /*allow_same=*/true);
-    keep = {K.value, R.value, X.value};
   }
+  F32* returned() override { return &X; }
+  int64_t work_bytes() const override { return natgrad::cpu::pinv_solve_work_bytes(M, nrhs, precision); }
   std::vector<Binding> bindings() override { return {{&K, "K", Role::in}, {&R, "R", Role::in}, {&X, "X", Role::out}}; }
   void execute() override {
     check_finite(fn, "K", K.data, K.length);
     check_finite(fn, "R", R.data, R.length);
     rank = backend->pinv_solve(K.data, M, R.data, nrhs, lambda, rcond, precision, X.data);
   }
-  Napi::Value result(Napi::Env env, Napi::Value) override { return Napi::Number::New(env, (double)rank); }
+  // The rank; with X passed as null, { x, rank } (the X the call allocated).
+  Napi::Value result(Napi::Env env, Napi::Value x) override {
+    if (!X.fresh) return Napi::Number::New(env, (double)rank);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("x", x);
+    o.Set("rank", Napi::Number::New(env, (double)rank));
+    return o;
+  }
 };
 
 struct BatchedGramInverseJob : Job {
@@ -448,10 +495,10 @@ struct BatchedGramInverseJob : Job {
     if (k > 256) throw_arg(a.env(), true, a.fn() + ": argument 'k' must be ≤ 256 (small per-sample blocks), got " + std::to_string(k));
     lambda = a.nonnegative(4, "damping");
     G = a.f32(0, "G", a.product({batch, rows, k}, "G"));
-    out = a.f32(5, "out", a.product({batch, k, k}, "out"));
+    out = a.f32_out(5, "out", a.product({batch, k, k}, "out"));
     a.no_overlap(out, G, "out", "G");
-    keep = {G.value, out.value};
   }
+  F32* returned() override { return &out; }
   std::vector<Binding> bindings() override { return {{&G, "G", Role::in}, {&out, "out", Role::out}}; }
   void execute() override {
     check_finite(fn, "G", G.data, G.length);
@@ -460,10 +507,45 @@ struct BatchedGramInverseJob : Job {
 };
 
 void execute_job(Job& job) {
+  natgrad::cpu::CallThreads threads(job.threads);
   try {
     job.execute();
   } catch (const std::bad_alloc&) {
     natgrad::fail("ERR_OUT_OF_MEMORY", job.fn + ": out of memory for the work buffers");
+  }
+}
+
+// Main thread, after parse(): what the call will allocate — the outputs passed as null, the CPU
+// kernel's work buffers and, in the Promise form, the private copies of the arrays — is checked
+// against the memory available (memory.h) before anything is allocated; then the outputs are made.
+// Throws natgrad::Error ERR_OUT_OF_MEMORY naming the bytes.
+void prepare(Napi::Env env, Job& job, bool promise_form) {
+  int64_t outputs = 0, copies = 0;
+  std::vector<const F32*> copied;
+  for (const Binding& b : job.bindings()) {
+    const F32& a = *b.array;
+    if (a.fresh) {
+      outputs += a.length * (int64_t)sizeof(float);
+    } else if (promise_form && !a.shared) {
+      bool again = false;  // the same array bound twice is copied once (Snapshot)
+      for (const F32* c : copied) again |= c->same(a);
+      if (!again) copies += a.length * (int64_t)sizeof(float);
+      copied.push_back(&a);
+    }
+  }
+  const int64_t work = job.backend->host_workspace() ? job.work_bytes() : 0;
+  const int64_t total = outputs + copies + work;
+  if (total >= natgrad::kCheckBytes) {
+    std::string what = "output " + natgrad::bytes_text(outputs) + ", work buffers " + natgrad::bytes_text(work);
+    if (promise_form) what += ", private copies of the arrays " + natgrad::bytes_text(copies);
+    natgrad::require_memory(job.fn, total, what, job.memory_limit);
+  }
+  for (const Binding& b : job.bindings()) {
+    F32& a = *b.array;
+    if (!a.fresh || a.data) continue;
+    Napi::Float32Array t = Napi::Float32Array::New(env, (size_t)a.length);
+    a.data = t.Data();
+    a.value = t;
   }
 }
 
@@ -497,7 +579,7 @@ class Snapshot {
   void take(Job& job) {
     for (const Binding& b : job.bindings()) {
       F32& a = *b.array;
-      if (a.shared) continue;
+      if (a.in_place()) continue;
       Entry* same = nullptr;  // the same array bound twice (choleskySolve's X may be R): one copy
       for (Entry& e : entries_)
         if (e.source == a.data && e.length == a.length) same = &e;
@@ -540,6 +622,13 @@ class Snapshot {
   std::vector<Entry> entries_;
 };
 
+// The Promise form's worker. Completion is safe when the environment is going away: a Worker that is
+// terminate()d, calls process.exit() or throws while calls are in flight. Node waits for the work to
+// finish and then completes it with JavaScript disabled; settling the promise then fails, and
+// node-addon-api's default completion turns that failure into a C++ exception thrown out of a
+// Node-API callback: std::terminate, the whole process aborted (rc 134). Here a completion that cannot
+// reach JavaScript drops the result: the kernel's buffers (job, private copies) are freed as usual by
+// Destroy(); only the environment's own unsettled promise object is left to its teardown.
 class JobWorker : public Napi::AsyncWorker {
  public:
   JobWorker(Napi::Env env, std::unique_ptr<Job> job, Snapshot snapshot)
@@ -547,8 +636,9 @@ class JobWorker : public Napi::AsyncWorker {
         job_(std::move(job)),
         snapshot_(std::move(snapshot)),
         deferred_(Napi::Promise::Deferred::New(env)) {
-    for (const Napi::Value& v : job_->keep) refs_.push_back(Napi::Persistent(v));
-    job_->keep.clear();
+    // the arrays stay alive (not their memory: see above) until the call settles
+    for (const Binding& b : job_->bindings()) refs_.push_back(Napi::Persistent(b.array->value));
+    returned_ = Napi::Persistent(job_->returned()->value);
   }
   Napi::Promise promise() const { return deferred_.Promise(); }
 
@@ -558,61 +648,97 @@ class JobWorker : public Napi::AsyncWorker {
       execute_job(*job_);
     } catch (const natgrad::Error& e) {
       error_ = e;
-      SetError(e.message);
+    } catch (const std::exception& e) {
+      error_ = natgrad::Error{"ERR_NATIVE", job_->fn + ": " + e.what()};
     }
   }
-  void OnOK() override {
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    if (status != napi_cancelled) {
+      try {
+        Napi::HandleScope scope(env);
+        settle(env);
+      } catch (const Napi::Error& e) {
+        // JavaScript cannot run (the environment is being torn down): nothing can receive the result.
+        // Anywhere else, hand the error to JavaScript as an uncaught exception, as node-addon-api would.
+        bool pending = false;
+        if (napi_is_exception_pending(env, &pending) == napi_ok && !pending) napi_throw(env, e.Value());
+      } catch (...) {
+      }
+    }
+    Destroy();
+  }
+
+ private:
+  void settle(Napi::Env env) {
+    if (!error_.code.empty()) {
+      deferred_.Reject(to_js_error(env, error_).Value());
+      return;
+    }
     if (const char* lost = snapshot_.give_back()) {
       natgrad::Error e{"ERR_INVALID_STATE", job_->fn + ": argument '" + lost +
                                                 "' lost its memory while the call ran (its ArrayBuffer was detached, "
                                                 "transferred or shrunk); the result was discarded"};
-      deferred_.Reject(to_js_error(Env(), e).Value());
+      deferred_.Reject(to_js_error(env, e).Value());
       return;
     }
-    deferred_.Resolve(job_->result(Env(), refs_.back().Value()));
+    deferred_.Resolve(job_->result(env, returned_.Value()));
   }
-  void OnError(const Napi::Error&) override { deferred_.Reject(to_js_error(Env(), error_).Value()); }
 
- private:
   std::unique_ptr<Job> job_;
   Snapshot snapshot_;
   Napi::Promise::Deferred deferred_;
   std::vector<Napi::Reference<Napi::Value>> refs_;
+  Napi::Reference<Napi::Value> returned_;
   natgrad::Error error_;
 };
+
+// The job for a call from `env`, with that environment's choices.
+template <class J>
+std::unique_ptr<J> make_job(Napi::Env env, const char* fn) {
+  const EnvState& st = env_state(env);
+  auto job = std::make_unique<J>();
+  job->backend = st.backend;
+  job->threads = st.threads;
+  job->memory_limit = st.memory_limit;
+  job->fn = fn;
+  return job;
+}
 
 template <class J, size_t NARGS>
 Napi::Value call_sync(const Napi::CallbackInfo& info, const char* fn) {
   Args args(info, fn, NARGS);
-  J job;
-  job.fn = fn;
-  job.parse(args);
+  std::unique_ptr<J> job = make_job<J>(info.Env(), fn);
+  job->parse(args);
   try {
-    execute_job(job);
+    prepare(info.Env(), *job, false);
+    execute_job(*job);
   } catch (const natgrad::Error& e) {
     throw to_js_error(info.Env(), e);
   }
-  return job.result(info.Env(), job.keep.back());
+  return job->result(info.Env(), job->returned()->value);
 }
 
 template <class J, size_t NARGS>
 Napi::Value call_async(const Napi::CallbackInfo& info, const char* fn) {
   Napi::Env env = info.Env();
-  auto job = std::make_unique<J>();
-  job->fn = fn;
+  std::unique_ptr<J> job = make_job<J>(env, fn);
   Snapshot snapshot;
+  const auto reject = [&](Napi::Value error) {
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+    d.Reject(error);
+    return d.Promise();
+  };
   try {
     Args args(info, fn, NARGS);
     job->parse(args);
+    prepare(env, *job, true);
     snapshot.take(*job);
   } catch (const Napi::Error& e) {  // argument errors reject the promise
-    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-    d.Reject(e.Value());
-    return d.Promise();
+    return reject(e.Value());
+  } catch (const natgrad::Error& e) {
+    return reject(to_js_error(env, e).Value());
   } catch (const std::bad_alloc&) {
-    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
-    d.Reject(to_js_error(env, natgrad::Error{"ERR_OUT_OF_MEMORY", std::string(fn) + ": out of memory for the private copies of the arrays"}).Value());
-    return d.Promise();
+    return reject(to_js_error(env, natgrad::Error{"ERR_OUT_OF_MEMORY", std::string(fn) + ": out of memory for the private copies of the arrays"}).Value());
   }
   auto* worker = new JobWorker(env, std::move(job), std::move(snapshot));
   Napi::Promise p = worker->promise();
@@ -626,56 +752,126 @@ Napi::Value call_async(const Napi::CallbackInfo& info, const char* fn) {
 
 Napi::Value backend_info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const natgrad::BackendInfo b = g_backend->info();
+  const EnvState& st = env_state(env);
+  natgrad::BackendInfo b;
+  {
+    natgrad::cpu::CallThreads threads(st.threads);  // cpu: this environment's thread count
+    b = st.backend->info();
+  }
   Napi::Object o = Napi::Object::New(env);
   o.Set("name", b.name);
   o.Set("blas", b.blas);
   o.Set("threads", b.threads);
   o.Set("device", b.device);
-  o.Set("reason", g_reason);
+  o.Set("reason", st.reason);
   o.Set("note", b.note);
   o.Set("kernels", b.kernels);
+  Napi::Array independent = Napi::Array::New(env);
+  for (size_t start = 0; start < b.thread_independent.size();) {
+    size_t end = b.thread_independent.find(',', start);
+    if (end == std::string::npos) end = b.thread_independent.size();
+    independent.Set(independent.Length(), b.thread_independent.substr(start, end - start));
+    start = end + 1;
+  }
+  o.Set("threadIndependent", independent);
   return o;
 }
 
 // selectBackend('auto' | 'cpu' | 'cuda'): 'cuda' throws ERR_BACKEND_UNAVAILABLE
-// with the reason when CUDA cannot be used; 'auto' falls back to the CPU.
+// with the reason when CUDA cannot be used; 'auto' falls back to the CPU. Per environment.
 Napi::Value select_backend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  EnvState& st = env_state(env);
   const std::string want = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   if (want != "auto" && want != "cpu" && want != "cuda")
     throw_arg(env, false, "selectBackend: argument 'name' must be 'auto', 'cpu' or 'cuda'");
   if (want == "cpu") {
-    g_backend = natgrad::cpu_backend();
-    g_reason = "cpu: selected by NATGRAD_BACKEND=cpu";
+    st.backend = natgrad::cpu_backend();
+    st.reason = "cpu: selected by NATGRAD_BACKEND=cpu";
     return backend_info(info);
   }
   std::string why;
   Backend* cuda = natgrad::cuda_backend(&why);
   if (cuda) {
-    g_backend = cuda;
-    g_reason = "cuda: " + std::string(want == "cuda" ? "selected by NATGRAD_BACKEND=cuda" : "a CUDA device and its libraries were found");
+    st.backend = cuda;
+    st.reason = "cuda: " + std::string(want == "cuda" ? "selected by NATGRAD_BACKEND=cuda" : "a CUDA device and its libraries were found");
   } else if (want == "cuda") {
     natgrad::Error e{"ERR_BACKEND_UNAVAILABLE", "NATGRAD_BACKEND=cuda but the CUDA backend cannot be used: " + why};
     throw to_js_error(env, e);
   } else {
-    g_backend = natgrad::cpu_backend();
-    g_reason = "cpu: CUDA not used — " + why;
+    st.backend = natgrad::cpu_backend();
+    st.reason = "cpu: CUDA not used — " + why;
   }
   return backend_info(info);
 }
 
+// setThreads(n): the threads of this environment's CPU calls (natgrad's pool and OpenBLAS); other
+// environments (the main thread, other Workers) keep theirs.
 Napi::Value set_threads(const Napi::CallbackInfo& info) {
   Args a(info, "setThreads", 1);
   const int64_t n = a.size(0, "threads");
   if (n > 1024) throw_arg(info.Env(), true, "setThreads: argument 'threads' must be ≤ 1024");
-  g_backend->set_threads((int)n);
+  env_state(info.Env()).threads = (int)n;
   return backend_info(info);
 }
 
+Napi::Value memory_info_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const EnvState& st = env_state(env);
+  const natgrad::MemoryInfo m = natgrad::memory_info(st.memory_limit);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("available", Napi::Number::New(env, (double)m.available));
+  o.Set("system", Napi::Number::New(env, (double)m.system));
+  o.Set("limit", st.memory_limit == natgrad::kNoLimit ? env.Null() : Napi::Number::New(env, (double)st.memory_limit));
+  o.Set("source", m.source);
+  o.Set("limitInvalid", Napi::Boolean::New(env, st.memory_limit_invalid));
+  return o;
+}
+
+// setMemoryLimit(bytes | null): this environment's cap on what one call or step may allocate.
+Napi::Value set_memory_limit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnvState& st = env_state(env);
+  if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
+    st.memory_limit = natgrad::kNoLimit;
+  } else {
+    Args a(info, "setMemoryLimit", 1);
+    const double d = a.number(0, "bytes");
+    if (d < 1) throw_arg(env, true, "setMemoryLimit: argument 'bytes' must be ≥ 1 (or null for no limit)");
+    st.memory_limit = d >= 9.2e18 ? natgrad::kNoLimit : (int64_t)d;
+  }
+  st.memory_limit_invalid = false;
+  return memory_info_js(info);
+}
+
+// requireMemory(fn, bytes, what[, limit]): the optimizers' check before they allocate (the kernels'
+// rule), under the smaller of this environment's cap and `limit` (an optimizer's maxMemory).
+Napi::Value require_memory_js(const Napi::CallbackInfo& info) {
+  Args a(info, "requireMemory", 3);
+  const std::string fn = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "natgrad";
+  const double bytes = a.nonnegative(1, "bytes");
+  const std::string what = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+  int64_t limit = env_state(info.Env()).memory_limit;
+  if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull()) {
+    const double l = a.nonnegative(3, "limit");
+    if (l < 9.2e18 && (int64_t)l < limit) limit = (int64_t)l;
+  }
+  try {
+    natgrad::require_memory(fn, bytes >= 9.2e18 ? INT64_MAX : (int64_t)bytes, what, limit);
+  } catch (const natgrad::Error& e) {
+    throw to_js_error(info.Env(), e);
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
-  g_backend = natgrad::cpu_backend();
-  g_reason = "cpu: default until selectBackend() is called";
+  auto* st = new EnvState;
+  st->backend = natgrad::cpu_backend();
+  st->reason = "cpu: default until selectBackend() is called";
+  const int64_t limit = natgrad::memory_limit_from_env();
+  st->memory_limit = limit < 0 ? natgrad::kNoLimit : limit;
+  st->memory_limit_invalid = limit < 0;
+  env.SetInstanceData(st);  // deleted with the environment
   NATGRAD_KERNEL("gemm", GemmJob, 10)
   NATGRAD_KERNEL("gram", GramJob, 5)
   NATGRAD_KERNEL("layerGram", LayerGramJob, 7)
@@ -686,6 +882,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("backendInfo", Napi::Function::New(env, backend_info));
   exports.Set("selectBackend", Napi::Function::New(env, select_backend));
   exports.Set("setThreads", Napi::Function::New(env, set_threads));
+  exports.Set("memoryInfo", Napi::Function::New(env, memory_info_js));
+  exports.Set("setMemoryLimit", Napi::Function::New(env, set_memory_limit));
+  exports.Set("requireMemory", Napi::Function::New(env, require_memory_js));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

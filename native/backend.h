@@ -13,10 +13,13 @@ enum class Precision { f32 = 0, f64 = 1 };
 struct BackendInfo {
   std::string name;    // "cpu" | "cuda"
   std::string blas;    // e.g. "OpenBLAS 0.3.21 Cooperlake"
-  int threads = 1;     // BLAS threads (cpu) or 0 (cuda)
+  int threads = 1;     // threads of the calling environment's CPU calls (cpu) or 0 (cuda)
   std::string device;  // GPU name, empty on cpu
   std::string note;    // advice about this machine, e.g. a CPU that OpenBLAS does not recognise
   std::string kernels; // which code runs the fused kernels (cpu: natgrad's own gemm_nt or OpenBLAS)
+  // The reproducibility contract: every kernel gives the same bits run to run at a fixed thread count;
+  // these (comma-separated, e.g. "gemm,layerGramSum,choleskySolve float32") also across thread counts.
+  std::string thread_independent;
 };
 
 // One linear layer's factors for layer_gram_sum: B [N·k, width_out], A [N, width_in], row-major.
@@ -30,8 +33,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual BackendInfo info() const = 0;
-  // Worker threads for the BLAS (n ≥ 1); a no-op where it does not apply.
-  virtual void set_threads(int n) { (void)n; }
+  // Whether the kernels' work buffers live in host memory (cpu), so addon.cc counts them against the
+  // memory available before a call; the CUDA backend's live on the device.
+  virtual bool host_workspace() const { return true; }
 
   // C[m,n] = alpha · op(A) · op(B) + beta · C
   // A: [m,k] (or [k,m] when trans_a), B: [k,n] (or [n,k] when trans_b)

@@ -139,6 +139,15 @@ function overlapPairs(fn, args) {
   return pairs;
 }
 
+// An output the addon may allocate itself: null or undefined where the kernel only writes it (not
+// layerGram's K, which it adds to, nor gemm's C with beta ≠ 0, which it reads).
+function allocatable(fn, args, i) {
+  if (i !== SPECS[fn].out || (args[i] !== null && args[i] !== undefined)) return false;
+  if (fn === 'layerGram') return false;
+  if (fn === 'gemm') return typeof args[8] === 'number' && Math.abs(args[8]) <= FLT_MAX && Math.fround(args[8]) === 0;
+  return true;
+}
+
 // The argument rules of native/addon.cc, written again: a list of broken rules.
 function violations(fn, args) {
   const spec = SPECS[fn];
@@ -158,7 +167,7 @@ function violations(fn, args) {
       if (kind === 's' && !(typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= INT32_MAX)) sizesOk = false;
     }
     if (kind === 'p' && x !== 'float32' && x !== 'float64') bad(TypeError, 'precision');
-    if (kind === 'a') {
+    if (kind === 'a' && !allocatable(fn, args, i)) {
       if (!isF32(x)) bad(TypeError, 'Float32Array');
       else if (isDetached(x.buffer)) bad(TypeError, 'detached');
     }
@@ -196,7 +205,7 @@ function violations(fn, args) {
   }
   if (v.length === 0) {
     for (const [a, b, , sameOk] of overlapPairs(fn, args)) {
-      if (!sharesMemory(a, b)) continue;
+      if (!isF32(a) || !isF32(b) || !sharesMemory(a, b)) continue;
       const same = a.byteOffset === b.byteOffset && a.length === b.length;
       const lo = Math.max(a.byteOffset, b.byteOffset), hi = Math.min(a.byteOffset + a.byteLength, b.byteOffset + b.byteLength);
       if (lo < hi && !(sameOk && same)) v.push({ cls: RangeError, arg: spec.names[spec.out], what: 'overlap' });
@@ -347,6 +356,14 @@ function layerGramSumCall() {
   return ['layerGramSum', [bs, as, N, k, arr(garbage(nk * nk))]];
 }
 
+// The output passed as null / undefined, where the addon may allocate it; false where it may not.
+function allocateOutput(fn, args) {
+  const o = SPECS[fn].out, saved = args[o];
+  args[o] = rand() < 0.5 ? null : undefined;
+  if (allocatable(fn, args, o)) return true;
+  args[o] = saved;
+  return false;
+}
 function validCall() {
   let m = 1 + int(7);
   const n = 1 + int(7), k = 1 + int(7);
@@ -802,7 +819,7 @@ function check(call, res) {
   const name = call.isAsync ? fn + 'Async' : fn;
   const where = { fn: name, label: call.label };
   if (call.debug) where.args = call.debug;
-  const out = args[SPECS[fn].out];
+  const allocated = allocatable(fn, args, SPECS[fn].out); // the call made its output: it is what came back
   for (const x of arraysIn(args)) if (!guardsIntact(x)) return fail(report.wrong, { ...where, why: 'wrote outside an array view' });
   if (fn === 'layerGramSum') {
     // what the layerGramSum calls came to: the error code and, for a single broken rule, which
@@ -865,18 +882,25 @@ function check(call, res) {
   if (exp.argError || (exp.error && !call.raced)) return fail(report.wrong, { ...where, why: 'returned but should have failed', exp: describeExp(exp) });
   if (call.lost) return fail(report.wrong, { ...where, why: 'resolved although its output lost its memory' });
   const isPinv = fn === 'pinvSolve';
-  if (isPinv ? typeof res.value !== 'number' : res.value !== out) return fail(report.wrong, { ...where, why: 'returned something other than the output array' });
+  let out = args[SPECS[fn].out], rank = res.value;
+  if (allocated) {
+    // a fresh Float32Array of the output's length ({ x, rank } for pinvSolve)
+    out = isPinv ? res.value && res.value.x : res.value;
+    rank = isPinv ? res.value && res.value.rank : undefined;
+    if (!isF32(out) || out.length !== lengths(fn, args)[SPECS[fn].out]) return fail(report.wrong, { ...where, why: 'did not return a new output array of the right length' });
+    report.allocated = (report.allocated || 0) + 1;
+  } else if (isPinv ? typeof res.value !== 'number' : res.value !== out) return fail(report.wrong, { ...where, why: 'returned something other than the output array' });
   if (call.raced) {
     report.raced++;
     return;
   }
   if (exp.undecided) {
     if (exp.finite && out.some((x) => !Number.isFinite(x))) return fail(report.wrong, { ...where, why: 'non-finite result' });
-    if (isPinv && exp.rankRange && !(res.value >= exp.rankRange[0] && res.value <= exp.rankRange[1])) return fail(report.wrong, { ...where, why: 'rank', rank: res.value, range: exp.rankRange });
+    if (isPinv && exp.rankRange && !(rank >= exp.rankRange[0] && rank <= exp.rankRange[1])) return fail(report.wrong, { ...where, why: 'rank', rank, range: exp.rankRange });
     report.undecided++;
     return;
   }
-  if (isPinv && res.value !== exp.rank) return fail(report.wrong, { ...where, why: 'rank', rank: res.value, want: exp.rank });
+  if (isPinv && rank !== exp.rank) return fail(report.wrong, { ...where, why: 'rank', rank, want: exp.rank });
   for (let i = 0; i < exp.value.length; i++) {
     if (exp.free && exp.free[i]) continue;
     const t = typeof exp.tol === 'number' ? exp.tol : exp.tol[i];
@@ -1065,6 +1089,7 @@ async function main() {
       let [fn, args] = validCall();
       let label = 'valid';
       if (rand() < 0.6) label = mutate(fn, args);
+      else if (rand() < 0.2 && allocateOutput(fn, args)) label = 'allocated';
       if (rand() < 0.45) {
         const c = startAsync(fn, args, label, pending);
         track(c);

@@ -18,6 +18,7 @@ import { contract, materialize, outputJacobians } from '../nn/jacobian';
 import type { Sequential, Trace } from '../nn/sequential';
 import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, Task } from '../nn/task';
 import type { Precision } from '../linalg';
+import { requireMemory } from '../native';
 import { applyTranspose } from './spring';
 
 /** float32 machine epsilon 2⁻²³: the kernels are assembled in float32. */
@@ -34,6 +35,8 @@ export interface ExactConfig {
   rcond: number | undefined;
   space: Space;
   assembly: Assembly;
+  /** Cap on the bytes one step may allocate (with NATGRAD_MAX_MEMORY / setMemoryLimit(): the smaller wins). */
+  maxMemory?: number;
 }
 
 /** Where the time of one direction went (milliseconds) and how it was solved. */
@@ -198,6 +201,7 @@ export function* assembleExact(
   const t2 = now();
   const m = n * r;
   const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
+  checkExactMemory(fn, model, n, r, space, cfg, ws);
   let s: Float32Array | undefined;
   let su: Float32Array | undefined;
   let kernel: Float32Array;
@@ -221,6 +225,39 @@ export function* assembleExact(
     model, trace, bs, n, r, m, p, space, assembly: space === 'kernel' ? cfg.assembly : 'dense',
     kernel, s, u, su, loss, times: { ...times, kernel: t3 - t2 },
   };
+}
+
+/**
+ * The bytes a step allocates from here on, all resident at once, checked against the memory available
+ * (ERR_OUT_OF_MEMORY naming them) before the first of them is allocated:
+ *   kernel space, layer:  K M² (unless the workspace holds it) + layerGramSum's E and packed B's
+ *                         + the Cholesky factor M² (float64: ×2)
+ *   dense / parameter:    S P·M + K (M² or P²) + the factor (M² or P²)
+ * with M = N·r; 4 bytes a float (8 for the float64 factor). The λ = 0 pseudo-inverse (and the
+ * Cholesky's pinv fallback) is checked by the native call itself.
+ */
+export function exactMemoryBytes(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace) {
+  const m = n * r, p = model.numParameters;
+  const factor = cfg.precision === 'float64' ? 8 : 4;
+  const size = space === 'kernel' ? m : p;
+  const parts: [string, number][] = [];
+  if (space === 'kernel' && cfg.assembly === 'layer') {
+    if (ws.kernel?.length !== m * m) parts.push([`kernel ${m}×${m}`, 4 * m * m]);
+    const widths = model.slots.map(({ layer }) => layer.outFeatures);
+    const group = Math.max(1, Math.min(widths.length, r * r));
+    parts.push([`layer kernel work`, 4 * (group * n * n + widths.reduce((acc, w) => acc + 2 * (m + 32) * (w + 12), 0))]);
+  } else {
+    parts.push([`S ${p}×${m}`, 4 * p * m], [`kernel ${size}×${size}`, 4 * size * size]);
+  }
+  parts.push([`${cfg.precision} Cholesky factor`, factor * size * size]);
+  return { bytes: parts.reduce((acc, [, b]) => acc + b, 0), parts };
+}
+
+function checkExactMemory(fn: string, model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace) {
+  const { bytes, parts } = exactMemoryBytes(model, n, r, space, cfg, ws);
+  const text = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
+  const what = `${space} space, N·r = ${n * r}, P = ${model.numParameters}: ${parts.map(([w, b]) => `${w} ${text(b)}`).join(', ')}`;
+  requireMemory(fn, bytes, what, cfg.maxMemory);
 }
 
 /** Σ_j a_ij v_j for symmetric a [m, m] (float32), accumulated in float64. */

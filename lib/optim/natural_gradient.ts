@@ -97,9 +97,16 @@ export interface NaturalGradientOptions {
   space?: Space;
   /** Kernel-space assembly: 'layer' (default; never forms the Jacobian) or 'dense' (forms S [P, N·r], then SᵀS: for comparison). */
   assembly?: Assembly;
+  /**
+   * Cap on the bytes one exact step may allocate (kernel, factor, layer work, S). Every step compares
+   * what it needs with the memory available (the cgroup limit where there is one, else free memory)
+   * and this cap (and NATGRAD_MAX_MEMORY / setMemoryLimit(): the smallest wins) before allocating,
+   * and throws ERR_OUT_OF_MEMORY naming the bytes, leaving the optimizer unchanged. Default: none.
+   */
+  maxMemory?: number;
 }
 
-const OPTION_NAMES = ['loss', 'lr', 'damping', 'method', 'precision', 'rcond', 'space', 'assembly', 'adaptive', 'momentum', 'maxStepNorm', 'maxKL'];
+const OPTION_NAMES = ['loss', 'lr', 'damping', 'method', 'precision', 'rcond', 'space', 'assembly', 'adaptive', 'momentum', 'maxStepNorm', 'maxKL', 'maxMemory'];
 
 /** What NaturalGradient.step() returns. */
 export interface NaturalStepInfo extends StepInfo {
@@ -233,6 +240,7 @@ export class NaturalGradient {
       rcond: options.rcond === undefined ? undefined : checkNumber(fn, "option 'rcond'", options.rcond, 0, true),
       space: oneOf(fn, 'space', options.space, ['auto', 'kernel', 'parameter'], 'auto'),
       assembly: oneOf(fn, 'assembly', options.assembly, ['layer', 'dense'], 'layer'),
+      maxMemory: options.maxMemory === undefined ? undefined : checkNumber(fn, "option 'maxMemory'", options.maxMemory, 1),
     };
     this.rule = dampingRule(fn, options.adaptive);
     this.mu = checkNumber(fn, "option 'momentum'", options.momentum ?? 0, 0);

@@ -105,6 +105,11 @@ static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t 
     for (int64_t c = 0; c < nrhs; ++c) X[r * nrhs + c] = (float)Y[c * M + r];
 }
 
+// W and Y, as cholesky_solve_t allocates them.
+int64_t cholesky_solve_work_bytes(int64_t M, int64_t nrhs, Precision precision) {
+  return (precision == Precision::f64 ? 8 : 4) * (M * M + M * nrhs);
+}
+
 void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, Precision precision,
                     float* X) {
   if (precision == Precision::f64)

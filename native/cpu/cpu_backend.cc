@@ -7,6 +7,7 @@
 #include "../backend.h"
 #include "cpu_kernels.h"
 #include "gemm_nt.h"
+#include "parallel.h"
 
 namespace natgrad {
 namespace {
@@ -16,11 +17,22 @@ namespace {
 // overlapped, and never when the same calls ran one at a time. The methods that call OpenBLAS therefore
 // hold this lock, so results stay identical across runs however Promise-form calls interleave (OpenBLAS
 // already uses every core for one call; natgrad's own kernels do not take it).
+// OpenBLAS's thread count is process-wide; the lock's holder sets it to its own environment's
+// threads() (setThreads is per Node.js environment), so two environments never see each other's.
 std::mutex& openblas_mutex() {
   static std::mutex* m = new std::mutex;  // never destroyed: a worker may outlive static destructors
   return *m;
 }
-using OpenBlasLock = std::lock_guard<std::mutex>;
+class OpenBlasLock {
+ public:
+  explicit OpenBlasLock(std::mutex& m) : lock_(m) {
+    const int want = cpu::threads();
+    if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
+  }
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+};
 
 class CpuBackend final : public Backend {
  public:
@@ -31,7 +43,7 @@ class CpuBackend final : public Backend {
     const std::string config = openblas_get_config();
     std::string version = config.substr(0, config.find(' ', config.find(' ') + 1));
     b.blas = version + " " + openblas_get_corename();
-    b.threads = openblas_get_num_threads();
+    b.threads = cpu::threads();
     // OpenBLAS picks its kernels from the CPU model at load; a model newer than
     // the library (e.g. 0.3.21 on an Emerald Rapids Xeon) falls back to the
     // generic SSE3 "Prescott" kernels. natgrad does not override the choice
@@ -55,11 +67,11 @@ class CpuBackend final : public Backend {
                 (cpu::use_own_gemm() ? std::string("natgrad recursive Cholesky on gemm_nt (") + cpu::gemm_nt_kernel() + ")"
                                      : std::string("OpenBLAS blocked Cholesky")) +
                 " (NATGRAD_CPU_GEMM=" + cpu::gemm_setting() + ")";
+    // natgrad's own kernels compute each output element whole in one task, in a fixed order (parallel.h),
+    // so their bits do not depend on the thread count; OpenBLAS's threaded BLAS-3 and LAPACK split sums
+    // by thread (its potrf's bits differ between 1 and 2 threads on Cooperlake kernels, for one).
+    b.thread_independent = std::string("layerGram,layerGramSum") + (cpu::use_own_gemm() ? ",gemm,choleskySolve float32" : "");
     return b;
-  }
-  void set_threads(int n) override {
-    OpenBlasLock lock(openblas_mutex());
-    openblas_set_num_threads(n);
   }
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, const float* B,
             float beta, float* C) override {

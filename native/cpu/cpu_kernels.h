@@ -22,4 +22,17 @@ int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, doub
                    Precision precision, float* X);
 void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda, float* out);
 
+// Host bytes each kernel allocates for its work (beyond its arguments), for addon.cc's memory check
+// before the call; each is defined beside its kernel, from the same sizes the kernel allocates.
+int64_t gemm_work_bytes(int64_t n, int64_t k);
+int64_t layer_gram_sum_work_bytes(const int64_t* widths_out, int64_t count, int64_t N, int64_t k);
+int64_t cholesky_solve_work_bytes(int64_t M, int64_t nrhs, Precision precision);
+int64_t pinv_solve_work_bytes(int64_t M, int64_t nrhs, Precision precision);
+
+// LAPACK ?syevd's workspace for eigenvectors of order n (LAPACK's LWMIN, JOBZ = 'V'): 1 + 6n + 2n²
+// (1 for n ≤ 1). LAPACK computes it, and indexes the workspace, in 32-bit integers, so pinvSolve is
+// refused when it exceeds 2³¹ − 1: beyond kMaxSyevdOrder.
+int64_t syevd_lwork(int64_t n);
+constexpr int64_t kMaxSyevdOrder = 32766;  // the largest n with 1 + 6n + 2n² ≤ 2³¹ − 1
+
 }  // namespace natgrad::cpu

@@ -103,6 +103,20 @@ void tile(const LayerFactors* layers, const float* const* E, const float* const*
 
 }  // namespace
 
+// E and the packed copies of one group of layers, as layer_gram_sum allocates them (the largest group).
+int64_t layer_gram_sum_work_bytes(const int64_t* widths_out, int64_t count, int64_t N, int64_t k) {
+  const int64_t NK = N * k, group = std::max<int64_t>(1, std::min<int64_t>(count, k * k));
+  const auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };
+  int64_t packed = 0;
+  for (int64_t g0 = 0; g0 < count; g0 += group) {
+    int64_t p = 16;
+    for (int64_t l = g0; l < std::min(count, g0 + group); ++l)
+      p += round16(packed_floats(NK, widths_out[l], Side::a)) + round16(packed_floats(NK, widths_out[l], Side::b));
+    packed = std::max(packed, p);
+  }
+  return 4 * (group * N * N + packed);
+}
+
 void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate, float* K) {
   const int64_t NK = N * k;
   const int64_t group = std::max<int64_t>(1, std::min<int64_t>(count, k * k));

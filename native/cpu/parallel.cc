@@ -13,10 +13,22 @@
 
 namespace natgrad::cpu {
 
-int threads() {
-  const int n = openblas_get_num_threads();
-  return n < 1 ? 1 : n;
+namespace {
+thread_local int t_call_threads = 0;  // set by CallThreads for the calls of one environment
+}  // namespace
+
+int default_threads() {
+  static const int n = [] {
+    const int t = openblas_get_num_threads();
+    return t < 1 ? 1 : t;
+  }();
+  return n;
 }
+
+int threads() { return t_call_threads > 0 ? t_call_threads : default_threads(); }
+
+CallThreads::CallThreads(int n) : previous_(t_call_threads) { t_call_threads = n; }
+CallThreads::~CallThreads() { t_call_threads = previous_; }
 
 namespace {
 

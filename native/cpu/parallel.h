@@ -7,8 +7,11 @@
 // schedule: tasks are handed out dynamically (an atomic counter), and the
 // output is bitwise the same for any thread count.
 //
-// The pool has threads() − 1 persistent workers (threads() follows
-// setThreads/NATGRAD_THREADS through OpenBLAS's thread count). One parallel
+// The pool has threads() − 1 persistent workers. threads() is the calling
+// thread's count: set per call from the Node.js environment that made it
+// (setThreads/NATGRAD_THREADS are per environment: a Worker's setThreads(1)
+// leaves the main thread's calls, and their bits, as they were), else the
+// process default (OpenBLAS's thread count at load). One parallel
 // region runs at a time: a caller that finds the pool busy (concurrent
 // Promise-form calls on the libuv pool) runs its tasks alone, which is still
 // correct. Workers sleep on a condition variable between regions.
@@ -18,8 +21,22 @@
 
 namespace natgrad::cpu {
 
-// Threads a parallel region may use (≥ 1).
+// Threads a parallel region (and an OpenBLAS call) made from this thread may use (≥ 1).
 int threads();
+// The process default: OpenBLAS's thread count when natgrad was loaded (OPENBLAS_NUM_THREADS or the cores).
+int default_threads();
+
+// Sets threads() for the kernel calls this thread makes while it lives (n ≤ 0: the default).
+class CallThreads {
+ public:
+  explicit CallThreads(int n);
+  ~CallThreads();
+  CallThreads(const CallThreads&) = delete;
+  CallThreads& operator=(const CallThreads&) = delete;
+
+ private:
+  int previous_;
+};
 
 void parallel_for(int64_t count, const std::function<void(int64_t)>& fn);
 

@@ -8,37 +8,54 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "../error.h"
 #include "cpu_kernels.h"
 #include "lapack_types.h"
+#include "../memory.h"
 
 namespace natgrad::cpu {
 
-template <>
-int syevd<float>(int n, float* a, float* w) {
+int64_t syevd_lwork(int64_t n) { return n <= 1 ? 1 : 1 + 6 * n + 2 * n * n; }
+static_assert(1 + 6 * kMaxSyevdOrder + 2 * kMaxSyevdOrder * kMaxSyevdOrder <= INT32_MAX &&
+                  1 + 6 * (kMaxSyevdOrder + 1) + 2 * (kMaxSyevdOrder + 1) * (kMaxSyevdOrder + 1) > INT32_MAX,
+              "kMaxSyevdOrder is the largest order whose syevd workspace fits LAPACK's int");
+
+// The workspace sizes are computed here, not taken from LAPACK's query: ssyevd returns its query in
+// a float, which rounds 1 + 6n + 2n² down for n ≥ 2,895 (LAPACK then refuses the workspace it asked
+// for: "parameter number 8 had an illegal value"); the query's own value is used when it is larger
+// (the optimal block size of ?sytrd for small n).
+template <class T>
+static int syevd_t(int n, T* a, T* w) {
   int info = 0, lwork = -1, liwork = -1, iw = 0;
-  float wq = 0;
-  ssyevd_("V", "L", &n, a, &n, w, &wq, &lwork, &iw, &liwork, &info, 1, 1);
+  T wq = 0;
+  if constexpr (std::is_same_v<T, float>)
+    ssyevd_("V", "L", &n, a, &n, w, &wq, &lwork, &iw, &liwork, &info, 1, 1);
+  else
+    dsyevd_("V", "L", &n, a, &n, w, &wq, &lwork, &iw, &liwork, &info, 1, 1);
   if (info != 0) return info;
-  lwork = (int)wq; liwork = iw;
-  std::unique_ptr<float[]> work(new float[lwork]);
+  const int64_t need = std::max<int64_t>(syevd_lwork(n), (int64_t)wq);
+  lwork = (int)std::min<int64_t>(need, INT32_MAX);
+  liwork = std::max(iw, n <= 1 ? 1 : 3 + 5 * n);
+  std::unique_ptr<T[]> work(new T[lwork]);
   std::unique_ptr<int[]> iwork(new int[liwork]);
-  ssyevd_("V", "L", &n, a, &n, w, work.get(), &lwork, iwork.get(), &liwork, &info, 1, 1);
+  if constexpr (std::is_same_v<T, float>)
+    ssyevd_("V", "L", &n, a, &n, w, work.get(), &lwork, iwork.get(), &liwork, &info, 1, 1);
+  else
+    dsyevd_("V", "L", &n, a, &n, w, work.get(), &lwork, iwork.get(), &liwork, &info, 1, 1);
   return info;
 }
 
 template <>
-int syevd<double>(int n, double* a, double* w) {
-  int info = 0, lwork = -1, liwork = -1, iw = 0;
-  double wq = 0;
-  dsyevd_("V", "L", &n, a, &n, w, &wq, &lwork, &iw, &liwork, &info, 1, 1);
-  if (info != 0) return info;
-  lwork = (int)wq; liwork = iw;
-  std::unique_ptr<double[]> work(new double[lwork]);
-  std::unique_ptr<int[]> iwork(new int[liwork]);
-  dsyevd_("V", "L", &n, a, &n, w, work.get(), &lwork, iwork.get(), &liwork, &info, 1, 1);
-  return info;
+int syevd<float>(int n, float* a, float* w) { return syevd_t<float>(n, a, w); }
+template <>
+int syevd<double>(int n, double* a, double* w) { return syevd_t<double>(n, a, w); }
+
+// V, e, Rw, Tm, Xw and syevd's work and iwork, as pinv_solve_t allocates them.
+int64_t pinv_solve_work_bytes(int64_t M, int64_t nrhs, Precision precision) {
+  const int64_t t = precision == Precision::f64 ? 8 : 4;
+  return t * (M * M + M + 3 * M * nrhs + syevd_lwork(M)) + 4 * (3 + 5 * M);
 }
 
 template <class T>
@@ -83,6 +100,8 @@ int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, doub
     return pinv_solve_t<float>(K, M, R, nrhs, lambda, rcond, X);
   } catch (const Error& e) {
     if (e.code != "ERR_LAPACK") throw;
+    require_memory("pinvSolve", pinv_solve_work_bytes(M, nrhs, Precision::f64),
+                   "the float64 retry of a float32 eigendecomposition that did not converge", kNoLimit);
     return pinv_solve_t<double>(K, M, R, nrhs, lambda, rcond, X);
   }
 }

@@ -138,6 +138,7 @@ class CudaBackend final : public Backend {
   // nullptr with `reason` when the device or a library cannot be used.
   static CudaBackend* create(std::string* reason);
 
+  bool host_workspace() const override { return false; }  // work buffers live on the device
   BackendInfo info() const override {
     BackendInfo b;
     b.name = "cuda";

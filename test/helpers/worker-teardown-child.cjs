@@ -1,0 +1,122 @@
+// Child process of test/workers.test.ts: `count` Workers load natgrad, each starts every …Async kernel
+// and a NaturalGradient.stepAsync (twice each, so calls are queued and running), and is then ended
+// while they are in flight — terminate() from the main thread, process.exit() inside the Worker, or
+// an uncaught throw inside it, in turn; half of them call setThreads(1) first. Before the fix each
+// ending aborted the whole process ("terminate called after throwing an instance of 'Napi::Error'",
+// rc 134) as the work completed during the Worker's teardown.
+// The main thread computes every kernel before, while the Workers go away, and after, and counts
+// results whose bits changed; it prints one JSON line.
+//   node worker-teardown-child.cjs <dist/index.js> <count>
+'use strict';
+const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads');
+
+const KERNELS = ['gemm', 'gram', 'layerGram', 'layerGramSum', 'choleskySolve', 'pinvSolve', 'batchedGramInverse', 'stepAsync'];
+const ENDINGS = ['terminate', 'exit', 'throw'];
+
+/** Deterministic inputs big enough that a call is still running when the Worker ends. */
+function inputs(scale) {
+  let s = 777;
+  const u = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
+  const f = (n) => Float32Array.from({ length: n }, u);
+  const m = 96 * scale, p = 128 * scale;
+  const j = f(p * m);
+  const spd = new Float32Array(m * m); // symmetric, diagonally dominant: positive definite
+  for (let a = 0; a < m; a++)
+    for (let b = 0; b <= a; b++) spd[a * m + b] = spd[b * m + a] = a === b ? m : u();
+  const n = 40 * scale, k = 3;
+  return { m, p, j, spd, rhs: f(m * 2), n, k, b: f(n * k * 64), a: f(n * 33), g: f(64 * 20 * 10) };
+}
+
+/** Starts one kernel's Promise form; resolves to its output. */
+function start(ng, name, x) {
+  switch (name) {
+    case 'gemm': return ng.gemmAsync(x.j, x.j, x.m, x.m, x.p, { transB: true });
+    case 'gram': return ng.gramAsync(x.j, x.m, x.p, { layout: 'PM' });
+    case 'layerGram': return ng.layerGramAsync(x.b, x.a, x.n, x.k, 64, 33, new Float32Array(x.n * x.k * x.n * x.k));
+    case 'layerGramSum': return ng.layerGramSumAsync([x.b, x.b], [x.a, x.a], x.n, x.k);
+    case 'choleskySolve': return ng.choleskySolveAsync(x.spd, x.m, x.rhs, 2, { damping: 1e-3 });
+    case 'pinvSolve': return ng.pinvSolveAsync(x.spd, x.m, x.rhs, 2).then((r) => r.x);
+    case 'batchedGramInverse': return ng.batchedGramInverseAsync(x.g, 64, 20, 10, { damping: 1e-2 });
+    case 'stepAsync': {
+      const model = ng.sequential([ng.linear(8, 64), ng.tanh(), ng.linear(64, 1)], { seed: 3 });
+      const opt = new ng.NaturalGradient(model, { loss: 'gaussian' });
+      const xs = Float32Array.from({ length: 256 * 8 }, (_, i) => Math.sin(i));
+      const ys = Float32Array.from({ length: 256 }, (_, i) => Math.cos(i));
+      return opt.stepAsync(xs, ys, 256).then(() => model.getParameters());
+    }
+  }
+  throw new Error(`unknown kernel ${name}`);
+}
+
+function sync(ng, name, x) {
+  switch (name) {
+    case 'gemm': return ng.gemm(x.j, x.j, x.m, x.m, x.p, { transB: true });
+    case 'gram': return ng.gram(x.j, x.m, x.p, { layout: 'PM' });
+    case 'layerGram': return ng.layerGram(x.b, x.a, x.n, x.k, 64, 33, new Float32Array(x.n * x.k * x.n * x.k));
+    case 'layerGramSum': return ng.layerGramSum([x.b, x.b], [x.a, x.a], x.n, x.k);
+    case 'choleskySolve': return ng.choleskySolve(x.spd, x.m, x.rhs, 2, { damping: 1e-3 });
+    case 'pinvSolve': return ng.pinvSolve(x.spd, x.m, x.rhs, 2).x;
+    case 'batchedGramInverse': return ng.batchedGramInverse(x.g, 64, 20, 10, { damping: 1e-2 });
+    case 'stepAsync': return null; // the optimizer's bits are compared through its kernels
+  }
+}
+
+if (!isMainThread) {
+  const { lib, ending, threads } = workerData;
+  const ng = require(lib);
+  if (threads) ng.setThreads(threads);
+  const x = inputs(3);
+  for (let i = 0; i < 2; i++) for (const kernel of KERNELS) start(ng, kernel, x).catch(() => {});
+  parentPort.postMessage('started');
+  if (ending === 'exit') setImmediate(() => process.exit(0));
+  if (ending === 'throw') setImmediate(() => { throw new Error('worker fails on purpose'); });
+  return;
+}
+
+const [lib, countText] = process.argv.slice(2);
+const count = Number(countText);
+const ng = require(lib);
+const x = inputs(2);
+const bits = (a) => (a ? Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64') : '');
+const reference = () => Object.fromEntries(KERNELS.map((k) => [k, bits(sync(ng, k, x))]));
+const before = reference();
+const threadsBefore = ng.backend().threads;
+
+async function once(ending, threads) {
+  const w = new Worker(__filename, { workerData: { lib, ending, threads } });
+  const errors = [];
+  let started = false;
+  w.on('error', (e) => errors.push(String(e && e.message)));
+  w.once('message', () => (started = true));
+  // 'exit' can follow the last message within one callback: listen for it from the start
+  const exited = new Promise((resolve) => w.once('exit', resolve));
+  if (ending === 'terminate') {
+    await new Promise((resolve) => {
+      w.once('message', resolve);
+      exited.then(resolve);
+    });
+    await w.terminate();
+  }
+  await exited;
+  if (!started) throw new Error(`${ending}: the Worker exited before starting its calls (${errors.join('; ')})`);
+  if (ending === 'throw' && !errors.some((e) => e.includes('worker fails on purpose')))
+    throw new Error(`throw: expected the Worker's own error, got ${JSON.stringify(errors)}`);
+}
+
+(async () => {
+  let ended = 0, mismatches = 0;
+  for (let w = 0; w < count; w += 2) {
+    // two Workers at a time; the main thread keeps computing while they go away
+    const jobs = [once(ENDINGS[w % 3], w % 4 < 2 ? 1 : 0), once(ENDINGS[(w + 1) % 3], w % 4 < 2 ? 0 : 1)];
+    const during = reference();
+    await Promise.all(jobs);
+    ended += jobs.length;
+    for (const k of KERNELS) if (during[k] !== before[k]) mismatches++;
+  }
+  const after = reference();
+  for (const k of KERNELS) if (after[k] !== before[k]) mismatches++;
+  console.log(JSON.stringify({ ended, kernels: KERNELS.length, mismatches, threadsBefore, threadsAfter: ng.backend().threads }));
+})().catch((e) => {
+  console.error(e && e.stack);
+  process.exit(1);
+});

@@ -1,0 +1,195 @@
+// Memory and LAPACK limits: every kernel and the optimizer's step work out the bytes they will allocate
+// (outputs, work buffers, LAPACK workspace, float64 copies, the Promise form's private copies) and
+// refuse, before allocating anything, what does not fit in the memory available or under the user's
+// cap (NATGRAD_MAX_MEMORY / setMemoryLimit): ERR_OUT_OF_MEMORY naming the bytes, within a second,
+// instead of an OOM kill 20–30 s later. pinvSolve refuses orders whose syevd workspace is past
+// LAPACK's 32-bit integers, and sizes its workspace exactly (the float query rounded down).
+import { spawnSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import * as ng from '../lib/index';
+import { memoryInfo, setMemoryLimit } from '../lib/index';
+
+const MiB = 2 ** 20;
+afterEach(() => setMemoryLimit(null));
+
+// Each call needs well over 32 MiB (an output, or work buffers) while its inputs are small or given.
+const n = 3000; // 3000² floats = 36 MB
+const big = new Float32Array(n * n);
+for (let i = 0; i < n; i++) big[i * n + i] = 1;
+const ones = new Float32Array(n).fill(1);
+const g = Float32Array.from({ length: 1e5 * 10 }, (_, i) => 1 + (i % 7));
+type Call = [string, () => unknown, () => Promise<unknown>];
+const calls: Call[] = [
+  ['gemm (output 36 MB)', () => ng.gemm(ones, ones, n, n, 1), () => ng.gemmAsync(ones, ones, n, n, 1)],
+  ['gram (output 36 MB)', () => ng.gram(ones, 1, n), () => ng.gramAsync(ones, 1, n)],
+  ['layerGram (work buffer A Aᵀ 36 MB)', () => ng.layerGram(ones, ones, n, 1, 1, 1, big), () => ng.layerGramAsync(ones, ones, n, 1, 1, 1, big)],
+  ['layerGramSum (output and work 72 MB)', () => ng.layerGramSum([ones], [ones], n, 1), () => ng.layerGramSumAsync([ones], [ones], n, 1)],
+  ['choleskySolve (factor 36 MB)', () => ng.choleskySolve(big, n, ones), () => ng.choleskySolveAsync(big, n, ones)],
+  ['choleskySolve float64 (factor 72 MB)', () => ng.choleskySolve(big, n, ones, 1, { precision: 'float64' }), () => ng.choleskySolveAsync(big, n, ones, 1, { precision: 'float64' })],
+  ['pinvSolve (eigenvectors and syevd workspace 108 MB)', () => ng.pinvSolve(big, n, ones), () => ng.pinvSolveAsync(big, n, ones)],
+  [
+    'batchedGramInverse (output 40 MB)',
+    () => ng.batchedGramInverse(g, 1e5, 1, 10, { damping: 0.1 }),
+    () => ng.batchedGramInverseAsync(g, 1e5, 1, 10, { damping: 0.1 }),
+  ],
+];
+
+function expectOom(e: unknown, limit: number) {
+  const err = e as { code?: string; bytesNeeded?: number; bytesAvailable?: number; message: string };
+  expect(err.code).toBe('ERR_OUT_OF_MEMORY');
+  expect(err.bytesNeeded).toBeGreaterThan(limit);
+  expect(err.bytesAvailable).toBeLessThanOrEqual(limit);
+  expect(err.message).toMatch(/needs [\d.]+ MB .* but [\d.]+ MB is available \(the limit NATGRAD_MAX_MEMORY \/ setMemoryLimit\(\)/);
+}
+
+describe('memoryInfo', () => {
+  it('reports the memory available (the cgroup limit where there is one, else MemAvailable), capped by setMemoryLimit', () => {
+    const m = memoryInfo();
+    expect(m.limit).toBeNull();
+    expect(m.system).toBeGreaterThan(64 * MiB);
+    expect(m.available).toBe(m.system);
+    expect(m.source).toMatch(/cgroup v[12]|\/proc\/meminfo MemAvailable/);
+    const capped = setMemoryLimit(32 * MiB);
+    expect(capped).toMatchObject({ limit: 32 * MiB, available: Math.min(32 * MiB, capped.system) });
+    expect(setMemoryLimit(null).limit).toBeNull();
+  });
+  it('NATGRAD_MAX_MEMORY sets the cap (K/M/G/T suffixes, powers of 1024); a value that is not a size is a load error', () => {
+    const probe = (value: string) =>
+      spawnSync(process.execPath, ['-e', 'try { console.log(JSON.stringify(require("./dist/index.js").memoryInfo().limit)) } catch (e) { console.log(e.code + " " + e.message) }'], {
+        encoding: 'utf8',
+        cwd: `${__dirname}/..`,
+        env: { ...process.env, NATGRAD_ADDON: ng.backend().addon, NATGRAD_MAX_MEMORY: value },
+      }).stdout.trim();
+    expect(probe('64M')).toBe(String(64 * MiB));
+    expect(probe('1.5G')).toBe(String(1.5 * 1024 * MiB));
+    expect(probe('123456789')).toBe('123456789');
+    expect(probe('lots')).toMatch(/^ERR_INVALID_ARG_VALUE natgrad: NATGRAD_MAX_MEMORY must be a size in bytes.*got 'lots'/);
+  });
+});
+
+describe('every kernel refuses, before allocating, a call that does not fit', () => {
+  for (const [name, sync, promise] of calls) {
+    it(name, async () => {
+      setMemoryLimit(32 * MiB);
+      const before = process.memoryUsage().arrayBuffers;
+      const t0 = performance.now();
+      let thrown: unknown;
+      try {
+        sync();
+      } catch (e) {
+        thrown = e;
+      }
+      expectOom(thrown, 32 * MiB);
+      thrown = undefined;
+      await promise().catch((e) => (thrown = e));
+      expectOom(thrown, 32 * MiB);
+      expect(performance.now() - t0).toBeLessThan(1000);
+      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(4 * MiB); // no output was allocated
+      // with the cap lifted the same call runs
+      setMemoryLimit(null);
+      expect(sync()).toBeDefined();
+    });
+  }
+  it('calls under 16 MiB are not checked (reading /proc costs more than a tiny call)', () => {
+    setMemoryLimit(1);
+    expect(ng.gemm(ones.subarray(0, 4), ones.subarray(0, 4), 2, 2, 2)).toEqual(new Float32Array([2, 2, 2, 2]));
+  });
+  it('against the real memory: float64 pinvSolve at M = 32766 needs ~26 GB (factor, eigenvectors, syevd workspace) and is refused at once', (ctx) => {
+    const m = 32766, needed = 8 * 3 * m * m;
+    if (memoryInfo().available > needed) ctx.skip(); // a machine with more memory would run it
+    const k = new Float32Array(m * m); // zero pages: not resident until written
+    const t0 = performance.now();
+    let thrown: { code?: string; bytesNeeded?: number; bytesAvailable?: number } | undefined;
+    try {
+      ng.pinvSolve(k, m, new Float32Array(m), 1, { precision: 'float64' });
+    } catch (e) {
+      thrown = e as typeof thrown;
+    }
+    expect(thrown?.code).toBe('ERR_OUT_OF_MEMORY');
+    expect(thrown!.bytesNeeded).toBeGreaterThan(needed);
+    expect(thrown!.bytesAvailable).toBeLessThan(needed);
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});
+
+describe("LAPACK's 32-bit limits", () => {
+  it('pinvSolve at M = 32767 (syevd workspace 1 + 6M + 2M² > 2³¹ − 1) is a RangeError ERR_OUT_OF_RANGE that says so', () => {
+    const m = 32767;
+    const k = new Float32Array(m * m);
+    let thrown: (Error & { code?: string }) | undefined;
+    try {
+      ng.pinvSolve(k, m, new Float32Array(m));
+    } catch (e) {
+      thrown = e as typeof thrown;
+    }
+    expect(thrown).toBeInstanceOf(RangeError);
+    expect(thrown!.code).toBe('ERR_OUT_OF_RANGE');
+    expect(thrown!.message).toContain("M = 32767 is past LAPACK's 32-bit limit");
+    expect(thrown!.message).toContain('2147549181 elements');
+    expect(thrown!.message).toContain('M ≤ 32766');
+  });
+  it('float32 pinvSolve at M = 2900: the workspace is sized exactly (LAPACK no longer rejects the rounded-down float query, no float64 rerun)', () => {
+    const r = spawnSync(process.execPath, ['-e', `
+      const a = require(process.env.NATGRAD_ADDON), m = 2900;
+      const K = new Float32Array(m * m); for (let i = 0; i < m; i++) K[i * m + i] = 1 + i / m;
+      const X = new Float32Array(m), R = new Float32Array(m).fill(1);
+      const rank = a.pinvSolve(K, m, R, 1, 0, 0, 'float32', X);
+      let worst = 0; for (let i = 0; i < m; i++) worst = Math.max(worst, Math.abs(X[i] * (1 + i / m) - 1));
+      console.log(JSON.stringify({ rank, worst }));`], { encoding: 'utf8', env: { ...process.env, NATGRAD_ADDON: ng.backend().addon } });
+    expect(r.stderr).not.toContain('SSYEVD');
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out.rank).toBe(2900);
+    expect(out.worst).toBeLessThan(2900 * 2 ** -23 * 4); // a diagonal K: eigenvalues exact to a few M·u
+  });
+});
+
+describe("the optimizer's exact step checks its memory before allocating", () => {
+  const data = (n: number) => ({
+    x: Float32Array.from({ length: n * 2 }, (_, i) => Math.sin(i)),
+    y: Float32Array.from({ length: n }, (_, i) => Math.cos(i)),
+  });
+  const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+  it('maxMemory: N·r = 4096 in kernel space (kernel, layer work and factor ≈ 203 MB) is ERR_OUT_OF_MEMORY at once, θ and the state unchanged; step and stepAsync', async () => {
+    const model = ng.sequential([ng.linear(2, 16), ng.tanh(), ng.linear(16, 1)], { seed: 1 });
+    const opt = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', maxMemory: 32 * MiB });
+    const { x, y } = data(4096);
+    const theta = bits(model.getParameters()), state = JSON.stringify(opt.state());
+    const t0 = performance.now();
+    for (const run of [() => opt.step(x, y, 4096), () => opt.stepAsync(x, y, 4096)]) {
+      let thrown: { code?: string; message?: string; bytesNeeded?: number } | undefined;
+      try {
+        await run();
+      } catch (e) {
+        thrown = e as typeof thrown;
+      }
+      expect(thrown?.code).toBe('ERR_OUT_OF_MEMORY');
+      expect(thrown!.message).toMatch(/^NaturalGradient\.step(Async)?: needs 202\.7 MB \(kernel space, N·r = 4096, P = 65: kernel 4096×4096 67\.1 MB, layer kernel work [\d.]+ MB, float32 Cholesky factor 67\.1 MB\) but 33\.6 MB is available/);
+      expect(bits(model.getParameters())).toBe(theta);
+      expect(JSON.stringify(opt.state())).toBe(state);
+    }
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(() => new ng.NaturalGradient(model, { loss: 'gaussian', maxMemory: -1 })).toThrow(/option 'maxMemory' must be a finite number ≥ 1/);
+    // the same optimizer with room trains
+    const roomy = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel' });
+    expect(roomy.step(x.subarray(0, 512), y.subarray(0, 256), 256).accepted).toBe(true);
+  });
+  it('against the real memory: a float64 kernel-space step at N·r = 46340 (≈ 34 GB) is refused within a second', (ctx) => {
+    const n = 46340;
+    const model = ng.sequential([ng.linear(2, 8), ng.tanh(), ng.linear(8, 1)], { seed: 2 });
+    if (memoryInfo().available > 4 * 46340 ** 2 * 4) ctx.skip(); // a machine with more memory would run it
+    const opt = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', precision: 'float64' });
+    const { x, y } = data(n);
+    const t0 = performance.now();
+    let thrown: { code?: string; bytesNeeded?: number; bytesAvailable?: number } | undefined;
+    try {
+      opt.step(x, y, n);
+    } catch (e) {
+      thrown = e as typeof thrown;
+    }
+    expect(thrown?.code).toBe('ERR_OUT_OF_MEMORY');
+    expect(thrown!.bytesNeeded).toBeGreaterThan(thrown!.bytesAvailable!);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(process.memoryUsage().rss).toBeLessThan(2 ** 31);
+  });
+});
