@@ -1,5 +1,6 @@
 // Option parsing for the CLI commands: --name value, --name=value, and flags. Unknown options,
 // missing values and malformed numbers are errors that name the option (the dispatcher prints one line).
+import { NUMBER } from '../data/csv';
 
 export type OptionSpec =
   | { kind: 'flag'; help: string }
@@ -18,8 +19,14 @@ export class UsageError extends Error {
   }
 }
 
-/** A decimal number by the same grammar as the CSV reader (no hex, no 'Infinity'). */
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+// A decimal number by the CSV reader's grammar (no hex, no 'Infinity'), the same regular expression:
+// its parts never match the same digits, so a test is linear in the length. (The former
+// /^[+-]?(?:\d+\.?\d*|\.\d+)…$/ backtracked quadratically: 130k digits and a letter took 18 s.)
+
+/** A value for an error message: quoted, and cut short when long (with its length). */
+function show(raw: string): string {
+  return raw.length <= 60 ? `'${raw}'` : `'${raw.slice(0, 40)}…' (${raw.length} characters)`;
+}
 
 function parseValue(cmd: string, name: string, spec: OptionSpec, raw: string): ParsedValue {
   switch (spec.kind) {
@@ -29,7 +36,7 @@ function parseValue(cmd: string, name: string, spec: OptionSpec, raw: string): P
       if (raw === '') throw new UsageError(`--${name} needs a non-empty value`);
       return raw;
     case 'choice':
-      if (!spec.choices.includes(raw)) throw new UsageError(`--${name} must be ${spec.choices.map((c) => `'${c}'`).join(' or ')}, got '${raw}'`);
+      if (!spec.choices.includes(raw)) throw new UsageError(`--${name} must be ${spec.choices.map((c) => `'${c}'`).join(' or ')}, got ${show(raw)}`);
       return raw;
     case 'list': {
       const items = raw.split(',').map((s) => s.trim());
@@ -38,10 +45,10 @@ function parseValue(cmd: string, name: string, spec: OptionSpec, raw: string): P
     }
     case 'number': {
       const v = NUMBER.test(raw.trim()) ? Number(raw) : NaN;
-      if (!Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got '${raw}'`);
-      if (spec.integer && !Number.isSafeInteger(v)) throw new UsageError(`--${name} must be an integer, got '${raw}'`);
+      if (!Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got ${show(raw)}`);
+      if (spec.integer && !Number.isSafeInteger(v)) throw new UsageError(`--${name} must be an integer, got ${show(raw)}`);
       if (spec.min !== undefined && (spec.strict ? v <= spec.min : v < spec.min))
-        throw new UsageError(`--${name} must be ${spec.strict ? '>' : '≥'} ${spec.min}, got ${raw}`);
+        throw new UsageError(`--${name} must be ${spec.strict ? '>' : '≥'} ${spec.min}, got ${raw.length <= 60 ? raw : show(raw)}`);
       void cmd;
       return v;
     }

@@ -56,7 +56,7 @@ export interface CsvOptions {
 /** The number grammar: optional sign, digits with an optional point (or a point and digits), optional exponent. */
 // (written so that no two parts can match the same digits: `\d+\.?\d*` backtracked quadratically on
 // a long run of digits followed by a non-digit — a 1 MB cell took an hour)
-const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+export const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 interface Field {
   text: string;

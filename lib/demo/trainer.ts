@@ -4,6 +4,11 @@
 // evaluation on the train and test sets at fixed intervals, a budget in steps, epochs or seconds.
 //
 // Time is training time only: evaluation passes are not counted (they are the same for every optimizer).
+//
+// A run can continue from where another stopped (config.resume: the optimizer restored from a
+// checkpoint, the step count, training seconds and earlier evaluations): the batch order is a function
+// of (seed, epoch) alone, so a run resumed at step s with the optimizer's state at s takes exactly the
+// steps the uninterrupted run took. hooks.onEpoch hands out what a checkpoint needs after each epoch.
 import { checkTargets, distribution, LossName, meanLoss, OutputFamily } from '../distributions';
 import { Sequential } from '../nn/sequential';
 import { permutation } from '../data/batches';
@@ -42,6 +47,23 @@ export interface Budget {
   seconds?: number;
 }
 
+/** The optimizers the loop drives. */
+export type TrainOptimizer = NaturalGradient | Adam | SGD;
+
+/** Where a resumed run starts: the state of an earlier run after `step` steps. */
+export interface ResumeFrom {
+  /** The optimizer in its saved state (e.g. from loadCheckpoint), training the model given to train(). */
+  optimizer: TrainOptimizer;
+  /** Steps taken so far (a whole number of epochs for the batch order to continue exactly; any count works). */
+  step: number;
+  /** Training seconds so far. Default 0. */
+  seconds?: number;
+  /** Rejected steps so far. Default 0. */
+  rejected?: number;
+  /** The earlier run's evaluations, kept at the start of the result's points. Default none (evaluated anew). */
+  points?: Point[];
+}
+
 export interface RunConfig extends OptimizerSettings {
   optimizer: OptimizerName;
   batch: number;
@@ -52,6 +74,8 @@ export interface RunConfig extends OptimizerSettings {
   evalSeconds?: number;
   /** Seed of the batch order. Default 0. */
   seed?: number;
+  /** Continue an earlier run instead of starting one (the optimizer settings above are then unused). */
+  resume?: ResumeFrom;
 }
 
 export interface Point {
@@ -96,9 +120,23 @@ export interface RunResult {
   rejected: number;
 }
 
+/** After a completed epoch: everything needed to resume from here (see RunConfig.resume). */
+export interface EpochEvent {
+  /** Epochs completed. */
+  epoch: number;
+  step: number;
+  seconds: number;
+  rejected: number;
+  /** The evaluations so far (this epoch's included when evaluations fall on epoch ends). */
+  points: readonly Point[];
+  optimizer: TrainOptimizer;
+}
+
 export interface Hooks {
   onStep?(e: StepEvent): void;
   onEval?(p: Point): void;
+  /** Called after each completed epoch (after its evaluation), unless training diverged. */
+  onEpoch?(e: EpochEvent): void;
 }
 
 /** Minimal common surface of the three optimizers. */
@@ -107,7 +145,7 @@ interface Stepper {
 }
 
 /** An optimizer by name. */
-export function makeOptimizer(name: OptimizerName, model: Sequential, loss: LossName, s: OptimizerSettings): Stepper & { damping?: number } {
+export function makeOptimizer(name: OptimizerName, model: Sequential, loss: LossName, s: OptimizerSettings): TrainOptimizer {
   switch (name) {
     case 'ngd':
       return new NaturalGradient(model, { ...s.ngd, loss, lr: s.lr, ...(s.damping !== undefined ? { damping: s.damping } : {}) });
@@ -160,13 +198,20 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
   if (![maxSteps, maxEpochs, maxSeconds].some(Number.isFinite)) throw new RangeError('train: the budget needs steps, epochs or seconds');
   const evalEvery = config.evalEvery ?? (config.evalSeconds ? Infinity : batches);
   const evalSeconds = config.evalSeconds ?? Infinity;
-  let nextEval = evalSeconds;
-  const opt = makeOptimizer(config.optimizer, model, loss, config);
+  const resume = config.resume;
+  if (resume !== undefined) {
+    if (resume.optimizer.model !== model) throw new RangeError('train: resume.optimizer trains a different model than the one given');
+    if (!Number.isSafeInteger(resume.step) || resume.step < 0) throw new RangeError(`train: resume.step must be a non-negative integer, got ${resume.step}`);
+  }
+  const opt: TrainOptimizer = resume?.optimizer ?? makeOptimizer(config.optimizer, model, loss, config);
+  const stepper: Stepper = opt;
+  const damping = () => (opt instanceof NaturalGradient ? opt.damping : undefined);
   const seed = config.seed ?? 0;
   const xb = full ? trainSet.x : new Float32Array(batch * trainSet.inDim);
   const yb = full ? trainSet.y : new Float32Array(batch * tw);
-  const points: Point[] = [];
-  let step = 0, seconds = 0, rejected = 0;
+  const points: Point[] = resume?.points ? resume.points.slice() : [];
+  let step = resume?.step ?? 0, seconds = resume?.seconds ?? 0, rejected = resume?.rejected ?? 0;
+  let nextEval = evalSeconds * (Math.floor(seconds / evalSeconds) + 1);
   let diverged: string | undefined;
   const point = (): Point => {
     let tr: { loss: number; acc?: number }, te: { loss: number; acc?: number };
@@ -185,18 +230,19 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
       trainLoss: tr.loss,
       testLoss: te.loss,
       ...(tr.acc !== undefined ? { trainAcc: tr.acc, testAcc: te.acc } : {}),
-      ...(opt.damping !== undefined ? { damping: opt.damping } : {}),
+      ...(damping() !== undefined ? { damping: damping() } : {}),
     };
     points.push(p);
     hooks.onEval?.(p);
     return p;
   };
-  point();
+  if (points.length === 0) point();
   let order: Uint32Array | null = null;
   outer: while (step < maxSteps && step / batches < maxEpochs && seconds < maxSeconds && !diverged) {
     const b = step % batches;
     if (!full) {
-      if (b === 0) order = permutation(trainSet.n, seed, Math.floor(step / batches)); // epoch e's order: the same for every optimizer
+      // epoch e's order: the same for every optimizer (and computed afresh when a run resumes mid-epoch)
+      if (b === 0 || order === null) order = permutation(trainSet.n, seed, Math.floor(step / batches));
       for (let r = 0; r < batch; r++) {
         const i = order![b * batch + r];
         xb.set(trainSet.x.subarray(i * trainSet.inDim, (i + 1) * trainSet.inDim), r * trainSet.inDim);
@@ -206,7 +252,7 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
     const t0 = performance.now();
     let res: { loss: number; accepted?: boolean; reason?: string };
     try {
-      res = opt.step(xb, yb, batch);
+      res = stepper.step(xb, yb, batch);
     } catch (e) {
       if ((e as { code?: string }).code !== 'ERR_NON_FINITE') throw e;
       diverged = (e as Error).message;
@@ -218,11 +264,12 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
     const accepted = res.accepted ?? true;
     if (!accepted) rejected++;
     if (!Number.isFinite(res.loss)) diverged = `the batch loss is ${res.loss} at step ${step}`;
-    hooks.onStep?.({ step, epoch: Math.ceil(step / batches), batchIndex: b, batches, loss: res.loss, damping: opt.damping, accepted, ms });
+    hooks.onStep?.({ step, epoch: Math.ceil(step / batches), batchIndex: b, batches, loss: res.loss, damping: damping(), accepted, ms });
     if (step % evalEvery === 0 || seconds >= nextEval) {
       point();
       while (nextEval <= seconds) nextEval += evalSeconds;
     }
+    if (step % batches === 0 && !diverged) hooks.onEpoch?.({ epoch: step / batches, step, seconds, rejected, points, optimizer: opt });
   }
   let final = points[points.length - 1];
   if (final.step !== step) final = point();

@@ -70,27 +70,10 @@ export class Sequential {
     const seed = options.seed ?? 0;
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)
       throw new RangeError(`sequential: option 'seed' must be a non-negative safe integer, got ${describe(seed)}`);
-    let width: number | undefined;
-    let inDim: number | undefined;
-    let p = 0;
-    const slots: LinearSlot[] = [];
-    layers.forEach((layer, index) => {
-      if (typeof layer !== 'object' || layer === null || (layer.kind !== 'linear' && layer.kind !== 'activation'))
-        throw new TypeError(`sequential: 'layers[${index}]' is not a natgrad layer (use linear(), tanh(), …), got ${describe(layer)}`);
-      if (layer.kind !== 'linear') return;
-      if (width !== undefined && layer.inFeatures !== width)
-        throw new RangeError(
-          `sequential: 'layers[${index}]' is linear(${layer.inFeatures}, ${layer.outFeatures}) but its input has width ${width}`
-        );
-      inDim ??= layer.inFeatures;
-      slots.push({ index, layer, wOffset: p, bOffset: p + layer.inFeatures * layer.outFeatures });
-      p += (layer.inFeatures + 1) * layer.outFeatures;
-      width = layer.outFeatures;
-    });
-    if (width === undefined || inDim === undefined) throw new RangeError("sequential: 'layers' must contain at least one linear layer");
+    const { inDim, outDim, numParameters: p, slots } = layout(layers);
     this.layers = Object.freeze(layers.slice());
     this.inDim = inDim;
-    this.outDim = width;
+    this.outDim = outDim;
     this.numParameters = p;
     this.slots = Object.freeze(slots);
     this.params = new Float32Array(p);
@@ -197,6 +180,30 @@ export class Sequential {
   }
 }
 
+/**
+ * Where every linear layer's parameters sit in θ, and P, computed from the layer list alone (nothing
+ * is allocated). Throws the constructor's errors: not a layer, widths that do not chain, no linear layer.
+ */
+function layout(layers: readonly Layer[]): { inDim: number; outDim: number; numParameters: number; slots: LinearSlot[] } {
+  let width: number | undefined;
+  let inDim: number | undefined;
+  let p = 0;
+  const slots: LinearSlot[] = [];
+  layers.forEach((layer, index) => {
+    if (typeof layer !== 'object' || layer === null || (layer.kind !== 'linear' && layer.kind !== 'activation'))
+      throw new TypeError(`sequential: 'layers[${index}]' is not a natgrad layer (use linear(), tanh(), …), got ${describe(layer)}`);
+    if (layer.kind !== 'linear') return;
+    if (width !== undefined && layer.inFeatures !== width)
+      throw new RangeError(`sequential: 'layers[${index}]' is linear(${layer.inFeatures}, ${layer.outFeatures}) but its input has width ${width}`);
+    inDim ??= layer.inFeatures;
+    slots.push({ index, layer, wOffset: p, bOffset: p + layer.inFeatures * layer.outFeatures });
+    p += (layer.inFeatures + 1) * layer.outFeatures;
+    width = layer.outFeatures;
+  });
+  if (width === undefined || inDim === undefined) throw new RangeError("sequential: 'layers' must contain at least one linear layer");
+  return { inDim, outDim: width, numParameters: p, slots };
+}
+
 /** Throws RangeError (code ERR_NON_FINITE) naming the layer and sample if h [N, w] has an Inf or NaN. */
 function checkFinite(h: Float32Array, n: number, depth: number, l: number): void {
   for (let i = 0; i < h.length; i++) {
@@ -250,22 +257,44 @@ export function fromJSON(json: unknown): Sequential {
     }
     throw new RangeError(`${fn}: ${what}.type must be 'linear' or 'activation', got ${describe(d.type)}`);
   });
+  // Everything is checked against what the file holds before anything the size of the model is
+  // allocated: a few hundred bytes declaring linear(65535, 65535) must not cost 17 GB (issue 12).
+  let plan: ReturnType<typeof layout>;
+  try {
+    plan = layout(layers);
+  } catch (e) {
+    throw new RangeError(`${fn}: ${(e as Error).message}`);
+  }
+  const P = plan.numParameters;
+  const largest = plan.slots.reduce((a, b) => (size(b) > size(a) ? b : a));
+  const declared = `the layers have ${P} parameters ('layers[${largest.index}]' linear(${largest.layer.inFeatures}, ${largest.layer.outFeatures}) alone has ${size(largest)})`;
+  const p = o.parameters as Record<string, unknown> | null;
+  if (typeof p !== 'object' || p === null) throw new TypeError(`${fn}: 'parameters' must be an object, got ${describe(p)}`);
+  if (p.dtype !== 'float32' || p.encoding !== 'base64-le')
+    throw new RangeError(`${fn}: 'parameters' must have dtype 'float32' and encoding 'base64-le', got ${describe(p.dtype)} and ${describe(p.encoding)}`);
+  if (p.length !== P) throw new RangeError(`${fn}: 'parameters.length' is ${describe(p.length)}, but ${declared}`);
+  if (typeof p.data === 'string' && p.data.length % 4 === 0) {
+    // the byte count of base64 text, from its length and padding alone
+    const s = p.data;
+    const bytes = (s.length / 4) * 3 - (s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0);
+    if (bytes % 4 === 0 && bytes / 4 !== P)
+      throw new RangeError(`${fn}: 'parameters.data' holds ${bytes / 4} float32 value${bytes === 4 ? '' : 's'} (${bytes} bytes), but ${declared}; refused before allocating the model`);
+  }
+  const theta = decodeF32(fn, "'parameters.data'", p.data, P); // as many bytes as the text holds: P float32s
+  const bad = theta.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new RangeError(`${fn}: parameter ${bad} is ${theta[bad]}; a model's parameters are always finite (corrupt data?)`);
   let model: Sequential;
   try {
     model = new Sequential(layers);
   } catch (e) {
     throw new RangeError(`${fn}: ${(e as Error).message}`);
   }
-  const p = o.parameters as Record<string, unknown> | null;
-  if (typeof p !== 'object' || p === null) throw new TypeError(`${fn}: 'parameters' must be an object, got ${describe(p)}`);
-  if (p.dtype !== 'float32' || p.encoding !== 'base64-le')
-    throw new RangeError(`${fn}: 'parameters' must have dtype 'float32' and encoding 'base64-le', got ${describe(p.dtype)} and ${describe(p.encoding)}`);
-  if (p.length !== model.numParameters)
-    throw new RangeError(`${fn}: 'parameters.length' is ${describe(p.length)}, but the layers have ${model.numParameters} parameters`);
-  const theta = decodeF32(fn, "'parameters.data'", p.data, model.numParameters);
-  const bad = theta.findIndex((v) => !Number.isFinite(v));
-  if (bad >= 0) throw new RangeError(`${fn}: parameter ${bad} is ${theta[bad]}; a model's parameters are always finite (corrupt data?)`);
   model.params.set(theta);
   return model;
+}
+
+/** Parameters of one linear layer, (in + 1)·out. */
+function size(slot: LinearSlot): number {
+  return (slot.layer.inFeatures + 1) * slot.layer.outFeatures;
 }
 sequential.fromJSON = fromJSON;
