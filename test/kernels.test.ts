@@ -67,18 +67,6 @@ describe('gemm: C = alpha·op(A)·op(B) + beta·C', () => {
       });
     }
   }
-  it('gives the same bits on 1 thread as on the default thread count (a product large enough to be split)', () => {
-    const r = rng(9);
-    const a = randn(300 * 280, r), b = randn(280 * 310, r);
-    const threads = backend().threads;
-    const many = gemm(a, b, 300, 310, 280, { transB: false });
-    setThreads(1);
-    try {
-      expectSameBits(gemm(a, b, 300, 310, 280), many);
-    } finally {
-      setThreads(threads);
-    }
-  });
   it('beta = 0 does not read C (NaN there is ignored, as in BLAS); beta = 1 adds', () => {
     const r = rng(3);
     const a = randn(40 * 20, r), b = randn(20 * 30, r);
@@ -244,18 +232,10 @@ describe('layerGramSum: K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)', (
     void r;
     expect(relErr(layerGramSum(bs, as, n, k), gram(jm, p, nk, { layout: 'MP' }))).toBeLessThan(20 * p * u);
   });
-  it('gives the same bits on 1 thread as on the default thread count, and in its Promise form', async () => {
+  it('gives the same bits in its Promise form (thread counts: see the reproducibility contract below)', async () => {
     const n = 150, k = 4, layers: Layer[] = [[32, 33], [32, 33], [8, 33]];
     const { bs, as } = make(n, k, layers, 5);
-    const threads = backend().threads;
-    const many = layerGramSum(bs, as, n, k);
-    setThreads(1);
-    try {
-      expectSameBits(layerGramSum(bs, as, n, k), many);
-    } finally {
-      setThreads(threads);
-    }
-    expectSameBits(await layerGramSumAsync(bs, as, n, k), many);
+    expectSameBits(await layerGramSumAsync(bs, as, n, k), layerGramSum(bs, as, n, k));
   });
   it('rejects bad arguments, naming the layer', () => {
     const n = 4, k = 2, nk = n * k;
@@ -357,19 +337,12 @@ describe('choleskySolve: (K + λI) X = R', () => {
 });
 
 describe('choleskySolve on the recursive factorisation (orders past its 64-column leaves)', () => {
-  it('M = 450, κ = 100: forward error within κ·3M·u of float64, bitwise the same on 1 thread', () => {
+  it('M = 450, κ = 100: forward error within κ·3M·u of float64 (thread counts: see the reproducibility contract below)', () => {
     const m = 450;
     const { k } = spd(m, 100, 450);
     const rhs = randn(m * 3, rng(70));
     const x = choleskySolve(k, m, rhs, 3, { damping: 1e-4 });
     expect(relErr(x, choleskySolve64(k, m, rhs, 3, 1e-4))).toBeLessThanOrEqual(100 * 3 * m * u + 2 * u);
-    const threads = backend().threads;
-    setThreads(1);
-    try {
-      expectSameBits(choleskySolve(k, m, rhs, 3, { damping: 1e-4 }), x);
-    } finally {
-      setThreads(threads);
-    }
   });
   // the failing leading minor deep inside the recursion: test/cpu_gemm.test.ts, under every NATGRAD_CPU_GEMM setting
 });
@@ -486,6 +459,57 @@ describe('batchedGramInverse: (G_bᵀG_b + λI)⁻¹', () => {
       expect(relErr(inv.subarray(b * k * k, (b + 1) * k * k), ref)).toBeLessThanOrEqual(kappa * (rows + 3 * k) * u);
     }
   });
+});
+
+// The README's contract, asserted exactly: every kernel gives the same bits run to run at a fixed thread
+// count (here 1 and the default) on whichever path runs (CI runs this file under every NATGRAD_CPU_GEMM
+// setting); the kernels backend().threadIndependent lists also give the same bits on 1 thread as on the
+// default count. Sizes are large enough that every kernel splits its work over the threads.
+describe('reproducibility contract', () => {
+  const r = rng(9);
+  const a = randn(300 * 280, r), b = randn(280 * 310, r);
+  const j = randn(500 * 300, r);
+  const lg = { bs: [32, 32, 8].map((wo) => randn(150 * 4 * wo, r)), as: [0, 1, 2].map(() => randn(150 * 33, r)) };
+  const { k: k450 } = spd(450, 100, 450);
+  const rhs450 = randn(450 * 3, rng(70));
+  const kPinv = gram(randn(260 * 200, r), 260, 200), rhsPinv = randn(200 * 2, r);
+  const gWide = randn(40 * 256 * 32, r), gSmall = randn(300 * 12 * 10, r);
+  const kernels: [string, () => Float32Array][] = [
+    ['gemm', () => gemm(a, b, 300, 310, 280)],
+    ['gram', () => gram(j, 500, 300)],
+    ['layerGram', () => layerGram(lg.bs[0], lg.as[0], 150, 4, 32, 33, new Float32Array(600 * 600))],
+    ['layerGramSum', () => layerGramSum(lg.bs, lg.as, 150, 4)],
+    ['choleskySolve float32', () => choleskySolve(k450, 450, rhs450, 3, { damping: 1e-4 })],
+    ['choleskySolve float64', () => choleskySolve(k450, 450, rhs450, 3, { damping: 1e-4, precision: 'float64' })],
+    ['pinvSolve float32', () => pinvSolve(kPinv, 200, rhsPinv, 2).x],
+    ['pinvSolve float64', () => pinvSolve(kPinv, 200, rhsPinv, 2, { precision: 'float64' }).x],
+    ['batchedGramInverse', () => Float32Array.from([...batchedGramInverse(gWide, 40, 256, 32, { damping: 1e-3 }), ...batchedGramInverse(gSmall, 300, 12, 10)])],
+  ];
+  const independent = backend().threadIndependent;
+  it('runs the CPU path this test process was started for (NATGRAD_CPU_GEMM, read when the addon loads)', () => {
+    expect(backend().kernels).toContain(`(NATGRAD_CPU_GEMM=${process.env.NATGRAD_CPU_GEMM || 'auto'})`);
+  });
+  it('backend().threadIndependent lists natgrad\'s own kernels on this path', () => {
+    expect(independent).toEqual(expect.arrayContaining(['layerGram', 'layerGramSum']));
+    expect(independent.includes('gemm')).toBe(/gemm: natgrad gemm_nt/.test(backend().kernels));
+    expect(independent.includes('choleskySolve float32')).toBe(/choleskySolve float32: natgrad recursive Cholesky/.test(backend().kernels));
+  });
+  for (const [name, run] of kernels) {
+    const across = independent.includes(name);
+    it(`${name}: same bits run to run on ${backend().threads} threads and on 1${across ? ', and the same on 1 as on ' + backend().threads : ''}`, () => {
+      const threads = backend().threads;
+      const many = run();
+      expectSameBits(run(), many);
+      setThreads(1);
+      try {
+        const one = run();
+        expectSameBits(run(), one);
+        if (across) expectSameBits(one, many);
+      } finally {
+        setThreads(threads);
+      }
+    });
+  }
 });
 
 describe('sync and Promise forms agree bit for bit', () => {

@@ -14,9 +14,9 @@
 // between runs). The failing leading minor is reported as LAPACK would: the
 // block's info plus its offset.
 //
-// In float32, when use_own_gemm() (an AVX-512 CPU whose OpenBLAS kernels do
-// not use AVX-512; see gemm_nt.h) the factor comes from potrf_recursive
-// instead, whose products run on natgrad's own AVX-512 kernel.
+// In float32, when use_own_cholesky() (an AVX-512 CPU; see gemm_nt.h) the factor
+// comes from potrf_recursive instead, whose products run on natgrad's own
+// AVX-512 kernel and whose bits do not depend on the thread count.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -86,7 +86,7 @@ static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t 
   }
   int info = 0;
   if constexpr (std::is_same_v<T, float>)
-    info = use_own_gemm() ? potrf_recursive(M, W.get(), M) : blocked_potrf((int)M, W.get());
+    info = use_own_cholesky() ? potrf_recursive(M, W.get(), M) : blocked_potrf((int)M, W.get());
   else
     info = blocked_potrf((int)M, W.get());
   if (info > 0)

@@ -56,21 +56,23 @@ class CpuBackend final : public Backend {
                "this CPU has " + (avx512 ? "AVX-512" : "AVX2") + ": setting OPENBLAS_CORETYPE=" +
                (avx512 ? "SkylakeX" : "Haswell") + " before starting node selects faster kernels for gram, " +
                "pinvSolve, batchedGramInverse and float64 solves" +
-               (cpu::use_own_gemm() ? " (gemm, layerGram, layerGramSum and float32 choleskySolve already run on "
-                                      "natgrad's own AVX-512 kernel)"
-                                    : "");
+               (cpu::use_own_gemm() && cpu::use_own_cholesky()
+                    ? " (gemm, layerGram, layerGramSum and float32 choleskySolve already run on natgrad's own AVX-512 kernel)"
+                    : "");
     }
-    // layerGram/layerGramSum always run on gemm_nt; gemm and the float32 Cholesky when use_own_gemm().
+    // layerGram/layerGramSum always run on gemm_nt; gemm when use_own_gemm(), the float32 Cholesky when
+    // use_own_cholesky() (gemm_nt.h: the auto rule and the measurements behind it).
     const std::string own = std::string("natgrad gemm_nt (") + cpu::gemm_nt_kernel() + ")";
     b.kernels = "layerGram, layerGramSum: " + own + "; gemm: " + (cpu::use_own_gemm() ? own : "OpenBLAS sgemm") +
                 "; choleskySolve float32: " +
-                (cpu::use_own_gemm() ? std::string("natgrad recursive Cholesky on gemm_nt (") + cpu::gemm_nt_kernel() + ")"
+                (cpu::use_own_cholesky() ? std::string("natgrad recursive Cholesky on gemm_nt (") + cpu::gemm_nt_kernel() + ")"
                                      : std::string("OpenBLAS blocked Cholesky")) +
                 " (NATGRAD_CPU_GEMM=" + cpu::gemm_setting() + ")";
     // natgrad's own kernels compute each output element whole in one task, in a fixed order (parallel.h),
     // so their bits do not depend on the thread count; OpenBLAS's threaded BLAS-3 and LAPACK split sums
     // by thread (its potrf's bits differ between 1 and 2 threads on Cooperlake kernels, for one).
-    b.thread_independent = std::string("layerGram,layerGramSum") + (cpu::use_own_gemm() ? ",gemm,choleskySolve float32" : "");
+    b.thread_independent = std::string("layerGram,layerGramSum") + (cpu::use_own_gemm() ? ",gemm" : "") +
+                           (cpu::use_own_cholesky() ? ",choleskySolve float32" : "");
     return b;
   }
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, const float* B,

@@ -318,14 +318,29 @@ void gemm_nt_packed(int64_t m, int64_t n, int64_t k, float alpha, const float* a
 
 const char* gemm_nt_kernel() { return has_avx512() ? "avx512" : "portable"; }
 
+namespace {
+bool openblas_uses_avx512() {
+  const std::string core = openblas_get_corename();
+  return core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids";
+}
+}  // namespace
+
 bool use_own_gemm() {
   static const bool own = [] {
     const std::string& choice = gemm_env();
     if (choice == "natgrad" || choice == "natgrad-portable") return true;
     if (choice == "openblas") return false;
-    const std::string core = openblas_get_corename();
-    const bool openblas_avx512 = core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids";
-    return cpu_has_avx512() && !openblas_avx512;
+    return cpu_has_avx512() && !openblas_uses_avx512();
+  }();
+  return own;
+}
+
+bool use_own_cholesky() {
+  static const bool own = [] {
+    const std::string& choice = gemm_env();
+    if (choice == "natgrad" || choice == "natgrad-portable") return true;
+    if (choice == "openblas") return false;
+    return cpu_has_avx512();
   }();
   return own;
 }

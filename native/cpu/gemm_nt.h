@@ -40,12 +40,18 @@ void gemm_nt_packed(int64_t m, int64_t n, int64_t k, float alpha, const float* a
 // The name of the micro-kernel gemm_nt runs on this CPU: "avx512" or "portable".
 const char* gemm_nt_kernel();
 
-// Whether the backend's gemm and natgrad's blocked factorisation should use
-// gemm_nt instead of OpenBLAS's BLAS-3: NATGRAD_CPU_GEMM=natgrad|natgrad-portable|openblas forces the choice;
-// otherwise (auto) yes exactly when the CPU has AVX-512F and OpenBLAS's chosen
-// kernels do not use it (an OpenBLAS that does not know the CPU falls back to
-// its generic SSE3 "Prescott" kernels, ~4× slower here).
+// Which code runs the backend's gemm (use_own_gemm) and the float32 Cholesky (use_own_cholesky):
+// natgrad's gemm_nt, or OpenBLAS's BLAS-3. NATGRAD_CPU_GEMM=natgrad|natgrad-portable|openblas forces
+// both. auto, from `npm run bench:paths` (bench/results/cpu_paths-*.json, 2-core AMD EPYC with AVX-512):
+//  - no AVX-512: OpenBLAS for both (the portable micro-kernel is 2.4–5× slower than OpenBLAS's AVX2);
+//  - AVX-512, OpenBLAS's kernels without it (Prescott, Haswell, …): natgrad for both (gemm 1.1–1.2×,
+//    Cholesky 1.2–1.3×, the exact step 1.2× faster, and bits independent of the thread count);
+//  - AVX-512 and OpenBLAS's AVX-512 kernels (SkylakeX, Cooperlake, SapphireRapids): OpenBLAS's sgemm
+//    for gemm (1.11–1.14× faster than gemm_nt), natgrad's Cholesky (the exact step 1.08–1.22× faster;
+//    the factorisation alone 1.15–1.22× faster at M = 1024, within ±9% at 2048, 0.88–0.93× at 4096),
+//    which keeps the optimizer's bits independent of the thread count.
 bool use_own_gemm();
+bool use_own_cholesky();
 
 // The NATGRAD_CPU_GEMM setting in effect: auto | natgrad | openblas |
 // natgrad-portable (natgrad's kernels without AVX-512, for tests); other values: auto.

@@ -15,7 +15,7 @@
 // no OpenBLAS call is left in the factorisation; below kLeafTrsm columns a
 // substitution vectorised across 16 rows at a time (on AVX-512 with the
 // columns held in registers: the loop version took ~11% of a factorisation). cholesky_solve.cc uses this
-// when use_own_gemm() (see gemm_nt.h); the failing leading minor is reported as
+// when use_own_cholesky() (see gemm_nt.h); the failing leading minor is reported as
 // LAPACK would (info = its order).
 #include <algorithm>
 #include <cmath>
