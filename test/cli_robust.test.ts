@@ -9,23 +9,15 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { captureConsole } from './helpers/console';
 import { main } from '../lib/cli';
 import { parseArgs } from '../lib/cli/args';
 import { CLASS_SLACK } from '../lib/cli/train';
 import { loadCheckpoint } from '../lib/checkpoint';
 import { fromJSON } from '../lib/nn/sequential';
 
-let out: string[] = [];
-let err: string[] = [];
-beforeEach(() => {
-  out = [];
-  err = [];
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
-});
-afterEach(() => vi.restoreAllMocks());
+const { out, err } = captureConsole({ stdout: true });
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'natgrad-cli-robust-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -59,7 +51,7 @@ describe('(a) an unwritable --out is refused before training', () => {
     expect(out.join('')).not.toContain('natgrad train:'); // the data was not even read
     expect(performance.now() - t0).toBeLessThan(2000);
     // a folder to be created under it: the nearest existing ancestor is write-tested
-    err = [];
+    err.length = 0;
     expect(await main(trainArgs('/proc/self/new/run', 200))).toBe(1);
     expect(err.join('\n')).toMatch(/--out \/proc\/self\/new\/run cannot be created \(\/proc\/self is not writable\) \(.*\); nothing was trained/);
   });
@@ -97,7 +89,7 @@ describe('(b) per-epoch checkpoints and --resume', () => {
       expect(await main(trainArgs(split, 2, '--optimizer', opt))).toBe(0);
       const ck = loadCheckpoint(join(split, 'checkpoint.ckpt'));
       expect(ck.extra).toMatchObject({ kind: 'natgrad-train', epoch: 2, step: 8 });
-      out = [];
+      out.length = 0;
       expect(await main(trainArgs(split, 5, '--optimizer', opt, '--resume'))).toBe(0);
       expect(err.join('')).toBe('');
       const text = out.join('');
@@ -126,7 +118,7 @@ describe('(b) per-epoch checkpoints and --resume', () => {
       [['train', '--data', data, '--target', 'cls', '--loss', 'categorical', '--resume'], /--resume needs --out DIR/],
     ];
     for (const [args, re] of cases) {
-      err = [];
+      err.length = 0;
       expect(await main(args), args.join(' ')).toBe(1);
       expect(err.join('\n'), args.join(' ')).toMatch(re);
     }
@@ -134,7 +126,7 @@ describe('(b) per-epoch checkpoints and --resume', () => {
     const original = fs.readFileSync(data);
     fs.writeFileSync(data, original.toString().replace(/\n-?[\d.]+,/, '\n0.123,'));
     try {
-      err = [];
+      err.length = 0;
       expect(await main(trainArgs(run, 3, '--resume'))).toBe(1);
       expect(err.join('\n')).toMatch(/other settings \(the data \(SHA-256 of the training and test arrays\) differ\)/);
     } finally {
@@ -154,7 +146,7 @@ describe('(b) per-epoch checkpoints and --resume', () => {
     const run = join(dir, 'done');
     expect(await main(trainArgs(run, 2))).toBe(0);
     const model = fs.readFileSync(join(run, 'model.json'));
-    out = [];
+    out.length = 0;
     expect(await main(trainArgs(run, 2, '--resume'))).toBe(0);
     expect(out.join('')).toMatch(/--epochs 2 is already reached, nothing to train/);
     expect(fs.readFileSync(join(run, 'model.json')).equals(model)).toBe(true);
@@ -186,7 +178,7 @@ describe('(b) per-epoch checkpoints and --resume', () => {
     expect(fs.existsSync(join(run, 'model.json'))).toBe(false); // it never finished
     const e = (loadCheckpoint(ckpt).extra as { epoch: number }).epoch; // the last completed epoch survives
     expect(e).toBeGreaterThanOrEqual(3);
-    out = [];
+    out.length = 0;
     expect(await main(trainArgs(run, e + 2, '--resume'))).toBe(0);
     expect(out.join('')).toContain(`: epoch ${e} (step ${4 * e}, `);
     expect(metrics(run).map((m) => m.epoch)).toEqual(Array.from({ length: e + 3 }, (_, i) => i));
@@ -233,7 +225,7 @@ describe('(c) categorical class counts', () => {
     for (const [max, code] of [[2 * 3 + CLASS_SLACK - 1, 0], [2 * 3 + CLASS_SLACK, 1]] as const) {
       const f = join(dir, `edge-${max}.csv`);
       fs.writeFileSync(f, ['a,y', ...Array.from({ length: 30 }, (_, i) => `${i / 30},${[0, 1, max][i % 3]}`)].join('\n') + '\n');
-      err = [];
+      err.length = 0;
       expect(await main(['train', '--data', f, '--target', 'y', '--loss', 'categorical', '--optimizer', 'adam', '--model', '2', '--epochs', '1']), String(max)).toBe(code);
       if (code) expect(err.join('')).toMatch(new RegExp(`label ${max} would make ${max + 1} classes`));
     }

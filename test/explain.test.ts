@@ -4,7 +4,8 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { captureConsole } from './helpers/console';
 import { main } from '../lib/cli';
 import { compareTraining, explain, ExplainReport, formatReport, NaturalGradient } from '../lib/index';
 import type { Claim } from '../lib/explain/claims';
@@ -181,15 +182,7 @@ describe('compareTraining', () => {
 });
 
 describe('natgrad explain (CLI)', () => {
-  let out: string[] = [];
-  let err: string[] = [];
-  beforeEach(() => {
-    out = [];
-    err = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  });
-  afterEach(() => vi.restoreAllMocks());
+  const { out, err } = captureConsole();
 
   it('runs the default problem in under 30 s and prints the report', async () => {
     const t0 = performance.now();

@@ -1,22 +1,14 @@
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { captureConsole } from './helpers/console';
 import { main } from '../lib/cli';
 import { fromJSON } from '../lib/nn/sequential';
 import { parseArgs } from '../lib/cli/args';
 import { formatBar, Progress } from '../lib/cli/progress';
 
-let out: string[] = [];
-let err: string[] = [];
-beforeEach(() => {
-  out = [];
-  err = [];
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
-});
-afterEach(() => vi.restoreAllMocks());
+const { out, err } = captureConsole({ stdout: true });
 
 const dir = mkdtempSync(join(tmpdir(), 'natgrad-train-'));
 function csv(name: string, text: string): string {
@@ -100,7 +92,7 @@ describe('natgrad train', () => {
     for (let i = 0; i < 30; i++) rows.push(`${i / 30},${(i % 7) / 7},${1000 * i},${i / 30 + 1},${(i % 7) / 7}`);
     const file = csv('multi.csv', rows.join('\n'));
     for (const opt of ['adam', 'sgd']) {
-      out = [];
+      out.length = 0;
       const run = join(dir, `m-${opt}`);
       const code = await main(['train', '--data', file, '--target', 't1,t2', '--loss', 'gaussian', '--optimizer', opt, '--epochs', '2', '--standardize', '--test-fraction', '0', '--out', run]);
       expect(code).toBe(0);
@@ -133,7 +125,7 @@ describe('natgrad train', () => {
       [['--dataset', 'sinc', '--optimizer', 'sgd', '--fixed-damping'], /--fixed-damping goes with --optimizer ngd/],
     ];
     for (const [args, re] of cases) {
-      err = [];
+      err.length = 0;
       const code = await main(['train', ...args]);
       expect(code, args.join(' ')).toBe(1);
       expect(err.join('\n'), args.join(' ')).toMatch(re);

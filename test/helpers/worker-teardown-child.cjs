@@ -27,38 +27,32 @@ function inputs(scale) {
   return { m, p, j, spd, rhs: f(m * 2), n, k, b: f(n * k * 64), a: f(n * 33), g: f(64 * 20 * 10) };
 }
 
-/** Starts one kernel's Promise form; resolves to its output. */
+// Each kernel's call, given its sync or its Promise form (`f`).
+const CALLS = {
+  gemm: (f, x) => f(x.j, x.j, x.m, x.m, x.p, { transB: true }),
+  gram: (f, x) => f(x.j, x.m, x.p, { layout: 'PM' }),
+  layerGram: (f, x) => f(x.b, x.a, x.n, x.k, 64, 33, new Float32Array(x.n * x.k * x.n * x.k)),
+  layerGramSum: (f, x) => f([x.b, x.b], [x.a, x.a], x.n, x.k),
+  choleskySolve: (f, x) => f(x.spd, x.m, x.rhs, 2, { damping: 1e-3 }),
+  pinvSolve: (f, x) => f(x.spd, x.m, x.rhs, 2),
+  batchedGramInverse: (f, x) => f(x.g, 64, 20, 10, { damping: 1e-2 }),
+};
+
+/** Starts one kernel's Promise form (or a NaturalGradient.stepAsync). */
 function start(ng, name, x) {
-  switch (name) {
-    case 'gemm': return ng.gemmAsync(x.j, x.j, x.m, x.m, x.p, { transB: true });
-    case 'gram': return ng.gramAsync(x.j, x.m, x.p, { layout: 'PM' });
-    case 'layerGram': return ng.layerGramAsync(x.b, x.a, x.n, x.k, 64, 33, new Float32Array(x.n * x.k * x.n * x.k));
-    case 'layerGramSum': return ng.layerGramSumAsync([x.b, x.b], [x.a, x.a], x.n, x.k);
-    case 'choleskySolve': return ng.choleskySolveAsync(x.spd, x.m, x.rhs, 2, { damping: 1e-3 });
-    case 'pinvSolve': return ng.pinvSolveAsync(x.spd, x.m, x.rhs, 2).then((r) => r.x);
-    case 'batchedGramInverse': return ng.batchedGramInverseAsync(x.g, 64, 20, 10, { damping: 1e-2 });
-    case 'stepAsync': {
-      const model = ng.sequential([ng.linear(8, 64), ng.tanh(), ng.linear(64, 1)], { seed: 3 });
-      const opt = new ng.NaturalGradient(model, { loss: 'gaussian' });
-      const xs = Float32Array.from({ length: 256 * 8 }, (_, i) => Math.sin(i));
-      const ys = Float32Array.from({ length: 256 }, (_, i) => Math.cos(i));
-      return opt.stepAsync(xs, ys, 256).then(() => model.getParameters());
-    }
-  }
-  throw new Error(`unknown kernel ${name}`);
+  if (name !== 'stepAsync') return CALLS[name](ng[name + 'Async'], x);
+  const model = ng.sequential([ng.linear(8, 64), ng.tanh(), ng.linear(64, 1)], { seed: 3 });
+  const opt = new ng.NaturalGradient(model, { loss: 'gaussian' });
+  const xs = Float32Array.from({ length: 256 * 8 }, (_, i) => Math.sin(i));
+  const ys = Float32Array.from({ length: 256 }, (_, i) => Math.cos(i));
+  return opt.stepAsync(xs, ys, 256);
 }
 
+/** One kernel's sync result (stepAsync: null, its bits are those of its kernels). */
 function sync(ng, name, x) {
-  switch (name) {
-    case 'gemm': return ng.gemm(x.j, x.j, x.m, x.m, x.p, { transB: true });
-    case 'gram': return ng.gram(x.j, x.m, x.p, { layout: 'PM' });
-    case 'layerGram': return ng.layerGram(x.b, x.a, x.n, x.k, 64, 33, new Float32Array(x.n * x.k * x.n * x.k));
-    case 'layerGramSum': return ng.layerGramSum([x.b, x.b], [x.a, x.a], x.n, x.k);
-    case 'choleskySolve': return ng.choleskySolve(x.spd, x.m, x.rhs, 2, { damping: 1e-3 });
-    case 'pinvSolve': return ng.pinvSolve(x.spd, x.m, x.rhs, 2).x;
-    case 'batchedGramInverse': return ng.batchedGramInverse(x.g, 64, 20, 10, { damping: 1e-2 });
-    case 'stepAsync': return null; // the optimizer's bits are compared through its kernels
-  }
+  if (name === 'stepAsync') return null;
+  const r = CALLS[name](ng[name], x);
+  return name === 'pinvSolve' ? r.x : r;
 }
 
 if (!isMainThread) {
