@@ -174,6 +174,15 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
     const roomy = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel' });
     expect(roomy.step(x.subarray(0, 512), y.subarray(0, 256), 256).accepted).toBe(true);
   });
+  it('a system past the 32-bit BLAS limit (N·r = 46341 in kernel space) is ERR_OUT_OF_RANGE before anything is allocated, not V8\'s "Invalid typed array length"', () => {
+    const n = 46341;
+    const model = ng.sequential([ng.linear(2, 8), ng.tanh(), ng.linear(8, 1)], { seed: 2 });
+    const opt = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel' });
+    const { x, y } = data(n);
+    expect(() => opt.step(x, y, n)).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining("order N·r = 46341·1 = 46341, past the 32-bit BLAS/LAPACK limit of 46340 (2³¹ − 1 elements); use smaller batches or space: 'parameter'") })
+    );
+  });
   it('against the real memory: a float64 kernel-space step at N·r = 46340 (≈ 34 GB) is refused within a second', (ctx) => {
     const n = 46340;
     const model = ng.sequential([ng.linear(2, 8), ng.tanh(), ng.linear(8, 1)], { seed: 2 });

@@ -253,7 +253,16 @@ export function exactMemoryBytes(model: Sequential, n: number, r: number, space:
   return { bytes: parts.reduce((acc, [, b]) => acc + b, 0), parts };
 }
 
+/** BLAS and LAPACK index a matrix with 32-bit integers: the solved system is at most 46,340 × 46,340. */
+const MAX_ORDER = 46340;
+
 function checkExactMemory(fn: string, model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace) {
+  const size = space === 'kernel' ? n * r : model.numParameters;
+  if (size > MAX_ORDER) {
+    const what = space === 'kernel' ? `N·r = ${n}·${r} = ${size}` : `P = ${size}`;
+    const advice = space === 'kernel' ? 'use smaller batches' + (model.numParameters <= MAX_ORDER ? " or space: 'parameter' (P × P)" : '') : "use space: 'kernel' with N·r ≤ 46340";
+    throw Object.assign(new RangeError(`${fn}: the ${space}-space system has order ${what}, past the 32-bit BLAS/LAPACK limit of ${MAX_ORDER} (2³¹ − 1 elements); ${advice}`), { code: 'ERR_OUT_OF_RANGE' });
+  }
   const { bytes, parts } = exactMemoryBytes(model, n, r, space, cfg, ws);
   const text = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
   const what = `${space} space, N·r = ${n * r}, P = ${model.numParameters}: ${parts.map(([w, b]) => `${w} ${text(b)}`).join(', ')}`;
