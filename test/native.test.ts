@@ -41,6 +41,15 @@ describe('backend()', () => {
     const r = inChild('const a = require(process.env.NATGRAD_ADDON); console.log(JSON.stringify([a.setThreads(1).threads, a.setThreads(2).threads]))', {});
     expect(JSON.parse(r.stdout)).toEqual([1, 2]);
   });
+  it('natgrad info says which kernels give the same bits for any thread count, and the memory a call may allocate', () => {
+    const r = spawnSync(process.execPath, [path.join(root, 'dist', 'cli.js'), 'info'], {
+      encoding: 'utf8',
+      env: { ...process.env, NATGRAD_ADDON: backend().addon, NATGRAD_MAX_MEMORY: '1G' },
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`same bits for any thread count: ${backend().threadIndependent.join(', ')} (every kernel: the same bits run to run)`);
+    expect(r.stdout).toMatch(/memory: {2}[\d.]+ GB available to a call \(.*; capped at 1\.07 GB by NATGRAD_MAX_MEMORY \/ setMemoryLimit\(\)\)/);
+  });
 });
 
 type Thrower = () => unknown;

@@ -1,5 +1,8 @@
-// natgrad info — which backend runs the kernels, and why.
-import { backend } from '../native';
+// natgrad info — which backend runs the kernels, and why; which of them give the same bits for any
+// thread count; the memory a call may allocate.
+import { backend, memoryInfo } from '../native';
+
+const gb = (b: number) => `${(b / 1e9).toFixed(2)} GB`;
 
 export function info(_argv: string[]): number {
   const b = backend();
@@ -9,6 +12,9 @@ export function info(_argv: string[]): number {
   if (b.device) console.log(`  device:  ${b.device}`);
   console.log(`  why:     ${b.reason}`);
   if (b.kernels) console.log(`  kernels: ${b.kernels}`);
+  console.log(`  same bits for any thread count: ${b.threadIndependent.length ? b.threadIndependent.join(', ') : 'none'} (every kernel: the same bits run to run)`);
+  const m = memoryInfo();
+  console.log(`  memory:  ${gb(m.available)} available to a call (${m.source}${m.limit !== null ? `; capped at ${gb(m.limit)} by NATGRAD_MAX_MEMORY / setMemoryLimit()` : ''})`);
   if (b.note) console.log(`  note:    ${b.note}`);
   console.log(`  addon:   ${b.addon}`);
   return 0;
