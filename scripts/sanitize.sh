@@ -16,7 +16,8 @@
 #   bash scripts/sanitize.sh valgrind              (npm run test:valgrind)
 #     valgrind memcheck, normal build (build/Release), on scripts/sanitize-workload.js (every
 #     kernel sync and async, every error path, arrays transferred while pending) and on
-#     NATGRAD_VALGRIND_CALLS (default 1,500) fuzz calls; any memcheck error or definitely
+#     NATGRAD_VALGRIND_CALLS (default 1,500) fuzz calls, and on 4 Workers ended with every …Async
+#     kernel in flight (test/helpers/worker-teardown-child.cjs); any memcheck error or definitely
 #     lost block fails. scripts/valgrind-node.supp suppresses V8's conservative stack scan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,6 +74,9 @@ case "$mode" in
     }
     run workload node --expose-gc scripts/sanitize-workload.js "$addon" 3
     run fuzz node --expose-gc test/fuzz-child.cjs "$addon" "$calls" 4242
+    # Workers ended with every …Async kernel and stepAsync in flight: nothing may leak (a dropped
+    # promise's Node-API deferred did, 8 bytes a call, before the promises were made from references)
+    NATGRAD_ADDON="$addon" run workers node test/helpers/worker-teardown-child.cjs "$PWD/dist/index.js" 4
     if [ "$status" = 0 ]; then
       node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop());
         if (r.wrong.length || r.undocumented.length) { console.log("sanitize: fuzz under valgrind found", r.wrong, r.undocumented); process.exit(1); }
