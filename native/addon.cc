@@ -104,7 +104,10 @@ struct F32 {
   bool shared = false;  // backed by a SharedArrayBuffer (which can be neither detached nor shrunk)
   bool fresh = false;   // allocated by this call (an output passed as null): no one else holds it yet
   bool in_place() const { return shared || fresh; }  // the Promise form may use it without a private copy
-  bool overlaps(const F32& o) const { return data < o.data + o.length && o.data < data + length; }
+  // (an output the call will allocate has no memory yet and overlaps nothing)
+  bool overlaps(const F32& o) const {
+    return data && o.data && data < o.data + o.length && o.data < data + length;
+  }
   bool same(const F32& o) const { return data == o.data && length == o.length; }
 };
 

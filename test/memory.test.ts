@@ -5,6 +5,7 @@
 // instead of an OOM kill 20–30 s later. pinvSolve refuses orders whose syevd workspace is past
 // LAPACK's 32-bit integers, and sizes its workspace exactly (the float query rounded down).
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as ng from '../lib/index';
 import { memoryInfo, setMemoryLimit } from '../lib/index';
@@ -39,7 +40,7 @@ function expectOom(e: unknown, limit: number) {
   expect(err.code).toBe('ERR_OUT_OF_MEMORY');
   expect(err.bytesNeeded).toBeGreaterThan(limit);
   expect(err.bytesAvailable).toBeLessThanOrEqual(limit);
-  expect(err.message).toMatch(/needs [\d.]+ MB .* but [\d.]+ MB is available \(the limit NATGRAD_MAX_MEMORY \/ setMemoryLimit\(\)/);
+  expect(err.message).toMatch(/needs [\d.]+ [MG]B .* but [\d.]+ MB is available \(the limit NATGRAD_MAX_MEMORY \/ setMemoryLimit\(\)/);
 }
 
 describe('memoryInfo', () => {
@@ -67,6 +68,69 @@ describe('memoryInfo', () => {
   });
 });
 
+describe('inside a memory cgroup (a container with a limit)', () => {
+  // A child cgroup of this process's own (v1 memory controller, or v2 with memory enabled for its
+  // children) limited to 1 GiB, and a child process in it. Needs write access to the cgroup tree (root
+  // on a machine that delegates it); elsewhere the test says why it is skipped.
+  const v1 = '/sys/fs/cgroup/memory';
+  const v2 = '/sys/fs/cgroup';
+  const own = (v2Line: boolean) =>
+    (fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => (v2Line ? l.startsWith('0::') : /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l))) ?? '').replace(/^[^:]*:[^:]*:/, '');
+  function makeCgroup(): { dir: string; limitFile: string } | string {
+    const tries = [
+      { root: v1, parent: own(false), limitFile: 'memory.limit_in_bytes' },
+      { root: v2, parent: own(true), limitFile: 'memory.max' },
+    ];
+    for (const t of tries) {
+      for (const parent of [`${t.root}${t.parent}`, t.root]) {
+        if (!fs.existsSync(`${parent}/${t.limitFile}`) && !(t.root === v2 && fs.existsSync(`${parent}/cgroup.subtree_control`))) continue;
+        const dir = `${parent}/natgrad-test-${process.pid}`;
+        try {
+          fs.mkdirSync(dir);
+          fs.writeFileSync(`${dir}/${t.limitFile}`, String(2 ** 30));
+          return { dir, limitFile: t.limitFile };
+        } catch (e) {
+          try {
+            fs.rmdirSync(dir);
+          } catch {
+            /* not made */
+          }
+        }
+      }
+    }
+    return 'no writable memory cgroup here (needs root and a delegated cgroup tree)';
+  }
+  it('memoryInfo() reports the cgroup limit − usage, and a call needing more is ERR_OUT_OF_MEMORY naming the cgroup', (ctx) => {
+    const cg = makeCgroup();
+    if (typeof cg === 'string') {
+      console.log(`skipped: ${cg}`);
+      ctx.skip();
+      return;
+    }
+    try {
+      const code = `
+        const ng = require('./dist/index.js'); const m = ng.memoryInfo(); let e = {};
+        const n = 23000, b = new Float32Array(n).fill(1); // layerGramSum: K and A Aᵀ, 2.1 GB each
+        try { ng.layerGramSum([b], [b], n, 1); } catch (err) { e = { code: err.code, message: err.message }; }
+        console.log(JSON.stringify({ m, e }));`;
+      const r = spawnSync('sh', ['-c', `echo $$ > ${cg.dir}/cgroup.procs && exec "${process.execPath}" -e "$0"`, code], {
+        cwd: `${__dirname}/..`,
+        encoding: 'utf8',
+        env: { ...process.env, NATGRAD_ADDON: ng.backend().addon },
+      });
+      expect(r.stderr).toBe('');
+      const { m, e } = JSON.parse(r.stdout);
+      expect(m.source).toMatch(/^cgroup v[12] memory\.(limit_in_bytes|max) 1\.07 GB − usage [\d.]+ MB$/);
+      expect(m.available).toBeLessThanOrEqual(2 ** 30);
+      expect(m.available).toBeGreaterThan(2 ** 29);
+      expect(e.code).toBe('ERR_OUT_OF_MEMORY');
+      expect(e.message).toMatch(/^layerGramSum: needs 4\.23 GB \(output 2\.12 GB, work buffers 2\.12 GB\) but [\d.]+ [MG]B is available \(cgroup v[12] /);
+    } finally {
+      fs.rmdirSync(cg.dir);
+    }
+  });
+});
+
 describe('every kernel refuses, before allocating, a call that does not fit', () => {
   for (const [name, sync, promise] of calls) {
     it(name, async () => {
@@ -90,6 +154,17 @@ describe('every kernel refuses, before allocating, a call that does not fit', ()
       expect(sync()).toBeDefined();
     });
   }
+  it('an output the call allocates overlaps nothing: layerGramSum with a 2.1 GB K passed as null reaches the memory check (was refused as overlapping bs[0])', () => {
+    setMemoryLimit(32 * MiB);
+    const b = new Float32Array(23000).fill(1);
+    let thrown: unknown;
+    try {
+      ng.layerGramSum([b], [b], 23000, 1);
+    } catch (e) {
+      thrown = e;
+    }
+    expectOom(thrown, 32 * MiB);
+  });
   it('calls under 16 MiB are not checked (reading /proc costs more than a tiny call)', () => {
     setMemoryLimit(1);
     expect(ng.gemm(ones.subarray(0, 4), ones.subarray(0, 4), 2, 2, 2)).toEqual(new Float32Array([2, 2, 2, 2]));
