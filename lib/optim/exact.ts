@@ -201,7 +201,7 @@ export function* assembleExact(
   const t2 = now();
   const m = n * r;
   const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
-  checkExactMemory(fn, model, n, r, space, cfg, ws);
+  if (!linearization) checkExactSize(fn, model, fam, n, cfg, ws); // (a step checks before its linearisation)
   let s: Float32Array | undefined;
   let su: Float32Array | undefined;
   let kernel: Float32Array;
@@ -256,7 +256,14 @@ export function exactMemoryBytes(model: Sequential, n: number, r: number, space:
 /** BLAS and LAPACK index a matrix with 32-bit integers: the solved system is at most 46,340 × 46,340. */
 const MAX_ORDER = 46340;
 
-function checkExactMemory(fn: string, model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace) {
+/**
+ * Before anything of an exact step is computed (its forward pass and backpropagation take seconds at
+ * N = 46,000): ERR_OUT_OF_RANGE past the 32-bit limit, ERR_OUT_OF_MEMORY when exactMemoryBytes() do
+ * not fit. r is the output family's Fisher rank, known before the forward pass.
+ */
+export function checkExactSize(fn: string, model: Sequential, fam: OutputFamily, n: number, cfg: ExactConfig, ws: Workspace): void {
+  const r = fam.rank(model.outDim), p = model.numParameters;
+  const space = cfg.space === 'auto' ? (p < n * r ? 'parameter' : 'kernel') : cfg.space;
   const size = space === 'kernel' ? n * r : model.numParameters;
   if (size > MAX_ORDER) {
     const what = space === 'kernel' ? `N·r = ${n}·${r} = ${size}` : `P = ${size}`;
