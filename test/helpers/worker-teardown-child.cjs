@@ -1,5 +1,5 @@
 // Child process of test/workers.test.ts: `count` Workers load natgrad, each starts every …Async kernel
-// and a NaturalGradient.stepAsync (twice each, so calls are queued and running), and is then ended
+// and the stepAsync of NaturalGradient, Adam and SGD (twice each, so calls are queued and running), and is then ended
 // while they are in flight — terminate() from the main thread, process.exit() inside the Worker, or
 // an uncaught throw inside it, in turn; half of them call setThreads(1) first. Before the fix each
 // ending aborted the whole process ("terminate called after throwing an instance of 'Napi::Error'",
@@ -10,7 +10,8 @@
 'use strict';
 const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads');
 
-const KERNELS = ['gemm', 'gram', 'layerGram', 'layerGramSum', 'choleskySolve', 'pinvSolve', 'batchedGramInverse', 'stepAsync'];
+const KERNELS = ['gemm', 'gram', 'layerGram', 'layerGramSum', 'choleskySolve', 'pinvSolve', 'batchedGramInverse'];
+const STEPS = ['NaturalGradient', 'Adam', 'SGD']; // each optimizer's stepAsync
 const ENDINGS = ['terminate', 'exit', 'throw'];
 
 /** Deterministic inputs big enough that a call is still running when the Worker ends. */
@@ -38,19 +39,18 @@ const CALLS = {
   batchedGramInverse: (f, x) => f(x.g, 64, 20, 10, { damping: 1e-2 }),
 };
 
-/** Starts one kernel's Promise form (or a NaturalGradient.stepAsync). */
+/** Starts one kernel's Promise form, or an optimizer's stepAsync (all of whose kernel calls are Promise forms). */
 function start(ng, name, x) {
-  if (name !== 'stepAsync') return CALLS[name](ng[name + 'Async'], x);
+  if (!STEPS.includes(name)) return CALLS[name](ng[name + 'Async'], x);
   const model = ng.sequential([ng.linear(8, 64), ng.tanh(), ng.linear(64, 1)], { seed: 3 });
-  const opt = new ng.NaturalGradient(model, { loss: 'gaussian' });
+  const opt = new ng[name](model, { loss: 'gaussian', ...(name === 'NaturalGradient' ? {} : { lr: 1e-2 }) });
   const xs = Float32Array.from({ length: 256 * 8 }, (_, i) => Math.sin(i));
   const ys = Float32Array.from({ length: 256 }, (_, i) => Math.cos(i));
   return opt.stepAsync(xs, ys, 256);
 }
 
-/** One kernel's sync result (stepAsync: null, its bits are those of its kernels). */
+/** One kernel's sync result. */
 function sync(ng, name, x) {
-  if (name === 'stepAsync') return null;
   const r = CALLS[name](ng[name], x);
   return name === 'pinvSolve' ? r.x : r;
 }
@@ -60,7 +60,7 @@ if (!isMainThread) {
   const ng = require(lib);
   if (threads) ng.setThreads(threads);
   const x = inputs(3);
-  for (let i = 0; i < 2; i++) for (const kernel of KERNELS) start(ng, kernel, x).catch(() => {});
+  for (let i = 0; i < 2; i++) for (const name of [...KERNELS, ...STEPS]) start(ng, name, x).catch(() => {});
   parentPort.postMessage('started');
   if (ending === 'exit') setImmediate(() => process.exit(0));
   if (ending === 'throw') setImmediate(() => { throw new Error('worker fails on purpose'); });
@@ -109,7 +109,7 @@ async function once(ending, threads) {
   }
   const after = reference();
   for (const k of KERNELS) if (after[k] !== before[k]) mismatches++;
-  console.log(JSON.stringify({ ended, kernels: KERNELS.length, mismatches, threadsBefore, threadsAfter: ng.backend().threads }));
+  console.log(JSON.stringify({ ended, kernels: KERNELS.length, steps: STEPS.length, mismatches, threadsBefore, threadsAfter: ng.backend().threads }));
 })().catch((e) => {
   console.error(e && e.stack);
   process.exit(1);
