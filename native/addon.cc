@@ -300,7 +300,7 @@ struct GemmJob : Job {
     a.no_overlap(C, B, "C", "B");
   }
   F32* returned() override { return &C; }
-  int64_t work_bytes() const override { return natgrad::cpu::gemm_work_bytes(n, k); }
+  int64_t work_bytes() const override { return natgrad::cpu::gemm_work_bytes(m, k); }
   std::vector<Binding> bindings() override { return {{&A, "A", Role::in}, {&B, "B", Role::in}, {&C, "C", beta != 0 ? Role::inout : Role::out}}; }
   void execute() override {
     check_finite(fn, "A", A.data, A.length);
@@ -512,6 +512,7 @@ struct BatchedGramInverseJob : Job {
 
 void execute_job(Job& job) {
   natgrad::cpu::CallThreads threads(job.threads);
+  natgrad::CallMemoryLimit limit(job.memory_limit);  // for a kernel's own later checks (pinvSolve's float64 retry)
   try {
     job.execute();
   } catch (const std::bad_alloc&) {
@@ -547,7 +548,13 @@ void prepare(Napi::Env env, Job& job, bool promise_form) {
   for (const Binding& b : job.bindings()) {
     F32& a = *b.array;
     if (!a.fresh || a.data) continue;
-    Napi::Float32Array t = Napi::Float32Array::New(env, (size_t)a.length);
+    Napi::Float32Array t;
+    try {
+      t = Napi::Float32Array::New(env, (size_t)a.length);
+    } catch (const Napi::Error& e) {  // V8 could not allocate it after all (ArrayBuffer allocation failed)
+      natgrad::fail("ERR_OUT_OF_MEMORY", job.fn + ": could not allocate output '" + b.name + "' (" +
+                                             natgrad::bytes_text(a.length * (int64_t)sizeof(float)) + "): " + e.Message());
+    }
     a.data = t.Data();
     a.value = t;
   }
@@ -890,6 +897,7 @@ Napi::Value require_memory_js(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  natgrad::cpu::default_threads();  // fixes the process default (OpenBLAS's count at load) before any setThreads
   auto* st = new EnvState;
   st->backend = natgrad::cpu_backend();
   st->reason = "cpu: default until selectBackend() is called";

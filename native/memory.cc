@@ -13,6 +13,8 @@
 namespace natgrad {
 namespace {
 
+thread_local int64_t t_call_limit = kNoLimit;
+
 bool read_int(const std::string& file, int64_t* out) {
   std::ifstream in(file);
   std::string s;
@@ -58,7 +60,11 @@ std::string cgroup_path(bool v2) {
   return "";
 }
 
-// A cgroup limit, its usage and its reclaimable page cache; false when no limit is set.
+// The tightest limit of this process's cgroup and its ancestors: min over every level with a limit of
+// (limit − usage + its reclaimable page cache), false when no level has one. The walk goes from the
+// process's own cgroup up to the root of the mount (a container sees its own cgroup as the root);
+// cgroup v1 also reports, in the leaf's memory.stat, the smallest limit above it that the mount may
+// not show (hierarchical_memory_limit), counted against the leaf's usage.
 bool cgroup_free(int64_t* free_bytes, std::string* source) {
   struct Layout {
     bool v2;
@@ -68,26 +74,44 @@ bool cgroup_free(int64_t* free_bytes, std::string* source) {
   const Layout layouts[] = {{true, "/sys/fs/cgroup", "memory.max", "memory.current", "inactive_file"},
                             {false, "/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes",
                              "total_inactive_file"}};
+  constexpr int64_t kUnlimited = int64_t(1) << 60;  // "max", or v1's 2⁶³ − a page
+  bool found = false;
+  const auto consider = [&](bool v2, const std::string& what, int64_t limit, int64_t usage, int64_t inactive) {
+    int64_t f = limit - usage + inactive;
+    if (f < 0) f = 0;
+    if (found && f >= *free_bytes) return;
+    found = true;
+    *free_bytes = f;
+    *source = std::string(v2 ? "cgroup v2 " : "cgroup v1 ") + what + " " + bytes_text(limit) + " − usage " +
+              bytes_text(usage - inactive);
+  };
   for (const Layout& l : layouts) {
-    const std::string path = cgroup_path(l.v2);
-    // the process's own cgroup, or the root of a namespaced mount (a container sees its cgroup as /)
-    for (const std::string& dir : {std::string(l.root) + path, std::string(l.root)}) {
-      int64_t limit = 0, usage = 0, inactive = 0;
-      if (!read_int(dir + "/" + l.limit, &limit)) continue;
-      if (limit >= (int64_t(1) << 60)) break;  // "max" or v1's 2⁶³ − page: no limit here
-      if (!read_int(dir + "/" + l.usage, &usage)) continue;
-      read_key(dir + "/memory.stat", l.inactive, &inactive);
-      *free_bytes = limit - usage + inactive;
-      if (*free_bytes < 0) *free_bytes = 0;
-      *source = std::string(l.v2 ? "cgroup v2 " : "cgroup v1 ") + l.limit + " " + bytes_text(limit) + " − usage " +
-                bytes_text(usage - inactive);
-      return true;
+    std::string path = cgroup_path(l.v2);
+    bool leaf = true;
+    for (;;) {
+      const std::string dir = std::string(l.root) + path;
+      int64_t limit = 0, usage = 0, inactive = 0, hierarchical = 0;
+      if (read_int(dir + "/" + l.limit, &limit) && read_int(dir + "/" + l.usage, &usage)) {
+        read_key(dir + "/memory.stat", l.inactive, &inactive);
+        if (limit < kUnlimited) consider(l.v2, l.limit, limit, usage, inactive);
+        if (!l.v2 && leaf && read_key(dir + "/memory.stat", "hierarchical_memory_limit", &hierarchical) &&
+            hierarchical < kUnlimited && hierarchical < limit)
+          consider(false, "hierarchical_memory_limit", hierarchical, usage, inactive);
+        leaf = false;
+      }
+      if (path.empty() || path == "/") break;
+      const size_t slash = path.find_last_of('/');
+      path = slash == std::string::npos || slash == 0 ? "" : path.substr(0, slash);
     }
   }
-  return false;
+  return found;
 }
 
 }  // namespace
+
+CallMemoryLimit::CallMemoryLimit(int64_t limit) : previous_(t_call_limit) { t_call_limit = limit; }
+CallMemoryLimit::~CallMemoryLimit() { t_call_limit = previous_; }
+int64_t CallMemoryLimit::current() { return t_call_limit; }
 
 std::string bytes_text(int64_t bytes) {
   char t[64];

@@ -31,7 +31,21 @@ int64_t memory_limit_from_env();
 // "<fn>: needs 8.59 GB (<what>) but 6.10 GB is available (cgroup v1 …; NATGRAD_MAX_MEMORY …)".
 void require_memory(const std::string& fn, int64_t bytes, const std::string& what, int64_t limit);
 
-// "8.59 GB (8589934592 bytes)"
+// "8.59 GB"
 std::string bytes_text(int64_t bytes);
+
+// The user's cap for the kernel calls this thread makes while it lives (set per call by addon.cc from
+// the calling environment), for checks a kernel makes itself after its first (pinvSolve's retry).
+class CallMemoryLimit {
+ public:
+  explicit CallMemoryLimit(int64_t limit);
+  ~CallMemoryLimit();
+  CallMemoryLimit(const CallMemoryLimit&) = delete;
+  CallMemoryLimit& operator=(const CallMemoryLimit&) = delete;
+  static int64_t current();  // kNoLimit outside a call
+
+ private:
+  int64_t previous_;
+};
 
 }  // namespace natgrad

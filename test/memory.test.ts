@@ -18,12 +18,13 @@ const n = 3000; // 3000² floats = 36 MB
 const big = new Float32Array(n * n);
 for (let i = 0; i < n; i++) big[i * n + i] = 1;
 const ones = new Float32Array(n).fill(1);
+const kLayer = new Float32Array(n * n); // layerGram adds into it (when the cap is lifted): only its own
 const g = Float32Array.from({ length: 1e5 * 10 }, (_, i) => 1 + (i % 7));
 type Call = [string, () => unknown, () => Promise<unknown>];
 const calls: Call[] = [
   ['gemm (output 36 MB)', () => ng.gemm(ones, ones, n, n, 1), () => ng.gemmAsync(ones, ones, n, n, 1)],
   ['gram (output 36 MB)', () => ng.gram(ones, 1, n), () => ng.gramAsync(ones, 1, n)],
-  ['layerGram (work buffer A Aᵀ 36 MB)', () => ng.layerGram(ones, ones, n, 1, 1, 1, big), () => ng.layerGramAsync(ones, ones, n, 1, 1, 1, big)],
+  ['layerGram (work buffer A Aᵀ 36 MB)', () => ng.layerGram(ones, ones, n, 1, 1, 1, kLayer), () => ng.layerGramAsync(ones, ones, n, 1, 1, 1, kLayer)],
   ['layerGramSum (output and work 72 MB)', () => ng.layerGramSum([ones], [ones], n, 1), () => ng.layerGramSumAsync([ones], [ones], n, 1)],
   ['choleskySolve (factor 36 MB)', () => ng.choleskySolve(big, n, ones), () => ng.choleskySolveAsync(big, n, ones)],
   ['choleskySolve float64 (factor 72 MB)', () => ng.choleskySolve(big, n, ones, 1, { precision: 'float64' }), () => ng.choleskySolveAsync(big, n, ones, 1, { precision: 'float64' })],
@@ -70,7 +71,7 @@ describe('memoryInfo', () => {
 
 describe('inside a memory cgroup (a container with a limit)', () => {
   // A child cgroup of this process's own (v1 memory controller, or v2 with memory enabled for its
-  // children) limited to 1 GiB, and a child process in it. Needs write access to the cgroup tree (root
+  // children) limited to 1 GiB, with an unlimited leaf below it, and a child process in the leaf. Needs write access to the cgroup tree (root
   // on a machine that delegates it); elsewhere the test says why it is skipped.
   const v1 = '/sys/fs/cgroup/memory';
   const v2 = '/sys/fs/cgroup';
@@ -84,23 +85,27 @@ describe('inside a memory cgroup (a container with a limit)', () => {
     for (const t of tries) {
       for (const parent of [`${t.root}${t.parent}`, t.root]) {
         if (!fs.existsSync(`${parent}/${t.limitFile}`) && !(t.root === v2 && fs.existsSync(`${parent}/cgroup.subtree_control`))) continue;
+        // the limit on a parent, the process in its unlimited child: the limit above must be found
         const dir = `${parent}/natgrad-test-${process.pid}`;
         try {
           fs.mkdirSync(dir);
           fs.writeFileSync(`${dir}/${t.limitFile}`, String(2 ** 30));
+          if (t.root === v2) fs.writeFileSync(`${dir}/cgroup.subtree_control`, '+memory');
+          fs.mkdirSync(`${dir}/leaf`);
           return { dir, limitFile: t.limitFile };
         } catch (e) {
-          try {
-            fs.rmdirSync(dir);
-          } catch {
-            /* not made */
-          }
+          for (const d of [`${dir}/leaf`, dir])
+            try {
+              fs.rmdirSync(d);
+            } catch {
+              /* not made */
+            }
         }
       }
     }
     return 'no writable memory cgroup here (needs root and a delegated cgroup tree)';
   }
-  it('memoryInfo() reports the cgroup limit − usage, and a call needing more is ERR_OUT_OF_MEMORY naming the cgroup', (ctx) => {
+  it('memoryInfo() reports the limit of the parent cgroup − its usage, and a call needing more is ERR_OUT_OF_MEMORY naming the cgroup', (ctx) => {
     const cg = makeCgroup();
     if (typeof cg === 'string') {
       console.log(`skipped: ${cg}`);
@@ -113,7 +118,7 @@ describe('inside a memory cgroup (a container with a limit)', () => {
         const n = 23000, b = new Float32Array(n).fill(1); // layerGramSum: K and A Aᵀ, 2.1 GB each
         try { ng.layerGramSum([b], [b], n, 1); } catch (err) { e = { code: err.code, message: err.message }; }
         console.log(JSON.stringify({ m, e }));`;
-      const r = spawnSync('sh', ['-c', `echo $$ > ${cg.dir}/cgroup.procs && exec "${process.execPath}" -e "$0"`, code], {
+      const r = spawnSync('sh', ['-c', `echo $$ > ${cg.dir}/leaf/cgroup.procs && exec "${process.execPath}" -e "$0"`, code], {
         cwd: `${__dirname}/..`,
         encoding: 'utf8',
         env: { ...process.env, NATGRAD_ADDON: ng.backend().addon },
@@ -126,6 +131,7 @@ describe('inside a memory cgroup (a container with a limit)', () => {
       expect(e.code).toBe('ERR_OUT_OF_MEMORY');
       expect(e.message).toMatch(/^layerGramSum: needs 4\.23 GB \(output 2\.12 GB, work buffers 2\.12 GB\) but [\d.]+ [MG]B is available \(cgroup v[12] /);
     } finally {
+      fs.rmdirSync(`${cg.dir}/leaf`);
       fs.rmdirSync(cg.dir);
     }
   });
@@ -148,12 +154,24 @@ describe('every kernel refuses, before allocating, a call that does not fit', ()
       await promise().catch((e) => (thrown = e));
       expectOom(thrown, 32 * MiB);
       expect(performance.now() - t0).toBeLessThan(1000);
-      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(4 * MiB); // no output was allocated
+      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(4 * MiB); // no output was allocated (work buffers are malloc's: the error is the evidence)
       // with the cap lifted the same call runs
       setMemoryLimit(null);
       expect(sync()).toBeDefined();
     });
   }
+  it('gemm with a tall A (m = 100000, k = 256): the packed panel of op(A) (102 MB) is counted, not a panel of n = 11 rows', () => {
+    setMemoryLimit(32 * MiB);
+    const a = new Float32Array(100000 * 256), b = new Float32Array(256 * 11);
+    let thrown: unknown;
+    try {
+      ng.gemm(a, b, 100000, 11, 256);
+    } catch (e) {
+      thrown = e;
+    }
+    expectOom(thrown, 32 * MiB);
+    expect((thrown as { bytesNeeded: number }).bytesNeeded).toBeGreaterThan(100000 * 256 * 4);
+  });
   it('an output the call allocates overlaps nothing: layerGramSum with a 2.1 GB K passed as null reaches the memory check (was refused as overlapping bs[0])', () => {
     setMemoryLimit(32 * MiB);
     const b = new Float32Array(23000).fill(1);
@@ -231,7 +249,12 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
     const { x, y } = data(4096);
     const theta = bits(model.getParameters()), state = JSON.stringify(opt.state());
     const t0 = performance.now();
-    for (const run of [() => opt.step(x, y, 4096), () => opt.stepAsync(x, y, 4096)]) {
+    const runs: [() => unknown, RegExp][] = [
+      [() => opt.step(x, y, 4096), /^NaturalGradient\.step: needs 202\.7 MB \(kernel space, N·r = 4096, P = 65: kernel 4096×4096 67\.1 MB, layer kernel work [\d.]+ MB, float32 Cholesky factor 67\.1 MB\) but 33\.6 MB is available/],
+      // the Promise form's kernel calls copy the kernel
+      [() => opt.stepAsync(x, y, 4096), /^NaturalGradient\.stepAsync: needs 269\.8 MB \(kernel space, N·r = 4096, P = 65: kernel 4096×4096 67\.1 MB, layer kernel work [\d.]+ MB, float32 Cholesky factor 67\.1 MB, the Promise form's copy of the kernel 67\.1 MB\) but 33\.6 MB is available/],
+    ];
+    for (const [run, message] of runs) {
       let thrown: { code?: string; message?: string; bytesNeeded?: number } | undefined;
       try {
         await run();
@@ -239,7 +262,7 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
         thrown = e as typeof thrown;
       }
       expect(thrown?.code).toBe('ERR_OUT_OF_MEMORY');
-      expect(thrown!.message).toMatch(/^NaturalGradient\.step(Async)?: needs 202\.7 MB \(kernel space, N·r = 4096, P = 65: kernel 4096×4096 67\.1 MB, layer kernel work [\d.]+ MB, float32 Cholesky factor 67\.1 MB\) but 33\.6 MB is available/);
+      expect(thrown!.message).toMatch(message);
       expect(bits(model.getParameters())).toBe(theta);
       expect(JSON.stringify(opt.state())).toBe(state);
     }
@@ -248,6 +271,39 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
     // the same optimizer with room trains
     const roomy = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel' });
     expect(roomy.step(x.subarray(0, 512), y.subarray(0, 256), 256).accepted).toBe(true);
+  });
+  it('λ = 0 counts the eigendecomposition (syevd workspace), not a Cholesky factor, and the pinv fallback of a damped step is checked under maxMemory too', () => {
+    const model = ng.sequential([ng.linear(2, 16), ng.tanh(), ng.linear(16, 1)], { seed: 1 });
+    const { x, y } = data(2048);
+    const pinv = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', damping: 0, adaptive: false, maxMemory: 60e6 });
+    expect(() => pinv.step(x, y, 2048)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_MEMORY', message: expect.stringContaining('float32 eigendecomposition 50.5 MB') }));
+    // with room for the factor but not for the float64 eigendecomposition the fallback needs
+    // (the step's own estimate is ≈ 27 MB; the float64 eigendecomposition of 1500 × 1500 needs 54 MB)
+    const tiny = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', damping: 1e-30, adaptive: false, maxMemory: 40e6 });
+    const theta = bits(model.getParameters());
+    let thrown: { code?: string; message?: string } | undefined;
+    try {
+      tiny.step(x.subarray(0, 2 * 1500), y.subarray(0, 1500), 1500); // a rank-deficient kernel: the Cholesky fails
+    } catch (e) {
+      thrown = e as typeof thrown;
+    }
+    expect(thrown?.code).toBe('ERR_OUT_OF_MEMORY');
+    expect(thrown!.message).toMatch(/float64 eigendecomposition of the 1500×1500 system \(pinv-fallback\)/);
+    expect(bits(model.getParameters())).toBe(theta);
+  });
+  it('past the λ = 0 eigendecomposition\'s 32-bit limit (N·r = 40000 > 32766) and past 2³¹ − 1 elements of S: ERR_OUT_OF_RANGE before the forward pass', () => {
+    const small = ng.sequential([ng.linear(2, 8), ng.tanh(), ng.linear(8, 1)], { seed: 2 });
+    const { x, y } = data(40000);
+    const t0 = performance.now();
+    expect(() => new ng.NaturalGradient(small, { loss: 'gaussian', space: 'kernel', damping: 0, adaptive: false }).step(x, y, 40000)).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining("order N·r = 40000·1 = 40000, past the λ = 0 eigendecomposition's limit of 32766") })
+    );
+    const wide = ng.sequential([ng.linear(100, 500), ng.tanh(), ng.linear(500, 1)], { seed: 2 }); // P = 51001
+    const xw = new Float32Array(46000 * 100), yw = new Float32Array(46000);
+    expect(() => new ng.NaturalGradient(wide, { loss: 'gaussian', space: 'kernel', assembly: 'dense' }).step(xw, yw, 46000)).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('S [P, N·r] = [51001, 46000] has 2346046000 elements') })
+    );
+    expect(performance.now() - t0).toBeLessThan(1000);
   });
   it('a system past the 32-bit BLAS limit (N·r = 46341 in kernel space) is ERR_OUT_OF_RANGE before anything is allocated, not V8\'s "Invalid typed array length"', () => {
     const n = 46341;

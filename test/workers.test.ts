@@ -26,7 +26,7 @@ describe('Workers', () => {
     expect(r.stderr).not.toMatch(/terminate called|Aborted/);
     expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
     expect(r.out).toMatchObject({ ended: 50, kernels: 7, steps: 3, mismatches: 0 });
-    expect(r.out.threadsAfter).toBe(r.out.threadsBefore);
+    expect(r.out.references).toBeGreaterThanOrEqual(25); // the main thread computed every kernel at least once per pair of Workers
   });
 
   it('per-environment state: Workers loading natgrad and calling setThreads(1) leave the main thread\'s backend().reason, threads and bits as they were', () => {

@@ -84,7 +84,7 @@ const now = () => performance.now();
  * pseudo-inverse with cutoff rcond·max e. If Cholesky meets a non-positive pivot (d below the rounding
  * of K), the eigendecomposition is used instead, in float64, with the same cutoff.
  */
-function* solve(k: Float32Array, m: number, rhs: Float32Array, d: number, cfg: ExactConfig) {
+function* solve(k: Float32Array, m: number, rhs: Float32Array, d: number, cfg: ExactConfig, fn: string) {
   const rcond = cfg.rcond ?? m * EPS32;
   let solver: StepProfile['solver'] = 'pinv';
   if (d > 0) {
@@ -97,6 +97,8 @@ function* solve(k: Float32Array, m: number, rhs: Float32Array, d: number, cfg: E
     }
   }
   const precision = solver === 'pinv-fallback' ? 'float64' : cfg.precision;
+  // the eigendecomposition's workspace under the step's own cap too (the native call checks the environment's)
+  requireMemory(fn, pinvWorkBytes(m, precision), `${precision} eigendecomposition of the ${m}×${m} system (${solver})`, cfg.maxMemory);
   const { x, rank } = yield* pinvSolveT(k, m, rhs, 1, { damping: d, rcond, precision });
   return { x, solver, rank };
 }
@@ -107,6 +109,8 @@ function* solve(k: Float32Array, m: number, rhs: Float32Array, d: number, cfg: E
  * momentum) at the cost of one solve, which is what a rejected Levenberg–Marquardt step retries with.
  */
 export interface ExactSystem {
+  /** The calling function's name, for errors ('NaturalGradient.step'). */
+  readonly fn: string;
   readonly model: Sequential;
   readonly trace: Trace;
   /** B per linear layer ([N·r, out], see outputJacobians). */
@@ -197,11 +201,11 @@ export function* assembleExact(
   linearization?: Linearization
 ): Task<ExactSystem> {
   const p = model.numParameters;
+  if (!linearization) checkExactSize(fn, model, fam, n, cfg, ws); // before any work (a step checks before its linearisation)
   const { trace, bs, r, u, loss, times } = linearization ?? (yield* linearizeExact(model, theta, fam, fn, x, y, n));
   const t2 = now();
   const m = n * r;
   const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
-  if (!linearization) checkExactSize(fn, model, fam, n, cfg, ws); // (a step checks before its linearisation)
   let s: Float32Array | undefined;
   let su: Float32Array | undefined;
   let kernel: Float32Array;
@@ -222,7 +226,7 @@ export function* assembleExact(
   }
   const t3 = now();
   return {
-    model, trace, bs, n, r, m, p, space, assembly: space === 'kernel' ? cfg.assembly : 'dense',
+    fn, model, trace, bs, n, r, m, p, space, assembly: space === 'kernel' ? cfg.assembly : 'dense',
     kernel, s, u, su, loss, times: { ...times, kernel: t3 - t2 },
   };
 }
@@ -233,10 +237,11 @@ export function* assembleExact(
  *   kernel space, layer:  K M² (unless the workspace holds it) + layerGramSum's E and packed B's
  *                         + the Cholesky factor M² (float64: ×2)
  *   dense / parameter:    S P·M + K (M² or P²) + the factor (M² or P²)
- * with M = N·r; 4 bytes a float (8 for the float64 factor). The λ = 0 pseudo-inverse (and the
- * Cholesky's pinv fallback) is checked by the native call itself.
+ * with M = N·r; 4 bytes a float (8 for the float64 factor). At λ = 0 the solve is the eigendecomposition
+ * (pinvWorkBytes) instead of the factor; stepAsync's kernel calls work on private copies of the kernel
+ * (+4M² or 4P²). The Cholesky's rare pinv fallback is checked when it happens (solve()).
  */
-export function exactMemoryBytes(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace) {
+export function exactMemoryBytes(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace, promiseForm = false) {
   const m = n * r, p = model.numParameters;
   const factor = cfg.precision === 'float64' ? 8 : 4;
   const size = space === 'kernel' ? m : p;
@@ -249,28 +254,48 @@ export function exactMemoryBytes(model: Sequential, n: number, r: number, space:
   } else {
     parts.push([`S ${p}×${m}`, 4 * p * m], [`kernel ${size}×${size}`, 4 * size * size]);
   }
-  parts.push([`${cfg.precision} Cholesky factor`, factor * size * size]);
+  if (cfg.damping === 0) parts.push([`${cfg.precision} eigendecomposition`, pinvWorkBytes(size, cfg.precision)]);
+  else parts.push([`${cfg.precision} Cholesky factor`, factor * size * size]);
+  if (promiseForm) parts.push(['the Promise form\'s copy of the kernel', 4 * size * size]);
   return { bytes: parts.reduce((acc, [, b]) => acc + b, 0), parts };
 }
 
-/** BLAS and LAPACK index a matrix with 32-bit integers: the solved system is at most 46,340 × 46,340. */
+/**
+ * What pinvSolve allocates for one right-hand side (native/cpu/pinv_solve.cc, pinv_solve_work_bytes):
+ * V, e, three vectors and syevd's workspace 1 + 6M + 2M² (LAPACK's LWMIN), t bytes each, and its
+ * integer workspace 3 + 5M.
+ */
+function pinvWorkBytes(m: number, precision: Precision): number {
+  const t = precision === 'float64' ? 8 : 4;
+  return t * (m * m + m + 3 * m + 1 + 6 * m + 2 * m * m) + 4 * (3 + 5 * m);
+}
+
+/** BLAS and LAPACK index a matrix with 32-bit integers: the solved system is at most 46,340 × 46,340 … */
 const MAX_ORDER = 46340;
+/** … and syevd's workspace 1 + 6M + 2M² must fit one too (the λ = 0 pseudo-inverse). */
+const MAX_EIGEN_ORDER = 32766;
+const INT32_MAX = 2 ** 31 - 1;
 
 /**
  * Before anything of an exact step is computed (its forward pass and backpropagation take seconds at
  * N = 46,000): ERR_OUT_OF_RANGE past the 32-bit limit, ERR_OUT_OF_MEMORY when exactMemoryBytes() do
  * not fit. r is the output family's Fisher rank, known before the forward pass.
  */
-export function checkExactSize(fn: string, model: Sequential, fam: OutputFamily, n: number, cfg: ExactConfig, ws: Workspace): void {
-  const r = fam.rank(model.outDim), p = model.numParameters;
-  const space = cfg.space === 'auto' ? (p < n * r ? 'parameter' : 'kernel') : cfg.space;
-  const size = space === 'kernel' ? n * r : model.numParameters;
-  if (size > MAX_ORDER) {
+export function checkExactSize(fn: string, model: Sequential, fam: OutputFamily, n: number, cfg: ExactConfig, ws: Workspace, promiseForm = false): void {
+  const r = fam.rank(model.outDim), p = model.numParameters, m = n * r;
+  const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
+  const size = space === 'kernel' ? m : p;
+  const limit = cfg.damping === 0 ? MAX_EIGEN_ORDER : MAX_ORDER;
+  const range = (msg: string) => Object.assign(new RangeError(`${fn}: ${msg}`), { code: 'ERR_OUT_OF_RANGE' });
+  if (size > limit) {
     const what = space === 'kernel' ? `N·r = ${n}·${r} = ${size}` : `P = ${size}`;
-    const advice = space === 'kernel' ? 'use smaller batches' + (model.numParameters <= MAX_ORDER ? " or space: 'parameter' (P × P)" : '') : "use space: 'kernel' with N·r ≤ 46340";
-    throw Object.assign(new RangeError(`${fn}: the ${space}-space system has order ${what}, past the 32-bit BLAS/LAPACK limit of ${MAX_ORDER} (2³¹ − 1 elements); ${advice}`), { code: 'ERR_OUT_OF_RANGE' });
+    const why = cfg.damping === 0 ? `the λ = 0 eigendecomposition's limit of ${limit} (syevd's workspace in 32-bit integers)` : `the 32-bit BLAS/LAPACK limit of ${limit} (2³¹ − 1 elements)`;
+    const advice = space === 'kernel' ? 'use smaller batches' + (p <= limit ? " or space: 'parameter' (P × P)" : '') : `use space: 'kernel' with N·r ≤ ${limit}`;
+    throw range(`the ${space}-space system has order ${what}, past ${why}; ${advice}`);
   }
-  const { bytes, parts } = exactMemoryBytes(model, n, r, space, cfg, ws);
+  if ((space === 'parameter' || cfg.assembly === 'dense') && p * m > INT32_MAX)
+    throw range(`S [P, N·r] = [${p}, ${m}] has ${p * m} elements, past the 32-bit BLAS limit (2³¹ − 1); use smaller batches${space === 'kernel' ? " or assembly: 'layer'" : ''}`);
+  const { bytes, parts } = exactMemoryBytes(model, n, r, space, cfg, ws, promiseForm);
   const text = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
   const what = `${space} space, N·r = ${n * r}, P = ${model.numParameters}: ${parts.map(([w, b]) => `${w} ${text(b)}`).join(', ')}`;
   requireMemory(fn, bytes, what, cfg.maxMemory);
@@ -311,7 +336,7 @@ export function* solveExact(
   momentum?: MomentumTerm,
   quadratic = true
 ): Task<ExactSolution> {
-  const { model, trace, bs, n, r, m, p, kernel, s, u } = sys;
+  const { fn, model, trace, bs, n, r, m, p, kernel, s, u } = sys;
   const d = n * damping; // F_θ + λI = (1/N)(S Sᵀ + NλI)
   const mu = momentum && momentum.mu !== 0 ? momentum.mu : 0;
   const t0 = now();
@@ -326,7 +351,7 @@ export function* solveExact(
       stPrev = yield* applyTranspose(model, trace, bs, r, momentum!.previous); // Sᵀn₋
       rhs = Float32Array.from(u, (v, i) => v - mu * stPrev![i]);
     }
-    sol = yield* solve(kernel, m, rhs, d, cfg); // c = (SᵀS + NλI)⁺ rhs
+    sol = yield* solve(kernel, m, rhs, d, cfg, fn); // c = (SᵀS + NλI)⁺ rhs
     t1 = now();
     direction = s
       ? yield* gemmT(s, sol.x, p, 1, m) // n = S c
@@ -350,7 +375,7 @@ export function* solveExact(
       const kPrev = symv64(kernel, p, momentum!.previous); // S Sᵀ n₋
       rhs = Float32Array.from(su, (v, i) => v - mu * kPrev[i]);
     }
-    sol = yield* solve(kernel, p, rhs, d, cfg); // d = (S Sᵀ + NλI)⁺ rhs
+    sol = yield* solve(kernel, p, rhs, d, cfg, fn); // d = (S Sᵀ + NλI)⁺ rhs
     t1 = now();
     direction = sol.x;
     if (mu !== 0) {

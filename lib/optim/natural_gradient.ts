@@ -424,7 +424,7 @@ export class NaturalGradient {
     let sys: ExactSystem | undefined;
     let solveAt: (lambda: number, momentum: MomentumTerm | undefined) => Task<ExactSolution>;
     let profile: (sol: ExactSolution) => StepProfile;
-    if (this.method === 'exact') checkExactSize(fn, model, family, batch, this.config, this.workspace); // before any work
+    if (this.method === 'exact') checkExactSize(fn, model, family, batch, this.config, this.workspace, method === 'stepAsync'); // before any work
     try {
       lin = yield* linearizeExact(model, theta, family, fn, x, y, batch);
       info.loss = lin.loss;

@@ -24,7 +24,7 @@ void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k
 
 // Host bytes each kernel allocates for its work (beyond its arguments), for addon.cc's memory check
 // before the call; each is defined beside its kernel, from the same sizes the kernel allocates.
-int64_t gemm_work_bytes(int64_t n, int64_t k);
+int64_t gemm_work_bytes(int64_t m, int64_t k);
 int64_t layer_gram_sum_work_bytes(const int64_t* widths_out, int64_t count, int64_t N, int64_t k);
 int64_t cholesky_solve_work_bytes(int64_t M, int64_t nrhs, Precision precision);
 int64_t pinv_solve_work_bytes(int64_t M, int64_t nrhs, Precision precision);

@@ -269,8 +269,9 @@ void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha, View A, View B, float
   }
 }
 
-// gemm's shared B panel for C [m, n] (gemm_nt's "A" is op(B)ᵀ [n, k]: the panel packs its n rows).
-int64_t gemm_work_bytes(int64_t n, int64_t k) { return 4 * ((n + NR - 1) / NR * NR * std::min(KC, k)); }
+// gemm's shared panel for C [m, n] = op(A)·op(B): the backend calls gemm_nt(n, m, …) with gemm_nt's "B"
+// = op(A) [m, k], whose m rows the panel packs, KC columns at a time.
+int64_t gemm_work_bytes(int64_t m, int64_t k) { return 4 * ((m + NR - 1) / NR * NR * std::min(KC, k)); }
 
 // Packed layout, chunk by chunk of KC: chunk p0 starts at p0·rows_padded; inside it, the panel of rows
 // [q, q + R) (R = MR for the A side, NR for the B side) starts at q·kc, element (q + r, p0 + p) at p·R + r.

@@ -101,7 +101,7 @@ int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, doub
   } catch (const Error& e) {
     if (e.code != "ERR_LAPACK") throw;
     require_memory("pinvSolve", pinv_solve_work_bytes(M, nrhs, Precision::f64),
-                   "the float64 retry of a float32 eigendecomposition that did not converge", kNoLimit);
+                   "the float64 retry of a float32 eigendecomposition that did not converge", CallMemoryLimit::current());
     return pinv_solve_t<double>(K, M, R, nrhs, lambda, rcond, X);
   }
 }

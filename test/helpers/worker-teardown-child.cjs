@@ -74,7 +74,6 @@ const x = inputs(2);
 const bits = (a) => (a ? Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64') : '');
 const reference = () => Object.fromEntries(KERNELS.map((k) => [k, bits(sync(ng, k, x))]));
 const before = reference();
-const threadsBefore = ng.backend().threads;
 
 async function once(ending, threads) {
   const w = new Worker(__filename, { workerData: { lib, ending, threads } });
@@ -98,18 +97,25 @@ async function once(ending, threads) {
 }
 
 (async () => {
-  let ended = 0, mismatches = 0;
+  let ended = 0, mismatches = 0, references = 0;
   for (let w = 0; w < count; w += 2) {
     // two Workers at a time; the main thread keeps computing while they go away
     const jobs = [once(ENDINGS[w % 3], w % 4 < 2 ? 1 : 0), once(ENDINGS[(w + 1) % 3], w % 4 < 2 ? 0 : 1)];
-    const during = reference();
-    await Promise.all(jobs);
+    let settled = false;
+    const all = Promise.all(jobs).finally(() => (settled = true));
+    // computing (yielding to the event loop between rounds) until both Workers are gone
+    do {
+      const during = reference();
+      for (const k of KERNELS) if (during[k] !== before[k]) mismatches++;
+      references++;
+      await new Promise((resolve) => setImmediate(resolve));
+    } while (!settled);
+    await all;
     ended += jobs.length;
-    for (const k of KERNELS) if (during[k] !== before[k]) mismatches++;
   }
   const after = reference();
   for (const k of KERNELS) if (after[k] !== before[k]) mismatches++;
-  console.log(JSON.stringify({ ended, kernels: KERNELS.length, steps: STEPS.length, mismatches, threadsBefore, threadsAfter: ng.backend().threads }));
+  console.log(JSON.stringify({ ended, kernels: KERNELS.length, steps: STEPS.length, references, mismatches }));
 })().catch((e) => {
   console.error(e && e.stack);
   process.exit(1);
