@@ -10,9 +10,9 @@ import { backend } from '../lib/index';
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist', 'index.js');
-const run = (child: string, count: number) => {
+const run = (child: string, count: number, ...more: string[]) => {
   if (!fs.existsSync(dist)) throw new Error(`${dist} is missing: run npm run build:ts before the tests`);
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers', child), dist, String(count)], {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'helpers', child), dist, String(count), ...more], {
     encoding: 'utf8',
     env: { ...process.env, NATGRAD_ADDON: backend().addon },
     timeout: 120_000,
@@ -27,6 +27,13 @@ describe('Workers', () => {
     expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
     expect(r.out).toMatchObject({ ended: 50, kernels: 7, steps: 3, mismatches: 0 });
     expect(r.out.references).toBeGreaterThanOrEqual(25); // the main thread computed every kernel at least once per pair of Workers
+  });
+
+  it('60 Workers terminate()d while they run natgrad calls in a loop (sync and Promise forms, backend(), optimizer steps): the process survives', () => {
+    const r = run('worker-teardown-child.cjs', 60, 'loop');
+    expect(r.stderr).not.toMatch(/terminate called|Aborted|FATAL ERROR/);
+    expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
+    expect(r.out).toEqual({ terminated: 60, mismatches: 0 });
   });
 
   it('per-environment state: Workers loading natgrad and calling setThreads(1) leave the main thread\'s backend().reason, threads and bits as they were', () => {

@@ -6,7 +6,11 @@
 // rc 134) as the work completed during the Worker's teardown.
 // The main thread computes every kernel before, while the Workers go away, and after, and counts
 // results whose bits changed; it prints one JSON line.
-//   node worker-teardown-child.cjs <dist/index.js> <count>
+// With a third argument `loop`, each Worker instead calls kernels (sync and Promise forms), backend()
+// and optimizer steps in an endless loop and is terminate()d after 0–6 ms, so the termination lands
+// inside a native call: its Node-API calls then fail, which node-addon-api turned into an uncaught C++
+// exception (the same abort) until natgrad was built with NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS.
+//   node worker-teardown-child.cjs <dist/index.js> <count> [loop]
 'use strict';
 const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads');
 
@@ -56,9 +60,20 @@ function sync(ng, name, x) {
 }
 
 if (!isMainThread) {
-  const { lib, ending, threads } = workerData;
+  const { lib, ending, threads, loop } = workerData;
   const ng = require(lib);
   if (threads) ng.setThreads(threads);
+  if (loop) {
+    const x = inputs(1);
+    parentPort.postMessage('started');
+    for (let i = 0; ; i++) {
+      const name = KERNELS[i % KERNELS.length];
+      ng.backend();
+      sync(ng, name, x);
+      start(ng, name, x).catch(() => {});
+      if (i % 16 === 0) start(ng, STEPS[(i / 16) % STEPS.length], x).catch(() => {});
+    }
+  }
   const x = inputs(3);
   for (let i = 0; i < 2; i++) for (const name of [...KERNELS, ...STEPS]) start(ng, name, x).catch(() => {});
   parentPort.postMessage('started');
@@ -67,7 +82,7 @@ if (!isMainThread) {
   return;
 }
 
-const [lib, countText] = process.argv.slice(2);
+const [lib, countText, mode] = process.argv.slice(2);
 const count = Number(countText);
 const ng = require(lib);
 const x = inputs(2);
@@ -96,7 +111,23 @@ async function once(ending, threads) {
     throw new Error(`throw: expected the Worker's own error, got ${JSON.stringify(errors)}`);
 }
 
+async function loops() {
+  // Workers busy in natgrad calls, terminated at a varying moment
+  for (let i = 0; i < count; i++) {
+    const w = new Worker(__filename, { workerData: { lib, loop: true, threads: i % 2 } });
+    w.on('error', () => {});
+    await new Promise((resolve) => w.once('message', resolve));
+    await new Promise((resolve) => setTimeout(resolve, i % 7));
+    await w.terminate();
+  }
+  const after = reference();
+  let mismatches = 0;
+  for (const k of KERNELS) if (after[k] !== before[k]) mismatches++;
+  console.log(JSON.stringify({ terminated: count, mismatches }));
+}
+
 (async () => {
+  if (mode === 'loop') return loops();
   let ended = 0, mismatches = 0, references = 0;
   for (let w = 0; w < count; w += 2) {
     // two Workers at a time; the main thread keeps computing while they go away
