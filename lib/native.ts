@@ -71,6 +71,10 @@ export interface NativeAddon {
   memoryInfo(): MemoryInfo & { limitInvalid: boolean };
   setMemoryLimit(bytes: number | null): MemoryInfo & { limitInvalid: boolean };
   requireMemory(fn: string, bytes: number, what: string, limit?: number): void;
+  workBytes(kernel: 'layerGramSum', widthsOut: readonly number[], n: number, k: number): number;
+  workBytes(kernel: 'choleskySolve' | 'pinvSolve', m: number, nrhs: number, precision: Precision): number;
+  /** maxOrder: the largest M of an M × M matrix (M² ≤ 2³¹ − 1); maxEigenOrder: pinvSolve's (syevd's workspace). */
+  limits: { maxOrder: number; maxEigenOrder: number };
   napiVersion: number;
 }
 

@@ -878,6 +878,34 @@ Napi::Value set_memory_limit(const Napi::CallbackInfo& info) {
 
 // requireMemory(fn, bytes, what[, limit]): the optimizers' check before they allocate (the kernels'
 // rule), under the smaller of this environment's cap and `limit` (an optimizer's maxMemory).
+// workBytes('layerGramSum', widthsOut[], N, k) | workBytes('choleskySolve' | 'pinvSolve', M, nrhs,
+// precision): the host work buffers of a CPU kernel (cpu_kernels.h), for the optimizer's estimate of a
+// whole step, so that each formula is written once, beside its kernel.
+Napi::Value work_bytes_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string kernel = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (kernel == "layerGramSum") {
+    Args a(info, "workBytes", 4);
+    Napi::Array list = a.array(1, "widthsOut", LayerGramSumJob::kMaxLayers);
+    std::vector<int64_t> widths(list.Length());
+    for (uint32_t l = 0; l < list.Length(); ++l) {
+      const Napi::Value v = list.Get(l);
+      if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 1)
+        throw_arg(env, true, "workBytes: 'widthsOut' must hold widths ≥ 1");
+      widths[l] = (int64_t)v.As<Napi::Number>().DoubleValue();
+    }
+    return Napi::Number::New(env, (double)natgrad::cpu::layer_gram_sum_work_bytes(widths.data(), (int64_t)widths.size(), a.size(2, "N"), a.size(3, "k")));
+  }
+  if (kernel == "choleskySolve" || kernel == "pinvSolve") {
+    Args a(info, "workBytes", 4);
+    const int64_t M = a.size(1, "M"), nrhs = a.size(2, "nrhs");
+    const Precision p = a.precision(3);
+    return Napi::Number::New(env, (double)(kernel == "pinvSolve" ? natgrad::cpu::pinv_solve_work_bytes(M, nrhs, p)
+                                                                 : natgrad::cpu::cholesky_solve_work_bytes(M, nrhs, p)));
+  }
+  throw_arg(env, false, "workBytes: argument 'kernel' must be 'layerGramSum', 'choleskySolve' or 'pinvSolve'");
+}
+
 Napi::Value require_memory_js(const Napi::CallbackInfo& info) {
   Args a(info, "requireMemory", 3);
   const std::string fn = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "natgrad";
@@ -919,6 +947,11 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryInfo", Napi::Function::New(env, memory_info_js));
   exports.Set("setMemoryLimit", Napi::Function::New(env, set_memory_limit));
   exports.Set("requireMemory", Napi::Function::New(env, require_memory_js));
+  exports.Set("workBytes", Napi::Function::New(env, work_bytes_js));
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("maxOrder", Napi::Number::New(env, 46340));  // the largest M with M² ≤ 2³¹ − 1
+  limits.Set("maxEigenOrder", Napi::Number::New(env, (double)natgrad::cpu::kMaxSyevdOrder));
+  exports.Set("limits", limits);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

@@ -18,7 +18,7 @@ import { contract, materialize, outputJacobians } from '../nn/jacobian';
 import type { Sequential, Trace } from '../nn/sequential';
 import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, Task } from '../nn/task';
 import type { Precision } from '../linalg';
-import { requireMemory } from '../native';
+import { native, requireMemory } from '../native';
 import { applyTranspose } from './spring';
 
 /** float32 machine epsilon 2⁻²³: the kernels are assembled in float32. */
@@ -98,7 +98,7 @@ function* solve(k: Float32Array, m: number, rhs: Float32Array, d: number, cfg: E
   }
   const precision = solver === 'pinv-fallback' ? 'float64' : cfg.precision;
   // the eigendecomposition's workspace under the step's own cap too (the native call checks the environment's)
-  requireMemory(fn, pinvWorkBytes(m, precision), `${precision} eigendecomposition of the ${m}×${m} system (${solver})`, cfg.maxMemory);
+  requireMemory(fn, native.workBytes('pinvSolve', m, 1, precision), `${precision} eigendecomposition of the ${m}×${m} system (${solver})`, cfg.maxMemory);
   const { x, rank } = yield* pinvSolveT(k, m, rhs, 1, { damping: d, rcond, precision });
   return { x, solver, rank };
 }
@@ -234,46 +234,28 @@ export function* assembleExact(
 /**
  * The bytes a step allocates from here on, all resident at once, checked against the memory available
  * (ERR_OUT_OF_MEMORY naming them) before the first of them is allocated:
- *   kernel space, layer:  K M² (unless the workspace holds it) + layerGramSum's E and packed B's
- *                         + the Cholesky factor M² (float64: ×2)
- *   dense / parameter:    S P·M + K (M² or P²) + the factor (M² or P²)
- * with M = N·r; 4 bytes a float (8 for the float64 factor). At λ = 0 the solve is the eigendecomposition
- * (pinvWorkBytes) instead of the factor; stepAsync's kernel calls work on private copies of the kernel
- * (+4M² or 4P²). The Cholesky's rare pinv fallback is checked when it happens (solve()).
+ *   kernel space, layer:  K M² (unless the workspace holds it) + layerGramSum's work + the solve's work
+ *   dense / parameter:    S P·M + K (M² or P²) + the solve's work
+ * with M = N·r, 4 bytes a float; the kernels' work buffers as the addon counts them (workBytes: the
+ * Cholesky's factor, or at λ = 0 the eigendecomposition). stepAsync's kernel calls work on private
+ * copies of the kernel (+4M² or 4P²). The Cholesky's rare pinv fallback is checked when it happens (solve()).
  */
 export function exactMemoryBytes(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace, promiseForm = false) {
   const m = n * r, p = model.numParameters;
-  const factor = cfg.precision === 'float64' ? 8 : 4;
   const size = space === 'kernel' ? m : p;
   const parts: [string, number][] = [];
   if (space === 'kernel' && cfg.assembly === 'layer') {
     if (ws.kernel?.length !== m * m) parts.push([`kernel ${m}×${m}`, 4 * m * m]);
-    const widths = model.slots.map(({ layer }) => layer.outFeatures);
-    const group = Math.max(1, Math.min(widths.length, r * r));
-    parts.push([`layer kernel work`, 4 * (group * n * n + widths.reduce((acc, w) => acc + 2 * (m + 32) * (w + 12), 0))]);
+    parts.push([`layer kernel work`, native.workBytes('layerGramSum', model.slots.map(({ layer }) => layer.outFeatures), n, r)]);
   } else {
     parts.push([`S ${p}×${m}`, 4 * p * m], [`kernel ${size}×${size}`, 4 * size * size]);
   }
-  if (cfg.damping === 0) parts.push([`${cfg.precision} eigendecomposition`, pinvWorkBytes(size, cfg.precision)]);
-  else parts.push([`${cfg.precision} Cholesky factor`, factor * size * size]);
+  if (cfg.damping === 0) parts.push([`${cfg.precision} eigendecomposition`, native.workBytes('pinvSolve', size, 1, cfg.precision)]);
+  else parts.push([`${cfg.precision} Cholesky factor`, native.workBytes('choleskySolve', size, 1, cfg.precision)]);
   if (promiseForm) parts.push(['the Promise form\'s copy of the kernel', 4 * size * size]);
   return { bytes: parts.reduce((acc, [, b]) => acc + b, 0), parts };
 }
 
-/**
- * What pinvSolve allocates for one right-hand side (native/cpu/pinv_solve.cc, pinv_solve_work_bytes):
- * V, e, three vectors and syevd's workspace 1 + 6M + 2M² (LAPACK's LWMIN), t bytes each, and its
- * integer workspace 3 + 5M.
- */
-function pinvWorkBytes(m: number, precision: Precision): number {
-  const t = precision === 'float64' ? 8 : 4;
-  return t * (m * m + m + 3 * m + 1 + 6 * m + 2 * m * m) + 4 * (3 + 5 * m);
-}
-
-/** BLAS and LAPACK index a matrix with 32-bit integers: the solved system is at most 46,340 × 46,340 … */
-const MAX_ORDER = 46340;
-/** … and syevd's workspace 1 + 6M + 2M² must fit one too (the λ = 0 pseudo-inverse). */
-const MAX_EIGEN_ORDER = 32766;
 const INT32_MAX = 2 ** 31 - 1;
 
 /**
@@ -285,7 +267,8 @@ export function checkExactSize(fn: string, model: Sequential, fam: OutputFamily,
   const r = fam.rank(model.outDim), p = model.numParameters, m = n * r;
   const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
   const size = space === 'kernel' ? m : p;
-  const limit = cfg.damping === 0 ? MAX_EIGEN_ORDER : MAX_ORDER;
+  // BLAS and LAPACK index a matrix with 32-bit integers; at λ = 0 syevd's workspace must fit one too
+  const limit = cfg.damping === 0 ? native.limits.maxEigenOrder : native.limits.maxOrder;
   const range = (msg: string) => Object.assign(new RangeError(`${fn}: ${msg}`), { code: 'ERR_OUT_OF_RANGE' });
   if (size > limit) {
     const what = space === 'kernel' ? `N·r = ${n}·${r} = ${size}` : `P = ${size}`;
