@@ -49,6 +49,7 @@ class CpuBackend final : public Backend {
     // generic SSE3 "Prescott" kernels. natgrad does not override the choice
     // (OPENBLAS_CORETYPE is the user's to set) but says so.
     const std::string core = openblas_get_corename();
+#if defined(__x86_64__)  // the CPU feature test is x86-only; elsewhere OpenBLAS knows its cores
     if (core == "Prescott" && __builtin_cpu_supports("avx2")) {
       const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
@@ -60,6 +61,8 @@ class CpuBackend final : public Backend {
                     ? " (gemm, layerGram, layerGramSum and float32 choleskySolve already run on natgrad's own AVX-512 kernel)"
                     : "");
     }
+#endif
+
     // layerGram/layerGramSum always run on gemm_nt; gemm when use_own_gemm(), the float32 Cholesky when
     // use_own_cholesky() (gemm_nt.h: the auto rule and the measurements behind it).
     const std::string own = std::string("natgrad gemm_nt (") + cpu::gemm_nt_kernel() + ")";

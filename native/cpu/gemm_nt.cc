@@ -19,6 +19,7 @@
 // did, cost ~14% of a Cholesky). Every element of C is one dot product
 // accumulated in p order, chunk by chunk, whatever the thread count.
 #include "gemm_nt.h"
+#include "clones.h"
 #include "cpu_kernels.h"
 
 #include <cblas.h>
@@ -127,10 +128,9 @@ void store_tile(const float* t, int64_t mr, int64_t nr, float alpha, float beta,
   }
 }
 
-// Portable micro-kernel: t[j·MR + i] = Σ_p ap[p·MR + i]·bp[p·NR + j]. One clone per ISA (picked at load).
-__attribute__((target_clones("arch=haswell", "default"))) void kernel_portable(int64_t kc, const float* __restrict ap,
-                                                                                 const float* __restrict bp,
-                                                                                 float* __restrict t) {
+// Portable micro-kernel: t[j·MR + i] = Σ_p ap[p·MR + i]·bp[p·NR + j]. One clone per ISA (clones.h).
+NATGRAD_CLONES_HASWELL void kernel_portable(int64_t kc, const float* __restrict ap, const float* __restrict bp,
+                                            float* __restrict t) {
   for (int64_t x = 0; x < MR * NR; ++x) t[x] = 0.0f;
   for (int64_t p = 0; p < kc; ++p)
     for (int64_t j = 0; j < NR; ++j) {

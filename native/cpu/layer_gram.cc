@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "cpu_kernels.h"
+#include "clones.h"
 #include "gemm_nt.h"
 #include "parallel.h"
 #include "scratch.h"
@@ -45,8 +46,8 @@ struct TileBuffers {
 };
 
 // The tile rows [i0, i0 + mr) × columns [j0, j0 + nc) of H for the given layers, into K.
-// One clone per ISA (picked at load): the Hadamard and copy loops vectorise to the widest registers.
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
+// One clone per ISA (clones.h): the Hadamard and copy loops vectorise to the widest registers.
+NATGRAD_CLONES_AVX512_HASWELL
 void tile(const LayerFactors* layers, const float* const* E, const float* const* packed, int64_t count, int64_t N,
           int64_t k, int64_t NK, int64_t i0, int64_t mr, int64_t j0, int64_t nc, bool accumulate, float* K,
           TileBuffers& buf) {

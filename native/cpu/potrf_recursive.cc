@@ -28,6 +28,7 @@
 #endif
 
 #include "cpu_kernels.h"
+#include "clones.h"
 #include "gemm_nt.h"
 #include "parallel.h"
 
@@ -46,9 +47,8 @@ int64_t split(int64_t n) {
 
 // B[m,n] ← B · L⁻ᵀ for L [n,n] lower (n ≤ kLeafTrsm), column-major: column j of X is
 // (b_j − Σ_{i<j} L[j,i] x_i) / L[j,j]. 16 rows at a time, held in x[·][16].
-__attribute__((target_clones("arch=haswell", "default"))) void trsm_leaf_portable(int64_t m, int64_t n,
-                                                                                  const float* L, int64_t ldl,
-                                                                                  float* B, int64_t ldb) {
+NATGRAD_CLONES_HASWELL void trsm_leaf_portable(int64_t m, int64_t n, const float* L, int64_t ldl, float* B,
+                                               int64_t ldb) {
   for (int64_t r0 = 0; r0 < m; r0 += 16) {
     const int64_t rows = std::min<int64_t>(16, m - r0);
     float x[kLeafTrsm][16];
@@ -124,8 +124,7 @@ void trsm_rec(int64_t m, int64_t n, const float* L, int64_t ldl, float* B, int64
 // A[n,n] ← L (n ≤ kLeafPotrf), unblocked and right-looking, as LAPACK's spotf2: column j's pivot is
 // what remains of A[j,j] after the columns before it; a pivot that is not > 0 (or NaN) stops with
 // info = j + 1. The column scaling and the rank-1 update run down contiguous columns.
-__attribute__((target_clones("avx512f", "arch=haswell", "default"))) int potrf_leaf(int64_t n, float* A,
-                                                                                   int64_t lda) {
+NATGRAD_CLONES_AVX512_HASWELL int potrf_leaf(int64_t n, float* A, int64_t lda) {
   for (int64_t j = 0; j < n; ++j) {
     float* aj = A + j * lda;
     const float pivot = aj[j];
