@@ -130,7 +130,7 @@ function buildCeiling() {
   const src = path.join(__dirname, 'ceiling.c');
   const ob = (what) => execFileSync(process.execPath, [path.join(root, 'scripts', 'openblas.js'), what], { encoding: 'utf8' }).trim();
   fs.mkdirSync(path.dirname(exe), { recursive: true });
-  const args = ['-O2', src, `-I${ob('include')}`, ob('lib'), '-lpthread', '-lm', '-o', exe];
+  const args = ['-O2', src, `-I${ob('include')}`, ...ob('link').split('\n'), '-lpthread', '-lm', '-o', exe];
   console.log(`building the ceiling: cc ${args.map((a) => path.relative(root, a) || a).join(' ')}`);
   execFileSync('cc', args, { stdio: 'inherit', cwd: root });
   return exe;

@@ -148,7 +148,7 @@ function buildFloor() {
   const ob = (what) => execFileSync(process.execPath, [path.join(root, 'scripts', 'openblas.js'), what], { encoding: 'utf8' }).trim();
   const out = path.join(root, 'build', 'bench-step-floor');
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  const args = ['-O2', path.join(root, 'bench', 'step_floor.c'), `-I${ob('include')}`, ob('lib'), '-lpthread', '-lm', '-o', out];
+  const args = ['-O2', path.join(root, 'bench', 'step_floor.c'), `-I${ob('include')}`, ...ob('link').split('\n'), '-lpthread', '-lm', '-o', out];
   console.log(`building the floor: cc ${args.map((a) => path.relative(root, a) || a).join(' ')}`);
   execFileSync('cc', args, { stdio: 'inherit', cwd: root });
   return out;
