@@ -1,11 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
-// The CPU paths natgrad can take (NATGRAD_CPU_GEMM, read once per process): natgrad's own AVX-512
-// kernels, the same kernels' portable micro-kernel (an older CPU), and OpenBLAS's. `auto` picks one of
+// The CPU paths natgrad can take (NATGRAD_CPU_GEMM, read once per process): natgrad's own kernels on
+// this CPU's widest micro-kernel, on the AVX2 one (an AVX2 CPU), on the plain-loop one (an older CPU),
+// and OpenBLAS's. `auto` picks one of
 // them for this machine; the kernel and optimizer tests run again under each setting, so every path is
 // tested on every machine whatever `auto` picks (each test file runs in a process of its own).
-const CPU_PATHS = ['natgrad', 'openblas', 'natgrad-portable'];
+const CPU_PATHS = ['natgrad', 'openblas', 'natgrad-avx2', 'natgrad-portable'];
 const PATH_TESTS = [
+  'test/cpu_path.test.ts',
   'test/kernels.test.ts',
   'test/native.test.ts',
   'test/async_memory.test.ts',

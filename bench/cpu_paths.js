@@ -2,12 +2,14 @@
 // `auto` choice of NATGRAD_CPU_GEMM (native/cpu/gemm_nt.cc, use_own_gemm). Each setting runs in a
 // child process (the setting is read once, when the addon loads) on the same inputs; the children
 // alternate, `--rounds` times, and each figure is the median of its rounds.
-//   npm run bench:paths [-- --rounds=3 --own=natgrad|natgrad-portable --out=FILE]
-// --own=natgrad-portable compares the micro-kernel a CPU without AVX-512 runs (target_clones: AVX2/FMA
-// on such a CPU) with OpenBLAS's kernels.
+//   npm run bench:paths [-- --rounds=3 --own=natgrad|natgrad-avx2|natgrad-portable --out=FILE]
+// --own=natgrad-avx2 compares the micro-kernel an AVX2 CPU runs, --own=natgrad-portable the plain-loop
+// one, with OpenBLAS's kernels. (The openblas child's layerGramSum still runs natgrad's widest kernel for
+// this CPU, so on an AVX-512 machine the exact step's comparison favours OpenBLAS.)
 // It runs with the machine's OpenBLAS kernels as they are; to see another OpenBLAS kernel set, start
 // it as e.g. `OPENBLAS_CORETYPE=Cooperlake npm run bench:paths` (that command alone: tests and CI
-// never change OPENBLAS_CORETYPE). Writes bench/results/cpu_paths-<OpenBLAS core>.json.
+// never change OPENBLAS_CORETYPE). Writes bench/results/cpu_paths-<cpu vendor>-<OpenBLAS core>[-avx2|-portable].json;
+// every file also names the CPU model, its vector level and the kernels each setting ran (machine, kernels).
 'use strict';
 
 const { spawnSync } = require('node:child_process');
@@ -57,7 +59,7 @@ function main() {
   const args = parseArgs(process.argv.slice(2), ['rounds', 'own', 'out'], 'bench/cpu_paths.js');
   const rounds = Number(args.rounds ?? 3);
   const own = args.own ?? 'natgrad';
-  if (own !== 'natgrad' && own !== 'natgrad-portable') throw new Error(`bench/cpu_paths.js: --own must be natgrad or natgrad-portable, got ${own}`);
+  if (!['natgrad', 'natgrad-avx2', 'natgrad-portable'].includes(own)) throw new Error(`bench/cpu_paths.js: --own must be natgrad, natgrad-avx2 or natgrad-portable, got ${own}`);
   const SETTINGS = [own, 'openblas'];
   const ng = require(path.join(root, 'dist', 'index.js'));
   const runs = Object.fromEntries(SETTINGS.map((s) => [s, []]));
@@ -84,7 +86,8 @@ function main() {
     rows,
   };
   for (const row of rows) console.log(`${row.name.padEnd(36)} ${own} ${String(row.natgrad_ms).padStart(8)} ms   openblas ${String(row.openblas_ms).padStart(8)} ms   ×${row.openblas_over_natgrad}`);
-  writeJson(outFile(args, `cpu_paths-${core}${own === 'natgrad' ? '' : '-portable'}`), result);
+  const vendor = /amd/i.test(result.machine.cpu) ? 'amd' : /intel/i.test(result.machine.cpu) ? 'intel' : 'cpu';
+  writeJson(outFile(args, `cpu_paths-${vendor}-${core}${own === 'natgrad' ? '' : own.slice('natgrad'.length)}`), result);
 }
 
 if (process.argv[2] === '--child') child();

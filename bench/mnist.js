@@ -151,7 +151,7 @@ const result = {
   bench: 'mnist',
   date: new Date().toISOString(),
   command: `npm run bench:mnist${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-  machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, backend: b.name, blas: b.blas, threads: b.threads, NATGRAD_THREADS: process.env.NATGRAD_THREADS ?? null },
+  machine: require('./util').machine(dist('index.js')),
   problem: { title: problem.title, model: problem.modelText, train: problem.train.n, test: problem.test.n },
   secondsPerRun: seconds,
   thresholds: THRESHOLDS,

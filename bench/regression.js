@@ -120,7 +120,7 @@ const result = {
   bench: 'regression',
   command: `node bench/regression.js${process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : ''}`,
   date: new Date().toISOString(),
-  machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, backend: ng.backend() },
+  machine: require('./util').machine(ng),
   problem: { data: 'sin(10x)/(10x), 200 points evenly spaced on [-1, 1]', model: 'MLP 1-20-20-1 tanh', parameters: makeModel(0).numParameters, loss: 'gaussian', batch: 'full', target: TARGET },
   summary,
   ngd,

@@ -214,7 +214,10 @@ function summary(data, run) {
     L.push(
       `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, Node ${m.node}; natgrad backend ${m.backend.name} (${m.backend.blas}, ${m.backend.threads} threads), environment as given` +
         (m.backend.note ? ` (backend note: ${m.backend.note})` : '') +
-        '.'
+        '.' +
+        (m.path
+          ? ` CPU path: ${m.cpu_isa} CPU, OpenBLAS ${m.path.openblas_core} (${m.path.openblas_isa}) kernels, NATGRAD_CPU_GEMM=${m.path.setting}: gemm ${m.path.gemm}, float32 Cholesky ${m.path.cholesky}, natgrad micro-kernel ${m.path.micro_kernel}.`
+          : '')
     );
   if (run.sections?.length)
     L.push(
@@ -440,8 +443,7 @@ async function main() {
       command: `node bench/run.js${process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : ''}`,
       date: new Date().toISOString(),
       quick,
-      cpu: os.cpus()[0]?.model ?? '',
-      cores: os.cpus().length,
+      machine: u.machine(require(path.join(u.root, 'dist', 'index.js'))),
       sections,
       wall_s: u.round((Date.now() - started) / 1000, 1),
     };

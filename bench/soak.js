@@ -244,7 +244,7 @@ async function main() {
   const result = {
     command: `npm run bench:soak -- --steps=${STEPS} --calls=${CALLS}`,
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, backend: b.name, blas: b.blas, threads: b.threads },
+    machine: require('./util').machine(ng),
     method: `RSS after global.gc() every ${EVERY} iterations; least-squares slope after the first ${WARMUP * 100}% of the samples; flat = fitted growth < ${FLAT} bytes`,
     phases: {},
   };

@@ -300,7 +300,7 @@ async function main() {
     bench: 'step',
     date: new Date().toISOString(),
     command: `npm run bench:step${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
-    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version },
+    machine: require('./util').machine(ng),
     backend: { name: info.name, blas: info.blas, threads: info.threads, note: info.note },
     floor_program: { build: 'cc -O2 bench/step_floor.c <openblas include> <static libopenblas.a> -lpthread -lm', corename: finfo.corename, config: finfo.config, threads: finfo.threads },
     model: { widths: WIDTHS, activation: 'relu', output: 'categorical', damping: DAMPING, kernel_rows_per_sample: R, parameters: steps[0]?.P },

@@ -86,16 +86,26 @@ function fitPowerLaw(xs, ys) {
   return { exponent: b, coefficient: Math.exp(my - b * mx), r2: syy > 0 ? (sxy * sxy) / (sxx * syy) : 1, points: n };
 }
 
-/** The machine and the backend, for the JSON. */
+/**
+ * The machine and the CPU path a result was measured on, for every committed JSON: the CPU model and
+ * its vector level, the kernel set OpenBLAS ran, natgrad's micro-kernel, who ran gemm and the float32
+ * Cholesky (NATGRAD_CPU_GEMM as set), and the environment that chooses them.
+ */
 function machine(ng) {
   const info = ng.backend();
+  const c = info.cpu;
   return {
     cpu: os.cpus()[0]?.model ?? '',
+    cpu_isa: c?.isa ?? null,
     cores: os.cpus().length,
     memory_gib: round(os.totalmem() / 1024 ** 3, 1),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     backend: { name: info.name, blas: info.blas, threads: info.threads, note: info.note },
+    path: c
+      ? { setting: process.env.NATGRAD_CPU_GEMM ?? 'auto', openblas_core: c.openblasCore, openblas_isa: c.openblasIsa, micro_kernel: c.microKernel, gemm: c.gemm, cholesky: c.cholesky, kernels: info.kernels }
+      : null,
+    env: { OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null, NATGRAD_CPU_GEMM: process.env.NATGRAD_CPU_GEMM ?? null, NATGRAD_THREADS: process.env.NATGRAD_THREADS ?? null },
     load_average: os.loadavg().map((l) => round(l, 2)),
   };
 }

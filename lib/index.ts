@@ -1,6 +1,6 @@
 // natgrad — public exports.
 export { backend, setThreads, memoryInfo, setMemoryLimit } from './native';
-export type { BackendInfo, Precision, MemoryInfo } from './native';
+export type { BackendInfo, CpuPath, IsaLevel, Precision, MemoryInfo } from './native';
 export * from './linalg';
 // Models, output distributions and the natural-gradient optimizer.
 export { sequential, Sequential, linear, tanh, relu, sigmoid, softplus, gelu } from './nn';

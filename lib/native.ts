@@ -31,8 +31,39 @@ export interface BackendInfo {
    * CPU kernels run on this machine (see `kernels` and NATGRAD_CPU_GEMM). Empty on cuda.
    */
   threadIndependent: string[];
+  /** cpu: which code runs on this CPU and why (null on cuda). */
+  cpu: CpuPath | null;
   /** The .node file that was loaded. */
   addon: string;
+}
+
+/** A vector instruction level: of this CPU, or of the kernel set OpenBLAS runs. */
+export type IsaLevel = 'AVX-512' | 'AVX2' | 'AVX' | 'SSE' | 'other';
+
+/**
+ * Which code runs the CPU backend's products on this machine (NATGRAD_CPU_GEMM, `natgrad info`).
+ * OpenBLAS picks its kernel set from the CPU model when it loads; a model newer than the library runs an
+ * older set (an AVX2 or AVX-512 CPU as "Prescott", SSE3). natgrad then runs gemm and the float32
+ * Cholesky on its own micro-kernel for the CPU's level, wherever that was measured faster.
+ */
+export interface CpuPath {
+  /** This CPU's level ('other': not x86-64). */
+  isa: IsaLevel;
+  /** openblas_get_corename(), e.g. 'SkylakeX', 'Haswell', 'Prescott'. */
+  openblasCore: string;
+  /** That kernel set's level ('other': a name natgrad's table does not know, taken to match the CPU). */
+  openblasIsa: IsaLevel;
+  /** natgrad's micro-kernel: layerGram and layerGramSum always run on it. */
+  microKernel: 'avx512' | 'avx2' | 'portable';
+  /** Who runs gemm, and the float32 Cholesky of choleskySolve. */
+  gemm: 'natgrad' | 'openblas';
+  cholesky: 'natgrad' | 'openblas';
+  /** One sentence: what runs and the measurement behind it (or the NATGRAD_CPU_GEMM override). */
+  why: string;
+  /** How OpenBLAS's spinning threads are parked before natgrad's own parallel regions. */
+  parking: string;
+  /** Times they were parked in this process so far. */
+  parks: number;
 }
 
 export type Precision = 'float32' | 'float64';
@@ -75,6 +106,8 @@ export interface NativeAddon {
   workBytes(kernel: 'choleskySolve' | 'pinvSolve', m: number, nrhs: number, precision: Precision): number;
   /** maxOrder: the largest M of an M × M matrix (M² ≤ 2³¹ − 1); maxEigenOrder: pinvSolve's (syevd's workspace). */
   limits: { maxOrder: number; maxEigenOrder: number };
+  /** The auto rule of NATGRAD_CPU_GEMM for any CPU level and OpenBLAS core (native/cpu/gemm_nt.h). */
+  cpuPathRule(cpuIsa: IsaLevel, openblasCore: string): { gemm: 'natgrad' | 'openblas'; cholesky: 'natgrad' | 'openblas'; why: string };
   napiVersion: number;
 }
 

@@ -21,6 +21,7 @@
 
 #include "backend.h"
 #include "cpu/cpu_kernels.h"
+#include "cpu/gemm_nt.h"
 #include "cpu/parallel.h"
 #include "cpu/scratch.h"
 #include "error.h"
@@ -806,6 +807,40 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
     start = end + 1;
   }
   o.Set("threadIndependent", independent);
+  if (b.has_cpu_path) {
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("isa", b.cpu.isa);
+    c.Set("openblasCore", b.cpu.openblas_core);
+    c.Set("openblasIsa", b.cpu.openblas_isa);
+    c.Set("microKernel", b.cpu.micro_kernel);
+    c.Set("gemm", b.cpu.gemm);
+    c.Set("cholesky", b.cpu.cholesky);
+    c.Set("why", b.cpu.why);
+    c.Set("parking", b.cpu.parking);
+    c.Set("parks", (double)b.cpu.parks);
+    o.Set("cpu", c);
+  } else {
+    o.Set("cpu", env.Null());
+  }
+  return o;
+}
+
+// cpuPathRule(cpuIsa, openblasCore): the auto rule of NATGRAD_CPU_GEMM as a pure function (gemm_nt.h),
+// for any CPU level ('AVX-512' | 'AVX2' | 'AVX' | 'SSE' | 'other') and OpenBLAS core name, so that its
+// table is tested on every machine: { gemm, cholesky: 'natgrad' | 'openblas', why }.
+Napi::Value cpu_path_rule_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[0].IsString() || !info[1].IsString())
+    throw_arg(env, false, "cpuPathRule: expected (cpuIsa: string, openblasCore: string)");
+  const std::string isa = info[0].As<Napi::String>(), core = info[1].As<Napi::String>();
+  natgrad::cpu::Isa level;
+  if (!natgrad::cpu::isa_from_name(isa, &level))
+    throw_arg(env, true, "cpuPathRule: cpuIsa must be 'AVX-512', 'AVX2', 'AVX', 'SSE' or 'other', got '" + isa + "'");
+  const natgrad::cpu::PathRule r = natgrad::cpu::cpu_path_rule(level, natgrad::cpu::openblas_core_isa(core), core);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("gemm", r.own_gemm ? "natgrad" : "openblas");
+  o.Set("cholesky", r.own_cholesky ? "natgrad" : "openblas");
+  o.Set("why", r.why);
   return o;
 }
 
@@ -948,6 +983,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("setMemoryLimit", Napi::Function::New(env, set_memory_limit));
   exports.Set("requireMemory", Napi::Function::New(env, require_memory_js));
   exports.Set("workBytes", Napi::Function::New(env, work_bytes_js));
+  exports.Set("cpuPathRule", Napi::Function::New(env, cpu_path_rule_js));
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("maxOrder", Napi::Number::New(env, 46340));  // the largest M with M² ≤ 2³¹ − 1
   limits.Set("maxEigenOrder", Napi::Number::New(env, (double)natgrad::cpu::kMaxSyevdOrder));

@@ -20,6 +20,15 @@ struct BackendInfo {
   // The reproducibility contract: every kernel gives the same bits run to run at a fixed thread count;
   // these (comma-separated, e.g. "gemm,layerGramSum,choleskySolve float32") also across thread counts.
   std::string thread_independent;
+  // cpu only: the vector level of this CPU and of the kernel set OpenBLAS runs ("AVX-512", "AVX2", "AVX",
+  // "SSE", "other"), natgrad's micro-kernel ("avx512", "avx2", "portable"), who runs gemm and the float32
+  // Cholesky ("natgrad" | "openblas") and why, how OpenBLAS's idle threads are parked, and how often.
+  struct CpuPath {
+    std::string isa, openblas_core, openblas_isa, micro_kernel, gemm, cholesky, why, parking;
+    uint64_t parks = 0;
+  };
+  bool has_cpu_path = false;
+  CpuPath cpu;
 };
 
 // One linear layer's factors for layer_gram_sum: B [N·k, width_out], A [N, width_in], row-major.

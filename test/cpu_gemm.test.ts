@@ -41,6 +41,7 @@ const gemmAbs = matmul64(g.a.map(Math.abs), g.b.map(Math.abs), g.m, g.n, g.k, tr
 describe.each([
   ['auto', /./],
   ['natgrad', /gemm: natgrad gemm_nt.*choleskySolve float32: natgrad recursive Cholesky/],
+  ['natgrad-avx2', /gemm_nt \((avx2|portable)\).*natgrad recursive Cholesky on gemm_nt \((avx2|portable)\)/],
   ['natgrad-portable', /gemm_nt \(portable\).*natgrad recursive Cholesky on gemm_nt \(portable\)/],
   ['openblas', /gemm: OpenBLAS sgemm; choleskySolve float32: OpenBLAS blocked Cholesky/],
 ])('NATGRAD_CPU_GEMM=%s', (setting, kernels) => {

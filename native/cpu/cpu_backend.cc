@@ -15,24 +15,11 @@ namespace {
 // OpenBLAS calls made from several threads at once are not bitwise reproducible: measured here,
 // pinvSolve (ssyevd/dsyevd + sgemm) gave different bits in ~4% of calls while Promise-form calls
 // overlapped, and never when the same calls ran one at a time. The methods that call OpenBLAS therefore
-// hold this lock, so results stay identical across runs however Promise-form calls interleave (OpenBLAS
-// already uses every core for one call; natgrad's own kernels do not take it).
+// hold cpu::OpenBlasLock (parallel.h), so results stay identical across runs however Promise-form calls
+// interleave (OpenBLAS already uses every core for one call; natgrad's own kernels do not take it).
 // OpenBLAS's thread count is process-wide; the lock's holder sets it to its own environment's
 // threads() (setThreads is per Node.js environment), so two environments never see each other's.
-std::mutex& openblas_mutex() {
-  static std::mutex* m = new std::mutex;  // never destroyed: a worker may outlive static destructors
-  return *m;
-}
-class OpenBlasLock {
- public:
-  explicit OpenBlasLock(std::mutex& m) : lock_(m) {
-    const int want = cpu::threads();
-    if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
-  }
-
- private:
-  std::lock_guard<std::mutex> lock_;
-};
+using cpu::OpenBlasLock;
 
 class CpuBackend final : public Backend {
  public:
@@ -44,25 +31,23 @@ class CpuBackend final : public Backend {
     std::string version = config.substr(0, config.find(' ', config.find(' ') + 1));
     b.blas = version + " " + openblas_get_corename();
     b.threads = cpu::threads();
-    // OpenBLAS picks its kernels from the CPU model at load; a model newer than
-    // the library (e.g. 0.3.21 on an Emerald Rapids Xeon) falls back to the
-    // generic SSE3 "Prescott" kernels. natgrad does not override the choice
-    // (OPENBLAS_CORETYPE is the user's to set) but says so.
+    // OpenBLAS picks its kernels from the CPU model at load; a model newer than the library (e.g. 0.3.21
+    // on an Emerald Rapids Xeon) falls back to older kernels (the generic SSE3 "Prescott" ones for an
+    // unknown model). natgrad does not override the choice (OPENBLAS_CORETYPE is the user's to set),
+    // but says what runs and why (cpu_path_rule, gemm_nt.h), and which OPENBLAS_CORETYPE would match the CPU.
     const std::string core = openblas_get_corename();
-#if defined(__x86_64__)  // the CPU feature test is x86-only; elsewhere OpenBLAS knows its cores
-    if (core == "Prescott" && __builtin_cpu_supports("avx2")) {
-      const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-      b.note = std::string("OpenBLAS did not recognise this CPU and uses its generic Prescott (SSE3) kernels; ") +
-               "this CPU has " + (avx512 ? "AVX-512" : "AVX2") + ": setting OPENBLAS_CORETYPE=" +
-               (avx512 ? "SkylakeX" : "Haswell") + " before starting node selects faster kernels for gram, " +
-               "pinvSolve, batchedGramInverse and float64 solves" +
+    const cpu::Isa cpu_level = cpu::cpu_isa(), ob_level = cpu::openblas_core_isa(core);
+    const auto rank = [](cpu::Isa i) { return i == cpu::Isa::other ? -1 : (int)i; };
+    if (rank(ob_level) >= 0 && rank(cpu_level) > rank(ob_level)) {
+      const char* suggest = cpu_level == cpu::Isa::avx512 ? "SkylakeX" : cpu_level == cpu::Isa::avx2 ? "Haswell" : "Sandybridge";
+      b.note = std::string("OpenBLAS runs its ") + core + " (" + cpu::isa_name(ob_level) + ") kernels on this " +
+               cpu::isa_name(cpu_level) + " CPU (it may not recognise the model); setting OPENBLAS_CORETYPE=" + suggest +
+               " before starting node selects faster kernels for " +
                (cpu::use_own_gemm() && cpu::use_own_cholesky()
-                    ? " (gemm, layerGram, layerGramSum and float32 choleskySolve already run on natgrad's own AVX-512 kernel)"
-                    : "");
+                    ? "gram, pinvSolve, batchedGramInverse and float64 solves (gemm, layerGram, layerGramSum and "
+                      "float32 choleskySolve already run on natgrad's own " + std::string(cpu::gemm_nt_kernel()) + " kernel)"
+                    : "every kernel OpenBLAS runs");
     }
-#endif
-
     // layerGram/layerGramSum always run on gemm_nt; gemm when use_own_gemm(), the float32 Cholesky when
     // use_own_cholesky() (gemm_nt.h: the auto rule and the measurements behind it).
     const std::string own = std::string("natgrad gemm_nt (") + cpu::gemm_nt_kernel() + ")";
@@ -76,6 +61,10 @@ class CpuBackend final : public Backend {
     // by thread (its potrf's bits differ between 1 and 2 threads on Cooperlake kernels, for one).
     b.thread_independent = std::string("layerGram,layerGramSum") + (cpu::use_own_gemm() ? ",gemm" : "") +
                            (cpu::use_own_cholesky() ? ",choleskySolve float32" : "");
+    b.has_cpu_path = true;
+    b.cpu = {cpu::isa_name(cpu_level), core, cpu::isa_name(ob_level), cpu::gemm_nt_kernel(),
+             cpu::use_own_gemm() ? "natgrad" : "openblas", cpu::use_own_cholesky() ? "natgrad" : "openblas",
+             cpu::cpu_path().why, cpu::openblas_parking(), cpu::openblas_parks()};
     return b;
   }
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, const float* B,
@@ -91,12 +80,12 @@ class CpuBackend final : public Backend {
       cpu::gemm_nt(n, m, k, alpha, opBt, opA, beta == 0.0f ? 0.0f : 1.0f, C, n);
       return;
     }
-    OpenBlasLock lock(openblas_mutex());
+    OpenBlasLock lock;
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
                 (int)k, alpha, A, ta ? (int)m : (int)k, B, tb ? (int)k : (int)n, beta, C, (int)n);
   }
   void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) override {
-    OpenBlasLock lock(openblas_mutex());
+    OpenBlasLock lock;
     cpu::gram(J, P, M, samples_major, K);
   }
   void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
@@ -105,17 +94,17 @@ class CpuBackend final : public Backend {
   }
   void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, Precision p,
                       float* X) override {
-    OpenBlasLock lock(openblas_mutex());  // potrs, the float64 factor, and the float32 one without natgrad's gemm
+    OpenBlasLock lock;  // potrs, the float64 factor, and the float32 one without natgrad's gemm
     cpu::cholesky_solve(K, M, R, nrhs, lambda, p, X);
   }
   int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond,
                      Precision p, float* X) override {
-    OpenBlasLock lock(openblas_mutex());
+    OpenBlasLock lock;
     return cpu::pinv_solve(K, M, R, nrhs, lambda, rcond, p, X);
   }
   void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda,
                             float* out) override {
-    OpenBlasLock lock(openblas_mutex());
+    OpenBlasLock lock;
     cpu::batched_gram_inverse(G, batch, rows, k, lambda, out);
   }
 };

@@ -3,6 +3,7 @@
 // gemm_nt.cc), and for products fused with other work (tiles of a kernel).
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace natgrad::cpu {
 
@@ -37,24 +38,53 @@ void pack_rows(View X, int64_t rows, int64_t k, Side side, float* out);
 void gemm_nt_packed(int64_t m, int64_t n, int64_t k, float alpha, const float* a_packed, int64_t a_rows, int64_t i0,
                     const float* b_packed, int64_t b_rows, int64_t j0, float beta, float* C, int64_t ldc);
 
-// The name of the micro-kernel gemm_nt runs on this CPU: "avx512" or "portable".
+// The name of the micro-kernel gemm_nt runs: "avx512" (an AVX-512 CPU), "avx2" (AVX2 + FMA, or
+// NATGRAD_CPU_GEMM=natgrad-avx2) or "portable" (plain loops: an older CPU, or natgrad-portable).
 const char* gemm_nt_kernel();
 
 // Which code runs the backend's gemm (use_own_gemm) and the float32 Cholesky (use_own_cholesky):
-// natgrad's gemm_nt, or OpenBLAS's BLAS-3. NATGRAD_CPU_GEMM=natgrad|natgrad-portable|openblas forces
-// both. auto, from `npm run bench:paths` (bench/results/cpu_paths-*.json, 2-core AMD EPYC with AVX-512):
-//  - no AVX-512: OpenBLAS for both (the portable micro-kernel is 2.4–5× slower than OpenBLAS's AVX2);
-//  - AVX-512, OpenBLAS's kernels without it (Prescott, Haswell, …): natgrad for both (gemm 1.1–1.2×,
-//    Cholesky 1.2–1.3×, the exact step 1.2× faster, and bits independent of the thread count);
-//  - AVX-512 and OpenBLAS's AVX-512 kernels (SkylakeX, Cooperlake, SapphireRapids): OpenBLAS's sgemm
-//    for gemm (1.11–1.14× faster than gemm_nt), natgrad's Cholesky (the exact step 1.08–1.22× faster;
-//    the factorisation alone 1.15–1.22× faster at M = 1024, within ±9% at 2048, 0.88–0.93× at 4096),
-//    which keeps the optimizer's bits independent of the thread count.
+// natgrad's gemm_nt, or OpenBLAS's BLAS-3. NATGRAD_CPU_GEMM=natgrad|natgrad-avx2|natgrad-portable|openblas forces
+// both; auto follows cpu_path_rule below, from this CPU's vector level and that of the kernel set
+// OpenBLAS runs (openblas_get_corename()).
+
+// A vector level: of this CPU (what natgrad's micro-kernels can use: avx512 = AVX-512F, the AVX-512
+// micro-kernel; avx2 = AVX2 + FMA, the AVX2 micro-kernel; avx; sse), or of an
+// OpenBLAS kernel set (Prescott … Nehalem: sse; Sandybridge, Bulldozer … Excavator: avx; Haswell, Zen:
+// avx2; SkylakeX, Cooperlake, SapphireRapids: avx512). other: not x86-64, or a core name this table
+// does not know (a newer OpenBLAS's), taken to match the CPU.
+enum class Isa { sse, avx, avx2, avx512, other };
+const char* isa_name(Isa isa);
+bool isa_from_name(const std::string& name, Isa* isa);  // the inverse of isa_name; false for other names
+Isa cpu_isa();                              // this CPU (other: not x86-64)
+Isa openblas_core_isa(const std::string& core);  // an OpenBLAS core name, as openblas_get_corename() gives it
+
+struct PathRule {
+  bool own_gemm, own_cholesky;
+  std::string why;  // one sentence: what runs, and the measurement behind it
+};
+// The auto rule, a pure function (tested as a table: test/cpu_path.test.ts). From `npm run bench:paths`
+// (bench/results/cpu_paths-*.json; OpenBLAS's kernel set chosen per command with OPENBLAS_CORETYPE):
+//  - an AVX-512 CPU, OpenBLAS below AVX-512 (Prescott, Sandybridge, Haswell, …): natgrad for both
+//    (gemm 1.1–1.2× faster than OpenBLAS-Haswell, Cholesky 1.2–1.3×; 2–4× over Prescott; AMD Zen 5);
+//  - an AVX-512 CPU and OpenBLAS's AVX-512 kernels (SkylakeX, Cooperlake, SapphireRapids): OpenBLAS's
+//    sgemm for gemm (1.11–1.14× faster than gemm_nt on Zen 5, 1.20–1.24× on an Intel Xeon), natgrad's
+//    Cholesky, which keeps the optimizer's bits independent of the thread count (the exact step
+//    1.08–1.22× faster with it on Zen 5; the factorisation alone 0.90–1.07× of OpenBLAS's on the Xeon);
+//  - an AVX2 CPU, OpenBLAS below AVX2 (Prescott: SSE3; Sandybridge: AVX without FMA): natgrad for both,
+//    on the AVX2 micro-kernel (NATGRAD_CPU_GEMM=natgrad-avx2, Intel Xeon with AVX-512 running it): gemm
+//    1.86–2.01× / 1.17–1.19×, Cholesky 1.38–1.83× / 1.13–1.27×, the exact step 1.31× / 1.47× faster
+//    than OpenBLAS-Prescott / -Sandybridge (the plain-loop micro-kernel was slower than either);
+//  - an AVX2 CPU with OpenBLAS's AVX2 kernels (Haswell, Zen): OpenBLAS for both (the AVX2 micro-kernel
+//    is 0.72–0.85× of OpenBLAS-Haswell);
+//  - a CPU without AVX2, or not x86-64: OpenBLAS for both (natgrad has no faster kernel there).
+PathRule cpu_path_rule(Isa cpu, Isa openblas, const std::string& core);
+// The rule in effect, with the NATGRAD_CPU_GEMM override applied (why then says so).
+const PathRule& cpu_path();
 bool use_own_gemm();
 bool use_own_cholesky();
 
-// The NATGRAD_CPU_GEMM setting in effect: auto | natgrad | openblas |
-// natgrad-portable (natgrad's kernels without AVX-512, for tests); other values: auto.
+// The NATGRAD_CPU_GEMM setting in effect: auto | natgrad | openblas | natgrad-avx2 (natgrad's kernels on
+// the AVX2 micro-kernel) | natgrad-portable (on the plain-loop micro-kernel); other values: auto.
 const char* gemm_setting();
 
 }  // namespace natgrad::cpu

@@ -5,11 +5,16 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
+
+// OpenBLAS's shutdown of its thread pool (blas_server.c; pthreads builds), weak: absent in some builds.
+extern "C" int blas_thread_shutdown_(void) __attribute__((weak));
 
 namespace natgrad::cpu {
 
@@ -29,6 +34,61 @@ int threads() { return t_call_threads > 0 ? t_call_threads : default_threads(); 
 
 CallThreads::CallThreads(int n) : previous_(t_call_threads) { t_call_threads = n; }
 CallThreads::~CallThreads() { t_call_threads = previous_; }
+
+std::mutex& openblas_mutex() {
+  static std::mutex* m = new std::mutex;  // never destroyed: a worker may outlive static destructors
+  return *m;
+}
+
+namespace {
+std::atomic<bool> g_openblas_awake{false};  // an OpenBLAS call on > 1 thread since the last park
+std::atomic<uint64_t> g_parks{0};
+thread_local bool t_openblas_held = false;  // this thread holds openblas_mutex() (an OpenBlasLock)
+
+bool parking_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("NATGRAD_PARK_OPENBLAS");
+    return blas_thread_shutdown_ != nullptr && !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+
+void park_locked() {
+  blas_thread_shutdown_();
+  g_openblas_awake.store(false, std::memory_order_relaxed);
+  g_parks.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+OpenBlasLock::OpenBlasLock() : lock_(openblas_mutex()) {
+  t_openblas_held = true;
+  const int want = threads();
+  if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
+  // set before the call: a region inside this lock's scope (the recursive Cholesky) parks what the
+  // call before it left spinning
+  if (want > 1) g_openblas_awake.store(true, std::memory_order_relaxed);
+}
+OpenBlasLock::~OpenBlasLock() { t_openblas_held = false; }
+
+bool park_openblas_threads() {
+  if (!g_openblas_awake.load(std::memory_order_relaxed) || !parking_enabled()) return false;
+  if (t_openblas_held) {  // this thread holds the lock: no OpenBLAS call is running
+    park_locked();
+    return true;
+  }
+  // another thread in an OpenBLAS call: its workers are busy, not spinning; leave them
+  std::unique_lock<std::mutex> lock(openblas_mutex(), std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  if (!g_openblas_awake.load(std::memory_order_relaxed)) return false;
+  park_locked();
+  return true;
+}
+
+const char* openblas_parking() {
+  if (blas_thread_shutdown_ == nullptr) return "unavailable (this OpenBLAS has no blas_thread_shutdown_)";
+  return parking_enabled() ? "blas_thread_shutdown_" : "off (NATGRAD_PARK_OPENBLAS=0)";
+}
+uint64_t openblas_parks() { return g_parks.load(std::memory_order_relaxed); }
 
 namespace {
 
@@ -54,6 +114,7 @@ class Pool {
       for (int64_t t = 0; t < count; ++t) fn(t);
       return;
     }
+    park_openblas_threads();  // OpenBLAS's workers would take a core from this region's
     grow(want - 1);
     {
       std::lock_guard<std::mutex> lock(mutex_);

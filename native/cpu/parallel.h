@@ -15,9 +15,19 @@
 // region runs at a time: a caller that finds the pool busy (concurrent
 // Promise-form calls on the libuv pool) runs its tasks alone, which is still
 // correct. Workers sleep on a condition variable between regions.
+//
+// OpenBLAS's own threads and this pool share the cores. After a threaded OpenBLAS call, OpenBLAS's
+// workers spin (0.3.21: sched_yield in a loop for THREAD_TIMEOUT, 2^28 cycles, ~0.1 s) before they
+// sleep; a parallel region started in that time had one core fewer (measured: layerGramSum after the
+// backprop's sgemm 1.2–1.5× slower). So OpenBLAS calls go through OpenBlasLock, which notes that
+// OpenBLAS's workers may be awake, and a parallel region first parks them: blas_thread_shutdown_(),
+// OpenBLAS's own fork-time shutdown, which ends them (OpenBLAS starts them again at its next threaded
+// call, ~0.1 ms). It is looked up as a weak symbol: an OpenBLAS without it (or a non-pthreads one,
+// whose shutdown does nothing) leaves the pools as they were. NATGRAD_PARK_OPENBLAS=0 turns it off.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <mutex>
 
 namespace natgrad::cpu {
 
@@ -39,5 +49,27 @@ class CallThreads {
 };
 
 void parallel_for(int64_t count, const std::function<void(int64_t)>& fn);
+
+// OpenBLAS calls made from several threads at once are not bitwise reproducible (cpu_backend.cc), so
+// every OpenBLAS call natgrad makes holds this lock, which also sets OpenBLAS's thread count to threads().
+std::mutex& openblas_mutex();
+class OpenBlasLock {
+ public:
+  OpenBlasLock();
+  ~OpenBlasLock();
+  OpenBlasLock(const OpenBlasLock&) = delete;
+  OpenBlasLock& operator=(const OpenBlasLock&) = delete;
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+};
+
+// Parks OpenBLAS's worker threads if an OpenBLAS call may have left them spinning (see above); true
+// if it did. parallel_for calls it before it wakes its own workers.
+bool park_openblas_threads();
+// How parking is set up: "blas_thread_shutdown_" (found), "off (NATGRAD_PARK_OPENBLAS=0)" or
+// "unavailable (…)"; and the number of times it parked OpenBLAS's threads in this process.
+const char* openblas_parking();
+uint64_t openblas_parks();
 
 }  // namespace natgrad::cpu
