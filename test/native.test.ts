@@ -115,6 +115,26 @@ describe('bad input gives an error naming the argument', () => {
     expect(err?.code).toBe('ERR_NON_FINITE');
     expect(err?.message).toMatch(/'J' contains NaN at index 1/);
   });
+  it('a large array (scanned in parallel ranges) names its first non-finite element, as a serial scan would', () => {
+    const m = 1100; // K has 1.21 Mi elements: split among the threads from 1 Mi
+    const k = new Float32Array(m * m);
+    for (let i = 0; i < m; i++) k[i * m + i] = 1;
+    const at = (i: number) => {
+      try {
+        choleskySolve(k, m, new Float32Array(m).fill(1));
+      } catch (e) {
+        return [(e as { code?: string }).code, (e as Error).message.match(/'K' contains (\w+) at index (\d+)/)?.slice(1)];
+      }
+      return ['no error', i];
+    };
+    k[m * m - 1] = Infinity; // in the last range
+    expect(at(0)).toEqual(['ERR_NON_FINITE', ['Infinity', String(m * m - 1)]]);
+    k[700_000] = NaN; // an earlier range, and a later element in the same range
+    k[700_001] = -Infinity;
+    expect(at(0)).toEqual(['ERR_NON_FINITE', ['NaN', '700000']]);
+    k[5] = -Infinity; // the first range
+    expect(at(0)).toEqual(['ERR_NON_FINITE', ['Infinity', '5']]);
+  });
   it('subarray views with an offset are read in place', () => {
     const base = new Float32Array([9, 9, 1, 2, 3, 4, 5, 6, 9]);
     expect(Array.from(gram(base.subarray(2, 8), 3, 2))).toEqual([35, 44, 44, 56]);

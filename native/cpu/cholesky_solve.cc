@@ -26,6 +26,7 @@
 #include "cpu_kernels.h"
 #include "gemm_nt.h"
 #include "lapack_types.h"
+#include "parallel.h"
 #include "scratch.h"
 
 namespace natgrad::cpu {
@@ -77,13 +78,22 @@ static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t 
   // part potrf/potrs reference (LAPACK: "the strictly upper triangular part of A
   // is not referenced" for UPLO = 'L'), so only that triangle is copied; the rest
   // of W is left as it is (scratch recycled between calls, see scratch.h).
+  // The copy is split among natgrad's threads from 1 Mi elements (a 2304² kernel: ~2 ms on one thread).
   Scratch<T> W(M * M);
-  for (int64_t i = 0; i < M; ++i) {
-    const float* k = K + i * M;
-    T* w = W.get() + i * M;
-    for (int64_t j = i; j < M; ++j) w[j] = (T)k[j];
-    w[i] += (T)lambda;
-  }
+  constexpr int64_t kRows = 64;
+  const auto copy_rows = [&](int64_t t) {
+    for (int64_t i = t * kRows; i < std::min(M, (t + 1) * kRows); ++i) {
+      const float* k = K + i * M;
+      T* w = W.get() + i * M;
+      for (int64_t j = i; j < M; ++j) w[j] = (T)k[j];
+      w[i] += (T)lambda;
+    }
+  };
+  const int64_t tasks = (M + kRows - 1) / kRows;
+  if (M * M >= (int64_t(1) << 20))
+    parallel_for(tasks, copy_rows);
+  else
+    for (int64_t t = 0; t < tasks; ++t) copy_rows(t);
   int info = 0;
   if constexpr (std::is_same_v<T, float>)
     info = use_own_cholesky() ? potrf_recursive(M, W.get(), M) : blocked_potrf((int)M, W.get());
