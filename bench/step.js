@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:step [-- --quick] [--sizes=64,256] [--naive=64,128] [--reps=5]
+// npm run bench:step [-- --quick] [--sizes=64,256] [--naive=64,128] [--reps=5] [--out=FILE]
 //
 // One exact natural-gradient step (issue #3) for an MLP 784-256-256-10 (relu) with a
 // categorical output, damping 1e-3, at N ∈ {64, 128, 256, 512}; writes
@@ -310,7 +310,7 @@ async function main() {
     steps,
     layer_vs_dense: comparison,
   };
-  const file = path.join(root, 'bench', 'results', partial ? 'step.partial.json.tmp' : 'step.json');
+  const file = argValue('out') ? path.resolve(argValue('out')) : path.join(root, 'bench', 'results', partial ? 'step.partial.json.tmp' : 'step.json');
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   console.log(`wrote ${path.relative(root, file)}`);

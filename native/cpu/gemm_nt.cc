@@ -14,7 +14,10 @@
 // threads; then C's MC-row blocks are the tasks (parallel_for): a task packs
 // its rows of A into MR-row micro-panels (ap[p·MR + i]) and the micro-kernel
 // forms each MR × NR tile of A·Bᵀ in registers (MR = 32: two 16-float vectors
-// per column, NR = 12 columns: 24 accumulators) and adds it into C. Each
+// per column, NR = 12 columns: 24 accumulators; on an AVX2 CPU four 16 × 6
+// sub-tiles of 12 accumulators each, an AVX2 CPU having 16 registers) and adds
+// it into C. The AVX2 kernel also serves an AVX2 CPU that OpenBLAS runs with
+// older kernels (Prescott, Sandybridge): gemm_nt.h, cpu_path_rule. Each
 // operand is thus packed once per chunk (packing per task, as a first version
 // did, cost ~14% of a Cholesky). Every element of C is one dot product
 // accumulated in p order, chunk by chunk, whatever the thread count.
@@ -439,7 +442,7 @@ PathRule cpu_path_rule(Isa cpu, Isa openblas, const std::string& core) {
   if (cpu == Isa::avx512) {
     if (openblas == Isa::avx512)
       return {false, true,
-              ob + level + ", as this CPU supports: its sgemm runs gemm (1.11–1.24× faster than natgrad's), natgrad's "
+              ob + level + ", as this CPU supports: its sgemm runs gemm (1.11–1.36× faster than natgrad's), natgrad's "
                    "recursive Cholesky the float32 factorisation (bits independent of the thread count; 0.90–1.07× "
                    "of OpenBLAS's on an Intel Xeon, the exact step 1.08–1.22× faster on an AMD Zen 5)"};
     return {true, true,
@@ -449,10 +452,10 @@ PathRule cpu_path_rule(Isa cpu, Isa openblas, const std::string& core) {
   if (cpu == Isa::avx2 && (openblas == Isa::sse || openblas == Isa::avx))
     return {true, true,
             ob + level + ", below this CPU's AVX2: natgrad's AVX2 kernels run gemm and the float32 Cholesky (measured "
-                         "1.9–2.0× / 1.4–1.8× faster than OpenBLAS-Prescott, 1.2× / 1.1–1.3× than OpenBLAS-Sandybridge)"};
+                         "1.9–2.0× / 1.3–1.9× faster than OpenBLAS-Prescott, 1.2× / 1.1–1.3× than OpenBLAS-Sandybridge)"};
   if (cpu == Isa::avx2)
     return {false, false,
-            ob + level + ": OpenBLAS runs gemm and the Cholesky (natgrad's AVX2 kernels measured 0.72–0.85× of "
+            ob + level + ": OpenBLAS runs gemm and the Cholesky (natgrad's AVX2 kernels measured 0.71–0.85× of "
                          "OpenBLAS-Haswell)"};
   return {false, false, ob + level + ": OpenBLAS runs gemm and the Cholesky (natgrad has no faster kernel below AVX2)"};
 }

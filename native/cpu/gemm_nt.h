@@ -67,15 +67,15 @@ struct PathRule {
 //  - an AVX-512 CPU, OpenBLAS below AVX-512 (Prescott, Sandybridge, Haswell, …): natgrad for both
 //    (gemm 1.1–1.2× faster than OpenBLAS-Haswell, Cholesky 1.2–1.3×; 2–4× over Prescott; AMD Zen 5);
 //  - an AVX-512 CPU and OpenBLAS's AVX-512 kernels (SkylakeX, Cooperlake, SapphireRapids): OpenBLAS's
-//    sgemm for gemm (1.11–1.14× faster than gemm_nt on Zen 5, 1.20–1.24× on an Intel Xeon), natgrad's
+//    sgemm for gemm (1.11–1.14× faster than gemm_nt on Zen 5, 1.20–1.36× on an Intel Xeon), natgrad's
 //    Cholesky, which keeps the optimizer's bits independent of the thread count (the exact step
 //    1.08–1.22× faster with it on Zen 5; the factorisation alone 0.90–1.07× of OpenBLAS's on the Xeon);
 //  - an AVX2 CPU, OpenBLAS below AVX2 (Prescott: SSE3; Sandybridge: AVX without FMA): natgrad for both,
 //    on the AVX2 micro-kernel (NATGRAD_CPU_GEMM=natgrad-avx2, Intel Xeon with AVX-512 running it): gemm
-//    1.86–2.01× / 1.17–1.19×, Cholesky 1.38–1.83× / 1.13–1.27×, the exact step 1.31× / 1.47× faster
-//    than OpenBLAS-Prescott / -Sandybridge (the plain-loop micro-kernel was slower than either);
+//    1.86–2.01× / 1.17–1.24×, Cholesky 1.33–1.86× / 1.13–1.27×, the exact step 1.09–1.31× / 1.44–1.47×
+//    faster than OpenBLAS-Prescott / -Sandybridge (the plain-loop micro-kernel was slower than either);
 //  - an AVX2 CPU with OpenBLAS's AVX2 kernels (Haswell, Zen): OpenBLAS for both (the AVX2 micro-kernel
-//    is 0.72–0.85× of OpenBLAS-Haswell);
+//    is 0.71–0.85× of OpenBLAS-Haswell);
 //  - a CPU without AVX2, or not x86-64: OpenBLAS for both (natgrad has no faster kernel there).
 PathRule cpu_path_rule(Isa cpu, Isa openblas, const std::string& core);
 // The rule in effect, with the NATGRAD_CPU_GEMM override applied (why then says so).
