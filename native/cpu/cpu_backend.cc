@@ -39,7 +39,15 @@ class CpuBackend final : public Backend {
     const cpu::Isa cpu_level = cpu::cpu_isa(), ob_level = cpu::openblas_core_isa(core);
     const auto rank = [](cpu::Isa i) { return i == cpu::Isa::other ? -1 : (int)i; };
     if (rank(ob_level) >= 0 && rank(cpu_level) > rank(ob_level)) {
-      const char* suggest = cpu_level == cpu::Isa::avx512 ? "SkylakeX" : cpu_level == cpu::Isa::avx2 ? "Haswell" : "Sandybridge";
+      // OpenBLAS's SkylakeX kernels need AVX-512 BW/DQ/VL besides F (a Knights Landing has F only)
+      bool skylakex = false;
+#if defined(__x86_64__)
+      skylakex = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                 __builtin_cpu_supports("avx512vl");
+#endif
+      const char* suggest = cpu_level == cpu::Isa::avx512 && skylakex ? "SkylakeX"
+                            : cpu_level >= cpu::Isa::avx2 && cpu_level != cpu::Isa::other ? "Haswell"
+                                                                                          : "Sandybridge";
       b.note = std::string("OpenBLAS runs its ") + core + " (" + cpu::isa_name(ob_level) + ") kernels on this " +
                cpu::isa_name(cpu_level) + " CPU (it may not recognise the model); setting OPENBLAS_CORETYPE=" + suggest +
                " before starting node selects faster kernels for " +
