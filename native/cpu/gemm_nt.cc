@@ -267,7 +267,7 @@ void micro_tile(int64_t kc, const float* ap, const float* bp, float alpha, float
     if (i < j + nr - 1) lower_from = i - j;  // crosses it
   }
   float* c = C + i + j * ldc;
-  static const Micro micro = micro_kernel();
+  [[maybe_unused]] static const Micro micro = micro_kernel();  // unused on arm64: the portable kernel only
 #if defined(__x86_64__)
   if (micro == Micro::avx512) {
     kernel_avx512(kc, ap, bp, alpha, beta, c, ldc, mr, nr, lower_from);
