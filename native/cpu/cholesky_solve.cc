@@ -14,7 +14,7 @@
 // between runs). The failing leading minor is reported as LAPACK would: the
 // block's info plus its offset.
 //
-// In float32, when use_own_cholesky() (an AVX-512 CPU; see gemm_nt.h) the factor
+// In float32, when use_own_cholesky() (see gemm_nt.h: the auto rule) the factor
 // comes from potrf_recursive instead, whose products run on natgrad's own
 // AVX-512 kernel and whose bits do not depend on the thread count.
 #include <algorithm>
@@ -90,8 +90,10 @@ static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t 
     }
   };
   const int64_t tasks = (M + kRows - 1) / kRows;
+  // parking OpenBLAS's threads (parallel.h) only pays when natgrad's own factorisation follows
+  const bool own = std::is_same_v<T, float> && use_own_cholesky();
   if (M * M >= (int64_t(1) << 20))
-    parallel_for(tasks, copy_rows);
+    parallel_for(tasks, copy_rows, own);
   else
     for (int64_t t = 0; t < tasks; ++t) copy_rows(t);
   int info = 0;

@@ -103,7 +103,7 @@ class Pool {
     return *pool;
   }
 
-  void run(int64_t count, const std::function<void(int64_t)>& fn) {
+  void run(int64_t count, const std::function<void(int64_t)>& fn, bool park) {
     const int want = (int)std::min<int64_t>(threads(), count);
     if (want <= 1 || t_in_region) {
       for (int64_t t = 0; t < count; ++t) fn(t);
@@ -114,7 +114,7 @@ class Pool {
       for (int64_t t = 0; t < count; ++t) fn(t);
       return;
     }
-    park_openblas_threads();  // OpenBLAS's workers would take a core from this region's
+    if (park) park_openblas_threads();  // OpenBLAS's workers would take a core from this region's
     grow(want - 1);
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -186,9 +186,9 @@ class Pool {
 
 }  // namespace
 
-void parallel_for(int64_t count, const std::function<void(int64_t)>& fn) {
+void parallel_for(int64_t count, const std::function<void(int64_t)>& fn, bool park) {
   if (count <= 0) return;
-  Pool::instance().run(count, fn);
+  Pool::instance().run(count, fn, park);
 }
 
 }  // namespace natgrad::cpu

@@ -48,7 +48,11 @@ class CallThreads {
   int previous_;
 };
 
-void parallel_for(int64_t count, const std::function<void(int64_t)>& fn);
+// park: whether OpenBLAS's spinning threads are parked first (below). A short region that comes just
+// before an OpenBLAS call (the finiteness scan of its inputs, the copy before OpenBLAS's potrf) passes
+// false: parking there would only make that call start its threads again (measured: gemm at M = 1024
+// through OpenBLAS 0.71 of its ceiling when the scan of its inputs parked them, every call).
+void parallel_for(int64_t count, const std::function<void(int64_t)>& fn, bool park = true);
 
 // OpenBLAS calls made from several threads at once are not bitwise reproducible (cpu_backend.cc), so
 // every OpenBLAS call natgrad makes holds this lock, which also sets OpenBLAS's thread count to threads().
