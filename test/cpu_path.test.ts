@@ -17,15 +17,15 @@ const onCpu = backend().name === 'cpu';
 describe('the auto rule (cpuPathRule), as a table', () => {
   // [CPU level, OpenBLAS core as openblas_get_corename() spells it, gemm, Cholesky]
   const table: [IsaLevel, string, 'natgrad' | 'openblas', 'natgrad' | 'openblas'][] = [
-    // AVX-512 CPU: natgrad's AVX-512 kernels unless OpenBLAS runs AVX-512 too (then its sgemm, natgrad's Cholesky)
+    // AVX-512 CPU: natgrad's AVX-512 kernels unless OpenBLAS runs AVX-512 too
     ['AVX-512', 'Prescott', 'natgrad', 'natgrad'],
     ['AVX-512', 'Nehalem', 'natgrad', 'natgrad'],
     ['AVX-512', 'Sandybridge', 'natgrad', 'natgrad'],
     ['AVX-512', 'Haswell', 'natgrad', 'natgrad'],
     ['AVX-512', 'Zen', 'natgrad', 'natgrad'],
-    ['AVX-512', 'SkylakeX', 'openblas', 'natgrad'],
-    ['AVX-512', 'Cooperlake', 'openblas', 'natgrad'],
-    ['AVX-512', 'SapphireRapids', 'openblas', 'natgrad'],
+    ['AVX-512', 'SkylakeX', 'openblas', 'openblas'],
+    ['AVX-512', 'Cooperlake', 'openblas', 'openblas'],
+    ['AVX-512', 'SapphireRapids', 'openblas', 'openblas'],
     // AVX2 CPU: natgrad's AVX2 kernels when OpenBLAS runs a set below AVX2 (the "AVX2 run as Prescott")
     ['AVX2', 'Prescott', 'natgrad', 'natgrad'],
     ['AVX2', 'Core2', 'natgrad', 'natgrad'],
@@ -40,7 +40,7 @@ describe('the auto rule (cpuPathRule), as a table', () => {
     ['other', 'armv8', 'openblas', 'openblas'],
     ['other', 'NEOVERSEN1', 'openblas', 'openblas'],
     // a core name the table does not know (a newer OpenBLAS's) is taken to match the CPU
-    ['AVX-512', 'FutureLake', 'openblas', 'natgrad'],
+    ['AVX-512', 'FutureLake', 'openblas', 'openblas'],
     ['AVX2', 'FutureLake', 'openblas', 'openblas'],
   ];
   it.each(table)('%s CPU, OpenBLAS %s: gemm %s, Cholesky %s', (isa, core, gemmBy, cholBy) => {

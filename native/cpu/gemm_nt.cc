@@ -441,10 +441,10 @@ PathRule cpu_path_rule(Isa cpu, Isa openblas, const std::string& core) {
   const std::string level = std::string(" (") + isa_name(openblas) + ")";
   if (cpu == Isa::avx512) {
     if (openblas == Isa::avx512)
-      return {false, true,
-              ob + level + ", as this CPU supports: its sgemm runs gemm (1.11–1.36× faster than natgrad's), natgrad's "
-                   "recursive Cholesky the float32 factorisation (bits independent of the thread count; 0.90–1.07× "
-                   "of OpenBLAS's on an Intel Xeon, the exact step 1.08–1.22× faster on an AMD Zen 5)"};
+      return {false, false,
+              ob + level + ", as this CPU supports: OpenBLAS runs gemm (1.11–1.36× faster than natgrad's) and the "
+                   "Cholesky (natgrad's recursive one measured 0.68–1.07× of it on an Intel Xeon; "
+                   "NATGRAD_CPU_GEMM=natgrad gives bits independent of the thread count)"};
     return {true, true,
             ob + level + ", below this CPU's AVX-512: natgrad's AVX-512 kernels run gemm and the float32 Cholesky "
                          "(measured 1.1–4× faster than OpenBLAS's below AVX-512)"};

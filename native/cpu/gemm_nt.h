@@ -66,10 +66,12 @@ struct PathRule {
 // (bench/results/cpu_paths-*.json; OpenBLAS's kernel set chosen per command with OPENBLAS_CORETYPE):
 //  - an AVX-512 CPU, OpenBLAS below AVX-512 (Prescott, Sandybridge, Haswell, …): natgrad for both
 //    (gemm 1.1–1.2× faster than OpenBLAS-Haswell, Cholesky 1.2–1.3×; 2–4× over Prescott; AMD Zen 5);
-//  - an AVX-512 CPU and OpenBLAS's AVX-512 kernels (SkylakeX, Cooperlake, SapphireRapids): OpenBLAS's
-//    sgemm for gemm (1.11–1.14× faster than gemm_nt on Zen 5, 1.20–1.36× on an Intel Xeon), natgrad's
-//    Cholesky, which keeps the optimizer's bits independent of the thread count (the exact step
-//    1.08–1.22× faster with it on Zen 5; the factorisation alone 0.90–1.07× of OpenBLAS's on the Xeon);
+//  - an AVX-512 CPU and OpenBLAS's AVX-512 kernels (SkylakeX, Cooperlake, SapphireRapids): OpenBLAS for
+//    both: its sgemm is 1.11–1.14× faster than gemm_nt on Zen 5, 1.20–1.36× on an Intel Xeon; natgrad's
+//    recursive Cholesky measured 0.90–1.07× of OpenBLAS's there back to back and 0.68–0.85× at
+//    M = 1024–2048 after a 200 ms pause (bench/native.js; on Zen 5 the exact step had been 1.08–1.22×
+//    faster with it, the factorisation alone 0.88–1.22×). NATGRAD_CPU_GEMM=natgrad keeps bits
+//    independent of the thread count;
 //  - an AVX2 CPU, OpenBLAS below AVX2 (Prescott: SSE3; Sandybridge: AVX without FMA): natgrad for both,
 //    on the AVX2 micro-kernel (NATGRAD_CPU_GEMM=natgrad-avx2, Intel Xeon with AVX-512 running it): gemm
 //    1.86–2.01× / 1.17–1.24×, Cholesky 1.33–1.86× / 1.13–1.27×, the exact step 1.09–1.31× / 1.44–1.47×
