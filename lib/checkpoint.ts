@@ -23,7 +23,7 @@ import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { fromJSON, Sequential } from './nn/sequential';
-import { describe } from './nn/validate';
+import { describe } from './util/validate';
 import { Adam, AdamState } from './optim/adam';
 import { NaturalGradient, NaturalGradientState } from './optim/natural_gradient';
 import { SGD, SGDState } from './optim/sgd';

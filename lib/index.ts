@@ -19,7 +19,7 @@ export type { NaturalStepInfo, NaturalGradientState, LevenbergMarquardtOptions }
 export { LM_DEFAULTS } from './optim/damping';
 export { batches, batchCount, permutation } from './data/batches';
 export type { Batch, BatchOptions } from './data/batches';
-// The seed's question answered with numbers (issue #4): the report behind `natgrad explain`, the training race.
+// The natural-chain-rule proposal's question answered with numbers (issue #4): the report behind `natgrad explain`, the training race.
 export { explain, formatReport, compareTraining, defaultMethods, formatTraining, trainingSvg } from './explain';
 export type { ExplainOptions, ExplainReport, Claim, ClaimId, Verdict, TrainOptions, TrainReport, TrainCurve, TrainMethod } from './explain';
 export { fromJSON } from './nn/sequential';

@@ -13,7 +13,7 @@ describe('permutation', () => {
     expect(permutation(1)).toEqual(Uint32Array.of(0));
   });
 
-  it('pins the stream (xoshiro128** via lib/nn/random.ts): a change of order is a breaking change', () => {
+  it('pins the stream (xoshiro128** via lib/util/random.ts): a change of order is a breaking change', () => {
     expect(Array.from(permutation(10, 0, 0))).toEqual(Array.from(permutation(10)));
     expect(Array.from(permutation(10, 0, 0))).toEqual([5, 6, 7, 2, 4, 3, 1, 8, 9, 0]);
   });

@@ -1,4 +1,4 @@
-// NaturalGradient method 'chain' — the seed's natural chain rule n_x = G (GᵀG + λI)⁻¹ n_y applied op by
+// NaturalGradient method 'chain' — the natural chain rule of the proposal n_x = G (GᵀG + λI)⁻¹ n_y applied op by
 // op in the backward pass — against float64 references written here, op by op (lib/optim/chain.ts has
 // the definitions: the linear op is joint in (W, b, a) with a left out in the first layer, the
 // activation divides by σ', the fan-out averages over the batch with 1/(N + λ)).
@@ -61,7 +61,7 @@ function spdSolve(a: number[], m: number, b: number[]): { x: number[]; cond: num
 }
 
 /**
- * The seed's rule on the two-layer network η = W2 tanh(W1 x + b1) + b2, written out op by op.
+ * The proposal's rule on the two-layer network η = W2 tanh(W1 x + b1) + b2, written out op by op.
  * θ = [W1 (h×d), b1 (h), W2 (k×h), b2 (k)]. Returns n_θ and the κ of each linear op.
  */
 function twoLayerReference(theta: Float32Array, d: number, h: number, k: number, x: Float32Array, y: Float32Array, n: number, loss: Loss, lambda: number) {
@@ -111,7 +111,7 @@ function twoLayerReference(theta: Float32Array, d: number, h: number, k: number,
   return { direction: out, kappa: [kappa2, 1] };
 }
 
-describe("'chain' against the seed's rule written out for a two-layer network (float64)", () => {
+describe("'chain' against the proposal's rule written out for a two-layer network (float64)", () => {
   const d = 3, h = 6;
   for (const loss of ['gaussian', 'categorical', 'bernoulli'] as Loss[]) {
     const k = loss === 'bernoulli' ? 1 : 3;
@@ -231,12 +231,12 @@ describe("'chain' on deeper networks against the generic op-by-op reference", ()
   });
 });
 
-describe("'chain': the seed's worked example and where it is exact", () => {
-  it("scalar network: the seed's c = ab rule, with the bias adding 1 to the denominator", () => {
+describe("'chain': the proposal's worked example and where it is exact", () => {
+  it("scalar network: the proposal's c = ab rule, with the bias adding 1 to the denominator", () => {
     // η = w2·tanh(w1·x + b1) + b2 with scalars, gaussian loss, one sample.
     // Op z2 = w2·a + b2, inputs (w2, a, b2): G = (a, w2, 1)ᵀ, GᵀG = a² + w2² + 1, so
     //   n_w2 = a·n/(a² + w2² + 1),  n_a = w2·n/(a² + w2² + 1),  n_b2 = n/(a² + w2² + 1)
-    // — the seed's n_a = b·n_c/(a² + b²), n_b = a·n_c/(a² + b²) for c = ab, plus the bias.
+    // — the proposal's n_a = b·n_c/(a² + b²), n_b = a·n_c/(a² + b²) for c = ab, plus the bias.
     const [w1, b1, w2, b2] = [0.8, -0.3, 1.5, 0.2];
     const xv = 0.7, yv = 2;
     const model = sequential([linear(1, 1), tanh(), linear(1, 1)]);
@@ -254,7 +254,7 @@ describe("'chain': the seed's worked example and where it is exact", () => {
     expect(relErr(got, [nw1, nb1, nw2, nb2])).toBeLessThan(50 * EPS32);
   });
 
-  it('one linear layer, one sample: chain = per-sample = exact (the seed formula holds there)', () => {
+  it("one linear layer, one sample: chain = per-sample = exact (the proposal's formula holds there)", () => {
     const model = sequential([linear(4, 3)], { seed: 2 });
     const x = Float32Array.of(0.3, -1.2, 0.5, 2);
     const y = Float32Array.of(1, -1, 0.5);

@@ -31,11 +31,11 @@ describe('explain(): the default problem (MLP 2-16-16-2 tanh, gaussian, N = 16)'
     ]);
   });
 
-  it('one sample: the seed formula equals F_θ⁺ g_θ to float64 rounding (holds)', () => {
+  it("one sample: the proposal's formula equals F_θ⁺ g_θ to float64 rounding (holds)", () => {
     const c = byId(report, 'single-sample');
     expect(c.measured).toBeLessThan(1e-5);
     expect(c.verdict).toBe('holds');
-    expect(num(c, 'rankG')).toBe(2); // full column rank: the seed's assumption
+    expect(num(c, 'rankG')).toBe(2); // full column rank: the proposal's assumption
   });
 
   it('batch: the average of per-sample steps is more than 10% off (fails); the stacked J is exact (holds)', () => {

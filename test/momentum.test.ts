@@ -5,10 +5,10 @@
 // and against the objective itself, in kernel and parameter space, with layer and dense assembly.
 import { describe, expect, it } from 'vitest';
 import { NaturalGradient, Sequential } from '../lib/index';
-import { decodeF32 } from '../lib/nn/encode';
+import { decodeF32 } from '../lib/util/encode';
 import { linearizeExact } from '../lib/optim/exact';
 import { applyTranspose } from '../lib/optim/spring';
-import { runSync } from '../lib/nn/task';
+import { runSync } from '../lib/task';
 import { gaussian } from '../lib/distributions';
 import { choleskySolve64 } from './linalg64';
 import { Arch, denseNaturalGradient, jacobian64, Loss, relErr } from './helpers/reference';

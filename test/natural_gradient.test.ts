@@ -14,7 +14,7 @@
 // So each comparison asserts  ‖n − n_ref‖/‖n_ref‖ ≤ (10 + κ)·ε32  (measured: 0.05–0.5 of it), and for
 // λ ≥ 1e-3 on the default path also the contract 1e-4, on draws whose κ ≤ 5000 ("well-conditioned":
 // κ·ε32 ≤ 6e-4, of which the measured fraction ≤ 0.5 leaves < 1e-4).
-// λ = 0 has no damping to bound κ: random MLPs often reach κ ≥ 1e6 (DESIGN.md §2), beyond what a float32
+// λ = 0 has no damping to bound κ: random MLPs often reach κ ≥ 1e6 (docs/design.md §2), beyond what a float32
 // kernel resolves — the pseudo-inverse then hinges on which eigenvalues fall under the cutoff
 // size·ε32·e_1. The λ = 0 draws are therefore required to satisfy κ·size·ε32 ≤ 0.1, so that every genuine
 // eigenvalue lies ≥ 10× above the cutoff and the rank is the reference's, and the (10 + κ)·ε32 bound is

@@ -1,4 +1,4 @@
-// NaturalGradient method 'per-sample' — the seed's formula applied per sample and averaged:
+// NaturalGradient method 'per-sample' — the proposal's formula applied per sample and averaged:
 //   n = (1/N) Σ_i G_i (G_iᵀG_i + λI)⁻¹ F_i⁺ g_i
 // against a float64 reference built here from the analytic float64 Jacobian of test/helpers/reference.ts
 // (G_i = columns (i, ·) of J), the float64 F_i and g_i, and a Jacobi pseudo-inverse of F_i.
@@ -53,7 +53,7 @@ function solve(a: number[], k: number, b: number[]): number[] {
   return x;
 }
 
-/** The seed's per-sample average in float64, and the largest condition number of the G_iᵀG_i + λI. */
+/** The proposal's per-sample average in float64, and the largest condition number of the G_iᵀG_i + λI. */
 function reference(arch: Arch, theta: Float32Array, x: Float32Array, y: Float32Array, n: number, loss: Loss, lambda: number) {
   const k = outDim(arch);
   const p = numParams(arch);
@@ -119,7 +119,7 @@ describe("'per-sample' against a float64 reference of (1/N) Σ G_i (G_iᵀG_i + 
 
 describe("'per-sample' equals 'exact' for one sample", () => {
   // N = 1, G [P, k] of full column rank (the last layer's bias alone gives rank k) and F_η invertible:
-  // the seed's derivation is right, G (GᵀG)⁻¹ F_η⁻¹ g_η = F_θ⁺ g_θ. Both at λ = 0 ('exact' in float64).
+  // the proposal's derivation is right, G (GᵀG)⁻¹ F_η⁻¹ g_η = F_θ⁺ g_θ. Both at λ = 0 ('exact' in float64).
   for (const loss of ['gaussian', 'bernoulli'] as Loss[]) {
     for (const [name, arch] of [
       ['1 hidden', mlp([4, 8, kOf(loss)], 'tanh')],
@@ -131,7 +131,7 @@ describe("'per-sample' equals 'exact' for one sample", () => {
           const ref = reference(arch, theta, x, y, 1, loss, 0);
           const exact = new NaturalGradient(model, { loss, damping: 0, precision: 'float64' }).direction(x, y, 1);
           const seedRule = new NaturalGradient(model, { loss, damping: 0, method: 'per-sample' }).direction(x, y, 1);
-          // the float64 reference of the seed's formula is the float64 exact answer…
+          // the float64 reference of the proposal's formula is the float64 exact answer…
           const dense = denseNaturalGradient(arch, theta, x, y, 1, loss, 0);
           expect(relErr(ref.direction, dense.direction)).toBeLessThan(1e-9);
           // …and both float32 methods are within their rounding budget of it
@@ -143,7 +143,7 @@ describe("'per-sample' equals 'exact' for one sample", () => {
   }
 
   it('categorical (F_η singular): same step in function space, not the minimum-norm θ', () => {
-    // With F⁺ for the singular softmax Fisher the seed's step n_s and F_θ⁺ g_θ satisfy the same
+    // With F⁺ for the singular softmax Fisher the proposal's step n_s and F_θ⁺ g_θ satisfy the same
     // equation F_η Gᵀ n = g_η, so they move the predicted probabilities identically to first order
     // (Δp = F_η Gᵀ n), but n_s is not in range(F_θ): it differs from the minimum-norm step by a
     // vector that shifts all logits by the same amount.

@@ -1,4 +1,4 @@
-// natgrad explain — the seed's "natural chain rule" run on a real network, claim by claim, each with
+// natgrad explain — the natural-chain-rule proposal run on a real network, claim by claim, each with
 // the measured relative difference to the exact natural gradient (float64), a verdict and a reason.
 //
 //   natgrad explain [--hidden 16,16] [--activation tanh] [--batch 16] [--loss gaussian] [--seed 0]

@@ -25,7 +25,7 @@ import type { LossName } from '../distributions';
 import { ActivationName, gelu, linear, relu, sequential, sigmoid, softplus, tanh } from '../nn';
 import type { Layer } from '../nn/layers';
 import type { Sequential } from '../nn/sequential';
-import { Rng } from '../nn/random';
+import { Rng } from '../util/random';
 import { lineCharts, Panel } from '../plot/svg';
 import { parseArgs, OptionSpec, UsageError } from './args';
 import { Progress } from './progress';

@@ -1,12 +1,12 @@
-// Mini-batch iteration: a seeded shuffle (the library's xoshiro128** Rng, lib/nn/random.ts) and a
+// Mini-batch iteration: a seeded shuffle (the library's xoshiro128** Rng, lib/util/random.ts) and a
 // generator of batches over row-major data x [n, inDim], y [n, yWidth].
 //
 //   for (const b of batches(x, y, n, { batchSize: 64, seed: 1, epoch })) opt.step(b.x, b.y, b.batch);
 //
 // Epoch e of seed s always visits the samples in the same order — permutation(n, s, e) — so a run
 // resumed from a checkpoint (epoch, batch index) sees exactly the batches the uninterrupted run saw.
-import { Rng } from '../nn/random';
-import { checkCount, describe } from '../nn/validate';
+import { Rng } from '../util/random';
+import { checkCount, describe } from '../util/validate';
 
 /** A 32-bit finaliser (murmur3 fmix32). */
 function fmix32(h: number): number {

@@ -8,7 +8,7 @@
 // the same on every run and machine. Each set is then put in a seeded random order, so that a prefix
 // (options.train / options.test) is a class-balanced subsample. Pixels are in [0, 1] as the package
 // ships them (grey levels /255, rounded to 3 decimals); labels are class indices 0–9.
-import { Rng } from '../nn/random';
+import { Rng } from '../util/random';
 
 export interface ClassificationData {
   /** [n, inDim], row-major. */

@@ -4,7 +4,7 @@
 //   ℓ = −log d(y | η),   g = ∇_η ℓ,   F = E_y[∇ℓ ∇ℓᵀ] (Fisher information of d at η),
 // and a factor F = L Lᵀ with L [k, r] plus u ∈ R^r with L u = g. With these the
 // batch natural gradient is n_θ = S (SᵀS + NλI)⁺ u for S = J · blockdiag(L_i)
-// (DESIGN.md §1); r is the rank of F, so the kernel is N·r square, not N·k.
+// (docs/design.md §1); r is the rank of F, so the kernel is N·r square, not N·k.
 
 export type LossName = 'gaussian' | 'categorical' | 'bernoulli';
 

@@ -2,7 +2,7 @@
 //   ℓ = ½‖y − η‖²  (the constant ½k·log 2π is dropped),   g = η − y,   F = I,
 // so L = I (r = k) and u = g.
 import type { OutputFamily } from './family';
-import { checkCount } from '../nn/validate';
+import { checkCount } from '../util/validate';
 
 export const gaussian: OutputFamily = Object.freeze({
   name: 'gaussian' as const,

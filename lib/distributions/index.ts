@@ -4,7 +4,7 @@ import { bernoulli } from './bernoulli';
 import { categorical } from './categorical';
 import type { LossName, OutputFamily } from './family';
 import { gaussian } from './gaussian';
-import { describe } from '../nn/validate';
+import { describe } from '../util/validate';
 
 export type { LossName, OutputFamily } from './family';
 export { gaussian, categorical, bernoulli };

@@ -1,11 +1,11 @@
-// The seed's argument, claim by claim, each measured on a real network against the exact natural
+// The proposal's argument, claim by claim, each measured on a real network against the exact natural
 // gradient computed in float64 (./reference64.ts). Every verdict is computed from a measured number
 // against the threshold stated in the claim's `rule`; every reason is chosen by the numbers too.
 import { distribution, LossName, OutputFamily } from '../distributions';
 import { ActivationName, gelu, Layer, linear, relu, sequential, Sequential, sigmoid, softplus, tanh } from '../nn';
 import { NaturalGradient } from '../optim/natural_gradient';
 import { builtinData, builtinOutputs, Dataset } from './data';
-import { cosine, EPS64, matmul, matvec, norm, pinv, pinvSolve, powerLawFit, relDiff, symEig } from './linalg64';
+import { cosine, EPS64, matmul, matvec, norm, pinv, pinvSolve, powerLawFit, relDiff, symEig } from '../linalg64';
 import {
   backprop64,
   chain64,
@@ -40,7 +40,7 @@ export type Detail = number | string | boolean | number[] | Record<string, numbe
 
 export interface Claim {
   id: ClaimId;
-  /** The claim as the seed makes it (or as it follows from the seed's argument). */
+  /** The claim as the proposal makes it (or as it follows from the proposal's argument). */
   title: string;
   verdict: Verdict;
   /** The number the verdict is computed from. */
@@ -202,10 +202,10 @@ export function singleSampleClaim(pr: Problem, one: Batch64): Claim {
   const verdict = equalVerdict(rel);
   let reason: string;
   if (verdict === 'holds')
-    reason = `With G of full column rank (rank ${seed.rank} = k) and F_η invertible, (G F_η Gᵀ)⁺ = (Gᵀ)⁺ F_η⁻¹ G⁺ and G⁺G = I: the seed's algebra is right for one sample (difference ${fmt(rel)}, float64 rounding at κ(GᵀG) = ${fmt(seed.cond)}).`;
+    reason = `With G of full column rank (rank ${seed.rank} = k) and F_η invertible, (G F_η Gᵀ)⁺ = (Gᵀ)⁺ F_η⁻¹ G⁺ and G⁺G = I: the proposal's algebra is right for one sample (difference ${fmt(rel)}, float64 rounding at κ(GᵀG) = ${fmt(seed.cond)}).`;
   else if (!invertible)
     reason = `F_η is singular here (${pr.loss}), so the formula runs with F_η⁺: its step solves the same equation but is not the minimum-norm one (θ differs by ${pct(rel)}, the predicted distribution by only ${fmt(muRel)}); see the softmax claim.`;
-  else reason = `G is rank-deficient or badly conditioned here (rank ${seed.rank}, κ(GᵀG) = ${fmt(seed.cond)}), outside the seed's assumption.`;
+  else reason = `G is rank-deficient or badly conditioned here (rank ${seed.rank}, κ(GᵀG) = ${fmt(seed.cond)}), outside the proposal's assumption.`;
   return {
     id: 'single-sample',
     title: 'One sample, G of full column rank: F_θ⁺ g_θ = G (GᵀG)⁻¹ F_η⁻¹ g_η',
@@ -262,7 +262,7 @@ export function stackedClaim(pr: Problem, b: Batch64): Claim {
   try {
     st = stacked64(b.jac, b.out.v, p, n, k);
   } catch {
-    // JᵀJ singular (N·k > P, or dependent columns): the seed's inverse does not exist; use the pseudo-inverse
+    // JᵀJ singular (N·k > P, or dependent columns): the proposal's inverse does not exist; use the pseudo-inverse
     fullRank = false;
     const m = n * k;
     const kern = matmul(b.jac, b.jac, m, m, p, true, false);
@@ -283,7 +283,7 @@ export function stackedClaim(pr: Problem, b: Batch64): Claim {
     details: { size: m, fullColumnRank: fullRank, condJtJ: st.cond, flopsCholesky: m ** 3 / 3, meanParameterDifference: muRel },
     reason:
       verdict === 'holds'
-        ? `Treating the batch as one sample with η = (η_1 … η_N) makes the seed's derivation exact (difference ${fmt(rel)}), but (JᵀJ)⁻¹ is N·k × N·k = ${m} × ${m}: O((Nk)³) work, not a per-sample k × k inverse.`
+        ? `Treating the batch as one sample with η = (η_1 … η_N) makes the proposal's derivation exact (difference ${fmt(rel)}), but (JᵀJ)⁻¹ is N·k × N·k = ${m} × ${m}: O((Nk)³) work, not a per-sample k × k inverse.`
         : !fullRank
         ? `J has no full column rank here (N·k = ${m} vs P = ${p}), so (JᵀJ)⁻¹ does not exist and the pseudo-inverse version is ${pct(rel)} off.`
         : muRel < 1e-6
@@ -470,7 +470,7 @@ export function softmaxClaim(pr: Problem): Claim {
     },
     reason:
       verdict === 'fails'
-        ? `F_η·1 = 0 (rank ${rank} of ${k}): logits are defined up to a common shift. F_η⁺ g = (1/k − e_y)/p_y drops that shift (1ᵀF⁺g = ${fmt(v1)}); with it the seed's step differs from F_θ⁺g_θ by ${pct(thetaRel)} in θ, only by a common logit shift (spread ${fmt(spread)}), i.e. by ${fmt(muRel)} in the predicted probabilities.`
+        ? `F_η·1 = 0 (rank ${rank} of ${k}): logits are defined up to a common shift. F_η⁺ g = (1/k − e_y)/p_y drops that shift (1ᵀF⁺g = ${fmt(v1)}); with it the proposal's step differs from F_θ⁺g_θ by ${pct(thetaRel)} in θ, only by a common logit shift (spread ${fmt(spread)}), i.e. by ${fmt(muRel)} in the predicted probabilities.`
         : `F_η is numerically invertible for this sample.`,
   };
 }

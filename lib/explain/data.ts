@@ -4,7 +4,7 @@
 //   categorical  k = 3: the arm of a three-armed spiral, class = ⌊3·frac(φ/2π + r)⌋ (φ, r: polar x)
 //   bernoulli    k = 1: the arm of a two-armed spiral,   class = ⌊2·frac(φ/2π + r)⌋
 import type { LossName } from '../distributions';
-import { Rng } from '../nn/random';
+import { Rng } from '../util/random';
 
 export interface Dataset {
   /** [n, 2] */

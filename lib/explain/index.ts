@@ -1,4 +1,4 @@
-// The seed's question answered with numbers: explain() walks through the seed's argument claim by
+// The natural-chain-rule proposal's question answered with numbers: explain() walks through the proposal's argument claim by
 // claim on a real network (float64 references), compareTraining() races exact, per-sample, chain and
 // Adam. See lib/cli/explain.ts for the command line.
 export { explain, formatReport } from './report';

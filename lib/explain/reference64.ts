@@ -1,14 +1,14 @@
 // Float64 twins of everything the report compares, for a natgrad Sequential model whose parameters
 // are widened to float64. Independent of the float32 library paths (no native calls): the dense
-// per-sample Jacobians G_i, the exact natural gradient n_θ = (F_θ + λI)⁺ g_θ, the seed's per-sample and
-// stacked formulas, and the seed's chain rule op by op. Sizes are the report's: P of a few hundred,
+// per-sample Jacobians G_i, the exact natural gradient n_θ = (F_θ + λI)⁺ g_θ, the proposal's per-sample and
+// stacked formulas, and the proposal's chain rule op by op. Sizes are the report's: P of a few hundred,
 // N·k of a few dozen.
 //
 // Layouts: θ [P] as in the model (per linear layer W [out, in] row-major, then b [out]);
 // J [P, N·k] with column (i, j) = ∂η_ij/∂θ, so G_i = J[:, i·k … i·k + k − 1].
 import type { OutputFamily } from '../distributions';
 import type { Sequential } from '../nn/sequential';
-import { choleskySolve, EPS64, matmul, pinvSolve, symEig } from './linalg64';
+import { choleskySolve, EPS64, matmul, pinvSolve, symEig } from '../linalg64';
 
 /** One forward pass in float64: inputs[l] [N, width] is the input of layers[l]; eta [N, k]. */
 export interface Trace64 {
@@ -107,7 +107,7 @@ export interface Outputs64 {
   g: Float64Array;
   /** F_i, [N, k, k]. */
   f: Float64Array;
-  /** v_i = F_i⁺ g_i (the seed's n_η), [N, k], by eigendecomposition of F_i with cutoff k·ε₆₄·max. */
+  /** v_i = F_i⁺ g_i (the proposal's n_η), [N, k], by eigendecomposition of F_i with cutoff k·ε₆₄·max. */
   v: Float64Array;
 }
 
@@ -197,7 +197,7 @@ export function exact64(jac: Float64Array, out: Outputs64, p: number, n: number,
   return { direction, rank: sol.rank, cond: sol.cond, eigenvalues: sol.eigenvalues.map((e) => e / n) };
 }
 
-/** The seed's formula for one sample: G (GᵀG + λI)⁻¹ v, G [P, k]; also κ(GᵀG + λI) and rank G. */
+/** The proposal's formula for one sample: G (GᵀG + λI)⁻¹ v, G [P, k]; also κ(GᵀG + λI) and rank G. */
 export function seedSample64(g: Float64Array, p: number, k: number, v: ArrayLike<number>, lambda: number): { direction: Float64Array; cond: number; rank: number } {
   const gtg = matmul(g, g, k, k, p, true, false);
   const ev = symEig(gtg, k).values;
@@ -207,7 +207,7 @@ export function seedSample64(g: Float64Array, p: number, k: number, v: ArrayLike
   return { direction: matmul(g, c, p, 1, k), cond: (emax + lambda) / (Math.min(...ev) + lambda), rank };
 }
 
-/** The seed's formula per sample, averaged: (1/N) Σ_i G_i (G_iᵀG_i + λI)⁻¹ v_i. */
+/** The proposal's formula per sample, averaged: (1/N) Σ_i G_i (G_iᵀG_i + λI)⁻¹ v_i. */
 export function perSample64(jac: Float64Array, v: Float64Array, p: number, n: number, k: number, lambda: number): Float64Array {
   const out = new Float64Array(p);
   for (let i = 0; i < n; i++) {
@@ -218,7 +218,7 @@ export function perSample64(jac: Float64Array, v: Float64Array, p: number, n: nu
 }
 
 /**
- * The seed's formula with the stacked J [P, N·k]: J (JᵀJ)⁻¹ v (v = (F_i⁺ g_i)_i stacked), the inverse
+ * The proposal's formula with the stacked J [P, N·k]: J (JᵀJ)⁻¹ v (v = (F_i⁺ g_i)_i stacked), the inverse
  * taken literally, by Cholesky of JᵀJ (a route independent of exact64's eigendecomposition); κ(JᵀJ).
  * Throws if JᵀJ is not positive definite (J without full column rank).
  */
@@ -231,7 +231,7 @@ export function stacked64(jac: Float64Array, v: Float64Array, p: number, n: numb
 }
 
 /**
- * The seed's chain rule op by op in float64 (the definitions of lib/optim/chain.ts): n_η,i = v_i;
+ * The proposal's chain rule op by op in float64 (the definitions of lib/optim/chain.ts): n_η,i = v_i;
  * activation n_z = σ' n_a / (σ'² + λ); linear (W, b, a) jointly, m = ((‖a‖² + 1 + λ) I + W Wᵀ)⁻¹ n_z
  * (W Wᵀ left out in the first layer, whose input is data), n_W^(i) = m aᵀ, n_b^(i) = m, n_a = Wᵀ m;
  * fan-out n = Σ_i n^(i) / (N + λ).

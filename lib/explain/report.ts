@@ -1,4 +1,4 @@
-// explain(): the seed's argument walked through claim by claim on a real network (./claims.ts), and
+// explain(): the proposal's argument walked through claim by claim on a real network (./claims.ts), and
 // formatReport(): the same data as text for a terminal.
 import { BackendInfo, backend } from '../native';
 import {
@@ -18,7 +18,7 @@ import {
   softmaxClaim,
   stackedClaim,
 } from './claims';
-import { norm } from './linalg64';
+import { norm } from '../linalg64';
 
 export interface ExplainOptions extends ProblemOptions {
   /** Measure the cost of the exact step as N·r grows (about a second). Default true. */
@@ -135,7 +135,7 @@ function answerOf(report: ExplainReport): string[] {
           `B = F_ηGᵀ of full row rank, which is the one-sample case.)`
       : Number(one.details.meanParameterDifference) < 1e-6
       ? `Even for one sample the formula is only right up to the null space of F_θ here (${pct(one.measured)} in θ, ${fmt(Number(one.details.meanParameterDifference))} in the predicted distribution; ${report.problem.loss} has a singular F_η).`
-      : `Here even the one-sample formula is ${pct(one.measured)} off (rank G = ${one.details.rankG}, κ(GᵀG) = ${fmt(Number(one.details.condGtG))}): the seed's full-rank assumption does not hold.`
+      : `Here even the one-sample formula is ${pct(one.measured)} off (rank G = ${one.details.rankG}, κ(GᵀG) = ${fmt(Number(one.details.condGtG))}): the proposal's full-rank assumption does not hold.`
   );
   out.push(
     `The mistake is calling it a chain rule. A network is fitted to many samples, and the Fisher of a batch is a sum, ` +
@@ -185,7 +185,7 @@ function wrap(text: string, width: number, indent: string): string {
 /** The report as text (what `natgrad explain` prints). */
 export function formatReport(report: ExplainReport, width = 100): string {
   const out: string[] = [];
-  out.push(`natgrad explain — the seed's "natural chain rule", measured`);
+  out.push(`natgrad explain — the natural-chain-rule proposal, measured`);
   out.push(wrap(`problem: ${report.problem.description}`, width, ''));
   out.push(
     wrap(

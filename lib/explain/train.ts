@@ -1,10 +1,10 @@
-// The training comparison of `natgrad explain --train`: the exact natural gradient, the seed's two
+// The training comparison of `natgrad explain --train`: the exact natural gradient, the proposal's two
 // methods ('per-sample', 'chain') and Adam on the same problem, from the same initialisation, with
 // the same minibatch sequence and the same step budget. Each method gets a small step-size grid and
 // keeps its best setting (lowest final training loss), so no method loses to a badly chosen lr.
 // The optimizers are data (TrainMethod): add one by appending to the list.
 import { distribution, LossName, meanLoss, OutputFamily } from '../distributions';
-import { Rng } from '../nn/random';
+import { Rng } from '../util/random';
 import type { Sequential } from '../nn/sequential';
 import { Adam } from '../optim/adam';
 import { NaturalGradient } from '../optim/natural_gradient';

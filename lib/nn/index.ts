@@ -3,4 +3,4 @@ export { linear, tanh, relu, sigmoid, softplus, gelu } from './layers';
 export type { Layer, LinearLayer, ActivationLayer, ActivationName } from './layers';
 export { sequential, Sequential } from './sequential';
 export type { SequentialOptions, LinearSlot, Trace } from './sequential';
-export { Rng } from './random';
+export { Rng } from '../util/random';

@@ -5,7 +5,7 @@
 // (xoshiro128**), layer by layer, W row-major: the same seed gives the same
 // parameters on every platform.
 import { Layer } from './layers';
-import { Rng } from './random';
+import { Rng } from '../util/random';
 
 /** Fills `params` (the model's layout: per linear layer W [out, in] then b [out]) from `seed`. */
 export function initParameters(layers: readonly Layer[], params: Float32Array, seed: number): void {

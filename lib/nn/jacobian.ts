@@ -7,8 +7,8 @@
 //   ∂(s_(i,m)ᵀ η_i)/∂W[o, c] = B[(i,m), o] · A[i, c],   ∂(s_(i,m)ᵀ η_i)/∂b[o] = B[(i,m), o].
 // Identity seeds (r = k) give J; seeds L_iᵀ give S = J · blockdiag(L_i).
 import { activationBackward, linearBackward } from './layers';
-import type { Sequential, Trace } from './sequential';
-import { gemmT, Task } from './task';
+import type { Structure, Trace } from './structure';
+import { gemmT, Task } from '../task';
 
 /**
  * B [N·r, out] for each linear layer (indexed like model.slots), from seeds [N·r, k].
@@ -16,7 +16,7 @@ import { gemmT, Task } from './task';
  * Memory: N·r·(Σ widths) floats. Cost: one gemm [N·r, out]·[out, in] per linear layer but the first.
  */
 export function* outputJacobians(
-  model: Sequential,
+  model: Structure,
   theta: Float32Array,
   trace: Trace,
   seeds: Float32Array,
@@ -46,7 +46,7 @@ export function* outputJacobians(
  * The parameter Jacobian of the seeded outputs, materialised: S [P, N·r],
  * S[p, (i, m)] = ∂(s_(i,m)ᵀ η_i)/∂θ[p]. P·N·r floats: for small models, tests and the dense reference path.
  */
-export function materialize(model: Sequential, trace: Trace, bs: readonly Float32Array[], r: number): Float32Array {
+export function materialize(model: Structure, trace: Trace, bs: readonly Float32Array[], r: number): Float32Array {
   const { n, inputs } = trace;
   const cols = n * r;
   const total = model.numParameters * cols;
@@ -83,7 +83,7 @@ export function materialize(model: Sequential, trace: Trace, bs: readonly Float3
  * `c` is [N·r]. Cost: N·r·out per layer plus one gemm [out, N]·[N, in].
  */
 export function* contract(
-  model: Sequential,
+  model: Structure,
   trace: Trace,
   bs: readonly Float32Array[],
   c: Float32Array,

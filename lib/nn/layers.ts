@@ -6,8 +6,8 @@
 // B is [R, w] with R = N·r rows ordered (i, m) sample-major, row (i, m) being
 // ∂(s_(i,m)ᵀ η_i)/∂h_i for a seed vector s_(i,m) ∈ R^k and the layer's output h_i.
 // A linear layer maps it by B W, an activation by a row-wise product with σ'(z_i).
-import { gemmT, Task } from './task';
-import { checkCount } from './validate';
+import { gemmT, Task } from '../task';
+import { checkCount } from '../util/validate';
 
 /** z = W a + b, W [outFeatures, inFeatures], b [outFeatures]. */
 export interface LinearLayer {

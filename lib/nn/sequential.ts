@@ -3,12 +3,13 @@
 //
 // Parameters live in one Float32Array θ of length P, laid out per linear layer in
 // order: W [out, in] row-major, then b [out]. Layers read views into it.
-import { decodeF32, encodeF32 } from './encode';
+import { decodeF32, encodeF32 } from '../util/encode';
 import { materialize, outputJacobians } from './jacobian';
+import type { LinearSlot, Structure, Trace } from './structure';
 import { initParameters } from './init';
 import { activationForward, ActivationName, gelu, Layer, linear, LinearLayer, linearForward, relu, sigmoid, softplus, tanh } from './layers';
-import { runSync, Task } from './task';
-import { checkCount, checkF32, describe } from './validate';
+import { runSync, Task } from '../task';
+import { checkCount, checkF32, describe } from '../util/validate';
 
 /**
  * A model as JSON (Sequential.toJSON): the layers, and θ as base64 of its float32 little-endian bytes —
@@ -28,27 +29,9 @@ export interface SequentialOptions {
   seed?: number;
 }
 
-/** Where a linear layer's parameters sit in θ. */
-export interface LinearSlot {
-  /** Index in `layers`. */
-  readonly index: number;
-  readonly layer: LinearLayer;
-  /** Offset of W [out, in] in θ; b [out] follows at wOffset + out·in. */
-  readonly wOffset: number;
-  readonly bOffset: number;
-}
+export type { LinearSlot, Trace } from './structure';
 
-/**
- * The activations of one forward pass: inputs[l] is the input of layers[l]
- * ([N, width]); inputs[layers.length] is η [N, outDim].
- */
-export interface Trace {
-  readonly n: number;
-  readonly inputs: readonly Float32Array[];
-  readonly eta: Float32Array;
-}
-
-export class Sequential {
+export class Sequential implements Structure {
   readonly layers: readonly Layer[];
   /** Input width (the first linear layer's inFeatures). */
   readonly inDim: number;

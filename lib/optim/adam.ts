@@ -7,9 +7,9 @@
 // (PyTorch's torch.optim.Adam without weight decay.) m and v are kept in float64; θ is rounded to
 // float32 once per step.
 import type { LossName } from '../distributions';
-import { decodeF64, encodeF64 } from '../nn/encode';
+import { decodeF64, encodeF64 } from '../util/encode';
 import type { Sequential } from '../nn/sequential';
-import { checkNumber } from '../nn/validate';
+import { checkNumber } from '../util/validate';
 import { checkCount, checkStateFor, checkStateHeader } from './common';
 import { FirstOrderOptimizer } from './first_order';
 

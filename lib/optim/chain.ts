@@ -1,22 +1,22 @@
-// The seed's modular "natural chain rule" (method 'chain'), applied op by op in the backward pass.
+// The natural-chain-rule proposal's modular rule (method 'chain'), applied op by op in the backward pass.
 //
 // The rule. For an op y = f(x) whose inputs x are variables (parameters, or activations that depend on
-// them), with the local Jacobian in the seed's denominator layout G = ∂y/∂x ᵀ ∈ R^{dim x × dim y},
+// them), with the local Jacobian in the proposal's denominator layout G = ∂y/∂x ᵀ ∈ R^{dim x × dim y},
 // the backward pass carries a "natural gradient" n instead of a gradient, and maps it by
 //
 //   n_x = G (GᵀG)⁻¹ n_y                when G is tall (dim x ≥ dim y, independent columns),
 //   n_x = (GGᵀ)⁻¹ G n_y                when G is wide (dim x < dim y, independent rows),
 //
-// i.e. n_x = (Gᵀ)⁺ n_y in both cases: the pseudo-inverse version the seed falls back to for wide G,
+// i.e. n_x = (Gᵀ)⁺ n_y in both cases: the pseudo-inverse version the proposal falls back to for wide G,
 // which there loses the cancellation to the right of F_η (G⁺G ≠ I); carrying n alone, nothing else
 // can be done modularly. With damping λ ≥ 0 both read n_x = G (GᵀG + λI)⁻¹ n_y = (GGᵀ + λI)⁻¹ G n_y
 // (the push-through identity); λ = 0 is the pseudo-inverse (a zero singular value maps to 0).
-// All inputs of an op are treated jointly, as in the seed's c = ab example
+// All inputs of an op are treated jointly, as in the proposal's c = ab example
 // (n_a = b n_c / (a² + b²), n_b = a n_c / (a² + b²)).
 //
 // The ops of a sequential MLP, per sample i (one row of the batch), from the output backwards:
 //
-//   start       n_η,i = F_i⁺ g_i                                  (the seed's n_η; see outputNaturalGradients)
+//   start       n_η,i = F_i⁺ g_i                                  (the proposal's n_η; see outputNaturalGradients)
 //   activation  a = σ(z), elementwise: G = diag(σ'(z)), square:
 //                 n_z = σ'(z) ⊙ n_a / (σ'(z)² + λ)                (= n_a / σ'(z) at λ = 0; 0 where σ'(z) = 0)
 //   linear      z = W^(i) a + b^(i), inputs x = (W^(i), b^(i), a) jointly, G tall:
@@ -29,8 +29,8 @@
 //               wide (dim x = |W| < N|W| = dim y), GGᵀ = N·I:
 //                 n_W = (1/(N + λ)) Σ_i n_W^(i),   n_b = (1/(N + λ)) Σ_i n_b^(i).
 //
-// For one sample and one linear layer this is exactly the seed's G (GᵀG)⁻¹ n_η (GᵀG = (‖x‖² + 1) I
-// there), hence F_θ⁺ g_θ. Beyond that it is the seed's proposal, NOT the natural gradient: pseudo-
+// For one sample and one linear layer this is exactly the proposal's G (GᵀG)⁻¹ n_η (GᵀG = (‖x‖² + 1) I
+// there), hence F_θ⁺ g_θ. Beyond that it is the natural-chain-rule proposal, NOT the natural gradient: pseudo-
 // inverses do not compose ((AB)⁺ ≠ B⁺A⁺ unless range conditions hold), and the fan-out turns the
 // batch into an average of per-sample steps. `natgrad explain` measures both.
 //
@@ -40,7 +40,7 @@
 // for n_a = M W. Cost per layer: N·out²·(out + in) + N·out³/3, memory O(N·(out + in)·out) per chunk.
 import { meanLoss, OutputFamily } from '../distributions';
 import type { Sequential } from '../nn/sequential';
-import { batchedGramInverseT, gemmT, Task } from '../nn/task';
+import { batchedGramInverseT, gemmT, Task } from '../task';
 import type { ExactResult } from './exact';
 import { outputNaturalGradients, rethrowGram, SeedConfig } from './per_sample';
 

@@ -4,8 +4,8 @@
 import { checkTargets, distribution, gradients, LossName, meanLoss, OutputFamily } from '../distributions';
 import { contract, outputJacobians } from '../nn/jacobian';
 import { Sequential } from '../nn/sequential';
-import { runAsync, Task } from '../nn/task';
-import { describe } from '../nn/validate';
+import { runAsync, Task } from '../task';
+import { describe } from '../util/validate';
 
 /** What every optimizer's step() returns. */
 export interface StepInfo {

@@ -1,4 +1,4 @@
-// The exact batch natural gradient (DESIGN.md §1):
+// The exact batch natural gradient (docs/design.md §1):
 //
 //   n_θ = (F_θ + λI)⁺ g_θ,   F_θ = (1/N) J F Jᵀ,   g_θ = (1/N) J g.
 //
@@ -16,7 +16,7 @@
 import { fisherFactors, meanLoss, OutputFamily } from '../distributions';
 import { contract, materialize, outputJacobians } from '../nn/jacobian';
 import type { Sequential, Trace } from '../nn/sequential';
-import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, Task } from '../nn/task';
+import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, Task } from '../task';
 import type { Precision } from '../linalg';
 import { native, requireMemory } from '../native';
 import { applyTranspose } from './spring';

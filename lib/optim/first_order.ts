@@ -5,8 +5,8 @@
 // update(), and swaps them in in commit().
 import type { LossName, OutputFamily } from '../distributions';
 import type { Sequential } from '../nn/sequential';
-import { runSync, Task } from '../nn/task';
-import { checkNumber } from '../nn/validate';
+import { runSync, Task } from '../task';
+import { checkNumber } from '../util/validate';
 import { checkOptimizerArgs, checkStepArgs, distance, firstNonFinite, largestInput, lossAndGradient, parameterName, rejectionReason, runLocked, StepInfo } from './common';
 
 export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number }, S> {

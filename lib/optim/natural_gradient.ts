@@ -1,11 +1,11 @@
 // NaturalGradient: θ ← θ − lr · n_θ with n_θ = (F_θ + λI)⁺ g_θ computed exactly
-// (see ./exact.ts for how, DESIGN.md §1 for what).
+// (see ./exact.ts for how, docs/design.md §1 for what).
 import { gradients, LossName, meanLoss, OutputFamily } from '../distributions';
-import { decodeF32, encodeF32 } from '../nn/encode';
+import { decodeF32, encodeF32 } from '../util/encode';
 import { contract, outputJacobians } from '../nn/jacobian';
 import { Sequential } from '../nn/sequential';
-import { runSync, Task } from '../nn/task';
-import { checkNumber, describe } from '../nn/validate';
+import { runSync, Task } from '../task';
+import { checkNumber, describe } from '../util/validate';
 import type { Precision } from '../linalg';
 import {
   checkCount,
@@ -50,10 +50,10 @@ export type { StepProfile, Space, Assembly } from './exact';
 export type { LevenbergMarquardtOptions } from './damping';
 
 /**
- * 'exact': the batch natural gradient (F_θ + λI)⁺ g_θ. The other two are the seed's proposal, kept
+ * 'exact': the batch natural gradient (F_θ + λI)⁺ g_θ. The other two are the natural-chain-rule proposal, kept
  * runnable so that it can be measured (`natgrad explain`); they are NOT the natural gradient of a batch:
  * - 'per-sample': (1/N) Σ_i G_i (G_iᵀG_i + λI)⁻¹ F_i⁺ g_i (./per_sample.ts);
- * - 'chain': the seed's natural chain rule n_x = G (GᵀG + λI)⁻¹ n_y applied op by op in the backward
+ * - 'chain': the natural chain rule of the proposal n_x = G (GᵀG + λI)⁻¹ n_y applied op by op in the backward
  *   pass — linear layers, activations, the fan-out of each weight over the batch (./chain.ts).
  * For these two, λ = `damping` is added to every local Gram matrix they invert, and the options
  * precision, rcond, space and assembly (which concern the exact solve) are not used.
@@ -150,7 +150,7 @@ const fmt = (v: number) => (Number.isFinite(v) ? v.toPrecision(3) : String(v));
 
 /**
  * Which linear layer's block of the Fisher kernel overflows float32, in words, or null. A layer adds
- * (B Bᵀ) ⊙ (A Aᵀ + 1) (DESIGN.md §1): its diagonal entry for sample i is ‖b_(i,m)‖²·(‖a_i‖² + 1),
+ * (B Bᵀ) ⊙ (A Aᵀ + 1) (docs/design.md §1): its diagonal entry for sample i is ‖b_(i,m)‖²·(‖a_i‖² + 1),
  * and A Aᵀ alone overflows when ‖a_i‖² does (then even B = 0, a saturated activation, gives 0·∞ = NaN).
  * Failure path only: O(N·r·Σ widths).
  */

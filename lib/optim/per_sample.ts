@@ -1,15 +1,15 @@
-// The seed's natural gradient, one sample at a time, averaged over the batch (method 'per-sample').
+// The natural-chain-rule proposal's natural gradient, one sample at a time, averaged over the batch (method 'per-sample').
 //
 // The seed derives, for ONE sample with G = ∂η/∂θ [P, k] of full column rank,
 //
 //   F_θ⁺ g_θ = G (GᵀG)⁻¹ F_η⁻¹ g_η,
 //
-// which is right (DESIGN.md §2, and `natgrad explain` measures it). This method applies that formula
+// which is right (docs/design.md §2, and `natgrad explain` measures it). This method applies that formula
 // to every sample and averages, with λ ≥ 0 added to each k × k Gram matrix:
 //
 //   n = (1/N) Σ_i G_i (G_iᵀG_i + λI)⁻¹ F_i⁺ g_i.
 //
-// It is the seed's proposal, NOT the natural gradient of the batch: the batch Fisher is a sum,
+// It is the natural-chain-rule proposal, NOT the natural gradient of the batch: the batch Fisher is a sum,
 // F_θ = (1/N) Σ_i G_i F_i G_iᵀ, and the pseudo-inverse of a sum is not the sum of the pseudo-inverses.
 // It agrees with 'exact' (λ = 0) for N = 1 when F_η is invertible (gaussian, bernoulli).
 //
@@ -28,20 +28,20 @@
 //     (n_W = B̃ᵀ A, n_b = B̃ᵀ 1 with B̃_i = Σ_j c_ij B_(i,j)).
 // Cost: the backpropagation of N·k seeds, N·k²·Σ out for the Gram matrices, N·k³/3 for the inverses.
 import { fisherFactors, meanLoss, OutputFamily } from '../distributions';
-import { choleskySolve, pinvSolve } from '../explain/linalg64';
+import { choleskySolve, pinvSolve } from '../linalg64';
 import { contract, outputJacobians } from '../nn/jacobian';
 import type { Sequential } from '../nn/sequential';
-import { batchedGramInverseT, Task } from '../nn/task';
+import { batchedGramInverseT, Task } from '../task';
 import type { ExactResult } from './exact';
 
-/** Options of the seed's methods ('per-sample' and 'chain'). */
+/** Options of the proposal's methods ('per-sample' and 'chain'). */
 export interface SeedConfig {
   /** λ ≥ 0, added to every local Gram matrix that the method inverts. */
   damping: number;
 }
 
 /**
- * v [N, k] (float64): v_i = F_i⁺ g_i, the natural gradient of ℓ_i in η (the seed's n_η), for
+ * v [N, k] (float64): v_i = F_i⁺ g_i, the natural gradient of ℓ_i in η (the proposal's n_η), for
  * η [N, k] and targets y. Computed from the family's factor F_i = L_i L_iᵀ, L_i u_i = g_i:
  *   F_i⁺ g_i = L_i (L_iᵀ L_i)⁻¹ u_i
  * (Cholesky of the r × r matrix L_iᵀL_i; a symmetric-eigen pseudo-inverse where it is singular, e.g.

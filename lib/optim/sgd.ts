@@ -4,9 +4,9 @@
 //   θ_t = θ_{t−1} − lr · d_t,        d_t = b_t, or g_t + μ b_t with nesterov
 // The buffer b is kept in float64; θ is rounded to float32 once per step.
 import type { LossName } from '../distributions';
-import { decodeF64, encodeF64 } from '../nn/encode';
+import { decodeF64, encodeF64 } from '../util/encode';
 import type { Sequential } from '../nn/sequential';
-import { checkNumber, describe } from '../nn/validate';
+import { checkNumber, describe } from '../util/validate';
 import { checkCount, checkStateFor, checkStateHeader } from './common';
 import { FirstOrderOptimizer } from './first_order';
 

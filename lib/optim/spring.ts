@@ -1,6 +1,6 @@
 // SPRING momentum for the exact natural gradient (Goldshlager, Abrahamsen & Lin, "A Kaczmarz-inspired
 // approach to accelerate the optimization of neural network wavefunctions", 2024), in this library's
-// conventions (DESIGN.md §1: F_θ = (1/N) S Sᵀ, g_θ = (1/N) S u, S = J·blockdiag(L_i) [P, N·r]).
+// conventions (docs/design.md §1: F_θ = (1/N) S Sᵀ, g_θ = (1/N) S u, S = J·blockdiag(L_i) [P, N·r]).
 //
 // The damped natural gradient is a regularised least-squares solution:
 //   n = (F_θ + λI)⁻¹ g_θ = argmin_n ‖Sᵀn − u‖² + Nλ ‖n‖²
@@ -19,7 +19,7 @@
 // so the solve costs nothing extra beyond it.
 import type { Sequential, Trace } from '../nn/sequential';
 import { linearForward } from '../nn/layers';
-import type { Task } from '../nn/task';
+import type { Task } from '../task';
 
 /**
  * Sᵀv [N·r] (float64) for v [P] laid out like θ, from the trace and the backpropagated B's of an

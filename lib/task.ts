@@ -20,7 +20,7 @@ import {
   pinvSolve,
   pinvSolveAsync,
   PinvResult,
-} from '../linalg';
+} from './linalg';
 
 interface Calls {
   gemm: [Parameters<typeof gemm>, Float32Array];

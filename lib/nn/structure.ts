@@ -1,0 +1,37 @@
+// What the Jacobian code needs of a model: its layers, where each linear layer's parameters sit in θ,
+// and the activations of a forward pass. Sequential implements it; lib/nn/jacobian.ts depends on this
+// file only, so the model and its Jacobians do not import each other.
+import type { Layer, LinearLayer } from './layers';
+
+/** Where a linear layer's parameters sit in θ. */
+export interface LinearSlot {
+  /** Index in `layers`. */
+  readonly index: number;
+  readonly layer: LinearLayer;
+  /** Offset of W [out, in] in θ; b [out] follows at wOffset + out·in. */
+  readonly wOffset: number;
+  readonly bOffset: number;
+}
+
+/**
+ * The activations of one forward pass: inputs[l] is the input of layers[l]
+ * ([N, width]); inputs[layers.length] is η [N, outDim].
+ */
+export interface Trace {
+  readonly n: number;
+  readonly inputs: readonly Float32Array[];
+  readonly eta: Float32Array;
+}
+
+/** The layer structure of a model, as the Jacobian code reads it. */
+export interface Structure {
+  readonly layers: readonly Layer[];
+  /** Output width k = dim η. */
+  readonly outDim: number;
+  /** P, the number of parameters. */
+  readonly numParameters: number;
+  /** The linear layers and their place in θ. */
+  readonly slots: readonly LinearSlot[];
+  /** Views of one linear layer's W [out, in] and b [out] inside θ. */
+  view(theta: Float32Array, slot: LinearSlot): { w: Float32Array; b: Float32Array };
+}
