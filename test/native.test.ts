@@ -49,6 +49,13 @@ describe('backend()', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(`same bits for any thread count: ${backend().threadIndependent.join(', ')} (every kernel: the same bits run to run)`);
     expect(r.stdout).toMatch(/memory: {2}[\d.]+ GB available to a call \(.*; capped at 1\.07 GB by NATGRAD_MAX_MEMORY \/ setMemoryLimit\(\)\)/);
+    const c = backend().cpu;
+    if (c) {
+      // what runs on this CPU and why (test/cpu_path.test.ts checks the rule itself)
+      expect(r.stdout).toContain(`cpu:     ${c.isa} CPU; OpenBLAS runs its ${c.openblasCore} (${c.openblasIsa}) kernels; natgrad's micro-kernel: ${c.microKernel}`);
+      expect(r.stdout).toContain(`— ${c.why}`);
+      expect(r.stdout).toMatch(/parking: OpenBLAS's idle threads before natgrad's parallel regions: (blas_thread_shutdown_|off|unavailable)/);
+    }
   });
 });
 

@@ -16,7 +16,7 @@ export function info(_argv: string[]): number {
     const c = b.cpu;
     console.log(`  cpu:     ${c.isa} CPU; OpenBLAS runs its ${c.openblasCore} (${c.openblasIsa}) kernels; natgrad's micro-kernel: ${c.microKernel}`);
     console.log(`  path:    gemm: ${c.gemm === 'natgrad' ? "natgrad's" : "OpenBLAS's"}, float32 Cholesky: ${c.cholesky === 'natgrad' ? "natgrad's" : "OpenBLAS's"} — ${c.why}`);
-    console.log(`  threads: OpenBLAS's idle threads before natgrad's parallel regions: ${c.parking}`);
+    console.log(`  parking: OpenBLAS's idle threads before natgrad's parallel regions: ${c.parking} (${c.parks} so far)`);
   }
   console.log(`  same bits for any thread count: ${b.threadIndependent.length ? b.threadIndependent.join(', ') : 'none'} (every kernel: the same bits run to run)`);
   const m = memoryInfo();
