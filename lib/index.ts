@@ -1,28 +1,63 @@
-// natgrad — public exports.
+// natgrad — public exports, grouped by purpose.
+
+// Backend, threads and memory: which code runs the kernels, and the limits a call works under.
 export { backend, setThreads, memoryInfo, setMemoryLimit } from './native';
 export type { BackendInfo, CpuPath, IsaLevel, Precision, MemoryInfo } from './native';
-export * from './linalg';
-// Models, output distributions and the natural-gradient optimizer.
+
+// Native kernels over Float32Array (README, "Native kernels"): each has a Promise form (…Async) that
+// runs off the event loop.
+export {
+  gemm,
+  gemmAsync,
+  gram,
+  gramAsync,
+  layerGram,
+  layerGramAsync,
+  layerGramSum,
+  layerGramSumAsync,
+  choleskySolve,
+  choleskySolveAsync,
+  pinvSolve,
+  pinvSolveAsync,
+  batchedGramInverse,
+  batchedGramInverseAsync,
+} from './linalg';
+export type { GemmOptions, GramOptions, SolveOptions, PinvOptions, PinvResult, BatchedGramInverseOptions } from './linalg';
+
+// Models: layers and sequential networks (sequential.fromJSON / Sequential.fromJSON read model.toJSON()).
 export { sequential, Sequential, linear, tanh, relu, sigmoid, softplus, gelu } from './nn';
 export type { Layer, LinearLayer, ActivationLayer, ActivationName, SequentialOptions } from './nn';
+export type { SequentialJSON } from './nn/sequential';
+
+// Output distributions: loss, gradient and Fisher factor of the network's output.
 export { distribution, gaussian, categorical, bernoulli } from './distributions';
 export type { LossName, OutputFamily } from './distributions';
+
+// Optimizers: the natural gradient, its Levenberg–Marquardt damping, and the first-order baselines.
 export { NaturalGradient } from './optim/natural_gradient';
-export type { NaturalGradientOptions, NaturalGradientMethod, StepProfile } from './optim/natural_gradient';
-// Optimizer baselines, adaptive damping, batching and checkpoints (issue #5).
+export type {
+  NaturalGradientOptions,
+  NaturalGradientMethod,
+  NaturalGradientState,
+  NaturalStepInfo,
+  LevenbergMarquardtOptions,
+  StepProfile,
+} from './optim/natural_gradient';
+export { LM_DEFAULTS } from './optim/damping';
 export { Adam } from './optim/adam';
 export type { AdamOptions, AdamState } from './optim/adam';
 export { SGD } from './optim/sgd';
 export type { SGDOptions, SGDState } from './optim/sgd';
 export type { StepInfo } from './optim/common';
-export type { NaturalStepInfo, NaturalGradientState, LevenbergMarquardtOptions } from './optim/natural_gradient';
-export { LM_DEFAULTS } from './optim/damping';
+
+// Training data: seeded mini-batches.
 export { batches, batchCount, permutation } from './data/batches';
 export type { Batch, BatchOptions } from './data/batches';
-// The natural-chain-rule proposal's question answered with numbers (issue #4): the report behind `natgrad explain`, the training race.
-export { explain, formatReport, compareTraining, defaultMethods, formatTraining, trainingSvg } from './explain';
-export type { ExplainOptions, ExplainReport, Claim, ClaimId, Verdict, TrainOptions, TrainReport, TrainCurve, TrainMethod } from './explain';
-export { fromJSON } from './nn/sequential';
-export type { SequentialJSON } from './nn/sequential';
+
+// Checkpoints: atomic, checksummed saves of a model and its optimizer.
 export { saveCheckpoint, saveCheckpointAsync, loadCheckpoint, restoreOptimizer, encodeCheckpoint, decodeCheckpoint } from './checkpoint';
 export type { Checkpoint, CheckpointInput, Optimizer, OptimizerState } from './checkpoint';
+
+// The natural-chain-rule proposal measured: the report behind `natgrad explain`, and its training race.
+export { explain, formatReport, compareTraining, defaultMethods, formatTraining, trainingSvg } from './explain';
+export type { ExplainOptions, ExplainReport, Claim, ClaimId, Verdict, TrainOptions, TrainReport, TrainCurve, TrainMethod } from './explain';

@@ -13,8 +13,6 @@ import {
   gemmAsync,
   gram,
   gramAsync,
-  layerGram,
-  layerGramAsync,
   layerGramSum,
   layerGramSumAsync,
   pinvSolve,
@@ -25,7 +23,6 @@ import {
 interface Calls {
   gemm: [Parameters<typeof gemm>, Float32Array];
   gram: [Parameters<typeof gram>, Float32Array];
-  layerGram: [Parameters<typeof layerGram>, Float32Array];
   layerGramSum: [Parameters<typeof layerGramSum>, Float32Array];
   choleskySolve: [Parameters<typeof choleskySolve>, Float32Array];
   pinvSolve: [Parameters<typeof pinvSolve>, PinvResult];
@@ -50,8 +47,6 @@ function* call<N extends Name>(name: N, args: Calls[N][0]): Task<Calls[N][1]> {
 export const gemmT = (...args: Parameters<typeof gemm>) => call('gemm', args);
 /** K = JᵀJ or J Jᵀ (see linalg.gram). */
 export const gramT = (...args: Parameters<typeof gram>) => call('gram', args);
-/** K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1) (see linalg.layerGram). */
-export const layerGramT = (...args: Parameters<typeof layerGram>) => call('layerGram', args);
 /** K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1) (see linalg.layerGramSum). */
 export const layerGramSumT = (...args: Parameters<typeof layerGramSum>) => call('layerGramSum', args);
 /** X = (K + λI)⁻¹ R by Cholesky (see linalg.choleskySolve). */
@@ -65,7 +60,6 @@ type AnyFn = (...a: readonly unknown[]) => unknown;
 const SYNC: Record<Name, AnyFn> = {
   gemm: gemm as AnyFn,
   gram: gram as AnyFn,
-  layerGram: layerGram as AnyFn,
   layerGramSum: layerGramSum as AnyFn,
   choleskySolve: choleskySolve as AnyFn,
   pinvSolve: pinvSolve as AnyFn,
@@ -74,7 +68,6 @@ const SYNC: Record<Name, AnyFn> = {
 const ASYNC: Record<Name, AnyFn> = {
   gemm: gemmAsync as AnyFn,
   gram: gramAsync as AnyFn,
-  layerGram: layerGramAsync as AnyFn,
   layerGramSum: layerGramSumAsync as AnyFn,
   choleskySolve: choleskySolveAsync as AnyFn,
   pinvSolve: pinvSolveAsync as AnyFn,

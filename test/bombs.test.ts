@@ -12,7 +12,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeCheckpoint, fromJSON, linear, loadCheckpoint, saveCheckpoint, saveCheckpointAsync, sequential, tanh, Adam } from '../lib/index';
+import { decodeCheckpoint, linear, loadCheckpoint, saveCheckpoint, saveCheckpointAsync, sequential, tanh, Adam } from '../lib/index';
+const fromJSON = sequential.fromJSON;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'natgrad-bombs-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -8,7 +8,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   Adam,
   batches,
-  fromJSON,
   linear,
   loadCheckpoint,
   NaturalGradient,
@@ -21,6 +20,8 @@ import {
   gelu,
 } from '../lib/index';
 import type { Optimizer } from '../lib/index';
+
+const fromJSON = sequential.fromJSON; // the public spelling (lib/index.ts has no bare fromJSON)
 import { randomInputs } from './helpers/models';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'natgrad-ckpt-'));

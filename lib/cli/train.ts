@@ -22,8 +22,7 @@ import { loadMnist } from '../data/mnist';
 import { sincData } from '../demo/sinc';
 import { Dataset, OPTIMIZER_LABEL, OptimizerName, Point, ResumeFrom, train as trainLoop } from '../demo/trainer';
 import type { LossName } from '../distributions';
-import { ActivationName, gelu, linear, relu, sequential, sigmoid, softplus, tanh } from '../nn';
-import type { Layer } from '../nn/layers';
+import { ActivationName, mlp } from '../nn';
 import type { Sequential } from '../nn/sequential';
 import { Rng } from '../util/random';
 import { lineCharts, Panel } from '../plot/svg';
@@ -64,7 +63,6 @@ const SPEC: Record<string, OptionSpec> = {
   help: { kind: 'flag', help: 'this help' },
 };
 
-const ACTIVATIONS: Record<ActivationName, () => Layer> = { relu, tanh, sigmoid, softplus, gelu };
 
 /** The checkpoint in --out, written after every epoch. */
 export const CHECKPOINT_FILE = 'checkpoint.ckpt';
@@ -206,14 +204,7 @@ function standardize(train: Dataset, test: Dataset): { mean: number[]; std: numb
 }
 
 function buildModel(inDim: number, hidden: number[], act: ActivationName, outDim: number, seed: number): Sequential {
-  const layers: Layer[] = [];
-  let w = inDim;
-  for (const h of hidden) {
-    layers.push(linear(w, h), ACTIVATIONS[act]());
-    w = h;
-  }
-  layers.push(linear(w, outDim));
-  return sequential(layers, { seed });
+  return mlp(inDim, hidden, outDim, act, { seed });
 }
 
 const NOTHING = 'nothing was trained';

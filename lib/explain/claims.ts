@@ -2,7 +2,7 @@
 // gradient computed in float64 (./reference64.ts). Every verdict is computed from a measured number
 // against the threshold stated in the claim's `rule`; every reason is chosen by the numbers too.
 import { distribution, LossName, OutputFamily } from '../distributions';
-import { ActivationName, gelu, Layer, linear, relu, sequential, Sequential, sigmoid, softplus, tanh } from '../nn';
+import { ACTIVATION_NAMES, ActivationName, isActivationName, mlp, Sequential } from '../nn';
 import { NaturalGradient } from '../optim/natural_gradient';
 import { builtinData, builtinOutputs, Dataset } from './data';
 import { cosine, EPS64, matmul, matvec, norm, pinv, pinvSolve, powerLawFit, relDiff, symEig } from '../linalg64';
@@ -87,18 +87,10 @@ export interface Problem {
   n: number;
 }
 
-const ACTIVATIONS: Record<ActivationName, () => Layer> = { tanh, relu, sigmoid, softplus, gelu };
 
-/** An MLP 2 → hidden… → k with `activation` between the linear layers, initialised from `seed`. */
+/** An MLP inDim → hidden… → k with `activation` between the linear layers, initialised from `seed`. */
 export function buildMlp(inDim: number, hidden: readonly number[], k: number, activation: ActivationName, seed: number): Sequential {
-  const layers: Layer[] = [];
-  let w = inDim;
-  for (const h of hidden) {
-    layers.push(linear(w, h), ACTIVATIONS[activation]());
-    w = h;
-  }
-  layers.push(linear(w, k));
-  return sequential(layers, { seed });
+  return mlp(inDim, hidden, k, activation, { seed });
 }
 
 /** Checks the options (RangeError/TypeError naming the option) and builds the problem. */
@@ -109,8 +101,8 @@ export function makeProblem(options: ProblemOptions = {}, fn = 'explain'): Probl
   if (!Array.isArray(hidden) || hidden.length < 1 || !hidden.every((h) => Number.isSafeInteger(h) && h >= 1 && h <= 256))
     throw new RangeError(`${fn}: option 'hidden' must be a non-empty list of widths 1…256, got ${JSON.stringify(o.hidden)}`);
   const activation = options.activation ?? 'tanh';
-  if (!Object.prototype.hasOwnProperty.call(ACTIVATIONS, activation))
-    throw new RangeError(`${fn}: option 'activation' must be one of ${Object.keys(ACTIVATIONS).join(', ')}, got ${JSON.stringify(o.activation)}`);
+  if (!isActivationName(activation))
+    throw new RangeError(`${fn}: option 'activation' must be one of ${ACTIVATION_NAMES.join(', ')}, got ${JSON.stringify(o.activation)}`);
   const family = distribution(options.loss ?? 'gaussian', fn, "option 'loss'");
   const n = options.batch ?? 16;
   if (!Number.isSafeInteger(n) || n < 2 || n > 256) throw new RangeError(`${fn}: option 'batch' must be an integer 2…256, got ${JSON.stringify(o.batch)}`);

@@ -1,6 +1,6 @@
 // Models: layers, the sequential container and its per-sample output Jacobians.
-export { linear, tanh, relu, sigmoid, softplus, gelu } from './layers';
+export { linear, tanh, relu, sigmoid, softplus, gelu, activation, ACTIVATION_NAMES, isActivationName } from './layers';
 export type { Layer, LinearLayer, ActivationLayer, ActivationName } from './layers';
-export { sequential, Sequential } from './sequential';
+export { mlp, sequential, Sequential } from './sequential';
 export type { SequentialOptions, LinearSlot, Trace } from './sequential';
 export { Rng } from '../util/random';

@@ -73,7 +73,15 @@ const ACTIVATIONS: Record<ActivationName, Omit<ActivationLayer, 'kind' | 'name'>
   },
 };
 
-function activation(name: ActivationName): ActivationLayer {
+/** Whether `name` is an activation's name (the keys of ACTIVATIONS). */
+export function isActivationName(name: unknown): name is ActivationName {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(ACTIVATIONS, name);
+}
+/** The names of the activations, in declaration order. */
+export const ACTIVATION_NAMES = Object.freeze(Object.keys(ACTIVATIONS) as ActivationName[]);
+
+/** The activation layer of that name (the one maker behind tanh(), relu(), …, and every name-driven builder). */
+export function activation(name: ActivationName): ActivationLayer {
   return Object.freeze({ kind: 'activation' as const, name, ...ACTIVATIONS[name] });
 }
 

@@ -7,7 +7,7 @@ import { decodeF32, encodeF32 } from '../util/encode';
 import { materialize, outputJacobians } from './jacobian';
 import type { LinearSlot, Structure, Trace } from './structure';
 import { initParameters } from './init';
-import { activationForward, ActivationName, gelu, Layer, linear, LinearLayer, linearForward, relu, sigmoid, softplus, tanh } from './layers';
+import { activation, ACTIVATION_NAMES, activationForward, ActivationName, isActivationName, Layer, linear, linearForward } from './layers';
 import { runSync, Task } from '../task';
 import { checkCount, checkF32, describe } from '../util/validate';
 
@@ -21,8 +21,6 @@ export interface SequentialJSON {
   layers: ({ type: 'linear'; in: number; out: number } | { type: 'activation'; name: ActivationName })[];
   parameters: { dtype: 'float32'; encoding: 'base64-le'; length: number; data: string };
 }
-
-const ACTIVATION_MAKERS: Record<ActivationName, () => Layer> = { tanh, relu, sigmoid, softplus, gelu };
 
 export interface SequentialOptions {
   /** Seed of the default initialisation (a non-negative safe integer). Default 0. */
@@ -234,9 +232,9 @@ export function fromJSON(json: unknown): Sequential {
       }
     }
     if (d.type === 'activation') {
-      if (typeof d.name !== 'string' || !Object.prototype.hasOwnProperty.call(ACTIVATION_MAKERS, d.name))
-        throw new RangeError(`${fn}: ${what}.name must be one of ${Object.keys(ACTIVATION_MAKERS).join(', ')}, got ${describe(d.name)}`);
-      return ACTIVATION_MAKERS[d.name as ActivationName]();
+      if (!isActivationName(d.name))
+        throw new RangeError(`${fn}: ${what}.name must be one of ${ACTIVATION_NAMES.join(', ')}, got ${describe(d.name)}`);
+      return activation(d.name);
     }
     throw new RangeError(`${fn}: ${what}.type must be 'linear' or 'activation', got ${describe(d.type)}`);
   });
@@ -281,3 +279,19 @@ function size(slot: LinearSlot): number {
   return (slot.layer.inFeatures + 1) * slot.layer.outFeatures;
 }
 sequential.fromJSON = fromJSON;
+
+/**
+ * An MLP inDim → hidden… → outDim: a linear layer per width, `activationName` between them (none
+ * after the last), initialised from options.seed. The one builder behind `natgrad train`, the
+ * explainer's networks and anyone who builds a network from names.
+ */
+export function mlp(inDim: number, hidden: readonly number[], outDim: number, activationName: ActivationName, options: SequentialOptions = {}): Sequential {
+  const layers: Layer[] = [];
+  let w = inDim;
+  for (const h of hidden) {
+    layers.push(linear(w, h), activation(activationName));
+    w = h;
+  }
+  layers.push(linear(w, outDim));
+  return sequential(layers, options);
+}
