@@ -161,5 +161,5 @@ const result = {
 };
 const file = path.join(root, 'bench', 'results', partial ? 'mnist.partial.json.tmp' : 'mnist.json');
 fs.mkdirSync(path.dirname(file), { recursive: true });
-fs.writeFileSync(file, JSON.stringify(result, null, 1) + '\n');
+fs.writeFileSync(file, require('./util').compactJson(result) + '\n');
 console.log(`wrote ${path.relative(root, file)}`);

@@ -63,7 +63,8 @@ const { native } = require(path.join(root, 'dist', 'native.js'));
 const argValue = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const quick = process.argv.includes('--quick');
 // --sizes=1024,4096 and --only=layerGram,gram narrow a run (for working on one kernel);
-// a narrowed run writes bench/results/native.partial.json.tmp (git-ignored) instead of native.json.
+// a narrowed run writes bench/results/kernels.partial.json.tmp (git-ignored) instead of kernels.json (the
+// file `npm run bench`'s kernels section writes too: one file, whichever command made it).
 const SIZES = argValue('sizes')?.split(',').map(Number) ?? (quick ? [256, 1024] : [256, 1024, 2048, 4096]);
 const ONLY = argValue('only')?.split(',');
 const partial = ONLY !== undefined || argValue('sizes') !== undefined;
@@ -461,9 +462,9 @@ async function main() {
       targets,
       wall_s: (Date.now() - started) / 1000,
     };
-    const outFile = OUT ? path.resolve(OUT) : path.join(__dirname, 'results', partial ? 'native.partial.json.tmp' : 'native.json');
+    const outFile = OUT ? path.resolve(OUT) : path.join(__dirname, 'results', partial ? 'kernels.partial.json.tmp' : 'kernels.json');
     fs.mkdirSync(path.dirname(outFile), { recursive: true });
-    fs.writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+    fs.writeFileSync(outFile, require('./util').compactJson(result) + '\n');
     printTable(rows, overhead);
     const verdict = (ok) => (ok === null ? 'not measured' : ok ? 'met' : 'NOT met');
     console.log(

@@ -128,5 +128,5 @@ const result = {
 };
 const out = path.join(__dirname, 'results', narrowed ? 'regression.partial.json.tmp' : 'regression.json');
 fs.mkdirSync(path.dirname(out), { recursive: true });
-fs.writeFileSync(out, JSON.stringify(result, null, 1) + '\n');
+fs.writeFileSync(out, require('./util').compactJson(result) + '\n');
 console.log(`wrote ${path.relative(process.cwd(), out)}`);

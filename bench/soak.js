@@ -260,7 +260,7 @@ async function main() {
     );
   }
   fs.mkdirSync(path.dirname(OUT), { recursive: true });
-  fs.writeFileSync(OUT, JSON.stringify(result, null, 1) + '\n');
+  fs.writeFileSync(OUT, require('./util').compactJson(result) + '\n');
   console.log(`wrote ${path.relative(root, OUT)}`);
   process.exitCode = Object.values(result.phases).every((p) => p.flat) ? 0 : 1;
 }

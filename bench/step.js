@@ -312,7 +312,7 @@ async function main() {
   };
   const file = argValue('out') ? path.resolve(argValue('out')) : path.join(root, 'bench', 'results', partial ? 'step.partial.json.tmp' : 'step.json');
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  fs.writeFileSync(file, require('./util').compactJson(result) + '\n');
   console.log(`wrote ${path.relative(root, file)}`);
 }
 

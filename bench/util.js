@@ -116,9 +116,27 @@ function outFile(args, name) {
   return path.join(root, 'bench', 'results', ...(args.quick ? ['quick.tmp'] : []), `${name}.json`);
 }
 
+/**
+ * JSON text for a committed result, compact where it is long: the top two levels one key a line, so a
+ * diff shows which figure changed; below that, and any array of plain values (a curve, a list of
+ * samples), on one line. (Pretty-printed curves were half the repository's lines.)
+ */
+function compactJson(value, depth = 0, indent = '') {
+  const plain = (v) => v === null || typeof v !== 'object';
+  if (plain(value) || depth >= 2 || (Array.isArray(value) && value.every(plain))) return JSON.stringify(value);
+  const inner = indent + ' ';
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return `[\n${value.map((v) => inner + compactJson(v, depth + 1, inner)).join(',\n')}\n${indent}]`;
+  }
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+  if (entries.length === 0) return '{}';
+  return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${compactJson(v, depth + 1, inner)}`).join(',\n')}\n${indent}}`;
+}
+
 function writeJson(file, obj) {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(obj, null, 2) + '\n');
+  fs.writeFileSync(file, compactJson(obj) + '\n');
   console.log(`wrote ${path.relative(process.cwd(), file) || file}`);
 }
 
@@ -139,4 +157,4 @@ function relativeError(a, b) {
   return Math.sqrt(d / s);
 }
 
-module.exports = { root, parseArgs, numberList, fill, median, sleep, round, MB, procStatus, resetPeak, fitPowerLaw, machine, outFile, writeJson, ms, relativeError };
+module.exports = { root, parseArgs, numberList, fill, median, sleep, round, MB, procStatus, resetPeak, fitPowerLaw, machine, outFile, writeJson, compactJson, ms, relativeError };
