@@ -25,7 +25,7 @@
 #include "cpu/cpu_kernels.h"
 #include "cpu/gemm_nt.h"
 #include "cpu/parallel.h"
-#include "cpu/scratch.h"
+#include "scratch.h"
 #include "error.h"
 #include "memory.h"
 
@@ -603,9 +603,9 @@ void prepare(Napi::Env env, Job& job, bool promise_form) {
 // a SharedArrayBuffer can be neither detached nor shrunk, and the Reference keeps it alive;
 // writing to one while a call uses it is the caller's data race, not a memory error.
 // Cost: one memcpy per array on the main thread (~0.1 ms per MiB), and the copies' memory.
-// The copies come from the CPU kernels' scratch pool (native/cpu/scratch.h): a large block released by
+// The copies come from the CPU kernels' scratch pool (native/scratch.h): a large block released by
 // one call is reused by the next instead of being page-faulted in again (~0.4 ms per MiB).
-using Floats = std::unique_ptr<natgrad::cpu::Scratch<float>>;
+using Floats = std::unique_ptr<natgrad::Scratch<float>>;
 
 class Snapshot {
  public:
@@ -618,7 +618,7 @@ class Snapshot {
       for (Entry& e : entries_)
         if (e.source == a.data && e.length == a.length) same = &e;
       if (!same) {
-        entries_.push_back(Entry{a.data, a.length, b.name, false, false, std::make_unique<natgrad::cpu::Scratch<float>>(a.length), Napi::Persistent(a.value)});
+        entries_.push_back(Entry{a.data, a.length, b.name, false, false, std::make_unique<natgrad::Scratch<float>>(a.length), Napi::Persistent(a.value)});
         same = &entries_.back();
       }
       if (b.role != Role::out && !same->filled) {

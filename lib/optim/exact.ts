@@ -21,8 +21,6 @@ import type { Precision } from '../linalg';
 import { native, requireMemory } from '../native';
 import { applyTranspose } from './spring';
 
-/** float32 machine epsilon 2⁻²³: the kernels are assembled in float32. */
-export const EPS32 = 2 ** -23;
 
 export type Space = 'auto' | 'kernel' | 'parameter';
 export type Assembly = 'layer' | 'dense';
@@ -31,7 +29,7 @@ export interface ExactConfig {
   /** λ ≥ 0. */
   damping: number;
   precision: Precision;
-  /** Relative eigenvalue cutoff of the λ = 0 pseudo-inverse; undefined → size·EPS32. */
+  /** Relative eigenvalue cutoff of the λ = 0 pseudo-inverse; undefined → size·ε₃₂ (ε₃₂ = 2⁻²³; the backend's default, native/policy.h). */
   rcond: number | undefined;
   space: Space;
   assembly: Assembly;
@@ -85,7 +83,7 @@ const now = () => performance.now();
  * of K), the eigendecomposition is used instead, in float64, with the same cutoff.
  */
 function* solve(k: Float32Array, m: number, rhs: Float32Array, d: number, cfg: ExactConfig, fn: string) {
-  const rcond = cfg.rcond ?? m * EPS32;
+  const rcond = cfg.rcond ?? 0; // 0: the backend's default cutoff, size·ε₃₂ (native/policy.h, pinv_rcond)
   let solver: StepProfile['solver'] = 'pinv';
   if (d > 0) {
     try {

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "../error.h"
+#include "../policy.h"
 #include "cpu_kernels.h"
 
 namespace natgrad::cpu {
@@ -150,12 +151,7 @@ void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k
     int64_t bad_col = 0;
     int bad_lane = -1;
     group_inverse(S.get(), k, Lf.get(), Li.get(), &bad_col, &bad_lane);
-    if (bad_col != 0)
-      fail("ERR_NOT_POSITIVE_DEFINITE",
-           "batchedGramInverse: G[" + std::to_string(b0 + bad_lane) + "]ᵀG[" + std::to_string(b0 + bad_lane) +
-               "] + damping·I is not positive definite (column " + std::to_string(bad_col) +
-               "); G has dependent columns (rows < k?) — use damping > 0",
-           bad_col, b0 + bad_lane);
+    if (bad_col != 0) policy::fail_batched_not_positive_definite(b0 + bad_lane, bad_col);
     for (int l = 0; l < n; ++l) {
       float* o = out + (b0 + l) * kk;
       for (int64_t e = 0; e < kk; ++e) o[e] = S[e * LANES + l];

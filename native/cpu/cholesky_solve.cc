@@ -23,11 +23,12 @@
 #include <type_traits>
 
 #include "../error.h"
+#include "../policy.h"
 #include "cpu_kernels.h"
 #include "gemm_nt.h"
 #include "lapack_types.h"
 #include "parallel.h"
-#include "scratch.h"
+#include "../scratch.h"
 
 namespace natgrad::cpu {
 
@@ -101,11 +102,7 @@ static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t 
     info = use_own_cholesky() ? potrf_recursive(M, W.get(), M) : blocked_potrf((int)M, W.get());
   else
     info = blocked_potrf((int)M, W.get());
-  if (info > 0)
-    fail("ERR_NOT_POSITIVE_DEFINITE",
-         "choleskySolve: K + damping·I is not positive definite (the leading minor of order " +
-             std::to_string(info) + " is not positive); increase damping or use pinvSolve",
-         info);
+  if (info > 0) policy::fail_cholesky_not_positive_definite(info);
   if (info < 0) fail("ERR_LAPACK", "choleskySolve: potrf rejected argument " + std::to_string(-info));
   // Right-hand sides column-major: Y[c·M + r] = R[r·nrhs + c].
   Scratch<T> Y(M * nrhs);

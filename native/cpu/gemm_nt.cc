@@ -37,7 +37,7 @@
 #include <string>
 
 #include "parallel.h"
-#include "scratch.h"
+#include "../scratch.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

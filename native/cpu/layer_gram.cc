@@ -32,7 +32,7 @@
 #include "clones.h"
 #include "gemm_nt.h"
 #include "parallel.h"
-#include "scratch.h"
+#include "../scratch.h"
 
 namespace natgrad::cpu {
 

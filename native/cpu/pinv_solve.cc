@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "../error.h"
+#include "../policy.h"
 #include "cpu_kernels.h"
 #include "lapack_types.h"
 #include "../memory.h"
@@ -68,7 +69,7 @@ static int64_t pinv_solve_t(const float* K, int64_t M, const float* R, int64_t n
   const int info = syevd<T>((int)M, V.get(), e.get());
   if (info != 0)
     fail("ERR_LAPACK", "pinvSolve: the eigendecomposition did not converge (syevd info " + std::to_string(info) + ")");
-  if (rcond <= 0) rcond = (double)M * (double)std::numeric_limits<float>::epsilon();
+  rcond = policy::pinv_rcond(rcond, M);
   T emax = 0;
   for (int64_t i = 0; i < M; ++i) emax = std::max(emax, (T)std::fabs(e[i]));
   const T cutoff = (T)rcond * emax;
@@ -78,7 +79,7 @@ static int64_t pinv_solve_t(const float* K, int64_t M, const float* R, int64_t n
   gemm_rm(false, (int)M, (int)nrhs, (int)M, V.get(), Rw.get(), Tm.get());  // Tm = Vᵀ R
   int64_t rank = 0;
   for (int64_t i = 0; i < M; ++i) {
-    const bool keep = emax > 0 && std::fabs(e[i]) > cutoff;
+    const bool keep = policy::pinv_keeps(e[i], emax, cutoff);
     rank += keep;
     const T s = keep ? (T)1 / e[i] : (T)0;
     for (int64_t c = 0; c < nrhs; ++c) Tm[i * nrhs + c] *= s;

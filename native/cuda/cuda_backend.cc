@@ -33,6 +33,7 @@
 
 #include "../backend.h"
 #include "../error.h"
+#include "../policy.h"
 #include "cuda_api.h"
 #include "kernels_ptx.h"
 
@@ -281,12 +282,7 @@ class CudaBackend final : public Backend {
     sync(c);
     for (int64_t b = 0; b < batch; ++b) {
       const int i = info[(size_t)b];
-      if (i > 0)
-        fail("ERR_NOT_POSITIVE_DEFINITE",
-             "batchedGramInverse: G[" + std::to_string(b) + "]ᵀG[" + std::to_string(b) +
-                 "] + damping·I is not positive definite (column " + std::to_string(i) +
-                 "); G has dependent columns (rows < k?) — use damping > 0",
-             i, b);
+      if (i > 0) policy::fail_batched_not_positive_definite(b, i);
       if (i < 0)
         fail("ERR_CUSOLVER", "batchedGramInverse: cusolverDnSpotrfBatched rejected argument " + std::to_string(-i));
     }
@@ -565,11 +561,7 @@ class CudaBackend final : public Backend {
     int info = 0;
     copy(c, &info, dInfo, sizeof(int), cudaMemcpyDeviceToHost);
     sync(c);
-    if (info > 0)
-      fail("ERR_NOT_POSITIVE_DEFINITE",
-           "choleskySolve: K + damping·I is not positive definite (the leading minor of order " + std::to_string(info) +
-               " is not positive); increase damping or use pinvSolve",
-           info);
+    if (info > 0) policy::fail_cholesky_not_positive_definite(info);
     if (info < 0) fail("ERR_CUSOLVER", "choleskySolve: potrf rejected argument " + std::to_string(-info));
     const T one = 1, zero = 0;
     T* B = Rr;
@@ -618,15 +610,14 @@ class CudaBackend final : public Backend {
     sync(c);
     if (info != 0)
       fail("ERR_LAPACK", "pinvSolve: the eigendecomposition did not converge (cusolverDn syevd info " + std::to_string(info) + ")");
-    // the same cutoff as the CPU backend
-    if (rcond <= 0) rcond = (double)M * (double)std::numeric_limits<float>::epsilon();
+    rcond = policy::pinv_rcond(rcond, M);
     T emax = 0;
     for (int64_t i = 0; i < M; ++i) emax = std::max(emax, (T)std::fabs(e[(size_t)i]));
     const T cutoff = (T)rcond * emax;
     int64_t rank = 0;
     std::vector<T> s((size_t)M);
     for (int64_t i = 0; i < M; ++i) {
-      const bool keep = emax > 0 && std::fabs(e[(size_t)i]) > cutoff;
+      const bool keep = policy::pinv_keeps(e[(size_t)i], emax, cutoff);
       rank += keep;
       s[(size_t)i] = keep ? (T)1 / e[(size_t)i] : (T)0;
     }

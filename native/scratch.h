@@ -1,4 +1,4 @@
-// Scratch buffers for the CPU kernels, recycled between calls.
+// Scratch buffers for the CPU kernels and the addon's Promise-form copies, recycled between calls.
 //
 // A kernel that allocates a large work buffer pays a page fault on the first
 // touch of every 4 KiB page: measured on the 2-core KVM guest natgrad is
@@ -25,7 +25,7 @@
 #include <new>
 #include <vector>
 
-namespace natgrad::cpu {
+namespace natgrad {
 
 class ScratchPool {
  public:
@@ -109,4 +109,4 @@ class Scratch {
   size_t bytes_ = 0;
 };
 
-}  // namespace natgrad::cpu
+}  // namespace natgrad
