@@ -26,7 +26,7 @@ export interface BackendInfo {
   kernels: string;
   /**
    * The reproducibility contract. Every kernel gives the same bits run to run at a fixed thread count
-   * (and in its sync and Promise forms). The kernels listed here ('gemm', 'layerGram', 'layerGramSum',
+   * (and in its sync and Promise forms). The kernels listed here ('gemm', 'gram', 'layerGram', 'layerGramSum',
    * 'choleskySolve float32') also give the same bits for any thread count: those that natgrad's own
    * CPU kernels run on this machine (see `kernels` and NATGRAD_CPU_GEMM). Empty on cuda.
    */
@@ -55,7 +55,7 @@ export interface CpuPath {
   openblasIsa: IsaLevel;
   /** natgrad's micro-kernel: layerGram and layerGramSum always run on it. */
   microKernel: 'avx512' | 'avx2' | 'portable';
-  /** Who runs gemm, and the float32 Cholesky of choleskySolve. */
+  /** Who runs gemm and gram (one rule for both products), and the float32 Cholesky of choleskySolve. */
   gemm: 'natgrad' | 'openblas';
   cholesky: 'natgrad' | 'openblas';
   /** One sentence: what runs and the measurement behind it (or the NATGRAD_CPU_GEMM override). */

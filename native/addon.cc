@@ -346,6 +346,8 @@ struct GramJob : Job {
     a.no_overlap(K, J, "K", "J");
   }
   F32* returned() override { return &K; }
+  // natgrad's gemm_nt packs the M rows of the operand, KC columns at a time (where it runs the triangle)
+  int64_t work_bytes() const override { return natgrad::cpu::gemm_work_bytes(M, P); }
   std::vector<Binding> bindings() override { return {{&J, "J", Role::in}, {&K, "K", Role::out}}; }
   void execute() override {
     check_finite(fn, "J", J.data, J.length);

@@ -43,7 +43,7 @@ describe.each([
   ['natgrad', /gemm: natgrad gemm_nt.*choleskySolve float32: natgrad recursive Cholesky/],
   ['natgrad-avx2', /gemm_nt \((avx2|portable)\).*natgrad recursive Cholesky on gemm_nt \((avx2|portable)\)/],
   ['natgrad-portable', /gemm_nt \(portable\).*natgrad recursive Cholesky on gemm_nt \(portable\)/],
-  ['openblas', /gemm: OpenBLAS sgemm; choleskySolve float32: OpenBLAS blocked Cholesky/],
+  ['openblas', /gemm: OpenBLAS sgemm; gram: OpenBLAS ssyrk; choleskySolve float32: OpenBLAS blocked Cholesky/],
 ])('NATGRAD_CPU_GEMM=%s', (setting, kernels) => {
   const run = spawnSync(process.execPath, [child], {
     encoding: 'utf8',

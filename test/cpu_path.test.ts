@@ -104,10 +104,12 @@ describe.runIf(onCpu)('OpenBLAS idle threads parked before natgrad parallel regi
     const n = 64, k = 4, rows = n * k;
     const bs = [fill(rows * 200, 1)], as = [fill(n * 300, 2)];
     const a = fill(400 * 400, 3), b = fill(400 * 400, 4);
+    const spd = ng.gram(a, 400, 400), rhs = fill(400, 5);
     const before = ng.backend().cpu.parks;
     const outs = [];
     for (let i = 0; i < 3; i++) {
-      outs.push(hash(ng.gram(a, 400, 400)));  // OpenBLAS ssyrk, 2 threads
+      // the float64 Cholesky is OpenBLAS's on every path (dpotrf's blocked BLAS-3, 2 threads)
+      outs.push(hash(ng.choleskySolve(spd, 400, rhs, 1, { damping: 1, precision: 'float64' })));
       outs.push(hash(ng.layerGramSum(bs, as, n, k)));  // natgrad's pool
     }
     const c = ng.backend().cpu;
@@ -126,7 +128,7 @@ describe.runIf(onCpu)('OpenBLAS idle threads parked before natgrad parallel regi
       expect(on.parks).toBe(0); // an OpenBLAS without the symbol: the pools are left as they were
     } else {
       expect(on.parking).toBe('blas_thread_shutdown_');
-      expect(on.parks).toBeGreaterThanOrEqual(3); // each layerGramSum after a threaded gram
+      expect(on.parks).toBeGreaterThanOrEqual(3); // each layerGramSum after a threaded OpenBLAS call
     }
     expect(on.outs).toEqual(off.outs);
   });

@@ -52,7 +52,7 @@ class CpuBackend final : public Backend {
                cpu::isa_name(cpu_level) + " CPU (it may not recognise the model); setting OPENBLAS_CORETYPE=" + suggest +
                " before starting node selects faster kernels for " +
                (cpu::use_own_gemm() && cpu::use_own_cholesky()
-                    ? "gram, pinvSolve, batchedGramInverse and float64 solves (gemm, layerGram, layerGramSum and "
+                    ? "pinvSolve, batchedGramInverse and float64 solves (gemm, gram, layerGram, layerGramSum and "
                       "float32 choleskySolve already run on natgrad's own " + std::string(cpu::gemm_nt_kernel()) + " kernel)"
                     : "every kernel OpenBLAS runs");
     }
@@ -60,6 +60,7 @@ class CpuBackend final : public Backend {
     // use_own_cholesky() (gemm_nt.h: the auto rule and the measurements behind it).
     const std::string own = std::string("natgrad gemm_nt (") + cpu::gemm_nt_kernel() + ")";
     b.kernels = "layerGram, layerGramSum: " + own + "; gemm: " + (cpu::use_own_gemm() ? own : "OpenBLAS sgemm") +
+                "; gram: " + (cpu::use_own_gemm() ? own : "OpenBLAS ssyrk") +
                 "; choleskySolve float32: " +
                 (cpu::use_own_cholesky() ? std::string("natgrad recursive Cholesky on gemm_nt (") + cpu::gemm_nt_kernel() + ")"
                                      : std::string("OpenBLAS blocked Cholesky")) +
@@ -67,7 +68,7 @@ class CpuBackend final : public Backend {
     // natgrad's own kernels compute each output element whole in one task, in a fixed order (parallel.h),
     // so their bits do not depend on the thread count; OpenBLAS's threaded BLAS-3 and LAPACK split sums
     // by thread (its potrf's bits differ between 1 and 2 threads on Cooperlake kernels, for one).
-    b.thread_independent = std::string("layerGram,layerGramSum") + (cpu::use_own_gemm() ? ",gemm" : "") +
+    b.thread_independent = std::string("layerGram,layerGramSum") + (cpu::use_own_gemm() ? ",gemm,gram" : "") +
                            (cpu::use_own_cholesky() ? ",choleskySolve float32" : "");
     b.has_cpu_path = true;
     b.cpu = {cpu::isa_name(cpu_level), core, cpu::isa_name(ob_level), cpu::gemm_nt_kernel(),
@@ -93,6 +94,10 @@ class CpuBackend final : public Backend {
                 (int)k, alpha, A, ta ? (int)m : (int)k, B, tb ? (int)k : (int)n, beta, C, (int)n);
   }
   void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) override {
+    if (cpu::use_own_gemm()) {  // the one rule for products (gemm_nt.h): gram follows gemm
+      cpu::gram_own(J, P, M, samples_major, K);
+      return;
+    }
     OpenBlasLock lock;
     cpu::gram(J, P, M, samples_major, K);
   }

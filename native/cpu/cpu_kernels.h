@@ -14,7 +14,8 @@ void symmetrize_upper(float* K, int64_t M);
 // recursive halving over gemm_nt (potrf_recursive.cc). Returns LAPACK's info.
 int potrf_recursive(int64_t n, float* A, int64_t lda);
 
-void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K);
+void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K);      // OpenBLAS ssyrk
+void gram_own(const float* J, int64_t P, int64_t M, bool samples_major, float* K);  // natgrad's gemm_nt
 void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate, float* K);
 void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, Precision precision,
                     float* X);

@@ -42,7 +42,7 @@ void gemm_nt_packed(int64_t m, int64_t n, int64_t k, float alpha, const float* a
 // NATGRAD_CPU_GEMM=natgrad-avx2) or "portable" (plain loops: an older CPU, or natgrad-portable).
 const char* gemm_nt_kernel();
 
-// Which code runs the backend's gemm (use_own_gemm) and the float32 Cholesky (use_own_cholesky):
+// Which code runs the backend's gemm and gram (use_own_gemm) and the float32 Cholesky (use_own_cholesky):
 // natgrad's gemm_nt, or OpenBLAS's BLAS-3. NATGRAD_CPU_GEMM=natgrad|natgrad-avx2|natgrad-portable|openblas forces
 // both; auto follows cpu_path_rule below, from this CPU's vector level and that of the kernel set
 // OpenBLAS runs (openblas_get_corename()).

@@ -1,10 +1,13 @@
-// gram: K = Jᵀ J (J [P,M]) or K = J Jᵀ (J [M,P]) with one ssyrk, then mirrored
-// so the caller gets the full symmetric matrix.
+// gram: K = Jᵀ J (J [P,M]) or K = J Jᵀ (J [M,P]): one triangle, then mirrored so the caller gets the
+// full symmetric matrix. The triangle comes from OpenBLAS's ssyrk, or from natgrad's gemm_nt (lower
+// part only) where use_own_gemm() says natgrad's products are the faster ones — the same rule as gemm
+// and the Cholesky (gemm_nt.h), so that `natgrad info` has one answer for which code runs.
 #include <cblas.h>
 
 #include <algorithm>
 
 #include "cpu_kernels.h"
+#include "gemm_nt.h"
 
 namespace natgrad::cpu {
 
@@ -30,6 +33,15 @@ void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) {
   // samples_major: J is [M,P], K = J Jᵀ; else J is [P,M], K = Jᵀ J.
   cblas_ssyrk(CblasRowMajor, CblasUpper, samples_major ? CblasNoTrans : CblasTrans, (int)M, (int)P, 1.0f, J,
               samples_major ? (int)P : (int)M, 0.0f, K, (int)M);
+  symmetrize_upper(K, M);
+}
+
+void gram_own(const float* J, int64_t P, int64_t M, bool samples_major, float* K) {
+  // Row (i) of the M × P operand: Jᵀ's row i is J's column i (J [P,M]: element (i, p) at p·M + i), or
+  // J's row i (J [M,P]). gemm_nt's column-major lower triangle C[i + j·M], i ≥ j, is row-major K's
+  // upper triangle K[j, i]; symmetrize_upper completes it.
+  const View X = samples_major ? View{J, P, 1} : View{J, 1, M};
+  gemm_nt(M, M, P, 1.0f, X, X, 0.0f, K, M, Part::lower);
   symmetrize_upper(K, M);
 }
 
