@@ -5,12 +5,12 @@
 'use strict';
 const architecture = require('./docs/architecture.json');
 
-const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** A regular expression matching a part's files: a folder ("lib/nn/") or a file ("lib/linalg.ts"). */
 const pathsOf = (part) => {
   const p = architecture.parts[part];
   if (!p) throw new Error(`.dependency-cruiser.cjs: docs/architecture.json names an unknown part '${part}'`);
-  return `^(${p.is.map((f) => (f.endsWith('/') ? escape(f) : `${escape(f)}$`)).join('|')})`;
+  return `^(${p.is.map((f) => (f.endsWith('/') ? escapeRe(f) : `${escapeRe(f)}$`)).join('|')})`;
 };
 const tsParts = Object.keys(architecture.parts).filter((name) => architecture.parts[name].is.every((f) => f.startsWith('lib/')));
 

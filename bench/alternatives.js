@@ -53,7 +53,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 const u = require('./util');
 
-const args = u.parseArgs(process.argv.slice(2), ['quick', 'sizes', 'reps', 'cap', 'skip-over', 'full', 'out', 'ng-child', 'm', 'wide', 'no-wide'], 'bench/alternatives.js');
+const args = u.parseArgs(
+  process.argv.slice(2),
+  ['quick', 'sizes', 'reps', 'cap', 'skip-over', 'full', 'out', 'ng-child', 'm', 'wide', 'no-wide'],
+  'bench/alternatives.js'
+);
 const quick = !!args.quick;
 const SIZES = args.sizes ? u.numberList(args.sizes) : quick ? [128, 256] : [256, 1024, 2048];
 const REPS = Number(args.reps ?? (quick ? 3 : 5));
@@ -125,7 +129,13 @@ function wideProblem() {
   const k = model.outDim;
   const y = new Float32Array(WIDE_N * k);
   for (let i = 0; i < WIDE_N; i++) y[i * k + demo.train.y[i]] = 1;
-  return { model, x: demo.train.x.slice(0, WIDE_N * demo.train.inDim), y, N: WIDE_N, label: `${demo.modelText.split(',')[0]} (mnistProblem().model()), ${WIDE_N} MNIST training digits, one-hot targets, gaussian loss` };
+  return {
+    model,
+    x: demo.train.x.slice(0, WIDE_N * demo.train.inDim),
+    y,
+    N: WIDE_N,
+    label: `${demo.modelText.split(',')[0]} (mnistProblem().model()), ${WIDE_N} MNIST training digits, one-hot targets, gaussian loss`,
+  };
 }
 
 function problem(N) {
@@ -214,13 +224,32 @@ function tfRun(s, M, shift) {
   K.dispose();
   c.dispose();
   nT.dispose();
-  return { n, phases: { kernel: t1 - t0, solve: t2 - t1, contract: t3 - t2 }, solver: `CG in tfjs ops (${iterations} iterations, relative residual ${residual.toExponential(1)})`, cg_iterations: iterations };
+  return {
+    n,
+    phases: { kernel: t1 - t0, solve: t2 - t1, contract: t3 - t2 },
+    solver: `CG in tfjs ops (${iterations} iterations, relative residual ${residual.toExponential(1)})`,
+    cg_iterations: iterations,
+  };
 }
 
 const ALTERNATIVES = [
   { name: 'ml-matrix', package: 'ml-matrix', backend: null, setup: mlMatrixSetup, run: (s, g, M, shift) => mlMatrixRun(s, g, M, shift), dispose: () => {} },
-  { name: 'tfjs-wasm', package: '@tensorflow/tfjs-backend-wasm', backend: 'wasm', setup: tfSetup, run: (s, g, M, shift) => tfRun(s, M, shift), dispose: tfDispose },
-  { name: 'tfjs-cpu', package: '@tensorflow/tfjs-backend-cpu', backend: 'cpu', setup: tfSetup, run: (s, g, M, shift) => tfRun(s, M, shift), dispose: tfDispose },
+  {
+    name: 'tfjs-wasm',
+    package: '@tensorflow/tfjs-backend-wasm',
+    backend: 'wasm',
+    setup: tfSetup,
+    run: (s, _g, M, shift) => tfRun(s, M, shift),
+    dispose: tfDispose,
+  },
+  {
+    name: 'tfjs-cpu',
+    package: '@tensorflow/tfjs-backend-cpu',
+    backend: 'cpu',
+    setup: tfSetup,
+    run: (s, _g, M, shift) => tfRun(s, M, shift),
+    dispose: tfDispose,
+  },
 ];
 
 /** The installed version of a package (its package.json, found above its main file: some packages do not export ./package.json). */
@@ -243,7 +272,9 @@ async function main() {
   const mach = u.machine(ng);
   const threads = mach.backend.threads;
   const coretype = advisedCoretype();
-  console.log(`alternatives: MLP ${WIDTHS.join('-')} tanh, gaussian, λ = ${DAMPING}; sizes N·k = ${SIZES.join(', ')}; natgrad ${mach.backend.blas}, ${threads} threads`);
+  console.log(
+    `alternatives: MLP ${WIDTHS.join('-')} tanh, gaussian, λ = ${DAMPING}; sizes N·k = ${SIZES.join(', ')}; natgrad ${mach.backend.blas}, ${threads} threads`
+  );
   const started = Date.now();
   const rows = [];
   const last = {}; // alternative → { M, ms } of its last measured size
@@ -259,7 +290,11 @@ async function main() {
     const ng1Ms = u.median(ng1Times);
     let tuned = null;
     if (coretype) {
-      const c = spawnSync(process.execPath, [__filename, '--ng-child', ...childArgs], { encoding: 'utf8', env: { ...process.env, OPENBLAS_CORETYPE: coretype }, maxBuffer: 1 << 26 });
+      const c = spawnSync(process.execPath, [__filename, '--ng-child', ...childArgs], {
+        encoding: 'utf8',
+        env: { ...process.env, OPENBLAS_CORETYPE: coretype },
+        maxBuffer: 1 << 26,
+      });
       if (c.status !== 0) throw new Error(`natgrad child with OPENBLAS_CORETYPE=${coretype} failed: ${c.stderr}`);
       const t = JSON.parse(c.stdout.trim().split('\n').pop());
       tuned = {
@@ -303,8 +338,17 @@ async function main() {
     for (const alt of ALTERNATIVES) {
       const predicted = predict(alt.name, M, P);
       if (predicted > SKIP_OVER_S * 1000) {
-        row.alternatives.push({ name: alt.name, version: version(alt.package), skipped: true, predicted_ms: u.round(predicted, 0), predicted_speedup: u.round(predicted / ngMs, 1), reason: `predicted ≥ ${(predicted / 1000).toFixed(0)} s a call (${predictText(alt.name, M, P)}) > --skip-over ${SKIP_OVER_S} s` });
-        console.log(`  ${alt.name.padEnd(10)} skipped: predicted ≥ ${(predicted / 1000).toFixed(1)} s a call (natgrad ≥ ${(predicted / ngMs).toFixed(0)}× faster); --full runs it`);
+        row.alternatives.push({
+          name: alt.name,
+          version: version(alt.package),
+          skipped: true,
+          predicted_ms: u.round(predicted, 0),
+          predicted_speedup: u.round(predicted / ngMs, 1),
+          reason: `predicted ≥ ${(predicted / 1000).toFixed(0)} s a call (${predictText(alt.name, M, P)}) > --skip-over ${SKIP_OVER_S} s`,
+        });
+        console.log(
+          `  ${alt.name.padEnd(10)} skipped: predicted ≥ ${(predicted / 1000).toFixed(1)} s a call (natgrad ≥ ${(predicted / ngMs).toFixed(0)}× faster); --full runs it`
+        );
         continue;
       }
       if (alt.backend) {
@@ -361,7 +405,16 @@ async function main() {
     const fastest = ok.length ? ok.reduce((a, b) => (a.median_ms <= b.median_ms ? a : b)) : null;
     // a skipped alternative's prediction is a lower bound on its time: the fastest is certain when every bound is above it
     const certain = fastest !== null && row.alternatives.filter((a) => a.skipped).every((a) => a.predicted_ms > fastest.median_ms);
-    row.fastest_alternative = fastest && certain ? { name: fastest.name, median_ms: fastest.median_ms, speedup: fastest.speedup, speedup_vs_1thread: fastest.speedup_vs_1thread, ...(tuned ? { speedup_tuned: fastest.speedup_tuned } : {}) } : null;
+    row.fastest_alternative =
+      fastest && certain
+        ? {
+            name: fastest.name,
+            median_ms: fastest.median_ms,
+            speedup: fastest.speedup,
+            speedup_vs_1thread: fastest.speedup_vs_1thread,
+            ...(tuned ? { speedup_tuned: fastest.speedup_tuned } : {}),
+          }
+        : null;
     return row;
   }
 
@@ -394,7 +447,8 @@ async function main() {
       prob,
       ['--wide'],
       (name, m, P) => (parts(name).k * (P / base.P) + parts(name).solve) * (m / base.M) ** 2,
-      (name, m, P) => `K ${parts(name).k.toFixed(0)} ms for P = ${base.P} at N·k = ${base.M} × ${(P / base.P).toFixed(1)} (P ratio), + solve ${parts(name).solve.toFixed(0)} ms, × (${m}/${base.M})²`
+      (name, m, P) =>
+        `K ${parts(name).k.toFixed(0)} ms for P = ${base.P} at N·k = ${base.M} × ${(P / base.P).toFixed(1)} (P ratio), + solve ${parts(name).solve.toFixed(0)} ms, × (${m}/${base.M})²`
     );
   }
   const big = rows.filter((r) => r.M >= 1024 && r.fastest_alternative);
@@ -411,19 +465,33 @@ async function main() {
       direction: 'n_θ = J (JᵀJ + NλI)⁻¹ g  (= (F_θ + λI)⁻¹ g_θ)',
       inputs: 'x, y from the LCG of bench/util.js (seeds 1, 2), in [−1, 1)',
     },
-    versions: { 'ml-matrix': version('ml-matrix'), '@tensorflow/tfjs-core': version('@tensorflow/tfjs-core'), '@tensorflow/tfjs-backend-wasm': version('@tensorflow/tfjs-backend-wasm'), '@tensorflow/tfjs-backend-cpu': version('@tensorflow/tfjs-backend-cpu') },
+    versions: {
+      'ml-matrix': version('ml-matrix'),
+      '@tensorflow/tfjs-core': version('@tensorflow/tfjs-core'),
+      '@tensorflow/tfjs-backend-wasm': version('@tensorflow/tfjs-backend-wasm'),
+      '@tensorflow/tfjs-backend-cpu': version('@tensorflow/tfjs-backend-cpu'),
+    },
     conventions: {
       natgrad: 'opt.direction(x, y, N) from the raw batch (forward, backprop of the factors, layerGramSum, Cholesky, n = J c); median of 7 after 2 warm-ups',
-      alternatives: 'from J (natgrad model.jacobian, untimed; jacobian_ms) and g: K = JᵀJ, + NλI, solve, n = J c; median of `reps` (≤ --reps, fewer when over --cap seconds)',
+      alternatives:
+        'from J (natgrad model.jacobian, untimed; jacobian_ms) and g: K = JᵀJ, + NλI, solve, n = J c; median of `reps` (≤ --reps, fewer when over --cap seconds)',
       skipped: `not run where the predicted time (previous size × size ratio², a lower bound) exceeds ${SKIP_OVER_S} s a call; predicted_ms kept`,
-      speedup: 'alternative median / natgrad median (speedup_vs_1thread: natgrad on 1 BLAS thread; speedup_tuned: natgrad in a child process with the OPENBLAS_CORETYPE that natgrad’s backend note advises for this CPU, when it advises one)',
+      speedup:
+        'alternative median / natgrad median (speedup_vs_1thread: natgrad on 1 BLAS thread; speedup_tuned: natgrad in a child process with the OPENBLAS_CORETYPE that natgrad’s backend note advises for this CPU, when it advises one)',
       agreement: `relative error of the alternative's n_θ to natgrad's ≤ ${AGREE} (CG stops at relative residual ${CG_TOL})`,
-      tfjs_lacks: 'Cholesky, LU, triangular solve, any linear solver (tf.linalg has qr, gramSchmidt, bandPart only); a symmetric rank-k update; a multithreaded wasm build in Node',
+      tfjs_lacks:
+        'Cholesky, LU, triangular solve, any linear solver (tf.linalg has qr, gramSchmidt, bandPart only); a symmetric rank-k update; a multithreaded wasm build in Node',
       tfjs_wasm_threads: 1,
     },
     target: {
       rule: 'natgrad ≥ 30× faster than the fastest JS alternative at N·k ≥ 1024',
-      measured: big.map((r) => ({ M: r.M, fastest: r.fastest_alternative.name, speedup: r.fastest_alternative.speedup, speedup_vs_1thread: r.fastest_alternative.speedup_vs_1thread, ...(r.natgrad_tuned ? { speedup_tuned: r.fastest_alternative.speedup_tuned } : {}) })),
+      measured: big.map((r) => ({
+        M: r.M,
+        fastest: r.fastest_alternative.name,
+        speedup: r.fastest_alternative.speedup,
+        speedup_vs_1thread: r.fastest_alternative.speedup_vs_1thread,
+        ...(r.natgrad_tuned ? { speedup_tuned: r.fastest_alternative.speedup_tuned } : {}),
+      })),
       met: big.length ? big.every((r) => r.fastest_alternative.speedup >= 30) : null,
       tuned_env: coretype ? `OPENBLAS_CORETYPE=${coretype}` : null,
       met_tuned: coretype && big.length ? big.every((r) => r.fastest_alternative.speedup_tuned >= 30) : null,

@@ -16,7 +16,6 @@ const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { root, parseArgs, fill, median, round, machine, outFile, writeJson } = require('./util');
 
-
 function child() {
   const ng = require(path.join(root, 'dist', 'index.js'));
   const best = (fn, reps) => {
@@ -31,7 +30,8 @@ function child() {
   };
   const out = { kernels: ng.backend().kernels, blas: ng.backend().blas, rows: [] };
   for (const m of [1024, 2048]) {
-    const a = fill(m * m, 1), b = fill(m * m, 2);
+    const a = fill(m * m, 1),
+      b = fill(m * m, 2);
     const ms = best(() => ng.gemm(a, b, m, m, m), 5);
     out.rows.push({ name: `gemm M=${m}`, ms, gflops: (2 * m ** 3) / ms / 1e6 });
   }
@@ -44,7 +44,8 @@ function child() {
   }
   // one exact step of the 784-256-256-10 MLP at N = 256 (N·r = 2304): the optimizer's whole path
   const model = ng.sequential([ng.linear(784, 256), ng.tanh(), ng.linear(256, 256), ng.tanh(), ng.linear(256, 10)], { seed: 1 });
-  const x = fill(256 * 784, 5), y = Float32Array.from({ length: 256 }, (_, i) => i % 10);
+  const x = fill(256 * 784, 5),
+    y = Float32Array.from({ length: 256 }, (_, i) => i % 10);
   const theta = model.getParameters();
   const opt = new ng.NaturalGradient(model, { loss: 'categorical', adaptive: false, damping: 1e-3 });
   const ms = best(() => {
@@ -59,7 +60,8 @@ function main() {
   const args = parseArgs(process.argv.slice(2), ['rounds', 'own', 'out'], 'bench/cpu_paths.js');
   const rounds = Number(args.rounds ?? 3);
   const own = args.own ?? 'natgrad';
-  if (!['natgrad', 'natgrad-avx2', 'natgrad-portable'].includes(own)) throw new Error(`bench/cpu_paths.js: --own must be natgrad, natgrad-avx2 or natgrad-portable, got ${own}`);
+  if (!['natgrad', 'natgrad-avx2', 'natgrad-portable'].includes(own))
+    throw new Error(`bench/cpu_paths.js: --own must be natgrad, natgrad-avx2 or natgrad-portable, got ${own}`);
   const SETTINGS = [own, 'openblas'];
   const ng = require(path.join(root, 'dist', 'index.js'));
   const runs = Object.fromEntries(SETTINGS.map((s) => [s, []]));
@@ -85,7 +87,10 @@ function main() {
     kernels: Object.fromEntries(SETTINGS.map((s) => [s, runs[s][0].kernels])),
     rows,
   };
-  for (const row of rows) console.log(`${row.name.padEnd(36)} ${own} ${String(row.natgrad_ms).padStart(8)} ms   openblas ${String(row.openblas_ms).padStart(8)} ms   ×${row.openblas_over_natgrad}`);
+  for (const row of rows)
+    console.log(
+      `${row.name.padEnd(36)} ${own} ${String(row.natgrad_ms).padStart(8)} ms   openblas ${String(row.openblas_ms).padStart(8)} ms   ×${row.openblas_over_natgrad}`
+    );
   const vendor = /amd/i.test(result.machine.cpu) ? 'amd' : /intel/i.test(result.machine.cpu) ? 'intel' : 'cpu';
   writeJson(outFile(args, `cpu_paths-${vendor}-${core}${own === 'natgrad' ? '' : own.slice('natgrad'.length)}`), result);
 }

@@ -56,7 +56,9 @@ const configs = [
 
 const problem = mnistProblem();
 const b = backend();
-console.log(`bench:mnist — ${problem.title}, ${problem.modelText}; ${seconds} s of training per run; backend ${b.name} (${b.blas}), ${b.threads} threads, ${os.cpus().length} cpus`);
+console.log(
+  `bench:mnist — ${problem.title}, ${problem.modelText}; ${seconds} s of training per run; backend ${b.name} (${b.blas}), ${b.threads} threads, ${os.cpus().length} cpus`
+);
 
 // Where a step's time goes: 5 warm-up and 20 timed steps on the first training batch, per configuration.
 const { NaturalGradient } = dist('optim/natural_gradient');
@@ -65,8 +67,12 @@ const stepCost = [];
 for (const c of configs) {
   if (stepCost.some((s) => s.optimizer === c.optimizer && s.batch === c.batch)) continue;
   const model = problem.model();
-  const x = problem.train.x.subarray(0, c.batch * 784), y = problem.train.y.subarray(0, c.batch);
-  const opt = c.optimizer === 'ngd' ? new NaturalGradient(model, { loss: 'categorical', lr: 1, damping: 1, adaptive: false }) : new Adam(model, { loss: 'categorical', lr: 1e-3 });
+  const x = problem.train.x.subarray(0, c.batch * 784),
+    y = problem.train.y.subarray(0, c.batch);
+  const opt =
+    c.optimizer === 'ngd'
+      ? new NaturalGradient(model, { loss: 'categorical', lr: 1, damping: 1, adaptive: false })
+      : new Adam(model, { loss: 'categorical', lr: 1e-3 });
   for (let i = 0; i < 5; i++) opt.step(x, y, c.batch);
   const phases = {};
   const reps = 20;
@@ -76,9 +82,22 @@ for (const c of configs) {
     if (opt.profile) for (const k of ['forward', 'backprop', 'kernel', 'solve', 'update']) phases[k] = (phases[k] ?? 0) + opt.profile[k] / reps;
   }
   const ms = (performance.now() - t0) / reps;
-  const entry = { optimizer: c.optimizer, batch: c.batch, msPerStep: +ms.toFixed(2), ...(opt.profile ? { kernelSize: opt.profile.size, phasesMs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, +v.toFixed(2)])) } : {}) };
+  const entry = {
+    optimizer: c.optimizer,
+    batch: c.batch,
+    msPerStep: +ms.toFixed(2),
+    ...(opt.profile ? { kernelSize: opt.profile.size, phasesMs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, +v.toFixed(2)])) } : {}),
+  };
   stepCost.push(entry);
-  console.log(`step cost: ${c.optimizer} batch ${c.batch}: ${ms.toFixed(1)} ms${entry.phasesMs ? ` (kernel ${entry.kernelSize}²; ${Object.entries(entry.phasesMs).map(([k, v]) => `${k} ${v}`).join(', ')} ms)` : ''}`);
+  console.log(
+    `step cost: ${c.optimizer} batch ${c.batch}: ${ms.toFixed(1)} ms${
+      entry.phasesMs
+        ? ` (kernel ${entry.kernelSize}²; ${Object.entries(entry.phasesMs)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')} ms)`
+        : ''
+    }`
+  );
 }
 
 const runs = [];
@@ -125,7 +144,8 @@ for (const c of configs) {
 const ngd = runs.filter((r) => r.optimizer === 'ngd');
 const adam = runs.filter((r) => r.optimizer === 'adam');
 const first = (rs, t) => Math.min(...rs.map((r) => r.secondsToTestAcc[t.toFixed(2)] ?? Infinity));
-const ngdT = first(ngd, TARGET), adamT = first(adam, TARGET);
+const ngdT = first(ngd, TARGET),
+  adamT = first(adam, TARGET);
 const bestOf = (rs) => Math.max(...rs.map((r) => r.bestTestAcc));
 // the highest threshold that both reached, and who got there first
 const common = THRESHOLDS.filter((t) => Number.isFinite(first(ngd, t)) && Number.isFinite(first(adam, t))).pop();
@@ -138,7 +158,9 @@ const verdict = {
   adamBestTestAcc: bestOf(adam),
   ngdShortfall: Math.max(0, TARGET - bestOf(ngd)),
   highestCommonThreshold: common ?? null,
-  ...(common !== undefined ? { ngdSecondsToCommon: first(ngd, common), adamSecondsToCommon: first(adam, common), ngdOverAdam: first(ngd, common) / first(adam, common) } : {}),
+  ...(common !== undefined
+    ? { ngdSecondsToCommon: first(ngd, common), adamSecondsToCommon: first(adam, common), ngdOverAdam: first(ngd, common) / first(adam, common) }
+    : {}),
 };
 console.log(
   `\ntarget (${verdict.target}): ${verdict.met ? 'MET' : 'MISSED'} — best test accuracy NGD ${(100 * verdict.ngdBestTestAcc).toFixed(2)}%, Adam ${(100 * verdict.adamBestTestAcc).toFixed(2)}%` +

@@ -403,7 +403,9 @@ async function main() {
   if (info.note) console.log(`note: ${info.note}`);
   const loadBefore = os.loadavg();
   if (loadBefore[0] > os.cpus().length / 2)
-    console.log(`warning: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores — other work will disturb the figures (ratios less so)`);
+    console.log(
+      `warning: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores — other work will disturb the figures (ratios less so)`
+    );
   const started = Date.now();
   const rows = [];
   try {
@@ -443,17 +445,29 @@ async function main() {
       load_average: { before: loadBefore, after: os.loadavg() },
       backend: { name: info.name, blas: info.blas, threads: info.threads, note: info.note, kernels: info.kernels },
       natgrad_kernels: info.kernels,
-      ceiling: { build: 'cc -O2 bench/ceiling.c <openblas include> <static libopenblas.a> -lpthread -lm', corename: cinfo.corename, config: cinfo.config, threads: cinfo.threads },
-      env: { OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null, NATGRAD_CPU_GEMM: process.env.NATGRAD_CPU_GEMM ?? null, NATGRAD_THREADS: process.env.NATGRAD_THREADS ?? null, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? null },
+      ceiling: {
+        build: 'cc -O2 bench/ceiling.c <openblas include> <static libopenblas.a> -lpthread -lm',
+        corename: cinfo.corename,
+        config: cinfo.config,
+        threads: cinfo.threads,
+      },
+      env: {
+        OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null,
+        NATGRAD_CPU_GEMM: process.env.NATGRAD_CPU_GEMM ?? null,
+        NATGRAD_THREADS: process.env.NATGRAD_THREADS ?? null,
+        OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? null,
+      },
       conventions: {
-        ratio: 'median over repetitions of ceiling seconds / natgrad seconds, the two calls made back to back (≈ natgrad GFLOP/s / ceiling GFLOP/s); ratio_of_medians and ratio_of_minimums beside it; target ≥ 0.9 at M ≥ 1024',
+        ratio:
+          'median over repetitions of ceiling seconds / natgrad seconds, the two calls made back to back (≈ natgrad GFLOP/s / ceiling GFLOP/s); ratio_of_medians and ratio_of_minimums beside it; target ≥ 0.9 at M ≥ 1024',
         gram_flops: 'M²·P (full symmetric product)',
         layerGram_flops: '(N·k)²·widthOut + N²·widthIn',
         choleskySolve_flops: 'M³/3 + 2·M²·nrhs',
         pinvSolve_flops: '4·M³ + 4·M²·nrhs (nominal for syevd with eigenvectors; the ratio is exact)',
         batchedGramInverse_flops: 'M·(rows·k² + k³), M = batch, rows = 512, k = 10',
         gemm_flops: '2·M³ (square)',
-        ceilings: 'gram: ssyrk + tiled mirror; layerGram: 2 ssyrk + tiled Hadamard; choleskySolve: copy + spotrf + spotrs; pinvSolve: copy + ssyevd (workspace sized once) + cutoff + 2 sgemm; batchedGramInverse: per matrix ssyrk + spotrf + spotri + mirror; gemm: one sgemm',
+        ceilings:
+          'gram: ssyrk + tiled mirror; layerGram: 2 ssyrk + tiled Hadamard; choleskySolve: copy + spotrf + spotrs; pinvSolve: copy + ssyevd (workspace sized once) + cutoff + 2 sgemm; batchedGramInverse: per matrix ssyrk + spotrf + spotri + mirror; gemm: one sgemm',
         ceiling: 'the same job in plain C over the same static OpenBLAS, buffers allocated outside the timed region; bare_blas = its BLAS/LAPACK calls alone',
         timing: 'one warm-up call each, then alternating timed calls; median',
       },

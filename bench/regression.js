@@ -14,7 +14,6 @@
 'use strict';
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const ng = require('../dist/index.js');
 const { sincData } = require('../dist/demo/sinc.js');
@@ -32,7 +31,8 @@ const seeds = list(args.seeds ?? (quick ? '0' : '0,1,2,3,4'));
 const adamSteps = Number(args['adam-steps'] ?? (quick ? 2000 : 10000));
 const lrs = list(args.lrs ?? (quick ? '1e-3,1e-2' : '1e-4,3e-4,1e-3,3e-3,1e-2,3e-2,1e-1'));
 const narrowed = quick || args.seeds || args['adam-steps'] || args.lrs;
-const NGD_STEPS = 200, TARGET = 1e-8;
+const NGD_STEPS = 200,
+  TARGET = 1e-8;
 
 const data = sincData(200);
 const makeModel = (seed) => ng.sequential([ng.linear(1, 20), ng.tanh(), ng.linear(20, 20), ng.tanh(), ng.linear(20, 1)], { seed });
@@ -43,7 +43,9 @@ function runNgd(seed) {
   const model = makeModel(seed);
   const opt = new ng.NaturalGradient(model, { loss: 'gaussian' });
   const curve = [mse(opt.lossAt(data.x, data.y, data.n))];
-  let hit = null, solves = 0, rejected = 0;
+  let hit = null,
+    solves = 0,
+    rejected = 0;
   const t0 = performance.now();
   for (let s = 1; s <= NGD_STEPS; s++) {
     const info = opt.step(data.x, data.y, data.n);
@@ -59,7 +61,8 @@ function runNgd(seed) {
 function runAdam(lr) {
   const model = makeModel(0);
   const opt = new ng.Adam(model, { loss: 'gaussian', lr });
-  let best = Infinity, rejected = 0;
+  let best = Infinity,
+    rejected = 0;
   const curve = [];
   const t0 = performance.now();
   for (let s = 1; s <= adamSteps; s++) {
@@ -121,7 +124,14 @@ const result = {
   command: `node bench/regression.js${process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : ''}`,
   date: new Date().toISOString(),
   machine: require('./util').machine(ng),
-  problem: { data: 'sin(10x)/(10x), 200 points evenly spaced on [-1, 1]', model: 'MLP 1-20-20-1 tanh', parameters: makeModel(0).numParameters, loss: 'gaussian', batch: 'full', target: TARGET },
+  problem: {
+    data: 'sin(10x)/(10x), 200 points evenly spaced on [-1, 1]',
+    model: 'MLP 1-20-20-1 tanh',
+    parameters: makeModel(0).numParameters,
+    loss: 'gaussian',
+    batch: 'full',
+    target: TARGET,
+  },
   summary,
   ngd,
   adam,

@@ -48,18 +48,33 @@ const SECTIONS = [
   { name: 'training', script: 'training.js', args: quick ? ['--quick'] : [], what: 'time to target loss, NGD vs Adam' },
 ];
 const only = args.only ? String(args.only).split(',') : null;
-if (only) for (const o of only) if (!SECTIONS.some((s) => s.name === o)) throw new Error(`bench/run.js: --only: unknown section '${o}' (${SECTIONS.map((s) => s.name).join(', ')})`);
+if (only)
+  for (const o of only)
+    if (!SECTIONS.some((s) => s.name === o)) throw new Error(`bench/run.js: --only: unknown section '${o}' (${SECTIONS.map((s) => s.name).join(', ')})`);
 
 function runSection(s) {
   return new Promise((resolve) => {
     const file = path.join(outDir, `${s.name}.json`);
     const argv = [path.join(__dirname, s.script), ...s.args, `--out=${file}`];
-    console.log(`\n=== ${s.name}: ${s.what}\n$ node ${path.relative(u.root, argv[0])} ${argv.slice(1).map((a) => a.replace(u.root + path.sep, '')).join(' ')}`);
+    console.log(
+      `\n=== ${s.name}: ${s.what}\n$ node ${path.relative(u.root, argv[0])} ${argv
+        .slice(1)
+        .map((a) => a.replace(u.root + path.sep, ''))
+        .join(' ')}`
+    );
     const t0 = Date.now();
     const loadBefore = os.loadavg().map((l) => u.round(l, 2));
     const child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: u.root });
     child.on('exit', (code, signal) => {
-      resolve({ name: s.name, ok: code === 0, code, signal, wall_s: u.round((Date.now() - t0) / 1000, 1), load_before: loadBefore, load_after: os.loadavg().map((l) => u.round(l, 2)) });
+      resolve({
+        name: s.name,
+        ok: code === 0,
+        code,
+        signal,
+        wall_s: u.round((Date.now() - t0) / 1000, 1),
+        load_before: loadBefore,
+        load_after: os.loadavg().map((l) => u.round(l, 2)),
+      });
     });
   });
 }
@@ -98,23 +113,36 @@ function figures(data, svg) {
     const rows = alternatives.results;
     const x = rows.map((r) => r.M);
     const names = [...new Set(rows.flatMap((r) => r.alternatives.map((a) => a.name)))];
-    const alt = (n, f) => rows.map((r) => {
-      const a = r.alternatives.find((v) => v.name === n);
-      return a && a.agrees ? f(a) : NaN;
-    });
+    const alt = (n, f) =>
+      rows.map((r) => {
+        const a = r.alternatives.find((v) => v.name === n);
+        return a && a.agrees ? f(a) : NaN;
+      });
     out.alternatives = svg.lineCharts(
       [
         {
           series: [
             { name: `natgrad (${rows[0].natgrad.threads} threads)`, x, y: rows.map((r) => r.natgrad.median_ms) },
             { name: 'natgrad (1 thread)', x, y: rows.map((r) => r.natgrad_1thread.median_ms), dash: true },
-            ...(rows.some((r) => r.natgrad_tuned) ? [{ name: `natgrad (${rows.find((r) => r.natgrad_tuned).natgrad_tuned.env})`, x, y: rows.map((r) => r.natgrad_tuned?.median_ms ?? NaN), dash: true }] : []),
+            ...(rows.some((r) => r.natgrad_tuned)
+              ? [
+                  {
+                    name: `natgrad (${rows.find((r) => r.natgrad_tuned).natgrad_tuned.env})`,
+                    x,
+                    y: rows.map((r) => r.natgrad_tuned?.median_ms ?? NaN),
+                    dash: true,
+                  },
+                ]
+              : []),
             ...names.map((n) => ({ name: n, x, y: alt(n, (a) => a.median_ms) })),
           ],
           options: { title: `natural-gradient direction, ${alternatives.problem.model}`, xLabel: 'N·k (kernel size)', yLabel: 'ms', logX: true, logY: true },
         },
         {
-          series: [...names.map((n) => ({ name: `${n} / natgrad`, x, y: alt(n, (a) => a.speedup) })), { name: 'target 30×', x: [x[0], x[x.length - 1]], y: [30, 30], dash: true }],
+          series: [
+            ...names.map((n) => ({ name: `${n} / natgrad`, x, y: alt(n, (a) => a.speedup) })),
+            { name: 'target 30×', x: [x[0], x[x.length - 1]], y: [30, 30], dash: true },
+          ],
           options: { title: 'time ratio: alternative / natgrad', xLabel: 'N·k', yLabel: '×', logX: true, logY: true },
         },
       ],
@@ -191,7 +219,8 @@ const f1 = (v) => (v === null || v === undefined || !Number.isFinite(v) ? '—' 
 const fT = (t) => (t < 1e-2 ? t.toExponential(0) : String(t));
 const f3 = (v) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(3));
 const verdict = (ok) => (ok === null || ok === undefined ? 'not measured' : ok ? '**met**' : '**not met**');
-const table = (head, rows) => [`| ${head.join(' | ')} |`, `| ${head.map((h, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+const table = (head, rows) =>
+  [`| ${head.join(' | ')} |`, `| ${head.map((_h, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 function kernelTarget(k) {
   const big = (k?.results ?? []).filter((r) => r.M >= 1024);
@@ -200,7 +229,9 @@ function kernelTarget(k) {
   const worst = big.reduce((a, b) => (a.ratio <= b.ratio ? a : b));
   return {
     met: low.length === 0,
-    text: `lowest ${f3(worst.ratio)} (${worst.kernel}, M = ${worst.M})` + (low.length ? `; below 0.90: ${low.map((r) => `${r.kernel} M=${r.M} ${f3(r.ratio)}`).join(', ')}` : '; all ≥ 0.90'),
+    text:
+      `lowest ${f3(worst.ratio)} (${worst.kernel}, M = ${worst.M})` +
+      (low.length ? `; below 0.90: ${low.map((r) => `${r.kernel} M=${r.M} ${f3(r.ratio)}`).join(', ')}` : '; all ≥ 0.90'),
   };
 }
 
@@ -224,7 +255,11 @@ function summary(data, run) {
       `Wall time: ${run.sections.map((s) => `${s.name} ${f1(s.wall_s)} s`).join(', ')}; total ${f1(run.wall_s)} s. ` +
         `Load average (1 min) at the start of each section: ${run.sections.map((s) => `${s.name} ${s.load_before[0]}`).join(', ')} — the machine is shared; every comparison below is a ratio of figures measured in the same run, back to back.`
     );
-  L.push('', 'Figures: `kernels.svg`, `alternatives.svg`, `scaling.svg`, `training.svg` beside this file; the numbers behind every line are in the JSON of the same name.', '');
+  L.push(
+    '',
+    'Figures: `kernels.svg`, `alternatives.svg`, `scaling.svg`, `training.svg` beside this file; the numbers behind every line are in the JSON of the same name.',
+    ''
+  );
 
   // targets
   L.push('## Targets', '');
@@ -238,9 +273,15 @@ function summary(data, run) {
         ['each kernel ≥ 90% of the direct-OpenBLAS ceiling at M ≥ 1024 (paired median ratio)', kernels ? kt.text : 'not run', verdict(kernels ? kt.met : null)],
         [
           'exact natural-gradient direction ≥ 30× faster than the fastest JS alternative at N·k ≥ 1024',
-          [at?.measured?.length
-            ? at.measured.map((r) => `N·k = ${r.M}: ${f1(r.speedup)}× vs ${r.fastest} (natgrad on 1 thread: ${f1(r.speedup_vs_1thread)}×${r.speedup_tuned !== undefined ? `; with ${at.tuned_env}: ${f1(r.speedup_tuned)}×` : ''})`).join('; ')
-            : 'not run at N·k ≥ 1024',
+          [
+            at?.measured?.length
+              ? at.measured
+                  .map(
+                    (r) =>
+                      `N·k = ${r.M}: ${f1(r.speedup)}× vs ${r.fastest} (natgrad on 1 thread: ${f1(r.speedup_vs_1thread)}×${r.speedup_tuned !== undefined ? `; with ${at.tuned_env}: ${f1(r.speedup_tuned)}×` : ''})`
+                  )
+                  .join('; ')
+              : 'not run at N·k ≥ 1024',
           ].join('') +
             (alternatives?.wide?.fastest_alternative
               ? ` — on the demo's MNIST MLP (P = ${alternatives.wide.P.toLocaleString('en-US')}) at N·k = ${alternatives.wide.M}: ${f1(alternatives.wide.fastest_alternative.speedup)}× vs ${alternatives.wide.fastest_alternative.name} (${alternatives.wide.alternatives.find((a) => a.name === alternatives.wide.fastest_alternative.name)?.reps} rep)`
@@ -249,7 +290,9 @@ function summary(data, run) {
         ],
         [
           'peak memory of the exact step with the layer trick ≤ 1/10 of the materialised-J version (784-256-256-10, N = 256)',
-          st ? `layer ${f1(st.layer_mb)} MiB vs dense ${f1(st.dense_mb)} MiB over an idle process: ${f3(st.fraction)} (step's own increase: ${f3(st.fraction_step_delta)})${st.at_target_size ? '' : ' — not at N = 256 in this run'}` : 'not run',
+          st
+            ? `layer ${f1(st.layer_mb)} MiB vs dense ${f1(st.dense_mb)} MiB over an idle process: ${f3(st.fraction)} (step's own increase: ${f3(st.fraction_step_delta)})${st.at_target_size ? '' : ' — not at N = 256 in this run'}`
+            : 'not run',
           verdict(st && st.at_target_size ? st.met : null),
         ],
       ]
@@ -271,7 +314,18 @@ function summary(data, run) {
     L.push(
       table(
         ['kernel', 'M', 'reps', 'natgrad ms', 'natgrad GFLOP/s', 'ceiling GFLOP/s', 'ratio', 'ratio of best', 'vs bare BLAS', 'same result'],
-        kernels.results.map((r) => [r.kernel, r.M, r.reps, f1(r.natgrad.median_s * 1e3), f1(r.natgrad.gflops), f1(r.ceiling.gflops), f3(r.ratio) + (r.M >= 1024 && r.ratio < 0.9 ? ' ✗' : ''), f3(r.ratio_of_minimums), f3(r.ratio_vs_bare_blas), r.checksum.identical ? 'bitwise' : `rel ${r.checksum.relative_difference.toExponential(1)}`])
+        kernels.results.map((r) => [
+          r.kernel,
+          r.M,
+          r.reps,
+          f1(r.natgrad.median_s * 1e3),
+          f1(r.natgrad.gflops),
+          f1(r.ceiling.gflops),
+          f3(r.ratio) + (r.M >= 1024 && r.ratio < 0.9 ? ' ✗' : ''),
+          f3(r.ratio_of_minimums),
+          f3(r.ratio_vs_bare_blas),
+          r.checksum.identical ? 'bitwise' : `rel ${r.checksum.relative_difference.toExponential(1)}`,
+        ])
       ),
       ''
     );
@@ -282,7 +336,11 @@ function summary(data, run) {
         .filter(([k]) => k !== 'bare_blas_ns' && k !== 'promise_minus_sync_ns')
         .map(([k, v]) => [k, f1(v.median_ns), f1(v.overhead_ns), v.calls]);
       L.push(table(['call', 'ns per call', 'overhead ns', 'calls'], rows), '');
-      if (o.promise_minus_sync_ns) L.push(`Promise form − sync form: gram 1×1 ${f1(o.promise_minus_sync_ns.gram_1x1)} ns, gemm 1×1×1 ${f1(o.promise_minus_sync_ns.gemm_1x1x1)} ns per call (the libuv thread-pool round trip and the private input copies).`, '');
+      if (o.promise_minus_sync_ns)
+        L.push(
+          `Promise form − sync form: gram 1×1 ${f1(o.promise_minus_sync_ns.gram_1x1)} ns, gemm 1×1×1 ${f1(o.promise_minus_sync_ns.gemm_1x1x1)} ns per call (the libuv thread-pool round trip and the private input copies).`,
+          ''
+        );
     }
   }
 
@@ -293,14 +351,17 @@ function summary(data, run) {
     const p = alternatives.problem;
     L.push(
       `The same direction n_θ = J (JᵀJ + NλI)⁻¹ g for ${p.model}, ${p.loss} loss, λ = ${p.damping}, N = (N·k)/8 samples. natgrad: \`opt.direction(x, y, N)\` from the raw batch (forward pass, every layer's kernel block in one fused \`layerGramSum\`, Cholesky, contraction). ` +
-        'The alternatives get J already materialised (natgrad\'s `model.jacobian`, not counted) and g, and are timed for K = JᵀJ, the damped solve and n = J c: ' +
+        "The alternatives get J already materialised (natgrad's `model.jacobian`, not counted) and g, and are timed for K = JᵀJ, the damped solve and n = J c: " +
         'ml-matrix (mmul, CholeskyDecomposition; float64), tfjs-core with the wasm backend (XNNPACK, one thread in Node) and the pure-JS cpu backend (matMul; **tfjs has no Cholesky or any linear solver**, so conjugate gradients in tfjs ops to relative residual 1e-6; production mode). @tensorflow/tfjs-node is not included: its install downloads libtensorflow from outside the npm registry. ' +
-        `Every alternative's direction agrees with natgrad's (relative error in the JSON) before it is timed. Versions: ${Object.entries(alternatives.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
+        `Every alternative's direction agrees with natgrad's (relative error in the JSON) before it is timed. Versions: ${Object.entries(alternatives.versions)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}.`,
       ''
     );
     const names = [...new Set(alternatives.results.flatMap((r) => r.alternatives.map((a) => a.name)))];
     const tunedEnv = alternatives.results.find((r) => r.natgrad_tuned)?.natgrad_tuned.env;
-    const cell = (a) => (!a ? '—' : a.skipped ? `not run (≥ ${f1(a.predicted_ms / 1000)} s predicted)` : `${f1(a.median_ms)} (${a.reps})${a.agrees ? '' : ' disagrees'}`);
+    const cell = (a) =>
+      !a ? '—' : a.skipped ? `not run (≥ ${f1(a.predicted_ms / 1000)} s predicted)` : `${f1(a.median_ms)} (${a.reps})${a.agrees ? '' : ' disagrees'}`;
     const ratio = (a, key) => (!a ? '—' : a.skipped ? (key === 'speedup' ? `≥ ${f1(a.predicted_speedup)}× (predicted)` : '—') : `${f1(a[key])}×`);
     L.push(
       table(
@@ -346,7 +407,11 @@ function summary(data, run) {
       );
     }
     const tfw = alternatives.results.map((r) => r.alternatives.find((a) => a.name === 'tfjs-wasm')).filter(Boolean);
-    if (tfw.length) L.push(`tfjs CG iterations: ${alternatives.results.map((r) => `${r.M}: ${r.alternatives.find((a) => a.name === 'tfjs-wasm')?.cg_iterations ?? '—'}`).join(', ')}. Phases of the alternatives (K / solve / n) are in alternatives.json.`, '');
+    if (tfw.length)
+      L.push(
+        `tfjs CG iterations: ${alternatives.results.map((r) => `${r.M}: ${r.alternatives.find((a) => a.name === 'tfjs-wasm')?.cg_iterations ?? '—'}`).join(', ')}. Phases of the alternatives (K / solve / n) are in alternatives.json.`,
+        ''
+      );
   }
 
   // 3. scaling
@@ -370,10 +435,21 @@ function summary(data, run) {
         'Expected: the step is a blend of an O(N·P) part (forward pass, backpropagation, contraction: linear in N·k at this P), the per-layer kernel (N·r)²·Σwidths and the Cholesky (N·r)³/3, so the fitted exponent lies between 1 and 3: near 1 while the O(N·P) part dominates (small N here, since P = 269,322), rising towards 3 as the solve takes over (bench:step gives the phases); memory is dominated by the (N·r)² kernel (exponent → 2).',
       ''
     );
-    L.push('Layer trick vs materialised J (`assembly: \'dense\'`: S [P, N·r] formed, then SᵀS):', '');
+    L.push("Layer trick vs materialised J (`assembly: 'dense'`: S [P, N·r] formed, then SᵀS):", '');
     L.push(
       table(
-        ['N', 'N·k', 'layer first step ms', 'dense first step ms', 'dense / layer (cold)', 'warm ms layer / dense', 'layer peak − idle MiB', 'dense peak − idle MiB', 'dense / layer memory', 'note'],
+        [
+          'N',
+          'N·k',
+          'layer first step ms',
+          'dense first step ms',
+          'dense / layer (cold)',
+          'warm ms layer / dense',
+          'layer peak − idle MiB',
+          'dense peak − idle MiB',
+          'dense / layer memory',
+          'note',
+        ],
         scaling.layer_vs_dense.map((p) => [
           p.N,
           p.Nk,
@@ -401,10 +477,20 @@ function summary(data, run) {
       ''
     );
     for (const p of training.problems) {
-      L.push(`**${p.title}** — ${p.model}; target: ${p.metric} ≤ ${fT(p.primary_target)}${p.ngd_over_adam_time !== null ? `; NGD / Adam time to target = ${f3(p.ngd_over_adam_time)}` : ''}`, '');
+      L.push(
+        `**${p.title}** — ${p.model}; target: ${p.metric} ≤ ${fT(p.primary_target)}${p.ngd_over_adam_time !== null ? `; NGD / Adam time to target = ${f3(p.ngd_over_adam_time)}` : ''}`,
+        ''
+      );
       L.push(
         table(
-          ['optimizer', 'lr', 'batch', 'ms/step', ...p.targets.map((t) => `time → ${fT(t)} (step)`), ...(p.accuracy_target ? [`time → test acc ${100 * p.accuracy_target}%`] : [])],
+          [
+            'optimizer',
+            'lr',
+            'batch',
+            'ms/step',
+            ...p.targets.map((t) => `time → ${fT(t)} (step)`),
+            ...(p.accuracy_target ? [`time → test acc ${100 * p.accuracy_target}%`] : []),
+          ],
           p.optimizers.map((o) => [
             o.label,
             o.lr,
@@ -417,7 +503,10 @@ function summary(data, run) {
         ''
       );
     }
-    L.push('Targets other than the primary one come from the first run only (the others stop at the primary target): ×n is the number of runs behind a median.', '');
+    L.push(
+      'Targets other than the primary one come from the first run only (the others stop at the primary target): ×n is the number of runs behind a median.',
+      ''
+    );
   }
   return L.join('\n');
 }
@@ -450,8 +539,13 @@ async function main() {
     if (only && fs.existsSync(runFile)) {
       // keep the other sections' records from the last run
       const prev = JSON.parse(fs.readFileSync(runFile, 'utf8'));
-      run.sections = [...(prev.sections ?? []).filter((s) => !only.includes(s.name)), ...sections].sort((a, b) => SECTIONS.findIndex((s) => s.name === a.name) - SECTIONS.findIndex((s) => s.name === b.name));
-      run.wall_s = u.round(run.sections.reduce((t, s) => t + s.wall_s, 0), 1);
+      run.sections = [...(prev.sections ?? []).filter((s) => !only.includes(s.name)), ...sections].sort(
+        (a, b) => SECTIONS.findIndex((s) => s.name === a.name) - SECTIONS.findIndex((s) => s.name === b.name)
+      );
+      run.wall_s = u.round(
+        run.sections.reduce((t, s) => t + s.wall_s, 0),
+        1
+      );
     }
     u.writeJson(runFile, run);
   }
@@ -464,7 +558,9 @@ async function main() {
   fs.writeFileSync(path.join(outDir, 'SUMMARY.md'), summary(data, run) + '\n');
   console.log(`wrote ${path.relative(process.cwd(), path.join(outDir, 'SUMMARY.md'))}`);
   const failed = sections.filter((s) => !s.ok);
-  console.log(`\nbench: ${sections.length - failed.length}/${sections.length} sections ran${failed.length ? ` (failed: ${failed.map((s) => s.name).join(', ')})` : ''} in ${u.round((Date.now() - started) / 1000, 1)} s`);
+  console.log(
+    `\nbench: ${sections.length - failed.length}/${sections.length} sections ran${failed.length ? ` (failed: ${failed.map((s) => s.name).join(', ')})` : ''} in ${u.round((Date.now() - started) / 1000, 1)} s`
+  );
   return failed.length ? 1 : 0;
 }
 

@@ -122,14 +122,37 @@ async function main() {
   for (const N of sizes) {
     const m = measure(N, 'layer', reps, idle.rss);
     sweep.push(m);
-    console.log(`  N=${String(N).padStart(3)} N·k=${String(m.Nk).padStart(4)}  step ${String(m.median_ms).padStart(8)} ms (first ${m.first_step_ms} ms, ${m.reps} reps)  peak +${m.over_idle_mb} MiB over idle (+${m.step_delta_mb} MiB over the child before the step)`);
+    console.log(
+      `  N=${String(N).padStart(3)} N·k=${String(m.Nk).padStart(4)}  step ${String(m.median_ms).padStart(8)} ms (first ${m.first_step_ms} ms, ${m.reps} reps)  peak +${m.over_idle_mb} MiB over idle (+${m.step_delta_mb} MiB over the child before the step)`
+    );
   }
   const fitSet = sweep.filter((s) => s.N >= FIT_FROM_N);
   const fits = {
-    time: { from_N: FIT_FROM_N, ...u.fitPowerLaw(fitSet.map((s) => s.Nk), fitSet.map((s) => s.median_ms)) },
-    time_all_sizes: u.fitPowerLaw(sweep.map((s) => s.Nk), sweep.map((s) => s.median_ms)),
-    memory_step_delta: { from_N: FIT_FROM_N, ...u.fitPowerLaw(fitSet.map((s) => s.Nk), fitSet.map((s) => s.step_delta_mb)) },
-    memory_over_idle: { from_N: FIT_FROM_N, ...u.fitPowerLaw(fitSet.map((s) => s.Nk), fitSet.map((s) => s.over_idle_mb)) },
+    time: {
+      from_N: FIT_FROM_N,
+      ...u.fitPowerLaw(
+        fitSet.map((s) => s.Nk),
+        fitSet.map((s) => s.median_ms)
+      ),
+    },
+    time_all_sizes: u.fitPowerLaw(
+      sweep.map((s) => s.Nk),
+      sweep.map((s) => s.median_ms)
+    ),
+    memory_step_delta: {
+      from_N: FIT_FROM_N,
+      ...u.fitPowerLaw(
+        fitSet.map((s) => s.Nk),
+        fitSet.map((s) => s.step_delta_mb)
+      ),
+    },
+    memory_over_idle: {
+      from_N: FIT_FROM_N,
+      ...u.fitPowerLaw(
+        fitSet.map((s) => s.Nk),
+        fitSet.map((s) => s.over_idle_mb)
+      ),
+    },
   };
   for (const f of Object.values(fits)) for (const k of ['exponent', 'r2']) f[k] = u.round(f[k], 3);
   console.log(`  fit over N ≥ ${FIT_FROM_N}: time ∝ (N·k)^${fits.time.exponent} (r² ${fits.time.r2}), step memory ∝ (N·k)^${fits.memory_step_delta.exponent}`);
@@ -152,7 +175,9 @@ async function main() {
         peak_over_idle: u.round(dense.over_idle_mb / layer.over_idle_mb, 1),
         step_delta: u.round(dense.step_delta_mb / Math.max(0.1, layer.step_delta_mb), 1),
       },
-      note: isTarget ? 'dense: one step (the largest pair: ~a minute at N = 256 here); layer: first step and warm median' : `both: first step and ${reps} warm steps`,
+      note: isTarget
+        ? 'dense: one step (the largest pair: ~a minute at N = 256 here); layer: first step and warm median'
+        : `both: first step and ${reps} warm steps`,
     };
     pairs.push(pair);
     console.log(
@@ -168,10 +193,19 @@ async function main() {
     command: `node bench/scaling.js ${process.argv.slice(2).join(' ')}`.trim(),
     quick,
     machine: mach,
-    model: { widths: WIDTHS, activation: 'relu', output: 'categorical', damping: DAMPING, adaptive: false, kernel_rows_per_sample: R, parameters: problem(1, 'layer').model.numParameters },
+    model: {
+      widths: WIDTHS,
+      activation: 'relu',
+      output: 'categorical',
+      damping: DAMPING,
+      adaptive: false,
+      kernel_rows_per_sample: R,
+      parameters: problem(1, 'layer').model.numParameters,
+    },
     conventions: {
       time: 'one step (direction + update, fixed λ) in a child process: first step (cold), then median of `reps` warm steps with θ reset before each',
-      memory: 'VmHWM reset just before the first step; peak_mb absolute; over_idle_mb = peak − resident memory of an idle child with natgrad loaded (idle_rss_mb); step_delta_mb = peak − the child’s resident memory just before the step',
+      memory:
+        'VmHWM reset just before the first step; peak_mb absolute; over_idle_mb = peak − resident memory of an idle child with natgrad loaded (idle_rss_mb); step_delta_mb = peak − the child’s resident memory just before the step',
       fit: `least squares of log(y) on log(N·k) over N ≥ ${FIT_FROM_N}`,
     },
     idle_rss_mb: u.round(idle.rss / u.MB, 1),

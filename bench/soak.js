@@ -26,7 +26,6 @@
 'use strict';
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
@@ -67,8 +66,10 @@ const filled = (n, scale = 1) => Float32Array.from({ length: n }, () => rnd() * 
 /** Least-squares and Theil–Sen slopes of y(i) over the points [i, y] (bytes per iteration). */
 function slopes(s) {
   const n = s.length;
-  const mx = s.reduce((a, p) => a + p[0], 0) / n, my = s.reduce((a, p) => a + p[1], 0) / n;
-  let sxx = 0, sxy = 0;
+  const mx = s.reduce((a, p) => a + p[0], 0) / n,
+    my = s.reduce((a, p) => a + p[1], 0) / n;
+  let sxx = 0,
+    sxy = 0;
   for (const [x, y] of s) {
     sxx += (x - mx) ** 2;
     sxy += (x - mx) * (y - my);
@@ -96,12 +97,14 @@ function segmentedSlope(s) {
     if (g && g.heapTotal === p[2]) g.points.push(p);
     else groups.push({ heapTotal: p[2], points: [p] });
   }
-  let sxx = 0, sxy = 0;
+  let sxx = 0,
+    sxy = 0;
   for (const [gi, g] of groups.entries()) {
     // the pages of a grown space are touched over the next sample or two: leave those out
     const points = gi === 0 ? g.points : g.points.slice(2);
     if (points.length < 2) continue;
-    const mx = points.reduce((a, p) => a + p[0], 0) / points.length, my = points.reduce((a, p) => a + p[1], 0) / points.length;
+    const mx = points.reduce((a, p) => a + p[0], 0) / points.length,
+      my = points.reduce((a, p) => a + p[1], 0) / points.length;
     for (const p of points) {
       sxx += (p[0] - mx) ** 2;
       sxy += (p[0] - mx) * (p[1] - my);
@@ -165,7 +168,9 @@ function model() {
 async function stepsPhase(useAsync) {
   const { net, opt, N, batches } = model();
   const samples = [];
-  let accepted = 0, firstLoss = NaN, lastLoss = NaN;
+  let accepted = 0,
+    firstLoss = NaN,
+    lastLoss = NaN;
   const t0 = performance.now();
   for (let i = 0; i < STEPS; i++) {
     if (i % EVERY === 0) sample(samples, i);
@@ -195,27 +200,58 @@ function spd(m) {
 }
 // One Promise-form call with fresh outputs; every 10th has its output transferred while pending.
 function kernelCall(i) {
-  const m = 24, n = 16, kk = 8;
+  const m = 24,
+    n = 16,
+    kk = 8;
   let p, out;
   switch (i % 6) {
-    case 0: out = new Float32Array(m * n); p = addon.gemmAsync(false, false, m, n, kk, 1, A, B, 0, out); break;
-    case 1: out = new Float32Array(m * m); p = addon.gramAsync(J, kk, m, false, out); break;
-    case 2: out = new Float32Array(96 * 96); p = addon.layerGramAsync(LB, LA, 32, 3, 16, 8, out); break;
-    case 3: out = new Float32Array(m * 2); p = addon.choleskySolveAsync(K, m, R, 2, 1e-3, 'float32', out); break;
-    case 4: out = new Float32Array(m * 2); p = addon.pinvSolveAsync(K, m, R, 2, 0, 0, 'float64', out); break;
-    default: out = new Float32Array(16 * 4 * 4); p = addon.batchedGramInverseAsync(G, 16, 12, 4, 0.1, out);
+    case 0:
+      out = new Float32Array(m * n);
+      p = addon.gemmAsync(false, false, m, n, kk, 1, A, B, 0, out);
+      break;
+    case 1:
+      out = new Float32Array(m * m);
+      p = addon.gramAsync(J, kk, m, false, out);
+      break;
+    case 2:
+      out = new Float32Array(96 * 96);
+      p = addon.layerGramAsync(LB, LA, 32, 3, 16, 8, out);
+      break;
+    case 3:
+      out = new Float32Array(m * 2);
+      p = addon.choleskySolveAsync(K, m, R, 2, 1e-3, 'float32', out);
+      break;
+    case 4:
+      out = new Float32Array(m * 2);
+      p = addon.pinvSolveAsync(K, m, R, 2, 0, 0, 'float64', out);
+      break;
+    default:
+      out = new Float32Array(16 * 4 * 4);
+      p = addon.batchedGramInverseAsync(G, 16, 12, 4, 0.1, out);
   }
   if (i % 10 === 9) {
     structuredClone(out.buffer, { transfer: [out.buffer] });
-    return p.then(() => 'resolved', (e) => e.code);
+    return p.then(
+      () => 'resolved',
+      (e) => e.code
+    );
   }
-  return p.then(() => 'ok', (e) => e.code);
+  return p.then(
+    () => 'ok',
+    (e) => e.code
+  );
 }
 let A, B, J, LB, LA, K, R, G;
 
 async function callsPhase() {
-  A = filled(24 * 8); B = filled(8 * 16); J = filled(8 * 24); LB = filled(96 * 16); LA = filled(32 * 8);
-  K = spd(24); R = filled(48); G = filled(16 * 12 * 4);
+  A = filled(24 * 8);
+  B = filled(8 * 16);
+  J = filled(8 * 24);
+  LB = filled(96 * 16);
+  LA = filled(32 * 8);
+  K = spd(24);
+  R = filled(48);
+  G = filled(16 * 12 * 4);
   const samples = [];
   const outcomes = {};
   const t0 = performance.now();
@@ -229,7 +265,8 @@ async function callsPhase() {
   }
   sample(samples, CALLS);
   const expected = { ok: CALLS - Math.floor(CALLS / 10), ERR_INVALID_STATE: Math.floor(CALLS / 10) };
-  if (JSON.stringify(outcomes) !== JSON.stringify(expected)) throw new Error(`bench/soak.js: kernel call outcomes ${JSON.stringify(outcomes)}, expected ${JSON.stringify(expected)}`);
+  if (JSON.stringify(outcomes) !== JSON.stringify(expected))
+    throw new Error(`bench/soak.js: kernel call outcomes ${JSON.stringify(outcomes)}, expected ${JSON.stringify(expected)}`);
   return {
     what: `${CALLS} Promise-form kernel calls (gemm, gram, layerGram, choleskySolve, pinvSolve, batchedGramInverse), ${inFlight} in flight, every 10th output transferred while pending`,
     seconds: round((performance.now() - t0) / 1000, 2),
@@ -240,7 +277,6 @@ async function callsPhase() {
 }
 
 async function main() {
-  const b = ng.backend();
   const result = {
     command: `npm run bench:soak -- --steps=${STEPS} --calls=${CALLS}`,
     date: new Date().toISOString(),
@@ -248,7 +284,11 @@ async function main() {
     method: `RSS after global.gc() every ${EVERY} iterations; least-squares slope after the first ${WARMUP * 100}% of the samples; flat = fitted growth < ${FLAT} bytes`,
     phases: {},
   };
-  for (const [name, run] of [['steps', () => stepsPhase(false)], ['stepAsync', () => stepsPhase(true)], ['asyncCalls', callsPhase]]) {
+  for (const [name, run] of [
+    ['steps', () => stepsPhase(false)],
+    ['stepAsync', () => stepsPhase(true)],
+    ['asyncCalls', callsPhase],
+  ]) {
     const r = await run();
     result.phases[name] = r;
     console.log(

@@ -278,20 +278,32 @@ async function main() {
       const pr = dense.profile;
       entry.dense = {
         step_ms: round(dense.ms),
-        phases_ms: { forward_backprop: round(pr.forward + pr.backprop), materialize_and_gram: round(pr.kernel), solve: round(pr.solve), update: round(pr.update) },
+        phases_ms: {
+          forward_backprop: round(pr.forward + pr.backprop),
+          materialize_and_gram: round(pr.kernel),
+          solve: round(pr.solve),
+          update: round(pr.update),
+        },
         peak_rss_delta_mb: round((dense.peakAfter - dense.peakBefore) / MB, 1),
         analytic_mb: round(mem.dense.bytes / MB, 1),
         analytic_terms: mem.dense.terms,
       };
-      entry.dense_over_layer = { time: round(dense.ms / layer.ms, 1), memory: round(dense.peakAfter - dense.peakBefore) / Math.max(1, layer.peakAfter - layer.peakBefore) };
+      entry.dense_over_layer = {
+        time: round(dense.ms / layer.ms, 1),
+        memory: round(dense.peakAfter - dense.peakBefore) / Math.max(1, layer.peakAfter - layer.peakBefore),
+      };
       entry.dense_over_layer.memory = round(entry.dense_over_layer.memory, 1);
     } else {
-      entry.dense = { skipped: `not in --naive (would materialise S: ${round((4 * mem.P * mem.M) / MB / 1024, 2)} GiB and run an ssyrk of ${round((mem.M * mem.M * mem.P) / 1e12, 2)} Tflop)` };
+      entry.dense = {
+        skipped: `not in --naive (would materialise S: ${round((4 * mem.P * mem.M) / MB / 1024, 2)} GiB and run an ssyrk of ${round((mem.M * mem.M * mem.P) / 1e12, 2)} Tflop)`,
+      };
     }
     comparison.push(entry);
     console.log(
       `N=${String(N).padStart(3)}: layer trick ${entry.layer.step_ms.toFixed(0)} ms, +${entry.layer.peak_rss_delta_mb} MB peak` +
-        (entry.dense.step_ms !== undefined ? ` | dense J then JᵀJ ${entry.dense.step_ms.toFixed(0)} ms, +${entry.dense.peak_rss_delta_mb} MB peak` : ` | dense: skipped`)
+        (entry.dense.step_ms !== undefined
+          ? ` | dense J then JᵀJ ${entry.dense.step_ms.toFixed(0)} ms, +${entry.dense.peak_rss_delta_mb} MB peak`
+          : ` | dense: skipped`)
     );
   }
 
@@ -302,7 +314,12 @@ async function main() {
     command: `npm run bench:step${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
     machine: require('./util').machine(ng),
     backend: { name: info.name, blas: info.blas, threads: info.threads, note: info.note },
-    floor_program: { build: 'cc -O2 bench/step_floor.c <openblas include> <static libopenblas.a> -lpthread -lm', corename: finfo.corename, config: finfo.config, threads: finfo.threads },
+    floor_program: {
+      build: 'cc -O2 bench/step_floor.c <openblas include> <static libopenblas.a> -lpthread -lm',
+      corename: finfo.corename,
+      config: finfo.config,
+      threads: finfo.threads,
+    },
     model: { widths: WIDTHS, activation: 'relu', output: 'categorical', damping: DAMPING, kernel_rows_per_sample: R, parameters: steps[0]?.P },
     target: at256 ? { rule: 'step ≤ 1.5 × floor at N = 256 (ratio: median of paired ratios)', ratio: at256.ratio, met: at256.ratio <= 1.5 } : null,
     // other work on this shared machine (1, 5, 15-minute load averages; 2 cores): timings are only as quiet as these

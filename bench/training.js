@@ -74,7 +74,15 @@ async function main() {
     console.log(`training: ${problem.title}, ${problem.modelText}`);
     const primary = setup.targets[0];
     const hit = (t) => (p) => setup.metric.of(p) <= t;
-    const out = { name: setup.name, title: problem.title, model: problem.modelText, metric: setup.metric.name, targets: setup.targets, primary_target: primary, optimizers: [] };
+    const out = {
+      name: setup.name,
+      title: problem.title,
+      model: problem.modelText,
+      metric: setup.metric.name,
+      targets: setup.targets,
+      primary_target: primary,
+      optimizers: [],
+    };
     if (setup.accuracy) out.accuracy_target = setup.accuracy;
     for (const r of cmp.results) {
       const c = contenders.find((o) => o.optimizer === r.contender.optimizer); // the demo's contender, with its full budget
@@ -93,7 +101,14 @@ async function main() {
         };
         let res = null;
         try {
-          res = train(problem.model(), problem.loss, problem.train, problem.test, { optimizer: c.optimizer, lr, batch: c.batch, damping: c.damping, momentum: c.momentum, budget: runBudget, evalEvery, seed: 0 }, { onEval });
+          res = train(
+            problem.model(),
+            problem.loss,
+            problem.train,
+            problem.test,
+            { optimizer: c.optimizer, lr, batch: c.batch, damping: c.damping, momentum: c.momentum, budget: runBudget, evalEvery, seed: 0 },
+            { onEval }
+          );
         } catch (e) {
           if (e !== STOP) throw e;
         }
@@ -125,7 +140,12 @@ async function main() {
         ms_per_step: u.round(msPerStep, 3),
         targets: perTarget,
         ...(setup.accuracy ? { accuracy: timeTo(first.points, (p) => (p.testAcc ?? 0) >= setup.accuracy) } : {}),
-        curve: first.points.map((p) => ({ t: u.round(p.time, 3), step: p.step, value: setup.metric.of(p), ...(p.testAcc !== undefined ? { testAcc: p.testAcc } : {}) })),
+        curve: first.points.map((p) => ({
+          t: u.round(p.time, 3),
+          step: p.step,
+          value: setup.metric.of(p),
+          ...(p.testAcc !== undefined ? { testAcc: p.testAcc } : {}),
+        })),
         final: first.points.length ? setup.metric.of(first.points[first.points.length - 1]) : null,
       };
       out.optimizers.push(entry);

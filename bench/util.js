@@ -76,7 +76,9 @@ function fitPowerLaw(xs, ys) {
   const ly = pts.map(([, y]) => Math.log(y));
   const mx = lx.reduce((s, v) => s + v, 0) / n;
   const my = ly.reduce((s, v) => s + v, 0) / n;
-  let sxy = 0, sxx = 0, syy = 0;
+  let sxy = 0,
+    sxx = 0,
+    syy = 0;
   for (let i = 0; i < n; i++) {
     sxy += (lx[i] - mx) * (ly[i] - my);
     sxx += (lx[i] - mx) ** 2;
@@ -103,9 +105,21 @@ function machine(ng) {
     platform: `${process.platform}-${process.arch}`,
     backend: { name: info.name, blas: info.blas, threads: info.threads, note: info.note },
     path: c
-      ? { setting: process.env.NATGRAD_CPU_GEMM ?? 'auto', openblas_core: c.openblasCore, openblas_isa: c.openblasIsa, micro_kernel: c.microKernel, gemm: c.gemm, cholesky: c.cholesky, kernels: info.kernels }
+      ? {
+          setting: process.env.NATGRAD_CPU_GEMM ?? 'auto',
+          openblas_core: c.openblasCore,
+          openblas_isa: c.openblasIsa,
+          micro_kernel: c.microKernel,
+          gemm: c.gemm,
+          cholesky: c.cholesky,
+          kernels: info.kernels,
+        }
       : null,
-    env: { OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null, NATGRAD_CPU_GEMM: process.env.NATGRAD_CPU_GEMM ?? null, NATGRAD_THREADS: process.env.NATGRAD_THREADS ?? null },
+    env: {
+      OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? null,
+      NATGRAD_CPU_GEMM: process.env.NATGRAD_CPU_GEMM ?? null,
+      NATGRAD_THREADS: process.env.NATGRAD_THREADS ?? null,
+    },
     load_average: os.loadavg().map((l) => round(l, 2)),
   };
 }
@@ -149,7 +163,8 @@ function ms(fn) {
 
 /** ‖a − b‖ / ‖b‖ in float64. */
 function relativeError(a, b) {
-  let d = 0, s = 0;
+  let d = 0,
+    s = 0;
   for (let i = 0; i < b.length; i++) {
     d += (a[i] - b[i]) ** 2;
     s += b[i] * b[i];
@@ -157,4 +172,22 @@ function relativeError(a, b) {
   return Math.sqrt(d / s);
 }
 
-module.exports = { root, parseArgs, numberList, fill, median, sleep, round, MB, procStatus, resetPeak, fitPowerLaw, machine, outFile, writeJson, compactJson, ms, relativeError };
+module.exports = {
+  root,
+  parseArgs,
+  numberList,
+  fill,
+  median,
+  sleep,
+  round,
+  MB,
+  procStatus,
+  resetPeak,
+  fitPowerLaw,
+  machine,
+  outFile,
+  writeJson,
+  compactJson,
+  ms,
+  relativeError,
+};

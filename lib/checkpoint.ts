@@ -19,14 +19,14 @@
 // A model's declared shapes are checked against its stored parameter count and the bytes actually
 // present before anything the size of the model is allocated (sequential.fromJSON), so a small file
 // that declares a huge layer is refused at once instead of allocating gigabytes.
-import { createHash, randomBytes } from 'crypto';
-import * as fs from 'fs';
-import * as path from 'path';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { fromJSON, Sequential } from './nn/sequential';
 import { describe } from './util/validate';
-import { Adam, AdamState } from './optim/adam';
-import { NaturalGradient, NaturalGradientState } from './optim/natural_gradient';
-import { SGD, SGDState } from './optim/sgd';
+import { Adam, type AdamState } from './optim/adam';
+import { NaturalGradient, type NaturalGradientState } from './optim/natural_gradient';
+import { SGD, type SGDState } from './optim/sgd';
 
 export const CHECKPOINT_FORMAT = 'natgrad-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -65,7 +65,8 @@ export function restoreOptimizer(model: Sequential, state: OptimizerState): Opti
 /** The file's bytes for a checkpoint. */
 export function encodeCheckpoint(input: CheckpointInput): Buffer {
   const fn = 'saveCheckpoint';
-  if (typeof input !== 'object' || input === null) throw new TypeError(`${fn}: the second argument must be { model, optimizer?, extra? }, got ${describe(input)}`);
+  if (typeof input !== 'object' || input === null)
+    throw new TypeError(`${fn}: the second argument must be { model, optimizer?, extra? }, got ${describe(input)}`);
   const { model, optimizer = null, extra = null } = input;
   if (!(model instanceof Sequential)) throw new TypeError(`${fn}: 'model' must be a model from sequential(), got ${describe(model)}`);
   model.checkUnlocked(fn);
@@ -158,10 +159,12 @@ function alive(pid: number): boolean {
 /** The temporary files of `file` left by saves of processes that have died (never this process's, never a live one's). */
 function staleTemps(file: string, names: string[]): string[] {
   const dir = path.dirname(file);
-  return names.filter((n) => {
-    const pid = tempPid(file, n);
-    return pid !== null && pid !== process.pid && !alive(pid);
-  }).map((n) => path.join(dir, n));
+  return names
+    .filter((n) => {
+      const pid = tempPid(file, n);
+      return pid !== null && pid !== process.pid && !alive(pid);
+    })
+    .map((n) => path.join(dir, n));
 }
 
 /** Removes staleTemps(file); best effort (a folder that cannot be listed, a file already gone). */

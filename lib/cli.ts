@@ -12,13 +12,18 @@ const COMMANDS: Record<string, Command> = {
   info: { run: info, help: 'which backend runs the kernels, and why' },
   demo: { run: demo, help: 'NGD vs Adam vs SGD on built-in data (MNIST, a sinc regression): table and SVG' },
   train: { run: train, help: 'train an MLP on a CSV file or built-in data (--help for options)' },
-  explain: { run: explain, help: "the natural chain rule of the proposal measured claim by claim against the exact natural gradient (--train: a race)" },
+  explain: { run: explain, help: 'the natural chain rule of the proposal measured claim by claim against the exact natural gradient (--train: a race)' },
   bench: { run: bench, help: 'the benchmark suite: kernels vs direct OpenBLAS, vs ml-matrix/tfjs, scaling, time to target (--quick: < 1 min)' },
 };
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
-  return 'usage: natgrad <command> [options]\n' + Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.help}`).join('\n');
+  return (
+    'usage: natgrad <command> [options]\n' +
+    Object.entries(COMMANDS)
+      .map(([name, c]) => `  ${name.padEnd(width)}  ${c.help}`)
+      .join('\n')
+  );
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -14,7 +14,7 @@
 // ERR_INVALID_STATE and writes nothing. Arrays backed by a SharedArrayBuffer are used in
 // place (zero copy; they cannot be detached): writing to one while a call uses it is a
 // data race. Two pending calls writing the same array: the later completion wins.
-import { native, Precision } from './native';
+import { native, type Precision } from './native';
 
 export type { Precision } from './native';
 
@@ -76,7 +76,15 @@ export function gramAsync(j: Float32Array, p: number, m: number, opts: GramOptio
 export function layerGram(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Float32Array {
   return native.layerGram(b, a, n, k, widthOut, widthIn, kernel);
 }
-export function layerGramAsync(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Promise<Float32Array> {
+export function layerGramAsync(
+  b: Float32Array,
+  a: Float32Array,
+  n: number,
+  k: number,
+  widthOut: number,
+  widthIn: number,
+  kernel: Float32Array
+): Promise<Float32Array> {
   return native.layerGramAsync(b, a, n, k, widthOut, widthIn, kernel);
 }
 
@@ -103,7 +111,7 @@ export interface SolveOptions {
   out?: Float32Array;
 }
 
-function solveArgs(m: number, nrhs: number, o: SolveOptions) {
+function solveArgs(_m: number, _nrhs: number, o: SolveOptions) {
   return [o.damping ?? 0, o.precision ?? 'float32', alloc(o.out)] as const;
 }
 
@@ -134,7 +142,7 @@ export interface PinvResult {
   rank: number;
 }
 
-function pinvArgs(m: number, nrhs: number, o: PinvOptions) {
+function pinvArgs(_m: number, _nrhs: number, o: PinvOptions) {
   return [o.damping ?? 0, o.rcond ?? 0, o.precision ?? 'float32', alloc(o.out)] as const;
 }
 

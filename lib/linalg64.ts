@@ -243,7 +243,9 @@ export function powerLawFit(xs: readonly number[], ys: readonly number[]): { exp
   if (n < 2) return { exponent: NaN, r2: NaN };
   const mx = px.reduce((s, v) => s + v, 0) / n;
   const my = py.reduce((s, v) => s + v, 0) / n;
-  let sxy = 0, sxx = 0, syy = 0;
+  let sxy = 0,
+    sxx = 0,
+    syy = 0;
   for (let i = 0; i < n; i++) {
     sxy += (px[i] - mx) * (py[i] - my);
     sxx += (px[i] - mx) ** 2;

@@ -82,8 +82,30 @@ export interface MemoryInfo {
 
 /** The raw addon: positional arguments, checked natively. Use lib/linalg.ts instead. */
 export interface NativeAddon {
-  gemm(ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Float32Array, b: Float32Array, beta: number, c: Float32Array | null): Float32Array;
-  gemmAsync(ta: boolean, tb: boolean, m: number, n: number, k: number, alpha: number, a: Float32Array, b: Float32Array, beta: number, c: Float32Array | null): Promise<Float32Array>;
+  gemm(
+    ta: boolean,
+    tb: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: Float32Array,
+    b: Float32Array,
+    beta: number,
+    c: Float32Array | null
+  ): Float32Array;
+  gemmAsync(
+    ta: boolean,
+    tb: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: Float32Array,
+    b: Float32Array,
+    beta: number,
+    c: Float32Array | null
+  ): Promise<Float32Array>;
   gram(j: Float32Array, p: number, m: number, samplesMajor: boolean, k: Float32Array | null): Float32Array;
   gramAsync(j: Float32Array, p: number, m: number, samplesMajor: boolean, k: Float32Array | null): Promise<Float32Array>;
   layerGram(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Float32Array;
@@ -91,9 +113,35 @@ export interface NativeAddon {
   layerGramSum(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, kernel: Float32Array | null): Float32Array;
   layerGramSumAsync(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, kernel: Float32Array | null): Promise<Float32Array>;
   choleskySolve(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, precision: Precision, x: Float32Array | null): Float32Array;
-  choleskySolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, precision: Precision, x: Float32Array | null): Promise<Float32Array>;
-  pinvSolve(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, rcond: number, precision: Precision, x: Float32Array | null): number | { x: Float32Array; rank: number };
-  pinvSolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, rcond: number, precision: Precision, x: Float32Array | null): Promise<number | { x: Float32Array; rank: number }>;
+  choleskySolveAsync(
+    k: Float32Array,
+    m: number,
+    r: Float32Array,
+    nrhs: number,
+    damping: number,
+    precision: Precision,
+    x: Float32Array | null
+  ): Promise<Float32Array>;
+  pinvSolve(
+    k: Float32Array,
+    m: number,
+    r: Float32Array,
+    nrhs: number,
+    damping: number,
+    rcond: number,
+    precision: Precision,
+    x: Float32Array | null
+  ): number | { x: Float32Array; rank: number };
+  pinvSolveAsync(
+    k: Float32Array,
+    m: number,
+    r: Float32Array,
+    nrhs: number,
+    damping: number,
+    rcond: number,
+    precision: Precision,
+    x: Float32Array | null
+  ): Promise<number | { x: Float32Array; rank: number }>;
   batchedGramInverse(g: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array | null): Float32Array;
   batchedGramInverseAsync(g: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array | null): Promise<Float32Array>;
   backendInfo(): Omit<BackendInfo, 'addon'>;
@@ -190,7 +238,9 @@ if (threadsEnv !== undefined && threadsEnv !== '') {
 }
 if (native.memoryInfo().limitInvalid) {
   throw Object.assign(
-    new Error(`natgrad: NATGRAD_MAX_MEMORY must be a size in bytes, optionally with a K, M, G or T suffix (powers of 1024), got '${process.env.NATGRAD_MAX_MEMORY}'`),
+    new Error(
+      `natgrad: NATGRAD_MAX_MEMORY must be a size in bytes, optionally with a K, M, G or T suffix (powers of 1024), got '${process.env.NATGRAD_MAX_MEMORY}'`
+    ),
     { code: 'ERR_INVALID_ARG_VALUE' }
   );
 }

@@ -17,7 +17,7 @@ import {
   layerGramSumAsync,
   pinvSolve,
   pinvSolveAsync,
-  PinvResult,
+  type PinvResult,
 } from './linalg';
 
 interface Calls {

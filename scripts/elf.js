@@ -7,7 +7,8 @@ const { execFileSync } = require('node:child_process');
 
 /** '2.31' < '2.34', '3.4.9' < '3.4.28': compares dotted version numbers. */
 function compareVersions(a, b) {
-  const x = a.split('.').map(Number), y = b.split('.').map(Number);
+  const x = a.split('.').map(Number),
+    y = b.split('.').map(Number);
   for (let i = 0; i < Math.max(x.length, y.length); i++) {
     const d = (x[i] || 0) - (y[i] || 0);
     if (d) return d;
@@ -28,7 +29,7 @@ function elfNeeds(file) {
     if (!newest[family] || compareVersions(version, newest[family]) > 0) newest[family] = version;
   }
   const header = execFileSync('readelf', ['-h', '-W', file], { encoding: 'utf8' });
-  const machine = (header.match(/Machine:\s+(.+)/) || [, ''])[1].trim();
+  const machine = (header.match(/Machine:\s+(.+)/) || ['', ''])[1].trim();
   return { needed, newest, machine };
 }
 

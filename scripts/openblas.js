@@ -20,8 +20,8 @@
 // Written by hand rather than with pkg-config: Debian's openblas.pc names only the shared library and
 // the folders differ per flavour, and a source build must not need pkg-config.
 'use strict';
-const fs = require('fs');
-const path = require('path');
+const fs = require('node:fs');
+const path = require('node:path');
 
 const TRIPLETS = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', arm: 'arm-linux-gnueabihf', ppc64: 'powerpc64le-linux-gnu', s390x: 's390x-linux-gnu' };
 
@@ -38,7 +38,12 @@ function candidates(env, platform) {
   const arch = env.NATGRAD_TARGET_ARCH || process.arch;
   const triplet = TRIPLETS[arch] || `${arch}-linux-gnu`;
   for (const flavour of ['openblas-pthread', 'openblas-openmp', 'openblas-serial']) {
-    out.push({ include: sys(`usr/include/${triplet}/${flavour}`), lib: sys(`usr/lib/${triplet}/${flavour}`), where: `Debian/Ubuntu libopenblas-dev (${flavour})`, prefer: 'static' });
+    out.push({
+      include: sys(`usr/include/${triplet}/${flavour}`),
+      lib: sys(`usr/lib/${triplet}/${flavour}`),
+      where: `Debian/Ubuntu libopenblas-dev (${flavour})`,
+      prefer: 'static',
+    });
   }
   out.push({ include: sys('usr/include/openblas'), lib: sys('usr/lib64'), where: 'Fedora/RHEL openblas-devel' });
   out.push({ include: sys('usr/include/openblas'), lib: sys(`usr/lib/${triplet}`), where: 'openblas headers in /usr/include/openblas' });

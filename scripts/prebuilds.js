@@ -17,7 +17,7 @@
 //   node scripts/prebuilds.js --host [--out=<folder>]                this machine's toolchain, its own
 //                                                                    arch only, no glibc floor
 'use strict';
-const { execFileSync, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { compareVersions, elfNeeds } = require('./elf');
@@ -54,7 +54,10 @@ function makeStage(arch) {
 }
 
 function isMounted(dir) {
-  return fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
+  return fs
+    .readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === dir);
 }
 
 /** Runs fn with the checkout bind-mounted at its own path inside the build root, and this Node in it. */
@@ -75,8 +78,22 @@ function withBuildRoot(fn) {
 
 function prebuildify(arch, stage) {
   const strip = arch === process.arch ? 'strip' : 'aarch64-linux-gnu-strip';
-  const args = [require.resolve('prebuildify/bin.js'), '--napi', '--tag-libc', '--strip', '--strip-bin', strip,
-    '--arch', arch, '--node-gyp', path.join(__dirname, 'prebuildify-node-gyp.js'), '--cwd', stage, '--out', outRoot];
+  const args = [
+    require.resolve('prebuildify/bin.js'),
+    '--napi',
+    '--tag-libc',
+    '--strip',
+    '--strip-bin',
+    strip,
+    '--arch',
+    arch,
+    '--node-gyp',
+    path.join(__dirname, 'prebuildify-node-gyp.js'),
+    '--cwd',
+    stage,
+    '--out',
+    outRoot,
+  ];
   const env = { ...process.env };
   if (!host) env.NATGRAD_BUILD_ROOT = buildRoot;
   run(process.execPath, args, { env });
@@ -122,7 +139,9 @@ function check(arch, file) {
     loads.push(`qemu-aarch64: ${probe(file, 'qemu')}`);
   } else loads.push('not loaded (no qemu-aarch64 or build-roots/bookworm-arm64: bash scripts/debian-root.sh bookworm-arm64)');
   const size = (fs.statSync(file).size / 1e6).toFixed(2);
-  const versions = Object.entries(needs.newest).map(([f, v]) => `${f}_${v}`).join(', ');
+  const versions = Object.entries(needs.newest)
+    .map(([f, v]) => `${f}_${v}`)
+    .join(', ');
   console.log(`prebuilds: ${path.relative(process.cwd(), file)} — ${size} MB, needs ${needs.needed.join(' ')} (newest ${versions})`);
   for (const l of loads) console.log(`prebuilds:   loads and computes, ${l}`);
 }
@@ -130,13 +149,15 @@ function check(arch, file) {
 function main() {
   if (!host && process.platform !== 'linux') throw new Error('prebuilds: the Debian-root build runs on Linux (use --host elsewhere)');
   if (!host && process.getuid && process.getuid() !== 0) {
-    throw new Error('prebuilds: building in the Debian 11 root needs root (debootstrap, chroot, mount); --host builds with this machine\'s toolchain without the glibc floor');
+    throw new Error(
+      "prebuilds: building in the Debian 11 root needs root (debootstrap, chroot, mount); --host builds with this machine's toolchain without the glibc floor"
+    );
   }
   if (!host && arches.includes('arm64')) run('bash', [path.join(__dirname, 'debian-root.sh'), 'bookworm-arm64', nodeRoot]);
   const files = [];
   const build = () => {
     for (const arch of arches) {
-      console.log(`prebuilds: linux-${arch}${host ? ' (this machine\'s toolchain)' : ' in the Debian 11 root'}`);
+      console.log(`prebuilds: linux-${arch}${host ? " (this machine's toolchain)" : ' in the Debian 11 root'}`);
       files.push([arch, prebuildify(arch, makeStage(arch))]);
     }
   };

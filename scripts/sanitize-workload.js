@@ -6,11 +6,11 @@
 // identities), so that the checker's run also says the code did its work.
 //   node scripts/sanitize-workload.js <addon.node> [rounds]
 'use strict';
-const addon = require(require('path').resolve(process.argv[2]));
+const addon = require(require('node:path').resolve(process.argv[2]));
 const rounds = Number(process.argv[3] || 3);
 
 let seed = 3;
-const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296) - 0.5;
+const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296 - 0.5;
 const filled = (n, kind = 'plain') => {
   let a;
   if (kind === 'offset') a = new Float32Array(n + 3).subarray(2, 2 + n);
@@ -51,9 +51,12 @@ const expectReject = async (p, code) => {
 };
 
 async function round(kind) {
-  const m = 5, n = 4, k = 3;
+  const m = 5,
+    n = 4,
+    k = 3;
   // gemm: C = A·B, compared with a plain loop
-  const A = filled(m * k, kind), B = filled(k * n, kind);
+  const A = filled(m * k, kind),
+    B = filled(k * n, kind);
   const C = addon.gemm(false, false, m, n, k, 1, A, B, 0, filled(m * n, kind));
   const C2 = await addon.gemmAsync(false, false, m, n, k, 1, A, B, 0, filled(m * n, kind));
   let d = 0;
@@ -70,26 +73,49 @@ async function round(kind) {
   const K1 = addon.gram(J, 7, m, false, filled(m * m));
   const K2 = await addon.gramAsync(J, m, 7, true, filled(7 * 7, kind));
   check(K1[1] === K1[m] && K2.length === 49, 'gram');
-  const N = 3, kk = 2, wo = 4, wi = 3;
-  const Bl = filled(N * kk * wo, kind), Al = filled(N * wi, kind);
+  const N = 3,
+    kk = 2,
+    wo = 4,
+    wi = 3;
+  const Bl = filled(N * kk * wo, kind),
+    Al = filled(N * wi, kind);
   const KL = new Float32Array(N * kk * N * kk);
   addon.layerGram(Bl, Al, N, kk, wo, wi, KL);
   const KL2 = await addon.layerGramAsync(Bl, Al, N, kk, wo, wi, new Float32Array(N * kk * N * kk));
-  check(KL.every((v, i) => v === KL2[i]), 'layerGram sync = async');
+  check(
+    KL.every((v, i) => v === KL2[i]),
+    'layerGram sync = async'
+  );
   // layerGramSum: 3 layers, N·k = 120 > 96 (a full and a partial 96-wide tile on each side, three
   // tiles on the worker pool), against a float64 loop; sync = Promise bit for bit; K's old contents unused
   {
-    const N = 40, k = 3, nk = N * k, widths = [[7, 5], [20, 3], [2, 9]];
-    const bs = widths.map(([wo]) => filled(nk * wo, kind)), as = widths.map(([, wi]) => filled(N * wi, kind));
+    const N = 40,
+      k = 3,
+      nk = N * k,
+      widths = [
+        [7, 5],
+        [20, 3],
+        [2, 9],
+      ];
+    const bs = widths.map(([wo]) => filled(nk * wo, kind)),
+      as = widths.map(([, wi]) => filled(N * wi, kind));
     const S = addon.layerGramSum(bs, as, N, k, filled(nk * nk, kind).fill(NaN));
     const S2 = await addon.layerGramSumAsync(bs, as, N, k, filled(nk * nk, kind));
-    check(S.every((v, i) => v === S2[i]), 'layerGramSum sync = async');
+    check(
+      S.every((v, i) => v === S2[i]),
+      'layerGramSum sync = async'
+    );
     let err = 0;
-    for (let r = 0; r < nk; r += 7) // every 7th row: a float64 reference is slow under valgrind
+    for (
+      let r = 0;
+      r < nk;
+      r += 7 // every 7th row: a float64 reference is slow under valgrind
+    )
       for (let c = 0; c < nk; c++) {
         let ref = 0;
         widths.forEach(([wo, wi], l) => {
-          let bb = 0, aa = 0;
+          let bb = 0,
+            aa = 0;
           for (let o = 0; o < wo; o++) bb += bs[l][r * wo + o] * bs[l][c * wo + o];
           for (let q = 0; q < wi; q++) aa += as[l][Math.floor(r / k) * wi + q] * as[l][Math.floor(c / k) * wi + q];
           ref += bb * (aa + 1);
@@ -115,14 +141,21 @@ async function round(kind) {
     structuredClone(b0.buffer, { transfer: [b0.buffer] });
     if (global.gc) global.gc();
     const S3 = await p3;
-    check(S3.every((v, i) => v === S[i]), 'layerGramSum after transferring a layer');
+    check(
+      S3.every((v, i) => v === S[i]),
+      'layerGramSum after transferring a layer'
+    );
   }
   // solves: residual of K X = R; X = R allowed
-  const K = spd(m, kind), R = filled(m * 2, kind);
+  const K = spd(m, kind),
+    R = filled(m * 2, kind);
   for (const prec of ['float32', 'float64']) {
     const X = addon.choleskySolve(K, m, R, 2, 0.5, prec, filled(m * 2));
     const X2 = await addon.choleskySolveAsync(K, m, R, 2, 0.5, prec, filled(m * 2, kind));
-    check(X.every((v, i) => Math.abs(v - X2[i]) < 1e-6), `choleskySolve ${prec}`);
+    check(
+      X.every((v, i) => Math.abs(v - X2[i]) < 1e-6),
+      `choleskySolve ${prec}`
+    );
     const P = filled(m * 2);
     const rank = addon.pinvSolve(K, m, R, 2, 0, 0, prec, P);
     const rank2 = await addon.pinvSolveAsync(K, m, R, 2, 0.1, 1e-3, prec, filled(m * 2, kind));
@@ -134,7 +167,10 @@ async function round(kind) {
   const G = filled(4 * 6 * 3, kind);
   const inv = addon.batchedGramInverse(G, 4, 6, 3, 0.1, filled(4 * 9));
   const inv2 = await addon.batchedGramInverseAsync(G, 4, 6, 3, 0.1, filled(4 * 9, kind));
-  check(inv.every((v, i) => v === inv2[i]), 'batchedGramInverse sync = async');
+  check(
+    inv.every((v, i) => v === inv2[i]),
+    'batchedGramInverse sync = async'
+  );
   // error paths
   expectCode(() => addon.gemm(false, false, m, n, k, 1, A, B, 0, new Float32Array(1)), 'ERR_OUT_OF_RANGE');
   expectCode(() => addon.gram('x', 1, 1, false, new Float32Array(1)), 'ERR_INVALID_ARG_TYPE');
@@ -159,7 +195,10 @@ async function round(kind) {
   structuredClone(A2.buffer, { transfer: [A2.buffer] });
   if (global.gc) global.gc();
   const C3 = await p2;
-  check(C3.every((v, i) => Math.abs(v - C[i]) < 1e-6), 'gemm after transferring an input');
+  check(
+    C3.every((v, i) => Math.abs(v - C[i]) < 1e-6),
+    'gemm after transferring an input'
+  );
 }
 
 async function main() {

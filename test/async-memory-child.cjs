@@ -9,7 +9,7 @@
 //   node --expose-gc test/async-memory-child.cjs <addon.node>
 // Prints one JSON line: { cases: { name: outcome, … } }.
 'use strict';
-const addon = require(require('path').resolve(process.argv[2]));
+const addon = require(require('node:path').resolve(process.argv[2]));
 
 let seed = 7;
 const rand = () => {
@@ -45,7 +45,8 @@ const cases = {};
 async function main() {
   // 1. an input is transferred away and collected before the call runs: the result is still right
   {
-    const A = filled(n * n), B = filled(n * n);
+    const A = filled(n * n),
+      B = filled(n * n);
     const want = addon.gemm(false, false, n, n, n, 1, A, B, 0, new Float32Array(n * n));
     const b = blocker();
     const p = addon.gemmAsync(false, false, n, n, n, 1, A, B, 0, new Float32Array(n * n));
@@ -57,7 +58,8 @@ async function main() {
   }
   // 2. the output is transferred away: the promise rejects with ERR_INVALID_STATE, nothing is written
   {
-    const A = filled(n * n), C = new Float32Array(n * n);
+    const A = filled(n * n),
+      C = new Float32Array(n * n);
     const b = blocker();
     const p = addon.gemmAsync(false, false, n, n, n, 1, A, A, 0, C);
     const moved = new Float32Array(detach(C));
@@ -106,7 +108,8 @@ async function main() {
   }
   // 6. a sync call on the same arrays while the async one is pending: both results are right
   {
-    const J = filled(n * 5), K = new Float32Array(n * n);
+    const J = filled(n * 5),
+      K = new Float32Array(n * n);
     const want = addon.gram(J, 5, n, false, new Float32Array(n * n));
     const b = blocker();
     const p = addon.gramAsync(J, 5, n, false, K);
@@ -119,8 +122,13 @@ async function main() {
   }
   // 7. two async calls accumulate into the same K: each reads K as it was when called, the later completion wins
   {
-    const N = 6, k = 2, wo = 3, wi = 4;
-    const B = filled(N * k * wo), A = filled(N * wi), K0 = filled(N * k * N * k);
+    const N = 6,
+      k = 2,
+      wo = 3,
+      wi = 4;
+    const B = filled(N * k * wo),
+      A = filled(N * wi),
+      K0 = filled(N * k * N * k);
     const once = addon.layerGram(B, A, N, k, wo, wi, Float32Array.from(K0));
     const K = Float32Array.from(K0);
     const r = await Promise.all([outcome(addon.layerGramAsync(B, A, N, k, wo, wi, K)), outcome(addon.layerGramAsync(B, A, N, k, wo, wi, K))]);
@@ -130,7 +138,8 @@ async function main() {
   {
     const K = new Float32Array(n * n);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) K[i * n + j] = (i === j ? n : 0) + 1 / (1 + i + j);
-    const R1 = filled(n * 2), R2 = Float32Array.from(R1);
+    const R1 = filled(n * 2),
+      R2 = Float32Array.from(R1);
     addon.choleskySolve(K, n, R1, 2, 0, 'float32', R1);
     const r = await outcome(addon.choleskySolveAsync(K, n, R2, 2, 0, 'float32', R2));
     cases.aliasedOutput = { ok: r.ok, same: r.ok && r.value === R2 && bits(R2) === bits(R1) };
@@ -147,7 +156,8 @@ async function main() {
       base.set(a, off);
       return base.subarray(off, off + a.length);
     };
-    const A = filled(n * 7), B = filled(7 * n);
+    const A = filled(n * 7),
+      B = filled(7 * n);
     const want = addon.gemm(false, false, n, n, 7, 1, A, B, 0, new Float32Array(n * n));
     const C = share(new Float32Array(n * n));
     const r1 = await outcome(addon.gemmAsync(false, false, n, n, 7, 1, share(A), view(B, 3), 0, C));

@@ -5,7 +5,7 @@
 // profile bit-identical: the run afterwards follows the trajectory of a run that never saw the batch,
 // bit for bit. Only a finite loss increase is evidence for raising λ (docs/optimizer.md, "A bad batch").
 import { describe, expect, it } from 'vitest';
-import { Adam, linear, NaturalGradient, relu, SGD, sequential, Sequential, tanh } from '../lib/index';
+import { Adam, linear, NaturalGradient, relu, SGD, sequential, type Sequential, tanh } from '../lib/index';
 import type { NaturalGradientOptions, NaturalStepInfo } from '../lib/index';
 
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
@@ -137,7 +137,9 @@ describe('NaturalGradient: other non-finite values', () => {
       for (const info of [opt.step(x, Y, N), await opt.stepAsync(x, Y, N)]) {
         expect(info).toMatchObject({ accepted: false, attempts: 0, stepNorm: 0 });
         expect(info.reason).toMatch(/the output (of layers\[\d\]|η) is -?Infinity for sample 5: the forward pass overflowed float32/);
-        expect(info.reason).toMatch(/largest \|x\| is 3\.00e\+38 \(x\[5\]: sample 5, feature 0\); rejected at once: parameters, λ and the optimizer's state unchanged$/);
+        expect(info.reason).toMatch(
+          /largest \|x\| is 3\.00e\+38 \(x\[5\]: sample 5, feature 0\); rejected at once: parameters, λ and the optimizer's state unchanged$/
+        );
         expectUnchanged(opt, before);
       }
     }
@@ -174,7 +176,9 @@ describe('NaturalGradient: other non-finite values', () => {
       expect(info).toMatchObject({ accepted: false, attempts: 1, stepNorm: 0 });
       expect(Number.isFinite(info.loss)).toBe(true);
       expect(info.reason).toMatch(/^the trial step overshoots: at θ − lr·s·n, forward: the output .* is -?Infinity .*, while the loss at θ is /);
-      expect(info.reason).toMatch(/no evidence about λ: lower lr or set maxStepNorm\/maxKL if this repeats; rejected at once: parameters, λ and the optimizer's state unchanged$/);
+      expect(info.reason).toMatch(
+        /no evidence about λ: lower lr or set maxStepNorm\/maxKL if this repeats; rejected at once: parameters, λ and the optimizer's state unchanged$/
+      );
       expectUnchanged(opt, before);
     }
     opt.lr = Number.MAX_VALUE; // the trial parameters themselves overflow
@@ -208,10 +212,14 @@ describe('Adam and SGD: a non-finite gradient does not reach the moments', () =>
           const step = (x: Float32Array) => (useAsync ? opt.stepAsync(x, Y, N) : Promise.resolve(opt.step(x, Y, N)));
           for (let s = 0; s < 20; s++) {
             if (withBad && s === 5) {
-              const theta = bits(opt.model.params), state = JSON.stringify(opt.state()), steps = opt.steps;
+              const theta = bits(opt.model.params),
+                state = JSON.stringify(opt.state()),
+                steps = opt.steps;
               const info = await step(bad);
               expect(info).toMatchObject({ accepted: false, stepNorm: 0 });
-              expect(info.reason).toMatch(/^the gradient is not finite \(entry \d+, layers\[0\]\.weight\[\d+, 0\], is -?Infinity\); the batch's largest \|x\| is 1\.00e\+30 \(x\[3\]: sample 3, feature 0\); parameters and optimizer state unchanged$/);
+              expect(info.reason).toMatch(
+                /^the gradient is not finite \(entry \d+, layers\[0\]\.weight\[\d+, 0\], is -?Infinity\); the batch's largest \|x\| is 1\.00e\+30 \(x\[3\]: sample 3, feature 0\); parameters and optimizer state unchanged$/
+              );
               expect(bits(opt.model.params)).toBe(theta);
               expect(JSON.stringify(opt.state())).toBe(state); // m, v (Adam) / the momentum buffer (SGD), t
               expect(opt.steps).toBe(steps);
@@ -220,7 +228,8 @@ describe('Adam and SGD: a non-finite gradient does not reach the moments', () =>
           }
           return { theta: bits(opt.model.params), state: JSON.stringify(opt.state()) };
         };
-        const clean = await go(false), dirty = await go(true);
+        const clean = await go(false),
+          dirty = await go(true);
         expect(dirty).toEqual(clean);
       }
     });

@@ -12,16 +12,19 @@ function problem(seed = 1) {
   model.setParameters(randomParams(ARCH, seed));
   return { model, x: randomInputs(n, 3, 100 + seed), y: randomTargets('gaussian', n, 2, 200 + seed), n };
 }
-const gradAt = (theta: Float32Array, x: Float32Array, y: Float32Array, n: number) =>
-  denseNaturalGradient(ARCH, theta, x, y, n, 'gaussian', 1).gTheta;
+const gradAt = (theta: Float32Array, x: Float32Array, y: Float32Array, n: number) => denseNaturalGradient(ARCH, theta, x, y, n, 'gaussian', 1).gTheta;
 
 describe('Adam', () => {
   it('follows m, v, bias corrections and ε (float64 reference, 4 steps)', () => {
     const { model, x, y, n } = problem();
-    const lr = 1e-2, b1 = 0.8, b2 = 0.95, eps = 1e-6;
+    const lr = 1e-2,
+      b1 = 0.8,
+      b2 = 0.95,
+      eps = 1e-6;
     const opt = new Adam(model, { loss: 'gaussian', lr, beta1: b1, beta2: b2, eps });
     const p = model.numParameters;
-    const m = new Float64Array(p), v = new Float64Array(p);
+    const m = new Float64Array(p),
+      v = new Float64Array(p);
     for (let t = 1; t <= 4; t++) {
       const before = model.getParameters();
       const g = gradAt(before, x, y, n);
@@ -55,7 +58,8 @@ describe('Adam', () => {
   });
 
   it('stepAsync is bit-identical to step and locks the model', async () => {
-    const a = problem(3), b = problem(3);
+    const a = problem(3),
+      b = problem(3);
     const oa = new Adam(a.model, { loss: 'gaussian', lr: 0.05 });
     const ob = new Adam(b.model, { loss: 'gaussian', lr: 0.05 });
     for (let s = 0; s < 3; s++) {
@@ -72,7 +76,8 @@ describe('Adam', () => {
   it('never applies a NaN/Inf: overflowing forward pass, infinite update; θ and state untouched, then recovers', () => {
     const model = sequential([linear(1, 4), tanh(), linear(4, 1)]);
     const opt = new Adam(model, { loss: 'gaussian', lr: 0.01 });
-    const x = Float32Array.of(0.5, -1), y = Float32Array.of(0.2, 0.1);
+    const x = Float32Array.of(0.5, -1),
+      y = Float32Array.of(0.2, 0.1);
     opt.step(x, y, 2);
     const theta = model.getParameters();
     const state = JSON.stringify(opt.state());
@@ -105,7 +110,8 @@ describe('Adam', () => {
   });
 
   it('state() → loadState() resumes bit-identically', () => {
-    const a = problem(4), b = problem(4);
+    const a = problem(4),
+      b = problem(4);
     const oa = new Adam(a.model, { loss: 'gaussian', lr: 0.02, beta1: 0.85 });
     for (let s = 0; s < 3; s++) oa.step(a.x, a.y, a.n);
     b.model.setParameters(a.model.getParameters());
@@ -123,7 +129,8 @@ describe('SGD', () => {
   for (const nesterov of [false, true]) {
     it(`follows the momentum buffer${nesterov ? ' (Nesterov)' : ''} (float64 reference, 4 steps)`, () => {
       const { model, x, y, n } = problem(5);
-      const lr = 0.1, mu = 0.7;
+      const lr = 0.1,
+        mu = 0.7;
       const opt = new SGD(model, { loss: 'gaussian', lr, momentum: mu, nesterov });
       const p = model.numParameters;
       const b = new Float64Array(p);
@@ -143,14 +150,20 @@ describe('SGD', () => {
   }
 
   it('plain SGD is θ ← θ − lr·g; async identical; state round-trip; bad options', async () => {
-    const a = problem(6), b = problem(6);
+    const a = problem(6),
+      b = problem(6);
     const g = gradAt(a.model.getParameters(), a.x, a.y, a.n);
     const before = a.model.getParameters();
     const oa = new SGD(a.model, { loss: 'gaussian', lr: 0.5 });
     const ob = new SGD(b.model, { loss: 'gaussian', lr: 0.5 });
     expect(await ob.stepAsync(b.x, b.y, b.n)).toEqual(oa.step(a.x, a.y, a.n));
     const delta = Float64Array.from(a.model.getParameters(), (v, i) => v - before[i]);
-    expect(relErr(delta, g.map((v) => -0.5 * v))).toBeLessThan(1e-5);
+    expect(
+      relErr(
+        delta,
+        g.map((v) => -0.5 * v)
+      )
+    ).toBeLessThan(1e-5);
     const c = problem(6);
     c.model.setParameters(a.model.getParameters());
     const oc = SGD.fromState(c.model, JSON.parse(JSON.stringify(oa)));

@@ -19,7 +19,8 @@ describe('permutation', () => {
   });
 
   it('is uniform: each position sees each value about equally often', () => {
-    const n = 5, trials = 4000;
+    const n = 5,
+      trials = 4000;
     const counts = new Float64Array(n * n);
     for (let t = 0; t < trials; t++) {
       const p = permutation(n, 1, t);
@@ -37,7 +38,8 @@ describe('permutation', () => {
 });
 
 describe('batches', () => {
-  const n = 10, inDim = 3;
+  const n = 10,
+    inDim = 3;
   const x = Float32Array.from({ length: n * inDim }, (_, i) => i);
   const y = Float32Array.from({ length: n }, (_, i) => 100 + i);
 

@@ -53,7 +53,11 @@ const BOMBS: Array<[string, ReturnType<typeof modelJSON>, RegExp]> = [
   ],
   [
     '1000 chained linear(1000, 1000) layers (no single huge layer, 10⁹ parameters in all)',
-    modelJSON(Array.from({ length: 2000 }, (_, i) => (i % 2 ? { type: 'activation', name: 'tanh' } : lin(1000, 1000))), 1000 * P(1000, 1000), 'AAAAAA=='),
+    modelJSON(
+      Array.from({ length: 2000 }, (_, i) => (i % 2 ? { type: 'activation', name: 'tanh' } : lin(1000, 1000))),
+      1000 * P(1000, 1000),
+      'AAAAAA=='
+    ),
     /holds 1 float32 value \(4 bytes\), but the layers have 1001000000 parameters \('layers\[0\]' linear\(1000, 1000\) alone has 1001000\)/,
   ],
   [
@@ -125,8 +129,9 @@ describe('model bombs are refused before anything is allocated', () => {
     // the same model JSON with one float too many or too few: refused, naming the counts
     const j = model.toJSON();
     const extra = Buffer.concat([Buffer.from(j.parameters.data, 'base64'), Buffer.alloc(4)]).toString('base64');
-    expect(() => decodeCheckpoint(checkpointBytes({ model: { ...j, parameters: { ...j.parameters, data: extra } }, optimizer: null, extra: null })))
-      .toThrow(/holds 27 float32 values \(108 bytes\), but the layers have 26 parameters \('layers\[0\]' linear\(3, 4\) alone has 16\)/);
+    expect(() => decodeCheckpoint(checkpointBytes({ model: { ...j, parameters: { ...j.parameters, data: extra } }, optimizer: null, extra: null }))).toThrow(
+      /holds 27 float32 values \(108 bytes\), but the layers have 26 parameters \('layers\[0\]' linear\(3, 4\) alone has 16\)/
+    );
   });
 });
 

@@ -30,11 +30,13 @@ describe('builds', () => {
     expect([...gyp.targets[0].sources].sort()).toEqual(sourcesOnDisk());
   });
 
-  it.skipIf(!gypAddon)(`the node-gyp build computes what the cmake-js build does${gypAddon ? '' : ' (skipped: NATGRAD_GYP_ADDON not set; .ci/run sets it)'}`, () => {
-    expect(fs.existsSync(gypAddon as string), `NATGRAD_GYP_ADDON=${gypAddon} does not exist`).toBe(true);
-    expect(path.resolve(gypAddon as string)).not.toBe(backend().addon);
-    // the same inputs through the gyp binary, in a child process
-    const script = `
+  it.skipIf(!gypAddon)(
+    `the node-gyp build computes what the cmake-js build does${gypAddon ? '' : ' (skipped: NATGRAD_GYP_ADDON not set; .ci/run sets it)'}`,
+    () => {
+      expect(fs.existsSync(gypAddon as string), `NATGRAD_GYP_ADDON=${gypAddon} does not exist`).toBe(true);
+      expect(path.resolve(gypAddon as string)).not.toBe(backend().addon);
+      // the same inputs through the gyp binary, in a child process
+      const script = `
       const a = require(${JSON.stringify(path.resolve(gypAddon as string))});
       const [j, g, b, A] = JSON.parse(process.argv[1]).map((x) => Float32Array.from(x));
       const k = a.gram(j, 40, 30, false, new Float32Array(900));
@@ -42,17 +44,21 @@ describe('builds', () => {
       const inv = a.batchedGramInverse(g, 8, 12, 5, 0, new Float32Array(200));
       const lk = a.layerGram(b, A, 6, 2, 7, 4, new Float32Array(144));
       console.log(JSON.stringify([k, x, inv, lk].map((v) => Array.from(v))));`;
-    const r = rng(3);
-    const j = randn(40 * 30, r), g = randn(8 * 12 * 5, r), b = randn(12 * 7, r), A = randn(6 * 4, r);
-    const child = spawnSync(process.execPath, ['-e', script, JSON.stringify([j, g, b, A].map((v) => Array.from(v)))], { encoding: 'utf8' });
-    expect(child.status, child.stderr).toBe(0);
-    const [k, x, inv, lk] = JSON.parse(child.stdout) as number[][];
-    const k0 = gram(j, 40, 30);
-    const u = 2 ** -24;
-    // same OpenBLAS, same sources: equal up to the compilers' instruction choices
-    expect(relErr(k, k0)).toBeLessThanOrEqual(4 * u);
-    expect(relErr(x, choleskySolve(k0, 30, new Float32Array(30).fill(1), 1, { damping: 0.1 }))).toBeLessThanOrEqual(1e3 * u);
-    expect(relErr(inv, batchedGramInverse(g, 8, 12, 5))).toBeLessThanOrEqual(1e3 * u);
-    expect(relErr(lk, layerGram(b, A, 6, 2, 7, 4, new Float32Array(144)))).toBeLessThanOrEqual(4 * u);
-  });
+      const r = rng(3);
+      const j = randn(40 * 30, r),
+        g = randn(8 * 12 * 5, r),
+        b = randn(12 * 7, r),
+        A = randn(6 * 4, r);
+      const child = spawnSync(process.execPath, ['-e', script, JSON.stringify([j, g, b, A].map((v) => Array.from(v)))], { encoding: 'utf8' });
+      expect(child.status, child.stderr).toBe(0);
+      const [k, x, inv, lk] = JSON.parse(child.stdout) as number[][];
+      const k0 = gram(j, 40, 30);
+      const u = 2 ** -24;
+      // same OpenBLAS, same sources: equal up to the compilers' instruction choices
+      expect(relErr(k, k0)).toBeLessThanOrEqual(4 * u);
+      expect(relErr(x, choleskySolve(k0, 30, new Float32Array(30).fill(1), 1, { damping: 0.1 }))).toBeLessThanOrEqual(1e3 * u);
+      expect(relErr(inv, batchedGramInverse(g, 8, 12, 5))).toBeLessThanOrEqual(1e3 * u);
+      expect(relErr(lk, layerGram(b, A, 6, 2, 7, 4, new Float32Array(144)))).toBeLessThanOrEqual(4 * u);
+    }
+  );
 });

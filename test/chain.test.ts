@@ -12,7 +12,7 @@
 // extra budget. Measured: 4–10% of the budget.
 import { describe, expect, it } from 'vitest';
 import { linear, NaturalGradient, sequential, tanh } from '../lib/index';
-import { ACT64, Arch, fisher64, forward64, grad64, Loss, numParams, outDim, relErr, symEig, targetWidth } from './helpers/reference';
+import { ACT64, type Arch, fisher64, grad64, type Loss, numParams, outDim, relErr, symEig, targetWidth } from './helpers/reference';
 import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
 
 const EPS32 = 2 ** -23;
@@ -85,8 +85,7 @@ function twoLayerReference(theta: Float32Array, d: number, h: number, k: number,
     // op "linear 2": inputs (W2, b2, a1) jointly; GᵀG = (‖a1‖² + 1) I + W2 W2ᵀ
     const gram: number[] = [];
     const c2 = 1 + a1.reduce((s, v) => s + v * v, 0);
-    for (let o = 0; o < k; o++)
-      for (let q = 0; q < k; q++) gram.push((o === q ? c2 + lambda : 0) + a1.reduce((s, _, c) => s + W2(o, c) * W2(q, c), 0));
+    for (let o = 0; o < k; o++) for (let q = 0; q < k; q++) gram.push((o === q ? c2 + lambda : 0) + a1.reduce((s, _, c) => s + W2(o, c) * W2(q, c), 0));
     const { x: m2, cond } = spdSolve(gram, k, nEta);
     kappa2 = Math.max(kappa2, cond);
     for (let o = 0; o < k; o++) {
@@ -112,7 +111,8 @@ function twoLayerReference(theta: Float32Array, d: number, h: number, k: number,
 }
 
 describe("'chain' against the proposal's rule written out for a two-layer network (float64)", () => {
-  const d = 3, h = 6;
+  const d = 3,
+    h = 6;
   for (const loss of ['gaussian', 'categorical', 'bernoulli'] as Loss[]) {
     const k = loss === 'bernoulli' ? 1 : 3;
     for (const lambda of [0, 1e-3, 0.5]) {
@@ -198,7 +198,11 @@ function genericReference(arch: Arch, theta: Float32Array, x: Float32Array, y: F
 
 describe("'chain' on deeper networks against the generic op-by-op reference", () => {
   const cases: [string, Arch, Loss][] = [
-    ['3 hidden (tanh, gelu, softplus), gaussian', [{ linear: [4, 5] }, 'tanh', { linear: [5, 6] }, 'gelu', { linear: [6, 4] }, 'softplus', { linear: [4, 2] }], 'gaussian'],
+    [
+      '3 hidden (tanh, gelu, softplus), gaussian',
+      [{ linear: [4, 5] }, 'tanh', { linear: [5, 6] }, 'gelu', { linear: [6, 4] }, 'softplus', { linear: [4, 2] }],
+      'gaussian',
+    ],
     ['2 hidden (relu: σ′ = 0 maps to 0), categorical', mlp([4, 7, 6, 3], 'relu'), 'categorical'],
     ['2 hidden (sigmoid), bernoulli', mlp([4, 5, 5, 1], 'sigmoid'), 'bernoulli'],
   ];
@@ -238,7 +242,8 @@ describe("'chain': the proposal's worked example and where it is exact", () => {
     //   n_w2 = a·n/(a² + w2² + 1),  n_a = w2·n/(a² + w2² + 1),  n_b2 = n/(a² + w2² + 1)
     // — the proposal's n_a = b·n_c/(a² + b²), n_b = a·n_c/(a² + b²) for c = ab, plus the bias.
     const [w1, b1, w2, b2] = [0.8, -0.3, 1.5, 0.2];
-    const xv = 0.7, yv = 2;
+    const xv = 0.7,
+      yv = 2;
     const model = sequential([linear(1, 1), tanh(), linear(1, 1)]);
     model.setParameters(Float32Array.from([w1, b1, w2, b2]));
     const z = w1 * Math.fround(xv) + b1;
@@ -246,10 +251,13 @@ describe("'chain': the proposal's worked example and where it is exact", () => {
     const eta = w2 * a + b2;
     const nEta = eta - yv; // F = 1 for the unit-variance gaussian: n_η = g_η = η − y
     const den2 = a * a + w2 * w2 + 1;
-    const nw2 = (a * nEta) / den2, nA = (w2 * nEta) / den2, nb2 = nEta / den2;
+    const nw2 = (a * nEta) / den2,
+      nA = (w2 * nEta) / den2,
+      nb2 = nEta / den2;
     const nz = nA / (1 - a * a); // tanh op: n_z = n_a / σ'(z)
     const den1 = Math.fround(xv) ** 2 + 1; // first op, inputs (w1, b1): G = (x, 1)ᵀ
-    const nw1 = (Math.fround(xv) * nz) / den1, nb1 = nz / den1;
+    const nw1 = (Math.fround(xv) * nz) / den1,
+      nb1 = nz / den1;
     const got = new NaturalGradient(model, { loss: 'gaussian', damping: 0, method: 'chain' }).direction(Float32Array.of(xv), Float32Array.of(yv), 1);
     expect(relErr(got, [nw1, nb1, nw2, nb2])).toBeLessThan(50 * EPS32);
   });
@@ -287,7 +295,8 @@ describe("'chain': step, errors", () => {
     };
     const x = randomInputs(5, 4, 9);
     const y = randomTargets('categorical', 5, 3, 10);
-    const a = mk(), b = mk();
+    const a = mk(),
+      b = mk();
     const oa = new NaturalGradient(a, { loss: 'categorical', lr: 0.25, method: 'chain', adaptive: false });
     const ob = new NaturalGradient(b, { loss: 'categorical', lr: 0.25, method: 'chain', adaptive: false });
     const theta0 = a.getParameters();

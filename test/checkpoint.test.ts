@@ -1,9 +1,9 @@
 // Checkpoints (lib/checkpoint.ts) and model JSON (Sequential.toJSON / fromJSON): lossless round trips,
 // resumed training bit-identical to uninterrupted training for every optimizer, atomic writes, and
 // clear errors for truncated, modified or foreign files.
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   Adam,
@@ -49,10 +49,14 @@ describe('model JSON', () => {
     expect(() => fromJSON({ ...good, format: 'onnx' })).toThrow(/'format' must be 'natgrad.sequential'/);
     expect(() => fromJSON({ ...good, version: 2 })).toThrow(/'version' is 2/);
     expect(() => fromJSON({ ...good, layers: [{ type: 'conv' }] })).toThrow(/'layers\[0\]'.type must be 'linear' or 'activation'/);
-    expect(() => fromJSON({ ...good, layers: [good.layers[0], { type: 'activation', name: 'swish' }, good.layers[2]] })).toThrow(/'layers\[1\]'.name must be one of/);
+    expect(() => fromJSON({ ...good, layers: [good.layers[0], { type: 'activation', name: 'swish' }, good.layers[2]] })).toThrow(
+      /'layers\[1\]'.name must be one of/
+    );
     expect(() => fromJSON({ ...good, layers: [good.layers[0], good.layers[0]] })).toThrow(/input has width 3/);
     expect(() => fromJSON({ ...good, parameters: { ...good.parameters, length: 5 } })).toThrow(/'parameters.length' is 5, but the layers have 13 parameters/);
-    expect(() => fromJSON({ ...good, parameters: { ...good.parameters, data: good.parameters.data.slice(0, 8) } })).toThrow(/'parameters.data' holds 6 bytes, not a whole number of 4-byte values/);
+    expect(() => fromJSON({ ...good, parameters: { ...good.parameters, data: good.parameters.data.slice(0, 8) } })).toThrow(
+      /'parameters.data' holds 6 bytes, not a whole number of 4-byte values/
+    );
     const nan = Buffer.from(good.parameters.data, 'base64');
     nan.writeFloatLE(NaN, 4);
     expect(() => fromJSON({ ...good, parameters: { ...good.parameters, data: nan.toString('base64') } })).toThrow(/parameter 1 is NaN/);
@@ -61,7 +65,9 @@ describe('model JSON', () => {
 
 // ---- resumed training ----
 
-const N = 48, BATCH = 16, EPOCHS = 3;
+const N = 48,
+  BATCH = 16,
+  EPOCHS = 3;
 const xAll = randomInputs(N, 2, 5);
 const yAll = Float32Array.from({ length: N }, (_, i) => Math.sin(2 * xAll[2 * i]) * Math.cos(xAll[2 * i + 1]));
 
@@ -135,7 +141,8 @@ describe('checkpoint round trip', () => {
   it('saveCheckpointAsync writes the same bytes', async () => {
     const { model, opt } = fresh('ngd-spring-kl');
     train(opt, { epoch: 0, batch: 0 }, { epoch: 0, batch: 2 });
-    const a = path.join(dir, 'sync.ckpt'), b = path.join(dir, 'async.ckpt');
+    const a = path.join(dir, 'sync.ckpt'),
+      b = path.join(dir, 'async.ckpt');
     saveCheckpoint(a, { model, optimizer: opt });
     await saveCheckpointAsync(b, { model, optimizer: opt });
     expect(fs.readFileSync(a).equals(fs.readFileSync(b))).toBe(true);
@@ -161,7 +168,9 @@ describe('atomic writes and damaged files', () => {
   });
 
   it('truncated, tampered, foreign, empty and missing files give clear errors', () => {
-    expect(() => loadCheckpoint(write('trunc.ckpt', good.subarray(0, good.length - 100)))).toThrow(/trunc.ckpt: truncated: the header announces \d+ bytes of data, the file holds \d+/);
+    expect(() => loadCheckpoint(write('trunc.ckpt', good.subarray(0, good.length - 100)))).toThrow(
+      /trunc.ckpt: truncated: the header announces \d+ bytes of data, the file holds \d+/
+    );
     expect(() => loadCheckpoint(write('header-only.ckpt', good.subarray(0, good.indexOf(0x0a) - 3)))).toThrow(/not a natgrad checkpoint/);
     const tampered = Buffer.from(good);
     const at = good.indexOf('"lr":') + 5;
@@ -170,7 +179,9 @@ describe('atomic writes and damaged files', () => {
     expect(() => loadCheckpoint(write('longer.ckpt', Buffer.concat([good, Buffer.from('x')])))).toThrow(/corrupt: the header announces/);
     expect(() => loadCheckpoint(write('foreign.ckpt', '{"format":"zip"}\n{}'))).toThrow(/not a natgrad checkpoint \(format 'zip'\)/);
     expect(() => loadCheckpoint(write('empty.ckpt', ''))).toThrow(/the file is empty/);
-    expect(() => loadCheckpoint(write('v2.ckpt', good.toString().replace('"version":1', '"version":2')))).toThrow(/checkpoint version 2; this version of natgrad reads version 1/);
+    expect(() => loadCheckpoint(write('v2.ckpt', good.toString().replace('"version":1', '"version":2')))).toThrow(
+      /checkpoint version 2; this version of natgrad reads version 1/
+    );
     try {
       loadCheckpoint(write('trunc2.ckpt', good.subarray(0, 50)));
     } catch (e) {

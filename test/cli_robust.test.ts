@@ -26,7 +26,8 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 function blobs(n: number): string {
   const rows = ['x1,x2,x3,cls'];
   for (let i = 0; i < n; i++) {
-    const c = i % 2, s = c ? 1 : -1;
+    const c = i % 2,
+      s = c ? 1 : -1;
     const j = (k: number) => (Math.sin(i * 12.9898 + k * 78.233) * 43758.5453) % 0.5;
     rows.push(`${s + j(1)},${s + j(2)},${(s + j(3)).toFixed(4)},${c}`);
   }
@@ -35,9 +36,29 @@ function blobs(n: number): string {
 const data = join(dir, 'blobs.csv');
 fs.writeFileSync(data, blobs(100));
 const trainArgs = (run: string, epochs: number, ...more: string[]) => [
-  'train', '--data', data, '--target', 'cls', '--loss', 'categorical', '--model', '6', '--batch', '20', '--epochs', String(epochs), '--out', run, ...more,
+  'train',
+  '--data',
+  data,
+  '--target',
+  'cls',
+  '--loss',
+  'categorical',
+  '--model',
+  '6',
+  '--batch',
+  '20',
+  '--epochs',
+  String(epochs),
+  '--out',
+  run,
+  ...more,
 ];
-const metrics = (run: string) => fs.readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const metrics = (run: string) =>
+  fs
+    .readFileSync(join(run, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 /** A metrics line without its timings (which differ run to run). */
 const untimed = (m: Record<string, unknown>) => ({ ...m, time: undefined, msPerStep: undefined });
 
@@ -84,7 +105,8 @@ describe('(a) an unwritable --out is refused before training', () => {
 describe('(b) per-epoch checkpoints and --resume', () => {
   for (const opt of ['ngd', 'adam', 'sgd'] as const) {
     it(`${opt}: 2 epochs, then --resume to 5, equals 5 epochs straight (model.json bit for bit)`, async () => {
-      const straight = join(dir, `straight-${opt}`), split = join(dir, `split-${opt}`);
+      const straight = join(dir, `straight-${opt}`),
+        split = join(dir, `split-${opt}`);
       expect(await main(trainArgs(straight, 5, '--optimizer', opt))).toBe(0);
       expect(await main(trainArgs(split, 2, '--optimizer', opt))).toBe(0);
       const ck = loadCheckpoint(join(split, 'checkpoint.ckpt'));
@@ -97,7 +119,8 @@ describe('(b) per-epoch checkpoints and --resume', () => {
       expect(text).not.toMatch(/epoch 2\/5 {2}loss/); // epochs 1–2 are not trained again
       expect(text).toMatch(/epoch 3\/5 {2}loss/);
       expect(fs.readFileSync(join(split, 'model.json')).equals(fs.readFileSync(join(straight, 'model.json')))).toBe(true);
-      const a = metrics(straight), b = metrics(split);
+      const a = metrics(straight),
+        b = metrics(split);
       expect(b.map((m) => m.epoch)).toEqual([0, 1, 2, 3, 4, 5]);
       expect(b.map(untimed)).toEqual(a.map(untimed));
       expect(loadCheckpoint(join(split, 'checkpoint.ckpt')).extra).toMatchObject({ epoch: 5, step: 20 });
@@ -110,7 +133,10 @@ describe('(b) per-epoch checkpoints and --resume', () => {
     const run = join(dir, 'settings');
     expect(await main(trainArgs(run, 1))).toBe(0);
     const cases: Array<[string[], RegExp]> = [
-      [trainArgs(run, 3, '--resume', '--lr', '0.5'), /--resume: .*checkpoint\.ckpt was written by a run with other settings \(lr 1 there, 0\.5 here\); resume with the same options \(only --epochs may change\)/],
+      [
+        trainArgs(run, 3, '--resume', '--lr', '0.5'),
+        /--resume: .*checkpoint\.ckpt was written by a run with other settings \(lr 1 there, 0\.5 here\); resume with the same options \(only --epochs may change\)/,
+      ],
       [trainArgs(run, 3, '--resume', '--activation', 'tanh'), /\(activation "relu" there, "tanh" here\)/],
       [trainArgs(run, 3, '--resume', '--seed', '1'), /seed 0 there, 1 here/],
       [trainArgs(run, 3, '--resume', '--optimizer', 'adam'), /optimizer "ngd" there, "adam" here/],
@@ -157,40 +183,50 @@ describe('(b) per-epoch checkpoints and --resume', () => {
   const root = resolve(__dirname, '..');
   const fresh = (ts: string, js: string) => fs.existsSync(join(root, js)) && fs.statSync(join(root, js)).mtimeMs >= fs.statSync(join(root, ts)).mtimeMs;
   const distFresh =
-    fresh('lib/cli/train.ts', 'dist/cli/train.js') && fresh('lib/demo/trainer.ts', 'dist/demo/trainer.js') && fresh('lib/checkpoint.ts', 'dist/checkpoint.js') && fresh('lib/nn/sequential.ts', 'dist/nn/sequential.js');
-  it.skipIf(!distFresh)('a run SIGKILLed mid-training resumes from its last epoch and ends where an uninterrupted run ends', async () => {
-    const run = join(dir, 'killed');
-    const child = spawn(process.execPath, [join(root, 'dist', 'cli.js'), ...trainArgs(run, 100000)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NATGRAD_BACKEND: 'cpu' } });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<void>((r) => child.on('exit', () => r()));
-    const ckpt = join(run, 'checkpoint.ckpt');
-    const deadline = Date.now() + 30_000;
-    // wait for a few epochs' checkpoints, then kill it wherever it is (mid-epoch or mid-save)
-    for (;;) {
-      if (Date.now() > deadline) throw new Error(`no checkpoint at epoch ≥ 3 within 30 s; stderr: ${stderr}`);
-      if (fs.existsSync(ckpt) && (loadCheckpoint(ckpt).extra as { epoch: number }).epoch >= 3) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    child.kill('SIGKILL');
-    await exited;
-    expect(child.signalCode).toBe('SIGKILL');
-    expect(fs.existsSync(join(run, 'model.json'))).toBe(false); // it never finished
-    const e = (loadCheckpoint(ckpt).extra as { epoch: number }).epoch; // the last completed epoch survives
-    expect(e).toBeGreaterThanOrEqual(3);
-    out.length = 0;
-    expect(await main(trainArgs(run, e + 2, '--resume'))).toBe(0);
-    expect(out.join('')).toContain(`: epoch ${e} (step ${4 * e}, `);
-    expect(metrics(run).map((m) => m.epoch)).toEqual(Array.from({ length: e + 3 }, (_, i) => i));
-    const model = fromJSON(fs.readFileSync(join(run, 'model.json'), 'utf8'));
-    expect(model.numParameters).toBe((3 + 1) * 6 + (6 + 1) * 2);
-    // the same number of epochs without the kill: the same model, bit for bit
-    const straight = join(dir, 'not-killed');
-    expect(await main(trainArgs(straight, e + 2))).toBe(0);
-    expect(fs.readFileSync(join(run, 'model.json')).equals(fs.readFileSync(join(straight, 'model.json')))).toBe(true);
-    // no temporary file of the killed process is left once the resumed run has saved
-    expect(fs.readdirSync(run).filter((f) => f.endsWith('.tmp'))).toEqual([]);
-  }, 90_000);
+    fresh('lib/cli/train.ts', 'dist/cli/train.js') &&
+    fresh('lib/demo/trainer.ts', 'dist/demo/trainer.js') &&
+    fresh('lib/checkpoint.ts', 'dist/checkpoint.js') &&
+    fresh('lib/nn/sequential.ts', 'dist/nn/sequential.js');
+  it.skipIf(!distFresh)(
+    'a run SIGKILLed mid-training resumes from its last epoch and ends where an uninterrupted run ends',
+    async () => {
+      const run = join(dir, 'killed');
+      const child = spawn(process.execPath, [join(root, 'dist', 'cli.js'), ...trainArgs(run, 100000)], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, NATGRAD_BACKEND: 'cpu' },
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<void>((r) => child.on('exit', () => r()));
+      const ckpt = join(run, 'checkpoint.ckpt');
+      const deadline = Date.now() + 30_000;
+      // wait for a few epochs' checkpoints, then kill it wherever it is (mid-epoch or mid-save)
+      for (;;) {
+        if (Date.now() > deadline) throw new Error(`no checkpoint at epoch ≥ 3 within 30 s; stderr: ${stderr}`);
+        if (fs.existsSync(ckpt) && (loadCheckpoint(ckpt).extra as { epoch: number }).epoch >= 3) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      child.kill('SIGKILL');
+      await exited;
+      expect(child.signalCode).toBe('SIGKILL');
+      expect(fs.existsSync(join(run, 'model.json'))).toBe(false); // it never finished
+      const e = (loadCheckpoint(ckpt).extra as { epoch: number }).epoch; // the last completed epoch survives
+      expect(e).toBeGreaterThanOrEqual(3);
+      out.length = 0;
+      expect(await main(trainArgs(run, e + 2, '--resume'))).toBe(0);
+      expect(out.join('')).toContain(`: epoch ${e} (step ${4 * e}, `);
+      expect(metrics(run).map((m) => m.epoch)).toEqual(Array.from({ length: e + 3 }, (_, i) => i));
+      const model = fromJSON(fs.readFileSync(join(run, 'model.json'), 'utf8'));
+      expect(model.numParameters).toBe((3 + 1) * 6 + (6 + 1) * 2);
+      // the same number of epochs without the kill: the same model, bit for bit
+      const straight = join(dir, 'not-killed');
+      expect(await main(trainArgs(straight, e + 2))).toBe(0);
+      expect(fs.readFileSync(join(run, 'model.json')).equals(fs.readFileSync(join(straight, 'model.json')))).toBe(true);
+      // no temporary file of the killed process is left once the resumed run has saved
+      expect(fs.readdirSync(run).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    },
+    90_000
+  );
   if (!distFresh) it.todo('kill test skipped: dist/ is missing or older than lib/ (npm run build:ts)');
 });
 
@@ -222,11 +258,17 @@ describe('(c) categorical class counts', () => {
     expect(await main(['train', '--data', ok, '--target', 'y', '--loss', 'categorical', '--model', '4', '--epochs', '1'])).toBe(0);
     expect(out.join('')).toContain('(8 classes)');
     // 3 distinct labels: max label 2·3 + slack − 1 is allowed, one more is not
-    for (const [max, code] of [[2 * 3 + CLASS_SLACK - 1, 0], [2 * 3 + CLASS_SLACK, 1]] as const) {
+    for (const [max, code] of [
+      [2 * 3 + CLASS_SLACK - 1, 0],
+      [2 * 3 + CLASS_SLACK, 1],
+    ] as const) {
       const f = join(dir, `edge-${max}.csv`);
       fs.writeFileSync(f, ['a,y', ...Array.from({ length: 30 }, (_, i) => `${i / 30},${[0, 1, max][i % 3]}`)].join('\n') + '\n');
       err.length = 0;
-      expect(await main(['train', '--data', f, '--target', 'y', '--loss', 'categorical', '--optimizer', 'adam', '--model', '2', '--epochs', '1']), String(max)).toBe(code);
+      expect(
+        await main(['train', '--data', f, '--target', 'y', '--loss', 'categorical', '--optimizer', 'adam', '--model', '2', '--epochs', '1']),
+        String(max)
+      ).toBe(code);
       if (code) expect(err.join('')).toMatch(new RegExp(`label ${max} would make ${max + 1} classes`));
     }
   });

@@ -12,18 +12,18 @@ import {
   layerGramAsync,
   linear,
   NaturalGradient,
-  NaturalGradientOptions,
+  type NaturalGradientOptions,
   saveCheckpoint,
   SGD,
   sequential,
-  Sequential,
+  type Sequential,
   tanh,
   relu,
 } from '../lib/index';
 
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 let seed = 17;
-const rnd = () => ((seed = (Math.imul(1664525, seed) + 1013904223) >>> 0) / 4294967296) - 0.5;
+const rnd = () => (seed = (Math.imul(1664525, seed) + 1013904223) >>> 0) / 4294967296 - 0.5;
 const filled = (n: number, scale = 1) => Float32Array.from({ length: n }, () => rnd() * scale);
 
 const N = 24;
@@ -86,7 +86,10 @@ describe('stepAsync on different models at once', () => {
       expect(sameForm(got[i].infos), spec.name).toEqual(sameForm(want[i].infos));
       expect(got[i].theta, spec.name).toBe(want[i].theta);
       expect(got[i].state, spec.name).toBe(want[i].state);
-      expect(got[i].infos.some((info) => info.accepted), spec.name).toBe(true);
+      expect(
+        got[i].infos.some((info) => info.accepted),
+        spec.name
+      ).toBe(true);
     });
   });
 

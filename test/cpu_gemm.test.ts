@@ -20,14 +20,19 @@ const floats = (b64: string) => {
 const inp = inputs();
 const nk = inp.n * inp.kk;
 // float64 layerGramSum reference and its error scale (Σ |B||B|ᵀ ⊙ (|A||A|ᵀ + 1))
-const ref = new Float64Array(nk * nk), bound = new Float64Array(nk * nk);
+const ref = new Float64Array(nk * nk),
+  bound = new Float64Array(nk * nk);
 inp.widths.forEach(([wo, wi]: number[], l: number) => {
-  const bb = matmul64(inp.bs[l], inp.bs[l], nk, nk, wo, false, true), aa = matmul64(inp.as[l], inp.as[l], inp.n, inp.n, wi, false, true);
-  const ab = inp.bs[l].map(Math.abs), aA = inp.as[l].map(Math.abs);
-  const bbAbs = matmul64(ab, ab, nk, nk, wo, false, true), aaAbs = matmul64(aA, aA, inp.n, inp.n, wi, false, true);
+  const bb = matmul64(inp.bs[l], inp.bs[l], nk, nk, wo, false, true),
+    aa = matmul64(inp.as[l], inp.as[l], inp.n, inp.n, wi, false, true);
+  const ab = inp.bs[l].map(Math.abs),
+    aA = inp.as[l].map(Math.abs);
+  const bbAbs = matmul64(ab, ab, nk, nk, wo, false, true),
+    aaAbs = matmul64(aA, aA, inp.n, inp.n, wi, false, true);
   for (let x = 0; x < nk; x++)
     for (let y = 0; y < nk; y++) {
-      const i = Math.floor(x / inp.kk), j = Math.floor(y / inp.kk);
+      const i = Math.floor(x / inp.kk),
+        j = Math.floor(y / inp.kk);
       ref[x * nk + y] += bb[x * nk + y] * (aa[i * inp.n + j] + 1);
       bound[x * nk + y] += bbAbs[x * nk + y] * (aaAbs[i * inp.n + j] + 1);
     }
@@ -71,7 +76,9 @@ describe.each([
   });
   it('layerGramSum: within (width + 5)·u of the float64 kernel, exactly symmetric', () => {
     const kern = floats(out.kern);
-    let err = 0, scale = 0, asymmetric = 0;
+    let err = 0,
+      scale = 0,
+      asymmetric = 0;
     for (let i = 0; i < nk * nk; i++) {
       err += (kern[i] - ref[i]) ** 2;
       scale += bound[i] ** 2;

@@ -49,7 +49,9 @@ describe('the auto rule (cpuPathRule), as a table', () => {
     expect(r.why).toContain(`OpenBLAS runs its ${core} kernels`);
   });
   it('says why with the measurement behind the choice', () => {
-    expect(native.cpuPathRule('AVX2', 'Prescott').why).toMatch(/below this CPU's AVX2: natgrad's AVX2 kernels run gemm and the float32 Cholesky \(measured [\d.–×]+/);
+    expect(native.cpuPathRule('AVX2', 'Prescott').why).toMatch(
+      /below this CPU's AVX2: natgrad's AVX2 kernels run gemm and the float32 Cholesky \(measured [\d.–×]+/
+    );
     expect(native.cpuPathRule('AVX-512', 'Haswell').why).toMatch(/below this CPU's AVX-512/);
     expect(native.cpuPathRule('AVX2', 'Haswell').why).toMatch(/0\.71–0\.85× of OpenBLAS-Haswell/);
   });
@@ -70,7 +72,8 @@ describe.runIf(onCpu)(`backend().cpu under NATGRAD_CPU_GEMM=${setting}`, () => {
   });
   it('runs the micro-kernel the setting asks for, or the widest this CPU has', () => {
     const widest = c.isa === 'AVX-512' ? 'avx512' : c.isa === 'AVX2' ? 'avx2' : 'portable';
-    const expected = setting === 'natgrad-portable' ? 'portable' : setting === 'natgrad-avx2' ? (c.isa === 'AVX-512' || c.isa === 'AVX2' ? 'avx2' : 'portable') : widest;
+    const expected =
+      setting === 'natgrad-portable' ? 'portable' : setting === 'natgrad-avx2' ? (c.isa === 'AVX-512' || c.isa === 'AVX2' ? 'avx2' : 'portable') : widest;
     expect(c.microKernel).toBe(expected);
     expect(b.kernels).toContain(`layerGram, layerGramSum: natgrad gemm_nt (${expected})`);
   });
@@ -84,7 +87,9 @@ describe.runIf(onCpu)(`backend().cpu under NATGRAD_CPU_GEMM=${setting}`, () => {
       expect(c.why).toMatch(new RegExp(`^forced by NATGRAD_CPU_GEMM=${setting} \\(auto would run`));
     }
     expect(b.kernels).toContain(c.gemm === 'natgrad' ? 'gemm: natgrad gemm_nt' : 'gemm: OpenBLAS sgemm');
-    expect(b.kernels).toContain(c.cholesky === 'natgrad' ? 'choleskySolve float32: natgrad recursive Cholesky' : 'choleskySolve float32: OpenBLAS blocked Cholesky');
+    expect(b.kernels).toContain(
+      c.cholesky === 'natgrad' ? 'choleskySolve float32: natgrad recursive Cholesky' : 'choleskySolve float32: OpenBLAS blocked Cholesky'
+    );
   });
   it('advises OPENBLAS_CORETYPE exactly when OpenBLAS runs a set below the CPU', () => {
     const rank = (l: IsaLevel) => ['SSE', 'AVX', 'AVX2', 'AVX-512'].indexOf(l);
@@ -116,12 +121,16 @@ describe.runIf(onCpu)('OpenBLAS idle threads parked before natgrad parallel regi
     console.log(JSON.stringify({ parking: c.parking, parks: c.parks - before, outs }));
   `;
   const run = (park: string) => {
-    const r = spawnSync(process.execPath, ['-e', parkingScript], { encoding: 'utf8', env: { ...process.env, NATGRAD_ADDON: backend().addon, NATGRAD_PARK_OPENBLAS: park } });
+    const r = spawnSync(process.execPath, ['-e', parkingScript], {
+      encoding: 'utf8',
+      env: { ...process.env, NATGRAD_ADDON: backend().addon, NATGRAD_PARK_OPENBLAS: park },
+    });
     expect(r.stderr).toBe('');
     return JSON.parse(r.stdout);
   };
   it('parks them (blas_thread_shutdown_ in the static OpenBLAS), NATGRAD_PARK_OPENBLAS=0 does not, and the bits are the same', () => {
-    const on = run('1'), off = run('0');
+    const on = run('1'),
+      off = run('0');
     expect(off.parking).toBe('off (NATGRAD_PARK_OPENBLAS=0)');
     expect(off.parks).toBe(0);
     if (on.parking.startsWith('unavailable')) {
@@ -134,9 +143,12 @@ describe.runIf(onCpu)('OpenBLAS idle threads parked before natgrad parallel regi
   });
   it('a gemm and a layerGramSum give the same bits before and after a park (in this process)', () => {
     const x = Float32Array.from({ length: 300 * 300 }, (_, i) => Math.cos(i));
-    const bs = [Float32Array.from({ length: 256 * 100 }, (_, i) => Math.sin(i))], as = [Float32Array.from({ length: 64 * 50 }, (_, i) => Math.cos(i))];
-    const g1 = gemm(x, x, 300, 300, 300), k1 = layerGramSum(bs, as, 64, 4);
-    const g2 = gemm(x, x, 300, 300, 300), k2 = layerGramSum(bs, as, 64, 4);
+    const bs = [Float32Array.from({ length: 256 * 100 }, (_, i) => Math.sin(i))],
+      as = [Float32Array.from({ length: 64 * 50 }, (_, i) => Math.cos(i))];
+    const g1 = gemm(x, x, 300, 300, 300),
+      k1 = layerGramSum(bs, as, 64, 4);
+    const g2 = gemm(x, x, 300, 300, 300),
+      k2 = layerGramSum(bs, as, 64, 4);
     expect(Buffer.from(g2.buffer).equals(Buffer.from(g1.buffer))).toBe(true);
     expect(Buffer.from(k2.buffer).equals(Buffer.from(k1.buffer))).toBe(true);
   });

@@ -71,7 +71,24 @@ describe('parseCsv: malformed input names file, line and column', () => {
 
   it('never evaluates cell contents: code, hex, NaN, Infinity, separators are all rejected', () => {
     (globalThis as Record<string, unknown>).__csvPwned = false;
-    for (const cell of ['globalThis.__csvPwned=true', '0x10', 'NaN', 'Infinity', '-Infinity', '1_000', '1e', '--1', '1.2.3', '(1)', '2*3', '`1`', '1n', 'true', 'null', '[]']) {
+    for (const cell of [
+      'globalThis.__csvPwned=true',
+      '0x10',
+      'NaN',
+      'Infinity',
+      '-Infinity',
+      '1_000',
+      '1e',
+      '--1',
+      '1.2.3',
+      '(1)',
+      '2*3',
+      '`1`',
+      '1n',
+      'true',
+      'null',
+      '[]',
+    ]) {
       const e = error(`a\n"${cell.replace(/"/g, '""')}"\n`);
       expect(e.message).toContain('not a number');
       expect(e.line).toBe(2);

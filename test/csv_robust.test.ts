@@ -39,7 +39,9 @@ describe('cells are data, never code', () => {
       "require('fs')",
       "require('child_process').execSync('touch /tmp/natgrad-pwned')",
       'process.exit(1)',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal text is the input the CSV reader must not evaluate
       '${process.exit(1)}',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: as above
       '`${globalThis.__csvRan = true}`',
       'globalThis.__csvRan = true',
       '(() => { globalThis.__csvRan = true })()',
@@ -87,9 +89,19 @@ describe('cells are data, never code', () => {
 
   it('what it accepts means what the documentation says: decimal numbers only, read as Number() reads them', () => {
     const cells: [string, number][] = [
-      ['0', 0], ['-0', -0], ['+1', 1], ['.5', 0.5], ['5.', 5], ['1E5', 1e5], ['1e-5', 1e-5], ['-1.25e+2', -125],
+      ['0', 0],
+      ['-0', -0],
+      ['+1', 1],
+      ['.5', 0.5],
+      ['5.', 5],
+      ['1E5', 1e5],
+      ['1e-5', 1e-5],
+      ['-1.25e+2', -125],
       ['1e-400', 0], // below the smallest double: rounds to 0 (only overflow is refused)
-      ['4.9e-324', 5e-324], ['1.7976931348623157e308', Number.MAX_VALUE], ['0000012', 12], ['  7  ', 7],
+      ['4.9e-324', 5e-324],
+      ['1.7976931348623157e308', Number.MAX_VALUE],
+      ['0000012', 12],
+      ['  7  ', 7],
     ];
     const t = parseCsv('v\n' + cells.map(([c]) => c).join('\n') + '\n');
     cells.forEach(([c, v], i) => expect(Object.is(t.data[i], v), `${c} → ${t.data[i]}`).toBe(true));
@@ -136,7 +148,8 @@ describe('random files, random faults', () => {
   const formats = [(v: number) => String(v), (v: number) => v.toExponential(3), (v: number) => v.toFixed(2), (v: number) => `"${v}"`, (v: number) => ` ${v}\t`];
   /** A random valid file; returns its text, the values, and the line each data row starts on. */
   function randomFile() {
-    const cols = 1 + int(5), rows = 1 + int(12);
+    const cols = 1 + int(5),
+      rows = 1 + int(12);
     const crlf = rnd() < 0.3;
     const nl = crlf ? '\r\n' : '\n';
     // a header that may span lines inside quotes
@@ -176,12 +189,13 @@ describe('random files, random faults', () => {
     }
   });
 
-  it('400 random files with one fault at a random row: CsvError with that row\'s line (and column for cell faults)', () => {
+  it("400 random files with one fault at a random row: CsvError with that row's line (and column for cell faults)", () => {
     for (let t = 0; t < 400; t++) {
       const f = randomFile();
       const [what, make, pattern] = faults[int(faults.length)];
       if (what === 'an empty cell' && f.cols === 1) continue; // that is a blank line, tested in test/csv.test.ts
-      const r = int(f.rows), c = int(f.cols);
+      const r = int(f.rows),
+        c = int(f.cols);
       const lines = f.text.replace(/^\ufeff/, '').split(f.nl);
       const li = f.rowLine(r) - 1;
       const cells = lines[li].split(',');
@@ -197,7 +211,8 @@ describe('random files, random faults', () => {
 
   it('2,000 random byte mutations: a table or a CsvError on an existing line, never another error', () => {
     const alphabet = ['"', ',', '\n', '\r', '\r\n', ' ', '\t', 'x', '1', '.', 'e', '-', '\ufeff', '\u0000', '\u2028', '😀', '""'];
-    let parsed = 0, refused = 0;
+    let parsed = 0,
+      refused = 0;
     for (let t = 0; t < 2000; t++) {
       const f = randomFile();
       let s = f.text;
@@ -231,12 +246,14 @@ describe('random files, random faults', () => {
 
 // The CLI runs from dist/ (built by `npm run build` before the tests in CI).
 const cli = path.join(root, 'dist', 'cli.js');
-const cliFresh = fs.existsSync(path.join(root, 'dist', 'data', 'csv.js')) && fs.statSync(path.join(root, 'dist', 'data', 'csv.js')).mtimeMs >= fs.statSync(path.join(root, 'lib', 'data', 'csv.ts')).mtimeMs;
+const cliFresh =
+  fs.existsSync(path.join(root, 'dist', 'data', 'csv.js')) &&
+  fs.statSync(path.join(root, 'dist', 'data', 'csv.js')).mtimeMs >= fs.statSync(path.join(root, 'lib', 'data', 'csv.ts')).mtimeMs;
 
 describe('natgrad train --data with malformed files', () => {
   it.skipIf(!cliFresh)('prints one line naming the file and line, exits 1, writes nothing', () => {
     const cases: [string, string, RegExp][] = [
-      ['code.csv', 'x1,x2,y\n1,2,0\n3,4,1\n5,"require(\'fs\').rmSync(\'/\')",0\n', /code\.csv:4: column "x2" \(2\): not a number: /],
+      ['code.csv', "x1,x2,y\n1,2,0\n3,4,1\n5,\"require('fs').rmSync('/')\",0\n", /code\.csv:4: column "x2" \(2\): not a number: /],
       ['short.csv', 'x1,x2,y\n1,2,0\n3,4\n', /short\.csv:3: expected 3 fields/],
       ['huge.csv', 'x1,x2,y\n1,2,0\n3,1e400,1\n', /huge\.csv:3: column "x2" \(2\): "1e400" is out of the float64 range/],
       ['f32.csv', 'x1,x2,y\n1,2,0\n3,1e39,1\n', /f32\.csv:3: column "x2": 1e\+39 does not fit in float32/],
@@ -248,7 +265,9 @@ describe('natgrad train --data with malformed files', () => {
       const file = path.join(dir, name);
       fs.writeFileSync(file, text);
       const out = path.join(dir, name + '.out');
-      const r = spawnSync(process.execPath, [cli, 'train', '--data', file, '--target', 'y', '--loss', 'categorical', '--epochs', '1', '--out', out], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [cli, 'train', '--data', file, '--target', 'y', '--loss', 'categorical', '--epochs', '1', '--out', out], {
+        encoding: 'utf8',
+      });
       expect(r.status, name + r.stderr).toBe(1);
       expect(r.stderr.trim().split('\n'), name).toHaveLength(1);
       expect(r.stderr, name).toMatch(message);

@@ -26,6 +26,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'natgrad-cuda-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** Runs `code` in a fresh node with the addon path in NATGRAD_ADDON; returns its last stdout line as JSON. */
+// biome-ignore lint/suspicious/noExplicitAny: the child's JSON report, read field by field in the tests
 function child(code: string, env: Record<string, string | undefined>, timeout = 300_000): any {
   const full: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, NATGRAD_ADDON: addon, ...env })) if (v !== undefined) full[k] = v;
@@ -57,7 +58,9 @@ function apiSymbols(): Record<string, string[]> {
 
 describe('CUDA loader (no GPU needed)', () => {
   it('kernels_ptx.h is generated from the current kernels.cu (else run native/cuda/gen_ptx.sh)', () => {
-    const sha = createHash('sha256').update(fs.readFileSync(path.join(root, 'native/cuda/kernels.cu'))).digest('hex');
+    const sha = createHash('sha256')
+      .update(fs.readFileSync(path.join(root, 'native/cuda/kernels.cu')))
+      .digest('hex');
     const header = fs.readFileSync(path.join(root, 'native/cuda/kernels_ptx.h'), 'utf8');
     expect(header).toContain(`kKernelsSourceSha256[] = "${sha}"`);
     expect(header).toMatch(/^\.version 7\.0$/m);
@@ -84,7 +87,7 @@ describe('CUDA loader (no GPU needed)', () => {
     expect(auto.reason).toContain('libcublas.so.13/.12/.11 not found');
     expect(auto.reason).toContain('libcusolver.so.12/.11 not found');
     expect(auto.reason).toContain(`NATGRAD_CUDA_PATH=${dir}: ${dir}, ${dir}/lib64 (missing), ${dir}/lib (missing)`);
-    expect(auto.reason).not.toContain('system loader');  // NATGRAD_CUDA_PATH is exclusive
+    expect(auto.reason).not.toContain('system loader'); // NATGRAD_CUDA_PATH is exclusive
     const cuda = child(select('cuda'), { NATGRAD_CUDA_PATH: dir });
     expect(cuda.code).toBe('ERR_BACKEND_UNAVAILABLE');
     expect(cuda.message).toContain('libcublas.so.13/.12/.11 not found');
@@ -103,8 +106,7 @@ describe('CUDA loader (no GPU needed)', () => {
     const auto = child(select('auto'), { LD_LIBRARY_PATH: dir, NATGRAD_CUDA_PATH: undefined });
     if (auto.name === 'cpu' && /not found/.test(auto.reason)) expect(auto.reason).toContain(`LD_LIBRARY_PATH: ${dir}`);
     const cudart13 = '/usr/local/cuda/lib64/libcudart.so.13';
-    if (fs.existsSync(cudart13) && auto.name === 'cpu' && /libcublas\S* not found/.test(auto.reason))
-      expect(auto.reason).toContain(`found ${cudart13}`);
+    if (fs.existsSync(cudart13) && auto.name === 'cpu' && /libcublas\S* not found/.test(auto.reason)) expect(auto.reason).toContain(`found ${cudart13}`);
   });
 
   it.skipIf(!cxx)(`libraries that exist but lack symbols, or fail to load, are named${cxx ? '' : ' (skipped: no C++ compiler)'}`, () => {
@@ -112,8 +114,7 @@ describe('CUDA loader (no GPU needed)', () => {
     fs.mkdirSync(dir, { recursive: true });
     const src = path.join(dir, 'empty.c');
     fs.writeFileSync(src, 'int natgrad_stub_unused(void) { return 0; }\n');
-    for (const so of ['libcuda.so.1', 'libcudart.so.13', 'libcublas.so.13', 'libcusolver.so.12'])
-      expect(compile(src, path.join(dir, so), so, 'c')).toBeNull();
+    for (const so of ['libcuda.so.1', 'libcudart.so.13', 'libcublas.so.13', 'libcusolver.so.12']) expect(compile(src, path.join(dir, so), so, 'c')).toBeNull();
     fs.writeFileSync(path.join(dir, 'libcublas.so.12'), 'not an ELF file');
     const auto = child(select('auto'), { NATGRAD_CUDA_PATH: dir });
     console.log(`[cuda.test] stub libraries without symbols: ${auto.reason}`);
@@ -130,12 +131,17 @@ describe('CUDA loader (no GPU needed)', () => {
     const dir = path.join(tmp, 'nodevice');
     fs.mkdirSync(dir, { recursive: true });
     const s = apiSymbols();
-    for (const [lib, so] of [['driver', 'libcuda.so.1'], ['cudart', 'libcudart.so.13'], ['cublas', 'libcublas.so.13'], ['cusolver', 'libcusolver.so.12']]) {
+    for (const [lib, so] of [
+      ['driver', 'libcuda.so.1'],
+      ['cudart', 'libcudart.so.13'],
+      ['cublas', 'libcublas.so.13'],
+      ['cusolver', 'libcusolver.so.12'],
+    ]) {
       const lines = s[lib].map((f) => {
         if (f === 'cuGetErrorName') return 'int cuGetErrorName(int e, const char** s) { *s = "CUDA_ERROR_NO_DEVICE"; return 0; }';
         if (f === 'cuGetErrorString') return 'int cuGetErrorString(int e, const char** s) { *s = "no CUDA-capable device is detected"; return 0; }';
         if (f === 'cudaGetErrorName' || f === 'cudaGetErrorString') return `const char* ${f}(int e) { return "stub"; }`;
-        return `int ${f}(void) { return 100; }`;  // CUDA_ERROR_NO_DEVICE / cudaErrorNoDevice
+        return `int ${f}(void) { return 100; }`; // CUDA_ERROR_NO_DEVICE / cudaErrorNoDevice
       });
       const src = path.join(dir, `${lib}.c`);
       fs.writeFileSync(src, lines.join('\n') + '\n');
@@ -248,24 +254,30 @@ for (const [batch, rows, k, lambda] of [[37, 9, 5, 0.1], [5, 1, 1, 0], [20, 40, 
 `;
 
 const u32 = 2 ** -24;
+// biome-ignore lint/suspicious/noExplicitAny: the harness child's JSON report
 function checkHarness(out: any, tf32: boolean) {
   expect(out.crashed, out.crashed).toBeUndefined();
-  const u = tf32 ? 2 ** -11 : u32;  // GEMM inputs are rounded to TF32 under NATGRAD_TF32=1
+  const u = tf32 ? 2 ** -11 : u32; // GEMM inputs are rounded to TF32 under NATGRAD_TF32=1
   const rows: string[] = [];
+  // biome-ignore lint/suspicious/noExplicitAny: one kernel's row of that report
   for (const [name, r] of Object.entries<any>(out.results)) {
     let bound: number;
     if (name.startsWith('gemm') || name.startsWith('gram') || name.startsWith('layerGram')) bound = 4 * r.k * u;
-    else if (name.startsWith('choleskySolve')) bound = name.endsWith('float64') ? 4 * u32 : 50 * r.M * u32;  // no GEMM in the solve
+    else if (name.startsWith('choleskySolve'))
+      bound = name.endsWith('float64') ? 4 * u32 : 50 * r.M * u32; // no GEMM in the solve
     else if (name.startsWith('pinvSolve')) bound = name.endsWith('float64') ? 1e-6 : 1e3 * r.M * u;
-    else if (name.startsWith('batchedGramInverse')) bound = 1e4 * r.k * u;  // κ(GᵀG) up to ~1e2 for these shapes
-    else bound = tf32 ? 0.1 : 1e-3;  // exact direction: K's rounding amplified by κ of the damped kernel
+    else if (name.startsWith('batchedGramInverse'))
+      bound = 1e4 * r.k * u; // κ(GᵀG) up to ~1e2 for these shapes
+    else bound = tf32 ? 0.1 : 1e-3; // exact direction: K's rounding amplified by κ of the damped kernel
     rows.push(`${name}: ${r.err.toExponential(2)} (bound ${bound.toExponential(1)})`);
     expect(r.err, name).toBeLessThanOrEqual(bound);
     if (r.asymmetry !== undefined) expect(r.asymmetry, `${name} is exactly symmetric`).toBe(0);
     if (r.rankCpu !== undefined) expect(r.rankGpu, `${name} rank`).toBe(r.rankCpu);
   }
   expect(Object.keys(out.results).filter((n) => n.startsWith('layerGramSum')).length, 'layerGramSum cases ran').toBe(9);
-  console.log(`[cuda.test] ${out.info.device} — ${out.info.blas}\n  ` + rows.join('\n  ') + (out.stepSkipped ? `\n  exact direction skipped: ${out.stepSkipped}` : ''));
+  console.log(
+    `[cuda.test] ${out.info.device} — ${out.info.blas}\n  ` + rows.join('\n  ') + (out.stepSkipped ? `\n  exact direction skipped: ${out.stepSkipped}` : '')
+  );
   const [cc, gc] = out.errors.cholesky;
   expect(gc.code).toBe('ERR_NOT_POSITIVE_DEFINITE');
   expect(gc.column).toBe(cc.column);
@@ -304,7 +316,7 @@ describe('CUDA backend on a CPU emulation of cudart/cuBLAS/cuSOLVER (host logic,
     expect(info.note).toContain(`${mockDir}/libcublas.so.13`);
     const timed = child(
       `const a = require(process.env.NATGRAD_ADDON); a.selectBackend('cuda'); a.gram(new Float32Array(12), 3, 4, false, new Float32Array(16)); console.log(JSON.stringify(a.backendInfo()))`,
-      { NATGRAD_CUDA_PATH: mockDir, NATGRAD_CUDA_TIMING: '1' },
+      { NATGRAD_CUDA_PATH: mockDir, NATGRAD_CUDA_TIMING: '1' }
     );
     expect(timed.note).toMatch(/; last call \(NATGRAD_CUDA_TIMING=1\): gram upload [\d.]+ ms, compute [\d.]+ ms, download [\d.]+ ms$/);
     const tf32 = child(select('cuda'), { NATGRAD_CUDA_PATH: mockDir, NATGRAD_TF32: '1' });

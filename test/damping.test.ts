@@ -3,7 +3,7 @@
 // ρ = 1 where the model is exact, rejected steps leaving θ bit-identical and retried from the same
 // kernel, NaN/Inf never applied, trust regions, sync/async identity.
 import { describe, expect, it } from 'vitest';
-import { linear, NaturalGradient, sequential, tanh } from '../lib/index';
+import { linear, NaturalGradient, sequential } from '../lib/index';
 import { dampingRule, LM_DEFAULTS, nextDamping, reductionRatio, rejectedDamping } from '../lib/optim/damping';
 import { denseNaturalGradient } from './helpers/reference';
 import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
@@ -102,7 +102,8 @@ describe('the quadratic model and ρ', () => {
   for (const [loss, arch, n, space] of cases) {
     it(`predicted = lr·gᵀn − ½lr²·nᵀF_θn against dense float64 (${loss}, ${space} space)`, () => {
       const pr = problem(loss, arch, n, 11);
-      const lr = 0.7, lambda = 1e-2;
+      const lr = 0.7,
+        lambda = 1e-2;
       const opt = optimizer(pr, { lr, damping: lambda, adaptive: false, space });
       const nDir = opt.direction(pr.x, pr.y, pr.n);
       const ref = denseNaturalGradient(arch, pr.theta, pr.x, pr.y, pr.n, loss, lambda);
@@ -119,8 +120,13 @@ describe('the quadratic model and ρ', () => {
 
   it('ρ = 1 where the quadratic model is exact (a linear model with the gaussian loss), for any step', () => {
     // η = W x + b is linear in θ, so L(θ + Δ) = L + gᵀΔ + ½ ΔᵀF_θΔ exactly (F_θ = JJᵀ/N is the Hessian)
-    const x = randomInputs(10, 3, 5), y = randomTargets('gaussian', 10, 2, 6);
-    for (const [lr, damping] of [[1, 1e-3], [0.3, 1], [1.7, 1e-2]]) {
+    const x = randomInputs(10, 3, 5),
+      y = randomTargets('gaussian', 10, 2, 6);
+    for (const [lr, damping] of [
+      [1, 1e-3],
+      [0.3, 1],
+      [1.7, 1e-2],
+    ]) {
       const model = sequential([linear(3, 2)], { seed: 3 });
       const opt = new NaturalGradient(model, { loss: 'gaussian', lr, damping, adaptive: false });
       const info = opt.step(x, y, 10);

@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { main } from '../lib/cli';
 import { loadMnist } from '../lib/data/mnist';
 import { compare, comparisonSvg, formatComparison } from '../lib/demo/compare';
-import { mnistProblem, Problem, sincProblem } from '../lib/demo/problems';
+import { mnistProblem, type Problem, sincProblem } from '../lib/demo/problems';
 import { evaluate, train } from '../lib/demo/trainer';
 import { categorical } from '../lib/distributions';
 import { linear, sequential } from '../lib/nn';
@@ -17,11 +17,14 @@ describe('MNIST loader', () => {
     expect([tr.n, te.n, tr.inDim, tr.classes]).toEqual([8000, 2000, 784, 10]);
     expect(tr.x.length).toBe(8000 * 784);
     const counts = (y: Float32Array) => Array.from({ length: 10 }, (_, d) => y.filter((v) => v === d).length);
-    const ct = counts(tr.y), ce = counts(te.y);
+    const ct = counts(tr.y),
+      ce = counts(te.y);
     // the package has 863 to 1127 images per digit; 80% of each goes to train
     for (let d = 0; d < 10; d++) expect(Math.abs(ct[d] - 4 * ce[d])).toBeLessThanOrEqual(5);
     expect(ct.reduce((a, b) => a + b) + ce.reduce((a, b) => a + b)).toBe(10000);
-    let min = Infinity, max = -Infinity, sum = 0;
+    let min = Infinity,
+      max = -Infinity,
+      sum = 0;
     for (const v of te.x) {
       min = Math.min(min, v);
       max = Math.max(max, v);

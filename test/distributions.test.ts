@@ -2,9 +2,9 @@
 // against independent formulas (test/helpers/reference.ts), finite differences,
 // and the definition F = E_y[∇ℓ ∇ℓᵀ].
 import { describe, expect, it } from 'vitest';
-import { bernoulli, categorical, distribution, gaussian, OutputFamily } from '../lib/index';
+import { bernoulli, categorical, distribution, gaussian, type OutputFamily } from '../lib/index';
 import { checkTargets, fisherFactors } from '../lib/distributions';
-import { fisher64, grad64, loss64, Loss, symEig, testRng } from './helpers/reference';
+import { fisher64, grad64, loss64, type Loss, symEig, testRng } from './helpers/reference';
 
 const EPS64 = 2 ** -52;
 

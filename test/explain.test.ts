@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { captureConsole } from './helpers/console';
 import { main } from '../lib/cli';
-import { compareTraining, explain, ExplainReport, formatReport, NaturalGradient } from '../lib/index';
+import { compareTraining, explain, type ExplainReport, formatReport, NaturalGradient } from '../lib/index';
 import type { Claim } from '../lib/explain/claims';
 import { batch64, makeProblem } from '../lib/explain/claims';
 import { chain64, perSample64 } from '../lib/explain/reference64';
-import { Arch, denseNaturalGradient, relErr } from './helpers/reference';
+import { type Arch, denseNaturalGradient, relErr } from './helpers/reference';
 
 const EPS32 = 2 ** -23;
 const byId = (r: ExplainReport, id: Claim['id']) => r.claims.find((c) => c.id === id)!;
@@ -27,7 +27,15 @@ describe('explain(): the default problem (MLP 2-16-16-2 tanh, gaussian, N = 16)'
     expect(report.problem).toMatchObject({ loss: 'gaussian', hidden: [16, 16], k: 2, r: 2, P: 354, batch: 16 });
     expect(report.exact.rank).toBe(32); // N·k = 32 ≤ P: F_θ has full rank N·k
     expect(report.claims.map((c) => c.id)).toEqual([
-      'single-sample', 'batch-average', 'stacked-jacobian', 'chain-layers', 'chain-fan-out', 'softmax-fisher', 'minibatch-step', 'float32-pinv', 'cost',
+      'single-sample',
+      'batch-average',
+      'stacked-jacobian',
+      'chain-layers',
+      'chain-fan-out',
+      'softmax-fisher',
+      'minibatch-step',
+      'float32-pinv',
+      'cost',
     ]);
   });
 

@@ -5,15 +5,17 @@
 // is accepted. NaN/Inf in x or y is an invalid argument: it throws, naming the entry, before
 // anything runs (docs/optimizer.md, "NaN / Inf").
 import { describe, expect, it } from 'vitest';
-import { Adam, distribution, linear, NaturalGradient, relu, SGD, sequential, Sequential, tanh } from '../lib/index';
+import { Adam, distribution, linear, NaturalGradient, relu, SGD, sequential, type Sequential, tanh } from '../lib/index';
 
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 let seed = 5;
-const rnd = () => ((seed = (Math.imul(1664525, seed) + 1013904223) >>> 0) / 4294967296) - 0.5;
+const rnd = () => (seed = (Math.imul(1664525, seed) + 1013904223) >>> 0) / 4294967296 - 0.5;
 const filled = (n: number, scale = 1) => Float32Array.from({ length: n }, () => rnd() * scale);
 
 const N = 16;
-const X = filled(N * 3), Y = filled(N * 2), Y2 = filled(N * 2); // Y2: other targets, so that a model already fitted to Y has a step to take
+const X = filled(N * 3),
+  Y = filled(N * 2),
+  Y2 = filled(N * 2); // Y2: other targets, so that a model already fitted to Y has a step to take
 const identical = new Float32Array(N * 3).fill(0.5);
 const mlp = () => sequential([linear(3, 8), tanh(), linear(8, 2)], { seed: 3 });
 /** Every hidden unit of the ReLU layer is off for every input (bias −100): its Jacobian is 0. */
@@ -78,7 +80,8 @@ describe('a singular Fisher', () => {
   });
 
   it('stepAsync on a singular Fisher gives the bits of step()', async () => {
-    const a = mlp(), b = mlp();
+    const a = mlp(),
+      b = mlp();
     const oa = new NaturalGradient(a, { loss: 'gaussian', damping: 1e-12 });
     const ob = new NaturalGradient(b, { loss: 'gaussian', damping: 1e-12 });
     const ia = oa.step(identical, Y, N);
@@ -176,7 +179,8 @@ describe('NaN or Inf in the data', () => {
     it(`${what}: step and stepAsync throw naming the entry, θ and the optimizer untouched, the model not left locked; good data then trains`, async () => {
       const net = mlp();
       const opt = new NaturalGradient(net, { loss });
-      const before = bits(net.params), state = JSON.stringify(opt.state());
+      const before = bits(net.params),
+        state = JSON.stringify(opt.state());
       expect(() => opt.step(x, y, N)).toThrow(message);
       await expect(opt.stepAsync(x, y, N)).rejects.toThrow(message);
       expect(bits(net.params)).toBe(before);

@@ -39,7 +39,7 @@
 //   its inputs bit-identical, and a Promise-form call's result is the one for the inputs
 //   as they were when it was called, or ERR_INVALID_STATE when its output lost its memory.
 'use strict';
-const addon = require(require('path').resolve(process.argv[2]));
+const addon = require(require('node:path').resolve(process.argv[2]));
 const TOTAL = Number(process.argv[3] || 5000);
 let seed = Number(process.argv[4] || 1) >>> 0;
 const rand = () => {
@@ -82,8 +82,10 @@ function product(...d) {
 }
 function lengths(fn, a) {
   switch (fn) {
-    case 'gemm': return { 6: product(a[2], a[4]), 7: product(a[4], a[3]), 9: product(a[2], a[3]) };
-    case 'gram': return { 0: product(a[1], a[2]), 4: product(a[2], a[2]) };
+    case 'gemm':
+      return { 6: product(a[2], a[4]), 7: product(a[4], a[3]), 9: product(a[2], a[3]) };
+    case 'gram':
+      return { 0: product(a[1], a[2]), 4: product(a[2], a[2]) };
     case 'layerGram': {
       const nk = product(a[2], a[3]);
       return { 0: nk === null ? null : product(nk, a[4]), 1: product(a[2], a[5]), 6: nk === null ? null : product(nk, nk) };
@@ -92,19 +94,34 @@ function lengths(fn, a) {
       const nk = product(a[2], a[3]);
       return { 4: nk === null ? null : product(nk, nk) }; // (the addon names both products 'K')
     }
-    case 'choleskySolve': return { 0: product(a[1], a[1]), 2: product(a[1], a[3]), 6: product(a[1], a[3]) };
-    case 'pinvSolve': return { 0: product(a[1], a[1]), 2: product(a[1], a[3]), 7: product(a[1], a[3]) };
-    default: return { 0: product(a[1], a[2], a[3]), 5: product(a[1], a[3], a[3]) };
+    case 'choleskySolve':
+      return { 0: product(a[1], a[1]), 2: product(a[1], a[3]), 6: product(a[1], a[3]) };
+    case 'pinvSolve':
+      return { 0: product(a[1], a[1]), 2: product(a[1], a[3]), 7: product(a[1], a[3]) };
+    default:
+      return { 0: product(a[1], a[2], a[3]), 5: product(a[1], a[3], a[3]) };
   }
 }
 // [output, input, may be the same array] pairs that must not overlap
 const OVERLAP = {
-  gemm: [[9, 6], [9, 7]],
+  gemm: [
+    [9, 6],
+    [9, 7],
+  ],
   gram: [[4, 0]],
-  layerGram: [[6, 0], [6, 1]],
+  layerGram: [
+    [6, 0],
+    [6, 1],
+  ],
   layerGramSum: [], // K against every bs[l] and as[l]: see overlapPairs
-  choleskySolve: [[6, 0], [6, 2, true]],
-  pinvSolve: [[7, 0], [7, 2, true]],
+  choleskySolve: [
+    [6, 0],
+    [6, 2, true],
+  ],
+  pinvSolve: [
+    [7, 0],
+    [7, 2, true],
+  ],
   batchedGramInverse: [[5, 0]],
 };
 
@@ -117,10 +134,10 @@ function isDetached(ab) {
     return true;
   }
 }
-const isF32 = (v) => require('util').types.isFloat32Array(v); // false for a Proxy, as for the addon
+const isF32 = (v) => require('node:util').types.isFloat32Array(v); // false for a Proxy, as for the addon
 const usable = (v) => isF32(v) && !isDetached(v.buffer);
 // an Array for the addon (napi_is_array): a JS Array or a subclass of it, not a Proxy of one
-const isList = (v) => Array.isArray(v) && !require('util').types.isProxy(v);
+const isList = (v) => Array.isArray(v) && !require('node:util').types.isProxy(v);
 const MAX_LAYERS = 4096;
 // Every Float32Array the call holds: top-level arguments and the elements of Array arguments.
 function arraysIn(args) {
@@ -155,7 +172,8 @@ function violations(fn, args) {
   const v = [];
   let sizesOk = true;
   spec.kinds.forEach((kind, i) => {
-    const x = args[i], name = spec.names[i];
+    const x = args[i],
+      name = spec.names[i];
     const bad = (cls, what) => v.push({ cls, arg: name, what });
     if (kind === 'b' && typeof x !== 'boolean') bad(TypeError, 'boolean');
     if (kind === 's' || kind === 'f' || kind === 'd') {
@@ -179,14 +197,19 @@ function violations(fn, args) {
   if (!sizesOk) return v.length ? v : [{ cls: RangeError, arg: null, what: '?' }];
   if (fn === 'layerGramSum') {
     // one matrix per layer in each list; each a Float32Array whose length is a positive multiple of N·k (bs) or N (as)
-    const [bs, as, N, k] = args, nk = product(N, k);
+    const [bs, as, N, k] = args,
+      nk = product(N, k);
     const listOk = (x) => isList(x) && x.length >= 1 && x.length <= MAX_LAYERS;
     if (listOk(bs) && listOk(as) && bs.length !== as.length) v.push({ cls: RangeError, arg: 'bs', what: 'one matrix per layer' });
     if (nk !== null)
-      for (const [list, name, unit] of [[bs, 'bs', nk], [as, 'as', N]]) {
+      for (const [list, name, unit] of [
+        [bs, 'bs', nk],
+        [as, 'as', N],
+      ]) {
         if (!isList(list)) continue;
         for (let l = 0; l < list.length; l++) {
-          const x = list[l], el = `${name}[${l}]`;
+          const x = list[l],
+            el = `${name}[${l}]`;
           if (!isF32(x)) v.push({ cls: TypeError, arg: el, what: 'Float32Array' });
           else if (isDetached(x.buffer)) v.push({ cls: TypeError, arg: el, what: 'detached' });
           else if (x.length === 0 || x.length % unit !== 0) v.push({ cls: RangeError, arg: el, what: 'length' });
@@ -207,7 +230,8 @@ function violations(fn, args) {
     for (const [a, b, , sameOk] of overlapPairs(fn, args)) {
       if (!isF32(a) || !isF32(b) || !sharesMemory(a, b)) continue;
       const same = a.byteOffset === b.byteOffset && a.length === b.length;
-      const lo = Math.max(a.byteOffset, b.byteOffset), hi = Math.min(a.byteOffset + a.byteLength, b.byteOffset + b.byteLength);
+      const lo = Math.max(a.byteOffset, b.byteOffset),
+        hi = Math.min(a.byteOffset + a.byteLength, b.byteOffset + b.byteLength);
       if (lo < hi && !(sameOk && same)) v.push({ cls: RangeError, arg: spec.names[spec.out], what: 'overlap' });
     }
   }
@@ -228,26 +252,44 @@ function container(n, kind) {
   bump(stats.containers, kind);
   switch (kind) {
     case 'offset': {
-      const off = 1 + int(5), tail = 1 + int(3);
+      const off = 1 + int(5),
+        tail = 1 + int(3);
       const base = new Float32Array(off + n + tail);
       const u = new Uint32Array(base.buffer);
       u.fill(GUARD);
       const a = base.subarray(off, off + n);
-      guards.set(a, [u, [[0, off], [off + n, off + n + tail]]]);
+      guards.set(a, [
+        u,
+        [
+          [0, off],
+          [off + n, off + n + tail],
+        ],
+      ]);
       return a;
     }
-    case 'shared': return new Float32Array(new SharedArrayBuffer(4 * n));
+    case 'shared':
+      return new Float32Array(new SharedArrayBuffer(4 * n));
     case 'sharedOffset': {
       const base = new Float32Array(new SharedArrayBuffer(4 * (n + 3)));
       new Uint32Array(base.buffer).fill(GUARD);
       const a = base.subarray(2, 2 + n);
-      guards.set(a, [new Uint32Array(base.buffer), [[0, 2], [2 + n, n + 3]]]);
+      guards.set(a, [
+        new Uint32Array(base.buffer),
+        [
+          [0, 2],
+          [2 + n, n + 3],
+        ],
+      ]);
       return a;
     }
-    case 'resizable': return new Float32Array(new ArrayBuffer(4 * n, { maxByteLength: 8 * n + 8 }), 0, n);
-    case 'tracking': return new Float32Array(new ArrayBuffer(4 * n, { maxByteLength: 8 * n + 8 })); // length-tracking view
-    case 'subclass': return new SubFloat32Array(n);
-    default: return new Float32Array(n);
+    case 'resizable':
+      return new Float32Array(new ArrayBuffer(4 * n, { maxByteLength: 8 * n + 8 }), 0, n);
+    case 'tracking':
+      return new Float32Array(new ArrayBuffer(4 * n, { maxByteLength: 8 * n + 8 })); // length-tracking view
+    case 'subclass':
+      return new SubFloat32Array(n);
+    default:
+      return new Float32Array(n);
   }
 }
 const CONTAINERS = ['plain', 'plain', 'plain', 'offset', 'offset', 'shared', 'sharedOffset', 'resizable', 'tracking', 'subclass'];
@@ -259,10 +301,14 @@ function arr(values, kind = choose(CONTAINERS)) {
 const uniform = (n, s = 1) => Array.from({ length: n }, () => (rand() * 2 - 1) * s);
 function values(n) {
   switch (int(8)) {
-    case 0: return Array.from({ length: n }, () => int(7) - 3); // small integers: exact arithmetic
-    case 1: return uniform(n, 10 ** (int(7) - 3)); // scaled 1e-3 … 1e3
-    case 2: return uniform(n).map((v) => (rand() < 0.3 ? 0 : v)); // sparse
-    default: return uniform(n);
+    case 0:
+      return Array.from({ length: n }, () => int(7) - 3); // small integers: exact arithmetic
+    case 1:
+      return uniform(n, 10 ** (int(7) - 3)); // scaled 1e-3 … 1e3
+    case 2:
+      return uniform(n).map((v) => (rand() < 0.3 ? 0 : v)); // sparse
+    default:
+      return uniform(n);
   }
 }
 function garbage(n) {
@@ -297,33 +343,43 @@ function symmetricFrom(eig, n) {
 function squareMatrix(m, forPinv) {
   const scale = 10 ** (int(5) - 2);
   switch (int(forPinv ? 3 : 6)) {
-    case 0: { // clear spectrum: some exact zeros, the rest away from them
+    case 0: {
+      // clear spectrum: some exact zeros, the rest away from them
       const e = Array.from({ length: m }, () => (rand() < 0.3 ? 0 : (0.1 + rand()) * scale * (forPinv && rand() < 0.3 ? -1 : 1)));
       return symmetricFrom(e, m);
     }
-    case 1: { // random symmetric, possibly indefinite
+    case 1: {
+      // random symmetric, possibly indefinite
       const k = uniform(m * m, scale);
       for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) k[i * m + j] = k[j * m + i];
       return k;
     }
-    case 2: { // only the upper triangle is meaningful: garbage below
-      const k = symmetricFrom(Array.from({ length: m }, () => (0.2 + rand()) * scale), m);
+    case 2: {
+      // only the upper triangle is meaningful: garbage below
+      const k = symmetricFrom(
+        Array.from({ length: m }, () => (0.2 + rand()) * scale),
+        m
+      );
       for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) k[i * m + j] = rand() < 0.5 ? NaN : 1e6;
       return k;
     }
-    case 3: { // diagonally dominant
+    case 3: {
+      // diagonally dominant
       const k = uniform(m * m, 0.3 * scale);
       for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) k[i * m + j] = k[j * m + i];
       for (let i = 0; i < m; i++) k[i * m + i] = (m + rand()) * scale;
       return k;
     }
-    case 4: { // low rank, positive semidefinite (singular without damping)
-      const r = 1 + int(Math.max(1, m - 1)), g = uniform(r * m);
+    case 4: {
+      // low rank, positive semidefinite (singular without damping)
+      const r = 1 + int(Math.max(1, m - 1)),
+        g = uniform(r * m);
       const k = new Array(m * m).fill(0);
       for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) for (let p = 0; p < r; p++) k[i * m + j] += g[p * m + i] * g[p * m + j] * scale;
       return k;
     }
-    default: return Array.from({ length: m * m }, (_, i) => (Math.floor(i / m) === i % m ? 1 : 0)).map((v) => v * scale); // identity
+    default:
+      return Array.from({ length: m * m }, (_, i) => (Math.floor(i / m) === i % m ? 1 : 0)).map((v) => v * scale); // identity
   }
 }
 const damping = () => choose([0, 0, 1e-3, 0.1, 1, rand(), 10 ** (int(9) - 6)]);
@@ -333,11 +389,16 @@ const damping = () => choose([0, 0, 1e-3, 0.1, 1, rand(), 10 ** (int(9) - 6)]);
 // each other; only K must not overlap them). K is output only: garbage in it must not matter.
 function layerGramSumCall() {
   const big = rand() < 0.04;
-  const N = big ? 20 + int(40) : 1 + int(7), k = big ? 3 + int(3) : 1 + int(3), L = 1 + int(3), nk = N * k;
+  const N = big ? 20 + int(40) : 1 + int(7),
+    k = big ? 3 + int(3) : 1 + int(3),
+    L = 1 + int(3),
+    nk = N * k;
   if (nk > 96) bump(stats.sizes, 'layerGramSum N·k > 96');
-  const bs = [], as = [];
+  const bs = [],
+    as = [];
   for (let l = 0; l < L; l++) {
-    const wo = 1 + int(big ? 24 : 7), wi = 1 + int(big ? 24 : 7);
+    const wo = 1 + int(big ? 24 : 7),
+      wi = 1 + int(big ? 24 : 7);
     if (l > 0 && rand() < 0.15) {
       bs.push(bs[0]); // the same array twice
       as.push(rand() < 0.5 ? as[0] : arr(values(N * wi)));
@@ -358,7 +419,8 @@ function layerGramSumCall() {
 
 // The output passed as null / undefined, where the addon may allocate it; false where it may not.
 function allocateOutput(fn, args) {
-  const o = SPECS[fn].out, saved = args[o];
+  const o = SPECS[fn].out,
+    saved = args[o];
   args[o] = rand() < 0.5 ? null : undefined;
   if (allocatable(fn, args, o)) return true;
   args[o] = saved;
@@ -366,7 +428,8 @@ function allocateOutput(fn, args) {
 }
 function validCall() {
   let m = 1 + int(7);
-  const n = 1 + int(7), k = 1 + int(7);
+  const n = 1 + int(7),
+    k = 1 + int(7);
   const fn = choose(Object.keys(SPECS));
   switch (fn) {
     case 'gemm': {
@@ -374,12 +437,15 @@ function validCall() {
       const c = beta === 0 && rand() < 0.5 ? garbage(m * n) : values(m * n);
       return [fn, [rand() < 0.5, rand() < 0.5, m, n, k, choose([1, 1, -0.5, 2, 0, rand() * 4 - 2]), arr(values(m * k)), arr(values(k * n)), beta, arr(c)]];
     }
-    case 'gram': return [fn, [arr(values(k * m)), k, m, rand() < 0.5, arr(garbage(m * m))]];
+    case 'gram':
+      return [fn, [arr(values(k * m)), k, m, rand() < 0.5, arr(garbage(m * m))]];
     case 'layerGram': {
-      const N = m, kk = 1 + int(3);
+      const N = m,
+        kk = 1 + int(3);
       return [fn, [arr(values(N * kk * n)), arr(values(N * k)), N, kk, n, k, arr(values(N * kk * N * kk))]];
     }
-    case 'layerGramSum': return layerGramSumCall();
+    case 'layerGramSum':
+      return layerGramSumCall();
     case 'choleskySolve':
     case 'pinvSolve': {
       // now and then M > 64: the float32 solve's recursive Cholesky (native/cpu/potrf_recursive.cc)
@@ -395,7 +461,9 @@ function validCall() {
       return [fn, [K, m, R, n, choose([0, 0, 1e-3, 1e-2]), choose([0, 0, 1e-3, 0.1]), prec, X]];
     }
     default: {
-      const batch = m, kk = 1 + int(5), rows = Math.max(1, kk + int(5) - 1);
+      const batch = m,
+        kk = 1 + int(5),
+        rows = Math.max(1, kk + int(5) - 1);
       return [fn, [arr(values(batch * rows * kk)), batch, rows, kk, choose([0, 0.1, 1, 1e-3]), arr(garbage(batch * kk * kk))]];
     }
   }
@@ -404,41 +472,110 @@ function validCall() {
 // ---------------------------------------------------------------- bad (or equally valid) replacements
 function badValue(kind, current) {
   const n = isF32(current) ? current.length : 4;
-  const common = [undefined, null, 'x', {}, [], Symbol('s'), () => 0, 10n, { valueOf: () => { throw new Error('valueOf must not be called'); } }];
+  const common = [
+    undefined,
+    null,
+    'x',
+    {},
+    [],
+    Symbol('s'),
+    () => 0,
+    10n,
+    {
+      valueOf: () => {
+        throw new Error('valueOf must not be called');
+      },
+    },
+  ];
   if (kind === 'a') {
     const pick = int(28);
-    const hot = (v) => { const a = arr(values(n)); a[int(n)] = v; return a; };
+    const hot = (v) => {
+      const a = arr(values(n));
+      a[int(n)] = v;
+      return a;
+    };
     switch (pick) {
-      case 0: return new Float64Array(n);
-      case 1: return Array.from({ length: n }, () => 1);
-      case 2: return new Int32Array(n);
-      case 3: return new Uint8Array(n * 4);
-      case 4: return arr(values(n + 1));
-      case 5: return arr(values(Math.max(0, n - 1)));
-      case 6: return new Float32Array(0);
-      case 7: return detached(n);
-      case 8: return new DataView(new ArrayBuffer(n * 4));
-      case 9: return new ArrayBuffer(n * 4);
-      case 10: return new SharedArrayBuffer(n * 4);
-      case 11: return new Proxy(new Float32Array(n), {});
-      case 12: return { length: n, 0: 1 };
-      case 13: return new BigInt64Array(n);
-      case 14: { const a = container(n, 'resizable'); a.buffer.resize(0); return a; } // out of bounds: length 0
-      case 15: return hot(NaN);
-      case 16: return hot(Infinity);
-      case 17: return hot(-Infinity);
-      case 18: return arr(values(n), 'offset'); // equally valid
-      case 19: return arr(values(n), 'shared');
-      case 20: return arr(values(n), 'subclass');
-      case 21: return arr(values(n), 'tracking');
-      case 22: return arr(uniform(n, 1e30), 'plain'); // huge but finite: may overflow float32
-      case 23: { const a = new Float32Array(n + 2); return a.subarray(1, 1 + Math.max(0, n - 1)); }
-      default: return choose(common);
+      case 0:
+        return new Float64Array(n);
+      case 1:
+        return Array.from({ length: n }, () => 1);
+      case 2:
+        return new Int32Array(n);
+      case 3:
+        return new Uint8Array(n * 4);
+      case 4:
+        return arr(values(n + 1));
+      case 5:
+        return arr(values(Math.max(0, n - 1)));
+      case 6:
+        return new Float32Array(0);
+      case 7:
+        return detached(n);
+      case 8:
+        return new DataView(new ArrayBuffer(n * 4));
+      case 9:
+        return new ArrayBuffer(n * 4);
+      case 10:
+        return new SharedArrayBuffer(n * 4);
+      case 11:
+        return new Proxy(new Float32Array(n), {});
+      case 12:
+        return { length: n, 0: 1 };
+      case 13:
+        return new BigInt64Array(n);
+      case 14: {
+        const a = container(n, 'resizable');
+        a.buffer.resize(0);
+        return a;
+      } // out of bounds: length 0
+      case 15:
+        return hot(NaN);
+      case 16:
+        return hot(Infinity);
+      case 17:
+        return hot(-Infinity);
+      case 18:
+        return arr(values(n), 'offset'); // equally valid
+      case 19:
+        return arr(values(n), 'shared');
+      case 20:
+        return arr(values(n), 'subclass');
+      case 21:
+        return arr(values(n), 'tracking');
+      case 22:
+        return arr(uniform(n, 1e30), 'plain'); // huge but finite: may overflow float32
+      case 23: {
+        const a = new Float32Array(n + 2);
+        return a.subarray(1, 1 + Math.max(0, n - 1));
+      }
+      default:
+        return choose(common);
     }
   }
   if (kind === 's') {
     const c = typeof current === 'number' ? current : 3;
-    return choose([...common, 0, -1, -0, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 31 - 1, 2 ** 32, 2 ** 53, 1e300, '3', true, 65536, 46341, c + 1, Math.max(1, c - 1), c]);
+    return choose([
+      ...common,
+      0,
+      -1,
+      -0,
+      1.5,
+      NaN,
+      Infinity,
+      -Infinity,
+      2 ** 31,
+      2 ** 31 - 1,
+      2 ** 32,
+      2 ** 53,
+      1e300,
+      '3',
+      true,
+      65536,
+      46341,
+      c + 1,
+      Math.max(1, c - 1),
+      c,
+    ]);
   }
   if (kind === 'l') {
     // current: the list of layers (or what replaced it already)
@@ -446,30 +583,61 @@ function badValue(kind, current) {
     const l = int(list.length);
     const n = isF32(list[l]) && usable(list[l]) ? list[l].length : 12;
     switch (int(19)) {
-      case 0: case 1: case 2: case 3: // one layer's matrix replaced (wrong type or length, detached, NaN/±Inf, empty, …)
+      case 0:
+      case 1:
+      case 2:
+      case 3: // one layer's matrix replaced (wrong type or length, detached, NaN/±Inf, empty, …)
         list[l] = badValue('a', list[l]);
         return list;
-      case 14: case 15: { // NaN or ±Infinity in one layer (a copy of it, in the same kind of container)
+      case 14:
+      case 15: {
+        // NaN or ±Infinity in one layer (a copy of it, in the same kind of container)
         const a = arr(usable(list[l]) && list[l].length > 0 ? Array.from(list[l]) : values(n));
         a[int(a.length)] = choose([NaN, Infinity, -Infinity]);
         if (rand() < 0.3) a[int(a.length)] = NaN;
         list[l] = a;
         return list;
       }
-      case 16: list[l] = arr(values(n + choose([-1, 1, -2, 2]))); return list; // a length off by a little (possibly 0)
-      case 17: list[l] = arr(values(2 * n)); return list; // twice the width: equally valid for bs (another widthOut) and as
-      case 18: { const a = new Float32Array(n); structuredClone(a.buffer, { transfer: [a.buffer] }); list[l] = a; return list; } // detached
-      case 4: list.push(list[l]); return list; // one more layer (a count mismatch unless both lists change)
-      case 5: return list.length > 1 ? list.slice(1) : [];
-      case 6: { const h = list.slice(); delete h[l]; return h; } // a hole: undefined
-      case 7: return new Array(MAX_LAYERS + 1).fill(list[0]); // too many layers
-      case 8: return new Proxy(list, {}); // Array.isArray, but not an Array for Node-API
-      case 9: return { length: list.length, ...list }; // array-like
-      case 10: return list[0]; // a Float32Array where an Array is due
-      case 11: return [list]; // nested
-      case 12: { class Layers extends Array {} return Layers.from(list); } // equally valid
-      case 13: return Object.freeze(list); // equally valid
-      default: return choose(common);
+      case 16:
+        list[l] = arr(values(n + choose([-1, 1, -2, 2])));
+        return list; // a length off by a little (possibly 0)
+      case 17:
+        list[l] = arr(values(2 * n));
+        return list; // twice the width: equally valid for bs (another widthOut) and as
+      case 18: {
+        const a = new Float32Array(n);
+        structuredClone(a.buffer, { transfer: [a.buffer] });
+        list[l] = a;
+        return list;
+      } // detached
+      case 4:
+        list.push(list[l]);
+        return list; // one more layer (a count mismatch unless both lists change)
+      case 5:
+        return list.length > 1 ? list.slice(1) : [];
+      case 6: {
+        const h = list.slice();
+        delete h[l];
+        return h;
+      } // a hole: undefined
+      case 7:
+        return new Array(MAX_LAYERS + 1).fill(list[0]); // too many layers
+      case 8:
+        return new Proxy(list, {}); // Array.isArray, but not an Array for Node-API
+      case 9:
+        return { length: list.length, ...list }; // array-like
+      case 10:
+        return list[0]; // a Float32Array where an Array is due
+      case 11:
+        return [list]; // nested
+      case 12: {
+        class Layers extends Array {}
+        return Layers.from(list);
+      } // equally valid
+      case 13:
+        return Object.freeze(list); // equally valid
+      default:
+        return choose(common);
     }
   }
   if (kind === 'b') return choose([...common, 0, 1, 'true', new Boolean(true), true, false]);
@@ -491,8 +659,13 @@ function mutate(fn, args) {
   }
   if (kind === 1 && fn === 'layerGramSum') {
     // K in one buffer with bs[l] or as[l]: overlapping its start, its end, all of it, or adjacent (valid)
-    const which = int(2), list = args[which], l = int(list.length), src = list[l], K = args[4];
-    const n = src.length, kn = K.length;
+    const which = int(2),
+      list = args[which],
+      l = int(list.length),
+      src = list[l],
+      K = args[4];
+    const n = src.length,
+      kn = K.length;
     const base = new Float32Array(kn + n + kn + 2); // [0] · room for K · src · room for K · [last]
     base.set(src, 1 + kn);
     list[l] = base.subarray(1 + kn, 1 + kn + n);
@@ -526,11 +699,17 @@ function mutate(fn, args) {
 // ---------------------------------------------------------------- float64 references
 function jacobi(S, n) {
   // eigenvalues and eigenvectors (columns of v) of a symmetric n×n matrix, in float64
-  const a = Float64Array.from(S), v = new Float64Array(n * n);
+  const a = Float64Array.from(S),
+    v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
   for (let sweep = 0; sweep < 60; sweep++) {
-    let off = 0, tot = 0;
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) { tot += a[i * n + j] ** 2; if (i !== j) off += a[i * n + j] ** 2; }
+    let off = 0,
+      tot = 0;
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++) {
+        tot += a[i * n + j] ** 2;
+        if (i !== j) off += a[i * n + j] ** 2;
+      }
     if (off <= 1e-32 * tot || off === 0) break;
     for (let p = 0; p < n; p++)
       for (let q = p + 1; q < n; q++) {
@@ -538,19 +717,23 @@ function jacobi(S, n) {
         if (apq === 0) continue;
         const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
         const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
+        const c = 1 / Math.sqrt(t * t + 1),
+          s = t * c;
         for (let r = 0; r < n; r++) {
-          const arp = a[r * n + p], arq = a[r * n + q];
+          const arp = a[r * n + p],
+            arq = a[r * n + q];
           a[r * n + p] = c * arp - s * arq;
           a[r * n + q] = s * arp + c * arq;
         }
         for (let r = 0; r < n; r++) {
-          const apr = a[p * n + r], aqr = a[q * n + r];
+          const apr = a[p * n + r],
+            aqr = a[q * n + r];
           a[p * n + r] = c * apr - s * aqr;
           a[q * n + r] = s * apr + c * aqr;
         }
         for (let r = 0; r < n; r++) {
-          const vrp = v[r * n + p], vrq = v[r * n + q];
+          const vrp = v[r * n + p],
+            vrq = v[r * n + q];
           v[r * n + p] = c * vrp - s * vrq;
           v[r * n + q] = s * vrp + c * vrq;
         }
@@ -587,14 +770,22 @@ const maxAbs = (a) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 function reference(fn, a) {
   switch (fn) {
     case 'gemm': {
-      const [ta, tb, m, n, k] = a, alpha = Math.fround(a[5]), beta = Math.fround(a[8]);
-      const A = a[6], B = a[7], C = a[9];
-      const value = new Float64Array(m * n), tol = new Float64Array(m * n), free = [];
+      const [ta, tb, m, n, k] = a,
+        alpha = Math.fround(a[5]),
+        beta = Math.fround(a[8]);
+      const A = a[6],
+        B = a[7],
+        C = a[9];
+      const value = new Float64Array(m * n),
+        tol = new Float64Array(m * n),
+        free = [];
       for (let i = 0; i < m; i++)
         for (let j = 0; j < n; j++) {
-          let s = 0, abs = 0;
+          let s = 0,
+            abs = 0;
           for (let l = 0; l < k; l++) {
-            const x = ta ? A[l * m + i] : A[i * k + l], y = tb ? B[j * k + l] : B[l * n + j];
+            const x = ta ? A[l * m + i] : A[i * k + l],
+              y = tb ? B[j * k + l] : B[l * n + j];
             s += x * y;
             abs += Math.abs(x * y);
           }
@@ -609,10 +800,13 @@ function reference(fn, a) {
     case 'gram': {
       const [J, P, M, mp] = a;
       const at = (p, i) => (mp ? J[i * P + p] : J[p * M + i]);
-      const value = new Float64Array(M * M), tol = new Float64Array(M * M), free = [];
+      const value = new Float64Array(M * M),
+        tol = new Float64Array(M * M),
+        free = [];
       for (let i = 0; i < M; i++)
         for (let j = 0; j < M; j++) {
-          let s = 0, abs = 0;
+          let s = 0,
+            abs = 0;
           for (let p = 0; p < P; p++) {
             s += at(p, i) * at(p, j);
             abs += Math.abs(at(p, i) * at(p, j));
@@ -624,14 +818,27 @@ function reference(fn, a) {
       return { value, tol, free, symmetric: M };
     }
     case 'layerGram': {
-      const [B, A, N, k, wo, wi, K0] = a, nk = N * k;
-      const value = new Float64Array(nk * nk), tol = new Float64Array(nk * nk), free = [];
+      const [B, A, N, k, wo, wi, K0] = a,
+        nk = N * k;
+      const value = new Float64Array(nk * nk),
+        tol = new Float64Array(nk * nk),
+        free = [];
       for (let r = 0; r < nk; r++)
         for (let c = 0; c < nk; c++) {
-          let bb = 0, babs = 0, aa = 0, aabs = 0;
-          for (let o = 0; o < wo; o++) { bb += B[r * wo + o] * B[c * wo + o]; babs += Math.abs(B[r * wo + o] * B[c * wo + o]); }
-          const i = Math.floor(r / k), i2 = Math.floor(c / k);
-          for (let q = 0; q < wi; q++) { aa += A[i * wi + q] * A[i2 * wi + q]; aabs += Math.abs(A[i * wi + q] * A[i2 * wi + q]); }
+          let bb = 0,
+            babs = 0,
+            aa = 0,
+            aabs = 0;
+          for (let o = 0; o < wo; o++) {
+            bb += B[r * wo + o] * B[c * wo + o];
+            babs += Math.abs(B[r * wo + o] * B[c * wo + o]);
+          }
+          const i = Math.floor(r / k),
+            i2 = Math.floor(c / k);
+          for (let q = 0; q < wi; q++) {
+            aa += A[i * wi + q] * A[i2 * wi + q];
+            aabs += Math.abs(A[i * wi + q] * A[i2 * wi + q]);
+          }
           const k0 = K0[r * nk + c];
           value[r * nk + c] = k0 + bb * (aa + 1);
           const scale = Math.abs(k0) + babs * (aabs + 1);
@@ -642,24 +849,40 @@ function reference(fn, a) {
     }
     case 'layerGramSum': {
       // K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1), overwriting K; exactly symmetric
-      const [bs, as, N, k] = a, nk = N * k, L = bs.length;
-      const value = new Float64Array(nk * nk), scale = new Float64Array(nk * nk), free = [];
+      const [bs, as, N, k] = a,
+        nk = N * k,
+        L = bs.length;
+      const value = new Float64Array(nk * nk),
+        scale = new Float64Array(nk * nk),
+        free = [];
       let widest = 0;
       for (let l = 0; l < L; l++) {
-        const B = bs[l], A = as[l], wo = B.length / nk, wi = A.length / N;
+        const B = bs[l],
+          A = as[l],
+          wo = B.length / nk,
+          wi = A.length / N;
         widest = Math.max(widest, wo + wi);
-        const E = new Float64Array(N * N), Eabs = new Float64Array(N * N);
+        const E = new Float64Array(N * N),
+          Eabs = new Float64Array(N * N);
         for (let i = 0; i < N; i++)
           for (let i2 = 0; i2 < N; i2++) {
-            let aa = 0, aabs = 0;
-            for (let q = 0; q < wi; q++) { aa += A[i * wi + q] * A[i2 * wi + q]; aabs += Math.abs(A[i * wi + q] * A[i2 * wi + q]); }
+            let aa = 0,
+              aabs = 0;
+            for (let q = 0; q < wi; q++) {
+              aa += A[i * wi + q] * A[i2 * wi + q];
+              aabs += Math.abs(A[i * wi + q] * A[i2 * wi + q]);
+            }
             E[i * N + i2] = aa;
             Eabs[i * N + i2] = aabs;
           }
         for (let r = 0; r < nk; r++)
           for (let c = 0; c < nk; c++) {
-            let bb = 0, babs = 0;
-            for (let o = 0; o < wo; o++) { bb += B[r * wo + o] * B[c * wo + o]; babs += Math.abs(B[r * wo + o] * B[c * wo + o]); }
+            let bb = 0,
+              babs = 0;
+            for (let o = 0; o < wo; o++) {
+              bb += B[r * wo + o] * B[c * wo + o];
+              babs += Math.abs(B[r * wo + o] * B[c * wo + o]);
+            }
             const e = Math.floor(r / k) * N + Math.floor(c / k);
             value[r * nk + c] += bb * (E[e] + 1);
             scale[r * nk + c] += babs * (Eabs[e] + 1);
@@ -679,7 +902,8 @@ function reference(fn, a) {
       if (lambda0 > 1e30) return { undecided: ['ERR_NOT_POSITIVE_DEFINITE'], finite: true, M }; // (K + λI)⁻¹ R underflows; float32 λ may overflow
       const lambda = prec === 'float32' ? Math.fround(lambda0) : lambda0; // what the factorisation adds
       const eig = jacobi(upperSym(K, M, lambda), M);
-      const emax = maxAbs(eig.e), emin = Math.min(...eig.e);
+      const emax = maxAbs(eig.e),
+        emin = Math.min(...eig.e);
       const band = (prec === 'float64' ? 1e-9 : 1e-3) * emax;
       if (emax === 0 || emin < -band) return { error: 'ERR_NOT_POSITIVE_DEFINITE', M };
       if (emin <= band) return { undecided: ['ERR_NOT_POSITIVE_DEFINITE'], finite: false, M };
@@ -704,10 +928,11 @@ function reference(fn, a) {
       if (lo !== hi) return { undecided: ['ERR_LAPACK'], finite: true, rankRange: [lo, hi] };
       const kept = eig.e.map((e) => Math.abs(e) > cut);
       const value = spectralSolve(eig, M, R, nrhs, (p) => kept[p]);
-      const keptMin = Math.min(...eig.e.filter((e, p) => kept[p]).map(Math.abs));
-      const droppedMax = Math.max(0, ...eig.e.filter((e, p) => !kept[p]).map(Math.abs));
+      const keptMin = Math.min(...eig.e.filter((_e, p) => kept[p]).map(Math.abs));
+      const droppedMax = Math.max(0, ...eig.e.filter((_e, p) => !kept[p]).map(Math.abs));
       const gap = keptMin - droppedMax;
-      const xmax = maxAbs(value), rmax = maxAbs(R);
+      const xmax = maxAbs(value),
+        rmax = maxAbs(R);
       if (xmax >= FLT_MAX / 4) return { undecided: [], finite: false, rankRange: [lo, hi] };
       const e32 = prec === 'float64' ? 1e-12 : EPS;
       // rounding of K (and of the float32 factorisation) moves the kept subspace by ~ e·emax/gap
@@ -719,7 +944,8 @@ function reference(fn, a) {
       const lambda = Math.fround(lambda0); // the kernel works in float32
       if (lambda0 > 1e30) return { undecided: ['ERR_NOT_POSITIVE_DEFINITE'], finite: true, batch }; // λ beyond float32
       let overflow = false;
-      const value = new Float64Array(batch * k * k), tol = new Float64Array(batch * k * k);
+      const value = new Float64Array(batch * k * k),
+        tol = new Float64Array(batch * k * k);
       let undecided = false;
       for (let b = 0; b < batch; b++) {
         const S = new Float64Array(k * k);
@@ -736,7 +962,8 @@ function reference(fn, a) {
           continue;
         }
         const eig = jacobi(S, k);
-        const emax = maxAbs(eig.e), emin = Math.min(...eig.e);
+        const emax = maxAbs(eig.e),
+          emin = Math.min(...eig.e);
         if (!(emin > 1e-3 * emax)) {
           undecided = true;
           continue;
@@ -763,13 +990,19 @@ function identity(k) {
 // Arrays the kernel reads, in the order the addon checks them for NaN/Inf.
 function readArrays(fn, a) {
   switch (fn) {
-    case 'gemm': return Math.fround(a[8]) !== 0 ? [6, 7, 9] : [6, 7];
-    case 'gram': return [0];
-    case 'layerGram': return [0, 1, 6];
-    case 'layerGramSum': return []; // (its layers: see namedReadArrays)
+    case 'gemm':
+      return Math.fround(a[8]) !== 0 ? [6, 7, 9] : [6, 7];
+    case 'gram':
+      return [0];
+    case 'layerGram':
+      return [0, 1, 6];
+    case 'layerGramSum':
+      return []; // (its layers: see namedReadArrays)
     case 'choleskySolve':
-    case 'pinvSolve': return [0, 2];
-    default: return [0];
+    case 'pinvSolve':
+      return [0, 2];
+    default:
+      return [0];
   }
 }
 
@@ -796,8 +1029,23 @@ function expectation(fn, args) {
 
 // ---------------------------------------------------------------- checking an outcome
 const report = {
-  calls: 0, sync: 0, async: 0, returned: 0, rejected: 0, correct: 0, undecided: 0,
-  argErrors: 0, kernelErrors: 0, getterProbes: 0, invalidState: 0, raced: 0, lapackFailures: 0, bitIdentical: 0, wrong: [], undocumented: [], wrongCount: 0,
+  calls: 0,
+  sync: 0,
+  async: 0,
+  returned: 0,
+  rejected: 0,
+  correct: 0,
+  undecided: 0,
+  argErrors: 0,
+  kernelErrors: 0,
+  getterProbes: 0,
+  invalidState: 0,
+  raced: 0,
+  lapackFailures: 0,
+  bitIdentical: 0,
+  wrong: [],
+  undocumented: [],
+  wrongCount: 0,
 };
 function fail(list, item) {
   if (list === report.wrong) report.wrongCount++;
@@ -824,7 +1072,10 @@ function check(call, res) {
   if (fn === 'layerGramSum') {
     // what the layerGramSum calls came to: the error code and, for a single broken rule, which
     const one = exp.argError && exp.argError.length === 1 ? `: ${exp.argError[0].what} of ${String(exp.argError[0].arg).replace(/\d+/, 'l')}` : '';
-    bump(stats.layerGramSum, res.ok ? (call.lost || call.raced || exp.undecided ? 'returned (unchecked)' : 'returned') : ((res.error && res.error.code) || 'no code') + one);
+    bump(
+      stats.layerGramSum,
+      res.ok ? (call.lost || call.raced || exp.undecided ? 'returned (unchecked)' : 'returned') : ((res.error && res.error.code) || 'no code') + one
+    );
   }
   if (!res.ok) {
     const e = res.error;
@@ -832,13 +1083,15 @@ function check(call, res) {
     bump(stats.outcomes, (e && e.code) || 'no code');
     if (!(e instanceof Error) || typeof e.code !== 'string' || !e.message) return fail(report.undocumented, { ...where, error: String(e) });
     // argument errors name the function called; kernel errors the kernel (the same for both forms)
-    if (!e.message.startsWith(name + ':') && !e.message.startsWith(fn + ':')) return fail(report.undocumented, { ...where, why: 'message does not start with the function', message: e.message });
+    if (!e.message.startsWith(name + ':') && !e.message.startsWith(fn + ':'))
+      return fail(report.undocumented, { ...where, why: 'message does not start with the function', message: e.message });
     if (exp.argError) {
       report.argErrors++;
       const one = exp.argError.length === 1 ? exp.argError[0] : null;
       const argCode = e instanceof TypeError ? 'ERR_INVALID_ARG_TYPE' : e instanceof RangeError ? 'ERR_OUT_OF_RANGE' : null;
       if (e.code !== argCode) return fail(report.undocumented, { ...where, code: e.code, message: e.message });
-      if (one && !(e instanceof one.cls)) return fail(report.wrong, { ...where, why: `expected ${one.cls.name} (${one.what} of ${one.arg})`, message: e.message });
+      if (one && !(e instanceof one.cls))
+        return fail(report.wrong, { ...where, why: `expected ${one.cls.name} (${one.what} of ${one.arg})`, message: e.message });
       const named = one && one.what === 'product' ? `${one.arg} has more than 2147483647 elements` : one && `'${one.arg}'`;
       if (one && one.arg && !e.message.includes(named)) return fail(report.wrong, { ...where, why: `message does not name '${one.arg}'`, message: e.message });
       if (one && one.what === 'count' && !/expected \d+ arguments/.test(e.message)) return fail(report.wrong, { ...where, why: 'count', message: e.message });
@@ -854,9 +1107,12 @@ function check(call, res) {
     }
     if (exp.error) {
       if (e.code !== exp.error) return fail(report.wrong, { ...where, why: `expected ${exp.error}`, code: e.code, message: e.message });
-      if (exp.arg && !e.message.includes(`argument '${exp.arg}'`)) return fail(report.wrong, { ...where, why: `ERR_NON_FINITE should name '${exp.arg}'`, message: e.message });
-      if (exp.arg && !e.message.endsWith(` at index ${exp.index}`)) return fail(report.wrong, { ...where, why: `ERR_NON_FINITE should give index ${exp.index}`, message: e.message });
-      if (e.code === 'ERR_NOT_POSITIVE_DEFINITE' && fn === 'choleskySolve' && !(e.column >= 1 && e.column <= exp.M)) return fail(report.wrong, { ...where, why: 'column', column: e.column });
+      if (exp.arg && !e.message.includes(`argument '${exp.arg}'`))
+        return fail(report.wrong, { ...where, why: `ERR_NON_FINITE should name '${exp.arg}'`, message: e.message });
+      if (exp.arg && !e.message.endsWith(` at index ${exp.index}`))
+        return fail(report.wrong, { ...where, why: `ERR_NON_FINITE should give index ${exp.index}`, message: e.message });
+      if (e.code === 'ERR_NOT_POSITIVE_DEFINITE' && fn === 'choleskySolve' && !(e.column >= 1 && e.column <= exp.M))
+        return fail(report.wrong, { ...where, why: 'column', column: e.column });
       report.kernelErrors++;
       return;
     }
@@ -869,7 +1125,8 @@ function check(call, res) {
       return;
     }
     if (exp.undecided && exp.undecided.includes(e.code)) {
-      if (e.code === 'ERR_NOT_POSITIVE_DEFINITE' && fn === 'batchedGramInverse' && !(e.index >= 0 && e.index < exp.batch)) return fail(report.wrong, { ...where, why: 'index', index: e.index });
+      if (e.code === 'ERR_NOT_POSITIVE_DEFINITE' && fn === 'batchedGramInverse' && !(e.index >= 0 && e.index < exp.batch))
+        return fail(report.wrong, { ...where, why: 'index', index: e.index });
       report.undecided++;
       report.kernelErrors++;
       return;
@@ -882,21 +1139,25 @@ function check(call, res) {
   if (exp.argError || (exp.error && !call.raced)) return fail(report.wrong, { ...where, why: 'returned but should have failed', exp: describeExp(exp) });
   if (call.lost) return fail(report.wrong, { ...where, why: 'resolved although its output lost its memory' });
   const isPinv = fn === 'pinvSolve';
-  let out = args[SPECS[fn].out], rank = res.value;
+  let out = args[SPECS[fn].out],
+    rank = res.value;
   if (allocated) {
     // a fresh Float32Array of the output's length ({ x, rank } for pinvSolve)
     out = isPinv ? res.value && res.value.x : res.value;
     rank = isPinv ? res.value && res.value.rank : undefined;
-    if (!isF32(out) || out.length !== lengths(fn, args)[SPECS[fn].out]) return fail(report.wrong, { ...where, why: 'did not return a new output array of the right length' });
+    if (!isF32(out) || out.length !== lengths(fn, args)[SPECS[fn].out])
+      return fail(report.wrong, { ...where, why: 'did not return a new output array of the right length' });
     report.allocated = (report.allocated || 0) + 1;
-  } else if (isPinv ? typeof res.value !== 'number' : res.value !== out) return fail(report.wrong, { ...where, why: 'returned something other than the output array' });
+  } else if (isPinv ? typeof res.value !== 'number' : res.value !== out)
+    return fail(report.wrong, { ...where, why: 'returned something other than the output array' });
   if (call.raced) {
     report.raced++;
     return;
   }
   if (exp.undecided) {
     if (exp.finite && out.some((x) => !Number.isFinite(x))) return fail(report.wrong, { ...where, why: 'non-finite result' });
-    if (isPinv && exp.rankRange && !(rank >= exp.rankRange[0] && rank <= exp.rankRange[1])) return fail(report.wrong, { ...where, why: 'rank', rank, range: exp.rankRange });
+    if (isPinv && exp.rankRange && !(rank >= exp.rankRange[0] && rank <= exp.rankRange[1]))
+      return fail(report.wrong, { ...where, why: 'rank', rank, range: exp.rankRange });
     report.undecided++;
     return;
   }
@@ -909,7 +1170,8 @@ function check(call, res) {
   }
   if (exp.symmetric) {
     const M = exp.symmetric;
-    for (let i = 0; i < M; i++) for (let j = 0; j < i; j++) if (!Object.is(out[i * M + j], out[j * M + i])) return fail(report.wrong, { ...where, why: 'not exactly symmetric' });
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < i; j++) if (!Object.is(out[i * M + j], out[j * M + i])) return fail(report.wrong, { ...where, why: 'not exactly symmetric' });
   }
   report.correct++;
 }
@@ -931,7 +1193,14 @@ function inputsOf(fn, args) {
   return out.filter(([, a]) => usable(a) && !(isF32(o) && o.buffer === a.buffer));
 }
 const DEBUG = !!process.env.NATGRAD_FUZZ_DEBUG; // wrong calls then carry their arguments
-const debugOne = (x) => (usable(x) && x.length ? Array.from(x) : typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean' ? x : isList(x) && x.length <= 16 ? Array.from(x, debugOne) : typeof x);
+const debugOne = (x) =>
+  usable(x) && x.length
+    ? Array.from(x)
+    : typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean'
+      ? x
+      : isList(x) && x.length <= 16
+        ? Array.from(x, debugOne)
+        : typeof x;
 const debugArgs = (args) => (DEBUG ? args.map(debugOne) : undefined);
 function runSync(fn, args, label, raced = false) {
   const exp = expectation(fn, args);
@@ -948,9 +1217,10 @@ function runSync(fn, args, label, raced = false) {
     res = { ok: false, error };
   }
   check({ fn, args, isAsync: false, exp, label, debug, raced }, res);
-  if (!raced) inputs.forEach(([name, a], j) => {
-    if (usable(a) && bitsOf(a) !== before[j]) fail(report.wrong, { fn, label, why: `input '${name}' was modified` });
-  });
+  if (!raced)
+    inputs.forEach(([name, a], j) => {
+      if (usable(a) && bitsOf(a) !== before[j]) fail(report.wrong, { fn, label, why: `input '${name}' was modified` });
+    });
   return res;
 }
 function startAsync(fn, args, label, pending) {
@@ -967,7 +1237,12 @@ function startAsync(fn, args, label, pending) {
     return null;
   }
   // checked as soon as it settles (before any later completion can touch a shared output)
-  pending.push(p.then((value) => check(call, { ok: true, value }), (error) => check(call, { ok: false, error })));
+  pending.push(
+    p.then(
+      (value) => check(call, { ok: true, value }),
+      (error) => check(call, { ok: false, error })
+    )
+  );
   return call;
 }
 
@@ -1008,18 +1283,22 @@ function hazard(call, pending) {
       markLost(a.buffer);
       a.buffer.resize(0);
       return;
-    case 3: // the same kernel on the same arrays, synchronously
+    case 3: {
+      // the same kernel on the same arrays, synchronously
       bump(stats.hazards, 'syncSameArrays');
       const sharedOut = isF32(args[outIdx]) && !(args[outIdx].buffer instanceof ArrayBuffer);
       if (sharedOut) markRaced(args[outIdx].buffer);
       runSync(fn, args, 'sync during async', sharedOut); // a pending call writes a shared output in place too
       return;
-    case 4: // a second Promise-form call on the same arrays
+    }
+    case 4: {
+      // a second Promise-form call on the same arrays
       bump(stats.hazards, 'asyncSameArrays');
       const second = startAsync(fn, args, 'async during async', pending);
       track(second);
       if (isF32(args[outIdx])) markRaced(args[outIdx].buffer);
       return;
+    }
     default:
       return;
   }
@@ -1035,14 +1314,21 @@ const track = (c) => c && live.push(c);
 // read freed memory.
 const GETTERS = process.env.NATGRAD_FUZZ_GETTERS !== '0';
 async function getterProbe() {
-  const N = 2 + int(6), k = 1 + int(3), nk = N * k, L = 2 + int(2);
+  const N = 2 + int(6),
+    k = 1 + int(3),
+    nk = N * k,
+    L = 2 + int(2);
   const resizable = rand() < 0.5;
   const make = (n) => arr(values(n), resizable ? 'resizable' : 'plain');
-  const bs = [], as = [];
+  const bs = [],
+    as = [];
   for (let l = 0; l < L; l++) bs.push(make(nk * (1 + int(40)))), as.push(make(N * (1 + int(40))));
   // the getter replaces element `at` of list `which`; it takes the memory of bs[0] or as[0] (read earlier)
-  const which = int(2), at = 1 + int(L - 1), victim = choose([bs[0], as[0]]);
-  const list = which ? as : bs, element = list[at];
+  const which = int(2),
+    at = 1 + int(L - 1),
+    victim = choose([bs[0], as[0]]);
+  const list = which ? as : bs,
+    element = list[at];
   Object.defineProperty(list, at, {
     get() {
       if (resizable) victim.buffer.resize(0);
@@ -1053,7 +1339,8 @@ async function getterProbe() {
     enumerable: true,
     configurable: true,
   });
-  const isAsync = rand() < 0.5, name = isAsync ? 'layerGramSumAsync' : 'layerGramSum';
+  const isAsync = rand() < 0.5,
+    name = isAsync ? 'layerGramSumAsync' : 'layerGramSum';
   report.calls++;
   report.getterProbes++;
   bump(stats.byFn, name);
@@ -1063,7 +1350,7 @@ async function getterProbe() {
   } catch (error) {
     res = { ok: false, error };
   }
-  const where = { fn: name, label: 'getter takes an earlier layer\'s memory', resizable };
+  const where = { fn: name, label: "getter takes an earlier layer's memory", resizable };
   if (res.ok) {
     report.returned++;
     return fail(report.wrong, { ...where, why: 'returned although an array it had read lost its memory to a later element getter' });
@@ -1072,7 +1359,8 @@ async function getterProbe() {
   report.argErrors++;
   const e = res.error;
   bump(stats.outcomes, (e && e.code) || 'no code');
-  if (!(e instanceof Error) || !['ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE'].includes(e.code)) fail(report.undocumented, { ...where, code: e && e.code, message: String(e && e.message) });
+  if (!(e instanceof Error) || !['ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE'].includes(e.code))
+    fail(report.undocumented, { ...where, code: e && e.code, message: String(e && e.message) });
 }
 
 async function main() {
@@ -1086,7 +1374,7 @@ async function main() {
         await getterProbe();
         continue;
       }
-      let [fn, args] = validCall();
+      const [fn, args] = validCall();
       let label = 'valid';
       if (rand() < 0.6) label = mutate(fn, args);
       else if (rand() < 0.2 && allocateOutput(fn, args)) label = 'allocated';

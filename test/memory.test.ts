@@ -27,7 +27,11 @@ const calls: Call[] = [
   ['layerGram (work buffer A Aᵀ 36 MB)', () => ng.layerGram(ones, ones, n, 1, 1, 1, kLayer), () => ng.layerGramAsync(ones, ones, n, 1, 1, 1, kLayer)],
   ['layerGramSum (output and work 72 MB)', () => ng.layerGramSum([ones], [ones], n, 1), () => ng.layerGramSumAsync([ones], [ones], n, 1)],
   ['choleskySolve (factor 36 MB)', () => ng.choleskySolve(big, n, ones), () => ng.choleskySolveAsync(big, n, ones)],
-  ['choleskySolve float64 (factor 72 MB)', () => ng.choleskySolve(big, n, ones, 1, { precision: 'float64' }), () => ng.choleskySolveAsync(big, n, ones, 1, { precision: 'float64' })],
+  [
+    'choleskySolve float64 (factor 72 MB)',
+    () => ng.choleskySolve(big, n, ones, 1, { precision: 'float64' }),
+    () => ng.choleskySolveAsync(big, n, ones, 1, { precision: 'float64' }),
+  ],
   ['pinvSolve (eigenvectors and syevd workspace 108 MB)', () => ng.pinvSolve(big, n, ones), () => ng.pinvSolveAsync(big, n, ones)],
   [
     'batchedGramInverse (output 40 MB)',
@@ -57,11 +61,15 @@ describe('memoryInfo', () => {
   });
   it('NATGRAD_MAX_MEMORY sets the cap (K/M/G/T suffixes, powers of 1024); a value that is not a size is a load error', () => {
     const probe = (value: string) =>
-      spawnSync(process.execPath, ['-e', 'try { console.log(JSON.stringify(require("./dist/index.js").memoryInfo().limit)) } catch (e) { console.log(e.code + " " + e.message) }'], {
-        encoding: 'utf8',
-        cwd: `${__dirname}/..`,
-        env: { ...process.env, NATGRAD_ADDON: ng.backend().addon, NATGRAD_MAX_MEMORY: value },
-      }).stdout.trim();
+      spawnSync(
+        process.execPath,
+        ['-e', 'try { console.log(JSON.stringify(require("./dist/index.js").memoryInfo().limit)) } catch (e) { console.log(e.code + " " + e.message) }'],
+        {
+          encoding: 'utf8',
+          cwd: `${__dirname}/..`,
+          env: { ...process.env, NATGRAD_ADDON: ng.backend().addon, NATGRAD_MAX_MEMORY: value },
+        }
+      ).stdout.trim();
     expect(probe('64M')).toBe(String(64 * MiB));
     expect(probe('1.5G')).toBe(String(1.5 * 1024 * MiB));
     expect(probe('123456789')).toBe('123456789');
@@ -76,7 +84,12 @@ describe('inside a memory cgroup (a container with a limit)', () => {
   const v1 = '/sys/fs/cgroup/memory';
   const v2 = '/sys/fs/cgroup';
   const own = (v2Line: boolean) =>
-    (fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => (v2Line ? l.startsWith('0::') : /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l))) ?? '').replace(/^[^:]*:[^:]*:/, '');
+    (
+      fs
+        .readFileSync('/proc/self/cgroup', 'utf8')
+        .split('\n')
+        .find((l) => (v2Line ? l.startsWith('0::') : /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l))) ?? ''
+    ).replace(/^[^:]*:[^:]*:/, '');
   function makeCgroup(): { dir: string; limitFile: string } | string {
     const tries = [
       { root: v1, parent: own(false), limitFile: 'memory.limit_in_bytes' },
@@ -93,7 +106,7 @@ describe('inside a memory cgroup (a container with a limit)', () => {
           if (t.root === v2) fs.writeFileSync(`${dir}/cgroup.subtree_control`, '+memory');
           fs.mkdirSync(`${dir}/leaf`);
           return { dir, limitFile: t.limitFile };
-        } catch (e) {
+        } catch (_e) {
           for (const d of [`${dir}/leaf`, dir])
             try {
               fs.rmdirSync(d);
@@ -162,7 +175,8 @@ describe('every kernel refuses, before allocating, a call that does not fit', ()
   }
   it('gemm with a tall A (m = 100000, k = 256): the packed panel of op(A) (102 MB) is counted, not a panel of n = 11 rows', () => {
     setMemoryLimit(32 * MiB);
-    const a = new Float32Array(100000 * 256), b = new Float32Array(256 * 11);
+    const a = new Float32Array(100000 * 256),
+      b = new Float32Array(256 * 11);
     let thrown: unknown;
     try {
       ng.gemm(a, b, 100000, 11, 256);
@@ -188,7 +202,8 @@ describe('every kernel refuses, before allocating, a call that does not fit', ()
     expect(ng.gemm(ones.subarray(0, 4), ones.subarray(0, 4), 2, 2, 2)).toEqual(new Float32Array([2, 2, 2, 2]));
   });
   it('against the real memory: float64 pinvSolve at M = 32766 needs ~26 GB (factor, eigenvectors, syevd workspace) and is refused at once', (ctx) => {
-    const m = 32766, needed = 8 * 3 * m * m;
+    const m = 32766,
+      needed = 8 * 3 * m * m;
     if (memoryInfo().available > needed) ctx.skip(); // a machine with more memory would run it
     const k = new Float32Array(m * m); // zero pages: not resident until written
     const t0 = performance.now();
@@ -222,13 +237,20 @@ describe("LAPACK's 32-bit limits", () => {
     expect(thrown!.message).toContain('M ≤ 32766');
   });
   it('float32 pinvSolve at M = 2900: the workspace is sized exactly (LAPACK no longer rejects the rounded-down float query, no float64 rerun)', () => {
-    const r = spawnSync(process.execPath, ['-e', `
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `
       const a = require(process.env.NATGRAD_ADDON), m = 2900;
       const K = new Float32Array(m * m); for (let i = 0; i < m; i++) K[i * m + i] = 1 + i / m;
       const X = new Float32Array(m), R = new Float32Array(m).fill(1);
       const rank = a.pinvSolve(K, m, R, 1, 0, 0, 'float32', X);
       let worst = 0; for (let i = 0; i < m; i++) worst = Math.max(worst, Math.abs(X[i] * (1 + i / m) - 1));
-      console.log(JSON.stringify({ rank, worst }));`], { encoding: 'utf8', env: { ...process.env, NATGRAD_ADDON: ng.backend().addon } });
+      console.log(JSON.stringify({ rank, worst }));`,
+      ],
+      { encoding: 'utf8', env: { ...process.env, NATGRAD_ADDON: ng.backend().addon } }
+    );
     expect(r.stderr).not.toContain('SSYEVD');
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout);
@@ -247,12 +269,19 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
     const model = ng.sequential([ng.linear(2, 16), ng.tanh(), ng.linear(16, 1)], { seed: 1 });
     const opt = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', maxMemory: 32 * MiB });
     const { x, y } = data(4096);
-    const theta = bits(model.getParameters()), state = JSON.stringify(opt.state());
+    const theta = bits(model.getParameters()),
+      state = JSON.stringify(opt.state());
     const t0 = performance.now();
     const runs: [() => unknown, RegExp][] = [
-      [() => opt.step(x, y, 4096), /^NaturalGradient\.step: needs 201\.9 MB \(kernel space, N·r = 4096, P = 65: kernel 4096×4096 67\.1 MB, layer kernel work 67\.6 MB, float32 Cholesky factor 67\.1 MB\) but 33\.6 MB is available/],
+      [
+        () => opt.step(x, y, 4096),
+        /^NaturalGradient\.step: needs 201\.9 MB \(kernel space, N·r = 4096, P = 65: kernel 4096×4096 67\.1 MB, layer kernel work 67\.6 MB, float32 Cholesky factor 67\.1 MB\) but 33\.6 MB is available/,
+      ],
       // the Promise form's kernel calls copy the kernel
-      [() => opt.stepAsync(x, y, 4096), /^NaturalGradient\.stepAsync: needs 269\.0 MB \(kernel space, N·r = 4096, P = 65: kernel 4096×4096 67\.1 MB, layer kernel work 67\.6 MB, float32 Cholesky factor 67\.1 MB, the Promise form's copy of the kernel 67\.1 MB\) but 33\.6 MB is available/],
+      [
+        () => opt.stepAsync(x, y, 4096),
+        /^NaturalGradient\.stepAsync: needs 269\.0 MB \(kernel space, N·r = 4096, P = 65: kernel 4096×4096 67\.1 MB, layer kernel work 67\.6 MB, float32 Cholesky factor 67\.1 MB, the Promise form's copy of the kernel 67\.1 MB\) but 33\.6 MB is available/,
+      ],
     ];
     for (const [run, message] of runs) {
       let thrown: { code?: string; message?: string; bytesNeeded?: number } | undefined;
@@ -276,7 +305,9 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
     const model = ng.sequential([ng.linear(2, 16), ng.tanh(), ng.linear(16, 1)], { seed: 1 });
     const { x, y } = data(2048);
     const pinv = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', damping: 0, adaptive: false, maxMemory: 60e6 });
-    expect(() => pinv.step(x, y, 2048)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_MEMORY', message: expect.stringContaining('float32 eigendecomposition 50.5 MB') }));
+    expect(() => pinv.step(x, y, 2048)).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_MEMORY', message: expect.stringContaining('float32 eigendecomposition 50.5 MB') })
+    );
     // with room for the factor but not for the float64 eigendecomposition the fallback needs
     // (the step's own estimate is ≈ 27 MB; the float64 eigendecomposition of 1500 × 1500 needs 54 MB)
     const tiny = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', damping: 1e-30, adaptive: false, maxMemory: 40e6 });
@@ -291,16 +322,20 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
     expect(thrown!.message).toMatch(/float64 eigendecomposition of the 1500×1500 system \(pinv-fallback\)/);
     expect(bits(model.getParameters())).toBe(theta);
   });
-  it('past the λ = 0 eigendecomposition\'s 32-bit limit (N·r = 40000 > 32766) and past 2³¹ − 1 elements of S: ERR_OUT_OF_RANGE before the forward pass', () => {
+  it("past the λ = 0 eigendecomposition's 32-bit limit (N·r = 40000 > 32766) and past 2³¹ − 1 elements of S: ERR_OUT_OF_RANGE before the forward pass", () => {
     const small = ng.sequential([ng.linear(2, 8), ng.tanh(), ng.linear(8, 1)], { seed: 2 });
     const { x, y } = data(40000);
     const pinv = new ng.NaturalGradient(small, { loss: 'gaussian', space: 'kernel', damping: 0, adaptive: false });
     const wide = ng.sequential([ng.linear(100, 500), ng.tanh(), ng.linear(500, 1)], { seed: 2 }); // P = 51001
     const dense = new ng.NaturalGradient(wide, { loss: 'gaussian', space: 'kernel', assembly: 'dense' });
-    const xw = new Float32Array(46000 * 100), yw = new Float32Array(46000);
+    const xw = new Float32Array(46000 * 100),
+      yw = new Float32Array(46000);
     const t0 = performance.now();
     expect(() => pinv.step(x, y, 40000)).toThrow(
-      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining("order N·r = 40000·1 = 40000, past the λ = 0 eigendecomposition's limit of 32766") })
+      expect.objectContaining({
+        code: 'ERR_OUT_OF_RANGE',
+        message: expect.stringContaining("order N·r = 40000·1 = 40000, past the λ = 0 eigendecomposition's limit of 32766"),
+      })
     );
     expect(() => dense.step(xw, yw, 46000)).toThrow(
       expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('S [P, N·r] = [51001, 46000] has 2346046000 elements') })
@@ -313,7 +348,12 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
     const opt = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel' });
     const { x, y } = data(n);
     expect(() => opt.step(x, y, n)).toThrow(
-      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining("order N·r = 46341·1 = 46341, past the 32-bit BLAS/LAPACK limit of 46340 (2³¹ − 1 elements); use smaller batches or space: 'parameter'") })
+      expect.objectContaining({
+        code: 'ERR_OUT_OF_RANGE',
+        message: expect.stringContaining(
+          "order N·r = 46341·1 = 46341, past the 32-bit BLAS/LAPACK limit of 46340 (2³¹ − 1 elements); use smaller batches or space: 'parameter'"
+        ),
+      })
     );
   });
   it('against the real memory: a float64 kernel-space step at N·r = 46340 (≈ 34 GB) is refused within a second', (ctx) => {

@@ -4,14 +4,14 @@
 // Checked against a dense float64 solve of the normal equations (F_θ, g_θ from test/helpers/reference.ts)
 // and against the objective itself, in kernel and parameter space, with layer and dense assembly.
 import { describe, expect, it } from 'vitest';
-import { NaturalGradient, Sequential } from '../lib/index';
+import { NaturalGradient, type Sequential } from '../lib/index';
 import { decodeF32 } from '../lib/util/encode';
 import { linearizeExact } from '../lib/optim/exact';
 import { applyTranspose } from '../lib/optim/spring';
 import { runSync } from '../lib/task';
 import { gaussian } from '../lib/distributions';
 import { choleskySolve64 } from './linalg64';
-import { Arch, denseNaturalGradient, jacobian64, Loss, relErr } from './helpers/reference';
+import { type Arch, denseNaturalGradient, jacobian64, type Loss, relErr } from './helpers/reference';
 import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
 
 function setup(loss: Loss, arch: Arch, n: number, seed: number) {
@@ -58,7 +58,9 @@ describe('SPRING momentum', () => {
   for (const [loss, arch, n, space, assembly] of cases) {
     it(`is the minimiser of ‖Sᵀn − u‖² + Nλ‖n − μn₋‖² (${loss}, ${space} space, ${assembly}; dense float64)`, () => {
       const pr = setup(loss, arch, n, 7);
-      const lambda = 3e-2, mu = 0.7, lr = 0.3;
+      const lambda = 3e-2,
+        mu = 0.7,
+        lr = 0.3;
       const opt = optimizer(pr, { damping: lambda, lr, momentum: mu, adaptive: false, space, assembly });
       opt.step(pr.x, pr.y, pr.n);
       const prev = previous(opt);

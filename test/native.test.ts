@@ -52,7 +52,9 @@ describe('backend()', () => {
     const c = backend().cpu;
     if (c) {
       // what runs on this CPU and why (test/cpu_path.test.ts checks the rule itself)
-      expect(r.stdout).toContain(`cpu:     ${c.isa} CPU; OpenBLAS runs its ${c.openblasCore} (${c.openblasIsa}) kernels; natgrad's micro-kernel: ${c.microKernel}`);
+      expect(r.stdout).toContain(
+        `cpu:     ${c.isa} CPU; OpenBLAS runs its ${c.openblasCore} (${c.openblasIsa}) kernels; natgrad's micro-kernel: ${c.microKernel}`
+      );
       expect(r.stdout).toContain(`— ${c.why}`);
       expect(r.stdout).toMatch(/parking: OpenBLAS's idle threads before natgrad's parallel regions: (blas_thread_shutdown_|off|unavailable)/);
     }
@@ -103,7 +105,11 @@ describe('bad input gives an error naming the argument', () => {
   it('bad scalars and options', () => {
     expectArgError(() => choleskySolve(a4(), 2, new Float32Array(2), 1, { damping: -1 }), RangeError, /'damping' must be ≥ 0/);
     expectArgError(() => choleskySolve(a4(), 2, new Float32Array(2), 1, { damping: Infinity }), RangeError, /'damping' must be finite/);
-    expectArgError(() => pinvSolve(a4(), 2, new Float32Array(2), 1, { precision: 'float16' as never }), TypeError, /'precision' must be 'float32' or 'float64', got 'float16'/);
+    expectArgError(
+      () => pinvSolve(a4(), 2, new Float32Array(2), 1, { precision: 'float16' as never }),
+      TypeError,
+      /'precision' must be 'float32' or 'float64', got 'float16'/
+    );
     expectArgError(() => gemm(a4(), a4(), 2, 2, 2, { alpha: NaN }), RangeError, /'alpha' must be finite/);
   });
   it('outputs that overlap inputs', () => {

@@ -21,7 +21,7 @@
 // asserted (up to 2.4e-3 at the largest κ used here).
 import { describe, expect, it } from 'vitest';
 import { linear, NaturalGradient, sequential, tanh } from '../lib/index';
-import { Arch, denseNaturalGradient, forward64, grad64, fisher64, loss64, Loss, numParams, outDim, relErr, targetWidth } from './helpers/reference';
+import { type Arch, denseNaturalGradient, forward64, grad64, fisher64, loss64, type Loss, numParams, outDim, relErr, targetWidth } from './helpers/reference';
 import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
 
 const EPS32 = 2 ** -23;
@@ -96,7 +96,9 @@ describe('options and arguments', () => {
   it("accepts the methods 'exact', 'per-sample' and 'chain' (the latter two: test/per_sample.test.ts, test/chain.test.ts)", () => {
     expect(new NaturalGradient(model, { loss: 'gaussian', method: 'per-sample' }).method).toBe('per-sample');
     expect(new NaturalGradient(model, { loss: 'gaussian', method: 'chain' }).method).toBe('chain');
-    expect(() => new NaturalGradient(model, { loss: 'gaussian', method: 'newton' as never })).toThrow(/option 'method' must be 'exact' or 'per-sample' or 'chain'/);
+    expect(() => new NaturalGradient(model, { loss: 'gaussian', method: 'newton' as never })).toThrow(
+      /option 'method' must be 'exact' or 'per-sample' or 'chain'/
+    );
     expect(new NaturalGradient(model, { loss: 'gaussian', method: 'exact' }).method).toBe('exact');
   });
 
@@ -156,7 +158,10 @@ describe('direction against the dense float64 natural gradient', () => {
   for (const loss of LOSSES) {
     const k = kOf(loss);
     for (const [name, arch] of archs(k)) {
-      for (const [regime, ratio] of [['N·r < P', 0.4], ['N·r > P', 2]] as const) {
+      for (const [regime, ratio] of [
+        ['N·r < P', 0.4],
+        ['N·r > P', 2],
+      ] as const) {
         for (const lambda of [1e-3, 1]) {
           it(`${loss}, ${name}, ${regime}, λ = ${lambda}`, () => {
             const pr = problem(loss, arch, ratio, 10);

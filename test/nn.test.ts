@@ -2,7 +2,7 @@
 // written in test/helpers/reference.ts (independent of lib/).
 import { describe, expect, it } from 'vitest';
 import { gelu, linear, relu, sequential, sigmoid, softplus, tanh } from '../lib/index';
-import { ACT64, ActName, Arch, fdJacobian64, forward64, jacobian64, maxRelErr, numParams } from './helpers/reference';
+import { ACT64, type ActName, type Arch, fdJacobian64, forward64, jacobian64, maxRelErr, numParams } from './helpers/reference';
 import { buildModel, mlp, randomInputs, randomParams } from './helpers/models';
 
 const EPS32 = 2 ** -23;
@@ -153,7 +153,10 @@ describe('forward and jacobian against float64 references', () => {
   const archs: [string, Arch][] = [
     ['1 hidden, tanh', mlp([3, 7, 2], 'tanh')],
     ['2 hidden, gelu/relu', [{ linear: [4, 6] }, 'gelu', { linear: [6, 5] }, 'relu', { linear: [5, 3] }]],
-    ['3 hidden, sigmoid/softplus, output activation', [{ linear: [2, 5] }, 'sigmoid', { linear: [5, 4] }, 'softplus', { linear: [4, 4] }, 'tanh', { linear: [4, 2] }, 'sigmoid']],
+    [
+      '3 hidden, sigmoid/softplus, output activation',
+      [{ linear: [2, 5] }, 'sigmoid', { linear: [5, 4] }, 'softplus', { linear: [4, 4] }, 'tanh', { linear: [4, 2] }, 'sigmoid'],
+    ],
     ['activation first, two linear in a row', ['tanh', { linear: [3, 4] }, { linear: [4, 3] }, 'gelu', { linear: [3, 2] }]],
   ];
   for (const [name, arch] of archs) {

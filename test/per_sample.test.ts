@@ -9,7 +9,20 @@
 // natural_gradient.test.ts). F_i⁺ g_i is computed in float64 by both.
 import { describe, expect, it } from 'vitest';
 import { linear, NaturalGradient, relu, sequential } from '../lib/index';
-import { Arch, denseNaturalGradient, fisher64, forward64, grad64, jacobian64, Loss, numParams, outDim, relErr, symEig, targetWidth } from './helpers/reference';
+import {
+  type Arch,
+  denseNaturalGradient,
+  fisher64,
+  forward64,
+  grad64,
+  jacobian64,
+  type Loss,
+  numParams,
+  outDim,
+  relErr,
+  symEig,
+  targetWidth,
+} from './helpers/reference';
 import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
 
 const EPS32 = 2 ** -23;

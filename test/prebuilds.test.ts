@@ -38,16 +38,24 @@ function expectCasesPass(r: { status: number | null; stdout: string; stderr: str
 
 describe('what the prebuilt binaries need', () => {
   for (const arch of ['x64', 'arm64']) {
-    it.skipIf(!have(arch) && !required)(`linux-${arch}: no symbol version newer than Debian 11's (GLIBC_2.31, GLIBCXX_3.4.28), only the C/C++ runtime${why(arch)}`, () => {
-      expect(fs.existsSync(prebuilt(arch)), `${prebuilt(arch)} missing (npm run prebuilds)`).toBe(true);
-      const needs = elfNeeds(prebuilt(arch));
-      expect(needs.machine).toMatch(arch === 'x64' ? /X86-64/ : /AArch64/);
-      const floor: Record<string, string> = { GLIBC: '2.31', GLIBCXX: '3.4.28', CXXABI: '1.3.12', GCC: '7.0.0' };
-      expect(Object.keys(needs.newest).every((f) => f in floor), JSON.stringify(needs.newest)).toBe(true);
-      for (const [family, version] of Object.entries(needs.newest)) expect(compareVersions(version, floor[family]), `${family}_${version}`).toBeLessThanOrEqual(0);
-      for (const lib of needs.needed) expect(lib).toMatch(/^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|libstdc\+\+\.so\.6|libgcc_s\.so\.1|ld-linux[-\w.]*\.so\.[12])$/);
-      expect(needs.needed.join(' ')).not.toMatch(/openblas|gfortran|lapack/);
-    });
+    it.skipIf(!have(arch) && !required)(
+      `linux-${arch}: no symbol version newer than Debian 11's (GLIBC_2.31, GLIBCXX_3.4.28), only the C/C++ runtime${why(arch)}`,
+      () => {
+        expect(fs.existsSync(prebuilt(arch)), `${prebuilt(arch)} missing (npm run prebuilds)`).toBe(true);
+        const needs = elfNeeds(prebuilt(arch));
+        expect(needs.machine).toMatch(arch === 'x64' ? /X86-64/ : /AArch64/);
+        const floor: Record<string, string> = { GLIBC: '2.31', GLIBCXX: '3.4.28', CXXABI: '1.3.12', GCC: '7.0.0' };
+        expect(
+          Object.keys(needs.newest).every((f) => f in floor),
+          JSON.stringify(needs.newest)
+        ).toBe(true);
+        for (const [family, version] of Object.entries(needs.newest))
+          expect(compareVersions(version, floor[family]), `${family}_${version}`).toBeLessThanOrEqual(0);
+        for (const lib of needs.needed)
+          expect(lib).toMatch(/^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|libstdc\+\+\.so\.6|libgcc_s\.so\.1|ld-linux[-\w.]*\.so\.[12])$/);
+        expect(needs.needed.join(' ')).not.toMatch(/openblas|gfortran|lapack/);
+      }
+    );
   }
 
   it.skipIf((!have('x64') || !isRoot || !fs.existsSync(bullseye)) && !required)(
@@ -69,7 +77,7 @@ describe('what the prebuilt binaries need', () => {
         fs.rmSync(dir, { recursive: true, force: true });
       }
     },
-    60_000,
+    60_000
   );
 
   const qemu = spawnSync('qemu-aarch64', ['--version']).status === 0 && fs.existsSync(path.join(bookworm64, 'usr/bin/node'));
@@ -88,7 +96,7 @@ describe('what the prebuilt binaries need', () => {
         if (setting === 'natgrad') expect(out.backend.kernels).toMatch(/gemm: natgrad gemm_nt/);
         if (setting === 'openblas') expect(out.backend.kernels).toMatch(/gemm: OpenBLAS sgemm/);
       },
-      60_000,
+      60_000
     );
   }
 });
@@ -100,9 +108,13 @@ beforeAll(() => {
   // a package folder as npm would install it: package.json, dist/, prebuilds/, node-gyp-build — no build/
   pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'natgrad-pkg-'));
   fs.cpSync(path.join(root, 'prebuilds'), path.join(pkg, 'prebuilds'), { recursive: true });
-  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json'), '--outDir', path.join(pkg, 'dist')], {
-    stdio: 'pipe',
-  });
+  execFileSync(
+    process.execPath,
+    [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json'), '--outDir', path.join(pkg, 'dist')],
+    {
+      stdio: 'pipe',
+    }
+  );
   fs.copyFileSync(path.join(root, 'package.json'), path.join(pkg, 'package.json'));
   fs.cpSync(path.join(root, 'node_modules/node-gyp-build'), path.join(pkg, 'node_modules/node-gyp-build'), { recursive: true });
 }, 120_000);
@@ -118,8 +130,11 @@ describe.skipIf(!have('x64') && !required)(`the package with its prebuilt binary
     delete env.NATGRAD_ADDON;
     const probe = spawnSync(
       process.execPath,
-      ['-e', "const n = require('./'); const k = n.gram(new Float32Array([1,2,3,4,5,6]), 3, 2); console.log(JSON.stringify({ addon: n.backend().addon, k: Array.from(k) }))"],
-      { cwd: pkg, env, encoding: 'utf8' },
+      [
+        '-e',
+        "const n = require('./'); const k = n.gram(new Float32Array([1,2,3,4,5,6]), 3, 2); console.log(JSON.stringify({ addon: n.backend().addon, k: Array.from(k) }))",
+      ],
+      { cwd: pkg, env, encoding: 'utf8' }
     );
     expect(probe.status, probe.stderr).toBe(0);
     const out = JSON.parse(probe.stdout);
@@ -131,7 +146,11 @@ describe.skipIf(!have('x64') && !required)(`the package with its prebuilt binary
     const file = path.join(pkg, 'prebuilds', `${process.platform}-${process.arch}`, 'natgrad.glibc.node');
     const ldd = execFileSync('ldd', [file], { encoding: 'utf8' });
     expect(ldd).not.toMatch(/not found/);
-    const names = ldd.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter(Boolean).map((n) => path.basename(n));
+    const names = ldd
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/)[0])
+      .filter(Boolean)
+      .map((n) => path.basename(n));
     for (const n of names) expect(n).toMatch(/^(linux-vdso|libc\.|libm\.|libstdc\+\+|libgcc_s|ld-linux|libpthread|libdl|librt)/);
     expect(names.join(' ')).not.toMatch(/openblas|gfortran|lapack|blas/);
   });
@@ -147,8 +166,11 @@ describe.skipIf(!have('x64') && !required)(`the package with its prebuilt binary
     const run = (env: Record<string, string>) => {
       const r = spawnSync(
         process.execPath,
-        ['-e', "try { const n = require('./'); console.log(JSON.stringify(n.backend())) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }"],
-        { cwd: pkg, env: { ...process.env, ...env }, encoding: 'utf8' },
+        [
+          '-e',
+          "try { const n = require('./'); console.log(JSON.stringify(n.backend())) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }",
+        ],
+        { cwd: pkg, env: { ...process.env, ...env }, encoding: 'utf8' }
       );
       return JSON.parse(r.stdout);
     };

@@ -34,7 +34,10 @@ const rnd = () => (seed = (Math.imul(1664525, seed) + 1013904223) >>> 0) / 42949
 function crashOnce(file: string, mode: 'sync' | 'async', delay: number): Promise<{ started: number; done: number; signal: string | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(__dirname, 'helpers', 'crash-saver.cjs'), dist, file, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let started = 0, done = 0, armed = false, err = '';
+    let started = 0,
+      done = 0,
+      armed = false,
+      err = '';
     child.stderr.on('data', (d) => (err += d));
     child.stdout.on('data', (d: Buffer) => {
       for (const line of d.toString().trim().split('\n')) {
@@ -53,25 +56,36 @@ function crashOnce(file: string, mode: 'sync' | 'async', delay: number): Promise
 }
 
 describe('a crash mid-save never leaves a corrupt checkpoint', () => {
-  it.skipIf(!distFresh)('12 savers SIGKILLed at random moments: the file always loads, as one complete save', async () => {
-    const runs = Array.from({ length: 12 }, (_, i) => ({ file: path.join(dir, `crash-${i}.ckpt`), mode: i % 2 ? ('async' as const) : ('sync' as const), delay: Math.floor(rnd() * 120) }));
-    const results = await Promise.all(runs.map((r) => crashOnce(r.file, r.mode, r.delay)));
-    let midWrite = 0;
-    runs.forEach((r, i) => {
-      const { started, done } = results[i];
-      const ck = loadCheckpoint(r.file); // throws if the file is damaged
-      const k = (ck.extra as { k: number }).k;
-      // the last completed save, or the one in flight if the kill came after its rename
-      expect([done, started]).toContain(k);
-      expect(ck.model.params.every((v) => v === k), 'parameters from the same save as extra').toBe(true);
-      expect((ck.optimizer as NaturalGradient).damping).toBe(k);
-      const leftovers = fs.readdirSync(dir).filter((f) => f.startsWith(`.crash-${i}.ckpt.`) && f.endsWith('.tmp'));
-      if (leftovers.length) midWrite++;
-      expect(leftovers.length).toBeLessThanOrEqual(1);
-    });
-    // the kills did land inside saves now and then (a temporary file was being written)
-    expect(midWrite + results.filter((r) => r.started > r.done).length).toBeGreaterThan(0);
-  }, 60_000);
+  it.skipIf(!distFresh)(
+    '12 savers SIGKILLed at random moments: the file always loads, as one complete save',
+    async () => {
+      const runs = Array.from({ length: 12 }, (_, i) => ({
+        file: path.join(dir, `crash-${i}.ckpt`),
+        mode: i % 2 ? ('async' as const) : ('sync' as const),
+        delay: Math.floor(rnd() * 120),
+      }));
+      const results = await Promise.all(runs.map((r) => crashOnce(r.file, r.mode, r.delay)));
+      let midWrite = 0;
+      runs.forEach((r, i) => {
+        const { started, done } = results[i];
+        const ck = loadCheckpoint(r.file); // throws if the file is damaged
+        const k = (ck.extra as { k: number }).k;
+        // the last completed save, or the one in flight if the kill came after its rename
+        expect([done, started]).toContain(k);
+        expect(
+          ck.model.params.every((v) => v === k),
+          'parameters from the same save as extra'
+        ).toBe(true);
+        expect((ck.optimizer as NaturalGradient).damping).toBe(k);
+        const leftovers = fs.readdirSync(dir).filter((f) => f.startsWith(`.crash-${i}.ckpt.`) && f.endsWith('.tmp'));
+        if (leftovers.length) midWrite++;
+        expect(leftovers.length).toBeLessThanOrEqual(1);
+      });
+      // the kills did land inside saves now and then (a temporary file was being written)
+      expect(midWrite + results.filter((r) => r.started > r.done).length).toBeGreaterThan(0);
+    },
+    60_000
+  );
   if (!distFresh) it.todo('crash test skipped: dist/ is missing or older than lib/checkpoint.ts (npm run build:ts)');
 });
 
@@ -104,8 +118,22 @@ describe('a save that fails part-way keeps the previous checkpoint', () => {
           return (orig as (fd: number, b: Buffer, o: number, l: number) => number)(fd, buf, off, Math.ceil(len / 2));
         }) as typeof fsDefault.writeSync,
     ],
-    ['fsync fails', 'fsyncSync', () => (() => { throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }); }) as typeof fsDefault.fsyncSync],
-    ['rename fails', 'renameSync', () => (() => { throw Object.assign(new Error('EXDEV: cross-device link not permitted, rename'), { code: 'EXDEV' }); }) as typeof fsDefault.renameSync],
+    [
+      'fsync fails',
+      'fsyncSync',
+      () =>
+        (() => {
+          throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+        }) as typeof fsDefault.fsyncSync,
+    ],
+    [
+      'rename fails',
+      'renameSync',
+      () =>
+        (() => {
+          throw Object.assign(new Error('EXDEV: cross-device link not permitted, rename'), { code: 'EXDEV' });
+        }) as typeof fsDefault.renameSync,
+    ],
   ] as const) {
     it(`${what}: the error propagates, the old file loads unchanged, no temporary file is left`, () => {
       saveCheckpoint(file, { model, optimizer: opt, extra: { version: 'old' } });
@@ -125,7 +153,8 @@ describe('a save that fails part-way keeps the previous checkpoint', () => {
 describe('damaged files are refused with ERR_CHECKPOINT', () => {
   const model = sequential([linear(5, 8), tanh(), linear(8, 2)], { seed: 8 });
   const opt = new NaturalGradient(model, { loss: 'gaussian', momentum: 0.3 });
-  const x = Float32Array.from({ length: 40 }, (_, i) => Math.sin(i)), y = Float32Array.from({ length: 16 }, (_, i) => Math.cos(i));
+  const x = Float32Array.from({ length: 40 }, (_, i) => Math.sin(i)),
+    y = Float32Array.from({ length: 16 }, (_, i) => Math.cos(i));
   opt.step(x, y, 8);
   opt.step(x, y, 8); // momentum history in the state
   const good = encodeCheckpoint({ model, optimizer: opt, extra: { epoch: 3 } });
@@ -157,8 +186,12 @@ describe('damaged files are refused with ERR_CHECKPOINT', () => {
       refused(bad, `byte ${at} changed`);
     }
     for (let t = 0; t < 100; t++) {
-      const at = Math.floor(rnd() * good.length), len = 1 + Math.floor(rnd() * 64);
-      const bad = rnd() < 0.5 ? Buffer.concat([good.subarray(0, at), good.subarray(at + len)]) : Buffer.concat([good.subarray(0, at), Buffer.alloc(len, 0x41), good.subarray(at)]);
+      const at = Math.floor(rnd() * good.length),
+        len = 1 + Math.floor(rnd() * 64);
+      const bad =
+        rnd() < 0.5
+          ? Buffer.concat([good.subarray(0, at), good.subarray(at + len)])
+          : Buffer.concat([good.subarray(0, at), Buffer.alloc(len, 0x41), good.subarray(at)]);
       refused(bad, `splice at ${at}`);
     }
   });
@@ -169,7 +202,12 @@ describe('damaged files are refused with ERR_CHECKPOINT', () => {
       const b = JSON.parse(JSON.stringify(body));
       mutate(b);
       const bytes = Buffer.from(JSON.stringify(b));
-      const header = JSON.stringify({ format: 'natgrad-checkpoint', version: 1, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
+      const header = JSON.stringify({
+        format: 'natgrad-checkpoint',
+        version: 1,
+        bytes: bytes.length,
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+      });
       return Buffer.concat([Buffer.from(header + '\n'), bytes]);
     };
     const cases: [string, (b: typeof body) => void][] = [

@@ -29,11 +29,13 @@ function slopeWithinStretches(s: Sample[], y: (p: Sample) => number): number {
     if (g && g[0][2] === p[2]) g.push(p);
     else groups.push([p]);
   }
-  let sxx = 0, sxy = 0;
+  let sxx = 0,
+    sxy = 0;
   groups.forEach((g, gi) => {
     const pts = gi === 0 ? g : g.slice(2);
     if (pts.length < 2) return;
-    const mx = pts.reduce((a, p) => a + p[0], 0) / pts.length, my = pts.reduce((a, p) => a + y(p), 0) / pts.length;
+    const mx = pts.reduce((a, p) => a + p[0], 0) / pts.length,
+      my = pts.reduce((a, p) => a + y(p), 0) / pts.length;
     for (const p of pts) {
       sxx += (p[0] - mx) ** 2;
       sxy += (p[0] - mx) * (y(p) - my);
@@ -44,7 +46,7 @@ function slopeWithinStretches(s: Sample[], y: (p: Sample) => number): number {
 const after = (s: Sample[], warm: number) => s.filter((p) => p[0] >= warm);
 
 let seed = 11;
-const rnd = () => ((seed = (Math.imul(1664525, seed) + 1013904223) >>> 0) / 4294967296) - 0.5;
+const rnd = () => (seed = (Math.imul(1664525, seed) + 1013904223) >>> 0) / 4294967296 - 0.5;
 const filled = (n: number) => Float32Array.from({ length: n }, rnd);
 
 describe('no growth over long runs (short version of npm run bench:soak)', () => {
@@ -74,7 +76,12 @@ describe('no growth over long runs (short version of npm run bench:soak)', () =>
   }, 60_000);
 
   it('3,000 Promise-form kernel calls (every 10th output transferred while pending): RSS flat after warm-up', async () => {
-    const A = filled(24 * 8), B = filled(8 * 16), LB = filled(96 * 16), LA = filled(32 * 8), G = filled(16 * 12 * 4), R = filled(48);
+    const A = filled(24 * 8),
+      B = filled(8 * 16),
+      LB = filled(96 * 16),
+      LA = filled(32 * 8),
+      G = filled(16 * 12 * 4),
+      R = filled(48);
     const K = new Float32Array(24 * 24);
     for (let i = 0; i < 24; i++) K[i * 24 + i] = 3;
     const samples: Sample[] = [];
@@ -85,18 +92,35 @@ describe('no growth over long runs (short version of npm run bench:soak)', () =>
       for (let j = i; j < Math.min(i + 8, 3000); j++) {
         let p: Promise<unknown>, out: Float32Array;
         switch (j % 4) {
-          case 0: out = new Float32Array(24 * 16); p = gemmAsync(A, B, 24, 16, 8, { out }); break;
-          case 1: out = new Float32Array(96 * 96); p = layerGramAsync(LB, LA, 32, 3, 16, 8, out); break;
-          case 2: out = new Float32Array(48); p = choleskySolveAsync(K, 24, R, 2, { damping: 1e-3, out }); break;
-          default: out = new Float32Array(16 * 16); p = batchedGramInverseAsync(G, 16, 12, 4, { damping: 0.1, out });
+          case 0:
+            out = new Float32Array(24 * 16);
+            p = gemmAsync(A, B, 24, 16, 8, { out });
+            break;
+          case 1:
+            out = new Float32Array(96 * 96);
+            p = layerGramAsync(LB, LA, 32, 3, 16, 8, out);
+            break;
+          case 2:
+            out = new Float32Array(48);
+            p = choleskySolveAsync(K, 24, R, 2, { damping: 1e-3, out });
+            break;
+          default:
+            out = new Float32Array(16 * 16);
+            p = batchedGramInverseAsync(G, 16, 12, 4, { damping: 0.1, out });
         }
         if (j % 10 === 9) structuredClone(out.buffer, { transfer: [out.buffer] });
-        batch.push(p.then(() => 'ok', (e: { code?: string }) => e.code ?? 'error'));
+        batch.push(
+          p.then(
+            () => 'ok',
+            (e: { code?: string }) => e.code ?? 'error'
+          )
+        );
       }
       for (const o of await Promise.all(batch)) outcomes[o] = (outcomes[o] ?? 0) + 1;
     }
     sample(samples, 3000);
     expect(outcomes).toEqual({ ok: 2700, ERR_INVALID_STATE: 300 });
+    // biome-ignore lint/suspicious/noDuplicateTestHooks: after() is this file's sample filter, not vitest's hook
     const rss = slopeWithinStretches(after(samples, 1000), (p) => p[1]);
     if (process.env.NATGRAD_SOAK_REPORT) console.log(`async calls: RSS ${rss.toFixed(1)} B/call`);
     expect(rss, `RSS slope ${rss.toFixed(1)} B/call`).toBeLessThan(2048);

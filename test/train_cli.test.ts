@@ -33,14 +33,33 @@ describe('natgrad train', () => {
   it('learns a separable CSV and writes model.json, metrics.jsonl, loss.svg, run.json', async () => {
     const file = csv('blobs.csv', blobs(100));
     const run = join(dir, 'run');
-    const code = await main(['train', '--data', file, '--target', 'cls', '--loss', 'categorical', '--model', '8', '--epochs', '4', '--batch', '20', '--out', run]);
+    const code = await main([
+      'train',
+      '--data',
+      file,
+      '--target',
+      'cls',
+      '--loss',
+      'categorical',
+      '--model',
+      '8',
+      '--epochs',
+      '4',
+      '--batch',
+      '20',
+      '--out',
+      run,
+    ]);
     expect(err.join('\n')).toBe('');
     expect(code).toBe(0);
     const text = out.join('');
     expect(text).toContain('100 rows, 3 inputs, target cls (2 classes); 80 train / 20 test');
     expect(text).toMatch(/epoch 4\/4 {2}loss [\d.e+-]+ {2}acc 100\.00% {2}test loss [\d.e+-]+ {2}test acc 100\.00% {2}λ/);
     // metrics.jsonl: the initial evaluation plus one line per epoch, each a JSON object
-    const lines = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.epoch)).toEqual([0, 1, 2, 3, 4]);
     expect(lines.map((l) => l.step)).toEqual([0, 4, 8, 12, 16]);
     expect(lines[4].testAcc).toBe(1);
@@ -59,13 +78,34 @@ describe('natgrad train', () => {
   it('gaussian regression: NGD on a linear model solves least squares (y = 2a − b + 1) in a few steps', async () => {
     const rows = ['a,b,y'];
     for (let i = 0; i < 40; i++) {
-      const a = ((i * 7) % 13) / 13 - 0.5, b = ((i * 5) % 11) / 11 - 0.5;
+      const a = ((i * 7) % 13) / 13 - 0.5,
+        b = ((i * 5) % 11) / 11 - 0.5;
       rows.push(`${a},${b},${2 * a - b + 1}`);
     }
     const run = join(dir, 'lin');
-    const code = await main(['train', '--data', csv('lin.csv', rows.join('\n')), '--target', 'y', '--loss', 'gaussian', '--model', 'linear', '--epochs', '5', '--test-fraction', '0', '--out', run]);
+    const code = await main([
+      'train',
+      '--data',
+      csv('lin.csv', rows.join('\n')),
+      '--target',
+      'y',
+      '--loss',
+      'gaussian',
+      '--model',
+      'linear',
+      '--epochs',
+      '5',
+      '--test-fraction',
+      '0',
+      '--out',
+      run,
+    ]);
     expect(code).toBe(0);
-    const last = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).pop();
+    const last = readFileSync(join(run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .pop();
     expect(last.trainLoss).toBeLessThan(1e-6);
     expect(last.testLoss).toBe(null);
     expect(last.trainAcc).toBeUndefined();
@@ -79,9 +119,31 @@ describe('natgrad train', () => {
 
   it('--fixed-damping keeps λ where --damping puts it', async () => {
     const run = join(dir, 'fixed');
-    const code = await main(['train', '--data', join(dir, 'blobs.csv'), '--target', 'cls', '--loss', 'categorical', '--model', '4', '--epochs', '3', '--batch', '16', '--damping', '0.5', '--fixed-damping', '--out', run]);
+    const code = await main([
+      'train',
+      '--data',
+      join(dir, 'blobs.csv'),
+      '--target',
+      'cls',
+      '--loss',
+      'categorical',
+      '--model',
+      '4',
+      '--epochs',
+      '3',
+      '--batch',
+      '16',
+      '--damping',
+      '0.5',
+      '--fixed-damping',
+      '--out',
+      run,
+    ]);
     expect(code).toBe(0);
-    const lines = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.damping)).toEqual([0.5, 0.5, 0.5, 0.5]);
     expect(lines[3].trainLoss).toBeLessThan(lines[0].trainLoss);
     expect(JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')).optimizer.adaptiveDamping).toBe(false);
@@ -94,7 +156,24 @@ describe('natgrad train', () => {
     for (const opt of ['adam', 'sgd']) {
       out.length = 0;
       const run = join(dir, `m-${opt}`);
-      const code = await main(['train', '--data', file, '--target', 't1,t2', '--loss', 'gaussian', '--optimizer', opt, '--epochs', '2', '--standardize', '--test-fraction', '0', '--out', run]);
+      const code = await main([
+        'train',
+        '--data',
+        file,
+        '--target',
+        't1,t2',
+        '--loss',
+        'gaussian',
+        '--optimizer',
+        opt,
+        '--epochs',
+        '2',
+        '--standardize',
+        '--test-fraction',
+        '0',
+        '--out',
+        run,
+      ]);
       expect(code).toBe(0);
       const r = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
       expect(r.model.layers).toEqual([3, 64, 2]);
@@ -117,9 +196,15 @@ describe('natgrad train', () => {
       [['--data', csv('bern.csv', 'a,y\n1,0\n2,2\n'), '--target', 'y', '--loss', 'bernoulli'], /bern\.csv:3: column "y": 2 is not a label 0 or 1/],
       [['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--epochs', 'ten'], /--epochs must be a number, got 'ten'/],
       [['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--epochs', '0'], /--epochs must be ≥ 1/],
-      [['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--optimizer', 'lbfgs'], /--optimizer must be 'ngd' or 'adam' or 'sgd', got 'lbfgs'/],
+      [
+        ['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--optimizer', 'lbfgs'],
+        /--optimizer must be 'ngd' or 'adam' or 'sgd', got 'lbfgs'/,
+      ],
       [['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--model', '64,x'], /--model: 'x' is not a layer width/],
-      [['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--damping', '1', '--optimizer', 'adam'], /--damping goes with --optimizer ngd/],
+      [
+        ['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--damping', '1', '--optimizer', 'adam'],
+        /--damping goes with --optimizer ngd/,
+      ],
       [['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--batch'], /--batch needs a value/],
       [['--dataset', 'cifar'], /--dataset must be 'mnist' or 'sinc'/],
       [['--dataset', 'sinc', '--optimizer', 'sgd', '--fixed-damping'], /--fixed-damping goes with --optimizer ngd/],
@@ -136,7 +221,10 @@ describe('natgrad train', () => {
   it('--dataset sinc trains the built-in regression', async () => {
     const code = await main(['train', '--dataset', 'sinc', '--model', '20,20', '--epochs', '30']);
     expect(code).toBe(0);
-    const done = out.join('').split('\n').find((l) => l.startsWith('done:'))!;
+    const done = out
+      .join('')
+      .split('\n')
+      .find((l) => l.startsWith('done:'))!;
     const mse = 2 * Number(/train loss ([\d.e+-]+)/.exec(done)![1]);
     expect(mse).toBeLessThan(1e-3); // 30 full-batch NGD steps; the initial MSE is ~0.1
   });
@@ -180,12 +268,7 @@ describe('Progress', () => {
     p.update(5, 10, 'epoch 1/2', { loss: '0.3' });
     p.line('epoch 1/2 done');
     p.done();
-    expect(writes).toEqual([
-      '\repoch 1/2 [#.........]  10%  loss 0.5\x1b[K',
-      '\repoch 1/2 [#####.....]  50%  loss 0.3\x1b[K',
-      '\r\x1b[K',
-      'epoch 1/2 done\n',
-    ]);
+    expect(writes).toEqual(['\repoch 1/2 [#.........]  10%  loss 0.5\x1b[K', '\repoch 1/2 [#####.....]  50%  loss 0.3\x1b[K', '\r\x1b[K', 'epoch 1/2 done\n']);
   });
   it('not on a TTY: only the permanent lines', () => {
     const writes: string[] = [];

@@ -21,7 +21,7 @@ const run = (child: string, count: number, ...more: string[]) => {
 };
 
 describe('Workers', () => {
-  it('50 Workers ended (terminate(), process.exit(), an uncaught throw) with every …Async kernel and every optimizer\'s stepAsync in flight: the process survives, the main thread\'s bits do not change', () => {
+  it("50 Workers ended (terminate(), process.exit(), an uncaught throw) with every …Async kernel and every optimizer's stepAsync in flight: the process survives, the main thread's bits do not change", () => {
     const r = run('worker-teardown-child.cjs', 50);
     expect(r.stderr).not.toMatch(/terminate called|Aborted/);
     expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
@@ -36,7 +36,7 @@ describe('Workers', () => {
     expect(r.out).toEqual({ terminated: 60, mismatches: 0 });
   });
 
-  it('per-environment state: Workers loading natgrad and calling setThreads(1) leave the main thread\'s backend().reason, threads and bits as they were', () => {
+  it("per-environment state: Workers loading natgrad and calling setThreads(1) leave the main thread's backend().reason, threads and bits as they were", () => {
     const r = run('worker-state-child.cjs', 6);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);

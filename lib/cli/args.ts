@@ -68,9 +68,14 @@ export function parseArgs(cmd: string, argv: string[], spec: Record<string, Opti
       if (!a.startsWith('--') || a === '--') throw new UsageError(`unexpected argument '${a}' (options start with --)`);
       const eq = a.indexOf('=');
       const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-      const s = Object.prototype.hasOwnProperty.call(spec, name) ? spec[name] : undefined;
-      if (!s) throw new UsageError(`unknown option '--${name}' (options: ${Object.keys(spec).map((k) => `--${k}`).join(', ')})`);
-      if (Object.prototype.hasOwnProperty.call(out, name)) throw new UsageError(`--${name} given twice`);
+      const s = Object.hasOwn(spec, name) ? spec[name] : undefined;
+      if (!s)
+        throw new UsageError(
+          `unknown option '--${name}' (options: ${Object.keys(spec)
+            .map((k) => `--${k}`)
+            .join(', ')})`
+        );
+      if (Object.hasOwn(out, name)) throw new UsageError(`--${name} given twice`);
       if (s.kind === 'flag') {
         if (eq > 0) throw new UsageError(`--${name} takes no value`);
         out[name] = true;

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { OptionSpec, parseArgs, UsageError } from './args';
+import { type OptionSpec, parseArgs, UsageError } from './args';
 
 export const BENCH_USAGE = 'usage: natgrad bench [--quick] [--only kernels,alternatives,scaling,training] [--out-dir DIR] [--summary-only]';
 
@@ -32,14 +32,20 @@ export function benchScript(): string {
 export async function bench(argv: string[]): Promise<number> {
   const o = parseArgs('bench', argv, SPEC, BENCH_USAGE);
   if (o.help) {
-    console.log(`${BENCH_USAGE}\n\n${Object.entries(SPEC).map(([k, s]) => `  --${k.padEnd(13)} ${s.help}`).join('\n')}`);
+    console.log(
+      `${BENCH_USAGE}\n\n${Object.entries(SPEC)
+        .map(([k, s]) => `  --${k.padEnd(13)} ${s.help}`)
+        .join('\n')}`
+    );
     return 0;
   }
   const only = o.only as string[] | undefined;
   for (const s of only ?? []) if (!SECTIONS.includes(s)) throw new UsageError(`--only: unknown section '${s}' (${SECTIONS.join(', ')})\n${BENCH_USAGE}`);
   const script = benchScript();
   if (!existsSync(script))
-    throw new Error(`the benchmark suite is not in this installation (${script} not found): run it from a checkout of the natgrad repository (npm install, npm run build, then natgrad bench)`);
+    throw new Error(
+      `the benchmark suite is not in this installation (${script} not found): run it from a checkout of the natgrad repository (npm install, npm run build, then natgrad bench)`
+    );
   const args = [script];
   if (o.quick) args.push('--quick');
   if (only) args.push(`--only=${only.join(',')}`);

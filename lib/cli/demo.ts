@@ -8,12 +8,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { backend } from '../native';
-import { compare, Comparison, comparisonSvg, formatComparison } from '../demo/compare';
-import { mnistProblem, Problem, sincProblem } from '../demo/problems';
+import { compare, type Comparison, comparisonSvg, formatComparison } from '../demo/compare';
+import { mnistProblem, type Problem, sincProblem } from '../demo/problems';
 import { OPTIMIZER_LABEL } from '../demo/trainer';
 import { textChart } from '../plot/text';
 import { Progress } from './progress';
-import { parseArgs, OptionSpec } from './args';
+import { parseArgs, type OptionSpec } from './args';
 
 const SPEC: Record<string, OptionSpec> = {
   only: { kind: 'choice', choices: ['mnist', 'sinc'], help: 'run one problem only' },
@@ -29,7 +29,8 @@ export const DEMO_USAGE = `usage: natgrad demo [--only mnist|sinc] [--svg FILE] 
 /** The demo's problems for the options. */
 export function demoProblems(o: { only?: string; quick?: boolean; timeScale?: number }): Problem[] {
   const out: Problem[] = [];
-  if (o.only !== 'sinc') out.push(o.quick ? mnistProblem({ train: 1000, test: 500, timeScale: 0.1 * (o.timeScale ?? 1) }) : mnistProblem({ timeScale: o.timeScale }));
+  if (o.only !== 'sinc')
+    out.push(o.quick ? mnistProblem({ train: 1000, test: 500, timeScale: 0.1 * (o.timeScale ?? 1) }) : mnistProblem({ timeScale: o.timeScale }));
   if (o.only !== 'mnist') out.push(o.quick ? sincProblem({ steps: 20, firstOrderFactor: 5 }) : sincProblem());
   return out;
 }
@@ -37,7 +38,11 @@ export function demoProblems(o: { only?: string; quick?: boolean; timeScale?: nu
 export function demo(argv: string[]): number {
   const opts = parseArgs('demo', argv, SPEC, DEMO_USAGE);
   if (opts.help) {
-    console.log(`${DEMO_USAGE}\n${Object.entries(SPEC).map(([k, s]) => `  --${k.padEnd(11)} ${s.help}`).join('\n')}`);
+    console.log(
+      `${DEMO_USAGE}\n${Object.entries(SPEC)
+        .map(([k, s]) => `  --${k.padEnd(11)} ${s.help}`)
+        .join('\n')}`
+    );
     return 0;
   }
   const svgPath = (opts.svg as string | undefined) ?? 'natgrad-demo.svg';
@@ -57,14 +62,16 @@ export function demo(argv: string[]): number {
       onStep: (_c, e) => {
         bar.update(e.batchIndex + 1, e.batches, `${label} epoch ${e.epoch}`, {
           loss: e.loss.toExponential(2),
-          ...(e.damping !== undefined ? { 'λ': e.damping.toExponential(0) } : {}),
+          ...(e.damping !== undefined ? { λ: e.damping.toExponential(0) } : {}),
           step: `${e.ms.toFixed(1)} ms`,
         });
       },
       onRunDone: (_c, _lr, _phase, r) => {
         const f = r.final;
         const metric = f.testAcc !== undefined ? `test acc ${(100 * f.testAcc).toFixed(2)}%` : `train MSE ${(2 * f.trainLoss).toExponential(2)}`;
-        bar.line(`  ${label.padEnd(30)} ${String(r.steps).padStart(5)} steps ${r.seconds.toFixed(1).padStart(5)} s  loss ${f.trainLoss.toExponential(3)}  ${metric}${r.diverged ? '  (diverged)' : ''}`);
+        bar.line(
+          `  ${label.padEnd(30)} ${String(r.steps).padStart(5)} steps ${r.seconds.toFixed(1).padStart(5)} s  loss ${f.trainLoss.toExponential(3)}  ${metric}${r.diverged ? '  (diverged)' : ''}`
+        );
       },
     });
     bar.done();
@@ -78,7 +85,13 @@ export function demo(argv: string[]): number {
           x: r.best.points.map((p) => (classif ? p.time : p.step)),
           y: r.best.points.map((p) => (classif ? p.trainLoss : 2 * p.trainLoss)),
         })),
-        { logY: true, width: 64, height: 10, title: `${problem.name}: training ${classif ? 'loss' : 'MSE'} vs ${classif ? 'training seconds' : 'step'}`, xLabel: classif ? 's' : 'step' }
+        {
+          logY: true,
+          width: 64,
+          height: 10,
+          title: `${problem.name}: training ${classif ? 'loss' : 'MSE'} vs ${classif ? 'training seconds' : 'step'}`,
+          xLabel: classif ? 's' : 'step',
+        }
       )
     );
   }

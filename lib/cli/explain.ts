@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import type { LossName } from '../distributions';
 import type { ActivationName } from '../nn';
 import { compareTraining, explain as runExplain, formatReport, formatTraining, trainingSvg } from '../explain';
-import { OptionSpec, parseArgs, UsageError } from './args';
+import { type OptionSpec, parseArgs, UsageError } from './args';
 
 export const EXPLAIN_USAGE =
   'usage: natgrad explain [--hidden 16,16] [--activation tanh|relu|sigmoid|softplus|gelu] [--batch N] [--loss gaussian|categorical|bernoulli]\n' +
@@ -19,7 +19,11 @@ const SPEC: Record<string, OptionSpec> = {
   hidden: { kind: 'list', help: 'hidden layer widths of the MLP (default 16,16; each 1…256)' },
   activation: { kind: 'choice', choices: ['tanh', 'relu', 'sigmoid', 'softplus', 'gelu'], help: 'hidden activation (default tanh)' },
   batch: { kind: 'number', integer: true, min: 2, help: 'minibatch size N (default 16; at most 256)' },
-  loss: { kind: 'choice', choices: ['gaussian', 'categorical', 'bernoulli'], help: 'output family (default gaussian, k = 2; categorical k = 3; bernoulli k = 1)' },
+  loss: {
+    kind: 'choice',
+    choices: ['gaussian', 'categorical', 'bernoulli'],
+    help: 'output family (default gaussian, k = 2; categorical k = 3; bernoulli k = 1)',
+  },
   seed: { kind: 'number', integer: true, min: 0, help: 'seed of the data and the initialisation (default 0)' },
   'held-out': { kind: 'number', integer: true, min: 1, help: 'held-out points (default 512)' },
   'no-cost': { kind: 'flag', help: 'skip the timing of the exact step as N·r grows (about a second)' },
@@ -34,22 +38,30 @@ const SPEC: Record<string, OptionSpec> = {
 export function explain(argv: string[]): number {
   const o = parseArgs('explain', argv, SPEC, EXPLAIN_USAGE);
   if (o.help) {
-    console.log(`${EXPLAIN_USAGE}\n\n${Object.entries(SPEC).map(([k, s]) => `  --${k.padEnd(12)} ${s.help}`).join('\n')}`);
+    console.log(
+      `${EXPLAIN_USAGE}\n\n${Object.entries(SPEC)
+        .map(([k, s]) => `  --${k.padEnd(12)} ${s.help}`)
+        .join('\n')}`
+    );
     return 0;
   }
   const problem = {
-    hidden: o.hidden === undefined ? undefined : (o.hidden as string[]).map((h) => {
-      const v = Number(h);
-      if (!/^\d+$/.test(h) || v < 1 || v > 256) throw new UsageError(`--hidden: each width must be an integer 1…256, got '${h}'\n${EXPLAIN_USAGE}`);
-      return v;
-    }),
+    hidden:
+      o.hidden === undefined
+        ? undefined
+        : (o.hidden as string[]).map((h) => {
+            const v = Number(h);
+            if (!/^\d+$/.test(h) || v < 1 || v > 256) throw new UsageError(`--hidden: each width must be an integer 1…256, got '${h}'\n${EXPLAIN_USAGE}`);
+            return v;
+          }),
     activation: o.activation as ActivationName | undefined,
     batch: o.batch as number | undefined,
     loss: o.loss as LossName | undefined,
     seed: o.seed as number | undefined,
     heldOut: o['held-out'] as number | undefined,
   };
-  if (problem.batch !== undefined && problem.batch > 256) throw new UsageError(`--batch must be at most 256 (the report forms dense float64 Jacobians), got ${problem.batch}\n${EXPLAIN_USAGE}`);
+  if (problem.batch !== undefined && problem.batch > 256)
+    throw new UsageError(`--batch must be at most 256 (the report forms dense float64 Jacobians), got ${problem.batch}\n${EXPLAIN_USAGE}`);
   const trainOnly = ['steps', 'train-size', 'svg'].filter((k) => o[k] !== undefined);
   if (!o.train && trainOnly.length) throw new UsageError(`--${trainOnly[0]} goes with --train\n${EXPLAIN_USAGE}`);
   if (o.train) {

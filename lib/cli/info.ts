@@ -15,12 +15,18 @@ export function info(_argv: string[]): number {
   if (b.cpu) {
     const c = b.cpu;
     console.log(`  cpu:     ${c.isa} CPU; OpenBLAS runs its ${c.openblasCore} (${c.openblasIsa}) kernels; natgrad's micro-kernel: ${c.microKernel}`);
-    console.log(`  path:    gemm: ${c.gemm === 'natgrad' ? "natgrad's" : "OpenBLAS's"}, float32 Cholesky: ${c.cholesky === 'natgrad' ? "natgrad's" : "OpenBLAS's"} — ${c.why}`);
+    console.log(
+      `  path:    gemm: ${c.gemm === 'natgrad' ? "natgrad's" : "OpenBLAS's"}, float32 Cholesky: ${c.cholesky === 'natgrad' ? "natgrad's" : "OpenBLAS's"} — ${c.why}`
+    );
     console.log(`  parking: OpenBLAS's idle threads before natgrad's parallel regions: ${c.parking} (${c.parks} so far)`);
   }
-  console.log(`  same bits for any thread count: ${b.threadIndependent.length ? b.threadIndependent.join(', ') : 'none'} (every kernel: the same bits run to run)`);
+  console.log(
+    `  same bits for any thread count: ${b.threadIndependent.length ? b.threadIndependent.join(', ') : 'none'} (every kernel: the same bits run to run)`
+  );
   const m = memoryInfo();
-  console.log(`  memory:  ${gb(m.available)} available to a call (${m.source}${m.limit !== null ? `; capped at ${gb(m.limit)} by NATGRAD_MAX_MEMORY / setMemoryLimit()` : ''})`);
+  console.log(
+    `  memory:  ${gb(m.available)} available to a call (${m.source}${m.limit !== null ? `; capped at ${gb(m.limit)} by NATGRAD_MAX_MEMORY / setMemoryLimit()` : ''})`
+  );
   if (b.note) console.log(`  note:    ${b.note}`);
   console.log(`  addon:   ${b.addon}`);
   return 0;

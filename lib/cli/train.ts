@@ -17,16 +17,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint';
-import { readCsv, CsvTable } from '../data/csv';
+import { readCsv, type CsvTable } from '../data/csv';
 import { loadMnist } from '../data/mnist';
 import { sincData } from '../demo/sinc';
-import { Dataset, OPTIMIZER_LABEL, OptimizerName, Point, ResumeFrom, train as trainLoop } from '../demo/trainer';
+import { type Dataset, OPTIMIZER_LABEL, type OptimizerName, type Point, type ResumeFrom, train as trainLoop } from '../demo/trainer';
 import type { LossName } from '../distributions';
-import { ActivationName, mlp } from '../nn';
+import { type ActivationName, mlp } from '../nn';
 import type { Sequential } from '../nn/sequential';
 import { Rng } from '../util/random';
-import { lineCharts, Panel } from '../plot/svg';
-import { parseArgs, OptionSpec, UsageError } from './args';
+import { lineCharts, type Panel } from '../plot/svg';
+import { parseArgs, type OptionSpec, UsageError } from './args';
 import { Progress } from './progress';
 
 export const TRAIN_USAGE =
@@ -45,7 +45,11 @@ const SPEC: Record<string, OptionSpec> = {
   data: { kind: 'string', help: 'CSV file: a header row, then numbers only' },
   target: { kind: 'list', help: 'target column(s) of the CSV (several only with --loss gaussian)' },
   dataset: { kind: 'choice', choices: ['mnist', 'sinc'], help: 'built-in data instead of --data (mnist: 8,000/2,000 digits; sinc: sin(10x)/(10x))' },
-  loss: { kind: 'choice', choices: ['categorical', 'gaussian', 'bernoulli'], help: `output family (required with --data; categorical targets are class indices 0..K-1, K at most 2 × distinct labels + ${CLASS_SLACK})` },
+  loss: {
+    kind: 'choice',
+    choices: ['categorical', 'gaussian', 'bernoulli'],
+    help: `output family (required with --data; categorical targets are class indices 0..K-1, K at most 2 × distinct labels + ${CLASS_SLACK})`,
+  },
   model: { kind: 'list', help: "hidden layer widths, e.g. 64,64, or 'linear' for none (default 64)" },
   activation: { kind: 'choice', choices: ['relu', 'tanh', 'sigmoid', 'softplus', 'gelu'], help: 'hidden activation (default relu; tanh for sinc)' },
   epochs: { kind: 'number', integer: true, min: 1, help: 'passes over the training set (default 10)' },
@@ -53,21 +57,28 @@ const SPEC: Record<string, OptionSpec> = {
   optimizer: { kind: 'choice', choices: ['ngd', 'adam', 'sgd'], help: 'ngd (exact natural gradient, adaptive damping), adam or sgd (default ngd)' },
   lr: { kind: 'number', min: 0, strict: true, help: 'learning rate (default ngd 1, adam 1e-3, sgd 0.1)' },
   damping: { kind: 'number', min: 0, help: 'ngd: initial damping λ (default 1e-3; adapted every step unless --fixed-damping)' },
-  'fixed-damping': { kind: 'flag', help: 'ngd: keep λ at --damping (no Levenberg–Marquardt adaptation; often better with small noisy batches, e.g. --damping 1)' },
+  'fixed-damping': {
+    kind: 'flag',
+    help: 'ngd: keep λ at --damping (no Levenberg–Marquardt adaptation; often better with small noisy batches, e.g. --damping 1)',
+  },
   momentum: { kind: 'number', min: 0, help: 'sgd: momentum (default 0.9)' },
   'test-fraction': { kind: 'number', min: 0, help: 'fraction of the CSV rows held out for testing, seeded (default 0.2; 0: none)' },
   standardize: { kind: 'flag', help: 'scale every input column to mean 0, standard deviation 1 (statistics of the training rows)' },
   seed: { kind: 'number', integer: true, min: 0, help: 'seed of the initialisation, split and batch order (default 0)' },
-  out: { kind: 'string', help: 'directory for model.json, metrics.jsonl, loss.svg, run.json, and checkpoint.ckpt after every epoch (checked for writing before training)' },
-  resume: { kind: 'flag', help: 'continue the run whose checkpoint.ckpt is in --out: model, optimizer state, epoch, batch order; same options (--epochs may grow)' },
+  out: {
+    kind: 'string',
+    help: 'directory for model.json, metrics.jsonl, loss.svg, run.json, and checkpoint.ckpt after every epoch (checked for writing before training)',
+  },
+  resume: {
+    kind: 'flag',
+    help: 'continue the run whose checkpoint.ckpt is in --out: model, optimizer state, epoch, batch order; same options (--epochs may grow)',
+  },
   help: { kind: 'flag', help: 'this help' },
 };
-
 
 /** The checkpoint in --out, written after every epoch. */
 export const CHECKPOINT_FILE = 'checkpoint.ckpt';
 const OUTPUTS = ['model.json', 'metrics.jsonl', 'loss.svg', 'run.json', CHECKPOINT_FILE];
-
 
 interface Data {
   train: Dataset;
@@ -105,7 +116,8 @@ function fromCsv(table: CsvTable, file: string, targets: string[], loss: LossNam
     }
   }
   if (loss === 'categorical') {
-    let max = 0, maxRow = 0;
+    let max = 0,
+      maxRow = 0;
     const seen = new Set<number>();
     for (let r = 0; r < n; r++) {
       seen.add(y[r]);
@@ -143,15 +155,18 @@ function fromCsv(table: CsvTable, file: string, targets: string[], loss: LossNam
     }
   }
   const take = (rows: number[]): Dataset => {
-    const d = fcols.length, tw = tcols.length;
-    const xs = new Float32Array(rows.length * d), ys = new Float32Array(rows.length * tw);
+    const d = fcols.length,
+      tw = tcols.length;
+    const xs = new Float32Array(rows.length * d),
+      ys = new Float32Array(rows.length * tw);
     rows.forEach((r, i) => {
       xs.set(x.subarray(r * d, (r + 1) * d), i * d);
       ys.set(y.subarray(r * tw, (r + 1) * tw), i * tw);
     });
     return { x: xs, y: ys, n: rows.length, inDim: d };
   };
-  const trainRows = perm.slice(0, n - nTest), testRows = perm.slice(n - nTest);
+  const trainRows = perm.slice(0, n - nTest),
+    testRows = perm.slice(n - nTest);
   return {
     train: take(trainRows),
     test: take(testRows),
@@ -175,7 +190,8 @@ function builtin(name: string): Data {
     };
   }
   const tr = sincData(200);
-  const xt = new Float32Array(199), yt = new Float32Array(199);
+  const xt = new Float32Array(199),
+    yt = new Float32Array(199);
   for (let i = 0; i < 199; i++) {
     const t = (tr.x[i] + tr.x[i + 1]) / 2;
     xt[i] = t;
@@ -194,7 +210,8 @@ function builtin(name: string): Data {
 /** Standardizes the columns of train and test in place with the training statistics; returns them. */
 function standardize(train: Dataset, test: Dataset): { mean: number[]; std: number[] } {
   const d = train.inDim;
-  const mean = new Float64Array(d), sq = new Float64Array(d);
+  const mean = new Float64Array(d),
+    sq = new Float64Array(d);
   for (let i = 0; i < train.n; i++) for (let c = 0; c < d; c++) mean[c] += train.x[i * d + c];
   for (let c = 0; c < d; c++) mean[c] /= train.n;
   for (let i = 0; i < train.n; i++) for (let c = 0; c < d; c++) sq[c] += (train.x[i * d + c] - mean[c]) ** 2;
@@ -219,7 +236,11 @@ function checkOut(out: string): void {
   for (;;) {
     try {
       if (!statSync(at).isDirectory())
-        throw new Error(at === resolve(out) ? `--out ${out} is not a folder; ${NOTHING}` : `--out ${out}: cannot create the folder (ENOTDIR: ${at} is not a folder); ${NOTHING}`);
+        throw new Error(
+          at === resolve(out)
+            ? `--out ${out} is not a folder; ${NOTHING}`
+            : `--out ${out}: cannot create the folder (ENOTDIR: ${at} is not a folder); ${NOTHING}`
+        );
       break;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -303,7 +324,11 @@ const exp = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ?
 export function train(argv: string[]): number {
   const o = parseArgs('train', argv, SPEC, TRAIN_USAGE);
   if (o.help) {
-    console.log(`${TRAIN_USAGE}\n\n${Object.entries(SPEC).map(([k, s]) => `  --${k.padEnd(14)} ${s.help}`).join('\n')}`);
+    console.log(
+      `${TRAIN_USAGE}\n\n${Object.entries(SPEC)
+        .map(([k, s]) => `  --${k.padEnd(14)} ${s.help}`)
+        .join('\n')}`
+    );
     return 0;
   }
   if (o.data !== undefined && o.dataset !== undefined) fail('give --data or --dataset, not both');
@@ -381,7 +406,9 @@ export function train(argv: string[]): number {
   if (resumed && saved) {
     const diff = settingsDiff(saved.settings ?? {}, settings);
     if (diff.length)
-      throw new Error(`--resume: ${ckptFile} was written by a run with other settings (${diff.join('; ')}); resume with the same options (only --epochs may change)`);
+      throw new Error(
+        `--resume: ${ckptFile} was written by a run with other settings (${diff.join('; ')}); resume with the same options (only --epochs may change)`
+      );
     resume = {
       optimizer: resumed.optimizer!,
       step: saved.step,
@@ -409,7 +436,9 @@ export function train(argv: string[]): number {
   } else if (ckptFile) console.log(`  checkpoint after every epoch: ${ckptFile} (--resume continues from it)`);
   const classif = data.loss !== 'gaussian';
   const bar = new Progress();
-  let stepMs = 0, stepsInEpoch = 0, lossSum = 0;
+  let stepMs = 0,
+    stepsInEpoch = 0,
+    lossSum = 0;
   let last: Point | undefined = resume?.points?.[resume.points.length - 1];
   const result = trainLoop(
     model,
@@ -435,7 +464,7 @@ export function train(argv: string[]): number {
         bar.update(e.batchIndex + 1, e.batches, `epoch ${e.epoch}/${epochs}`, {
           loss: (lossSum / stepsInEpoch).toFixed(4),
           ...(classif ? { acc: pct(last?.trainAcc) } : {}), // train accuracy at the last evaluation
-          ...(e.damping !== undefined ? { 'λ': e.damping.toExponential(1) } : {}),
+          ...(e.damping !== undefined ? { λ: e.damping.toExponential(1) } : {}),
           step: `${e.ms.toFixed(1)} ms`,
         });
       },
@@ -510,9 +539,22 @@ export function train(argv: string[]): number {
           data: data.info,
           loss: data.loss,
           model: { layers: [data.train.inDim, ...hidden, data.outDim], activation: act, parameters: model.numParameters, seed },
-          optimizer: { name: optimizer, lr, batch, epochs, ...(optimizer === 'ngd' ? { damping: (o.damping as number | undefined) ?? 1e-3, adaptiveDamping: !fixed } : {}), ...(optimizer === 'sgd' ? { momentum: (o.momentum as number | undefined) ?? 0.9 } : {}) },
+          optimizer: {
+            name: optimizer,
+            lr,
+            batch,
+            epochs,
+            ...(optimizer === 'ngd' ? { damping: (o.damping as number | undefined) ?? 1e-3, adaptiveDamping: !fixed } : {}),
+            ...(optimizer === 'sgd' ? { momentum: (o.momentum as number | undefined) ?? 0.9 } : {}),
+          },
           ...(scaling ? { standardize: scaling } : {}),
-          result: { steps: result.steps, seconds: result.seconds, final: result.final, rejected: result.rejected, ...(result.diverged ? { diverged: result.diverged } : {}) },
+          result: {
+            steps: result.steps,
+            seconds: result.seconds,
+            final: result.final,
+            rejected: result.rejected,
+            ...(result.diverged ? { diverged: result.diverged } : {}),
+          },
         },
         null,
         1

@@ -17,8 +17,10 @@ function fmix32(h: number): number {
 
 /** The Rng seed of (seed, epoch): a 53-bit hash, so that epochs and seeds give unrelated streams. */
 function epochSeed(seed: number, epoch: number): number {
-  const lo = seed >>> 0, hi = Math.floor(seed / 0x100000000) >>> 0;
-  const elo = epoch >>> 0, ehi = Math.floor(epoch / 0x100000000) >>> 0;
+  const lo = seed >>> 0,
+    hi = Math.floor(seed / 0x100000000) >>> 0;
+  const elo = epoch >>> 0,
+    ehi = Math.floor(epoch / 0x100000000) >>> 0;
   const a = fmix32(lo ^ fmix32(elo ^ 0x9e3779b9));
   const b = fmix32(hi ^ fmix32(ehi ^ fmix32(elo + 0x632be5ab)));
   return a * 0x200000 + (b & 0x1fffff);

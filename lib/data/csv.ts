@@ -186,8 +186,7 @@ export function parseCsv(text: string, options: CsvOptions = {}): CsvTable {
       continue;
     }
     if (blank !== undefined) throw new CsvError(file, blank, 'blank line between rows (only allowed at the end of the file)');
-    if (rec.fields.length !== width)
-      throw new CsvError(file, rec.line, `expected ${width} fields (as in the header), found ${rec.fields.length}`);
+    if (rec.fields.length !== width) throw new CsvError(file, rec.line, `expected ${width} fields (as in the header), found ${rec.fields.length}`);
     if (rows === cap) {
       cap *= 2;
       const d = new Float64Array(cap * width);
@@ -239,7 +238,8 @@ export function readCsv(path: string, options: Omit<CsvOptions, 'file'> = {}): C
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
     throw new CsvError(path, undefined, why);
   }
   return parseCsv(text, { ...options, file: path });

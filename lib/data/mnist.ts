@@ -65,12 +65,16 @@ function load(): { train: ClassificationData; test: ClassificationData } {
     );
   }
   const rng = new Rng(SPLIT_SEED);
-  const train: Array<[number, number]> = [], test: Array<[number, number]> = []; // [digit, index]
+  const train: Array<[number, number]> = [],
+    test: Array<[number, number]> = []; // [digit, index]
   for (let d = 0; d < 10; d++) {
     const digit = pkg[d];
     if (!digit || !Array.isArray(digit.raw) || digit.raw.length !== digit.length * PIXELS)
       throw new Error(`the 'mnist' package's digit ${d} is not in the expected format (raw: ${PIXELS} pixels per image)`);
-    const order = shuffle(Array.from({ length: digit.length }, (_, i) => i), rng);
+    const order = shuffle(
+      Array.from({ length: digit.length }, (_, i) => i),
+      rng
+    );
     const cut = Math.round(TRAIN_FRACTION * digit.length);
     order.forEach((i, r) => (r < cut ? train : test).push([d, i]));
   }

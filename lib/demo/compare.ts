@@ -1,8 +1,8 @@
 // NGD vs Adam vs SGD on a Problem: a small learning-rate sweep per optimizer, the best run of each,
 // a side-by-side table and the curves (SVG panels, text charts).
-import { lineCharts, Panel, Series } from '../plot/svg';
+import { lineCharts, type Panel, type Series } from '../plot/svg';
 import type { Contender, Problem } from './problems';
-import { OPTIMIZER_LABEL, Point, RunResult, StepEvent, train } from './trainer';
+import { OPTIMIZER_LABEL, type Point, type RunResult, type StepEvent, train } from './trainer';
 
 export interface SweepEntry {
   lr: number;
@@ -40,18 +40,25 @@ export function compare(problem: Problem, hooks: CompareHooks = {}): Comparison 
     const run = (lr: number, phase: 'sweep' | 'final') => {
       hooks.onRun?.(c, lr, phase);
       const budget = phase === 'sweep' && c.sweepBudget ? c.sweepBudget : c.budget;
-      const r = train(problem.model(), problem.loss, problem.train, problem.test, {
-        optimizer: c.optimizer,
-        lr,
-        batch: c.batch,
-        damping: c.damping,
-        momentum: c.momentum,
-        ngd: c.ngd,
-        budget,
-        evalEvery: c.evalEvery,
-        evalSeconds: c.evalSeconds,
-        seed: 0,
-      }, { onStep: hooks.onStep && ((e) => hooks.onStep!(c, e)) });
+      const r = train(
+        problem.model(),
+        problem.loss,
+        problem.train,
+        problem.test,
+        {
+          optimizer: c.optimizer,
+          lr,
+          batch: c.batch,
+          damping: c.damping,
+          momentum: c.momentum,
+          ngd: c.ngd,
+          budget,
+          evalEvery: c.evalEvery,
+          evalSeconds: c.evalSeconds,
+          seed: 0,
+        },
+        { onStep: hooks.onStep && ((e) => hooks.onStep!(c, e)) }
+      );
       hooks.onRunDone?.(c, lr, phase, r);
       return r;
     };
@@ -99,7 +106,11 @@ const fmtS = (v: number | undefined) => (v === undefined ? '—' : `${v.toFixed(
 
 function table(rows: string[][], right: boolean[]): string {
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((s, c) => (right[c] ? s.padStart(w[c]) : s.padEnd(w[c]))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((s, c) => (right[c] ? s.padStart(w[c]) : s.padEnd(w[c])))
+      .join('  ')
+      .trimEnd();
   return [line(rows[0]), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
@@ -115,7 +126,13 @@ export function formatComparison(cmp: Comparison): string {
   const rows = [head];
   for (const { contender: c, best } of results) {
     const f = best.final;
-    const row = [OPTIMIZER_LABEL[c.optimizer] + (best.diverged ? ' (diverged)' : ''), fmtLr(best.config.lr), String(c.batch), String(best.steps), fmtS(best.seconds)];
+    const row = [
+      OPTIMIZER_LABEL[c.optimizer] + (best.diverged ? ' (diverged)' : ''),
+      fmtLr(best.config.lr),
+      String(c.batch),
+      String(best.steps),
+      fmtS(best.seconds),
+    ];
     if (classif) {
       const bestAcc = Math.max(...best.points.map((p) => p.testAcc ?? -Infinity));
       row.push(
@@ -136,13 +153,20 @@ export function formatComparison(cmp: Comparison): string {
   const sweeps = results
     .map(({ contender: c, sweep, best }) => {
       const what = c.sweepBudget && JSON.stringify(c.sweepBudget) !== JSON.stringify(c.budget) ? ` (${budgetText(c.sweepBudget)} each)` : '';
-      const list = sweep.map((s) => `${fmtLr(s.lr)}${s.lr === best.config.lr ? '*' : ''} → ${s.diverged ? 'diverged' : classif ? s.score.toFixed(4) : (2 * s.score).toExponential(1)}`).join(', ');
+      const list = sweep
+        .map(
+          (s) =>
+            `${fmtLr(s.lr)}${s.lr === best.config.lr ? '*' : ''} → ${s.diverged ? 'diverged' : classif ? s.score.toFixed(4) : (2 * s.score).toExponential(1)}`
+        )
+        .join(', ');
       return `  ${OPTIMIZER_LABEL[c.optimizer].padEnd(4)} ${list}${what}`;
     })
     .join('\n');
   const damping = (c: Contender) =>
     c.optimizer !== 'ngd' ? '' : c.ngd?.adaptive === false ? `, λ = ${c.damping ?? 1e-3} fixed` : `, λ₀ = ${c.damping ?? 1e-3} (Levenberg–Marquardt)`;
-  const budgets = results.map(({ contender: c }) => `${OPTIMIZER_LABEL[c.optimizer]} ${budgetText(c.budget)}${damping(c)}${c.momentum ? `, momentum ${c.momentum}` : ''}`).join('; ');
+  const budgets = results
+    .map(({ contender: c }) => `${OPTIMIZER_LABEL[c.optimizer]} ${budgetText(c.budget)}${damping(c)}${c.momentum ? `, momentum ${c.momentum}` : ''}`)
+    .join('; ');
   return [
     `${problem.title} — ${problem.modelText}`,
     `budgets: ${budgets}`,
@@ -168,7 +192,12 @@ export function comparisonPanels(cmp: Comparison): Panel[] {
   const label = (r: ContenderResult) => `${OPTIMIZER_LABEL[r.contender.optimizer]} (lr ${fmtLr(r.best.config.lr)})`;
   if (problem.loss === 'gaussian') {
     const series: Series[] = results.map((r) => ({ name: label(r), x: r.best.points.map((p) => p.step), y: r.best.points.map((p) => 2 * p.trainLoss) }));
-    const test: Series[] = results.map((r) => ({ name: `${label(r)} test`, x: r.best.points.map((p) => p.step), y: r.best.points.map((p) => 2 * p.testLoss), dash: true }));
+    const test: Series[] = results.map((r) => ({
+      name: `${label(r)} test`,
+      x: r.best.points.map((p) => p.step),
+      y: r.best.points.map((p) => 2 * p.testLoss),
+      dash: true,
+    }));
     return [
       { series, options: { title: `${problem.name}: training MSE`, xLabel: 'step', yLabel: 'MSE', logY: true, logX: false } },
       { series: test, options: { title: `${problem.name}: test MSE`, xLabel: 'step', yLabel: 'MSE', logY: true } },

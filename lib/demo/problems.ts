@@ -104,7 +104,8 @@ export function sincProblem(o: SincProblemOptions = {}): Problem {
   const fo = steps * (o.firstOrderFactor ?? 10);
   const tr = sincData(n);
   // test points: midpoints of the training grid
-  const xt = new Float32Array(n - 1), yt = new Float32Array(n - 1);
+  const xt = new Float32Array(n - 1),
+    yt = new Float32Array(n - 1);
   for (let i = 0; i < n - 1; i++) {
     const t = (tr.x[i] + tr.x[i + 1]) / 2;
     xt[i] = t;

@@ -8,7 +8,8 @@ export interface RegressionData {
 
 /** n evenly spaced samples of sinc(10x) on [−1, 1]. */
 export function sincData(n = 200): RegressionData {
-  const x = new Float32Array(n), y = new Float32Array(n);
+  const x = new Float32Array(n),
+    y = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const t = n === 1 ? 0 : -1 + (2 * i) / (n - 1);
     x[i] = t;

@@ -9,10 +9,10 @@
 // checkpoint, the step count, training seconds and earlier evaluations): the batch order is a function
 // of (seed, epoch) alone, so a run resumed at step s with the optimizer's state at s takes exactly the
 // steps the uninterrupted run took. hooks.onEpoch hands out what a checkpoint needs after each epoch.
-import { checkTargets, distribution, LossName, meanLoss, OutputFamily } from '../distributions';
-import { Sequential } from '../nn/sequential';
+import { checkTargets, distribution, type LossName, meanLoss, type OutputFamily } from '../distributions';
+import type { Sequential } from '../nn/sequential';
 import { permutation } from '../data/batches';
-import { NaturalGradient, NaturalGradientOptions } from '../optim/natural_gradient';
+import { NaturalGradient, type NaturalGradientOptions } from '../optim/natural_gradient';
 import { Adam } from '../optim/adam';
 import { SGD } from '../optim/sgd';
 
@@ -161,7 +161,8 @@ export function evaluate(model: Sequential, family: OutputFamily, d: Dataset, ch
   const k = model.outDim;
   const tw = family.targetWidth(k);
   if (d.n === 0) return family.name === 'gaussian' ? { loss: NaN } : { loss: NaN, acc: NaN };
-  let loss = 0, correct = 0;
+  let loss = 0,
+    correct = 0;
   for (let s = 0; s < d.n; s += chunk) {
     const m = Math.min(chunk, d.n - s);
     const eta = model.forward(d.x.subarray(s * d.inDim, (s + m) * d.inDim), m);
@@ -210,7 +211,9 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
   const xb = full ? trainSet.x : new Float32Array(batch * trainSet.inDim);
   const yb = full ? trainSet.y : new Float32Array(batch * tw);
   const points: Point[] = resume?.points ? resume.points.slice() : [];
-  let step = resume?.step ?? 0, seconds = resume?.seconds ?? 0, rejected = resume?.rejected ?? 0;
+  let step = resume?.step ?? 0,
+    seconds = resume?.seconds ?? 0,
+    rejected = resume?.rejected ?? 0;
   let nextEval = evalSeconds * (Math.floor(seconds / evalSeconds) + 1);
   let diverged: string | undefined;
   const point = (): Point => {
@@ -238,7 +241,7 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
   };
   if (points.length === 0) point();
   let order: Uint32Array | null = null;
-  outer: while (step < maxSteps && step / batches < maxEpochs && seconds < maxSeconds && !diverged) {
+  while (step < maxSteps && step / batches < maxEpochs && seconds < maxSeconds && !diverged) {
     const b = step % batches;
     if (!full) {
       // epoch e's order: the same for every optimizer (and computed afresh when a run resumes mid-epoch)
@@ -256,7 +259,7 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
     } catch (e) {
       if ((e as { code?: string }).code !== 'ERR_NON_FINITE') throw e;
       diverged = (e as Error).message;
-      break outer;
+      break;
     }
     const ms = performance.now() - t0;
     seconds += ms / 1000;

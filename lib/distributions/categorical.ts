@@ -46,13 +46,11 @@ export const categorical: OutputFamily = Object.freeze({
   name: 'categorical' as const,
   targetWidth: () => 1,
   checkOutputs(fn: string, what: string, k: number) {
-    if (!Number.isSafeInteger(k) || k < 2)
-      throw new RangeError(`${fn}: ${what} must be ≥ 2 for a categorical output (one logit per class), got ${k}`);
+    if (!Number.isSafeInteger(k) || k < 2) throw new RangeError(`${fn}: ${what} must be ≥ 2 for a categorical output (one logit per class), got ${k}`);
   },
   checkTarget(fn: string, y: Float32Array, i: number, k: number) {
     const v = y[i];
-    if (!Number.isInteger(v) || v < 0 || v >= k)
-      throw new RangeError(`${fn}: 'y[${i}]' is ${v}; categorical targets must be class indices 0…${k - 1}`);
+    if (!Number.isInteger(v) || v < 0 || v >= k) throw new RangeError(`${fn}: 'y[${i}]' is ${v}; categorical targets must be class indices 0…${k - 1}`);
   },
   rank: (k: number) => k - 1,
   loss(eta: Float64Array, y: Float32Array): number {

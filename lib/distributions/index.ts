@@ -13,7 +13,7 @@ const FAMILIES: Record<LossName, OutputFamily> = { gaussian, categorical, bernou
 
 /** The family called `name`; RangeError naming option `what` otherwise. */
 export function distribution(name: unknown, fn = 'distribution', what = "'loss'"): OutputFamily {
-  if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(FAMILIES, name))
+  if (typeof name !== 'string' || !Object.hasOwn(FAMILIES, name))
     throw new RangeError(`${fn}: ${what} must be 'gaussian', 'categorical' or 'bernoulli', got ${describe(name)}`);
   return FAMILIES[name as LossName];
 }
@@ -30,7 +30,14 @@ export function checkTargets(fam: OutputFamily, fn: string, y: unknown, n: numbe
 }
 
 /** Calls f(i, η_i, y_i) for every sample, η_i widened to float64. */
-function eachSample(fam: OutputFamily, eta: Float32Array, y: Float32Array, n: number, k: number, f: (i: number, e: Float64Array, yi: Float32Array) => void): void {
+function eachSample(
+  fam: OutputFamily,
+  eta: Float32Array,
+  y: Float32Array,
+  n: number,
+  k: number,
+  f: (i: number, e: Float64Array, yi: Float32Array) => void
+): void {
   const tw = fam.targetWidth(k);
   const e = new Float64Array(k);
   for (let i = 0; i < n; i++) {
@@ -80,7 +87,9 @@ export function fisherFactors(fam: OutputFamily, fn: string, eta: Float32Array, 
       const v = (u[i * r + m] = ui[m]);
       if (!Number.isFinite(v))
         throw Object.assign(
-          new RangeError(`${fn}: sample ${i}: the natural-gradient right-hand side overflows float32 (its observed outcome has probability ~0 under the model)`),
+          new RangeError(
+            `${fn}: sample ${i}: the natural-gradient right-hand side overflows float32 (its observed outcome has probability ~0 under the model)`
+          ),
           { code: 'ERR_NON_FINITE' }
         );
     }

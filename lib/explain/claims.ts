@@ -1,26 +1,26 @@
 // The proposal's argument, claim by claim, each measured on a real network against the exact natural
 // gradient computed in float64 (./reference64.ts). Every verdict is computed from a measured number
 // against the threshold stated in the claim's `rule`; every reason is chosen by the numbers too.
-import { distribution, LossName, OutputFamily } from '../distributions';
-import { ACTIVATION_NAMES, ActivationName, isActivationName, mlp, Sequential } from '../nn';
+import { distribution, type LossName, type OutputFamily } from '../distributions';
+import { ACTIVATION_NAMES, type ActivationName, isActivationName, mlp, type Sequential } from '../nn';
 import { NaturalGradient } from '../optim/natural_gradient';
-import { builtinData, builtinOutputs, Dataset } from './data';
+import { builtinData, builtinOutputs, type Dataset } from './data';
 import { cosine, EPS64, matmul, matvec, norm, pinv, pinvSolve, powerLawFit, relDiff, symEig } from '../linalg64';
 import {
   backprop64,
   chain64,
   exact64,
-  Exact64,
+  type Exact64,
   forward64,
   jacobian64,
   loss64,
-  Outputs64,
+  type Outputs64,
   outputs64,
   perSample64,
   sampleJacobian,
   seedSample64,
   stacked64,
-  Trace64,
+  type Trace64,
 } from './reference64';
 
 export type Verdict = 'holds' | 'fails';
@@ -87,7 +87,6 @@ export interface Problem {
   n: number;
 }
 
-
 /** An MLP inDim → hidden… → k with `activation` between the linear layers, initialised from `seed`. */
 export function buildMlp(inDim: number, hidden: readonly number[], k: number, activation: ActivationName, seed: number): Sequential {
   return mlp(inDim, hidden, k, activation, { seed });
@@ -148,7 +147,8 @@ export function batch64(pr: Problem, x: Float32Array, y: Float32Array, n: number
 }
 
 /** Three significant digits, plain between 1e-3 and 1e4, exponential outside. */
-const fmt = (v: number) => (!Number.isFinite(v) ? String(v) : v === 0 || (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4) ? String(Number(v.toPrecision(3))) : v.toExponential(2));
+const fmt = (v: number) =>
+  !Number.isFinite(v) ? String(v) : v === 0 || (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4) ? String(Number(v.toPrecision(3))) : v.toExponential(2);
 const pct = (v: number) => `${(100 * v).toFixed(v < 0.1 ? 1 : 0)}%`;
 
 /** Tolerance of the "equal" claims: float64 results agree to ~κ·ε₆₄; 1e-5 leaves room for κ up to ~1e10. */
@@ -277,10 +277,10 @@ export function stackedClaim(pr: Problem, b: Batch64): Claim {
       verdict === 'holds'
         ? `Treating the batch as one sample with η = (η_1 … η_N) makes the proposal's derivation exact (difference ${fmt(rel)}), but (JᵀJ)⁻¹ is N·k × N·k = ${m} × ${m}: O((Nk)³) work, not a per-sample k × k inverse.`
         : !fullRank
-        ? `J has no full column rank here (N·k = ${m} vs P = ${p}), so (JᵀJ)⁻¹ does not exist and the pseudo-inverse version is ${pct(rel)} off.`
-        : muRel < 1e-6
-        ? `F = blockdiag(F_i) is singular here (${pr.loss}): with F⁺ the stacked formula moves θ by a different, not minimum-norm step (${pct(rel)}) that predicts the same distributions (difference ${fmt(muRel)}); the cost is O((Nk)³) either way.`
-        : `The stacked formula is ${pct(rel)} off here, also in the predicted distributions (${fmt(muRel)}): J is badly conditioned (κ(JᵀJ) = ${fmt(st.cond)}).`,
+          ? `J has no full column rank here (N·k = ${m} vs P = ${p}), so (JᵀJ)⁻¹ does not exist and the pseudo-inverse version is ${pct(rel)} off.`
+          : muRel < 1e-6
+            ? `F = blockdiag(F_i) is singular here (${pr.loss}): with F⁺ the stacked formula moves θ by a different, not minimum-norm step (${pct(rel)}) that predicts the same distributions (difference ${fmt(muRel)}); the cost is O((Nk)³) either way.`
+            : `The stacked formula is ${pct(rel)} off here, also in the predicted distributions (${fmt(muRel)}): J is badly conditioned (κ(JᵀJ) = ${fmt(st.cond)}).`,
   };
 }
 
@@ -380,7 +380,10 @@ export function fanOutClaim(pr: Problem, b: Batch64): Claim {
     for (let a = 0; a < k; a++) for (let c = 0; c < k; c++) out[a * k + c] = kern[(i * k + a) * m + j * k + c];
     return out;
   };
-  let diag2 = 0, all2 = 0, trSum = 0, proj = 0;
+  let diag2 = 0,
+    all2 = 0,
+    trSum = 0,
+    proj = 0;
   const kiiPinv: Float64Array[] = [];
   for (let i = 0; i < n; i++) {
     const kii = block(i, i);
@@ -424,7 +427,8 @@ export function fanOutClaim(pr: Problem, b: Batch64): Claim {
 
 export function softmaxClaim(pr: Problem): Claim {
   // on a categorical head of the same architecture (the problem itself when its loss is categorical)
-  const cat = pr.loss === 'categorical' ? pr : makeProblem({ hidden: pr.hidden, activation: pr.activation, batch: pr.n, loss: 'categorical', seed: pr.seed, heldOut: 1 });
+  const cat =
+    pr.loss === 'categorical' ? pr : makeProblem({ hidden: pr.hidden, activation: pr.activation, batch: pr.n, loss: 'categorical', seed: pr.seed, heldOut: 1 });
   const one = batch64(cat, cat.batch.x.subarray(0, 2), cat.batch.y.subarray(0, 1), 1);
   const k = cat.k;
   const { values } = symEig(one.out.f, k);
@@ -498,7 +502,8 @@ export function minibatchStepClaim(pr: Problem, b: Batch64): Claim {
   // the N·r equations the λ = 0 step satisfies: F_i G_iᵀ δ = g_i for every sample (its outputs take
   // their full natural step F_i⁺ g_i, up to null(F_i)); residual relative to max ‖g_i‖
   const dMu = meanChange(b, p, n, k, b.exact.direction);
-  let resid = 0, gmax = 0;
+  let resid = 0,
+    gmax = 0;
   for (let c = 0; c < n * k; c++) {
     resid = Math.max(resid, Math.abs(dMu[c] - b.out.g[c]));
     gmax = Math.max(gmax, Math.abs(b.out.g[c]));
@@ -536,7 +541,8 @@ export function minibatchStepClaim(pr: Problem, b: Batch64): Claim {
 
 export function float32Claim(pr: Problem, b: Batch64): Claim {
   const { model, n } = pr;
-  const x = pr.batch.x, y = pr.batch.y;
+  const x = pr.batch.x,
+    y = pr.batch.y;
   model.setParameters(Float32Array.from(pr.theta));
   const lib0 = new NaturalGradient(model, { loss: pr.loss, damping: 0 }).direction(x, y, n);
   const rel0 = relDiff(lib0, b.exact.direction);
@@ -548,7 +554,7 @@ export function float32Claim(pr: Problem, b: Batch64): Claim {
   const verdict: Verdict = rel0 < 1e-3 ? 'holds' : 'fails';
   return {
     id: 'float32-pinv',
-    title: 'F_θ⁺ g_θ at λ = 0 can be computed in float32 (the library\'s kernel and pseudo-inverse)',
+    title: "F_θ⁺ g_θ at λ = 0 can be computed in float32 (the library's kernel and pseudo-inverse)",
     verdict,
     measured: rel0,
     metric: "‖n_float32 − n_float64‖ / ‖n_float64‖ at λ = 0 ('exact', default cutoff)",
@@ -583,7 +589,10 @@ export function measureCost(pr: Problem, batches: readonly number[], repeats = 3
     const x = data.x.subarray(0, 2 * n);
     const y = data.y.subarray(0, pr.family.targetWidth(k) * n);
     const opt = new NaturalGradient(model, { loss: pr.loss, damping: 1e-3, space: 'kernel' });
-    let best = Infinity, solve = Infinity, kernel = Infinity, grad = Infinity;
+    let best = Infinity,
+      solve = Infinity,
+      kernel = Infinity,
+      grad = Infinity;
     opt.direction(x, y, n); // warm-up (allocates the kernel buffer)
     for (let r = 0; r < repeats; r++) {
       const t0 = performance.now();
@@ -600,13 +609,25 @@ export function measureCost(pr: Problem, batches: readonly number[], repeats = 3
   return pts;
 }
 
-export function costClaim(pr: Problem, pts: CostPoint[]): Claim {
+export function costClaim(_pr: Problem, pts: CostPoint[]): Claim {
   const nk = pts.map((p) => p.nk);
-  const total = powerLawFit(nk, pts.map((p) => p.exactMs));
+  const total = powerLawFit(
+    nk,
+    pts.map((p) => p.exactMs)
+  );
   const top = pts.slice(-3);
-  const totalTop = powerLawFit(top.map((p) => p.nk), top.map((p) => p.exactMs));
-  const solveTop = powerLawFit(top.map((p) => p.nk), top.map((p) => p.solveMs));
-  const grad = powerLawFit(nk, pts.map((p) => p.gradientMs));
+  const totalTop = powerLawFit(
+    top.map((p) => p.nk),
+    top.map((p) => p.exactMs)
+  );
+  const solveTop = powerLawFit(
+    top.map((p) => p.nk),
+    top.map((p) => p.solveMs)
+  );
+  const grad = powerLawFit(
+    nk,
+    pts.map((p) => p.gradientMs)
+  );
   const last = pts[pts.length - 1];
   // extrapolate the solve to N·r = 10⁴ with the asymptotic exponent 3
   const at1e4 = last.solveMs * (1e4 / last.nk) ** 3;
@@ -620,7 +641,7 @@ export function costClaim(pr: Problem, pts: CostPoint[]): Claim {
     metric: 'fitted exponent p of the exact step time ∝ (N·r)^p over the largest three sizes',
     rule: `holds if p − p_gradient < 0.5 (the exact step scales like a gradient), p_gradient = ${grad.exponent.toFixed(2)}`,
     details: {
-      points: pts.map((p) => [p.nk, p.exactMs, p.solveMs, p.gradientMs]).flat(),
+      points: pts.flatMap((p) => [p.nk, p.exactMs, p.solveMs, p.gradientMs]),
       exponentAllSizes: total.exponent,
       exponentSolveTop: solveTop.exponent,
       exponentGradient: grad.exponent,

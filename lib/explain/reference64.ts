@@ -183,7 +183,8 @@ export function exact64(jac: Float64Array, out: Outputs64, p: number, n: number,
   for (let a = 0; a < m; a++)
     for (let b = a; b < m; b++) {
       let acc = 0;
-      const ca = sCols[a], cb = sCols[b];
+      const ca = sCols[a],
+        cb = sCols[b];
       for (let q = 0; q < p; q++) acc += ca[q] * cb[q];
       kern[a * m + b] = kern[b * m + a] = acc;
     }
@@ -198,7 +199,13 @@ export function exact64(jac: Float64Array, out: Outputs64, p: number, n: number,
 }
 
 /** The proposal's formula for one sample: G (GᵀG + λI)⁻¹ v, G [P, k]; also κ(GᵀG + λI) and rank G. */
-export function seedSample64(g: Float64Array, p: number, k: number, v: ArrayLike<number>, lambda: number): { direction: Float64Array; cond: number; rank: number } {
+export function seedSample64(
+  g: Float64Array,
+  p: number,
+  k: number,
+  v: ArrayLike<number>,
+  lambda: number
+): { direction: Float64Array; cond: number; rank: number } {
   const gtg = matmul(g, g, k, k, p, true, false);
   const ev = symEig(gtg, k).values;
   const emax = Math.max(...ev);

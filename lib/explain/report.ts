@@ -1,19 +1,19 @@
 // explain(): the proposal's argument walked through claim by claim on a real network (./claims.ts), and
 // formatReport(): the same data as text for a terminal.
-import { BackendInfo, backend } from '../native';
+import { type BackendInfo, backend } from '../native';
 import {
   batch64,
   batchAverageClaim,
   chainLayersClaim,
-  Claim,
+  type Claim,
   costClaim,
-  CostPoint,
+  type CostPoint,
   fanOutClaim,
   float32Claim,
   makeProblem,
   measureCost,
   minibatchStepClaim,
-  ProblemOptions,
+  type ProblemOptions,
   singleSampleClaim,
   softmaxClaim,
   stackedClaim,
@@ -54,7 +54,8 @@ export interface ExplainReport {
 
 const fmt = (v: number, d = 2) => (Number.isFinite(v) ? v.toExponential(d) : String(v));
 /** Three significant digits, plain between 1e-3 and 1e4, exponential outside. */
-const show = (v: number) => (!Number.isFinite(v) ? String(v) : v === 0 || (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4) ? String(Number(v.toPrecision(3))) : v.toExponential(2));
+const show = (v: number) =>
+  !Number.isFinite(v) ? String(v) : v === 0 || (Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4) ? String(Number(v.toPrecision(3))) : v.toExponential(2);
 const pct = (v: number) => `${(100 * v).toFixed(v < 0.1 ? 1 : 0)}%`;
 
 /** Runs every claim on the problem described by `options` and returns the numbers. */
@@ -81,7 +82,10 @@ export function explain(options: ExplainOptions = {}): ExplainReport {
   ];
   let points: CostPoint[] | null = null;
   if (cost) {
-    points = measureCost(pr, costBatches.slice().sort((x, y) => x - y));
+    points = measureCost(
+      pr,
+      costBatches.slice().sort((x, y) => x - y)
+    );
     claims.push(costClaim(pr, points));
   }
   const r = pr.family.rank(pr.k);
@@ -134,8 +138,8 @@ function answerOf(report: ExplainReport): string[] {
           `(The reply in the thread blames that pseudo-inverse identity; but (AB)⁺ = B⁺A⁺ does hold for A = G of full column rank and ` +
           `B = F_ηGᵀ of full row rank, which is the one-sample case.)`
       : Number(one.details.meanParameterDifference) < 1e-6
-      ? `Even for one sample the formula is only right up to the null space of F_θ here (${pct(one.measured)} in θ, ${fmt(Number(one.details.meanParameterDifference))} in the predicted distribution; ${report.problem.loss} has a singular F_η).`
-      : `Here even the one-sample formula is ${pct(one.measured)} off (rank G = ${one.details.rankG}, κ(GᵀG) = ${fmt(Number(one.details.condGtG))}): the proposal's full-rank assumption does not hold.`
+        ? `Even for one sample the formula is only right up to the null space of F_θ here (${pct(one.measured)} in θ, ${fmt(Number(one.details.meanParameterDifference))} in the predicted distribution; ${report.problem.loss} has a singular F_η).`
+        : `Here even the one-sample formula is ${pct(one.measured)} off (rank G = ${one.details.rankG}, κ(GᵀG) = ${fmt(Number(one.details.condGtG))}): the proposal's full-rank assumption does not hold.`
   );
   out.push(
     `The mistake is calling it a chain rule. A network is fitted to many samples, and the Fisher of a batch is a sum, ` +
@@ -145,8 +149,8 @@ function answerOf(report: ExplainReport): string[] {
         st.verdict === 'holds'
           ? 'exact'
           : Number(st.details.meanParameterDifference) < 1e-6
-          ? `${pct(st.measured)} off in θ, but the same predicted distributions to ${fmt(Number(st.details.meanParameterDifference))}`
-          : `${pct(st.measured)} off`
+            ? `${pct(st.measured)} off in θ, but the same predicted distributions to ${fmt(Number(st.details.meanParameterDifference))}`
+            : `${pct(st.measured)} off`
       }), ` +
       `and (JᵀJ)⁻¹ is an N·k × N·k inverse` +
       (cost ? ` whose cost grows as (N·r)^${cost.measured.toFixed(1)} here and cubically beyond` : ', cubic in the batch') +
@@ -216,9 +220,7 @@ function stepTable(c: Claim): string[] {
   const rows = Object.entries(c.details)
     .filter(([key]) => key.startsWith('lambda='))
     .map(([, v]) => v as Record<string, number>);
-  const lines = [
-    `      λ        ‖step‖   ‖step‖/‖θ‖   minibatch loss: before → after (linearised)   held-out: before → after`,
-  ];
+  const lines = [`      λ        ‖step‖   ‖step‖/‖θ‖   minibatch loss: before → after (linearised)   held-out: before → after`];
   for (const r of rows)
     lines.push(
       `      ${String(r.lambda).padEnd(7)}  ${fmt(r.stepNorm).padStart(8)}   ${r.stepOverTheta.toFixed(2).padStart(10)}   ` +
@@ -231,6 +233,8 @@ function stepTable(c: Claim): string[] {
 function costTable(pts: CostPoint[]): string[] {
   const lines = [`      N·r     exact step   of which solve   gradient   (ms, best of 3)`];
   for (const p of pts)
-    lines.push(`      ${String(p.nk).padStart(5)}   ${p.exactMs.toFixed(2).padStart(10)}   ${p.solveMs.toFixed(2).padStart(14)}   ${p.gradientMs.toFixed(2).padStart(8)}`);
+    lines.push(
+      `      ${String(p.nk).padStart(5)}   ${p.exactMs.toFixed(2).padStart(10)}   ${p.solveMs.toFixed(2).padStart(14)}   ${p.gradientMs.toFixed(2).padStart(8)}`
+    );
   return lines;
 }

@@ -3,15 +3,15 @@
 // the same minibatch sequence and the same step budget. Each method gets a small step-size grid and
 // keeps its best setting (lowest final training loss), so no method loses to a badly chosen lr.
 // The optimizers are data (TrainMethod): add one by appending to the list.
-import { distribution, LossName, meanLoss, OutputFamily } from '../distributions';
+import { distribution, type LossName, meanLoss, type OutputFamily } from '../distributions';
 import { Rng } from '../util/random';
 import type { Sequential } from '../nn/sequential';
 import { Adam } from '../optim/adam';
 import { NaturalGradient } from '../optim/natural_gradient';
-import { lineCharts, Series } from '../plot/svg';
+import { lineCharts, type Series } from '../plot/svg';
 import { textChart } from '../plot/text';
-import { buildMlp, makeProblem, ProblemOptions } from './claims';
-import { builtinData, Dataset } from './data';
+import { buildMlp, makeProblem, type ProblemOptions } from './claims';
+import { builtinData, type Dataset } from './data';
 
 /** What the comparison needs of an optimizer. */
 export interface Stepper {
@@ -98,7 +98,11 @@ function evalLoss(model: Sequential, fam: OutputFamily, d: Dataset): number {
 /** Runs every method on the problem and returns their loss curves. */
 export function compareTraining(options: TrainOptions = {}): TrainReport {
   const { steps = 200, trainSize = 256, evalEvery = 10, methods = defaultMethods(), ...problem } = options;
-  for (const [name, v, min] of [['steps', steps, 1], ['trainSize', trainSize, 2], ['evalEvery', evalEvery, 1]] as const)
+  for (const [name, v, min] of [
+    ['steps', steps, 1],
+    ['trainSize', trainSize, 2],
+    ['evalEvery', evalEvery, 1],
+  ] as const)
     if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`explain --train: option '${name}' must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
   const pr = makeProblem(problem, 'explain --train');
   const fam: OutputFamily = distribution(pr.loss);

@@ -4,7 +4,7 @@
 // pre-activations keep unit scale through the depth. Draws come from one Rng
 // (xoshiro128**), layer by layer, W row-major: the same seed gives the same
 // parameters on every platform.
-import { Layer } from './layers';
+import type { Layer } from './layers';
 import { Rng } from '../util/random';
 
 /** Fills `params` (the model's layout: per linear layer W [out, in] then b [out]) from `seed`. */

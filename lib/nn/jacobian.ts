@@ -8,20 +8,14 @@
 // Identity seeds (r = k) give J; seeds L_iᵀ give S = J · blockdiag(L_i).
 import { activationBackward, linearBackward } from './layers';
 import type { Structure, Trace } from './structure';
-import { gemmT, Task } from '../task';
+import { gemmT, type Task } from '../task';
 
 /**
  * B [N·r, out] for each linear layer (indexed like model.slots), from seeds [N·r, k].
  * `seeds` is consumed (scaled in place by activations after the last linear layer).
  * Memory: N·r·(Σ widths) floats. Cost: one gemm [N·r, out]·[out, in] per linear layer but the first.
  */
-export function* outputJacobians(
-  model: Structure,
-  theta: Float32Array,
-  trace: Trace,
-  seeds: Float32Array,
-  r: number
-): Task<Float32Array[]> {
+export function* outputJacobians(model: Structure, theta: Float32Array, trace: Trace, seeds: Float32Array, r: number): Task<Float32Array[]> {
   const { n, inputs } = trace;
   const rows = n * r;
   const bs = new Array<Float32Array>(model.slots.length);
@@ -82,14 +76,7 @@ export function materialize(model: Structure, trace: Trace, bs: readonly Float32
  *   B̃ [N, out],  B̃_i = Σ_m c_(i,m) B_(i,m);   W part = B̃ᵀ A,   b part = B̃ᵀ 1.
  * `c` is [N·r]. Cost: N·r·out per layer plus one gemm [out, N]·[N, in].
  */
-export function* contract(
-  model: Structure,
-  trace: Trace,
-  bs: readonly Float32Array[],
-  c: Float32Array,
-  r: number,
-  out: Float32Array
-): Task<Float32Array> {
+export function* contract(model: Structure, trace: Trace, bs: readonly Float32Array[], c: Float32Array, r: number, out: Float32Array): Task<Float32Array> {
   const { n, inputs } = trace;
   for (let s = 0; s < model.slots.length; s++) {
     const slot = model.slots[s];

@@ -6,7 +6,7 @@
 // B is [R, w] with R = N·r rows ordered (i, m) sample-major, row (i, m) being
 // ∂(s_(i,m)ᵀ η_i)/∂h_i for a seed vector s_(i,m) ∈ R^k and the layer's output h_i.
 // A linear layer maps it by B W, an activation by a row-wise product with σ'(z_i).
-import { gemmT, Task } from '../task';
+import { gemmT, type Task } from '../task';
 import { checkCount } from '../util/validate';
 
 /** z = W a + b, W [outFeatures, inFeatures], b [outFeatures]. */
@@ -57,6 +57,7 @@ const ACTIVATIONS: Record<ActivationName, Omit<ActivationLayer, 'kind' | 'name'>
   // tanh' = 1 − tanh²
   tanh: { f: Math.tanh, df: (z) => 1 - Math.tanh(z) ** 2, gain: 1 },
   // relu' = 1 for z > 0, else 0 (the subgradient 0 is used at the kink z = 0)
+  // biome-ignore lint/complexity/useMathMinMax: Math.max(z, 0) would keep a NaN; the ternary is the defined relu
   relu: { f: (z) => (z > 0 ? z : 0), df: (z) => (z > 0 ? 1 : 0), gain: Math.SQRT2 },
   // σ' = σ (1 − σ)
   sigmoid: { f: logistic, df: (z) => logistic(z) * logistic(-z), gain: 1 },
@@ -75,7 +76,7 @@ const ACTIVATIONS: Record<ActivationName, Omit<ActivationLayer, 'kind' | 'name'>
 
 /** Whether `name` is an activation's name (the keys of ACTIVATIONS). */
 export function isActivationName(name: unknown): name is ActivationName {
-  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(ACTIVATIONS, name);
+  return typeof name === 'string' && Object.hasOwn(ACTIVATIONS, name);
 }
 /** The names of the activations, in declaration order. */
 export const ACTIVATION_NAMES = Object.freeze(Object.keys(ACTIVATIONS) as ActivationName[]);
@@ -102,13 +103,7 @@ export const gelu = (): ActivationLayer => activation('gelu');
  * Linear forward: Z[N, out] = A[N, in] Wᵀ + 1 bᵀ.
  * (Z is filled with b row by row, then one gemm adds A Wᵀ with beta = 1.)
  */
-export function* linearForward(
-  layer: LinearLayer,
-  w: Float32Array,
-  b: Float32Array,
-  a: Float32Array,
-  n: number
-): Task<Float32Array> {
+export function* linearForward(layer: LinearLayer, w: Float32Array, b: Float32Array, a: Float32Array, n: number): Task<Float32Array> {
   const { inFeatures: inF, outFeatures: outF } = layer;
   const z = new Float32Array(n * outF);
   for (let i = 0; i < n; i++) z.set(b, i * outF);

@@ -7,8 +7,8 @@ import { decodeF32, encodeF32 } from '../util/encode';
 import { materialize, outputJacobians } from './jacobian';
 import type { LinearSlot, Structure, Trace } from './structure';
 import { initParameters } from './init';
-import { activation, ACTIVATION_NAMES, activationForward, ActivationName, isActivationName, Layer, linear, linearForward } from './layers';
-import { runSync, Task } from '../task';
+import { activation, ACTIVATION_NAMES, activationForward, type ActivationName, isActivationName, type Layer, linear, linearForward } from './layers';
+import { runSync, type Task } from '../task';
 import { checkCount, checkF32, describe } from '../util/validate';
 
 /**
@@ -46,8 +46,7 @@ export class Sequential implements Structure {
 
   constructor(layers: readonly Layer[], options: SequentialOptions = {}) {
     if (!Array.isArray(layers)) throw new TypeError(`sequential: 'layers' must be an array of layers, got ${describe(layers)}`);
-    if (typeof options !== 'object' || options === null)
-      throw new TypeError(`sequential: 'options' must be an object, got ${describe(options)}`);
+    if (typeof options !== 'object' || options === null) throw new TypeError(`sequential: 'options' must be an object, got ${describe(options)}`);
     const seed = options.seed ?? 0;
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)
       throw new RangeError(`sequential: option 'seed' must be a non-negative safe integer, got ${describe(seed)}`);
@@ -232,8 +231,7 @@ export function fromJSON(json: unknown): Sequential {
       }
     }
     if (d.type === 'activation') {
-      if (!isActivationName(d.name))
-        throw new RangeError(`${fn}: ${what}.name must be one of ${ACTIVATION_NAMES.join(', ')}, got ${describe(d.name)}`);
+      if (!isActivationName(d.name)) throw new RangeError(`${fn}: ${what}.name must be one of ${ACTIVATION_NAMES.join(', ')}, got ${describe(d.name)}`);
       return activation(d.name);
     }
     throw new RangeError(`${fn}: ${what}.type must be 'linear' or 'activation', got ${describe(d.type)}`);
@@ -259,7 +257,9 @@ export function fromJSON(json: unknown): Sequential {
     const s = p.data;
     const bytes = (s.length / 4) * 3 - (s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0);
     if (bytes % 4 === 0 && bytes / 4 !== P)
-      throw new RangeError(`${fn}: 'parameters.data' holds ${bytes / 4} float32 value${bytes === 4 ? '' : 's'} (${bytes} bytes), but ${declared}; refused before allocating the model`);
+      throw new RangeError(
+        `${fn}: 'parameters.data' holds ${bytes / 4} float32 value${bytes === 4 ? '' : 's'} (${bytes} bytes), but ${declared}; refused before allocating the model`
+      );
   }
   const theta = decodeF32(fn, "'parameters.data'", p.data, P); // as many bytes as the text holds: P float32s
   const bad = theta.findIndex((v) => !Number.isFinite(v));

@@ -1,10 +1,10 @@
 // Pieces shared by the optimizers (NaturalGradient, Adam, SGD): option checks, the
 // loss-and-gradient task, the guard that keeps NaN/Inf out of the parameters, and the
 // fields every step() reports.
-import { checkTargets, distribution, gradients, LossName, meanLoss, OutputFamily } from '../distributions';
+import { checkTargets, distribution, gradients, type LossName, meanLoss, type OutputFamily } from '../distributions';
 import { contract, outputJacobians } from '../nn/jacobian';
 import { Sequential } from '../nn/sequential';
-import { runAsync, Task } from '../task';
+import { runAsync, type Task } from '../task';
 import { describe } from '../util/validate';
 
 /** What every optimizer's step() returns. */
@@ -38,8 +38,7 @@ export function checkStepArgs(fn: string, model: Sequential, family: OutputFamil
 /** Throws unless `options` is an object whose keys are all in `names`. */
 export function checkOptions(fn: string, options: unknown, names: readonly string[]): asserts options is Record<string, unknown> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${fn}: 'options' must be an object, got ${describe(options)}`);
-  for (const key of Object.keys(options))
-    if (!names.includes(key)) throw new RangeError(`${fn}: unknown option '${key}' (options: ${names.join(', ')})`);
+  for (const key of Object.keys(options)) if (!names.includes(key)) throw new RangeError(`${fn}: unknown option '${key}' (options: ${names.join(', ')})`);
 }
 
 /** The first index of a non-finite entry, or −1. */
@@ -91,8 +90,7 @@ export function largestInput(x: Float32Array, batch: number): string {
  */
 export function rejectionReason(e: unknown): string | null {
   const code = (e as { code?: unknown } | null)?.code;
-  if (code === 'ERR_NON_FINITE' || code === 'ERR_NOT_POSITIVE_DEFINITE' || code === 'ERR_LAPACK')
-    return (e as Error).message;
+  if (code === 'ERR_NON_FINITE' || code === 'ERR_NOT_POSITIVE_DEFINITE' || code === 'ERR_LAPACK') return (e as Error).message;
   return null;
 }
 

@@ -13,14 +13,13 @@
 // Kernel space never forms S: SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1) (layerGram), where B are
 // the seeds Lᵢᵀ backpropagated to each linear layer's output, and S c is contracted layer by layer
 // (n_W = B̃ᵀ A, n_b = B̃ᵀ 1, B̃_i = Σ_m c_(i,m) B_(i,m)). Memory O(N·r·width + (N·r)²).
-import { fisherFactors, meanLoss, OutputFamily } from '../distributions';
+import { fisherFactors, meanLoss, type OutputFamily } from '../distributions';
 import { contract, materialize, outputJacobians } from '../nn/jacobian';
 import type { Sequential, Trace } from '../nn/sequential';
-import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, Task } from '../task';
+import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, type Task } from '../task';
 import type { Precision } from '../linalg';
 import { native, requireMemory } from '../native';
 import { applyTranspose } from './spring';
-
 
 export type Space = 'auto' | 'kernel' | 'parameter';
 export type Assembly = 'layer' | 'dense';
@@ -224,8 +223,22 @@ export function* assembleExact(
   }
   const t3 = now();
   return {
-    fn, model, trace, bs, n, r, m, p, space, assembly: space === 'kernel' ? cfg.assembly : 'dense',
-    kernel, s, u, su, loss, times: { ...times, kernel: t3 - t2 },
+    fn,
+    model,
+    trace,
+    bs,
+    n,
+    r,
+    m,
+    p,
+    space,
+    assembly: space === 'kernel' ? cfg.assembly : 'dense',
+    kernel,
+    s,
+    u,
+    su,
+    loss,
+    times: { ...times, kernel: t3 - t2 },
   };
 }
 
@@ -239,18 +252,27 @@ export function* assembleExact(
  * copies of the kernel (+4M² or 4P²). The Cholesky's rare pinv fallback is checked when it happens (solve()).
  */
 export function exactMemoryBytes(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace, promiseForm = false) {
-  const m = n * r, p = model.numParameters;
+  const m = n * r,
+    p = model.numParameters;
   const size = space === 'kernel' ? m : p;
   const parts: [string, number][] = [];
   if (space === 'kernel' && cfg.assembly === 'layer') {
     if (ws.kernel?.length !== m * m) parts.push([`kernel ${m}×${m}`, 4 * m * m]);
-    parts.push([`layer kernel work`, native.workBytes('layerGramSum', model.slots.map(({ layer }) => layer.outFeatures), n, r)]);
+    parts.push([
+      `layer kernel work`,
+      native.workBytes(
+        'layerGramSum',
+        model.slots.map(({ layer }) => layer.outFeatures),
+        n,
+        r
+      ),
+    ]);
   } else {
     parts.push([`S ${p}×${m}`, 4 * p * m], [`kernel ${size}×${size}`, 4 * size * size]);
   }
   if (cfg.damping === 0) parts.push([`${cfg.precision} eigendecomposition`, native.workBytes('pinvSolve', size, 1, cfg.precision)]);
   else parts.push([`${cfg.precision} Cholesky factor`, native.workBytes('choleskySolve', size, 1, cfg.precision)]);
-  if (promiseForm) parts.push(['the Promise form\'s copy of the kernel', 4 * size * size]);
+  if (promiseForm) parts.push(["the Promise form's copy of the kernel", 4 * size * size]);
   return { bytes: parts.reduce((acc, [, b]) => acc + b, 0), parts };
 }
 
@@ -262,7 +284,9 @@ const INT32_MAX = 2 ** 31 - 1;
  * not fit. r is the output family's Fisher rank, known before the forward pass.
  */
 export function checkExactSize(fn: string, model: Sequential, fam: OutputFamily, n: number, cfg: ExactConfig, ws: Workspace, promiseForm = false): void {
-  const r = fam.rank(model.outDim), p = model.numParameters, m = n * r;
+  const r = fam.rank(model.outDim),
+    p = model.numParameters,
+    m = n * r;
   const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
   const size = space === 'kernel' ? m : p;
   // BLAS and LAPACK index a matrix with 32-bit integers; at λ = 0 syevd's workspace must fit one too
@@ -270,12 +294,18 @@ export function checkExactSize(fn: string, model: Sequential, fam: OutputFamily,
   const range = (msg: string) => Object.assign(new RangeError(`${fn}: ${msg}`), { code: 'ERR_OUT_OF_RANGE' });
   if (size > limit) {
     const what = space === 'kernel' ? `N·r = ${n}·${r} = ${size}` : `P = ${size}`;
-    const why = cfg.damping === 0 ? `the λ = 0 eigendecomposition's limit of ${limit} (syevd's workspace in 32-bit integers)` : `the 32-bit BLAS/LAPACK limit of ${limit} (2³¹ − 1 elements)`;
-    const advice = space === 'kernel' ? 'use smaller batches' + (p <= limit ? " or space: 'parameter' (P × P)" : '') : `use space: 'kernel' with N·r ≤ ${limit}`;
+    const why =
+      cfg.damping === 0
+        ? `the λ = 0 eigendecomposition's limit of ${limit} (syevd's workspace in 32-bit integers)`
+        : `the 32-bit BLAS/LAPACK limit of ${limit} (2³¹ − 1 elements)`;
+    const advice =
+      space === 'kernel' ? 'use smaller batches' + (p <= limit ? " or space: 'parameter' (P × P)" : '') : `use space: 'kernel' with N·r ≤ ${limit}`;
     throw range(`the ${space}-space system has order ${what}, past ${why}; ${advice}`);
   }
   if ((space === 'parameter' || cfg.assembly === 'dense') && p * m > INT32_MAX)
-    throw range(`S [P, N·r] = [${p}, ${m}] has ${p * m} elements, past the 32-bit BLAS limit (2³¹ − 1); use smaller batches${space === 'kernel' ? " or assembly: 'layer'" : ''}`);
+    throw range(
+      `S [P, N·r] = [${p}, ${m}] has ${p * m} elements, past the 32-bit BLAS limit (2³¹ − 1); use smaller batches${space === 'kernel' ? " or assembly: 'layer'" : ''}`
+    );
   const { bytes, parts } = exactMemoryBytes(model, n, r, space, cfg, ws, promiseForm);
   const text = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
   const what = `${space} space, N·r = ${n * r}, P = ${model.numParameters}: ${parts.map(([w, b]) => `${w} ${text(b)}`).join(', ')}`;
@@ -310,13 +340,7 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * of n, gᵀn = (1/N) uᵀSᵀn, nᵀF_θ n = (1/N)‖Sᵀn‖² (cost: one forward-mode pass, O(N·P));
  * parameter space: nᵀF_θ n = (1/N) nᵀ(S Sᵀ)n, gᵀn = (1/N)(S u)ᵀn (P² float64 multiply-adds).
  */
-export function* solveExact(
-  sys: ExactSystem,
-  damping: number,
-  cfg: ExactConfig,
-  momentum?: MomentumTerm,
-  quadratic = true
-): Task<ExactSolution> {
+export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig, momentum?: MomentumTerm, quadratic = true): Task<ExactSolution> {
   const { fn, model, trace, bs, n, r, m, p, kernel, s, u } = sys;
   const d = n * damping; // F_θ + λI = (1/N)(S Sᵀ + NλI)
   const mu = momentum && momentum.mu !== 0 ? momentum.mu : 0;

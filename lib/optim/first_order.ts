@@ -5,9 +5,20 @@
 // update(), and swaps them in in commit().
 import type { LossName, OutputFamily } from '../distributions';
 import type { Sequential } from '../nn/sequential';
-import { runSync, Task } from '../task';
+import { runSync, type Task } from '../task';
 import { checkNumber } from '../util/validate';
-import { checkOptimizerArgs, checkStepArgs, distance, firstNonFinite, largestInput, lossAndGradient, parameterName, rejectionReason, runLocked, StepInfo } from './common';
+import {
+  checkOptimizerArgs,
+  checkStepArgs,
+  distance,
+  firstNonFinite,
+  largestInput,
+  lossAndGradient,
+  parameterName,
+  rejectionReason,
+  runLocked,
+  type StepInfo,
+} from './common';
 
 export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number }, S> {
   readonly model: Sequential;
@@ -71,7 +82,12 @@ export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number
    */
   private *stepTask(x: Float32Array, y: Float32Array, n: number): Task<StepInfo> {
     const theta = this.model.params;
-    const reject = (loss: number, what: string): StepInfo => ({ loss, accepted: false, stepNorm: 0, reason: `${what}; parameters and optimizer state unchanged` });
+    const reject = (loss: number, what: string): StepInfo => ({
+      loss,
+      accepted: false,
+      stepNorm: 0,
+      reason: `${what}; parameters and optimizer state unchanged`,
+    });
     let loss: number, grad: Float32Array;
     try {
       ({ loss, grad } = yield* lossAndGradient(this.model, this.family, theta, x, y, n));
@@ -82,8 +98,7 @@ export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number
     }
     if (!Number.isFinite(loss)) return reject(loss, `the loss on this batch is ${loss}; ${largestInput(x, n)}`);
     const bad = firstNonFinite(grad);
-    if (bad >= 0)
-      return reject(loss, `the gradient is not finite (entry ${bad}, ${parameterName(this.model, bad)}, is ${grad[bad]}); ${largestInput(x, n)}`);
+    if (bad >= 0) return reject(loss, `the gradient is not finite (entry ${bad}, ${parameterName(this.model, bad)}, is ${grad[bad]}); ${largestInput(x, n)}`);
     const trial = new Float32Array(theta.length);
     this.update(grad, theta, trial);
     const badT = firstNonFinite(trial);

@@ -1,10 +1,10 @@
 // NaturalGradient: θ ← θ − lr · n_θ with n_θ = (F_θ + λI)⁺ g_θ computed exactly
 // (see ./exact.ts for how, docs/design.md §1 for what).
-import { gradients, LossName, meanLoss, OutputFamily } from '../distributions';
+import { gradients, type LossName, meanLoss, type OutputFamily } from '../distributions';
 import { decodeF32, encodeF32 } from '../util/encode';
 import { contract, outputJacobians } from '../nn/jacobian';
-import { Sequential } from '../nn/sequential';
-import { runSync, Task } from '../task';
+import type { Sequential } from '../nn/sequential';
+import { runSync, type Task } from '../task';
 import { checkNumber, describe } from '../util/validate';
 import type { Precision } from '../linalg';
 import {
@@ -21,26 +21,26 @@ import {
   parameterName,
   rejectionReason,
   runLocked,
-  StepInfo,
+  type StepInfo,
 } from './common';
-import { DampingRule, dampingRule, LevenbergMarquardtOptions, nextDamping, reductionRatio, rejectedDamping } from './damping';
+import { type DampingRule, dampingRule, type LevenbergMarquardtOptions, nextDamping, reductionRatio, rejectedDamping } from './damping';
 import {
-  Assembly,
+  type Assembly,
   assembleExact,
   checkExactSize,
-  ExactConfig,
+  type ExactConfig,
   exactDirection,
-  ExactResult,
-  ExactSolution,
-  ExactSystem,
-  Linearization,
+  type ExactResult,
+  type ExactSolution,
+  type ExactSystem,
+  type Linearization,
   linearizeExact,
-  MomentumTerm,
+  type MomentumTerm,
   profileOf,
   solveExact,
-  Space,
-  StepProfile,
-  Workspace,
+  type Space,
+  type StepProfile,
+  type Workspace,
 } from './exact';
 import { applyTranspose } from './spring';
 import { perSampleDirection } from './per_sample';
@@ -107,7 +107,21 @@ export interface NaturalGradientOptions {
   maxMemory?: number;
 }
 
-const OPTION_NAMES = ['loss', 'lr', 'damping', 'method', 'precision', 'rcond', 'space', 'assembly', 'adaptive', 'momentum', 'maxStepNorm', 'maxKL', 'maxMemory'];
+const OPTION_NAMES = [
+  'loss',
+  'lr',
+  'damping',
+  'method',
+  'precision',
+  'rcond',
+  'space',
+  'assembly',
+  'adaptive',
+  'momentum',
+  'maxStepNorm',
+  'maxKL',
+  'maxMemory',
+];
 
 /** What NaturalGradient.step() returns. */
 export interface NaturalStepInfo extends StepInfo {
@@ -326,7 +340,9 @@ export class NaturalGradient {
     const mine = this.signature();
     const theirs = probe.signature();
     if (mine !== theirs)
-      throw new RangeError(`${fn}: the state was saved with options ${theirs}, this optimizer has ${mine} (lr and damping aside); use NaturalGradient.fromState`);
+      throw new RangeError(
+        `${fn}: the state was saved with options ${theirs}, this optimizer has ${mine} (lr and damping aside); use NaturalGradient.fromState`
+      );
     const steps = checkCount(fn, 'state.steps', state.steps);
     const previous = state.previous === null ? null : decodeF32(fn, "'state.previous'", state.previous, p);
     this.lrValue = probe.lrValue;
@@ -339,8 +355,16 @@ export class NaturalGradient {
   private signature(): string {
     const { precision, rcond, space, assembly } = this.config;
     return JSON.stringify({
-      loss: this.loss, method: this.method, precision, rcond: rcond ?? null, space, assembly,
-      adaptive: this.rule ?? false, momentum: this.mu, maxStepNorm: this.maxStepNorm ?? null, maxKL: this.maxKL ?? null,
+      loss: this.loss,
+      method: this.method,
+      precision,
+      rcond: rcond ?? null,
+      space,
+      assembly,
+      adaptive: this.rule ?? false,
+      momentum: this.mu,
+      maxStepNorm: this.maxStepNorm ?? null,
+      maxKL: this.maxKL ?? null,
     });
   }
 
@@ -399,7 +423,16 @@ export class NaturalGradient {
     const theta = model.params;
     let lambda = this.config.damping;
     const info: NaturalStepInfo = {
-      loss: NaN, lossAfter: NaN, damping: lambda, rho: NaN, predicted: NaN, trialLoss: NaN, accepted: false, stepNorm: 0, attempts: 0, scale: 1,
+      loss: NaN,
+      lossAfter: NaN,
+      damping: lambda,
+      rho: NaN,
+      predicted: NaN,
+      trialLoss: NaN,
+      accepted: false,
+      stepNorm: 0,
+      attempts: 0,
+      scale: 1,
     };
     /** λ for the next step after finite loss increases on this call's attempts (undefined: none yet). */
     let raised: number | undefined;
@@ -441,12 +474,20 @@ export class NaturalGradient {
           const res = yield* this.task(method, theta, x, y, batch, { ...this.config, damping: l });
           last = res.profile;
           const stn = yield* applyTranspose(model, li.trace, li.bs, li.r, res.direction);
-          let gn = 0, nFn = 0;
+          let gn = 0,
+            nFn = 0;
           for (let i = 0; i < stn.length; i++) {
             gn += li.u[i] * stn[i];
             nFn += stn[i] * stn[i];
           }
-          return { direction: res.direction, solver: res.profile.solver, rank: res.profile.rank, gn: gn / batch, nFn: nFn / batch, times: { solve: 0, update: 0 } };
+          return {
+            direction: res.direction,
+            solver: res.profile.solver,
+            rank: res.profile.rank,
+            gn: gn / batch,
+            nFn: nFn / batch,
+            times: { solve: 0, update: 0 },
+          };
         }.bind(this);
         profile = () => last;
       }

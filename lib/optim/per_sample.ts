@@ -27,11 +27,11 @@
 //  4. c_i = (1/N) (G_iᵀG_i + λI)⁻¹ v_i, and n = Σ_i G_i c_i is contracted layer by layer
 //     (n_W = B̃ᵀ A, n_b = B̃ᵀ 1 with B̃_i = Σ_j c_ij B_(i,j)).
 // Cost: the backpropagation of N·k seeds, N·k²·Σ out for the Gram matrices, N·k³/3 for the inverses.
-import { fisherFactors, meanLoss, OutputFamily } from '../distributions';
+import { fisherFactors, meanLoss, type OutputFamily } from '../distributions';
 import { choleskySolve, pinvSolve } from '../linalg64';
 import { contract, outputJacobians } from '../nn/jacobian';
 import type { Sequential } from '../nn/sequential';
-import { batchedGramInverseT, Task } from '../task';
+import { batchedGramInverseT, type Task } from '../task';
 import type { ExactResult } from './exact';
 
 /** Options of the proposal's methods ('per-sample' and 'chain'). */

@@ -158,8 +158,7 @@ function checkSeries(series: Series[]): void {
   series.forEach((s, i) => {
     if (typeof s?.name !== 'string') throw new TypeError(`lineChart: series[${i}].name must be a string`);
     if (!s.y || typeof s.y.length !== 'number') throw new TypeError(`lineChart: series[${i}].y must be an array of numbers`);
-    if (s.x && s.x.length !== s.y.length)
-      throw new RangeError(`lineChart: series[${i}] ('${s.name}'): x has ${s.x.length} values, y has ${s.y.length}`);
+    if (s.x && s.x.length !== s.y.length) throw new RangeError(`lineChart: series[${i}] ('${s.name}'): x has ${s.x.length} values, y has ${s.y.length}`);
   });
 }
 
@@ -168,9 +167,16 @@ function checkSeries(series: Series[]): void {
  * Lines are clipped here rather than with an SVG clipPath, which some renderers mishandle.
  */
 function clipSegment(a: [number, number], b: [number, number], xa: number, xb: number, ya: number, yb: number): [[number, number], [number, number]] | null {
-  let t0 = 0, t1 = 1;
-  const dx = b[0] - a[0], dy = b[1] - a[1];
-  const edges: Array<[number, number]> = [[-dx, a[0] - xa], [dx, xb - a[0]], [-dy, a[1] - ya], [dy, yb - a[1]]];
+  let t0 = 0,
+    t1 = 1;
+  const dx = b[0] - a[0],
+    dy = b[1] - a[1];
+  const edges: Array<[number, number]> = [
+    [-dx, a[0] - xa],
+    [dx, xb - a[0]],
+    [-dy, a[1] - ya],
+    [dy, yb - a[1]],
+  ];
   for (const [pp, q] of edges) {
     if (pp === 0) {
       if (q < 0) return null;
@@ -185,14 +191,19 @@ function clipSegment(a: [number, number], b: [number, number], xa: number, xb: n
       }
     }
   }
-  return [[a[0] + t0 * dx, a[1] + t0 * dy], [a[0] + t1 * dx, a[1] + t1 * dy]];
+  return [
+    [a[0] + t0 * dx, a[1] + t0 * dy],
+    [a[0] + t1 * dx, a[1] + t1 * dy],
+  ];
 }
 
 /** The body of one chart (no <svg> wrapper) in a width × height box at (ox, oy), in absolute coordinates. */
 function chartBody(series: Series[], o: ChartOptions, width: number, height: number, ox = 0, oy = 0): string {
   checkSeries(series);
-  const logX = !!o.logX, logY = !!o.logY;
-  const xs: number[] = [], ys: number[] = [];
+  const logX = !!o.logX,
+    logY = !!o.logY;
+  const xs: number[] = [],
+    ys: number[] = [];
   for (const s of series) {
     for (let i = 0; i < s.y.length; i++) {
       const x = s.x ? s.x[i] : i;
@@ -206,9 +217,15 @@ function chartBody(series: Series[], o: ChartOptions, width: number, height: num
   const ax = axis(xs, logX, o.xMin, o.xMax);
   if (!logX && o.xMin === undefined && xs.length && Math.min(...xs) >= 0) ax.lo = Math.max(ax.lo, 0);
   const ay = axis(ys, logY, o.yMin, o.yMax);
-  const left = 64, right = 16, top = o.title ? 34 : 14, bottom = o.xLabel ? 50 : 34;
+  const left = 64,
+    right = 16,
+    top = o.title ? 34 : 14,
+    bottom = o.xLabel ? 50 : 34;
   const legendH = series.length ? 18 * series.length + 8 : 0;
-  const x0 = ox + left, x1 = ox + width - right, y0 = oy + height - bottom, y1 = oy + top;
+  const x0 = ox + left,
+    x1 = ox + width - right,
+    y0 = oy + height - bottom,
+    y1 = oy + top;
   const out: string[] = [];
   out.push(`<rect x="${ox}" y="${oy}" width="${width}" height="${height}" fill="#ffffff"/>`);
   if (o.title) out.push(`<text x="${num(ox + width / 2)}" y="${oy + 20}" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(o.title)}</text>`);
@@ -229,7 +246,8 @@ function chartBody(series: Series[], o: ChartOptions, width: number, height: num
   out.push(`<line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}" stroke="#333333"/>`);
   if (o.xLabel) out.push(`<text x="${num((x0 + x1) / 2)}" y="${oy + height - 12}" text-anchor="middle" font-size="12">${escapeXml(o.xLabel)}</text>`);
   if (o.yLabel) {
-    const lx = ox + 14, ly = num((y0 + y1) / 2);
+    const lx = ox + 14,
+      ly = num((y0 + y1) / 2);
     out.push(`<text x="0" y="0" text-anchor="middle" font-size="12" transform="translate(${lx} ${ly}) rotate(-90)">${escapeXml(o.yLabel)}</text>`);
   }
   // lines, clipped to the plot area
@@ -273,7 +291,8 @@ function chartBody(series: Series[], o: ChartOptions, width: number, height: num
   // legend, top right inside the plot area
   if (series.length) {
     const lw = Math.min(x1 - x0 - 8, 24 + 7 * Math.max(...series.map((s) => s.name.length)));
-    const lx = x1 - lw - 6, ly = y1 + 6;
+    const lx = x1 - lw - 6,
+      ly = y1 + 6;
     out.push(`<rect x="${num(lx)}" y="${ly}" width="${num(lw)}" height="${legendH}" fill="#ffffff" fill-opacity="0.85" stroke="#cccccc"/>`);
     series.forEach((s, si) => {
       const color = s.color ?? PALETTE[si % PALETTE.length];
@@ -287,13 +306,14 @@ function chartBody(series: Series[], o: ChartOptions, width: number, height: num
 }
 
 function dims(o: ChartOptions): [number, number] {
-  const w = o.width ?? 640, h = o.height ?? 400;
-  if (!(w >= 100 && h >= 80 && Number.isFinite(w) && Number.isFinite(h))) throw new RangeError(`lineChart: width × height must be at least 100 × 80, got ${w} × ${h}`);
+  const w = o.width ?? 640,
+    h = o.height ?? 400;
+  if (!(w >= 100 && h >= 80 && Number.isFinite(w) && Number.isFinite(h)))
+    throw new RangeError(`lineChart: width × height must be at least 100 × 80, got ${w} × ${h}`);
   return [w, h];
 }
 
-const HEAD = (w: number, h: number) =>
-  `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif">`;
+const HEAD = (w: number, h: number) => `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif">`;
 
 /** One line chart as a standalone SVG document. */
 export function lineChart(series: Series[], options: ChartOptions = {}): string {
@@ -306,10 +326,12 @@ export function lineCharts(panels: Panel[], layout: { columns?: number; title?: 
   if (!Array.isArray(panels) || panels.length === 0) throw new RangeError('lineCharts: panels must be a non-empty array');
   const cols = Math.max(1, Math.min(layout.columns ?? panels.length, panels.length));
   const sizes = panels.map((p) => dims(p.options ?? {}));
-  const cw = Math.max(...sizes.map((s) => s[0])), ch = Math.max(...sizes.map((s) => s[1]));
+  const cw = Math.max(...sizes.map((s) => s[0])),
+    ch = Math.max(...sizes.map((s) => s[1]));
   const rows = Math.ceil(panels.length / cols);
   const top = layout.title ? 30 : 0;
-  const W = cols * cw, H = rows * ch + top;
+  const W = cols * cw,
+    H = rows * ch + top;
   const out = [HEAD(W, H), `<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`];
   if (layout.title) out.push(`<text x="${W / 2}" y="21" text-anchor="middle" font-size="17" font-weight="bold">${escapeXml(layout.title)}</text>`);
   panels.forEach((p, i) => {

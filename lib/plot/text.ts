@@ -53,7 +53,8 @@ export function textChart(series: Series[], options: TextChartOptions = {}): str
     lines.push('(no data)');
     return lines.join('\n');
   }
-  const xlo = Math.min(...flat.map((p) => p[0])), xhi = Math.max(...flat.map((p) => p[0]));
+  const xlo = Math.min(...flat.map((p) => p[0])),
+    xhi = Math.max(...flat.map((p) => p[0]));
   const tr = (v: number | undefined) => (v === undefined ? undefined : logY ? Math.log10(v) : v);
   let ylo = tr(options.yMin) ?? Math.min(...flat.map((p) => p[1]));
   let yhi = tr(options.yMax) ?? Math.max(...flat.map((p) => p[1]));
@@ -86,11 +87,13 @@ export function textChart(series: Series[], options: TextChartOptions = {}): str
   const lw = Math.max(...[...labelRows].map((r) => label(r).length));
   grid.forEach((row, r) => lines.push(`${(labelRows.has(r) ? label(r) : '').padStart(lw)} |${row.join('').trimEnd()}`));
   lines.push(`${' '.repeat(lw)} +${'-'.repeat(width)}`);
-  const xl = tickLabel(xlo), xh = tickLabel(xhi);
+  const xl = tickLabel(xlo),
+    xh = tickLabel(xhi);
   const mid = options.xLabel ? ` ${options.xLabel} ` : '';
   const gap = Math.max(1, width - xl.length - xh.length - mid.length);
   lines.push(`${' '.repeat(lw + 2)}${xl}${' '.repeat(Math.floor(gap / 2))}${mid}${' '.repeat(Math.ceil(gap / 2))}${xh}`);
-  if (series.length) lines.push(`${' '.repeat(lw + 2)}${series.map((s, i) => `${MARKERS[i % MARKERS.length]} ${s.name}`).join('   ')}${logY ? '   (log y)' : ''}`);
+  if (series.length)
+    lines.push(`${' '.repeat(lw + 2)}${series.map((s, i) => `${MARKERS[i % MARKERS.length]} ${s.name}`).join('   ')}${logY ? '   (log y)' : ''}`);
   return lines.join('\n');
 }
 
@@ -101,6 +104,7 @@ export function sparkline(values: ArrayLike<number>, options: { logY?: boolean }
   const v = Array.from(values, (y) => (options.logY ? (y > 0 ? Math.log10(y) : NaN) : y));
   const ok = v.filter(Number.isFinite);
   if (ok.length === 0) return ' '.repeat(v.length);
-  const lo = Math.min(...ok), hi = Math.max(...ok);
+  const lo = Math.min(...ok),
+    hi = Math.max(...ok);
   return v.map((y) => (Number.isFinite(y) ? BARS[hi === lo ? 3 : Math.round(((y - lo) / (hi - lo)) * 7)] : ' ')).join('');
 }

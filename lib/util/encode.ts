@@ -28,8 +28,7 @@ function decode(fn: string, what: string, s: unknown, bytes: number, length: num
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) throw new RangeError(`${fn}: ${what} is not valid base64`);
   const buf = Buffer.from(s, 'base64');
   if (buf.length % bytes !== 0) throw new RangeError(`${fn}: ${what} holds ${buf.length} bytes, not a whole number of ${bytes}-byte values`);
-  if (length !== undefined && buf.length !== length * bytes)
-    throw new RangeError(`${fn}: ${what} holds ${buf.length / bytes} values, expected ${length}`);
+  if (length !== undefined && buf.length !== length * bytes) throw new RangeError(`${fn}: ${what} holds ${buf.length / bytes} values, expected ${length}`);
   if (!LITTLE_ENDIAN) {
     if (bytes === 4) buf.swap32();
     else buf.swap64();

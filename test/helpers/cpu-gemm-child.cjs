@@ -6,8 +6,9 @@
 /** Deterministic inputs: a Wishart K for choleskySolve, one with a negative pivot at order 200, and layer factors. */
 function inputs() {
   let s = 12345;
-  const uniform = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
-  const m = 300, p = 420;
+  const uniform = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5;
+  const m = 300,
+    p = 420;
   const j = Float32Array.from({ length: p * m }, () => uniform() / Math.sqrt(p));
   const k = new Float32Array(m * m); // JᵀJ in float64, rounded
   for (let a = 0; a < m; a++)
@@ -29,11 +30,19 @@ function inputs() {
       for (let q = 0; q <= Math.min(a, b); q++) v += l[a * m + q] * l[b * m + q] * (q === 199 ? -1 : 1);
       indefinite[a * m + b] = v;
     }
-  const n = 70, kk = 3, widths = [[40, 21], [9, 41]];
+  const n = 70,
+    kk = 3,
+    widths = [
+      [40, 21],
+      [9, 41],
+    ];
   const bs = widths.map(([wo]) => Float32Array.from({ length: n * kk * wo }, uniform));
   const as = widths.map(([, wi]) => Float32Array.from({ length: n * wi }, uniform));
-  const gm = 150, gn = 130, gk = 300; // gemm C = 0.5·Aᵀ·B − C₀ with A [gk, gm], B [gk, gn]
-  const ga = Float32Array.from({ length: gk * gm }, uniform), gb = Float32Array.from({ length: gk * gn }, uniform);
+  const gm = 150,
+    gn = 130,
+    gk = 300; // gemm C = 0.5·Aᵀ·B − C₀ with A [gk, gm], B [gk, gn]
+  const ga = Float32Array.from({ length: gk * gm }, uniform),
+    gb = Float32Array.from({ length: gk * gn }, uniform);
   const gc = Float32Array.from({ length: gm * gn }, uniform);
   return { m, k, rhs, damping: 1e-3, indefinite, n, kk, widths, bs, as, gemm: { m: gm, n: gn, k: gk, a: ga, b: gb, c: gc } };
 }

@@ -13,7 +13,7 @@ const addon = require(process.argv[2]);
 const u = 2 ** -24;
 
 let seed = 2024;
-const uniform = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
+const uniform = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5;
 const rand = (n) => Float32Array.from({ length: n }, uniform);
 
 /** C[m,n] = op(A)·op(B) in float64; A is [m,k] (or [k,m] when ta), B [k,n] (or [n,k] when tb), row-major. */
@@ -61,9 +61,19 @@ const cases = [];
 const record = (name, got, ref, bound) => cases.push({ name, err: diffNorm(got, ref), bound });
 
 // gemm: C = α·op(A)·op(B) + β·C, every transpose, β = 0 and β = 1
-for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
-  const m = 37, n = 29, k = 53, alpha = 0.75;
-  const a = rand(m * k), b = rand(k * n), c0 = rand(m * n);
+for (const [ta, tb] of [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+]) {
+  const m = 37,
+    n = 29,
+    k = 53,
+    alpha = 0.75;
+  const a = rand(m * k),
+    b = rand(k * n),
+    c0 = rand(m * n);
   const ref = matmul64(a, b, m, n, k, ta, tb).map((v, i) => alpha * v + c0[i]);
   const scale = norm(matmul64(abs(a), abs(b), m, n, k, ta, tb).map((v, i) => alpha * v + Math.abs(c0[i])));
   const got = addon.gemm(ta, tb, m, n, k, alpha, a, b, 1, Float32Array.from(c0));
@@ -71,7 +81,8 @@ for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, tru
 }
 // gram: K = JᵀJ (J [P, M]) and J Jᵀ (samples-major J [M, P])
 for (const samplesMajor of [false, true]) {
-  const p = 61, m = 23;
+  const p = 61,
+    m = 23;
   const j = rand(p * m);
   const ref = samplesMajor ? matmul64(j, j, m, m, p, false, true) : matmul64(j, j, m, m, p, true, false);
   const scale = norm(samplesMajor ? matmul64(abs(j), abs(j), m, m, p, false, true) : matmul64(abs(j), abs(j), m, m, p, true, false));
@@ -79,11 +90,19 @@ for (const samplesMajor of [false, true]) {
 }
 // layerGram and layerGramSum: K (+)= Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)
 {
-  const n = 9, k = 3, nk = n * k, widths = [[7, 5], [4, 11]];
-  const bs = widths.map(([wo]) => rand(nk * wo)), as = widths.map(([, wi]) => rand(n * wi));
+  const n = 9,
+    k = 3,
+    nk = n * k,
+    widths = [
+      [7, 5],
+      [4, 11],
+    ];
+  const bs = widths.map(([wo]) => rand(nk * wo)),
+    as = widths.map(([, wi]) => rand(n * wi));
   const layerRef = (b, a, wo, wi, absolute) => {
     const f = absolute ? abs : (x) => x;
-    const bb = matmul64(f(b), f(b), nk, nk, wo, false, true), aa = matmul64(f(a), f(a), n, n, wi, false, true);
+    const bb = matmul64(f(b), f(b), nk, nk, wo, false, true),
+      aa = matmul64(f(a), f(a), n, n, wi, false, true);
     return bb.map((v, xy) => v * (aa[Math.floor(Math.floor(xy / nk) / k) * n + Math.floor((xy % nk) / k)] + 1));
   };
   const one = addon.layerGram(bs[0], as[0], n, k, 7, 5, new Float32Array(nk * nk));
@@ -97,10 +116,14 @@ for (const samplesMajor of [false, true]) {
 // in 90/12·(1 ± √(40/90))² ≈ [0.8, 21] (Marchenko–Pastur), so κ ≲ 30. A float32 solve errs by ≲ c·m·u·κ
 // (c = 4); with the factorisation in float64 only the float32 result's rounding is left (≲ 4u).
 {
-  const m = 40, p = 90, nrhs = 3, lambda = 0.05;
+  const m = 40,
+    p = 90,
+    nrhs = 3,
+    lambda = 0.05;
   const j = rand(p * m);
   const k64 = matmul64(j, j, m, m, p, true, false);
-  const k = Float32Array.from(k64), r = rand(m * nrhs);
+  const k = Float32Array.from(k64),
+    r = rand(m * nrhs);
   const ref = solve64(k, m, r, nrhs, lambda);
   const scale = norm(ref);
   for (const precision of ['float32', 'float64']) {
@@ -114,10 +137,14 @@ for (const samplesMajor of [false, true]) {
 // batchedGramInverse: (G_bᵀG_b + λI)⁻¹ per batch entry; G_b [12, 4] uniform(±½): eigenvalues of G_bᵀG_b in
 // about (1 ± √(4/12))² = [0.18, 2.5], so κ(G_bᵀG_b + 0.1) ≲ 15, error ≲ 4·k·u·κ
 {
-  const batch = 6, rows = 12, k = 4, lambda = 0.1;
+  const batch = 6,
+    rows = 12,
+    k = 4,
+    lambda = 0.1;
   const g = rand(batch * rows * k);
   const got = addon.batchedGramInverse(g, batch, rows, k, lambda, null);
-  const ref = new Float64Array(batch * k * k), eye = new Float32Array(k * k);
+  const ref = new Float64Array(batch * k * k),
+    eye = new Float32Array(k * k);
   for (let i = 0; i < k; i++) eye[i * k + i] = 1;
   for (let b = 0; b < batch; b++) {
     const gb = g.subarray(b * rows * k, (b + 1) * rows * k);
@@ -142,7 +169,15 @@ try {
 
 const failed = cases.filter((c) => !(c.err <= c.bound));
 const info = addon.backendInfo();
-console.log(JSON.stringify({ backend: { blas: info.blas, kernels: info.kernels, threads: info.threads, note: info.note }, arch: process.arch, node: process.version, cases, refusals }));
+console.log(
+  JSON.stringify({
+    backend: { blas: info.blas, kernels: info.kernels, threads: info.threads, note: info.note },
+    arch: process.arch,
+    node: process.version,
+    cases,
+    refusals,
+  })
+);
 if (failed.length || refusals.length) {
   for (const c of failed) console.error(`natgrad kernel-cases: ${c.name}: error ${c.err} > bound ${c.bound}`);
   for (const r of refusals) console.error(`natgrad kernel-cases: ${r}`);

@@ -1,7 +1,7 @@
 // Test problems: a natgrad model and its float64 twin from one architecture,
 // random float32 parameters, inputs and targets (deterministic from a seed).
-import { gelu, Layer, linear, relu, Sequential, sequential, sigmoid, softplus, tanh } from '../../lib/index';
-import { Arch, Loss, numParams, outDim, testRng } from './reference';
+import { gelu, type Layer, linear, relu, type Sequential, sequential, sigmoid, softplus, tanh } from '../../lib/index';
+import { type Arch, type Loss, numParams, outDim, testRng } from './reference';
 
 const ACT: Record<string, () => Layer> = { tanh, relu, sigmoid, softplus, gelu };
 

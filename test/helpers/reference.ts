@@ -21,7 +21,7 @@ export const ACT64: Record<ActName, { f: (z: number) => number; df: (z: number) 
     df: (z) => {
       const u = C * (z + 0.044715 * z ** 3);
       const du = C * (1 + 3 * 0.044715 * z * z);
-      return 0.5 * (1 + Math.tanh(u)) + 0.5 * z * du / Math.cosh(u) ** 2;
+      return 0.5 * (1 + Math.tanh(u)) + (0.5 * z * du) / Math.cosh(u) ** 2;
     },
   },
 };
