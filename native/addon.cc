@@ -38,9 +38,9 @@ using natgrad::Precision;
 // so Workers loading natgrad never share or race on it. The backends themselves are process-wide
 // singletons whose methods are safe to call from several threads (cpu: OpenBLAS behind one lock).
 struct EnvState {
-  Backend* backend = nullptr;  // the selected backend
-  std::string reason;          // why it was chosen / why CUDA is not in use
-  int threads = 0;             // setThreads() for this environment's CPU calls (0: the process default)
+  Backend* backend = nullptr;                // the selected backend
+  std::string reason;                        // why it was chosen / why CUDA is not in use
+  int threads = 0;                           // setThreads() for this environment's CPU calls (0: the process default)
   int64_t memory_limit = natgrad::kNoLimit;  // NATGRAD_MAX_MEMORY or setMemoryLimit(), bytes
   bool memory_limit_invalid = false;         // NATGRAD_MAX_MEMORY was set but is not a size
   Napi::FunctionReference promise;           // the Promise constructor, as it was when natgrad loaded
@@ -108,9 +108,7 @@ struct F32 {
   bool fresh = false;   // allocated by this call (an output passed as null): no one else holds it yet
   bool in_place() const { return shared || fresh; }  // the Promise form may use it without a private copy
   // (an output the call will allocate has no memory yet and overlaps nothing)
-  bool overlaps(const F32& o) const {
-    return data && o.data && data < o.data + o.length && o.data < data + length;
-  }
+  bool overlaps(const F32& o) const { return data && o.data && data < o.data + o.length && o.data < data + length; }
   bool same(const F32& o) const { return data == o.data && length == o.length; }
 };
 
@@ -119,9 +117,9 @@ class Args {
  public:
   Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : info_(info), fn_(fn) {
     if (info.Length() < count)
-      throw_arg(info.Env(), false,
-                std::string(fn) + ": expected " + std::to_string(count) + " arguments, got " +
-                    std::to_string(info.Length()));
+      throw_arg(
+          info.Env(), false,
+          std::string(fn) + ": expected " + std::to_string(count) + " arguments, got " + std::to_string(info.Length()));
   }
   Napi::Env env() const { return info_.Env(); }
   const std::string& fn() const { return fn_; }
@@ -130,14 +128,17 @@ class Args {
     const Napi::Value v = info_[i];
     if (!v.IsNumber()) throw_arg(env(), false, fn_ + ": argument '" + name + "' must be a number, got " + describe(v));
     const double d = v.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d)) throw_arg(env(), true, fn_ + ": argument '" + name + "' must be finite, got " + std::to_string(d));
+    if (!std::isfinite(d))
+      throw_arg(env(), true, fn_ + ": argument '" + name + "' must be finite, got " + std::to_string(d));
     return d;
   }
   // A scale factor that BLAS takes as a float: finite in float32 too (1e300 would become Infinity).
   float float32(size_t i, const char* name) {
     const double d = number(i, name);
     if (std::fabs(d) > (double)FLT_MAX)
-      throw_arg(env(), true, fn_ + ": argument '" + name + "' must be within the float32 range (|x| ≤ 3.4028234663852886e+38), got " + number_text(d));
+      throw_arg(env(), true,
+                fn_ + ": argument '" + name +
+                    "' must be within the float32 range (|x| ≤ 3.4028234663852886e+38), got " + number_text(d));
     return (float)d;
   }
   double nonnegative(size_t i, const char* name) {
@@ -149,12 +150,14 @@ class Args {
   int64_t size(size_t i, const char* name) {
     const double d = number(i, name);
     if (d != std::floor(d) || d < 1 || d > (double)MAX_ELEMENTS)
-      throw_arg(env(), true, fn_ + ": argument '" + name + "' must be an integer in [1, 2147483647], got " + number_text(d));
+      throw_arg(env(), true,
+                fn_ + ": argument '" + name + "' must be an integer in [1, 2147483647], got " + number_text(d));
     return (int64_t)d;
   }
   bool boolean(size_t i, const char* name) {
     const Napi::Value v = info_[i];
-    if (!v.IsBoolean()) throw_arg(env(), false, fn_ + ": argument '" + name + "' must be a boolean, got " + describe(v));
+    if (!v.IsBoolean())
+      throw_arg(env(), false, fn_ + ": argument '" + name + "' must be a boolean, got " + describe(v));
     return v.As<Napi::Boolean>().Value();
   }
   Precision precision(size_t i) {
@@ -162,8 +165,9 @@ class Args {
     const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
     if (s == "float32") return Precision::f32;
     if (s == "float64") return Precision::f64;
-    throw_arg(env(), false, fn_ + ": argument 'precision' must be 'float32' or 'float64', got " +
-                                (v.IsString() ? "'" + s + "'" : describe(v)));
+    throw_arg(env(), false,
+              fn_ + ": argument 'precision' must be 'float32' or 'float64', got " +
+                  (v.IsString() ? "'" + s + "'" : describe(v)));
   }
   // a·b·… as an element count; RangeError when it exceeds what BLAS can index.
   int64_t product(std::initializer_list<int64_t> dims, const char* what) {
@@ -180,8 +184,9 @@ class Args {
   F32 f32(const Napi::Value& v, const std::string& name, int64_t length) {
     Napi::Float32Array a = float32_array(v, name);
     if ((int64_t)a.ElementLength() != length)
-      throw_arg(env(), true, fn_ + ": argument '" + name + "' must have length " + std::to_string(length) + ", got " +
-                                 std::to_string(a.ElementLength()));
+      throw_arg(env(), true,
+                fn_ + ": argument '" + name + "' must have length " + std::to_string(length) + ", got " +
+                    std::to_string(a.ElementLength()));
     return F32{a.Data(), length, v, !a.ArrayBuffer().IsArrayBuffer()};
   }
   // An output: a Float32Array of exactly `length` elements, or null / undefined for one the call
@@ -196,8 +201,9 @@ class Args {
     Napi::Float32Array a = float32_array(v, name);
     const int64_t length = (int64_t)a.ElementLength();
     if (length == 0 || length % unit != 0)
-      throw_arg(env(), true, fn_ + ": argument '" + name + "' must have a length that is a positive multiple of " +
-                                 unit_text + " = " + std::to_string(unit) + ", got " + std::to_string(length));
+      throw_arg(env(), true,
+                fn_ + ": argument '" + name + "' must have a length that is a positive multiple of " + unit_text +
+                    " = " + std::to_string(unit) + ", got " + std::to_string(length));
     if (length > MAX_ELEMENTS)
       throw_arg(env(), true, fn_ + ": argument '" + name + "' has more than 2147483647 elements (32-bit BLAS limit)");
     *width = length / unit;
@@ -209,11 +215,13 @@ class Args {
     if (!v.IsArray()) throw_arg(env(), false, fn_ + ": argument '" + name + "' must be an Array, got " + describe(v));
     Napi::Array a = v.As<Napi::Array>();
     if (a.Length() == 0 || a.Length() > max)
-      throw_arg(env(), true, fn_ + ": argument '" + name + "' must hold 1 to " + std::to_string(max) + " elements, got " +
-                                 std::to_string(a.Length()));
+      throw_arg(env(), true,
+                fn_ + ": argument '" + name + "' must hold 1 to " + std::to_string(max) + " elements, got " +
+                    std::to_string(a.Length()));
     return a;
   }
-  void no_overlap(const F32& out, const F32& in, const char* out_name, const std::string& in_name, bool allow_same = false) {
+  void no_overlap(const F32& out, const F32& in, const char* out_name, const std::string& in_name,
+                  bool allow_same = false) {
     if (out.overlaps(in) && !(allow_same && out.same(in)))
       throw_arg(env(), true, fn_ + ": output '" + out_name + "' must not overlap input '" + in_name + "'");
   }
@@ -268,15 +276,14 @@ void check_finite(const std::string& fn, const char* name, const float* p, int64
     std::vector<int64_t> first(chunks, -1);
     // no parking: a short memory-bound scan, and most often an OpenBLAS call follows (parallel.h)
     natgrad::cpu::parallel_for(
-        chunks, [&](int64_t c) { first[c] = first_non_finite(p, c * kChunk, std::min(n, (c + 1) * kChunk)); },
-        false);
+        chunks, [&](int64_t c) { first[c] = first_non_finite(p, c * kChunk, std::min(n, (c + 1) * kChunk)); }, false);
     for (int64_t c = 0; c < chunks && bad < 0; ++c) bad = first[c];
   } else {
     bad = first_non_finite(p, 0, n);
   }
   if (bad >= 0)
-    natgrad::fail("ERR_NON_FINITE", fn + ": argument '" + name + "' contains " + (std::isnan(p[bad]) ? "NaN" : "Infinity") +
-                                        " at index " + std::to_string(bad));
+    natgrad::fail("ERR_NON_FINITE", fn + ": argument '" + name + "' contains " +
+                                        (std::isnan(p[bad]) ? "NaN" : "Infinity") + " at index " + std::to_string(bad));
 }
 
 // How a kernel uses one of its arrays: read only, written in full, or read and written.
@@ -297,8 +304,8 @@ struct Job {
   std::string fn;
   virtual ~Job() = default;
   virtual void execute() = 0;
-  virtual std::vector<Binding> bindings() = 0;  // every array the kernel reads or writes
-  virtual F32* returned() = 0;                  // the array the call returns (or whose call it is)
+  virtual std::vector<Binding> bindings() = 0;      // every array the kernel reads or writes
+  virtual F32* returned() = 0;                      // the array the call returns (or whose call it is)
   virtual int64_t work_bytes() const { return 0; }  // host work buffers of the CPU kernel (cpu_kernels.h)
   virtual Napi::Value result(Napi::Env, Napi::Value out) { return out; }  // `out`: returned()'s array
 };
@@ -324,7 +331,9 @@ struct GemmJob : Job {
   }
   F32* returned() override { return &C; }
   int64_t work_bytes() const override { return natgrad::cpu::gemm_work_bytes(m, k); }
-  std::vector<Binding> bindings() override { return {{&A, "A", Role::in}, {&B, "B", Role::in}, {&C, "C", beta != 0 ? Role::inout : Role::out}}; }
+  std::vector<Binding> bindings() override {
+    return {{&A, "A", Role::in}, {&B, "B", Role::in}, {&C, "C", beta != 0 ? Role::inout : Role::out}};
+  }
   void execute() override {
     check_finite(fn, "A", A.data, A.length);
     check_finite(fn, "B", B.data, B.length);
@@ -372,7 +381,9 @@ struct LayerGramJob : Job {
   }
   F32* returned() override { return &K; }
   int64_t work_bytes() const override { return natgrad::cpu::layer_gram_sum_work_bytes(&wo, 1, N, k); }
-  std::vector<Binding> bindings() override { return {{&B, "B", Role::in}, {&A, "A", Role::in}, {&K, "K", Role::inout}}; }
+  std::vector<Binding> bindings() override {
+    return {{&B, "B", Role::in}, {&A, "A", Role::in}, {&K, "K", Role::inout}};
+  }
   void execute() override {
     check_finite(fn, "B", B.data, B.length);
     check_finite(fn, "A", A.data, A.length);
@@ -384,9 +395,9 @@ struct LayerGramJob : Job {
 struct LayerGramSumJob : Job {
   static constexpr uint32_t kMaxLayers = 4096;
   int64_t N = 0, k = 0;
-  std::vector<F32> B, A;             // per layer
-  std::vector<int64_t> wo, wi;       // per layer, from the lengths
-  std::vector<std::string> names;    // "bs[l]", "as[l]" (Snapshot keeps pointers to them)
+  std::vector<F32> B, A;           // per layer
+  std::vector<int64_t> wo, wi;     // per layer, from the lengths
+  std::vector<std::string> names;  // "bs[l]", "as[l]" (Snapshot keeps pointers to them)
   F32 K;
   void parse(Args& a) {  // (bs, as, N, k, K)
     N = a.size(2, "N");
@@ -394,8 +405,9 @@ struct LayerGramSumJob : Job {
     const int64_t nk = a.product({N, k}, "K");
     Napi::Array bs = a.array(0, "bs", kMaxLayers), as = a.array(1, "as", kMaxLayers);
     if (as.Length() != bs.Length())
-      throw_arg(a.env(), true, a.fn() + ": arguments 'bs' and 'as' must hold one matrix per layer each, got " +
-                                   std::to_string(bs.Length()) + " and " + std::to_string(as.Length()));
+      throw_arg(a.env(), true,
+                a.fn() + ": arguments 'bs' and 'as' must hold one matrix per layer each, got " +
+                    std::to_string(bs.Length()) + " and " + std::to_string(as.Length()));
     const uint32_t count = bs.Length();
     // Every element first: reading one can run JavaScript (a getter, a prototype's accessor for a
     // hole), which could detach or shrink an array read before it. No JavaScript runs after this
@@ -486,11 +498,11 @@ struct PinvJob : Job {
     K = a.f32(0, "K", a.product({M, M}, "K"));
     R = a.f32(2, "R", a.product({M, nrhs}, "R"));
     if (M > natgrad::cpu::kMaxSyevdOrder)
-      throw_arg(a.env(), true, a.fn() + ": M = " + std::to_string(M) + " is past LAPACK's 32-bit limit for the " +
-                                   "eigendecomposition (syevd needs a workspace of 1 + 6M + 2M² = " +
-                                   std::to_string(natgrad::cpu::syevd_lwork(M)) + " elements; at most 2147483647, " +
-                                   "so M ≤ " + std::to_string(natgrad::cpu::kMaxSyevdOrder) +
-                                   "); use choleskySolve with damping > 0 (M ≤ 46340)");
+      throw_arg(a.env(), true,
+                a.fn() + ": M = " + std::to_string(M) + " is past LAPACK's 32-bit limit for the " +
+                    "eigendecomposition (syevd needs a workspace of 1 + 6M + 2M² = " +
+                    std::to_string(natgrad::cpu::syevd_lwork(M)) + " elements; at most 2147483647, " + "so M ≤ " +
+                    std::to_string(natgrad::cpu::kMaxSyevdOrder) + "); use choleskySolve with damping > 0 (M ≤ 46340)");
     X = a.f32_out(7, "X", a.product({M, nrhs}, "X"));
     a.no_overlap(X, K, "X", "K");
     a.no_overlap(X, R, "X", "R", /*allow_same=*/true);
@@ -521,7 +533,9 @@ struct BatchedGramInverseJob : Job {
     batch = a.size(1, "batch");
     rows = a.size(2, "rows");
     k = a.size(3, "k");
-    if (k > 256) throw_arg(a.env(), true, a.fn() + ": argument 'k' must be ≤ 256 (small per-sample blocks), got " + std::to_string(k));
+    if (k > 256)
+      throw_arg(a.env(), true,
+                a.fn() + ": argument 'k' must be ≤ 256 (small per-sample blocks), got " + std::to_string(k));
     lambda = a.nonnegative(4, "damping");
     G = a.f32(0, "G", a.product({batch, rows, k}, "G"));
     out = a.f32_out(5, "out", a.product({batch, k, k}, "out"));
@@ -578,7 +592,8 @@ void prepare(Napi::Env env, Job& job, bool promise_form) {
       t = Napi::Float32Array::New(env, (size_t)a.length);
     } catch (const Napi::Error& e) {  // V8 could not allocate it after all (ArrayBuffer allocation failed)
       natgrad::fail("ERR_OUT_OF_MEMORY", job.fn + ": could not allocate output '" + b.name + "' (" +
-                                             natgrad::bytes_text(a.length * (int64_t)sizeof(float)) + "): " + e.Message());
+                                             natgrad::bytes_text(a.length * (int64_t)sizeof(float)) +
+                                             "): " + e.Message());
     }
     a.data = t.Data();
     a.value = t;
@@ -620,7 +635,8 @@ class Snapshot {
       for (Entry& e : entries_)
         if (e.source == a.data && e.length == a.length) same = &e;
       if (!same) {
-        entries_.push_back(Entry{a.data, a.length, b.name, false, false, std::make_unique<natgrad::Scratch<float>>(a.length), Napi::Persistent(a.value)});
+        entries_.push_back(Entry{a.data, a.length, b.name, false, false,
+                                 std::make_unique<natgrad::Scratch<float>>(a.length), Napi::Persistent(a.value)});
         same = &entries_.back();
       }
       if (b.role != Role::out && !same->filled) {
@@ -637,7 +653,8 @@ class Snapshot {
     for (Entry& e : entries_)
       if (e.write_back && !alive(e)) return e.name;
     for (Entry& e : entries_)
-      if (e.write_back) std::memcpy(e.ref.Value().As<Napi::Float32Array>().Data(), e.copy->get(), (size_t)e.length * sizeof(float));
+      if (e.write_back)
+        std::memcpy(e.ref.Value().As<Napi::Float32Array>().Data(), e.copy->get(), (size_t)e.length * sizeof(float));
     return nullptr;
   }
 
@@ -795,7 +812,10 @@ Napi::Value call_async(const Napi::CallbackInfo& info, const char* fn) {
   } catch (const natgrad::Error& e) {
     return reject(to_js_error(env, e).Value());
   } catch (const std::bad_alloc&) {
-    return reject(to_js_error(env, natgrad::Error{"ERR_OUT_OF_MEMORY", std::string(fn) + ": out of memory for the private copies of the arrays"}).Value());
+    return reject(
+        to_js_error(env, natgrad::Error{"ERR_OUT_OF_MEMORY",
+                                        std::string(fn) + ": out of memory for the private copies of the arrays"})
+            .Value());
   }
   auto* worker = new JobWorker(env, std::move(job), std::move(snapshot));
   Napi::Promise p = worker->promise();
@@ -803,9 +823,12 @@ Napi::Value call_async(const Napi::CallbackInfo& info, const char* fn) {
   return p;
 }
 
-#define NATGRAD_KERNEL(js_name, Job, nargs)                                                                   \
-  exports.Set(js_name, Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return call_sync<Job, nargs>(i, js_name); })); \
-  exports.Set(js_name "Async", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return call_async<Job, nargs>(i, js_name "Async"); }));
+#define NATGRAD_KERNEL(js_name, Job, nargs)                                                                      \
+  exports.Set(js_name, Napi::Function::New(                                                                      \
+                           env, [](const Napi::CallbackInfo& i) { return call_sync<Job, nargs>(i, js_name); })); \
+  exports.Set(js_name "Async", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {                        \
+                return call_async<Job, nargs>(i, js_name "Async");                                               \
+              }));
 
 Napi::Value backend_info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -885,7 +908,8 @@ Napi::Value select_backend(const Napi::CallbackInfo& info) {
   Backend* cuda = natgrad::cuda_backend(&why);
   if (cuda) {
     st.backend = cuda;
-    st.reason = "cuda: " + std::string(want == "cuda" ? "selected by NATGRAD_BACKEND=cuda" : "a CUDA device and its libraries were found");
+    st.reason = "cuda: " + std::string(want == "cuda" ? "selected by NATGRAD_BACKEND=cuda"
+                                                      : "a CUDA device and its libraries were found");
   } else if (want == "cuda") {
     natgrad::Error e{"ERR_BACKEND_UNAVAILABLE", "NATGRAD_BACKEND=cuda but the CUDA backend cannot be used: " + why};
     throw to_js_error(env, e);
@@ -953,14 +977,16 @@ Napi::Value work_bytes_js(const Napi::CallbackInfo& info) {
         throw_arg(env, true, "workBytes: 'widthsOut' must hold widths ≥ 1");
       widths[l] = (int64_t)v.As<Napi::Number>().DoubleValue();
     }
-    return Napi::Number::New(env, (double)natgrad::cpu::layer_gram_sum_work_bytes(widths.data(), (int64_t)widths.size(), a.size(2, "N"), a.size(3, "k")));
+    return Napi::Number::New(env, (double)natgrad::cpu::layer_gram_sum_work_bytes(widths.data(), (int64_t)widths.size(),
+                                                                                  a.size(2, "N"), a.size(3, "k")));
   }
   if (kernel == "choleskySolve" || kernel == "pinvSolve") {
     Args a(info, "workBytes", 4);
     const int64_t M = a.size(1, "M"), nrhs = a.size(2, "nrhs");
     const Precision p = a.precision(3);
-    return Napi::Number::New(env, (double)(kernel == "pinvSolve" ? natgrad::cpu::pinv_solve_work_bytes(M, nrhs, p)
-                                                                 : natgrad::cpu::cholesky_solve_work_bytes(M, nrhs, p)));
+    return Napi::Number::New(env,
+                             (double)(kernel == "pinvSolve" ? natgrad::cpu::pinv_solve_work_bytes(M, nrhs, p)
+                                                            : natgrad::cpu::cholesky_solve_work_bytes(M, nrhs, p)));
   }
   throw_arg(env, false, "workBytes: argument 'kernel' must be 'layerGramSum', 'choleskySolve' or 'pinvSolve'");
 }

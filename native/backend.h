@@ -11,12 +11,12 @@ namespace natgrad {
 enum class Precision { f32 = 0, f64 = 1 };
 
 struct BackendInfo {
-  std::string name;    // "cpu" | "cuda"
-  std::string blas;    // e.g. "OpenBLAS 0.3.21 Cooperlake"
-  int threads = 1;     // threads of the calling environment's CPU calls (cpu) or 0 (cuda)
-  std::string device;  // GPU name, empty on cpu
-  std::string note;    // advice about this machine, e.g. a CPU that OpenBLAS does not recognise
-  std::string kernels; // which code runs the fused kernels (cpu: natgrad's own gemm_nt or OpenBLAS)
+  std::string name;     // "cpu" | "cuda"
+  std::string blas;     // e.g. "OpenBLAS 0.3.21 Cooperlake"
+  int threads = 1;      // threads of the calling environment's CPU calls (cpu) or 0 (cuda)
+  std::string device;   // GPU name, empty on cpu
+  std::string note;     // advice about this machine, e.g. a CPU that OpenBLAS does not recognise
+  std::string kernels;  // which code runs the fused kernels (cpu: natgrad's own gemm_nt or OpenBLAS)
   // The reproducibility contract: every kernel gives the same bits run to run at a fixed thread count;
   // these (comma-separated, e.g. "gemm,layerGramSum,choleskySolve float32") also across thread counts.
   std::string thread_independent;
@@ -48,8 +48,8 @@ class Backend {
 
   // C[m,n] = alpha · op(A) · op(B) + beta · C
   // A: [m,k] (or [k,m] when trans_a), B: [k,n] (or [n,k] when trans_b)
-  virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                    const float* A, const float* B, float beta, float* C) = 0;
+  virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
+                    const float* B, float beta, float* C) = 0;
 
   // K[M,M] = Jᵀ J for J [P,M] (samples_major = false), or J Jᵀ for J [M,P]
   // (samples_major = true). Full symmetric output.
@@ -62,8 +62,7 @@ class Backend {
   virtual void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
                               float* K) = 0;
   // One layer, added to K: K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1).
-  void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t width_out, int64_t width_in,
-                  float* K) {
+  void layer_gram(const float* B, const float* A, int64_t N, int64_t k, int64_t width_out, int64_t width_in, float* K) {
     const LayerFactors f{B, A, width_out, width_in};
     layer_gram_sum(&f, 1, N, k, true, K);
   }
@@ -76,8 +75,8 @@ class Backend {
   // X[M,nrhs] = (K + λI)⁺ R by symmetric eigendecomposition; eigenvalues with
   // |e| ≤ rcond · max|e| count as zero (rcond ≤ 0: M·ε₃₂, the noise floor of a
   // float32 K). Returns the rank used.
-  virtual int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda,
-                             double rcond, Precision precision, float* X) = 0;
+  virtual int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond,
+                             Precision precision, float* X) = 0;
 
   // out[b] = (G_bᵀ G_b + λI)⁻¹ for b < batch; G: [batch, rows, k], out: [batch, k, k].
   virtual void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda,

@@ -71,9 +71,9 @@ bool cgroup_free(int64_t* free_bytes, std::string* source) {
     const char* root;
     const char *limit, *usage, *inactive;
   };
-  const Layout layouts[] = {{true, "/sys/fs/cgroup", "memory.max", "memory.current", "inactive_file"},
-                            {false, "/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes",
-                             "total_inactive_file"}};
+  const Layout layouts[] = {
+      {true, "/sys/fs/cgroup", "memory.max", "memory.current", "inactive_file"},
+      {false, "/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"}};
   constexpr int64_t kUnlimited = int64_t(1) << 60;  // "max", or v1's 2⁶³ − a page
   bool found = false;
   const auto consider = [&](bool v2, const std::string& what, int64_t limit, int64_t usage, int64_t inactive) {
@@ -134,12 +134,18 @@ int64_t memory_limit_from_env() {
   double scale = 1;
   std::string suffix(end);
   while (!suffix.empty() && std::isspace((unsigned char)suffix.back())) suffix.pop_back();
-  if (suffix == "" || suffix == "B") scale = 1;
-  else if (suffix == "K" || suffix == "KB" || suffix == "KiB") scale = 1024.0;
-  else if (suffix == "M" || suffix == "MB" || suffix == "MiB") scale = 1024.0 * 1024;
-  else if (suffix == "G" || suffix == "GB" || suffix == "GiB") scale = 1024.0 * 1024 * 1024;
-  else if (suffix == "T" || suffix == "TB" || suffix == "TiB") scale = 1024.0 * 1024 * 1024 * 1024;
-  else return -1;
+  if (suffix == "" || suffix == "B")
+    scale = 1;
+  else if (suffix == "K" || suffix == "KB" || suffix == "KiB")
+    scale = 1024.0;
+  else if (suffix == "M" || suffix == "MB" || suffix == "MiB")
+    scale = 1024.0 * 1024;
+  else if (suffix == "G" || suffix == "GB" || suffix == "GiB")
+    scale = 1024.0 * 1024 * 1024;
+  else if (suffix == "T" || suffix == "TB" || suffix == "TiB")
+    scale = 1024.0 * 1024 * 1024 * 1024;
+  else
+    return -1;
   const double bytes = x * scale;
   return bytes >= 9.2e18 ? kNoLimit : (int64_t)bytes;
 }
@@ -166,11 +172,11 @@ void require_memory(const std::string& fn, int64_t bytes, const std::string& wha
   const MemoryInfo m = memory_info(limit);
   if (bytes <= m.available) return;
   const bool capped = m.limit < m.system;
-  Error e{"ERR_OUT_OF_MEMORY", fn + ": needs " + bytes_text(bytes) + " (" + what + ") but " + bytes_text(m.available) +
-                                " is available (" +
-                                (capped ? "the limit NATGRAD_MAX_MEMORY / setMemoryLimit() / maxMemory of " + bytes_text(m.limit)
-                                        : m.source) +
-                                ")"};
+  Error e{"ERR_OUT_OF_MEMORY",
+          fn + ": needs " + bytes_text(bytes) + " (" + what + ") but " + bytes_text(m.available) + " is available (" +
+              (capped ? "the limit NATGRAD_MAX_MEMORY / setMemoryLimit() / maxMemory of " + bytes_text(m.limit)
+                      : m.source) +
+              ")"};
   e.bytes_needed = bytes;
   e.bytes_available = m.available;
   throw e;

@@ -16,10 +16,10 @@ constexpr int64_t kCheckBytes = int64_t(16) << 20;
 constexpr int64_t kNoLimit = INT64_MAX;
 
 struct MemoryInfo {
-  int64_t available = 0;  // bytes a call may allocate now
-  int64_t system = 0;     // what the machine or the cgroup has free
+  int64_t available = 0;     // bytes a call may allocate now
+  int64_t system = 0;        // what the machine or the cgroup has free
   int64_t limit = kNoLimit;  // the user's cap (kNoLimit: none)
-  std::string source;     // where `system` came from, e.g. "cgroup v2 memory.max" or "/proc/meminfo MemAvailable"
+  std::string source;        // where `system` came from, e.g. "cgroup v2 memory.max" or "/proc/meminfo MemAvailable"
 };
 
 MemoryInfo memory_info(int64_t limit);

@@ -29,8 +29,8 @@ namespace natgrad {
 
 class ScratchPool {
  public:
-  static constexpr size_t kMinBytes = size_t(1) << 20;    // 1 MiB: smaller blocks stay with malloc
-  static constexpr size_t kMaxBytes = size_t(1) << 29;    // 512 MiB kept at most
+  static constexpr size_t kMinBytes = size_t(1) << 20;  // 1 MiB: smaller blocks stay with malloc
+  static constexpr size_t kMaxBytes = size_t(1) << 29;  // 512 MiB kept at most
   static constexpr size_t kSlots = 4;
 
   static ScratchPool& instance() {

@@ -76,7 +76,10 @@ static void group_inverse(float* S, int64_t k, float* Lf, float* Li, int64_t* ba
       for (int l = 0; l < LANES; ++l) d[l] -= ljp[l] * ljp[l];
     }
     for (int l = 0; l < LANES; ++l)
-      if (!(d[l] > 0.0f) && *bad_col == 0) { *bad_col = j + 1; *bad_lane = l; }
+      if (!(d[l] > 0.0f) && *bad_col == 0) {
+        *bad_col = j + 1;
+        *bad_lane = l;
+      }
     if (*bad_col != 0) return;
     float* ljj = Lf + (j * k + j) * LANES;
     for (int l = 0; l < LANES; ++l) ljj[l] = std::sqrt(d[l]);
@@ -147,7 +150,8 @@ void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k
     }
     // damping on the diagonal; unused lanes become identity so they factor cleanly
     for (int64_t a = 0; a < k; ++a)
-      for (int l = 0; l < LANES; ++l) S[(a * k + a) * LANES + l] = l < n ? S[(a * k + a) * LANES + l] + (float)lambda : 1.0f;
+      for (int l = 0; l < LANES; ++l)
+        S[(a * k + a) * LANES + l] = l < n ? S[(a * k + a) * LANES + l] + (float)lambda : 1.0f;
     int64_t bad_col = 0;
     int bad_lane = -1;
     group_inverse(S.get(), k, Lf.get(), Li.get(), &bad_col, &bad_lane);

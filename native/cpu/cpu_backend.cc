@@ -45,39 +45,47 @@ class CpuBackend final : public Backend {
       skylakex = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
                  __builtin_cpu_supports("avx512vl");
 #endif
-      const char* suggest = cpu_level == cpu::Isa::avx512 && skylakex ? "SkylakeX"
+      const char* suggest = cpu_level == cpu::Isa::avx512 && skylakex                     ? "SkylakeX"
                             : cpu_level >= cpu::Isa::avx2 && cpu_level != cpu::Isa::other ? "Haswell"
                                                                                           : "Sandybridge";
       b.note = std::string("OpenBLAS runs its ") + core + " (" + cpu::isa_name(ob_level) + ") kernels on this " +
-               cpu::isa_name(cpu_level) + " CPU (it may not recognise the model); setting OPENBLAS_CORETYPE=" + suggest +
+               cpu::isa_name(cpu_level) +
+               " CPU (it may not recognise the model); setting OPENBLAS_CORETYPE=" + suggest +
                " before starting node selects faster kernels for " +
                (cpu::use_own_gemm() && cpu::use_own_cholesky()
                     ? "pinvSolve, batchedGramInverse and float64 solves (gemm, gram, layerGram, layerGramSum and "
-                      "float32 choleskySolve already run on natgrad's own " + std::string(cpu::gemm_nt_kernel()) + " kernel)"
+                      "float32 choleskySolve already run on natgrad's own " +
+                          std::string(cpu::gemm_nt_kernel()) + " kernel)"
                     : "every kernel OpenBLAS runs");
     }
     // layerGram/layerGramSum always run on gemm_nt; gemm when use_own_gemm(), the float32 Cholesky when
     // use_own_cholesky() (gemm_nt.h: the auto rule and the measurements behind it).
     const std::string own = std::string("natgrad gemm_nt (") + cpu::gemm_nt_kernel() + ")";
-    b.kernels = "layerGram, layerGramSum: " + own + "; gemm: " + (cpu::use_own_gemm() ? own : "OpenBLAS sgemm") +
-                "; gram: " + (cpu::use_own_gemm() ? own : "OpenBLAS ssyrk") +
-                "; choleskySolve float32: " +
-                (cpu::use_own_cholesky() ? std::string("natgrad recursive Cholesky on gemm_nt (") + cpu::gemm_nt_kernel() + ")"
-                                     : std::string("OpenBLAS blocked Cholesky")) +
-                " (NATGRAD_CPU_GEMM=" + cpu::gemm_setting() + ")";
+    b.kernels =
+        "layerGram, layerGramSum: " + own + "; gemm: " + (cpu::use_own_gemm() ? own : "OpenBLAS sgemm") +
+        "; gram: " + (cpu::use_own_gemm() ? own : "OpenBLAS ssyrk") + "; choleskySolve float32: " +
+        (cpu::use_own_cholesky() ? std::string("natgrad recursive Cholesky on gemm_nt (") + cpu::gemm_nt_kernel() + ")"
+                                 : std::string("OpenBLAS blocked Cholesky")) +
+        " (NATGRAD_CPU_GEMM=" + cpu::gemm_setting() + ")";
     // natgrad's own kernels compute each output element whole in one task, in a fixed order (parallel.h),
     // so their bits do not depend on the thread count; OpenBLAS's threaded BLAS-3 and LAPACK split sums
     // by thread (its potrf's bits differ between 1 and 2 threads on Cooperlake kernels, for one).
     b.thread_independent = std::string("layerGram,layerGramSum") + (cpu::use_own_gemm() ? ",gemm,gram" : "") +
                            (cpu::use_own_cholesky() ? ",choleskySolve float32" : "");
     b.has_cpu_path = true;
-    b.cpu = {cpu::isa_name(cpu_level), core, cpu::isa_name(ob_level), cpu::gemm_nt_kernel(),
-             cpu::use_own_gemm() ? "natgrad" : "openblas", cpu::use_own_cholesky() ? "natgrad" : "openblas",
-             cpu::cpu_path().why, cpu::openblas_parking(), cpu::openblas_parks()};
+    b.cpu = {cpu::isa_name(cpu_level),
+             core,
+             cpu::isa_name(ob_level),
+             cpu::gemm_nt_kernel(),
+             cpu::use_own_gemm() ? "natgrad" : "openblas",
+             cpu::use_own_cholesky() ? "natgrad" : "openblas",
+             cpu::cpu_path().why,
+             cpu::openblas_parking(),
+             cpu::openblas_parks()};
     return b;
   }
-  void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, const float* B,
-            float beta, float* C) override {
+  void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, const float* B, float beta,
+            float* C) override {
     // C[m,n] = alpha·op(A)·op(B) + beta·C
     if (cpu::use_own_gemm()) {
       // Row-major C [m,n] is column-major Cᵀ [n,m] = op(B)ᵀ·op(A)ᵀ: gemm_nt with "A" = op(B)ᵀ [n,k] and
@@ -90,8 +98,8 @@ class CpuBackend final : public Backend {
       return;
     }
     OpenBlasLock lock;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
-                (int)k, alpha, A, ta ? (int)m : (int)k, B, tb ? (int)k : (int)n, beta, C, (int)n);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+                alpha, A, ta ? (int)m : (int)k, B, tb ? (int)k : (int)n, beta, C, (int)n);
   }
   void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) override {
     if (cpu::use_own_gemm()) {  // the one rule for products (gemm_nt.h): gram follows gemm
@@ -110,8 +118,8 @@ class CpuBackend final : public Backend {
     OpenBlasLock lock;  // potrs, the float64 factor, and the float32 one without natgrad's gemm
     cpu::cholesky_solve(K, M, R, nrhs, lambda, p, X);
   }
-  int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond,
-                     Precision p, float* X) override {
+  int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond, Precision p,
+                     float* X) override {
     OpenBlasLock lock;
     return cpu::pinv_solve(K, M, R, nrhs, lambda, rcond, p, X);
   }

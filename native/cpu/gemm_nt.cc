@@ -48,8 +48,8 @@ namespace natgrad::cpu {
 namespace {
 
 constexpr int64_t MR = 32, NR = 12;
-constexpr int64_t MC = 96, KC = 256;  // A block: 96 KiB per thread; B panel: n × KC floats, shared
-constexpr double kParallelFlops = 4e6;           // below this, one thread (a region costs ~10 µs)
+constexpr int64_t MC = 96, KC = 256;    // A block: 96 KiB per thread; B panel: n × KC floats, shared
+constexpr double kParallelFlops = 4e6;  // below this, one thread (a region costs ~10 µs)
 
 // Per-thread packing buffer for A, allocated on first use and kept (64-byte aligned, though the micro-kernel
 // does not need it: pre-packed operands in scratch memory are only 16-byte aligned).
@@ -191,9 +191,8 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* _
 // formed as four sub-tiles over the same packed panels (the packing is the AVX-512 kernel's). Each
 // element is the same fused multiply-add chain in p order as in kernel_avx512, so the two give the
 // same tile bits. Sub-tiles wholly outside an edge tile are skipped; the tile is stored through t.
-__attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* __restrict ap,
-                                                    const float* __restrict bp, float* __restrict t, int64_t mr,
-                                                    int64_t nr) {
+__attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* __restrict ap, const float* __restrict bp,
+                                                     float* __restrict t, int64_t mr, int64_t nr) {
   constexpr int64_t SR = 16, SC = 6;
   for (int64_t h = 0; h < MR; h += SR) {
     if (h >= mr) break;
@@ -259,11 +258,11 @@ Micro micro_kernel() {
 }
 
 // One micro-tile of C: rows [i, i + mr), columns [j, j + nr) of the whole product.
-void micro_tile(int64_t kc, const float* ap, const float* bp, float alpha, float beta, float* C, int64_t ldc,
-                int64_t i, int64_t mr, int64_t j, int64_t nr, Part part) {
+void micro_tile(int64_t kc, const float* ap, const float* bp, float alpha, float beta, float* C, int64_t ldc, int64_t i,
+                int64_t mr, int64_t j, int64_t nr, Part part) {
   int64_t lower_from = -1;  // ≥ 0: the tile touches the diagonal; skip local (r, c) with i + r < j + c
   if (part == Part::lower) {
-    if (i + mr - 1 < j) return;            // wholly above the diagonal
+    if (i + mr - 1 < j) return;              // wholly above the diagonal
     if (i < j + nr - 1) lower_from = i - j;  // crosses it
   }
   float* c = C + i + j * ldc;
@@ -419,9 +418,9 @@ Isa openblas_core_isa(const std::string& core) {
   static const char* const avx512[] = {"skylakex", "cooperlake", "sapphirerapids"};
   static const char* const avx2[] = {"haswell", "zen"};
   static const char* const avx[] = {"sandybridge", "bulldozer", "piledriver", "steamroller", "excavator"};
-  static const char* const sse[] = {"prescott", "core2",    "penryn",     "dunnington", "nehalem",   "atom",
-                                    "opteron",  "opteron_sse3", "opteron(sse3)", "barcelona", "bobcat", "nano",
-                                    "athlon",   "banias",   "northwood",  "coppermine", "katmai",    "unknown"};
+  static const char* const sse[] = {"prescott", "core2",        "penryn",        "dunnington", "nehalem", "atom",
+                                    "opteron",  "opteron_sse3", "opteron(sse3)", "barcelona",  "bobcat",  "nano",
+                                    "athlon",   "banias",       "northwood",     "coppermine", "katmai",  "unknown"};
   for (const char* n : avx512)
     if (c == n) return Isa::avx512;
   for (const char* n : avx2)
@@ -442,21 +441,25 @@ PathRule cpu_path_rule(Isa cpu, Isa openblas, const std::string& core) {
   if (cpu == Isa::avx512) {
     if (openblas == Isa::avx512)
       return {false, false,
-              ob + level + ", as this CPU supports: OpenBLAS runs gemm (1.11–1.36× faster than natgrad's) and the "
-                   "Cholesky (natgrad's recursive one measured 0.68–1.07× of it on an Intel Xeon; "
-                   "NATGRAD_CPU_GEMM=natgrad gives bits independent of the thread count)"};
+              ob + level +
+                  ", as this CPU supports: OpenBLAS runs gemm (1.11–1.36× faster than natgrad's) and the "
+                  "Cholesky (natgrad's recursive one measured 0.68–1.07× of it on an Intel Xeon; "
+                  "NATGRAD_CPU_GEMM=natgrad gives bits independent of the thread count)"};
     return {true, true,
-            ob + level + ", below this CPU's AVX-512: natgrad's AVX-512 kernels run gemm and the float32 Cholesky "
-                         "(measured 1.1–4× faster than OpenBLAS's below AVX-512)"};
+            ob + level +
+                ", below this CPU's AVX-512: natgrad's AVX-512 kernels run gemm and the float32 Cholesky "
+                "(measured 1.1–4× faster than OpenBLAS's below AVX-512)"};
   }
   if (cpu == Isa::avx2 && (openblas == Isa::sse || openblas == Isa::avx))
     return {true, true,
-            ob + level + ", below this CPU's AVX2: natgrad's AVX2 kernels run gemm and the float32 Cholesky (measured "
-                         "1.9–2.0× / 1.3–1.9× faster than OpenBLAS-Prescott, 1.2× / 1.1–1.3× than OpenBLAS-Sandybridge)"};
+            ob + level +
+                ", below this CPU's AVX2: natgrad's AVX2 kernels run gemm and the float32 Cholesky (measured "
+                "1.9–2.0× / 1.3–1.9× faster than OpenBLAS-Prescott, 1.2× / 1.1–1.3× than OpenBLAS-Sandybridge)"};
   if (cpu == Isa::avx2)
     return {false, false,
-            ob + level + ": OpenBLAS runs gemm and the Cholesky (natgrad's AVX2 kernels measured 0.71–0.85× of "
-                         "OpenBLAS-Haswell)"};
+            ob + level +
+                ": OpenBLAS runs gemm and the Cholesky (natgrad's AVX2 kernels measured 0.71–0.85× of "
+                "OpenBLAS-Haswell)"};
   return {false, false, ob + level + ": OpenBLAS runs gemm and the Cholesky (natgrad has no faster kernel below AVX2)"};
 }
 
@@ -467,9 +470,8 @@ const PathRule& cpu_path() {
     const std::string& choice = gemm_env();
     if (choice == "natgrad" || choice == "natgrad-avx2" || choice == "natgrad-portable" || choice == "openblas") {
       const bool own = choice != "openblas";
-      r.why = "forced by NATGRAD_CPU_GEMM=" + choice + " (auto would run " +
-              (r.own_gemm ? "natgrad's" : "OpenBLAS's") + " gemm and " + (r.own_cholesky ? "natgrad's" : "OpenBLAS's") +
-              " Cholesky: " + r.why + ")";
+      r.why = "forced by NATGRAD_CPU_GEMM=" + choice + " (auto would run " + (r.own_gemm ? "natgrad's" : "OpenBLAS's") +
+              " gemm and " + (r.own_cholesky ? "natgrad's" : "OpenBLAS's") + " Cholesky: " + r.why + ")";
       r.own_gemm = r.own_cholesky = own;
     }
     return r;
@@ -483,8 +485,7 @@ bool use_own_cholesky() { return cpu_path().own_cholesky; }
 const char* gemm_setting() {
   const std::string& v = gemm_env();
   return v == "auto" || v == "natgrad" || v == "openblas" || v == "natgrad-avx2" || v == "natgrad-portable" ? v.c_str()
-                                                                                                    : "auto";
+                                                                                                            : "auto";
 }
-
 
 }  // namespace natgrad::cpu

@@ -55,8 +55,8 @@ const char* gemm_nt_kernel();
 enum class Isa { sse, avx, avx2, avx512, other };
 const char* isa_name(Isa isa);
 bool isa_from_name(const std::string& name, Isa* isa);  // the inverse of isa_name; false for other names
-Isa cpu_isa();                              // this CPU (other: not x86-64)
-Isa openblas_core_isa(const std::string& core);  // an OpenBLAS core name, as openblas_get_corename() gives it
+Isa cpu_isa();                                          // this CPU (other: not x86-64)
+Isa openblas_core_isa(const std::string& core);         // an OpenBLAS core name, as openblas_get_corename() gives it
 
 struct PathRule {
   bool own_gemm, own_cholesky;

@@ -164,7 +164,8 @@ void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_
       thread_local std::unique_ptr<TileBuffers> buf;
       if (!buf) buf.reset(new TileBuffers);
       const int64_t i0 = bi * TB, j0 = bj * TB;
-      tile(layers + g0, ep.data(), pp.data(), g, N, k, NK, i0, std::min(TB, NK - i0), j0, std::min(TB, NK - j0), add, K, *buf);
+      tile(layers + g0, ep.data(), pp.data(), g, N, k, NK, i0, std::min(TB, NK - i0), j0, std::min(TB, NK - j0), add, K,
+           *buf);
     });
   }
 }

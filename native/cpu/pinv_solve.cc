@@ -49,9 +49,13 @@ static int syevd_t(int n, T* a, T* w) {
 }
 
 template <>
-int syevd<float>(int n, float* a, float* w) { return syevd_t<float>(n, a, w); }
+int syevd<float>(int n, float* a, float* w) {
+  return syevd_t<float>(n, a, w);
+}
 template <>
-int syevd<double>(int n, double* a, double* w) { return syevd_t<double>(n, a, w); }
+int syevd<double>(int n, double* a, double* w) {
+  return syevd_t<double>(n, a, w);
+}
 
 // V, e, Rw, Tm, Xw and syevd's work and iwork, as pinv_solve_t allocates them.
 int64_t pinv_solve_work_bytes(int64_t M, int64_t nrhs, Precision precision) {
@@ -102,7 +106,8 @@ int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, doub
   } catch (const Error& e) {
     if (e.code != "ERR_LAPACK") throw;
     require_memory("pinvSolve", pinv_solve_work_bytes(M, nrhs, Precision::f64),
-                   "the float64 retry of a float32 eigendecomposition that did not converge", CallMemoryLimit::current());
+                   "the float64 retry of a float32 eigendecomposition that did not converge",
+                   CallMemoryLimit::current());
     return pinv_solve_t<double>(K, M, R, nrhs, lambda, rcond, X);
   }
 }

@@ -78,8 +78,12 @@ std::vector<std::string> glob_dirs(const std::string& pattern) {
       std::vector<long> k;
       long cur = -1;
       for (char c : s) {
-        if (c >= '0' && c <= '9') cur = (cur < 0 ? 0 : cur * 10) + (c - '0');
-        else if (cur >= 0) { k.push_back(cur); cur = -1; }
+        if (c >= '0' && c <= '9')
+          cur = (cur < 0 ? 0 : cur * 10) + (c - '0');
+        else if (cur >= 0) {
+          k.push_back(cur);
+          cur = -1;
+        }
       }
       if (cur >= 0) k.push_back(cur);
       return k;
@@ -90,9 +94,9 @@ std::vector<std::string> glob_dirs(const std::string& pattern) {
 }
 
 struct Group {
-  std::string label;               // e.g. "NATGRAD_CUDA_PATH=/x" or "usual install folders"
-  std::vector<std::string> dirs;   // candidate folders, in order
-  bool explicit_ = false;          // user-named: list even if missing
+  std::string label;              // e.g. "NATGRAD_CUDA_PATH=/x" or "usual install folders"
+  std::vector<std::string> dirs;  // candidate folders, in order
+  bool explicit_ = false;         // user-named: list even if missing
 };
 
 std::vector<Group> search_groups() {
@@ -130,23 +134,25 @@ std::vector<Group> search_groups() {
   const std::string home = env("HOME");
   if (!home.empty())
     for (const std::string& d : glob_dirs(home + "/.local/lib/python3*/site-packages")) roots.push_back(d);
-  for (const char* pattern : {"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
-                              "/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages",
-                              "/opt/conda/lib/python3*/site-packages"})
+  for (const char* pattern :
+       {"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
+        "/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages", "/opt/conda/lib/python3*/site-packages"})
     for (const std::string& d : glob_dirs(pattern)) roots.push_back(d);
   for (const std::string& r : roots)
     for (const char* pkg : {"cu13", "cu12", "cublas", "cusolver", "cuda_runtime", "cusparse", "nvjitlink"})
       wheels.dirs.push_back(r + "/nvidia/" + pkg + "/lib");
   groups.push_back(wheels);
 
-  Group usual{"usual install folders", {"/usr/local/cuda/lib64", std::string("/usr/local/cuda/targets/") + kArch + "-linux/lib"}, false};
+  Group usual{"usual install folders",
+              {"/usr/local/cuda/lib64", std::string("/usr/local/cuda/targets/") + kArch + "-linux/lib"},
+              false};
   for (const std::string& d : glob_dirs("/usr/local/cuda-*")) {
     usual.dirs.push_back(d + "/lib64");
     usual.dirs.push_back(d + "/targets/" + kArch + "-linux/lib");
   }
   for (const std::string& d : {std::string("/opt/cuda/lib64"), std::string("/usr/lib/") + kArch + "-linux-gnu",
-                               std::string("/usr/lib/") + kArch + "-linux-gnu/nvidia/current", std::string("/usr/lib64"),
-                               std::string("/usr/lib/wsl/lib")})
+                               std::string("/usr/lib/") + kArch + "-linux-gnu/nvidia/current",
+                               std::string("/usr/lib64"), std::string("/usr/lib/wsl/lib")})
     usual.dirs.push_back(d);
   groups.push_back(usual);
   return groups;
@@ -342,7 +348,9 @@ void load_once() {
       }
     }
     if (!driver_problem.empty()) r += (r.empty() ? "" : "; ") + driver_problem;
-    if (!missing.empty()) r += ". Install the CUDA toolkit or the nvidia-cublas/nvidia-cusolver/nvidia-cuda-runtime wheels, or set NATGRAD_CUDA_PATH to the folder holding them";
+    if (!missing.empty())
+      r += ". Install the CUDA toolkit or the nvidia-cublas/nvidia-cusolver/nvidia-cuda-runtime wheels, or set "
+           "NATGRAD_CUDA_PATH to the folder holding them";
     g_reason = r;
     return;
   }
@@ -353,13 +361,15 @@ void load_once() {
     return l == "driver" ? driver : l == "cudart" ? cudart : l == "cublas" ? cublas : cusolver;
   };
   std::vector<std::string> unresolved;
-#define NATGRAD_CUDA_RESOLVE(lib, ret, name, params)                                   \
-  {                                                                                     \
-    const Found& f = lib_of(#lib);                                                      \
-    dlerror();                                                                          \
-    void* sym = dlsym(f.handle, #name);                                                 \
-    if (sym) api.name = reinterpret_cast<ret(*) params>(sym);                           \
-    else unresolved.push_back(std::string(#name) + " in " + f.path);                    \
+#define NATGRAD_CUDA_RESOLVE(lib, ret, name, params)              \
+  {                                                               \
+    const Found& f = lib_of(#lib);                                \
+    dlerror();                                                    \
+    void* sym = dlsym(f.handle, #name);                           \
+    if (sym)                                                      \
+      api.name = reinterpret_cast<ret(*) params>(sym);            \
+    else                                                          \
+      unresolved.push_back(std::string(#name) + " in " + f.path); \
   }
   NATGRAD_CUDA_FUNCTIONS(NATGRAD_CUDA_RESOLVE)
 #undef NATGRAD_CUDA_RESOLVE

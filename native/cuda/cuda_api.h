@@ -58,8 +58,8 @@ constexpr int CUBLAS_FILL_MODE_LOWER = 0;  // cublasFillMode_t
 constexpr int CUBLAS_FILL_MODE_UPPER = 1;
 constexpr int CUBLAS_SIDE_LEFT = 0;  // cublasSideMode_t
 constexpr int CUBLAS_SIDE_RIGHT = 1;
-constexpr int CUBLAS_DIAG_NON_UNIT = 0;       // cublasDiagType_t
-constexpr int CUBLAS_DEFAULT_MATH = 0;        // cublasMath_t: no reduced-precision inputs for float32
+constexpr int CUBLAS_DIAG_NON_UNIT = 0;        // cublasDiagType_t
+constexpr int CUBLAS_DEFAULT_MATH = 0;         // cublasMath_t: no reduced-precision inputs for float32
 constexpr int CUBLAS_TF32_TENSOR_OP_MATH = 3;  // cublasMath_t: float32 GEMMs may round inputs to TF32
 // cusolver_common.h
 constexpr cusolverStatus_t CUSOLVER_STATUS_SUCCESS = 0;

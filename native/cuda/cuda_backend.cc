@@ -89,9 +89,8 @@ struct Ops;
 
 // The kernels loaded from the embedded PTX.
 struct Kernels {
-  CUfunction mirror_upper = nullptr, layer_hadamard = nullptr, add_diagonal_f32 = nullptr,
-             add_diagonal_f64 = nullptr, mirror_upper_batched = nullptr, f32_to_f64 = nullptr,
-             f64_to_f32 = nullptr;
+  CUfunction mirror_upper = nullptr, layer_hadamard = nullptr, add_diagonal_f32 = nullptr, add_diagonal_f64 = nullptr,
+             mirror_upper_batched = nullptr, f32_to_f64 = nullptr, f64_to_f32 = nullptr;
 };
 
 template <>
@@ -104,14 +103,38 @@ struct Ops<float> {
   static constexpr const char* geam_name = "cublasSgeam";
   static constexpr const char* gemm_name = "cublasSgemm";
   static constexpr const char* dgmm_name = "cublasSdgmm";
-  template <class... A> static int potrf_bs(const Api& a, A... x) { return a.cusolverDnSpotrf_bufferSize(x...); }
-  template <class... A> static int potrf(const Api& a, A... x) { return a.cusolverDnSpotrf(x...); }
-  template <class... A> static int potrs(const Api& a, A... x) { return a.cusolverDnSpotrs(x...); }
-  template <class... A> static int syevd_bs(const Api& a, A... x) { return a.cusolverDnSsyevd_bufferSize(x...); }
-  template <class... A> static int syevd(const Api& a, A... x) { return a.cusolverDnSsyevd(x...); }
-  template <class... A> static int geam(const Api& a, A... x) { return a.cublasSgeam(x...); }
-  template <class... A> static int gemm(const Api& a, A... x) { return a.cublasSgemm_v2(x...); }
-  template <class... A> static int dgmm(const Api& a, A... x) { return a.cublasSdgmm(x...); }
+  template <class... A>
+  static int potrf_bs(const Api& a, A... x) {
+    return a.cusolverDnSpotrf_bufferSize(x...);
+  }
+  template <class... A>
+  static int potrf(const Api& a, A... x) {
+    return a.cusolverDnSpotrf(x...);
+  }
+  template <class... A>
+  static int potrs(const Api& a, A... x) {
+    return a.cusolverDnSpotrs(x...);
+  }
+  template <class... A>
+  static int syevd_bs(const Api& a, A... x) {
+    return a.cusolverDnSsyevd_bufferSize(x...);
+  }
+  template <class... A>
+  static int syevd(const Api& a, A... x) {
+    return a.cusolverDnSsyevd(x...);
+  }
+  template <class... A>
+  static int geam(const Api& a, A... x) {
+    return a.cublasSgeam(x...);
+  }
+  template <class... A>
+  static int gemm(const Api& a, A... x) {
+    return a.cublasSgemm_v2(x...);
+  }
+  template <class... A>
+  static int dgmm(const Api& a, A... x) {
+    return a.cublasSdgmm(x...);
+  }
 };
 
 template <>
@@ -124,14 +147,38 @@ struct Ops<double> {
   static constexpr const char* geam_name = "cublasDgeam";
   static constexpr const char* gemm_name = "cublasDgemm";
   static constexpr const char* dgmm_name = "cublasDdgmm";
-  template <class... A> static int potrf_bs(const Api& a, A... x) { return a.cusolverDnDpotrf_bufferSize(x...); }
-  template <class... A> static int potrf(const Api& a, A... x) { return a.cusolverDnDpotrf(x...); }
-  template <class... A> static int potrs(const Api& a, A... x) { return a.cusolverDnDpotrs(x...); }
-  template <class... A> static int syevd_bs(const Api& a, A... x) { return a.cusolverDnDsyevd_bufferSize(x...); }
-  template <class... A> static int syevd(const Api& a, A... x) { return a.cusolverDnDsyevd(x...); }
-  template <class... A> static int geam(const Api& a, A... x) { return a.cublasDgeam(x...); }
-  template <class... A> static int gemm(const Api& a, A... x) { return a.cublasDgemm_v2(x...); }
-  template <class... A> static int dgmm(const Api& a, A... x) { return a.cublasDdgmm(x...); }
+  template <class... A>
+  static int potrf_bs(const Api& a, A... x) {
+    return a.cusolverDnDpotrf_bufferSize(x...);
+  }
+  template <class... A>
+  static int potrf(const Api& a, A... x) {
+    return a.cusolverDnDpotrf(x...);
+  }
+  template <class... A>
+  static int potrs(const Api& a, A... x) {
+    return a.cusolverDnDpotrs(x...);
+  }
+  template <class... A>
+  static int syevd_bs(const Api& a, A... x) {
+    return a.cusolverDnDsyevd_bufferSize(x...);
+  }
+  template <class... A>
+  static int syevd(const Api& a, A... x) {
+    return a.cusolverDnDsyevd(x...);
+  }
+  template <class... A>
+  static int geam(const Api& a, A... x) {
+    return a.cublasDgeam(x...);
+  }
+  template <class... A>
+  static int gemm(const Api& a, A... x) {
+    return a.cublasDgemm_v2(x...);
+  }
+  template <class... A>
+  static int dgmm(const Api& a, A... x) {
+    return a.cublasDdgmm(x...);
+  }
 };
 
 class CudaBackend final : public Backend {
@@ -147,9 +194,10 @@ class CudaBackend final : public Backend {
     b.threads = 0;
     b.device = device_;
     b.kernels = "cuBLAS + cuSOLVER, elementwise kernels from the embedded PTX; layerGramSum keeps K on the device";
-    b.note = std::string(tf32_ ? "NATGRAD_TF32=1: float32 GEMMs round their inputs to TF32 (10-bit mantissa, unit "
-                                 "roundoff 2^-11 instead of 2^-24): expect relative errors near 1e-3 in gemm/gram/layerGram; "
-                               : "") +
+    b.note = std::string(
+                 tf32_ ? "NATGRAD_TF32=1: float32 GEMMs round their inputs to TF32 (10-bit mantissa, unit "
+                         "roundoff 2^-11 instead of 2^-24): expect relative errors near 1e-3 in gemm/gram/layerGram; "
+                       : "") +
              "libraries: " + api_->cudart_path + ", " + api_->cublas_path + ", " + api_->cusolver_path + ", " +
              api_->driver_path;
     if (timing_) {
@@ -159,8 +207,8 @@ class CudaBackend final : public Backend {
     return b;
   }
 
-  void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, const float* B,
-            float beta, float* C) override {
+  void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, const float* B, float beta,
+            float* C) override {
     Call c(this, "gemm");
     float *dA, *dB, *dC;
     carve(c, {f32(&dA, m * k), f32(&dB, k * n), f32(&dC, m * n)});
@@ -169,9 +217,9 @@ class CudaBackend final : public Backend {
     if (beta != 0.0f) h2d(c, dC, C, m * n);
     mark(c, 1);
     // row-major C = op(A)·op(B)  ⟺  column-major Cᵀ [n,m] = op(B)ᵀ·op(A)ᵀ
-    blas(c, "cublasSgemm", api_->cublasSgemm_v2(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                                 (int)n, (int)m, (int)k, &alpha, dB, tb ? (int)k : (int)n, dA,
-                                                 ta ? (int)m : (int)k, &beta, dC, (int)n));
+    blas(c, "cublasSgemm",
+         api_->cublasSgemm_v2(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)n, (int)m,
+                              (int)k, &alpha, dB, tb ? (int)k : (int)n, dA, ta ? (int)m : (int)k, &beta, dC, (int)n));
     mark(c, 2);
     d2h(c, C, dC, m * n);
     finish(c);
@@ -243,8 +291,8 @@ class CudaBackend final : public Backend {
       cholesky_t<float>(K, M, R, nrhs, lambda, X);
   }
 
-  int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond,
-                     Precision p, float* X) override {
+  int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond, Precision p,
+                     float* X) override {
     return p == Precision::f64 ? pinv_t<double>(K, M, R, nrhs, lambda, rcond, X)
                                : pinv_t<float>(K, M, R, nrhs, lambda, rcond, X);
   }
@@ -444,9 +492,11 @@ class CudaBackend final : public Backend {
     sync(c);
     if (!timing_) return;
     float ms[3] = {0, 0, 0};
-    for (int i = 0; i < 3; ++i) mem(c, "cudaEventElapsedTime", api_->cudaEventElapsedTime(&ms[i], events_[i], events_[i + 1]));
+    for (int i = 0; i < 3; ++i)
+      mem(c, "cudaEventElapsedTime", api_->cudaEventElapsedTime(&ms[i], events_[i], events_[i + 1]));
     char text[200];
-    std::snprintf(text, sizeof text, "%s upload %.3f ms, compute %.3f ms, download %.3f ms", c.name, ms[0], ms[1], ms[2]);
+    std::snprintf(text, sizeof text, "%s upload %.3f ms, compute %.3f ms, download %.3f ms", c.name, ms[0], ms[1],
+                  ms[2]);
     std::lock_guard<std::mutex> g(timing_mu_);
     last_timing_ = text;
   }
@@ -555,9 +605,11 @@ class CudaBackend final : public Backend {
     mark(c, 1);
     add_diagonal<T>(c, A, (int)M, (int)M, 0, 1, lambda);
     int lwork = 0;
-    solver(c, Ops<T>::potrf_bs_name, Ops<T>::potrf_bs(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, A, (int)M, &lwork));
+    solver(c, Ops<T>::potrf_bs_name,
+           Ops<T>::potrf_bs(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, A, (int)M, &lwork));
     T* work = static_cast<T*>(workspace(c, (size_t)std::max(lwork, 1) * sizeof(T)));
-    solver(c, Ops<T>::potrf_name, Ops<T>::potrf(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, A, (int)M, work, lwork, dInfo));
+    solver(c, Ops<T>::potrf_name,
+           Ops<T>::potrf(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, A, (int)M, work, lwork, dInfo));
     int info = 0;
     copy(c, &info, dInfo, sizeof(int), cudaMemcpyDeviceToHost);
     sync(c);
@@ -566,12 +618,17 @@ class CudaBackend final : public Backend {
     const T one = 1, zero = 0;
     T* B = Rr;
     if (nrhs > 1) {  // Y = (Rr)ᵀ: M×nrhs column-major
-      blas(c, Ops<T>::geam_name, Ops<T>::geam(*api_, blas_, CUBLAS_OP_T, CUBLAS_OP_T, (int)M, (int)nrhs, &one, Rr, (int)nrhs, &zero, Rr, (int)nrhs, Y, (int)M));
+      blas(c, Ops<T>::geam_name,
+           Ops<T>::geam(*api_, blas_, CUBLAS_OP_T, CUBLAS_OP_T, (int)M, (int)nrhs, &one, Rr, (int)nrhs, &zero, Rr,
+                        (int)nrhs, Y, (int)M));
       B = Y;
     }
-    solver(c, Ops<T>::potrs_name, Ops<T>::potrs(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, (int)nrhs, A, (int)M, B, (int)M, dInfo));
+    solver(c, Ops<T>::potrs_name,
+           Ops<T>::potrs(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, (int)nrhs, A, (int)M, B, (int)M, dInfo));
     if (nrhs > 1)  // back to row-major: Rr = Yᵀ (nrhs×M column-major)
-      blas(c, Ops<T>::geam_name, Ops<T>::geam(*api_, blas_, CUBLAS_OP_T, CUBLAS_OP_T, (int)nrhs, (int)M, &one, Y, (int)M, &zero, Y, (int)M, Rr, (int)nrhs));
+      blas(c, Ops<T>::geam_name,
+           Ops<T>::geam(*api_, blas_, CUBLAS_OP_T, CUBLAS_OP_T, (int)nrhs, (int)M, &one, Y, (int)M, &zero, Y, (int)M,
+                        Rr, (int)nrhs));
     mark(c, 2);
     copy(c, &info, dInfo, sizeof(int), cudaMemcpyDeviceToHost);
     download<T>(c, X, Rr, mr, stage);
@@ -600,16 +657,21 @@ class CudaBackend final : public Backend {
     mark(c, 1);
     add_diagonal<T>(c, V, (int)M, (int)M, 0, 1, lambda);
     int lwork = 0;
-    solver(c, Ops<T>::syevd_bs_name, Ops<T>::syevd_bs(*api_, solver_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, (int)M, V, (int)M, W, &lwork));
+    solver(c, Ops<T>::syevd_bs_name,
+           Ops<T>::syevd_bs(*api_, solver_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, (int)M, V, (int)M, W,
+                            &lwork));
     T* work = static_cast<T*>(workspace(c, (size_t)std::max(lwork, 1) * sizeof(T)));
-    solver(c, Ops<T>::syevd_name, Ops<T>::syevd(*api_, solver_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, (int)M, V, (int)M, W, work, lwork, dInfo));
+    solver(c, Ops<T>::syevd_name,
+           Ops<T>::syevd(*api_, solver_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, (int)M, V, (int)M, W, work,
+                         lwork, dInfo));
     int info = 0;
     std::vector<T> e((size_t)M);
     copy(c, &info, dInfo, sizeof(int), cudaMemcpyDeviceToHost);
     copy(c, e.data(), W, (size_t)M * sizeof(T), cudaMemcpyDeviceToHost);
     sync(c);
     if (info != 0)
-      fail("ERR_LAPACK", "pinvSolve: the eigendecomposition did not converge (cusolverDn syevd info " + std::to_string(info) + ")");
+      fail("ERR_LAPACK",
+           "pinvSolve: the eigendecomposition did not converge (cusolverDn syevd info " + std::to_string(info) + ")");
     rcond = policy::pinv_rcond(rcond, M);
     T emax = 0;
     for (int64_t i = 0; i < M; ++i) emax = std::max(emax, (T)std::fabs(e[(size_t)i]));
@@ -624,9 +686,14 @@ class CudaBackend final : public Backend {
     copy(c, S, s.data(), (size_t)M * sizeof(T), cudaMemcpyHostToDevice);
     const T one = 1, zero = 0;
     // Tmᵀ = Rᵀ V  (nrhs×M), scale column i by s_i, Xᵀ = Tmᵀ Vᵀ → written over Rr
-    blas(c, Ops<T>::gemm_name, Ops<T>::gemm(*api_, blas_, CUBLAS_OP_N, CUBLAS_OP_N, (int)nrhs, (int)M, (int)M, &one, Rr, (int)nrhs, V, (int)M, &zero, Tm, (int)nrhs));
-    blas(c, Ops<T>::dgmm_name, Ops<T>::dgmm(*api_, blas_, CUBLAS_SIDE_RIGHT, (int)nrhs, (int)M, Tm, (int)nrhs, S, 1, Tm, (int)nrhs));
-    blas(c, Ops<T>::gemm_name, Ops<T>::gemm(*api_, blas_, CUBLAS_OP_N, CUBLAS_OP_T, (int)nrhs, (int)M, (int)M, &one, Tm, (int)nrhs, V, (int)M, &zero, Rr, (int)nrhs));
+    blas(c, Ops<T>::gemm_name,
+         Ops<T>::gemm(*api_, blas_, CUBLAS_OP_N, CUBLAS_OP_N, (int)nrhs, (int)M, (int)M, &one, Rr, (int)nrhs, V, (int)M,
+                      &zero, Tm, (int)nrhs));
+    blas(c, Ops<T>::dgmm_name,
+         Ops<T>::dgmm(*api_, blas_, CUBLAS_SIDE_RIGHT, (int)nrhs, (int)M, Tm, (int)nrhs, S, 1, Tm, (int)nrhs));
+    blas(c, Ops<T>::gemm_name,
+         Ops<T>::gemm(*api_, blas_, CUBLAS_OP_N, CUBLAS_OP_T, (int)nrhs, (int)M, (int)M, &one, Tm, (int)nrhs, V, (int)M,
+                      &zero, Rr, (int)nrhs));
     mark(c, 2);
     download<T>(c, X, Rr, mr, stage);
     finish(c);

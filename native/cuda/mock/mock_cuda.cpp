@@ -66,22 +66,28 @@ const std::map<std::string, Kernel>& kernels() {
   static const std::map<std::string, Kernel> k = {
       {"ng_mirror_upper", {true, [](void** a) { ng_mirror_upper(*(float**)a[0], *(int*)a[1]); }}},
       {"ng_layer_hadamard",
-       {true, [](void** a) {
+       {true,
+        [](void** a) {
           ng_layer_hadamard(*(float**)a[0], *(const float**)a[1], *(const float**)a[2], *(int*)a[3], *(int*)a[4],
                             *(int*)a[5]);
         }}},
       {"ng_add_diagonal_f32",
-       {false, [](void** a) {
+       {false,
+        [](void** a) {
           ng_add_diagonal_f32(*(float**)a[0], *(int*)a[1], *(int*)a[2], *(long long*)a[3], *(int*)a[4], *(float*)a[5]);
         }}},
       {"ng_add_diagonal_f64",
-       {false, [](void** a) {
-          ng_add_diagonal_f64(*(double**)a[0], *(int*)a[1], *(int*)a[2], *(long long*)a[3], *(int*)a[4], *(double*)a[5]);
+       {false,
+        [](void** a) {
+          ng_add_diagonal_f64(*(double**)a[0], *(int*)a[1], *(int*)a[2], *(long long*)a[3], *(int*)a[4],
+                              *(double*)a[5]);
         }}},
       {"ng_mirror_upper_batched",
        {false, [](void** a) { ng_mirror_upper_batched(*(float**)a[0], *(int*)a[1], *(int*)a[2]); }}},
-      {"ng_f32_to_f64", {false, [](void** a) { ng_f32_to_f64(*(double**)a[0], *(const float**)a[1], *(long long*)a[2]); }}},
-      {"ng_f64_to_f32", {false, [](void** a) { ng_f64_to_f32(*(float**)a[0], *(const double**)a[1], *(long long*)a[2]); }}},
+      {"ng_f32_to_f64",
+       {false, [](void** a) { ng_f32_to_f64(*(double**)a[0], *(const float**)a[1], *(long long*)a[2]); }}},
+      {"ng_f64_to_f32",
+       {false, [](void** a) { ng_f64_to_f32(*(float**)a[0], *(const double**)a[1], *(long long*)a[2]); }}},
   };
   return k;
 }
@@ -96,7 +102,8 @@ void trampoline(int t) {
 
 int launch(const Kernel& k, Dim3 grid, Dim3 block, void** args) {
   const unsigned nthreads = block.x * block.y * block.z;
-  if (nthreads == 0 || nthreads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0) return 1;  // CUDA_ERROR_INVALID_VALUE
+  if (nthreads == 0 || nthreads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0)
+    return 1;  // CUDA_ERROR_INVALID_VALUE
   gridDim = grid;
   blockDim = block;
   launching = &k;
@@ -187,8 +194,8 @@ int potrf(int uplo, int n, T* A, int lda) {
   return 0;
 }
 template <class T>
-int geam(int ta, int tb, int m, int n, const T* alpha, const T* A, int lda, const T* beta, const T* B, int ldb,
-                T* C, int ldc) {
+int geam(int ta, int tb, int m, int n, const T* alpha, const T* A, int lda, const T* beta, const T* B, int ldb, T* C,
+         int ldc) {
   if (C == A || C == B) return 7;  // natgrad never uses the in-place forms
   for (int j = 0; j < n; ++j)
     for (int i = 0; i < m; ++i)
@@ -278,18 +285,30 @@ int syevd(int jobz, int uplo, int n, T* A, int lda, T* W, T* work, int lwork, in
 extern "C" {
 // ---- driver ---------------------------------------------------------------------------------
 CUresult cuInit(unsigned int) { return 0; }
-CUresult cuDriverGetVersion(int* v) { *v = 13000; return 0; }
-CUresult cuDeviceGet(CUdevice* d, int ordinal) { *d = ordinal; return ordinal == 0 ? 0 : 101; }
+CUresult cuDriverGetVersion(int* v) {
+  *v = 13000;
+  return 0;
+}
+CUresult cuDeviceGet(CUdevice* d, int ordinal) {
+  *d = ordinal;
+  return ordinal == 0 ? 0 : 101;
+}
 CUresult cuDeviceGetName(char* name, int len, CUdevice) {
   std::snprintf(name, (size_t)len, "natgrad mock GPU (CPU emulation)");
   return 0;
 }
-CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice) { *bytes = (size_t)1 << 30; return 0; }
+CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice) {
+  *bytes = (size_t)1 << 30;
+  return 0;
+}
 CUresult cuDeviceGetAttribute(int* pi, int attrib, CUdevice) {
   *pi = attrib == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR ? 9 : 0;
   return 0;
 }
-CUresult cuDevicePrimaryCtxRetain(CUcontext* ctx, CUdevice) { *ctx = (void*)0x1; return 0; }
+CUresult cuDevicePrimaryCtxRetain(CUcontext* ctx, CUdevice) {
+  *ctx = (void*)0x1;
+  return 0;
+}
 CUresult cuCtxSetCurrent(CUcontext) { return 0; }
 CUresult cuModuleLoadDataEx(CUmodule* module, const void* image, unsigned int, int*, void**) {
   const std::string ptx((const char*)image);
@@ -303,16 +322,26 @@ CUresult cuModuleGetFunction(CUfunction* f, CUmodule, const char* name) {
   *f = (void*)&it->second;
   return 0;
 }
-CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
-                        unsigned int bz, unsigned int shmem, cudaStream_t, void** params, void** extra) {
+CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
+                        unsigned int by, unsigned int bz, unsigned int shmem, cudaStream_t, void** params,
+                        void** extra) {
   if (shmem != 0 || extra != nullptr) return 1;
   return emu::launch(*(const emu::Kernel*)f, {gx, gy, gz}, {bx, by, bz}, params);
 }
-CUresult cuGetErrorName(CUresult e, const char** s) { *s = e == 0 ? "CUDA_SUCCESS" : "CUDA_ERROR_MOCK"; return 0; }
-CUresult cuGetErrorString(CUresult, const char** s) { *s = "mock"; return 0; }
+CUresult cuGetErrorName(CUresult e, const char** s) {
+  *s = e == 0 ? "CUDA_SUCCESS" : "CUDA_ERROR_MOCK";
+  return 0;
+}
+CUresult cuGetErrorString(CUresult, const char** s) {
+  *s = "mock";
+  return 0;
+}
 
 // ---- runtime --------------------------------------------------------------------------------
-cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return 0; }
+cudaError_t cudaGetDeviceCount(int* n) {
+  *n = 1;
+  return 0;
+}
 cudaError_t cudaSetDevice(int d) { return d == 0 ? 0 : 101; }
 cudaError_t cudaMalloc(void** p, size_t size) {
   if (const char* lim = std::getenv("NATGRAD_MOCK_MEMORY"))  // to test ERR_CUDA_OUT_OF_MEMORY
@@ -320,31 +349,63 @@ cudaError_t cudaMalloc(void** p, size_t size) {
   *p = std::aligned_alloc(256, (size + 255) / 256 * 256);
   return *p ? 0 : cudaErrorMemoryAllocation;
 }
-cudaError_t cudaFree(void* p) { std::free(p); return 0; }
+cudaError_t cudaFree(void* p) {
+  std::free(p);
+  return 0;
+}
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, int kind, cudaStream_t) {
   if (kind < 1 || kind > 3) return 21;  // cudaErrorInvalidMemcpyDirection
   std::memcpy(dst, src, count);
   return 0;
 }
-cudaError_t cudaMemsetAsync(void* p, int v, size_t count, cudaStream_t) { std::memset(p, v, count); return 0; }
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int) { *s = (void*)0x3; return 0; }
+cudaError_t cudaMemsetAsync(void* p, int v, size_t count, cudaStream_t) {
+  std::memset(p, v, count);
+  return 0;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int) {
+  *s = (void*)0x3;
+  return 0;
+}
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return 0; }
-cudaError_t cudaMemGetInfo(size_t* f, size_t* t) { *f = *t = (size_t)1 << 30; return 0; }
+cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
+  *f = *t = (size_t)1 << 30;
+  return 0;
+}
 cudaError_t cudaGetLastError(void) { return 0; }
-const char* cudaGetErrorName(cudaError_t e) { return e == cudaErrorMemoryAllocation ? "cudaErrorMemoryAllocation" : "cudaErrorMock"; }
+const char* cudaGetErrorName(cudaError_t e) {
+  return e == cudaErrorMemoryAllocation ? "cudaErrorMemoryAllocation" : "cudaErrorMock";
+}
 const char* cudaGetErrorString(cudaError_t) { return "mock"; }
-cudaError_t cudaRuntimeGetVersion(int* v) { *v = 13000; return 0; }
-cudaError_t cudaDriverGetVersion(int* v) { *v = 13000; return 0; }
-cudaError_t cudaEventCreate(cudaEvent_t* e) { *e = new double(0); return 0; }
+cudaError_t cudaRuntimeGetVersion(int* v) {
+  *v = 13000;
+  return 0;
+}
+cudaError_t cudaDriverGetVersion(int* v) {
+  *v = 13000;
+  return 0;
+}
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new double(0);
+  return 0;
+}
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
   *(double*)e = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
   return 0;
 }
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) { *ms = (float)(*(double*)b - *(double*)a); return 0; }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  *ms = (float)(*(double*)b - *(double*)a);
+  return 0;
+}
 
 // ---- cuBLAS ---------------------------------------------------------------------------------
-cublasStatus_t cublasCreate_v2(cublasHandle_t* h) { *h = (void*)0x4; return 0; }
-cublasStatus_t cublasGetVersion_v2(cublasHandle_t, int* v) { *v = 130000; return 0; }
+cublasStatus_t cublasCreate_v2(cublasHandle_t* h) {
+  *h = (void*)0x4;
+  return 0;
+}
+cublasStatus_t cublasGetVersion_v2(cublasHandle_t, int* v) {
+  *v = 130000;
+  return 0;
+}
 cublasStatus_t cublasSetStream_v2(cublasHandle_t, cudaStream_t) { return 0; }
 cublasStatus_t cublasSetMathMode(cublasHandle_t, int mode) { return mode == 0 || mode == 3 ? 0 : 7; }
 cublasStatus_t cublasSgemm_v2(cublasHandle_t, int ta, int tb, int m, int n, int k, const float* alpha, const float* A,
@@ -362,7 +423,8 @@ cublasStatus_t cublasSsyrk_v2(cublasHandle_t, int uplo, int trans, int n, int k,
       if (uplo == CUBLAS_FILL_MODE_UPPER ? i > j : i < j) continue;
       double s = 0;
       for (int p = 0; p < k; ++p)
-        s += trans == CUBLAS_OP_N ? (double)at(A, lda, i, p) * at(A, lda, j, p) : (double)at(A, lda, p, i) * at(A, lda, p, j);
+        s += trans == CUBLAS_OP_N ? (double)at(A, lda, i, p) * at(A, lda, j, p)
+                                  : (double)at(A, lda, p, i) * at(A, lda, p, j);
       float& c = C[(size_t)j * ldc + i];
       c = (float)(*alpha * s + (*beta == 0 ? 0.0 : (double)*beta * c));
     }
@@ -396,7 +458,8 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t, int ta, int tb, int m, 
 cublasStatus_t cublasStrsmBatched(cublasHandle_t, int side, int uplo, int trans, int diag, int m, int n,
                                   const float* alpha, const float* const A[], int lda, float* const B[], int ldb,
                                   int batch) {
-  if (side != CUBLAS_SIDE_LEFT || uplo != CUBLAS_FILL_MODE_LOWER || trans != CUBLAS_OP_N || diag != CUBLAS_DIAG_NON_UNIT)
+  if (side != CUBLAS_SIDE_LEFT || uplo != CUBLAS_FILL_MODE_LOWER || trans != CUBLAS_OP_N ||
+      diag != CUBLAS_DIAG_NON_UNIT)
     return 15;  // not emulated
   for (int b = 0; b < batch; ++b)
     for (int j = 0; j < n; ++j) {  // forward substitution, reading the lower triangle of A only
@@ -411,38 +474,65 @@ cublasStatus_t cublasStrsmBatched(cublasHandle_t, int side, int uplo, int trans,
 }
 
 // ---- cuSOLVER -------------------------------------------------------------------------------
-cusolverStatus_t cusolverGetVersion(int* v) { *v = 12000; return 0; }
-cusolverStatus_t cusolverDnCreate(cusolverDnHandle_t* h) { *h = (void*)0x5; return 0; }
+cusolverStatus_t cusolverGetVersion(int* v) {
+  *v = 12000;
+  return 0;
+}
+cusolverStatus_t cusolverDnCreate(cusolverDnHandle_t* h) {
+  *h = (void*)0x5;
+  return 0;
+}
 cusolverStatus_t cusolverDnSetStream(cusolverDnHandle_t, cudaStream_t) { return 0; }
-cusolverStatus_t cusolverDnSpotrf_bufferSize(cusolverDnHandle_t, int, int n, float*, int, int* lw) { *lw = n; return 0; }
-cusolverStatus_t cusolverDnDpotrf_bufferSize(cusolverDnHandle_t, int, int n, double*, int, int* lw) { *lw = n; return 0; }
-cusolverStatus_t cusolverDnSpotrf(cusolverDnHandle_t, int uplo, int n, float* A, int lda, float* work, int lwork, int* info) {
+cusolverStatus_t cusolverDnSpotrf_bufferSize(cusolverDnHandle_t, int, int n, float*, int, int* lw) {
+  *lw = n;
+  return 0;
+}
+cusolverStatus_t cusolverDnDpotrf_bufferSize(cusolverDnHandle_t, int, int n, double*, int, int* lw) {
+  *lw = n;
+  return 0;
+}
+cusolverStatus_t cusolverDnSpotrf(cusolverDnHandle_t, int uplo, int n, float* A, int lda, float* work, int lwork,
+                                  int* info) {
   if (!work || lwork < n) return 3;
   *info = potrf(uplo, n, A, lda);
   return 0;
 }
-cusolverStatus_t cusolverDnDpotrf(cusolverDnHandle_t, int uplo, int n, double* A, int lda, double* work, int lwork, int* info) {
+cusolverStatus_t cusolverDnDpotrf(cusolverDnHandle_t, int uplo, int n, double* A, int lda, double* work, int lwork,
+                                  int* info) {
   if (!work || lwork < n) return 3;
   *info = potrf(uplo, n, A, lda);
   return 0;
 }
-cusolverStatus_t cusolverDnSpotrs(cusolverDnHandle_t, int uplo, int n, int nrhs, const float* A, int lda, float* B, int ldb, int* info) {
+cusolverStatus_t cusolverDnSpotrs(cusolverDnHandle_t, int uplo, int n, int nrhs, const float* A, int lda, float* B,
+                                  int ldb, int* info) {
   *info = 0;
   return potrs(uplo, n, nrhs, A, lda, B, ldb);
 }
-cusolverStatus_t cusolverDnDpotrs(cusolverDnHandle_t, int uplo, int n, int nrhs, const double* A, int lda, double* B, int ldb, int* info) {
+cusolverStatus_t cusolverDnDpotrs(cusolverDnHandle_t, int uplo, int n, int nrhs, const double* A, int lda, double* B,
+                                  int ldb, int* info) {
   *info = 0;
   return potrs(uplo, n, nrhs, A, lda, B, ldb);
 }
-cusolverStatus_t cusolverDnSsyevd_bufferSize(cusolverDnHandle_t, int, int, int n, const float*, int, const float*, int* lw) { *lw = 2 * n; return 0; }
-cusolverStatus_t cusolverDnDsyevd_bufferSize(cusolverDnHandle_t, int, int, int n, const double*, int, const double*, int* lw) { *lw = 2 * n; return 0; }
-cusolverStatus_t cusolverDnSsyevd(cusolverDnHandle_t, int jobz, int uplo, int n, float* A, int lda, float* W, float* work, int lwork, int* info) {
+cusolverStatus_t cusolverDnSsyevd_bufferSize(cusolverDnHandle_t, int, int, int n, const float*, int, const float*,
+                                             int* lw) {
+  *lw = 2 * n;
+  return 0;
+}
+cusolverStatus_t cusolverDnDsyevd_bufferSize(cusolverDnHandle_t, int, int, int n, const double*, int, const double*,
+                                             int* lw) {
+  *lw = 2 * n;
+  return 0;
+}
+cusolverStatus_t cusolverDnSsyevd(cusolverDnHandle_t, int jobz, int uplo, int n, float* A, int lda, float* W,
+                                  float* work, int lwork, int* info) {
   return syevd(jobz, uplo, n, A, lda, W, work, lwork, info);
 }
-cusolverStatus_t cusolverDnDsyevd(cusolverDnHandle_t, int jobz, int uplo, int n, double* A, int lda, double* W, double* work, int lwork, int* info) {
+cusolverStatus_t cusolverDnDsyevd(cusolverDnHandle_t, int jobz, int uplo, int n, double* A, int lda, double* W,
+                                  double* work, int lwork, int* info) {
   return syevd(jobz, uplo, n, A, lda, W, work, lwork, info);
 }
-cusolverStatus_t cusolverDnSpotrfBatched(cusolverDnHandle_t, int uplo, int n, float* Aarray[], int lda, int* info, int batch) {
+cusolverStatus_t cusolverDnSpotrfBatched(cusolverDnHandle_t, int uplo, int n, float* Aarray[], int lda, int* info,
+                                         int batch) {
   for (int b = 0; b < batch; ++b) info[b] = potrf(uplo, n, Aarray[b], lda);
   return 0;
 }
