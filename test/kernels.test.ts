@@ -37,8 +37,8 @@ function snapshot(...arrays: Float32Array[]): Buffer {
 }
 /** Bit-for-bit equality (Buffer.equals: vitest's deep equality is slow on large arrays). */
 function expectSameBits(a: Float32Array | Buffer, b: Float32Array | Buffer) {
-  const x = a instanceof Buffer ? a : bytes(a),
-    y = b instanceof Buffer ? b : bytes(b);
+  const x = Buffer.isBuffer(a) ? a : bytes(a as Float32Array),
+    y = Buffer.isBuffer(b) ? b : bytes(b as Float32Array);
   expect(x.length).toBe(y.length);
   expect(x.equals(y)).toBe(true);
 }

@@ -108,7 +108,7 @@ describe('no growth over long runs (short version of npm run bench:soak)', () =>
             out = new Float32Array(16 * 16);
             p = batchedGramInverseAsync(G, 16, 12, 4, { damping: 0.1, out });
         }
-        if (j % 10 === 9) structuredClone(out.buffer, { transfer: [out.buffer] });
+        if (j % 10 === 9) structuredClone(out.buffer, { transfer: [out.buffer as ArrayBuffer] }); // detach it while the call is pending
         batch.push(
           p.then(
             () => 'ok',
