@@ -90,6 +90,15 @@ export function rejectedDamping(rule: DampingRule, damping: number, retry = 1): 
 }
 
 /**
+ * The decrease the local quadratic model predicts for the step Δ = −eff·n (eff = lr·s):
+ *   L(θ) − m(θ + Δ) = eff·gᵀn − ½·eff²·nᵀF_θ n
+ * (m(θ + Δ) = L(θ) + gᵀΔ + ½ΔᵀF_θΔ). The denominator of ρ.
+ */
+export function predictedDecrease(eff: number, gn: number, nFn: number): number {
+  return eff * gn - 0.5 * eff * eff * nFn;
+}
+
+/**
  * ρ = actual / predicted decrease. NaN when the prediction is not a positive number (the model
  * promises no decrease: the ratio says nothing) or the actual decrease is not finite.
  */

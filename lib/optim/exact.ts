@@ -19,7 +19,7 @@ import type { Sequential, Trace } from '../nn/sequential';
 import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, type Task } from '../task';
 import type { Precision } from '../linalg';
 import { native, requireMemory } from '../native';
-import { applyTranspose } from './spring';
+import { addMomentum, applyTranspose, springRhs } from './spring';
 
 export type Space = 'auto' | 'kernel' | 'parameter';
 export type Assembly = 'layer' | 'dense';
@@ -354,17 +354,14 @@ export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig,
     let stPrev: Float64Array | undefined;
     if (mu !== 0) {
       stPrev = yield* applyTranspose(model, trace, bs, r, momentum!.previous); // Sᵀn₋
-      rhs = Float32Array.from(u, (v, i) => v - mu * stPrev![i]);
+      rhs = springRhs(u, mu, stPrev);
     }
     sol = yield* solve(kernel, m, rhs, d, cfg, fn); // c = (SᵀS + NλI)⁺ rhs
     t1 = now();
     direction = s
       ? yield* gemmT(s, sol.x, p, 1, m) // n = S c
       : yield* contract(model, trace, bs, sol.x, r, new Float32Array(p)); // n = S c, layer by layer
-    if (stPrev) {
-      const prev = momentum!.previous;
-      for (let q = 0; q < p; q++) direction[q] += mu * prev[q];
-    }
+    if (stPrev) addMomentum(direction, mu, momentum!.previous);
     if (quadratic) {
       // Sᵀn (= SᵀS c + μ Sᵀn₋) as a Jacobian-vector product of n itself: one gemm and N·r·out
       // multiply-adds per layer, where SᵀS c would be M² float64 multiply-adds in JavaScript (8 ms of a
@@ -378,15 +375,12 @@ export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig,
     let rhs = su;
     if (mu !== 0) {
       const kPrev = symv64(kernel, p, momentum!.previous); // S Sᵀ n₋
-      rhs = Float32Array.from(su, (v, i) => v - mu * kPrev[i]);
+      rhs = springRhs(su, mu, kPrev);
     }
     sol = yield* solve(kernel, p, rhs, d, cfg, fn); // d = (S Sᵀ + NλI)⁺ rhs
     t1 = now();
     direction = sol.x;
-    if (mu !== 0) {
-      const prev = momentum!.previous;
-      for (let q = 0; q < p; q++) direction[q] += mu * prev[q];
-    }
+    if (mu !== 0) addMomentum(direction, mu, momentum!.previous);
     gn = quadratic ? dot(su, direction) / n : NaN;
     nFn = quadratic ? dot(direction, symv64(kernel, p, direction)) / n : NaN;
   }

@@ -23,7 +23,8 @@ import {
   runLocked,
   type StepInfo,
 } from './common';
-import { type DampingRule, dampingRule, type LevenbergMarquardtOptions, nextDamping, reductionRatio, rejectedDamping } from './damping';
+import { type DampingRule, dampingRule, type LevenbergMarquardtOptions, nextDamping, predictedDecrease, reductionRatio, rejectedDamping } from './damping';
+import { stepScale } from './trust_region';
 import {
   type Assembly,
   assembleExact,
@@ -42,7 +43,7 @@ import {
   type StepProfile,
   type Workspace,
 } from './exact';
-import { applyTranspose } from './spring';
+import { applyTranspose, previousDirection } from './spring';
 import { perSampleDirection } from './per_sample';
 import { chainDirection, checkChainModel } from './chain';
 
@@ -154,10 +155,23 @@ export interface NaturalGradientState {
   previous: string | null;
 }
 
-function norm(a: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
-  return Math.sqrt(s);
+/** A step's λ-independent part (stage 1) and how to solve it at any λ. */
+interface StepSystem {
+  lin: Linearization;
+  sys: ExactSystem | undefined;
+  solveAt: (lambda: number, momentum: MomentumTerm | undefined) => Task<ExactSolution>;
+  profile: (sol: ExactSolution) => StepProfile;
+}
+
+/** One attempt's outcome (stage 2): the solution, its direction n, the trust region's s, θ − lr·s·n and its loss. */
+interface StepTrial {
+  sol: ExactSolution;
+  n: Float32Array;
+  s: number;
+  trial: Float32Array;
+  after: number;
+  /** When the direction was ready: the trial and the commit count as the profile's 'update'. */
+  t0: number;
 }
 
 const fmt = (v: number) => (Number.isFinite(v) ? v.toPrecision(3) : String(v));
@@ -419,8 +433,7 @@ export class NaturalGradient {
    */
   private *stepTask(method: string, x: Float32Array, y: Float32Array, batch: number): Task<NaturalStepInfo> {
     const fn = `NaturalGradient.${method}`;
-    const { model, rule, family } = this;
-    const theta = model.params;
+    const { rule } = this;
     let lambda = this.config.damping;
     const info: NaturalStepInfo = {
       loss: NaN,
@@ -452,50 +465,9 @@ export class NaturalGradient {
       info.reason = `${reason}; rejected at once: parameters, λ and the optimizer's state unchanged`;
       return info;
     };
-    // The λ-independent part, once: a retry with more damping costs one solve and one forward pass.
-    let lin: Linearization | undefined;
-    let sys: ExactSystem | undefined;
-    let solveAt: (lambda: number, momentum: MomentumTerm | undefined) => Task<ExactSolution>;
-    let profile: (sol: ExactSolution) => StepProfile;
-    if (this.method === 'exact') checkExactSize(fn, model, family, batch, this.config, this.workspace, method === 'stepAsync'); // before any work
-    try {
-      lin = yield* linearizeExact(model, theta, family, fn, x, y, batch);
-      info.loss = lin.loss;
-      if (!Number.isFinite(lin.loss)) return rejectAtOnce(`the loss on this batch is ${lin.loss}; ${largestInput(x, batch)}`);
-      if (this.method === 'exact') {
-        const s = (sys = yield* assembleExact(model, theta, family, fn, x, y, batch, this.config, this.workspace, lin));
-        solveAt = (l, mom) => solveExact(s, l, this.config, mom);
-        profile = (sol) => profileOf(s, sol);
-      } else {
-        // Other methods give only a direction; gᵀn and nᵀF_θ n come from the linearisation.
-        const li = lin;
-        let last: StepProfile;
-        solveAt = function* (this: NaturalGradient, l: number): Task<ExactSolution> {
-          const res = yield* this.task(method, theta, x, y, batch, { ...this.config, damping: l });
-          last = res.profile;
-          const stn = yield* applyTranspose(model, li.trace, li.bs, li.r, res.direction);
-          let gn = 0,
-            nFn = 0;
-          for (let i = 0; i < stn.length; i++) {
-            gn += li.u[i] * stn[i];
-            nFn += stn[i] * stn[i];
-          }
-          return {
-            direction: res.direction,
-            solver: res.profile.solver,
-            rank: res.profile.rank,
-            gn: gn / batch,
-            nFn: nFn / batch,
-            times: { solve: 0, update: 0 },
-          };
-        }.bind(this);
-        profile = () => last;
-      }
-    } catch (e) {
-      const reason = rejectionReason(e);
-      if (reason === null) throw e;
-      return rejectAtOnce(this.batchFailure(reason, x, batch, lin, sys));
-    }
+    // Stage 1, once: the λ-independent part (a retry with more damping costs one solve and one forward pass).
+    const system = yield* this.linearizeStep(fn, method, x, y, batch, info);
+    if ('reject' in system) return rejectAtOnce(system.reject);
     let momentum: MomentumTerm | undefined = this.mu > 0 && this.previous ? { mu: this.mu, previous: this.previous } : undefined;
     const retries = rule ? rule.maxRetries : 0;
     for (;;) {
@@ -503,75 +475,157 @@ export class NaturalGradient {
       info.damping = lambda;
       info.rho = info.predicted = info.trialLoss = NaN;
       info.scale = 1;
-      let sol: ExactSolution;
-      try {
-        sol = yield* solveAt(lambda, momentum);
-      } catch (e) {
-        const reason = rejectionReason(e);
-        if (reason === null) throw e;
-        return rejectAtOnce(this.batchFailure(reason, x, batch, lin, sys));
-      }
-      const t0 = performance.now();
-      const n = sol.direction;
-      const bad = firstNonFinite(n);
-      if (bad >= 0)
-        return rejectAtOnce(
-          this.batchFailure(`the natural-gradient direction is not finite (its entry for ${parameterName(model, bad)} is ${n[bad]})`, x, batch, lin, sys)
-        );
-      const lr = this.lrValue;
-      let s = 1;
-      if (this.maxStepNorm !== undefined) {
-        const len = lr * norm(n);
-        if (len > this.maxStepNorm) s = this.maxStepNorm / len;
-      }
-      if (this.maxKL !== undefined) {
-        const kl = 0.5 * (lr * s) ** 2 * sol.nFn; // ½ ΔᵀF_θΔ
-        if (kl > this.maxKL) s *= Math.sqrt(this.maxKL / kl);
-      }
-      const eff = lr * s;
-      info.scale = s;
-      info.predicted = eff * sol.gn - 0.5 * eff * eff * sol.nFn;
-      const trial = new Float32Array(theta.length);
-      for (let i = 0; i < theta.length; i++) trial[i] = theta[i] - eff * n[i]; // θ − lr·s·n
-      const badT = firstNonFinite(trial);
-      if (badT >= 0)
-        return rejectAtOnce(
-          `the updated parameter ${badT} would be ${trial[badT]} (${parameterName(model, badT)}: lr·s = ${eff.toPrecision(3)} ` +
-            `times its direction entry ${n[badT].toPrecision(3)} overflows float32)`
-        );
-      let after: number;
-      try {
-        after = info.trialLoss = yield* lossTask(model, family, trial, x, y, batch);
-      } catch (e) {
-        const reason = rejectionReason(e);
-        if (reason === null) throw e;
-        return rejectAtOnce(this.overshoot(reason, info.loss));
-      }
-      info.rho = reductionRatio(info.loss - after, info.predicted);
-      if (!Number.isFinite(after)) return rejectAtOnce(this.overshoot(`the loss after the step would be ${after}`, info.loss));
-      if (rule && after > info.loss) {
-        // a finite increase: evidence for more damping
+      // Stage 2: the direction at λ and its trial
+      const trial = yield* this.trialStep(system, lambda, momentum, x, y, batch, info);
+      if ('reject' in trial) return rejectAtOnce(trial.reject);
+      // Stage 3: Levenberg–Marquardt — a finite increase is evidence for more damping
+      if (rule && trial.after > info.loss) {
         const next = rejectedDamping(rule, lambda, info.attempts);
         raised = next;
-        if (info.attempts > retries || next === lambda) return rejectRaised(`the loss would increase from ${info.loss} to ${after}`);
+        if (info.attempts > retries || next === lambda) return rejectRaised(`the loss would increase from ${info.loss} to ${trial.after}`);
         lambda = next;
         momentum = undefined; // retries are plain damped steps: a large λ must shrink the step, not pull it to μ n₋
         continue;
       }
-      // accepted: commit
-      info.stepNorm = distance(trial, theta);
-      theta.set(trial);
-      info.accepted = true;
-      info.lossAfter = after;
-      if (rule) this.config.damping = nextDamping(rule, lambda, info.rho);
-      if (this.mu > 0) this.previous = s === 1 ? n : n.map((v) => v * s);
-      this.accepted++;
-      // the trial's forward pass and the commit count as 'update'
-      const prof = profile(sol);
-      const dt = performance.now() - t0;
-      this.profile = { ...prof, update: prof.update + dt, total: prof.total + dt };
-      return info;
+      // Stage 4: commit
+      return this.commitStep(system, trial, lambda, info);
     }
+  }
+
+  /**
+   * A step's stage 1: the forward pass and loss at θ, the Fisher factors and backpropagation, and (exact)
+   * the assembled kernel — everything that does not depend on λ — with the solver for a given λ; or the
+   * reason the batch is rejected at once (a non-finite loss, kernel or failed assembly).
+   */
+  private *linearizeStep(
+    fn: string,
+    method: string,
+    x: Float32Array,
+    y: Float32Array,
+    batch: number,
+    info: NaturalStepInfo
+  ): Task<StepSystem | { reject: string }> {
+    const { model, family } = this;
+    const theta = model.params;
+    let lin: Linearization | undefined;
+    let sys: ExactSystem | undefined;
+    if (this.method === 'exact') checkExactSize(fn, model, family, batch, this.config, this.workspace, method === 'stepAsync'); // before any work
+    try {
+      lin = yield* linearizeExact(model, theta, family, fn, x, y, batch);
+      info.loss = lin.loss;
+      if (!Number.isFinite(lin.loss)) return { reject: `the loss on this batch is ${lin.loss}; ${largestInput(x, batch)}` };
+      if (this.method === 'exact') {
+        const s = (sys = yield* assembleExact(model, theta, family, fn, x, y, batch, this.config, this.workspace, lin));
+        return { lin, sys, solveAt: (l, mom) => solveExact(s, l, this.config, mom), profile: (sol) => profileOf(s, sol) };
+      }
+      // Other methods give only a direction; gᵀn and nᵀF_θ n come from the linearisation.
+      const li = lin;
+      let last: StepProfile;
+      const solveAt = function* (this: NaturalGradient, l: number): Task<ExactSolution> {
+        const res = yield* this.task(method, theta, x, y, batch, { ...this.config, damping: l });
+        last = res.profile;
+        const stn = yield* applyTranspose(model, li.trace, li.bs, li.r, res.direction);
+        let gn = 0,
+          nFn = 0;
+        for (let i = 0; i < stn.length; i++) {
+          gn += li.u[i] * stn[i];
+          nFn += stn[i] * stn[i];
+        }
+        return {
+          direction: res.direction,
+          solver: res.profile.solver,
+          rank: res.profile.rank,
+          gn: gn / batch,
+          nFn: nFn / batch,
+          times: { solve: 0, update: 0 },
+        };
+      }.bind(this);
+      return { lin, sys, solveAt, profile: () => last };
+    } catch (e) {
+      const reason = rejectionReason(e);
+      if (reason === null) throw e;
+      return { reject: this.batchFailure(reason, x, batch, lin, sys) };
+    }
+  }
+
+  /**
+   * A step's stage 2, one attempt at damping λ: the direction n (checked finite), the trust region's
+   * factor s, the predicted decrease, θ − lr·s·n (checked finite) and the loss there, with ρ; or the
+   * reason the step is rejected at once. Fills info's scale, predicted, trialLoss and rho as it goes.
+   */
+  private *trialStep(
+    system: StepSystem,
+    lambda: number,
+    momentum: MomentumTerm | undefined,
+    x: Float32Array,
+    y: Float32Array,
+    batch: number,
+    info: NaturalStepInfo
+  ): Task<StepTrial | { reject: string }> {
+    const { model, family } = this;
+    const theta = model.params;
+    let sol: ExactSolution;
+    try {
+      sol = yield* system.solveAt(lambda, momentum);
+    } catch (e) {
+      const reason = rejectionReason(e);
+      if (reason === null) throw e;
+      return { reject: this.batchFailure(reason, x, batch, system.lin, system.sys) };
+    }
+    const t0 = performance.now();
+    const n = sol.direction;
+    const bad = firstNonFinite(n);
+    if (bad >= 0)
+      return {
+        reject: this.batchFailure(
+          `the natural-gradient direction is not finite (its entry for ${parameterName(model, bad)} is ${n[bad]})`,
+          x,
+          batch,
+          system.lin,
+          system.sys
+        ),
+      };
+    const s = stepScale(this.lrValue, n, sol.nFn, this.maxStepNorm, this.maxKL); // the trust region (./trust_region.ts)
+    const eff = this.lrValue * s;
+    info.scale = s;
+    info.predicted = predictedDecrease(eff, sol.gn, sol.nFn); // the quadratic model (./damping.ts)
+    const trial = new Float32Array(theta.length);
+    for (let i = 0; i < theta.length; i++) trial[i] = theta[i] - eff * n[i]; // θ − lr·s·n
+    const badT = firstNonFinite(trial);
+    if (badT >= 0)
+      return {
+        reject:
+          `the updated parameter ${badT} would be ${trial[badT]} (${parameterName(model, badT)}: lr·s = ${eff.toPrecision(3)} ` +
+          `times its direction entry ${n[badT].toPrecision(3)} overflows float32)`,
+      };
+    let after: number;
+    try {
+      after = info.trialLoss = yield* lossTask(model, family, trial, x, y, batch);
+    } catch (e) {
+      const reason = rejectionReason(e);
+      if (reason === null) throw e;
+      return { reject: this.overshoot(reason, info.loss) };
+    }
+    info.rho = reductionRatio(info.loss - after, info.predicted);
+    if (!Number.isFinite(after)) return { reject: this.overshoot(`the loss after the step would be ${after}`, info.loss) };
+    return { sol, n, s, trial, after, t0 };
+  }
+
+  /** A step's stage 4: θ ← the trial, λ for the next step from ρ, SPRING's n₋, the count and the profile. */
+  private commitStep(system: StepSystem, t: StepTrial, lambda: number, info: NaturalStepInfo): NaturalStepInfo {
+    const theta = this.model.params;
+    info.stepNorm = distance(t.trial, theta);
+    theta.set(t.trial);
+    info.accepted = true;
+    info.lossAfter = t.after;
+    if (this.rule) this.config.damping = nextDamping(this.rule, lambda, info.rho);
+    if (this.mu > 0) this.previous = previousDirection(t.n, t.s);
+    this.accepted++;
+    // the trial's forward pass and the commit count as 'update'
+    const prof = system.profile(t.sol);
+    const dt = performance.now() - t.t0;
+    this.profile = { ...prof, update: prof.update + dt, total: prof.total + dt };
+    return info;
   }
 
   /**

@@ -21,6 +21,21 @@ import type { Sequential, Trace } from '../nn/sequential';
 import { linearForward } from '../nn/layers';
 import type { Task } from '../task';
 
+/** SPRING's right-hand side: u − μ·Sᵀn₋ (kernel space; parameter space: S u − μ·S Sᵀ n₋), float32. */
+export function springRhs(u: Float32Array, mu: number, stPrev: ArrayLike<number>): Float32Array {
+  return Float32Array.from(u, (v, i) => v - mu * stPrev[i]);
+}
+
+/** n ← n + μ·n₋, in place: SPRING's momentum term added to the solved part of the direction. */
+export function addMomentum(direction: Float32Array, mu: number, previous: Float32Array): void {
+  for (let q = 0; q < direction.length; q++) direction[q] += mu * previous[q];
+}
+
+/** The n₋ the next step starts from: the direction as applied, s·n (s: the trust region's factor). */
+export function previousDirection(n: Float32Array, s: number): Float32Array {
+  return s === 1 ? n : n.map((v) => v * s);
+}
+
 /**
  * Sᵀv [N·r] (float64) for v [P] laid out like θ, from the trace and the backpropagated B's of an
  * assembled system: (Sᵀv)_(i,m) = Σ_layers B_(i,m) · (V_W a_i + v_b), one gemm [N, in]·[in, out] and
