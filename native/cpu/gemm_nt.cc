@@ -2,10 +2,11 @@
 //
 // Why natgrad has its own: the OpenBLAS natgrad links (Debian's 0.3.21,
 // DYNAMIC_ARCH) picks its kernels from the CPU model, and a model newer than
-// the library gets the generic SSE3 "Prescott" kernels: measured on the 2-core
-// AVX-512 machine natgrad is benchmarked on, OpenBLAS sgemm ran at 66 GFLOP/s
-// where this file's AVX-512 micro-kernel runs at ~270 (OpenBLAS's own SkylakeX
-// kernels, forced with OPENBLAS_CORETYPE: ~310). The Cholesky factorisation
+// the library gets the generic SSE3 "Prescott" kernels: measured on a 2-core
+// AVX-512 Intel Xeon, OpenBLAS sgemm ran at 66 GFLOP/s where this file's
+// AVX-512 micro-kernel runs at ~230–270 (OpenBLAS's own SkylakeX kernels,
+// forced with OPENBLAS_CORETYPE: ~280–310; bench/results/cpu_paths-*.json,
+// M = 2048). The Cholesky factorisation
 // and the fused kernel assembly are almost all matrix products, so they call
 // this instead when use_own_gemm() says so.
 //
