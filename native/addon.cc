@@ -274,9 +274,8 @@ void check_finite(const std::string& fn, const char* name, const float* p, int64
   if (n >= kParallelFrom) {
     const int64_t chunks = (n + kChunk - 1) / kChunk;
     std::vector<int64_t> first(chunks, -1);
-    // no parking: a short memory-bound scan, and most often an OpenBLAS call follows (parallel.h)
     natgrad::cpu::parallel_for(
-        chunks, [&](int64_t c) { first[c] = first_non_finite(p, c * kChunk, std::min(n, (c + 1) * kChunk)); }, false);
+        chunks, [&](int64_t c) { first[c] = first_non_finite(p, c * kChunk, std::min(n, (c + 1) * kChunk)); });
     for (int64_t c = 0; c < chunks && bad < 0; ++c) bad = first[c];
   } else {
     bad = first_non_finite(p, 0, n);

@@ -91,10 +91,10 @@ static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t 
     }
   };
   const int64_t tasks = (M + kRows - 1) / kRows;
-  // parking OpenBLAS's threads (parallel.h) only pays when natgrad's own factorisation follows
-  const bool own = std::is_same_v<T, float> && use_own_cholesky();
+  // natgrad's own factorisation follows: park OpenBLAS's idle threads now, before the copy (parallel.h)
+  if (std::is_same_v<T, float> && use_own_cholesky()) park_openblas_threads();
   if (M * M >= (int64_t(1) << 20))
-    parallel_for(tasks, copy_rows, own);
+    parallel_for(tasks, copy_rows);
   else
     for (int64_t t = 0; t < tasks; ++t) copy_rows(t);
   int info = 0;

@@ -229,22 +229,6 @@ const std::string& gemm_env() {
   return value;
 }
 
-bool cpu_has_avx512() {
-#if defined(__x86_64__)
-  return __builtin_cpu_supports("avx512f");
-#else
-  return false;
-#endif
-}
-
-bool cpu_has_avx2() {
-#if defined(__x86_64__)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
-}
-
 enum class Micro { avx512, avx2, portable };
 // The micro-kernel that runs: the widest this CPU has, unless NATGRAD_CPU_GEMM asks for a narrower one
 // (natgrad-avx2 on a CPU without AVX2 runs the portable one, and gemm_nt_kernel() says so).
@@ -252,8 +236,9 @@ Micro micro_kernel() {
   static const Micro k = [] {
     const std::string& env = gemm_env();
     if (env == "natgrad-portable") return Micro::portable;
-    if (cpu_has_avx512() && env != "natgrad-avx2") return Micro::avx512;
-    return cpu_has_avx2() ? Micro::avx2 : Micro::portable;
+    const Isa cpu = cpu_isa();  // the one CPU feature test (avx2 there means AVX2 + FMA)
+    if (cpu == Isa::avx512 && env != "natgrad-avx2") return Micro::avx512;
+    return cpu == Isa::avx512 || cpu == Isa::avx2 ? Micro::avx2 : Micro::portable;
   }();
   return k;
 }
@@ -297,6 +282,7 @@ void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha, View A, View B, float
   const bool lower = part == Part::lower;
   const double flops = 2.0 * (double)m * (double)n * (double)k * (lower ? 0.5 : 1.0);
   const bool parallel = flops >= kParallelFlops;
+  if (parallel) park_openblas_threads();  // natgrad's own product: OpenBLAS's idle threads must not spin (parallel.h)
   const auto run = [&](int64_t count, const std::function<void(int64_t)>& fn) {
     if (parallel && count > 1)
       parallel_for(count, fn);

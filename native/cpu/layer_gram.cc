@@ -119,6 +119,7 @@ int64_t layer_gram_sum_work_bytes(const int64_t* widths_out, int64_t count, int6
 }
 
 void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate, float* K) {
+  park_openblas_threads();  // natgrad's own kernel: OpenBLAS's idle threads must not spin (parallel.h)
   const int64_t NK = N * k;
   const int64_t group = std::max<int64_t>(1, std::min<int64_t>(count, k * k));
   Scratch<float> E(group * N * N);

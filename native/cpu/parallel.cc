@@ -64,7 +64,7 @@ OpenBlasLock::OpenBlasLock() : lock_(openblas_mutex()) {
   t_openblas_held = true;
   const int want = threads();
   if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
-  // set before the call: a region inside this lock's scope (the recursive Cholesky) parks what the
+  // set before the call: a kernel inside this lock's scope (the recursive Cholesky) parks what the
   // call before it left spinning
   if (want > 1) g_openblas_awake.store(true, std::memory_order_relaxed);
 }
@@ -103,7 +103,7 @@ class Pool {
     return *pool;
   }
 
-  void run(int64_t count, const std::function<void(int64_t)>& fn, bool park) {
+  void run(int64_t count, const std::function<void(int64_t)>& fn) {
     const int want = (int)std::min<int64_t>(threads(), count);
     if (want <= 1 || t_in_region) {
       for (int64_t t = 0; t < count; ++t) fn(t);
@@ -114,7 +114,6 @@ class Pool {
       for (int64_t t = 0; t < count; ++t) fn(t);
       return;
     }
-    if (park) park_openblas_threads();  // OpenBLAS's workers would take a core from this region's
     grow(want - 1);
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -186,9 +185,9 @@ class Pool {
 
 }  // namespace
 
-void parallel_for(int64_t count, const std::function<void(int64_t)>& fn, bool park) {
+void parallel_for(int64_t count, const std::function<void(int64_t)>& fn) {
   if (count <= 0) return;
-  Pool::instance().run(count, fn, park);
+  Pool::instance().run(count, fn);
 }
 
 }  // namespace natgrad::cpu

@@ -20,10 +20,15 @@
 // workers spin (0.3.21: sched_yield in a loop for THREAD_TIMEOUT, 2^28 cycles, ~0.1 s) before they
 // sleep; a parallel region started in that time had one core fewer (measured: layerGramSum after the
 // backprop's sgemm 1.2–1.5× slower). So OpenBLAS calls go through OpenBlasLock, which notes that
-// OpenBLAS's workers may be awake, and a parallel region first parks them: blas_thread_shutdown_(),
+// OpenBLAS's workers may be awake, and natgrad's own kernels (gemm_nt, layer_gram_sum, the recursive
+// Cholesky) park them when they start: blas_thread_shutdown_(),
 // OpenBLAS's own fork-time shutdown, which ends them (OpenBLAS starts them again at its next threaded
 // call, ~0.1 ms). It is looked up as a weak symbol: an OpenBLAS without it (or a non-pthreads one,
 // whose shutdown does nothing) leaves the pools as they were. NATGRAD_PARK_OPENBLAS=0 turns it off.
+// Parking is the kernel's decision, not parallel_for's: a short region just before an OpenBLAS call
+// (the finiteness scan of its inputs, choleskySolve's copy of K) must leave OpenBLAS's threads as they
+// are, or that call starts them again (measured: gemm at M = 1024 through OpenBLAS fell to 0.71 of its
+// ceiling when every input scan parked them).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -48,11 +53,7 @@ class CallThreads {
   int previous_;
 };
 
-// park: whether OpenBLAS's spinning threads are parked first (below). A short region that comes just
-// before an OpenBLAS call (the finiteness scan of its inputs, the copy before OpenBLAS's potrf) passes
-// false: parking there would only make that call start its threads again (measured: gemm at M = 1024
-// through OpenBLAS 0.71 of its ceiling when the scan of its inputs parked them, every call).
-void parallel_for(int64_t count, const std::function<void(int64_t)>& fn, bool park = true);
+void parallel_for(int64_t count, const std::function<void(int64_t)>& fn);
 
 // OpenBLAS calls made from several threads at once are not bitwise reproducible (cpu_backend.cc), so
 // every OpenBLAS call natgrad makes holds this lock, which also sets OpenBLAS's thread count to threads().
@@ -69,7 +70,7 @@ class OpenBlasLock {
 };
 
 // Parks OpenBLAS's worker threads if an OpenBLAS call may have left them spinning (see above); true
-// if it did. parallel_for calls it before it wakes its own workers.
+// if it did. natgrad's own kernels call it on entry (a no-op, one atomic load, when nothing is awake).
 bool park_openblas_threads();
 // How parking is set up: "blas_thread_shutdown_" (found), "off (NATGRAD_PARK_OPENBLAS=0)" or
 // "unavailable (…)"; and the number of times it parked OpenBLAS's threads in this process.

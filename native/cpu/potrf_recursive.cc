@@ -150,6 +150,7 @@ void trsm_parallel(int64_t m, int64_t n, const float* L, int64_t ldl, float* B, 
     trsm_rec(m, n, L, ldl, B, ldb);
     return;
   }
+  park_openblas_threads();                                          // natgrad's own kernel (parallel.h)
   const int64_t rows = ((m + 4 * t - 1) / (4 * t) + 15) / 16 * 16;  // ~4 blocks a thread, whole 16-row leaves
   parallel_for((m + rows - 1) / rows, [&](int64_t b) {
     const int64_t r0 = b * rows;
