@@ -23,7 +23,6 @@ import { sincData } from '../demo/sinc';
 import { type Dataset, OPTIMIZER_LABEL, type OptimizerName, type Point, type ResumeFrom, train as trainLoop } from '../demo/trainer';
 import type { LossName } from '../distributions';
 import { type ActivationName, mlp } from '../nn';
-import type { Sequential } from '../nn/sequential';
 import { Rng } from '../util/random';
 import { lineCharts, type Panel } from '../plot/svg';
 import { parseArgs, type OptionSpec, UsageError } from './args';
@@ -220,10 +219,6 @@ function standardize(train: Dataset, test: Dataset): { mean: number[]; std: numb
   return { mean: Array.from(mean), std };
 }
 
-function buildModel(inDim: number, hidden: number[], act: ActivationName, outDim: number, seed: number): Sequential {
-  return mlp(inDim, hidden, outDim, act, { seed });
-}
-
 const NOTHING = 'nothing was trained';
 
 /**
@@ -418,7 +413,7 @@ export function train(argv: string[]): number {
     };
     metricsLines = saved.metrics.slice();
   }
-  const model = resumed ? resumed.model : buildModel(data.train.inDim, hidden, act, data.outDim, seed);
+  const model = resumed ? resumed.model : mlp(data.train.inDim, hidden, data.outDim, act, { seed });
   if (out) makeOut(out);
 
   const arch = [data.train.inDim, ...hidden, data.outDim].join('-');

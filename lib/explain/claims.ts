@@ -87,11 +87,6 @@ export interface Problem {
   n: number;
 }
 
-/** An MLP inDim → hidden… → k with `activation` between the linear layers, initialised from `seed`. */
-export function buildMlp(inDim: number, hidden: readonly number[], k: number, activation: ActivationName, seed: number): Sequential {
-  return mlp(inDim, hidden, k, activation, { seed });
-}
-
 /** Checks the options (RangeError/TypeError naming the option) and builds the problem. */
 export function makeProblem(options: ProblemOptions = {}, fn = 'explain'): Problem {
   const known = ['hidden', 'activation', 'batch', 'loss', 'seed', 'heldOut'];
@@ -110,7 +105,7 @@ export function makeProblem(options: ProblemOptions = {}, fn = 'explain'): Probl
   const held = options.heldOut ?? 512;
   if (!Number.isSafeInteger(held) || held < 1) throw new RangeError(`${fn}: option 'heldOut' must be a positive integer, got ${JSON.stringify(o.heldOut)}`);
   const k = builtinOutputs(family.name);
-  const model = buildMlp(2, hidden, k, activation, seed);
+  const model = mlp(2, hidden, k, activation, { seed });
   if (model.numParameters > 20000)
     throw new RangeError(`${fn}: the report forms dense float64 Jacobians; keep P ≤ 20000 (this MLP has P = ${model.numParameters})`);
   for (const key of Object.keys(o)) if (!known.includes(key) && o[key] !== undefined) throw new RangeError(`${fn}: unknown option '${key}'`);

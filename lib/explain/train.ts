@@ -10,7 +10,8 @@ import { Adam } from '../optim/adam';
 import { NaturalGradient } from '../optim/natural_gradient';
 import { lineCharts, type Series } from '../plot/svg';
 import { textChart } from '../plot/text';
-import { buildMlp, makeProblem, type ProblemOptions } from './claims';
+import { mlp } from '../nn';
+import { makeProblem, type ProblemOptions } from './claims';
 import { builtinData, type Dataset } from './data';
 
 /** What the comparison needs of an optimizer. */
@@ -127,7 +128,7 @@ export function compareTraining(options: TrainOptions = {}): TrainReport {
     let best: TrainCurve | null = null;
     const tried: { lr: number; finalTrain: number }[] = [];
     for (const lr of m.lrs) {
-      const model = buildMlp(2, pr.hidden, pr.k, pr.activation, pr.seed);
+      const model = mlp(2, pr.hidden, pr.k, pr.activation, { seed: pr.seed });
       const opt = m.make(model, pr.loss, lr);
       const c: TrainCurve = { name: m.name, settings: m.settings, lr, tried, steps: [], train: [], heldOut: [], rejected: 0, seconds: 0 };
       const record = (s: number) => {

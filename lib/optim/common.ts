@@ -94,6 +94,13 @@ export function rejectionReason(e: unknown): string | null {
   return null;
 }
 
+/** rejectionReason(e) for a failure that rejects the step; anything else (an argument error) is rethrown. */
+export function rejectionOrThrow(e: unknown): string {
+  const reason = rejectionReason(e);
+  if (reason === null) throw e;
+  return reason;
+}
+
 /** L(θ) and g_θ = ∇_θ L = (1/N) Σ_i G_i g_i (backpropagating g_i, one row per sample). */
 export function* lossAndGradient(
   model: Sequential,

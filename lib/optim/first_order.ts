@@ -15,7 +15,7 @@ import {
   largestInput,
   lossAndGradient,
   parameterName,
-  rejectionReason,
+  rejectionOrThrow,
   runLocked,
   type StepInfo,
 } from './common';
@@ -92,8 +92,7 @@ export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number
     try {
       ({ loss, grad } = yield* lossAndGradient(this.model, this.family, theta, x, y, n));
     } catch (e) {
-      const reason = rejectionReason(e);
-      if (reason === null) throw e;
+      const reason = rejectionOrThrow(e);
       return reject(NaN, `${reason}; ${largestInput(x, n)}`);
     }
     if (!Number.isFinite(loss)) return reject(loss, `the loss on this batch is ${loss}; ${largestInput(x, n)}`);

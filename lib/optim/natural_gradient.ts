@@ -19,7 +19,7 @@ import {
   largestInput,
   lossTask,
   parameterName,
-  rejectionReason,
+  rejectionOrThrow,
   runLocked,
   type StepInfo,
 } from './common';
@@ -542,8 +542,7 @@ export class NaturalGradient {
       }.bind(this);
       return { lin, sys, solveAt, profile: () => last };
     } catch (e) {
-      const reason = rejectionReason(e);
-      if (reason === null) throw e;
+      const reason = rejectionOrThrow(e);
       return { reject: this.batchFailure(reason, x, batch, lin, sys) };
     }
   }
@@ -568,8 +567,7 @@ export class NaturalGradient {
     try {
       sol = yield* system.solveAt(lambda, momentum);
     } catch (e) {
-      const reason = rejectionReason(e);
-      if (reason === null) throw e;
+      const reason = rejectionOrThrow(e);
       return { reject: this.batchFailure(reason, x, batch, system.lin, system.sys) };
     }
     const t0 = performance.now();
@@ -602,8 +600,7 @@ export class NaturalGradient {
     try {
       after = info.trialLoss = yield* lossTask(model, family, trial, x, y, batch);
     } catch (e) {
-      const reason = rejectionReason(e);
-      if (reason === null) throw e;
+      const reason = rejectionOrThrow(e);
       return { reject: this.overshoot(reason, info.loss) };
     }
     info.rho = reductionRatio(info.loss - after, info.predicted);
