@@ -80,70 +80,62 @@ export interface MemoryInfo {
   source: string;
 }
 
+/**
+ * Each native kernel's positional parameters and result, declared once: the addon's sync and Promise
+ * forms (NativeAddon), the task driver's calls (task.ts) and the check against the names the addon
+ * registers (`kernelArguments`, test/native_table.test.ts) all follow from this table.
+ */
+export interface KernelSignatures {
+  gemm: [
+    args: [
+      transA: boolean,
+      transB: boolean,
+      m: number,
+      n: number,
+      k: number,
+      alpha: number,
+      A: Float32Array,
+      B: Float32Array,
+      beta: number,
+      C: Float32Array | null,
+    ],
+    result: Float32Array,
+  ];
+  gram: [args: [J: Float32Array, P: number, M: number, samplesMajor: boolean, K: Float32Array | null], result: Float32Array];
+  layerGram: [args: [B: Float32Array, A: Float32Array, N: number, k: number, widthOut: number, widthIn: number, K: Float32Array], result: Float32Array];
+  layerGramSum: [args: [bs: readonly Float32Array[], as: readonly Float32Array[], N: number, k: number, K: Float32Array | null], result: Float32Array];
+  choleskySolve: [
+    args: [K: Float32Array, M: number, R: Float32Array, nrhs: number, damping: number, precision: Precision, X: Float32Array | null],
+    result: Float32Array,
+  ];
+  pinvSolve: [
+    args: [K: Float32Array, M: number, R: Float32Array, nrhs: number, damping: number, rcond: number, precision: Precision, X: Float32Array | null],
+    /** the rank; { x, rank } when X was null (the addon allocated it) */
+    result: number | { x: Float32Array; rank: number },
+  ];
+  batchedGramInverse: [args: [G: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array | null], result: Float32Array];
+}
+export type KernelName = keyof KernelSignatures;
+
+/** The parameter count of each kernel, as the type above declares it (held against the addon's list by a test). */
+export const KERNEL_ARITY: { readonly [K in KernelName]: KernelSignatures[K][0]['length'] } = {
+  gemm: 10,
+  gram: 5,
+  layerGram: 7,
+  layerGramSum: 5,
+  choleskySolve: 7,
+  pinvSolve: 8,
+  batchedGramInverse: 6,
+};
+
+type KernelFunctions = { [K in KernelName]: (...args: KernelSignatures[K][0]) => KernelSignatures[K][1] } & {
+  [K in KernelName as `${K}Async`]: (...args: KernelSignatures[K][0]) => Promise<KernelSignatures[K][1]>;
+};
+
 /** The raw addon: positional arguments, checked natively. Use lib/linalg.ts instead. */
-export interface NativeAddon {
-  gemm(
-    ta: boolean,
-    tb: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: Float32Array,
-    b: Float32Array,
-    beta: number,
-    c: Float32Array | null
-  ): Float32Array;
-  gemmAsync(
-    ta: boolean,
-    tb: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: Float32Array,
-    b: Float32Array,
-    beta: number,
-    c: Float32Array | null
-  ): Promise<Float32Array>;
-  gram(j: Float32Array, p: number, m: number, samplesMajor: boolean, k: Float32Array | null): Float32Array;
-  gramAsync(j: Float32Array, p: number, m: number, samplesMajor: boolean, k: Float32Array | null): Promise<Float32Array>;
-  layerGram(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Float32Array;
-  layerGramAsync(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Promise<Float32Array>;
-  layerGramSum(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, kernel: Float32Array | null): Float32Array;
-  layerGramSumAsync(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, kernel: Float32Array | null): Promise<Float32Array>;
-  choleskySolve(k: Float32Array, m: number, r: Float32Array, nrhs: number, damping: number, precision: Precision, x: Float32Array | null): Float32Array;
-  choleskySolveAsync(
-    k: Float32Array,
-    m: number,
-    r: Float32Array,
-    nrhs: number,
-    damping: number,
-    precision: Precision,
-    x: Float32Array | null
-  ): Promise<Float32Array>;
-  pinvSolve(
-    k: Float32Array,
-    m: number,
-    r: Float32Array,
-    nrhs: number,
-    damping: number,
-    rcond: number,
-    precision: Precision,
-    x: Float32Array | null
-  ): number | { x: Float32Array; rank: number };
-  pinvSolveAsync(
-    k: Float32Array,
-    m: number,
-    r: Float32Array,
-    nrhs: number,
-    damping: number,
-    rcond: number,
-    precision: Precision,
-    x: Float32Array | null
-  ): Promise<number | { x: Float32Array; rank: number }>;
-  batchedGramInverse(g: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array | null): Float32Array;
-  batchedGramInverseAsync(g: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array | null): Promise<Float32Array>;
+export interface NativeAddon extends KernelFunctions {
+  /** Each kernel's parameter names in order, as native/addon.cc declares them (Job::kParams). */
+  kernelArguments: { [K in KernelName]: string[] };
   backendInfo(): Omit<BackendInfo, 'addon'>;
   selectBackend(name: 'auto' | 'cpu' | 'cuda'): Omit<BackendInfo, 'addon'>;
   setThreads(n: number): Omit<BackendInfo, 'addon'>;

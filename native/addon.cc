@@ -112,7 +112,20 @@ struct F32 {
   bool same(const F32& o) const { return data == o.data && length == o.length; }
 };
 
-// Argument reader for one call: every failure names the function and argument.
+// How a kernel uses one of its arrays: read only, written in full, or read and written.
+enum class Role { in, out, inout };
+struct Binding {
+  F32* array;
+  const char* name;
+  Role role;
+  const char* may_be = nullptr;  // an output that may be this input, the same array (X = R: solve in place)
+};
+
+// Argument reader for one call: every failure names the function and argument. A kernel reads its
+// arguments by name from its parameter list (Job::kParams, the one place that gives their order),
+// and every array it reads as an input, output or both is recorded there with its role: from that
+// one list come the private copies of the Promise form, the references that keep the arrays alive,
+// the NaN/Inf scan of what the kernel reads and the overlap check of what it writes.
 class Args {
  public:
   Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : info_(info), fn_(fn) {
@@ -121,8 +134,47 @@ class Args {
           info.Env(), false,
           std::string(fn) + ": expected " + std::to_string(count) + " arguments, got " + std::to_string(info.Length()));
   }
+  Args(const Napi::CallbackInfo& info, const char* fn, const std::vector<const char*>& params,
+       std::vector<Binding>* arrays)
+      : Args(info, fn, params.size()) {
+    params_ = &params;
+    arrays_ = arrays;
+  }
   Napi::Env env() const { return info_.Env(); }
   const std::string& fn() const { return fn_; }
+
+  // ---- a kernel's arguments, by name
+  double nonnegative(const char* name) { return nonnegative(pos(name), name); }
+  float float32(const char* name) { return float32(pos(name), name); }
+  int64_t size(const char* name) { return size(pos(name), name); }
+  bool boolean(const char* name) { return boolean(pos(name), name); }
+  Precision precision(const char* name) { return precision(pos(name)); }
+  Napi::Array array(const char* name, uint32_t max) { return array(pos(name), name, max); }
+  // An array the kernel reads, of exactly `length` elements.
+  void in(F32* a, const char* name, int64_t length) { bind(a, f32(pos(name), name, length), name, Role::in); }
+  // An array the kernel writes in full: a Float32Array of `length` elements, or null / undefined for one the
+  // call allocates. `may_be`: the input this output may be (the same array, not a partial overlap).
+  void out(F32* a, const char* name, int64_t length, const char* may_be = nullptr) {
+    bind(a, f32_out(pos(name), name, length), name, Role::out, may_be);
+  }
+  // An array the kernel reads and writes.
+  void inout(F32* a, const char* name, int64_t length) { bind(a, f32(pos(name), name, length), name, Role::inout); }
+  // An element of an Array argument that the kernel reads (its name, e.g. "bs[2]", must outlive the call).
+  void in_rows(F32* a, const Napi::Value& v, const std::string& name, int64_t unit, const char* unit_text,
+               int64_t* width) {
+    bind(a, f32_rows(v, name, unit, unit_text, width), name.c_str(), Role::in);
+  }
+  // After the last argument: no output overlaps an input (unless it is its declared `may_be`, whole).
+  void check_overlaps() {
+    for (const Binding& o : *arrays_) {
+      if (o.role == Role::in) continue;
+      for (const Binding& i : *arrays_) {
+        if (i.role != Role::in || !o.array->overlaps(*i.array)) continue;
+        if (o.may_be && std::strcmp(o.may_be, i.name) == 0 && o.array->same(*i.array)) continue;
+        throw_arg(env(), true, fn_ + ": output '" + o.name + "' must not overlap input '" + i.name + "'");
+      }
+    }
+  }
 
   double number(size_t i, const char* name) {
     const Napi::Value v = info_[i];
@@ -220,13 +272,17 @@ class Args {
                     std::to_string(a.Length()));
     return a;
   }
-  void no_overlap(const F32& out, const F32& in, const char* out_name, const std::string& in_name,
-                  bool allow_same = false) {
-    if (out.overlaps(in) && !(allow_same && out.same(in)))
-      throw_arg(env(), true, fn_ + ": output '" + out_name + "' must not overlap input '" + in_name + "'");
-  }
 
  private:
+  size_t pos(const char* name) const {
+    for (size_t i = 0; i < params_->size(); ++i)
+      if (std::strcmp((*params_)[i], name) == 0) return i;
+    throw Napi::Error::New(env(), fn_ + ": no parameter '" + name + "' in its declared list (a bug in natgrad)");
+  }
+  void bind(F32* a, F32 value, const char* name, Role role, const char* may_be = nullptr) {
+    *a = value;
+    arrays_->push_back(Binding{a, name, role, may_be});
+  }
   Napi::Float32Array float32_array(const Napi::Value& v, const std::string& name) {
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
       throw_arg(env(), false, fn_ + ": argument '" + name + "' must be a Float32Array, got " + describe(v));
@@ -243,6 +299,8 @@ class Args {
   }
   const Napi::CallbackInfo& info_;
   std::string fn_;
+  const std::vector<const char*>* params_ = nullptr;
+  std::vector<Binding>* arrays_ = nullptr;
 };
 
 // Runs on the worker thread too: NaN/Inf inputs are refused before any BLAS call.
@@ -285,124 +343,109 @@ void check_finite(const std::string& fn, const char* name, const float* p, int64
                                         (std::isnan(p[bad]) ? "NaN" : "Infinity") + " at index " + std::to_string(bad));
 }
 
-// How a kernel uses one of its arrays: read only, written in full, or read and written.
-enum class Role { in, out, inout };
-struct Binding {
-  F32* array;
-  const char* name;
-  Role role;
-};
-
 // One kernel call: parse() on the main thread, execute() anywhere, result() on the main thread.
 // It carries what its environment chose (backend, threads, memory limit), so the work never reads
-// another environment's state.
+// another environment's state. Each kind declares, once: kName, kParams (the positional parameters,
+// exported to JavaScript as addon.kernelArguments) and parse(), which reads them by name and binds
+// every array it reads or writes (`arrays`, filled by Args).
 struct Job {
   Backend* backend = nullptr;
   int threads = 0;
   int64_t memory_limit = natgrad::kNoLimit;
   std::string fn;
+  std::vector<Binding> arrays;  // every array the kernel reads or writes, in parameter order
   virtual ~Job() = default;
-  virtual void execute() = 0;
-  virtual std::vector<Binding> bindings() = 0;      // every array the kernel reads or writes
+  virtual void execute() = 0;                       // the backend kernel, on arrays already checked
   virtual F32* returned() = 0;                      // the array the call returns (or whose call it is)
   virtual int64_t work_bytes() const { return 0; }  // host work buffers of the CPU kernel (cpu_kernels.h)
   virtual Napi::Value result(Napi::Env, Napi::Value out) { return out; }  // `out`: returned()'s array
 };
 
+// C[m,n] = alpha·op(A)·op(B) + beta·C
 struct GemmJob : Job {
+  static constexpr const char* kName = "gemm";
+  static inline const std::vector<const char*> kParams = {"transA", "transB", "m", "n",    "k",
+                                                          "alpha",  "A",      "B", "beta", "C"};
   bool ta = false, tb = false;
   int64_t m = 0, n = 0, k = 0;
   float alpha = 1, beta = 0;
   F32 A, B, C;
-  void parse(Args& a) {  // (transA, transB, m, n, k, alpha, A, B, beta, C)
-    ta = a.boolean(0, "transA");
-    tb = a.boolean(1, "transB");
-    m = a.size(2, "m");
-    n = a.size(3, "n");
-    k = a.size(4, "k");
-    alpha = a.float32(5, "alpha");
-    A = a.f32(6, "A", a.product({m, k}, "A"));
-    B = a.f32(7, "B", a.product({k, n}, "B"));
-    beta = a.float32(8, "beta");
-    C = beta != 0 ? a.f32(9, "C", a.product({m, n}, "C")) : a.f32_out(9, "C", a.product({m, n}, "C"));
-    a.no_overlap(C, A, "C", "A");
-    a.no_overlap(C, B, "C", "B");
+  void parse(Args& a) {
+    ta = a.boolean("transA");
+    tb = a.boolean("transB");
+    m = a.size("m");
+    n = a.size("n");
+    k = a.size("k");
+    alpha = a.float32("alpha");
+    a.in(&A, "A", a.product({m, k}, "A"));
+    a.in(&B, "B", a.product({k, n}, "B"));
+    beta = a.float32("beta");
+    if (beta != 0)
+      a.inout(&C, "C", a.product({m, n}, "C"));
+    else
+      a.out(&C, "C", a.product({m, n}, "C"));
   }
   F32* returned() override { return &C; }
   int64_t work_bytes() const override { return natgrad::cpu::gemm_work_bytes(m, k); }
-  std::vector<Binding> bindings() override {
-    return {{&A, "A", Role::in}, {&B, "B", Role::in}, {&C, "C", beta != 0 ? Role::inout : Role::out}};
-  }
-  void execute() override {
-    check_finite(fn, "A", A.data, A.length);
-    check_finite(fn, "B", B.data, B.length);
-    if (beta != 0) check_finite(fn, "C", C.data, C.length);
-    backend->gemm(ta, tb, m, n, k, alpha, A.data, B.data, beta, C.data);
-  }
+  void execute() override { backend->gemm(ta, tb, m, n, k, alpha, A.data, B.data, beta, C.data); }
 };
 
+// K = JᵀJ (J [P, M]) or J Jᵀ (samplesMajor: J [M, P])
 struct GramJob : Job {
+  static constexpr const char* kName = "gram";
+  static inline const std::vector<const char*> kParams = {"J", "P", "M", "samplesMajor", "K"};
   int64_t P = 0, M = 0;
   bool samples_major = false;
   F32 J, K;
-  void parse(Args& a) {  // (J, P, M, samplesMajor, K)
-    P = a.size(1, "P");
-    M = a.size(2, "M");
-    samples_major = a.boolean(3, "samplesMajor");
-    J = a.f32(0, "J", a.product({P, M}, "J"));
-    K = a.f32_out(4, "K", a.product({M, M}, "K"));
-    a.no_overlap(K, J, "K", "J");
+  void parse(Args& a) {
+    P = a.size("P");
+    M = a.size("M");
+    samples_major = a.boolean("samplesMajor");
+    a.in(&J, "J", a.product({P, M}, "J"));
+    a.out(&K, "K", a.product({M, M}, "K"));
   }
   F32* returned() override { return &K; }
   // natgrad's gemm_nt packs the M rows of the operand, KC columns at a time (where it runs the triangle)
   int64_t work_bytes() const override { return natgrad::cpu::gemm_work_bytes(M, P); }
-  std::vector<Binding> bindings() override { return {{&J, "J", Role::in}, {&K, "K", Role::out}}; }
-  void execute() override {
-    check_finite(fn, "J", J.data, J.length);
-    backend->gram(J.data, P, M, samples_major, K.data);
-  }
+  void execute() override { backend->gram(J.data, P, M, samples_major, K.data); }
 };
 
+// K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1)
 struct LayerGramJob : Job {
+  static constexpr const char* kName = "layerGram";
+  static inline const std::vector<const char*> kParams = {"B", "A", "N", "k", "widthOut", "widthIn", "K"};
   int64_t N = 0, k = 0, wo = 0, wi = 0;
   F32 B, A, K;
-  void parse(Args& a) {  // (B, A, N, k, widthOut, widthIn, K)
-    N = a.size(2, "N");
-    k = a.size(3, "k");
-    wo = a.size(4, "widthOut");
-    wi = a.size(5, "widthIn");
+  void parse(Args& a) {
+    N = a.size("N");
+    k = a.size("k");
+    wo = a.size("widthOut");
+    wi = a.size("widthIn");
     const int64_t nk = a.product({N, k}, "B");
-    B = a.f32(0, "B", a.product({nk, wo}, "B"));
-    A = a.f32(1, "A", a.product({N, wi}, "A"));
-    K = a.f32(6, "K", a.product({nk, nk}, "K"));
-    a.no_overlap(K, B, "K", "B");
-    a.no_overlap(K, A, "K", "A");
+    a.in(&B, "B", a.product({nk, wo}, "B"));
+    a.in(&A, "A", a.product({N, wi}, "A"));
+    a.inout(&K, "K", a.product({nk, nk}, "K"));
   }
   F32* returned() override { return &K; }
   int64_t work_bytes() const override { return natgrad::cpu::layer_gram_sum_work_bytes(&wo, 1, N, k); }
-  std::vector<Binding> bindings() override {
-    return {{&B, "B", Role::in}, {&A, "A", Role::in}, {&K, "K", Role::inout}};
-  }
-  void execute() override {
-    check_finite(fn, "B", B.data, B.length);
-    check_finite(fn, "A", A.data, A.length);
-    check_finite(fn, "K", K.data, K.length);
-    backend->layer_gram(B.data, A.data, N, k, wo, wi, K.data);
-  }
+  void execute() override { backend->layer_gram(B.data, A.data, N, k, wo, wi, K.data); }
 };
 
+// K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)
 struct LayerGramSumJob : Job {
+  static constexpr const char* kName = "layerGramSum";
+  static inline const std::vector<const char*> kParams = {"bs", "as", "N", "k", "K"};
   static constexpr uint32_t kMaxLayers = 4096;
   int64_t N = 0, k = 0;
   std::vector<F32> B, A;           // per layer
   std::vector<int64_t> wo, wi;     // per layer, from the lengths
-  std::vector<std::string> names;  // "bs[l]", "as[l]" (Snapshot keeps pointers to them)
+  std::vector<std::string> names;  // "bs[l]", "as[l]" (the bindings keep pointers to them)
   F32 K;
-  void parse(Args& a) {  // (bs, as, N, k, K)
-    N = a.size(2, "N");
-    k = a.size(3, "k");
+  void parse(Args& a) {
+    N = a.size("N");
+    k = a.size("k");
     const int64_t nk = a.product({N, k}, "K");
-    Napi::Array bs = a.array(0, "bs", kMaxLayers), as = a.array(1, "as", kMaxLayers);
+    Napi::Array bs = a.array("bs", kMaxLayers), as = a.array("as", kMaxLayers);
     if (as.Length() != bs.Length())
       throw_arg(a.env(), true,
                 a.fn() + ": arguments 'bs' and 'as' must hold one matrix per layer each, got " +
@@ -416,104 +459,81 @@ struct LayerGramSumJob : Job {
       b_values[l] = bs.Get(l);
       a_values[l] = as.Get(l);
     }
-    names.reserve(2 * count);
+    names.reserve(2 * count);  // no reallocation: the bindings point into it
+    for (uint32_t l = 0; l < count; ++l) {
+      names.push_back("bs[" + std::to_string(l) + "]");
+      names.push_back("as[" + std::to_string(l) + "]");
+    }
     B.resize(count);
     A.resize(count);
     wo.resize(count);
     wi.resize(count);
     for (uint32_t l = 0; l < count; ++l) {
-      names.push_back("bs[" + std::to_string(l) + "]");
-      names.push_back("as[" + std::to_string(l) + "]");
-      B[l] = a.f32_rows(b_values[l], names[2 * l], nk, "N·k", &wo[l]);
-      A[l] = a.f32_rows(a_values[l], names[2 * l + 1], N, "N", &wi[l]);
+      a.in_rows(&B[l], b_values[l], names[2 * l], nk, "N·k", &wo[l]);
+      a.in_rows(&A[l], a_values[l], names[2 * l + 1], N, "N", &wi[l]);
     }
-    K = a.f32_out(4, "K", a.product({nk, nk}, "K"));
-    for (uint32_t l = 0; l < count; ++l) {
-      a.no_overlap(K, B[l], "K", names[2 * l]);
-      a.no_overlap(K, A[l], "K", names[2 * l + 1]);
-    }
+    a.out(&K, "K", a.product({nk, nk}, "K"));
   }
   F32* returned() override { return &K; }
   int64_t work_bytes() const override {
     return natgrad::cpu::layer_gram_sum_work_bytes(wo.data(), (int64_t)wo.size(), N, k);
   }
-  std::vector<Binding> bindings() override {
-    std::vector<Binding> b;
-    for (size_t l = 0; l < B.size(); ++l) {
-      b.push_back({&B[l], names[2 * l].c_str(), Role::in});
-      b.push_back({&A[l], names[2 * l + 1].c_str(), Role::in});
-    }
-    b.push_back({&K, "K", Role::out});
-    return b;
-  }
   void execute() override {
     std::vector<natgrad::LayerFactors> layers(B.size());
-    for (size_t l = 0; l < B.size(); ++l) {
-      check_finite(fn, names[2 * l].c_str(), B[l].data, B[l].length);
-      check_finite(fn, names[2 * l + 1].c_str(), A[l].data, A[l].length);
-      layers[l] = natgrad::LayerFactors{B[l].data, A[l].data, wo[l], wi[l]};
-    }
+    for (size_t l = 0; l < B.size(); ++l) layers[l] = natgrad::LayerFactors{B[l].data, A[l].data, wo[l], wi[l]};
     backend->layer_gram_sum(layers.data(), (int64_t)layers.size(), N, k, false, K.data);
   }
 };
 
+// X = (K + λI)⁻¹ R by Cholesky
 struct CholeskyJob : Job {
+  static constexpr const char* kName = "choleskySolve";
+  static inline const std::vector<const char*> kParams = {"K", "M", "R", "nrhs", "damping", "precision", "X"};
   int64_t M = 0, nrhs = 0;
   double lambda = 0;
   Precision precision = Precision::f32;
   F32 K, R, X;
-  void parse(Args& a) {  // (K, M, R, nrhs, damping, precision, X)
-    M = a.size(1, "M");
-    nrhs = a.size(3, "nrhs");
-    lambda = a.nonnegative(4, "damping");
-    precision = a.precision(5);
-    K = a.f32(0, "K", a.product({M, M}, "K"));
-    R = a.f32(2, "R", a.product({M, nrhs}, "R"));
-    X = a.f32_out(6, "X", a.product({M, nrhs}, "X"));
-    a.no_overlap(X, K, "X", "K");
-    a.no_overlap(X, R, "X", "R", /*allow_same=*/true);
+  void parse(Args& a) {
+    M = a.size("M");
+    nrhs = a.size("nrhs");
+    lambda = a.nonnegative("damping");
+    precision = a.precision("precision");
+    a.in(&K, "K", a.product({M, M}, "K"));
+    a.in(&R, "R", a.product({M, nrhs}, "R"));
+    a.out(&X, "X", a.product({M, nrhs}, "X"), /*may_be=*/"R");
   }
   F32* returned() override { return &X; }
   int64_t work_bytes() const override { return natgrad::cpu::cholesky_solve_work_bytes(M, nrhs, precision); }
-  std::vector<Binding> bindings() override { return {{&K, "K", Role::in}, {&R, "R", Role::in}, {&X, "X", Role::out}}; }
-  void execute() override {
-    check_finite(fn, "K", K.data, K.length);
-    check_finite(fn, "R", R.data, R.length);
-    backend->cholesky_solve(K.data, M, R.data, nrhs, lambda, precision, X.data);
-  }
+  void execute() override { backend->cholesky_solve(K.data, M, R.data, nrhs, lambda, precision, X.data); }
 };
 
+// X = (K + λI)⁺ R by eigendecomposition
 struct PinvJob : Job {
+  static constexpr const char* kName = "pinvSolve";
+  static inline const std::vector<const char*> kParams = {"K", "M", "R", "nrhs", "damping", "rcond", "precision", "X"};
   int64_t M = 0, nrhs = 0, rank = 0;
   double lambda = 0, rcond = 0;
   Precision precision = Precision::f32;
   F32 K, R, X;
-  void parse(Args& a) {  // (K, M, R, nrhs, damping, rcond, precision, X)
-    M = a.size(1, "M");
-    nrhs = a.size(3, "nrhs");
-    lambda = a.nonnegative(4, "damping");
-    rcond = a.nonnegative(5, "rcond");
-    precision = a.precision(6);
-    K = a.f32(0, "K", a.product({M, M}, "K"));
-    R = a.f32(2, "R", a.product({M, nrhs}, "R"));
+  void parse(Args& a) {
+    M = a.size("M");
+    nrhs = a.size("nrhs");
+    lambda = a.nonnegative("damping");
+    rcond = a.nonnegative("rcond");
+    precision = a.precision("precision");
+    a.in(&K, "K", a.product({M, M}, "K"));
+    a.in(&R, "R", a.product({M, nrhs}, "R"));
     if (M > natgrad::cpu::kMaxSyevdOrder)
       throw_arg(a.env(), true,
                 a.fn() + ": M = " + std::to_string(M) + " is past LAPACK's 32-bit limit for the " +
                     "eigendecomposition (syevd needs a workspace of 1 + 6M + 2M² = " +
                     std::to_string(natgrad::cpu::syevd_lwork(M)) + " elements; at most 2147483647, " + "so M ≤ " +
                     std::to_string(natgrad::cpu::kMaxSyevdOrder) + "); use choleskySolve with damping > 0 (M ≤ 46340)");
-    X = a.f32_out(7, "X", a.product({M, nrhs}, "X"));
-    a.no_overlap(X, K, "X", "K");
-    a.no_overlap(X, R, "X", "R", /*allow_same=*/true);
+    a.out(&X, "X", a.product({M, nrhs}, "X"), /*may_be=*/"R");
   }
   F32* returned() override { return &X; }
   int64_t work_bytes() const override { return natgrad::cpu::pinv_solve_work_bytes(M, nrhs, precision); }
-  std::vector<Binding> bindings() override { return {{&K, "K", Role::in}, {&R, "R", Role::in}, {&X, "X", Role::out}}; }
-  void execute() override {
-    check_finite(fn, "K", K.data, K.length);
-    check_finite(fn, "R", R.data, R.length);
-    rank = backend->pinv_solve(K.data, M, R.data, nrhs, lambda, rcond, precision, X.data);
-  }
+  void execute() override { rank = backend->pinv_solve(K.data, M, R.data, nrhs, lambda, rcond, precision, X.data); }
   // The rank; with X passed as null, { x, rank } (the X the call allocated).
   Napi::Value result(Napi::Env env, Napi::Value x) override {
     if (!X.fresh) return Napi::Number::New(env, (double)rank);
@@ -524,34 +544,34 @@ struct PinvJob : Job {
   }
 };
 
+// out[b] = (G_bᵀ G_b + λI)⁻¹
 struct BatchedGramInverseJob : Job {
+  static constexpr const char* kName = "batchedGramInverse";
+  static inline const std::vector<const char*> kParams = {"G", "batch", "rows", "k", "damping", "out"};
   int64_t batch = 0, rows = 0, k = 0;
   double lambda = 0;
   F32 G, out;
-  void parse(Args& a) {  // (G, batch, rows, k, damping, out)
-    batch = a.size(1, "batch");
-    rows = a.size(2, "rows");
-    k = a.size(3, "k");
+  void parse(Args& a) {
+    batch = a.size("batch");
+    rows = a.size("rows");
+    k = a.size("k");
     if (k > 256)
       throw_arg(a.env(), true,
                 a.fn() + ": argument 'k' must be ≤ 256 (small per-sample blocks), got " + std::to_string(k));
-    lambda = a.nonnegative(4, "damping");
-    G = a.f32(0, "G", a.product({batch, rows, k}, "G"));
-    out = a.f32_out(5, "out", a.product({batch, k, k}, "out"));
-    a.no_overlap(out, G, "out", "G");
+    lambda = a.nonnegative("damping");
+    a.in(&G, "G", a.product({batch, rows, k}, "G"));
+    a.out(&out, "out", a.product({batch, k, k}, "out"));
   }
   F32* returned() override { return &out; }
-  std::vector<Binding> bindings() override { return {{&G, "G", Role::in}, {&out, "out", Role::out}}; }
-  void execute() override {
-    check_finite(fn, "G", G.data, G.length);
-    backend->batched_gram_inverse(G.data, batch, rows, k, lambda, out.data);
-  }
+  void execute() override { backend->batched_gram_inverse(G.data, batch, rows, k, lambda, out.data); }
 };
 
 void execute_job(Job& job) {
   natgrad::cpu::CallThreads threads(job.threads);
   natgrad::CallMemoryLimit limit(job.memory_limit);  // for a kernel's own later checks (pinvSolve's float64 retry)
   try {
+    for (const Binding& b : job.arrays)  // NaN/Inf in what the kernel reads is refused before any BLAS call
+      if (b.role != Role::out) check_finite(job.fn, b.name, b.array->data, b.array->length);
     job.execute();
   } catch (const std::bad_alloc&) {
     natgrad::fail("ERR_OUT_OF_MEMORY", job.fn + ": out of memory for the work buffers");
@@ -565,7 +585,7 @@ void execute_job(Job& job) {
 void prepare(Napi::Env env, Job& job, bool promise_form) {
   int64_t outputs = 0, copies = 0;
   std::vector<const F32*> copied;
-  for (const Binding& b : job.bindings()) {
+  for (const Binding& b : job.arrays) {
     const F32& a = *b.array;
     if (a.fresh) {
       outputs += a.length * (int64_t)sizeof(float);
@@ -583,7 +603,7 @@ void prepare(Napi::Env env, Job& job, bool promise_form) {
     if (promise_form) what += ", private copies of the arrays " + natgrad::bytes_text(copies);
     natgrad::require_memory(job.fn, total, what, job.memory_limit);
   }
-  for (const Binding& b : job.bindings()) {
+  for (const Binding& b : job.arrays) {
     F32& a = *b.array;
     if (!a.fresh || a.data) continue;
     Napi::Float32Array t;
@@ -627,7 +647,7 @@ class Snapshot {
  public:
   // Main thread: copies the job's arrays (except SharedArrayBuffer-backed ones) and points the job at the copies.
   void take(Job& job) {
-    for (const Binding& b : job.bindings()) {
+    for (const Binding& b : job.arrays) {
       F32& a = *b.array;
       if (a.in_place()) continue;
       Entry* same = nullptr;  // the same array bound twice (choleskySolve's X may be R): one copy
@@ -709,7 +729,7 @@ class JobWorker : public Napi::AsyncWorker {
         snapshot_(std::move(snapshot)),
         promise_(Napi::Persistent(Napi::Value(settlers_.make(env)))) {
     // the arrays stay alive (not their memory: see above) until the call settles
-    for (const Binding& b : job_->bindings()) refs_.push_back(Napi::Persistent(b.array->value));
+    for (const Binding& b : job_->arrays) refs_.push_back(Napi::Persistent(b.array->value));
     returned_ = Napi::Persistent(job_->returned()->value);
   }
   Napi::Promise promise() const { return promise_.Value().As<Napi::Promise>(); }
@@ -777,11 +797,18 @@ std::unique_ptr<J> make_job(Napi::Env env, const char* fn) {
   return job;
 }
 
-template <class J, size_t NARGS>
+// Reads a job's arguments (J::kParams), binding its arrays; then no output may overlap an input.
+template <class J>
+void parse_job(const Napi::CallbackInfo& info, J& job) {
+  Args args(info, job.fn.c_str(), J::kParams, &job.arrays);
+  job.parse(args);
+  args.check_overlaps();
+}
+
+template <class J>
 Napi::Value call_sync(const Napi::CallbackInfo& info, const char* fn) {
-  Args args(info, fn, NARGS);
   std::unique_ptr<J> job = make_job<J>(info.Env(), fn);
-  job->parse(args);
+  parse_job(info, *job);
   try {
     prepare(info.Env(), *job, false);
     execute_job(*job);
@@ -791,7 +818,7 @@ Napi::Value call_sync(const Napi::CallbackInfo& info, const char* fn) {
   return job->result(info.Env(), job->returned()->value);
 }
 
-template <class J, size_t NARGS>
+template <class J>
 Napi::Value call_async(const Napi::CallbackInfo& info, const char* fn) {
   Napi::Env env = info.Env();
   std::unique_ptr<J> job = make_job<J>(env, fn);
@@ -802,8 +829,7 @@ Napi::Value call_async(const Napi::CallbackInfo& info, const char* fn) {
     return d.Promise();
   };
   try {
-    Args args(info, fn, NARGS);
-    job->parse(args);
+    parse_job(info, *job);
     prepare(env, *job, true);
     snapshot.take(*job);
   } catch (const Napi::Error& e) {  // argument errors reject the promise
@@ -822,12 +848,19 @@ Napi::Value call_async(const Napi::CallbackInfo& info, const char* fn) {
   return p;
 }
 
-#define NATGRAD_KERNEL(js_name, Job, nargs)                                                                      \
-  exports.Set(js_name, Napi::Function::New(                                                                      \
-                           env, [](const Napi::CallbackInfo& i) { return call_sync<Job, nargs>(i, js_name); })); \
-  exports.Set(js_name "Async", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {                        \
-                return call_async<Job, nargs>(i, js_name "Async");                                               \
-              }));
+// Registers kernel J as J::kName (sync) and J::kName + "Async" (Promise), and its parameter list in
+// `params` (exported as addon.kernelArguments, which test/native_table.test.ts holds the TypeScript side to).
+template <class J>
+void register_kernel(Napi::Env env, Napi::Object exports, Napi::Object params) {
+  static const std::string async_name = std::string(J::kName) + "Async";
+  exports.Set(J::kName,
+              Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return call_sync<J>(i, J::kName); }));
+  exports.Set(async_name, Napi::Function::New(
+                              env, [](const Napi::CallbackInfo& i) { return call_async<J>(i, async_name.c_str()); }));
+  Napi::Array names = Napi::Array::New(env, J::kParams.size());
+  for (size_t i = 0; i < J::kParams.size(); ++i) names.Set((uint32_t)i, J::kParams[i]);
+  params.Set(J::kName, names);
+}
 
 Napi::Value backend_info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1018,13 +1051,15 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   st->memory_limit_invalid = limit < 0;
   st->promise = Napi::Persistent(env.Global().Get("Promise").As<Napi::Function>());
   env.SetInstanceData(st);  // deleted with the environment
-  NATGRAD_KERNEL("gemm", GemmJob, 10)
-  NATGRAD_KERNEL("gram", GramJob, 5)
-  NATGRAD_KERNEL("layerGram", LayerGramJob, 7)
-  NATGRAD_KERNEL("layerGramSum", LayerGramSumJob, 5)
-  NATGRAD_KERNEL("choleskySolve", CholeskyJob, 7)
-  NATGRAD_KERNEL("pinvSolve", PinvJob, 8)
-  NATGRAD_KERNEL("batchedGramInverse", BatchedGramInverseJob, 6)
+  Napi::Object params = Napi::Object::New(env);
+  register_kernel<GemmJob>(env, exports, params);
+  register_kernel<GramJob>(env, exports, params);
+  register_kernel<LayerGramJob>(env, exports, params);
+  register_kernel<LayerGramSumJob>(env, exports, params);
+  register_kernel<CholeskyJob>(env, exports, params);
+  register_kernel<PinvJob>(env, exports, params);
+  register_kernel<BatchedGramInverseJob>(env, exports, params);
+  exports.Set("kernelArguments", params);
   exports.Set("backendInfo", Napi::Function::New(env, backend_info));
   exports.Set("selectBackend", Napi::Function::New(env, select_backend));
   exports.Set("setThreads", Napi::Function::New(env, set_threads));

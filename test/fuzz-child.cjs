@@ -70,6 +70,11 @@ const SPECS = {
   batchedGramInverse: { kinds: 'asssda', names: ['G', 'batch', 'rows', 'k', 'damping', 'out'], out: 5 },
 };
 for (const s of Object.values(SPECS)) s.kinds = s.kinds.split('');
+// The oracle is written independently, but over the same parameter lists as the addon's (Job::kParams).
+for (const [fn, s] of Object.entries(SPECS)) {
+  if (JSON.stringify(addon.kernelArguments[fn]) !== JSON.stringify(s.names))
+    throw new Error(`fuzz-child: ${fn}'s parameters here ${JSON.stringify(s.names)} differ from the addon's ${JSON.stringify(addon.kernelArguments[fn])}`);
+}
 
 // Expected lengths of the arrays from the (valid) sizes; null when a product exceeds 2³¹ − 1.
 function product(...d) {
