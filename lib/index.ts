@@ -37,6 +37,9 @@ export type { LossName, OutputFamily } from './distributions';
 export { NaturalGradient } from './optim/natural_gradient';
 export type {
   NaturalGradientOptions,
+  CommonNaturalGradientOptions,
+  ExactNaturalGradientOptions,
+  ProposalNaturalGradientOptions,
   NaturalGradientMethod,
   NaturalGradientState,
   NaturalStepInfo,

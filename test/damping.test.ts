@@ -3,7 +3,7 @@
 // ρ = 1 where the model is exact, rejected steps leaving θ bit-identical and retried from the same
 // kernel, NaN/Inf never applied, trust regions, sync/async identity.
 import { describe, expect, it } from 'vitest';
-import { linear, NaturalGradient, sequential } from '../lib/index';
+import { linear, NaturalGradient, sequential, type ExactNaturalGradientOptions } from '../lib/index';
 import { dampingRule, LM_DEFAULTS, nextDamping, reductionRatio, rejectedDamping } from '../lib/optim/damping';
 import { denseNaturalGradient } from './helpers/reference';
 import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
@@ -73,7 +73,7 @@ function problem(loss: Loss, arch: Arch, n: number, seed: number): Problem {
   const d = (arch[0] as { linear: [number, number] }).linear[0];
   return { arch, loss, theta: randomParams(arch, seed), x: randomInputs(n, d, 100 + seed), y: randomTargets(loss, n, k, 200 + seed), n };
 }
-function optimizer(pr: Problem, options: Omit<ConstructorParameters<typeof NaturalGradient>[1], 'loss'>): NaturalGradient {
+function optimizer(pr: Problem, options: Omit<ExactNaturalGradientOptions, 'loss'>): NaturalGradient {
   const model = buildModel(pr.arch);
   model.setParameters(pr.theta);
   return new NaturalGradient(model, { loss: pr.loss, ...options });

@@ -4,7 +4,7 @@
 // Checked against a dense float64 solve of the normal equations (F_θ, g_θ from test/helpers/reference.ts)
 // and against the objective itself, in kernel and parameter space, with layer and dense assembly.
 import { describe, expect, it } from 'vitest';
-import { NaturalGradient, type Sequential } from '../lib/index';
+import { NaturalGradient, type Sequential, type ExactNaturalGradientOptions } from '../lib/index';
 import { decodeF32 } from '../lib/util/encode';
 import { linearizeExact } from '../lib/optim/exact';
 import { applyTranspose } from '../lib/optim/spring';
@@ -20,7 +20,7 @@ function setup(loss: Loss, arch: Arch, n: number, seed: number) {
   return { arch, loss, theta: randomParams(arch, seed), x: randomInputs(n, d, 100 + seed), y: randomTargets(loss, n, k, 200 + seed), n };
 }
 type Setup = ReturnType<typeof setup>;
-function optimizer(pr: Setup, options: Omit<ConstructorParameters<typeof NaturalGradient>[1], 'loss'>): NaturalGradient {
+function optimizer(pr: Setup, options: Omit<ExactNaturalGradientOptions, 'loss'>): NaturalGradient {
   const model = buildModel(pr.arch);
   model.setParameters(pr.theta);
   return new NaturalGradient(model, { loss: pr.loss, ...options });
@@ -104,7 +104,7 @@ describe('SPRING momentum', () => {
     const model: Sequential = buildModel(arch);
     model.setParameters(pr.theta);
     const v = randomParams(arch, 99);
-    const lin = runSync(linearizeExact(model, model.params, gaussian, 't', pr.x, pr.y, pr.n));
+    const lin = runSync(linearizeExact({ fn: 't', model, theta: model.params, family: gaussian, x: pr.x, y: pr.y, n: pr.n }));
     const stv = runSync(applyTranspose(model, lin.trace, lin.bs, lin.r, v));
     const jac = jacobian64(arch, pr.theta, pr.x, pr.n); // [P, N·k]
     const cols = pr.n * 2;

@@ -102,6 +102,28 @@ describe('options and arguments', () => {
     expect(new NaturalGradient(model, { loss: 'gaussian', method: 'exact' }).method).toBe('exact');
   });
 
+  it("the exact solve's settings only with method 'exact': TypeScript refuses them elsewhere, and so does the constructor", () => {
+    for (const method of ['per-sample', 'chain'] as const) {
+      // @ts-expect-error precision is an option of method 'exact' only (ExactNaturalGradientOptions)
+      expect(() => new NaturalGradient(model, { loss: 'gaussian', method, precision: 'float64' })).toThrow(
+        new RegExp(`option 'precision' needs method 'exact' \\(method '${method}' takes only loss, lr, damping, method, adaptive, maxStepNorm, maxKL\\)`)
+      );
+      for (const [name, value] of Object.entries({ momentum: 0.5, rcond: 1e-6, space: 'kernel', assembly: 'dense', maxMemory: 1e9 })) {
+        expect(() => new NaturalGradient(model, { loss: 'gaussian', method, [name]: value } as never)).toThrow(
+          new RegExp(`option '${name}' needs method 'exact'`)
+        );
+      }
+      // the common options are fine, and an exact-only option left undefined is no option
+      const opt = new NaturalGradient(model, { loss: 'gaussian', method, lr: 0.5, damping: 0.1, adaptive: false, maxStepNorm: 1, maxKL: 1 });
+      expect(opt.method).toBe(method);
+      expect(new NaturalGradient(model, { loss: 'gaussian', method, precision: undefined } as never).method).toBe(method);
+    }
+    // with method 'exact' (or none) every option applies
+    const exact = { loss: 'gaussian', momentum: 0.5, precision: 'float64', rcond: 1e-6, space: 'kernel', assembly: 'dense', maxMemory: 1e9 } as const;
+    expect(new NaturalGradient(model, exact).method).toBe('exact');
+    expect(new NaturalGradient(model, { ...exact, method: 'exact' }).method).toBe('exact');
+  });
+
   it('checks x, y and batch, naming them', () => {
     const cat = new NaturalGradient(model, { loss: 'categorical' });
     expect(() => cat.direction(new Float32Array(3), Float32Array.of(0, 1), 2)).toThrow(/'x' must have length 4/);

@@ -41,6 +41,7 @@
 import { meanLoss, type OutputFamily } from '../distributions';
 import type { Sequential } from '../nn/sequential';
 import { batchedGramInverseT, gemmT, type Task } from '../task';
+import type { StepBatch } from './batch';
 import type { ExactResult } from './exact';
 import { outputNaturalGradients, rethrowGram, type SeedConfig } from './per_sample';
 
@@ -66,16 +67,8 @@ function chunkSize(rows: number, out: number, n: number): number {
 const now = () => performance.now();
 
 /** The 'chain' direction (see the header) for the batch x [N, inDim], y at parameters θ. */
-export function* chainDirection(
-  model: Sequential,
-  theta: Float32Array,
-  fam: OutputFamily,
-  fn: string,
-  x: Float32Array,
-  y: Float32Array,
-  n: number,
-  cfg: SeedConfig
-): Task<ExactResult> {
+export function* chainDirection(batch: StepBatch, cfg: SeedConfig): Task<ExactResult> {
+  const { model, theta, family: fam, fn, x, y, n } = batch;
   checkChainModel(model, fn);
   const k = model.outDim;
   const lambda = cfg.damping;

@@ -17,24 +17,13 @@ import { fisherFactors, meanLoss, type OutputFamily } from '../distributions';
 import { contract, materialize, outputJacobians } from '../nn/jacobian';
 import type { Sequential, Trace } from '../nn/sequential';
 import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, type Task } from '../task';
-import type { Precision } from '../linalg';
 import { native, requireMemory } from '../native';
+import type { StepBatch } from './batch';
+import type { Assembly, ExactConfig, Workspace } from './exact_config';
+import { checkExactSize } from './exact_size';
 import { addMomentum, applyTranspose, springRhs } from './spring';
 
-export type Space = 'auto' | 'kernel' | 'parameter';
-export type Assembly = 'layer' | 'dense';
-
-export interface ExactConfig {
-  /** λ ≥ 0. */
-  damping: number;
-  precision: Precision;
-  /** Relative eigenvalue cutoff of the λ = 0 pseudo-inverse; undefined → size·ε₃₂ (ε₃₂ = 2⁻²³; the backend's default, native/policy.h). */
-  rcond: number | undefined;
-  space: Space;
-  assembly: Assembly;
-  /** Cap on the bytes one step may allocate (with NATGRAD_MAX_MEMORY / setMemoryLimit(): the smaller wins). */
-  maxMemory?: number;
-}
+export type { Assembly, ExactConfig, Space, Workspace } from './exact_config';
 
 /** Where the time of one direction went (milliseconds) and how it was solved. */
 export interface StepProfile {
@@ -56,14 +45,6 @@ export interface StepProfile {
   solver: 'cholesky' | 'pinv' | 'pinv-fallback';
   /** Eigenvalues kept by the pseudo-inverse (pinv solvers only). */
   rank?: number;
-}
-
-/**
- * Buffers kept between calls. The kernel (N·r)² floats is reused when the size repeats, which saves
- * the page faults of a fresh allocation (~0.4 ms per MiB here: 8 ms at N·r = 2304) on every step.
- */
-export interface Workspace {
-  kernel: Float32Array | null;
 }
 
 export interface ExactResult {
@@ -164,15 +145,8 @@ export interface Linearization {
 }
 
 /** Forward pass, L(θ), F_i = L_i L_iᵀ with L_i u_i = g_i, and B = L_iᵀ ∂η_i/∂z for every linear layer. */
-export function* linearizeExact(
-  model: Sequential,
-  theta: Float32Array,
-  fam: OutputFamily,
-  fn: string,
-  x: Float32Array,
-  y: Float32Array,
-  n: number
-): Task<Linearization> {
+export function* linearizeExact(batch: StepBatch): Task<Linearization> {
+  const { model, theta, family: fam, fn, x, y, n } = batch;
   const k = model.outDim;
   const t0 = now();
   const trace = yield* model.forwardTask(theta, x, n);
@@ -185,21 +159,11 @@ export function* linearizeExact(
 }
 
 /** The λ-independent part of the exact natural gradient for the batch (x [N, inDim], y) at θ (`linearization`: of the same batch and θ, if already computed). */
-export function* assembleExact(
-  model: Sequential,
-  theta: Float32Array,
-  fam: OutputFamily,
-  fn: string,
-  x: Float32Array,
-  y: Float32Array,
-  n: number,
-  cfg: ExactConfig,
-  ws: Workspace,
-  linearization?: Linearization
-): Task<ExactSystem> {
+export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace, linearization?: Linearization): Task<ExactSystem> {
+  const { model, fn, n } = batch;
   const p = model.numParameters;
-  if (!linearization) checkExactSize(fn, model, fam, n, cfg, ws); // before any work (a step checks before its linearisation)
-  const { trace, bs, r, u, loss, times } = linearization ?? (yield* linearizeExact(model, theta, fam, fn, x, y, n));
+  if (!linearization) checkExactSize(batch, cfg, ws); // before any work (a step checks before its linearisation)
+  const { trace, bs, r, u, loss, times } = linearization ?? (yield* linearizeExact(batch));
   const t2 = now();
   const m = n * r;
   const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
@@ -240,76 +204,6 @@ export function* assembleExact(
     loss,
     times: { ...times, kernel: t3 - t2 },
   };
-}
-
-/**
- * The bytes a step allocates from here on, all resident at once, checked against the memory available
- * (ERR_OUT_OF_MEMORY naming them) before the first of them is allocated:
- *   kernel space, layer:  K M² (unless the workspace holds it) + layerGramSum's work + the solve's work
- *   dense / parameter:    S P·M + K (M² or P²) + the solve's work
- * with M = N·r, 4 bytes a float; the kernels' work buffers as the addon counts them (workBytes: the
- * Cholesky's factor, or at λ = 0 the eigendecomposition). stepAsync's kernel calls work on private
- * copies of the kernel (+4M² or 4P²). The Cholesky's rare pinv fallback is checked when it happens (solve()).
- */
-export function exactMemoryBytes(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace, promiseForm = false) {
-  const m = n * r,
-    p = model.numParameters;
-  const size = space === 'kernel' ? m : p;
-  const parts: [string, number][] = [];
-  if (space === 'kernel' && cfg.assembly === 'layer') {
-    if (ws.kernel?.length !== m * m) parts.push([`kernel ${m}×${m}`, 4 * m * m]);
-    parts.push([
-      `layer kernel work`,
-      native.workBytes(
-        'layerGramSum',
-        model.slots.map(({ layer }) => layer.outFeatures),
-        n,
-        r
-      ),
-    ]);
-  } else {
-    parts.push([`S ${p}×${m}`, 4 * p * m], [`kernel ${size}×${size}`, 4 * size * size]);
-  }
-  if (cfg.damping === 0) parts.push([`${cfg.precision} eigendecomposition`, native.workBytes('pinvSolve', size, 1, cfg.precision)]);
-  else parts.push([`${cfg.precision} Cholesky factor`, native.workBytes('choleskySolve', size, 1, cfg.precision)]);
-  if (promiseForm) parts.push(["the Promise form's copy of the kernel", 4 * size * size]);
-  return { bytes: parts.reduce((acc, [, b]) => acc + b, 0), parts };
-}
-
-const INT32_MAX = 2 ** 31 - 1;
-
-/**
- * Before anything of an exact step is computed (its forward pass and backpropagation take seconds at
- * N = 46,000): ERR_OUT_OF_RANGE past the 32-bit limit, ERR_OUT_OF_MEMORY when exactMemoryBytes() do
- * not fit. r is the output family's Fisher rank, known before the forward pass.
- */
-export function checkExactSize(fn: string, model: Sequential, fam: OutputFamily, n: number, cfg: ExactConfig, ws: Workspace, promiseForm = false): void {
-  const r = fam.rank(model.outDim),
-    p = model.numParameters,
-    m = n * r;
-  const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
-  const size = space === 'kernel' ? m : p;
-  // BLAS and LAPACK index a matrix with 32-bit integers; at λ = 0 syevd's workspace must fit one too
-  const limit = cfg.damping === 0 ? native.limits.maxEigenOrder : native.limits.maxOrder;
-  const range = (msg: string) => Object.assign(new RangeError(`${fn}: ${msg}`), { code: 'ERR_OUT_OF_RANGE' });
-  if (size > limit) {
-    const what = space === 'kernel' ? `N·r = ${n}·${r} = ${size}` : `P = ${size}`;
-    const why =
-      cfg.damping === 0
-        ? `the λ = 0 eigendecomposition's limit of ${limit} (syevd's workspace in 32-bit integers)`
-        : `the 32-bit BLAS/LAPACK limit of ${limit} (2³¹ − 1 elements)`;
-    const advice =
-      space === 'kernel' ? 'use smaller batches' + (p <= limit ? " or space: 'parameter' (P × P)" : '') : `use space: 'kernel' with N·r ≤ ${limit}`;
-    throw range(`the ${space}-space system has order ${what}, past ${why}; ${advice}`);
-  }
-  if ((space === 'parameter' || cfg.assembly === 'dense') && p * m > INT32_MAX)
-    throw range(
-      `S [P, N·r] = [${p}, ${m}] has ${p * m} elements, past the 32-bit BLAS limit (2³¹ − 1); use smaller batches${space === 'kernel' ? " or assembly: 'layer'" : ''}`
-    );
-  const { bytes, parts } = exactMemoryBytes(model, n, r, space, cfg, ws, promiseForm);
-  const text = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
-  const what = `${space} space, N·r = ${n * r}, P = ${model.numParameters}: ${parts.map(([w, b]) => `${w} ${text(b)}`).join(', ')}`;
-  requireMemory(fn, bytes, what, cfg.maxMemory);
 }
 
 /** Σ_j a_ij v_j for symmetric a [m, m] (float32), accumulated in float64. */
@@ -389,18 +283,8 @@ export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig,
 }
 
 /** n_θ for the batch (x [N, inDim], y [N, targetWidth]) at parameters θ (a Float32Array laid out like model.params). */
-export function* exactDirection(
-  model: Sequential,
-  theta: Float32Array,
-  fam: OutputFamily,
-  fn: string,
-  x: Float32Array,
-  y: Float32Array,
-  n: number,
-  cfg: ExactConfig,
-  ws: Workspace
-): Task<ExactResult> {
-  const sys = yield* assembleExact(model, theta, fam, fn, x, y, n, cfg, ws);
+export function* exactDirection(batch: StepBatch, cfg: ExactConfig, ws: Workspace): Task<ExactResult> {
+  const sys = yield* assembleExact(batch, cfg, ws);
   const sol = yield* solveExact(sys, cfg.damping, cfg, undefined, false);
   return { direction: sol.direction, loss: sys.loss, profile: profileOf(sys, sol) };
 }

@@ -32,6 +32,7 @@ import { choleskySolve, pinvSolve } from '../linalg64';
 import { contract, outputJacobians } from '../nn/jacobian';
 import type { Sequential } from '../nn/sequential';
 import { batchedGramInverseT, type Task } from '../task';
+import type { StepBatch } from './batch';
 import type { ExactResult } from './exact';
 
 /** Options of the proposal's methods ('per-sample' and 'chain'). */
@@ -102,16 +103,8 @@ export function rethrowGram(e: unknown, fn: string, template: string): never {
 const now = () => performance.now();
 
 /** The 'per-sample' direction (see the header) for the batch x [N, inDim], y at parameters θ. */
-export function* perSampleDirection(
-  model: Sequential,
-  theta: Float32Array,
-  fam: OutputFamily,
-  fn: string,
-  x: Float32Array,
-  y: Float32Array,
-  n: number,
-  cfg: SeedConfig
-): Task<ExactResult> {
+export function* perSampleDirection(batch: StepBatch, cfg: SeedConfig): Task<ExactResult> {
+  const { model, theta, family: fam, fn, x, y, n } = batch;
   const k = model.outDim;
   const p = model.numParameters;
   const t0 = now();

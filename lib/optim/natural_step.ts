@@ -1,0 +1,288 @@
+// One NaturalGradient step, in four named stages (docs/optimizer.md):
+//   1. linearizeStep: forward pass, loss, Fisher factors, backpropagation and (exact) the kernel — all
+//      that does not depend on λ;
+//   2. trialStep: the direction n at λ, the trust region's s, θ − lr·s·n and the loss there, with ρ;
+//   3. Levenberg–Marquardt (in naturalStep): a finite loss increase re-solves with more damping;
+//   4. commitStep: θ ← the trial, λ for the next step from ρ, SPRING's n₋, the step count, the profile.
+import type { OutputFamily } from '../distributions';
+import type { Sequential } from '../nn/sequential';
+import type { Task } from '../task';
+import type { StepBatch } from './batch';
+import { chainDirection } from './chain';
+import { distance, firstNonFinite, largestInput, lossTask, parameterName, rejectionOrThrow, type StepInfo } from './common';
+import { nextDamping, predictedDecrease, reductionRatio, rejectedDamping } from './damping';
+import {
+  assembleExact,
+  type ExactConfig,
+  exactDirection,
+  type ExactResult,
+  type ExactSolution,
+  type ExactSystem,
+  type Linearization,
+  linearizeExact,
+  type MomentumTerm,
+  profileOf,
+  solveExact,
+  type StepProfile,
+  type Workspace,
+} from './exact';
+import { checkExactSize } from './exact_size';
+import type { NaturalGradientMethod, ResolvedOptions } from './natural_options';
+import { perSampleDirection } from './per_sample';
+import { proposalSolver } from './proposal_solve';
+import { previousDirection } from './spring';
+import { batchFailure, overshoot } from './step_failure';
+import { stepScale } from './trust_region';
+
+/** What NaturalGradient.step() returns. */
+export interface NaturalStepInfo extends StepInfo {
+  /** L at the parameters after the call: of the applied step, or equal to `loss` when rejected. */
+  lossAfter: number;
+  /** λ of the last direction tried (the applied one when accepted). The λ for the next step is opt.damping. */
+  damping: number;
+  /** ρ = actual / predicted decrease of the last trial (NaN when not computable). */
+  rho: number;
+  /** Decrease predicted by the quadratic model for the last trial: lr·s·gᵀn − ½(lr·s)²·nᵀF_θn. */
+  predicted: number;
+  /** L at the last trial parameters (= lossAfter when accepted; NaN if no trial was evaluated). */
+  trialLoss: number;
+  /** Directions solved: 1 + the retries after rejected trials (0 when the batch failed before any solve). */
+  attempts: number;
+  /** Trust-region factor s ∈ (0, 1] of the last trial: Δ = −lr·s·n (1 without maxStepNorm/maxKL). */
+  scale: number;
+}
+
+/** What a step reads and changes of its optimizer (NaturalGradient holds one). */
+export interface NaturalStepState {
+  readonly model: Sequential;
+  readonly family: OutputFamily;
+  readonly method: NaturalGradientMethod;
+  /** The resolved options; lr and config.damping change (the setters, the Levenberg–Marquardt rule). */
+  readonly settings: ResolvedOptions;
+  /** The kernel buffer, kept between calls ((N·r)² floats; see Workspace). */
+  readonly workspace: Workspace;
+  /** SPRING's n_{k−1} (the applied step / −lr), null before the first step or after a failed one. */
+  previous: Float32Array | null;
+  /** Accepted steps so far. */
+  accepted: number;
+  /** Timings and solver of the last direction() or accepted step(), null before the first. */
+  profile: StepProfile | null;
+}
+
+/** A step's λ-independent part (stage 1) and how to solve it at any λ. */
+interface StepSystem {
+  lin: Linearization;
+  sys: ExactSystem | undefined;
+  solveAt: (lambda: number, momentum: MomentumTerm | undefined) => Task<ExactSolution>;
+  profile: (sol: ExactSolution) => StepProfile;
+}
+
+/** One attempt's outcome (stage 2): the solution, its direction n, the trust region's s, θ − lr·s·n and its loss. */
+interface StepTrial {
+  sol: ExactSolution;
+  n: Float32Array;
+  s: number;
+  trial: Float32Array;
+  after: number;
+  /** When the direction was ready: the trial and the commit count as the profile's 'update'. */
+  t0: number;
+}
+
+/** The batch x [batch, inDim], y at θ for method `fn` of this optimizer. */
+export function batchOf(st: NaturalStepState, fn: string, theta: Float32Array, x: Float32Array, y: Float32Array, batch: number): StepBatch {
+  return { fn: `NaturalGradient.${fn}`, model: st.model, theta, family: st.family, x, y, n: batch };
+}
+
+/** This optimizer's method's direction for the batch (with the settings `cfg`). */
+export function methodDirection(st: NaturalStepState, b: StepBatch, cfg: ExactConfig = st.settings.config): Task<ExactResult> {
+  if (st.method === 'per-sample') return perSampleDirection(b, cfg);
+  if (st.method === 'chain') return chainDirection(b, cfg);
+  return exactDirection(b, cfg, st.workspace);
+}
+
+/**
+ * The step of step()/stepAsync(), as a task: trial, evaluation, Levenberg–Marquardt, commit.
+ *
+ * What a failure does depends on what it says about λ (docs/optimizer.md, "A bad batch"):
+ * - a FINITE loss increase at the trial is evidence that the quadratic model does not hold that far:
+ *   the direction is solved again with more damping (λ·increaseʲ, up to maxRetries), and if every
+ *   attempt fails the next step starts from the raised λ and without SPRING's history;
+ * - anything not finite — the batch's forward pass or loss at θ, the Fisher factors, the kernel, the
+ *   right-hand side, the direction, the trial parameters or the trial's loss — and a failed
+ *   factorisation reject the step at once: it is no evidence about λ (a batch with x = 1e30
+ *   overflows whatever the damping; retrying only drove λ up by 1.5³⁶), so θ, λ, the momentum, the
+ *   step count and the profile stay bit-identical. (After finite increases on earlier attempts of
+ *   the same call, those increases are the evidence, and λ is raised for them as above.)
+ */
+export function* naturalStep(st: NaturalStepState, method: string, x: Float32Array, y: Float32Array, batch: number): Task<NaturalStepInfo> {
+  const { rule } = st.settings;
+  let lambda = st.settings.config.damping;
+  const info: NaturalStepInfo = {
+    loss: NaN,
+    lossAfter: NaN,
+    damping: lambda,
+    rho: NaN,
+    predicted: NaN,
+    trialLoss: NaN,
+    accepted: false,
+    stepNorm: 0,
+    attempts: 0,
+    scale: 1,
+  };
+  /** λ for the next step after finite loss increases on this call's attempts (undefined: none yet). */
+  let raised: number | undefined;
+  const tries = () => (info.attempts > 1 ? ` (${info.attempts} attempts, last λ = ${lambda.toPrecision(3)})` : '');
+  /** A step rejected on the evidence of finite loss increases: λ raised, momentum dropped. */
+  const rejectRaised = (reason: string): NaturalStepInfo => {
+    info.lossAfter = info.loss;
+    info.reason = `${reason}${tries()}; parameters unchanged`;
+    st.settings.config.damping = raised!;
+    st.previous = null; // momentum does not survive a failed step
+    return info;
+  };
+  /** A step rejected at once on a non-finite value or failed solve: nothing changes (unless earlier attempts of this call were finite increases). */
+  const rejectAtOnce = (reason: string): NaturalStepInfo => {
+    if (raised !== undefined) return rejectRaised(reason);
+    info.lossAfter = info.loss;
+    info.reason = `${reason}; rejected at once: parameters, λ and the optimizer's state unchanged`;
+    return info;
+  };
+  // Stage 1, once: the λ-independent part (a retry with more damping costs one solve and one forward pass).
+  const system = yield* linearizeStep(st, method, x, y, batch, info);
+  if ('reject' in system) return rejectAtOnce(system.reject);
+  let momentum: MomentumTerm | undefined = st.settings.mu > 0 && st.previous ? { mu: st.settings.mu, previous: st.previous } : undefined;
+  const retries = rule ? rule.maxRetries : 0;
+  for (;;) {
+    info.attempts++;
+    info.damping = lambda;
+    info.rho = info.predicted = info.trialLoss = NaN;
+    info.scale = 1;
+    // Stage 2: the direction at λ and its trial
+    const trial = yield* trialStep(st, system, lambda, momentum, x, y, batch, info);
+    if ('reject' in trial) return rejectAtOnce(trial.reject);
+    // Stage 3: Levenberg–Marquardt — a finite increase is evidence for more damping
+    if (rule && trial.after > info.loss) {
+      const next = rejectedDamping(rule, lambda, info.attempts);
+      raised = next;
+      if (info.attempts > retries || next === lambda) return rejectRaised(`the loss would increase from ${info.loss} to ${trial.after}`);
+      lambda = next;
+      momentum = undefined; // retries are plain damped steps: a large λ must shrink the step, not pull it to μ n₋
+      continue;
+    }
+    // Stage 4: commit
+    return commitStep(st, system, trial, lambda, info);
+  }
+}
+
+/**
+ * A step's stage 1: the forward pass and loss at θ, the Fisher factors and backpropagation, and (exact)
+ * the assembled kernel — everything that does not depend on λ — with the solver for a given λ; or the
+ * reason the batch is rejected at once (a non-finite loss, kernel or failed assembly).
+ */
+function* linearizeStep(
+  st: NaturalStepState,
+  method: string,
+  x: Float32Array,
+  y: Float32Array,
+  batch: number,
+  info: NaturalStepInfo
+): Task<StepSystem | { reject: string }> {
+  const b = batchOf(st, method, st.model.params, x, y, batch);
+  let lin: Linearization | undefined;
+  let sys: ExactSystem | undefined;
+  if (st.method === 'exact') checkExactSize(b, st.settings.config, st.workspace, method === 'stepAsync'); // before any work
+  try {
+    lin = yield* linearizeExact(b);
+    info.loss = lin.loss;
+    if (!Number.isFinite(lin.loss)) return { reject: `the loss on this batch is ${lin.loss}; ${largestInput(x, batch)}` };
+    if (st.method === 'exact') {
+      const s = (sys = yield* assembleExact(b, st.settings.config, st.workspace, lin));
+      return { lin, sys, solveAt: (l, mom) => solveExact(s, l, st.settings.config, mom), profile: (sol) => profileOf(s, sol) };
+    }
+    // The proposal's methods give only a direction; gᵀn and nᵀF_θ n come from the linearisation.
+    return { lin, sys, ...proposalSolver(b, lin, (l) => methodDirection(st, b, { ...st.settings.config, damping: l })) };
+  } catch (e) {
+    const reason = rejectionOrThrow(e);
+    return { reject: batchFailure(st.model, reason, x, batch, lin, sys) };
+  }
+}
+
+/**
+ * A step's stage 2, one attempt at damping λ: the direction n (checked finite), the trust region's
+ * factor s, the predicted decrease, θ − lr·s·n (checked finite) and the loss there, with ρ; or the
+ * reason the step is rejected at once. Fills info's scale, predicted, trialLoss and rho as it goes.
+ */
+function* trialStep(
+  st: NaturalStepState,
+  system: StepSystem,
+  lambda: number,
+  momentum: MomentumTerm | undefined,
+  x: Float32Array,
+  y: Float32Array,
+  batch: number,
+  info: NaturalStepInfo
+): Task<StepTrial | { reject: string }> {
+  const { model, family } = st;
+  const theta = model.params;
+  let sol: ExactSolution;
+  try {
+    sol = yield* system.solveAt(lambda, momentum);
+  } catch (e) {
+    const reason = rejectionOrThrow(e);
+    return { reject: batchFailure(st.model, reason, x, batch, system.lin, system.sys) };
+  }
+  const t0 = performance.now();
+  const n = sol.direction;
+  const bad = firstNonFinite(n);
+  if (bad >= 0)
+    return {
+      reject: batchFailure(
+        st.model,
+        `the natural-gradient direction is not finite (its entry for ${parameterName(model, bad)} is ${n[bad]})`,
+        x,
+        batch,
+        system.lin,
+        system.sys
+      ),
+    };
+  const s = stepScale(st.settings.lr, n, sol.nFn, st.settings.maxStepNorm, st.settings.maxKL); // the trust region (./trust_region.ts)
+  const eff = st.settings.lr * s;
+  info.scale = s;
+  info.predicted = predictedDecrease(eff, sol.gn, sol.nFn); // the quadratic model (./damping.ts)
+  const trial = new Float32Array(theta.length);
+  for (let i = 0; i < theta.length; i++) trial[i] = theta[i] - eff * n[i]; // θ − lr·s·n
+  const badT = firstNonFinite(trial);
+  if (badT >= 0)
+    return {
+      reject:
+        `the updated parameter ${badT} would be ${trial[badT]} (${parameterName(model, badT)}: lr·s = ${eff.toPrecision(3)} ` +
+        `times its direction entry ${n[badT].toPrecision(3)} overflows float32)`,
+    };
+  let after: number;
+  try {
+    after = info.trialLoss = yield* lossTask(model, family, trial, x, y, batch);
+  } catch (e) {
+    const reason = rejectionOrThrow(e);
+    return { reject: overshoot(reason, info.loss) };
+  }
+  info.rho = reductionRatio(info.loss - after, info.predicted);
+  if (!Number.isFinite(after)) return { reject: overshoot(`the loss after the step would be ${after}`, info.loss) };
+  return { sol, n, s, trial, after, t0 };
+}
+
+/** A step's stage 4: θ ← the trial, λ for the next step from ρ, SPRING's n₋, the count and the profile. */
+function commitStep(st: NaturalStepState, system: StepSystem, t: StepTrial, lambda: number, info: NaturalStepInfo): NaturalStepInfo {
+  const theta = st.model.params;
+  info.stepNorm = distance(t.trial, theta);
+  theta.set(t.trial);
+  info.accepted = true;
+  info.lossAfter = t.after;
+  if (st.settings.rule) st.settings.config.damping = nextDamping(st.settings.rule, lambda, info.rho);
+  if (st.settings.mu > 0) st.previous = previousDirection(t.n, t.s);
+  st.accepted++;
+  // the trial's forward pass and the commit count as 'update'
+  const prof = system.profile(t.sol);
+  const dt = performance.now() - t.t0;
+  st.profile = { ...prof, update: prof.update + dt, total: prof.total + dt };
+  return info;
+}
