@@ -28,7 +28,7 @@ const root = path.join(__dirname, '..');
 const dist = (p) => require(path.join(root, 'dist', p));
 const { backend } = dist('native');
 const { mnistProblem } = dist('demo/problems');
-const { train } = dist('demo/trainer');
+const { train } = dist('train/trainer');
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {

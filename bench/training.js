@@ -31,7 +31,7 @@ const dist = (p) => require(path.join(u.root, 'dist', p));
 const ng = dist('index.js');
 const { sincProblem, mnistProblem } = dist('demo/problems.js');
 const { compare } = dist('demo/compare.js');
-const { train } = dist('demo/trainer.js');
+const { train } = dist('train/trainer.js');
 
 const STOP = Symbol('target reached');
 
@@ -168,7 +168,7 @@ async function main() {
     quick,
     machine: mach,
     conventions: {
-      code: "the demo's: dist/demo/problems.js (problems, contenders), dist/demo/compare.js (lr sweep), dist/demo/trainer.js (training loop)",
+      code: "the demo's: dist/demo/problems.js (problems, contenders), dist/demo/compare.js (lr sweep), dist/train/trainer.js (training loop)",
       time: 'training seconds as train() counts them (optimizer steps only; evaluation and batch assembly excluded)',
       lr: "the demo's sweep (compare() with each contender's sweep budget): lowest final training loss",
       reps: `${REPS} runs of the chosen configuration from the same initial parameters and batch order; median seconds to target (the first evaluation at or below it)`,

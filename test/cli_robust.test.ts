@@ -184,7 +184,7 @@ describe('(b) per-epoch checkpoints and --resume', () => {
   const fresh = (ts: string, js: string) => fs.existsSync(join(root, js)) && fs.statSync(join(root, js)).mtimeMs >= fs.statSync(join(root, ts)).mtimeMs;
   const distFresh =
     fresh('lib/cli/train.ts', 'dist/cli/train.js') &&
-    fresh('lib/demo/trainer.ts', 'dist/demo/trainer.js') &&
+    fresh('lib/train/trainer.ts', 'dist/train/trainer.js') &&
     fresh('lib/checkpoint.ts', 'dist/checkpoint.js') &&
     fresh('lib/nn/sequential.ts', 'dist/nn/sequential.js');
   it.skipIf(!distFresh)(

@@ -7,7 +7,7 @@ import { main } from '../lib/cli';
 import { loadMnist } from '../lib/data/mnist';
 import { compare, comparisonSvg, formatComparison } from '../lib/demo/compare';
 import { mnistProblem, type Problem, sincProblem } from '../lib/demo/problems';
-import { evaluate, train } from '../lib/demo/trainer';
+import { evaluate, train } from '../lib/train/trainer';
 import { categorical } from '../lib/distributions';
 import { linear, sequential } from '../lib/nn';
 

@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { backend } from '../native';
 import { compare, type Comparison, comparisonSvg, formatComparison } from '../demo/compare';
 import { mnistProblem, type Problem, sincProblem } from '../demo/problems';
-import { OPTIMIZER_LABEL } from '../demo/trainer';
+import { OPTIMIZER_LABEL } from '../train/trainer';
 import { textChart } from '../plot/text';
 import { Progress } from './progress';
 import { parseArgs, type OptionSpec } from './args';

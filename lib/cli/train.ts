@@ -20,7 +20,8 @@ import { loadCheckpoint, saveCheckpoint } from '../checkpoint';
 import { readCsv, type CsvTable } from '../data/csv';
 import { loadMnist } from '../data/mnist';
 import { sincData } from '../demo/sinc';
-import { type Dataset, OPTIMIZER_LABEL, type OptimizerName, type Point, type ResumeFrom, train as trainLoop } from '../demo/trainer';
+import type { Dataset } from '../data/dataset';
+import { OPTIMIZER_LABEL, type OptimizerName, type Point, type ResumeFrom, train as trainLoop } from '../train/trainer';
 import type { LossName } from '../distributions';
 import { type ActivationName, mlp } from '../nn';
 import { Rng } from '../util/random';
@@ -146,13 +147,7 @@ function fromCsv(table: CsvTable, file: string, targets: string[], loss: LossNam
   const nTest = Math.floor(testFraction * n);
   if (nTest >= n) fail(`--test-fraction ${testFraction} leaves no training rows (${n} rows)`);
   const perm = Array.from({ length: n }, (_, i) => i);
-  if (nTest > 0) {
-    const rng = new Rng(seed);
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(rng.uniform() * (i + 1));
-      [perm[i], perm[j]] = [perm[j], perm[i]];
-    }
-  }
+  if (nTest > 0) new Rng(seed).shuffle(perm);
   const take = (rows: number[]): Dataset => {
     const d = fcols.length,
       tw = tcols.length;

@@ -42,13 +42,7 @@ export function permutation(n: number, seed = 0, epoch = 0): Uint32Array {
   const rng = new Rng(epochSeed(checkSeed(fn, 'seed', seed), checkSeed(fn, 'epoch', epoch)));
   const p = new Uint32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng.uniform() * (i + 1));
-    const t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
-  return p;
+  return rng.shuffle(p);
 }
 
 export interface BatchOptions {

@@ -8,15 +8,11 @@
 // the same on every run and machine. Each set is then put in a seeded random order, so that a prefix
 // (options.train / options.test) is a class-balanced subsample. Pixels are in [0, 1] as the package
 // ships them (grey levels /255, rounded to 3 decimals); labels are class indices 0–9.
+import type { Dataset } from './dataset';
 import { Rng } from '../util/random';
 
-export interface ClassificationData {
-  /** [n, inDim], row-major. */
-  x: Float32Array;
-  /** [n]: class indices 0 … classes − 1 (the target format of the 'categorical' loss). */
-  y: Float32Array;
-  n: number;
-  inDim: number;
+/** A Dataset whose y [n] holds class indices 0 … classes − 1 (the target format of the 'categorical' loss). */
+export interface ClassificationData extends Dataset {
   classes: number;
 }
 
@@ -38,15 +34,6 @@ interface Digit {
 }
 
 let cache: { train: ClassificationData; test: ClassificationData } | null = null;
-
-/** An in-place Fisher–Yates shuffle driven by the seeded Rng. */
-function shuffle<T>(a: T[], rng: Rng): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.uniform() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
 
 function load(): { train: ClassificationData; test: ClassificationData } {
   let pkg: Record<number, Digit>;
@@ -71,15 +58,12 @@ function load(): { train: ClassificationData; test: ClassificationData } {
     const digit = pkg[d];
     if (!digit || !Array.isArray(digit.raw) || digit.raw.length !== digit.length * PIXELS)
       throw new Error(`the 'mnist' package's digit ${d} is not in the expected format (raw: ${PIXELS} pixels per image)`);
-    const order = shuffle(
-      Array.from({ length: digit.length }, (_, i) => i),
-      rng
-    );
+    const order = rng.shuffle(Array.from({ length: digit.length }, (_, i) => i));
     const cut = Math.round(TRAIN_FRACTION * digit.length);
     order.forEach((i, r) => (r < cut ? train : test).push([d, i]));
   }
   const pack = (items: Array<[number, number]>): ClassificationData => {
-    shuffle(items, rng);
+    rng.shuffle(items);
     const x = new Float32Array(items.length * PIXELS);
     const y = new Float32Array(items.length);
     items.forEach(([d, i], r) => {

@@ -2,7 +2,7 @@
 // a side-by-side table and the curves (SVG panels, text charts).
 import { lineCharts, type Panel, type Series } from '../plot/svg';
 import type { Contender, Problem } from './problems';
-import { OPTIMIZER_LABEL, type Point, type RunResult, type StepEvent, train } from './trainer';
+import { OPTIMIZER_LABEL, type Point, type RunResult, type StepEvent, train } from '../train/trainer';
 
 export interface SweepEntry {
   lr: number;

@@ -20,7 +20,8 @@ import type { LossName } from '../distributions';
 import type { NaturalGradientOptions } from '../optim/natural_gradient';
 import { loadMnist } from '../data/mnist';
 import { sincData } from './sinc';
-import type { Budget, Dataset, OptimizerName } from './trainer';
+import type { Dataset } from '../data/dataset';
+import type { Budget, OptimizerName } from '../train/trainer';
 
 export interface Contender {
   optimizer: OptimizerName;

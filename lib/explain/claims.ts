@@ -4,7 +4,7 @@
 import { distribution, type LossName, type OutputFamily } from '../distributions';
 import { ACTIVATION_NAMES, type ActivationName, isActivationName, mlp, type Sequential } from '../nn';
 import { NaturalGradient } from '../optim/natural_gradient';
-import { builtinData, builtinOutputs, type Dataset } from './data';
+import { builtinData, builtinOutputs, type BuiltinDataset } from './data';
 import { cosine, EPS64, matmul, matvec, norm, pinv, pinvSolve, powerLawFit, relDiff, symEig } from '../linalg64';
 import {
   backprop64,
@@ -80,8 +80,8 @@ export interface Problem {
   model: Sequential;
   /** θ at initialisation, widened to float64. */
   theta: Float64Array;
-  batch: Dataset;
-  heldOut: Dataset;
+  batch: BuiltinDataset;
+  heldOut: BuiltinDataset;
   k: number;
   p: number;
   n: number;

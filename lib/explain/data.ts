@@ -4,16 +4,11 @@
 //   categorical  k = 3: the arm of a three-armed spiral, class = ⌊3·frac(φ/2π + r)⌋ (φ, r: polar x)
 //   bernoulli    k = 1: the arm of a two-armed spiral,   class = ⌊2·frac(φ/2π + r)⌋
 import type { LossName } from '../distributions';
+import type { Dataset } from '../data/dataset';
 import { Rng } from '../util/random';
 
-export interface Dataset {
-  /** [n, 2] */
-  x: Float32Array;
-  /** [n, 2] (gaussian) or [n] class labels */
-  y: Float32Array;
-  n: number;
-  /** Input width (2) and the model's output width k for this family. */
-  inDim: number;
+/** x [n, 2]; y [n, 2] (gaussian) or [n] class labels; k: the model's output width for this family. */
+export interface BuiltinDataset extends Dataset {
   k: number;
 }
 
@@ -23,7 +18,7 @@ export function builtinOutputs(loss: LossName): number {
 }
 
 /** n points of the built-in problem for `loss`, drawn from `seed`. */
-export function builtinData(loss: LossName, n: number, seed: number): Dataset {
+export function builtinData(loss: LossName, n: number, seed: number): BuiltinDataset {
   const rng = new Rng(seed);
   const k = builtinOutputs(loss);
   const x = new Float32Array(n * 2);

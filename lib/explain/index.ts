@@ -5,5 +5,5 @@ export { explain, formatReport } from './report';
 export type { ExplainOptions, ExplainReport } from './report';
 export type { Claim, ClaimId, Verdict, ProblemOptions, CostPoint } from './claims';
 export { compareTraining, defaultMethods, formatTraining, trainingSvg } from './train';
-export type { TrainOptions, TrainReport, TrainCurve, TrainMethod, Stepper } from './train';
+export type { TrainOptions, TrainReport, TrainCurve, TrainMethod } from './train';
 export { builtinData } from './data';

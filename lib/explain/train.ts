@@ -3,7 +3,7 @@
 // the same minibatch sequence and the same step budget. Each method gets a small step-size grid and
 // keeps its best setting (lowest final training loss), so no method loses to a badly chosen lr.
 // The optimizers are data (TrainMethod): add one by appending to the list.
-import { distribution, type LossName, meanLoss, type OutputFamily } from '../distributions';
+import type { LossName } from '../distributions';
 import { Rng } from '../util/random';
 import type { Sequential } from '../nn/sequential';
 import { Adam } from '../optim/adam';
@@ -12,12 +12,8 @@ import { lineCharts, type Series } from '../plot/svg';
 import { textChart } from '../plot/text';
 import { mlp } from '../nn';
 import { makeProblem, type ProblemOptions } from './claims';
-import { builtinData, type Dataset } from './data';
-
-/** What the comparison needs of an optimizer. */
-export interface Stepper {
-  step(x: Float32Array, y: Float32Array, batch: number): { loss: number; accepted?: boolean };
-}
+import { train, type TrainOptimizer } from '../train/trainer';
+import { builtinData } from './data';
 
 export interface TrainMethod {
   /** Legend name. */
@@ -26,7 +22,7 @@ export interface TrainMethod {
   lrs: number[];
   /** A human-readable description of the fixed settings. */
   settings: string;
-  make(model: Sequential, loss: LossName, lr: number): Stepper;
+  make(model: Sequential, loss: LossName, lr: number): TrainOptimizer;
 }
 
 /** Natural-gradient methods: Levenberg–Marquardt adaptive λ from 1e-3 (the library default). */
@@ -91,11 +87,6 @@ export interface TrainReport {
   curves: TrainCurve[];
 }
 
-function evalLoss(model: Sequential, fam: OutputFamily, d: Dataset): number {
-  const l = meanLoss(fam, model.forward(d.x, d.n), d.y, d.n, model.outDim);
-  return Number.isFinite(l) ? l : NaN;
-}
-
 /** Runs every method on the problem and returns their loss curves. */
 export function compareTraining(options: TrainOptions = {}): TrainReport {
   const { steps = 200, trainSize = 256, evalEvery = 10, methods = defaultMethods(), ...problem } = options;
@@ -106,55 +97,35 @@ export function compareTraining(options: TrainOptions = {}): TrainReport {
   ] as const)
     if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`explain --train: option '${name}' must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
   const pr = makeProblem(problem, 'explain --train');
-  const fam: OutputFamily = distribution(pr.loss);
-  const tw = fam.targetWidth(pr.k);
-  const train = builtinData(pr.loss, trainSize, 4000 + pr.seed);
+  const trainSet = builtinData(pr.loss, trainSize, 4000 + pr.seed);
   if (pr.n > trainSize) throw new RangeError(`explain --train: the batch (${pr.n}) is larger than the training set (${trainSize})`);
-  // one minibatch sequence for everyone: a fresh seeded permutation per epoch
-  const order: number[] = [];
+  // one minibatch sequence for everyone: a fresh permutation per epoch, all from one seeded stream
   const rng = new Rng(5000 + pr.seed);
-  while (order.length < steps * pr.n) {
-    const perm = Array.from({ length: trainSize }, (_, i) => i);
-    for (let i = trainSize - 1; i > 0; i--) {
-      const j = Math.floor(rng.uniform() * (i + 1));
-      [perm[i], perm[j]] = [perm[j], perm[i]];
-    }
-    for (let s = 0; s + pr.n <= trainSize; s += pr.n) order.push(...perm.slice(s, s + pr.n));
-  }
-  const xb = new Float32Array(pr.n * 2);
-  const yb = new Float32Array(pr.n * tw);
+  const perms: Uint32Array[] = [];
+  const order = (epoch: number) => {
+    while (perms.length <= epoch) perms.push(rng.shuffle(Uint32Array.from({ length: trainSize }, (_, i) => i)));
+    return perms[epoch];
+  };
   const curves: TrainCurve[] = [];
   for (const m of methods) {
     let best: TrainCurve | null = null;
     const tried: { lr: number; finalTrain: number }[] = [];
     for (const lr of m.lrs) {
       const model = mlp(2, pr.hidden, pr.k, pr.activation, { seed: pr.seed });
-      const opt = m.make(model, pr.loss, lr);
-      const c: TrainCurve = { name: m.name, settings: m.settings, lr, tried, steps: [], train: [], heldOut: [], rejected: 0, seconds: 0 };
-      const record = (s: number) => {
-        c.steps.push(s);
-        c.train.push(evalLoss(model, fam, train));
-        c.heldOut.push(evalLoss(model, fam, pr.heldOut));
+      // the training loop of natgrad train and the demo (lib/train/trainer.ts), with this sequence of minibatches
+      const run = train(model, pr.loss, trainSet, pr.heldOut, { optimizer: m.make(model, pr.loss, lr), lr, batch: pr.n, budget: { steps }, evalEvery, order });
+      const finite = (v: number) => (Number.isFinite(v) ? v : NaN);
+      const c: TrainCurve = {
+        name: m.name,
+        settings: m.settings,
+        lr,
+        tried,
+        steps: run.points.map((p) => p.step),
+        train: run.points.map((p) => finite(p.trainLoss)),
+        heldOut: run.points.map((p) => finite(p.testLoss)),
+        rejected: run.rejected,
+        seconds: run.seconds,
       };
-      record(0);
-      for (let s = 1; s <= steps; s++) {
-        for (let b = 0; b < pr.n; b++) {
-          const i = order[(s - 1) * pr.n + b];
-          xb[2 * b] = train.x[2 * i];
-          xb[2 * b + 1] = train.x[2 * i + 1];
-          for (let t = 0; t < tw; t++) yb[b * tw + t] = train.y[i * tw + t];
-        }
-        const t0 = performance.now();
-        let ok = true;
-        try {
-          ok = opt.step(xb, yb, pr.n).accepted !== false;
-        } catch {
-          ok = false; // a step that throws (e.g. an overflow) counts as rejected; θ is untouched
-        }
-        c.seconds += (performance.now() - t0) / 1000;
-        if (!ok) c.rejected++;
-        if (s % evalEvery === 0 || s === steps) record(s);
-      }
       const final = c.train[c.train.length - 1];
       tried.push({ lr, finalTrain: final });
       const score = Number.isFinite(final) ? final : Infinity;

@@ -38,7 +38,7 @@
 // (‖a_i‖² + 1 + λ) I + W Wᵀ (native batchedGramInverse on the factor G̃_i = [√(‖a_i‖² + 1) I ; Wᵀ],
 // [out + in, out], so out ≤ 256), one gemm for n_W = Mᵀ A / (N + λ) (M [N, out] the rows m_i) and one
 // for n_a = M W. Cost per layer: N·out²·(out + in) + N·out³/3, memory O(N·(out + in)·out) per chunk.
-import { meanLoss, type OutputFamily } from '../distributions';
+import { meanLoss } from '../distributions';
 import type { Sequential } from '../nn/sequential';
 import { batchedGramInverseT, gemmT, type Task } from '../task';
 import type { StepBatch } from './batch';

@@ -13,7 +13,7 @@
 // Kernel space never forms S: SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1) (layerGram), where B are
 // the seeds Lᵢᵀ backpropagated to each linear layer's output, and S c is contracted layer by layer
 // (n_W = B̃ᵀ A, n_b = B̃ᵀ 1, B̃_i = Σ_m c_(i,m) B_(i,m)). Memory O(N·r·width + (N·r)²).
-import { fisherFactors, meanLoss, type OutputFamily } from '../distributions';
+import { fisherFactors, meanLoss } from '../distributions';
 import { contract, materialize, outputJacobians } from '../nn/jacobian';
 import type { Sequential, Trace } from '../nn/sequential';
 import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, type Task } from '../task';

@@ -30,7 +30,6 @@
 import { fisherFactors, meanLoss, type OutputFamily } from '../distributions';
 import { choleskySolve, pinvSolve } from '../linalg64';
 import { contract, outputJacobians } from '../nn/jacobian';
-import type { Sequential } from '../nn/sequential';
 import { batchedGramInverseT, type Task } from '../task';
 import type { StepBatch } from './batch';
 import type { ExactResult } from './exact';

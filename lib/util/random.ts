@@ -50,6 +50,21 @@ export class Rng {
     return result;
   }
 
+  /**
+   * Shuffles `a` in place and returns it: Fisher–Yates, for i = n−1 … 1 swap a[i] and a[j] with
+   * j = ⌊u·(i + 1)⌋ (u uniform, 53 bits), so every permutation is equally likely. The one shuffle of
+   * natgrad (batch orders, data splits), reproducible from the seed on every platform.
+   */
+  shuffle<A extends { length: number; [i: number]: unknown }>(a: A): A {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = Math.floor(this.uniform() * (i + 1));
+      const t = a[i];
+      a[i] = a[j];
+      a[j] = t;
+    }
+    return a;
+  }
+
   /** Uniform in [0, 1) with 53 random bits. */
   uniform(): number {
     const hi = this.nextUint32() >>> 5; // 27 bits

@@ -12,6 +12,7 @@
 import { checkTargets, distribution, type LossName, meanLoss, type OutputFamily } from '../distributions';
 import type { Sequential } from '../nn/sequential';
 import { permutation } from '../data/batches';
+import type { Dataset } from '../data/dataset';
 import { NaturalGradient, type NaturalGradientOptions } from '../optim/natural_gradient';
 import { Adam } from '../optim/adam';
 import { SGD } from '../optim/sgd';
@@ -20,15 +21,6 @@ export type OptimizerName = 'ngd' | 'adam' | 'sgd';
 export const OPTIMIZERS: readonly OptimizerName[] = ['ngd', 'adam', 'sgd'];
 /** Names for tables and legends. */
 export const OPTIMIZER_LABEL: Record<OptimizerName, string> = { ngd: 'NGD', adam: 'Adam', sgd: 'SGD' };
-
-export interface Dataset {
-  /** [n, inDim] row-major. */
-  x: Float32Array;
-  /** [n, targetWidth]: class indices (categorical), 0/1 (bernoulli) or values (gaussian). */
-  y: Float32Array;
-  n: number;
-  inDim: number;
-}
 
 export interface OptimizerSettings {
   lr: number;
@@ -65,7 +57,8 @@ export interface ResumeFrom {
 }
 
 export interface RunConfig extends OptimizerSettings {
-  optimizer: OptimizerName;
+  /** The optimizer: by name, built from the settings above; or one already built on the model (the settings are then unused). */
+  optimizer: OptimizerName | TrainOptimizer;
   batch: number;
   budget: Budget;
   /** Evaluate every this many steps (and at the end). Default: once per epoch, unless evalSeconds is given. */
@@ -74,6 +67,8 @@ export interface RunConfig extends OptimizerSettings {
   evalSeconds?: number;
   /** Seed of the batch order. Default 0. */
   seed?: number;
+  /** Epoch e's order of the training samples (a permutation of 0…n−1). Default permutation(n, seed, e). */
+  order?: (epoch: number) => ArrayLike<number>;
   /** Continue an earlier run instead of starting one (the optimizer settings above are then unused). */
   resume?: ResumeFrom;
 }
@@ -162,12 +157,14 @@ export function evaluate(model: Sequential, family: OutputFamily, d: Dataset, ch
   const tw = family.targetWidth(k);
   if (d.n === 0) return family.name === 'gaussian' ? { loss: NaN } : { loss: NaN, acc: NaN };
   let loss = 0,
+    single = 0,
     correct = 0;
   for (let s = 0; s < d.n; s += chunk) {
     const m = Math.min(chunk, d.n - s);
     const eta = model.forward(d.x.subarray(s * d.inDim, (s + m) * d.inDim), m);
     const y = d.y.subarray(s * tw, (s + m) * tw);
-    loss += meanLoss(family, eta, y, m, k) * m;
+    single = meanLoss(family, eta, y, m, k);
+    loss += single * m;
     if (family.name === 'categorical') {
       for (let i = 0; i < m; i++) {
         let best = 0;
@@ -178,7 +175,8 @@ export function evaluate(model: Sequential, family: OutputFamily, d: Dataset, ch
       for (let i = 0; i < m; i++) if ((eta[i] > 0 ? 1 : 0) === y[i]) correct++;
     }
   }
-  return family.name === 'gaussian' ? { loss: loss / d.n } : { loss: loss / d.n, acc: correct / d.n };
+  loss = d.n > chunk ? loss / d.n : single; // one chunk: its meanLoss as it is (m·L/m can differ from L in the last bit)
+  return family.name === 'gaussian' ? { loss } : { loss, acc: correct / d.n };
 }
 
 /**
@@ -204,7 +202,9 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
     if (resume.optimizer.model !== model) throw new RangeError('train: resume.optimizer trains a different model than the one given');
     if (!Number.isSafeInteger(resume.step) || resume.step < 0) throw new RangeError(`train: resume.step must be a non-negative integer, got ${resume.step}`);
   }
-  const opt: TrainOptimizer = resume?.optimizer ?? makeOptimizer(config.optimizer, model, loss, config);
+  const opt: TrainOptimizer =
+    resume?.optimizer ?? (typeof config.optimizer === 'string' ? makeOptimizer(config.optimizer, model, loss, config) : config.optimizer);
+  if (opt.model !== model) throw new RangeError('train: config.optimizer trains a different model than the one given');
   const stepper: Stepper = opt;
   const damping = () => (opt instanceof NaturalGradient ? opt.damping : undefined);
   const seed = config.seed ?? 0;
@@ -240,12 +240,13 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
     return p;
   };
   if (points.length === 0) point();
-  let order: Uint32Array | null = null;
+  const orderOf = config.order ?? ((epoch: number) => permutation(trainSet.n, seed, epoch));
+  let order: ArrayLike<number> | null = null;
   while (step < maxSteps && step / batches < maxEpochs && seconds < maxSeconds && !diverged) {
     const b = step % batches;
     if (!full) {
       // epoch e's order: the same for every optimizer (and computed afresh when a run resumes mid-epoch)
-      if (b === 0 || order === null) order = permutation(trainSet.n, seed, Math.floor(step / batches));
+      if (b === 0 || order === null) order = orderOf(Math.floor(step / batches));
       for (let r = 0; r < batch; r++) {
         const i = order![b * batch + r];
         xb.set(trainSet.x.subarray(i * trainSet.inDim, (i + 1) * trainSet.inDim), r * trainSet.inDim);
