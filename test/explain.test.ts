@@ -8,8 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { captureConsole } from './helpers/console';
 import { main } from '../lib/cli';
 import { compareTraining, explain, type ExplainReport, formatReport, NaturalGradient } from '../lib/index';
-import type { Claim } from '../lib/explain/claims';
-import { batch64, makeProblem } from '../lib/explain/claims';
+import type { Claim } from '../lib/explain/claim';
+import { batch64, makeProblem } from '../lib/explain/problem';
 import { chain64, perSample64 } from '../lib/explain/reference64';
 import { type Arch, denseNaturalGradient, relErr } from './helpers/reference';
 

@@ -3,7 +3,9 @@
 // Adam. See lib/cli/explain.ts for the command line.
 export { explain, formatReport } from './report';
 export type { ExplainOptions, ExplainReport } from './report';
-export type { Claim, ClaimId, Verdict, ProblemOptions, CostPoint } from './claims';
+export type { Claim, ClaimId, Verdict } from './claim';
+export type { CostPoint } from './practical_claims';
+export type { ProblemOptions } from './problem';
 export { compareTraining, defaultMethods, formatTraining, trainingSvg } from './train';
 export type { TrainOptions, TrainReport, TrainCurve, TrainMethod } from './train';
 export { builtinData } from './data';

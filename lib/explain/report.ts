@@ -1,23 +1,10 @@
-// explain(): the proposal's argument walked through claim by claim on a real network (./claims.ts), and
+// explain(): the proposal's argument walked through claim by claim on a real network (./claims.ts, ./practical_claims.ts), and
 // formatReport(): the same data as text for a terminal.
 import { type BackendInfo, backend } from '../native';
-import {
-  batch64,
-  batchAverageClaim,
-  chainLayersClaim,
-  type Claim,
-  costClaim,
-  type CostPoint,
-  fanOutClaim,
-  float32Claim,
-  makeProblem,
-  measureCost,
-  minibatchStepClaim,
-  type ProblemOptions,
-  singleSampleClaim,
-  softmaxClaim,
-  stackedClaim,
-} from './claims';
+import type { Claim } from './claim';
+import { batchAverageClaim, chainLayersClaim, fanOutClaim, singleSampleClaim, stackedClaim } from './claims';
+import { type CostPoint, costClaim, float32Claim, measureCost, minibatchStepClaim, softmaxClaim } from './practical_claims';
+import { batch64, makeProblem, type ProblemOptions } from './problem';
 import { norm } from '../linalg64';
 
 export interface ExplainOptions extends ProblemOptions {

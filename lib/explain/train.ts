@@ -11,7 +11,7 @@ import { NaturalGradient } from '../optim/natural_gradient';
 import { lineCharts, type Series } from '../plot/svg';
 import { textChart } from '../plot/text';
 import { mlp } from '../nn';
-import { makeProblem, type ProblemOptions } from './claims';
+import { makeProblem, type ProblemOptions } from './problem';
 import { train, type TrainOptimizer } from '../train/trainer';
 import { builtinData } from './data';
 

@@ -66,7 +66,12 @@ function chunkSize(rows: number, out: number, n: number): number {
 
 const now = () => performance.now();
 
-/** The 'chain' direction (see the header) for the batch x [N, inDim], y at parameters θ. */
+/**
+ * The 'chain' direction (see the header) for the batch x [N, inDim], y at parameters θ.
+ * (One function of ~100 lines on purpose: it is one backward pass in which n, the vector at the current
+ * op's output, flows from each op to the one before it; read top to bottom it is the proposal's rule
+ * applied op by op, which splitting the ops into functions would hide.)
+ */
 export function* chainDirection(batch: StepBatch, cfg: SeedConfig): Task<ExactResult> {
   const { model, theta, family: fam, fn, x, y, n } = batch;
   checkChainModel(model, fn);

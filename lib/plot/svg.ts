@@ -197,7 +197,11 @@ function clipSegment(a: [number, number], b: [number, number], xa: number, xb: n
   ];
 }
 
-/** The body of one chart (no <svg> wrapper) in a width × height box at (ox, oy), in absolute coordinates. */
+/**
+ * The body of one chart (no <svg> wrapper) in a width × height box at (ox, oy), in absolute coordinates.
+ * (~100 lines on purpose: ranges, axes, ticks, lines and legend share one coordinate mapping, laid out
+ * in the order they are drawn.)
+ */
 function chartBody(series: Series[], o: ChartOptions, width: number, height: number, ox = 0, oy = 0): string {
   checkSeries(series);
   const logX = !!o.logX,

@@ -183,6 +183,9 @@ export function evaluate(model: Sequential, family: OutputFamily, d: Dataset, ch
  * Trains `model` (in place) on `train`, evaluating on `train` and `test`. With batch ≥ train.n every
  * step is a full-batch step (no shuffling). A partial last batch of an epoch is dropped, so that every
  * step has the same size (the natural-gradient kernel buffer is then reused).
+ * (~95 lines on purpose: one loop whose state — step, seconds, rejections, the epoch's order, the next
+ * evaluation — is shared by the step, the evaluation schedule and the hooks; split, it would travel
+ * between functions as a bag of mutable fields.)
  */
 export function train(model: Sequential, loss: LossName, trainSet: Dataset, testSet: Dataset, config: RunConfig, hooks: Hooks = {}): RunResult {
   const family = distribution(loss, 'train');
