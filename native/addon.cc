@@ -485,53 +485,58 @@ struct LayerGramSumJob : Job {
   }
 };
 
-// X = (K + λI)⁻¹ R by Cholesky
-struct CholeskyJob : Job {
-  static constexpr const char* kName = "choleskySolve";
-  static inline const std::vector<const char*> kParams = {"K", "M", "R", "nrhs", "damping", "precision", "X"};
+// The two solves of a damped symmetric system, X = (K + λI)^{-1} R: what they read alike.
+struct SolveJob : Job {
   int64_t M = 0, nrhs = 0;
   double lambda = 0;
   Precision precision = Precision::f32;
   F32 K, R, X;
-  void parse(Args& a) {
+  void parse_sizes(Args& a) {
     M = a.size("M");
     nrhs = a.size("nrhs");
     lambda = a.nonnegative("damping");
-    precision = a.precision("precision");
+  }
+  void parse_inputs(Args& a) {
     a.in(&K, "K", a.product({M, M}, "K"));
     a.in(&R, "R", a.product({M, nrhs}, "R"));
-    a.out(&X, "X", a.product({M, nrhs}, "X"), /*may_be=*/"R");
   }
+  void parse_output(Args& a) { a.out(&X, "X", a.product({M, nrhs}, "X"), /*may_be=*/"R"); }
   F32* returned() override { return &X; }
+};
+
+// X = (K + λI)⁻¹ R by Cholesky
+struct CholeskyJob : SolveJob {
+  static constexpr const char* kName = "choleskySolve";
+  static inline const std::vector<const char*> kParams = {"K", "M", "R", "nrhs", "damping", "precision", "X"};
+  void parse(Args& a) {
+    parse_sizes(a);
+    precision = a.precision("precision");
+    parse_inputs(a);
+    parse_output(a);
+  }
   int64_t work_bytes() const override { return natgrad::cpu::cholesky_solve_work_bytes(M, nrhs, precision); }
   void execute() override { backend->cholesky_solve(K.data, M, R.data, nrhs, lambda, precision, X.data); }
 };
 
 // X = (K + λI)⁺ R by eigendecomposition
-struct PinvJob : Job {
+struct PinvJob : SolveJob {
   static constexpr const char* kName = "pinvSolve";
   static inline const std::vector<const char*> kParams = {"K", "M", "R", "nrhs", "damping", "rcond", "precision", "X"};
-  int64_t M = 0, nrhs = 0, rank = 0;
-  double lambda = 0, rcond = 0;
-  Precision precision = Precision::f32;
-  F32 K, R, X;
+  int64_t rank = 0;
+  double rcond = 0;
   void parse(Args& a) {
-    M = a.size("M");
-    nrhs = a.size("nrhs");
-    lambda = a.nonnegative("damping");
+    parse_sizes(a);
     rcond = a.nonnegative("rcond");
     precision = a.precision("precision");
-    a.in(&K, "K", a.product({M, M}, "K"));
-    a.in(&R, "R", a.product({M, nrhs}, "R"));
+    parse_inputs(a);
     if (M > natgrad::cpu::kMaxSyevdOrder)
       throw_arg(a.env(), true,
                 a.fn() + ": M = " + std::to_string(M) + " is past LAPACK's 32-bit limit for the " +
                     "eigendecomposition (syevd needs a workspace of 1 + 6M + 2M² = " +
                     std::to_string(natgrad::cpu::syevd_lwork(M)) + " elements; at most 2147483647, " + "so M ≤ " +
                     std::to_string(natgrad::cpu::kMaxSyevdOrder) + "); use choleskySolve with damping > 0 (M ≤ 46340)");
-    a.out(&X, "X", a.product({M, nrhs}, "X"), /*may_be=*/"R");
+    parse_output(a);
   }
-  F32* returned() override { return &X; }
   int64_t work_bytes() const override { return natgrad::cpu::pinv_solve_work_bytes(M, nrhs, precision); }
   void execute() override { rank = backend->pinv_solve(K.data, M, R.data, nrhs, lambda, rcond, precision, X.data); }
   // The rank; with X passed as null, { x, rank } (the X the call allocated).
