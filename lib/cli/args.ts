@@ -60,6 +60,13 @@ function parseValue(cmd: string, name: string, spec: OptionSpec, raw: string): P
  * UsageError (message ends with the usage line) for an unknown option, a missing or bad value, a
  * repeated option, or a positional argument.
  */
+/** A command's help: its usage, a blank line (unless `gap` is false), then one line per option, names padded to `pad`. */
+export function helpText(usage: string, spec: Record<string, OptionSpec>, pad: number, gap = true): string {
+  return `${usage}\n${gap ? '\n' : ''}${Object.entries(spec)
+    .map(([k, s]) => `  --${k.padEnd(pad)} ${s.help}`)
+    .join('\n')}`;
+}
+
 export function parseArgs(cmd: string, argv: string[], spec: Record<string, OptionSpec>, usage: string): Record<string, ParsedValue> {
   const out: Record<string, ParsedValue> = {};
   try {

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type OptionSpec, parseArgs, UsageError } from './args';
+import { type OptionSpec, helpText, parseArgs, UsageError } from './args';
 
 export const BENCH_USAGE = 'usage: natgrad bench [--quick] [--only kernels,alternatives,scaling,training] [--out-dir DIR] [--summary-only]';
 
@@ -32,11 +32,7 @@ export function benchScript(): string {
 export async function bench(argv: string[]): Promise<number> {
   const o = parseArgs('bench', argv, SPEC, BENCH_USAGE);
   if (o.help) {
-    console.log(
-      `${BENCH_USAGE}\n\n${Object.entries(SPEC)
-        .map(([k, s]) => `  --${k.padEnd(13)} ${s.help}`)
-        .join('\n')}`
-    );
+    console.log(helpText(BENCH_USAGE, SPEC, 13));
     return 0;
   }
   const only = o.only as string[] | undefined;

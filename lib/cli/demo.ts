@@ -13,7 +13,7 @@ import { mnistProblem, type Problem, sincProblem } from '../demo/problems';
 import { OPTIMIZER_LABEL } from '../train/trainer';
 import { textChart } from '../plot/text';
 import { Progress } from './progress';
-import { parseArgs, type OptionSpec } from './args';
+import { helpText, parseArgs, type OptionSpec } from './args';
 
 const SPEC: Record<string, OptionSpec> = {
   only: { kind: 'choice', choices: ['mnist', 'sinc'], help: 'run one problem only' },
@@ -38,11 +38,7 @@ export function demoProblems(o: { only?: string; quick?: boolean; timeScale?: nu
 export function demo(argv: string[]): number {
   const opts = parseArgs('demo', argv, SPEC, DEMO_USAGE);
   if (opts.help) {
-    console.log(
-      `${DEMO_USAGE}\n${Object.entries(SPEC)
-        .map(([k, s]) => `  --${k.padEnd(11)} ${s.help}`)
-        .join('\n')}`
-    );
+    console.log(helpText(DEMO_USAGE, SPEC, 11, false));
     return 0;
   }
   const svgPath = (opts.svg as string | undefined) ?? 'natgrad-demo.svg';

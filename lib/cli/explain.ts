@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import type { LossName } from '../distributions';
 import type { ActivationName } from '../nn';
 import { compareTraining, explain as runExplain, formatReport, formatTraining, trainingSvg } from '../explain';
-import { type OptionSpec, parseArgs, UsageError } from './args';
+import { type OptionSpec, helpText, parseArgs, UsageError } from './args';
 
 export const EXPLAIN_USAGE =
   'usage: natgrad explain [--hidden 16,16] [--activation tanh|relu|sigmoid|softplus|gelu] [--batch N] [--loss gaussian|categorical|bernoulli]\n' +
@@ -38,11 +38,7 @@ const SPEC: Record<string, OptionSpec> = {
 export function explain(argv: string[]): number {
   const o = parseArgs('explain', argv, SPEC, EXPLAIN_USAGE);
   if (o.help) {
-    console.log(
-      `${EXPLAIN_USAGE}\n\n${Object.entries(SPEC)
-        .map(([k, s]) => `  --${k.padEnd(12)} ${s.help}`)
-        .join('\n')}`
-    );
+    console.log(helpText(EXPLAIN_USAGE, SPEC, 12));
     return 0;
   }
   const problem = {

@@ -20,7 +20,7 @@ import { readCsv } from '../data/csv';
 import type { LossName } from '../distributions';
 import { type ActivationName, mlp, type Sequential } from '../nn';
 import { type Hooks, OPTIMIZER_LABEL, type OptimizerName, type Point, type ResumeFrom, type RunResult, train as trainLoop } from '../train/trainer';
-import { parseArgs } from './args';
+import { helpText, parseArgs } from './args';
 import { Progress } from './progress';
 import { builtin, type Data, dataHash, fromCsv, standardize } from './train_data';
 import { fail, SPEC, TRAIN_USAGE } from './train_options';
@@ -272,11 +272,7 @@ function printStart(
 export function train(argv: string[]): number {
   const o = parseArgs('train', argv, SPEC, TRAIN_USAGE);
   if (o.help) {
-    console.log(
-      `${TRAIN_USAGE}\n\n${Object.entries(SPEC)
-        .map(([k, s]) => `  --${k.padEnd(14)} ${s.help}`)
-        .join('\n')}`
-    );
+    console.log(helpText(TRAIN_USAGE, SPEC, 14));
     return 0;
   }
   const r = readOptions(o);
