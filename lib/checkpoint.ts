@@ -19,10 +19,11 @@
 // A model's declared shapes are checked against its stored parameter count and the bytes actually
 // present before anything the size of the model is allocated (sequential.fromJSON), so a small file
 // that declares a huge layer is refused at once instead of allocating gigabytes.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fromJSON, Sequential } from './nn/sequential';
+import { fsyncDir, removeStaleTempsAsync, tempName, writeFileAtomic } from './util/atomic_file';
 import { describe } from './util/validate';
 import { Adam, type AdamState } from './optim/adam';
 import { NaturalGradient, type NaturalGradientState } from './optim/natural_gradient';
@@ -130,107 +131,13 @@ export function decodeCheckpoint(bytes: Buffer, file = '<buffer>'): Checkpoint {
   }
 }
 
-function tempName(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-}
-
-const TEMP_SUFFIX = /^(\d{1,10})\.[0-9a-f]{8}\.tmp$/;
-
-/** The pid in a temporary name of `file` (tempName's pattern), or null if `name` is not one. */
-function tempPid(file: string, name: string): number | null {
-  const prefix = `.${path.basename(file)}.`;
-  if (!name.startsWith(prefix)) return null;
-  const m = TEMP_SUFFIX.exec(name.slice(prefix.length));
-  if (!m) return null;
-  const pid = Number(m[1]);
-  return pid >= 1 && pid <= 0x7fffffff ? pid : null;
-}
-
-/** Whether a process with this pid exists (EPERM: it exists but belongs to someone else). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
-/** The temporary files of `file` left by saves of processes that have died (never this process's, never a live one's). */
-function staleTemps(file: string, names: string[]): string[] {
-  const dir = path.dirname(file);
-  return names
-    .filter((n) => {
-      const pid = tempPid(file, n);
-      return pid !== null && pid !== process.pid && !alive(pid);
-    })
-    .map((n) => path.join(dir, n));
-}
-
-/** Removes staleTemps(file); best effort (a folder that cannot be listed, a file already gone). */
-function removeStaleTemps(file: string): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(path.dirname(file));
-  } catch {
-    return;
-  }
-  for (const t of staleTemps(file, names)) {
-    try {
-      fs.unlinkSync(t);
-    } catch {
-      /* gone already, or not a file */
-    }
-  }
-}
-
-async function removeStaleTempsAsync(file: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await fs.promises.readdir(path.dirname(file));
-  } catch {
-    return;
-  }
-  await Promise.all(staleTemps(file, names).map((t) => fs.promises.unlink(t).catch(() => undefined)));
-}
-
-function fsyncDir(dir: string): void {
-  // Makes the rename durable. Not possible on every platform (Windows): best effort there.
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    /* best effort */
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
 /**
  * Writes a checkpoint atomically (temporary file, fsync, rename, directory fsync). First removes the
  * temporary files of `path` that saves of dead processes left behind.
  */
 export function saveCheckpoint(file: string, input: CheckpointInput): void {
   if (typeof file !== 'string' || file === '') throw new TypeError(`saveCheckpoint: 'path' must be a non-empty string, got ${describe(file)}`);
-  const bytes = encodeCheckpoint(input);
-  removeStaleTemps(file);
-  const tmp = tempName(file);
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(tmp, 'wx', 0o644);
-    let off = 0;
-    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fsyncDir(path.dirname(file));
+  writeFileAtomic(file, encodeCheckpoint(input));
 }
 
 /** saveCheckpoint without blocking the event loop on the disk. The state is captured synchronously, at the call. */

@@ -1,10 +1,15 @@
 #!/usr/bin/env node
 // natgrad command line. Each command lives in lib/cli/<command>.ts and returns an exit code.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { bench } from './cli/bench';
 import { demo } from './cli/demo';
 import { explain } from './cli/explain';
 import { info } from './cli/info';
+import { predict } from './cli/predict';
+import { closest } from './cli/suggest';
 import { train } from './cli/train';
+import { packageRoot } from './native';
 
 type Command = { run: (argv: string[]) => number | Promise<number>; help: string };
 
@@ -12,6 +17,7 @@ const COMMANDS: Record<string, Command> = {
   info: { run: info, help: 'which backend runs the kernels, and why' },
   demo: { run: demo, help: 'NGD vs Adam vs SGD on built-in data (MNIST, a sinc regression): table and SVG' },
   train: { run: train, help: 'train an MLP on a CSV file or built-in data (--help for options)' },
+  predict: { run: predict, help: 'predict with a trained model (natgrad train --out DIR) on a CSV file; accuracy or RMSE when it has the targets' },
   explain: { run: explain, help: 'the natural chain rule of the proposal measured claim by claim against the exact natural gradient (--train: a race)' },
   bench: { run: bench, help: 'the benchmark suite: kernels vs direct OpenBLAS, vs ml-matrix/tfjs, scaling, time to target (--quick: < 1 min)' },
 };
@@ -19,11 +25,16 @@ const COMMANDS: Record<string, Command> = {
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return (
-    'usage: natgrad <command> [options]\n' +
+    'usage: natgrad <command> [options]   (natgrad --version; natgrad <command> --help)\n' +
     Object.entries(COMMANDS)
       .map(([name, c]) => `  ${name.padEnd(width)}  ${c.help}`)
       .join('\n')
   );
+}
+
+/** The version in the package's package.json. */
+export function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -32,9 +43,14 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return 0;
   }
-  const command = COMMANDS[cmd];
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    console.log(`natgrad ${version()}`);
+    return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
   if (!command) {
-    console.error(`natgrad: unknown command '${cmd}'\n${usage()}`);
+    const guess = closest(cmd.replace(/^-+/, ''), Object.keys(COMMANDS));
+    console.error(`natgrad: unknown command '${cmd}'${guess ? `; did you mean '${guess}'?` : ''}\n${usage()}`);
     return 2;
   }
   try {

@@ -25,7 +25,7 @@ export {
 export type { GemmOptions, GramOptions, SolveOptions, PinvOptions, PinvResult, BatchedGramInverseOptions } from './linalg';
 
 // Models: layers and sequential networks (sequential.fromJSON / Sequential.fromJSON read model.toJSON()).
-export { sequential, Sequential, linear, tanh, relu, sigmoid, softplus, gelu } from './nn';
+export { sequential, Sequential, mlp, linear, tanh, relu, sigmoid, softplus, gelu } from './nn';
 export type { Layer, LinearLayer, ActivationLayer, ActivationName, SequentialOptions } from './nn';
 export type { SequentialJSON } from './nn/sequential';
 
@@ -53,7 +53,26 @@ export { SGD } from './optim/sgd';
 export type { SGDOptions, SGDState } from './optim/sgd';
 export type { StepInfo } from './optim/common';
 
-// Training data: seeded mini-batches.
+// Training in one call: epochs, validation, a learning-rate schedule, early stopping, callbacks; and evaluation.
+export { fit } from './train/fit';
+export type { FitOptions, FitCallbacks, History, EpochLog, EarlyStopping } from './train/fit';
+export { evaluate } from './train/trainer';
+
+// A model bundle: the model with its input columns, their standardization and the class labels; predicts on raw inputs.
+export { loadModel, ModelBundle } from './bundle';
+export type { ModelBundleJSON, BundleInfo, Prediction, Evaluation } from './bundle';
+
+// Training data: CSV files, tables to datasets (class labels of any text), splits, standardization, seeded mini-batches.
+export type { Dataset } from './data/dataset';
+export { readCsv, parseCsv, detectDelimiter, CsvError } from './data/csv';
+export type { CsvTable, CsvOptions } from './data/csv';
+export { tableData } from './data/table';
+export type { TableData, TableOptions } from './data/table';
+export { encodeLabels } from './data/labels';
+export type { EncodedLabels } from './data/labels';
+export { trainTestSplit, takeRows } from './data/split';
+export { fitStandardizer, applyStandardizer } from './data/standardize';
+export type { Standardizer } from './data/standardize';
 export { batches, batchCount, permutation } from './data/batches';
 export type { Batch, BatchOptions } from './data/batches';
 

@@ -257,7 +257,7 @@ describe('natgrad train --data with malformed files', () => {
       ['short.csv', 'x1,x2,y\n1,2,0\n3,4\n', /short\.csv:3: expected 3 fields/],
       ['huge.csv', 'x1,x2,y\n1,2,0\n3,1e400,1\n', /huge\.csv:3: column "x2" \(2\): "1e400" is out of the float64 range/],
       ['f32.csv', 'x1,x2,y\n1,2,0\n3,1e39,1\n', /f32\.csv:3: column "x2": 1e\+39 does not fit in float32/],
-      ['label.csv', 'x1,x2,y\n1,2,0\n3,4,1.5\n', /label\.csv:3: column "y": 1\.5 is not a class index/],
+      ['label.csv', 'x1,x2,y\n1,2,0\n3,4,0\n', /label\.csv: column "y": a single label \("0"\)/],
       ['cr.csv', 'x1,x2,y\r1,2,0\r', /cr\.csv:1: a carriage return \(CR\) without a line feed/],
       ['quote.csv', 'x1,x2,y\n1,2,0\n"3,4,1\n', /quote\.csv:3: unterminated quoted field/],
     ];

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { captureConsole } from './helpers/console';
 import { main } from '../lib/cli';
-import { fromJSON } from '../lib/nn/sequential';
+import { loadModel } from '../lib/bundle';
 import { parseArgs } from '../lib/cli/args';
 import { formatBar, Progress } from '../lib/cli/progress';
 
@@ -53,7 +53,7 @@ describe('natgrad train', () => {
     expect(err.join('\n')).toBe('');
     expect(code).toBe(0);
     const text = out.join('');
-    expect(text).toContain('100 rows, 3 inputs, target cls (2 classes); 80 train / 20 test');
+    expect(text).toMatch(/100 rows, 3 inputs, target cls \(2 classes: 0 \(\d+\), 1 \(\d+\)\); 80 train \/ 20 test/);
     expect(text).toMatch(/epoch 4\/4 {2}loss [\d.e+-]+ {2}acc 100\.00% {2}test loss [\d.e+-]+ {2}test acc 100\.00% {2}λ/);
     // metrics.jsonl: the initial evaluation plus one line per epoch, each a JSON object
     const lines = readFileSync(join(run, 'metrics.jsonl'), 'utf8')
@@ -109,10 +109,11 @@ describe('natgrad train', () => {
     expect(last.trainLoss).toBeLessThan(1e-6);
     expect(last.testLoss).toBe(null);
     expect(last.trainAcc).toBeUndefined();
-    // model.json loads back (sequential.fromJSON) and predicts the plane
-    const model = fromJSON(readFileSync(join(run, 'model.json'), 'utf8'));
-    expect(model.numParameters).toBe(3);
-    const eta = model.forward(new Float32Array([0.25, -0.5, 3, 2]), 2);
+    // model.json is the bundle: loadModel reads it back and it predicts the plane on raw inputs
+    const bundle = loadModel(run);
+    expect(bundle.model.numParameters).toBe(3);
+    expect(bundle.info).toMatchObject({ loss: 'gaussian', inputs: ['a', 'b'], targets: ['y'], labels: null });
+    const eta = bundle.predict(new Float32Array([0.25, -0.5, 3, 2]), 2).values!;
     expect(eta[0]).toBeCloseTo(2 * 0.25 + 0.5 + 1, 3);
     expect(eta[1]).toBeCloseTo(2 * 3 - 2 + 1, 3);
   });
@@ -192,8 +193,15 @@ describe('natgrad train', () => {
       [['--data', join(dir, 'ok.csv'), '--target', 'y'], /--data needs --loss/],
       [['--data', join(dir, 'ok.csv'), '--loss', 'gaussian'], /--data needs --target/],
       [['--target', 'y'], /no data: give --data/],
-      [['--data', csv('frac.csv', 'a,y\n1,0\n2,1.5\n'), '--target', 'y', '--loss', 'categorical'], /frac\.csv:3: column "y": 1\.5 is not a class index/],
-      [['--data', csv('bern.csv', 'a,y\n1,0\n2,2\n'), '--target', 'y', '--loss', 'bernoulli'], /bern\.csv:3: column "y": 2 is not a label 0 or 1/],
+      [
+        ['--data', csv('one.csv', 'a,y\n1,0\n2,0\n'), '--target', 'y', '--loss', 'categorical'],
+        /one\.csv: column "y": a single label \("0"\); categorical needs two or more/,
+      ],
+      [
+        ['--data', csv('bern.csv', 'a,y\n1,0\n2,2\n3,5\n'), '--target', 'y', '--loss', 'bernoulli'],
+        /bern\.csv: column "y": 3 distinct labels \("0", "2", "5"\); bernoulli takes two/,
+      ],
+      [['--data', csv('textin.csv', 'a,y\n1,0\nabc,1\n'), '--target', 'y', '--loss', 'bernoulli'], /textin\.csv:3: column "a" \(1\): not a number: "abc"/],
       [['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--epochs', 'ten'], /--epochs must be a number, got 'ten'/],
       [['--data', join(dir, 'ok.csv'), '--target', 'y', '--loss', 'categorical', '--epochs', '0'], /--epochs must be ≥ 1/],
       [

@@ -1,6 +1,11 @@
-// Option parsing for the CLI commands: --name value, --name=value, and flags. Unknown options,
-// missing values and malformed numbers are errors that name the option (the dispatcher prints one line).
+// Option parsing for the CLI commands: --name value, --name=value, and flags. Unknown options (with the
+// closest known one: "did you mean --epochs?"), missing values and malformed numbers are errors that name
+// the option (the dispatcher prints one line).
+// By hand, not node:util's parseArgs or commander: those split the words, but the checks that make the
+// messages useful — typed values with ranges named in the error, a repeated option, the suggestion, the
+// usage line after every error — would still be written here, around them; the splitting is 20 lines.
 import { NUMBER } from '../data/csv';
+import { closest } from './suggest';
 
 export type OptionSpec =
   | { kind: 'flag'; help: string }
@@ -76,12 +81,14 @@ export function parseArgs(cmd: string, argv: string[], spec: Record<string, Opti
       const eq = a.indexOf('=');
       const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
       const s = Object.hasOwn(spec, name) ? spec[name] : undefined;
-      if (!s)
+      if (!s) {
+        const guess = closest(name, Object.keys(spec));
         throw new UsageError(
-          `unknown option '--${name}' (options: ${Object.keys(spec)
+          `unknown option '--${name}'${guess ? `; did you mean --${guess}?` : ''} (options: ${Object.keys(spec)
             .map((k) => `--${k}`)
             .join(', ')})`
         );
+      }
       if (Object.hasOwn(out, name)) throw new UsageError(`--${name} given twice`);
       if (s.kind === 'flag') {
         if (eq > 0) throw new UsageError(`--${name} takes no value`);

@@ -1,10 +1,18 @@
 // natgrad info — which backend runs the kernels, and why; which of them give the same bits for any
 // thread count; the memory a call may allocate.
 import { backend, memoryInfo } from '../native';
+import { helpText, type OptionSpec, parseArgs } from './args';
+
+const INFO_USAGE = 'usage: natgrad info';
+const SPEC: Record<string, OptionSpec> = { help: { kind: 'flag', help: 'this help' } };
 
 const gb = (b: number) => `${(b / 1e9).toFixed(2)} GB`;
 
-export function info(_argv: string[]): number {
+export function info(argv: string[]): number {
+  if (parseArgs('info', argv, SPEC, INFO_USAGE).help) {
+    console.log(helpText(INFO_USAGE, SPEC, 5));
+    return 0;
+  }
   const b = backend();
   console.log(`natgrad backend: ${b.name}`);
   console.log(`  blas:    ${b.blas}`);

@@ -4,7 +4,9 @@
 //                 --batch 256 --optimizer ngd --out run/
 //   natgrad train --dataset mnist --epochs 3 --out run/
 //
-// --out DIR writes DIR/model.json (the trained model), DIR/metrics.jsonl (one JSON object per epoch),
+// --out DIR writes DIR/model.json (the model bundle: architecture, parameters, input columns and their
+// scaling, class labels — natgrad predict and loadModel() use it; saved at every epoch too), DIR/metrics.jsonl
+// (one JSON object per evaluation, appended as training goes),
 // DIR/loss.svg (the curves) and DIR/run.json (the settings, the data's columns and scaling). The folder
 // is created and write-tested before anything else happens, and DIR/checkpoint.ckpt is saved after
 // every completed epoch (lib/checkpoint: temporary file, fsync, rename), so a run that is killed keeps
@@ -13,8 +15,9 @@
 // are restored, and since epoch e's batch order is permutation(n, seed, e) the resumed run takes
 // exactly the steps the uninterrupted run would have (same bits). The settings must be the same as the
 // checkpoint's (checked, with the data's SHA-256); only --epochs may change.
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { type BundleInfo, ModelBundle } from '../bundle';
+import { dirname, join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint';
 import { readCsv } from '../data/csv';
 import type { LossName } from '../distributions';
@@ -26,7 +29,7 @@ import { builtin, type Data, dataHash, fromCsv, standardize } from './train_data
 import { fail, SPEC, TRAIN_USAGE } from './train_options';
 import { CHECKPOINT_FILE, checkOut, curves, decodePoint, encodePoint, makeOut, settingsDiff, type TrainCheckpoint } from './train_output';
 
-export { CLASS_SLACK, TRAIN_USAGE } from './train_options';
+export { TRAIN_USAGE } from './train_options';
 export { CHECKPOINT_FILE } from './train_output';
 
 const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : `${(100 * v).toFixed(2)}%`);
@@ -46,7 +49,7 @@ interface RunOptions {
   /** ngd: the initial λ (undefined: the default) and whether it stays fixed. */
   damping: number | undefined;
   fixed: boolean;
-  /** sgd: the momentum (undefined: the default). */
+  /** sgd: the momentum; ngd: SPRING's μ (undefined: the default, 0.9 for sgd, 0 for ngd). */
   momentum: number | undefined;
   epochs: number;
   out: string | undefined;
@@ -73,7 +76,9 @@ function readOptions(o: Options): RunOptions {
   const optimizer = ((o.optimizer as string | undefined) ?? 'ngd') as OptimizerName;
   if (o.damping !== undefined && optimizer !== 'ngd') fail('--damping goes with --optimizer ngd');
   if (o['fixed-damping'] && optimizer !== 'ngd') fail('--fixed-damping goes with --optimizer ngd');
-  if (o.momentum !== undefined && optimizer !== 'sgd') fail('--momentum goes with --optimizer sgd');
+  if (o.momentum !== undefined && optimizer === 'adam') fail('--momentum goes with --optimizer sgd or ngd (Adam has its own moments)');
+  if (optimizer === 'ngd' && (o.momentum as number | undefined) !== undefined && (o.momentum as number) >= 1) fail('--momentum for ngd (SPRING μ) must be < 1');
+  if (o.delimiter !== undefined && o.data === undefined) fail('--delimiter goes with --data');
   const out = o.out as string | undefined;
   if (o.resume && !out) fail("--resume needs --out DIR (the folder with the run's checkpoint.ckpt)");
   return {
@@ -106,7 +111,10 @@ function readData(o: Options, r: RunOptions): { data: Data; scaling: Scaling } {
   let data: Data;
   if (o.data !== undefined) {
     const file = o.data as string;
-    data = fromCsv(readCsv(file), file, o.target as string[], o.loss as LossName, r.testFraction, r.seed);
+    const loss = o.loss as LossName;
+    const delimiter = o.delimiter === 'tab' ? '\t' : ((o.delimiter as string | undefined) ?? 'auto');
+    const table = readCsv(file, { delimiter, text: loss === 'gaussian' ? [] : (o.target as string[]) });
+    data = fromCsv(table, file, o.target as string[], loss, r.testFraction, r.seed);
   } else {
     data = builtin(o.dataset as string);
     if (o.loss !== undefined && o.loss !== data.loss) fail(`--dataset ${o.dataset} goes with --loss ${data.loss}`);
@@ -122,6 +130,7 @@ function readData(o: Options, r: RunOptions): { data: Data; scaling: Scaling } {
 function optimizerSettings(r: RunOptions): Record<string, unknown> {
   return {
     ...(r.optimizer === 'ngd' ? { damping: r.damping ?? 1e-3, adaptiveDamping: !r.fixed } : {}),
+    ...(r.optimizer === 'ngd' && r.momentum !== undefined ? { momentum: r.momentum } : {}),
     ...(r.optimizer === 'sgd' ? { momentum: r.momentum ?? 0.9 } : {}),
   };
 }
@@ -147,6 +156,9 @@ function runSettings(o: Options, r: RunOptions, data: Data, batch: number): Reco
 /** What the loop's hooks write to: the model and settings to checkpoint, the metrics lines, the last evaluation. */
 interface RunRecord {
   model: Sequential;
+  /** What model.json keeps besides the model (inputs, scaling, labels), and --out (null: none). */
+  bundle: BundleInfo;
+  out: string | undefined;
   settings: Record<string, unknown>;
   metrics: string[];
   ckptFile: string | undefined;
@@ -177,6 +189,7 @@ function reporter(r: RunOptions, classif: boolean, hasTest: boolean, run: RunRec
       msPerStep: stepsInEpoch ? Math.round((stepMs / stepsInEpoch) * 100) / 100 : null,
     };
     run.metrics.push(JSON.stringify(record));
+    if (run.out) appendFileSync(join(run.out, 'metrics.jsonl'), `${run.metrics[run.metrics.length - 1]}\n`); // streamed: readable while training runs
     if (p.step > 0)
       bar.line(
         `epoch ${String(Math.round(p.epoch)).padStart(String(epochs).length)}/${epochs}  loss ${exp(p.trainLoss)}` +
@@ -216,6 +229,7 @@ function reporter(r: RunOptions, classif: boolean, hasTest: boolean, run: RunRec
         settings: run.settings,
       };
       saveCheckpoint(run.ckptFile, { model: run.model, optimizer: e.optimizer, extra });
+      if (run.out) new ModelBundle(run.model, run.bundle).save(join(run.out, 'model.json')); // a model that predicts, from the last epoch on
     },
     done: () => bar.done(),
   };
@@ -225,8 +239,7 @@ function reporter(r: RunOptions, classif: boolean, hasTest: boolean, run: RunRec
 function writeOutputs(out: string, r: RunOptions, data: Data, batch: number, scaling: Scaling, run: RunRecord, result: RunResult): void {
   const { model } = run;
   const layers = [data.train.inDim, ...r.hidden, data.outDim];
-  writeFileSync(join(out, 'model.json'), JSON.stringify(model.toJSON())); // sequential.fromJSON(text) loads it
-  writeFileSync(join(out, 'metrics.jsonl'), run.metrics.join('\n') + '\n');
+  new ModelBundle(model, run.bundle).save(join(out, 'model.json')); // loadModel(out) restores it; natgrad predict uses it
   writeFileSync(
     join(out, 'loss.svg'),
     curves(result.points, data.loss !== 'gaussian', data.test.n > 0, `${OPTIMIZER_LABEL[r.optimizer]}, ${layers.join('-')}`)
@@ -258,7 +271,7 @@ function printStart(
   console.log(`natgrad train: ${data.description}`);
   console.log(
     `  model ${arch} ${hidden.length ? act : 'linear'} (P = ${model.numParameters}), ${data.loss}; ${OPTIMIZER_LABEL[optimizer]} lr ${r.lr}` +
-      `${optimizer === 'ngd' ? `, λ${r.fixed ? ' (fixed)' : '₀'} ${r.damping ?? 1e-3}` : ''}${optimizer === 'sgd' ? `, momentum ${r.momentum ?? 0.9}` : ''}` +
+      `${optimizer === 'ngd' ? `, λ${r.fixed ? ' (fixed)' : '₀'} ${r.damping ?? 1e-3}` : ''}${optimizer === 'sgd' ? `, momentum ${r.momentum ?? 0.9}` : ''}${optimizer === 'ngd' && r.momentum ? `, SPRING μ ${r.momentum}` : ''}` +
       `, batch ${batch}, ${epochs} epochs${scaling ? ', standardized inputs' : ''}`
   );
   if (saved) {
@@ -266,7 +279,31 @@ function printStart(
       `  resuming from ${ckptFile}: epoch ${saved.epoch} (step ${saved.step}, ${saved.seconds.toFixed(1)} s of training)` +
         (saved.epoch >= epochs ? `; --epochs ${epochs} is already reached, nothing to train` : '')
     );
-  } else if (ckptFile) console.log(`  checkpoint after every epoch: ${ckptFile} (--resume continues from it)`);
+  } else if (ckptFile) console.log(`  checkpoint and model.json after every epoch in ${dirname(ckptFile)} (--resume continues from it)`);
+  const left = data.train.n % batch;
+  if (left > 0)
+    console.log(
+      `  each epoch takes ${Math.floor(data.train.n / batch)} batches of ${batch}; the last ${left} rows of the epoch's shuffled order wait for ` +
+        `another epoch (every step the same size, so NGD reuses its kernel buffer); --batch ${data.train.n} trains on every row at each step`
+    );
+  if (data.loss === 'gaussian') console.log('  loss: ½·(squared error) per row, summed over the targets (the gaussian negative log-likelihood, σ = 1)');
+  for (const label of data.rare ?? [])
+    console.log(
+      `  warning: class ${JSON.stringify(label)} has a single row among ${data.train.n + data.test.n}: a stray label? (every distinct label is a class)`
+    );
+}
+
+/**
+ * Why a finished run counts as diverged, or undefined: the loop's own verdict (a non-finite loss), or a
+ * final training loss above 100 × the first evaluation's (finite, but no fit: e.g. SGD with too large a
+ * step, 9.8e21 after a start at 2.3).
+ */
+function divergence(result: RunResult): string | undefined {
+  if (result.diverged) return result.diverged;
+  const first = result.points[0]?.trainLoss,
+    last = result.final.trainLoss;
+  if (first > 0 && last > 100 * first) return `the training loss grew from ${exp(first)} to ${exp(last)}; lower --lr`;
+  return undefined;
 }
 
 export function train(argv: string[]): number {
@@ -298,8 +335,12 @@ export function train(argv: string[]): number {
   printStart(r, data, model, batch, scaling, ckptFile, checkpoint?.saved);
 
   const classif = data.loss !== 'gaussian';
+  const bundle: BundleInfo = { loss: data.loss, inputs: data.inputs, standardize: scaling ?? null, targets: data.targets, labels: data.labels };
+  if (out) writeFileSync(join(out, 'metrics.jsonl'), checkpoint?.saved.metrics.length ? `${checkpoint.saved.metrics.join('\n')}\n` : '');
   const run: RunRecord = {
     model,
+    bundle,
+    out,
     settings,
     metrics: checkpoint ? checkpoint.saved.metrics.slice() : [],
     ckptFile,
@@ -307,16 +348,19 @@ export function train(argv: string[]): number {
   };
   const hooks = reporter(r, classif, data.test.n > 0, run);
   const { lr, damping, momentum, epochs, fixed, seed } = r;
-  const config = { optimizer, lr, batch, damping, momentum, ...(fixed ? { ngd: { adaptive: false } } : {}), budget: { epochs }, seed, resume };
+  const ngd = { ...(fixed ? { adaptive: false } : {}), ...(optimizer === 'ngd' && momentum !== undefined ? { momentum } : {}) };
+  const config = { optimizer, lr, batch, damping, momentum: optimizer === 'sgd' ? momentum : undefined, ngd, budget: { epochs }, seed, resume };
   const result = trainLoop(model, data.loss, data.train, data.test, config, hooks);
   hooks.done();
-  if (result.diverged) console.log(`stopped: training diverged (${result.diverged})`);
+  const diverged = divergence(result);
   const f = result.final;
+  const rmse = (loss: number) => (classif ? '' : ` (RMSE ${exp(Math.sqrt((2 * loss) / data.outDim))})`);
   console.log(
-    `done: ${result.steps} steps in ${result.seconds.toFixed(1)} s; train loss ${exp(f.trainLoss)}${classif ? ` acc ${pct(f.trainAcc)}` : ''}` +
-      (data.test.n ? `; test loss ${exp(f.testLoss)}${classif ? ` acc ${pct(f.testAcc)}` : ''}` : '') +
+    `done: ${result.steps} steps in ${result.seconds.toFixed(1)} s; train loss ${exp(f.trainLoss)}${rmse(f.trainLoss)}${classif ? ` acc ${pct(f.trainAcc)}` : ''}` +
+      (data.test.n ? `; test loss ${exp(f.testLoss)}${rmse(f.testLoss)}${classif ? ` acc ${pct(f.testAcc)}` : ''}` : '') +
       (result.rejected ? `; ${result.rejected} steps rejected` : '')
   );
+  if (diverged) console.error(`natgrad train: training diverged: ${diverged}`);
   if (out) {
     try {
       writeOutputs(out, r, data, batch, scaling, run, result);
@@ -325,5 +369,5 @@ export function train(argv: string[]): number {
     }
     console.log(`wrote ${join(out, 'model.json')}, metrics.jsonl, loss.svg, run.json, ${CHECKPOINT_FILE}`);
   }
-  return result.diverged ? 1 : 0;
+  return diverged ? 1 : 0;
 }

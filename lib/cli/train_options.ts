@@ -5,13 +5,8 @@ export const TRAIN_USAGE =
   'usage: natgrad train (--data FILE.csv --target COLUMN[,COLUMN...] | --dataset mnist|sinc) [--loss categorical|gaussian|bernoulli]\n' +
   '                     [--model 64,64] [--activation relu|tanh|sigmoid|softplus|gelu] [--epochs N] [--batch N]\n' +
   '                     [--optimizer ngd|adam|sgd] [--lr X] [--damping X] [--fixed-damping] [--momentum X] [--test-fraction F]\n' +
+  '                     [--delimiter auto|C]\n' +
   '                     [--standardize] [--seed N] [--out DIR [--resume]]';
-
-/**
- * Categorical targets: at most 2 × (distinct labels seen) + CLASS_SLACK classes. A label far beyond
- * the others (999999 among 0…9) is a stray value, not a million-output model.
- */
-export const CLASS_SLACK = 16;
 
 export const SPEC: Record<string, OptionSpec> = {
   data: { kind: 'string', help: 'CSV file: a header row, then numbers only' },
@@ -20,7 +15,7 @@ export const SPEC: Record<string, OptionSpec> = {
   loss: {
     kind: 'choice',
     choices: ['categorical', 'gaussian', 'bernoulli'],
-    help: `output family (required with --data; categorical targets are class indices 0..K-1, K at most 2 × distinct labels + ${CLASS_SLACK})`,
+    help: 'output family (required with --data; categorical and bernoulli targets are labels, text or numbers: each distinct label is a class)',
   },
   model: { kind: 'list', help: "hidden layer widths, e.g. 64,64, or 'linear' for none (default 64)" },
   activation: { kind: 'choice', choices: ['relu', 'tanh', 'sigmoid', 'softplus', 'gelu'], help: 'hidden activation (default relu; tanh for sinc)' },
@@ -33,7 +28,11 @@ export const SPEC: Record<string, OptionSpec> = {
     kind: 'flag',
     help: 'ngd: keep λ at --damping (no Levenberg–Marquardt adaptation; often better with small noisy batches, e.g. --damping 1)',
   },
-  momentum: { kind: 'number', min: 0, help: 'sgd: momentum (default 0.9)' },
+  momentum: { kind: 'number', min: 0, help: 'sgd: momentum (default 0.9); ngd: SPRING momentum μ < 1 (default 0)' },
+  delimiter: {
+    kind: 'string',
+    help: "--data: the field separator, 'auto' (default: the one of , ; TAB | the header uses most) or one character ('tab' for a tab)",
+  },
   'test-fraction': { kind: 'number', min: 0, help: 'fraction of the CSV rows held out for testing, seeded (default 0.2; 0: none)' },
   standardize: { kind: 'flag', help: 'scale every input column to mean 0, standard deviation 1 (statistics of the training rows)' },
   seed: { kind: 'number', integer: true, min: 0, help: 'seed of the initialisation, split and batch order (default 0)' },

@@ -2,10 +2,13 @@
 // of numbers. Cells are parsed as decimal numbers by a fixed grammar and never evaluated.
 //
 // API
-//   parseCsv(text, { file?, delimiter? }) → CsvTable   (file: the name used in error messages)
-//   readCsv(path, { delimiter? })         → CsvTable   (reads the file; a missing file is a CsvError too)
+//   parseCsv(text, { file?, delimiter?, text? }) → CsvTable   (file: the name used in error messages)
+//   readCsv(path, { delimiter?, text? })         → CsvTable   (reads the file; a missing file is a CsvError too)
 //   CsvTable: { columns: string[]; rows: number; data: Float64Array  (row-major [rows, columns.length]);
-//               column(name) → Float64Array; index(name) → number }
+//               column(name) → Float64Array; index(name) → number; text(name) → string[]; delimiter }
+//   delimiter 'auto' (the default): the one of , ; TAB | that the header row holds most often (',' if none).
+//   text: columns whose cells may be any non-empty text (class labels such as "setosa"); their cells are
+//   kept as strings (table.text) and are NaN in `data`.
 //   CsvError extends Error: { file, line?, column? } — message "FILE:LINE: …" naming the column.
 //
 // Accepted: a UTF-8 byte-order mark; LF or CRLF line ends; quoted fields ("1.5", "a, b" in the header,
@@ -44,13 +47,46 @@ export interface CsvTable {
   index(name: string): number;
   /** A copy of one column. */
   column(name: string): Float64Array;
+  /** The cells of a column named in options.text, as written (trimmed). */
+  text(name: string): string[];
+  /** The field separator used (the one detected with 'auto'). */
+  readonly delimiter: string;
 }
 
 export interface CsvOptions {
   /** Name of the source in error messages. Default '<csv>'. */
   file?: string;
-  /** Field separator, one character other than '"', CR or LF. Default ','. */
+  /** Field separator, one character other than '"', CR or LF, or 'auto' (default): see detectDelimiter. */
   delimiter?: string;
+  /**
+   * Columns whose cells may be text (kept as strings: table.text(name)); every other cell must be a
+   * number. A list of names (each must exist) or a test of a column's name.
+   */
+  text?: readonly string[] | ((column: string) => boolean);
+}
+
+/** The separators 'auto' chooses from. */
+export const DELIMITERS = [',', ';', '\t', '|'] as const;
+
+/**
+ * The separator of a file: the one of , ; TAB | that occurs most often outside quotes in its first
+ * non-blank line (the header); ',' when none does (a file of one column). A semicolon file ("a;b;y",
+ * as spreadsheets write it where the decimal mark is a comma) is then read as three columns, not one.
+ */
+export function detectDelimiter(text: string): string {
+  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  while (i < text.length && (text[i] === '\n' || text[i] === '\r')) i++;
+  const counts = new Map<string, number>(DELIMITERS.map((d) => [d, 0]));
+  let quoted = false;
+  for (; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && (ch === '\n' || ch === '\r')) break;
+    else if (!quoted && counts.has(ch)) counts.set(ch, counts.get(ch)! + 1);
+  }
+  let best = ',';
+  for (const d of DELIMITERS) if (counts.get(d)! > counts.get(best)!) best = d;
+  return best;
 }
 
 /** The number grammar: optional sign, digits with an optional point (or a point and digits), optional exponent. */
@@ -159,8 +195,9 @@ function* records(text: string, file: string, delim: number): Generator<{ fields
 export function parseCsv(text: string, options: CsvOptions = {}): CsvTable {
   const file = options.file ?? '<csv>';
   if (typeof text !== 'string') throw new TypeError(`parseCsv: 'text' must be a string`);
-  const delimiter = options.delimiter ?? ',';
-  if (delimiter.length !== 1 || '"\r\n'.includes(delimiter)) throw new RangeError(`parseCsv: 'delimiter' must be one character other than '"', CR or LF`);
+  const delimiter = options.delimiter === undefined || options.delimiter === 'auto' ? detectDelimiter(text) : options.delimiter;
+  if (delimiter.length !== 1 || '"\r\n'.includes(delimiter))
+    throw new RangeError(`parseCsv: 'delimiter' must be 'auto' or one character other than '"', CR or LF`);
   const delim = delimiter.charCodeAt(0);
   const it = records(text, file, delim);
   let first = it.next();
@@ -175,6 +212,13 @@ export function parseCsv(text: string, options: CsvOptions = {}): CsvTable {
     seen.set(name, c);
   });
   const width = header.length;
+  const textCols = new Map<number, string[]>();
+  const textNames = typeof options.text === 'function' ? header.filter(options.text) : (options.text ?? []);
+  for (const name of textNames) {
+    const c = seen.get(name);
+    if (c === undefined) throw new CsvError(file, undefined, `no column named ${show(name)} (columns: ${header.map(show).join(', ')})`, name);
+    textCols.set(c, []);
+  }
   let cap = 1024;
   let data = new Float64Array(cap * width);
   let lines = new Int32Array(cap);
@@ -202,6 +246,12 @@ export function parseCsv(text: string, options: CsvOptions = {}): CsvTable {
       const s = f.quoted ? f.text.trim() : f.text;
       const where = `column ${show(header[c])} (${c + 1})`;
       if (s === '') throw new CsvError(file, f.line, `${where}: empty cell`, header[c]);
+      const texts = textCols.get(c);
+      if (texts) {
+        texts.push(f.quoted ? s : s.trim());
+        data[base + c] = NaN;
+        continue;
+      }
       if (!NUMBER.test(s)) throw new CsvError(file, f.line, `${where}: not a number: ${show(s)}`, header[c]);
       const v = Number(s);
       if (!Number.isFinite(v)) throw new CsvError(file, f.line, `${where}: ${show(s)} is out of the float64 range`, header[c]);
@@ -212,6 +262,7 @@ export function parseCsv(text: string, options: CsvOptions = {}): CsvTable {
   }
   if (rows === 0) throw new CsvError(file, headerLine, 'no data rows after the header');
   const table: CsvTable = {
+    delimiter,
     columns: header,
     rows,
     data: data.slice(0, rows * width),
@@ -220,6 +271,11 @@ export function parseCsv(text: string, options: CsvOptions = {}): CsvTable {
       const c = seen.get(name);
       if (c === undefined) throw new CsvError(file, undefined, `no column named ${show(name)} (columns: ${header.map(show).join(', ')})`, name);
       return c;
+    },
+    text(name: string): string[] {
+      const cells = textCols.get(table.index(name));
+      if (!cells) throw new CsvError(file, undefined, `column ${show(name)} was read as numbers (name it in options.text to keep its cells as text)`, name);
+      return cells.slice();
     },
     column(name: string): Float64Array {
       const c = table.index(name);

@@ -29,6 +29,9 @@ export const bernoulli: OutputFamily = Object.freeze({
     if (v !== 0 && v !== 1) throw new RangeError(`${fn}: 'y[${i}]' is ${v}; bernoulli targets must be 0 or 1`);
   },
   rank: () => 1,
+  mean(eta: Float64Array, out: Float64Array) {
+    out[0] = logistic(eta[0]); // μ = σ(η) = P(y = 1)
+  },
   // softplus(η) − yη = max(η, 0) + log1p(e^{−|η|}) − yη, finite for every finite η
   loss(eta: Float64Array, y: Float32Array): number {
     const z = eta[0];

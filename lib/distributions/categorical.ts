@@ -53,6 +53,9 @@ export const categorical: OutputFamily = Object.freeze({
     if (!Number.isInteger(v) || v < 0 || v >= k) throw new RangeError(`${fn}: 'y[${i}]' is ${v}; categorical targets must be class indices 0…${k - 1}`);
   },
   rank: (k: number) => k - 1,
+  mean(eta: Float64Array, out: Float64Array) {
+    softmax(eta, out); // μ = softmax(η)
+  },
   loss(eta: Float64Array, y: Float32Array): number {
     let mx = -Infinity;
     for (let j = 0; j < eta.length; j++) mx = Math.max(mx, eta[j]);

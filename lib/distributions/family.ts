@@ -18,6 +18,8 @@ export interface OutputFamily {
   checkTarget(fn: string, y: Float32Array, i: number, k: number): void;
   /** r, the number of columns of L (the rank of F_η). */
   rank(k: number): number;
+  /** out[k] = μ(η), the distribution's mean: η (gaussian), softmax(η) (categorical), σ(η) (bernoulli, P(y = 1)). */
+  mean(eta: Float64Array, out: Float64Array): void;
   /** ℓ(η, y); eta [k], y [targetWidth]. */
   loss(eta: Float64Array, y: Float32Array): number;
   /** out[k] = g = ∇_η ℓ. */

@@ -17,6 +17,9 @@ export const gaussian: OutputFamily = Object.freeze({
     }
   },
   rank: (k: number) => k,
+  mean(eta: Float64Array, out: Float64Array) {
+    out.set(eta); // μ = η
+  },
   loss(eta: Float64Array, y: Float32Array): number {
     let s = 0;
     for (let j = 0; j < eta.length; j++) s += (y[j] - eta[j]) ** 2;

@@ -130,8 +130,9 @@ export interface EpochEvent {
 export interface Hooks {
   onStep?(e: StepEvent): void;
   onEval?(p: Point): void;
-  /** Called after each completed epoch (after its evaluation), unless training diverged. */
-  onEpoch?(e: EpochEvent): void;
+  /** Called after each completed epoch (after its evaluation), unless training diverged; returning false stops training there. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hook returns nothing, or false to stop
+  onEpoch?(e: EpochEvent): void | boolean;
 }
 
 /** Minimal common surface of the three optimizers. */
@@ -276,7 +277,7 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
       point();
       while (nextEval <= seconds) nextEval += evalSeconds;
     }
-    if (step % batches === 0 && !diverged) hooks.onEpoch?.({ epoch: step / batches, step, seconds, rejected, points, optimizer: opt });
+    if (step % batches === 0 && !diverged && hooks.onEpoch?.({ epoch: step / batches, step, seconds, rejected, points, optimizer: opt }) === false) break;
   }
   let final = points[points.length - 1];
   if (final.step !== step) final = point();
