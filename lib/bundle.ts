@@ -61,7 +61,8 @@ export interface Evaluation {
   rmse?: number;
 }
 
-type Rows = Float32Array | readonly (readonly number[])[];
+/** Raw input rows: a Float32Array [n, inputs] or an array of rows. */
+export type InputRows = Float32Array | readonly (readonly number[])[];
 
 export class ModelBundle {
   readonly model: Sequential;
@@ -85,7 +86,7 @@ export class ModelBundle {
   }
 
   /** Raw inputs (as in the data file) → the model's inputs: a Float32Array [n, inDim], standardized. */
-  private prepare(fn: string, x: Rows, n?: number): { xs: Float32Array; n: number } {
+  private prepare(fn: string, x: InputRows, n?: number): { xs: Float32Array; n: number } {
     const d = this.model.inDim;
     let flat: Float32Array;
     if (x instanceof Float32Array) {
@@ -109,7 +110,7 @@ export class ModelBundle {
   }
 
   /** Predictions for raw inputs x: rows of the input columns, as a Float32Array [n, inputs] or an array of rows. */
-  predict(x: Rows, n?: number): Prediction {
+  predict(x: InputRows, n?: number): Prediction {
     const { xs, n: rows } = this.prepare('predict', x, n);
     const outputs = this.model.forward(xs, rows);
     const k = this.model.outDim;
@@ -153,7 +154,7 @@ export class ModelBundle {
    * (strings or numbers) or class indices as a Float32Array for categorical and bernoulli; the target
    * values [n, targets] for gaussian.
    */
-  evaluate(x: Rows, y: Float32Array | readonly (string | number)[], n?: number): Evaluation {
+  evaluate(x: InputRows, y: Float32Array | readonly (string | number)[], n?: number): Evaluation {
     const { xs, n: rows } = this.prepare('evaluate', x, n);
     const ys = y instanceof Float32Array ? y : this.info.labels ? this.encodeLabels(y) : Float32Array.from(y as readonly number[]);
     const tw = this.family.targetWidth(this.model.outDim);
@@ -209,4 +210,20 @@ export function loadModel(source: string | ModelBundleJSON): ModelBundle {
   } catch (e) {
     throw new Error(`loadModel: ${name}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * predict() for a bare model (no bundle): the inputs are used as they are (no standardization), and the
+ * classes are named by their indices ('0', '1', …). For raw data and named labels, use a bundle.
+ */
+export function predict(model: Sequential, loss: LossName, x: InputRows, n?: number): Prediction {
+  const classes = loss === 'categorical' ? model.outDim : loss === 'bernoulli' ? 2 : 0;
+  const bundle = new ModelBundle(model, {
+    loss,
+    inputs: Array.from({ length: model.inDim }, (_, i) => `x${i}`),
+    standardize: null,
+    targets: Array.from({ length: loss === 'gaussian' ? model.outDim : 1 }, (_, i) => `y${i}`),
+    labels: classes ? Array.from({ length: classes }, (_, c) => String(c)) : null,
+  });
+  return bundle.predict(x, n);
 }

@@ -28,6 +28,8 @@ export type { GemmOptions, GramOptions, SolveOptions, PinvOptions, PinvResult, B
 export { sequential, Sequential, mlp, linear, tanh, relu, sigmoid, softplus, gelu } from './nn';
 export type { Layer, LinearLayer, ActivationLayer, ActivationName, SequentialOptions } from './nn';
 export type { SequentialJSON } from './nn/sequential';
+export type { Structure, LinearSlot, Trace } from './nn/structure';
+export type { Call, Task } from './task';
 
 // Output distributions: loss, gradient and Fisher factor of the network's output.
 export { distribution, gaussian, categorical, bernoulli } from './distributions';
@@ -45,7 +47,10 @@ export type {
   NaturalStepInfo,
   LevenbergMarquardtOptions,
   StepProfile,
+  Assembly,
+  Space,
 } from './optim/natural_gradient';
+export type { DampingRule } from './optim/damping';
 export { LM_DEFAULTS } from './optim/damping';
 export { Adam } from './optim/adam';
 export type { AdamOptions, AdamState } from './optim/adam';
@@ -57,10 +62,11 @@ export type { StepInfo } from './optim/common';
 export { fit } from './train/fit';
 export type { FitOptions, FitCallbacks, History, EpochLog, EarlyStopping } from './train/fit';
 export { evaluate } from './train/trainer';
+export type { OptimizerName, TrainOptimizer, StepEvent } from './train/trainer';
 
 // A model bundle: the model with its input columns, their standardization and the class labels; predicts on raw inputs.
-export { loadModel, ModelBundle } from './bundle';
-export type { ModelBundleJSON, BundleInfo, Prediction, Evaluation } from './bundle';
+export { loadModel, ModelBundle, predict } from './bundle';
+export type { ModelBundleJSON, BundleInfo, Prediction, Evaluation, InputRows } from './bundle';
 
 // Training data: CSV files, tables to datasets (class labels of any text), splits, standardization, seeded mini-batches.
 export type { Dataset } from './data/dataset';
@@ -82,4 +88,4 @@ export type { Checkpoint, CheckpointInput, Optimizer, OptimizerState } from './c
 
 // The natural-chain-rule proposal measured: the report behind `natgrad explain`, and its training race.
 export { explain, formatReport, compareTraining, defaultMethods, formatTraining, trainingSvg } from './explain';
-export type { ExplainOptions, ExplainReport, Claim, ClaimId, Verdict, TrainOptions, TrainReport, TrainCurve, TrainMethod } from './explain';
+export type { ExplainOptions, ExplainReport, Claim, ClaimId, Verdict, Detail, CostPoint, TrainOptions, TrainReport, TrainCurve, TrainMethod } from './explain';

@@ -22,5 +22,17 @@ fi
 
 # node-gyp (npm's install script) builds against this Node's own headers when they are installed
 if [ -f /usr/include/node/node_api.h ]; then export npm_config_nodedir=/usr; fi
-npm ci --no-audit --no-fund
-npm run build
+# Quiet unless something fails: each step's output goes to a log, whose end is shown on failure.
+log="$(mktemp -t natgrad-setup.XXXXXX.log)"
+step() {
+  local what="$1"; shift
+  echo "setup: $what"
+  if ! "$@" >>"$log" 2>&1; then
+    echo "setup: $what failed; the last lines of $log:" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+  fi
+}
+step "npm ci (dependencies; the native addon builds from source here)" npm ci --no-audit --no-fund
+step "building the native addon (cmake-js) and the TypeScript library" npm run build
+echo "setup: done ($(node -e "console.log(require('./dist/native').backend().blas)")); the build log is $log"

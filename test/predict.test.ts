@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 // fit as fitModel: Biome reads a bare fit( as Jasmine's focused test
-import { detectDelimiter, encodeLabels, fit as fitModel, fitStandardizer, loadModel, mlp, parseCsv, readCsv, tableData, trainTestSplit } from '../lib/index';
+import { detectDelimiter, encodeLabels, fit as fitModel, fitStandardizer, loadModel, mlp, predict as predictModel, parseCsv, readCsv, tableData, trainTestSplit } from '../lib/index';
 
 const root = path.resolve(__dirname, '..');
 const fixtures = path.join(__dirname, 'fixtures');
@@ -96,6 +96,16 @@ describe('natgrad train → natgrad predict on iris (text labels, standardized i
     expect(piped.code).toBe(0);
     expect(piped.out.split('\n')[0]).toBe('predicted_species,p_setosa,p_versicolor,p_virginica');
     expect(piped.err).toMatch(/accuracy \d+\.\d+%/);
+  });
+
+  it('predict() on a bare model: class indices as labels, probabilities that sum to 1', () => {
+    const model = mlp(2, [3], 3, 'tanh', { seed: 4 });
+    const p = predictModel(model, 'categorical', new Float32Array([0.1, 0.2, -1, 2]), 2);
+    expect(p.labels!.every((l) => ['0', '1', '2'].includes(l))).toBe(true);
+    for (let i = 0; i < 2; i++) expect(p.probabilities![3 * i] + p.probabilities![3 * i + 1] + p.probabilities![3 * i + 2]).toBeCloseTo(1, 6);
+    expect(Array.from(p.classes!)).toEqual([0, 1].map((i) => [0, 1, 2].reduce((b, j) => (p.outputs[3 * i + j] > p.outputs[3 * i + b] ? j : b), 0)));
+    const g = predictModel(mlp(1, [], 2, 'tanh', { seed: 1 }), 'gaussian', [[0.5]]);
+    expect(g.values).toBe(g.outputs);
   });
 
   it('loadModel(dir) predicts raw rows and evaluates with the labels as written', () => {
@@ -304,5 +314,32 @@ describe('the command line', () => {
     const info = natgrad('info', '--bogus');
     expect(info.code).not.toBe(0);
     expect(info.err).toContain("unknown option '--bogus'");
+  });
+});
+
+describe('the README', () => {
+  it('its train → predict round trip runs as written and prints the accuracy it shows (within 2 of 150 rows: BLAS rounding differs by CPU)', () => {
+    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Train and predict on a CSV file'));
+    const commands = /```sh\n([\s\S]*?)```/.exec(section)![1].trim().split('\n');
+    expect(commands).toHaveLength(2);
+    const cwd = fs.mkdtempSync(path.join(dir, 'readme-'));
+    fs.mkdirSync(path.join(cwd, 'test'));
+    fs.symlinkSync(fixtures, path.join(cwd, 'test', 'fixtures'));
+    let printed = '';
+    for (const line of commands) {
+      const [cmd, comment] = line.split('#').map((s) => s.trim());
+      const args = cmd.split(/\s+/).slice(2); // drop "npx natgrad"
+      const r = spawnSync(process.execPath, [path.join(root, 'dist', 'cli.js'), ...args], { cwd, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      printed = r.stdout;
+      if (comment) {
+        const shown = Number(/\((\d+)\/150\)/.exec(comment)![1]);
+        const got = Number(/\((\d+)\/150\)/.exec(printed)![1]);
+        expect(Math.abs(got - shown), printed).toBeLessThanOrEqual(2);
+      }
+    }
+    const m = loadModel(path.join(cwd, 'run'));
+    expect(m.predict([[5.1, 3.5, 1.4, 0.2]]).labels).toEqual(['setosa']);
   });
 });

@@ -7,6 +7,11 @@
 //
 // On a TTY the bar is `label [#######.......]  45%  key value  key value`, cut to the terminal's width.
 // Not on a TTY (a pipe, a file, CI) update() prints nothing and line() prints its text: logs stay clean.
+//
+// By hand, not cli-progress: the bar must share the terminal with permanent per-epoch lines written
+// above it (line()), stay silent but keep those lines when the output is a pipe or a file, and cut
+// itself to the terminal's width; with cli-progress that takes a MultiBar plus a logger and a TTY check
+// around it, more code than these 80 lines, which the tests drive through a fake stream.
 
 export interface ProgressStream {
   write(s: string): unknown;

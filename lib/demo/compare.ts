@@ -2,6 +2,7 @@
 // a side-by-side table and the curves (SVG panels, text charts).
 import { lineCharts, type Panel, type Series } from '../plot/svg';
 import type { Contender, Problem } from './problems';
+import { sweepLr } from '../train/sweep';
 import { OPTIMIZER_LABEL, type Point, type RunResult, type StepEvent, train } from '../train/trainer';
 
 export interface SweepEntry {
@@ -17,6 +18,8 @@ export interface ContenderResult {
   best: RunResult;
   /** Seconds spent on the sweep runs that are not `best`. */
   sweepSeconds: number;
+  /** The best lr is still at the edge of the range tried (after extending it twice), or every run diverged. */
+  atEdge?: boolean;
 }
 
 export interface Comparison {
@@ -71,18 +74,17 @@ export function compare(problem: Problem, hooks: CompareHooks = {}): Comparison 
       results.push({ contender: c, sweep, best: r, sweepSeconds: 0 });
       continue;
     }
-    for (const lr of c.lrs) {
-      const r = run(lr, 'sweep');
-      runs.push(r);
-      sweep.push({ lr, score: score(r), ...(r.diverged ? { diverged: r.diverged } : {}) });
+    // the grid, extended past an edge where the best lies (lib/train/sweep.ts)
+    const sw = sweepLr(c.lrs, (lr) => run(lr, 'sweep'), score);
+    for (const s of sw.runs) {
+      runs.push(s.result);
+      sweep.push({ lr: s.lr, score: s.score, ...(s.result.diverged ? { diverged: s.result.diverged } : {}) });
     }
-    let bi = 0;
-    for (let i = 1; i < sweep.length; i++) if (sweep[i].score < sweep[bi].score) bi = i;
     let sweepSeconds = runs.reduce((s, r) => s + r.seconds, 0);
-    let best = runs[bi];
-    if (!sameBudget(c)) best = run(c.lrs[bi], 'final');
+    let best = sw.best.result;
+    if (!sameBudget(c)) best = run(sw.best.lr, 'final');
     else sweepSeconds -= best.seconds;
-    results.push({ contender: c, sweep, best, sweepSeconds });
+    results.push({ contender: c, sweep, best, sweepSeconds, ...(sw.atEdge ? { atEdge: true } : {}) });
   }
   return { problem, results };
 }
@@ -151,7 +153,7 @@ export function formatComparison(cmp: Comparison): string {
   }
   const right = head.map((_, i) => i > 0);
   const sweeps = results
-    .map(({ contender: c, sweep, best }) => {
+    .map(({ contender: c, sweep, best, atEdge }) => {
       const what = c.sweepBudget && JSON.stringify(c.sweepBudget) !== JSON.stringify(c.budget) ? ` (${budgetText(c.sweepBudget)} each)` : '';
       const list = sweep
         .map(
@@ -159,7 +161,7 @@ export function formatComparison(cmp: Comparison): string {
             `${fmtLr(s.lr)}${s.lr === best.config.lr ? '*' : ''} → ${s.diverged ? 'diverged' : classif ? s.score.toFixed(4) : (2 * s.score).toExponential(1)}`
         )
         .join(', ');
-      return `  ${OPTIMIZER_LABEL[c.optimizer].padEnd(4)} ${list}${what}`;
+      return `  ${OPTIMIZER_LABEL[c.optimizer].padEnd(4)} ${list}${what}${atEdge ? ' (the best is at the edge of the range tried)' : ''}`;
     })
     .join('\n');
   const damping = (c: Contender) =>
@@ -171,7 +173,7 @@ export function formatComparison(cmp: Comparison): string {
     `${problem.title} — ${problem.modelText}`,
     `budgets: ${budgets}`,
     table(rows, right),
-    `lr sweep (final training ${classif ? 'loss' : 'MSE'}; * = best, shown above):`,
+    `lr sweep (final training ${classif ? 'loss' : 'MSE'}; * = best, shown above; a best at an end of the grid extends it):`,
     sweeps,
   ].join('\n');
 }

@@ -3,7 +3,7 @@
 // Adam. See lib/cli/explain.ts for the command line.
 export { explain, formatReport } from './report';
 export type { ExplainOptions, ExplainReport } from './report';
-export type { Claim, ClaimId, Verdict } from './claim';
+export type { Claim, ClaimId, Detail, Verdict } from './claim';
 export type { CostPoint } from './practical_claims';
 export type { ProblemOptions } from './problem';
 export { compareTraining, defaultMethods, formatTraining, trainingSvg } from './train';

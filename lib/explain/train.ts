@@ -12,6 +12,7 @@ import { lineCharts, type Series } from '../plot/svg';
 import { textChart } from '../plot/text';
 import { mlp } from '../nn';
 import { makeProblem, type ProblemOptions } from './problem';
+import { sweepLr } from '../train/sweep';
 import { train, type TrainOptimizer } from '../train/trainer';
 import { builtinData } from './data';
 
@@ -67,6 +68,8 @@ export interface TrainCurve {
   /** The step size kept, and the final training loss of every step size tried. */
   lr: number;
   tried: { lr: number; finalTrain: number }[];
+  /** The kept step size is still at an end of the range tried (after extending it twice). */
+  atEdge?: boolean;
   /** Evaluation points: step, full training-set loss, held-out loss. */
   steps: number[];
   train: number[];
@@ -108,31 +111,30 @@ export function compareTraining(options: TrainOptions = {}): TrainReport {
   };
   const curves: TrainCurve[] = [];
   for (const m of methods) {
-    let best: TrainCurve | null = null;
-    const tried: { lr: number; finalTrain: number }[] = [];
-    for (const lr of m.lrs) {
+    const runOne = (lr: number): TrainCurve => {
       const model = mlp(2, pr.hidden, pr.k, pr.activation, { seed: pr.seed });
       // the training loop of natgrad train and the demo (lib/train/trainer.ts), with this sequence of minibatches
       const run = train(model, pr.loss, trainSet, pr.heldOut, { optimizer: m.make(model, pr.loss, lr), lr, batch: pr.n, budget: { steps }, evalEvery, order });
       const finite = (v: number) => (Number.isFinite(v) ? v : NaN);
-      const c: TrainCurve = {
+      return {
         name: m.name,
         settings: m.settings,
         lr,
-        tried,
+        tried: [],
         steps: run.points.map((p) => p.step),
         train: run.points.map((p) => finite(p.trainLoss)),
         heldOut: run.points.map((p) => finite(p.testLoss)),
         rejected: run.rejected,
         seconds: run.seconds,
       };
-      const final = c.train[c.train.length - 1];
-      tried.push({ lr, finalTrain: final });
-      const score = Number.isFinite(final) ? final : Infinity;
-      const bestScore = best ? (Number.isFinite(best.train[best.train.length - 1]) ? best.train[best.train.length - 1] : Infinity) : Infinity;
-      if (!best || score < bestScore) best = c;
-    }
-    curves.push(best!);
+    };
+    // the step-size grid, extended past an edge where the best lies (lib/train/sweep.ts)
+    const final = (c: TrainCurve) => c.train[c.train.length - 1];
+    const sw = sweepLr(m.lrs, runOne, (c) => (Number.isFinite(final(c)) ? final(c) : Infinity));
+    const best = sw.best.result;
+    best.tried = sw.runs.map((r) => ({ lr: r.lr, finalTrain: final(r.result) }));
+    if (sw.atEdge) best.atEdge = true;
+    curves.push(best);
   }
   const widths = [2, ...pr.hidden, pr.k].join('-');
   return {
@@ -176,7 +178,11 @@ export function formatTraining(report: TrainReport): string {
     );
   }
   out.push('');
-  for (const c of report.curves) out.push(`  ${c.name}: ${c.settings}; lr from {${c.tried.map((t) => t.lr).join(', ')}}, the lowest final training loss`);
+  for (const c of report.curves)
+    out.push(
+      `  ${c.name}: ${c.settings}; lr from {${c.tried.map((t) => t.lr).join(', ')}}, the lowest final training loss` +
+        (c.atEdge ? ' (at an end of the range tried)' : '')
+    );
   out.push('  same initialisation, same minibatch sequence, same number of steps for every run');
   out.push('');
   out.push(textChart(series(report, 'train'), { width: 64, height: 14, logY: true, title: 'training loss (full training set) per step', xLabel: 'step' }));

@@ -46,8 +46,8 @@ export interface NaturalGradientState {
  * rejected and re-solved with more damping (one extra solve and forward pass each, the kernel is
  * reused); options add SPRING momentum and a trust region. See docs/optimizer.md.
  *
- * Shapes: x [batch, inDim]; y [batch, outDim] (gaussian) or [batch] (class indices for categorical,
- * 0/1 for bernoulli); all Float32Array. Cost per step: the backpropagation of N·r seeds (r = rank of
+ * Shapes: x [batch, inDim]; y [batch, outDim] (gaussian) or [batch] — class indices for categorical,
+ * 0/1 for bernoulli; all Float32Array. Cost per step: the backpropagation of N·r seeds (r = rank of
  * the output Fisher: k, k − 1 for categorical, 1 for bernoulli), one layerGram per linear layer and an
  * (N·r)³/3 Cholesky — or, when P < N·r, a P × P solve instead. Memory: O(N·r·Σ widths + (N·r)²); the
  * (N·r)² kernel buffer is kept between calls and reused while the batch size stays the same.
