@@ -7,7 +7,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 // fit as fitModel: Biome reads a bare fit( as Jasmine's focused test
-import { detectDelimiter, encodeLabels, fit as fitModel, fitStandardizer, loadModel, mlp, predict as predictModel, parseCsv, readCsv, tableData, trainTestSplit } from '../lib/index';
+import {
+  detectDelimiter,
+  encodeLabels,
+  fit as fitModel,
+  fitStandardizer,
+  loadModel,
+  mlp,
+  predict as predictModel,
+  parseCsv,
+  readCsv,
+  tableData,
+  trainTestSplit,
+} from '../lib/index';
 
 const root = path.resolve(__dirname, '..');
 const fixtures = path.join(__dirname, 'fixtures');
