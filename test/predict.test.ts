@@ -355,3 +355,51 @@ describe('the README', () => {
     expect(m.predict([[5.1, 3.5, 1.4, 0.2]]).labels).toEqual(['setosa']);
   });
 });
+
+describe('Ctrl-C during natgrad train', () => {
+  /** Starts a run, waits until `ready(out)` holds, sends SIGINT; resolves with the exit code and output. */
+  async function interrupt(args: string[], out: string, ready: (out: string) => boolean) {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [path.join(root, 'dist', 'cli.js'), 'train', ...args, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '',
+      stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const deadline = Date.now() + 30_000;
+    while (!ready(out)) {
+      if (Date.now() > deadline) throw new Error(`not ready within 30 s: ${stdout} ${stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGINT');
+    return { code: await exited, stdout, stderr };
+  }
+  const lines = (out: string) =>
+    fs.existsSync(path.join(out, 'metrics.jsonl')) ? fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).length : 0;
+
+  it('after some epochs: stops, keeps the last completed epoch (checkpoint and model.json), exits 130', async () => {
+    const out = path.join(dir, 'sigint-late');
+    const r = await interrupt(['--dataset', 'sinc', '--epochs', '100000', '--batch', '20', '--optimizer', 'adam'], out, (o) => lines(o) >= 4);
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/interrupted at step \d+ \(epoch \d+ of 100000\)/);
+    expect(r.stderr).toContain('--resume continues the run');
+    expect(fs.existsSync(path.join(out, 'checkpoint.ckpt'))).toBe(true);
+    expect(loadModel(out).predict([[0.5]]).values).toHaveLength(1);
+    expect(fs.existsSync(path.join(out, 'run.json'))).toBe(false);
+  }, 60_000);
+
+  it('before the first epoch ends: nothing is left behind, not even the folder it made', async () => {
+    // 60,000 rows in batches of 1: the first epoch takes seconds; interrupt once the start is evaluated
+    const big = path.join(dir, 'big.csv');
+    fs.writeFileSync(big, `x,y\n${Array.from({ length: 60000 }, (_, i) => `${(i % 1000) / 1000},${Math.sin(i)}`).join('\n')}\n`);
+    const out = path.join(dir, 'sigint-early', 'run');
+    const r = await interrupt(
+      ['--data', big, '--target', 'y', '--loss', 'gaussian', '--batch', '1', '--optimizer', 'sgd', '--model', '4'],
+      out,
+      (o) => lines(o) >= 1
+    );
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toContain('no epoch was completed: nothing was saved');
+    expect(fs.existsSync(path.dirname(out))).toBe(false); // both folders it made
+  }, 60_000);
+});

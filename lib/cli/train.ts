@@ -15,14 +15,14 @@
 // are restored, and since epoch e's batch order is permutation(n, seed, e) the resumed run takes
 // exactly the steps the uninterrupted run would have (same bits). The settings must be the same as the
 // checkpoint's (checked, with the data's SHA-256); only --epochs may change.
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { type BundleInfo, ModelBundle } from '../bundle';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint';
 import { readCsv } from '../data/csv';
 import type { LossName } from '../distributions';
 import { type ActivationName, mlp, type Sequential } from '../nn';
-import { type Hooks, OPTIMIZER_LABEL, type OptimizerName, type Point, type ResumeFrom, type RunResult, train as trainLoop } from '../train/trainer';
+import { type Hooks, OPTIMIZER_LABEL, type OptimizerName, type Point, type ResumeFrom, type RunResult, trainAsync } from '../train/trainer';
 import { helpText, parseArgs } from './args';
 import { Progress } from './progress';
 import { builtin, type Data, dataHash, fromCsv, standardize } from './train_data';
@@ -294,6 +294,31 @@ function printStart(
 }
 
 /**
+ * After Ctrl-C: what is saved and how to go on. The last completed epoch's checkpoint and model.json stay;
+ * with no epoch completed, what this run wrote (metrics.jsonl, and --out itself if it made it) is removed.
+ * Exit code 130, as for a process ended by SIGINT.
+ */
+function interrupted(result: RunResult, r: RunOptions, out: string | undefined, created: string | undefined, ckptFile: string | undefined): number {
+  const epoch = Math.floor(result.final.epoch);
+  console.error(`natgrad train: interrupted at step ${result.steps} (epoch ${Math.min(epoch + 1, r.epochs)} of ${r.epochs})`);
+  if (!out) return 130;
+  if (ckptFile && existsSync(ckptFile)) {
+    console.error(`  the last completed epoch is in ${ckptFile} and ${join(out, 'model.json')} (natgrad predict uses it); --resume continues the run`);
+  } else {
+    rmSync(join(out, 'metrics.jsonl'), { force: true });
+    // the folders this run made, from --out up to the first of them, where they are empty
+    let removed = false;
+    for (let d = resolve(out); created && readdirSync(d).length === 0; d = dirname(d)) {
+      rmdirSync(d);
+      removed = true;
+      if (d === resolve(created)) break;
+    }
+    console.error(`  no epoch was completed: nothing was saved${removed ? ` (${out} removed)` : ''}`);
+  }
+  return 130;
+}
+
+/**
  * Why a finished run counts as diverged, or undefined: the loop's own verdict (a non-finite loss), or a
  * final training loss above 100 × the first evaluation's (finite, but no fit: e.g. SGD with too large a
  * step, 9.8e21 after a start at 2.3).
@@ -306,7 +331,7 @@ function divergence(result: RunResult): string | undefined {
   return undefined;
 }
 
-export function train(argv: string[]): number {
+export async function train(argv: string[]): Promise<number> {
   const o = parseArgs('train', argv, SPEC, TRAIN_USAGE);
   if (o.help) {
     console.log(helpText(TRAIN_USAGE, SPEC, 14));
@@ -331,7 +356,7 @@ export function train(argv: string[]): number {
     resume = { optimizer: resumed.optimizer!, step: saved.step, seconds: saved.seconds, rejected: saved.rejected, points: saved.points.map(decodePoint) };
   }
   const model = checkpoint ? checkpoint.resumed.model : mlp(data.train.inDim, r.hidden, data.outDim, r.act, { seed: r.seed });
-  if (out) makeOut(out);
+  const created = out ? makeOut(out) : undefined;
   printStart(r, data, model, batch, scaling, ckptFile, checkpoint?.saved);
 
   const classif = data.loss !== 'gaussian';
@@ -350,8 +375,22 @@ export function train(argv: string[]): number {
   const { lr, damping, momentum, epochs, fixed, seed } = r;
   const ngd = { ...(fixed ? { adaptive: false } : {}), ...(optimizer === 'ngd' && momentum !== undefined ? { momentum } : {}) };
   const config = { optimizer, lr, batch, damping, momentum: optimizer === 'sgd' ? momentum : undefined, ngd, budget: { epochs }, seed, resume };
-  const result = trainLoop(model, data.loss, data.train, data.test, config, hooks);
-  hooks.done();
+  // Ctrl-C: the first stops after the current step (what the last completed epoch saved stays, ready to
+  // resume or predict); a second quits at once
+  let stop = false;
+  const onSigint = () => {
+    if (stop) process.exit(130);
+    stop = true;
+  };
+  process.on('SIGINT', onSigint);
+  let result: RunResult;
+  try {
+    result = await trainAsync(model, data.loss, data.train, data.test, config, hooks, () => stop);
+  } finally {
+    process.off('SIGINT', onSigint);
+    hooks.done();
+  }
+  if (result.interrupted) return interrupted(result, r, out, created, ckptFile);
   const diverged = divergence(result);
   const f = result.final;
   const rmse = (loss: number) => (classif ? '' : ` (RMSE ${exp(Math.sqrt((2 * loss) / data.outDim))})`);

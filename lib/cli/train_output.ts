@@ -60,10 +60,10 @@ export function checkOut(out: string): void {
   }
 }
 
-/** Creates --out (checked by checkOut) once the data has been read, before training. */
-export function makeOut(out: string): void {
+/** Creates --out (checked by checkOut) once the data has been read, before training; the first folder it made (undefined: none). */
+export function makeOut(out: string): string | undefined {
   try {
-    mkdirSync(out, { recursive: true });
+    return mkdirSync(out, { recursive: true });
   } catch (e) {
     throw new Error(`--out ${out}: cannot create the folder (${(e as Error).message}); ${NOTHING}`);
   }

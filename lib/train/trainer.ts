@@ -113,6 +113,8 @@ export interface RunResult {
   diverged?: string;
   /** Steps the optimizer did not apply (NaN/Inf trials, rejected LM trials that ran out of retries). */
   rejected: number;
+  /** trainAsync's stop() ended training early. */
+  interrupted?: boolean;
 }
 
 /** After a completed epoch: everything needed to resume from here (see RunConfig.resume). */
@@ -184,11 +186,57 @@ export function evaluate(model: Sequential, family: OutputFamily, d: Dataset, ch
  * Trains `model` (in place) on `train`, evaluating on `train` and `test`. With batch ≥ train.n every
  * step is a full-batch step (no shuffling). A partial last batch of an epoch is dropped, so that every
  * step has the same size (the natural-gradient kernel buffer is then reused).
- * (~95 lines on purpose: one loop whose state — step, seconds, rejections, the epoch's order, the next
- * evaluation — is shared by the step, the evaluation schedule and the hooks; split, it would travel
- * between functions as a bag of mutable fields.)
  */
 export function train(model: Sequential, loss: LossName, trainSet: Dataset, testSet: Dataset, config: RunConfig, hooks: Hooks = {}): RunResult {
+  const run = trainSteps(model, loss, trainSet, testSet, config, hooks);
+  let r = run.next(false);
+  while (!r.done) r = run.next(false);
+  return r.value;
+}
+
+/**
+ * train() that lets the event loop run between steps (every ~50 ms of steps): timers, I/O and signal
+ * handlers run while it trains. `stop()` is asked after each such pause; when it says true, training
+ * stops after the current step and the result says `interrupted` (the CLI's Ctrl-C).
+ */
+export async function trainAsync(
+  model: Sequential,
+  loss: LossName,
+  trainSet: Dataset,
+  testSet: Dataset,
+  config: RunConfig,
+  hooks: Hooks = {},
+  stop: () => boolean = () => false
+): Promise<RunResult> {
+  const run = trainSteps(model, loss, trainSet, testSet, config, hooks);
+  let r = run.next(false);
+  let last = performance.now();
+  while (!r.done) {
+    let halt = false;
+    if (performance.now() - last >= 50) {
+      await new Promise((resolve) => setImmediate(resolve));
+      last = performance.now();
+      halt = stop();
+    }
+    r = run.next(halt);
+  }
+  return r.value;
+}
+
+/**
+ * The loop of train() and trainAsync(), as a generator: it yields after every step and stops when
+ * next(true) says so. (~100 lines on purpose: one loop whose state — step, seconds, rejections, the
+ * epoch's order, the next evaluation — is shared by the step, the evaluation schedule and the hooks;
+ * split, it would travel between functions as a bag of mutable fields.)
+ */
+function* trainSteps(
+  model: Sequential,
+  loss: LossName,
+  trainSet: Dataset,
+  testSet: Dataset,
+  config: RunConfig,
+  hooks: Hooks
+): Generator<void, RunResult, boolean> {
   const family = distribution(loss, 'train');
   const k = model.outDim;
   const tw = family.targetWidth(k);
@@ -220,6 +268,7 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
     rejected = resume?.rejected ?? 0;
   let nextEval = evalSeconds * (Math.floor(seconds / evalSeconds) + 1);
   let diverged: string | undefined;
+  let interrupted = false;
   const point = (): Point => {
     let tr: { loss: number; acc?: number }, te: { loss: number; acc?: number };
     try {
@@ -278,9 +327,13 @@ export function train(model: Sequential, loss: LossName, trainSet: Dataset, test
       while (nextEval <= seconds) nextEval += evalSeconds;
     }
     if (step % batches === 0 && !diverged && hooks.onEpoch?.({ epoch: step / batches, step, seconds, rejected, points, optimizer: opt }) === false) break;
+    if (yield) {
+      interrupted = true;
+      break;
+    }
   }
   let final = points[points.length - 1];
   if (final.step !== step) final = point();
   if (!diverged && !Number.isFinite(final.trainLoss)) diverged = `the training loss is ${final.trainLoss}`;
-  return { config, points, final, steps: step, seconds, rejected, ...(diverged ? { diverged } : {}) };
+  return { config, points, final, steps: step, seconds, rejected, ...(diverged ? { diverged } : {}), ...(interrupted ? { interrupted } : {}) };
 }
