@@ -20,6 +20,7 @@ const PATH_TESTS = [
   'test/per_sample.test.ts',
   'test/chain.test.ts',
   'test/baselines.test.ts',
+  'test/cg.test.ts',
 ];
 
 const shared = {

@@ -144,8 +144,11 @@ export interface NativeAddon extends KernelFunctions {
   requireMemory(fn: string, bytes: number, what: string, limit?: number): void;
   workBytes(kernel: 'layerGramSum', widthsOut: readonly number[], n: number, k: number): number;
   workBytes(kernel: 'choleskySolve' | 'pinvSolve', m: number, nrhs: number, precision: Precision): number;
-  /** maxOrder: the largest M of an M × M matrix (M² ≤ 2³¹ − 1); maxEigenOrder: pinvSolve's (syevd's workspace). */
-  limits: { maxOrder: number; maxEigenOrder: number };
+  /**
+   * maxOrder: the largest M of an M × M matrix (M² ≤ 2³¹ − 1); maxEigenOrder: pinvSolve's (syevd's
+   * workspace); checkBytes: requests below this many bytes are never refused for memory (native/memory.h).
+   */
+  limits: { maxOrder: number; maxEigenOrder: number; checkBytes: number };
   /** The auto rule of NATGRAD_CPU_GEMM for any CPU level and OpenBLAS core (native/cpu/gemm_nt.h). */
   cpuPathRule(cpuIsa: IsaLevel, openblasCore: string): { gemm: 'natgrad' | 'openblas'; cholesky: 'natgrad' | 'openblas'; why: string };
   napiVersion: number;

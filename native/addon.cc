@@ -1076,6 +1076,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("maxOrder", Napi::Number::New(env, 46340));  // the largest M with M² ≤ 2³¹ − 1
   limits.Set("maxEigenOrder", Napi::Number::New(env, (double)natgrad::cpu::kMaxSyevdOrder));
+  limits.Set("checkBytes", Napi::Number::New(env, (double)natgrad::kCheckBytes));  // smaller requests are never refused
   exports.Set("limits", limits);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;

@@ -267,7 +267,7 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
   const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
   it('maxMemory: N·r = 4096 in kernel space (kernel, layer work and factor ≈ 202 MB) is ERR_OUT_OF_MEMORY at once, θ and the state unchanged; step and stepAsync', async () => {
     const model = ng.sequential([ng.linear(2, 16), ng.tanh(), ng.linear(16, 1)], { seed: 1 });
-    const opt = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', maxMemory: 32 * MiB });
+    const opt = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', maxMemory: 32 * MiB, solver: 'cholesky' });
     const { x, y } = data(4096);
     const theta = bits(model.getParameters()),
       state = JSON.stringify(opt.state());
@@ -300,6 +300,10 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
     // the same optimizer with room trains
     const roomy = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel' });
     expect(roomy.step(x.subarray(0, 512), y.subarray(0, 256), 256).accepted).toBe(true);
+    // and solver 'auto' (the default) takes the step within the cap by conjugate gradients, never forming the kernel
+    const auto = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', maxMemory: 32 * MiB });
+    expect(auto.step(x, y, 4096).accepted).toBe(true);
+    expect(auto.profile).toMatchObject({ solver: 'cg', space: 'kernel', size: 4096 });
   });
   it('λ = 0 counts the eigendecomposition (syevd workspace), not a Cholesky factor, and the pinv fallback of a damped step is checked under maxMemory too', () => {
     const model = ng.sequential([ng.linear(2, 16), ng.tanh(), ng.linear(16, 1)], { seed: 1 });
@@ -310,7 +314,7 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
     );
     // with room for the factor but not for the float64 eigendecomposition the fallback needs
     // (the step's own estimate is ≈ 27 MB; the float64 eigendecomposition of 1500 × 1500 needs 54 MB)
-    const tiny = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', damping: 1e-30, adaptive: false, maxMemory: 40e6 });
+    const tiny = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', damping: 1e-30, adaptive: false, maxMemory: 40e6, solver: 'cholesky' });
     const theta = bits(model.getParameters());
     let thrown: { code?: string; message?: string } | undefined;
     try {
@@ -327,7 +331,7 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
     const { x, y } = data(40000);
     const pinv = new ng.NaturalGradient(small, { loss: 'gaussian', space: 'kernel', damping: 0, adaptive: false });
     const wide = ng.sequential([ng.linear(100, 500), ng.tanh(), ng.linear(500, 1)], { seed: 2 }); // P = 51001
-    const dense = new ng.NaturalGradient(wide, { loss: 'gaussian', space: 'kernel', assembly: 'dense' });
+    const dense = new ng.NaturalGradient(wide, { loss: 'gaussian', space: 'kernel', assembly: 'dense', solver: 'cholesky' });
     const xw = new Float32Array(46000 * 100),
       yw = new Float32Array(46000);
     const t0 = performance.now();
@@ -345,7 +349,7 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
   it('a system past the 32-bit BLAS limit (N·r = 46341 in kernel space) is ERR_OUT_OF_RANGE before anything is allocated, not V8\'s "Invalid typed array length"', () => {
     const n = 46341;
     const model = ng.sequential([ng.linear(2, 8), ng.tanh(), ng.linear(8, 1)], { seed: 2 });
-    const opt = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel' });
+    const opt = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', solver: 'cholesky' });
     const { x, y } = data(n);
     expect(() => opt.step(x, y, n)).toThrow(
       expect.objectContaining({
@@ -355,12 +359,21 @@ describe("the optimizer's exact step checks its memory before allocating", () =>
         ),
       })
     );
+    // solver 'auto' (the default) takes that step by conjugate gradients: no N·r × N·r matrix, no 32-bit limit
+    const auto = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel' });
+    const info = auto.step(x, y, n);
+    expect(info.accepted).toBe(true);
+    expect(info.lossAfter).toBeLessThan(info.loss);
+    expect(auto.profile).toMatchObject({ solver: 'cg', size: n });
+    // the true residual is bounded below by the float32 products: contract's gemm sums over the N samples,
+    // √N·2⁻²⁴ ≈ 1.3e-5 at N = 46341 (measured 2.3e-5; the recurrence itself reached the 1e-6 asked for)
+    expect(auto.profile!.residual).toBeLessThan(1e-4);
   });
   it('against the real memory: a float64 kernel-space step at N·r = 46340 (≈ 34 GB) is refused within a second', (ctx) => {
     const n = 46340;
     const model = ng.sequential([ng.linear(2, 8), ng.tanh(), ng.linear(8, 1)], { seed: 2 });
     if (memoryInfo().available > 4 * 46340 ** 2 * 4) ctx.skip(); // a machine with more memory would run it
-    const opt = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', precision: 'float64' });
+    const opt = new ng.NaturalGradient(model, { loss: 'gaussian', space: 'kernel', precision: 'float64', solver: 'cholesky' });
     const { x, y } = data(n);
     const t0 = performance.now();
     let thrown: { code?: string; bytesNeeded?: number; bytesAvailable?: number } | undefined;

@@ -15,45 +15,17 @@
 // (n_W = B̃ᵀ A, n_b = B̃ᵀ 1, B̃_i = Σ_m c_(i,m) B_(i,m)). Memory O(N·r·width + (N·r)²).
 import { fisherFactors, meanLoss } from '../distributions';
 import { contract, materialize, outputJacobians } from '../nn/jacobian';
-import type { Sequential, Trace } from '../nn/sequential';
 import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, type Task } from '../task';
 import { native, requireMemory } from '../native';
 import type { StepBatch } from './batch';
-import type { Assembly, ExactConfig, Workspace } from './exact_config';
+import type { ExactConfig, Workspace } from './exact_config';
+import { solveExactCg } from './exact_cg';
+import type { ExactResult, ExactSolution, ExactSystem, Linearization, MomentumTerm, StepProfile } from './exact_types';
 import { checkExactSize } from './exact_size';
 import { addMomentum, applyTranspose, springRhs } from './spring';
 
 export type { Assembly, ExactConfig, Space, Workspace } from './exact_config';
-
-/** Where the time of one direction went (milliseconds) and how it was solved. */
-export interface StepProfile {
-  /** Forward pass, loss, Fisher factors. */
-  forward: number;
-  /** Backpropagation of the N·r seeds to every linear layer. */
-  backprop: number;
-  /** Kernel (SᵀS, kernel space) or S Sᵀ and S u (parameter space). */
-  kernel: number;
-  solve: number;
-  /** n_θ = S c (kernel space) and, for a step, θ ← θ − lr·n_θ. */
-  update: number;
-  total: number;
-  space: 'kernel' | 'parameter';
-  assembly: Assembly;
-  /** Size of the solved system: N·r in kernel space, P in parameter space. */
-  size: number;
-  /** 'cholesky', 'pinv', or 'pinv-fallback' (Cholesky found the damped system not numerically positive definite). */
-  solver: 'cholesky' | 'pinv' | 'pinv-fallback';
-  /** Eigenvalues kept by the pseudo-inverse (pinv solvers only). */
-  rank?: number;
-}
-
-export interface ExactResult {
-  /** n_θ [P]. */
-  direction: Float32Array;
-  /** L(θ) before any step. */
-  loss: number;
-  profile: StepProfile;
-}
+export type { ExactResult, ExactSolution, ExactSystem, Linearization, MomentumTerm, StepProfile } from './exact_types';
 
 const now = () => performance.now();
 
@@ -81,69 +53,6 @@ function* solve(k: Float32Array, m: number, rhs: Float32Array, d: number, cfg: E
   return { x, solver, rank };
 }
 
-/**
- * Everything of one batch that does not depend on λ: the forward pass, the Fisher factors, the
- * backpropagated B's and the assembled kernel. solveExact() turns it into a direction for any λ (and
- * momentum) at the cost of one solve, which is what a rejected Levenberg–Marquardt step retries with.
- */
-export interface ExactSystem {
-  /** The calling function's name, for errors ('NaturalGradient.step'). */
-  readonly fn: string;
-  readonly model: Sequential;
-  readonly trace: Trace;
-  /** B per linear layer ([N·r, out], see outputJacobians). */
-  readonly bs: readonly Float32Array[];
-  /** Batch size N, rank r of the output Fisher, M = N·r, P. */
-  readonly n: number;
-  readonly r: number;
-  readonly m: number;
-  readonly p: number;
-  readonly space: 'kernel' | 'parameter';
-  readonly assembly: Assembly;
-  /** Kernel space: SᵀS [M, M]. Parameter space: S Sᵀ [P, P]. Not modified by the solves. */
-  readonly kernel: Float32Array;
-  /** S [P, M] when it was materialised (dense assembly or parameter space). */
-  readonly s: Float32Array | undefined;
-  /** u [M] (L_i u_i = g_i): g_θ = (1/N) S u. */
-  readonly u: Float32Array;
-  /** S u [P] (parameter space only). */
-  readonly su: Float32Array | undefined;
-  /** L(θ). */
-  readonly loss: number;
-  /** Milliseconds spent on the forward pass, the backpropagation and the kernel. */
-  readonly times: { forward: number; backprop: number; kernel: number };
-}
-
-/** SPRING's momentum term (see ./spring.ts): μ and the previous direction n_{k−1} [P]. */
-export interface MomentumTerm {
-  mu: number;
-  previous: Float32Array;
-}
-
-export interface ExactSolution {
-  /** n [P]. */
-  direction: Float32Array;
-  solver: StepProfile['solver'];
-  rank: number | undefined;
-  /** gᵀn = (1/N) uᵀ(Sᵀn), float64. */
-  gn: number;
-  /** nᵀF_θ n = (1/N) ‖Sᵀn‖², float64 (undamped Fisher). */
-  nFn: number;
-  /** Milliseconds in the solve, and in forming n from its coefficients. */
-  times: { solve: number; update: number };
-}
-
-/** The linearisation of one batch at θ: forward pass, loss, Fisher factors, backpropagated B's. */
-export interface Linearization {
-  readonly trace: Trace;
-  readonly bs: readonly Float32Array[];
-  readonly r: number;
-  /** u [N·r] (L_i u_i = g_i). */
-  readonly u: Float32Array;
-  readonly loss: number;
-  readonly times: { forward: number; backprop: number };
-}
-
 /** Forward pass, L(θ), F_i = L_i L_iᵀ with L_i u_i = g_i, and B = L_iᵀ ∂η_i/∂z for every linear layer. */
 export function* linearizeExact(batch: StepBatch): Task<Linearization> {
   const { model, theta, family: fam, fn, x, y, n } = batch;
@@ -159,10 +68,11 @@ export function* linearizeExact(batch: StepBatch): Task<Linearization> {
 }
 
 /** The λ-independent part of the exact natural gradient for the batch (x [N, inDim], y) at θ (`linearization`: of the same batch and θ, if already computed). */
-export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace, linearization?: Linearization): Task<ExactSystem> {
+export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace, linearization?: Linearization, how?: 'direct' | 'cg'): Task<ExactSystem> {
   const { model, fn, n } = batch;
   const p = model.numParameters;
-  if (!linearization) checkExactSize(batch, cfg, ws); // before any work (a step checks before its linearisation)
+  // before any work (a step checks before its linearisation and passes what checkExactSize chose)
+  const solveBy = how ?? checkExactSize(batch, cfg, ws);
   const { trace, bs, r, u, loss, times } = linearization ?? (yield* linearizeExact(batch));
   const t2 = now();
   const m = n * r;
@@ -170,7 +80,10 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
   let s: Float32Array | undefined;
   let su: Float32Array | undefined;
   let kernel: Float32Array;
-  if (space === 'kernel') {
+  if (solveBy === 'cg') {
+    kernel = new Float32Array(0); // never formed: CG multiplies by S and Sᵀ (./exact_cg.ts)
+    if (space === 'parameter') su = yield* contract(model, trace, bs, u, r, new Float32Array(p)); // S u
+  } else if (space === 'kernel') {
     if (cfg.assembly === 'layer') {
       // SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1), all layers in one fused call (overwrites the kernel)
       kernel = ws.kernel?.length === m * m ? ws.kernel : (ws.kernel = new Float32Array(m * m));
@@ -198,6 +111,8 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
     space,
     assembly: space === 'kernel' ? cfg.assembly : 'dense',
     kernel,
+    iterative: solveBy === 'cg',
+    warm: { x: null },
     s,
     u,
     su,
@@ -235,6 +150,7 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * parameter space: nᵀF_θ n = (1/N) nᵀ(S Sᵀ)n, gᵀn = (1/N)(S u)ᵀn (P² float64 multiply-adds).
  */
 export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig, momentum?: MomentumTerm, quadratic = true): Task<ExactSolution> {
+  if (sys.iterative) return yield* solveExactCg(sys, damping, cfg, momentum, quadratic);
   const { fn, model, trace, bs, n, r, m, p, kernel, s, u } = sys;
   const d = n * damping; // F_θ + λI = (1/N)(S Sᵀ + NλI)
   const mu = momentum && momentum.mu !== 0 ? momentum.mu : 0;
@@ -286,7 +202,13 @@ export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig,
 export function* exactDirection(batch: StepBatch, cfg: ExactConfig, ws: Workspace): Task<ExactResult> {
   const sys = yield* assembleExact(batch, cfg, ws);
   const sol = yield* solveExact(sys, cfg.damping, cfg, undefined, false);
+  recordCg(ws, sol, cfg); // solver 'auto's next estimate
   return { direction: sol.direction, loss: sys.loss, profile: profileOf(sys, sol) };
+}
+
+/** Keeps a CG solve's iteration count for solver 'auto's next estimate (./exact_size.ts); one that ran out counts as maxIterations. */
+export function recordCg(ws: Workspace, sol: ExactSolution, cfg: ExactConfig): void {
+  if (sol.iterations !== undefined) ws.cgIterations = sol.converged === false ? cfg.maxIterations : sol.iterations;
 }
 
 /** The StepProfile of one assembled system and one solve of it. */
@@ -305,5 +227,6 @@ export function profileOf(sys: ExactSystem, sol: ExactSolution): StepProfile {
     size: sys.space === 'kernel' ? sys.m : sys.p,
     solver: sol.solver,
     ...(sol.rank !== undefined ? { rank: sol.rank } : {}),
+    ...(sol.iterations !== undefined ? { iterations: sol.iterations, residual: sol.residual, converged: sol.converged } : {}),
   };
 }

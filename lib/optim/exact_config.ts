@@ -5,6 +5,13 @@ import type { Precision } from '../linalg';
 export type Space = 'auto' | 'kernel' | 'parameter';
 /** Kernel-space assembly: 'layer' never forms the Jacobian; 'dense' forms S [P, N·r], then SᵀS. */
 export type Assembly = 'layer' | 'dense';
+/**
+ * How the damped system is solved. 'cholesky': directly — the kernel formed and factored (at λ = 0 the
+ * pseudo-inverse). 'cg': matrix-free conjugate gradients — the kernel is never formed; each iteration
+ * is one product S(Sᵀv) or Sᵀ(S v) from the layer factors, O(N·P); needs λ > 0. 'auto': direct when its
+ * kernel and factor fit in the memory available and the 32-bit BLAS limits, else CG (with λ > 0).
+ */
+export type Solver = 'auto' | 'cholesky' | 'cg';
 
 export interface ExactConfig {
   /** λ ≥ 0. */
@@ -16,6 +23,14 @@ export interface ExactConfig {
   assembly: Assembly;
   /** Cap on the bytes one step may allocate (with NATGRAD_MAX_MEMORY / setMemoryLimit(): the smaller wins). */
   maxMemory?: number;
+  solver: Solver;
+  /**
+   * CG: stop when the recurrence's relative residual reaches this. The true residual (in the profile) cannot
+   * go below the float32 rounding of the products, about √N·6e-8 (1e-5 at N = 46k samples).
+   */
+  tolerance: number;
+  /** CG: at most this many iterations. */
+  maxIterations: number;
 }
 
 /**
@@ -24,4 +39,6 @@ export interface ExactConfig {
  */
 export interface Workspace {
   kernel: Float32Array | null;
+  /** Iterations of the last CG solve: solver 'auto's estimate of the next one's cost (./exact_size.ts). */
+  cgIterations?: number;
 }

@@ -1,6 +1,6 @@
 // Whether an exact step fits: the 32-bit limits of BLAS/LAPACK and the memory it will allocate,
 // checked before anything of the step is computed.
-import { native, requireMemory } from '../native';
+import { memoryInfo, native, requireMemory } from '../native';
 import type { Sequential } from '../nn/sequential';
 import type { StepBatch } from './batch';
 import type { ExactConfig, Workspace } from './exact_config';
@@ -42,20 +42,97 @@ export function exactMemoryBytes(model: Sequential, n: number, r: number, space:
 const INT32_MAX = 2 ** 31 - 1;
 
 /**
- * Before anything of an exact step is computed (its forward pass and backpropagation take seconds at
- * N = 46,000): ERR_OUT_OF_RANGE past the 32-bit limit, ERR_OUT_OF_MEMORY when exactMemoryBytes() do
- * not fit. r is the output family's Fisher rank, known before the forward pass.
+ * The bytes conjugate gradients hold (./exact_cg.ts): six float64 vectors of the system's size (x, r,
+ * p, A p, the right-hand side, a product), the float32 copies of a product's input and output
+ * (4·(M + P) twice), and one linear layer's temporaries at a time (its N × width rows, twice).
  */
-export function checkExactSize(batch: StepBatch, cfg: ExactConfig, ws: Workspace, promiseForm = false): void {
+export function cgMemoryBytes(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter') {
+  const m = n * r,
+    p = model.numParameters;
+  const size = space === 'kernel' ? m : p;
+  const width = Math.max(...model.slots.map(({ layer }) => Math.max(layer.inFeatures, layer.outFeatures)));
+  const parts: [string, number][] = [
+    [`CG vectors 6×${size}`, 48 * size],
+    ['product buffers', 8 * (m + p)],
+    ['layer temporaries', 8 * n * width],
+  ];
+  return { bytes: parts.reduce((acc, [, b]) => acc + b, 0), parts };
+}
+
+/** CG iterations assumed before any was measured (bench:scale: 61–109 at λ = 1e-3, N·r = 2k–64k). */
+const CG_ITERATIONS_GUESS = 100;
+/**
+ * How much slower a flop of CG's products runs than one of the direct solve: thin gemms and JS loops
+ * against one large blocked factorisation. 5, from bench/results/scale.json on this machine (CG slower
+ * than Cholesky at N·r = 8k, faster at 16k).
+ */
+const CG_FLOP_COST = 5;
+/** The smallest λ at which 'auto' may prefer CG for its cost (it still takes CG, for any λ > 0, where the direct solve does not fit). */
+export const CG_MIN_DAMPING = 1e-6;
+
+/**
+ * Solver 'auto' between two solves that both fit: the cheaper by flops. Direct, kernel space with layer
+ * assembly: s³/3 (Cholesky) + Σ_l (M²·out_l + N²·in_l) (layerGramSum); dense or parameter space:
+ * s³/3 + s²·(P or M) (the Gram of S). CG: iterations × (4·N·Σ_l in_l·out_l + 4·M·Σ_l out_l) (a product's
+ * two gemms and its contraction, per iteration) × CG_FLOP_COST, with the last solve's iterations
+ * (CG_ITERATIONS_GUESS before the first).
+ */
+export function cgIsCheaper(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace): boolean {
+  const m = n * r,
+    p = model.numParameters;
+  const s = space === 'kernel' ? m : p;
+  let direct = s ** 3 / 3;
+  if (space === 'kernel' && cfg.assembly === 'layer') for (const { layer } of model.slots) direct += m * m * layer.outFeatures + n * n * layer.inFeatures;
+  else direct += s * s * (space === 'kernel' ? p : m);
+  let product = 0;
+  for (const { layer } of model.slots) product += 4 * n * layer.inFeatures * layer.outFeatures + 4 * m * layer.outFeatures;
+  return (ws.cgIterations ?? CG_ITERATIONS_GUESS) * product * CG_FLOP_COST < direct;
+}
+
+const mb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
+
+/**
+ * Before anything of an exact step is computed (its forward pass and backpropagation take seconds at
+ * N = 46,000), how it will solve — 'direct' (kernel and factorisation) or 'cg' (conjugate gradients,
+ * ./exact_cg.ts) — by cfg.solver; 'auto' takes the direct solve when it fits (the 32-bit BLAS/LAPACK
+ * limits, and exactMemoryBytes() within the memory available and maxMemory) and is not dearer than CG
+ * by cgIsCheaper's estimate, else CG when λ > 0.
+ * Throws ERR_OUT_OF_RANGE past a 32-bit limit and ERR_OUT_OF_MEMORY when what it chose does not fit.
+ * r is the output family's Fisher rank, known before the forward pass.
+ */
+export function checkExactSize(batch: StepBatch, cfg: ExactConfig, ws: Workspace, promiseForm = false): 'direct' | 'cg' {
   const { fn, model, family: fam, n } = batch;
   const r = fam.rank(model.outDim),
     p = model.numParameters,
     m = n * r;
   const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
   const size = space === 'kernel' ? m : p;
+  const range = (msg: string) => Object.assign(new RangeError(`${fn}: ${msg}`), { code: 'ERR_OUT_OF_RANGE' });
   // BLAS and LAPACK index a matrix with 32-bit integers; at λ = 0 syevd's workspace must fit one too
   const limit = cfg.damping === 0 ? native.limits.maxEigenOrder : native.limits.maxOrder;
-  const range = (msg: string) => Object.assign(new RangeError(`${fn}: ${msg}`), { code: 'ERR_OUT_OF_RANGE' });
+  const sTooBig = (space === 'parameter' || cfg.assembly === 'dense') && p * m > INT32_MAX;
+  const direct = exactMemoryBytes(model, n, r, space, cfg, ws, promiseForm);
+  const available = Math.min(memoryInfo().available, cfg.maxMemory ?? Infinity);
+  const tooBig = direct.bytes >= native.limits.checkBytes && direct.bytes > available; // requireMemory's own rule
+  // by cost only with λ ≥ CG_MIN_DAMPING: below it CG's iterations grow like √κ and the estimate is no guide
+  const cheaper = cfg.damping >= CG_MIN_DAMPING && cgIsCheaper(model, n, r, space, cfg, ws);
+  const useCg = cfg.solver === 'cg' || (cfg.solver === 'auto' && cfg.damping > 0 && (size > limit || sTooBig || tooBig || cheaper));
+  if (useCg) {
+    if (cfg.damping === 0)
+      throw range("solver 'cg' needs damping > 0 (conjugate gradients need a positive definite system; λ = 0 is the pseudo-inverse, a direct solve)");
+    const { bytes, parts } = cgMemoryBytes(model, n, r, space);
+    requireMemory(
+      fn,
+      bytes,
+      `conjugate gradients in ${space} space, N·r = ${m}, P = ${p}: ${parts.map(([w, b]) => `${w} ${mb(b)}`).join(', ')}`,
+      cfg.maxMemory
+    );
+    return 'cg';
+  }
+  const cgAdvice =
+    cfg.damping > 0
+      ? "; or solver: 'cg' (or 'auto'), which never forms it"
+      : "; or damping > 0, which solver 'auto' then solves by conjugate gradients without forming it";
   if (size > limit) {
     const what = space === 'kernel' ? `N·r = ${n}·${r} = ${size}` : `P = ${size}`;
     const why =
@@ -64,14 +141,13 @@ export function checkExactSize(batch: StepBatch, cfg: ExactConfig, ws: Workspace
         : `the 32-bit BLAS/LAPACK limit of ${limit} (2³¹ − 1 elements)`;
     const advice =
       space === 'kernel' ? 'use smaller batches' + (p <= limit ? " or space: 'parameter' (P × P)" : '') : `use space: 'kernel' with N·r ≤ ${limit}`;
-    throw range(`the ${space}-space system has order ${what}, past ${why}; ${advice}`);
+    throw range(`the ${space}-space system has order ${what}, past ${why}; ${advice}${cgAdvice}`);
   }
-  if ((space === 'parameter' || cfg.assembly === 'dense') && p * m > INT32_MAX)
+  if (sTooBig)
     throw range(
-      `S [P, N·r] = [${p}, ${m}] has ${p * m} elements, past the 32-bit BLAS limit (2³¹ − 1); use smaller batches${space === 'kernel' ? " or assembly: 'layer'" : ''}`
+      `S [P, N·r] = [${p}, ${m}] has ${p * m} elements, past the 32-bit BLAS limit (2³¹ − 1); use smaller batches${space === 'kernel' ? " or assembly: 'layer'" : ''}${cgAdvice}`
     );
-  const { bytes, parts } = exactMemoryBytes(model, n, r, space, cfg, ws, promiseForm);
-  const text = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
-  const what = `${space} space, N·r = ${n * r}, P = ${model.numParameters}: ${parts.map(([w, b]) => `${w} ${text(b)}`).join(', ')}`;
-  requireMemory(fn, bytes, what, cfg.maxMemory);
+  const what = `${space} space, N·r = ${n * r}, P = ${model.numParameters}: ${direct.parts.map(([w, b]) => `${w} ${mb(b)}`).join(', ')}`;
+  requireMemory(fn, direct.bytes, what, cfg.maxMemory);
+  return 'direct';
 }

@@ -3,9 +3,9 @@
 // callers), and their resolution into the settings a step runs with.
 import type { LossName } from '../distributions';
 import type { Precision } from '../linalg';
-import { checkNumber, describe } from '../util/validate';
+import { checkCount, checkNumber, describe } from '../util/validate';
 import { type DampingRule, dampingRule, type LevenbergMarquardtOptions } from './damping';
-import type { Assembly, ExactConfig, Space } from './exact_config';
+import type { Assembly, ExactConfig, Solver, Space } from './exact_config';
 
 /**
  * 'exact': the batch natural gradient (F_θ + λI)⁺ g_θ. The other two are the natural-chain-rule proposal, kept
@@ -64,6 +64,19 @@ export interface ExactNaturalGradientOptions extends CommonNaturalGradientOption
    * and throws ERR_OUT_OF_MEMORY naming the bytes, leaving the optimizer unchanged. Default: none.
    */
   maxMemory?: number;
+  /**
+   * How the damped system is solved: 'auto' (default: the direct solve — kernel and Cholesky — when they
+   * fit in memory and the 32-bit BLAS limits, else matrix-free conjugate gradients), 'cholesky' (always
+   * direct) or 'cg' (always CG; needs damping > 0). See docs/optimizer.md.
+   */
+  solver?: Solver;
+  /**
+   * CG: the relative residual ‖b − A x‖/‖b‖ to reach. Default 1e-6. The products are float32, so the true
+   * residual (profile.residual) levels off near √N·6e-8 (1e-5 at N = 46k samples).
+   */
+  tolerance?: number;
+  /** CG: the most iterations per solve. Default 1000. */
+  maxIterations?: number;
 }
 
 /** The proposal's methods: only the common options. */
@@ -74,7 +87,7 @@ export interface ProposalNaturalGradientOptions extends CommonNaturalGradientOpt
 export type NaturalGradientOptions = ExactNaturalGradientOptions | ProposalNaturalGradientOptions;
 
 const COMMON_NAMES = ['loss', 'lr', 'damping', 'method', 'adaptive', 'maxStepNorm', 'maxKL'] as const;
-const EXACT_NAMES = ['momentum', 'precision', 'rcond', 'space', 'assembly', 'maxMemory'] as const;
+const EXACT_NAMES = ['momentum', 'precision', 'rcond', 'space', 'assembly', 'maxMemory', 'solver', 'tolerance', 'maxIterations'] as const;
 /** Every option name (an unknown one is refused). */
 export const OPTION_NAMES: readonly string[] = [...COMMON_NAMES, ...EXACT_NAMES];
 
@@ -121,6 +134,9 @@ export function resolveOptions(fn: string, options: NaturalGradientOptions): Res
       space: oneOf(fn, 'space', o.space, ['auto', 'kernel', 'parameter'], 'auto'),
       assembly: oneOf(fn, 'assembly', o.assembly, ['layer', 'dense'], 'layer'),
       maxMemory: o.maxMemory === undefined ? undefined : checkNumber(fn, "option 'maxMemory'", o.maxMemory, 1),
+      solver: oneOf(fn, 'solver', o.solver, ['auto', 'cholesky', 'cg'], 'auto'),
+      tolerance: checkNumber(fn, "option 'tolerance'", o.tolerance ?? 1e-6, 0, true),
+      maxIterations: checkCount(fn, 'maxIterations', o.maxIterations ?? 1000),
     },
     rule: dampingRule(fn, options.adaptive),
     mu,
@@ -131,8 +147,11 @@ export function resolveOptions(fn: string, options: NaturalGradientOptions): Res
 
 /** The resolved settings that a saved state must share to be loaded (all but lr and λ). */
 export function optionsSignature(loss: LossName, r: ResolvedOptions): string {
-  const { precision, rcond, space, assembly } = r.config;
+  const { precision, rcond, space, assembly, solver, tolerance, maxIterations } = r.config;
   return JSON.stringify({
+    solver,
+    tolerance,
+    maxIterations,
     loss,
     method: r.method,
     precision,

@@ -22,6 +22,7 @@ import {
   linearizeExact,
   type MomentumTerm,
   profileOf,
+  recordCg,
   solveExact,
   type StepProfile,
   type Workspace,
@@ -174,6 +175,13 @@ export function* naturalStep(st: NaturalStepState, method: string, x: Float32Arr
   }
 }
 
+/** solveExact, keeping a CG solve's iteration count for solver 'auto's next estimate (./exact_size.ts). */
+function* solveRecorded(st: NaturalStepState, sys: ExactSystem, lambda: number, momentum: MomentumTerm | undefined): Task<ExactSolution> {
+  const sol = yield* solveExact(sys, lambda, st.settings.config, momentum);
+  recordCg(st.workspace, sol, st.settings.config);
+  return sol;
+}
+
 /**
  * A step's stage 1: the forward pass and loss at θ, the Fisher factors and backpropagation, and (exact)
  * the assembled kernel — everything that does not depend on λ — with the solver for a given λ; or the
@@ -190,14 +198,15 @@ function* linearizeStep(
   const b = batchOf(st, method, st.model.params, x, y, batch);
   let lin: Linearization | undefined;
   let sys: ExactSystem | undefined;
-  if (st.method === 'exact') checkExactSize(b, st.settings.config, st.workspace, method === 'stepAsync'); // before any work
+  // before any work: whether it fits, and how it will solve (direct or conjugate gradients)
+  const how = st.method === 'exact' ? checkExactSize(b, st.settings.config, st.workspace, method === 'stepAsync') : undefined;
   try {
     lin = yield* linearizeExact(b);
     info.loss = lin.loss;
     if (!Number.isFinite(lin.loss)) return { reject: `the loss on this batch is ${lin.loss}; ${largestInput(x, batch)}` };
     if (st.method === 'exact') {
-      const s = (sys = yield* assembleExact(b, st.settings.config, st.workspace, lin));
-      return { lin, sys, solveAt: (l, mom) => solveExact(s, l, st.settings.config, mom), profile: (sol) => profileOf(s, sol) };
+      const s = (sys = yield* assembleExact(b, st.settings.config, st.workspace, lin, how));
+      return { lin, sys, solveAt: (l, mom) => solveRecorded(st, s, l, mom), profile: (sol) => profileOf(s, sol) };
     }
     // The proposal's methods give only a direction; gᵀn and nᵀF_θ n come from the linearisation.
     return { lin, sys, ...proposalSolver(b, lin, (l) => methodDirection(st, b, { ...st.settings.config, damping: l })) };

@@ -1,0 +1,92 @@
+// The exact natural gradient's damped system solved matrix-free, by conjugate gradients (./cg.ts), for
+// batches whose kernel does not fit in memory (solver 'cg', or 'auto' past the memory available):
+//
+//   kernel space:    (SᵀS + NλI) c = u − μ Sᵀn₋,            n = S c + μ n₋
+//   parameter space: (S Sᵀ + NλI) d = S u − μ S Sᵀ n₋,      n = d + μ n₋
+//
+// (the same systems as ./exact.ts solves directly). Neither SᵀS nor S is formed: S c is contracted layer
+// by layer from the backpropagated B's (nn/jacobian.ts, contract) and Sᵀv is a Jacobian-vector product
+// (./spring.ts, applyTranspose), one gemm per linear layer each, so a product costs O(N·P) and the
+// memory stays O(N·r·width + P). λ > 0 makes the system positive definite, as CG needs.
+import { contract } from '../nn/jacobian';
+import type { Task } from '../task';
+import { type CgResult, conjugateGradient } from './cg';
+import type { ExactConfig } from './exact_config';
+import type { ExactSolution, ExactSystem, MomentumTerm } from './exact_types';
+import { addMomentum, applyTranspose } from './spring';
+
+const now = () => performance.now();
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfig, momentum?: MomentumTerm, quadratic = true): Task<ExactSolution> {
+  const { model, trace, bs, n, r, p, u } = sys;
+  const d = n * damping; // F_θ + λI = (1/N)(S Sᵀ + NλI)
+  const mu = momentum && momentum.mu !== 0 ? momentum.mu : 0;
+  const S = (c: ArrayLike<number>) => contract(model, trace, bs, Float32Array.from(c), r, new Float32Array(p)); // S c [P]
+  const St = (v: Float32Array) => applyTranspose(model, trace, bs, r, v); // Sᵀv [N·r], float64
+  const options = { tol: cfg.tolerance, maxIterations: cfg.maxIterations, x0: sys.warm.x ?? undefined };
+  const t0 = now();
+  let direction: Float32Array;
+  let cg: CgResult;
+  if (sys.space === 'kernel') {
+    const rhs = Float64Array.from(u);
+    if (mu !== 0) {
+      const sp = yield* St(momentum!.previous);
+      for (let i = 0; i < rhs.length; i++) rhs[i] -= mu * sp[i];
+    }
+    cg = yield* conjugateGradient(
+      function* (v) {
+        const out = yield* St(yield* S(v)); // SᵀS v
+        for (let i = 0; i < out.length; i++) out[i] += d * v[i];
+        return out;
+      },
+      rhs,
+      options
+    );
+    direction = yield* S(cg.x); // n = S c
+  } else {
+    const rhs = Float64Array.from(sys.su!);
+    if (mu !== 0) {
+      const ssp = yield* S(yield* St(momentum!.previous));
+      for (let i = 0; i < rhs.length; i++) rhs[i] -= mu * ssp[i];
+    }
+    cg = yield* conjugateGradient(
+      function* (v) {
+        const sv = yield* S(yield* St(Float32Array.from(v))); // S Sᵀ v
+        const out = Float64Array.from(sv);
+        for (let i = 0; i < out.length; i++) out[i] += d * v[i];
+        return out;
+      },
+      rhs,
+      options
+    );
+    direction = Float32Array.from(cg.x);
+  }
+  sys.warm.x = cg.x; // a retry at another λ on the same batch starts from here
+  const t1 = now();
+  if (mu !== 0) addMomentum(direction, mu, momentum!.previous);
+  let gn = NaN,
+    nFn = NaN;
+  if (quadratic) {
+    const stn = yield* St(direction); // gᵀn = (1/N) uᵀSᵀn, nᵀF_θ n = (1/N)‖Sᵀn‖²
+    gn = dot(u, stn) / n;
+    nFn = dot(stn, stn) / n;
+  }
+  const t2 = now();
+  return {
+    direction,
+    solver: 'cg',
+    rank: undefined,
+    iterations: cg.iterations,
+    residual: cg.residual,
+    converged: cg.converged,
+    gn,
+    nFn,
+    times: { solve: t1 - t0, update: t2 - t1 },
+  };
+}

@@ -1,0 +1,112 @@
+// The data the exact natural gradient passes between its stages (./exact.ts, ./exact_cg.ts): the
+// linearisation of a batch, the assembled system, a solution and where the time went.
+import type { Sequential, Trace } from '../nn/sequential';
+import type { Assembly } from './exact_config';
+
+/** Where the time of one direction went (milliseconds) and how it was solved. */
+export interface StepProfile {
+  /** Forward pass, loss, Fisher factors. */
+  forward: number;
+  /** Backpropagation of the N·r seeds to every linear layer. */
+  backprop: number;
+  /** Kernel (SᵀS, kernel space) or S Sᵀ and S u (parameter space). */
+  kernel: number;
+  solve: number;
+  /** n_θ = S c (kernel space) and, for a step, θ ← θ − lr·n_θ. */
+  update: number;
+  total: number;
+  space: 'kernel' | 'parameter';
+  assembly: Assembly;
+  /** Size of the solved system: N·r in kernel space, P in parameter space. */
+  size: number;
+  /**
+   * 'cholesky', 'pinv', 'pinv-fallback' (Cholesky found the damped system not numerically positive
+   * definite), or 'cg' (matrix-free conjugate gradients: ./exact_cg.ts).
+   */
+  solver: 'cholesky' | 'pinv' | 'pinv-fallback' | 'cg';
+  /** Eigenvalues kept by the pseudo-inverse (pinv solvers only). */
+  rank?: number;
+  /** CG: iterations, the relative residual ‖b − A x‖/‖b‖ reached (computed afresh at the end), and whether it reached the tolerance. */
+  iterations?: number;
+  residual?: number;
+  converged?: boolean;
+}
+
+export interface ExactResult {
+  /** n_θ [P]. */
+  direction: Float32Array;
+  /** L(θ) before any step. */
+  loss: number;
+  profile: StepProfile;
+}
+
+/**
+ * Everything of one batch that does not depend on λ: the forward pass, the Fisher factors, the
+ * backpropagated B's and the assembled kernel. solveExact() turns it into a direction for any λ (and
+ * momentum) at the cost of one solve, which is what a rejected Levenberg–Marquardt step retries with.
+ */
+export interface ExactSystem {
+  /** The calling function's name, for errors ('NaturalGradient.step'). */
+  readonly fn: string;
+  readonly model: Sequential;
+  readonly trace: Trace;
+  /** B per linear layer ([N·r, out], see outputJacobians). */
+  readonly bs: readonly Float32Array[];
+  /** Batch size N, rank r of the output Fisher, M = N·r, P. */
+  readonly n: number;
+  readonly r: number;
+  readonly m: number;
+  readonly p: number;
+  readonly space: 'kernel' | 'parameter';
+  readonly assembly: Assembly;
+  /** Kernel space: SᵀS [M, M]. Parameter space: S Sᵀ [P, P]. Not modified by the solves. Empty when iterative. */
+  readonly kernel: Float32Array;
+  /** Solved by conjugate gradients (./exact_cg.ts): the kernel was not formed. */
+  readonly iterative: boolean;
+  /** CG: the last solution, the start of a retry at another λ. */
+  readonly warm: { x: Float64Array | null };
+  /** S [P, M] when it was materialised (dense assembly or parameter space). */
+  readonly s: Float32Array | undefined;
+  /** u [M] (L_i u_i = g_i): g_θ = (1/N) S u. */
+  readonly u: Float32Array;
+  /** S u [P] (parameter space only). */
+  readonly su: Float32Array | undefined;
+  /** L(θ). */
+  readonly loss: number;
+  /** Milliseconds spent on the forward pass, the backpropagation and the kernel. */
+  readonly times: { forward: number; backprop: number; kernel: number };
+}
+
+/** SPRING's momentum term (see ./spring.ts): μ and the previous direction n_{k−1} [P]. */
+export interface MomentumTerm {
+  mu: number;
+  previous: Float32Array;
+}
+
+export interface ExactSolution {
+  /** n [P]. */
+  direction: Float32Array;
+  solver: StepProfile['solver'];
+  rank: number | undefined;
+  /** CG only (see StepProfile). */
+  iterations?: number;
+  residual?: number;
+  converged?: boolean;
+  /** gᵀn = (1/N) uᵀ(Sᵀn), float64. */
+  gn: number;
+  /** nᵀF_θ n = (1/N) ‖Sᵀn‖², float64 (undamped Fisher). */
+  nFn: number;
+  /** Milliseconds in the solve, and in forming n from its coefficients. */
+  times: { solve: number; update: number };
+}
+
+/** The linearisation of one batch at θ: forward pass, loss, Fisher factors, backpropagated B's. */
+export interface Linearization {
+  readonly trace: Trace;
+  readonly bs: readonly Float32Array[];
+  readonly r: number;
+  /** u [N·r] (L_i u_i = g_i). */
+  readonly u: Float32Array;
+  readonly loss: number;
+  readonly times: { forward: number; backprop: number };
+}
