@@ -1,5 +1,5 @@
 import { cosine, EPS64, matmul, matvec, norm, pinv, pinvSolve, relDiff, symEig } from '../linalg64';
-import { backprop64, chain64, perSample64, sampleJacobian, seedSample64, stacked64 } from './reference64';
+import { backprop64, chain64, perSample64, sampleJacobian, proposalSample64, stacked64 } from './reference64';
 
 import { type Claim, type Verdict, EQUAL_RULE, EQUAL_TOL, equalVerdict, fmt, meanChange, pct } from './claim';
 import type { Batch64, Problem } from './problem';
@@ -9,27 +9,27 @@ import type { Batch64, Problem } from './problem';
 export function singleSampleClaim(pr: Problem, one: Batch64): Claim {
   const { p, k } = pr;
   const g = sampleJacobian(one.jac, p, 1, k, 0);
-  const seed = seedSample64(g, p, k, one.out.v, 0);
-  const rel = relDiff(seed.direction, one.exact.direction);
+  const proposal = proposalSample64(g, p, k, one.out.v, 0);
+  const rel = relDiff(proposal.direction, one.exact.direction);
   const fEig = symEig(one.out.f, k).values;
   const fCond = Math.max(...fEig) / Math.min(...fEig.map(Math.abs));
   const invertible = Math.min(...fEig) > k * EPS64 * Math.max(...fEig);
-  const muRel = relDiff(meanChange(one, p, 1, k, seed.direction), meanChange(one, p, 1, k, one.exact.direction));
+  const muRel = relDiff(meanChange(one, p, 1, k, proposal.direction), meanChange(one, p, 1, k, one.exact.direction));
   const verdict = equalVerdict(rel);
   let reason: string;
   if (verdict === 'holds')
-    reason = `With G of full column rank (rank ${seed.rank} = k) and F_η invertible, (G F_η Gᵀ)⁺ = (Gᵀ)⁺ F_η⁻¹ G⁺ and G⁺G = I: the proposal's algebra is right for one sample (difference ${fmt(rel)}, float64 rounding at κ(GᵀG) = ${fmt(seed.cond)}).`;
+    reason = `With G of full column rank (rank ${proposal.rank} = k) and F_η invertible, (G F_η Gᵀ)⁺ = (Gᵀ)⁺ F_η⁻¹ G⁺ and G⁺G = I: the proposal's algebra is right for one sample (difference ${fmt(rel)}, float64 rounding at κ(GᵀG) = ${fmt(proposal.cond)}).`;
   else if (!invertible)
     reason = `F_η is singular here (${pr.loss}), so the formula runs with F_η⁺: its step solves the same equation but is not the minimum-norm one (θ differs by ${pct(rel)}, the predicted distribution by only ${fmt(muRel)}); see the softmax claim.`;
-  else reason = `G is rank-deficient or badly conditioned here (rank ${seed.rank}, κ(GᵀG) = ${fmt(seed.cond)}), outside the proposal's assumption.`;
+  else reason = `G is rank-deficient or badly conditioned here (rank ${proposal.rank}, κ(GᵀG) = ${fmt(proposal.cond)}), outside the proposal's assumption.`;
   return {
     id: 'single-sample',
     title: 'One sample, G of full column rank: F_θ⁺ g_θ = G (GᵀG)⁻¹ F_η⁻¹ g_η',
     verdict,
     measured: rel,
-    metric: '‖n_seed − n_exact‖ / ‖n_exact‖ for sample 0 alone (float64, λ = 0)',
+    metric: '‖n_proposal − n_exact‖ / ‖n_exact‖ for sample 0 alone (float64, λ = 0)',
     rule: EQUAL_RULE,
-    details: { rankG: seed.rank, k, condGtG: seed.cond, condFeta: fCond, meanParameterDifference: muRel },
+    details: { rankG: proposal.rank, k, condGtG: proposal.cond, condFeta: fCond, meanParameterDifference: muRel },
     reason,
   };
 }

@@ -1,7 +1,7 @@
 import { NaturalGradient } from '../optim/natural_gradient';
 import { builtinData } from './data';
 import { EPS64, matvec, norm, powerLawFit, relDiff, symEig } from '../linalg64';
-import { exact64, loss64, sampleJacobian, seedSample64 } from './reference64';
+import { exact64, loss64, sampleJacobian, proposalSample64 } from './reference64';
 
 import { type Claim, type Verdict, fmt, meanChange, pct } from './claim';
 import { type Batch64, batch64, makeProblem, type Problem } from './problem';
@@ -19,11 +19,11 @@ export function softmaxClaim(pr: Problem): Claim {
   const ratio = Math.max(0, sorted[k - 1]) / sorted[0];
   const rank = sorted.filter((e) => e > k * EPS64 * sorted[0]).length;
   const g = sampleJacobian(one.jac, cat.p, 1, k, 0);
-  const seed = seedSample64(g, cat.p, k, one.out.v, 0);
-  const thetaRel = relDiff(seed.direction, one.exact.direction);
-  const muRel = relDiff(meanChange(one, cat.p, 1, k, seed.direction), meanChange(one, cat.p, 1, k, one.exact.direction));
-  // the difference moves all logits alike: Gᵀ(n_seed − n_exact) ∝ 1
-  const diff = seed.direction.map((v, q) => v - one.exact.direction[q]);
+  const proposal = proposalSample64(g, cat.p, k, one.out.v, 0);
+  const thetaRel = relDiff(proposal.direction, one.exact.direction);
+  const muRel = relDiff(meanChange(one, cat.p, 1, k, proposal.direction), meanChange(one, cat.p, 1, k, one.exact.direction));
+  // the difference moves all logits alike: Gᵀ(n_proposal − n_exact) ∝ 1
+  const diff = proposal.direction.map((v, q) => v - one.exact.direction[q]);
   const dEta = matvec(g, diff, k, cat.p, true);
   const spread = (Math.max(...dEta) - Math.min(...dEta)) / Math.max(...Array.from(dEta, Math.abs));
   const v1 = one.out.v.reduce((s, v) => s + v, 0) / norm(one.out.v); // 1ᵀF⁺g / ‖F⁺g‖

@@ -199,7 +199,7 @@ export function exact64(jac: Float64Array, out: Outputs64, p: number, n: number,
 }
 
 /** The proposal's formula for one sample: G (GᵀG + λI)⁻¹ v, G [P, k]; also κ(GᵀG + λI) and rank G. */
-export function seedSample64(
+export function proposalSample64(
   g: Float64Array,
   p: number,
   k: number,
@@ -218,7 +218,7 @@ export function seedSample64(
 export function perSample64(jac: Float64Array, v: Float64Array, p: number, n: number, k: number, lambda: number): Float64Array {
   const out = new Float64Array(p);
   for (let i = 0; i < n; i++) {
-    const d = seedSample64(sampleJacobian(jac, p, n, k, i), p, k, v.subarray(i * k, (i + 1) * k), lambda).direction;
+    const d = proposalSample64(sampleJacobian(jac, p, n, k, i), p, k, v.subarray(i * k, (i + 1) * k), lambda).direction;
     for (let q = 0; q < p; q++) out[q] += d[q] / n;
   }
   return out;
