@@ -2,25 +2,15 @@
 // without forming the kernel, against a dense float64 reference of (F_θ + λI)⁻¹ g_θ, in kernel and
 // parameter space; the solver choice ('auto' takes CG past the memory available); the failure cases.
 import { describe, expect, it } from 'vitest';
-import { NaturalGradient, type ExactNaturalGradientOptions } from '../lib/index';
 import { conjugateGradient } from '../lib/optim/cg';
 import { cgIsCheaper } from '../lib/optim/exact_size';
 import { runSync, type Task } from '../lib/task';
 import { choleskySolve64 } from './linalg64';
-import { type Arch, denseNaturalGradient, type Loss, relErr } from './helpers/reference';
-import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
+import { denseNaturalGradient, type Loss, relErr } from './helpers/reference';
+import { buildModel, mlp, exactOptimizer, problem } from './helpers/models';
 
-function setup(loss: Loss, arch: Arch, n: number, seed: number) {
-  const k = (arch[arch.length - 1] as { linear: [number, number] }).linear[1];
-  const d = (arch[0] as { linear: [number, number] }).linear[0];
-  return { arch, loss, theta: randomParams(arch, seed), x: randomInputs(n, d, 100 + seed), y: randomTargets(loss, n, k, 200 + seed), n };
-}
-type Setup = ReturnType<typeof setup>;
-function optimizer(pr: Setup, options: Omit<ExactNaturalGradientOptions, 'loss'>): NaturalGradient {
-  const model = buildModel(pr.arch);
-  model.setParameters(pr.theta);
-  return new NaturalGradient(model, { loss: pr.loss, ...options });
-}
+const setup = problem;
+const optimizer = exactOptimizer;
 
 describe('conjugateGradient', () => {
   it('solves an SPD system to the tolerance, in at most n iterations (exact arithmetic: n), and reports the true residual', () => {

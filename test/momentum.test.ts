@@ -4,7 +4,7 @@
 // Checked against a dense float64 solve of the normal equations (F_θ, g_θ from test/helpers/reference.ts)
 // and against the objective itself, in kernel and parameter space, with layer and dense assembly.
 import { describe, expect, it } from 'vitest';
-import { NaturalGradient, type Sequential, type ExactNaturalGradientOptions } from '../lib/index';
+import type { NaturalGradient, Sequential } from '../lib/index';
 import { decodeF32 } from '../lib/util/encode';
 import { linearizeExact } from '../lib/optim/exact';
 import { applyTranspose } from '../lib/optim/spring';
@@ -12,19 +12,10 @@ import { runSync } from '../lib/task';
 import { gaussian } from '../lib/distributions';
 import { choleskySolve64 } from './linalg64';
 import { type Arch, denseNaturalGradient, jacobian64, type Loss, relErr } from './helpers/reference';
-import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
+import { buildModel, mlp, randomParams, exactOptimizer, problem } from './helpers/models';
 
-function setup(loss: Loss, arch: Arch, n: number, seed: number) {
-  const k = (arch[arch.length - 1] as { linear: [number, number] }).linear[1];
-  const d = (arch[0] as { linear: [number, number] }).linear[0];
-  return { arch, loss, theta: randomParams(arch, seed), x: randomInputs(n, d, 100 + seed), y: randomTargets(loss, n, k, 200 + seed), n };
-}
-type Setup = ReturnType<typeof setup>;
-function optimizer(pr: Setup, options: Omit<ExactNaturalGradientOptions, 'loss'>): NaturalGradient {
-  const model = buildModel(pr.arch);
-  model.setParameters(pr.theta);
-  return new NaturalGradient(model, { loss: pr.loss, ...options });
-}
+const setup = problem;
+const optimizer = exactOptimizer;
 /** The direction of the last accepted step, from the optimizer's saved state. */
 const previous = (opt: NaturalGradient) => decodeF32('test', 'previous', opt.state().previous);
 const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));

@@ -1,6 +1,18 @@
 // Test problems: a natgrad model and its float64 twin from one architecture,
 // random float32 parameters, inputs and targets (deterministic from a seed).
-import { gelu, type Layer, linear, relu, type Sequential, sequential, sigmoid, softplus, tanh } from '../../lib/index';
+import {
+  type ExactNaturalGradientOptions,
+  gelu,
+  type Layer,
+  linear,
+  NaturalGradient,
+  relu,
+  type Sequential,
+  sequential,
+  sigmoid,
+  softplus,
+  tanh,
+} from '../../lib/index';
 import { type Arch, type Loss, numParams, outDim, testRng } from './reference';
 
 const ACT: Record<string, () => Layer> = { tanh, relu, sigmoid, softplus, gelu };
@@ -51,3 +63,18 @@ export function randomTargets(loss: Loss, n: number, k: number, seed: number): F
 }
 
 export { outDim, numParams };
+
+/** An optimizer test's problem: an architecture, its parameters, inputs and targets, each from a seed. */
+export function problem(loss: Loss, arch: Arch, n: number, seed: number) {
+  const k = (arch[arch.length - 1] as { linear: [number, number] }).linear[1];
+  const d = (arch[0] as { linear: [number, number] }).linear[0];
+  return { arch, loss, theta: randomParams(arch, seed), x: randomInputs(n, d, 100 + seed), y: randomTargets(loss, n, k, 200 + seed), n };
+}
+export type Problem = ReturnType<typeof problem>;
+
+/** A NaturalGradient on a fresh model of the problem's architecture, at the problem's parameters. */
+export function exactOptimizer(pr: Problem, options: Omit<ExactNaturalGradientOptions, 'loss'>): NaturalGradient {
+  const model = buildModel(pr.arch);
+  model.setParameters(pr.theta);
+  return new NaturalGradient(model, { loss: pr.loss, ...options });
+}
