@@ -20,6 +20,7 @@ import {
   numParams,
   outDim,
   relErr,
+  pinvApply64,
   symEig,
   targetWidth,
 } from './helpers/reference';
@@ -28,20 +29,6 @@ import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './he
 const EPS32 = 2 ** -23;
 const LOSSES: Loss[] = ['gaussian', 'categorical', 'bernoulli'];
 const kOf = (loss: Loss) => (loss === 'bernoulli' ? 1 : 3);
-
-/** F⁺ v for symmetric F [k, k] (float64, eigenvalues below k·1e-14·max dropped). */
-function pinvApply(f: number[], k: number, v: number[]): number[] {
-  const { values, vectors } = symEig(f, k);
-  const emax = Math.max(...Array.from(values));
-  const out = new Array(k).fill(0);
-  for (let e = 0; e < k; e++) {
-    if (values[e] <= k * 1e-14 * emax) continue;
-    let s = 0;
-    for (let q = 0; q < k; q++) s += vectors[q * k + e] * v[q];
-    for (let q = 0; q < k; q++) out[q] += (vectors[q * k + e] * s) / values[e];
-  }
-  return out;
-}
 
 /** Solves the k × k system A c = b in float64 by Gaussian elimination with partial pivoting. */
 function solve(a: number[], k: number, b: number[]): number[] {
@@ -78,7 +65,7 @@ function reference(arch: Arch, theta: Float32Array, x: Float32Array, y: Float32A
   let kappa = 0;
   for (let i = 0; i < n; i++) {
     const e = eta.subarray(i * k, (i + 1) * k);
-    const v = pinvApply(fisher64(loss, e), k, grad64(loss, e, y.subarray(i * tw, (i + 1) * tw))); // F_i⁺ g_i
+    const v = pinvApply64(fisher64(loss, e), k, grad64(loss, e, y.subarray(i * tw, (i + 1) * tw))); // F_i⁺ g_i
     const gram: number[] = new Array(k * k).fill(0); // G_iᵀG_i + λI
     for (let a = 0; a < k; a++)
       for (let b = 0; b < k; b++) {

@@ -327,6 +327,20 @@ export function denseNaturalGradient(
   };
 }
 
+/** F⁺ v for symmetric F [k, k] (float64, eigenvalues below k·1e-14·max dropped). */
+export function pinvApply64(f: ArrayLike<number>, k: number, v: ArrayLike<number>): number[] {
+  const { values, vectors } = symEig(f, k);
+  const emax = Math.max(...Array.from(values));
+  const out = new Array(k).fill(0);
+  for (let e = 0; e < k; e++) {
+    if (values[e] <= k * 1e-14 * emax) continue;
+    let s = 0;
+    for (let q = 0; q < k; q++) s += vectors[q * k + e] * v[q];
+    for (let q = 0; q < k; q++) out[q] += (vectors[q * k + e] * s) / values[e];
+  }
+  return out;
+}
+
 // ---- small utilities ----
 
 /** ‖a − b‖₂ / ‖b‖₂. */
