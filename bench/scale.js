@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:scale [-- --sizes=2048,8192,16384] [--cg-only=32768,65536] [--out=FILE]
+// npm run bench:scale [-- --sizes=2048,8192,16384] [--cg-only=32768,65536] [--out=FILE] [--replot[=FILE]]
 //
 // Past one Gram in memory: the exact natural-gradient direction of an MLP 784-256-256-10 (relu,
 // categorical, r = 9 kernel rows per sample, λ = 1e-3) at kernel sizes N·r, solved directly
@@ -10,7 +10,8 @@
 // size and solver: seconds, peak RSS, CG's iterations and true relative residual, and the relative
 // difference ‖n_cg − n_cholesky‖/‖n_cholesky‖ where both ran. Sizes in --cg-only run CG alone (the
 // Cholesky needs (N·r)²·8 bytes and (N·r)³/3 flops there). Writes bench/results/scale.json
-// (a narrowed run: bench/results/scale.partial.json.tmp) and prints a table.
+// (a narrowed run: bench/results/scale.partial.json.tmp) with the figure beside it (scale.svg: seconds
+// and peak MB against N·r, log-log), and prints a table. --replot redraws the figure from the JSON.
 'use strict';
 
 const { spawnSync } = require('node:child_process');
@@ -56,9 +57,36 @@ function child(args) {
   );
 }
 
+/** The figure beside the JSON: time and peak memory against N·r, log-log, one line per solver. */
+function plot(result, file) {
+  const svg = require(path.join(root, 'dist', 'plot', 'svg.js'));
+  const series = (solver, key, scale) => {
+    const ok = result.rows.filter((r) => r.solver === solver && !r.error);
+    return { name: solver === 'cg' ? 'conjugate gradients' : 'Cholesky', x: ok.map((r) => r.size), y: ok.map((r) => r[key] * scale), dash: solver === 'cg' };
+  };
+  const panels = [
+    {
+      series: [series('cholesky', 'seconds', 1), series('cg', 'seconds', 1)],
+      options: { title: 'one exact direction', xLabel: 'N·r', yLabel: 'seconds', logX: true, logY: true },
+    },
+    {
+      series: [series('cholesky', 'peakBytes', 1e-6), series('cg', 'peakBytes', 1e-6)],
+      options: { title: 'peak memory', xLabel: 'N·r', yLabel: 'MB', logX: true, logY: true },
+    },
+  ];
+  const svgFile = file.replace(/\.json(\.tmp)?$/, '.svg$1');
+  fs.writeFileSync(svgFile, svg.lineCharts(panels, { columns: 2, title: `natgrad ${result.problem}` }));
+  return svgFile;
+}
+
 function main() {
-  const args = parseArgs(process.argv.slice(2), ['sizes', 'cg-only', 'out', 'child', 'n', 'solver', 'dump'], 'bench/scale.js');
+  const args = parseArgs(process.argv.slice(2), ['sizes', 'cg-only', 'out', 'child', 'n', 'solver', 'dump', 'replot'], 'bench/scale.js');
   if (args.child) return child(args);
+  if (args.replot) {
+    // --replot: the figure again from a results file (default bench/results/scale.json), without measuring
+    const file = typeof args.replot === 'string' ? args.replot : path.join(root, 'bench', 'results', 'scale.json');
+    return console.log(`wrote ${path.relative(process.cwd(), plot(JSON.parse(fs.readFileSync(file, 'utf8')), file))}`);
+  }
   const sizes = args.sizes ? numberList(args.sizes) : [2048, 8192, 16384];
   const cgOnly = args['cg-only'] !== undefined ? numberList(args['cg-only']) : [32768, 65536];
   const partial = args.sizes !== undefined || args['cg-only'] !== undefined;
@@ -107,7 +135,8 @@ function main() {
   };
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, `${compactJson(result)}\n`);
-  console.log(`wrote ${path.relative(process.cwd(), file)}`);
+  const svgFile = plot(result, file);
+  console.log(`wrote ${path.relative(process.cwd(), file)}, ${path.relative(process.cwd(), svgFile)}`);
 }
 
 main();
