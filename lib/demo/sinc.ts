@@ -1,5 +1,5 @@
 // Built-in regression data: y = sin(10x)/(10x) on [−1, 1] — smooth, but with enough
-// curvature spread that first-order methods crawl on it (issue #5's problem 2).
+// curvature spread that first-order methods crawl on it.
 export interface RegressionData {
   x: Float32Array; // [n, 1]
   y: Float32Array; // [n, 1]

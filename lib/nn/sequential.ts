@@ -237,7 +237,7 @@ export function fromJSON(json: unknown): Sequential {
     throw new RangeError(`${fn}: ${what}.type must be 'linear' or 'activation', got ${describe(d.type)}`);
   });
   // Everything is checked against what the file holds before anything the size of the model is
-  // allocated: a few hundred bytes declaring linear(65535, 65535) must not cost 17 GB (issue 12).
+  // allocated: a few hundred bytes declaring linear(65535, 65535) must not cost 17 GB.
   let plan: ReturnType<typeof layout>;
   try {
     plan = layout(layers);

@@ -14,7 +14,7 @@
 // is solved again with more damping, escalating like Nielsen's ν-doubling: the j-th retry of a step
 // uses λ ← min(λ_max, max(λ·increaseʲ, λ_min)) (so 1.5, 1.5³, 1.5⁶, … times the first λ with the
 // default 3/2), up to maxRetries times; if all fail, the next step starts from the raised λ.
-// Only a finite increase is evidence for raising λ (issue #12). A non-finite loss — of the batch at θ
+// Only a finite increase is evidence for raising λ. A non-finite loss — of the batch at θ
 // or of the trial — or a non-finite kernel, direction or trial, or a failed solve, defines no ρ and
 // says nothing about the quadratic model (a batch with x = 1e30 overflows at every λ): the step is
 // rejected at once, with λ and every other state bit-identical (NaturalGradient's stepTask;
