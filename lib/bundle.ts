@@ -8,6 +8,7 @@
 //   m.evaluate(x, ['setosa', …])                       // loss, and accuracy or RMSE
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { NUMBER } from './data/csv';
 import { applyStandardizer, type Standardizer } from './data/standardize';
 import { distribution, type LossName, type OutputFamily } from './distributions';
 import { fromJSON, type Sequential, type SequentialJSON } from './nn/sequential';
@@ -138,10 +139,11 @@ export class ModelBundle {
   encodeLabels(values: readonly (string | number)[]): Float32Array {
     const labels = this.info.labels;
     if (!labels) throw new RangeError('encodeLabels: a gaussian model has no class labels');
-    const numeric = labels.every((l) => l !== '' && Number.isFinite(Number(l)));
+    // the rule of encodeLabels (data/labels.ts): numeric labels match by value ("1.0" is "1")
+    const numeric = labels.every((l) => NUMBER.test(l));
     const index = new Map(labels.map((l, c) => [l, c]));
     return Float32Array.from(values, (v, i) => {
-      const key = numeric && Number.isFinite(Number(v)) ? String(Number(v)) : String(v);
+      const key = numeric && NUMBER.test(String(v)) ? String(Number(v)) : String(v);
       const c = index.get(key);
       if (c === undefined)
         throw new RangeError(`evaluate: row ${i} has the label ${JSON.stringify(v)}, which the model does not know (its labels: ${labels.join(', ')})`);

@@ -13,6 +13,7 @@ import {
   fit as fitModel,
   fitStandardizer,
   loadModel,
+  ModelBundle,
   mlp,
   predict as predictModel,
   parseCsv,
@@ -118,6 +119,10 @@ describe('natgrad train → natgrad predict on iris (text labels, standardized i
     expect(Array.from(p.classes!)).toEqual([0, 1].map((i) => [0, 1, 2].reduce((b, j) => (p.outputs[3 * i + j] > p.outputs[3 * i + b] ? j : b), 0)));
     const g = predictModel(mlp(1, [], 2, 'tanh', { seed: 1 }), 'gaussian', [[0.5]]);
     expect(g.values).toBe(g.outputs);
+    // a bundle matches numeric labels by value, as the training data's encoding did ("1.0" is class "1")
+    const b = new ModelBundle(model, { loss: 'categorical', inputs: ['a', 'b'], standardize: null, targets: ['y'], labels: ['1', '2', '10'] });
+    expect(Array.from(b.encodeLabels(['1.0', 10, '2']))).toEqual([0, 2, 1]);
+    expect(() => b.encodeLabels(['0x1'])).toThrow(/label "0x1", which the model does not know/);
   });
 
   it('loadModel(dir) predicts raw rows and evaluates with the labels as written', () => {
