@@ -39,10 +39,11 @@ export function* outputJacobians(model: Structure, theta: Float32Array, trace: T
 /**
  * The parameter Jacobian of the seeded outputs, materialised: S [P, N·r],
  * S[p, (i, m)] = ∂(s_(i,m)ᵀ η_i)/∂θ[p]. P·N·r floats: for small models, tests and the dense reference path.
+ * Samples i0 … i1 − 1 only (default all): the columns of one chunk, [P, (i1 − i0)·r].
  */
-export function materialize(model: Structure, trace: Trace, bs: readonly Float32Array[], r: number): Float32Array {
-  const { n, inputs } = trace;
-  const cols = n * r;
+export function materialize(model: Structure, trace: Trace, bs: readonly Float32Array[], r: number, i0 = 0, i1 = trace.n): Float32Array {
+  const { inputs } = trace;
+  const cols = (i1 - i0) * r;
   const total = model.numParameters * cols;
   if (total > 0x7fffffff)
     throw new RangeError(
@@ -55,13 +56,13 @@ export function materialize(model: Structure, trace: Trace, bs: readonly Float32
     const a = inputs[slot.index];
     const b = bs[s];
     for (let o = 0; o < outF; o++) {
-      for (let q = 0; q < cols; q++) bcol[q] = b[q * outF + o]; // B[:, o]
+      for (let q = 0; q < cols; q++) bcol[q] = b[(i0 * r + q) * outF + o]; // B[:, o] for samples i0 … i1 − 1
       // ∂/∂W[o, c] at column (i, m) = B[(i,m), o] · A[i, c]
       for (let c = 0; c < inF; c++) {
         const base = (slot.wOffset + o * inF + c) * cols;
-        for (let i = 0; i < n; i++) {
+        for (let i = i0; i < i1; i++) {
           const aic = a[i * inF + c];
-          for (let m = 0; m < r; m++) out[base + i * r + m] = aic * bcol[i * r + m];
+          for (let m = 0; m < r; m++) out[base + (i - i0) * r + m] = aic * bcol[(i - i0) * r + m];
         }
       }
       // ∂/∂b[o] at column (i, m) = B[(i,m), o]

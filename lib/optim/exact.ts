@@ -15,10 +15,11 @@
 // (n_W = B̃ᵀ A, n_b = B̃ᵀ 1, B̃_i = Σ_m c_(i,m) B_(i,m)). Memory O(N·r·width + (N·r)²).
 import { fisherFactors, meanLoss } from '../distributions';
 import { contract, materialize, outputJacobians } from '../nn/jacobian';
+import type { Sequential, Trace } from '../nn/sequential';
 import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, type Task } from '../task';
 import { native, requireMemory } from '../native';
 import type { StepBatch } from './batch';
-import type { ExactConfig, Workspace } from './exact_config';
+import { type ExactConfig, S_CHUNK_FLOATS, type Workspace } from './exact_config';
 import { solveExactCg } from './exact_cg';
 import type { ExactResult, ExactSolution, ExactSystem, Linearization, MomentumTerm, StepProfile } from './exact_types';
 import { checkExactSize } from './exact_size';
@@ -67,6 +68,40 @@ export function* linearizeExact(batch: StepBatch): Task<Linearization> {
   return { trace, bs, r, u, loss, times: { forward: t1 - t0, backprop: t2 - t1 } };
 }
 
+/**
+ * Parameter space: K = S Sᵀ = Σ_chunks S_c S_cᵀ and S u = Σ_chunks S_c u_c over chunks of samples, S_c
+ * [P, m_c] with P·m_c ≤ S_CHUNK_FLOATS, so S is never held whole: memory O(P² + P·m_c). A system whose S
+ * fits in one chunk is one gram and one gemm, as before.
+ */
+function* parameterSystem(
+  model: Sequential,
+  trace: Trace,
+  bs: readonly Float32Array[],
+  r: number,
+  u: Float32Array
+): Task<{ kernel: Float32Array; su: Float32Array }> {
+  const { n } = trace;
+  const p = model.numParameters;
+  const per = Math.max(1, Math.floor(S_CHUNK_FLOATS / (p * r))); // samples per chunk
+  let kernel: Float32Array | undefined;
+  let su: Float32Array | undefined;
+  for (let i0 = 0; i0 < n; i0 += per) {
+    const i1 = Math.min(n, i0 + per);
+    const mc = (i1 - i0) * r;
+    const sc = materialize(model, trace, bs, r, i0, i1); // S_c [P, m_c]
+    const kc = yield* gramT(sc, mc, p, { layout: 'MP' }); // S_c S_cᵀ [P, P], exactly symmetric
+    const uc = yield* gemmT(sc, u.subarray(i0 * r, i1 * r), p, 1, mc); // S_c u_c
+    if (!kernel || !su) {
+      kernel = kc;
+      su = uc;
+      continue;
+    }
+    for (let q = 0; q < kernel.length; q++) kernel[q] += kc[q];
+    for (let q = 0; q < p; q++) su[q] += uc[q];
+  }
+  return { kernel: kernel!, su: su! };
+}
+
 /** The λ-independent part of the exact natural gradient for the batch (x [N, inDim], y) at θ (`linearization`: of the same batch and θ, if already computed). */
 export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace, linearization?: Linearization, how?: 'direct' | 'cg'): Task<ExactSystem> {
   const { model, fn, n } = batch;
@@ -94,9 +129,7 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
       kernel = yield* gramT(s, p, m); // SᵀS
     }
   } else {
-    s = materialize(model, trace, bs, r); // S [P, N·r]
-    kernel = yield* gramT(s, m, p, { layout: 'MP' }); // S Sᵀ [P, P]
-    su = yield* gemmT(s, u, p, 1, m); // S u
+    ({ kernel, su } = yield* parameterSystem(model, trace, bs, r, u)); // S Sᵀ [P, P] and S u, chunk by chunk
   }
   const t3 = now();
   return {

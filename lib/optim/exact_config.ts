@@ -33,6 +33,9 @@ export interface ExactConfig {
   maxIterations: number;
 }
 
+/** Floats of S in one chunk of parameter-space assembly: 16 Mi (64 MiB), so S Sᵀ needs O(P² + 64 MiB), not P·N·r floats. */
+export const S_CHUNK_FLOATS = 1 << 24;
+
 /**
  * Buffers kept between calls. The kernel (N·r)² floats is reused when the size repeats, which saves
  * the page faults of a fresh allocation (~0.4 ms per MiB here: 8 ms at N·r = 2304) on every step.

@@ -3,13 +3,15 @@
 import { memoryInfo, native, requireMemory } from '../native';
 import type { Sequential } from '../nn/sequential';
 import type { StepBatch } from './batch';
-import type { ExactConfig, Workspace } from './exact_config';
+import { type ExactConfig, S_CHUNK_FLOATS, type Workspace } from './exact_config';
 
 /**
  * The bytes a step allocates from here on, all resident at once, checked against the memory available
  * (ERR_OUT_OF_MEMORY naming them) before the first of them is allocated:
  *   kernel space, layer:  K M² (unless the workspace holds it) + layerGramSum's work + the solve's work
- *   dense / parameter:    S P·M + K (M² or P²) + the solve's work
+ *   kernel space, dense:  S P·M + K M² + the solve's work
+ *   parameter space:      S in chunks of ≤ S_CHUNK_FLOATS (P·m_c) + K P² (+ one chunk's P² when there are
+ *                         several) + the solve's work
  * with M = N·r, 4 bytes a float; the kernels' work buffers as the addon counts them (workBytes: the
  * Cholesky's factor, or at λ = 0 the eigendecomposition). stepAsync's kernel calls work on private
  * copies of the kernel (+4M² or 4P²). The Cholesky's rare pinv fallback is checked when it happens (solve()).
@@ -30,8 +32,12 @@ export function exactMemoryBytes(model: Sequential, n: number, r: number, space:
         r
       ),
     ]);
-  } else {
+  } else if (space === 'kernel') {
     parts.push([`S ${p}×${m}`, 4 * p * m], [`kernel ${size}×${size}`, 4 * size * size]);
+  } else {
+    const cols = Math.min(m, Math.max(1, Math.floor(S_CHUNK_FLOATS / (p * r))) * r); // one chunk's columns
+    parts.push([`S ${p}×${cols}${cols < m ? ' (a chunk)' : ''}`, 4 * p * cols], [`kernel ${p}×${p}`, 4 * p * p]);
+    if (cols < m) parts.push(["a chunk's S Sᵀ", 4 * p * p]);
   }
   if (cfg.damping === 0) parts.push([`${cfg.precision} eigendecomposition`, native.workBytes('pinvSolve', size, 1, cfg.precision)]);
   else parts.push([`${cfg.precision} Cholesky factor`, native.workBytes('choleskySolve', size, 1, cfg.precision)]);
@@ -110,7 +116,7 @@ export function checkExactSize(batch: StepBatch, cfg: ExactConfig, ws: Workspace
   const range = (msg: string) => Object.assign(new RangeError(`${fn}: ${msg}`), { code: 'ERR_OUT_OF_RANGE' });
   // BLAS and LAPACK index a matrix with 32-bit integers; at λ = 0 syevd's workspace must fit one too
   const limit = cfg.damping === 0 ? native.limits.maxEigenOrder : native.limits.maxOrder;
-  const sTooBig = (space === 'parameter' || cfg.assembly === 'dense') && p * m > INT32_MAX;
+  const sTooBig = space === 'kernel' && cfg.assembly === 'dense' && p * m > INT32_MAX; // parameter space goes in chunks
   const direct = exactMemoryBytes(model, n, r, space, cfg, ws, promiseForm);
   const available = Math.min(memoryInfo().available, cfg.maxMemory ?? Infinity);
   const tooBig = direct.bytes >= native.limits.checkBytes && direct.bytes > available; // requireMemory's own rule
