@@ -2,16 +2,17 @@
 // npm run bench:scale [-- --sizes=2048,8192,16384] [--cg-only=32768,65536] [--out=FILE] [--replot[=FILE]]
 //
 // Past one Gram in memory: the exact natural-gradient direction of an MLP 784-256-256-10 (relu,
-// categorical, r = 9 kernel rows per sample, λ = 1e-3) at kernel sizes N·r, solved directly
-// (solver 'cholesky': the N·r × N·r kernel assembled layer by layer and factored) and matrix-free
-// (solver 'cg': conjugate gradients whose products S c and Sᵀv come from the layer factors, the kernel
-// never formed). Each run is one opt.direction() in a child process of its own, so that its peak
-// resident memory (VmHWM, minus the child's resident memory before the call) is its own. Reported per
-// size and solver: seconds, peak RSS, CG's iterations and true relative residual, and the relative
-// difference ‖n_cg − n_cholesky‖/‖n_cholesky‖ where both ran. Sizes in --cg-only run CG alone (the
-// Cholesky needs (N·r)²·8 bytes and (N·r)³/3 flops there). Writes bench/results/scale.json
-// (a narrowed run: bench/results/scale.partial.json.tmp) with the figure beside it (scale.svg: seconds
-// and peak MB against N·r, log-log), and prints a table. --replot redraws the figure from the JSON.
+// categorical, r = 9 kernel rows per sample, λ = 1e-3) at kernel sizes N·r, solved directly (solver
+// 'cholesky': the N·r × N·r kernel assembled layer by layer and factored) and matrix-free (solver 'cg':
+// conjugate gradients whose products S c and Sᵀv come from the layer factors, the kernel never formed),
+// also preconditioned by a rank-64 Nyström sketch (solver 'nystrom-pcg'). Each run is one
+// opt.direction() in a child process of its own, so that its peak resident memory (VmHWM, minus the
+// child's resident memory before the call) is its own. Reported per size and solver: seconds, peak RSS,
+// CG's iterations and true relative residual, and the relative difference ‖n − n_cholesky‖/‖n_cholesky‖
+// where both ran. Sizes in --cg-only run the iterative solvers alone (the Cholesky needs (N·r)²·8 bytes
+// and (N·r)³/3 flops there). Writes bench/results/scale.json (a narrowed run:
+// bench/results/scale.partial.json.tmp) with the figure beside it (scale.svg: seconds and peak MB against
+// N·r, log-log), and prints a table. --replot redraws the figure from the JSON.
 'use strict';
 
 const { spawnSync } = require('node:child_process');
@@ -51,6 +52,7 @@ function child(args) {
       peakBytes: peak,
       solver: p.solver,
       iterations: p.iterations ?? null,
+      sketchRank: p.sketchRank ?? null,
       residual: p.residual ?? null,
       phases: { kernel: p.kernel, solve: p.solve },
     })
@@ -62,15 +64,16 @@ function plot(result, file) {
   const svg = require(path.join(root, 'dist', 'plot', 'svg.js'));
   const series = (solver, key, scale) => {
     const ok = result.rows.filter((r) => r.solver === solver && !r.error);
-    return { name: solver === 'cg' ? 'conjugate gradients' : 'Cholesky', x: ok.map((r) => r.size), y: ok.map((r) => r[key] * scale), dash: solver === 'cg' };
+    const names = { cholesky: 'Cholesky', cg: 'conjugate gradients', 'nystrom-pcg': 'Nyström-preconditioned CG' };
+    return { name: names[solver], x: ok.map((r) => r.size), y: ok.map((r) => r[key] * scale), dash: solver !== 'cholesky' };
   };
   const panels = [
     {
-      series: [series('cholesky', 'seconds', 1), series('cg', 'seconds', 1)],
+      series: ['cholesky', 'cg', 'nystrom-pcg'].map((s) => series(s, 'seconds', 1)),
       options: { title: 'one exact direction', xLabel: 'N·r', yLabel: 'seconds', logX: true, logY: true },
     },
     {
-      series: [series('cholesky', 'peakBytes', 1e-6), series('cg', 'peakBytes', 1e-6)],
+      series: ['cholesky', 'cg', 'nystrom-pcg'].map((s) => series(s, 'peakBytes', 1e-6)),
       options: { title: 'peak memory', xLabel: 'N·r', yLabel: 'MB', logX: true, logY: true },
     },
   ];
@@ -107,19 +110,21 @@ function main() {
   for (const size of [...sizes, ...cgOnly]) {
     const direct = sizes.includes(size) ? run(size, 'cholesky') : null;
     const cg = run(size, 'cg');
-    if (direct && !direct.error && !cg.error) {
-      const a = new Float32Array(fs.readFileSync(direct.dump).buffer.slice(0));
-      const b = new Float32Array(fs.readFileSync(cg.dump).buffer.slice(0));
-      cg.relativeToCholesky = relativeError(b, a);
-    }
-    for (const r of [direct, cg]) {
+    const pcg = run(size, 'nystrom-pcg');
+    for (const it of [cg, pcg])
+      if (direct && !direct.error && !it.error) {
+        const a = new Float32Array(fs.readFileSync(direct.dump).buffer.slice(0));
+        const b = new Float32Array(fs.readFileSync(it.dump).buffer.slice(0));
+        it.relativeToCholesky = relativeError(b, a);
+      }
+    for (const r of [direct, cg, pcg]) {
       if (!r) continue;
       delete r.dump;
       rows.push(r);
       const mb = (b) => (Number.isFinite(b) ? `${(b / 1e6).toFixed(0)} MB` : '—');
       console.log(
         `N·r = ${String(r.size).padStart(6)}  ${r.solver?.padEnd(8) ?? ''}  ${r.error ? `failed: ${r.error}` : `${r.seconds.toFixed(2).padStart(7)} s  peak ${mb(r.peakBytes).padStart(8)}`}` +
-          (r.iterations ? `  ${r.iterations} iterations, residual ${r.residual.toExponential(1)}` : '') +
+          (r.iterations ? `  ${r.iterations} iterations${r.sketchRank ? ` (sketch ${r.sketchRank})` : ''}, residual ${r.residual.toExponential(1)}` : '') +
           (r.relativeToCholesky !== undefined ? `, ${r.relativeToCholesky.toExponential(1)} from Cholesky's` : '')
       );
     }

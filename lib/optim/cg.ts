@@ -5,6 +5,9 @@
 //   αₖ = rₖᵀrₖ / pₖᵀA pₖ,   xₖ₊₁ = xₖ + αₖ pₖ,   rₖ₊₁ = rₖ − αₖ A pₖ
 //   βₖ = rₖ₊₁ᵀrₖ₊₁ / rₖᵀrₖ,   pₖ₊₁ = rₖ₊₁ + βₖ pₖ
 //
+// With a preconditioner M: zₖ = M⁻¹rₖ, p₀ = z₀, αₖ = rₖᵀzₖ / pₖᵀA pₖ, βₖ = rₖ₊₁ᵀzₖ₊₁ / rₖᵀzₖ, pₖ₊₁ = zₖ₊₁ + βₖ pₖ
+// (without one, z = r and it is the plain method, bit for bit).
+//
 // stopped when ‖rₖ‖ ≤ tol·‖b‖ or after maxIterations. The recurrence's rₖ drifts from b − A xₖ when the
 // products are inexact (here they are float32-accurate), so the true relative residual ‖b − A x‖/‖b‖ is
 // computed once at the end (one more product) and reported as `residual`: that is the number to trust.
@@ -16,6 +19,8 @@ export interface CgOptions {
   maxIterations: number;
   /** Starting point (default 0): a warm start from a nearby system's solution. */
   x0?: Float64Array;
+  /** z = M⁻¹ r for a preconditioner M ≈ A (symmetric positive definite): preconditioned CG. */
+  precondition?: (r: Float64Array) => Float64Array;
 }
 
 export interface CgResult {
@@ -43,23 +48,28 @@ export function* conjugateGradient(apply: (v: Float64Array) => Task<Float64Array
     const ax = yield* apply(x);
     for (let i = 0; i < n; i++) r[i] -= ax[i];
   }
-  const p = Float64Array.from(r);
+  const precondition = o.precondition ?? ((v: Float64Array) => v);
+  let z = precondition(r);
+  const p = Float64Array.from(z);
   let rr = dot(r, r);
+  let rz = dot(r, z);
   let k = 0;
   const goal = (o.tol * bNorm) ** 2;
   while (rr > goal && k < o.maxIterations) {
     const ap = yield* apply(p);
     const pap = dot(p, ap);
     if (!(pap > 0)) break; // A is not positive definite along p (or NaN): stop, the residual says how far it got
-    const alpha = rr / pap;
+    const alpha = rz / pap;
     for (let i = 0; i < n; i++) {
       x[i] += alpha * p[i];
       r[i] -= alpha * ap[i];
     }
-    const next = dot(r, r);
-    const beta = next / rr;
-    rr = next;
-    for (let i = 0; i < n; i++) p[i] = r[i] + beta * p[i];
+    rr = dot(r, r);
+    z = precondition(r);
+    const next = dot(r, z);
+    const beta = next / rz;
+    rz = next;
+    for (let i = 0; i < n; i++) p[i] = z[i] + beta * p[i];
     k++;
   }
   const converged = rr <= goal;

@@ -261,5 +261,6 @@ export function profileOf(sys: ExactSystem, sol: ExactSolution): StepProfile {
     solver: sol.solver,
     ...(sol.rank !== undefined ? { rank: sol.rank } : {}),
     ...(sol.iterations !== undefined ? { iterations: sol.iterations, residual: sol.residual, converged: sol.converged } : {}),
+    ...(sol.sketchRank !== undefined ? { sketchRank: sol.sketchRank } : {}),
   };
 }

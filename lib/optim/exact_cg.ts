@@ -7,12 +7,15 @@
 // (the same systems as ./exact.ts solves directly). Neither SᵀS nor S is formed: S c is contracted layer
 // by layer from the backpropagated B's (nn/jacobian.ts, contract) and Sᵀv is a Jacobian-vector product
 // (./spring.ts, applyTranspose), one gemm per linear layer each, so a product costs O(N·P) and the
-// memory stays O(N·r·width + P). λ > 0 makes the system positive definite, as CG needs.
+// memory stays O(N·r·width + P). λ > 0 makes the system positive definite, as CG needs. Solver
+// 'nystrom-pcg' preconditions it with a rank-ℓ Nyström sketch of the kernel (./nystrom.ts), made once per
+// batch from ℓ products and kept for the Levenberg–Marquardt retries.
 import { contract } from '../nn/jacobian';
 import type { Task } from '../task';
 import { type CgResult, conjugateGradient } from './cg';
 import type { ExactConfig } from './exact_config';
 import type { ExactSolution, ExactSystem, MomentumTerm } from './exact_types';
+import { nystromPreconditioner, nystromSketch } from './nystrom';
 import { addMomentum, applyTranspose } from './spring';
 
 const now = () => performance.now();
@@ -29,7 +32,23 @@ export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfi
   const mu = momentum && momentum.mu !== 0 ? momentum.mu : 0;
   const S = (c: ArrayLike<number>) => contract(model, trace, bs, Float32Array.from(c), r, new Float32Array(p)); // S c [P]
   const St = (v: Float32Array) => applyTranspose(model, trace, bs, r, v); // Sᵀv [N·r], float64
-  const options = { tol: cfg.tolerance, maxIterations: cfg.maxIterations, x0: sys.warm.x ?? undefined };
+  // the kernel without the damping: SᵀS (kernel space) or S Sᵀ (parameter space)
+  const gram =
+    sys.space === 'kernel'
+      ? function* (v: Float64Array): Task<Float64Array> {
+          return yield* St(yield* S(v));
+        }
+      : function* (v: Float64Array): Task<Float64Array> {
+          return Float64Array.from(yield* S(yield* St(Float32Array.from(v))));
+        };
+  if (cfg.solver === 'nystrom-pcg' && !sys.warm.sketch) sys.warm.sketch = yield* nystromSketch(gram, sys.space === 'kernel' ? sys.m : p, cfg.sketchRank);
+  const sketch = cfg.solver === 'nystrom-pcg' ? sys.warm.sketch : undefined;
+  const options = {
+    tol: cfg.tolerance,
+    maxIterations: cfg.maxIterations,
+    x0: sys.warm.x ?? undefined,
+    ...(sketch ? { precondition: nystromPreconditioner(sketch, d) } : {}),
+  };
   const t0 = now();
   let direction: Float32Array;
   let cg: CgResult;
@@ -41,7 +60,7 @@ export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfi
     }
     cg = yield* conjugateGradient(
       function* (v) {
-        const out = yield* St(yield* S(v)); // SᵀS v
+        const out = yield* gram(v); // SᵀS v
         for (let i = 0; i < out.length; i++) out[i] += d * v[i];
         return out;
       },
@@ -57,8 +76,7 @@ export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfi
     }
     cg = yield* conjugateGradient(
       function* (v) {
-        const sv = yield* S(yield* St(Float32Array.from(v))); // S Sᵀ v
-        const out = Float64Array.from(sv);
+        const out = yield* gram(v); // S Sᵀ v
         for (let i = 0; i < out.length; i++) out[i] += d * v[i];
         return out;
       },
@@ -80,9 +98,10 @@ export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfi
   const t2 = now();
   return {
     direction,
-    solver: 'cg',
+    solver: sketch ? 'nystrom-pcg' : 'cg',
     rank: undefined,
     iterations: cg.iterations,
+    ...(sketch ? { sketchRank: sketch.u.length } : {}),
     residual: cg.residual,
     converged: cg.converged,
     gn,

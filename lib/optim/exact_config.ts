@@ -8,10 +8,12 @@ export type Assembly = 'layer' | 'dense';
 /**
  * How the damped system is solved. 'cholesky': directly — the kernel formed and factored (at λ = 0 the
  * pseudo-inverse). 'cg': matrix-free conjugate gradients — the kernel is never formed; each iteration
- * is one product S(Sᵀv) or Sᵀ(S v) from the layer factors, O(N·P); needs λ > 0. 'auto': direct when its
- * kernel and factor fit in the memory available and the 32-bit BLAS limits, else CG (with λ > 0).
+ * is one product S(Sᵀv) or Sᵀ(S v) from the layer factors, O(N·P); needs λ > 0. 'nystrom-pcg': CG
+ * preconditioned by a randomized rank-`sketchRank` Nyström approximation of the kernel (./nystrom.ts), for
+ * small λ where plain CG needs many iterations. 'auto': direct when its kernel and factor fit in the
+ * memory available and the 32-bit BLAS limits, else CG (with λ > 0).
  */
-export type Solver = 'auto' | 'cholesky' | 'cg';
+export type Solver = 'auto' | 'cholesky' | 'cg' | 'nystrom-pcg';
 
 export interface ExactConfig {
   /** λ ≥ 0. */
@@ -31,6 +33,8 @@ export interface ExactConfig {
   tolerance: number;
   /** CG: at most this many iterations. */
   maxIterations: number;
+  /** 'nystrom-pcg': the rank ℓ of the sketch (ℓ products of the kernel, once per batch). */
+  sketchRank: number;
 }
 
 /** Floats of S in one chunk of parameter-space assembly: 16 Mi (64 MiB), so S Sᵀ needs O(P² + 64 MiB), not P·N·r floats. */

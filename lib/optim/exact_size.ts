@@ -52,7 +52,7 @@ const INT32_MAX = 2 ** 31 - 1;
  * p, A p, the right-hand side, a product), the float32 copies of a product's input and output
  * (4·(M + P) twice), and one linear layer's temporaries at a time (its N × width rows, twice).
  */
-export function cgMemoryBytes(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter') {
+export function cgMemoryBytes(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', sketchRank = 0) {
   const m = n * r,
     p = model.numParameters;
   const size = space === 'kernel' ? m : p;
@@ -62,6 +62,8 @@ export function cgMemoryBytes(model: Sequential, n: number, r: number, space: 'k
     ['product buffers', 8 * (m + p)],
     ['layer temporaries', 8 * n * width],
   ];
+  const l = Math.min(sketchRank, size);
+  if (l > 0) parts.push([`Nyström sketch 4×${l}×${size}`, 32 * l * size]); // Ω, Y, B and U, float64
   return { bytes: parts.reduce((acc, [, b]) => acc + b, 0), parts };
 }
 
@@ -122,11 +124,14 @@ export function checkExactSize(batch: StepBatch, cfg: ExactConfig, ws: Workspace
   const tooBig = direct.bytes >= native.limits.checkBytes && direct.bytes > available; // requireMemory's own rule
   // by cost only with λ ≥ CG_MIN_DAMPING: below it CG's iterations grow like √κ and the estimate is no guide
   const cheaper = cfg.damping >= CG_MIN_DAMPING && cgIsCheaper(model, n, r, space, cfg, ws);
-  const useCg = cfg.solver === 'cg' || (cfg.solver === 'auto' && cfg.damping > 0 && (size > limit || sTooBig || tooBig || cheaper));
+  const useCg =
+    cfg.solver === 'cg' || cfg.solver === 'nystrom-pcg' || (cfg.solver === 'auto' && cfg.damping > 0 && (size > limit || sTooBig || tooBig || cheaper));
   if (useCg) {
     if (cfg.damping === 0)
-      throw range("solver 'cg' needs damping > 0 (conjugate gradients need a positive definite system; λ = 0 is the pseudo-inverse, a direct solve)");
-    const { bytes, parts } = cgMemoryBytes(model, n, r, space);
+      throw range(
+        `solver '${cfg.solver === 'auto' ? 'cg' : cfg.solver}' needs damping > 0 (conjugate gradients need a positive definite system; λ = 0 is the pseudo-inverse, a direct solve)`
+      );
+    const { bytes, parts } = cgMemoryBytes(model, n, r, space, cfg.solver === 'nystrom-pcg' ? cfg.sketchRank : 0);
     requireMemory(
       fn,
       bytes,

@@ -2,6 +2,7 @@
 // linearisation of a batch, the assembled system, a solution and where the time went.
 import type { Sequential, Trace } from '../nn/sequential';
 import type { Assembly } from './exact_config';
+import type { NystromSketch } from './nystrom';
 
 /** Where the time of one direction went (milliseconds) and how it was solved. */
 export interface StepProfile {
@@ -21,13 +22,16 @@ export interface StepProfile {
   size: number;
   /**
    * 'cholesky', 'pinv', 'pinv-fallback' (Cholesky found the damped system not numerically positive
-   * definite), or 'cg' (matrix-free conjugate gradients: ./exact_cg.ts).
+   * definite), 'cg' (matrix-free conjugate gradients: ./exact_cg.ts) or 'nystrom-pcg' (the same, with a
+   * Nyström preconditioner: ./nystrom.ts).
    */
-  solver: 'cholesky' | 'pinv' | 'pinv-fallback' | 'cg';
+  solver: 'cholesky' | 'pinv' | 'pinv-fallback' | 'cg' | 'nystrom-pcg';
   /** Eigenvalues kept by the pseudo-inverse (pinv solvers only). */
   rank?: number;
   /** CG: iterations, the relative residual ‖b − A x‖/‖b‖ reached (computed afresh at the end), and whether it reached the tolerance. */
   iterations?: number;
+  /** 'nystrom-pcg': the rank of the sketch that preconditioned it (columns kept). */
+  sketchRank?: number;
   residual?: number;
   converged?: boolean;
 }
@@ -63,8 +67,8 @@ export interface ExactSystem {
   readonly kernel: Float32Array;
   /** Solved by conjugate gradients (./exact_cg.ts): the kernel was not formed. */
   readonly iterative: boolean;
-  /** CG: the last solution, the start of a retry at another λ. */
-  readonly warm: { x: Float64Array | null };
+  /** CG: the last solution, the start of a retry at another λ; the Nyström sketch of the kernel (λ-independent, made once). */
+  readonly warm: { x: Float64Array | null; sketch?: NystromSketch };
   /** S [P, M] when it was materialised (dense assembly or parameter space). */
   readonly s: Float32Array | undefined;
   /** u [M] (L_i u_i = g_i): g_θ = (1/N) S u. */
@@ -90,6 +94,7 @@ export interface ExactSolution {
   rank: number | undefined;
   /** CG only (see StepProfile). */
   iterations?: number;
+  sketchRank?: number;
   residual?: number;
   converged?: boolean;
   /** gᵀn = (1/N) uᵀ(Sᵀn), float64. */
