@@ -12,7 +12,7 @@
 // batch from ℓ products and kept for the Levenberg–Marquardt retries.
 import { contract } from '../nn/jacobian';
 import type { Task } from '../task';
-import { type CgResult, conjugateGradient } from './cg';
+import { conjugateGradient } from './cg';
 import type { ExactConfig } from './exact_config';
 import type { ExactSolution, ExactSystem, MomentumTerm } from './exact_types';
 import { nystromPreconditioner, nystromSketch } from './nystrom';
@@ -50,41 +50,23 @@ export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfi
     ...(sketch ? { precondition: nystromPreconditioner(sketch, d) } : {}),
   };
   const t0 = now();
-  let direction: Float32Array;
-  let cg: CgResult;
-  if (sys.space === 'kernel') {
-    const rhs = Float64Array.from(u);
-    if (mu !== 0) {
-      const sp = yield* St(momentum!.previous);
-      for (let i = 0; i < rhs.length; i++) rhs[i] -= mu * sp[i];
-    }
-    cg = yield* conjugateGradient(
-      function* (v) {
-        const out = yield* gram(v); // SᵀS v
-        for (let i = 0; i < out.length; i++) out[i] += d * v[i];
-        return out;
-      },
-      rhs,
-      options
-    );
-    direction = yield* S(cg.x); // n = S c
-  } else {
-    const rhs = Float64Array.from(sys.su!);
-    if (mu !== 0) {
-      const ssp = yield* S(yield* St(momentum!.previous));
-      for (let i = 0; i < rhs.length; i++) rhs[i] -= mu * ssp[i];
-    }
-    cg = yield* conjugateGradient(
-      function* (v) {
-        const out = yield* gram(v); // S Sᵀ v
-        for (let i = 0; i < out.length; i++) out[i] += d * v[i];
-        return out;
-      },
-      rhs,
-      options
-    );
-    direction = Float32Array.from(cg.x);
+  // the right-hand side: u − μ Sᵀn₋ (kernel space) or S u − μ S Sᵀn₋ (parameter space)
+  const kernelSpace = sys.space === 'kernel';
+  const rhs = Float64Array.from(kernelSpace ? u : sys.su!);
+  if (mu !== 0) {
+    const sp = kernelSpace ? yield* St(momentum!.previous) : yield* S(yield* St(momentum!.previous));
+    for (let i = 0; i < rhs.length; i++) rhs[i] -= mu * sp[i];
   }
+  const cg = yield* conjugateGradient(
+    function* (v) {
+      const out = yield* gram(v); // (SᵀS or S Sᵀ) v
+      for (let i = 0; i < out.length; i++) out[i] += d * v[i]; // + NλI
+      return out;
+    },
+    rhs,
+    options
+  );
+  const direction = kernelSpace ? yield* S(cg.x) : Float32Array.from(cg.x); // n = S c, or n = d
   sys.warm.x = cg.x; // a retry at another λ on the same batch starts from here
   const t1 = now();
   if (mu !== 0) addMomentum(direction, mu, momentum!.previous);
