@@ -5,11 +5,10 @@ export const TRAIN_USAGE =
   'usage: natgrad train (--data FILE.csv --target COLUMN[,COLUMN...] | --dataset mnist|sinc) [--loss categorical|gaussian|bernoulli]\n' +
   '                     [--model 64,64] [--activation relu|tanh|sigmoid|softplus|gelu] [--epochs N] [--batch N]\n' +
   '                     [--optimizer ngd|adam|sgd] [--lr X] [--damping X] [--fixed-damping] [--momentum X] [--test-fraction F]\n' +
-  '                     [--delimiter auto|C]\n' +
-  '                     [--standardize] [--seed N] [--out DIR [--resume]]';
+  '                     [--delimiter auto|C] [--standardize] [--seed N] [--out DIR [--resume]]';
 
 export const SPEC: Record<string, OptionSpec> = {
-  data: { kind: 'string', help: 'CSV file: a header row, then numbers only' },
+  data: { kind: 'string', help: 'CSV file: a header row, then rows of numbers (a categorical or bernoulli target may hold text labels)' },
   target: { kind: 'list', help: 'target column(s) of the CSV (several only with --loss gaussian)' },
   dataset: { kind: 'choice', choices: ['mnist', 'sinc'], help: 'built-in data instead of --data (mnist: 8,000/2,000 digits; sinc: sin(10x)/(10x))' },
   loss: {
