@@ -262,5 +262,6 @@ export function profileOf(sys: ExactSystem, sol: ExactSolution): StepProfile {
     ...(sol.rank !== undefined ? { rank: sol.rank } : {}),
     ...(sol.iterations !== undefined ? { iterations: sol.iterations, residual: sol.residual, converged: sol.converged } : {}),
     ...(sol.sketchRank !== undefined ? { sketchRank: sol.sketchRank } : {}),
+    ...(sol.errorBound !== undefined ? { errorBound: sol.errorBound } : {}),
   };
 }

@@ -12,10 +12,10 @@
 // batch from ℓ products and kept for the Levenberg–Marquardt retries.
 import { contract } from '../nn/jacobian';
 import type { Task } from '../task';
-import { conjugateGradient } from './cg';
+import { type CgResult, conjugateGradient } from './cg';
 import type { ExactConfig } from './exact_config';
 import type { ExactSolution, ExactSystem, MomentumTerm } from './exact_types';
-import { nystromPreconditioner, nystromSketch } from './nystrom';
+import { nystromPreconditioner, nystromSketch, nystromSolve } from './nystrom';
 import { addMomentum, applyTranspose } from './spring';
 
 const now = () => performance.now();
@@ -41,8 +41,9 @@ export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfi
       : function* (v: Float64Array): Task<Float64Array> {
           return Float64Array.from(yield* S(yield* St(Float32Array.from(v))));
         };
-  if (cfg.solver === 'nystrom-pcg' && !sys.warm.sketch) sys.warm.sketch = yield* nystromSketch(gram, sys.space === 'kernel' ? sys.m : p, cfg.sketchRank);
-  const sketch = cfg.solver === 'nystrom-pcg' ? sys.warm.sketch : undefined;
+  const sketched = cfg.solver === 'nystrom-pcg' || cfg.solver === 'nystrom';
+  if (sketched && !sys.warm.sketch) sys.warm.sketch = yield* nystromSketch(gram, sys.space === 'kernel' ? sys.m : p, cfg.sketchRank);
+  const sketch = sketched ? sys.warm.sketch : undefined;
   const options = {
     tol: cfg.tolerance,
     maxIterations: cfg.maxIterations,
@@ -57,19 +58,30 @@ export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfi
     const sp = kernelSpace ? yield* St(momentum!.previous) : yield* S(yield* St(momentum!.previous));
     for (let i = 0; i < rhs.length; i++) rhs[i] -= mu * sp[i];
   }
-  const cg = yield* conjugateGradient(
-    function* (v) {
-      const out = yield* gram(v); // (SᵀS or S Sᵀ) v
-      for (let i = 0; i < out.length; i++) out[i] += d * v[i]; // + NλI
-      return out;
-    },
-    rhs,
-    options
-  );
+  const damped = function* (v: Float64Array): Task<Float64Array> {
+    const out = yield* gram(v); // (SᵀS or S Sᵀ) v
+    for (let i = 0; i < out.length; i++) out[i] += d * v[i]; // + NλI
+    return out;
+  };
+  let residualNorm: number | undefined;
+  let cg: CgResult;
+  if (cfg.solver === 'nystrom') {
+    // the sketched solve, approximate: x̂ = (Â + NλI)⁻¹ rhs, with its residual from one more product
+    const x = nystromSolve(sketch!, d, rhs);
+    const ax = yield* damped(x);
+    let res = 0;
+    for (let i = 0; i < x.length; i++) res += (rhs[i] - ax[i]) ** 2;
+    residualNorm = Math.sqrt(res);
+    cg = { x, iterations: 0, residual: residualNorm / Math.sqrt(dot(rhs, rhs)), converged: true };
+  } else cg = yield* conjugateGradient(damped, rhs, options);
   const direction = kernelSpace ? yield* S(cg.x) : Float32Array.from(cg.x); // n = S c, or n = d
   sys.warm.x = cg.x; // a retry at another λ on the same batch starts from here
   const t1 = now();
   if (mu !== 0) addMomentum(direction, mu, momentum!.previous);
+  // 'nystrom': a rigorous bound on the direction's error from the residual r = rhs − (A + NλI)x̂ (A ⪰ 0):
+  // parameter space, n − n̂ = (S Sᵀ + NλI)⁻¹ r, so ‖n − n̂‖ ≤ ‖r‖/(Nλ); kernel space, n − n̂ = S (SᵀS + NλI)⁻¹ r
+  // and ‖S (SᵀS + NλI)⁻¹‖ = max σ/(σ² + Nλ) ≤ 1/(2√(Nλ)), so ‖n − n̂‖ ≤ ‖r‖/(2√(Nλ))
+  const errorBound = residualNorm === undefined ? undefined : residualNorm / ((kernelSpace ? 2 * Math.sqrt(d) : d) * Math.sqrt(dot(direction, direction)));
   let gn = NaN,
     nFn = NaN;
   if (quadratic) {
@@ -80,7 +92,8 @@ export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfi
   const t2 = now();
   return {
     direction,
-    solver: sketch ? 'nystrom-pcg' : 'cg',
+    solver: cfg.solver === 'nystrom' ? 'nystrom' : sketch ? 'nystrom-pcg' : 'cg',
+    ...(errorBound !== undefined ? { errorBound } : {}),
     rank: undefined,
     iterations: cg.iterations,
     ...(sketch ? { sketchRank: sketch.u.length } : {}),

@@ -10,10 +10,11 @@ export type Assembly = 'layer' | 'dense';
  * pseudo-inverse). 'cg': matrix-free conjugate gradients — the kernel is never formed; each iteration
  * is one product S(Sᵀv) or Sᵀ(S v) from the layer factors, O(N·P); needs λ > 0. 'nystrom-pcg': CG
  * preconditioned by a randomized rank-`sketchRank` Nyström approximation of the kernel (./nystrom.ts), for
- * small λ where plain CG needs many iterations. 'auto': direct when its kernel and factor fit in the
+ * small λ where plain CG needs many iterations. 'nystrom': the sketched solve itself, (Â + NλI)⁻¹ —
+ * approximate, with a rigorous bound on its error in the profile (errorBound). 'auto': direct when its kernel and factor fit in the
  * memory available and the 32-bit BLAS limits, else CG (with λ > 0).
  */
-export type Solver = 'auto' | 'cholesky' | 'cg' | 'nystrom-pcg';
+export type Solver = 'auto' | 'cholesky' | 'cg' | 'nystrom-pcg' | 'nystrom';
 
 export interface ExactConfig {
   /** λ ≥ 0. */

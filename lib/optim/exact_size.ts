@@ -125,13 +125,16 @@ export function checkExactSize(batch: StepBatch, cfg: ExactConfig, ws: Workspace
   // by cost only with λ ≥ CG_MIN_DAMPING: below it CG's iterations grow like √κ and the estimate is no guide
   const cheaper = cfg.damping >= CG_MIN_DAMPING && cgIsCheaper(model, n, r, space, cfg, ws);
   const useCg =
-    cfg.solver === 'cg' || cfg.solver === 'nystrom-pcg' || (cfg.solver === 'auto' && cfg.damping > 0 && (size > limit || sTooBig || tooBig || cheaper));
+    cfg.solver === 'cg' ||
+    cfg.solver === 'nystrom-pcg' ||
+    cfg.solver === 'nystrom' ||
+    (cfg.solver === 'auto' && cfg.damping > 0 && (size > limit || sTooBig || tooBig || cheaper));
   if (useCg) {
     if (cfg.damping === 0)
       throw range(
         `solver '${cfg.solver === 'auto' ? 'cg' : cfg.solver}' needs damping > 0 (conjugate gradients need a positive definite system; λ = 0 is the pseudo-inverse, a direct solve)`
       );
-    const { bytes, parts } = cgMemoryBytes(model, n, r, space, cfg.solver === 'nystrom-pcg' ? cfg.sketchRank : 0);
+    const { bytes, parts } = cgMemoryBytes(model, n, r, space, cfg.solver === 'nystrom-pcg' || cfg.solver === 'nystrom' ? cfg.sketchRank : 0);
     requireMemory(
       fn,
       bytes,

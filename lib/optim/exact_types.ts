@@ -22,16 +22,18 @@ export interface StepProfile {
   size: number;
   /**
    * 'cholesky', 'pinv', 'pinv-fallback' (Cholesky found the damped system not numerically positive
-   * definite), 'cg' (matrix-free conjugate gradients: ./exact_cg.ts) or 'nystrom-pcg' (the same, with a
-   * Nyström preconditioner: ./nystrom.ts).
+   * definite), 'cg' (matrix-free conjugate gradients: ./exact_cg.ts), 'nystrom-pcg' (the same, with a
+   * Nyström preconditioner: ./nystrom.ts) or 'nystrom' (the sketched solve, approximate: see errorBound).
    */
-  solver: 'cholesky' | 'pinv' | 'pinv-fallback' | 'cg' | 'nystrom-pcg';
+  solver: 'cholesky' | 'pinv' | 'pinv-fallback' | 'cg' | 'nystrom-pcg' | 'nystrom';
   /** Eigenvalues kept by the pseudo-inverse (pinv solvers only). */
   rank?: number;
   /** CG: iterations, the relative residual ‖b − A x‖/‖b‖ reached (computed afresh at the end), and whether it reached the tolerance. */
   iterations?: number;
-  /** 'nystrom-pcg': the rank of the sketch that preconditioned it (columns kept). */
+  /** 'nystrom-pcg', 'nystrom': the rank of the sketch (columns kept). */
   sketchRank?: number;
+  /** 'nystrom' (approximate): a rigorous bound on the solve's relative error ‖x* − x̂‖/‖x̂‖, from its residual. */
+  errorBound?: number;
   residual?: number;
   converged?: boolean;
 }
@@ -95,6 +97,7 @@ export interface ExactSolution {
   /** CG only (see StepProfile). */
   iterations?: number;
   sketchRank?: number;
+  errorBound?: number;
   residual?: number;
   converged?: boolean;
   /** gᵀn = (1/N) uᵀ(Sᵀn), float64. */

@@ -67,8 +67,9 @@ export interface ExactNaturalGradientOptions extends CommonNaturalGradientOption
   /**
    * How the damped system is solved: 'auto' (default: the direct solve — kernel and Cholesky — when they
    * fit in memory and the 32-bit BLAS limits, else matrix-free conjugate gradients), 'cholesky' (always
-   * direct), 'cg' (always CG; needs damping > 0) or 'nystrom-pcg' (CG with a randomized Nyström
-   * preconditioner: fewer iterations at small damping). See docs/optimizer.md.
+   * direct), 'cg' (always CG; needs damping > 0), 'nystrom-pcg' (CG with a randomized Nyström
+   * preconditioner: fewer iterations at small damping) or 'nystrom' (the sketched solve alone: approximate,
+   * with a rigorous error bound in profile.errorBound). See docs/optimizer.md.
    */
   solver?: Solver;
   /**
@@ -78,7 +79,7 @@ export interface ExactNaturalGradientOptions extends CommonNaturalGradientOption
   tolerance?: number;
   /** CG: the most iterations per solve. Default 1000. */
   maxIterations?: number;
-  /** solver 'nystrom-pcg': the rank of the Nyström sketch that preconditions CG. Default 64. */
+  /** solvers 'nystrom-pcg' and 'nystrom': the rank of the Nyström sketch. Default 64. */
   sketchRank?: number;
 }
 
@@ -137,7 +138,7 @@ export function resolveOptions(fn: string, options: NaturalGradientOptions): Res
       space: oneOf(fn, 'space', o.space, ['auto', 'kernel', 'parameter'], 'auto'),
       assembly: oneOf(fn, 'assembly', o.assembly, ['layer', 'dense'], 'layer'),
       maxMemory: o.maxMemory === undefined ? undefined : checkNumber(fn, "option 'maxMemory'", o.maxMemory, 1),
-      solver: oneOf(fn, 'solver', o.solver, ['auto', 'cholesky', 'cg', 'nystrom-pcg'], 'auto'),
+      solver: oneOf(fn, 'solver', o.solver, ['auto', 'cholesky', 'cg', 'nystrom-pcg', 'nystrom'], 'auto'),
       tolerance: checkNumber(fn, "option 'tolerance'", o.tolerance ?? 1e-6, 0, true),
       maxIterations: checkCount(fn, 'maxIterations', o.maxIterations ?? 1000),
       sketchRank: checkCount(fn, 'sketchRank', o.sketchRank ?? 64),

@@ -119,3 +119,18 @@ export function nystromPreconditioner(sk: NystromSketch, mu: number): (v: Float6
     return out;
   };
 }
+
+/**
+ * (Â + μI)⁻¹ b = U (Λ̂ + μI)⁻¹ Uᵀ b + (I − UUᵀ) b / μ: the solve with the sketch in place of A, an
+ * approximation whose error the caller bounds from its residual (for A ⪰ 0, ‖x* − x̂‖ ≤ ‖b − (A + μI)x̂‖/μ).
+ */
+export function nystromSolve(sk: NystromSketch, mu: number, b: Float64Array): Float64Array {
+  const out = Float64Array.from(b, (v) => v / mu);
+  for (let j = 0; j < sk.u.length; j++) {
+    const uj = sk.u[j];
+    const c = dot(uj, b);
+    const f = c / (sk.lambda[j] + mu) - c / mu;
+    for (let i = 0; i < out.length; i++) out[i] += f * uj[i];
+  }
+  return out;
+}
