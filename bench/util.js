@@ -67,26 +67,8 @@ function resetPeak() {
   }
 }
 
-/** Least-squares fit of log y = a + b·log x over the pairs with x, y > 0: { exponent: b, coefficient: e^a, r2 }. */
-function fitPowerLaw(xs, ys) {
-  const pts = xs.map((x, i) => [x, ys[i]]).filter(([x, y]) => x > 0 && y > 0 && Number.isFinite(y));
-  const n = pts.length;
-  if (n < 2) return { exponent: NaN, coefficient: NaN, r2: NaN, points: n };
-  const lx = pts.map(([x]) => Math.log(x));
-  const ly = pts.map(([, y]) => Math.log(y));
-  const mx = lx.reduce((s, v) => s + v, 0) / n;
-  const my = ly.reduce((s, v) => s + v, 0) / n;
-  let sxy = 0,
-    sxx = 0,
-    syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (lx[i] - mx) * (ly[i] - my);
-    sxx += (lx[i] - mx) ** 2;
-    syy += (ly[i] - my) ** 2;
-  }
-  const b = sxy / sxx;
-  return { exponent: b, coefficient: Math.exp(my - b * mx), r2: syy > 0 ? (sxy * sxy) / (sxx * syy) : 1, points: n };
-}
+/** Least-squares fit of log y = a + b·log x over the pairs with x, y > 0: { exponent: b, coefficient: e^a, r2, points } (lib/linalg64.ts). */
+const fitPowerLaw = (xs, ys) => require(path.join(root, 'dist', 'linalg64.js')).powerLawFit(xs, ys);
 
 /**
  * The machine and the CPU path a result was measured on, for every committed JSON: the CPU model and

@@ -228,19 +228,19 @@ export function identity(n: number): Float64Array {
 }
 
 /**
- * Least-squares fit of log y = a + p·log x: the exponent p of y ∝ x^p, and R² of the fit.
- * Points with non-positive x or y are skipped.
+ * Least-squares fit of log y = a + p·log x: the exponent p of y ∝ x^p, the coefficient e^a, R² of the fit,
+ * and the points used. Points with non-positive x or y (or a non-finite y) are skipped.
  */
-export function powerLawFit(xs: readonly number[], ys: readonly number[]): { exponent: number; r2: number } {
+export function powerLawFit(xs: readonly number[], ys: readonly number[]): { exponent: number; coefficient: number; r2: number; points: number } {
   const px: number[] = [];
   const py: number[] = [];
   for (let i = 0; i < xs.length; i++)
-    if (xs[i] > 0 && ys[i] > 0) {
+    if (xs[i] > 0 && ys[i] > 0 && Number.isFinite(ys[i])) {
       px.push(Math.log(xs[i]));
       py.push(Math.log(ys[i]));
     }
   const n = px.length;
-  if (n < 2) return { exponent: NaN, r2: NaN };
+  if (n < 2) return { exponent: NaN, coefficient: NaN, r2: NaN, points: n };
   const mx = px.reduce((s, v) => s + v, 0) / n;
   const my = py.reduce((s, v) => s + v, 0) / n;
   let sxy = 0,
@@ -252,5 +252,5 @@ export function powerLawFit(xs: readonly number[], ys: readonly number[]): { exp
     syy += (py[i] - my) ** 2;
   }
   const p = sxy / sxx;
-  return { exponent: p, r2: syy === 0 ? 1 : (sxy * sxy) / (sxx * syy) };
+  return { exponent: p, coefficient: Math.exp(my - p * mx), r2: syy === 0 ? 1 : (sxy * sxy) / (sxx * syy), points: n };
 }

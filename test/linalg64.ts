@@ -1,5 +1,5 @@
-// Float64 reference linear algebra for the kernel tests, written out plainly so a
-// reader can check it against the textbook. Row-major number[]/Float64Array.
+// Float64 reference helpers for the kernel tests: seeded random matrices of a chosen spectrum, and the
+// float64 algebra of lib/linalg64.ts. Row-major number[]/Float64Array.
 
 /** Deterministic uniform [0, 1) generator (mulberry32). */
 export function rng(seed: number): () => number {
@@ -23,63 +23,9 @@ export function randn(n: number, r: () => number, scale = 1): Float32Array {
   return out;
 }
 
-/** C[m,n] = op(A)·op(B) in float64. */
-export function matmul64(a: ArrayLike<number>, b: ArrayLike<number>, m: number, n: number, k: number, ta = false, tb = false): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let p = 0; p < k; p++) {
-      const aip = ta ? a[p * m + i] : a[i * k + p];
-      if (aip === 0) continue;
-      for (let j = 0; j < n; j++) c[i * n + j] += aip * (tb ? b[j * k + p] : b[p * n + j]);
-    }
-  }
-  return c;
-}
-
-/** Frobenius norm. */
-export function norm(a: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
-  return Math.sqrt(s);
-}
-
-/** ‖a − b‖ / ‖b‖ (Frobenius). */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d += (a[i] - b[i]) ** 2;
-  const nb = norm(b);
-  return Math.sqrt(d) / (nb === 0 ? 1 : nb);
-}
-
-/** Solve (K + λI) X = R in float64 by Cholesky; K [m,m], R [m,nrhs]. Throws if not SPD. */
-export function choleskySolve64(k: ArrayLike<number>, m: number, r: ArrayLike<number>, nrhs: number, lambda = 0): Float64Array {
-  const l = new Float64Array(m * m);
-  for (let j = 0; j < m; j++) {
-    let d = k[j * m + j] + lambda;
-    for (let p = 0; p < j; p++) d -= l[j * m + p] ** 2;
-    if (!(d > 0)) throw new Error(`reference: not positive definite at column ${j + 1}`);
-    l[j * m + j] = Math.sqrt(d);
-    for (let i = j + 1; i < m; i++) {
-      let v = k[i * m + j];
-      for (let p = 0; p < j; p++) v -= l[i * m + p] * l[j * m + p];
-      l[i * m + j] = v / l[j * m + j];
-    }
-  }
-  const x = Float64Array.from(r as ArrayLike<number>);
-  for (let c = 0; c < nrhs; c++) {
-    for (let i = 0; i < m; i++) {
-      let v = x[i * nrhs + c];
-      for (let p = 0; p < i; p++) v -= l[i * m + p] * x[p * nrhs + c];
-      x[i * nrhs + c] = v / l[i * m + i];
-    }
-    for (let i = m - 1; i >= 0; i--) {
-      let v = x[i * nrhs + c];
-      for (let p = i + 1; p < m; p++) v -= l[p * m + i] * x[p * nrhs + c];
-      x[i * nrhs + c] = v / l[i * m + i];
-    }
-  }
-  return x;
-}
+// The float64 algebra itself is lib/linalg64.ts (test/linalg64.test.ts holds it to its invariants):
+// C = op(A)·op(B), ‖·‖, ‖a − b‖/‖b‖, (K + λI)⁻¹ R by Cholesky (a RangeError when not positive definite).
+export { choleskySolve as choleskySolve64, matmul as matmul64, norm, relDiff as relErr } from '../lib/linalg64';
 
 /** A random m×m orthogonal matrix (Gram–Schmidt on a Gaussian matrix, twice for accuracy). */
 export function orthogonal64(m: number, r: () => number): Float64Array {

@@ -120,8 +120,8 @@ export function checkExactSize(batch: StepBatch, cfg: ExactConfig, ws: Workspace
   const limit = cfg.damping === 0 ? native.limits.maxEigenOrder : native.limits.maxOrder;
   const sTooBig = space === 'kernel' && cfg.assembly === 'dense' && p * m > INT32_MAX; // parameter space goes in chunks
   const direct = exactMemoryBytes(model, n, r, space, cfg, ws, promiseForm);
-  const available = Math.min(memoryInfo().available, cfg.maxMemory ?? Infinity);
-  const tooBig = direct.bytes >= native.limits.checkBytes && direct.bytes > available; // requireMemory's own rule
+  // requireMemory's own rule; the memory is read only for a request it would check (a step of a small model reads nothing)
+  const tooBig = direct.bytes >= native.limits.checkBytes && direct.bytes > Math.min(memoryInfo().available, cfg.maxMemory ?? Infinity);
   // by cost only with λ ≥ CG_MIN_DAMPING: below it CG's iterations grow like √κ and the estimate is no guide
   const cheaper = cfg.damping >= CG_MIN_DAMPING && cgIsCheaper(model, n, r, space, cfg, ws);
   const useCg =

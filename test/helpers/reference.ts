@@ -1,8 +1,10 @@
-// Float64 references, written independently of lib/: a sequential MLP, its
-// Jacobian (analytic and by central differences), the three output families,
-// a Jacobi symmetric eigensolver and the dense natural gradient
+// Float64 references, written independently of lib/'s float32 pipeline: a sequential MLP, its
+// Jacobian (analytic and by central differences), the three output families, and the dense natural
+// gradient (its eigendecomposition is lib/linalg64's symEig, held to its invariants by
+// test/linalg64.test.ts)
 //   n_θ = (F_θ + λI)⁺ g_θ,  F_θ = (1/N) Σ_i G_i F_i G_iᵀ,  g_θ = (1/N) Σ_i G_i g_i.
 // Parameter layout (the public contract): per linear layer W [out, in] row-major, then b [out].
+import { symEig } from '../../lib/linalg64';
 
 export type ActName = 'tanh' | 'relu' | 'sigmoid' | 'softplus' | 'gelu';
 export type ArchLayer = { linear: [number, number] } | ActName;
@@ -186,54 +188,8 @@ export function targetWidth(loss: Loss, k: number): number {
 
 // ---- dense linear algebra in float64 ----
 
-/** Symmetric eigendecomposition by cyclic Jacobi: A [n, n] = V diag(values) Vᵀ; vectors[r·n + c] = V[r, c]. */
-export function symEig(a: ArrayLike<number>, n: number): { values: Float64Array; vectors: Float64Array } {
-  const m = Float64Array.from(a);
-  const v = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) v[i * n + i] = 1;
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    let diag = 0;
-    for (let i = 0; i < n; i++) {
-      diag += m[i * n + i] ** 2;
-      for (let j = i + 1; j < n; j++) off += m[i * n + j] ** 2;
-    }
-    if (off <= 1e-30 * diag || off === 0) break;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = m[p * n + q];
-        if (apq === 0) continue;
-        const theta = (m[q * n + q] - m[p * n + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let r = 0; r < n; r++) {
-          // columns p, q of M·R
-          const mrp = m[r * n + p];
-          const mrq = m[r * n + q];
-          m[r * n + p] = c * mrp - s * mrq;
-          m[r * n + q] = s * mrp + c * mrq;
-        }
-        for (let r = 0; r < n; r++) {
-          // rows p, q of Rᵀ·M
-          const mpr = m[p * n + r];
-          const mqr = m[q * n + r];
-          m[p * n + r] = c * mpr - s * mqr;
-          m[q * n + r] = s * mpr + c * mqr;
-        }
-        for (let r = 0; r < n; r++) {
-          const vrp = v[r * n + p];
-          const vrq = v[r * n + q];
-          v[r * n + p] = c * vrp - s * vrq;
-          v[r * n + q] = s * vrp + c * vrq;
-        }
-      }
-    }
-  }
-  const values = new Float64Array(n);
-  for (let i = 0; i < n; i++) values[i] = m[i * n + i];
-  return { values, vectors: v };
-}
+/** Symmetric eigendecomposition by cyclic Jacobi (lib/linalg64.ts, held to A = VΛVᵀ, VᵀV = I by test/linalg64.test.ts). */
+export { symEig };
 
 export interface DenseNaturalGradient {
   /** n_θ = (F_θ + λI)⁺ g_θ. */
