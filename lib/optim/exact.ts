@@ -85,11 +85,13 @@ function* parameterSystem(
   const per = Math.max(1, Math.floor(S_CHUNK_FLOATS / (p * r))); // samples per chunk
   let kernel: Float32Array | undefined;
   let su: Float32Array | undefined;
+  let scratch: Float32Array | undefined; // one P × P buffer for every later chunk's S_c S_cᵀ
   for (let i0 = 0; i0 < n; i0 += per) {
     const i1 = Math.min(n, i0 + per);
     const mc = (i1 - i0) * r;
     const sc = materialize(model, trace, bs, r, i0, i1); // S_c [P, m_c]
-    const kc = yield* gramT(sc, mc, p, { layout: 'MP' }); // S_c S_cᵀ [P, P], exactly symmetric
+    if (kernel) scratch ??= new Float32Array(p * p);
+    const kc = yield* gramT(sc, mc, p, { layout: 'MP', ...(scratch ? { out: scratch } : {}) }); // S_c S_cᵀ [P, P], exactly symmetric
     const uc = yield* gemmT(sc, u.subarray(i0 * r, i1 * r), p, 1, mc); // S_c u_c
     if (!kernel || !su) {
       kernel = kc;
