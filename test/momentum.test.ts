@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { NaturalGradient, Sequential } from '../lib/index';
 import { decodeF32 } from '../lib/util/encode';
 import { linearizeExact } from '../lib/optim/exact';
-import { applyTranspose } from '../lib/optim/spring';
+import { sTransposeTimes } from '../lib/optim/s_products';
 import { runSync } from '../lib/task';
 import { gaussian } from '../lib/distributions';
 import { choleskySolve64 } from './linalg64';
@@ -96,7 +96,7 @@ describe('SPRING momentum', () => {
     model.setParameters(pr.theta);
     const v = randomParams(arch, 99);
     const lin = runSync(linearizeExact({ fn: 't', model, theta: model.params, family: gaussian, x: pr.x, y: pr.y, n: pr.n }));
-    const stv = runSync(applyTranspose(model, lin.trace, lin.bs, lin.r, v));
+    const stv = runSync(sTransposeTimes(lin, v));
     const jac = jacobian64(arch, pr.theta, pr.x, pr.n); // [P, N·k]
     const cols = pr.n * 2;
     const ref = new Float64Array(cols);

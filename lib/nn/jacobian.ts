@@ -6,7 +6,7 @@
 // With the layer inputs A [N, in] this is all the parameter Jacobian holds:
 //   ∂(s_(i,m)ᵀ η_i)/∂W[o, c] = B[(i,m), o] · A[i, c],   ∂(s_(i,m)ᵀ η_i)/∂b[o] = B[(i,m), o].
 // Identity seeds (r = k) give J; seeds L_iᵀ give S = J · blockdiag(L_i).
-import { activationBackward, linearBackward } from './layers';
+import { type ActivationLayer, activationBackward, linearBackward, linearForward } from './layers';
 import type { Structure, Trace } from './structure';
 import { gemmT, type Task } from '../task';
 
@@ -112,4 +112,36 @@ function contractRows(b: Float32Array, c: Float32Array, n: number, r: number, ou
       nb[o] += acc[o];
     }
   }
+}
+
+/**
+ * δη [N, k] = J v: the outputs' directional derivative along v [P] (laid out like θ) — the forward-mode
+ * pass at the trace's point, per layer:
+ *   linear:     δz = V_W a + v_b + W δa       (δa = 0 at the input x)
+ *   activation: δa = σ'(z) ⊙ δz
+ * Cost: two gemms [N, in]·[in, out] per linear layer (one for the first) and N·width per activation.
+ */
+export function* outputTangents(model: Structure, theta: Float32Array, trace: Trace, v: Float32Array): Task<Float32Array> {
+  const { n, inputs } = trace;
+  let dh: Float32Array | null = null; // δ of the current layer's input (null: zero)
+  let s = 0;
+  for (let l = 0; l < model.layers.length; l++) {
+    const layer = model.layers[l];
+    if (layer.kind === 'linear') {
+      const slot = model.slots[s++];
+      const dv = model.view(v, slot);
+      const dz: Float32Array = yield* linearForward(layer, dv.w, dv.b, inputs[l], n); // V_W a + v_b
+      if (dh) yield* gemmT(dh, model.view(theta, slot).w, n, layer.outFeatures, layer.inFeatures, { transB: true, beta: 1, out: dz }); // + W δa
+      dh = dz;
+    } else if (dh) {
+      activationTangent(layer, inputs[l], dh);
+    }
+  }
+  return dh ?? new Float32Array(n * model.outDim);
+}
+
+/** δa = σ'(z) ⊙ δz in place (z, δz [N, w]); a plain function, so that V8 optimises its loop on the first call. */
+function activationTangent(layer: ActivationLayer, z: Float32Array, dz: Float32Array): void {
+  const df = layer.df;
+  for (let q = 0; q < dz.length; q++) dz[q] *= df(z[q]);
 }

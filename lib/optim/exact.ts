@@ -11,10 +11,10 @@
 // and at λ = 0 the pseudo-inverse: S (SᵀS)⁺ u = (Sᵀ)⁺ u = (S Sᵀ)⁺ S u, so the two agree there too.
 //
 // Kernel space never forms S: SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1) (layerGram), where B are
-// the seeds Lᵢᵀ backpropagated to each linear layer's output, and S c is contracted layer by layer
-// (n_W = B̃ᵀ A, n_b = B̃ᵀ 1, B̃_i = Σ_m c_(i,m) B_(i,m)). Memory O(N·r·width + (N·r)²).
+// the seeds Lᵢᵀ backpropagated to each linear layer's output, and S c comes from the same factors
+// (./s_products.ts). Memory O(N·r·width + (N·r)²).
 import { fisherFactors, meanLoss } from '../distributions';
-import { contract, materialize, outputJacobians } from '../nn/jacobian';
+import { materialize, outputJacobians } from '../nn/jacobian';
 import type { Sequential, Trace } from '../nn/sequential';
 import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, type Task } from '../task';
 import { native, requireMemory } from '../native';
@@ -23,7 +23,8 @@ import { type ExactConfig, S_CHUNK_FLOATS, type Workspace } from './exact_config
 import { solveExactCg } from './exact_cg';
 import type { ExactResult, ExactSolution, ExactSystem, Linearization, MomentumTerm, StepProfile } from './exact_types';
 import { checkExactSize } from './exact_size';
-import { addMomentum, applyTranspose, springRhs } from './spring';
+import { sTimes, sTransposeTimes } from './s_products';
+import { addMomentum, springRhs } from './spring';
 
 export type { Assembly, ExactConfig, Space, Workspace } from './exact_config';
 export type { ExactResult, ExactSolution, ExactSystem, Linearization, MomentumTerm, StepProfile } from './exact_types';
@@ -63,9 +64,9 @@ export function* linearizeExact(batch: StepBatch): Task<Linearization> {
   const loss = meanLoss(fam, trace.eta, y, n, k);
   const { r, seeds, u } = fisherFactors(fam, fn, trace.eta, y, n, k); // F_i = L_i L_iᵀ, L_i u_i = g_i
   const t1 = now();
-  const bs = yield* outputJacobians(model, theta, trace, seeds, r); // B = L_iᵀ ∂η_i/∂z per linear layer
+  const bs = yield* outputJacobians(model, theta, trace, seeds.slice(), r); // B = L_iᵀ ∂η_i/∂z per linear layer (consumes its seeds)
   const t2 = now();
-  return { trace, bs, r, u, loss, times: { forward: t1 - t0, backprop: t2 - t1 } };
+  return { model, theta, trace, bs, seeds, r, u, loss, times: { forward: t1 - t0, backprop: t2 - t1 } };
 }
 
 /**
@@ -110,7 +111,8 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
   const p = model.numParameters;
   // before any work (a step checks before its linearisation and passes what checkExactSize chose)
   const solveBy = how ?? checkExactSize(batch, cfg, ws);
-  const { trace, bs, r, u, loss, times } = linearization ?? (yield* linearizeExact(batch));
+  const lin = linearization ?? (yield* linearizeExact(batch));
+  const { trace, bs, r, u, loss, times } = lin;
   const t2 = now();
   const m = n * r;
   const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
@@ -119,7 +121,7 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
   let kernel: Float32Array;
   if (solveBy === 'cg') {
     kernel = new Float32Array(0); // never formed: CG multiplies by S and Sᵀ (./exact_cg.ts)
-    if (space === 'parameter') su = yield* contract(model, trace, bs, u, r, new Float32Array(p)); // S u
+    if (space === 'parameter') su = yield* sTimes(lin, u, new Float32Array(p)); // S u
   } else if (space === 'kernel') {
     if (cfg.assembly === 'layer') {
       // SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1), all layers in one fused call (overwrites the kernel)
@@ -137,8 +139,10 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
   return {
     fn,
     model,
+    theta: lin.theta,
     trace,
     bs,
+    seeds: lin.seeds,
     n,
     r,
     m,
@@ -186,7 +190,7 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
  */
 export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig, momentum?: MomentumTerm, quadratic = true): Task<ExactSolution> {
   if (sys.iterative) return yield* solveExactCg(sys, damping, cfg, momentum, quadratic);
-  const { fn, model, trace, bs, n, r, m, p, kernel, s, u } = sys;
+  const { fn, n, m, p, kernel, s, u } = sys;
   const d = n * damping; // F_θ + λI = (1/N)(S Sᵀ + NλI)
   const mu = momentum && momentum.mu !== 0 ? momentum.mu : 0;
   const t0 = now();
@@ -198,20 +202,20 @@ export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig,
     let rhs = u;
     let stPrev: Float64Array | undefined;
     if (mu !== 0) {
-      stPrev = yield* applyTranspose(model, trace, bs, r, momentum!.previous); // Sᵀn₋
+      stPrev = yield* sTransposeTimes(sys, momentum!.previous); // Sᵀn₋
       rhs = springRhs(u, mu, stPrev);
     }
     sol = yield* solve(kernel, m, rhs, d, cfg, fn); // c = (SᵀS + NλI)⁺ rhs
     t1 = now();
     direction = s
       ? yield* gemmT(s, sol.x, p, 1, m) // n = S c
-      : yield* contract(model, trace, bs, sol.x, r, new Float32Array(p)); // n = S c, layer by layer
+      : yield* sTimes(sys, sol.x, new Float32Array(p)); // n = S c
     if (stPrev) addMomentum(direction, mu, momentum!.previous);
     if (quadratic) {
       // Sᵀn (= SᵀS c + μ Sᵀn₋) as a Jacobian-vector product of n itself: one gemm and N·r·out
       // multiply-adds per layer, where SᵀS c would be M² float64 multiply-adds in JavaScript (8 ms of a
       // 43 ms step at M = 2048)
-      const stn = yield* applyTranspose(model, trace, bs, r, direction);
+      const stn = yield* sTransposeTimes(sys, direction);
       gn = dot(u, stn) / n;
       nFn = dot(stn, stn) / n;
     } else gn = nFn = NaN;

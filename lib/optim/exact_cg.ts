@@ -4,19 +4,19 @@
 //   kernel space:    (SᵀS + NλI) c = u − μ Sᵀn₋,            n = S c + μ n₋
 //   parameter space: (S Sᵀ + NλI) d = S u − μ S Sᵀ n₋,      n = d + μ n₋
 //
-// (the same systems as ./exact.ts solves directly). Neither SᵀS nor S is formed: S c is contracted layer
-// by layer from the backpropagated B's (nn/jacobian.ts, contract) and Sᵀv is a Jacobian-vector product
-// (./spring.ts, applyTranspose), one gemm per linear layer each, so a product costs O(N·P) and the
+// (the same systems as ./exact.ts solves directly). Neither SᵀS nor S is formed: S c and Sᵀv (a
+// Jacobian-vector product) come from the layer factors (./s_products.ts), one or two gemms per linear
+// layer each, so a product costs O(N·P) and the
 // memory stays O(N·r·width + P). λ > 0 makes the system positive definite, as CG needs. Solver
 // 'nystrom-pcg' preconditions it with a rank-ℓ Nyström sketch of the kernel (./nystrom.ts), made once per
 // batch from ℓ products and kept for the Levenberg–Marquardt retries.
-import { contract } from '../nn/jacobian';
 import type { Task } from '../task';
 import { type CgResult, conjugateGradient } from './cg';
 import type { ExactConfig } from './exact_config';
 import type { ExactSolution, ExactSystem, MomentumTerm } from './exact_types';
 import { nystromPreconditioner, nystromSketch, nystromSolve } from './nystrom';
-import { addMomentum, applyTranspose } from './spring';
+import { sTimes, sTransposeTimes } from './s_products';
+import { addMomentum } from './spring';
 
 const now = () => performance.now();
 
@@ -27,11 +27,11 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfig, momentum?: MomentumTerm, quadratic = true): Task<ExactSolution> {
-  const { model, trace, bs, n, r, p, u } = sys;
+  const { n, p, u } = sys;
   const d = n * damping; // F_θ + λI = (1/N)(S Sᵀ + NλI)
   const mu = momentum && momentum.mu !== 0 ? momentum.mu : 0;
-  const S = (c: ArrayLike<number>) => contract(model, trace, bs, Float32Array.from(c), r, new Float32Array(p)); // S c [P]
-  const St = (v: Float32Array) => applyTranspose(model, trace, bs, r, v); // Sᵀv [N·r], float64
+  const S = (c: ArrayLike<number>) => sTimes(sys, c, new Float32Array(p)); // S c [P]
+  const St = (v: Float32Array) => sTransposeTimes(sys, v); // Sᵀv [N·r], float64
   // the kernel without the damping: SᵀS (kernel space) or S Sᵀ (parameter space)
   const gram =
     sys.space === 'kernel'

@@ -3,6 +3,7 @@
 import type { Sequential, Trace } from '../nn/sequential';
 import type { Assembly } from './exact_config';
 import type { NystromSketch } from './nystrom';
+import type { SeededBatch } from './s_products';
 
 /** Where the time of one direction went (milliseconds) and how it was solved. */
 export interface StepProfile {
@@ -51,7 +52,7 @@ export interface ExactResult {
  * backpropagated B's and the assembled kernel. solveExact() turns it into a direction for any λ (and
  * momentum) at the cost of one solve, which is what a rejected Levenberg–Marquardt step retries with.
  */
-export interface ExactSystem {
+export interface ExactSystem extends SeededBatch {
   /** The calling function's name, for errors ('NaturalGradient.step'). */
   readonly fn: string;
   readonly model: Sequential;
@@ -109,7 +110,7 @@ export interface ExactSolution {
 }
 
 /** The linearisation of one batch at θ: forward pass, loss, Fisher factors, backpropagated B's. */
-export interface Linearization {
+export interface Linearization extends SeededBatch {
   readonly trace: Trace;
   readonly bs: readonly Float32Array[];
   readonly r: number;

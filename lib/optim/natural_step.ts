@@ -9,7 +9,7 @@ import type { Sequential } from '../nn/sequential';
 import type { Task } from '../task';
 import type { StepBatch } from './batch';
 import { chainDirection } from './chain';
-import { distance, firstNonFinite, largestInput, lossTask, parameterName, rejectionOrThrow, type StepInfo } from './common';
+import { firstNonFinite, largestInput, lossTask, parameterName, rejectionOrThrow, type StepInfo } from './common';
 import { nextDamping, predictedDecrease, reductionRatio, rejectedDamping } from './damping';
 import {
   assembleExact,
@@ -84,6 +84,8 @@ interface StepTrial {
   n: Float32Array;
   s: number;
   trial: Float32Array;
+  /** ‖trial − θ‖₂. */
+  distance: number;
   after: number;
   /** When the direction was ready: the trial and the commit count as the profile's 'update'. */
   t0: number;
@@ -242,31 +244,32 @@ function* trialStep(
   }
   const t0 = performance.now();
   const n = sol.direction;
-  const bad = firstNonFinite(n);
-  if (bad >= 0)
-    return {
-      reject: batchFailure(
-        st.model,
-        `the natural-gradient direction is not finite (its entry for ${parameterName(model, bad)} is ${n[bad]})`,
-        x,
-        batch,
-        system.lin,
-        system.sys
-      ),
-    };
   const s = stepScale(st.settings.lr, n, sol.nFn, st.settings.maxStepNorm, st.settings.maxKL); // the trust region (./trust_region.ts)
   const eff = st.settings.lr * s;
-  info.scale = s;
-  info.predicted = predictedDecrease(eff, sol.gn, sol.nFn); // the quadratic model (./damping.ts)
   const trial = new Float32Array(theta.length);
-  for (let i = 0; i < theta.length; i++) trial[i] = theta[i] - eff * n[i]; // θ − lr·s·n
-  const badT = firstNonFinite(trial);
-  if (badT >= 0)
+  const { bad: badT, distance } = stepFrom(theta, n, eff, trial); // θ − lr·s·n, in one pass
+  if (badT >= 0) {
+    // a non-finite direction entry makes its trial entry non-finite too: the direction is named first
+    const bad = firstNonFinite(n);
+    if (bad >= 0)
+      return {
+        reject: batchFailure(
+          st.model,
+          `the natural-gradient direction is not finite (its entry for ${parameterName(model, bad)} is ${n[bad]})`,
+          x,
+          batch,
+          system.lin,
+          system.sys
+        ),
+      };
     return {
       reject:
         `the updated parameter ${badT} would be ${trial[badT]} (${parameterName(model, badT)}: lr·s = ${eff.toPrecision(3)} ` +
         `times its direction entry ${n[badT].toPrecision(3)} overflows float32)`,
     };
+  }
+  info.scale = s;
+  info.predicted = predictedDecrease(eff, sol.gn, sol.nFn); // the quadratic model (./damping.ts)
   let after: number;
   try {
     after = info.trialLoss = yield* lossTask(model, family, trial, x, y, batch);
@@ -276,13 +279,34 @@ function* trialStep(
   }
   info.rho = reductionRatio(info.loss - after, info.predicted);
   if (!Number.isFinite(after)) return { reject: overshoot(`the loss after the step would be ${after}`, info.loss) };
-  return { sol, n, s, trial, after, t0 };
+  return { sol, n, s, trial, distance, after, t0 };
+}
+
+/**
+ * trial = θ − eff·n (float32, as the parameters are), with the first index where it is not finite (−1:
+ * none) and ‖trial − θ‖₂ accumulated in float64: one pass over P, where a step's other work is O(N·P).
+ */
+function stepFrom(theta: Float32Array, n: Float32Array, eff: number, trial: Float32Array): { bad: number; distance: number } {
+  let bad = -1;
+  let s2 = 0;
+  for (let i = 0; i < theta.length; i++) {
+    trial[i] = theta[i] - eff * n[i];
+    const t = trial[i]; // as stored: a float64 result beyond float32's range is Infinity here
+    if (t - t !== 0) {
+      // t − t is 0 exactly when t is finite (NaN and ±Inf give NaN)
+      if (bad < 0) bad = i;
+      continue;
+    }
+    const d = t - theta[i];
+    s2 += d * d;
+  }
+  return { bad, distance: Math.sqrt(s2) };
 }
 
 /** A step's stage 4: θ ← the trial, λ for the next step from ρ, SPRING's n₋, the count and the profile. */
 function commitStep(st: NaturalStepState, system: StepSystem, t: StepTrial, lambda: number, info: NaturalStepInfo): NaturalStepInfo {
   const theta = st.model.params;
-  info.stepNorm = distance(t.trial, theta);
+  info.stepNorm = t.distance;
   theta.set(t.trial);
   info.accepted = true;
   info.lossAfter = t.after;

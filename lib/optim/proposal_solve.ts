@@ -2,11 +2,11 @@
 // their direction n at λ, with the two numbers of the local quadratic model that the Levenberg–Marquardt
 // rule and the trust region need, from the batch's linearisation (./exact.ts):
 //   gᵀn = (1/N) uᵀ(Sᵀn),   nᵀF_θ n = (1/N) ‖Sᵀn‖²
-// with Sᵀn one Jacobian-vector product of n (./spring.ts), in float64.
+// with Sᵀn one Jacobian-vector product of n (./s_products.ts), in float64.
 import type { Task } from '../task';
 import type { StepBatch } from './batch';
 import type { ExactResult, ExactSolution, Linearization, StepProfile } from './exact';
-import { applyTranspose } from './spring';
+import { sTransposeTimes } from './s_products';
 
 export function proposalSolver(
   b: StepBatch,
@@ -17,7 +17,7 @@ export function proposalSolver(
   function* solveAt(lambda: number): Task<ExactSolution> {
     const res = yield* directionAt(lambda);
     last = res.profile;
-    const stn = yield* applyTranspose(b.model, lin.trace, lin.bs, lin.r, res.direction); // Sᵀn
+    const stn = yield* sTransposeTimes(lin, res.direction); // Sᵀn
     let gn = 0,
       nFn = 0;
     for (let i = 0; i < stn.length; i++) {

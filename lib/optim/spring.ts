@@ -15,11 +15,8 @@
 // minimum-norm d). The momentum thus stays in the Fisher geometry: along directions the batch
 // determines (range of S) the step is still the natural-gradient fit of the residual u; μ n_{k−1}
 // carries over only what the damping term weighs. μ = 0 is the plain step, bit for bit. Sᵀ n_{k−1} is
-// a Jacobian-vector product — one forward-mode pass per linear layer with the direction as weights —
+// a Jacobian-vector product (./s_products.ts) —
 // so the solve costs nothing extra beyond it.
-import type { Sequential, Trace } from '../nn/sequential';
-import { linearForward } from '../nn/layers';
-import type { Task } from '../task';
 
 /** SPRING's right-hand side: u − μ·Sᵀn₋ (kernel space; parameter space: S u − μ·S Sᵀ n₋), float32. */
 export function springRhs(u: Float32Array, mu: number, stPrev: ArrayLike<number>): Float32Array {
@@ -34,31 +31,4 @@ export function addMomentum(direction: Float32Array, mu: number, previous: Float
 /** The n₋ the next step starts from: the direction as applied, s·n (s: the trust region's factor). */
 export function previousDirection(n: Float32Array, s: number): Float32Array {
   return s === 1 ? n : n.map((v) => v * s);
-}
-
-/**
- * Sᵀv [N·r] (float64) for v [P] laid out like θ, from the trace and the backpropagated B's of an
- * assembled system: (Sᵀv)_(i,m) = Σ_layers B_(i,m) · (V_W a_i + v_b), one gemm [N, in]·[in, out] and
- * N·r·out multiply-adds per linear layer.
- */
-export function* applyTranspose(model: Sequential, trace: Trace, bs: readonly Float32Array[], r: number, v: Float32Array): Task<Float64Array> {
-  const { n, inputs } = trace;
-  const out = new Float64Array(n * r);
-  for (let l = 0; l < model.slots.length; l++) {
-    const slot = model.slots[l];
-    const width = slot.layer.outFeatures;
-    const { w, b } = model.view(v, slot);
-    const z = yield* linearForward(slot.layer, w, b, inputs[slot.index], n); // Z_i = V_W a_i + v_b
-    const bl = bs[l];
-    for (let i = 0; i < n; i++) {
-      const zi = i * width;
-      for (let m = 0; m < r; m++) {
-        const row = (i * r + m) * width;
-        let acc = 0;
-        for (let o = 0; o < width; o++) acc += bl[row + o] * z[zi + o];
-        out[i * r + m] += acc;
-      }
-    }
-  }
-  return out;
 }

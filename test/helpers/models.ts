@@ -66,7 +66,7 @@ export { outDim, numParams };
 
 /** An optimizer test's problem: an architecture, its parameters, inputs and targets, each from a seed. */
 export function problem(loss: Loss, arch: Arch, n: number, seed: number) {
-  const k = (arch[arch.length - 1] as { linear: [number, number] }).linear[1];
+  const k = outDim(arch);
   const d = (arch[0] as { linear: [number, number] }).linear[0];
   return { arch, loss, theta: randomParams(arch, seed), x: randomInputs(n, d, 100 + seed), y: randomTargets(loss, n, k, 200 + seed), n };
 }

@@ -1,0 +1,111 @@
+// The two products with S = J·blockdiag(L_i) [P, N·r] that every solve needs without forming S
+// (docs/design.md §1): S c [P] (a direction from kernel coefficients) and Sᵀv [N·r] (a Jacobian-vector
+// product). Each has two exact forms; which is cheaper depends on r, the rank of the output Fisher:
+//
+//   by layer (r = 1):  S c:  B̃_i = Σ_m c_(i,m) B_(i,m) per linear layer, then n_W = B̃ᵀA, n_b = B̃ᵀ1
+//                      Sᵀv:  (Sᵀv)_(i,m) = Σ_layers B_(i,m) · (V_W a_i + v_b)
+//                      N·r·width multiply-adds per layer on top of one gemm.
+//   by seeds (r > 1):  S c = ∂/∂θ Σ_i w_iᵀη_i with w_i = Σ_m c_(i,m) s_(i,m): the r seeds of a sample
+//                      combined first, then one backpropagation of N rows (not N·r)
+//                      Sᵀv:  (Sᵀv)_(i,m) = s_(i,m)ᵀ (J_i v): one forward-mode pass of N rows
+//                      (../nn/jacobian.ts, outputTangents), then N·r·k multiply-adds.
+// Both are linear in c (v), so the forms agree up to float32 rounding. By seeds costs one more gemm per
+// layer on N rows and saves the N·r·width multiply-adds of the by-layer form; at r = 9 (categorical,
+// 10 classes) that is 1.2 M multiply-adds of 1.6 M for 784-256-256-10 at N = 256.
+import { contract, outputJacobians, outputTangents } from '../nn/jacobian';
+import { linearForward } from '../nn/layers';
+import type { Sequential, Trace } from '../nn/sequential';
+import type { Task } from '../task';
+
+/** What the products read: the model at θ, the forward pass, the seeds s_(i,m) [N·r, k] (unconsumed) and their backpropagation. */
+export interface SeededBatch {
+  readonly model: Sequential;
+  readonly theta: Float32Array;
+  readonly trace: Trace;
+  /** B per linear layer ([N·r, out], see outputJacobians). */
+  readonly bs: readonly Float32Array[];
+  /** [N·r, k]: row (i, m) is column m of L_i. */
+  readonly seeds: Float32Array;
+  readonly r: number;
+}
+
+/** out [P] = S c for c [N·r]. */
+export function* sTimes(b: SeededBatch, c: ArrayLike<number>, out: Float32Array): Task<Float32Array> {
+  const { model, theta, trace, bs, seeds, r } = b;
+  if (r === 1) return yield* contract(model, trace, bs, c instanceof Float32Array ? c : Float32Array.from(c), 1, out);
+  const { n } = trace;
+  const k = model.outDim;
+  const w = combineSeeds(seeds, c, n, r, k); // w_i = Σ_m c_(i,m) s_(i,m)
+  const bw = yield* outputJacobians(model, theta, trace, w, 1); // B̃ per layer [N, out]
+  return yield* contract(model, trace, bw, new Float32Array(n).fill(1), 1, out);
+}
+
+/** Sᵀv [N·r] (float64) for v [P] laid out like θ. */
+export function* sTransposeTimes(b: SeededBatch, v: Float32Array): Task<Float64Array> {
+  const { model, theta, trace, bs, seeds, r } = b;
+  if (r === 1) return yield* byLayerTranspose(model, trace, bs, r, v);
+  const { n } = trace;
+  const k = model.outDim;
+  const de = yield* outputTangents(model, theta, trace, v); // J_i v [N, k]
+  return seedDots(seeds, de, n, r, k);
+}
+
+/** w [N, k]: w_i = Σ_m c_(i,m) s_(i,m), accumulated in float64. */
+function combineSeeds(seeds: Float32Array, c: ArrayLike<number>, n: number, r: number, k: number): Float32Array {
+  const w = new Float32Array(n * k);
+  const acc = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    acc.fill(0);
+    for (let m = 0; m < r; m++) {
+      const cm = c[i * r + m];
+      const row = (i * r + m) * k;
+      for (let j = 0; j < k; j++) acc[j] += cm * seeds[row + j];
+    }
+    w.set(acc, i * k);
+  }
+  return w;
+}
+
+/** out [N·r]: out_(i,m) = s_(i,m) · de_i (float64). */
+function seedDots(seeds: Float32Array, de: Float32Array, n: number, r: number, k: number): Float64Array {
+  const out = new Float64Array(n * r);
+  for (let i = 0; i < n; i++) {
+    for (let m = 0; m < r; m++) {
+      const row = (i * r + m) * k;
+      let acc = 0;
+      for (let j = 0; j < k; j++) acc += seeds[row + j] * de[i * k + j];
+      out[i * r + m] = acc;
+    }
+  }
+  return out;
+}
+
+/**
+ * Sᵀv by layer: (Sᵀv)_(i,m) = Σ_layers B_(i,m) · (V_W a_i + v_b), one gemm [N, in]·[in, out] and
+ * N·r·out multiply-adds per linear layer.
+ */
+export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly Float32Array[], r: number, v: Float32Array): Task<Float64Array> {
+  const { n, inputs } = trace;
+  const out = new Float64Array(n * r);
+  for (let l = 0; l < model.slots.length; l++) {
+    const slot = model.slots[l];
+    const width = slot.layer.outFeatures;
+    const { w, b } = model.view(v, slot);
+    const z = yield* linearForward(slot.layer, w, b, inputs[slot.index], n); // Z_i = V_W a_i + v_b
+    rowDots(bs[l], z, n, r, width, out);
+  }
+  return out;
+}
+
+/** out_(i,m) += B_(i,m) · z_i (B [N·r, w], z [N, w]). */
+function rowDots(bl: Float32Array, z: Float32Array, n: number, r: number, width: number, out: Float64Array): void {
+  for (let i = 0; i < n; i++) {
+    const zi = i * width;
+    for (let m = 0; m < r; m++) {
+      const row = (i * r + m) * width;
+      let acc = 0;
+      for (let o = 0; o < width; o++) acc += bl[row + o] * z[zi + o];
+      out[i * r + m] += acc;
+    }
+  }
+}
