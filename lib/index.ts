@@ -26,7 +26,7 @@ export type { GemmOptions, GramOptions, SolveOptions, PinvOptions, PinvResult, B
 
 // Models: layers and sequential networks (sequential.fromJSON / Sequential.fromJSON read model.toJSON()).
 export { sequential, Sequential, mlp, linear, tanh, relu, sigmoid, softplus, gelu } from './nn';
-export type { Layer, LinearLayer, ActivationLayer, ActivationName, SequentialOptions } from './nn';
+export type { Layer, LinearLayer, ActivationLayer, ActivationName, SequentialOptions, InputDerivatives } from './nn';
 export type { SequentialJSON } from './nn/sequential';
 export type { Structure, LinearSlot, Trace } from './nn/structure';
 export type { Call, Task } from './task';

@@ -26,6 +26,8 @@ export interface ActivationLayer {
   readonly f: (z: number) => number;
   /** σ'(z) in float64. */
   readonly df: (z: number) => number;
+  /** σ''(z) in float64, or null where σ has no second derivative as a function (relu: a Dirac delta at 0). */
+  readonly d2f: ((z: number) => number) | null;
   /** Initialisation gain of the linear layer that feeds this activation (He: √2 for relu/gelu, LeCun: 1 otherwise). */
   readonly gain: number;
 }
@@ -54,21 +56,36 @@ const GELU_C = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 
 const ACTIVATIONS: Record<ActivationName, Omit<ActivationLayer, 'kind' | 'name'>> = {
-  // tanh' = 1 − tanh²
-  tanh: { f: Math.tanh, df: (z) => 1 - Math.tanh(z) ** 2, gain: 1 },
-  // relu' = 1 for z > 0, else 0 (the subgradient 0 is used at the kink z = 0)
+  // tanh' = 1 − tanh², tanh'' = −2 tanh (1 − tanh²)
+  tanh: {
+    f: Math.tanh,
+    df: (z) => 1 - Math.tanh(z) ** 2,
+    d2f: (z) => {
+      const t = Math.tanh(z);
+      return -2 * t * (1 - t * t);
+    },
+    gain: 1,
+  },
+  // relu' = 1 for z > 0, else 0 (the subgradient 0 is used at the kink z = 0); relu'' is not a function
   // biome-ignore lint/complexity/useMathMinMax: Math.max(z, 0) would keep a NaN; the ternary is the defined relu
-  relu: { f: (z) => (z > 0 ? z : 0), df: (z) => (z > 0 ? 1 : 0), gain: Math.SQRT2 },
-  // σ' = σ (1 − σ)
-  sigmoid: { f: logistic, df: (z) => logistic(z) * logistic(-z), gain: 1 },
-  // softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^{−|z|}); softplus' = logistic
-  softplus: { f: (z) => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))), df: logistic, gain: 1 },
+  relu: { f: (z) => (z > 0 ? z : 0), df: (z) => (z > 0 ? 1 : 0), d2f: null, gain: Math.SQRT2 },
+  // σ' = σ (1 − σ), σ'' = σ' (1 − 2σ)
+  sigmoid: { f: logistic, df: (z) => logistic(z) * logistic(-z), d2f: (z) => logistic(z) * logistic(-z) * (1 - 2 * logistic(z)), gain: 1 },
+  // softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^{−|z|}); softplus' = logistic, softplus'' = logistic'
+  softplus: { f: (z) => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))), df: logistic, d2f: (z) => logistic(z) * logistic(-z), gain: 1 },
   // gelu'(z) = ½ (1 + t) + ½ z (1 − t²) c (1 + 3·0.044715 z²), t = tanh(c (z + 0.044715 z³))
   gelu: {
     f: (z) => 0.5 * z * (1 + Math.tanh(GELU_C * (z + GELU_A * z * z * z))),
     df: (z) => {
       const t = Math.tanh(GELU_C * (z + GELU_A * z * z * z));
       return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_C * (1 + 3 * GELU_A * z * z);
+    },
+    // gelu'' = (1 − t²) u' + ½ z (1 − t²)(u'' − 2 t u'²), u = c (z + 0.044715 z³), u' = c (1 + 3·0.044715 z²), u'' = 6·0.044715 c z
+    d2f: (z) => {
+      const t = Math.tanh(GELU_C * (z + GELU_A * z * z * z));
+      const du = GELU_C * (1 + 3 * GELU_A * z * z);
+      const ddu = 6 * GELU_A * GELU_C * z;
+      return (1 - t * t) * du + 0.5 * z * (1 - t * t) * (ddu - 2 * t * du * du);
     },
     gain: Math.SQRT2,
   },

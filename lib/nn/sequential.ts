@@ -9,7 +9,8 @@ import type { LinearSlot, Structure, Trace } from './structure';
 import { initParameters } from './init';
 import { activation, ACTIVATION_NAMES, activationForward, type ActivationName, isActivationName, type Layer, linear, linearForward } from './layers';
 import { runSync, type Task } from '../task';
-import { checkCount, checkF32, describe } from '../util/validate';
+import { checkCount, checkF32, checkOptions, describe } from '../util/validate';
+import { type InputDerivatives, inputDerivatives, notTwiceDifferentiable } from './derivatives';
 
 /**
  * A model as JSON (Sequential.toJSON): the layers, and θ as base64 of its float32 little-endian bytes —
@@ -112,6 +113,28 @@ export class Sequential implements Structure {
         return materialize(self, trace, bs, k);
       })(this)
     );
+  }
+
+  /**
+   * The outputs and their derivatives with respect to the inputs, exact (Taylor-mode forward
+   * propagation, ./derivatives.ts), in float64: value η [batch, outDim], gradient ∂η_j/∂x_c
+   * [batch, outDim, inDim] and Laplacian Δₓη_j = Σ_c ∂²η_j/∂x_c² [batch, outDim] for x [batch, inDim].
+   * The Laplacian needs twice-differentiable activations (tanh, sigmoid, softplus, gelu): with relu it
+   * is a RangeError (code ERR_NOT_TWICE_DIFFERENTIABLE) unless `{ laplacian: false }`, which returns
+   * laplacian null. Cost per sample: Σ_linear out·in·(inDim + 2) multiply-adds.
+   */
+  derivatives(x: Float32Array, batch: number, options: { laplacian?: boolean } = {}): InputDerivatives {
+    const fn = 'derivatives';
+    this.checkInput(fn, x, batch);
+    checkOptions(fn, options, ['laplacian']);
+    const laplacian = options.laplacian ?? true;
+    if (typeof laplacian !== 'boolean') throw new TypeError(`${fn}: option 'laplacian' must be a boolean, got ${describe(laplacian)}`);
+    const why = laplacian ? notTwiceDifferentiable(this) : null;
+    if (why)
+      throw Object.assign(new RangeError(`${fn}: ${why}; use tanh, sigmoid, softplus or gelu, or pass { laplacian: false } for the value and gradient`), {
+        code: 'ERR_NOT_TWICE_DIFFERENTIABLE',
+      });
+    return inputDerivatives(this, this.params, x, batch, laplacian);
   }
 
   /** Checks x [batch, inDim] (Float32Array, finite) and batch (positive integer); `fn` names the caller. */

@@ -5,7 +5,7 @@ import { checkTargets, distribution, gradients, type LossName, meanLoss, type Ou
 import { contract, outputJacobians } from '../nn/jacobian';
 import { Sequential } from '../nn/sequential';
 import { runAsync, type Task } from '../task';
-import { describe } from '../util/validate';
+import { checkOptions, describe } from '../util/validate';
 
 /** What every optimizer's step() returns. */
 export interface StepInfo {
@@ -33,12 +33,6 @@ export function checkStepArgs(fn: string, model: Sequential, family: OutputFamil
   model.checkUnlocked(fn);
   model.checkInput(fn, x, batch);
   checkTargets(family, fn, y, batch as number, model.outDim);
-}
-
-/** Throws unless `options` is an object whose keys are all in `names`. */
-export function checkOptions(fn: string, options: unknown, names: readonly string[]): asserts options is Record<string, unknown> {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`${fn}: 'options' must be an object, got ${describe(options)}`);
-  for (const key of Object.keys(options)) if (!names.includes(key)) throw new RangeError(`${fn}: unknown option '${key}' (options: ${names.join(', ')})`);
 }
 
 /** The first index of a non-finite entry, or −1. */

@@ -20,8 +20,7 @@
 // rejected at once, with λ and every other state bit-identical (NaturalGradient's stepTask;
 // docs/optimizer.md, "A bad batch").
 // With n = (F_θ + λI)⁻¹g and lr = 1, predicted = ½ nᵀF_θ n + λ‖n‖² > 0.
-import { checkNumber, describe } from '../util/validate';
-import { checkOptions } from './common';
+import { checkNumber, checkOptions, describe } from '../util/validate';
 
 export interface LevenbergMarquardtOptions {
   /** λ_min > 0. Default 1e-7. */

@@ -37,3 +37,9 @@ export function checkNumber(fn: string, label: string, v: unknown, min: number, 
     throw new RangeError(`${fn}: ${label} must be a finite number ${strict ? '>' : '≥'} ${min}, got ${v}`);
   return v;
 }
+
+/** Throws unless `options` is an object whose keys are all in `names`. */
+export function checkOptions(fn: string, options: unknown, names: readonly string[]): asserts options is Record<string, unknown> {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${fn}: 'options' must be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options)) if (!names.includes(key)) throw new RangeError(`${fn}: unknown option '${key}' (options: ${names.join(', ')})`);
+}
