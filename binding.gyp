@@ -8,6 +8,7 @@
         "native/cpu/cpu_backend.cc",
         "native/cpu/gram.cc",
         "native/cpu/layer_gram.cc",
+        "native/cpu/layer_gram64.cc",
         "native/cpu/cholesky_solve.cc",
         "native/cpu/pinv_solve.cc",
         "native/cpu/batched_gram_inverse.cc",

@@ -1,5 +1,6 @@
-// Typed wrappers of the native kernels. Every matrix is a row-major Float32Array
-// used in place (zero copy); outputs are allocated unless `out` is given. Each
+// Typed wrappers of the native kernels. Every matrix is a row-major Float32Array — or, for the kernels
+// with a float64 form (all but batchedGramInverse), every matrix of the call a Float64Array — used in
+// place (zero copy); outputs are allocated, of the inputs' type, unless `out` is given. Each
 // kernel has a sync form and an `…Async` form that runs on the libuv pool and
 // resolves to the same result, bit for bit. Argument errors are TypeError /
 // RangeError naming the argument (code ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE);
@@ -14,57 +15,57 @@
 // ERR_INVALID_STATE and writes nothing. Arrays backed by a SharedArrayBuffer are used in
 // place (zero copy; they cannot be detached): writing to one while a call uses it is a
 // data race. Two pending calls writing the same array: the later completion wins.
-import { native, type Precision } from './native';
+import { type Floats, native, type Precision } from './native';
 
-export type { Precision } from './native';
+export type { Floats, Precision } from './native';
 
-export interface GemmOptions {
+export interface GemmOptions<T extends Floats = Float32Array> {
   transA?: boolean;
   transB?: boolean;
   alpha?: number;
   /** Scale of the existing `out` (needs `out`); default 0. */
   beta?: number;
-  out?: Float32Array;
+  out?: T;
 }
 
 // An output: the caller's `out`, or null for one the addon allocates itself, after checking that the
 // output, its work buffers and (Promise form) its private copies fit in the memory available
 // (ERR_OUT_OF_MEMORY naming the bytes otherwise; see memoryInfo()), so a huge call is refused
 // before anything is allocated.
-function alloc(out: Float32Array | undefined): Float32Array | null {
+function alloc<T extends Floats>(out: T | undefined): T | null {
   return out ?? null;
 }
 
-function gemmArgs(a: Float32Array, b: Float32Array, m: number, n: number, k: number, o: GemmOptions) {
+function gemmArgs<T extends Floats>(a: T, b: T, m: number, n: number, k: number, o: GemmOptions<T>) {
   if (o.beta !== undefined && o.beta !== 0 && !o.out) throw new TypeError("gemm: option 'beta' needs option 'out'");
   return [!!o.transA, !!o.transB, m, n, k, o.alpha ?? 1, a, b, o.beta ?? 0, alloc(o.out)] as const;
 }
 
 /** C[m,n] = alpha·op(A)·op(B) + beta·C; A [m,k] ([k,m] if transA), B [k,n] ([n,k] if transB). */
-export function gemm(a: Float32Array, b: Float32Array, m: number, n: number, k: number, opts: GemmOptions = {}): Float32Array {
-  return native.gemm(...gemmArgs(a, b, m, n, k, opts));
+export function gemm<T extends Floats = Float32Array>(a: T, b: T, m: number, n: number, k: number, opts: GemmOptions<T> = {}): T {
+  return native.gemm(...gemmArgs(a, b, m, n, k, opts)) as T;
 }
-export function gemmAsync(a: Float32Array, b: Float32Array, m: number, n: number, k: number, opts: GemmOptions = {}): Promise<Float32Array> {
-  return native.gemmAsync(...gemmArgs(a, b, m, n, k, opts));
+export function gemmAsync<T extends Floats = Float32Array>(a: T, b: T, m: number, n: number, k: number, opts: GemmOptions<T> = {}): Promise<T> {
+  return native.gemmAsync(...gemmArgs(a, b, m, n, k, opts)) as Promise<T>;
 }
 
-export interface GramOptions {
+export interface GramOptions<T extends Floats = Float32Array> {
   /** 'PM': J is [P, M] (one column per kernel entry), K = JᵀJ. 'MP': J is [M, P], K = J Jᵀ. Default 'PM'. */
   layout?: 'PM' | 'MP';
-  out?: Float32Array;
+  out?: T;
 }
 
-function gramArgs(j: Float32Array, p: number, m: number, o: GramOptions) {
+function gramArgs<T extends Floats>(j: T, p: number, m: number, o: GramOptions<T>) {
   if (o.layout !== undefined && o.layout !== 'PM' && o.layout !== 'MP') throw new TypeError("gram: option 'layout' must be 'PM' or 'MP'");
   return [j, p, m, o.layout === 'MP', alloc(o.out)] as const;
 }
 
 /** K[M,M] = JᵀJ (full symmetric) for J [P,M], or J Jᵀ for J [M,P] with layout 'MP'. */
-export function gram(j: Float32Array, p: number, m: number, opts: GramOptions = {}): Float32Array {
-  return native.gram(...gramArgs(j, p, m, opts));
+export function gram<T extends Floats = Float32Array>(j: T, p: number, m: number, opts: GramOptions<T> = {}): T {
+  return native.gram(...gramArgs(j, p, m, opts)) as T;
 }
-export function gramAsync(j: Float32Array, p: number, m: number, opts: GramOptions = {}): Promise<Float32Array> {
-  return native.gramAsync(...gramArgs(j, p, m, opts));
+export function gramAsync<T extends Floats = Float32Array>(j: T, p: number, m: number, opts: GramOptions<T> = {}): Promise<T> {
+  return native.gramAsync(...gramArgs(j, p, m, opts)) as Promise<T>;
 }
 
 /**
@@ -73,19 +74,11 @@ export function gramAsync(j: Float32Array, p: number, m: number, opts: GramOptio
  * Row (i, j) of B is ∂η_(i,j)/∂z_i for the layer output z_i of sample i; A holds the layer inputs a_i.
  * `kernel` is read and written (pass zeros to start).
  */
-export function layerGram(b: Float32Array, a: Float32Array, n: number, k: number, widthOut: number, widthIn: number, kernel: Float32Array): Float32Array {
-  return native.layerGram(b, a, n, k, widthOut, widthIn, kernel);
+export function layerGram<T extends Floats = Float32Array>(b: T, a: T, n: number, k: number, widthOut: number, widthIn: number, kernel: T): T {
+  return native.layerGram(b, a, n, k, widthOut, widthIn, kernel) as T;
 }
-export function layerGramAsync(
-  b: Float32Array,
-  a: Float32Array,
-  n: number,
-  k: number,
-  widthOut: number,
-  widthIn: number,
-  kernel: Float32Array
-): Promise<Float32Array> {
-  return native.layerGramAsync(b, a, n, k, widthOut, widthIn, kernel);
+export function layerGramAsync<T extends Floats = Float32Array>(b: T, a: T, n: number, k: number, widthOut: number, widthIn: number, kernel: T): Promise<T> {
+  return native.layerGramAsync(b, a, n, k, widthOut, widthIn, kernel) as Promise<T>;
 }
 
 /**
@@ -95,23 +88,23 @@ export function layerGramAsync(
  * followed by one layerGram per layer, but each element of K is written once and no N·k × N·k
  * intermediate is formed.
  */
-export function layerGramSum(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, out?: Float32Array): Float32Array {
-  return native.layerGramSum(bs, as, n, k, alloc(out));
+export function layerGramSum<T extends Floats = Float32Array>(bs: readonly T[], as: readonly T[], n: number, k: number, out?: T): T {
+  return native.layerGramSum(bs, as, n, k, alloc(out)) as T;
 }
-export function layerGramSumAsync(bs: readonly Float32Array[], as: readonly Float32Array[], n: number, k: number, out?: Float32Array): Promise<Float32Array> {
-  return native.layerGramSumAsync(bs, as, n, k, alloc(out));
+export function layerGramSumAsync<T extends Floats = Float32Array>(bs: readonly T[], as: readonly T[], n: number, k: number, out?: T): Promise<T> {
+  return native.layerGramSumAsync(bs, as, n, k, alloc(out)) as Promise<T>;
 }
 
-export interface SolveOptions {
+export interface SolveOptions<T extends Floats = Float32Array> {
   /** λ ≥ 0 added to the diagonal. Default 0. */
   damping?: number;
-  /** Precision of the factorisation (inputs/outputs stay float32). Default 'float32'. */
+  /** Precision of the factorisation of Float32Array inputs (they stay float32). Default 'float32'. Float64Array inputs always factor in float64. */
   precision?: Precision;
   /** [M, nrhs]; may be the same array as R. */
-  out?: Float32Array;
+  out?: T;
 }
 
-function solveArgs(_m: number, _nrhs: number, o: SolveOptions) {
+function solveArgs<T extends Floats>(_m: number, _nrhs: number, o: SolveOptions<T>) {
   return [o.damping ?? 0, o.precision ?? 'float32', alloc(o.out)] as const;
 }
 
@@ -119,45 +112,46 @@ function solveArgs(_m: number, _nrhs: number, o: SolveOptions) {
  * X[M,nrhs] = (K + λI)⁻¹ R by Cholesky, K [M,M] symmetric (its upper triangle is read), R [M,nrhs].
  * Throws code ERR_NOT_POSITIVE_DEFINITE with `column` (1-based) when K + λI is not positive definite.
  */
-export function choleskySolve(k: Float32Array, m: number, r: Float32Array, nrhs = 1, opts: SolveOptions = {}): Float32Array {
+export function choleskySolve<T extends Floats = Float32Array>(k: T, m: number, r: T, nrhs = 1, opts: SolveOptions<T> = {}): T {
   const [damping, precision, x] = solveArgs(m, nrhs, opts);
-  return native.choleskySolve(k, m, r, nrhs, damping, precision, x);
+  return native.choleskySolve(k, m, r, nrhs, damping, precision, x) as T;
 }
-export function choleskySolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs = 1, opts: SolveOptions = {}): Promise<Float32Array> {
+export function choleskySolveAsync<T extends Floats = Float32Array>(k: T, m: number, r: T, nrhs = 1, opts: SolveOptions<T> = {}): Promise<T> {
   const [damping, precision, x] = solveArgs(m, nrhs, opts);
-  return native.choleskySolveAsync(k, m, r, nrhs, damping, precision, x);
+  return native.choleskySolveAsync(k, m, r, nrhs, damping, precision, x) as Promise<T>;
 }
 
-export interface PinvOptions extends SolveOptions {
+export interface PinvOptions<T extends Floats = Float32Array> extends SolveOptions<T> {
   /**
-   * Eigenvalues with |e| ≤ rcond·max|e| count as zero. 0 (default) means M·ε₃₂ (ε₃₂ = 2⁻²³) for both
-   * precisions: K arrives in float32, so smaller eigenvalues are indistinguishable from its rounding.
-   * Pass a smaller rcond with precision 'float64' only when K is known to be exact in float32.
+   * Eigenvalues with |e| ≤ rcond·max|e| count as zero. 0 (default) means M·ε of K's type: M·ε₃₂
+   * (ε₃₂ = 2⁻²³) for a Float32Array K, whatever the precision — K arrives in float32, so smaller
+   * eigenvalues are indistinguishable from its rounding (pass a smaller rcond with precision 'float64'
+   * only when K is known to be exact in float32) — and M·ε₆₄ for a Float64Array K.
    */
   rcond?: number;
 }
-export interface PinvResult {
-  x: Float32Array;
+export interface PinvResult<T extends Floats = Float32Array> {
+  x: T;
   /** How many eigenvalues were kept. */
   rank: number;
 }
 
-function pinvArgs(_m: number, _nrhs: number, o: PinvOptions) {
+function pinvArgs<T extends Floats>(_m: number, _nrhs: number, o: PinvOptions<T>) {
   return [o.damping ?? 0, o.rcond ?? 0, o.precision ?? 'float32', alloc(o.out)] as const;
 }
 
 /** X = (K + λI)⁺ R for symmetric K [M,M] by eigendecomposition (syevd) with a relative cutoff. */
-export function pinvSolve(k: Float32Array, m: number, r: Float32Array, nrhs = 1, opts: PinvOptions = {}): PinvResult {
+export function pinvSolve<T extends Floats = Float32Array>(k: T, m: number, r: T, nrhs = 1, opts: PinvOptions<T> = {}): PinvResult<T> {
   const [damping, rcond, precision, x] = pinvArgs(m, nrhs, opts);
-  return pinvResult(native.pinvSolve(k, m, r, nrhs, damping, rcond, precision, x), x);
+  return pinvResult(native.pinvSolve(k, m, r, nrhs, damping, rcond, precision, x) as number | PinvResult<T>, x);
 }
-export async function pinvSolveAsync(k: Float32Array, m: number, r: Float32Array, nrhs = 1, opts: PinvOptions = {}): Promise<PinvResult> {
+export async function pinvSolveAsync<T extends Floats = Float32Array>(k: T, m: number, r: T, nrhs = 1, opts: PinvOptions<T> = {}): Promise<PinvResult<T>> {
   const [damping, rcond, precision, x] = pinvArgs(m, nrhs, opts);
-  return pinvResult(await native.pinvSolveAsync(k, m, r, nrhs, damping, rcond, precision, x), x);
+  return pinvResult((await native.pinvSolveAsync(k, m, r, nrhs, damping, rcond, precision, x)) as number | PinvResult<T>, x);
 }
 // The addon returns the rank, or { x, rank } when it allocated X (out not given).
-function pinvResult(r: number | PinvResult, x: Float32Array | null): PinvResult {
-  return typeof r === 'number' ? { x: x as Float32Array, rank: r } : r;
+function pinvResult<T extends Floats>(r: number | PinvResult<T>, x: T | null): PinvResult<T> {
+  return typeof r === 'number' ? { x: x as T, rank: r } : r;
 }
 
 export interface BatchedGramInverseOptions {

@@ -68,6 +68,13 @@ export interface CpuPath {
 
 export type Precision = 'float32' | 'float64';
 
+/**
+ * The arrays a kernel works on: every array of one call is a Float32Array, or (gemm, gram, layerGram,
+ * layerGramSum, choleskySolve, pinvSolve) every one a Float64Array — the float64 forms, which run on
+ * the CPU (OpenBLAS's d* routines and LAPACK's) on every backend.
+ */
+export type Floats = Float32Array | Float64Array;
+
 /** What `memoryInfo()` reports: the memory a natgrad call or step may allocate now. */
 export interface MemoryInfo {
   /** Bytes a call may allocate now: min(system, limit). */
@@ -87,31 +94,17 @@ export interface MemoryInfo {
  */
 export interface KernelSignatures {
   gemm: [
-    args: [
-      transA: boolean,
-      transB: boolean,
-      m: number,
-      n: number,
-      k: number,
-      alpha: number,
-      A: Float32Array,
-      B: Float32Array,
-      beta: number,
-      C: Float32Array | null,
-    ],
-    result: Float32Array,
+    args: [transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number, A: Floats, B: Floats, beta: number, C: Floats | null],
+    result: Floats,
   ];
-  gram: [args: [J: Float32Array, P: number, M: number, samplesMajor: boolean, K: Float32Array | null], result: Float32Array];
-  layerGram: [args: [B: Float32Array, A: Float32Array, N: number, k: number, widthOut: number, widthIn: number, K: Float32Array], result: Float32Array];
-  layerGramSum: [args: [bs: readonly Float32Array[], as: readonly Float32Array[], N: number, k: number, K: Float32Array | null], result: Float32Array];
-  choleskySolve: [
-    args: [K: Float32Array, M: number, R: Float32Array, nrhs: number, damping: number, precision: Precision, X: Float32Array | null],
-    result: Float32Array,
-  ];
+  gram: [args: [J: Floats, P: number, M: number, samplesMajor: boolean, K: Floats | null], result: Floats];
+  layerGram: [args: [B: Floats, A: Floats, N: number, k: number, widthOut: number, widthIn: number, K: Floats], result: Floats];
+  layerGramSum: [args: [bs: readonly Floats[], as: readonly Floats[], N: number, k: number, K: Floats | null], result: Floats];
+  choleskySolve: [args: [K: Floats, M: number, R: Floats, nrhs: number, damping: number, precision: Precision, X: Floats | null], result: Floats];
   pinvSolve: [
-    args: [K: Float32Array, M: number, R: Float32Array, nrhs: number, damping: number, rcond: number, precision: Precision, X: Float32Array | null],
+    args: [K: Floats, M: number, R: Floats, nrhs: number, damping: number, rcond: number, precision: Precision, X: Floats | null],
     /** the rank; { x, rank } when X was null (the addon allocated it) */
-    result: number | { x: Float32Array; rank: number },
+    result: number | { x: Floats; rank: number },
   ];
   batchedGramInverse: [args: [G: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array | null], result: Float32Array];
 }
@@ -142,7 +135,7 @@ export interface NativeAddon extends KernelFunctions {
   memoryInfo(): MemoryInfo & { limitInvalid: boolean };
   setMemoryLimit(bytes: number | null): MemoryInfo & { limitInvalid: boolean };
   requireMemory(fn: string, bytes: number, what: string, limit?: number): void;
-  workBytes(kernel: 'layerGramSum', widthsOut: readonly number[], n: number, k: number): number;
+  workBytes(kernel: 'layerGramSum', widthsOut: readonly number[], n: number, k: number, dtype?: 'float64'): number;
   workBytes(kernel: 'choleskySolve' | 'pinvSolve', m: number, nrhs: number, precision: Precision): number;
   /**
    * maxOrder: the largest M of an M × M matrix (M² ≤ 2³¹ − 1); maxEigenOrder: pinvSolve's (syevd's

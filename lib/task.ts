@@ -5,11 +5,10 @@
 // libuv thread pool, so the event loop stays free. Both drivers execute the same
 // calls on the same arrays in the same order, so their results are bit-identical.
 import * as linalg from './linalg';
+import type { Floats } from './native';
 
 /** The kernels a task may yield: each runs as linalg[name] (sync) or linalg[name + 'Async']. */
 type Name = 'gemm' | 'gram' | 'layerGramSum' | 'choleskySolve' | 'pinvSolve' | 'batchedGramInverse';
-type Args<N extends Name> = Parameters<(typeof linalg)[N]>;
-type Result<N extends Name> = ReturnType<(typeof linalg)[N]>;
 
 /** A native call, described rather than made. */
 export interface Call {
@@ -20,22 +19,29 @@ export interface Call {
 /** A computation that yields native calls and returns T. */
 export type Task<T> = Generator<Call, T, unknown>;
 
-function* call<N extends Name>(name: N, args: Args<N>): Task<Result<N>> {
-  return (yield { name, args }) as Result<N>;
+function* call<R>(name: Name, args: readonly unknown[]): Task<R> {
+  return (yield { name, args }) as R;
 }
 
+// Each kernel's task form takes linalg's arguments and is generic over the arrays' type like it
+// (Float32Array, or Float64Array for the kernels with a float64 form).
+
 /** C = alpha·op(A)·op(B) + beta·C (see linalg.gemm). */
-export const gemmT = (...args: Args<'gemm'>) => call('gemm', args);
+export const gemmT = <T extends Floats = Float32Array>(a: T, b: T, m: number, n: number, k: number, opts?: linalg.GemmOptions<T>) =>
+  call<T>('gemm', [a, b, m, n, k, opts]);
 /** K = JᵀJ or J Jᵀ (see linalg.gram). */
-export const gramT = (...args: Args<'gram'>) => call('gram', args);
+export const gramT = <T extends Floats = Float32Array>(j: T, p: number, m: number, opts?: linalg.GramOptions<T>) => call<T>('gram', [j, p, m, opts]);
 /** K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1) (see linalg.layerGramSum). */
-export const layerGramSumT = (...args: Args<'layerGramSum'>) => call('layerGramSum', args);
+export const layerGramSumT = <T extends Floats = Float32Array>(bs: readonly T[], as: readonly T[], n: number, k: number, out?: T) =>
+  call<T>('layerGramSum', [bs, as, n, k, out]);
 /** X = (K + λI)⁻¹ R by Cholesky (see linalg.choleskySolve). */
-export const choleskySolveT = (...args: Args<'choleskySolve'>) => call('choleskySolve', args);
+export const choleskySolveT = <T extends Floats = Float32Array>(k: T, m: number, r: T, nrhs?: number, opts?: linalg.SolveOptions<T>) =>
+  call<T>('choleskySolve', [k, m, r, nrhs, opts]);
 /** X = (K + λI)⁺ R by eigendecomposition (see linalg.pinvSolve). */
-export const pinvSolveT = (...args: Args<'pinvSolve'>) => call('pinvSolve', args);
+export const pinvSolveT = <T extends Floats = Float32Array>(k: T, m: number, r: T, nrhs?: number, opts?: linalg.PinvOptions<T>) =>
+  call<linalg.PinvResult<T>>('pinvSolve', [k, m, r, nrhs, opts]);
 /** out[b] = (G_bᵀG_b + λI)⁻¹ (see linalg.batchedGramInverse). */
-export const batchedGramInverseT = (...args: Args<'batchedGramInverse'>) => call('batchedGramInverse', args);
+export const batchedGramInverseT = (...args: Parameters<typeof linalg.batchedGramInverse>) => call<Float32Array>('batchedGramInverse', args);
 
 type AnyFn = (...a: readonly unknown[]) => unknown;
 const syncForm = (name: Name) => linalg[name] as AnyFn;

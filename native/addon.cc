@@ -3,7 +3,8 @@
 // keeps the typed arrays it reads and writes, then runs one backend kernel —
 // inline (sync form) or on the libuv pool (xxxAsync form, returns a Promise).
 // Kernel failures arrive as natgrad::Error and become JS errors with `code`.
-// Every array is a Float32Array. The sync form uses it in place (zero copy); the
+// Every array of a call is a Float32Array, or every one a Float64Array (the float64 forms of gemm,
+// gram, layerGram, layerGramSum, choleskySolve and pinvSolve). The sync form uses it in place (zero copy); the
 // Promise form works on private copies unless it is backed by a SharedArrayBuffer
 // (see "Async calls and the lifetime of array memory" below).
 #include <napi.h>
@@ -100,22 +101,44 @@ std::string describe(const Napi::Value& v) {
   }
 }
 
-struct F32 {
-  float* data = nullptr;
+// The element type of a call's arrays.
+enum class DType { f32, f64 };
+const char* dtype_name(DType d) { return d == DType::f64 ? "Float64Array" : "Float32Array"; }
+
+// A typed array's first element (napi_get_typedarray_info: the buffer's data plus the view's byte
+// offset; for a SharedArrayBuffer too, whose ArrayBuffer() accessor is not an ArrayBuffer).
+void* data_of(const Napi::TypedArray& a) {
+  void* data = nullptr;
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  napi_value buffer;
+  if (napi_get_typedarray_info(a.Env(), a, &type, &length, &data, &buffer, &offset) != napi_ok) return nullptr;
+  return data;
+}
+
+struct Arr {
+  void* data = nullptr;
   int64_t length = 0;
   Napi::Value value;
   bool shared = false;  // backed by a SharedArrayBuffer (which can be neither detached nor shrunk)
   bool fresh = false;   // allocated by this call (an output passed as null): no one else holds it yet
+  DType dtype = DType::f32;
+  int64_t bytes() const { return length * (dtype == DType::f64 ? 8 : 4); }
+  float* f() const { return static_cast<float*>(data); }
+  double* d() const { return static_cast<double*>(data); }
   bool in_place() const { return shared || fresh; }  // the Promise form may use it without a private copy
   // (an output the call will allocate has no memory yet and overlaps nothing)
-  bool overlaps(const F32& o) const { return data && o.data && data < o.data + o.length && o.data < data + length; }
-  bool same(const F32& o) const { return data == o.data && length == o.length; }
+  bool overlaps(const Arr& o) const {
+    const char *a = static_cast<const char*>(data), *b = static_cast<const char*>(o.data);
+    return a && b && a < b + o.bytes() && b < a + bytes();
+  }
+  bool same(const Arr& o) const { return data == o.data && bytes() == o.bytes(); }
 };
 
 // How a kernel uses one of its arrays: read only, written in full, or read and written.
 enum class Role { in, out, inout };
 struct Binding {
-  F32* array;
+  Arr* array;
   const char* name;
   Role role;
   const char* may_be = nullptr;  // an output that may be this input, the same array (X = R: solve in place)
@@ -142,6 +165,12 @@ class Args {
   }
   Napi::Env env() const { return info_.Env(); }
   const std::string& fn() const { return fn_; }
+  // The element type of the call's arrays (the first array's; every later one must match it).
+  DType dtype() const { return dtype_; }
+  // For a kernel with a float32 form only: a Float64Array is then a TypeError naming it.
+  void float32_only() { allow_f64_ = false; }
+  // A scale factor: any finite number in a float64 call, within the float32 range in a float32 one.
+  double scale(const char* name) { return dtype_ == DType::f64 ? number(pos(name), name) : float32(pos(name), name); }
 
   // ---- a kernel's arguments, by name
   double nonnegative(const char* name) { return nonnegative(pos(name), name); }
@@ -151,16 +180,16 @@ class Args {
   Precision precision(const char* name) { return precision(pos(name)); }
   Napi::Array array(const char* name, uint32_t max) { return array(pos(name), name, max); }
   // An array the kernel reads, of exactly `length` elements.
-  void in(F32* a, const char* name, int64_t length) { bind(a, f32(pos(name), name, length), name, Role::in); }
+  void in(Arr* a, const char* name, int64_t length) { bind(a, f32(pos(name), name, length), name, Role::in); }
   // An array the kernel writes in full: a Float32Array of `length` elements, or null / undefined for one the
   // call allocates. `may_be`: the input this output may be (the same array, not a partial overlap).
-  void out(F32* a, const char* name, int64_t length, const char* may_be = nullptr) {
+  void out(Arr* a, const char* name, int64_t length, const char* may_be = nullptr) {
     bind(a, f32_out(pos(name), name, length), name, Role::out, may_be);
   }
   // An array the kernel reads and writes.
-  void inout(F32* a, const char* name, int64_t length) { bind(a, f32(pos(name), name, length), name, Role::inout); }
+  void inout(Arr* a, const char* name, int64_t length) { bind(a, f32(pos(name), name, length), name, Role::inout); }
   // An element of an Array argument that the kernel reads (its name, e.g. "bs[2]", must outlive the call).
-  void in_rows(F32* a, const Napi::Value& v, const std::string& name, int64_t unit, const char* unit_text,
+  void in_rows(Arr* a, const Napi::Value& v, const std::string& name, int64_t unit, const char* unit_text,
                int64_t* width) {
     bind(a, f32_rows(v, name, unit, unit_text, width), name.c_str(), Role::in);
   }
@@ -231,26 +260,26 @@ class Args {
     }
     return p;
   }
-  // A Float32Array of exactly `length` elements, not detached.
-  F32 f32(size_t i, const char* name, int64_t length) { return f32(info_[i], name, length); }
-  F32 f32(const Napi::Value& v, const std::string& name, int64_t length) {
-    Napi::Float32Array a = float32_array(v, name);
+  // A typed array of the call's type with exactly `length` elements, not detached.
+  Arr f32(size_t i, const char* name, int64_t length) { return f32(info_[i], name, length); }
+  Arr f32(const Napi::Value& v, const std::string& name, int64_t length) {
+    Napi::TypedArray a = typed_array(v, name);
     if ((int64_t)a.ElementLength() != length)
       throw_arg(env(), true,
                 fn_ + ": argument '" + name + "' must have length " + std::to_string(length) + ", got " +
                     std::to_string(a.ElementLength()));
-    return F32{a.Data(), length, v, !a.ArrayBuffer().IsArrayBuffer()};
+    return Arr{data_of(a), length, v, !a.ArrayBuffer().IsArrayBuffer(), false, dtype_};
   }
-  // An output: a Float32Array of exactly `length` elements, or null / undefined for one the call
-  // allocates (after its memory check: see prepare()).
-  F32 f32_out(size_t i, const char* name, int64_t length) {
+  // An output: a typed array of the call's type of exactly `length` elements, or null / undefined for one
+  // the call allocates, of the inputs' type (after its memory check: see prepare()).
+  Arr f32_out(size_t i, const char* name, int64_t length) {
     const Napi::Value v = info_[i];
-    if (v.IsNull() || v.IsUndefined()) return F32{nullptr, length, Napi::Value(), false, true};
+    if (v.IsNull() || v.IsUndefined()) return Arr{nullptr, length, Napi::Value(), false, true, dtype_};
     return f32(v, name, length);
   }
-  // A Float32Array whose length is a positive multiple of `unit` (a matrix of `unit` rows); *width = length / unit.
-  F32 f32_rows(const Napi::Value& v, const std::string& name, int64_t unit, const char* unit_text, int64_t* width) {
-    Napi::Float32Array a = float32_array(v, name);
+  // A typed array whose length is a positive multiple of `unit` (a matrix of `unit` rows); *width = length / unit.
+  Arr f32_rows(const Napi::Value& v, const std::string& name, int64_t unit, const char* unit_text, int64_t* width) {
+    Napi::TypedArray a = typed_array(v, name);
     const int64_t length = (int64_t)a.ElementLength();
     if (length == 0 || length % unit != 0)
       throw_arg(env(), true,
@@ -259,7 +288,7 @@ class Args {
     if (length > MAX_ELEMENTS)
       throw_arg(env(), true, fn_ + ": argument '" + name + "' has more than 2147483647 elements (32-bit BLAS limit)");
     *width = length / unit;
-    return F32{a.Data(), length, v, !a.ArrayBuffer().IsArrayBuffer()};
+    return Arr{data_of(a), length, v, !a.ArrayBuffer().IsArrayBuffer(), false, dtype_};
   }
   // A non-empty Array of at most `max` elements.
   Napi::Array array(size_t i, const char* name, uint32_t max) {
@@ -279,18 +308,35 @@ class Args {
       if (std::strcmp((*params_)[i], name) == 0) return i;
     throw Napi::Error::New(env(), fn_ + ": no parameter '" + name + "' in its declared list (a bug in natgrad)");
   }
-  void bind(F32* a, F32 value, const char* name, Role role, const char* may_be = nullptr) {
+  void bind(Arr* a, Arr value, const char* name, Role role, const char* may_be = nullptr) {
     *a = value;
     arrays_->push_back(Binding{a, name, role, may_be});
   }
-  Napi::Float32Array float32_array(const Napi::Value& v, const std::string& name) {
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-      throw_arg(env(), false, fn_ + ": argument '" + name + "' must be a Float32Array, got " + describe(v));
-    Napi::Float32Array a = v.As<Napi::Float32Array>();
+  // A Float32Array or (where allowed) Float64Array, of the same type as the call's first array.
+  Napi::TypedArray typed_array(const Napi::Value& v, const std::string& name) {
+    const napi_typedarray_type t = v.IsTypedArray() ? v.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
+    const bool is32 = v.IsTypedArray() && t == napi_float32_array;
+    const bool is64 = v.IsTypedArray() && t == napi_float64_array && allow_f64_;
+    if (!is32 && !is64)
+      throw_arg(env(), false,
+                fn_ + ": argument '" + name + "' must be a " +
+                    (allow_f64_ ? "Float32Array or Float64Array" : "Float32Array (this kernel has no float64 form)") +
+                    ", got " + describe(v));
+    const DType d = is64 ? DType::f64 : DType::f32;
+    if (first_.empty()) {
+      first_ = name;
+      dtype_ = d;
+    } else if (d != dtype_) {
+      throw_arg(env(), false,
+                fn_ + ": argument '" + name + "' must be a " + dtype_name(dtype_) + " like '" + first_ + "', got " +
+                    describe(v) + " (a call's arrays are all float32 or all float64)");
+    }
+    Napi::TypedArray a = v.As<Napi::TypedArray>();
     if (a.ArrayBuffer().IsDetached())
       throw_arg(env(), false, fn_ + ": argument '" + name + "' is backed by a detached ArrayBuffer");
     return a;
   }
+
   static std::string number_text(double d) {
     if (d == std::floor(d) && std::fabs(d) < 1e18) return std::to_string((long long)d);
     char text[32];
@@ -301,6 +347,9 @@ class Args {
   std::string fn_;
   const std::vector<const char*>* params_ = nullptr;
   std::vector<Binding>* arrays_ = nullptr;
+  DType dtype_ = DType::f32;
+  std::string first_;  // the first array's name: it sets the call's type
+  bool allow_f64_ = true;
 };
 
 // Runs on the worker thread too: NaN/Inf inputs are refused before any BLAS call.
@@ -326,7 +375,24 @@ NATGRAD_CLONES_AVX512_HASWELL int64_t first_non_finite(const float* p, int64_t b
   }
   return -1;
 }
-void check_finite(const std::string& fn, const char* name, const float* p, int64_t n) {
+// The same for doubles: NaN or ±Infinity exactly when the 11 exponent bits are all ones.
+typedef uint64_t __attribute__((may_alias)) double_bits;
+NATGRAD_CLONES_AVX512_HASWELL int64_t first_non_finite(const double* p, int64_t begin, int64_t end) {
+  const double_bits* u = reinterpret_cast<const double_bits*>(p);
+  constexpr int64_t BLOCK = 2048;
+  constexpr uint64_t EXP = 0x7ff0000000000000ull;
+  for (int64_t b0 = begin; b0 < end; b0 += BLOCK) {
+    const int64_t b1 = b0 + BLOCK < end ? b0 + BLOCK : end;
+    uint64_t bad = 0;
+    for (int64_t i = b0; i < b1; ++i) bad |= (u[i] & EXP) == EXP;
+    if (!bad) continue;
+    for (int64_t i = b0; i < b1; ++i)
+      if (!std::isfinite(p[i])) return i;
+  }
+  return -1;
+}
+template <class T>
+void check_finite(const std::string& fn, const char* name, const T* p, int64_t n) {
   constexpr int64_t kParallelFrom = int64_t(1) << 20, kChunk = int64_t(1) << 18;  // elements
   int64_t bad = -1;
   if (n >= kParallelFrom) {
@@ -354,9 +420,11 @@ struct Job {
   int64_t memory_limit = natgrad::kNoLimit;
   std::string fn;
   std::vector<Binding> arrays;  // every array the kernel reads or writes, in parameter order
+  DType dtype = DType::f32;     // of every array (Args::dtype, after parse)
+  bool f64() const { return dtype == DType::f64; }
   virtual ~Job() = default;
   virtual void execute() = 0;                       // the backend kernel, on arrays already checked
-  virtual F32* returned() = 0;                      // the array the call returns (or whose call it is)
+  virtual Arr* returned() = 0;                      // the array the call returns (or whose call it is)
   virtual int64_t work_bytes() const { return 0; }  // host work buffers of the CPU kernel (cpu_kernels.h)
   virtual Napi::Value result(Napi::Env, Napi::Value out) { return out; }  // `out`: returned()'s array
 };
@@ -368,26 +436,31 @@ struct GemmJob : Job {
                                                           "alpha",  "A",      "B", "beta", "C"};
   bool ta = false, tb = false;
   int64_t m = 0, n = 0, k = 0;
-  float alpha = 1, beta = 0;
-  F32 A, B, C;
+  double alpha = 1, beta = 0;
+  Arr A, B, C;
   void parse(Args& a) {
     ta = a.boolean("transA");
     tb = a.boolean("transB");
     m = a.size("m");
     n = a.size("n");
     k = a.size("k");
-    alpha = a.float32("alpha");
     a.in(&A, "A", a.product({m, k}, "A"));
     a.in(&B, "B", a.product({k, n}, "B"));
-    beta = a.float32("beta");
+    alpha = a.scale("alpha");  // after the arrays: their type says float32 or float64
+    beta = a.scale("beta");
     if (beta != 0)
       a.inout(&C, "C", a.product({m, n}, "C"));
     else
       a.out(&C, "C", a.product({m, n}, "C"));
   }
-  F32* returned() override { return &C; }
-  int64_t work_bytes() const override { return natgrad::cpu::gemm_work_bytes(m, k); }
-  void execute() override { backend->gemm(ta, tb, m, n, k, alpha, A.data, B.data, beta, C.data); }
+  Arr* returned() override { return &C; }
+  int64_t work_bytes() const override { return f64() ? 0 : natgrad::cpu::gemm_work_bytes(m, k); }
+  void execute() override {
+    if (f64())
+      backend->gemm64(ta, tb, m, n, k, alpha, A.d(), B.d(), beta, C.d());
+    else
+      backend->gemm(ta, tb, m, n, k, (float)alpha, A.f(), B.f(), (float)beta, C.f());
+  }
 };
 
 // K = JᵀJ (J [P, M]) or J Jᵀ (samplesMajor: J [M, P])
@@ -396,7 +469,7 @@ struct GramJob : Job {
   static inline const std::vector<const char*> kParams = {"J", "P", "M", "samplesMajor", "K"};
   int64_t P = 0, M = 0;
   bool samples_major = false;
-  F32 J, K;
+  Arr J, K;
   void parse(Args& a) {
     P = a.size("P");
     M = a.size("M");
@@ -404,10 +477,15 @@ struct GramJob : Job {
     a.in(&J, "J", a.product({P, M}, "J"));
     a.out(&K, "K", a.product({M, M}, "K"));
   }
-  F32* returned() override { return &K; }
+  Arr* returned() override { return &K; }
   // natgrad's gemm_nt packs the M rows of the operand, KC columns at a time (where it runs the triangle)
-  int64_t work_bytes() const override { return natgrad::cpu::gemm_work_bytes(M, P); }
-  void execute() override { backend->gram(J.data, P, M, samples_major, K.data); }
+  int64_t work_bytes() const override { return f64() ? 0 : natgrad::cpu::gemm_work_bytes(M, P); }
+  void execute() override {
+    if (f64())
+      backend->gram64(J.d(), P, M, samples_major, K.d());
+    else
+      backend->gram(J.f(), P, M, samples_major, K.f());
+  }
 };
 
 // K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1)
@@ -415,7 +493,7 @@ struct LayerGramJob : Job {
   static constexpr const char* kName = "layerGram";
   static inline const std::vector<const char*> kParams = {"B", "A", "N", "k", "widthOut", "widthIn", "K"};
   int64_t N = 0, k = 0, wo = 0, wi = 0;
-  F32 B, A, K;
+  Arr B, A, K;
   void parse(Args& a) {
     N = a.size("N");
     k = a.size("k");
@@ -426,9 +504,16 @@ struct LayerGramJob : Job {
     a.in(&A, "A", a.product({N, wi}, "A"));
     a.inout(&K, "K", a.product({nk, nk}, "K"));
   }
-  F32* returned() override { return &K; }
-  int64_t work_bytes() const override { return natgrad::cpu::layer_gram_sum_work_bytes(&wo, 1, N, k); }
-  void execute() override { backend->layer_gram(B.data, A.data, N, k, wo, wi, K.data); }
+  Arr* returned() override { return &K; }
+  int64_t work_bytes() const override {
+    return f64() ? natgrad::cpu::layer_gram_sum64_work_bytes(N, k) : natgrad::cpu::layer_gram_sum_work_bytes(&wo, 1, N, k);
+  }
+  void execute() override {
+    if (f64())
+      backend->layer_gram64(B.d(), A.d(), N, k, wo, wi, K.d());
+    else
+      backend->layer_gram(B.f(), A.f(), N, k, wo, wi, K.f());
+  }
 };
 
 // K = Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)
@@ -437,10 +522,10 @@ struct LayerGramSumJob : Job {
   static inline const std::vector<const char*> kParams = {"bs", "as", "N", "k", "K"};
   static constexpr uint32_t kMaxLayers = 4096;
   int64_t N = 0, k = 0;
-  std::vector<F32> B, A;           // per layer
+  std::vector<Arr> B, A;           // per layer
   std::vector<int64_t> wo, wi;     // per layer, from the lengths
   std::vector<std::string> names;  // "bs[l]", "as[l]" (the bindings keep pointers to them)
-  F32 K;
+  Arr K;
   void parse(Args& a) {
     N = a.size("N");
     k = a.size("k");
@@ -474,14 +559,21 @@ struct LayerGramSumJob : Job {
     }
     a.out(&K, "K", a.product({nk, nk}, "K"));
   }
-  F32* returned() override { return &K; }
+  Arr* returned() override { return &K; }
   int64_t work_bytes() const override {
-    return natgrad::cpu::layer_gram_sum_work_bytes(wo.data(), (int64_t)wo.size(), N, k);
+    return f64() ? natgrad::cpu::layer_gram_sum64_work_bytes(N, k)
+                 : natgrad::cpu::layer_gram_sum_work_bytes(wo.data(), (int64_t)wo.size(), N, k);
   }
   void execute() override {
+    if (f64()) {
+      std::vector<natgrad::LayerFactors64> layers(B.size());
+      for (size_t l = 0; l < B.size(); ++l) layers[l] = natgrad::LayerFactors64{B[l].d(), A[l].d(), wo[l], wi[l]};
+      backend->layer_gram_sum64(layers.data(), (int64_t)layers.size(), N, k, false, K.d());
+      return;
+    }
     std::vector<natgrad::LayerFactors> layers(B.size());
-    for (size_t l = 0; l < B.size(); ++l) layers[l] = natgrad::LayerFactors{B[l].data, A[l].data, wo[l], wi[l]};
-    backend->layer_gram_sum(layers.data(), (int64_t)layers.size(), N, k, false, K.data);
+    for (size_t l = 0; l < B.size(); ++l) layers[l] = natgrad::LayerFactors{B[l].f(), A[l].f(), wo[l], wi[l]};
+    backend->layer_gram_sum(layers.data(), (int64_t)layers.size(), N, k, false, K.f());
   }
 };
 
@@ -490,7 +582,7 @@ struct SolveJob : Job {
   int64_t M = 0, nrhs = 0;
   double lambda = 0;
   Precision precision = Precision::f32;
-  F32 K, R, X;
+  Arr K, R, X;
   void parse_sizes(Args& a) {
     M = a.size("M");
     nrhs = a.size("nrhs");
@@ -501,7 +593,7 @@ struct SolveJob : Job {
     a.in(&R, "R", a.product({M, nrhs}, "R"));
   }
   void parse_output(Args& a) { a.out(&X, "X", a.product({M, nrhs}, "X"), /*may_be=*/"R"); }
-  F32* returned() override { return &X; }
+  Arr* returned() override { return &X; }
 };
 
 // X = (K + λI)⁻¹ R by Cholesky
@@ -514,8 +606,16 @@ struct CholeskyJob : SolveJob {
     parse_inputs(a);
     parse_output(a);
   }
-  int64_t work_bytes() const override { return natgrad::cpu::cholesky_solve_work_bytes(M, nrhs, precision); }
-  void execute() override { backend->cholesky_solve(K.data, M, R.data, nrhs, lambda, precision, X.data); }
+  // Float64Array arrays always factor in float64 ('precision' is for float32 ones)
+  int64_t work_bytes() const override {
+    return natgrad::cpu::cholesky_solve_work_bytes(M, nrhs, f64() ? Precision::f64 : precision);
+  }
+  void execute() override {
+    if (f64())
+      backend->cholesky_solve64(K.d(), M, R.d(), nrhs, lambda, X.d());
+    else
+      backend->cholesky_solve(K.f(), M, R.f(), nrhs, lambda, precision, X.f());
+  }
 };
 
 // X = (K + λI)⁺ R by eigendecomposition
@@ -537,8 +637,13 @@ struct PinvJob : SolveJob {
                     std::to_string(natgrad::cpu::kMaxSyevdOrder) + "); use choleskySolve with damping > 0 (M ≤ 46340)");
     parse_output(a);
   }
-  int64_t work_bytes() const override { return natgrad::cpu::pinv_solve_work_bytes(M, nrhs, precision); }
-  void execute() override { rank = backend->pinv_solve(K.data, M, R.data, nrhs, lambda, rcond, precision, X.data); }
+  int64_t work_bytes() const override {
+    return natgrad::cpu::pinv_solve_work_bytes(M, nrhs, f64() ? Precision::f64 : precision);
+  }
+  void execute() override {
+    rank = f64() ? backend->pinv_solve64(K.d(), M, R.d(), nrhs, lambda, rcond, X.d())
+                 : backend->pinv_solve(K.f(), M, R.f(), nrhs, lambda, rcond, precision, X.f());
+  }
   // The rank; with X passed as null, { x, rank } (the X the call allocated).
   Napi::Value result(Napi::Env env, Napi::Value x) override {
     if (!X.fresh) return Napi::Number::New(env, (double)rank);
@@ -555,7 +660,7 @@ struct BatchedGramInverseJob : Job {
   static inline const std::vector<const char*> kParams = {"G", "batch", "rows", "k", "damping", "out"};
   int64_t batch = 0, rows = 0, k = 0;
   double lambda = 0;
-  F32 G, out;
+  Arr G, out;
   void parse(Args& a) {
     batch = a.size("batch");
     rows = a.size("rows");
@@ -564,19 +669,26 @@ struct BatchedGramInverseJob : Job {
       throw_arg(a.env(), true,
                 a.fn() + ": argument 'k' must be ≤ 256 (small per-sample blocks), got " + std::to_string(k));
     lambda = a.nonnegative("damping");
+    a.float32_only();
     a.in(&G, "G", a.product({batch, rows, k}, "G"));
     a.out(&out, "out", a.product({batch, k, k}, "out"));
   }
-  F32* returned() override { return &out; }
-  void execute() override { backend->batched_gram_inverse(G.data, batch, rows, k, lambda, out.data); }
+  Arr* returned() override { return &out; }
+  void execute() override { backend->batched_gram_inverse(G.f(), batch, rows, k, lambda, out.f()); }
 };
 
 void execute_job(Job& job) {
   natgrad::cpu::CallThreads threads(job.threads);
   natgrad::CallMemoryLimit limit(job.memory_limit);  // for a kernel's own later checks (pinvSolve's float64 retry)
   try {
-    for (const Binding& b : job.arrays)  // NaN/Inf in what the kernel reads is refused before any BLAS call
-      if (b.role != Role::out) check_finite(job.fn, b.name, b.array->data, b.array->length);
+    for (const Binding& b : job.arrays) {  // NaN/Inf in what the kernel reads is refused before any BLAS call
+      if (b.role == Role::out) continue;
+      const Arr& a = *b.array;
+      if (a.dtype == DType::f64)
+        check_finite(job.fn, b.name, a.d(), a.length);
+      else
+        check_finite(job.fn, b.name, a.f(), a.length);
+    }
     job.execute();
   } catch (const std::bad_alloc&) {
     natgrad::fail("ERR_OUT_OF_MEMORY", job.fn + ": out of memory for the work buffers");
@@ -589,19 +701,20 @@ void execute_job(Job& job) {
 // Throws natgrad::Error ERR_OUT_OF_MEMORY naming the bytes.
 void prepare(Napi::Env env, Job& job, bool promise_form) {
   int64_t outputs = 0, copies = 0;
-  std::vector<const F32*> copied;
+  std::vector<const Arr*> copied;
   for (const Binding& b : job.arrays) {
-    const F32& a = *b.array;
+    const Arr& a = *b.array;
     if (a.fresh) {
-      outputs += a.length * (int64_t)sizeof(float);
+      outputs += a.bytes();
     } else if (promise_form && !a.shared) {
       bool again = false;  // the same array bound twice is copied once (Snapshot)
-      for (const F32* c : copied) again |= c->same(a);
-      if (!again) copies += a.length * (int64_t)sizeof(float);
+      for (const Arr* c : copied) again |= c->same(a);
+      if (!again) copies += a.bytes();
       copied.push_back(&a);
     }
   }
-  const int64_t work = job.backend->host_workspace() ? job.work_bytes() : 0;
+  // (float64 kernels run on the CPU on every backend: backend.h)
+  const int64_t work = job.backend->host_workspace() || job.f64() ? job.work_bytes() : 0;
   const int64_t total = outputs + copies + work;
   if (total >= natgrad::kCheckBytes) {
     std::string what = "output " + natgrad::bytes_text(outputs) + ", work buffers " + natgrad::bytes_text(work);
@@ -609,17 +722,23 @@ void prepare(Napi::Env env, Job& job, bool promise_form) {
     natgrad::require_memory(job.fn, total, what, job.memory_limit);
   }
   for (const Binding& b : job.arrays) {
-    F32& a = *b.array;
+    Arr& a = *b.array;
     if (!a.fresh || a.data) continue;
-    Napi::Float32Array t;
+    Napi::TypedArray t;
     try {
-      t = Napi::Float32Array::New(env, (size_t)a.length);
+      if (a.dtype == DType::f64) {
+        Napi::Float64Array t64 = Napi::Float64Array::New(env, (size_t)a.length);
+        a.data = t64.Data();
+        t = t64;
+      } else {
+        Napi::Float32Array t32 = Napi::Float32Array::New(env, (size_t)a.length);
+        a.data = t32.Data();
+        t = t32;
+      }
     } catch (const Napi::Error& e) {  // V8 could not allocate it after all (ArrayBuffer allocation failed)
       natgrad::fail("ERR_OUT_OF_MEMORY", job.fn + ": could not allocate output '" + b.name + "' (" +
-                                             natgrad::bytes_text(a.length * (int64_t)sizeof(float)) +
-                                             "): " + e.Message());
+                                             natgrad::bytes_text(a.bytes()) + "): " + e.Message());
     }
-    a.data = t.Data();
     a.value = t;
   }
 }
@@ -653,18 +772,20 @@ class Snapshot {
   // Main thread: copies the job's arrays (except SharedArrayBuffer-backed ones) and points the job at the copies.
   void take(Job& job) {
     for (const Binding& b : job.arrays) {
-      F32& a = *b.array;
+      Arr& a = *b.array;
       if (a.in_place()) continue;
       Entry* same = nullptr;  // the same array bound twice (choleskySolve's X may be R): one copy
       for (Entry& e : entries_)
-        if (e.source == a.data && e.length == a.length) same = &e;
+        if (e.source == a.data && e.bytes == a.bytes()) same = &e;
       if (!same) {
-        entries_.push_back(Entry{a.data, a.length, b.name, false, false,
-                                 std::make_unique<natgrad::Scratch<float>>(a.length), Napi::Persistent(a.value)});
+        // (floats of scratch: 4-byte units, 64-byte aligned blocks, so doubles fit too)
+        entries_.push_back(Entry{a.data, a.bytes(), b.name, false, false,
+                                 std::make_unique<natgrad::Scratch<float>>((a.bytes() + 3) / 4),
+                                 Napi::Persistent(a.value)});
         same = &entries_.back();
       }
       if (b.role != Role::out && !same->filled) {
-        std::memcpy(same->copy->get(), a.data, (size_t)a.length * sizeof(float));
+        std::memcpy(same->copy->get(), a.data, (size_t)a.bytes());
         same->filled = true;
       }
       if (b.role != Role::in) same->write_back = true;
@@ -677,15 +798,14 @@ class Snapshot {
     for (Entry& e : entries_)
       if (e.write_back && !alive(e)) return e.name;
     for (Entry& e : entries_)
-      if (e.write_back)
-        std::memcpy(e.ref.Value().As<Napi::Float32Array>().Data(), e.copy->get(), (size_t)e.length * sizeof(float));
+      if (e.write_back) std::memcpy(data_of(e), e.copy->get(), (size_t)e.bytes);
     return nullptr;
   }
 
  private:
   struct Entry {
-    const float* source;  // the caller's memory when the call was made (identity only, never read later)
-    int64_t length;
+    const void* source;  // the caller's memory when the call was made (identity only, never read later)
+    int64_t bytes;
     const char* name;
     bool filled;      // holds the caller's values (an input, or an output that is also read)
     bool write_back;  // an output: copied back at completion
@@ -693,9 +813,10 @@ class Snapshot {
     Napi::Reference<Napi::Value> ref;
   };
   static bool alive(Entry& e) {
-    Napi::Float32Array t = e.ref.Value().As<Napi::Float32Array>();
-    return !t.ArrayBuffer().IsDetached() && (int64_t)t.ElementLength() >= e.length && t.Data() != nullptr;
+    Napi::TypedArray t = e.ref.Value().As<Napi::TypedArray>();
+    return !t.ArrayBuffer().IsDetached() && (int64_t)t.ByteLength() >= e.bytes && ::data_of(t) != nullptr;
   }
+  static void* data_of(Entry& e) { return ::data_of(e.ref.Value().As<Napi::TypedArray>()); }
   std::vector<Entry> entries_;
 };
 
@@ -807,6 +928,7 @@ template <class J>
 void parse_job(const Napi::CallbackInfo& info, J& job) {
   Args args(info, job.fn.c_str(), J::kParams, &job.arrays);
   job.parse(args);
+  job.dtype = args.dtype();
   args.check_overlaps();
 }
 
@@ -998,7 +1120,7 @@ Napi::Value set_memory_limit(const Napi::CallbackInfo& info) {
 
 // requireMemory(fn, bytes, what[, limit]): the optimizers' check before they allocate (the kernels'
 // rule), under the smaller of this environment's cap and `limit` (an optimizer's maxMemory).
-// workBytes('layerGramSum', widthsOut[], N, k) | workBytes('choleskySolve' | 'pinvSolve', M, nrhs,
+// workBytes('layerGramSum', widthsOut[], N, k[, 'float64']) | workBytes('choleskySolve' | 'pinvSolve', M, nrhs,
 // precision): the host work buffers of a CPU kernel (cpu_kernels.h), for the optimizer's estimate of a
 // whole step, so that each formula is written once, beside its kernel.
 Napi::Value work_bytes_js(const Napi::CallbackInfo& info) {
@@ -1014,6 +1136,8 @@ Napi::Value work_bytes_js(const Napi::CallbackInfo& info) {
         throw_arg(env, true, "workBytes: 'widthsOut' must hold widths ≥ 1");
       widths[l] = (int64_t)v.As<Napi::Number>().DoubleValue();
     }
+    if (info.Length() > 4 && info[4].IsString() && info[4].As<Napi::String>().Utf8Value() == "float64")
+      return Napi::Number::New(env, (double)natgrad::cpu::layer_gram_sum64_work_bytes(a.size(2, "N"), a.size(3, "k")));
     return Napi::Number::New(env, (double)natgrad::cpu::layer_gram_sum_work_bytes(widths.data(), (int64_t)widths.size(),
                                                                                   a.size(2, "N"), a.size(3, "k")));
   }

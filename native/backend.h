@@ -38,6 +38,13 @@ struct LayerFactors {
   int64_t width_out, width_in;
 };
 
+// The same for float64 arrays.
+struct LayerFactors64 {
+  const double* B;
+  const double* A;
+  int64_t width_out, width_in;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -81,6 +88,23 @@ class Backend {
   // out[b] = (G_bᵀ G_b + λI)⁻¹ for b < batch; G: [batch, rows, k], out: [batch, k, k].
   virtual void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda,
                                     float* out) = 0;
+
+  // float64 forms of gemm, gram, layer_gram_sum, cholesky_solve and pinv_solve (same shapes; the solves
+  // always factor in float64, pinv_solve's default cutoff is M·ε₆₄). They run on the CPU on every
+  // backend: a backend that does not override them (CUDA) forwards them to cpu_backend().
+  virtual void gemm64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* A,
+                      const double* B, double beta, double* C);
+  virtual void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K);
+  virtual void layer_gram_sum64(const LayerFactors64* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
+                                double* K);
+  void layer_gram64(const double* B, const double* A, int64_t N, int64_t k, int64_t width_out, int64_t width_in,
+                    double* K) {
+    const LayerFactors64 f{B, A, width_out, width_in};
+    layer_gram_sum64(&f, 1, N, k, true, K);
+  }
+  virtual void cholesky_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double* X);
+  virtual int64_t pinv_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double rcond,
+                               double* X);
 };
 
 // The CPU backend (OpenBLAS + LAPACK); always available.

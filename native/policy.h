@@ -28,10 +28,11 @@ namespace natgrad::policy {
        column, index);
 }
 
-// pinvSolve's relative cutoff: rcond as given, or M·ε₃₂ (the float32 rounding of an M-term sum) when
-// rcond ≤ 0. lib/optim/exact.ts uses the same default (size·EPS32).
-inline double pinv_rcond(double rcond, int64_t M) {
-  return rcond > 0 ? rcond : (double)M * (double)std::numeric_limits<float>::epsilon();
+// pinvSolve's relative cutoff: rcond as given, or M·ε (the rounding of an M-term sum in K's own type:
+// ε₃₂ for a float32 K, ε₆₄ for a float64 one) when rcond ≤ 0. lib/optim/exact.ts uses the same default.
+inline double pinv_rcond(double rcond, int64_t M, bool k_is_f64 = false) {
+  if (rcond > 0) return rcond;
+  return (double)M * (k_is_f64 ? std::numeric_limits<double>::epsilon() : (double)std::numeric_limits<float>::epsilon());
 }
 
 // Whether the pseudo-inverse keeps eigenvalue e: |e| > rcond·max|e| (and nothing is kept of a zero matrix).

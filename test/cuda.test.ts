@@ -218,6 +218,12 @@ for (const [batch, rows, k, lambda] of [[37, 9, 5, 0.1], [5, 1, 1, 0], [20, 40, 
   const c = cmp(() => a.batchedGramInverse(G, batch, rows, k, lambda, new Float32Array(batch * k * k)));
   R['batchedGramInverse batch=' + batch + ' k=' + k] = { err: c.err, k: rows, asymmetry: Math.max(...Array.from({ length: batch }, (_, b) => asym(c.g.subarray(b * k * k, (b + 1) * k * k), k))) };
 }
+// float64 calls run on the CPU on every backend (native/backend.h): the same bits through 'cuda'
+{ const A = Float64Array.from(randn(5 * 7)), B = Float64Array.from(randn(7 * 4)), J = Float64Array.from(randn(6 * 5));
+  const same = (x, y) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+  const gc = on('cpu', () => a.gemm(false, true, 5, 4, 7, 1, A, Float64Array.from(B), 0, null)), gg = on('cuda', () => a.gemm(false, true, 5, 4, 7, 1, A, Float64Array.from(B), 0, null));
+  const kc = on('cpu', () => a.gram(J, 6, 5, false, null)), kg = on('cuda', () => a.gram(J, 6, 5, false, null));
+  out.float64 = { gemm: same(gc, gg), gram: same(kc, kg), type: gg.constructor.name }; }
 // the same failures, named the same way
 { const M = 6, K = new Float32Array(M * M); for (let i = 0; i < M; i++) K[i * M + i] = i === 3 ? -1 : 2;
   out.errors.cholesky = [on('cpu', () => err(() => a.choleskySolve(K, M, new Float32Array(M), 1, 0, 'float32', new Float32Array(M)))),
@@ -278,6 +284,7 @@ function checkHarness(out: any, tf32: boolean) {
   console.log(
     `[cuda.test] ${out.info.device} — ${out.info.blas}\n  ` + rows.join('\n  ') + (out.stepSkipped ? `\n  exact direction skipped: ${out.stepSkipped}` : '')
   );
+  expect(out.float64, 'float64 calls forwarded to the CPU').toEqual({ gemm: true, gram: true, type: 'Float64Array' });
   const [cc, gc] = out.errors.cholesky;
   expect(gc.code).toBe('ERR_NOT_POSITIVE_DEFINITE');
   expect(gc.column).toBe(cc.column);

@@ -77,10 +77,12 @@ function expectArgError(f: Thrower, kind: typeof TypeError | typeof RangeError, 
 describe('bad input gives an error naming the argument', () => {
   const a4 = () => new Float32Array(4);
   it('wrong array types', () => {
-    expectArgError(() => gemm(new Float64Array(4) as never, a4(), 2, 2, 2), TypeError, /'A' must be a Float32Array, got Float64Array/);
-    expectArgError(() => gemm(a4(), [1, 2, 3, 4] as never, 2, 2, 2), TypeError, /'B' must be a Float32Array, got Array/);
-    expectArgError(() => gram(null as never, 2, 2), TypeError, /'J' must be a Float32Array, got null/);
-    expectArgError(() => choleskySolve(a4(), 2, 'x' as never), TypeError, /'R' must be a Float32Array, got string/);
+    // a call's arrays are all Float32Array or all Float64Array (test/kernels64.test.ts); the first sets the type
+    expectArgError(() => gemm(new Float64Array(4) as never, a4(), 2, 2, 2), TypeError, /'B' must be a Float64Array like 'A', got Float32Array/);
+    expectArgError(() => gemm(new Int32Array(4) as never, a4(), 2, 2, 2), TypeError, /'A' must be a Float32Array or Float64Array, got Int32Array/);
+    expectArgError(() => gemm(a4(), [1, 2, 3, 4] as never, 2, 2, 2), TypeError, /'B' must be a Float32Array or Float64Array, got Array/);
+    expectArgError(() => gram(null as never, 2, 2), TypeError, /'J' must be a Float32Array or Float64Array, got null/);
+    expectArgError(() => choleskySolve(a4(), 2, 'x' as never), TypeError, /'R' must be a Float32Array or Float64Array, got string/);
   });
   it('detached buffers', () => {
     const buf = new ArrayBuffer(16);

@@ -73,8 +73,8 @@ int blocked_potrf(int n, T* A) {
 
 }  // namespace
 
-template <class T>
-static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, float* X) {
+template <class T, class In>
+static void cholesky_solve_t(const In* K, int64_t M, const In* R, int64_t nrhs, double lambda, In* X) {
   // W = K + λI. Row-major upper triangle == column-major lower ("L"), the only
   // part potrf/potrs reference (LAPACK: "the strictly upper triangular part of A
   // is not referenced" for UPLO = 'L'), so only that triangle is copied; the rest
@@ -84,7 +84,7 @@ static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t 
   constexpr int64_t kRows = 64;
   const auto copy_rows = [&](int64_t t) {
     for (int64_t i = t * kRows; i < std::min(M, (t + 1) * kRows); ++i) {
-      const float* k = K + i * M;
+      const In* k = K + i * M;
       T* w = W.get() + i * M;
       for (int64_t j = i; j < M; ++j) w[j] = (T)k[j];
       w[i] += (T)lambda;
@@ -111,7 +111,7 @@ static void cholesky_solve_t(const float* K, int64_t M, const float* R, int64_t 
   potrs((int)M, (int)nrhs, W.get(), Y.get(), &info);
   if (info != 0) fail("ERR_LAPACK", "choleskySolve: potrs failed with info " + std::to_string(info));
   for (int64_t r = 0; r < M; ++r)
-    for (int64_t c = 0; c < nrhs; ++c) X[r * nrhs + c] = (float)Y[c * M + r];
+    for (int64_t c = 0; c < nrhs; ++c) X[r * nrhs + c] = (In)Y[c * M + r];
 }
 
 // W and Y, as cholesky_solve_t allocates them.
@@ -125,6 +125,11 @@ void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, dou
     cholesky_solve_t<double>(K, M, R, nrhs, lambda, X);
   else
     cholesky_solve_t<float>(K, M, R, nrhs, lambda, X);
+}
+
+// float64 arrays: the factorisation in float64 (OpenBLAS's dpotrf blocks, dpotrs).
+void cholesky_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double* X) {
+  cholesky_solve_t<double>(K, M, R, nrhs, lambda, X);
 }
 
 }  // namespace natgrad::cpu

@@ -128,9 +128,56 @@ class CpuBackend final : public Backend {
     OpenBlasLock lock;
     cpu::batched_gram_inverse(G, batch, rows, k, lambda, out);
   }
+  // float64: OpenBLAS's d* routines and LAPACK's, whatever NATGRAD_CPU_GEMM says (natgrad's own
+  // micro-kernels are float32)
+  void gemm64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* A, const double* B,
+              double beta, double* C) override {
+    OpenBlasLock lock;
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+                alpha, A, ta ? (int)m : (int)k, B, tb ? (int)k : (int)n, beta, C, (int)n);
+  }
+  void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K) override {
+    OpenBlasLock lock;
+    cpu::gram64(J, P, M, samples_major, K);
+  }
+  void layer_gram_sum64(const LayerFactors64* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
+                        double* K) override {
+    OpenBlasLock lock;
+    cpu::layer_gram_sum64(layers, count, N, k, accumulate, K);
+  }
+  void cholesky_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda,
+                        double* X) override {
+    OpenBlasLock lock;
+    cpu::cholesky_solve64(K, M, R, nrhs, lambda, X);
+  }
+  int64_t pinv_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double rcond,
+                       double* X) override {
+    OpenBlasLock lock;
+    return cpu::pinv_solve64(K, M, R, nrhs, lambda, rcond, X);
+  }
 };
 
 }  // namespace
+
+// A backend without float64 kernels of its own (CUDA) runs them on the CPU.
+void Backend::gemm64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* A, const double* B,
+                     double beta, double* C) {
+  cpu_backend()->gemm64(ta, tb, m, n, k, alpha, A, B, beta, C);
+}
+void Backend::gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K) {
+  cpu_backend()->gram64(J, P, M, samples_major, K);
+}
+void Backend::layer_gram_sum64(const LayerFactors64* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
+                               double* K) {
+  cpu_backend()->layer_gram_sum64(layers, count, N, k, accumulate, K);
+}
+void Backend::cholesky_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double* X) {
+  cpu_backend()->cholesky_solve64(K, M, R, nrhs, lambda, X);
+}
+int64_t Backend::pinv_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double rcond,
+                              double* X) {
+  return cpu_backend()->pinv_solve64(K, M, R, nrhs, lambda, rcond, X);
+}
 
 Backend* cpu_backend() {
   static CpuBackend backend;

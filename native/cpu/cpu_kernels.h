@@ -9,6 +9,7 @@ namespace natgrad::cpu {
 
 // K[M,M]: copy the upper triangle onto the lower one (blocked, cache friendly).
 void symmetrize_upper(float* K, int64_t M);
+void symmetrize_upper(double* K, int64_t M);
 
 // A[n,n] (column-major, lower, leading dimension lda) ← L with A = L Lᵀ, by
 // recursive halving over gemm_nt (potrf_recursive.cc). Returns LAPACK's info.
@@ -23,10 +24,18 @@ int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, doub
                    Precision precision, float* X);
 void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda, float* out);
 
+// float64 forms (arrays of doubles; OpenBLAS's d* routines and plain loops, no float32 kernel involved)
+void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K);
+void layer_gram_sum64(const LayerFactors64* layers, int64_t count, int64_t N, int64_t k, bool accumulate, double* K);
+void cholesky_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double* X);
+int64_t pinv_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double rcond,
+                     double* X);
+
 // Host bytes each kernel allocates for its work (beyond its arguments), for addon.cc's memory check
 // before the call; each is defined beside its kernel, from the same sizes the kernel allocates.
 int64_t gemm_work_bytes(int64_t m, int64_t k);
 int64_t layer_gram_sum_work_bytes(const int64_t* widths_out, int64_t count, int64_t N, int64_t k);
+int64_t layer_gram_sum64_work_bytes(int64_t N, int64_t k);
 int64_t cholesky_solve_work_bytes(int64_t M, int64_t nrhs, Precision precision);
 int64_t pinv_solve_work_bytes(int64_t M, int64_t nrhs, Precision precision);
 

@@ -16,18 +16,22 @@ namespace natgrad::cpu {
 // the upper one: strided loads keep many cache misses in flight, while the
 // strided stores of the opposite order (one row of K, i.e. one page for
 // M ≥ 1024, per element) stall on every miss — 4–5× slower at M ≥ 1024.
-void symmetrize_upper(float* K, int64_t M) {
+template <class T_>
+static void symmetrize_upper_t(T_* K, int64_t M) {
   const int64_t T = 64;
   for (int64_t i0 = 0; i0 < M; i0 += T) {
     const int64_t i1 = std::min(i0 + T, M);
     for (int64_t j = i0 + 1; j < M; ++j) {  // row j of the lower triangle, columns [i0, min(i1, j))
-      float* __restrict dst = K + j * M;
-      const float* src = K + j;  // src[i·M] = K[i, j]
+      T_* __restrict dst = K + j * M;
+      const T_* src = K + j;  // src[i·M] = K[i, j]
       const int64_t e = std::min(i1, j);
       for (int64_t i = i0; i < e; ++i) dst[i] = src[i * M];
     }
   }
 }
+
+void symmetrize_upper(float* K, int64_t M) { symmetrize_upper_t(K, M); }
+void symmetrize_upper(double* K, int64_t M) { symmetrize_upper_t(K, M); }
 
 void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) {
   // samples_major: J is [M,P], K = J Jᵀ; else J is [P,M], K = Jᵀ J.
@@ -42,6 +46,13 @@ void gram_own(const float* J, int64_t P, int64_t M, bool samples_major, float* K
   // upper triangle K[j, i]; symmetrize_upper completes it.
   const View X = samples_major ? View{J, P, 1} : View{J, 1, M};
   gemm_nt(M, M, P, 1.0f, X, X, 0.0f, K, M, Part::lower);
+  symmetrize_upper(K, M);
+}
+
+// float64: OpenBLAS's dsyrk, mirrored.
+void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K) {
+  cblas_dsyrk(CblasRowMajor, CblasUpper, samples_major ? CblasNoTrans : CblasTrans, (int)M, (int)P, 1.0, J,
+              samples_major ? (int)P : (int)M, 0.0, K, (int)M);
   symmetrize_upper(K, M);
 }
 

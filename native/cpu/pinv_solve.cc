@@ -63,9 +63,9 @@ int64_t pinv_solve_work_bytes(int64_t M, int64_t nrhs, Precision precision) {
   return t * (M * M + M + 3 * M * nrhs + syevd_lwork(M)) + 4 * (3 + 5 * M);
 }
 
-template <class T>
-static int64_t pinv_solve_t(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond,
-                            float* X) {
+template <class T, class In>
+static int64_t pinv_solve_t(const In* K, int64_t M, const In* R, int64_t nrhs, double lambda, double rcond,
+                            In* X) {
   std::unique_ptr<T[]> V(new T[M * M]);
   for (int64_t i = 0; i < M * M; ++i) V[i] = (T)K[i];
   for (int64_t i = 0; i < M; ++i) V[i * M + i] += (T)lambda;
@@ -73,7 +73,7 @@ static int64_t pinv_solve_t(const float* K, int64_t M, const float* R, int64_t n
   const int info = syevd<T>((int)M, V.get(), e.get());
   if (info != 0)
     fail("ERR_LAPACK", "pinvSolve: the eigendecomposition did not converge (syevd info " + std::to_string(info) + ")");
-  rcond = policy::pinv_rcond(rcond, M);
+  rcond = policy::pinv_rcond(rcond, M, sizeof(In) == 8);
   T emax = 0;
   for (int64_t i = 0; i < M; ++i) emax = std::max(emax, (T)std::fabs(e[i]));
   const T cutoff = (T)rcond * emax;
@@ -89,7 +89,7 @@ static int64_t pinv_solve_t(const float* K, int64_t M, const float* R, int64_t n
     for (int64_t c = 0; c < nrhs; ++c) Tm[i * nrhs + c] *= s;
   }
   gemm_rm(true, (int)M, (int)nrhs, (int)M, V.get(), Tm.get(), Xw.get());  // X = V Tm
-  for (int64_t i = 0; i < M * nrhs; ++i) X[i] = (float)Xw[i];
+  for (int64_t i = 0; i < M * nrhs; ++i) X[i] = (In)Xw[i];
   return rank;
 }
 
@@ -110,6 +110,12 @@ int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, doub
                    CallMemoryLimit::current());
     return pinv_solve_t<double>(K, M, R, nrhs, lambda, rcond, X);
   }
+}
+
+// float64 arrays: dsyevd, and the default cutoff M·ε₆₄ (K's own rounding is float64's).
+int64_t pinv_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double rcond,
+                     double* X) {
+  return pinv_solve_t<double>(K, M, R, nrhs, lambda, rcond, X);
 }
 
 }  // namespace natgrad::cpu
