@@ -6,6 +6,7 @@
 //   const m = loadModel('run/');                       // or a path to model.json, or its parsed JSON
 //   const { labels, probabilities } = m.predict([[5.1, 3.5, 1.4, 0.2]]);   // raw inputs, as in the CSV
 //   m.evaluate(x, ['setosa', …])                       // loss, and accuracy or RMSE
+import { arrayName, checkDtype, type Floats, toDtype, zeros } from './util/floats';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NUMBER } from './data/csv';
@@ -43,14 +44,14 @@ export interface Prediction {
   /** Rows predicted. */
   n: number;
   /** η [n, outDim]: the model's raw outputs (logits for categorical and bernoulli). */
-  outputs: Float32Array;
+  outputs: Floats;
   /** gaussian: the predicted means [n, targets] (= outputs). */
-  values?: Float32Array;
+  values?: Floats;
   /** categorical, bernoulli: the most probable class of each row, its label, and the probabilities. */
   classes?: Int32Array;
   labels?: string[];
   /** categorical: [n, K] softmax(η); bernoulli: [n] P(class 1) = σ(η). */
-  probabilities?: Float32Array;
+  probabilities?: Floats;
 }
 
 /** evaluate(): the mean loss (gaussian: ½·squared error per target, summed), and accuracy or RMSE. */
@@ -62,8 +63,8 @@ export interface Evaluation {
   rmse?: number;
 }
 
-/** Raw input rows: a Float32Array [n, inputs] or an array of rows. */
-export type InputRows = Float32Array | readonly (readonly number[])[];
+/** Raw input rows: a typed array of the model's dtype [n, inputs] (Float32Array; Float64Array for a float64 model) or an array of rows. */
+export type InputRows = Floats | readonly (readonly number[])[];
 
 export class ModelBundle {
   readonly model: Sequential;
@@ -86,23 +87,24 @@ export class ModelBundle {
     this.info = { ...info, inputs: [...info.inputs], targets: [...info.targets] };
   }
 
-  /** Raw inputs (as in the data file) → the model's inputs: a Float32Array [n, inDim], standardized. */
-  private prepare(fn: string, x: InputRows, n?: number): { xs: Float32Array; n: number } {
+  /** Raw inputs (as in the data file) → the model's inputs: [n, inDim] of its dtype, standardized. */
+  private prepare(fn: string, x: InputRows, n?: number): { xs: Floats; n: number } {
     const d = this.model.inDim;
-    let flat: Float32Array;
-    if (x instanceof Float32Array) {
+    let flat: Floats;
+    if (x instanceof Float32Array || x instanceof Float64Array) {
+      checkDtype(fn, 'x', x, this.model.dtype);
       const rows = n ?? x.length / d;
       if (!Number.isInteger(rows) || rows < 1 || rows * d !== x.length)
         throw new RangeError(`${fn}: x has ${x.length} values, not rows of ${d} inputs (${this.info.inputs.join(', ')})`);
       flat = x;
     } else if (Array.isArray(x)) {
-      flat = new Float32Array(x.length * d);
+      flat = zeros(this.model.dtype, x.length * d);
       x.forEach((row, i) => {
         if (!Array.isArray(row) || row.length !== d)
           throw new RangeError(`${fn}: row ${i} must hold ${d} numbers (${this.info.inputs.join(', ')}), got ${describe(row)}`);
         for (let j = 0; j < d; j++) flat[i * d + j] = row[j];
       });
-    } else throw new TypeError(`${fn}: x must be a Float32Array or an array of rows, got ${describe(x)}`);
+    } else throw new TypeError(`${fn}: x must be a ${arrayName(this.model.dtype)} or an array of rows, got ${describe(x)}`);
     const rows = flat.length / d;
     for (let i = 0; i < flat.length; i++)
       if (!Number.isFinite(flat[i])) throw new RangeError(`${fn}: input ${this.info.inputs[i % d]} of row ${Math.floor(i / d)} is ${flat[i]}`);
@@ -117,7 +119,7 @@ export class ModelBundle {
     const k = this.model.outDim;
     if (this.info.loss === 'gaussian') return { n: rows, outputs, values: outputs };
     const width = this.info.loss === 'categorical' ? k : 1;
-    const probabilities = new Float32Array(rows * width);
+    const probabilities = zeros(this.model.dtype, rows * width);
     const classes = new Int32Array(rows);
     const eta = new Float64Array(k),
       mu = new Float64Array(k);
@@ -136,19 +138,22 @@ export class ModelBundle {
   }
 
   /** Class indices of labels as written in the data (categorical, bernoulli); a RangeError names a label the model does not know. */
-  encodeLabels(values: readonly (string | number)[]): Float32Array {
+  encodeLabels(values: readonly (string | number)[]): Floats {
     const labels = this.info.labels;
     if (!labels) throw new RangeError('encodeLabels: a gaussian model has no class labels');
     // the rule of encodeLabels (data/labels.ts): numeric labels match by value ("1.0" is "1")
     const numeric = labels.every((l) => NUMBER.test(l));
     const index = new Map(labels.map((l, c) => [l, c]));
-    return Float32Array.from(values, (v, i) => {
-      const key = numeric && NUMBER.test(String(v)) ? String(Number(v)) : String(v);
-      const c = index.get(key);
-      if (c === undefined)
-        throw new RangeError(`evaluate: row ${i} has the label ${JSON.stringify(v)}, which the model does not know (its labels: ${labels.join(', ')})`);
-      return c;
-    });
+    return toDtype(
+      this.model.dtype,
+      values.map((v, i) => {
+        const key = numeric && NUMBER.test(String(v)) ? String(Number(v)) : String(v);
+        const c = index.get(key);
+        if (c === undefined)
+          throw new RangeError(`evaluate: row ${i} has the label ${JSON.stringify(v)}, which the model does not know (its labels: ${labels.join(', ')})`);
+        return c;
+      })
+    );
   }
 
   /**
@@ -156,9 +161,14 @@ export class ModelBundle {
    * (strings or numbers) or class indices as a Float32Array for categorical and bernoulli; the target
    * values [n, targets] for gaussian.
    */
-  evaluate(x: InputRows, y: Float32Array | readonly (string | number)[], n?: number): Evaluation {
+  evaluate(x: InputRows, y: Floats | readonly (string | number)[], n?: number): Evaluation {
     const { xs, n: rows } = this.prepare('evaluate', x, n);
-    const ys = y instanceof Float32Array ? y : this.info.labels ? this.encodeLabels(y) : Float32Array.from(y as readonly number[]);
+    const ys =
+      y instanceof Float32Array || y instanceof Float64Array
+        ? (checkDtype('evaluate', 'y', y, this.model.dtype), y)
+        : this.info.labels
+          ? this.encodeLabels(y)
+          : toDtype(this.model.dtype, y as readonly number[]);
     const tw = this.family.targetWidth(this.model.outDim);
     if (ys.length !== rows * tw) throw new RangeError(`evaluate: y must hold ${rows * tw} values (${rows} rows × ${tw}), got ${ys.length}`);
     const { loss, acc } = evaluateModel(this.model, this.family, { x: xs, y: ys, n: rows, inDim: this.model.inDim });

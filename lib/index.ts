@@ -3,6 +3,7 @@
 // Backend, threads and memory: which code runs the kernels, and the limits a call works under.
 export { backend, setThreads, memoryInfo, setMemoryLimit } from './native';
 export type { BackendInfo, CpuPath, IsaLevel, Precision, MemoryInfo } from './native';
+export type { ArrayOf, Dtype, Floats } from './util/floats';
 
 // Native kernels over Float32Array (README, "Native kernels"): each has a Promise form (…Async) that
 // runs off the event loop.
@@ -69,7 +70,7 @@ export { loadModel, ModelBundle, predict } from './bundle';
 export type { ModelBundleJSON, BundleInfo, Prediction, Evaluation, InputRows } from './bundle';
 
 // Training data: CSV files, tables to datasets (class labels of any text), splits, standardization, seeded mini-batches.
-export type { Dataset } from './data/dataset';
+export type { Dataset, Dataset32 } from './data/dataset';
 export { readCsv, parseCsv, detectDelimiter, CsvError } from './data/csv';
 export type { CsvTable, CsvOptions } from './data/csv';
 export { tableData } from './data/table';

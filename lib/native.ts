@@ -4,6 +4,7 @@
 // prebuilds/<platform>-<arch>/ whose tags fit (natgrad.glibc.node: Node-API, glibc).
 // A failure throws one error that lists what was tried and what to install.
 import * as path from 'node:path';
+import type { Floats } from './util/floats';
 
 /** What `backend()` reports. */
 export interface BackendInfo {
@@ -73,7 +74,7 @@ export type Precision = 'float32' | 'float64';
  * layerGramSum, choleskySolve, pinvSolve) every one a Float64Array — the float64 forms, which run on
  * the CPU (OpenBLAS's d* routines and LAPACK's) on every backend.
  */
-export type Floats = Float32Array | Float64Array;
+export type { Floats };
 
 /** What `memoryInfo()` reports: the memory a natgrad call or step may allocate now. */
 export interface MemoryInfo {

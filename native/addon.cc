@@ -506,7 +506,8 @@ struct LayerGramJob : Job {
   }
   Arr* returned() override { return &K; }
   int64_t work_bytes() const override {
-    return f64() ? natgrad::cpu::layer_gram_sum64_work_bytes(N, k) : natgrad::cpu::layer_gram_sum_work_bytes(&wo, 1, N, k);
+    return f64() ? natgrad::cpu::layer_gram_sum64_work_bytes(N, k)
+                 : natgrad::cpu::layer_gram_sum_work_bytes(&wo, 1, N, k);
   }
   void execute() override {
     if (f64())

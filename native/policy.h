@@ -32,7 +32,8 @@ namespace natgrad::policy {
 // ε₃₂ for a float32 K, ε₆₄ for a float64 one) when rcond ≤ 0. lib/optim/exact.ts uses the same default.
 inline double pinv_rcond(double rcond, int64_t M, bool k_is_f64 = false) {
   if (rcond > 0) return rcond;
-  return (double)M * (k_is_f64 ? std::numeric_limits<double>::epsilon() : (double)std::numeric_limits<float>::epsilon());
+  return (double)M *
+         (k_is_f64 ? std::numeric_limits<double>::epsilon() : (double)std::numeric_limits<float>::epsilon());
 }
 
 // Whether the pseudo-inverse keeps eigenvalue e: |e| > rcond·max|e| (and nothing is kept of a zero matrix).

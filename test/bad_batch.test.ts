@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Adam, linear, NaturalGradient, relu, SGD, sequential, type Sequential, tanh } from '../lib/index';
 import type { NaturalGradientOptions, NaturalStepInfo } from '../lib/index';
 
-const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
+const bits = (a: Float32Array | Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 
 // The regression of the issue: sin(3x) on 32 points of [−1, 1], full batch, an MLP 1-20-20-1 tanh.
 const N = 32;

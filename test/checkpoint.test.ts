@@ -27,7 +27,7 @@ import { randomInputs } from './helpers/models';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'natgrad-ckpt-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const bits = (a: Float32Array | Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 describe('model JSON', () => {
   it('round-trips layers and parameters bit for bit (also through JSON text)', () => {

@@ -21,7 +21,7 @@ import {
   relu,
 } from '../lib/index';
 
-const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
+const bits = (a: Float32Array | Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 let seed = 17;
 const rnd = () => (seed = (Math.imul(1664525, seed) + 1013904223) >>> 0) / 4294967296 - 0.5;
 const filled = (n: number, scale = 1) => Float32Array.from({ length: n }, () => rnd() * scale);

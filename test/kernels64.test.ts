@@ -138,11 +138,11 @@ describe('float64 kernels', () => {
     const a = randn64(6 * 5);
     const b = randn64(5 * 4);
     const want = gemm(a, b, 6, 4, 5);
-    const shared = new Float64Array(new SharedArrayBuffer(a.byteLength));
+    const shared: Float64Array = new Float64Array(new SharedArrayBuffer(a.byteLength));
     shared.set(a);
     const base = new Float64Array(b.length + 3).fill(Number.NaN);
     base.set(b, 2);
-    const out = new Float64Array(new SharedArrayBuffer(want.byteLength));
+    const out: Float64Array = new Float64Array(new SharedArrayBuffer(want.byteLength));
     const got = await gemmAsync(shared, base.subarray(2, 2 + b.length), 6, 4, 5, { out });
     expect(got).toBe(out);
     expect(bits(got).equals(bits(want))).toBe(true);

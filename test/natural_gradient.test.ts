@@ -59,7 +59,7 @@ function problem(loss: Loss, arch: Arch, ratio: number, seed: number): Problem {
   return { arch, theta: randomParams(arch, seed), x: randomInputs(n, d, 1000 + seed), y: randomTargets(loss, n, k, 2000 + seed), n, k, r, p };
 }
 
-function optimizer(pr: Problem, options: ConstructorParameters<typeof NaturalGradient>[1]): NaturalGradient {
+function optimizer(pr: Problem, options: ConstructorParameters<typeof NaturalGradient>[1]): NaturalGradient<'float32'> {
   const model = buildModel(pr.arch);
   model.setParameters(pr.theta);
   return new NaturalGradient(model, options);

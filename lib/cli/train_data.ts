@@ -3,7 +3,7 @@
 // optional standardization, and the SHA-256 that a resumed run must match.
 import { createHash } from 'node:crypto';
 import type { CsvTable } from '../data/csv';
-import type { Dataset } from '../data/dataset';
+import type { Dataset32 } from '../data/dataset';
 import { loadMnist } from '../data/mnist';
 import { trainTestSplit } from '../data/split';
 import { applyStandardizer, fitStandardizer, type Standardizer } from '../data/standardize';
@@ -13,8 +13,8 @@ import type { LossName } from '../distributions';
 import { fail } from './train_options';
 
 export interface Data {
-  train: Dataset;
-  test: Dataset;
+  train: Dataset32;
+  test: Dataset32;
   loss: LossName;
   outDim: number;
   /** The input and target column names, and the class labels (categorical, bernoulli): what a model bundle keeps. */
@@ -94,7 +94,7 @@ export function builtin(name: string): Data {
 }
 
 /** Standardizes the columns of train and test in place with the training statistics; returns them. */
-export function standardize(train: Dataset, test: Dataset): Standardizer {
+export function standardize(train: Dataset32, test: Dataset32): Standardizer {
   const s = fitStandardizer(train.x, train.n, train.inDim);
   applyStandardizer(s, train.x, train.n, train.inDim, train.x);
   applyStandardizer(s, test.x, test.n, test.inDim, test.x);

@@ -8,11 +8,11 @@
 // the same on every run and machine. Each set is then put in a seeded random order, so that a prefix
 // (options.train / options.test) is a class-balanced subsample. Pixels are in [0, 1] as the package
 // ships them (grey levels /255, rounded to 3 decimals); labels are class indices 0–9.
-import type { Dataset } from './dataset';
+import type { Dataset32 } from './dataset';
 import { Rng } from '../util/random';
 
 /** A Dataset whose y [n] holds class indices 0 … classes − 1 (the target format of the 'categorical' loss). */
-export interface ClassificationData extends Dataset {
+export interface ClassificationData extends Dataset32 {
   classes: number;
 }
 

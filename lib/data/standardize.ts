@@ -8,7 +8,7 @@ export interface Standardizer {
 }
 
 /** The column statistics of x [n, d] (float64 sums). */
-export function fitStandardizer(x: Float32Array, n: number, d: number): Standardizer {
+export function fitStandardizer(x: Floats, n: number, d: number): Standardizer {
   const mean = new Float64Array(d),
     sq = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let c = 0; c < d; c++) mean[c] += x[i * d + c];
@@ -18,8 +18,9 @@ export function fitStandardizer(x: Float32Array, n: number, d: number): Standard
 }
 
 /** (x − mean) / std for every row of x [n, d], into `out` (default: a new array). */
-export function applyStandardizer(s: Standardizer, x: Float32Array, n: number, d: number, out: Float32Array = new Float32Array(n * d)): Float32Array {
+export function applyStandardizer<T extends Floats>(s: Standardizer, x: T, n: number, d: number, out: T = zerosLike(x, n * d)): T {
   if (s.mean.length !== d || s.std.length !== d) throw new RangeError(`standardize: the statistics have ${s.mean.length} columns, the inputs ${d}`);
   for (let i = 0; i < n; i++) for (let c = 0; c < d; c++) out[i * d + c] = (x[i * d + c] - s.mean[c]) / s.std[c];
   return out;
 }
+import { type Floats, zerosLike } from '../util/floats';

@@ -3,11 +3,11 @@
 // ./labels.ts), inputs checked to fit in float32. Errors name the file, the line and the column.
 import type { LossName } from '../distributions';
 import type { CsvTable } from './csv';
-import type { Dataset } from './dataset';
+import type { Dataset32 } from './dataset';
 import { describeClasses, encodeLabels, hasLabels } from './labels';
 
 export interface TableData {
-  data: Dataset;
+  data: Dataset32;
   /** The input columns, in the order of x's columns. */
   inputs: string[];
   /** The target column(s). */

@@ -5,6 +5,7 @@
 // 0 in float64 only when |η| ≳ 745. There the Fisher cannot carry the gradient
 // (g ∉ range F numerically): such a sample gets L = 0 and u = 0 and contributes
 // nothing to the step (it still counts in the loss).
+import type { Floats } from '../util/floats';
 import type { OutputFamily } from './family';
 
 function logistic(z: number): number {
@@ -24,7 +25,7 @@ export const bernoulli: OutputFamily = Object.freeze({
   checkOutputs(fn: string, what: string, k: number) {
     if (k !== 1) throw new RangeError(`${fn}: ${what} must be 1 for a bernoulli output (one logit per sample), got ${k}`);
   },
-  checkTarget(fn: string, y: Float32Array, i: number) {
+  checkTarget(fn: string, y: Floats, i: number) {
     const v = y[i];
     if (v !== 0 && v !== 1) throw new RangeError(`${fn}: 'y[${i}]' is ${v}; bernoulli targets must be 0 or 1`);
   },
@@ -33,17 +34,17 @@ export const bernoulli: OutputFamily = Object.freeze({
     out[0] = logistic(eta[0]); // μ = σ(η) = P(y = 1)
   },
   // softplus(η) − yη = max(η, 0) + log1p(e^{−|η|}) − yη, finite for every finite η
-  loss(eta: Float64Array, y: Float32Array): number {
+  loss(eta: Float64Array, y: Floats): number {
     const z = eta[0];
     return Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - y[0] * z;
   },
-  gradient(eta: Float64Array, y: Float32Array, out: Float64Array): void {
+  gradient(eta: Float64Array, y: Floats, out: Float64Array): void {
     out[0] = grad(eta[0], y[0]);
   },
   fisher(eta: Float64Array, out: Float64Array): void {
     out[0] = logistic(eta[0]) * logistic(-eta[0]);
   },
-  factor(eta: Float64Array, y: Float32Array, lt: Float64Array, u: Float64Array): void {
+  factor(eta: Float64Array, y: Floats, lt: Float64Array, u: Float64Array): void {
     const l = Math.sqrt(logistic(eta[0]) * logistic(-eta[0]));
     lt[0] = l;
     u[0] = l > 0 ? grad(eta[0], y[0]) / l : 0; // L u = g

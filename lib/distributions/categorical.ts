@@ -14,6 +14,7 @@
 //   u = Qᵀ w  gives  L u = diag(√p) Q Qᵀ w = diag(√p) w = g.
 // Underflow: p_j = 0 in float64 (a logit ~745 below the largest) has √p_j = 0;
 // then w_j := 0, which projects g onto what F can represent.
+import type { Floats } from '../util/floats';
 import type { OutputFamily } from './family';
 
 /** p = softmax(η) and logsumexp(η), shifted by max η against overflow. */
@@ -48,7 +49,7 @@ export const categorical: OutputFamily = Object.freeze({
   checkOutputs(fn: string, what: string, k: number) {
     if (!Number.isSafeInteger(k) || k < 2) throw new RangeError(`${fn}: ${what} must be ≥ 2 for a categorical output (one logit per class), got ${k}`);
   },
-  checkTarget(fn: string, y: Float32Array, i: number, k: number) {
+  checkTarget(fn: string, y: Floats, i: number, k: number) {
     const v = y[i];
     if (!Number.isInteger(v) || v < 0 || v >= k) throw new RangeError(`${fn}: 'y[${i}]' is ${v}; categorical targets must be class indices 0…${k - 1}`);
   },
@@ -56,14 +57,14 @@ export const categorical: OutputFamily = Object.freeze({
   mean(eta: Float64Array, out: Float64Array) {
     softmax(eta, out); // μ = softmax(η)
   },
-  loss(eta: Float64Array, y: Float32Array): number {
+  loss(eta: Float64Array, y: Floats): number {
     let mx = -Infinity;
     for (let j = 0; j < eta.length; j++) mx = Math.max(mx, eta[j]);
     let s = 0;
     for (let j = 0; j < eta.length; j++) s += Math.exp(eta[j] - mx);
     return mx - eta[y[0]] + Math.log(s); // logsumexp(η) − η_y, without cancelling max η against η_y after adding log s (large logits)
   },
-  gradient(eta: Float64Array, y: Float32Array, out: Float64Array): void {
+  gradient(eta: Float64Array, y: Floats, out: Float64Array): void {
     const p = work(eta.length).subarray(0, eta.length);
     softmax(eta, p);
     gradInto(p, y[0], out);
@@ -74,7 +75,7 @@ export const categorical: OutputFamily = Object.freeze({
     softmax(eta, p);
     for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) out[a * k + b] = (a === b ? p[a] : 0) - p[a] * p[b];
   },
-  factor(eta: Float64Array, y: Float32Array, lt: Float64Array, u: Float64Array): void {
+  factor(eta: Float64Array, y: Floats, lt: Float64Array, u: Float64Array): void {
     const k = eta.length;
     const ws = work(k);
     const p = ws.subarray(0, k);

@@ -6,6 +6,7 @@
 // batch natural gradient is n_θ = S (SᵀS + NλI)⁺ u for S = J · blockdiag(L_i)
 // (docs/design.md §1); r is the rank of F, so the kernel is N·r square, not N·k.
 
+import type { Floats } from '../util/floats';
 export type LossName = 'gaussian' | 'categorical' | 'bernoulli';
 
 export interface OutputFamily {
@@ -15,15 +16,15 @@ export interface OutputFamily {
   /** Throws a RangeError naming `what` when the family cannot have k outputs. */
   checkOutputs(fn: string, what: string, k: number): void;
   /** Throws a RangeError naming y[i] when sample i's target is invalid (y: the whole batch). */
-  checkTarget(fn: string, y: Float32Array, i: number, k: number): void;
+  checkTarget(fn: string, y: Floats, i: number, k: number): void;
   /** r, the number of columns of L (the rank of F_η). */
   rank(k: number): number;
   /** out[k] = μ(η), the distribution's mean: η (gaussian), softmax(η) (categorical), σ(η) (bernoulli, P(y = 1)). */
   mean(eta: Float64Array, out: Float64Array): void;
   /** ℓ(η, y); eta [k], y [targetWidth]. */
-  loss(eta: Float64Array, y: Float32Array): number;
+  loss(eta: Float64Array, y: Floats): number;
   /** out[k] = g = ∇_η ℓ. */
-  gradient(eta: Float64Array, y: Float32Array, out: Float64Array): void;
+  gradient(eta: Float64Array, y: Floats, out: Float64Array): void;
   /** out[k, k] = F_η (row-major). */
   fisher(eta: Float64Array, out: Float64Array): void;
   /**
@@ -31,5 +32,5 @@ export interface OutputFamily {
    * lt[r, k] = Lᵀ (row m is column m of L, so lt[m·k + j] = L[j, m]) with L Lᵀ = F_η,
    * and u[r] with L u = g.
    */
-  factor(eta: Float64Array, y: Float32Array, lt: Float64Array, u: Float64Array): void;
+  factor(eta: Float64Array, y: Floats, lt: Float64Array, u: Float64Array): void;
 }

@@ -1,9 +1,10 @@
-// Output families and their batch forms. Shapes: η [N, k] (Float32Array, one row
-// per sample); y [N, targetWidth]; everything per sample is computed in float64.
+// Output families and their batch forms. Shapes: η [N, k] (the model's dtype, one row per sample);
+// y [N, targetWidth] of the same dtype; everything per sample is computed in float64.
 import { bernoulli } from './bernoulli';
 import { categorical } from './categorical';
 import type { LossName, OutputFamily } from './family';
 import { gaussian } from './gaussian';
+import { checkDtype, type Dtype, type Floats, zeros } from '../util/floats';
 import { describe } from '../util/validate';
 
 export type { LossName, OutputFamily } from './family';
@@ -18,9 +19,9 @@ export function distribution(name: unknown, fn = 'distribution', what = "'loss'"
   return FAMILIES[name as LossName];
 }
 
-/** Checks y [N, targetWidth]: a Float32Array of the right length whose entries are valid targets. */
-export function checkTargets(fam: OutputFamily, fn: string, y: unknown, n: number, k: number): asserts y is Float32Array {
-  if (!(y instanceof Float32Array)) throw new TypeError(`${fn}: 'y' must be a Float32Array, got ${describe(y)}`);
+/** Checks y [N, targetWidth]: an array of the model's dtype (default float32) of the right length whose entries are valid targets. */
+export function checkTargets(fam: OutputFamily, fn: string, y: unknown, n: number, k: number, dtype: Dtype = 'float32'): asserts y is Floats {
+  checkDtype(fn, 'y', y, dtype);
   const tw = fam.targetWidth(k);
   if (y.length !== n * tw)
     throw new RangeError(
@@ -30,14 +31,7 @@ export function checkTargets(fam: OutputFamily, fn: string, y: unknown, n: numbe
 }
 
 /** Calls f(i, η_i, y_i) for every sample, η_i widened to float64. */
-function eachSample(
-  fam: OutputFamily,
-  eta: Float32Array,
-  y: Float32Array,
-  n: number,
-  k: number,
-  f: (i: number, e: Float64Array, yi: Float32Array) => void
-): void {
+function eachSample(fam: OutputFamily, eta: Floats, y: Floats, n: number, k: number, f: (i: number, e: Float64Array, yi: Floats) => void): void {
   const tw = fam.targetWidth(k);
   const e = new Float64Array(k);
   for (let i = 0; i < n; i++) {
@@ -47,14 +41,14 @@ function eachSample(
 }
 
 /** L = (1/N) Σ ℓ_i. */
-export function meanLoss(fam: OutputFamily, eta: Float32Array, y: Float32Array, n: number, k: number): number {
+export function meanLoss(fam: OutputFamily, eta: Floats, y: Floats, n: number, k: number): number {
   let s = 0;
   eachSample(fam, eta, y, n, k, (_i, e, yi) => (s += fam.loss(e, yi)));
   return s / n;
 }
 
 /** g [N, k]: g_i = ∇_η ℓ_i. */
-export function gradients(fam: OutputFamily, eta: Float32Array, y: Float32Array, n: number, k: number): Float64Array {
+export function gradients(fam: OutputFamily, eta: Floats, y: Floats, n: number, k: number): Float64Array {
   const g = new Float64Array(n * k);
   eachSample(fam, eta, y, n, k, (i, e, yi) => fam.gradient(e, yi, g.subarray(i * k, (i + 1) * k)));
   return g;
@@ -64,20 +58,21 @@ export interface FisherFactors {
   /** Columns of each L_i. */
   r: number;
   /** [N·r, k]: row (i, m) is column m of L_i — the seeds whose backpropagation gives S = J·blockdiag(L_i). */
-  seeds: Float32Array;
+  seeds: Floats;
   /** [N·r]: u_i with L_i u_i = g_i. */
-  u: Float32Array;
+  u: Floats;
 }
 
 /**
- * Per-sample Fisher factors of the batch, rounded to float32 for the kernels.
- * Throws RangeError (code ERR_NON_FINITE) if u overflows float32, which needs a
+ * Per-sample Fisher factors of the batch, rounded to η's dtype for the kernels.
+ * Throws RangeError (code ERR_NON_FINITE) if u overflows it, which in float32 needs a
  * logit gap beyond ~177 (u ~ 1/√p_y).
  */
-export function fisherFactors(fam: OutputFamily, fn: string, eta: Float32Array, y: Float32Array, n: number, k: number): FisherFactors {
+export function fisherFactors(fam: OutputFamily, fn: string, eta: Floats, y: Floats, n: number, k: number): FisherFactors {
   const r = fam.rank(k);
-  const seeds = new Float32Array(n * r * k);
-  const u = new Float32Array(n * r);
+  const dtype: Dtype = eta instanceof Float64Array ? 'float64' : 'float32';
+  const seeds = zeros(dtype, n * r * k);
+  const u = zeros(dtype, n * r);
   const lt = new Float64Array(r * k);
   const ui = new Float64Array(r);
   eachSample(fam, eta, y, n, k, (i, e, yi) => {
@@ -88,7 +83,7 @@ export function fisherFactors(fam: OutputFamily, fn: string, eta: Float32Array, 
       if (!Number.isFinite(v))
         throw Object.assign(
           new RangeError(
-            `${fn}: sample ${i}: the natural-gradient right-hand side overflows float32 (its observed outcome has probability ~0 under the model)`
+            `${fn}: sample ${i}: the natural-gradient right-hand side overflows ${dtype} (its observed outcome has probability ~0 under the model)`
           ),
           { code: 'ERR_NON_FINITE' }
         );

@@ -4,11 +4,11 @@
 //   categorical  k = 3: the arm of a three-armed spiral, class = ⌊3·frac(φ/2π + r)⌋ (φ, r: polar x)
 //   bernoulli    k = 1: the arm of a two-armed spiral,   class = ⌊2·frac(φ/2π + r)⌋
 import type { LossName } from '../distributions';
-import type { Dataset } from '../data/dataset';
+import type { Dataset32 } from '../data/dataset';
 import { Rng } from '../util/random';
 
 /** x [n, 2]; y [n, 2] (gaussian) or [n] class labels; k: the model's output width for this family. */
-export interface BuiltinDataset extends Dataset {
+export interface BuiltinDataset extends Dataset32 {
   k: number;
 }
 

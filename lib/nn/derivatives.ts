@@ -10,6 +10,7 @@
 // (the chain rule to second order, with the d input directions summed as they go: one forward pass,
 // no nested differentiation, no finite differences). Computed in float64 from θ and x as given; memory
 // O(w·d) per sample, cost Σ_linear out·in·(d + 2) multiply-adds per sample.
+import type { Floats } from '../util/floats';
 import type { Structure } from './structure';
 
 /** What model.derivatives() returns: η and its first and second derivatives in x, float64. */
@@ -39,7 +40,7 @@ export function notTwiceDifferentiable(model: Structure): string | null {
  * value [N, k], gradient [N, k, d] and (if `laplacian`) Laplacian [N, k] of the outputs with respect
  * to x [N, d], at parameters θ. The caller checks the arguments (Sequential.derivatives).
  */
-export function inputDerivatives(model: Structure, theta: Float32Array, x: Float32Array, n: number, laplacian: boolean): InputDerivatives {
+export function inputDerivatives(model: Structure, theta: Floats, x: Floats, n: number, laplacian: boolean): InputDerivatives {
   const d = model.slots[0].layer.inFeatures;
   const k = model.outDim;
   let widest = d;
@@ -87,8 +88,8 @@ export function inputDerivatives(model: Structure, theta: Float32Array, x: Float
 
 /** z = W h + b, G_z = W G, L_z = W L for one sample (W [out, in] row-major). */
 function linearTaylor(
-  wt: Float32Array,
-  b: Float32Array,
+  wt: Floats,
+  b: Floats,
   inF: number,
   outF: number,
   d: number,

@@ -8,7 +8,7 @@ import type { Layer } from './layers';
 import { Rng } from '../util/random';
 
 /** Fills `params` (the model's layout: per linear layer W [out, in] then b [out]) from `seed`. */
-export function initParameters(layers: readonly Layer[], params: Float32Array, seed: number): void {
+export function initParameters(layers: readonly Layer[], params: Float32Array | Float64Array, seed: number): void {
   const rng = new Rng(seed);
   let off = 0;
   for (let l = 0; l < layers.length; l++) {

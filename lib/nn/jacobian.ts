@@ -9,16 +9,17 @@
 import { type ActivationLayer, activationBackward, linearBackward, linearForward } from './layers';
 import type { Structure, Trace } from './structure';
 import { gemmT, type Task } from '../task';
+import { type Floats, zerosLike } from '../util/floats';
 
 /**
  * B [N·r, out] for each linear layer (indexed like model.slots), from seeds [N·r, k].
  * `seeds` is consumed (scaled in place by activations after the last linear layer).
  * Memory: N·r·(Σ widths) floats. Cost: one gemm [N·r, out]·[out, in] per linear layer but the first.
  */
-export function* outputJacobians(model: Structure, theta: Float32Array, trace: Trace, seeds: Float32Array, r: number): Task<Float32Array[]> {
+export function* outputJacobians(model: Structure, theta: Floats, trace: Trace, seeds: Floats, r: number): Task<Floats[]> {
   const { n, inputs } = trace;
   const rows = n * r;
-  const bs = new Array<Float32Array>(model.slots.length);
+  const bs = new Array<Floats>(model.slots.length);
   let b = seeds;
   let width = model.outDim;
   let s = model.slots.length - 1;
@@ -41,7 +42,7 @@ export function* outputJacobians(model: Structure, theta: Float32Array, trace: T
  * S[p, (i, m)] = ∂(s_(i,m)ᵀ η_i)/∂θ[p]. P·N·r floats: for small models, tests and the dense reference path.
  * Samples i0 … i1 − 1 only (default all): the columns of one chunk, [P, (i1 − i0)·r].
  */
-export function materialize(model: Structure, trace: Trace, bs: readonly Float32Array[], r: number, i0 = 0, i1 = trace.n): Float32Array {
+export function materialize(model: Structure, trace: Trace, bs: readonly Floats[], r: number, i0 = 0, i1 = trace.n): Floats {
   const { inputs } = trace;
   const cols = (i1 - i0) * r;
   const total = model.numParameters * cols;
@@ -49,8 +50,8 @@ export function materialize(model: Structure, trace: Trace, bs: readonly Float32
     throw new RangeError(
       `the dense Jacobian would have P × N·r = ${model.numParameters} × ${cols} = ${total} elements, beyond the 32-bit BLAS limit 2147483647`
     );
-  const out = new Float32Array(total);
-  const bcol = new Float32Array(cols);
+  const out = zerosLike(trace.eta, total);
+  const bcol = zerosLike(trace.eta, cols);
   model.slots.forEach((slot, s) => {
     const { inFeatures: inF, outFeatures: outF } = slot.layer;
     const a = inputs[slot.index];
@@ -77,12 +78,12 @@ export function materialize(model: Structure, trace: Trace, bs: readonly Float32
  *   B̃ [N, out],  B̃_i = Σ_m c_(i,m) B_(i,m);   W part = B̃ᵀ A,   b part = B̃ᵀ 1.
  * `c` is [N·r]. Cost: N·r·out per layer plus one gemm [out, N]·[N, in].
  */
-export function* contract(model: Structure, trace: Trace, bs: readonly Float32Array[], c: Float32Array, r: number, out: Float32Array): Task<Float32Array> {
+export function* contract<T extends Floats>(model: Structure, trace: Trace, bs: readonly Floats[], c: ArrayLike<number>, r: number, out: T): Task<T> {
   const { n, inputs } = trace;
   for (let s = 0; s < model.slots.length; s++) {
     const slot = model.slots[s];
     const { inFeatures: inF, outFeatures: outF } = slot.layer;
-    const bt = new Float32Array(n * outF);
+    const bt = zerosLike(out, n * outF);
     const nb = new Float64Array(outF);
     contractRows(bs[s], c, n, r, outF, bt, nb);
     // n_W [out, in] = B̃ᵀ [out, N] · A [N, in]
@@ -97,7 +98,7 @@ export function* contract(model: Structure, trace: Trace, bs: readonly Float32Ar
  * bt [N, out]: B̃_i = Σ_m c_(i,m) B_(i,m) (accumulated in float64), and nb [out] = Σ_i B̃_i.
  * (A plain function, not part of the generator, so that V8 can optimise its loops on the first call.)
  */
-function contractRows(b: Float32Array, c: Float32Array, n: number, r: number, outF: number, bt: Float32Array, nb: Float64Array): void {
+function contractRows(b: Floats, c: ArrayLike<number>, n: number, r: number, outF: number, bt: Floats, nb: Float64Array): void {
   const acc = new Float64Array(outF);
   for (let i = 0; i < n; i++) {
     acc.fill(0);
@@ -121,27 +122,27 @@ function contractRows(b: Float32Array, c: Float32Array, n: number, r: number, ou
  *   activation: δa = σ'(z) ⊙ δz
  * Cost: two gemms [N, in]·[in, out] per linear layer (one for the first) and N·width per activation.
  */
-export function* outputTangents(model: Structure, theta: Float32Array, trace: Trace, v: Float32Array): Task<Float32Array> {
+export function* outputTangents(model: Structure, theta: Floats, trace: Trace, v: Floats): Task<Floats> {
   const { n, inputs } = trace;
-  let dh: Float32Array | null = null; // δ of the current layer's input (null: zero)
+  let dh: Floats | null = null; // δ of the current layer's input (null: zero)
   let s = 0;
   for (let l = 0; l < model.layers.length; l++) {
     const layer = model.layers[l];
     if (layer.kind === 'linear') {
       const slot = model.slots[s++];
       const dv = model.view(v, slot);
-      const dz: Float32Array = yield* linearForward(layer, dv.w, dv.b, inputs[l], n); // V_W a + v_b
+      const dz: Floats = yield* linearForward(layer, dv.w, dv.b, inputs[l], n); // V_W a + v_b
       if (dh) yield* gemmT(dh, model.view(theta, slot).w, n, layer.outFeatures, layer.inFeatures, { transB: true, beta: 1, out: dz }); // + W δa
       dh = dz;
     } else if (dh) {
       activationTangent(layer, inputs[l], dh);
     }
   }
-  return dh ?? new Float32Array(n * model.outDim);
+  return dh ?? zerosLike(trace.eta, n * model.outDim);
 }
 
 /** δa = σ'(z) ⊙ δz in place (z, δz [N, w]); a plain function, so that V8 optimises its loop on the first call. */
-function activationTangent(layer: ActivationLayer, z: Float32Array, dz: Float32Array): void {
+function activationTangent(layer: ActivationLayer, z: Floats, dz: Floats): void {
   const df = layer.df;
   for (let q = 0; q < dz.length; q++) dz[q] *= df(z[q]);
 }

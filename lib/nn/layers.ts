@@ -7,6 +7,7 @@
 // ∂(s_(i,m)ᵀ η_i)/∂h_i for a seed vector s_(i,m) ∈ R^k and the layer's output h_i.
 // A linear layer maps it by B W, an activation by a row-wise product with σ'(z_i).
 import { gemmT, type Task } from '../task';
+import { type Floats, zerosLike } from '../util/floats';
 import { checkCount } from '../util/validate';
 
 /** z = W a + b, W [outFeatures, inFeatures], b [outFeatures]. */
@@ -120,9 +121,9 @@ export const gelu = (): ActivationLayer => activation('gelu');
  * Linear forward: Z[N, out] = A[N, in] Wᵀ + 1 bᵀ.
  * (Z is filled with b row by row, then one gemm adds A Wᵀ with beta = 1.)
  */
-export function* linearForward(layer: LinearLayer, w: Float32Array, b: Float32Array, a: Float32Array, n: number): Task<Float32Array> {
+export function* linearForward<T extends Floats>(layer: LinearLayer, w: T, b: T, a: T, n: number): Task<T> {
   const { inFeatures: inF, outFeatures: outF } = layer;
-  const z = new Float32Array(n * outF);
+  const z = zerosLike(a, n * outF);
   for (let i = 0; i < n; i++) z.set(b, i * outF);
   yield* gemmT(a, w, n, outF, inF, { transB: true, beta: 1, out: z });
   return z;
@@ -132,13 +133,13 @@ export function* linearForward(layer: LinearLayer, w: Float32Array, b: Float32Ar
  * Linear Jacobian step: B_in[R, in] = B_out[R, out] · W[out, in]
  * (∂/∂a = ∂/∂z · ∂z/∂a with ∂z/∂a = W).
  */
-export function* linearBackward(layer: LinearLayer, w: Float32Array, bOut: Float32Array, rows: number): Task<Float32Array> {
+export function* linearBackward<T extends Floats>(layer: LinearLayer, w: T, bOut: T, rows: number): Task<T> {
   return yield* gemmT(bOut, w, rows, layer.inFeatures, layer.outFeatures);
 }
 
 /** Activation forward: a = σ(z) elementwise, z and a [N, w]. */
-export function activationForward(layer: ActivationLayer, z: Float32Array): Float32Array {
-  const a = new Float32Array(z.length);
+export function activationForward<T extends Floats>(layer: ActivationLayer, z: T): T {
+  const a = zerosLike(z);
   const f = layer.f;
   for (let i = 0; i < z.length; i++) a[i] = f(z[i]);
   return a;
@@ -148,7 +149,7 @@ export function activationForward(layer: ActivationLayer, z: Float32Array): Floa
  * Activation Jacobian step, in place: B[(i, m), :] ← B[(i, m), :] ⊙ σ'(z_i)
  * (∂/∂z = ∂/∂a · diag(σ'(z))). z is [N, w], B is [N·r, w].
  */
-export function activationBackward(layer: ActivationLayer, z: Float32Array, b: Float32Array, n: number, r: number, width: number): void {
+export function activationBackward(layer: ActivationLayer, z: Floats, b: Floats, n: number, r: number, width: number): void {
   const d = new Float64Array(width);
   const df = layer.df;
   for (let i = 0; i < n; i++) {

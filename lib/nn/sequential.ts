@@ -1,37 +1,49 @@
 // A sequential model: a chain of linear layers and activations mapping an input
 // x ∈ R^inDim to the output-distribution parameters η ∈ R^outDim.
 //
-// Parameters live in one Float32Array θ of length P, laid out per linear layer in
-// order: W [out, in] row-major, then b [out]. Layers read views into it.
-import { decodeF32, encodeF32 } from '../util/encode';
+// Parameters live in one typed array θ of length P — a Float32Array, or a Float64Array for a float64
+// model — laid out per linear layer in order: W [out, in] row-major, then b [out]. Layers read views
+// into it. A model's inputs, activations, Jacobians and kernels all have its dtype.
+import { decodeF32, decodeF64, encodeF32, encodeF64 } from '../util/encode';
+import { type ArrayOf, checkDtype, checkDtypeOption, type Dtype, type Floats, zeros } from '../util/floats';
 import { materialize, outputJacobians } from './jacobian';
 import type { LinearSlot, Structure, Trace } from './structure';
 import { initParameters } from './init';
 import { activation, ACTIVATION_NAMES, activationForward, type ActivationName, isActivationName, type Layer, linear, linearForward } from './layers';
 import { runSync, type Task } from '../task';
-import { checkCount, checkF32, checkOptions, describe } from '../util/validate';
+import { checkCount, checkFinite, checkOptions, describe } from '../util/validate';
 import { type InputDerivatives, inputDerivatives, notTwiceDifferentiable } from './derivatives';
 
 /**
- * A model as JSON (Sequential.toJSON): the layers, and θ as base64 of its float32 little-endian bytes —
- * lossless, so fromJSON(toJSON()) has bit-identical parameters (NaN payloads and −0 included).
+ * A model as JSON (Sequential.toJSON): the layers, and θ as base64 of its little-endian bytes (float32
+ * or float64, the model's dtype) — lossless, so fromJSON(toJSON()) has bit-identical parameters (NaN
+ * payloads and −0 included).
  */
 export interface SequentialJSON {
   format: 'natgrad.sequential';
   version: 1;
   layers: ({ type: 'linear'; in: number; out: number } | { type: 'activation'; name: ActivationName })[];
-  parameters: { dtype: 'float32'; encoding: 'base64-le'; length: number; data: string };
+  parameters: { dtype: Dtype; encoding: 'base64-le'; length: number; data: string };
 }
 
 export interface SequentialOptions {
   /** Seed of the default initialisation (a non-negative safe integer). Default 0. */
   seed?: number;
+  /**
+   * 'float32' (default) or 'float64': the type of the parameters, inputs, outputs and every array of
+   * the computation (forward pass, Jacobians, kernel, solve). float64 is for fits that must go below
+   * what float32 can resolve (relative errors under ~1e-6): physics-informed losses, scientific
+   * regression. Its kernels are OpenBLAS's float64 ones, on the CPU.
+   */
+  dtype?: Dtype;
 }
 
 export type { LinearSlot, Trace } from './structure';
 
-export class Sequential implements Structure {
+export class Sequential<D extends Dtype = Dtype> implements Structure {
   readonly layers: readonly Layer[];
+  /** The element type of θ, the inputs and every array the model computes. */
+  readonly dtype: D;
   /** Input width (the first linear layer's inFeatures). */
   readonly inDim: number;
   /** Output width k = dim η. */
@@ -41,7 +53,7 @@ export class Sequential implements Structure {
   /** The linear layers and their place in θ. */
   readonly slots: readonly LinearSlot[];
   /** θ, live (internal: use get/setParameters). */
-  readonly params: Float32Array;
+  readonly params: ArrayOf<D>;
   /** Who holds the model while an asynchronous step reads θ off the event loop (null: free). */
   private holder: string | null = null;
 
@@ -51,25 +63,31 @@ export class Sequential implements Structure {
     const seed = options.seed ?? 0;
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)
       throw new RangeError(`sequential: option 'seed' must be a non-negative safe integer, got ${describe(seed)}`);
+    const dtype = checkDtypeOption('sequential', options.dtype) as D;
     const { inDim, outDim, numParameters: p, slots } = layout(layers);
+    this.dtype = dtype;
     this.layers = Object.freeze(layers.slice());
     this.inDim = inDim;
     this.outDim = outDim;
     this.numParameters = p;
     this.slots = Object.freeze(slots);
-    this.params = new Float32Array(p);
+    this.params = zeros(dtype, p) as ArrayOf<D>;
     initParameters(this.layers, this.params, seed);
   }
 
   /** θ [P], a copy: per linear layer W [out, in] row-major, then b [out]. */
-  getParameters(): Float32Array {
-    return this.params.slice();
+  getParameters(): ArrayOf<D> {
+    return this.params.slice() as ArrayOf<D>;
   }
 
-  /** Sets θ [P] (same layout as getParameters). TypeError unless a Float32Array; RangeError on wrong length or non-finite entries. */
-  setParameters(p: Float32Array): void {
+  /**
+   * Sets θ [P] (same layout as getParameters). TypeError unless an array of the model's dtype
+   * (Float32Array, or Float64Array for a float64 model); RangeError on wrong length or non-finite entries.
+   */
+  setParameters(p: ArrayOf<D>): void {
     this.checkUnlocked('setParameters');
-    checkF32('setParameters', 'p', p, this.numParameters, 'numParameters');
+    checkDtype('setParameters', 'p', p, this.dtype);
+    checkFinite('setParameters', 'p', p, this.numParameters, 'numParameters');
     this.params.set(p);
   }
 
@@ -81,7 +99,12 @@ export class Sequential implements Structure {
       layers: this.layers.map((l) =>
         l.kind === 'linear' ? { type: 'linear' as const, in: l.inFeatures, out: l.outFeatures } : { type: 'activation' as const, name: l.name }
       ),
-      parameters: { dtype: 'float32', encoding: 'base64-le', length: this.numParameters, data: encodeF32(this.params) },
+      parameters: {
+        dtype: this.dtype,
+        encoding: 'base64-le',
+        length: this.numParameters,
+        data: this.params instanceof Float64Array ? encodeF64(this.params) : encodeF32(this.params as Float32Array),
+      },
     };
   }
 
@@ -90,29 +113,29 @@ export class Sequential implements Structure {
     return fromJSON(json);
   }
 
-  /** η [batch, outDim] for x [batch, inDim]. */
-  forward(x: Float32Array, batch: number): Float32Array {
+  /** η [batch, outDim] for x [batch, inDim] (arrays of the model's dtype). */
+  forward(x: ArrayOf<D>, batch: number): ArrayOf<D> {
     this.checkInput('forward', x, batch);
-    return runSync(this.forwardTask(this.params, x, batch)).eta;
+    return runSync(this.forwardTask(this.params, x, batch)).eta as ArrayOf<D>;
   }
 
   /**
    * G [P, batch, outDim]: G[p, i, j] = ∂η[i, j]/∂θ[p], for x [batch, inDim].
    * Materialises P·batch·outDim floats: meant for inspection and tests, not for training.
    */
-  jacobian(x: Float32Array, batch: number): Float32Array {
+  jacobian(x: ArrayOf<D>, batch: number): ArrayOf<D> {
     this.checkInput('jacobian', x, batch);
     const k = this.outDim;
     return runSync(
-      (function* (self: Sequential): Task<Float32Array> {
+      (function* (self: Sequential): Task<Floats> {
         const trace = yield* self.forwardTask(self.params, x, batch);
         // Identity seeds: row (i, j) of the output Jacobian is e_j, so B holds ∂η_(i,j)/∂h.
-        const seeds = new Float32Array(batch * k * k);
+        const seeds = zeros(self.dtype, batch * k * k);
         for (let i = 0; i < batch; i++) for (let j = 0; j < k; j++) seeds[(i * k + j) * k + j] = 1;
         const bs = yield* outputJacobians(self, self.params, trace, seeds, k);
         return materialize(self, trace, bs, k);
       })(this)
-    );
+    ) as ArrayOf<D>;
   }
 
   /**
@@ -123,7 +146,7 @@ export class Sequential implements Structure {
    * is a RangeError (code ERR_NOT_TWICE_DIFFERENTIABLE) unless `{ laplacian: false }`, which returns
    * laplacian null. Cost per sample: Σ_linear out·in·(inDim + 2) multiply-adds.
    */
-  derivatives(x: Float32Array, batch: number, options: { laplacian?: boolean } = {}): InputDerivatives {
+  derivatives(x: ArrayOf<D>, batch: number, options: { laplacian?: boolean } = {}): InputDerivatives {
     const fn = 'derivatives';
     this.checkInput(fn, x, batch);
     checkOptions(fn, options, ['laplacian']);
@@ -137,10 +160,11 @@ export class Sequential implements Structure {
     return inputDerivatives(this, this.params, x, batch, laplacian);
   }
 
-  /** Checks x [batch, inDim] (Float32Array, finite) and batch (positive integer); `fn` names the caller. */
-  checkInput(fn: string, x: unknown, batch: unknown): asserts x is Float32Array {
+  /** Checks x [batch, inDim] (the model's dtype, finite) and batch (positive integer); `fn` names the caller. */
+  checkInput(fn: string, x: unknown, batch: unknown): asserts x is ArrayOf<D> {
     const n = checkCount(fn, 'batch', batch);
-    checkF32(fn, 'x', x, n * this.inDim, `batch × inDim = ${n} × ${this.inDim}`);
+    checkDtype(fn, 'x', x, this.dtype);
+    checkFinite(fn, 'x', x, n * this.inDim, `batch × inDim = ${n} × ${this.inDim}`);
   }
 
   /** Reserves θ for an asynchronous computation (internal); throws if already reserved. */
@@ -158,8 +182,8 @@ export class Sequential implements Structure {
   }
 
   /** The forward pass with parameters θ (this.params or a snapshot of it), keeping every layer's input. */
-  *forwardTask(theta: Float32Array, x: Float32Array, n: number): Task<Trace> {
-    const inputs: Float32Array[] = [x];
+  *forwardTask(theta: Floats, x: Floats, n: number): Task<Trace> {
+    const inputs: Floats[] = [x];
     let h = x;
     let s = 0;
     for (const layer of this.layers) {
@@ -170,16 +194,16 @@ export class Sequential implements Structure {
       } else {
         h = activationForward(layer, h); // a = σ(z)
       }
-      checkFinite(h, n, this.layers.length, inputs.length - 1);
+      checkActivations(h, n, this.layers.length, inputs.length - 1, this.dtype);
       inputs.push(h);
     }
     return { n, inputs, eta: h };
   }
 
   /** W [out, in] and b [out] of a linear layer, as views into θ. */
-  view(theta: Float32Array, slot: LinearSlot): { w: Float32Array; b: Float32Array } {
+  view<T extends Floats>(theta: T, slot: LinearSlot): { w: T; b: T } {
     const { inFeatures: i, outFeatures: o } = slot.layer;
-    return { w: theta.subarray(slot.wOffset, slot.wOffset + o * i), b: theta.subarray(slot.bOffset, slot.bOffset + o) };
+    return { w: theta.subarray(slot.wOffset, slot.wOffset + o * i) as T, b: theta.subarray(slot.bOffset, slot.bOffset + o) as T };
   }
 }
 
@@ -208,20 +232,26 @@ function layout(layers: readonly Layer[]): { inDim: number; outDim: number; numP
 }
 
 /** Throws RangeError (code ERR_NON_FINITE) naming the layer and sample if h [N, w] has an Inf or NaN. */
-function checkFinite(h: Float32Array, n: number, depth: number, l: number): void {
+function checkActivations(h: Floats, n: number, depth: number, l: number, dtype: Dtype): void {
   for (let i = 0; i < h.length; i++) {
     if (!Number.isFinite(h[i])) {
       const sample = Math.floor(i / (h.length / n));
       const what = l === depth - 1 ? 'the output η' : `the output of layers[${l}]`;
       throw Object.assign(
-        new RangeError(`forward: ${what} is ${h[i]} for sample ${sample}: the forward pass overflowed float32 (inputs or parameters too large)`),
+        new RangeError(`forward: ${what} is ${h[i]} for sample ${sample}: the forward pass overflowed ${dtype} (inputs or parameters too large)`),
         { code: 'ERR_NON_FINITE' }
       );
     }
   }
 }
 
-/** A sequential model from `layers` (linear widths must chain), initialised from options.seed (default 0). */
+/**
+ * A sequential model from `layers` (linear widths must chain), initialised from options.seed (default
+ * 0), of options.dtype ('float32' by default, or 'float64').
+ */
+export function sequential(layers: readonly Layer[], options?: SequentialOptions & { dtype?: 'float32' }): Sequential<'float32'>;
+export function sequential(layers: readonly Layer[], options: SequentialOptions & { dtype: 'float64' }): Sequential<'float64'>;
+export function sequential(layers: readonly Layer[], options?: SequentialOptions): Sequential;
 export function sequential(layers: readonly Layer[], options: SequentialOptions = {}): Sequential {
   return new Sequential(layers, options);
 }
@@ -272,24 +302,29 @@ export function fromJSON(json: unknown): Sequential {
   const declared = `the layers have ${P} parameters ('layers[${largest.index}]' linear(${largest.layer.inFeatures}, ${largest.layer.outFeatures}) alone has ${size(largest)})`;
   const p = o.parameters as Record<string, unknown> | null;
   if (typeof p !== 'object' || p === null) throw new TypeError(`${fn}: 'parameters' must be an object, got ${describe(p)}`);
-  if (p.dtype !== 'float32' || p.encoding !== 'base64-le')
-    throw new RangeError(`${fn}: 'parameters' must have dtype 'float32' and encoding 'base64-le', got ${describe(p.dtype)} and ${describe(p.encoding)}`);
+  if ((p.dtype !== 'float32' && p.dtype !== 'float64') || p.encoding !== 'base64-le')
+    throw new RangeError(
+      `${fn}: 'parameters' must have dtype 'float32' or 'float64' and encoding 'base64-le', got ${describe(p.dtype)} and ${describe(p.encoding)}`
+    );
+  const dtype: Dtype = p.dtype;
+  const width = dtype === 'float64' ? 8 : 4;
   if (p.length !== P) throw new RangeError(`${fn}: 'parameters.length' is ${describe(p.length)}, but ${declared}`);
   if (typeof p.data === 'string' && p.data.length % 4 === 0) {
     // the byte count of base64 text, from its length and padding alone
     const s = p.data;
     const bytes = (s.length / 4) * 3 - (s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0);
-    if (bytes % 4 === 0 && bytes / 4 !== P)
+    if (bytes % width === 0 && bytes / width !== P)
       throw new RangeError(
-        `${fn}: 'parameters.data' holds ${bytes / 4} float32 value${bytes === 4 ? '' : 's'} (${bytes} bytes), but ${declared}; refused before allocating the model`
+        `${fn}: 'parameters.data' holds ${bytes / width} ${dtype} value${bytes === width ? '' : 's'} (${bytes} bytes), but ${declared}; refused before allocating the model`
       );
   }
-  const theta = decodeF32(fn, "'parameters.data'", p.data, P); // as many bytes as the text holds: P float32s
+  // as many bytes as the text holds: P values
+  const theta = dtype === 'float64' ? decodeF64(fn, "'parameters.data'", p.data, P) : decodeF32(fn, "'parameters.data'", p.data, P);
   const bad = theta.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new RangeError(`${fn}: parameter ${bad} is ${theta[bad]}; a model's parameters are always finite (corrupt data?)`);
   let model: Sequential;
   try {
-    model = new Sequential(layers);
+    model = new Sequential(layers, { dtype });
   } catch (e) {
     throw new RangeError(`${fn}: ${(e as Error).message}`);
   }
@@ -308,6 +343,21 @@ sequential.fromJSON = fromJSON;
  * after the last), initialised from options.seed. The one builder behind `natgrad train`, the
  * explainer's networks and anyone who builds a network from names.
  */
+export function mlp(
+  inDim: number,
+  hidden: readonly number[],
+  outDim: number,
+  activationName: ActivationName,
+  options?: SequentialOptions & { dtype?: 'float32' }
+): Sequential<'float32'>;
+export function mlp(
+  inDim: number,
+  hidden: readonly number[],
+  outDim: number,
+  activationName: ActivationName,
+  options: SequentialOptions & { dtype: 'float64' }
+): Sequential<'float64'>;
+export function mlp(inDim: number, hidden: readonly number[], outDim: number, activationName: ActivationName, options?: SequentialOptions): Sequential;
 export function mlp(inDim: number, hidden: readonly number[], outDim: number, activationName: ActivationName, options: SequentialOptions = {}): Sequential {
   const layers: Layer[] = [];
   let w = inDim;

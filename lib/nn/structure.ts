@@ -1,6 +1,7 @@
 // What the Jacobian code needs of a model: its layers, where each linear layer's parameters sit in θ,
 // and the activations of a forward pass. Sequential implements it; lib/nn/jacobian.ts depends on this
 // file only, so the model and its Jacobians do not import each other.
+import type { Floats } from '../util/floats';
 import type { Layer, LinearLayer } from './layers';
 
 /** Where a linear layer's parameters sit in θ. */
@@ -19,8 +20,8 @@ export interface LinearSlot {
  */
 export interface Trace {
   readonly n: number;
-  readonly inputs: readonly Float32Array[];
-  readonly eta: Float32Array;
+  readonly inputs: readonly Floats[];
+  readonly eta: Floats;
 }
 
 /** The layer structure of a model, as the Jacobian code reads it. */
@@ -33,5 +34,5 @@ export interface Structure {
   /** The linear layers and their place in θ. */
   readonly slots: readonly LinearSlot[];
   /** Views of one linear layer's W [out, in] and b [out] inside θ. */
-  view(theta: Float32Array, slot: LinearSlot): { w: Float32Array; b: Float32Array };
+  view<T extends Floats>(theta: T, slot: LinearSlot): { w: T; b: T };
 }

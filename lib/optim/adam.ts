@@ -6,6 +6,7 @@
 //   θ_t = θ_{t−1} − lr · (m_t / (1 − β₁ᵗ)) / (√(v_t / (1 − β₂ᵗ)) + ε)
 // (PyTorch's torch.optim.Adam without weight decay.) m and v are kept in float64; θ is rounded to
 // float32 once per step.
+import type { Dtype, Floats } from '../util/floats';
 import type { LossName } from '../distributions';
 import { decodeF64, encodeF64 } from '../util/encode';
 import type { Sequential } from '../nn/sequential';
@@ -54,14 +55,14 @@ function checkBeta(fn: string, name: string, v: unknown): number {
  * A step whose loss, gradient or updated parameters are NaN/Inf (or whose forward pass overflows) is
  * not applied: θ, m, v and t stay bit-identical and the result has accepted: false and a reason.
  */
-export class Adam extends FirstOrderOptimizer<Required<AdamOptions>, AdamState> {
+export class Adam<D extends Dtype = Dtype> extends FirstOrderOptimizer<Required<AdamOptions>, AdamState, D> {
   protected opts: Required<AdamOptions>;
   private m: Float64Array;
   private v: Float64Array;
   private mNext: Float64Array;
   private vNext: Float64Array;
 
-  constructor(model: Sequential, options: AdamOptions) {
+  constructor(model: Sequential<D>, options: AdamOptions) {
     const fn = 'Adam';
     super(fn, model, options, OPTION_NAMES);
     this.opts = {
@@ -106,14 +107,14 @@ export class Adam extends FirstOrderOptimizer<Required<AdamOptions>, AdamState> 
   }
 
   /** An Adam on `model` from a state(). */
-  static fromState(model: Sequential, state: AdamState): Adam {
+  static fromState<D extends Dtype>(model: Sequential<D>, state: AdamState): Adam<D> {
     checkStateHeader('Adam.fromState', state, 'Adam', 1);
     const opt = new Adam(model, state.options);
     opt.loadState(state);
     return opt;
   }
 
-  protected update(grad: Float32Array, theta: Float32Array, trial: Float32Array): void {
+  protected update(grad: Floats, theta: Floats, trial: Floats): void {
     const { lr, beta1: b1, beta2: b2, eps } = this.opts;
     const t = this.t + 1;
     const c1 = 1 - b1 ** t;

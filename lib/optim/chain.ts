@@ -38,6 +38,7 @@
 // (‖a_i‖² + 1 + λ) I + W Wᵀ (native batchedGramInverse on the factor G̃_i = [√(‖a_i‖² + 1) I ; Wᵀ],
 // [out + in, out], so out ≤ 256), one gemm for n_W = Mᵀ A / (N + λ) (M [N, out] the rows m_i) and one
 // for n_a = M W. Cost per layer: N·out²·(out + in) + N·out³/3, memory O(N·(out + in)·out) per chunk.
+import type { Floats } from '../util/floats';
 import { meanLoss } from '../distributions';
 import type { Sequential } from '../nn/sequential';
 import { batchedGramInverseT, gemmT, type Task } from '../task';
@@ -85,7 +86,7 @@ export function* chainDirection(batch: StepBatch, cfg: SeedConfig): Task<ExactRe
   let tKernel = 0;
   let tSolve = 0;
   const direction = new Float32Array(model.numParameters);
-  let nh: Float32Array = Float32Array.from(v); // n at the current op's output, [N, width of that output]
+  let nh: Floats = Float32Array.from(v); // n at the current op's output, [N, width of that output]
   let s = model.slots.length - 1;
   for (let l = model.layers.length - 1; l >= 0 && s >= 0; l--) {
     const layer = model.layers[l];

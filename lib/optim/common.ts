@@ -1,6 +1,7 @@
 // Pieces shared by the optimizers (NaturalGradient, Adam, SGD): option checks, the
 // loss-and-gradient task, the guard that keeps NaN/Inf out of the parameters, and the
 // fields every step() reports.
+import { type Floats, toDtype, zeros } from '../util/floats';
 import { checkTargets, distribution, gradients, type LossName, meanLoss, type OutputFamily } from '../distributions';
 import { contract, outputJacobians } from '../nn/jacobian';
 import { Sequential } from '../nn/sequential';
@@ -29,10 +30,10 @@ export function checkOptimizerArgs(fn: string, model: unknown, options: unknown,
 }
 
 /** The arguments of a step-like call (fn: 'Class.method'): the model unlocked, x [batch, inDim], y for the family. */
-export function checkStepArgs(fn: string, model: Sequential, family: OutputFamily, x: unknown, y: unknown, batch: unknown): asserts x is Float32Array {
+export function checkStepArgs(fn: string, model: Sequential, family: OutputFamily, x: unknown, y: unknown, batch: unknown): asserts x is Floats {
   model.checkUnlocked(fn);
   model.checkInput(fn, x, batch);
-  checkTargets(family, fn, y, batch as number, model.outDim);
+  checkTargets(family, fn, y, batch as number, model.outDim, model.dtype);
 }
 
 /** The first index of a non-finite entry, or −1. */
@@ -42,7 +43,7 @@ export function firstNonFinite(a: ArrayLike<number>): number {
 }
 
 /** ‖a − b‖₂ accumulated in float64. */
-export function distance(a: Float32Array, b: Float32Array): number {
+export function distance(a: Floats, b: Floats): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) {
     const d = a[i] - b[i];
@@ -70,7 +71,7 @@ export function parameterName(model: Sequential, q: number): string {
  * The batch's largest input in words, for the reason of a rejected step: "the batch's largest |x| is
  * 1.00e+30 (x[96]: sample 32, feature 0)". Only on a failure path (O(N·inDim)).
  */
-export function largestInput(x: Float32Array, batch: number): string {
+export function largestInput(x: Floats, batch: number): string {
   let at = 0;
   for (let i = 1; i < x.length; i++) if (Math.abs(x[i]) > Math.abs(x[at])) at = i;
   const width = x.length / batch;
@@ -99,22 +100,22 @@ export function rejectionOrThrow(e: unknown): string {
 export function* lossAndGradient(
   model: Sequential,
   family: OutputFamily,
-  theta: Float32Array,
-  x: Float32Array,
-  y: Float32Array,
+  theta: Floats,
+  x: Floats,
+  y: Floats,
   n: number
-): Task<{ loss: number; grad: Float32Array }> {
+): Task<{ loss: number; grad: Floats }> {
   const k = model.outDim;
   const trace = yield* model.forwardTask(theta, x, n);
   const loss = meanLoss(family, trace.eta, y, n, k);
-  const seeds = Float32Array.from(gradients(family, trace.eta, y, n, k)); // row i = g_iᵀ
+  const seeds = toDtype(model.dtype, gradients(family, trace.eta, y, n, k)); // row i = g_iᵀ
   const bs = yield* outputJacobians(model, theta, trace, seeds, 1);
-  const grad = yield* contract(model, trace, bs, new Float32Array(n).fill(1 / n), 1, new Float32Array(model.numParameters));
+  const grad = yield* contract(model, trace, bs, new Float64Array(n).fill(1 / n), 1, zeros(model.dtype, model.numParameters));
   return { loss, grad };
 }
 
 /** L at parameters θ (a forward pass on the batch). */
-export function* lossTask(model: Sequential, family: OutputFamily, theta: Float32Array, x: Float32Array, y: Float32Array, n: number): Task<number> {
+export function* lossTask(model: Sequential, family: OutputFamily, theta: Floats, x: Floats, y: Floats, n: number): Task<number> {
   const trace = yield* model.forwardTask(theta, x, n);
   return meanLoss(family, trace.eta, y, n, model.outDim);
 }

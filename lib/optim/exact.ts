@@ -13,6 +13,7 @@
 // Kernel space never forms S: SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1) (layerGram), where B are
 // the seeds Lᵢᵀ backpropagated to each linear layer's output, and S c comes from the same factors
 // (./s_products.ts). Memory O(N·r·width + (N·r)²).
+import { dtypeOf, type Floats, zeros } from '../util/floats';
 import { fisherFactors, meanLoss } from '../distributions';
 import { materialize, outputJacobians } from '../nn/jacobian';
 import type { Sequential, Trace } from '../nn/sequential';
@@ -36,8 +37,8 @@ const now = () => performance.now();
  * pseudo-inverse with cutoff rcond·max e. If Cholesky meets a non-positive pivot (d below the rounding
  * of K), the eigendecomposition is used instead, in float64, with the same cutoff.
  */
-function* solve(k: Float32Array, m: number, rhs: Float32Array, d: number, cfg: ExactConfig, fn: string) {
-  const rcond = cfg.rcond ?? 0; // 0: the backend's default cutoff, size·ε₃₂ (native/policy.h, pinv_rcond)
+function* solve(k: Floats, m: number, rhs: Floats, d: number, cfg: ExactConfig, fn: string) {
+  const rcond = cfg.rcond ?? 0; // 0: the backend's default cutoff, size·ε of K's type (native/policy.h, pinv_rcond)
   let solver: StepProfile['solver'] = 'pinv';
   if (d > 0) {
     try {
@@ -48,7 +49,7 @@ function* solve(k: Float32Array, m: number, rhs: Float32Array, d: number, cfg: E
       solver = 'pinv-fallback';
     }
   }
-  const precision = solver === 'pinv-fallback' ? 'float64' : cfg.precision;
+  const precision = solver === 'pinv-fallback' || k instanceof Float64Array ? 'float64' : cfg.precision; // a float64 K always factors in float64
   // the eigendecomposition's workspace under the step's own cap too (the native call checks the environment's)
   requireMemory(fn, native.workBytes('pinvSolve', m, 1, precision), `${precision} eigendecomposition of the ${m}×${m} system (${solver})`, cfg.maxMemory);
   const { x, rank } = yield* pinvSolveT(k, m, rhs, 1, { damping: d, rcond, precision });
@@ -74,24 +75,18 @@ export function* linearizeExact(batch: StepBatch): Task<Linearization> {
  * [P, m_c] with P·m_c ≤ S_CHUNK_FLOATS, so S is never held whole: memory O(P² + P·m_c). A system whose S
  * fits in one chunk is one gram and one gemm, as before.
  */
-function* parameterSystem(
-  model: Sequential,
-  trace: Trace,
-  bs: readonly Float32Array[],
-  r: number,
-  u: Float32Array
-): Task<{ kernel: Float32Array; su: Float32Array }> {
+function* parameterSystem(model: Sequential, trace: Trace, bs: readonly Floats[], r: number, u: Floats): Task<{ kernel: Floats; su: Floats }> {
   const { n } = trace;
   const p = model.numParameters;
   const per = Math.max(1, Math.floor(S_CHUNK_FLOATS / (p * r))); // samples per chunk
-  let kernel: Float32Array | undefined;
-  let su: Float32Array | undefined;
-  let scratch: Float32Array | undefined; // one P × P buffer for every later chunk's S_c S_cᵀ
+  let kernel: Floats | undefined;
+  let su: Floats | undefined;
+  let scratch: Floats | undefined; // one P × P buffer for every later chunk's S_c S_cᵀ
   for (let i0 = 0; i0 < n; i0 += per) {
     const i1 = Math.min(n, i0 + per);
     const mc = (i1 - i0) * r;
     const sc = materialize(model, trace, bs, r, i0, i1); // S_c [P, m_c]
-    if (kernel) scratch ??= new Float32Array(p * p);
+    if (kernel) scratch ??= zeros(model.dtype, p * p);
     const kc = yield* gramT(sc, mc, p, { layout: 'MP', ...(scratch ? { out: scratch } : {}) }); // S_c S_cᵀ [P, P], exactly symmetric
     const uc = yield* gemmT(sc, u.subarray(i0 * r, i1 * r), p, 1, mc); // S_c u_c
     if (!kernel || !su) {
@@ -116,16 +111,16 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
   const t2 = now();
   const m = n * r;
   const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
-  let s: Float32Array | undefined;
-  let su: Float32Array | undefined;
-  let kernel: Float32Array;
+  let s: Floats | undefined;
+  let su: Floats | undefined;
+  let kernel: Floats;
   if (solveBy === 'cg') {
-    kernel = new Float32Array(0); // never formed: CG multiplies by S and Sᵀ (./exact_cg.ts)
-    if (space === 'parameter') su = yield* sTimes(lin, u, new Float32Array(p)); // S u
+    kernel = zeros(model.dtype, 0); // never formed: CG multiplies by S and Sᵀ (./exact_cg.ts)
+    if (space === 'parameter') su = yield* sTimes(lin, u, zeros(model.dtype, p)); // S u
   } else if (space === 'kernel') {
     if (cfg.assembly === 'layer') {
       // SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1), all layers in one fused call (overwrites the kernel)
-      kernel = ws.kernel?.length === m * m ? ws.kernel : (ws.kernel = new Float32Array(m * m));
+      kernel = ws.kernel?.length === m * m && dtypeOf(ws.kernel) === model.dtype ? ws.kernel : (ws.kernel = zeros(model.dtype, m * m));
       const as = model.slots.map(({ index }) => trace.inputs[index]);
       kernel = yield* layerGramSumT(bs, as, n, r, kernel);
     } else {
@@ -161,7 +156,7 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
 }
 
 /** Σ_j a_ij v_j for symmetric a [m, m] (float32), accumulated in float64. */
-function symv64(a: Float32Array, m: number, v: ArrayLike<number>): Float64Array {
+function symv64(a: Floats, m: number, v: ArrayLike<number>): Float64Array {
   const out = new Float64Array(m);
   for (let i = 0; i < m; i++) {
     let acc = 0;
@@ -194,8 +189,8 @@ export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig,
   const d = n * damping; // F_θ + λI = (1/N)(S Sᵀ + NλI)
   const mu = momentum && momentum.mu !== 0 ? momentum.mu : 0;
   const t0 = now();
-  let direction: Float32Array;
-  let sol: { x: Float32Array; solver: StepProfile['solver']; rank: number | undefined };
+  let direction: Floats;
+  let sol: { x: Floats; solver: StepProfile['solver']; rank: number | undefined };
   let gn: number, nFn: number;
   let t1: number;
   if (sys.space === 'kernel') {
@@ -209,7 +204,7 @@ export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig,
     t1 = now();
     direction = s
       ? yield* gemmT(s, sol.x, p, 1, m) // n = S c
-      : yield* sTimes(sys, sol.x, new Float32Array(p)); // n = S c
+      : yield* sTimes(sys, sol.x, zeros(sys.model.dtype, p)); // n = S c
     if (stPrev) addMomentum(direction, mu, momentum!.previous);
     if (quadratic) {
       // Sᵀn (= SᵀS c + μ Sᵀn₋) as a Jacobian-vector product of n itself: one gemm and N·r·out

@@ -10,6 +10,7 @@
 // memory stays O(N·r·width + P). λ > 0 makes the system positive definite, as CG needs. Solver
 // 'nystrom-pcg' preconditions it with a rank-ℓ Nyström sketch of the kernel (./nystrom.ts), made once per
 // batch from ℓ products and kept for the Levenberg–Marquardt retries.
+import { type Floats, toDtype, zeros } from '../util/floats';
 import type { Task } from '../task';
 import { type CgResult, conjugateGradient } from './cg';
 import type { ExactConfig } from './exact_config';
@@ -30,8 +31,8 @@ export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfi
   const { n, p, u } = sys;
   const d = n * damping; // F_θ + λI = (1/N)(S Sᵀ + NλI)
   const mu = momentum && momentum.mu !== 0 ? momentum.mu : 0;
-  const S = (c: ArrayLike<number>) => sTimes(sys, c, new Float32Array(p)); // S c [P]
-  const St = (v: Float32Array) => sTransposeTimes(sys, v); // Sᵀv [N·r], float64
+  const S = (c: ArrayLike<number>) => sTimes(sys, c, zeros(sys.model.dtype, p)); // S c [P]
+  const St = (v: Floats) => sTransposeTimes(sys, v); // Sᵀv [N·r], float64
   // the kernel without the damping: SᵀS (kernel space) or S Sᵀ (parameter space)
   const gram =
     sys.space === 'kernel'
@@ -39,7 +40,7 @@ export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfi
           return yield* St(yield* S(v));
         }
       : function* (v: Float64Array): Task<Float64Array> {
-          return Float64Array.from(yield* S(yield* St(Float32Array.from(v))));
+          return Float64Array.from(yield* S(yield* St(toDtype(sys.model.dtype, v))));
         };
   const sketched = cfg.solver === 'nystrom-pcg' || cfg.solver === 'nystrom';
   if (sketched && !sys.warm.sketch) sys.warm.sketch = yield* nystromSketch(gram, sys.space === 'kernel' ? sys.m : p, cfg.sketchRank);
@@ -74,7 +75,7 @@ export function* solveExactCg(sys: ExactSystem, damping: number, cfg: ExactConfi
     residualNorm = Math.sqrt(res);
     cg = { x, iterations: 0, residual: residualNorm / Math.sqrt(dot(rhs, rhs)), converged: true };
   } else cg = yield* conjugateGradient(damped, rhs, options);
-  const direction = kernelSpace ? yield* S(cg.x) : Float32Array.from(cg.x); // n = S c, or n = d
+  const direction = kernelSpace ? yield* S(cg.x) : toDtype(sys.model.dtype, cg.x); // n = S c, or n = d
   sys.warm.x = cg.x; // a retry at another λ on the same batch starts from here
   const t1 = now();
   if (mu !== 0) addMomentum(direction, mu, momentum!.previous);

@@ -1,4 +1,5 @@
 // The settings of the exact solve (resolved from NaturalGradient's options) and the buffers it keeps.
+import type { Floats } from '../util/floats';
 import type { Precision } from '../linalg';
 
 /** 'auto': parameter space (P × P) when P < N·r, else kernel space (N·r × N·r). Same answer. */
@@ -46,7 +47,7 @@ export const S_CHUNK_FLOATS = 1 << 24;
  * the page faults of a fresh allocation (~0.4 ms per MiB here: 8 ms at N·r = 2304) on every step.
  */
 export interface Workspace {
-  kernel: Float32Array | null;
+  kernel: Floats | null;
   /** Iterations of the last CG solve: solver 'auto's estimate of the next one's cost (./exact_size.ts). */
   cgIterations?: number;
 }

@@ -12,7 +12,7 @@ import { type ExactConfig, S_CHUNK_FLOATS, type Workspace } from './exact_config
  *   kernel space, dense:  S P·M + K M² + the solve's work
  *   parameter space:      S in chunks of ≤ S_CHUNK_FLOATS (P·m_c) + K P² (+ one chunk's P² when there are
  *                         several) + the solve's work
- * with M = N·r, 4 bytes a float; the kernels' work buffers as the addon counts them (workBytes: the
+ * with M = N·r, 4 bytes a float (8 for a float64 model); the kernels' work buffers as the addon counts them (workBytes: the
  * Cholesky's factor, or at λ = 0 the eigendecomposition). stepAsync's kernel calls work on private
  * copies of the kernel (+4M² or 4P²). The Cholesky's rare pinv fallback is checked when it happens (solve()).
  */
@@ -20,28 +20,24 @@ export function exactMemoryBytes(model: Sequential, n: number, r: number, space:
   const m = n * r,
     p = model.numParameters;
   const size = space === 'kernel' ? m : p;
+  const f64 = model.dtype === 'float64';
+  const w = f64 ? 8 : 4; // bytes an element
+  const precision = f64 ? 'float64' : cfg.precision; // a float64 model's solves are float64
   const parts: [string, number][] = [];
   if (space === 'kernel' && cfg.assembly === 'layer') {
-    if (ws.kernel?.length !== m * m) parts.push([`kernel ${m}×${m}`, 4 * m * m]);
-    parts.push([
-      `layer kernel work`,
-      native.workBytes(
-        'layerGramSum',
-        model.slots.map(({ layer }) => layer.outFeatures),
-        n,
-        r
-      ),
-    ]);
+    if (ws.kernel?.length !== m * m) parts.push([`kernel ${m}×${m}`, w * m * m]);
+    const widths = model.slots.map(({ layer }) => layer.outFeatures);
+    parts.push([`layer kernel work`, f64 ? native.workBytes('layerGramSum', widths, n, r, 'float64') : native.workBytes('layerGramSum', widths, n, r)]);
   } else if (space === 'kernel') {
-    parts.push([`S ${p}×${m}`, 4 * p * m], [`kernel ${size}×${size}`, 4 * size * size]);
+    parts.push([`S ${p}×${m}`, w * p * m], [`kernel ${size}×${size}`, w * size * size]);
   } else {
     const cols = Math.min(m, Math.max(1, Math.floor(S_CHUNK_FLOATS / (p * r))) * r); // one chunk's columns
-    parts.push([`S ${p}×${cols}${cols < m ? ' (a chunk)' : ''}`, 4 * p * cols], [`kernel ${p}×${p}`, 4 * p * p]);
-    if (cols < m) parts.push(["a chunk's S Sᵀ", 4 * p * p]);
+    parts.push([`S ${p}×${cols}${cols < m ? ' (a chunk)' : ''}`, w * p * cols], [`kernel ${p}×${p}`, w * p * p]);
+    if (cols < m) parts.push(["a chunk's S Sᵀ", w * p * p]);
   }
-  if (cfg.damping === 0) parts.push([`${cfg.precision} eigendecomposition`, native.workBytes('pinvSolve', size, 1, cfg.precision)]);
-  else parts.push([`${cfg.precision} Cholesky factor`, native.workBytes('choleskySolve', size, 1, cfg.precision)]);
-  if (promiseForm) parts.push(["the Promise form's copy of the kernel", 4 * size * size]);
+  if (cfg.damping === 0) parts.push([`${precision} eigendecomposition`, native.workBytes('pinvSolve', size, 1, precision)]);
+  else parts.push([`${precision} Cholesky factor`, native.workBytes('choleskySolve', size, 1, precision)]);
+  if (promiseForm) parts.push(["the Promise form's copy of the kernel", w * size * size]);
   return { bytes: parts.reduce((acc, [, b]) => acc + b, 0), parts };
 }
 

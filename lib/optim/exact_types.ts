@@ -1,5 +1,6 @@
 // The data the exact natural gradient passes between its stages (./exact.ts, ./exact_cg.ts): the
 // linearisation of a batch, the assembled system, a solution and where the time went.
+import type { Floats } from '../util/floats';
 import type { Sequential, Trace } from '../nn/sequential';
 import type { Assembly } from './exact_config';
 import type { NystromSketch } from './nystrom';
@@ -41,7 +42,7 @@ export interface StepProfile {
 
 export interface ExactResult {
   /** n_θ [P]. */
-  direction: Float32Array;
+  direction: Floats;
   /** L(θ) before any step. */
   loss: number;
   profile: StepProfile;
@@ -58,7 +59,7 @@ export interface ExactSystem extends SeededBatch {
   readonly model: Sequential;
   readonly trace: Trace;
   /** B per linear layer ([N·r, out], see outputJacobians). */
-  readonly bs: readonly Float32Array[];
+  readonly bs: readonly Floats[];
   /** Batch size N, rank r of the output Fisher, M = N·r, P. */
   readonly n: number;
   readonly r: number;
@@ -67,17 +68,17 @@ export interface ExactSystem extends SeededBatch {
   readonly space: 'kernel' | 'parameter';
   readonly assembly: Assembly;
   /** Kernel space: SᵀS [M, M]. Parameter space: S Sᵀ [P, P]. Not modified by the solves. Empty when iterative. */
-  readonly kernel: Float32Array;
+  readonly kernel: Floats;
   /** Solved by conjugate gradients (./exact_cg.ts): the kernel was not formed. */
   readonly iterative: boolean;
   /** CG: the last solution, the start of a retry at another λ; the Nyström sketch of the kernel (λ-independent, made once). */
   readonly warm: { x: Float64Array | null; sketch?: NystromSketch };
   /** S [P, M] when it was materialised (dense assembly or parameter space). */
-  readonly s: Float32Array | undefined;
+  readonly s: Floats | undefined;
   /** u [M] (L_i u_i = g_i): g_θ = (1/N) S u. */
-  readonly u: Float32Array;
+  readonly u: Floats;
   /** S u [P] (parameter space only). */
-  readonly su: Float32Array | undefined;
+  readonly su: Floats | undefined;
   /** L(θ). */
   readonly loss: number;
   /** Milliseconds spent on the forward pass, the backpropagation and the kernel. */
@@ -87,12 +88,12 @@ export interface ExactSystem extends SeededBatch {
 /** SPRING's momentum term (see ./spring.ts): μ and the previous direction n_{k−1} [P]. */
 export interface MomentumTerm {
   mu: number;
-  previous: Float32Array;
+  previous: Floats;
 }
 
 export interface ExactSolution {
   /** n [P]. */
-  direction: Float32Array;
+  direction: Floats;
   solver: StepProfile['solver'];
   rank: number | undefined;
   /** CG only (see StepProfile). */
@@ -112,10 +113,10 @@ export interface ExactSolution {
 /** The linearisation of one batch at θ: forward pass, loss, Fisher factors, backpropagated B's. */
 export interface Linearization extends SeededBatch {
   readonly trace: Trace;
-  readonly bs: readonly Float32Array[];
+  readonly bs: readonly Floats[];
   readonly r: number;
   /** u [N·r] (L_i u_i = g_i). */
-  readonly u: Float32Array;
+  readonly u: Floats;
   readonly loss: number;
   readonly times: { forward: number; backprop: number };
 }

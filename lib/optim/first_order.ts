@@ -3,6 +3,7 @@
 // when the loss, g and the trial are finite (otherwise θ and the optimizer's buffers stay
 // bit-identical and the result says why). A subclass writes the update and its next buffers in
 // update(), and swaps them in in commit().
+import { type ArrayOf, type Dtype, type Floats, zerosLike } from '../util/floats';
 import type { LossName, OutputFamily } from '../distributions';
 import type { Sequential } from '../nn/sequential';
 import { runSync, type Task } from '../task';
@@ -20,8 +21,8 @@ import {
   type StepInfo,
 } from './common';
 
-export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number }, S> {
-  readonly model: Sequential;
+export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number }, S, D extends Dtype = Dtype> {
+  readonly model: Sequential<D>;
   readonly loss: LossName;
   readonly family: OutputFamily;
   /** Accepted steps so far. */
@@ -31,7 +32,7 @@ export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number
   /** Checks the model, the option names and the loss ('name' is the class name, for errors). */
   protected constructor(
     private readonly name: string,
-    model: Sequential,
+    model: Sequential<D>,
     options: { loss: LossName },
     optionNames: readonly string[]
   ) {
@@ -52,14 +53,14 @@ export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number
     return this.t;
   }
 
-  /** One step on the batch x [batch, inDim], y (see the family). */
-  step(x: Float32Array, y: Float32Array, batch: number): StepInfo {
+  /** One step on the batch x [batch, inDim], y (see the family), arrays of the model's dtype. */
+  step(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): StepInfo {
     checkStepArgs(`${this.name}.step`, this.model, this.family, x, y, batch);
     return runSync(this.stepTask(x, y, batch));
   }
 
   /** step() with the native calls off the event loop; bit-identical. The model is locked until it settles. */
-  async stepAsync(x: Float32Array, y: Float32Array, batch: number): Promise<StepInfo> {
+  async stepAsync(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): Promise<StepInfo> {
     checkStepArgs(`${this.name}.stepAsync`, this.model, this.family, x, y, batch);
     return runLocked(this.model, `${this.name}.stepAsync`, this.stepTask(x, y, batch));
   }
@@ -71,7 +72,7 @@ export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number
   }
 
   /** trial[i] = θ[i] − (this optimizer's update for g, at step t + 1); the next buffers are written aside. */
-  protected abstract update(grad: Float32Array, theta: Float32Array, trial: Float32Array): void;
+  protected abstract update(grad: Floats, theta: Floats, trial: Floats): void;
   /** The step is applied: make the next buffers current. */
   protected abstract commit(): void;
 
@@ -80,7 +81,7 @@ export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number
    * swapped in: θ, the moments/buffers and t stay bit-identical, so one bad batch leaves no trace
    * (a gradient of Infinity would otherwise sit in Adam's v, or SGD's buffer, for good).
    */
-  private *stepTask(x: Float32Array, y: Float32Array, n: number): Task<StepInfo> {
+  private *stepTask(x: Floats, y: Floats, n: number): Task<StepInfo> {
     const theta = this.model.params;
     const reject = (loss: number, what: string): StepInfo => ({
       loss,
@@ -88,7 +89,7 @@ export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number
       stepNorm: 0,
       reason: `${what}; parameters and optimizer state unchanged`,
     });
-    let loss: number, grad: Float32Array;
+    let loss: number, grad: Floats;
     try {
       ({ loss, grad } = yield* lossAndGradient(this.model, this.family, theta, x, y, n));
     } catch (e) {
@@ -98,7 +99,7 @@ export abstract class FirstOrderOptimizer<O extends { loss: LossName; lr: number
     if (!Number.isFinite(loss)) return reject(loss, `the loss on this batch is ${loss}; ${largestInput(x, n)}`);
     const bad = firstNonFinite(grad);
     if (bad >= 0) return reject(loss, `the gradient is not finite (entry ${bad}, ${parameterName(this.model, bad)}, is ${grad[bad]}); ${largestInput(x, n)}`);
-    const trial = new Float32Array(theta.length);
+    const trial = zerosLike(theta);
     this.update(grad, theta, trial);
     const badT = firstNonFinite(trial);
     if (badT >= 0) return reject(loss, `the updated parameter ${badT} would be ${trial[badT]} (${parameterName(this.model, badT)})`);

@@ -1,10 +1,11 @@
 // NaturalGradient: θ ← θ − lr · n_θ with n_θ = (F_θ + λI)⁺ g_θ computed exactly
 // (see ./exact.ts for how, docs/design.md §1 for what).
+import { type ArrayOf, type Dtype, type Floats, toDtype, zeros } from '../util/floats';
 import { gradients, type LossName, meanLoss, type OutputFamily } from '../distributions';
 import { contract, outputJacobians } from '../nn/jacobian';
 import type { Sequential } from '../nn/sequential';
 import { runSync, type Task } from '../task';
-import { decodeF32, encodeF32 } from '../util/encode';
+import { decodeFloats, encodeFloats } from '../util/encode';
 import { checkNumber } from '../util/validate';
 import { checkChainModel } from './chain';
 import { checkCount, checkOptimizerArgs, checkStateFor, checkStateHeader, checkStepArgs, runLocked } from './common';
@@ -32,7 +33,7 @@ export interface NaturalGradientState {
   numParameters: number;
   /** Accepted steps so far. */
   steps: number;
-  /** SPRING's previous direction n_{k−1}, base64 of its float32 little-endian bytes; null when none. */
+  /** SPRING's previous direction n_{k−1}, base64 of its little-endian bytes (the model's dtype); null when none. */
   previous: string | null;
 }
 
@@ -47,13 +48,14 @@ export interface NaturalGradientState {
  * reused); options add SPRING momentum and a trust region. See docs/optimizer.md.
  *
  * Shapes: x [batch, inDim]; y [batch, outDim] (gaussian) or [batch] — class indices for categorical,
- * 0/1 for bernoulli; all Float32Array. Cost per step: the backpropagation of N·r seeds (r = rank of
+ * 0/1 for bernoulli; all of the model's dtype (Float32Array, or Float64Array for a float64 model:
+ * every array of the step is then float64). Cost per step: the backpropagation of N·r seeds (r = rank of
  * the output Fisher: k, k − 1 for categorical, 1 for bernoulli), one layerGram per linear layer and an
  * (N·r)³/3 Cholesky — or, when P < N·r, a P × P solve instead. Memory: O(N·r·Σ widths + (N·r)²); the
  * (N·r)² kernel buffer is kept between calls and reused while the batch size stays the same.
  */
-export class NaturalGradient {
-  readonly model: Sequential;
+export class NaturalGradient<D extends Dtype = Dtype> {
+  readonly model: Sequential<D>;
   readonly loss: LossName;
   readonly method: NaturalGradientMethod;
   readonly family: OutputFamily;
@@ -61,13 +63,17 @@ export class NaturalGradient {
   /** What a step reads and changes: the resolved settings, λ, SPRING's n₋, the count, the profile. */
   private readonly st: NaturalStepState;
 
-  constructor(model: Sequential, options: NaturalGradientOptions) {
+  constructor(model: Sequential<D>, options: NaturalGradientOptions) {
     const fn = 'NaturalGradient';
     this.family = checkOptimizerArgs(fn, model, options, OPTION_NAMES);
     this.model = model;
     this.loss = this.family.name;
     const settings = resolveOptions(fn, options);
     this.method = settings.method;
+    if (this.method !== 'exact' && model.dtype === 'float64')
+      throw new RangeError(
+        `${fn}: method '${this.method}' (the natural-chain-rule proposal) works on float32 models only; a float64 model takes method 'exact'`
+      );
     if (this.method === 'chain') checkChainModel(model, fn);
     this.options = { ...options, loss: this.loss };
     const { family, method } = this;
@@ -95,11 +101,11 @@ export class NaturalGradient {
   }
 
   /** n_θ [P] = (F_θ + λI)⁺ g_θ for x [batch, inDim], y (see the family); parameters untouched. */
-  direction(x: Float32Array, y: Float32Array, batch: number): Float32Array {
+  direction(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): ArrayOf<D> {
     this.checkArgs('direction', x, y, batch);
     const res = runSync(methodDirection(this.st, batchOf(this.st, 'direction', this.model.params, x, y, batch)));
     this.st.profile = res.profile;
-    return res.direction;
+    return res.direction as ArrayOf<D>;
   }
 
   /**
@@ -110,7 +116,7 @@ export class NaturalGradient {
    * rejected at once with a reason, and θ, λ, the momentum, the step count and `profile` stay
    * bit-identical (a bad batch is no evidence about λ). See NaturalStepInfo and docs/optimizer.md.
    */
-  step(x: Float32Array, y: Float32Array, batch: number): NaturalStepInfo {
+  step(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): NaturalStepInfo {
     this.checkArgs('step', x, y, batch);
     return runSync(naturalStep(this.st, 'step', x, y, batch));
   }
@@ -119,7 +125,7 @@ export class NaturalGradient {
    * step() with every native call on the libuv pool; bit-identical to step(). The model is locked until
    * the promise settles (setParameters, step, direction and another stepAsync on it throw meanwhile).
    */
-  async stepAsync(x: Float32Array, y: Float32Array, batch: number): Promise<NaturalStepInfo> {
+  async stepAsync(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): Promise<NaturalStepInfo> {
     this.checkArgs('stepAsync', x, y, batch);
     return runLocked(this.model, 'NaturalGradient.stepAsync', naturalStep(this.st, 'stepAsync', x, y, batch));
   }
@@ -137,7 +143,7 @@ export class NaturalGradient {
       options: { ...this.options, lr: this.lr, damping: this.damping },
       numParameters: this.model.numParameters,
       steps: this.st.accepted,
-      previous: this.st.previous ? encodeF32(this.st.previous) : null,
+      previous: this.st.previous ? encodeFloats(this.st.previous) : null,
     };
   }
   toJSON(): NaturalGradientState {
@@ -157,7 +163,7 @@ export class NaturalGradient {
         `${fn}: the state was saved with options ${theirs}, this optimizer has ${mine} (lr and damping aside); use NaturalGradient.fromState`
       );
     const steps = checkCount(fn, 'state.steps', state.steps);
-    const previous = state.previous === null ? null : decodeF32(fn, "'state.previous'", state.previous, p);
+    const previous = state.previous === null ? null : decodeFloats(this.model.dtype, fn, "'state.previous'", state.previous, p);
     this.st.settings.lr = probe.lr;
     this.st.settings.config.damping = probe.damping;
     this.st.accepted = steps;
@@ -170,7 +176,7 @@ export class NaturalGradient {
   }
 
   /** A NaturalGradient on `model` from a state(). */
-  static fromState(model: Sequential, state: NaturalGradientState): NaturalGradient {
+  static fromState<D extends Dtype>(model: Sequential<D>, state: NaturalGradientState): NaturalGradient<D> {
     checkStateHeader('NaturalGradient.fromState', state, 'NaturalGradient', 1);
     const opt = new NaturalGradient(model, state.options);
     opt.loadState(state);
@@ -178,27 +184,27 @@ export class NaturalGradient {
   }
 
   /** g_θ [P] = ∇_θ L = (1/N) Σ_i G_i g_i, by backpropagating g_i (one row per sample). */
-  gradient(x: Float32Array, y: Float32Array, batch: number): Float32Array {
+  gradient(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): ArrayOf<D> {
     this.checkArgs('gradient', x, y, batch);
     const { model, family } = this;
     const k = model.outDim;
     return runSync(
-      (function* (): Task<Float32Array> {
+      (function* (): Task<Floats> {
         const trace = yield* model.forwardTask(model.params, x, batch);
-        const seeds = Float32Array.from(gradients(family, trace.eta, y, batch, k)); // row i = g_iᵀ
+        const seeds = toDtype(model.dtype, gradients(family, trace.eta, y, batch, k)); // row i = g_iᵀ
         const bs = yield* outputJacobians(model, model.params, trace, seeds, 1);
-        return yield* contract(model, trace, bs, new Float32Array(batch).fill(1 / batch), 1, new Float32Array(model.numParameters));
+        return yield* contract(model, trace, bs, new Float64Array(batch).fill(1 / batch), 1, zeros(model.dtype, model.numParameters));
       })()
-    );
+    ) as ArrayOf<D>;
   }
 
   /** L = (1/N) Σ ℓ_i at the current parameters. */
-  lossAt(x: Float32Array, y: Float32Array, batch: number): number {
+  lossAt(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): number {
     this.checkArgs('lossAt', x, y, batch);
     return meanLoss(this.family, this.model.forward(x, batch), y, batch, this.model.outDim);
   }
 
-  private checkArgs(method: string, x: unknown, y: unknown, batch: unknown): asserts x is Float32Array {
+  private checkArgs(method: string, x: unknown, y: unknown, batch: unknown): asserts x is Floats {
     checkStepArgs(`NaturalGradient.${method}`, this.model, this.family, x, y, batch);
   }
 }

@@ -4,6 +4,7 @@
 //   2. trialStep: the direction n at λ, the trust region's s, θ − lr·s·n and the loss there, with ρ;
 //   3. Levenberg–Marquardt (in naturalStep): a finite loss increase re-solves with more damping;
 //   4. commitStep: θ ← the trial, λ for the next step from ρ, SPRING's n₋, the step count, the profile.
+import { type Floats, zerosLike } from '../util/floats';
 import type { OutputFamily } from '../distributions';
 import type { Sequential } from '../nn/sequential';
 import type { Task } from '../task';
@@ -63,7 +64,7 @@ export interface NaturalStepState {
   /** The kernel buffer, kept between calls ((N·r)² floats; see Workspace). */
   readonly workspace: Workspace;
   /** SPRING's n_{k−1} (the applied step / −lr), null before the first step or after a failed one. */
-  previous: Float32Array | null;
+  previous: Floats | null;
   /** Accepted steps so far. */
   accepted: number;
   /** Timings and solver of the last direction() or accepted step(), null before the first. */
@@ -81,9 +82,9 @@ interface StepSystem {
 /** One attempt's outcome (stage 2): the solution, its direction n, the trust region's s, θ − lr·s·n and its loss. */
 interface StepTrial {
   sol: ExactSolution;
-  n: Float32Array;
+  n: Floats;
   s: number;
-  trial: Float32Array;
+  trial: Floats;
   /** ‖trial − θ‖₂. */
   distance: number;
   after: number;
@@ -92,7 +93,7 @@ interface StepTrial {
 }
 
 /** The batch x [batch, inDim], y at θ for method `fn` of this optimizer. */
-export function batchOf(st: NaturalStepState, fn: string, theta: Float32Array, x: Float32Array, y: Float32Array, batch: number): StepBatch {
+export function batchOf(st: NaturalStepState, fn: string, theta: Floats, x: Floats, y: Floats, batch: number): StepBatch {
   return { fn: `NaturalGradient.${fn}`, model: st.model, theta, family: st.family, x, y, n: batch };
 }
 
@@ -117,7 +118,7 @@ export function methodDirection(st: NaturalStepState, b: StepBatch, cfg: ExactCo
  *   step count and the profile stay bit-identical. (After finite increases on earlier attempts of
  *   the same call, those increases are the evidence, and λ is raised for them as above.)
  */
-export function* naturalStep(st: NaturalStepState, method: string, x: Float32Array, y: Float32Array, batch: number): Task<NaturalStepInfo> {
+export function* naturalStep(st: NaturalStepState, method: string, x: Floats, y: Floats, batch: number): Task<NaturalStepInfo> {
   const { rule } = st.settings;
   let lambda = st.settings.config.damping;
   const info: NaturalStepInfo = {
@@ -192,8 +193,8 @@ function* solveRecorded(st: NaturalStepState, sys: ExactSystem, lambda: number, 
 function* linearizeStep(
   st: NaturalStepState,
   method: string,
-  x: Float32Array,
-  y: Float32Array,
+  x: Floats,
+  y: Floats,
   batch: number,
   info: NaturalStepInfo
 ): Task<StepSystem | { reject: string }> {
@@ -228,8 +229,8 @@ function* trialStep(
   system: StepSystem,
   lambda: number,
   momentum: MomentumTerm | undefined,
-  x: Float32Array,
-  y: Float32Array,
+  x: Floats,
+  y: Floats,
   batch: number,
   info: NaturalStepInfo
 ): Task<StepTrial | { reject: string }> {
@@ -246,7 +247,7 @@ function* trialStep(
   const n = sol.direction;
   const s = stepScale(st.settings.lr, n, sol.nFn, st.settings.maxStepNorm, st.settings.maxKL); // the trust region (./trust_region.ts)
   const eff = st.settings.lr * s;
-  const trial = new Float32Array(theta.length);
+  const trial = zerosLike(theta);
   const { bad: badT, distance } = stepFrom(theta, n, eff, trial); // θ − lr·s·n, in one pass
   if (badT >= 0) {
     // a non-finite direction entry makes its trial entry non-finite too: the direction is named first
@@ -286,7 +287,7 @@ function* trialStep(
  * trial = θ − eff·n (float32, as the parameters are), with the first index where it is not finite (−1:
  * none) and ‖trial − θ‖₂ accumulated in float64: one pass over P, where a step's other work is O(N·P).
  */
-function stepFrom(theta: Float32Array, n: Float32Array, eff: number, trial: Float32Array): { bad: number; distance: number } {
+function stepFrom(theta: Floats, n: Floats, eff: number, trial: Floats): { bad: number; distance: number } {
   let bad = -1;
   let s2 = 0;
   for (let i = 0; i < theta.length; i++) {

@@ -27,6 +27,7 @@
 //  4. c_i = (1/N) (G_iᵀG_i + λI)⁻¹ v_i, and n = Σ_i G_i c_i is contracted layer by layer
 //     (n_W = B̃ᵀ A, n_b = B̃ᵀ 1 with B̃_i = Σ_j c_ij B_(i,j)).
 // Cost: the backpropagation of N·k seeds, N·k²·Σ out for the Gram matrices, N·k³/3 for the inverses.
+import type { Floats } from '../util/floats';
 import { fisherFactors, meanLoss, type OutputFamily } from '../distributions';
 import { choleskySolve, pinvSolve } from '../linalg64';
 import { contract, outputJacobians } from '../nn/jacobian';
@@ -48,7 +49,7 @@ export interface SeedConfig {
  * a bernoulli logit so large that p(1 − p) = 0, which gives v_i = 0).
  * Examples: gaussian v = η − y; bernoulli v = (p − y)/(p(1 − p)); categorical v = (1/k − e_y)/p_y.
  */
-export function outputNaturalGradients(fam: OutputFamily, fn: string, eta: Float32Array, y: Float32Array, n: number, k: number): Float64Array {
+export function outputNaturalGradients(fam: OutputFamily, fn: string, eta: Floats, y: Floats, n: number, k: number): Float64Array {
   const { r, seeds, u } = fisherFactors(fam, fn, eta, y, n, k); // seeds row (i, m) = column m of L_i
   const v = new Float64Array(n * k);
   const m = new Float64Array(r * r);

@@ -12,6 +12,7 @@
 // Both are linear in c (v), so the forms agree up to float32 rounding. By seeds costs one more gemm per
 // layer on N rows and saves the N·r·width multiply-adds of the by-layer form; at r = 9 (categorical,
 // 10 classes) that is 1.2 M multiply-adds of 1.6 M for 784-256-256-10 at N = 256.
+import { type Floats, zerosLike } from '../util/floats';
 import { contract, outputJacobians, outputTangents } from '../nn/jacobian';
 import { linearForward } from '../nn/layers';
 import type { Sequential, Trace } from '../nn/sequential';
@@ -20,28 +21,28 @@ import type { Task } from '../task';
 /** What the products read: the model at θ, the forward pass, the seeds s_(i,m) [N·r, k] (unconsumed) and their backpropagation. */
 export interface SeededBatch {
   readonly model: Sequential;
-  readonly theta: Float32Array;
+  readonly theta: Floats;
   readonly trace: Trace;
   /** B per linear layer ([N·r, out], see outputJacobians). */
-  readonly bs: readonly Float32Array[];
+  readonly bs: readonly Floats[];
   /** [N·r, k]: row (i, m) is column m of L_i. */
-  readonly seeds: Float32Array;
+  readonly seeds: Floats;
   readonly r: number;
 }
 
 /** out [P] = S c for c [N·r]. */
-export function* sTimes(b: SeededBatch, c: ArrayLike<number>, out: Float32Array): Task<Float32Array> {
+export function* sTimes(b: SeededBatch, c: ArrayLike<number>, out: Floats): Task<Floats> {
   const { model, theta, trace, bs, seeds, r } = b;
-  if (r === 1) return yield* contract(model, trace, bs, c instanceof Float32Array ? c : Float32Array.from(c), 1, out);
+  if (r === 1) return yield* contract(model, trace, bs, c, 1, out);
   const { n } = trace;
   const k = model.outDim;
   const w = combineSeeds(seeds, c, n, r, k); // w_i = Σ_m c_(i,m) s_(i,m)
   const bw = yield* outputJacobians(model, theta, trace, w, 1); // B̃ per layer [N, out]
-  return yield* contract(model, trace, bw, new Float32Array(n).fill(1), 1, out);
+  return yield* contract(model, trace, bw, new Float64Array(n).fill(1), 1, out);
 }
 
 /** Sᵀv [N·r] (float64) for v [P] laid out like θ. */
-export function* sTransposeTimes(b: SeededBatch, v: Float32Array): Task<Float64Array> {
+export function* sTransposeTimes(b: SeededBatch, v: Floats): Task<Float64Array> {
   const { model, theta, trace, bs, seeds, r } = b;
   if (r === 1) return yield* byLayerTranspose(model, trace, bs, r, v);
   const { n } = trace;
@@ -51,8 +52,8 @@ export function* sTransposeTimes(b: SeededBatch, v: Float32Array): Task<Float64A
 }
 
 /** w [N, k]: w_i = Σ_m c_(i,m) s_(i,m), accumulated in float64. */
-function combineSeeds(seeds: Float32Array, c: ArrayLike<number>, n: number, r: number, k: number): Float32Array {
-  const w = new Float32Array(n * k);
+function combineSeeds(seeds: Floats, c: ArrayLike<number>, n: number, r: number, k: number): Floats {
+  const w = zerosLike(seeds, n * k);
   const acc = new Float64Array(k);
   for (let i = 0; i < n; i++) {
     acc.fill(0);
@@ -67,7 +68,7 @@ function combineSeeds(seeds: Float32Array, c: ArrayLike<number>, n: number, r: n
 }
 
 /** out [N·r]: out_(i,m) = s_(i,m) · de_i (float64). */
-function seedDots(seeds: Float32Array, de: Float32Array, n: number, r: number, k: number): Float64Array {
+function seedDots(seeds: Floats, de: Floats, n: number, r: number, k: number): Float64Array {
   const out = new Float64Array(n * r);
   for (let i = 0; i < n; i++) {
     for (let m = 0; m < r; m++) {
@@ -84,7 +85,7 @@ function seedDots(seeds: Float32Array, de: Float32Array, n: number, r: number, k
  * Sᵀv by layer: (Sᵀv)_(i,m) = Σ_layers B_(i,m) · (V_W a_i + v_b), one gemm [N, in]·[in, out] and
  * N·r·out multiply-adds per linear layer.
  */
-export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly Float32Array[], r: number, v: Float32Array): Task<Float64Array> {
+export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly Floats[], r: number, v: Floats): Task<Float64Array> {
   const { n, inputs } = trace;
   const out = new Float64Array(n * r);
   for (let l = 0; l < model.slots.length; l++) {
@@ -98,7 +99,7 @@ export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly 
 }
 
 /** out_(i,m) += B_(i,m) · z_i (B [N·r, w], z [N, w]). */
-function rowDots(bl: Float32Array, z: Float32Array, n: number, r: number, width: number, out: Float64Array): void {
+function rowDots(bl: Floats, z: Floats, n: number, r: number, width: number, out: Float64Array): void {
   for (let i = 0; i < n; i++) {
     const zi = i * width;
     for (let m = 0; m < r; m++) {

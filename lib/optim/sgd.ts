@@ -3,6 +3,7 @@
 //   b_t = μ b_{t−1} + g_t            (b_1 = g_1)
 //   θ_t = θ_{t−1} − lr · d_t,        d_t = b_t, or g_t + μ b_t with nesterov
 // The buffer b is kept in float64; θ is rounded to float32 once per step.
+import type { Dtype, Floats } from '../util/floats';
 import type { LossName } from '../distributions';
 import { decodeF64, encodeF64 } from '../util/encode';
 import type { Sequential } from '../nn/sequential';
@@ -42,12 +43,12 @@ export interface SGDState {
  * A step whose loss, gradient or updated parameters are NaN/Inf is not applied (θ and b bit-identical,
  * accepted: false with a reason).
  */
-export class SGD extends FirstOrderOptimizer<Required<SGDOptions>, SGDState> {
+export class SGD<D extends Dtype = Dtype> extends FirstOrderOptimizer<Required<SGDOptions>, SGDState, D> {
   protected opts: Required<SGDOptions>;
   private buf: Float64Array;
   private bufNext: Float64Array;
 
-  constructor(model: Sequential, options: SGDOptions) {
+  constructor(model: Sequential<D>, options: SGDOptions) {
     const fn = 'SGD';
     super(fn, model, options, OPTION_NAMES);
     const momentum = checkNumber(fn, "option 'momentum'", options.momentum ?? 0, 0);
@@ -75,14 +76,14 @@ export class SGD extends FirstOrderOptimizer<Required<SGDOptions>, SGDState> {
     this.buf.set(buf);
   }
 
-  static fromState(model: Sequential, state: SGDState): SGD {
+  static fromState<D extends Dtype>(model: Sequential<D>, state: SGDState): SGD<D> {
     checkStateHeader('SGD.fromState', state, 'SGD', 1);
     const opt = new SGD(model, state.options);
     opt.loadState(state);
     return opt;
   }
 
-  protected update(grad: Float32Array, theta: Float32Array, trial: Float32Array): void {
+  protected update(grad: Floats, theta: Floats, trial: Floats): void {
     const { lr, momentum: mu, nesterov } = this.opts;
     const { buf, bufNext } = this;
     const first = this.t === 0;

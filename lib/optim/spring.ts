@@ -18,17 +18,21 @@
 // a Jacobian-vector product (./s_products.ts) —
 // so the solve costs nothing extra beyond it.
 
-/** SPRING's right-hand side: u − μ·Sᵀn₋ (kernel space; parameter space: S u − μ·S Sᵀ n₋), float32. */
-export function springRhs(u: Float32Array, mu: number, stPrev: ArrayLike<number>): Float32Array {
-  return Float32Array.from(u, (v, i) => v - mu * stPrev[i]);
+import { type Floats, zerosLike } from '../util/floats';
+
+/** SPRING's right-hand side: u − μ·Sᵀn₋ (kernel space; parameter space: S u − μ·S Sᵀ n₋), in u's dtype. */
+export function springRhs(u: Floats, mu: number, stPrev: ArrayLike<number>): Floats {
+  const out = zerosLike(u);
+  for (let i = 0; i < u.length; i++) out[i] = u[i] - mu * stPrev[i];
+  return out;
 }
 
 /** n ← n + μ·n₋, in place: SPRING's momentum term added to the solved part of the direction. */
-export function addMomentum(direction: Float32Array, mu: number, previous: Float32Array): void {
+export function addMomentum(direction: Floats, mu: number, previous: Floats): void {
   for (let q = 0; q < direction.length; q++) direction[q] += mu * previous[q];
 }
 
 /** The n₋ the next step starts from: the direction as applied, s·n (s: the trust region's factor). */
-export function previousDirection(n: Float32Array, s: number): Float32Array {
-  return s === 1 ? n : n.map((v) => v * s);
+export function previousDirection(n: Floats, s: number): Floats {
+  return s === 1 ? n : n.map((v: number) => v * s);
 }

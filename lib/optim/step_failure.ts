@@ -1,4 +1,5 @@
 // Why a step is rejected, in the batch's terms: the messages of the failure path (they run only there).
+import type { Floats } from '../util/floats';
 import type { Sequential } from '../nn/sequential';
 import { F32_MAX, firstNonFinite, largestInput } from './common';
 import type { ExactSystem, Linearization } from './exact';
@@ -45,14 +46,7 @@ export function kernelOverflow(model: Sequential, lin: Linearization): string | 
  * failed, which layer's kernel block overflows float32 (when that is why), and the batch's largest
  * input.
  */
-export function batchFailure(
-  model: Sequential,
-  what: string,
-  x: Float32Array,
-  batch: number,
-  lin: Linearization | undefined,
-  sys: ExactSystem | undefined
-): string {
+export function batchFailure(model: Sequential, what: string, x: Floats, batch: number, lin: Linearization | undefined, sys: ExactSystem | undefined): string {
   const culprit = lin ? kernelOverflow(model, lin) : null;
   const input = largestInput(x, batch);
   if (sys !== undefined && firstNonFinite(sys.kernel) >= 0) {

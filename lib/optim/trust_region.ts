@@ -4,15 +4,17 @@
 //   KL ≈ ½ ΔᵀF_θΔ = ½ (lr·s)²·nᵀF_θ n ≤ maxKL                 → s ≤ √(maxKL / (½ (lr·s₀)²·nᵀF_θ n))·s₀
 // (the KL divergence of the model's output distribution to second order; s₀ the norm bound's factor).
 
+import type { Floats } from '../util/floats';
+
 /** ‖a‖₂ (accumulated in float64). */
-function norm(a: Float32Array): number {
+function norm(a: Floats): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * a[i];
   return Math.sqrt(s);
 }
 
 /** s for direction n with nᵀF_θ n = nFn at learning rate lr (1 when no bound binds). */
-export function stepScale(lr: number, n: Float32Array, nFn: number, maxStepNorm: number | undefined, maxKL: number | undefined): number {
+export function stepScale(lr: number, n: Floats, nFn: number, maxStepNorm: number | undefined, maxKL: number | undefined): number {
   let s = 1;
   if (maxStepNorm !== undefined) {
     const len = lr * norm(n);

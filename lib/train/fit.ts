@@ -5,6 +5,7 @@
 //   const h = fit(model, { x, y, n, inDim }, { loss: 'categorical', epochs: 20, validation: 0.2,
 //                                              earlyStopping: { patience: 3 } });
 //   h.epochs.at(-1).valAccuracy
+import { type Floats, zerosLike } from '../util/floats';
 import type { Dataset } from '../data/dataset';
 import { trainTestSplit } from '../data/split';
 import type { LossName } from '../distributions';
@@ -87,7 +88,7 @@ export function fit(model: Sequential, data: Dataset, options: FitOptions): Hist
   const epochs = checkCount(fn, 'epochs', options.epochs ?? 10);
   const seed = options.seed ?? 0;
   let trainSet = data;
-  let valSet: Dataset = { x: new Float32Array(0), y: new Float32Array(0), n: 0, inDim: data.inDim };
+  let valSet: Dataset = { x: zerosLike(data.x, 0), y: zerosLike(data.y, 0), n: 0, inDim: data.inDim };
   if (typeof options.validation === 'number') ({ train: trainSet, test: valSet } = trainTestSplit(data, options.validation, seed));
   else if (options.validation !== undefined) valSet = options.validation;
   const name = typeof options.optimizer === 'string' || options.optimizer === undefined ? (options.optimizer ?? 'ngd') : undefined;
@@ -107,7 +108,7 @@ export function fit(model: Sequential, data: Dataset, options: FitOptions): Hist
     bestEpoch = 0,
     since = 0,
     stopped = false;
-  let bestParams: Float32Array | null = null;
+  let bestParams: Floats | null = null;
   let lastPoint: Point | undefined;
   const result = train(
     model,

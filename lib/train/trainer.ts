@@ -9,6 +9,7 @@
 // checkpoint, the step count, training seconds and earlier evaluations): the batch order is a function
 // of (seed, epoch) alone, so a run resumed at step s with the optimizer's state at s takes exactly the
 // steps the uninterrupted run took. hooks.onEpoch hands out what a checkpoint needs after each epoch.
+import { type Floats, zerosLike } from '../util/floats';
 import { checkTargets, distribution, type LossName, meanLoss, type OutputFamily } from '../distributions';
 import type { Sequential } from '../nn/sequential';
 import { permutation } from '../data/batches';
@@ -139,7 +140,7 @@ export interface Hooks {
 
 /** Minimal common surface of the three optimizers. */
 interface Stepper {
-  step(x: Float32Array, y: Float32Array, batch: number): { loss: number; accepted?: boolean; reason?: string };
+  step(x: Floats, y: Floats, batch: number): { loss: number; accepted?: boolean; reason?: string };
 }
 
 /** An optimizer by name. */
@@ -260,8 +261,8 @@ function* trainSteps(
   const stepper: Stepper = opt;
   const damping = () => (opt instanceof NaturalGradient ? opt.damping : undefined);
   const seed = config.seed ?? 0;
-  const xb = full ? trainSet.x : new Float32Array(batch * trainSet.inDim);
-  const yb = full ? trainSet.y : new Float32Array(batch * tw);
+  const xb = full ? trainSet.x : zerosLike(trainSet.x, batch * trainSet.inDim);
+  const yb = full ? trainSet.y : zerosLike(trainSet.y, batch * tw);
   const points: Point[] = resume?.points ? resume.points.slice() : [];
   let step = resume?.step ?? 0,
     seconds = resume?.seconds ?? 0,

@@ -50,3 +50,12 @@ export function decodeF64(fn: string, what: string, s: unknown, length?: number)
   new Uint8Array(out.buffer).set(buf);
   return out;
 }
+
+/** base64 of the little-endian bytes of a float32 or float64 array (its own width). */
+export function encodeFloats(a: Float32Array | Float64Array): string {
+  return bytesOf(a).toString('base64');
+}
+/** Inverse of encodeFloats for an array of `dtype`. */
+export function decodeFloats(dtype: 'float32' | 'float64', fn: string, what: string, s: unknown, length?: number): Float32Array | Float64Array {
+  return dtype === 'float64' ? decodeF64(fn, what, s, length) : decodeF32(fn, what, s, length);
+}

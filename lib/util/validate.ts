@@ -23,6 +23,11 @@ export function checkCount(fn: string, name: string, v: unknown): number {
 /** A Float32Array of exactly `length` elements, all finite. */
 export function checkF32(fn: string, name: string, v: unknown, length: number, what: string): Float32Array {
   if (!(v instanceof Float32Array)) throw new TypeError(`${fn}: '${name}' must be a Float32Array, got ${describe(v)}`);
+  return checkFinite(fn, name, v, length, what);
+}
+
+/** The length and finiteness checks of checkF32 for an array whose type was checked already (a Float64Array of a float64 model). */
+export function checkFinite<T extends Float32Array | Float64Array>(fn: string, name: string, v: T, length: number, what: string): T {
   if (v.length !== length) throw new RangeError(`${fn}: '${name}' must have length ${length} (${what}), got ${v.length}`);
   for (let i = 0; i < length; i++) {
     if (!Number.isFinite(v[i])) throw new RangeError(`${fn}: '${name}[${i}]' is ${v[i]}; every entry must be finite`);

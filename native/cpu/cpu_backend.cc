@@ -145,8 +145,7 @@ class CpuBackend final : public Backend {
     OpenBlasLock lock;
     cpu::layer_gram_sum64(layers, count, N, k, accumulate, K);
   }
-  void cholesky_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda,
-                        double* X) override {
+  void cholesky_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double* X) override {
     OpenBlasLock lock;
     cpu::cholesky_solve64(K, M, R, nrhs, lambda, X);
   }

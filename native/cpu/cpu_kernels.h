@@ -28,8 +28,7 @@ void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k
 void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K);
 void layer_gram_sum64(const LayerFactors64* layers, int64_t count, int64_t N, int64_t k, bool accumulate, double* K);
 void cholesky_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double* X);
-int64_t pinv_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double rcond,
-                     double* X);
+int64_t pinv_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double rcond, double* X);
 
 // Host bytes each kernel allocates for its work (beyond its arguments), for addon.cc's memory check
 // before the call; each is defined beside its kernel, from the same sizes the kernel allocates.

@@ -64,8 +64,7 @@ int64_t pinv_solve_work_bytes(int64_t M, int64_t nrhs, Precision precision) {
 }
 
 template <class T, class In>
-static int64_t pinv_solve_t(const In* K, int64_t M, const In* R, int64_t nrhs, double lambda, double rcond,
-                            In* X) {
+static int64_t pinv_solve_t(const In* K, int64_t M, const In* R, int64_t nrhs, double lambda, double rcond, In* X) {
   std::unique_ptr<T[]> V(new T[M * M]);
   for (int64_t i = 0; i < M * M; ++i) V[i] = (T)K[i];
   for (int64_t i = 0; i < M; ++i) V[i * M + i] += (T)lambda;

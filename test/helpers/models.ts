@@ -17,7 +17,7 @@ import { type Arch, type Loss, numParams, outDim, testRng } from './reference';
 
 const ACT: Record<string, () => Layer> = { tanh, relu, sigmoid, softplus, gelu };
 
-export function buildModel(arch: Arch, seed = 0): Sequential {
+export function buildModel(arch: Arch, seed = 0): Sequential<'float32'> {
   return sequential(
     arch.map((l) => (typeof l === 'string' ? ACT[l]() : linear(l.linear[0], l.linear[1]))),
     { seed }
@@ -73,7 +73,7 @@ export function problem(loss: Loss, arch: Arch, n: number, seed: number) {
 export type Problem = ReturnType<typeof problem>;
 
 /** A NaturalGradient on a fresh model of the problem's architecture, at the problem's parameters. */
-export function exactOptimizer(pr: Problem, options: Omit<ExactNaturalGradientOptions, 'loss'>): NaturalGradient {
+export function exactOptimizer(pr: Problem, options: Omit<ExactNaturalGradientOptions, 'loss'>): NaturalGradient<'float32'> {
   const model = buildModel(pr.arch);
   model.setParameters(pr.theta);
   return new NaturalGradient(model, { loss: pr.loss, ...options });
