@@ -38,6 +38,8 @@ export type { LossName, OutputFamily } from './distributions';
 
 // Optimizers: the natural gradient, its Levenberg–Marquardt damping, and the first-order baselines.
 export { NaturalGradient } from './optim/natural_gradient';
+export { ResidualLoss, residualLoss } from './optim/residual_loss';
+export type { ResidualSet, ResidualPoint, ResidualPartials } from './optim/residual_loss';
 export type {
   NaturalGradientOptions,
   CommonNaturalGradientOptions,

@@ -43,6 +43,12 @@ export const pinvSolveT = <T extends Floats = Float32Array>(k: T, m: number, r: 
 /** out[b] = (G_bᵀG_b + λI)⁻¹ (see linalg.batchedGramInverse). */
 export const batchedGramInverseT = (...args: Parameters<typeof linalg.batchedGramInverse>) => call<Float32Array>('batchedGramInverse', args);
 
+/** A task that makes no native call and returns `value` (a computation done on the calling thread, as a Task). */
+// biome-ignore lint/correctness/useYield: a Task without native calls yields nothing, by definition
+export function* valueTask<T>(value: T): Task<T> {
+  return value;
+}
+
 type AnyFn = (...a: readonly unknown[]) => unknown;
 const syncForm = (name: Name) => linalg[name] as AnyFn;
 const asyncForm = (name: Name) => linalg[`${name}Async`] as AnyFn;

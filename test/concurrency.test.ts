@@ -12,6 +12,7 @@ import {
   layerGramAsync,
   linear,
   NaturalGradient,
+  type LossName,
   type NaturalGradientOptions,
   saveCheckpoint,
   SGD,
@@ -52,7 +53,7 @@ const SPECS: Spec[] = [
 function build(spec: Spec, i: number): { net: Sequential; opt: NaturalGradient; y: Float32Array } {
   const act = spec.act ?? tanh;
   const net = sequential([linear(4, 12), act(), linear(12, spec.outDim)], { seed: 100 + i });
-  return { net, opt: new NaturalGradient(net, spec.options), y: targets[spec.options.loss] };
+  return { net, opt: new NaturalGradient(net, spec.options), y: targets[spec.options.loss as LossName] };
 }
 const STEPS = 4;
 

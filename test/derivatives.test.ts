@@ -64,14 +64,25 @@ describe('model.derivatives: value, gradient and Laplacian in x', () => {
     });
   }
 
-  it('every activation with a second derivative: σ″ against central differences of σ′', () => {
+  it('every activation with a second derivative: σ″ and σ‴ against central differences of σ′ and σ″, and series() agrees', () => {
+    const out = new Float64Array(4);
     for (const name of ACTIVATION_NAMES) {
       const act = activation(name);
-      if (act.d2f === null) continue;
+      if (act.d2f === null || act.d3f === null) {
+        expect(act.d3f, `${name}: σ‴ only with σ″`).toBeNull();
+        continue;
+      }
+      const d2f = act.d2f;
       for (const z of [-8, -2.5, -1, -0.3, 0, 0.2, 1, 3, 9]) {
         const h = 1e-4;
         const fd = (-act.df(z + 2 * h) + 8 * act.df(z + h) - 8 * act.df(z - h) + act.df(z - 2 * h)) / (12 * h);
-        expect(Math.abs(act.d2f(z) - fd), `${name}'' at ${z}`).toBeLessThan(1e-9);
+        expect(Math.abs(d2f(z) - fd), `${name}'' at ${z}`).toBeLessThan(1e-9);
+        // the 4th-order stencil's error is h⁴·σ⁽⁶⁾/30 ≲ 1e-15 plus rounding ~ε/h ≈ 1e-12 (gelu's σ⁽⁶⁾ is the largest)
+        const fd3 = (-d2f(z + 2 * h) + 8 * d2f(z + h) - 8 * d2f(z - h) + d2f(z - 2 * h)) / (12 * h);
+        expect(Math.abs(act.d3f(z) - fd3), `${name}''' at ${z}`).toBeLessThan(1e-9);
+        act.series(z, out);
+        const ref = [act.f(z), act.df(z), d2f(z), act.d3f(z)];
+        for (let i = 0; i < 4; i++) expect(Math.abs(out[i] - ref[i]), `${name} series[${i}] at ${z}`).toBeLessThanOrEqual(1e-14 * (1 + Math.abs(ref[i])));
       }
     }
   });

@@ -1,15 +1,20 @@
 // Derivatives of a model's outputs with respect to its inputs — the value, the gradient and the
 // Laplacian that physics-informed losses are written in — exact, by Taylor-mode forward propagation.
-// Per sample, every layer's output h carries its gradient G = ∂h/∂x [w, d] and its Laplacian
-// L = Δₓh = Σ_j ∂²h/∂x_j² [w]:
+// Each sample carries R rows through the network, over a layer's units: its value h, the d
+// directional derivatives G_j = ∂h/∂x_j, and either the Laplacian L = Δh = Σ_j ∂²h/∂x_j² (mode
+// 'laplacian', R = d + 2) or the d diagonal second derivatives D_j = ∂²h/∂x_j² (mode 'diagonal',
+// R = 2d + 1: for residuals such as Burgers' that need u_xx alone):
 //
-//   input:      h = x                G = I_d              L = 0
-//   linear:     z = W h + b          G_z = W G            L_z = W L
-//   activation: a = σ(z)             G_a = σ'(z) ⊙ G_z    L_a = σ'(z) ⊙ L_z + σ''(z) ⊙ Σ_j G_z[:, j]²
+//   input:      h = x                G_j = e_j            L = 0                          D_j = 0
+//   linear:     z = W h + b          G_z,j = W G_j        L_z = W L                      D_z,j = W D_j
+//   activation: a = σ(z)             G_a,j = σ' ⊙ G_z,j   L_a = σ' ⊙ L_z + σ'' ⊙ Σ_j G_z,j²   D_a,j = σ' ⊙ D_z,j + σ'' ⊙ G_z,j²
 //
 // (the chain rule to second order, with the d input directions summed as they go: one forward pass,
-// no nested differentiation, no finite differences). Computed in float64 from θ and x as given; memory
-// O(w·d) per sample, cost Σ_linear out·in·(d + 2) multiply-adds per sample.
+// no nested differentiation, no finite differences). A linear layer is one gemm over all N·R rows
+// (Z = X Wᵀ, then + b on the value rows); an activation is elementwise per sample. In float64
+// (OpenBLAS's dgemm) from θ and x as given; memory N·R·width per layer kept (for the θ-derivatives of
+// ./derivative_jacobian.ts).
+import { gemm } from '../linalg';
 import type { Floats } from '../util/floats';
 import type { Structure } from './structure';
 
@@ -36,6 +41,92 @@ export function notTwiceDifferentiable(model: Structure): string | null {
   return null;
 }
 
+/** Which second derivatives the Taylor pass carries: their sum (the Laplacian) or each of the d. */
+export type SecondOrder = 'laplacian' | 'diagonal';
+
+/** The Taylor rows of one forward pass: stages[l] is the input of layers[l], [N·R, width] (stages[L]: the output). */
+export interface TaylorPass {
+  /** Rows per sample: value, d gradient rows, then 1 Laplacian row ('laplacian') or d second-derivative rows ('diagonal'). */
+  readonly rows: number;
+  readonly second: SecondOrder;
+  readonly stages: Float64Array[];
+  /** Per activation layer l: σ', σ'', σ''' at its N·width inputs, interleaved [N·width, 3] (for the backward pass). */
+  readonly derivs: (Float64Array | null)[];
+  /** θ in float64 (the gemms' operand). */
+  readonly theta: Float64Array;
+}
+
+/**
+ * The Taylor-mode forward pass of x [N, d] at θ (laplacian false: the second-derivative rows stay 0,
+ * for models without σ''; second: which of them, default the Laplacian).
+ */
+export function taylorForward(model: Structure, theta: Floats, x: Floats, n: number, laplacian: boolean, second: SecondOrder = 'laplacian'): TaylorPass {
+  const d = model.slots[0].layer.inFeatures;
+  const diag = second === 'diagonal';
+  const R = diag ? 2 * d + 1 : d + 2;
+  const th = theta instanceof Float64Array ? theta : Float64Array.from(theta);
+  let h: Float64Array = new Float64Array(n * R * d);
+  for (let i = 0; i < n; i++) {
+    const base = i * R * d;
+    for (let c = 0; c < d; c++) {
+      h[base + c] = x[i * d + c]; // value row
+      h[base + (1 + c) * d + c] = 1; // gradient row j = c: e_c
+    }
+  }
+  const stages = [h];
+  const derivs: (Float64Array | null)[] = [];
+  const sv = new Float64Array(4);
+  let width = d;
+  let s = 0;
+  for (const layer of model.layers) {
+    if (layer.kind === 'linear') {
+      const slot = model.slots[s++];
+      const { inFeatures: inF, outFeatures: outF } = layer;
+      const w = th.subarray(slot.wOffset, slot.wOffset + outF * inF);
+      const z = gemm(h, w, n * R, outF, inF, { transB: true }); // every row times Wᵀ
+      for (let i = 0; i < n; i++) {
+        const row = i * R * outF; // the value row gets + b
+        for (let o = 0; o < outF; o++) z[row + o] += th[slot.bOffset + o];
+      }
+      h = z;
+      width = outF;
+      derivs.push(null);
+    } else {
+      const a = new Float64Array(h.length);
+      const ds = new Float64Array(n * width * 3);
+      for (let i = 0; i < n; i++) {
+        const base = i * R * width;
+        const lapRow = base + (R - 1) * width;
+        for (let c = 0; c < width; c++) {
+          layer.series(h[base + c], sv);
+          const s1 = sv[1];
+          const s2 = laplacian ? sv[2] : 0;
+          const e = (i * width + c) * 3;
+          ds[e] = s1;
+          ds[e + 1] = s2;
+          ds[e + 2] = laplacian ? sv[3] : 0;
+          let q = 0;
+          for (let j = 1; j <= d; j++) {
+            const g = h[base + j * width + c];
+            q += g * g;
+            a[base + j * width + c] = s1 * g;
+            if (diag) {
+              const dj = base + (d + j) * width + c; // D_j's row
+              a[dj] = s1 * h[dj] + s2 * g * g;
+            }
+          }
+          a[base + c] = sv[0];
+          if (!diag) a[lapRow + c] = s1 * h[lapRow + c] + s2 * q;
+        }
+      }
+      h = a;
+      derivs.push(ds);
+    }
+    stages.push(h);
+  }
+  return { rows: R, second, stages, derivs, theta: th };
+}
+
 /**
  * value [N, k], gradient [N, k, d] and (if `laplacian`) Laplacian [N, k] of the outputs with respect
  * to x [N, d], at parameters θ. The caller checks the arguments (Sequential.derivatives).
@@ -43,104 +134,18 @@ export function notTwiceDifferentiable(model: Structure): string | null {
 export function inputDerivatives(model: Structure, theta: Floats, x: Floats, n: number, laplacian: boolean): InputDerivatives {
   const d = model.slots[0].layer.inFeatures;
   const k = model.outDim;
-  let widest = d;
-  for (const s of model.slots) widest = Math.max(widest, s.layer.outFeatures);
-  // two sets of per-sample buffers, swapped by each linear layer
-  let h = new Float64Array(widest);
-  let g = new Float64Array(widest * d);
-  let lap = new Float64Array(widest);
-  let h2 = new Float64Array(widest);
-  let g2 = new Float64Array(widest * d);
-  let lap2 = new Float64Array(widest);
+  const { rows: R, stages } = taylorForward(model, theta, x, n, laplacian);
+  const out = stages[stages.length - 1]; // [N·R, k]
   const value = new Float64Array(n * k);
   const gradient = new Float64Array(n * k * d);
-  const lapOut = laplacian ? new Float64Array(n * k) : null;
+  const lap = laplacian ? new Float64Array(n * k) : null;
   for (let i = 0; i < n; i++) {
-    // input: h = x_i, G = I, L = 0
-    let w = d;
-    g.fill(0, 0, d * d);
-    for (let c = 0; c < d; c++) {
-      h[c] = x[i * d + c];
-      g[c * d + c] = 1;
-      lap[c] = 0;
+    const base = i * R * k;
+    for (let o = 0; o < k; o++) {
+      value[i * k + o] = out[base + o];
+      for (let j = 0; j < d; j++) gradient[(i * k + o) * d + j] = out[base + (1 + j) * k + o];
+      if (lap) lap[i * k + o] = out[base + (R - 1) * k + o];
     }
-    let s = 0;
-    for (const layer of model.layers) {
-      if (layer.kind === 'linear') {
-        const { w: wt, b } = model.view(theta, model.slots[s++]);
-        linearTaylor(wt, b, layer.inFeatures, layer.outFeatures, d, h, g, lap, h2, g2, lap2, laplacian);
-        [h, h2] = [h2, h];
-        [g, g2] = [g2, g];
-        [lap, lap2] = [lap2, lap];
-        w = layer.outFeatures;
-      } else {
-        activationTaylor(layer.f, layer.df, layer.d2f, w, d, h, g, lap, laplacian);
-      }
-    }
-    for (let j = 0; j < k; j++) {
-      value[i * k + j] = h[j];
-      if (lapOut) lapOut[i * k + j] = lap[j];
-    }
-    gradient.set(g.subarray(0, k * d), i * k * d);
   }
-  return { value, gradient, laplacian: lapOut };
-}
-
-/** z = W h + b, G_z = W G, L_z = W L for one sample (W [out, in] row-major). */
-function linearTaylor(
-  wt: Floats,
-  b: Floats,
-  inF: number,
-  outF: number,
-  d: number,
-  h: Float64Array,
-  g: Float64Array,
-  lap: Float64Array,
-  hOut: Float64Array,
-  gOut: Float64Array,
-  lapOut: Float64Array,
-  laplacian: boolean
-): void {
-  gOut.fill(0, 0, outF * d);
-  for (let o = 0; o < outF; o++) {
-    let z = b[o];
-    let l = 0;
-    const row = o * inF;
-    const go = o * d;
-    for (let c = 0; c < inF; c++) {
-      const wc = wt[row + c];
-      z += wc * h[c];
-      l += wc * lap[c];
-      const gc = c * d;
-      for (let j = 0; j < d; j++) gOut[go + j] += wc * g[gc + j];
-    }
-    hOut[o] = z;
-    lapOut[o] = laplacian ? l : 0;
-  }
-}
-
-/** a = σ(z), G ← σ'(z) ⊙ G, L ← σ'(z) ⊙ L + σ''(z) ⊙ Σ_j G[:, j]² for one sample, in place. */
-function activationTaylor(
-  f: (z: number) => number,
-  df: (z: number) => number,
-  d2f: ((z: number) => number) | null,
-  w: number,
-  d: number,
-  h: Float64Array,
-  g: Float64Array,
-  lap: Float64Array,
-  laplacian: boolean
-): void {
-  for (let c = 0; c < w; c++) {
-    const z = h[c];
-    const s1 = df(z);
-    const gc = c * d;
-    if (laplacian) {
-      let sq = 0;
-      for (let j = 0; j < d; j++) sq += g[gc + j] * g[gc + j];
-      lap[c] = s1 * lap[c] + (d2f as (z: number) => number)(z) * sq;
-    }
-    for (let j = 0; j < d; j++) g[gc + j] *= s1;
-    h[c] = f(z);
-  }
+  return { value, gradient, laplacian: lap };
 }

@@ -29,6 +29,13 @@ export interface ActivationLayer {
   readonly df: (z: number) => number;
   /** σ''(z) in float64, or null where σ has no second derivative as a function (relu: a Dirac delta at 0). */
   readonly d2f: ((z: number) => number) | null;
+  /** σ'''(z) in float64 (null with d2f): the θ-derivative of a Laplacian needs it (./derivative_jacobian.ts). */
+  readonly d3f: ((z: number) => number) | null;
+  /**
+   * out[0..3] = σ(z), σ'(z), σ''(z), σ'''(z) at once (the Taylor-mode passes' inner loop: one tanh or
+   * exp instead of four); out[2], out[3] NaN where d2f, d3f are null.
+   */
+  readonly series: (z: number, out: Float64Array) => void;
   /** Initialisation gain of the linear layer that feeds this activation (He: √2 for relu/gelu, LeCun: 1 otherwise). */
   readonly gain: number;
 }
@@ -56,8 +63,8 @@ function logistic(z: number): number {
 const GELU_C = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 
-const ACTIVATIONS: Record<ActivationName, Omit<ActivationLayer, 'kind' | 'name'>> = {
-  // tanh' = 1 − tanh², tanh'' = −2 tanh (1 − tanh²)
+const ACTIVATIONS: Record<ActivationName, Omit<ActivationLayer, 'kind' | 'name' | 'series'>> = {
+  // tanh' = 1 − tanh² = T, tanh'' = −2 tanh T, tanh''' = 4 tanh² T − 2 T²
   tanh: {
     f: Math.tanh,
     df: (z) => 1 - Math.tanh(z) ** 2,
@@ -65,15 +72,36 @@ const ACTIVATIONS: Record<ActivationName, Omit<ActivationLayer, 'kind' | 'name'>
       const t = Math.tanh(z);
       return -2 * t * (1 - t * t);
     },
+    d3f: (z) => {
+      const t = Math.tanh(z);
+      const T = 1 - t * t;
+      return 4 * t * t * T - 2 * T * T;
+    },
     gain: 1,
   },
   // relu' = 1 for z > 0, else 0 (the subgradient 0 is used at the kink z = 0); relu'' is not a function
   // biome-ignore lint/complexity/useMathMinMax: Math.max(z, 0) would keep a NaN; the ternary is the defined relu
-  relu: { f: (z) => (z > 0 ? z : 0), df: (z) => (z > 0 ? 1 : 0), d2f: null, gain: Math.SQRT2 },
-  // σ' = σ (1 − σ), σ'' = σ' (1 − 2σ)
-  sigmoid: { f: logistic, df: (z) => logistic(z) * logistic(-z), d2f: (z) => logistic(z) * logistic(-z) * (1 - 2 * logistic(z)), gain: 1 },
-  // softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^{−|z|}); softplus' = logistic, softplus'' = logistic'
-  softplus: { f: (z) => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))), df: logistic, d2f: (z) => logistic(z) * logistic(-z), gain: 1 },
+  relu: { f: (z) => (z > 0 ? z : 0), df: (z) => (z > 0 ? 1 : 0), d2f: null, d3f: null, gain: Math.SQRT2 },
+  // σ' = σ (1 − σ) = s, σ'' = s (1 − 2σ), σ''' = s (1 − 2σ)² − 2 s²
+  sigmoid: {
+    f: logistic,
+    df: (z) => logistic(z) * logistic(-z),
+    d2f: (z) => logistic(z) * logistic(-z) * (1 - 2 * logistic(z)),
+    d3f: (z) => {
+      const s = logistic(z) * logistic(-z);
+      const c = 1 - 2 * logistic(z);
+      return s * c * c - 2 * s * s;
+    },
+    gain: 1,
+  },
+  // softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^{−|z|}); softplus' = logistic, softplus'' = logistic', softplus''' = logistic''
+  softplus: {
+    f: (z) => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))),
+    df: logistic,
+    d2f: (z) => logistic(z) * logistic(-z),
+    d3f: (z) => logistic(z) * logistic(-z) * (1 - 2 * logistic(z)),
+    gain: 1,
+  },
   // gelu'(z) = ½ (1 + t) + ½ z (1 − t²) c (1 + 3·0.044715 z²), t = tanh(c (z + 0.044715 z³))
   gelu: {
     f: (z) => 0.5 * z * (1 + Math.tanh(GELU_C * (z + GELU_A * z * z * z))),
@@ -88,6 +116,19 @@ const ACTIVATIONS: Record<ActivationName, Omit<ActivationLayer, 'kind' | 'name'>
       const ddu = 6 * GELU_A * GELU_C * z;
       return (1 - t * t) * du + 0.5 * z * (1 - t * t) * (ddu - 2 * t * du * du);
     },
+    // gelu''' = T' u' + T u'' + ½ T (u'' − 2t u'²) + ½ z T' (u'' − 2t u'²) + ½ z T (u''' − 2 t' u'² − 4 t u' u''),
+    // T = 1 − t², t' = T u', T' = −2 t T u', u''' = 6·0.044715 c (d/dz of gelu'' above)
+    d3f: (z) => {
+      const t = Math.tanh(GELU_C * (z + GELU_A * z * z * z));
+      const T = 1 - t * t;
+      const du = GELU_C * (1 + 3 * GELU_A * z * z);
+      const ddu = 6 * GELU_A * GELU_C * z;
+      const dddu = 6 * GELU_A * GELU_C;
+      const dt = T * du;
+      const dT = -2 * t * T * du;
+      const e = ddu - 2 * t * du * du;
+      return dT * du + T * ddu + 0.5 * T * e + 0.5 * z * dT * e + 0.5 * z * T * (dddu - 2 * dt * du * du - 4 * t * du * ddu);
+    },
     gain: Math.SQRT2,
   },
 };
@@ -99,9 +140,43 @@ export function isActivationName(name: unknown): name is ActivationName {
 /** The names of the activations, in declaration order. */
 export const ACTIVATION_NAMES = Object.freeze(Object.keys(ACTIVATIONS) as ActivationName[]);
 
+// σ and its derivatives at once, sharing the one transcendental call: tanh and the logistic by their
+// closed forms above; gelu, relu and softplus through their separate functions.
+const SERIES: Partial<Record<ActivationName, (z: number, out: Float64Array) => void>> = {
+  tanh: (z, out) => {
+    const t = Math.tanh(z);
+    const T = 1 - t * t;
+    out[0] = t;
+    out[1] = T;
+    out[2] = -2 * t * T;
+    out[3] = 4 * t * t * T - 2 * T * T;
+  },
+  sigmoid: (z, out) => {
+    const p = logistic(z);
+    const s = p * logistic(-z);
+    const c = 1 - 2 * p;
+    out[0] = p;
+    out[1] = s;
+    out[2] = s * c;
+    out[3] = s * c * c - 2 * s * s;
+  },
+};
+
+function seriesOf(name: ActivationName): (z: number, out: Float64Array) => void {
+  const own = SERIES[name];
+  if (own) return own;
+  const { f, df, d2f, d3f } = ACTIVATIONS[name];
+  return (z, out) => {
+    out[0] = f(z);
+    out[1] = df(z);
+    out[2] = d2f ? d2f(z) : NaN;
+    out[3] = d3f ? d3f(z) : NaN;
+  };
+}
+
 /** The activation layer of that name (the one maker behind tanh(), relu(), …, and every name-driven builder). */
 export function activation(name: ActivationName): ActivationLayer {
-  return Object.freeze({ kind: 'activation' as const, name, ...ACTIVATIONS[name] });
+  return Object.freeze({ kind: 'activation' as const, name, ...ACTIVATIONS[name], series: seriesOf(name) });
 }
 
 /** tanh(z). */

@@ -13,10 +13,11 @@ import type { Sequential } from '../nn/sequential';
 import { checkNumber } from '../util/validate';
 import { checkCount, checkStateFor, checkStateHeader } from './common';
 import { FirstOrderOptimizer } from './first_order';
+import type { ResidualLoss } from './residual_loss';
 
 export interface AdamOptions {
-  /** Output family: 'gaussian', 'categorical' or 'bernoulli' (as for NaturalGradient). Required. */
-  loss: LossName;
+  /** Output family: 'gaussian', 'categorical' or 'bernoulli' (as for NaturalGradient), or a residual loss (residualLoss(): step() then takes no data). Required. */
+  loss: LossName | ResidualLoss;
   /** Step size. Default 1e-3. */
   lr?: number;
   /** Decay of the first moment, in [0, 1). Default 0.9. */

@@ -11,7 +11,9 @@ import { checkChainModel } from './chain';
 import { checkCount, checkOptimizerArgs, checkStateFor, checkStateHeader, checkStepArgs, runLocked } from './common';
 import type { StepProfile } from './exact';
 import { type NaturalGradientMethod, type NaturalGradientOptions, OPTION_NAMES, optionsSignature, resolveOptions } from './natural_options';
-import { batchOf, methodDirection, type NaturalStepInfo, type NaturalStepState, naturalStep } from './natural_step';
+import { batchOf, dataObjective, methodDirection, type NaturalStepInfo, type NaturalStepState, naturalStep, type StepObjective } from './natural_step';
+import { ResidualLoss } from './residual_loss';
+import { residualObjective } from './residual_step';
 
 export type { LevenbergMarquardtOptions } from './damping';
 export type { Assembly, Space, StepProfile } from './exact';
@@ -28,8 +30,8 @@ export type {
 export interface NaturalGradientState {
   type: 'NaturalGradient';
   version: 1;
-  /** The options, with `damping` the current λ. */
-  options: NaturalGradientOptions;
+  /** The options, with `damping` the current λ (loss 'residual' for a residual loss, which the state does not hold: pass it again). */
+  options: Omit<NaturalGradientOptions, 'loss'> & { loss: LossName | 'residual' };
   numParameters: number;
   /** Accepted steps so far. */
   steps: number;
@@ -56,7 +58,10 @@ export interface NaturalGradientState {
  */
 export class NaturalGradient<D extends Dtype = Dtype> {
   readonly model: Sequential<D>;
+  /** The output family's name ('gaussian' for a residual loss: ½ r² is its loss on r with target 0). */
   readonly loss: LossName;
+  /** The residual loss when the objective is one (residualLoss()), else null. */
+  readonly residual: ResidualLoss | null;
   readonly method: NaturalGradientMethod;
   readonly family: OutputFamily;
   private readonly options: NaturalGradientOptions;
@@ -65,8 +70,11 @@ export class NaturalGradient<D extends Dtype = Dtype> {
 
   constructor(model: Sequential<D>, options: NaturalGradientOptions) {
     const fn = 'NaturalGradient';
-    this.family = checkOptimizerArgs(fn, model, options, OPTION_NAMES);
+    const residual = (options as { loss?: unknown } | null)?.loss instanceof ResidualLoss ? (options.loss as ResidualLoss) : null;
+    this.family = checkOptimizerArgs(fn, model, residual ? { ...options, loss: 'gaussian' } : options, OPTION_NAMES);
     this.model = model;
+    this.residual = residual;
+    if (residual) residual.check(fn, model);
     this.loss = this.family.name;
     const settings = resolveOptions(fn, options);
     this.method = settings.method;
@@ -75,9 +83,9 @@ export class NaturalGradient<D extends Dtype = Dtype> {
         `${fn}: method '${this.method}' (the natural-chain-rule proposal) works on float32 models only; a float64 model takes method 'exact'`
       );
     if (this.method === 'chain') checkChainModel(model, fn);
-    this.options = { ...options, loss: this.loss };
+    this.options = { ...options, loss: residual ?? this.loss };
     const { family, method } = this;
-    this.st = { model, family, method, settings, workspace: { kernel: null }, previous: null, accepted: 0, profile: null };
+    this.st = { model, family, method, settings, workspace: { kernel: null }, previous: null, accepted: 0, searchK: 0, profile: null };
   }
 
   /** Timings and solver of the last direction() or accepted step() (see StepProfile; a rejected step leaves it as it was), null before the first. */
@@ -100,10 +108,13 @@ export class NaturalGradient<D extends Dtype = Dtype> {
     this.st.settings.config.damping = checkNumber('NaturalGradient', "'damping'", v, 0);
   }
 
-  /** n_θ [P] = (F_θ + λI)⁺ g_θ for x [batch, inDim], y (see the family); parameters untouched. */
-  direction(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): ArrayOf<D> {
+  /** n_θ [P] = (F_θ + λI)⁺ g_θ for x [batch, inDim], y (see the family) — or, with a residual loss, no arguments; parameters untouched. */
+  direction(): ArrayOf<D>;
+  direction(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): ArrayOf<D>;
+  direction(x?: ArrayOf<D>, y?: ArrayOf<D>, batch?: number): ArrayOf<D> {
+    if (this.residual) return this.residualDirection(x);
     this.checkArgs('direction', x, y, batch);
-    const res = runSync(methodDirection(this.st, batchOf(this.st, 'direction', this.model.params, x, y, batch)));
+    const res = runSync(methodDirection(this.st, batchOf(this.st, 'direction', this.model.params, x, y as Floats, batch as number)));
     this.st.profile = res.profile;
     return res.direction as ArrayOf<D>;
   }
@@ -116,18 +127,51 @@ export class NaturalGradient<D extends Dtype = Dtype> {
    * rejected at once with a reason, and θ, λ, the momentum, the step count and `profile` stay
    * bit-identical (a bad batch is no evidence about λ). See NaturalStepInfo and docs/optimizer.md.
    */
-  step(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): NaturalStepInfo {
-    this.checkArgs('step', x, y, batch);
-    return runSync(naturalStep(this.st, 'step', x, y, batch));
+  step(): NaturalStepInfo;
+  step(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): NaturalStepInfo;
+  step(x?: ArrayOf<D>, y?: ArrayOf<D>, batch?: number): NaturalStepInfo {
+    return runSync(naturalStep(this.st, 'step', this.objective('step', x, y, batch)));
   }
 
   /**
    * step() with every native call on the libuv pool; bit-identical to step(). The model is locked until
    * the promise settles (setParameters, step, direction and another stepAsync on it throw meanwhile).
    */
-  async stepAsync(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): Promise<NaturalStepInfo> {
-    this.checkArgs('stepAsync', x, y, batch);
-    return runLocked(this.model, 'NaturalGradient.stepAsync', naturalStep(this.st, 'stepAsync', x, y, batch));
+  async stepAsync(): Promise<NaturalStepInfo>;
+  async stepAsync(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): Promise<NaturalStepInfo>;
+  async stepAsync(x?: ArrayOf<D>, y?: ArrayOf<D>, batch?: number): Promise<NaturalStepInfo> {
+    const obj = this.objective('stepAsync', x, y, batch);
+    return runLocked(this.model, 'NaturalGradient.stepAsync', naturalStep(this.st, 'stepAsync', obj));
+  }
+
+  /** What step() minimises: the batch's loss under the family, or the residual loss (which takes no data). */
+  private objective(method: string, x: unknown, y: unknown, batch: unknown): StepObjective {
+    if (this.residual) {
+      this.model.checkUnlocked(`NaturalGradient.${method}`);
+      if (x !== undefined || y !== undefined || batch !== undefined)
+        throw new TypeError(
+          `NaturalGradient.${method}: the loss is a residual loss, which holds its own points: call ${method}() without data (loss.setPoints() changes them)`
+        );
+      return residualObjective(this.residual, this.model);
+    }
+    this.checkArgs(method, x, y, batch);
+    return dataObjective(this.st, x, y as Floats, batch as number);
+  }
+
+  /** direction() of a residual loss: stage 1 and one solve at the current λ. */
+  private residualDirection(x: unknown): ArrayOf<D> {
+    const obj = this.objective('direction', x, undefined, undefined);
+    const info = { loss: NaN } as NaturalStepInfo;
+    const st = this.st;
+    return runSync(
+      (function* (): Task<Floats> {
+        const sys = yield* obj.linearize(st, 'direction', info);
+        if ('reject' in sys) throw Object.assign(new RangeError(`NaturalGradient.direction: ${sys.reject}`), { code: 'ERR_NON_FINITE' });
+        const sol = yield* sys.solveAt(st.settings.config.damping, undefined);
+        st.profile = sys.profile(sol);
+        return sol.direction;
+      })()
+    ) as ArrayOf<D>;
   }
 
   /** Accepted steps so far. */
@@ -140,7 +184,7 @@ export class NaturalGradient<D extends Dtype = Dtype> {
     return {
       type: 'NaturalGradient',
       version: 1,
-      options: { ...this.options, lr: this.lr, damping: this.damping },
+      options: { ...this.options, loss: this.residual ? 'residual' : this.loss, lr: this.lr, damping: this.damping },
       numParameters: this.model.numParameters,
       steps: this.st.accepted,
       previous: this.st.previous ? encodeFloats(this.st.previous) : null,
@@ -155,7 +199,12 @@ export class NaturalGradient<D extends Dtype = Dtype> {
     const fn = 'NaturalGradient.loadState';
     checkStateFor(fn, this.model, state, 'NaturalGradient');
     const p = this.model.numParameters;
-    const probe = new NaturalGradient(this.model, state.options); // validates the options
+    if ((state.options?.loss === 'residual') !== (this.residual !== null))
+      throw new RangeError(
+        `${fn}: the state was saved ${state.options?.loss === 'residual' ? 'with' : 'without'} a residual loss, this optimizer has ${this.residual ? 'one' : 'none'}`
+      );
+    const options = (this.residual ? { ...state.options, loss: this.residual } : state.options) as NaturalGradientOptions;
+    const probe = new NaturalGradient(this.model, options); // validates the options
     const mine = this.signature();
     const theirs = probe.signature();
     if (mine !== theirs)
@@ -176,32 +225,47 @@ export class NaturalGradient<D extends Dtype = Dtype> {
   }
 
   /** A NaturalGradient on `model` from a state(). */
-  static fromState<D extends Dtype>(model: Sequential<D>, state: NaturalGradientState): NaturalGradient<D> {
+  static fromState<D extends Dtype>(model: Sequential<D>, state: NaturalGradientState, residual?: ResidualLoss): NaturalGradient<D> {
     checkStateHeader('NaturalGradient.fromState', state, 'NaturalGradient', 1);
-    const opt = new NaturalGradient(model, state.options);
+    if (state.options?.loss === 'residual' && !residual)
+      throw new TypeError("NaturalGradient.fromState: the state's loss is a residual loss: pass it as the third argument");
+    const opt = new NaturalGradient(model, (residual ? { ...state.options, loss: residual } : state.options) as NaturalGradientOptions);
     opt.loadState(state);
     return opt;
   }
 
   /** g_θ [P] = ∇_θ L = (1/N) Σ_i G_i g_i, by backpropagating g_i (one row per sample). */
-  gradient(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): ArrayOf<D> {
+  gradient(): ArrayOf<D>;
+  gradient(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): ArrayOf<D>;
+  gradient(x?: ArrayOf<D>, y?: ArrayOf<D>, batch?: number): ArrayOf<D> {
+    if (this.residual) {
+      this.objective('gradient', x, y, batch);
+      return toDtype(this.model.dtype, this.residual.gradient(this.model, this.model.params).grad) as ArrayOf<D>;
+    }
     this.checkArgs('gradient', x, y, batch);
     const { model, family } = this;
+    const [yb, n] = [y as Floats, batch as number];
     const k = model.outDim;
     return runSync(
       (function* (): Task<Floats> {
-        const trace = yield* model.forwardTask(model.params, x, batch);
-        const seeds = toDtype(model.dtype, gradients(family, trace.eta, y, batch, k)); // row i = g_iᵀ
+        const trace = yield* model.forwardTask(model.params, x, n);
+        const seeds = toDtype(model.dtype, gradients(family, trace.eta, yb, n, k)); // row i = g_iᵀ
         const bs = yield* outputJacobians(model, model.params, trace, seeds, 1);
-        return yield* contract(model, trace, bs, new Float64Array(batch).fill(1 / batch), 1, zeros(model.dtype, model.numParameters));
+        return yield* contract(model, trace, bs, new Float64Array(n).fill(1 / n), 1, zeros(model.dtype, model.numParameters));
       })()
     ) as ArrayOf<D>;
   }
 
   /** L = (1/N) Σ ℓ_i at the current parameters. */
-  lossAt(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): number {
+  lossAt(): number;
+  lossAt(x: ArrayOf<D>, y: ArrayOf<D>, batch: number): number;
+  lossAt(x?: ArrayOf<D>, y?: ArrayOf<D>, batch?: number): number {
+    if (this.residual) {
+      this.objective('lossAt', x, y, batch);
+      return this.residual.evaluate(this.model, this.model.params).loss;
+    }
     this.checkArgs('lossAt', x, y, batch);
-    return meanLoss(this.family, this.model.forward(x, batch), y, batch, this.model.outDim);
+    return meanLoss(this.family, this.model.forward(x, batch as number), y as Floats, batch as number, this.model.outDim);
   }
 
   private checkArgs(method: string, x: unknown, y: unknown, batch: unknown): asserts x is Floats {

@@ -2,6 +2,7 @@
 // of the exact solve where the method has none (and the constructor does the same for JavaScript
 // callers), and their resolution into the settings a step runs with.
 import type { LossName } from '../distributions';
+import type { ResidualLoss } from './residual_loss';
 import type { Precision } from '../linalg';
 import { checkCount, checkNumber, describe } from '../util/validate';
 import { type DampingRule, dampingRule, type LevenbergMarquardtOptions } from './damping';
@@ -20,8 +21,12 @@ export type NaturalGradientMethod = 'exact' | 'per-sample' | 'chain';
 
 /** The options every method takes. */
 export interface CommonNaturalGradientOptions {
-  /** Output family: 'gaussian' (η = mean), 'categorical' (η = logits), 'bernoulli' (η = logit). Required. */
-  loss: LossName;
+  /**
+   * Output family: 'gaussian' (η = mean), 'categorical' (η = logits), 'bernoulli' (η = logit) — or a
+   * residual loss of point sets (residualLoss(): physics-informed fits; step() then takes no data and
+   * solves the Gauss–Newton system of the residuals, ENGD). Required.
+   */
+  loss: LossName | ResidualLoss;
   /** Step size; θ ← θ − lr·n_θ. Default 1. */
   lr?: number;
   /**
@@ -39,6 +44,12 @@ export interface CommonNaturalGradientOptions {
   maxStepNorm?: number;
   /** Trust region on the predicted KL divergence: ½ ΔᵀF_θΔ ≤ maxKL (the step is scaled down to it). Default none. */
   maxKL?: number;
+  /**
+   * Line search along the direction, as in ENGD (Müller & Zeinhofer 2023): after the trial at lr, the
+   * step is halved while the loss keeps falling, lr·2⁻ᵏ, up to this many halvings (true: 30). Costs one
+   * loss evaluation per halving tried. Default false.
+   */
+  lineSearch?: boolean | number;
 }
 
 /** method 'exact' (the default) and the settings of its solve. */
@@ -90,7 +101,7 @@ export interface ProposalNaturalGradientOptions extends CommonNaturalGradientOpt
 
 export type NaturalGradientOptions = ExactNaturalGradientOptions | ProposalNaturalGradientOptions;
 
-const COMMON_NAMES = ['loss', 'lr', 'damping', 'method', 'adaptive', 'maxStepNorm', 'maxKL'] as const;
+const COMMON_NAMES = ['loss', 'lr', 'damping', 'method', 'adaptive', 'maxStepNorm', 'maxKL', 'lineSearch'] as const;
 const EXACT_NAMES = ['momentum', 'precision', 'rcond', 'space', 'assembly', 'maxMemory', 'solver', 'tolerance', 'maxIterations', 'sketchRank'] as const;
 /** Every option name (an unknown one is refused). */
 export const OPTION_NAMES: readonly string[] = [...COMMON_NAMES, ...EXACT_NAMES];
@@ -107,6 +118,8 @@ export interface ResolvedOptions {
   mu: number;
   maxStepNorm: number | undefined;
   maxKL: number | undefined;
+  /** The line search's most halvings (0: none). */
+  lineSearch: number;
 }
 
 function oneOf<T extends string>(fn: string, name: string, v: unknown, allowed: readonly T[], dflt: T): T {
@@ -147,7 +160,15 @@ export function resolveOptions(fn: string, options: NaturalGradientOptions): Res
     mu,
     maxStepNorm: optional('maxStepNorm', options.maxStepNorm),
     maxKL: optional('maxKL', options.maxKL),
+    lineSearch: lineSearchHalvings(fn, options.lineSearch),
   };
+}
+
+function lineSearchHalvings(fn: string, v: unknown): number {
+  if (v === undefined || v === false) return 0;
+  if (v === true) return 30;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 1074) return v;
+  throw new RangeError(`${fn}: option 'lineSearch' must be a boolean or a number of halvings 0…1074, got ${describe(v)}`);
 }
 
 /** The resolved settings that a saved state must share to be loaded (all but lr and λ). */
@@ -168,5 +189,6 @@ export function optionsSignature(loss: LossName, r: ResolvedOptions): string {
     momentum: r.mu,
     maxStepNorm: r.maxStepNorm ?? null,
     maxKL: r.maxKL ?? null,
+    lineSearch: r.lineSearch,
   });
 }

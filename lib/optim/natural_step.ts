@@ -67,16 +67,32 @@ export interface NaturalStepState {
   previous: Floats | null;
   /** Accepted steps so far. */
   accepted: number;
+  /** The line search's last accepted length lr·2⁻ᵏ: k, where the next search starts (0 before the first). */
+  searchK: number;
   /** Timings and solver of the last direction() or accepted step(), null before the first. */
   profile: StepProfile | null;
 }
 
 /** A step's λ-independent part (stage 1) and how to solve it at any λ. */
-interface StepSystem {
-  lin: Linearization;
+export interface StepSystem {
+  /** The batch's linearisation (a data objective; none for a residual loss). */
+  lin?: Linearization;
   sys: ExactSystem | undefined;
   solveAt: (lambda: number, momentum: MomentumTerm | undefined) => Task<ExactSolution>;
   profile: (sol: ExactSolution) => StepProfile;
+}
+
+/**
+ * What a step minimises: the family's loss on a batch of data (dataObjective) or a residual loss
+ * (./residual_step.ts). The stages below are the same for both.
+ */
+export interface StepObjective {
+  /** Stage 1 at the model's θ: the λ-independent system with L(θ) in info.loss, or why the step is rejected at once. */
+  linearize(st: NaturalStepState, method: string, info: NaturalStepInfo): Task<StepSystem | { reject: string }>;
+  /** L at parameters θ (a trial). */
+  lossAt(theta: Floats): Task<number>;
+  /** The reason for a rejection on a non-finite value (`what`), in the objective's terms. */
+  failure(what: string, system: StepSystem): string;
 }
 
 /** One attempt's outcome (stage 2): the solution, its direction n, the trust region's s, θ − lr·s·n and its loss. */
@@ -118,7 +134,7 @@ export function methodDirection(st: NaturalStepState, b: StepBatch, cfg: ExactCo
  *   step count and the profile stay bit-identical. (After finite increases on earlier attempts of
  *   the same call, those increases are the evidence, and λ is raised for them as above.)
  */
-export function* naturalStep(st: NaturalStepState, method: string, x: Floats, y: Floats, batch: number): Task<NaturalStepInfo> {
+export function* naturalStep(st: NaturalStepState, method: string, obj: StepObjective): Task<NaturalStepInfo> {
   const { rule } = st.settings;
   let lambda = st.settings.config.damping;
   const info: NaturalStepInfo = {
@@ -152,7 +168,7 @@ export function* naturalStep(st: NaturalStepState, method: string, x: Floats, y:
     return info;
   };
   // Stage 1, once: the λ-independent part (a retry with more damping costs one solve and one forward pass).
-  const system = yield* linearizeStep(st, method, x, y, batch, info);
+  const system = yield* obj.linearize(st, method, info);
   if ('reject' in system) return rejectAtOnce(system.reject);
   let momentum: MomentumTerm | undefined = st.settings.mu > 0 && st.previous ? { mu: st.settings.mu, previous: st.previous } : undefined;
   const retries = rule ? rule.maxRetries : 0;
@@ -162,7 +178,7 @@ export function* naturalStep(st: NaturalStepState, method: string, x: Floats, y:
     info.rho = info.predicted = info.trialLoss = NaN;
     info.scale = 1;
     // Stage 2: the direction at λ and its trial
-    const trial = yield* trialStep(st, system, lambda, momentum, x, y, batch, info);
+    const trial = yield* trialStep(st, obj, system, lambda, momentum, info);
     if ('reject' in trial) return rejectAtOnce(trial.reject);
     // Stage 3: Levenberg–Marquardt — a finite increase is evidence for more damping
     if (rule && trial.after > info.loss) {
@@ -183,6 +199,15 @@ function* solveRecorded(st: NaturalStepState, sys: ExactSystem, lambda: number, 
   const sol = yield* solveExact(sys, lambda, st.settings.config, momentum);
   recordCg(st.workspace, sol, st.settings.config);
   return sol;
+}
+
+/** The family's loss on the batch x [batch, inDim], y, for the optimizer state st. */
+export function dataObjective(st: NaturalStepState, x: Floats, y: Floats, batch: number): StepObjective {
+  return {
+    linearize: (s, method, info) => linearizeStep(s, method, x, y, batch, info),
+    lossAt: (theta) => lossTask(st.model, st.family, theta, x, y, batch),
+    failure: (what, system) => batchFailure(st.model, what, x, batch, system.lin, system.sys),
+  };
 }
 
 /**
@@ -223,64 +248,104 @@ function* linearizeStep(
  * A step's stage 2, one attempt at damping λ: the direction n (checked finite), the trust region's
  * factor s, the predicted decrease, θ − lr·s·n (checked finite) and the loss there, with ρ; or the
  * reason the step is rejected at once. Fills info's scale, predicted, trialLoss and rho as it goes.
+ * With the line search (option lineSearch), the step length is then halved while the loss keeps
+ * falling: lr·s·2⁻ᵏ for k = 1, 2, … up to lineSearch halvings, the trial the last that improved on the
+ * one before (the best of ENGD's grid lr·2⁻ᵏ where the loss along n is unimodal, at a fraction of
+ * its evaluations); a non-finite loss at the full step counts as +∞ there instead of rejecting it.
  */
 function* trialStep(
   st: NaturalStepState,
+  obj: StepObjective,
   system: StepSystem,
   lambda: number,
   momentum: MomentumTerm | undefined,
-  x: Floats,
-  y: Floats,
-  batch: number,
   info: NaturalStepInfo
 ): Task<StepTrial | { reject: string }> {
-  const { model, family } = st;
+  const { model } = st;
   const theta = model.params;
   let sol: ExactSolution;
   try {
     sol = yield* system.solveAt(lambda, momentum);
   } catch (e) {
     const reason = rejectionOrThrow(e);
-    return { reject: batchFailure(st.model, reason, x, batch, system.lin, system.sys) };
+    return { reject: obj.failure(reason, system) };
   }
   const t0 = performance.now();
   const n = sol.direction;
   const s = stepScale(st.settings.lr, n, sol.nFn, st.settings.maxStepNorm, st.settings.maxKL); // the trust region (./trust_region.ts)
-  const eff = st.settings.lr * s;
-  const trial = zerosLike(theta);
-  const { bad: badT, distance } = stepFrom(theta, n, eff, trial); // θ − lr·s·n, in one pass
-  if (badT >= 0) {
+  // With the line search, lengths lr·s·2⁻ᵏ for k = 0 … lineSearch, starting from the k it took last
+  // (st.searchK) and moving towards longer steps while the loss falls there, else towards shorter ones
+  // while it falls: the best of ENGD's grid where the loss along n is unimodal, in 2–3 evaluations
+  // instead of its 31. A non-finite trial or loss counts as +∞ there instead of rejecting the step.
+  const search = st.settings.lineSearch;
+  const k0 = search > 0 ? Math.min(st.searchK, search) : 0;
+  const at = (k: number) => {
+    const e = st.settings.lr * s * 2 ** -k;
+    const t = zerosLike(theta);
+    const r = stepFrom(theta, n, e, t); // θ − lr·s·2⁻ᵏ·n, in one pass
+    return { k, e, t, bad: r.bad, distance: r.distance, a: Infinity };
+  };
+  let best = at(k0);
+  if (best.bad >= 0) {
     // a non-finite direction entry makes its trial entry non-finite too: the direction is named first
     const bad = firstNonFinite(n);
     if (bad >= 0)
+      return { reject: obj.failure(`the natural-gradient direction is not finite (its entry for ${parameterName(model, bad)} is ${n[bad]})`, system) };
+    if (search === 0)
       return {
-        reject: batchFailure(
-          st.model,
-          `the natural-gradient direction is not finite (its entry for ${parameterName(model, bad)} is ${n[bad]})`,
-          x,
-          batch,
-          system.lin,
-          system.sys
-        ),
+        reject:
+          `the updated parameter ${best.bad} would be ${best.t[best.bad]} (${parameterName(model, best.bad)}: lr·s = ${best.e.toPrecision(3)} ` +
+          `times its direction entry ${n[best.bad].toPrecision(3)} overflows ${model.dtype})`,
       };
-    return {
-      reject:
-        `the updated parameter ${badT} would be ${trial[badT]} (${parameterName(model, badT)}: lr·s = ${eff.toPrecision(3)} ` +
-        `times its direction entry ${n[badT].toPrecision(3)} overflows float32)`,
+  }
+  info.scale = s * 2 ** -k0;
+  info.predicted = predictedDecrease(best.e, sol.gn, sol.nFn); // the quadratic model (./damping.ts)
+  if (best.bad < 0) {
+    try {
+      best.a = info.trialLoss = yield* obj.lossAt(best.t);
+    } catch (e) {
+      const reason = rejectionOrThrow(e);
+      if (search === 0) return { reject: overshoot(reason, info.loss) };
+      best.a = Infinity;
+    }
+  }
+  if (search > 0) {
+    const lossOf = function* (k: number) {
+      const c = at(k);
+      if (c.bad < 0) {
+        try {
+          c.a = yield* obj.lossAt(c.t);
+        } catch {
+          c.a = Infinity;
+        }
+      }
+      if (!Number.isFinite(c.a)) c.a = Infinity;
+      return c;
     };
+    if (!Number.isFinite(best.a)) best.a = Infinity;
+    let dir = 1;
+    if (best.k > 0) {
+      const longer = yield* lossOf(best.k - 1);
+      if (longer.a < best.a) {
+        best = longer;
+        dir = -1;
+      }
+    }
+    for (let k = best.k + dir; k >= 0 && k <= search; k += dir) {
+      const next = yield* lossOf(k);
+      if (next.a < best.a) best = next;
+      else if (Number.isFinite(best.a)) break; // the loss stopped falling
+    }
+    st.searchK = best.k;
+    info.scale = s * 2 ** -best.k;
+    info.predicted = predictedDecrease(best.e, sol.gn, sol.nFn);
+    info.trialLoss = best.a;
   }
-  info.scale = s;
-  info.predicted = predictedDecrease(eff, sol.gn, sol.nFn); // the quadratic model (./damping.ts)
-  let after: number;
-  try {
-    after = info.trialLoss = yield* lossTask(model, family, trial, x, y, batch);
-  } catch (e) {
-    const reason = rejectionOrThrow(e);
-    return { reject: overshoot(reason, info.loss) };
-  }
+  const { t: trial, distance, a: after } = best;
+  const scale = s * 2 ** -best.k;
   info.rho = reductionRatio(info.loss - after, info.predicted);
   if (!Number.isFinite(after)) return { reject: overshoot(`the loss after the step would be ${after}`, info.loss) };
-  return { sol, n, s, trial, distance, after, t0 };
+  return { sol, n, s: scale, trial, distance, after, t0 };
 }
 
 /**

@@ -12,11 +12,11 @@
 // Both are linear in c (v), so the forms agree up to float32 rounding. By seeds costs one more gemm per
 // layer on N rows and saves the N·r·width multiply-adds of the by-layer form; at r = 9 (categorical,
 // 10 classes) that is 1.2 M multiply-adds of 1.6 M for 784-256-256-10 at N = 256.
-import { type Floats, zerosLike } from '../util/floats';
+import { type Floats, toDtype, zerosLike } from '../util/floats';
 import { contract, outputJacobians, outputTangents } from '../nn/jacobian';
 import { linearForward } from '../nn/layers';
 import type { Sequential, Trace } from '../nn/sequential';
-import type { Task } from '../task';
+import { gemmT, type Task } from '../task';
 
 /** What the products read: the model at θ, the forward pass, the seeds s_(i,m) [N·r, k] (unconsumed) and their backpropagation. */
 export interface SeededBatch {
@@ -28,11 +28,17 @@ export interface SeededBatch {
   /** [N·r, k]: row (i, m) is column m of L_i. */
   readonly seeds: Floats;
   readonly r: number;
+  /**
+   * S itself [P, M] row-major, for a system that has no layer factors (a residual loss: ./residual_step.ts);
+   * the products are then gemms with it, and trace, bs and seeds are not read.
+   */
+  readonly dense?: Floats;
 }
 
 /** out [P] = S c for c [N·r]. */
 export function* sTimes(b: SeededBatch, c: ArrayLike<number>, out: Floats): Task<Floats> {
   const { model, theta, trace, bs, seeds, r } = b;
+  if (b.dense) return yield* gemmT(b.dense, toDtype(model.dtype, c), model.numParameters, 1, b.dense.length / model.numParameters, { out });
   if (r === 1) return yield* contract(model, trace, bs, c, 1, out);
   const { n } = trace;
   const k = model.outDim;
@@ -44,6 +50,10 @@ export function* sTimes(b: SeededBatch, c: ArrayLike<number>, out: Floats): Task
 /** Sᵀv [N·r] (float64) for v [P] laid out like θ. */
 export function* sTransposeTimes(b: SeededBatch, v: Floats): Task<Float64Array> {
   const { model, theta, trace, bs, seeds, r } = b;
+  if (b.dense) {
+    const P = model.numParameters;
+    return Float64Array.from(yield* gemmT(b.dense, v, b.dense.length / P, 1, P, { transA: true }));
+  }
   if (r === 1) return yield* byLayerTranspose(model, trace, bs, r, v);
   const { n } = trace;
   const k = model.outDim;

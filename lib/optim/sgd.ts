@@ -10,10 +10,11 @@ import type { Sequential } from '../nn/sequential';
 import { checkNumber, describe } from '../util/validate';
 import { checkCount, checkStateFor, checkStateHeader } from './common';
 import { FirstOrderOptimizer } from './first_order';
+import type { ResidualLoss } from './residual_loss';
 
 export interface SGDOptions {
-  /** Output family: 'gaussian', 'categorical' or 'bernoulli'. Required. */
-  loss: LossName;
+  /** Output family: 'gaussian', 'categorical' or 'bernoulli' (as for NaturalGradient), or a residual loss (residualLoss(): step() then takes no data). Required. */
+  loss: LossName | ResidualLoss;
   /** Step size. Default 0.01. */
   lr?: number;
   /** μ ∈ [0, 1). Default 0 (plain gradient descent). */
