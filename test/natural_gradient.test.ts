@@ -106,7 +106,9 @@ describe('options and arguments', () => {
     for (const method of ['per-sample', 'chain'] as const) {
       // @ts-expect-error precision is an option of method 'exact' only (ExactNaturalGradientOptions)
       expect(() => new NaturalGradient(model, { loss: 'gaussian', method, precision: 'float64' })).toThrow(
-        new RegExp(`option 'precision' needs method 'exact' \\(method '${method}' takes only loss, lr, damping, method, adaptive, maxStepNorm, maxKL, lineSearch\\)`)
+        new RegExp(
+          `option 'precision' needs method 'exact' \\(method '${method}' takes only loss, lr, damping, method, adaptive, maxStepNorm, maxKL, lineSearch\\)`
+        )
       );
       for (const [name, value] of Object.entries({ momentum: 0.5, rcond: 1e-6, space: 'kernel', assembly: 'dense', maxMemory: 1e9 })) {
         expect(() => new NaturalGradient(model, { loss: 'gaussian', method, [name]: value } as never)).toThrow(

@@ -20,7 +20,7 @@ function points(n: number, d: number, seed: number): Float64Array {
 /** Checks S (from linearize) column by column against central differences of r(θ) (from evaluate). */
 function checkRows(loss: ResidualLoss, model: ReturnType<typeof sequential>, weights: number[], sizes: number[]) {
   const theta = model.getParameters() as Float64Array;
-  const { s, u, m, loss: L } = loss.linearize(model, theta);
+  const { st: s, u, m, loss: L } = loss.linearize(model, theta);
   const P = theta.length;
   const { r, loss: L2 } = loss.evaluate(model, theta);
   expect(L).toBeCloseTo(L2, 14);
@@ -40,7 +40,7 @@ function checkRows(loss: ResidualLoss, model: ReturnType<typeof sequential>, wei
     const rm = loss.evaluate(model, a).r;
     for (let j = 0; j < m; j++) {
       const fd = (scale[j] * (rp[j] - rm[j])) / (2 * h);
-      err = Math.max(err, Math.abs(fd - s[p * m + j]));
+      err = Math.max(err, Math.abs(fd - s[j * P + p]));
       big = Math.max(big, Math.abs(fd));
     }
   }
@@ -93,15 +93,15 @@ describe('residual losses', () => {
       { name: 'boundary', points: Float64Array.from([0, 1]), residual: ({ u }) => u[0], weight: 10 },
     ]);
     const theta = model.getParameters();
-    const { s, u, m } = loss.linearize(model, theta);
+    const { st: s, u, m } = loss.linearize(model, theta);
     const P = theta.length;
     // g = (1/M) S u;  n = (S Sᵀ/M + λI)⁻¹ g
-    const g = matmul64(s, u, P, 1, m).map((v) => v / m);
+    const g = matmul64(s, u, P, 1, m, true).map((v) => v / m);
     const { grad, loss: L } = loss.gradient(model, theta);
     expect(relErr(grad, g)).toBeLessThan(1e-13);
     expect(L).toBeCloseTo(loss.evaluate(model, theta).loss, 13);
     const lambda = 1e-6;
-    const F = matmul64(s, s, P, P, m, false, true).map((v, i) => v / m + (i % (P + 1) === 0 ? lambda : 0));
+    const F = matmul64(s, s, P, P, m, true, false).map((v, i) => v / m + (i % (P + 1) === 0 ? lambda : 0));
     const n64 = choleskySolve64(F, P, g);
     for (const options of [{ space: 'parameter' as const }, { space: 'kernel' as const }, { solver: 'cg' as const, tolerance: 1e-12, maxIterations: 2000 }]) {
       const opt = new NaturalGradient(model, { loss, damping: lambda, ...options });

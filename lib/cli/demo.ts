@@ -1,6 +1,6 @@
 // natgrad demo — the README's main job: NGD vs Adam vs SGD on built-in data.
 //
-//   natgrad demo [--only mnist|sinc] [--svg FILE] [--json FILE] [--time-scale F] [--quick]
+//   natgrad demo [--only mnist|sinc|sinc64] [--svg FILE] [--json FILE] [--time-scale F] [--quick]
 //
 // Two problems (lib/demo/problems.ts): MNIST digits with an MLP 784-128-10, and the sin(10x)/(10x)
 // regression with a 1-20-20-1 tanh MLP. For each optimizer a small learning-rate sweep, then its best
@@ -16,7 +16,7 @@ import { Progress } from './progress';
 import { helpText, parseArgs, type OptionSpec } from './args';
 
 const SPEC: Record<string, OptionSpec> = {
-  only: { kind: 'choice', choices: ['mnist', 'sinc'], help: 'run one problem only' },
+  only: { kind: 'choice', choices: ['mnist', 'sinc', 'sinc64'], help: 'run one problem only' },
   svg: { kind: 'string', help: 'where to write the curves (default natgrad-demo.svg)' },
   json: { kind: 'string', help: 'also write every run (curves, sweeps) as JSON' },
   'time-scale': { kind: 'number', min: 0, strict: true, help: 'multiply the MNIST time budgets (default 1)' },
@@ -24,14 +24,16 @@ const SPEC: Record<string, OptionSpec> = {
   help: { kind: 'flag', help: 'this help' },
 };
 
-export const DEMO_USAGE = `usage: natgrad demo [--only mnist|sinc] [--svg FILE] [--json FILE] [--time-scale F] [--quick]`;
+export const DEMO_USAGE = `usage: natgrad demo [--only mnist|sinc|sinc64] [--svg FILE] [--json FILE] [--time-scale F] [--quick]`;
 
 /** The demo's problems for the options. */
 export function demoProblems(o: { only?: string; quick?: boolean; timeScale?: number }): Problem[] {
   const out: Problem[] = [];
-  if (o.only !== 'sinc')
+  if (o.only !== 'sinc' && o.only !== 'sinc64')
     out.push(o.quick ? mnistProblem({ train: 1000, test: 500, timeScale: 0.1 * (o.timeScale ?? 1) }) : mnistProblem({ timeScale: o.timeScale }));
-  if (o.only !== 'mnist') out.push(o.quick ? sincProblem({ steps: 20, firstOrderFactor: 5 }) : sincProblem());
+  if (o.only !== 'mnist' && o.only !== 'sinc64') out.push(o.quick ? sincProblem({ steps: 20, firstOrderFactor: 5 }) : sincProblem());
+  if (o.only !== 'mnist' && o.only !== 'sinc')
+    out.push(o.quick ? sincProblem({ steps: 20, firstOrderFactor: 5, dtype: 'float64' }) : sincProblem({ dtype: 'float64' }));
   return out;
 }
 

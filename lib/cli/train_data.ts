@@ -81,7 +81,7 @@ export function builtin(name: string): Data {
     yt[i] = t === 0 ? 1 : Math.sin(10 * t) / (10 * t);
   }
   return {
-    train: { x: tr.x, y: tr.y, n: 200, inDim: 1 },
+    train: { x: tr.x as Float32Array, y: tr.y as Float32Array, n: 200, inDim: 1 }, // sincData is float32 by default
     test: { x: xt, y: yt, n: 199, inDim: 1 },
     loss: 'gaussian',
     outDim: 1,

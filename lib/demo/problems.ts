@@ -14,6 +14,9 @@
 //     gaussian loss, full batch. A smooth curve that a small tanh MLP can fit almost exactly, but whose
 //     Gauss–Newton matrix has eigenvalues spread over many decades: gradient steps crawl along the
 //     small ones. Budgets are in steps: NGD gets 200, Adam and SGD ten times as many.
+//  3. sinc in float64: the same fit with a float64 model, NGD given 1,000 steps and the
+//     Levenberg–Marquardt floor λ_min = 1e-14, Adam and SGD ten times as many steps: how far below 1e-8
+//     the exact step goes once float32's rounding no longer limits it (float32 stalls near 2e-9).
 import { linear, relu, sequential, tanh } from '../nn';
 import type { Sequential } from '../nn/sequential';
 import type { LossName } from '../distributions';
@@ -22,6 +25,7 @@ import { loadMnist } from '../data/mnist';
 import { sincData } from './sinc';
 import type { Dataset } from '../data/dataset';
 import type { Budget, OptimizerName } from '../train/trainer';
+import { zeros } from '../util/floats';
 
 export interface Contender {
   optimizer: OptimizerName;
@@ -97,34 +101,45 @@ export interface SincProblemOptions {
   steps?: number;
   /** Default 10. */
   firstOrderFactor?: number;
+  /** 'float64': the float64 problem (model, data; NGD's λ floor 1e-14). Default 'float32'. */
+  dtype?: 'float32' | 'float64';
 }
 
 export function sincProblem(o: SincProblemOptions = {}): Problem {
+  const f64 = o.dtype === 'float64';
   const n = o.n ?? 200;
-  const steps = o.steps ?? 200;
+  const steps = o.steps ?? (f64 ? 1000 : 200);
   const fo = steps * (o.firstOrderFactor ?? 10);
-  const tr = sincData(n);
+  const tr = sincData(n, o.dtype);
   // test points: midpoints of the training grid
-  const xt = new Float32Array(n - 1),
-    yt = new Float32Array(n - 1);
+  const xt = zeros(o.dtype ?? 'float32', n - 1),
+    yt = zeros(o.dtype ?? 'float32', n - 1);
   for (let i = 0; i < n - 1; i++) {
     const t = (tr.x[i] + tr.x[i + 1]) / 2;
     xt[i] = t;
     yt[i] = t === 0 ? 1 : Math.sin(10 * t) / (10 * t);
   }
   return {
-    name: 'sinc',
-    title: `sin(10x)/(10x) regression (${n} points, test: ${n - 1} midpoints)`,
+    name: f64 ? 'sinc64' : 'sinc',
+    title: `sin(10x)/(10x) regression${f64 ? ' in float64' : ''} (${n} points, test: ${n - 1} midpoints)`,
     loss: 'gaussian',
-    model: () => sequential([linear(1, 20), tanh(), linear(20, 20), tanh(), linear(20, 1)], { seed: 0 }),
-    modelText: 'MLP 1-20-20-1 tanh, gaussian, full batch',
+    model: () => sequential([linear(1, 20), tanh(), linear(20, 20), tanh(), linear(20, 1)], { seed: 0, dtype: o.dtype ?? 'float32' }),
+    modelText: `MLP 1-20-20-1 tanh, gaussian, full batch${f64 ? ', float64' : ''}`,
     train: { x: tr.x, y: tr.y, n, inDim: 1 },
     test: { x: xt, y: yt, n: n - 1, inDim: 1 },
     contenders: [
-      { optimizer: 'ngd', batch: n, lrs: [1], damping: 1e-3, budget: { steps }, evalEvery: Math.max(1, Math.round(steps / 100)) },
+      {
+        optimizer: 'ngd',
+        batch: n,
+        lrs: [1],
+        damping: 1e-3,
+        ...(f64 ? { ngd: { adaptive: { min: 1e-14 } } } : {}),
+        budget: { steps },
+        evalEvery: Math.max(1, Math.round(steps / 100)),
+      },
       { optimizer: 'adam', batch: n, lrs: [3e-3, 1e-2, 3e-2], budget: { steps: fo }, evalEvery: Math.max(1, Math.round(fo / 200)) },
       { optimizer: 'sgd', batch: n, lrs: [0.1, 0.3], momentum: 0.9, budget: { steps: fo }, evalEvery: Math.max(1, Math.round(fo / 200)) },
     ],
-    mseTargets: [1e-4, 1e-8],
+    mseTargets: f64 ? [1e-8, 1e-10] : [1e-4, 1e-8],
   };
 }

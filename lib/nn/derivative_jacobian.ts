@@ -21,8 +21,8 @@ import type { Floats } from '../util/floats';
 import type { TaylorPass } from './derivatives';
 import type { Structure } from './structure';
 
-/** Where the per-sample gradients go: columns col0 + i of S [P, M] row-major, or their sum into grad [P]. */
-export type GradientSink = { s: Floats; m: number; col0: number } | { grad: Float64Array };
+/** Where the per-sample gradients go: rows row0 + i of Sᵀ [M, P] row-major (one per sample, zeroed), or their sum into grad [P]. */
+export type GradientSink = { st: Floats; row0: number } | { grad: Float64Array };
 
 /**
  * The backward pass of `pass` (n samples) from the seeds seedRows [N·R, k] — rows (i, 0) ū_i, (i, 1 + j)
@@ -48,7 +48,7 @@ export function taylorBackward(model: Structure, pass: TaylorPass, n: number, se
         for (let q = 0; q < outF * inF; q++) sink.grad[slot.wOffset + q] += gw[q];
         for (let i = 0; i < n; i++) for (let o = 0; o < outF; o++) sink.grad[slot.bOffset + o] += adj[i * R * outF + o];
       } else {
-        perSampleWeights(adj, x, n, R, inF, outF, slot.wOffset, slot.bOffset, sink);
+        perSampleWeights(adj, x, n, R, inF, outF, slot.wOffset, slot.bOffset, model.numParameters, sink);
       }
       if (l > 0) adj = gemm(adj, theta.subarray(slot.wOffset, slot.wOffset + outF * inF), n * R, inF, outF); // h̄ = z̄ W
       width = inF;
@@ -97,7 +97,10 @@ export function taylorBackward(model: Structure, pass: TaylorPass, n: number, se
   }
 }
 
-/** S's columns for one linear layer: W̄_i[o, c] = Σ_t z̄_(i,t,o) h_(i,t,c), b̄_i[o] = z̄_(i,value,o). */
+/**
+ * One linear layer's part of each sample's row of Sᵀ: W̄_i[o, c] = Σ_t z̄_(i,t,o) h_(i,t,c) (added, row by
+ * row of the sample: both operands read contiguously), b̄_i[o] = z̄_(i,value,o).
+ */
 function perSampleWeights(
   adj: Float64Array,
   x: Float64Array,
@@ -107,21 +110,22 @@ function perSampleWeights(
   outF: number,
   wOff: number,
   bOff: number,
-  sink: { s: Floats; m: number; col0: number }
+  P: number,
+  sink: { st: Floats; row0: number }
 ): void {
-  const { s, m, col0 } = sink;
-  for (let o = 0; o < outF; o++) {
-    for (let c = 0; c < inF; c++) {
-      const row = (wOff + o * inF + c) * m + col0;
-      for (let i = 0; i < n; i++) {
-        let acc = 0;
-        const a0 = i * R * outF + o;
-        const x0 = i * R * inF + c;
-        for (let t = 0; t < R; t++) acc += adj[a0 + t * outF] * x[x0 + t * inF];
-        s[row + i] = acc;
+  const { st, row0 } = sink;
+  for (let i = 0; i < n; i++) {
+    const row = (row0 + i) * P;
+    for (let t = 0; t < R; t++) {
+      const a0 = (i * R + t) * outF;
+      const x0 = (i * R + t) * inF;
+      for (let o = 0; o < outF; o++) {
+        const a = adj[a0 + o];
+        if (a === 0) continue;
+        const w = row + wOff + o * inF;
+        for (let c = 0; c < inF; c++) st[w + c] += a * x[x0 + c];
       }
     }
-    const brow = (bOff + o) * m + col0;
-    for (let i = 0; i < n; i++) s[brow + i] = adj[i * R * outF + o];
+    for (let o = 0; o < outF; o++) st[row + bOff + o] = adj[i * R * outF + o];
   }
 }

@@ -164,13 +164,13 @@ export class ResidualLoss {
   }
 
   /**
-   * The linearisation at θ in the library's convention: S [P, M] (column j = √(M c_j) ∇_θ r_j) and
-   * u [M] (u_j = √(M c_j) r_j), of the model's dtype, with L(θ).
+   * The linearisation at θ in the library's convention: Sᵀ [M, P] (row j = √(M c_j) ∇_θ r_j: S's
+   * columns, each written contiguously) and u [M] (u_j = √(M c_j) r_j), of the model's dtype, with L(θ).
    */
-  linearize(model: Sequential, theta: Floats): { s: Floats; u: Floats; loss: number; m: number } {
+  linearize(model: Sequential, theta: Floats): { st: Floats; u: Floats; loss: number; m: number } {
     const d = model.inDim;
     const m = this.rows(d);
-    const s = zeros(model.dtype, model.numParameters * m);
+    const st = zeros(model.dtype, model.numParameters * m);
     const u = zeros(model.dtype, m);
     let loss = 0;
     let j0 = 0;
@@ -184,11 +184,11 @@ export class ResidualLoss {
         sum += r[i] * r[i];
         u[j0 + i] = scale * r[i];
       }
-      taylorBackward(model, pass, n, seedRows, { s, m, col0: j0 });
+      taylorBackward(model, pass, n, seedRows, { st, row0: j0 });
       loss += (0.5 * set.weight * sum) / n;
       j0 += n;
     }
-    return { s, u, loss, m };
+    return { st, u, loss, m };
   }
 
   /** L(θ) and g_θ = Σ_j c_j r_j ∇_θ r_j [P] (float64): the seeds c_j r_j ∂r/∂(·), one backward pass, no S. */

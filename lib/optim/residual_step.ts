@@ -1,8 +1,8 @@
-// A residual loss (./residual_loss.ts) as the objective of NaturalGradient's step: stage 1 forms S
-// [P, M] (column j = √(M c_j) ∇_θ r_j) and u [M] — the Gauss–Newton system of the residuals, ENGD's —
+// A residual loss (./residual_loss.ts) as the objective of NaturalGradient's step: stage 1 forms Sᵀ
+// [M, P] (row j = √(M c_j) ∇_θ r_j) and u [M] — the Gauss–Newton system of the residuals, ENGD's —
 // and assembles it as the exact step does (./exact.ts): kernel space SᵀS [M, M] or parameter space
 // S Sᵀ [P, P] and S u (space 'auto': the smaller), or nothing for the matrix-free solvers, whose
-// products are then gemms with S (./s_products.ts, `dense`). Stages 2–4 (the solve at λ, the trial and
+// products are then gemms with Sᵀ (./s_products.ts, `denseT`). Stages 2–4 (the solve at λ, the trial and
 // line search, Levenberg–Marquardt, the commit) are natural_step.ts's, unchanged.
 import { gemmT, gramT, type Task, valueTask } from '../task';
 import { zeros } from '../util/floats';
@@ -40,15 +40,16 @@ function* linearizeResidual(st: NaturalStepState, loss: ResidualLoss, method: st
   info.loss = lin.loss;
   if (!Number.isFinite(lin.loss)) return { reject: `the residual loss is ${lin.loss} at the current parameters` };
   const t1 = now();
-  const { s, u, m } = lin;
+  const { st: sT, u, m } = lin;
   const p = model.numParameters;
   const space = cfg.space === 'auto' ? (p < m ? 'parameter' : 'kernel') : cfg.space;
   const iterative = cfg.solver === 'cg' || cfg.solver === 'nystrom-pcg' || cfg.solver === 'nystrom';
   let kernel = zeros(model.dtype, 0);
   let su: typeof u | undefined;
   try {
-    if (space === 'parameter') su = yield* gemmT(s, u, p, 1, m); // S u
-    if (!iterative) kernel = space === 'kernel' ? yield* gramT(s, p, m) : yield* gramT(s, m, p, { layout: 'MP' }); // SᵀS or S Sᵀ
+    if (space === 'parameter') su = yield* gemmT(sT, u, p, 1, m, { transA: true }); // S u = (Sᵀ)ᵀ u
+    // SᵀS = Sᵀ(Sᵀ)ᵀ [M, M] (Sᵀ read as [M, P] rows) or S Sᵀ = (Sᵀ)ᵀSᵀ [P, P]
+    if (!iterative) kernel = space === 'kernel' ? yield* gramT(sT, p, m, { layout: 'MP' }) : yield* gramT(sT, m, p);
   } catch (e) {
     return { reject: rejectionOrThrow(e) };
   }
@@ -60,7 +61,7 @@ function* linearizeResidual(st: NaturalStepState, loss: ResidualLoss, method: st
     trace: { n: m, inputs: [], eta: zeros(model.dtype, 0) },
     bs: [],
     seeds: zeros(model.dtype, 0),
-    dense: s,
+    denseT: sT,
     n: m,
     r: 1,
     m,
@@ -70,7 +71,7 @@ function* linearizeResidual(st: NaturalStepState, loss: ResidualLoss, method: st
     kernel,
     iterative,
     warm: { x: null },
-    s,
+    s: undefined,
     u,
     su,
     loss: lin.loss,

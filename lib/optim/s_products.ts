@@ -29,16 +29,16 @@ export interface SeededBatch {
   readonly seeds: Floats;
   readonly r: number;
   /**
-   * S itself [P, M] row-major, for a system that has no layer factors (a residual loss: ./residual_step.ts);
+   * Sᵀ itself [M, P] row-major, for a system that has no layer factors (a residual loss: ./residual_step.ts);
    * the products are then gemms with it, and trace, bs and seeds are not read.
    */
-  readonly dense?: Floats;
+  readonly denseT?: Floats;
 }
 
 /** out [P] = S c for c [N·r]. */
 export function* sTimes(b: SeededBatch, c: ArrayLike<number>, out: Floats): Task<Floats> {
   const { model, theta, trace, bs, seeds, r } = b;
-  if (b.dense) return yield* gemmT(b.dense, toDtype(model.dtype, c), model.numParameters, 1, b.dense.length / model.numParameters, { out });
+  if (b.denseT) return yield* gemmT(b.denseT, toDtype(model.dtype, c), model.numParameters, 1, b.denseT.length / model.numParameters, { transA: true, out });
   if (r === 1) return yield* contract(model, trace, bs, c, 1, out);
   const { n } = trace;
   const k = model.outDim;
@@ -50,9 +50,9 @@ export function* sTimes(b: SeededBatch, c: ArrayLike<number>, out: Floats): Task
 /** Sᵀv [N·r] (float64) for v [P] laid out like θ. */
 export function* sTransposeTimes(b: SeededBatch, v: Floats): Task<Float64Array> {
   const { model, theta, trace, bs, seeds, r } = b;
-  if (b.dense) {
+  if (b.denseT) {
     const P = model.numParameters;
-    return Float64Array.from(yield* gemmT(b.dense, v, b.dense.length / P, 1, P, { transA: true }));
+    return Float64Array.from(yield* gemmT(b.denseT, v, b.denseT.length / P, 1, P));
   }
   if (r === 1) return yield* byLayerTranspose(model, trace, bs, r, v);
   const { n } = trace;
