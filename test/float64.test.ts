@@ -12,7 +12,10 @@
 // λ = 1e-8, where κ reaches 1e5–1e7, that bound is far below what float32 can reach (κ·ε₃₂ ≥ 1e-2): the
 // test runs the float32 model too and asserts it is worse by orders of magnitude.
 import { describe, expect, it } from 'vitest';
-import { Adam, linear, NaturalGradient, SGD, Sequential, sequential, tanh } from '../lib/index';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Adam, linear, loadCheckpoint, NaturalGradient, SGD, Sequential, saveCheckpoint, sequential, tanh } from '../lib/index';
 import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
 import { type Arch, denseNaturalGradient, forward64, jacobian64, type Loss, numParams, outDim, relErr } from './helpers/reference';
 
@@ -167,6 +170,33 @@ describe('float64 models', () => {
     const ref = denseNaturalGradient(arch, pr.theta, pr.x64, pr.y64, pr.n, 'gaussian', 1);
     const g = new NaturalGradient(model64(arch, pr.theta), { loss: 'gaussian' }).gradient(pr.x64, pr.y64, pr.n);
     expect(relErr(g, ref.gTheta)).toBeLessThan(100 * EPS64 * pr.p);
+  });
+
+  it('checkpoints: a float64 model with its NaturalGradient (SPRING) and Adam resume bit-identically', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'natgrad-f64-'));
+    try {
+      const arch = mlp([2, 5, 1], 'tanh');
+      const pr = problem64('gaussian', arch, 10, 4);
+      for (const make of [
+        (m: Sequential<'float64'>) => new NaturalGradient(m, { loss: 'gaussian', damping: 1e-3, momentum: 0.5 }),
+        (m: Sequential<'float64'>) => new Adam(m, { loss: 'gaussian', lr: 1e-2 }),
+      ]) {
+        const ref = make(model64(arch, pr.theta));
+        const run = make(model64(arch, pr.theta));
+        for (let s = 0; s < 3; s++) {
+          ref.step(pr.x64, pr.y64, pr.n);
+          run.step(pr.x64, pr.y64, pr.n);
+        }
+        const file = path.join(dir, 'f64.ckpt');
+        saveCheckpoint(file, { model: run.model, optimizer: run });
+        const loaded = loadCheckpoint(file);
+        expect(loaded.model.dtype).toBe('float64');
+        for (let s = 0; s < 3; s++) expect(loaded.optimizer!.step(pr.x64 as never, pr.y64 as never, pr.n)).toEqual(ref.step(pr.x64, pr.y64, pr.n));
+        expect(Buffer.from(loaded.model.params.buffer).equals(Buffer.from(ref.model.params.buffer))).toBe(true);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('sinc(10x) on 200 points (the demo problem): NGD in float64 goes below 1e-10 MSE', () => {

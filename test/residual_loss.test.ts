@@ -143,6 +143,20 @@ describe('residual losses', () => {
     expect(again.state()).toEqual(opt.state());
   });
 
+  it('stepAsync() on a residual loss is bit-identical to step()', async () => {
+    const xs = Float64Array.from({ length: 12 }, (_, i) => (i + 0.5) / 12);
+    const loss = residualLoss([
+      { name: 'interior', points: xs, residual: ({ x, laplacian }) => laplacian[0] + PI * PI * Math.sin(PI * x[0]) },
+      { name: 'boundary', points: Float64Array.from([0, 1]), residual: ({ u }) => u[0] },
+    ]);
+    const a = sequential([linear(1, 6), tanh(), linear(6, 1)], { seed: 5, dtype: 'float64' });
+    const b = sequential([linear(1, 6), tanh(), linear(6, 1)], { seed: 5, dtype: 'float64' });
+    const oa = new NaturalGradient(a, { loss, lineSearch: true, momentum: 0.5 });
+    const ob = new NaturalGradient(b, { loss, lineSearch: true, momentum: 0.5 });
+    for (let s = 0; s < 4; s++) expect(await ob.stepAsync()).toEqual(oa.step());
+    expect(Buffer.from(b.params.buffer).equals(Buffer.from(a.params.buffer))).toBe(true);
+  });
+
   it('refuses data arguments, models without σ′′′, points of the wrong type or shape, and bad options', () => {
     const pts = points(4, 2, 5);
     const loss = residualLoss([{ points: pts, residual: ({ laplacian }) => laplacian[0] }]);

@@ -241,8 +241,8 @@ function* trainSteps(
   const family = distribution(loss, 'train');
   const k = model.outDim;
   const tw = family.targetWidth(k);
-  checkTargets(family, 'train', trainSet.y, trainSet.n, k);
-  checkTargets(family, 'train', testSet.y, testSet.n, k);
+  checkTargets(family, 'train', trainSet.y, trainSet.n, k, model.dtype);
+  checkTargets(family, 'train', testSet.y, testSet.n, k, model.dtype);
   const batch = Math.min(config.batch, trainSet.n);
   const full = batch === trainSet.n;
   const batches = Math.floor(trainSet.n / batch);
