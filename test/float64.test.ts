@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Adam, linear, loadCheckpoint, NaturalGradient, SGD, Sequential, saveCheckpoint, sequential, tanh } from '../lib/index';
-import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
+import { buildModel, mlp, problem, randomParams } from './helpers/models';
 import { type Arch, denseNaturalGradient, forward64, jacobian64, type Loss, numParams, outDim, relErr } from './helpers/reference';
 
 const EPS64 = 2 ** -52;
@@ -29,13 +29,10 @@ function model64(arch: Arch, theta: Float32Array): Sequential<'float64'> {
   return m;
 }
 
+/** The optimizer tests' problem (test/helpers/models.ts) with its data also as Float64Arrays. */
 function problem64(loss: Loss, arch: Arch, n: number, seed: number) {
-  const k = outDim(arch);
-  const d = (arch[0] as { linear: [number, number] }).linear[0];
-  const theta = randomParams(arch, seed);
-  const x = randomInputs(n, d, 100 + seed);
-  const y = randomTargets(loss, n, k, 200 + seed);
-  return { arch, loss, theta, x, y, x64: Float64Array.from(x), y64: Float64Array.from(y), n, k, p: numParams(arch) };
+  const pr = problem(loss, arch, n, seed);
+  return { ...pr, x64: Float64Array.from(pr.x), y64: Float64Array.from(pr.y), k: outDim(arch), p: numParams(arch) };
 }
 
 /** κ of the solved matrix from F_θ's eigenvalues (descending), λ, and the size of the space solved in. */
