@@ -170,6 +170,7 @@ describe("solver 'cg': the exact natural gradient without forming the kernel", (
       tolerance: 1e-6,
       maxIterations: 1000,
       sketchRank: 64,
+      gramianAverage: 0,
     } as const;
     expect(cgIsCheaper(model, 910, 9, 'kernel', cfg, { kernel: null })).toBe(false);
     expect(cgIsCheaper(model, 1820, 9, 'kernel', cfg, { kernel: null })).toBe(true);

@@ -37,6 +37,8 @@ export interface ExactConfig {
   maxIterations: number;
   /** 'nystrom-pcg': the rank ℓ of the sketch (ℓ products of the kernel, once per batch). */
   sketchRank: number;
+  /** Residual losses, parameter space: the Gramian averaged over steps, G ← β·G₋ + (1 − β)·G (0: none). */
+  gramianAverage: number;
 }
 
 /** Floats of S in one chunk of parameter-space assembly: 16 Mi (64 MiB), so S Sᵀ needs O(P² + 64 MiB), not P·N·r floats. */
@@ -50,4 +52,6 @@ export interface Workspace {
   kernel: Floats | null;
   /** Iterations of the last CG solve: solver 'auto's estimate of the next one's cost (./exact_size.ts). */
   cgIterations?: number;
+  /** The last step's (averaged) Gramian, for gramianAverage. */
+  gramian?: Floats;
 }

@@ -75,6 +75,8 @@ export class NaturalGradient<D extends Dtype = Dtype> {
     this.model = model;
     this.residual = residual;
     if (residual) residual.check(fn, model);
+    if (!residual && (options as { gramianAverage?: number }).gramianAverage)
+      throw new RangeError(`${fn}: option 'gramianAverage' applies to residual losses (residualLoss()), not to loss '${this.family.name}'`);
     this.loss = this.family.name;
     const settings = resolveOptions(fn, options);
     this.method = settings.method;

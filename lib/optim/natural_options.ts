@@ -92,6 +92,12 @@ export interface ExactNaturalGradientOptions extends CommonNaturalGradientOption
   maxIterations?: number;
   /** solvers 'nystrom-pcg' and 'nystrom': the rank of the Nyström sketch. Default 64. */
   sketchRank?: number;
+  /**
+   * Residual losses only: the parameter-space Gramian as an exponential average over steps,
+   * G_t = β·G_{t−1} + (1 − β)·G(θ_t), β ∈ [0, 1) — ENGD's ema_factor (0.3 in its published runs). The
+   * gradient stays the current one. Default 0 (the exact Gauss–Newton step).
+   */
+  gramianAverage?: number;
 }
 
 /** The proposal's methods: only the common options. */
@@ -102,7 +108,19 @@ export interface ProposalNaturalGradientOptions extends CommonNaturalGradientOpt
 export type NaturalGradientOptions = ExactNaturalGradientOptions | ProposalNaturalGradientOptions;
 
 const COMMON_NAMES = ['loss', 'lr', 'damping', 'method', 'adaptive', 'maxStepNorm', 'maxKL', 'lineSearch'] as const;
-const EXACT_NAMES = ['momentum', 'precision', 'rcond', 'space', 'assembly', 'maxMemory', 'solver', 'tolerance', 'maxIterations', 'sketchRank'] as const;
+const EXACT_NAMES = [
+  'momentum',
+  'precision',
+  'rcond',
+  'space',
+  'assembly',
+  'maxMemory',
+  'solver',
+  'tolerance',
+  'maxIterations',
+  'sketchRank',
+  'gramianAverage',
+] as const;
 /** Every option name (an unknown one is refused). */
 export const OPTION_NAMES: readonly string[] = [...COMMON_NAMES, ...EXACT_NAMES];
 
@@ -139,6 +157,7 @@ export function resolveOptions(fn: string, options: NaturalGradientOptions): Res
         throw new RangeError(`${fn}: option '${name}' needs method 'exact' (method '${method}' takes only ${COMMON_NAMES.join(', ')})`);
   const mu = checkNumber(fn, "option 'momentum'", o.momentum ?? 0, 0);
   if (mu >= 1) throw new RangeError(`${fn}: option 'momentum' must be < 1, got ${mu}`);
+  if ((o.gramianAverage ?? 0) >= 1) throw new RangeError(`${fn}: option 'gramianAverage' must be < 1, got ${o.gramianAverage}`);
   const optional = (name: 'rcond' | 'maxStepNorm' | 'maxKL', v: number | undefined) =>
     v === undefined ? undefined : checkNumber(fn, `option '${name}'`, v, 0, true);
   return {
@@ -155,6 +174,7 @@ export function resolveOptions(fn: string, options: NaturalGradientOptions): Res
       tolerance: checkNumber(fn, "option 'tolerance'", o.tolerance ?? 1e-6, 0, true),
       maxIterations: checkCount(fn, 'maxIterations', o.maxIterations ?? 1000),
       sketchRank: checkCount(fn, 'sketchRank', o.sketchRank ?? 64),
+      gramianAverage: checkNumber(fn, "option 'gramianAverage'", o.gramianAverage ?? 0, 0),
     },
     rule: dampingRule(fn, options.adaptive),
     mu,
@@ -173,12 +193,13 @@ function lineSearchHalvings(fn: string, v: unknown): number {
 
 /** The resolved settings that a saved state must share to be loaded (all but lr and λ). */
 export function optionsSignature(loss: LossName, r: ResolvedOptions): string {
-  const { precision, rcond, space, assembly, solver, tolerance, maxIterations, sketchRank } = r.config;
+  const { precision, rcond, space, assembly, solver, tolerance, maxIterations, sketchRank, gramianAverage } = r.config;
   return JSON.stringify({
     solver,
     tolerance,
     maxIterations,
     sketchRank,
+    gramianAverage,
     loss,
     method: r.method,
     precision,

@@ -50,6 +50,13 @@ function* linearizeResidual(st: NaturalStepState, loss: ResidualLoss, method: st
     if (space === 'parameter') su = yield* gemmT(sT, u, p, 1, m, { transA: true }); // S u = (Sᵀ)ᵀ u
     // SᵀS = Sᵀ(Sᵀ)ᵀ [M, M] (Sᵀ read as [M, P] rows) or S Sᵀ = (Sᵀ)ᵀSᵀ [P, P]
     if (!iterative) kernel = space === 'kernel' ? yield* gramT(sT, p, m, { layout: 'MP' }) : yield* gramT(sT, m, p);
+    const beta = cfg.gramianAverage;
+    if (beta > 0 && space === 'parameter' && !iterative) {
+      // ENGD's exponential average of the Gramian over steps: G ← β·G₋ + (1 − β)·G
+      const prev = st.workspace.gramian;
+      if (prev && prev.length === kernel.length) for (let q = 0; q < kernel.length; q++) kernel[q] = beta * prev[q] + (1 - beta) * kernel[q];
+      st.workspace.gramian = kernel.slice();
+    }
   } catch (e) {
     return { reject: rejectionOrThrow(e) };
   }
