@@ -39,7 +39,8 @@ export type { LossName, OutputFamily } from './distributions';
 // Optimizers: the natural gradient, its Levenberg–Marquardt damping, and the first-order baselines.
 export { NaturalGradient } from './optim/natural_gradient';
 export { ResidualLoss, residualLoss } from './optim/residual_loss';
-export type { ResidualSet, ResidualPoint, ResidualPartials } from './optim/residual_loss';
+export type { ResidualSet, ResidualPoint, ResidualPartials, ResidualLossOptions } from './optim/residual_loss';
+export type { SecondOrder } from './nn/derivatives';
 export type {
   NaturalGradientOptions,
   CommonNaturalGradientOptions,
