@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Adam, linear, loadCheckpoint, NaturalGradient, SGD, Sequential, saveCheckpoint, sequential, tanh } from '../lib/index';
-import { buildModel, mlp, problem, randomParams } from './helpers/models';
+import { buildModel, mlp, problem } from './helpers/models';
 import { type Arch, denseNaturalGradient, forward64, jacobian64, type Loss, numParams, outDim, relErr } from './helpers/reference';
 
 const EPS64 = 2 ** -52;

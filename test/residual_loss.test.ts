@@ -191,6 +191,32 @@ describe('residual losses', () => {
     expect(Buffer.from(b.params.buffer).equals(Buffer.from(a.params.buffer))).toBe(true);
   });
 
+  it("the line search's kept Taylor passes: linearize() after evaluateTrial() equals a fresh loss's, bit for bit, also after the points or θ changed in place", () => {
+    const model = sequential([linear(2, 5), tanh(), linear(5, 1)], { seed: 9, dtype: 'float64' });
+    const mk = (pts: Float64Array) => residualLoss([{ name: 'interior', points: pts, residual: ({ x, laplacian, u }) => laplacian[0] + u[0] * u[0] - x[0] }]);
+    const bits = (a: Float64Array | Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    const pts = points(7, 2, 3);
+    const loss = mk(pts);
+    const theta = Float64Array.from(model.params);
+    const other = theta.map((v) => v * 0.9);
+    loss.evaluateTrial(model, other);
+    loss.evaluateTrial(model, theta); // kept: the linearize below takes this pass
+    const fresh = mk(Float64Array.from(pts)).linearize(model, theta);
+    const kept = loss.linearize(model, theta);
+    expect(bits(kept.st).equals(bits(fresh.st)) && bits(kept.u).equals(bits(fresh.u))).toBe(true);
+    // points changed in place after the trial: the kept pass must not be used
+    loss.evaluateTrial(model, theta);
+    pts[3] += 0.25;
+    const moved = mk(Float64Array.from(pts)).linearize(model, theta);
+    expect(bits(loss.linearize(model, theta).st).equals(bits(moved.st))).toBe(true);
+    expect(bits(moved.st).equals(bits(fresh.st))).toBe(false);
+    // θ changed in place after the trial (the optimizer's own array): likewise
+    const th = Float64Array.from(theta);
+    loss.evaluateTrial(model, th);
+    th[0] += 1e-3;
+    expect(bits(loss.linearize(model, th).u).equals(bits(mk(Float64Array.from(pts)).linearize(model, th).u))).toBe(true);
+  });
+
   it('refuses data arguments, models without σ′′′, points of the wrong type or shape, and bad options', () => {
     const pts = points(4, 2, 5);
     const loss = residualLoss([{ points: pts, residual: ({ laplacian }) => laplacian[0] }]);

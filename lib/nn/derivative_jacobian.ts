@@ -14,8 +14,8 @@
 //     Ḡ_z,j = σ' Ḡ_a,j + 2 σ'' D̄_a,j G_z,j,   D̄_z,j = σ' D̄_a,j,
 //     z̄ = σ' ā + σ'' Σ_j (Ḡ_a,j G_z,j + D̄_a,j D_z,j) + σ''' Σ_j D̄_a,j G_z,j²
 // Cost: about twice the forward pass, plus Σ_linear out·in·R multiply-adds per sample for its own W̄_i
-// (the per-sample gradients are what S is made of); a gradient summed over samples is one gemm per
-// layer instead. In float64.
+// (the per-sample gradients are what S is made of; 2·out·in for a first layer, whose input rows are
+// known); a gradient summed over samples is one gemm per layer instead. In float64.
 import { gemm } from '../linalg';
 import type { Floats } from '../util/floats';
 import type { TaylorPass } from './derivatives';
@@ -47,6 +47,8 @@ export function taylorBackward(model: Structure, pass: TaylorPass, n: number, se
         const gw = gemm(adj, x, outF, inF, n * R, { transA: true });
         for (let q = 0; q < outF * inF; q++) sink.grad[slot.wOffset + q] += gw[q];
         for (let i = 0; i < n; i++) for (let o = 0; o < outF; o++) sink.grad[slot.bOffset + o] += adj[i * R * outF + o];
+      } else if (l === 0) {
+        inputWeights(adj, x, n, R, inF, outF, slot.wOffset, slot.bOffset, model.numParameters, sink);
       } else {
         perSampleWeights(adj, x, n, R, inF, outF, slot.wOffset, slot.bOffset, model.numParameters, sink);
       }
@@ -93,6 +95,38 @@ export function taylorBackward(model: Structure, pass: TaylorPass, n: number, se
         }
       }
       adj = prev;
+    }
+  }
+}
+
+/**
+ * perSampleWeights for a linear layer on the input itself, whose Taylor rows are known: the value row x_i,
+ * gradient row j the unit vector e_j, the second-derivative rows 0 (./derivatives.ts). So
+ *   W̄_i[o, c] = z̄_(i,value,o)·x_ic + z̄_(i,1+c,o)   (2 terms, where the general sum has R),
+ * b̄_i[o] = z̄_(i,value,o). Written (not added) into rows row0 + i of Sᵀ, which hold only zeros there.
+ */
+function inputWeights(
+  adj: Float64Array,
+  x: Float64Array,
+  n: number,
+  R: number,
+  inF: number,
+  outF: number,
+  wOff: number,
+  bOff: number,
+  P: number,
+  sink: { st: Floats; row0: number }
+): void {
+  const { st, row0 } = sink;
+  for (let i = 0; i < n; i++) {
+    const row = (row0 + i) * P;
+    const a0 = i * R * outF; // the value row's adjoints; gradient row c's follow at a0 + (1 + c)·outF
+    const x0 = i * R * inF; // x_i, the value row of the input stage
+    for (let o = 0; o < outF; o++) {
+      const av = adj[a0 + o];
+      const w = row + wOff + o * inF;
+      for (let c = 0; c < inF; c++) st[w + c] = av * x[x0 + c] + adj[a0 + (1 + c) * outF + o];
+      st[row + bOff + o] = av;
     }
   }
 }

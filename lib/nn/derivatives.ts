@@ -65,11 +65,12 @@ export function taylorForward(model: Structure, theta: Floats, x: Floats, n: num
   const diag = second === 'diagonal';
   const R = diag ? 2 * d + 1 : d + 2;
   const th = theta instanceof Float64Array ? theta : Float64Array.from(theta);
+  const x64 = x instanceof Float64Array ? x : Float64Array.from(x);
   let h: Float64Array = new Float64Array(n * R * d);
   for (let i = 0; i < n; i++) {
     const base = i * R * d;
     for (let c = 0; c < d; c++) {
-      h[base + c] = x[i * d + c]; // value row
+      h[base + c] = x64[i * d + c]; // value row
       h[base + (1 + c) * d + c] = 1; // gradient row j = c: e_c
     }
   }
@@ -83,7 +84,10 @@ export function taylorForward(model: Structure, theta: Floats, x: Floats, n: num
       const slot = model.slots[s++];
       const { inFeatures: inF, outFeatures: outF } = layer;
       const w = th.subarray(slot.wOffset, slot.wOffset + outF * inF);
-      const z = gemm(h, w, n * R, outF, inF, { transB: true }); // every row times Wᵀ
+      // every row times Wᵀ; on the input itself only the value rows need the gemm (G_z,j = W e_j, the
+      // column j of W; the second-derivative rows stay 0): a (d+2)-th of the flops, and OpenBLAS is
+      // slow at an inner dimension as small as d
+      const z = stages.length === 1 ? inputLinear(x64, w, n, R, inF, outF) : gemm(h, w, n * R, outF, inF, { transB: true });
       for (let i = 0; i < n; i++) {
         const row = i * R * outF; // the value row gets + b
         for (let o = 0; o < outF; o++) z[row + o] += th[slot.bOffset + o];
@@ -125,6 +129,21 @@ export function taylorForward(model: Structure, theta: Floats, x: Floats, n: num
     stages.push(h);
   }
   return { rows: R, second, stages, derivs, theta: th };
+}
+
+/** A linear layer's Taylor rows on the input x [n, d]: value rows x_i Wᵀ (one gemm), gradient rows j the column j of W, the rest 0 (b is the caller's). */
+function inputLinear(x: Float64Array, w: Float64Array, n: number, R: number, d: number, outF: number): Float64Array {
+  const v = gemm(x, w, n, outF, d, { transB: true });
+  const z = new Float64Array(n * R * outF);
+  for (let i = 0; i < n; i++) {
+    const base = i * R * outF;
+    z.set(v.subarray(i * outF, (i + 1) * outF), base);
+    for (let j = 0; j < d; j++) {
+      const g = base + (1 + j) * outF;
+      for (let o = 0; o < outF; o++) z[g + o] = w[o * d + j];
+    }
+  }
+  return z;
 }
 
 /**

@@ -76,6 +76,8 @@ export interface ResidualLossOptions {
 /** The residual loss of point sets; see residualLoss(). */
 export class ResidualLoss {
   private readonly list: Set[];
+  /** The Taylor passes of the line search's recent trials (evaluateTrial), for linearize(). */
+  private readonly trials = new RecentPasses();
   /** Which second derivatives the points carry (options.secondOrder). */
   readonly secondOrder: SecondOrder;
 
@@ -142,13 +144,27 @@ export class ResidualLoss {
 
   /** The residuals r [M] (set by set) and L(θ) at θ. */
   evaluate(model: Sequential, theta: Floats): { r: Float64Array; loss: number } {
+    return this.evaluateWith(model, theta, false);
+  }
+
+  /**
+   * evaluate() for a step's line search: it keeps the Taylor passes of its last few trials, so that the
+   * next linearize() at the trial the search accepted reuses that forward pass instead of repeating it.
+   */
+  evaluateTrial(model: Sequential, theta: Floats): { r: Float64Array; loss: number } {
+    return this.evaluateWith(model, theta, true);
+  }
+
+  private evaluateWith(model: Sequential, theta: Floats, keep: boolean): { r: Float64Array; loss: number } {
     const d = model.inDim;
     const r = new Float64Array(this.rows(d));
+    const passes = this.passesAt(model, theta);
     let loss = 0;
     let j0 = 0;
-    for (const set of this.list) {
+    for (let q = 0; q < this.list.length; q++) {
+      const set = this.list[q];
       const n = set.points.length / d;
-      const pass = taylorForward(model, theta, set.points, n, true, this.secondOrder);
+      const pass = passes[q];
       const p = new PointView(model, set, pass);
       let sum = 0;
       for (let i = 0; i < n; i++) {
@@ -160,6 +176,7 @@ export class ResidualLoss {
       loss += (0.5 * set.weight * sum) / n;
       j0 += n;
     }
+    if (keep) this.trials.keep(model, theta, this.list, passes);
     return { r, loss };
   }
 
@@ -172,12 +189,14 @@ export class ResidualLoss {
     const m = this.rows(d);
     const st = zeros(model.dtype, model.numParameters * m);
     const u = zeros(model.dtype, m);
+    const passes = this.trials.take(model, theta, this.list) ?? this.passesAt(model, theta);
     let loss = 0;
     let j0 = 0;
-    for (const set of this.list) {
+    for (let q = 0; q < this.list.length; q++) {
+      const set = this.list[q];
       const n = set.points.length / d;
       const scale = Math.sqrt((m * set.weight) / n); // √(M c_j)
-      const pass = taylorForward(model, theta, set.points, n, true, this.secondOrder);
+      const pass = passes[q];
       const { seedRows, r } = this.seeds(model, set, pass, n, () => scale);
       let sum = 0;
       for (let i = 0; i < n; i++) {
@@ -207,6 +226,12 @@ export class ResidualLoss {
       loss += (0.5 * set.weight * sum) / n;
     }
     return { loss, grad };
+  }
+
+  /** The Taylor pass of each set at θ. */
+  private passesAt(model: Sequential, theta: Floats): TaylorPass[] {
+    const d = model.inDim;
+    return this.list.map((set) => taylorForward(model, theta, set.points, set.points.length / d, true, this.secondOrder));
   }
 
   /**
@@ -278,6 +303,43 @@ export class ResidualLoss {
     if (!s) throw new RangeError(`${fn}: no set ${describe(set)} (sets: ${this.names.join(', ')})`);
     return s;
   }
+}
+
+/**
+ * The Taylor passes of the last few line-search trials, each with what it was computed from: the model,
+ * θ and every set's points (copied, so that points changed in place or replaced by setPoints() miss).
+ * A step's line search tries 2–3 lengths and accepts one of the last three; the next linearize() at
+ * that θ takes its passes instead of repeating the forward pass (about a sixth of a step's work). At
+ * most three entries of at most 64 MB of passes each; linearize() clears them.
+ */
+class RecentPasses {
+  private entries: { model: Sequential; theta: Float64Array; points: Float64Array[]; passes: TaylorPass[] }[] = [];
+  private static readonly MAX = 3;
+  private static readonly MAX_BYTES = 64 * 2 ** 20;
+
+  keep(model: Sequential, theta: Floats, sets: readonly Set[], passes: TaylorPass[]): void {
+    let bytes = 0;
+    for (const p of passes) for (const a of [...p.stages, ...p.derivs]) bytes += a ? a.byteLength : 0;
+    if (bytes > RecentPasses.MAX_BYTES) return;
+    this.entries.push({ model, theta: Float64Array.from(theta), points: sets.map((s) => Float64Array.from(s.points)), passes });
+    if (this.entries.length > RecentPasses.MAX) this.entries.shift();
+  }
+
+  /** The passes kept for exactly this model, θ and points, or null; clears the entries either way. */
+  take(model: Sequential, theta: Floats, sets: readonly Set[]): TaylorPass[] | null {
+    const hit = this.entries.find(
+      (e) => e.model === model && same(e.theta, theta) && e.points.length === sets.length && e.points.every((p, q) => same(p, sets[q].points))
+    );
+    this.entries = [];
+    return hit ? hit.passes : null;
+  }
+}
+
+/** a and b hold the same numbers (as float64; NaN never matches, so a non-finite θ recomputes). */
+function same(a: Floats, b: Floats): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** A reusable ResidualPoint over the points of a set, filled from its Taylor pass's output rows. */

@@ -19,7 +19,7 @@ const now = () => performance.now();
 export function residualObjective(loss: ResidualLoss, model: Sequential): StepObjective {
   return {
     linearize: (st, method, info) => linearizeResidual(st, loss, method, info),
-    lossAt: (theta) => valueTask(loss.evaluate(model, theta).loss), // on the calling thread (small models)
+    lossAt: (theta) => valueTask(loss.evaluateTrial(model, theta).loss), // on the calling thread (small models); keeps its Taylor passes for the next linearize
     failure: (what) => `${what} (residual loss: check the residuals at the current parameters with loss.evaluate)`,
   };
 }
