@@ -7,6 +7,7 @@
 // Layouts: θ [P] as in the model (per linear layer W [out, in] row-major, then b [out]);
 // J [P, N·k] with column (i, j) = ∂η_ij/∂θ, so G_i = J[:, i·k … i·k + k − 1].
 import type { OutputFamily } from '../distributions';
+import type { ActivationLayer, LinearLayer } from '../nn/layers';
 import type { Sequential } from '../nn/sequential';
 import { choleskySolve, EPS64, matmul, pinvSolve, symEig } from '../linalg64';
 
@@ -24,7 +25,7 @@ export function forward64(model: Sequential, theta: ArrayLike<number>, x: ArrayL
   for (const layer of model.layers) {
     if (layer.kind === 'linear') {
       const slot = model.slots[s++];
-      const { inFeatures: inF, outFeatures: outF } = layer;
+      const { inFeatures: inF, outFeatures: outF } = layer as LinearLayer; // explain's models are MLPs
       const z = new Float64Array(n * outF);
       for (let i = 0; i < n; i++)
         for (let o = 0; o < outF; o++) {
@@ -34,7 +35,7 @@ export function forward64(model: Sequential, theta: ArrayLike<number>, x: ArrayL
         }
       h = z;
     } else {
-      h = h.map(layer.f);
+      h = h.map((layer as ActivationLayer).f);
     }
     inputs.push(h);
   }
@@ -58,7 +59,7 @@ export function backprop64(model: Sequential, theta: ArrayLike<number>, trace: T
       continue;
     }
     const slot = model.slots[s--];
-    const { inFeatures: inF, outFeatures: outF } = layer;
+    const { inFeatures: inF, outFeatures: outF } = layer as LinearLayer; // explain's models are MLPs
     const prev = new Float64Array(inF);
     for (let o = 0; o < outF; o++) {
       const d = delta[o];
@@ -261,7 +262,7 @@ export function chain64(model: Sequential, theta: ArrayLike<number>, trace: Trac
         continue;
       }
       const slot = model.slots[s];
-      const { inFeatures: inF, outFeatures: outF } = layer;
+      const { inFeatures: inF, outFeatures: outF } = layer as LinearLayer; // explain's models are MLPs
       const W = (o: number, c: number) => theta[slot.wOffset + o * inF + c];
       let ca = 1;
       for (let c = 0; c < inF; c++) ca += a[i * inF + c] ** 2;

@@ -54,7 +54,7 @@ export function taylorBackward(model: Structure, pass: TaylorPass, n: number, se
       }
       if (l > 0) adj = gemm(adj, theta.subarray(slot.wOffset, slot.wOffset + outF * inF), n * R, inF, outF); // h̄ = z̄ W
       width = inF;
-    } else {
+    } else if (layer.kind === 'activation') {
       const prev = new Float64Array(adj.length);
       const ds = derivs[l] as Float64Array; // σ', σ'', σ''' of the forward pass
       for (let i = 0; i < n; i++) {

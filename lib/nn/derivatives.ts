@@ -33,12 +33,20 @@ export interface InputDerivatives {
  * relu), with the reason, or null.
  */
 export function notTwiceDifferentiable(model: Structure): string | null {
+  const other = noInputDerivatives(model);
+  if (other) return other;
   for (let l = 0; l < model.layers.length; l++) {
     const layer = model.layers[l];
     if (layer.kind === 'activation' && layer.d2f === null)
       return `layers[${l}] is ${layer.name}, whose second derivative is not a function (a Dirac delta at its kink), so the Laplacian is not defined`;
   }
   return null;
+}
+
+/** The layer for which input derivatives are not implemented (a module: conv2d, a pool, …), with the reason, or null. */
+export function noInputDerivatives(model: Structure): string | null {
+  const m = model.modules[0];
+  return m ? `layers[${m.index}] is ${m.layer.name}: input derivatives are implemented for linear layers and smooth activations only` : null;
 }
 
 /** Which second derivatives the Taylor pass carries: their sum (the Laplacian) or each of the d. */
@@ -61,6 +69,8 @@ export interface TaylorPass {
  * for models without σ''; second: which of them, default the Laplacian).
  */
 export function taylorForward(model: Structure, theta: Floats, x: Floats, n: number, laplacian: boolean, second: SecondOrder = 'laplacian'): TaylorPass {
+  const other = noInputDerivatives(model);
+  if (other) throw new RangeError(other);
   const d = model.slots[0].layer.inFeatures;
   const diag = second === 'diagonal';
   const R = diag ? 2 * d + 1 : d + 2;
@@ -95,7 +105,7 @@ export function taylorForward(model: Structure, theta: Floats, x: Floats, n: num
       h = z;
       width = outF;
       derivs.push(null);
-    } else {
+    } else if (layer.kind === 'activation') {
       const a = new Float64Array(h.length);
       const ds = new Float64Array(n * width * 3);
       for (let i = 0; i < n; i++) {

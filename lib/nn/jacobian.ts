@@ -6,35 +6,68 @@
 // With the layer inputs A [N, in] this is all the parameter Jacobian holds:
 //   ∂(s_(i,m)ᵀ η_i)/∂W[o, c] = B[(i,m), o] · A[i, c],   ∂(s_(i,m)ᵀ η_i)/∂b[o] = B[(i,m), o].
 // Identity seeds (r = k) give J; seeds L_iᵀ give S = J · blockdiag(L_i).
+// A module layer (./module.ts: conv2d, …) has no such factored form: its backward pass gives its block
+// of S materialised, per row G [R, P_l], row (i, m) = ∂(s_(i,m)ᵀ η_i)/∂θ_l.
+// The factors of a pass: one per linear slot (B), then one per module slot (G; null without parameters).
 import { type ActivationLayer, activationBackward, linearBackward, linearForward } from './layers';
+import { sizeOf } from './module';
 import type { Structure, Trace } from './structure';
 import { gemmT, type Task } from '../task';
 import { type Floats, zerosLike } from '../util/floats';
 
+/** The index of the first layer with parameters (the backward pass stops there). */
+function firstParametric(model: Structure): number {
+  let first = model.slots.length ? model.slots[0].index : model.layers.length;
+  for (const m of model.modules) if (m.size > 0 && m.index < first) first = m.index;
+  return first;
+}
+
 /**
- * B [N·r, out] for each linear layer (indexed like model.slots), from seeds [N·r, k].
- * `seeds` is consumed (scaled in place by activations after the last linear layer).
- * Memory: N·r·(Σ widths) floats. Cost: one gemm [N·r, out]·[out, in] per linear layer but the first.
+ * The factors of every parametric layer from seeds [N·r, k]: B [N·r, out] per linear layer (indexed
+ * like model.slots), then G [N·r, P_l] per module (index slots.length + j; null for one without
+ * parameters). `seeds` is consumed (scaled in place by activations after the last linear layer).
+ * Memory: N·r·(Σ widths + Σ module P_l) floats. Cost: one gemm [N·r, out]·[out, in] per linear layer
+ * but the first, and each module's backward.
  */
-export function* outputJacobians(model: Structure, theta: Floats, trace: Trace, seeds: Floats, r: number): Task<Floats[]> {
+export function* outputJacobians(model: Structure, theta: Floats, trace: Trace, seeds: Floats, r: number): Task<(Floats | null)[]> {
   const { n, inputs } = trace;
   const rows = n * r;
-  const bs = new Array<Floats>(model.slots.length);
+  const nl = model.slots.length;
+  const bs = new Array<Floats | null>(nl + model.modules.length).fill(null);
+  const first = firstParametric(model);
   let b = seeds;
   let width = model.outDim;
-  let s = model.slots.length - 1;
-  for (let l = model.layers.length - 1; l >= 0 && s >= 0; l--) {
+  let s = nl - 1;
+  let j = model.modules.length - 1;
+  for (let l = model.layers.length - 1; l >= first; l--) {
     const layer = model.layers[l];
     if (layer.kind === 'activation') {
       activationBackward(layer, inputs[l], b, n, r, width); // ∂/∂z = ∂/∂a ⊙ σ'(z)
-    } else {
+    } else if (layer.kind === 'linear') {
       bs[s] = b;
-      if (s > 0) b = yield* linearBackward(layer, model.view(theta, model.slots[s]).w, b, rows); // ∂/∂a = ∂/∂z · W
+      if (l > first) b = yield* linearBackward(layer, model.view(theta, model.slots[s]).w, b, rows); // ∂/∂a = ∂/∂z · W
       width = layer.inFeatures;
       s--;
+    } else {
+      const m = model.modules[j];
+      const inSize = sizeOf(m.inShape);
+      const { dx, grads } = m.bound.backward(theta.subarray(m.offset, m.offset + m.size), inputs[l], inputs[l + 1], trace.caches?.[l], b, n, r, l > first);
+      if (m.size > 0) bs[nl + j] = checkLength(`layers[${l}] (${layer.name}).backward's grads`, grads, rows * m.size, `N·r × P_l = ${rows} × ${m.size}`);
+      if (l > first) b = checkLength(`layers[${l}] (${layer.name}).backward's dx`, dx, rows * inSize, `N·r × inSize = ${rows} × ${inSize}`);
+      width = inSize;
+      j--;
     }
   }
   return bs;
+}
+
+/** `a` if it is an array of `length` numbers, else a TypeError naming it (a user's module returned the wrong thing). */
+function checkLength(what: string, a: Floats | null, length: number, shape: string): Floats {
+  if (!(a instanceof Float32Array || a instanceof Float64Array) || a.length !== length)
+    throw new TypeError(
+      `${what} must be a typed array of ${length} numbers (${shape}), got ${a === null ? 'null' : `${a?.constructor?.name} of ${a?.length}`}`
+    );
+  return a;
 }
 
 /**
@@ -42,7 +75,7 @@ export function* outputJacobians(model: Structure, theta: Floats, trace: Trace, 
  * S[p, (i, m)] = ∂(s_(i,m)ᵀ η_i)/∂θ[p]. P·N·r floats: for small models, tests and the dense reference path.
  * Samples i0 … i1 − 1 only (default all): the columns of one chunk, [P, (i1 − i0)·r].
  */
-export function materialize(model: Structure, trace: Trace, bs: readonly Floats[], r: number, i0 = 0, i1 = trace.n): Floats {
+export function materialize(model: Structure, trace: Trace, bs: readonly (Floats | null)[], r: number, i0 = 0, i1 = trace.n): Floats {
   const { inputs } = trace;
   const cols = (i1 - i0) * r;
   const total = model.numParameters * cols;
@@ -55,7 +88,7 @@ export function materialize(model: Structure, trace: Trace, bs: readonly Floats[
   model.slots.forEach((slot, s) => {
     const { inFeatures: inF, outFeatures: outF } = slot.layer;
     const a = inputs[slot.index];
-    const b = bs[s];
+    const b = bs[s] as Floats;
     for (let o = 0; o < outF; o++) {
       for (let q = 0; q < cols; q++) bcol[q] = b[(i0 * r + q) * outF + o]; // B[:, o] for samples i0 … i1 − 1
       // ∂/∂W[o, c] at column (i, m) = B[(i,m), o] · A[i, c]
@@ -70,6 +103,15 @@ export function materialize(model: Structure, trace: Trace, bs: readonly Floats[
       out.set(bcol, (slot.bOffset + o) * cols);
     }
   });
+  model.modules.forEach((m, j) => {
+    const g = bs[model.slots.length + j];
+    if (!g) return;
+    // S[offset + p, (i, m)] = G[(i, m), p]: the rows of G become S's columns
+    for (let q = 0; q < cols; q++) {
+      const row = (i0 * r + q) * m.size;
+      for (let p = 0; p < m.size; p++) out[(m.offset + p) * cols + q] = g[row + p];
+    }
+  });
   return out;
 }
 
@@ -78,20 +120,35 @@ export function materialize(model: Structure, trace: Trace, bs: readonly Floats[
  *   B̃ [N, out],  B̃_i = Σ_m c_(i,m) B_(i,m);   W part = B̃ᵀ A,   b part = B̃ᵀ 1.
  * `c` is [N·r]. Cost: N·r·out per layer plus one gemm [out, N]·[N, in].
  */
-export function* contract<T extends Floats>(model: Structure, trace: Trace, bs: readonly Floats[], c: ArrayLike<number>, r: number, out: T): Task<T> {
+export function* contract<T extends Floats>(model: Structure, trace: Trace, bs: readonly (Floats | null)[], c: ArrayLike<number>, r: number, out: T): Task<T> {
   const { n, inputs } = trace;
   for (let s = 0; s < model.slots.length; s++) {
     const slot = model.slots[s];
     const { inFeatures: inF, outFeatures: outF } = slot.layer;
     const bt = zerosLike(out, n * outF);
     const nb = new Float64Array(outF);
-    contractRows(bs[s], c, n, r, outF, bt, nb);
+    contractRows(bs[s] as Floats, c, n, r, outF, bt, nb);
     // n_W [out, in] = B̃ᵀ [out, N] · A [N, in]
     yield* gemmT(bt, inputs[slot.index], outF, inF, n, { transA: true, out: out.subarray(slot.wOffset, slot.wOffset + outF * inF) });
     // n_b [out] = B̃ᵀ 1
     for (let o = 0; o < outF; o++) out[slot.bOffset + o] = nb[o];
   }
+  model.modules.forEach((m, j) => {
+    const g = bs[model.slots.length + j];
+    if (g) contractModule(g, c, n * r, m.size, out.subarray(m.offset, m.offset + m.size));
+  });
   return out;
+}
+
+/** out [P_l] = Gᵀ c = Σ_q c_q G[q, :] for a module's G [rows, P_l] (accumulated in float64). */
+function contractModule(g: Floats, c: ArrayLike<number>, rows: number, p: number, out: Floats): void {
+  const acc = new Float64Array(p);
+  for (let q = 0; q < rows; q++) {
+    const cq = c[q];
+    if (cq === 0) continue;
+    for (let t = 0; t < p; t++) acc[t] += cq * g[q * p + t];
+  }
+  out.set(acc);
 }
 
 /**
@@ -124,6 +181,12 @@ function contractRows(b: Floats, c: ArrayLike<number>, n: number, r: number, out
  */
 export function* outputTangents(model: Structure, theta: Floats, trace: Trace, v: Floats): Task<Floats> {
   const { n, inputs } = trace;
+  if (model.modules.length > 0) {
+    const m = model.modules[0];
+    throw new RangeError(
+      `the matrix-free products (solver 'cg' or 'nystrom-pcg') are implemented for linear and activation layers; layers[${m.index}] is ${m.layer.name}: use solver 'cholesky' (the default for such models)`
+    );
+  }
   let dh: Floats | null = null; // δ of the current layer's input (null: zero)
   let s = 0;
   for (let l = 0; l < model.layers.length; l++) {
@@ -134,7 +197,7 @@ export function* outputTangents(model: Structure, theta: Floats, trace: Trace, v
       const dz: Floats = yield* linearForward(layer, dv.w, dv.b, inputs[l], n); // V_W a + v_b
       if (dh) yield* gemmT(dh, model.view(theta, slot).w, n, layer.outFeatures, layer.inFeatures, { transB: true, beta: 1, out: dz }); // + W δa
       dh = dz;
-    } else if (dh) {
+    } else if (dh && layer.kind === 'activation') {
       activationTangent(layer, inputs[l], dh);
     }
   }

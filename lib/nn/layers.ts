@@ -9,6 +9,7 @@
 import { gemmT, type Task } from '../task';
 import { type Floats, zerosLike } from '../util/floats';
 import { checkCount } from '../util/validate';
+import type { ModuleLayer } from './module';
 
 /** z = W a + b, W [outFeatures, inFeatures], b [outFeatures]. */
 export interface LinearLayer {
@@ -40,7 +41,8 @@ export interface ActivationLayer {
   readonly gain: number;
 }
 
-export type Layer = LinearLayer | ActivationLayer;
+/** A layer: linear, an activation, or a module (./module.ts: conv2d, the pools, flatten, a user's own). */
+export type Layer = LinearLayer | ActivationLayer | ModuleLayer;
 
 /** A linear layer z = W a + b with W [outFeatures, inFeatures]. */
 export function linear(inFeatures: number, outFeatures: number): LinearLayer {

@@ -1,18 +1,24 @@
-// A sequential model: a chain of linear layers and activations mapping an input
-// x ∈ R^inDim to the output-distribution parameters η ∈ R^outDim.
+// A sequential model: a chain of layers — linear layers, activations and modules (conv2d, the pools,
+// flatten, a user's own: ./module.ts) — mapping an input x (one sample: inputShape, row-major, inDim
+// numbers) to the output-distribution parameters η ∈ R^outDim.
 //
 // Parameters live in one typed array θ of length P — a Float32Array, or a Float64Array for a float64
-// model — laid out per linear layer in order: W [out, in] row-major, then b [out]. Layers read views
-// into it. A model's inputs, activations, Jacobians and kernels all have its dtype.
+// model — laid out layer by layer in order: a linear layer's W [out, in] row-major, then b [out]; a
+// module's own parameters in its order (conv2d: W [out, in, kh, kw], then b). Layers read views into
+// it. A model's inputs, activations, Jacobians and kernels all have its dtype.
 import { decodeF32, decodeF64, encodeF32, encodeF64 } from '../util/encode';
 import { type ArrayOf, checkDtype, checkDtypeOption, type Dtype, type Floats, zeros } from '../util/floats';
 import { materialize, outputJacobians } from './jacobian';
-import type { LinearSlot, Structure, Trace } from './structure';
+import type { LinearSlot, ModuleSlot, Structure, Trace } from './structure';
+import { type BoundModule, type ModuleLayer, sizeOf } from './module';
+import { conv2d } from './conv2d';
+import { avgPool2d, maxPool2d } from './pool2d';
+import { flatten } from './flatten';
 import { initParameters } from './init';
 import { activation, ACTIVATION_NAMES, activationForward, type ActivationName, isActivationName, type Layer, linear, linearForward } from './layers';
 import { runSync, type Task } from '../task';
 import { checkCount, checkFinite, checkOptions, describe } from '../util/validate';
-import { type InputDerivatives, inputDerivatives, notTwiceDifferentiable } from './derivatives';
+import { type InputDerivatives, inputDerivatives, noInputDerivatives, notTwiceDifferentiable } from './derivatives';
 
 /**
  * A model as JSON (Sequential.toJSON): the layers, and θ as base64 of its little-endian bytes (float32
@@ -22,7 +28,9 @@ import { type InputDerivatives, inputDerivatives, notTwiceDifferentiable } from 
 export interface SequentialJSON {
   format: 'natgrad.sequential';
   version: 1;
-  layers: ({ type: 'linear'; in: number; out: number } | { type: 'activation'; name: ActivationName })[];
+  layers: ({ type: 'linear'; in: number; out: number } | { type: 'activation'; name: ActivationName } | { type: string; [key: string]: unknown })[];
+  /** The per-sample input shape, when the model was given one (models with conv2d or the pools). */
+  inputShape?: number[];
   parameters: { dtype: Dtype; encoding: 'base64-le'; length: number; data: string };
 }
 
@@ -36,22 +44,31 @@ export interface SequentialOptions {
    * regression. Its kernels are OpenBLAS's float64 ones, on the CPU.
    */
   dtype?: Dtype;
+  /**
+   * The per-sample input shape, e.g. [C, H, W] for conv2d: inputs are row-major [N, ...inputShape].
+   * Default: [inFeatures] of the first linear layer; required when a module (conv2d, a pool) comes first.
+   */
+  inputShape?: readonly number[];
 }
 
-export type { LinearSlot, Trace } from './structure';
+export type { LinearSlot, ModuleSlot, Trace } from './structure';
 
 export class Sequential<D extends Dtype = Dtype> implements Structure {
   readonly layers: readonly Layer[];
   /** The element type of θ, the inputs and every array the model computes. */
   readonly dtype: D;
-  /** Input width (the first linear layer's inFeatures). */
+  /** Input width: the numbers per sample (the product of inputShape). */
   readonly inDim: number;
+  /** The per-sample input shape. */
+  readonly inputShape: readonly number[];
   /** Output width k = dim η. */
   readonly outDim: number;
   /** P, the number of parameters. */
   readonly numParameters: number;
   /** The linear layers and their place in θ. */
   readonly slots: readonly LinearSlot[];
+  /** The module layers and their place in θ. */
+  readonly modules: readonly ModuleSlot[];
   /** θ, live (internal: use get/setParameters). */
   readonly params: ArrayOf<D>;
   /** Who holds the model while an asynchronous step reads θ off the event loop (null: free). */
@@ -64,15 +81,19 @@ export class Sequential<D extends Dtype = Dtype> implements Structure {
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)
       throw new RangeError(`sequential: option 'seed' must be a non-negative safe integer, got ${describe(seed)}`);
     const dtype = checkDtypeOption('sequential', options.dtype) as D;
-    const { inDim, outDim, numParameters: p, slots } = layout(layers);
+    const shapeOption = options.inputShape;
+    checkOptions('sequential', options, ['seed', 'dtype', 'inputShape']);
+    const { inputShape, outDim, numParameters: p, slots, modules } = layout(layers, shapeOption);
     this.dtype = dtype;
     this.layers = Object.freeze(layers.slice());
-    this.inDim = inDim;
+    this.inputShape = Object.freeze(inputShape.slice());
+    this.inDim = sizeOf(inputShape);
     this.outDim = outDim;
     this.numParameters = p;
     this.slots = Object.freeze(slots);
+    this.modules = Object.freeze(modules);
     this.params = zeros(dtype, p) as ArrayOf<D>;
-    initParameters(this.layers, this.params, seed);
+    initParameters(this.layers, this.params, seed, (l) => modules.find((m) => m.index === l)?.bound);
   }
 
   /** θ [P], a copy: per linear layer W [out, in] row-major, then b [out]. */
@@ -96,9 +117,14 @@ export class Sequential<D extends Dtype = Dtype> implements Structure {
     return {
       format: 'natgrad.sequential',
       version: 1,
-      layers: this.layers.map((l) =>
-        l.kind === 'linear' ? { type: 'linear' as const, in: l.inFeatures, out: l.outFeatures } : { type: 'activation' as const, name: l.name }
-      ),
+      layers: this.layers.map((l, i) => {
+        if (l.kind === 'linear') return { type: 'linear' as const, in: l.inFeatures, out: l.outFeatures };
+        if (l.kind === 'activation') return { type: 'activation' as const, name: l.name };
+        if (!l.json)
+          throw new TypeError(`toJSON: layers[${i}] (${l.name}) is a layer of your own without a 'json' description, so the model cannot be saved as JSON`);
+        return { ...l.json };
+      }),
+      ...(this.modules.length > 0 ? { inputShape: this.inputShape.slice() } : {}),
       parameters: {
         dtype: this.dtype,
         encoding: 'base64-le',
@@ -152,6 +178,8 @@ export class Sequential<D extends Dtype = Dtype> implements Structure {
     checkOptions(fn, options, ['laplacian']);
     const laplacian = options.laplacian ?? true;
     if (typeof laplacian !== 'boolean') throw new TypeError(`${fn}: option 'laplacian' must be a boolean, got ${describe(laplacian)}`);
+    const other = noInputDerivatives(this);
+    if (other) throw new RangeError(`${fn}: ${other}`);
     const why = laplacian ? notTwiceDifferentiable(this) : null;
     if (why)
       throw Object.assign(new RangeError(`${fn}: ${why}; use tanh, sigmoid, softplus or gelu, or pass { laplacian: false } for the value and gradient`), {
@@ -184,20 +212,33 @@ export class Sequential<D extends Dtype = Dtype> implements Structure {
   /** The forward pass with parameters θ (this.params or a snapshot of it), keeping every layer's input. */
   *forwardTask(theta: Floats, x: Floats, n: number): Task<Trace> {
     const inputs: Floats[] = [x];
+    const caches: unknown[] = [];
     let h = x;
     let s = 0;
-    for (const layer of this.layers) {
+    let j = 0;
+    for (let l = 0; l < this.layers.length; l++) {
+      const layer = this.layers[l];
       if (layer.kind === 'linear') {
         const slot = this.slots[s++];
         const { w, b } = this.view(theta, slot);
         h = yield* linearForward(layer, w, b, h, n); // z = W a + b
-      } else {
+      } else if (layer.kind === 'activation') {
         h = activationForward(layer, h); // a = σ(z)
+      } else {
+        const m = this.modules[j++];
+        const out = m.bound.forward(theta.subarray(m.offset, m.offset + m.size), h, n);
+        const size = n * sizeOf(m.bound.outShape);
+        if (!(out?.y instanceof Float32Array || out?.y instanceof Float64Array) || out.y.length !== size || !(out.y instanceof h.constructor))
+          throw new TypeError(
+            `forward: layers[${l}] (${layer.name}).forward must return { y } with y a ${h.constructor.name} of N × outSize = ${size} numbers`
+          );
+        h = out.y;
+        caches[l] = out.cache;
       }
       checkActivations(h, n, this.layers.length, inputs.length - 1, this.dtype);
       inputs.push(h);
     }
-    return { n, inputs, eta: h };
+    return { n, inputs, eta: h, caches };
   }
 
   /** W [out, in] and b [out] of a linear layer, as views into θ. */
@@ -208,27 +249,59 @@ export class Sequential<D extends Dtype = Dtype> implements Structure {
 }
 
 /**
- * Where every linear layer's parameters sit in θ, and P, computed from the layer list alone (nothing
- * is allocated). Throws the constructor's errors: not a layer, widths that do not chain, no linear layer.
+ * Where every layer's parameters sit in θ, the shapes from layer to layer, and P, computed from the
+ * layer list (modules are bound to their input shapes; nothing the size of the model is allocated).
+ * Throws the constructor's errors: not a layer, shapes that do not chain, no layer with parameters.
  */
-function layout(layers: readonly Layer[]): { inDim: number; outDim: number; numParameters: number; slots: LinearSlot[] } {
-  let width: number | undefined;
-  let inDim: number | undefined;
+function layout(
+  layers: readonly Layer[],
+  inputShape?: readonly number[]
+): { inputShape: number[]; outDim: number; numParameters: number; slots: LinearSlot[]; modules: ModuleSlot[] } {
+  const fn = 'sequential';
+  if (inputShape !== undefined && (!Array.isArray(inputShape) || inputShape.length === 0 || !inputShape.every((v) => Number.isSafeInteger(v) && v > 0)))
+    throw new RangeError(`${fn}: option 'inputShape' must be a non-empty array of positive integers, got ${describe(inputShape)}`);
+  let shape: number[] | undefined = inputShape?.slice();
+  let first: number[] | undefined = shape;
   let p = 0;
   const slots: LinearSlot[] = [];
+  const modules: ModuleSlot[] = [];
   layers.forEach((layer, index) => {
-    if (typeof layer !== 'object' || layer === null || (layer.kind !== 'linear' && layer.kind !== 'activation'))
-      throw new TypeError(`sequential: 'layers[${index}]' is not a natgrad layer (use linear(), tanh(), …), got ${describe(layer)}`);
-    if (layer.kind !== 'linear') return;
-    if (width !== undefined && layer.inFeatures !== width)
-      throw new RangeError(`sequential: 'layers[${index}]' is linear(${layer.inFeatures}, ${layer.outFeatures}) but its input has width ${width}`);
-    inDim ??= layer.inFeatures;
-    slots.push({ index, layer, wOffset: p, bOffset: p + layer.inFeatures * layer.outFeatures });
-    p += (layer.inFeatures + 1) * layer.outFeatures;
-    width = layer.outFeatures;
+    if (typeof layer !== 'object' || layer === null || (layer.kind !== 'linear' && layer.kind !== 'activation' && layer.kind !== 'module'))
+      throw new TypeError(`${fn}: 'layers[${index}]' is not a natgrad layer (use linear(), tanh(), conv2d(), …), got ${describe(layer)}`);
+    if (layer.kind === 'activation') return;
+    if (layer.kind === 'linear') {
+      if (shape === undefined) first = shape = [layer.inFeatures];
+      if (shape.length !== 1)
+        throw new RangeError(
+          `${fn}: 'layers[${index}]' is linear(${layer.inFeatures}, ${layer.outFeatures}), which takes flat inputs, but its input has shape [${shape.join(', ')}]: put flatten() before it`
+        );
+      if (layer.inFeatures !== shape[0])
+        throw new RangeError(`${fn}: 'layers[${index}]' is linear(${layer.inFeatures}, ${layer.outFeatures}) but its input has width ${shape[0]}`);
+      slots.push({ index, layer, wOffset: p, bOffset: p + layer.inFeatures * layer.outFeatures });
+      p += (layer.inFeatures + 1) * layer.outFeatures;
+      shape = [layer.outFeatures];
+      return;
+    }
+    if (typeof layer.bind !== 'function') throw new TypeError(`${fn}: 'layers[${index}]' is a module without a bind() function, got ${describe(layer)}`);
+    if (shape === undefined)
+      throw new RangeError(`${fn}: 'layers[${index}]' is ${layer.name}, whose input shape is not known: give the option inputShape (e.g. [C, H, W])`);
+    let bound: BoundModule;
+    try {
+      bound = layer.bind(shape);
+    } catch (e) {
+      throw new RangeError(`${fn}: 'layers[${index}]': ${(e as Error).message}`);
+    }
+    const size = bound.numParameters;
+    if (!Number.isSafeInteger(size) || size < 0 || !Array.isArray(bound.outShape) || !bound.outShape.every((v) => Number.isSafeInteger(v) && v > 0))
+      throw new TypeError(`${fn}: 'layers[${index}]' (${layer.name}) bound to a bad outShape or numParameters: ${describe(bound.outShape)}, ${describe(size)}`);
+    modules.push({ index, layer, bound, inShape: Object.freeze(shape.slice()), offset: p, size });
+    p += size;
+    shape = bound.outShape.slice();
   });
-  if (width === undefined || inDim === undefined) throw new RangeError("sequential: 'layers' must contain at least one linear layer");
-  return { inDim, outDim: width, numParameters: p, slots };
+  if (shape === undefined || first === undefined)
+    throw new RangeError(`${fn}: 'layers' must contain at least one linear layer (or give the option inputShape)`);
+  if (p === 0) throw new RangeError(`${fn}: the layers have no parameters (add a linear or conv2d layer)`);
+  return { inputShape: first, outDim: sizeOf(shape), numParameters: p, slots, modules };
 }
 
 /** Throws RangeError (code ERR_NON_FINITE) naming the layer and sample if h [N, w] has an Inf or NaN. */
@@ -287,19 +360,31 @@ export function fromJSON(json: unknown): Sequential {
       if (!isActivationName(d.name)) throw new RangeError(`${fn}: ${what}.name must be one of ${ACTIVATION_NAMES.join(', ')}, got ${describe(d.name)}`);
       return activation(d.name);
     }
-    throw new RangeError(`${fn}: ${what}.type must be 'linear' or 'activation', got ${describe(d.type)}`);
+    const make = MODULES[d.type as string];
+    if (!make) throw new RangeError(`${fn}: ${what}.type must be one of linear, activation, ${Object.keys(MODULES).join(', ')}, got ${describe(d.type)}`);
+    try {
+      return make(d);
+    } catch (e) {
+      throw new RangeError(`${fn}: ${what}: ${(e as Error).message}`);
+    }
   });
+  if (o.inputShape !== undefined && !Array.isArray(o.inputShape)) throw new TypeError(`${fn}: 'inputShape' must be an array, got ${describe(o.inputShape)}`);
+  const inputShape = o.inputShape as number[] | undefined;
   // Everything is checked against what the file holds before anything the size of the model is
   // allocated: a few hundred bytes declaring linear(65535, 65535) must not cost 17 GB.
   let plan: ReturnType<typeof layout>;
   try {
-    plan = layout(layers);
+    plan = layout(layers, inputShape);
   } catch (e) {
     throw new RangeError(`${fn}: ${(e as Error).message}`);
   }
   const P = plan.numParameters;
-  const largest = plan.slots.reduce((a, b) => (size(b) > size(a) ? b : a));
-  const declared = `the layers have ${P} parameters ('layers[${largest.index}]' linear(${largest.layer.inFeatures}, ${largest.layer.outFeatures}) alone has ${size(largest)})`;
+  const parts = [
+    ...plan.slots.map((s) => ({ index: s.index, name: `linear(${s.layer.inFeatures}, ${s.layer.outFeatures})`, size: size(s) })),
+    ...plan.modules.map((m) => ({ index: m.index, name: m.layer.name, size: m.size })),
+  ];
+  const largest = parts.reduce((a, b) => (b.size > a.size ? b : a));
+  const declared = `the layers have ${P} parameters ('layers[${largest.index}]' ${largest.name} alone has ${largest.size})`;
   const p = o.parameters as Record<string, unknown> | null;
   if (typeof p !== 'object' || p === null) throw new TypeError(`${fn}: 'parameters' must be an object, got ${describe(p)}`);
   if ((p.dtype !== 'float32' && p.dtype !== 'float64') || p.encoding !== 'base64-le')
@@ -324,13 +409,21 @@ export function fromJSON(json: unknown): Sequential {
   if (bad >= 0) throw new RangeError(`${fn}: parameter ${bad} is ${theta[bad]}; a model's parameters are always finite (corrupt data?)`);
   let model: Sequential;
   try {
-    model = new Sequential(layers, { dtype });
+    model = new Sequential(layers, { dtype, ...(inputShape ? { inputShape } : {}) });
   } catch (e) {
     throw new RangeError(`${fn}: ${(e as Error).message}`);
   }
   model.params.set(theta);
   return model;
 }
+
+/** The built-in module layers by their toJSON() type, made again from their description. */
+const MODULES: Record<string, (d: Record<string, unknown>) => ModuleLayer> = {
+  conv2d: (d) => conv2d(d.in as number, d.out as number, d.kernel as [number, number], { stride: d.stride as number, padding: d.padding as number }),
+  maxPool2d: (d) => maxPool2d(d.size as number),
+  avgPool2d: (d) => avgPool2d(d.size as number),
+  flatten: () => flatten(),
+};
 
 /** Parameters of one linear layer, (in + 1)·out. */
 function size(slot: LinearSlot): number {

@@ -40,6 +40,7 @@
 // for n_a = M W. Cost per layer: N·out²·(out + in) + N·out³/3, memory O(N·(out + in)·out) per chunk.
 import type { Floats } from '../util/floats';
 import { meanLoss } from '../distributions';
+import type { LinearLayer } from '../nn/layers';
 import type { Sequential } from '../nn/sequential';
 import { batchedGramInverseT, gemmT, type Task } from '../task';
 import type { StepBatch } from './batch';
@@ -101,7 +102,7 @@ export function* chainDirection(batch: StepBatch, cfg: SeedConfig): Task<ExactRe
       continue;
     }
     const slot = model.slots[s];
-    const { inFeatures: inF, outFeatures: outF } = layer;
+    const { inFeatures: inF, outFeatures: outF } = layer as LinearLayer; // 'chain' is refused for models with modules
     const w = model.view(theta, slot).w; // W [out, in]
     const withInput = s > 0; // a depends on θ; the network input x does not
     const m = new Float32Array(n * outF); // rows m_i

@@ -64,6 +64,7 @@ export function parameterName(model: Sequential, q: number): string {
     if (q >= wOffset && q < bOffset) return `layers[${index}].weight[${Math.floor((q - wOffset) / inW)}, ${(q - wOffset) % inW}]`;
     if (q >= bOffset && q < bOffset + outW) return `layers[${index}].bias[${q - bOffset}]`;
   }
+  for (const m of model.modules) if (q >= m.offset && q < m.offset + m.size) return `layers[${m.index}] (${m.layer.name}) parameter ${q - m.offset}`;
   return `parameter ${q}`;
 }
 

@@ -56,6 +56,16 @@ function* solve(k: Floats, m: number, rhs: Floats, d: number, cfg: ExactConfig, 
   return { x, solver, rank };
 }
 
+/** kernel [M, M] += G_l G_lᵀ for every module with parameters (its block of SᵀS, from its materialised rows G_l [M, P_l]). */
+function* addModuleGrams(model: Sequential, bs: readonly (Floats | null)[], m: number, kernel: Floats): Task<void> {
+  for (let j = 0; j < model.modules.length; j++) {
+    const g = bs[model.slots.length + j];
+    if (!g) continue;
+    const gg = yield* gramT(g, model.modules[j].size, m, { layout: 'MP' }); // G Gᵀ [M, M] (G read as [M, P_l])
+    for (let q = 0; q < kernel.length; q++) kernel[q] += gg[q];
+  }
+}
+
 /** Forward pass, L(θ), F_i = L_i L_iᵀ with L_i u_i = g_i, and B = L_iᵀ ∂η_i/∂z for every linear layer. */
 export function* linearizeExact(batch: StepBatch): Task<Linearization> {
   const { model, theta, family: fam, fn, x, y, n } = batch;
@@ -75,7 +85,7 @@ export function* linearizeExact(batch: StepBatch): Task<Linearization> {
  * [P, m_c] with P·m_c ≤ S_CHUNK_FLOATS, so S is never held whole: memory O(P² + P·m_c). A system whose S
  * fits in one chunk is one gram and one gemm, as before.
  */
-function* parameterSystem(model: Sequential, trace: Trace, bs: readonly Floats[], r: number, u: Floats): Task<{ kernel: Floats; su: Floats }> {
+function* parameterSystem(model: Sequential, trace: Trace, bs: readonly (Floats | null)[], r: number, u: Floats): Task<{ kernel: Floats; su: Floats }> {
   const { n } = trace;
   const p = model.numParameters;
   const per = Math.max(1, Math.floor(S_CHUNK_FLOATS / (p * r))); // samples per chunk
@@ -122,7 +132,9 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
       // SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1), all layers in one fused call (overwrites the kernel)
       kernel = ws.kernel?.length === m * m && dtypeOf(ws.kernel) === model.dtype ? ws.kernel : (ws.kernel = zeros(model.dtype, m * m));
       const as = model.slots.map(({ index }) => trace.inputs[index]);
-      kernel = yield* layerGramSumT(bs, as, n, r, kernel);
+      if (as.length > 0) kernel = yield* layerGramSumT(bs.slice(0, as.length) as Floats[], as, n, r, kernel);
+      else kernel.fill(0);
+      yield* addModuleGrams(model, bs, m, kernel); // + G Gᵀ per module
     } else {
       s = materialize(model, trace, bs, r); // S [P, N·r]
       kernel = yield* gramT(s, p, m); // SᵀS
@@ -264,5 +276,20 @@ export function profileOf(sys: ExactSystem, sol: ExactSolution): StepProfile {
     ...(sol.iterations !== undefined ? { iterations: sol.iterations, residual: sol.residual, converged: sol.converged } : {}),
     ...(sol.sketchRank !== undefined ? { sketchRank: sol.sketchRank } : {}),
     ...(sol.errorBound !== undefined ? { errorBound: sol.errorBound } : {}),
+    ...(sys.model.modules.length > 0 ? { layers: layerForms(sys.model) } : {}),
   };
+}
+
+/** StepProfile.layers: each parametric layer in order, and the form its kernel block takes. */
+function layerForms(model: Sequential): NonNullable<StepProfile['layers']> {
+  const linear = model.slots.map((s) => ({
+    index: s.index,
+    name: `linear(${s.layer.inFeatures}, ${s.layer.outFeatures})`,
+    form: 'factored' as const,
+    parameters: (s.layer.inFeatures + 1) * s.layer.outFeatures,
+  }));
+  const modules = model.modules
+    .filter((m) => m.size > 0)
+    .map((m) => ({ index: m.index, name: m.layer.name, form: 'materialized' as const, parameters: m.size }));
+  return [...linear, ...modules].sort((a, b) => a.index - b.index);
 }

@@ -52,7 +52,7 @@ export function cgMemoryBytes(model: Sequential, n: number, r: number, space: 'k
   const m = n * r,
     p = model.numParameters;
   const size = space === 'kernel' ? m : p;
-  const width = Math.max(...model.slots.map(({ layer }) => Math.max(layer.inFeatures, layer.outFeatures)));
+  const width = Math.max(1, ...model.slots.map(({ layer }) => Math.max(layer.inFeatures, layer.outFeatures)));
   const parts: [string, number][] = [
     [`CG vectors 6×${size}`, 48 * size],
     ['product buffers', 8 * (m + p)],
@@ -77,8 +77,8 @@ export const CG_MIN_DAMPING = 1e-6;
 /**
  * Solver 'auto' between two solves that both fit: the cheaper by flops. Direct, kernel space with layer
  * assembly: s³/3 (Cholesky) + Σ_l (M²·out_l + N²·in_l) (layerGramSum); dense or parameter space:
- * s³/3 + s²·(P or M) (the Gram of S). CG: iterations × (4·N·Σ_l in_l·out_l + 4·M·Σ_l out_l) (a product's
- * two gemms and its contraction, per iteration) × CG_FLOP_COST, with the last solve's iterations
+ * s³/3 + s²·(P or M) (the Gram of S). CG: iterations × (4·N·Σ_l in_l·out_l + 4·M·Σ_l out_l + 4·M·Σ_modules P_l)
+ * (a product's two gemms and its contraction, per iteration; a module's two products with its rows) × CG_FLOP_COST, with the last solve's iterations
  * (CG_ITERATIONS_GUESS before the first).
  */
 export function cgIsCheaper(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace): boolean {
@@ -90,6 +90,7 @@ export function cgIsCheaper(model: Sequential, n: number, r: number, space: 'ker
   else direct += s * s * (space === 'kernel' ? p : m);
   let product = 0;
   for (const { layer } of model.slots) product += 4 * n * layer.inFeatures * layer.outFeatures + 4 * m * layer.outFeatures;
+  for (const { size } of model.modules) product += 4 * m * size; // Gᵀc and G v from a module's rows
   return (ws.cgIterations ?? CG_ITERATIONS_GUESS) * product * CG_FLOP_COST < direct;
 }
 

@@ -38,6 +38,12 @@ export interface StepProfile {
   errorBound?: number;
   residual?: number;
   converged?: boolean;
+  /**
+   * Models with module layers (conv2d, …): how each parametric layer's block of the kernel was formed —
+   * 'factored' ((B Bᵀ) ⊙ (A Aᵀ + 1), a linear layer) or 'materialized' (G_l G_lᵀ from the per-sample
+   * gradients G_l [N·r, P_l], a module) — with its parameter count.
+   */
+  layers?: { index: number; name: string; form: 'factored' | 'materialized'; parameters: number }[];
 }
 
 export interface ExactResult {
@@ -59,7 +65,7 @@ export interface ExactSystem extends SeededBatch {
   readonly model: Sequential;
   readonly trace: Trace;
   /** B per linear layer ([N·r, out], see outputJacobians). */
-  readonly bs: readonly Floats[];
+  readonly bs: readonly (Floats | null)[];
   /** Batch size N, rank r of the output Fisher, M = N·r, P. */
   readonly n: number;
   readonly r: number;
@@ -113,7 +119,7 @@ export interface ExactSolution {
 /** The linearisation of one batch at θ: forward pass, loss, Fisher factors, backpropagated B's. */
 export interface Linearization extends SeededBatch {
   readonly trace: Trace;
-  readonly bs: readonly Floats[];
+  readonly bs: readonly (Floats | null)[];
   readonly r: number;
   /** u [N·r] (L_i u_i = g_i). */
   readonly u: Floats;

@@ -84,6 +84,12 @@ export class NaturalGradient<D extends Dtype = Dtype> {
       throw new RangeError(
         `${fn}: method '${this.method}' (the natural-chain-rule proposal) works on float32 models only; a float64 model takes method 'exact'`
       );
+    if (this.method !== 'exact' && model.modules.length > 0) {
+      const m = model.modules[0];
+      throw new RangeError(
+        `${fn}: method '${this.method}' (the natural-chain-rule proposal) is defined for MLPs of linear layers and activations; layers[${m.index}] is ${m.layer.name}: use method 'exact'`
+      );
+    }
     if (this.method === 'chain') checkChainModel(model, fn);
     this.options = { ...options, loss: residual ?? this.loss };
     const { family, method } = this;

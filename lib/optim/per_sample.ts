@@ -129,7 +129,7 @@ export function* perSampleDirection(batch: StepBatch, cfg: SeedConfig): Task<Exa
       const base = i * rows * k;
       for (let j = 0; j < k; j++) {
         const brow = (i * k + j) * outF;
-        for (let o = 0; o < outF; o++) gt[base + (r0 + o) * k + j] = scale * b[brow + o];
+        for (let o = 0; o < outF; o++) gt[base + (r0 + o) * k + j] = scale * (b as Floats)[brow + o];
       }
     }
     r0 += outF;

@@ -23,8 +23,8 @@ export interface SeededBatch {
   readonly model: Sequential;
   readonly theta: Floats;
   readonly trace: Trace;
-  /** B per linear layer ([N·r, out], see outputJacobians). */
-  readonly bs: readonly Floats[];
+  /** B per linear layer ([N·r, out]), then G per module ([N·r, P_l] or null): see outputJacobians. */
+  readonly bs: readonly (Floats | null)[];
   /** [N·r, k]: row (i, m) is column m of L_i. */
   readonly seeds: Floats;
   readonly r: number;
@@ -39,7 +39,7 @@ export interface SeededBatch {
 export function* sTimes(b: SeededBatch, c: ArrayLike<number>, out: Floats): Task<Floats> {
   const { model, theta, trace, bs, seeds, r } = b;
   if (b.denseT) return yield* gemmT(b.denseT, toDtype(model.dtype, c), model.numParameters, 1, b.denseT.length / model.numParameters, { transA: true, out });
-  if (r === 1) return yield* contract(model, trace, bs, c, 1, out);
+  if (r === 1 || model.modules.length > 0) return yield* contract(model, trace, bs, c, r, out); // modules: their G rows, not a second backward
   const { n } = trace;
   const k = model.outDim;
   const w = combineSeeds(seeds, c, n, r, k); // w_i = Σ_m c_(i,m) s_(i,m)
@@ -54,7 +54,7 @@ export function* sTransposeTimes(b: SeededBatch, v: Floats): Task<Float64Array> 
     const P = model.numParameters;
     return Float64Array.from(yield* gemmT(b.denseT, v, b.denseT.length / P, 1, P));
   }
-  if (r === 1) return yield* byLayerTranspose(model, trace, bs, r, v);
+  if (r === 1 || model.modules.length > 0) return yield* byLayerTranspose(model, trace, bs, r, v); // modules: their G rows
   const { n } = trace;
   const k = model.outDim;
   const de = yield* outputTangents(model, theta, trace, v); // J_i v [N, k]
@@ -93,9 +93,9 @@ function seedDots(seeds: Floats, de: Floats, n: number, r: number, k: number): F
 
 /**
  * Sᵀv by layer: (Sᵀv)_(i,m) = Σ_layers B_(i,m) · (V_W a_i + v_b), one gemm [N, in]·[in, out] and
- * N·r·out multiply-adds per linear layer.
+ * N·r·out multiply-adds per linear layer; plus G_(i,m) · v_l per module (N·r·P_l).
  */
-export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly Floats[], r: number, v: Floats): Task<Float64Array> {
+export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly (Floats | null)[], r: number, v: Floats): Task<Float64Array> {
   const { n, inputs } = trace;
   const out = new Float64Array(n * r);
   for (let l = 0; l < model.slots.length; l++) {
@@ -103,9 +103,22 @@ export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly 
     const width = slot.layer.outFeatures;
     const { w, b } = model.view(v, slot);
     const z = yield* linearForward(slot.layer, w, b, inputs[slot.index], n); // Z_i = V_W a_i + v_b
-    rowDots(bs[l], z, n, r, width, out);
+    rowDots(bs[l] as Floats, z, n, r, width, out);
   }
+  model.modules.forEach((m, j) => {
+    const g = bs[model.slots.length + j];
+    if (g) moduleDots(g, v.subarray(m.offset, m.offset + m.size), n * r, m.size, out);
+  });
   return out;
+}
+
+/** out_q += G_q · v_l for a module's G [rows, P_l] (float64). */
+function moduleDots(g: Floats, vl: Floats, rows: number, p: number, out: Float64Array): void {
+  for (let q = 0; q < rows; q++) {
+    let acc = 0;
+    for (let t = 0; t < p; t++) acc += g[q * p + t] * vl[t];
+    out[q] += acc;
+  }
 }
 
 /** out_(i,m) += B_(i,m) · z_i (B [N·r, w], z [N, w]). */

@@ -28,7 +28,7 @@ export function kernelOverflow(model: Sequential, lin: Linearization): string | 
         return `${name} receives an input of norm ${fmt(Math.sqrt(aa))} at sample ${i}, whose products a·a (${fmt(aa)}) overflow float32 (largest ${fmt(F32_MAX)})`;
       for (let m = 0; m < r; m++) {
         let bb = 0;
-        for (let o = 0; o < outW; o++) bb += b[(i * r + m) * outW + o] ** 2;
+        for (let o = 0; o < outW; o++) bb += (b as Floats)[(i * r + m) * outW + o] ** 2;
         const entry = bb * (aa + 1);
         if (!(entry <= F32_MAX))
           return (

@@ -223,12 +223,23 @@ export function denseNaturalGradient(
   lambda: number,
   cutoff = 1e-10
 ): DenseNaturalGradient {
-  const k = outDim(arch);
-  const p = numParams(arch);
+  return naturalGradientOf(jacobian64(arch, theta, x, n), forward64(arch, theta, x, n), y, n, outDim(arch), numParams(arch), loss, lambda, cutoff);
+}
+
+/** denseNaturalGradient from any model's float64 Jacobian jac [P, N·k] and outputs eta [N, k] (e.g. by central differences of an independent forward pass). */
+export function naturalGradientOf(
+  jac: Float64Array,
+  eta: Float64Array,
+  y: ArrayLike<number>,
+  n: number,
+  k: number,
+  p: number,
+  loss: Loss,
+  lambda: number,
+  cutoff = 1e-10
+): DenseNaturalGradient {
   const cols = n * k;
   const tw = targetWidth(loss, k);
-  const jac = jacobian64(arch, theta, x, n);
-  const eta = forward64(arch, theta, x, n);
   const fTheta = new Float64Array(p * p);
   const gTheta = new Float64Array(p);
   let L = 0;

@@ -1,0 +1,145 @@
+// 2-D convolution on [C, H, W] (cross-correlation, as PyTorch's Conv2d), by im2col:
+//
+//   y[o, p] = Σ_(c,u,v) W[o, c, u, v] · x[c, s·p_y + u − pad, s·p_x + v − pad] + b[o]
+//           = (W · Xcolᵢ)[o, p] + b[o],   Xcolᵢ [C·kh·kw, Ho·Wo] the patches of sample i,
+//
+// Ho = ⌊(H + 2·pad − kh)/s⌋ + 1 (Wo likewise), zero padding. Parameters W [out, in, kh, kw] row-major,
+// then b [out]. Backward, for a seed row s [out, Ho·Wo] of sample i:
+//
+//   ∂(s·y)/∂W = s · Xcolᵢᵀ  [out, C·kh·kw],   ∂(s·y)/∂b[o] = Σ_p s[o, p],   ∂(s·y)/∂Xcolᵢ = Wᵀ s
+//
+// and the input's seed is the last scattered back onto the pixels (col2im). The forward pass is one gemm
+// over all samples' patches [N·Ho·Wo, C·kh·kw]·Wᵀ; the per-row gradients one gemm per sample over its r
+// seed rows; the input seeds one gemm Wᵀ·[out, N·r·Ho·Wo].
+import { gemm } from '../linalg';
+import { type Floats, zerosLike } from '../util/floats';
+import { checkCount, checkOptions, describe } from '../util/validate';
+import type { BoundModule, ModuleLayer } from './module';
+
+export interface Conv2dOptions {
+  /** Step between windows. Default 1. */
+  stride?: number;
+  /** Zeros added on each side of H and W. Default 0. */
+  padding?: number;
+}
+
+/** conv2d(inChannels, outChannels, kernelSize, { stride = 1, padding = 0 }) on inputs [C, H, W]; kernelSize a number or [kh, kw]. */
+export function conv2d(inChannels: number, outChannels: number, kernelSize: number | readonly [number, number], options: Conv2dOptions = {}): ModuleLayer {
+  const fn = 'conv2d';
+  const cin = checkCount(fn, 'inChannels', inChannels);
+  const cout = checkCount(fn, 'outChannels', outChannels);
+  const ks = typeof kernelSize === 'number' ? [kernelSize, kernelSize] : kernelSize;
+  if (!Array.isArray(ks) || ks.length !== 2) throw new TypeError(`${fn}: 'kernelSize' must be a positive integer or [kh, kw], got ${describe(kernelSize)}`);
+  const kh = checkCount(fn, 'kernelSize', ks[0]);
+  const kw = checkCount(fn, 'kernelSize', ks[1]);
+  checkOptions(fn, options, ['stride', 'padding']);
+  const stride = checkCount(fn, 'stride', options.stride ?? 1);
+  const pad = options.padding ?? 0;
+  if (typeof pad !== 'number' || !Number.isSafeInteger(pad) || pad < 0)
+    throw new RangeError(`${fn}: option 'padding' must be an integer ≥ 0, got ${describe(pad)}`);
+  const json = { type: 'conv2d', in: cin, out: cout, kernel: [kh, kw], stride, padding: pad };
+  return Object.freeze({
+    kind: 'module' as const,
+    name: `conv2d(${cin}, ${cout}, ${kh === kw ? kh : `[${kh}, ${kw}]`})`,
+    json,
+    bind: (inShape: readonly number[]) => bindConv(inShape, cin, cout, kh, kw, stride, pad),
+  });
+}
+
+function bindConv(inShape: readonly number[], cin: number, cout: number, kh: number, kw: number, stride: number, pad: number): BoundModule {
+  const what = `conv2d(${cin}, ${cout}, …)`;
+  if (inShape.length !== 3 || inShape[0] !== cin)
+    throw new RangeError(`${what} needs inputs of shape [${cin}, H, W], got [${inShape.join(', ')}] (give sequential() the option inputShape: [C, H, W])`);
+  const [, h, w] = inShape;
+  const ho = Math.floor((h + 2 * pad - kh) / stride) + 1;
+  const wo = Math.floor((w + 2 * pad - kw) / stride) + 1;
+  if (ho < 1 || wo < 1) throw new RangeError(`${what}: the kernel ${kh}×${kw} (padding ${pad}) does not fit the input ${h}×${w}`);
+  const ckk = cin * kh * kw;
+  const hw = ho * wo;
+  const nw = cout * ckk;
+  /** Patches [n·Ho·Wo, C·kh·kw] of x [n, C·H·W]: row (i, p), column (c, u, v). */
+  const im2col = (x: Floats, n: number): Floats => {
+    const cols = zerosLike(x, n * hw * ckk);
+    for (let i = 0; i < n; i++) {
+      const xi = i * cin * h * w;
+      for (let py = 0; py < ho; py++)
+        for (let px = 0; px < wo; px++) {
+          const row = (i * hw + py * wo + px) * ckk;
+          for (let c = 0; c < cin; c++)
+            for (let u = 0; u < kh; u++) {
+              const yy = py * stride + u - pad;
+              if (yy < 0 || yy >= h) continue;
+              for (let v = 0; v < kw; v++) {
+                const xx = px * stride + v - pad;
+                if (xx >= 0 && xx < w) cols[row + (c * kh + u) * kw + v] = x[xi + (c * h + yy) * w + xx];
+              }
+            }
+        }
+    }
+    return cols;
+  };
+  return {
+    outShape: [cout, ho, wo],
+    numParameters: nw + cout,
+    // W ~ N(0, 1/fan_in), fan_in = C·kh·kw (LeCun, as linear's default); b = 0
+    init(theta, normal) {
+      const std = 1 / Math.sqrt(ckk);
+      for (let q = 0; q < nw; q++) theta[q] = std * normal();
+      theta.fill(0, nw, nw + cout);
+    },
+    forward(theta, x, n) {
+      const cols = im2col(x, n);
+      const z = gemm(cols, theta.subarray(0, nw), n * hw, cout, ckk, { transB: true }); // [n·Ho·Wo, out]
+      const y = zerosLike(x, n * cout * hw);
+      for (let i = 0; i < n; i++)
+        for (let p = 0; p < hw; p++) {
+          const zr = (i * hw + p) * cout;
+          for (let o = 0; o < cout; o++) y[(i * cout + o) * hw + p] = z[zr + o] + theta[nw + o];
+        }
+      return { y, cache: cols };
+    },
+    backward(theta, _x, _y, cache, dy, n, r, needInput) {
+      const cols = cache as Floats;
+      const P = nw + cout;
+      const grads = zerosLike(dy, n * r * P);
+      for (let i = 0; i < n; i++) {
+        // the sample's r seed rows [r·out, Ho·Wo] times its patches [Ho·Wo, C·kh·kw]: each row's ∂/∂W
+        const g = gemm(dy.subarray(i * r * cout * hw, (i + 1) * r * cout * hw), cols.subarray(i * hw * ckk, (i + 1) * hw * ckk), r * cout, ckk, hw);
+        for (let m = 0; m < r; m++) {
+          const row = (i * r + m) * P;
+          grads.set(g.subarray(m * nw, (m + 1) * nw), row);
+          const d0 = (i * r + m) * cout * hw;
+          for (let o = 0; o < cout; o++) {
+            let sb = 0;
+            for (let p = 0; p < hw; p++) sb += dy[d0 + o * hw + p];
+            grads[row + nw + o] = sb;
+          }
+        }
+      }
+      if (!needInput) return { dx: null, grads };
+      // ∂/∂Xcol = Wᵀ s for every row at once: [C·kh·kw, out]·[out, n·r·Ho·Wo], then col2im
+      const rows = n * r;
+      const dt = zerosLike(dy, cout * rows * hw); // dy as [out, rows·Ho·Wo]
+      for (let q = 0; q < rows; q++) for (let o = 0; o < cout; o++) dt.set(dy.subarray((q * cout + o) * hw, (q * cout + o + 1) * hw), (o * rows + q) * hw);
+      const dc = gemm(theta.subarray(0, nw), dt, ckk, rows * hw, cout, { transA: true }); // [C·kh·kw, rows·Ho·Wo]
+      const dx = zerosLike(dy, rows * cin * h * w);
+      for (let q = 0; q < rows; q++) {
+        const xq = q * cin * h * w;
+        for (let c = 0; c < cin; c++)
+          for (let u = 0; u < kh; u++)
+            for (let v = 0; v < kw; v++) {
+              const k = ((c * kh + u) * kw + v) * rows * hw + q * hw;
+              for (let py = 0; py < ho; py++) {
+                const yy = py * stride + u - pad;
+                if (yy < 0 || yy >= h) continue;
+                for (let px = 0; px < wo; px++) {
+                  const xx = px * stride + v - pad;
+                  if (xx >= 0 && xx < w) dx[xq + (c * h + yy) * w + xx] += dc[k + py * wo + px];
+                }
+              }
+            }
+      }
+      return { dx, grads };
+    },
+  };
+}

@@ -1,0 +1,316 @@
+// Module layers (lib/nn/module.ts: conv2d, maxPool2d, avgPool2d, flatten, and a user's own layer)
+// against a float64 reference written here from the definitions alone (direct loops, no im2col):
+//  - the per-sample Jacobian G [P, N·k] of a float64 model mixing every layer against central
+//    differences of the reference forward pass in θ (h = 1e-6: truncation ~h²·|η'''| ≈ 1e-12, rounding
+//    ~1e-16/h ≈ 1e-10 of |η|, so 1e-7 of the largest entry is a bound any wrong term breaks; the inputs
+//    are drawn so that no max-pool window has a near-tie that a step of h could flip);
+//  - the exact natural-gradient direction against the dense float64 (F_θ + λI)⁺ g_θ built from that
+//    Jacobian, at λ = 1e-3, 1 and 0 (where κ allows), in kernel and parameter space, by Cholesky and CG;
+//  - the failure cases: shapes that do not chain, a user's layer that returns the wrong sizes, the
+//    methods and features that are defined for MLPs only.
+import { describe, expect, it } from 'vitest';
+import { Adam, avgPool2d, conv2d, flatten, linear, maxPool2d, type ModuleLayer, NaturalGradient, Sequential, sequential, tanh, type Layer } from '../lib/index';
+import { naturalGradientOf, relErr } from './helpers/reference';
+
+// ---- the float64 reference: one sample at a time, from the layer definitions ----
+
+type RefLayer =
+  | { conv: [number, number, number, number, number] } // in, out, k, stride, padding
+  | { max: number }
+  | { avg: number }
+  | 'flatten'
+  | 'tanh'
+  | { linear: [number, number] }
+  | { scale: number }; // the user's layer below: y = a ⊙ x + c, a and c [features]
+
+interface Tensor {
+  shape: number[];
+  v: number[];
+}
+
+function refLayer(l: RefLayer, t: Tensor, theta: ArrayLike<number>, off: number): { out: Tensor; used: number } {
+  if (l === 'flatten') return { out: { shape: [t.v.length], v: t.v }, used: 0 };
+  if (l === 'tanh') return { out: { shape: t.shape, v: t.v.map(Math.tanh) }, used: 0 };
+  if ('linear' in l) {
+    const [nin, nout] = l.linear;
+    const v: number[] = [];
+    for (let o = 0; o < nout; o++) {
+      let s = theta[off + nout * nin + o];
+      for (let c = 0; c < nin; c++) s += theta[off + o * nin + c] * t.v[c];
+      v.push(s);
+    }
+    return { out: { shape: [nout], v }, used: (nin + 1) * nout };
+  }
+  if ('scale' in l) {
+    const f = l.scale;
+    return { out: { shape: t.shape, v: t.v.map((x, i) => theta[off + i] * x + theta[off + f + i]) }, used: 2 * f };
+  }
+  if ('conv' in l) {
+    const [cin, cout, k, s, p] = l.conv;
+    const [, h, w] = t.shape;
+    const ho = Math.floor((h + 2 * p - k) / s) + 1;
+    const wo = Math.floor((w + 2 * p - k) / s) + 1;
+    const v: number[] = [];
+    for (let o = 0; o < cout; o++)
+      for (let y = 0; y < ho; y++)
+        for (let x = 0; x < wo; x++) {
+          let acc = theta[off + cout * cin * k * k + o];
+          for (let c = 0; c < cin; c++)
+            for (let u = 0; u < k; u++)
+              for (let q = 0; q < k; q++) {
+                const yy = y * s + u - p;
+                const xx = x * s + q - p;
+                if (yy >= 0 && yy < h && xx >= 0 && xx < w) acc += theta[off + ((o * cin + c) * k + u) * k + q] * t.v[(c * h + yy) * w + xx];
+              }
+          v.push(acc);
+        }
+    return { out: { shape: [cout, ho, wo], v }, used: cout * cin * k * k + cout };
+  }
+  const size = 'max' in l ? l.max : l.avg;
+  const [c, h, w] = t.shape;
+  const ho = Math.floor(h / size);
+  const wo = Math.floor(w / size);
+  const v: number[] = [];
+  for (let ch = 0; ch < c; ch++)
+    for (let y = 0; y < ho; y++)
+      for (let x = 0; x < wo; x++) {
+        const win: number[] = [];
+        for (let u = 0; u < size; u++) for (let q = 0; q < size; q++) win.push(t.v[(ch * h + y * size + u) * w + x * size + q]);
+        v.push('max' in l ? Math.max(...win) : win.reduce((a, b) => a + b, 0) / win.length);
+      }
+  return { out: { shape: [c, ho, wo], v }, used: 0 };
+}
+
+function refForward(layers: RefLayer[], inShape: number[], theta: ArrayLike<number>, x: ArrayLike<number>, n: number): Float64Array {
+  const per = inShape.reduce((a, b) => a * b, 1);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let t: Tensor = { shape: inShape, v: Array.from(x).slice(i * per, (i + 1) * per) };
+    let off = 0;
+    for (const l of layers) {
+      const r = refLayer(l, t, theta, off);
+      t = r.out;
+      off += r.used;
+    }
+    out.push(...t.v);
+  }
+  return Float64Array.from(out);
+}
+
+/** G [P, N·k] by central differences of refForward in θ. */
+function fdJacobian(layers: RefLayer[], inShape: number[], theta: Float64Array, x: Float64Array, n: number, h = 1e-6): Float64Array {
+  const p = theta.length;
+  const cols = refForward(layers, inShape, theta, x, n).length;
+  const g = new Float64Array(p * cols);
+  const t = Float64Array.from(theta);
+  for (let q = 0; q < p; q++) {
+    t[q] = theta[q] + h;
+    const fp = refForward(layers, inShape, t, x, n);
+    t[q] = theta[q] - h;
+    const fm = refForward(layers, inShape, t, x, n);
+    t[q] = theta[q];
+    for (let c = 0; c < cols; c++) g[q * cols + c] = (fp[c] - fm[c]) / (2 * h);
+  }
+  return g;
+}
+
+// ---- a user's own layer, written against the documented interface only ----
+
+/** y = a ⊙ x + c on flat inputs [features] (parameters a then c; a starts at 1, c at 0). */
+function scale(features: number): ModuleLayer {
+  return {
+    kind: 'module',
+    name: `scale(${features})`,
+    bind(inShape) {
+      if (inShape.length !== 1 || inShape[0] !== features) throw new RangeError(`scale(${features}) needs inputs [${features}], got [${inShape.join(', ')}]`);
+      return {
+        outShape: [features],
+        numParameters: 2 * features,
+        init(theta) {
+          theta.fill(1, 0, features);
+          theta.fill(0, features);
+        },
+        forward(theta, x, n) {
+          const y = new (x.constructor as Float64ArrayConstructor)(n * features);
+          for (let i = 0; i < n; i++) for (let f = 0; f < features; f++) y[i * features + f] = theta[f] * x[i * features + f] + theta[features + f];
+          return { y };
+        },
+        backward(theta, x, _y, _cache, dy, n, r, needInput) {
+          const rows = n * r;
+          const Ctor = dy.constructor as Float64ArrayConstructor;
+          const grads = new Ctor(rows * 2 * features);
+          const dx = needInput ? new Ctor(rows * features) : null;
+          for (let q = 0; q < rows; q++) {
+            const i = Math.floor(q / r);
+            for (let f = 0; f < features; f++) {
+              const s = dy[q * features + f];
+              grads[q * 2 * features + f] = s * x[i * features + f]; // ∂/∂a_f
+              grads[q * 2 * features + features + f] = s; // ∂/∂c_f
+              if (dx) dx[q * features + f] = s * theta[f];
+            }
+          }
+          return { dx, grads };
+        },
+      };
+    },
+  };
+}
+
+// ---- the models: every layer, mixed ----
+
+const CASES: { name: string; inShape: number[]; ref: RefLayer[]; layers: () => Layer[] }[] = [
+  {
+    name: 'conv (padding 1) → tanh → maxPool → conv (stride 2) → flatten → linear → tanh → scale → linear',
+    inShape: [2, 8, 8],
+    ref: [{ conv: [2, 3, 3, 1, 1] }, 'tanh', { max: 2 }, { conv: [3, 2, 2, 2, 0] }, 'flatten', { linear: [8, 4] }, 'tanh', { scale: 4 }, { linear: [4, 3] }],
+    layers: () => [
+      conv2d(2, 3, 3, { padding: 1 }),
+      tanh(),
+      maxPool2d(2),
+      conv2d(3, 2, 2, { stride: 2 }),
+      flatten(),
+      linear(8, 4),
+      tanh(),
+      scale(4),
+      linear(4, 3),
+    ],
+  },
+  {
+    name: 'conv → avgPool → tanh → flatten → linear',
+    inShape: [1, 5, 5],
+    ref: [{ conv: [1, 2, 2, 1, 0] }, { avg: 2 }, 'tanh', 'flatten', { linear: [8, 3] }],
+    layers: () => [conv2d(1, 2, 2), avgPool2d(2), tanh(), flatten(), linear(8, 3)],
+  },
+];
+
+/** n samples of `per` numbers uniform in [−1, 1) from a fixed LCG (the same draws on every machine). */
+function draw(n: number, per: number, seed: number): Float64Array {
+  let s = seed >>> 0;
+  return Float64Array.from({ length: n * per }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return 2 * (s / 4294967296) - 1;
+  });
+}
+
+describe('module layers', () => {
+  for (const c of CASES) {
+    it(`${c.name}: forward and per-sample Jacobian against the float64 reference and its central differences`, () => {
+      const model = sequential(c.layers(), { seed: 3, dtype: 'float64', inputShape: c.inShape });
+      const n = 3;
+      const x = draw(n, model.inDim, 11);
+      const theta = model.getParameters();
+      const eta = model.forward(x, n);
+      const ref = refForward(c.ref, c.inShape, theta, x, n);
+      expect(relErr(eta, ref)).toBeLessThan(1e-13);
+      const g = model.jacobian(x, n);
+      const fd = fdJacobian(c.ref, c.inShape, theta, x, n);
+      let err = 0;
+      let big = 0;
+      for (let q = 0; q < g.length; q++) {
+        err = Math.max(err, Math.abs(g[q] - fd[q]));
+        big = Math.max(big, Math.abs(fd[q]));
+      }
+      expect(err / big).toBeLessThan(1e-7);
+      // every parameter moves some output (a Jacobian row of zeros would hide a layer left out)
+      for (let q = 0; q < model.numParameters; q++) expect(g.subarray(q * n * 3, (q + 1) * n * 3).some((v) => v !== 0)).toBe(true);
+    });
+  }
+
+  it('the exact direction against the dense float64 (F_θ + λI)⁺ g_θ: λ = 1e-3, 1 and 0; kernel and parameter space; Cholesky and CG', () => {
+    const c = CASES[0];
+    const model = sequential(c.layers(), { seed: 5, dtype: 'float64', inputShape: c.inShape });
+    const n = 4; // N·r = 8 < P: kernel space is the natural one, parameter space the check
+    const x = draw(n, model.inDim, 21);
+    const y = Float64Array.from([0, 2, 1, 2]);
+    const theta = model.getParameters();
+    const jac = fdJacobian(c.ref, c.inShape, theta, x, n);
+    const eta = refForward(c.ref, c.inShape, theta, x, n);
+    for (const lambda of [1e-3, 1, 0]) {
+      const ref = naturalGradientOf(jac, eta, y, n, 3, model.numParameters, 'categorical', lambda);
+      // float64 model: rounding ~κ·1e-16 on top of the reference's own central-difference error ~1e-9
+      const tol = Math.max(1e-7, ref.cond * 1e-13);
+      if (lambda === 0 && ref.cond > 1e6) continue;
+      for (const opts of [
+        { space: 'kernel', solver: 'cholesky' },
+        { space: 'parameter', solver: 'cholesky' },
+        { solver: 'cg', tolerance: 1e-12, maxIterations: 500 },
+      ] as const) {
+        if (lambda === 0 && opts.solver === 'cg') continue; // CG needs λ > 0
+        const opt = new NaturalGradient(model, { loss: 'categorical', damping: lambda, adaptive: false, ...opts });
+        const d = opt.direction(x, y, n);
+        expect(relErr(d, ref.direction), `λ = ${lambda}, ${JSON.stringify(opts)}, κ = ${ref.cond.toExponential(1)}`).toBeLessThan(tol);
+      }
+    }
+  });
+
+  it('float32: a CNN trains with step() (the loss falls) and Adam on it too', () => {
+    const model = sequential([conv2d(1, 4, 3), tanh(), maxPool2d(2), flatten(), linear(16, 2)], { seed: 1, inputShape: [1, 6, 6] });
+    const n = 16;
+    const x = Float32Array.from(draw(n, 36, 5));
+    // label: is the top half brighter than the bottom half
+    const y = Float32Array.from({ length: n }, (_, i) => {
+      let d = 0;
+      for (let p = 0; p < 36; p++) d += (p < 18 ? 1 : -1) * x[i * 36 + p];
+      return d > 0 ? 1 : 0;
+    });
+    const opt = new NaturalGradient(model, { loss: 'categorical', damping: 1e-3 });
+    const first = opt.step(x, y, n).loss;
+    expect(opt.profile?.layers).toEqual([
+      { index: 0, name: 'conv2d(1, 4, 3)', form: 'materialized', parameters: 40 },
+      { index: 4, name: 'linear(16, 2)', form: 'factored', parameters: 34 },
+    ]);
+    let last = first;
+    for (let s = 0; s < 15; s++) last = opt.step(x, y, n).lossAfter ?? last;
+    expect(last).toBeLessThan(0.2 * first);
+    const m2 = sequential([conv2d(1, 4, 3), tanh(), maxPool2d(2), flatten(), linear(16, 2)], { seed: 1, inputShape: [1, 6, 6] });
+    const adam = new Adam(m2, { loss: 'categorical', lr: 0.01 });
+    const a0 = adam.step(x, y, n).loss;
+    let a1 = a0;
+    for (let s = 0; s < 60; s++) a1 = adam.step(x, y, n).loss;
+    expect(a1).toBeLessThan(0.7 * a0);
+  });
+
+  it('toJSON/fromJSON keep the built-in layers and inputShape, bit for bit; a layer of your own is refused by name', () => {
+    const model = sequential([conv2d(2, 3, [3, 2], { stride: 2, padding: 1 }), maxPool2d(2), avgPool2d(1), flatten(), linear(12, 2)], {
+      seed: 2,
+      inputShape: [2, 7, 8],
+    });
+    const back = Sequential.fromJSON(JSON.stringify(model));
+    expect(back.inputShape).toEqual([2, 7, 8]);
+    expect(Buffer.from(back.params.buffer).equals(Buffer.from(model.params.buffer))).toBe(true);
+    const x = Float32Array.from(draw(2, 112, 4));
+    expect(back.forward(x, 2)).toEqual(model.forward(x, 2));
+    const own = sequential([linear(3, 3), scale(3)]);
+    expect(() => own.toJSON()).toThrow(/layers\[1\] \(scale\(3\)\) is a layer of your own/);
+  });
+
+  it('refuses: shapes that do not chain, a module first without inputShape, a user layer returning wrong sizes, MLP-only methods and input derivatives', () => {
+    expect(() => sequential([conv2d(1, 2, 3), linear(8, 2)], { inputShape: [1, 4, 4] })).toThrow(/takes flat inputs.*put flatten\(\) before it/);
+    expect(() => sequential([conv2d(1, 2, 3), flatten(), linear(8, 2)])).toThrow(/give the option inputShape/);
+    expect(() => sequential([conv2d(2, 2, 3), flatten(), linear(8, 2)], { inputShape: [1, 4, 4] })).toThrow(/needs inputs of shape \[2, H, W\]/);
+    expect(() => sequential([conv2d(1, 2, 5), flatten(), linear(8, 2)], { inputShape: [1, 4, 4] })).toThrow(/does not fit the input 4×4/);
+    expect(() => sequential([maxPool2d(2), flatten(), linear(8, 2)], { inputShape: [8] })).toThrow(/needs inputs of shape \[C, H, W\]/);
+    expect(() => sequential([linear(2, 2)], { inputShape: [0] })).toThrow(/'inputShape' must be a non-empty array of positive integers/);
+    const bad: ModuleLayer = {
+      kind: 'module',
+      name: 'bad',
+      bind: () => ({
+        outShape: [2],
+        numParameters: 1,
+        init: () => {},
+        forward: (_t, x) => ({ y: x }),
+        backward: (_t, _x, _y, _c, dy) => ({ dx: dy, grads: dy.subarray(0, 1) }),
+      }),
+    };
+    const m = sequential([linear(2, 2), bad, linear(2, 1)]);
+    const opt = new NaturalGradient(m, { loss: 'gaussian' });
+    const x = new Float32Array(4);
+    expect(() => opt.direction(x, new Float32Array(2), 2)).toThrow(/layers\[1\] \(bad\)\.backward's grads must be a typed array of 2 numbers/);
+    const cnn = sequential([conv2d(1, 2, 2), flatten(), linear(18, 2)], { inputShape: [1, 4, 4] });
+    expect(() => new NaturalGradient(cnn, { loss: 'categorical', method: 'per-sample' })).toThrow(/defined for MLPs.*layers\[0\] is conv2d/);
+    expect(() => new NaturalGradient(cnn, { loss: 'categorical', method: 'chain' })).toThrow(/use method 'exact'/);
+    expect(() => cnn.derivatives(new Float32Array(16), 1, { laplacian: false })).toThrow(
+      /layers\[0\] is conv2d\(1, 2, 2\): input derivatives are implemented for linear layers/
+    );
+  });
+});
