@@ -20,7 +20,6 @@
 // load average before and after each is recorded.
 'use strict';
 
-const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -73,20 +72,12 @@ for (const c of configs) {
     c.optimizer === 'ngd'
       ? new NaturalGradient(model, { loss: 'categorical', lr: 1, damping: 1, adaptive: false })
       : new Adam(model, { loss: 'categorical', lr: 1e-3 });
-  for (let i = 0; i < 5; i++) opt.step(x, y, c.batch);
-  const phases = {};
-  const reps = 20;
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) {
-    opt.step(x, y, c.batch);
-    if (opt.profile) for (const k of ['forward', 'backprop', 'kernel', 'solve', 'update']) phases[k] = (phases[k] ?? 0) + opt.profile[k] / reps;
-  }
-  const ms = (performance.now() - t0) / reps;
+  const { ms, phasesMs } = require('./util').timeSteps(opt, x, y, c.batch, 5, 20);
   const entry = {
     optimizer: c.optimizer,
     batch: c.batch,
     msPerStep: +ms.toFixed(2),
-    ...(opt.profile ? { kernelSize: opt.profile.size, phasesMs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, +v.toFixed(2)])) } : {}),
+    ...(phasesMs ? { kernelSize: opt.profile.size, phasesMs } : {}),
   };
   stepCost.push(entry);
   console.log(
@@ -103,30 +94,15 @@ for (const c of configs) {
 const runs = [];
 for (const c of configs) {
   const load0 = os.loadavg()[0];
-  const r = train(problem.model(), problem.loss, problem.train, problem.test, {
-    optimizer: c.optimizer,
-    lr: c.lr,
-    batch: c.batch,
-    damping: c.damping,
-    ngd: c.ngd,
-    budget: { seconds },
-    evalSeconds: 0.5,
-    seed: 0,
-  });
+  const r = train(problem.model(), problem.loss, problem.train, problem.test, require('./util').trainOptions(c, seconds, 0.5));
   const load1 = os.loadavg()[0];
-  const best = r.points.reduce((a, p) => (p.testAcc > a.testAcc ? p : a));
-  const reach = Object.fromEntries(THRESHOLDS.map((t) => [t.toFixed(2), r.points.find((p) => p.testAcc >= t)?.time ?? null]));
+  const summary = require('./util').runSummary(c, r, THRESHOLDS, 2);
+  const best = { testAcc: summary.bestTestAcc, time: summary.bestAt };
+  const reach = summary.secondsToTestAcc;
   const reachSteps = Object.fromEntries(THRESHOLDS.map((t) => [t.toFixed(2), r.points.find((p) => p.testAcc >= t)?.step ?? null]));
   const run = {
-    ...c,
-    steps: r.steps,
-    seconds: r.seconds,
-    msPerStep: (1000 * r.seconds) / r.steps,
-    rejected: r.rejected,
+    ...summary,
     final: { trainLoss: r.final.trainLoss, trainAcc: r.final.trainAcc, testLoss: r.final.testLoss, testAcc: r.final.testAcc, damping: r.final.damping },
-    bestTestAcc: best.testAcc,
-    bestAt: best.time,
-    secondsToTestAcc: reach,
     stepsToTestAcc: reachSteps,
     loadAverage: [load0, load1],
     ...(r.diverged ? { diverged: r.diverged } : {}),
@@ -181,7 +157,4 @@ const result = {
   stepCost,
   runs,
 };
-const file = path.join(root, 'bench', 'results', partial ? 'mnist.partial.json.tmp' : 'mnist.json');
-fs.mkdirSync(path.dirname(file), { recursive: true });
-fs.writeFileSync(file, require('./util').compactJson(result) + '\n');
-console.log(`wrote ${path.relative(root, file)}`);
+require('./util').writeResult('mnist', partial, result);

@@ -154,8 +154,58 @@ function relativeError(a, b) {
   return Math.sqrt(d / s);
 }
 
+/**
+ * The cost of one optimizer step on a fixed batch: `warmup` steps, then `reps` timed; with the mean of
+ * each NGD phase from opt.profile (forward, backprop, kernel, solve, update; ms) when it has one.
+ */
+function timeSteps(opt, x, y, batch, warmup, reps) {
+  for (let i = 0; i < warmup; i++) opt.step(x, y, batch);
+  const phases = {};
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) {
+    opt.step(x, y, batch);
+    if (opt.profile) for (const k of ['forward', 'backprop', 'kernel', 'solve', 'update']) phases[k] = (phases[k] ?? 0) + opt.profile[k] / reps;
+  }
+  const ms = (performance.now() - t0) / reps;
+  return { ms, phasesMs: opt.profile ? Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, +v.toFixed(2)])) : null };
+}
+
+/** What bench:mnist and bench:cnn report of a train() run `r` of configuration `c`: its counts, the best test accuracy and when, and the training time to each threshold (keys toFixed(digits)). */
+function runSummary(c, r, thresholds, digits) {
+  const best = r.points.reduce((a, p) => (p.testAcc > a.testAcc ? p : a));
+  const reach = Object.fromEntries(thresholds.map((t) => [t.toFixed(digits), r.points.find((p) => p.testAcc >= t)?.time ?? null]));
+  return {
+    ...c,
+    steps: r.steps,
+    seconds: r.seconds,
+    msPerStep: (1000 * r.seconds) / r.steps,
+    rejected: r.rejected,
+    bestTestAcc: best.testAcc,
+    bestAt: best.time,
+    secondsToTestAcc: reach,
+  };
+}
+
+/** Writes `result` as compact JSON to bench/results/<name>.json (a narrowed run: <name>.partial.json.tmp) and says where. */
+function writeResult(name, partial, result) {
+  const file = path.join(root, 'bench', 'results', partial ? `${name}.partial.json.tmp` : `${name}.json`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, `${compactJson(result)}\n`);
+  console.log(`wrote ${path.relative(root, file)}`);
+  return file;
+}
+
+/** train()'s options for a bench configuration c ({ optimizer, lr, batch, damping?, ngd? }): `seconds` of training, evaluated every `evalSeconds`, batch order seed 0. */
+function trainOptions(c, seconds, evalSeconds) {
+  return { optimizer: c.optimizer, lr: c.lr, batch: c.batch, damping: c.damping, ngd: c.ngd, budget: { seconds }, evalSeconds, seed: 0 };
+}
+
 module.exports = {
   root,
+  trainOptions,
+  writeResult,
+  timeSteps,
+  runSummary,
   parseArgs,
   numberList,
   fill,
