@@ -26,8 +26,19 @@ export {
 export type { GemmOptions, GramOptions, SolveOptions, PinvOptions, PinvResult, BatchedGramInverseOptions } from './linalg';
 
 // Models: layers and sequential networks (sequential.fromJSON / Sequential.fromJSON read model.toJSON()).
-export { sequential, Sequential, mlp, linear, tanh, relu, sigmoid, softplus, gelu, conv2d, maxPool2d, avgPool2d, flatten } from './nn';
-export type { Layer, LinearLayer, ActivationLayer, ActivationName, SequentialOptions, InputDerivatives, Conv2dOptions, ModuleLayer, BoundModule } from './nn';
+export { sequential, Sequential, mlp, linear, tanh, relu, sigmoid, softplus, gelu, conv2d, maxPool2d, avgPool2d, flatten, layerNorm, residual } from './nn';
+export type {
+  Layer,
+  LinearLayer,
+  ActivationLayer,
+  ActivationName,
+  SequentialOptions,
+  InputDerivatives,
+  Conv2dOptions,
+  LayerNormOptions,
+  ModuleLayer,
+  BoundModule,
+} from './nn';
 export type { SequentialJSON } from './nn/sequential';
 export type { Structure, LinearSlot, ModuleSlot, Trace } from './nn/structure';
 export type { Call, Task } from './task';

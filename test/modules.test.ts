@@ -9,7 +9,22 @@
 //  - the failure cases: shapes that do not chain, a user's layer that returns the wrong sizes, the
 //    methods and features that are defined for MLPs only.
 import { describe, expect, it } from 'vitest';
-import { Adam, avgPool2d, conv2d, flatten, linear, maxPool2d, type ModuleLayer, NaturalGradient, Sequential, sequential, tanh, type Layer } from '../lib/index';
+import {
+  Adam,
+  avgPool2d,
+  conv2d,
+  flatten,
+  layerNorm,
+  linear,
+  maxPool2d,
+  type ModuleLayer,
+  NaturalGradient,
+  residual,
+  Sequential,
+  sequential,
+  tanh,
+  type Layer,
+} from '../lib/index';
 import { naturalGradientOf, relErr } from './helpers/reference';
 
 // ---- the float64 reference: one sample at a time, from the layer definitions ----
@@ -21,7 +36,9 @@ type RefLayer =
   | 'flatten'
   | 'tanh'
   | { linear: [number, number] }
-  | { scale: number }; // the user's layer below: y = a ⊙ x + c, a and c [features]
+  | { scale: number } // the user's layer below: y = a ⊙ x + c, a and c [features]
+  | { ln: [number, number] } // layerNorm(features, eps) over the last axis
+  | { res: RefLayer[] }; // y = x + f(x)
 
 interface Tensor {
   shape: number[];
@@ -40,6 +57,27 @@ function refLayer(l: RefLayer, t: Tensor, theta: ArrayLike<number>, off: number)
       v.push(s);
     }
     return { out: { shape: [nout], v }, used: (nin + 1) * nout };
+  }
+  if ('ln' in l) {
+    const [f, eps] = l.ln;
+    const v: number[] = [];
+    for (let g = 0; g < t.v.length / f; g++) {
+      const xs = t.v.slice(g * f, (g + 1) * f);
+      const mu = xs.reduce((a, b) => a + b, 0) / f;
+      const var_ = xs.reduce((a, b) => a + (b - mu) ** 2, 0) / f;
+      xs.forEach((x, j) => v.push(theta[off + j] * ((x - mu) / Math.sqrt(var_ + eps)) + theta[off + f + j]));
+    }
+    return { out: { shape: t.shape, v }, used: 2 * f };
+  }
+  if ('res' in l) {
+    let u: Tensor = t;
+    let used = 0;
+    for (const inner of l.res) {
+      const r = refLayer(inner, u, theta, off + used);
+      u = r.out;
+      used += r.used;
+    }
+    return { out: { shape: t.shape, v: t.v.map((x, i) => x + u.v[i]) }, used };
   }
   if ('scale' in l) {
     const f = l.scale;
@@ -181,6 +219,34 @@ const CASES: { name: string; inShape: number[]; ref: RefLayer[]; layers: () => L
     ref: [{ conv: [1, 2, 2, 1, 0] }, { avg: 2 }, 'tanh', 'flatten', { linear: [8, 3] }],
     layers: () => [conv2d(1, 2, 2), avgPool2d(2), tanh(), flatten(), linear(8, 3)],
   },
+  {
+    name: 'conv → layerNorm (last axis) → tanh → avgPool → flatten → linear → layerNorm → residual([linear, tanh, linear]) → tanh → linear',
+    inShape: [1, 6, 6],
+    ref: [
+      { conv: [1, 2, 3, 1, 0] },
+      { ln: [4, 1e-5] },
+      'tanh',
+      { avg: 2 },
+      'flatten',
+      { linear: [8, 5] },
+      { ln: [5, 1e-3] },
+      { res: [{ linear: [5, 5] }, 'tanh', { linear: [5, 5] }] },
+      'tanh',
+      { linear: [5, 3] },
+    ],
+    layers: () => [
+      conv2d(1, 2, 3),
+      layerNorm(4),
+      tanh(),
+      avgPool2d(2),
+      flatten(),
+      linear(8, 5),
+      layerNorm(5, { eps: 1e-3 }),
+      residual([linear(5, 5), tanh(), linear(5, 5)]),
+      tanh(),
+      linear(5, 3),
+    ],
+  },
 ];
 
 /** n samples of `per` numbers uniform in [−1, 1) from a fixed LCG (the same draws on every machine). */
@@ -216,32 +282,35 @@ describe('module layers', () => {
     });
   }
 
-  it('the exact direction against the dense float64 (F_θ + λI)⁺ g_θ: λ = 1e-3, 1 and 0; kernel and parameter space; Cholesky and CG', () => {
-    const c = CASES[0];
-    const model = sequential(c.layers(), { seed: 5, dtype: 'float64', inputShape: c.inShape });
-    const n = 4; // N·r = 8 < P: kernel space is the natural one, parameter space the check
-    const x = draw(n, model.inDim, 21);
-    const y = Float64Array.from([0, 2, 1, 2]);
-    const theta = model.getParameters();
-    const jac = fdJacobian(c.ref, c.inShape, theta, x, n);
-    const eta = refForward(c.ref, c.inShape, theta, x, n);
-    for (const lambda of [1e-3, 1, 0]) {
-      const ref = naturalGradientOf(jac, eta, y, n, 3, model.numParameters, 'categorical', lambda);
-      // float64 model: rounding ~κ·1e-16 on top of the reference's own central-difference error ~1e-9
-      const tol = Math.max(1e-7, ref.cond * 1e-13);
-      if (lambda === 0 && ref.cond > 1e6) continue;
-      for (const opts of [
-        { space: 'kernel', solver: 'cholesky' },
-        { space: 'parameter', solver: 'cholesky' },
-        { solver: 'cg', tolerance: 1e-12, maxIterations: 500 },
-      ] as const) {
-        if (lambda === 0 && opts.solver === 'cg') continue; // CG needs λ > 0
-        const opt = new NaturalGradient(model, { loss: 'categorical', damping: lambda, adaptive: false, ...opts });
-        const d = opt.direction(x, y, n);
-        expect(relErr(d, ref.direction), `λ = ${lambda}, ${JSON.stringify(opts)}, κ = ${ref.cond.toExponential(1)}`).toBeLessThan(tol);
+  it.each([0, 2])(
+    'the exact direction against the dense float64 (F_θ + λI)⁺ g_θ (case %i): λ = 1e-3, 1 and 0; kernel and parameter space; Cholesky and CG',
+    (which) => {
+      const c = CASES[which];
+      const model = sequential(c.layers(), { seed: 5, dtype: 'float64', inputShape: c.inShape });
+      const n = 4; // N·r = 8 < P: kernel space is the natural one, parameter space the check
+      const x = draw(n, model.inDim, 21);
+      const y = Float64Array.from([0, 2, 1, 2]);
+      const theta = model.getParameters();
+      const jac = fdJacobian(c.ref, c.inShape, theta, x, n);
+      const eta = refForward(c.ref, c.inShape, theta, x, n);
+      for (const lambda of [1e-3, 1, 0]) {
+        const ref = naturalGradientOf(jac, eta, y, n, 3, model.numParameters, 'categorical', lambda);
+        // float64 model: rounding ~κ·1e-16 on top of the reference's own central-difference error ~1e-9
+        const tol = Math.max(1e-7, ref.cond * 1e-13);
+        if (lambda === 0 && ref.cond > 1e6) continue;
+        for (const opts of [
+          { space: 'kernel', solver: 'cholesky' },
+          { space: 'parameter', solver: 'cholesky' },
+          { solver: 'cg', tolerance: 1e-12, maxIterations: 500 },
+        ] as const) {
+          if (lambda === 0 && opts.solver === 'cg') continue; // CG needs λ > 0
+          const opt = new NaturalGradient(model, { loss: 'categorical', damping: lambda, adaptive: false, ...opts });
+          const d = opt.direction(x, y, n);
+          expect(relErr(d, ref.direction), `λ = ${lambda}, ${JSON.stringify(opts)}, κ = ${ref.cond.toExponential(1)}`).toBeLessThan(tol);
+        }
       }
     }
-  });
+  );
 
   it('float32: a CNN trains with step() (the loss falls) and Adam on it too', () => {
     const model = sequential([conv2d(1, 4, 3), tanh(), maxPool2d(2), flatten(), linear(16, 2)], { seed: 1, inputShape: [1, 6, 6] });
@@ -271,10 +340,18 @@ describe('module layers', () => {
   });
 
   it('toJSON/fromJSON keep the built-in layers and inputShape, bit for bit; a layer of your own is refused by name', () => {
-    const model = sequential([conv2d(2, 3, [3, 2], { stride: 2, padding: 1 }), maxPool2d(2), avgPool2d(1), flatten(), linear(12, 2)], {
-      seed: 2,
-      inputShape: [2, 7, 8],
-    });
+    const model = sequential(
+      [
+        conv2d(2, 3, [3, 2], { stride: 2, padding: 1 }),
+        layerNorm(5),
+        maxPool2d(2),
+        avgPool2d(1),
+        flatten(),
+        residual([linear(12, 12), tanh(), layerNorm(12, { eps: 0.1 })]),
+        linear(12, 2),
+      ],
+      { seed: 2, inputShape: [2, 7, 8] }
+    );
     const back = Sequential.fromJSON(JSON.stringify(model));
     expect(back.inputShape).toEqual([2, 7, 8]);
     expect(Buffer.from(back.params.buffer).equals(Buffer.from(model.params.buffer))).toBe(true);
@@ -282,6 +359,7 @@ describe('module layers', () => {
     expect(back.forward(x, 2)).toEqual(model.forward(x, 2));
     const own = sequential([linear(3, 3), scale(3)]);
     expect(() => own.toJSON()).toThrow(/layers\[1\] \(scale\(3\)\) is a layer of your own/);
+    expect(() => sequential([linear(3, 3), residual([scale(3)])]).toJSON()).toThrow(/layers\[1\] \(residual\(\[scale\(3\)\]\)\) is a layer of your own/);
   });
 
   it('refuses: shapes that do not chain, a module first without inputShape, a user layer returning wrong sizes, MLP-only methods and input derivatives', () => {
@@ -291,6 +369,9 @@ describe('module layers', () => {
     expect(() => sequential([conv2d(1, 2, 5), flatten(), linear(8, 2)], { inputShape: [1, 4, 4] })).toThrow(/does not fit the input 4×4/);
     expect(() => sequential([maxPool2d(2), flatten(), linear(8, 2)], { inputShape: [8] })).toThrow(/needs inputs of shape \[C, H, W\]/);
     expect(() => sequential([linear(2, 2)], { inputShape: [0] })).toThrow(/'inputShape' must be a non-empty array of positive integers/);
+    expect(() => sequential([linear(2, 3), residual([linear(3, 2)])])).toThrow(/f's output shape \[2\] must equal its input's \[3\]/);
+    expect(() => sequential([linear(2, 3), layerNorm(4)])).toThrow(/layerNorm\(4\) normalises a last axis of 4, but its input has shape \[3\]/);
+    expect(() => layerNorm(3, { eps: 0 })).toThrow(/'eps' must be a finite number > 0/);
     const bad: ModuleLayer = {
       kind: 'module',
       name: 'bad',

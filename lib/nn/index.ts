@@ -4,6 +4,8 @@ export type { Layer, LinearLayer, ActivationLayer, ActivationName } from './laye
 export { conv2d, type Conv2dOptions } from './conv2d';
 export { maxPool2d, avgPool2d } from './pool2d';
 export { flatten } from './flatten';
+export { layerNorm, type LayerNormOptions } from './layer_norm';
+export { residual } from './residual';
 export type { ModuleLayer, BoundModule } from './module';
 export { mlp, sequential, Sequential } from './sequential';
 export type { SequentialOptions, LinearSlot, ModuleSlot, Trace } from './sequential';

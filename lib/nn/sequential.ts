@@ -14,6 +14,8 @@ import { type BoundModule, type ModuleLayer, sizeOf } from './module';
 import { conv2d } from './conv2d';
 import { avgPool2d, maxPool2d } from './pool2d';
 import { flatten } from './flatten';
+import { layerNorm } from './layer_norm';
+import { residual } from './residual';
 import { initParameters } from './init';
 import { activation, ACTIVATION_NAMES, activationForward, type ActivationName, isActivationName, type Layer, linear, linearForward } from './layers';
 import { runSync, type Task } from '../task';
@@ -345,29 +347,7 @@ export function fromJSON(json: unknown): Sequential {
   if (o.format !== 'natgrad.sequential') throw new RangeError(`${fn}: 'format' must be 'natgrad.sequential', got ${describe(o.format)}`);
   if (o.version !== 1) throw new RangeError(`${fn}: 'version' is ${describe(o.version)}; this version of natgrad reads version 1`);
   if (!Array.isArray(o.layers)) throw new TypeError(`${fn}: 'layers' must be an array, got ${describe(o.layers)}`);
-  const layers = o.layers.map((l: unknown, i: number): Layer => {
-    const what = `'layers[${i}]'`;
-    if (typeof l !== 'object' || l === null) throw new TypeError(`${fn}: ${what} must be an object, got ${describe(l)}`);
-    const d = l as Record<string, unknown>;
-    if (d.type === 'linear') {
-      try {
-        return linear(d.in as number, d.out as number);
-      } catch (e) {
-        throw new RangeError(`${fn}: ${what}: ${(e as Error).message}`);
-      }
-    }
-    if (d.type === 'activation') {
-      if (!isActivationName(d.name)) throw new RangeError(`${fn}: ${what}.name must be one of ${ACTIVATION_NAMES.join(', ')}, got ${describe(d.name)}`);
-      return activation(d.name);
-    }
-    const make = MODULES[d.type as string];
-    if (!make) throw new RangeError(`${fn}: ${what}.type must be one of linear, activation, ${Object.keys(MODULES).join(', ')}, got ${describe(d.type)}`);
-    try {
-      return make(d);
-    } catch (e) {
-      throw new RangeError(`${fn}: ${what}: ${(e as Error).message}`);
-    }
-  });
+  const layers = o.layers.map((l: unknown, i: number): Layer => parseLayer(fn, l, `'layers[${i}]'`));
   if (o.inputShape !== undefined && !Array.isArray(o.inputShape)) throw new TypeError(`${fn}: 'inputShape' must be an array, got ${describe(o.inputShape)}`);
   const inputShape = o.inputShape as number[] | undefined;
   // Everything is checked against what the file holds before anything the size of the model is
@@ -417,12 +397,44 @@ export function fromJSON(json: unknown): Sequential {
   return model;
 }
 
-/** The built-in module layers by their toJSON() type, made again from their description. */
+/** A layer from its toJSON() description (`what` names it in errors: "'layers[2]'"). */
+function parseLayer(fn: string, l: unknown, what: string): Layer {
+  if (typeof l !== 'object' || l === null) throw new TypeError(`${fn}: ${what} must be an object, got ${describe(l)}`);
+  const d = l as Record<string, unknown>;
+  if (d.type === 'linear') {
+    try {
+      return linear(d.in as number, d.out as number);
+    } catch (e) {
+      throw new RangeError(`${fn}: ${what}: ${(e as Error).message}`);
+    }
+  }
+  if (d.type === 'activation') {
+    if (!isActivationName(d.name)) throw new RangeError(`${fn}: ${what}.name must be one of ${ACTIVATION_NAMES.join(', ')}, got ${describe(d.name)}`);
+    return activation(d.name);
+  }
+  const make = MODULES[d.type as string];
+  if (!make) throw new RangeError(`${fn}: ${what}.type must be one of linear, activation, ${Object.keys(MODULES).join(', ')}, got ${describe(d.type)}`);
+  if (d.type === 'residual') {
+    if (!Array.isArray(d.layers)) throw new TypeError(`${fn}: ${what}.layers must be an array, got ${describe(d.layers)}`);
+    return residual(d.layers.map((inner: unknown, k: number) => parseLayer(fn, inner, `${what}.layers[${k}]`)));
+  }
+  try {
+    return make(d);
+  } catch (e) {
+    throw new RangeError(`${fn}: ${what}: ${(e as Error).message}`);
+  }
+}
+
+/** The built-in module layers by their toJSON() type, made again from their description (residual: parseLayer, recursively). */
 const MODULES: Record<string, (d: Record<string, unknown>) => ModuleLayer> = {
   conv2d: (d) => conv2d(d.in as number, d.out as number, d.kernel as [number, number], { stride: d.stride as number, padding: d.padding as number }),
   maxPool2d: (d) => maxPool2d(d.size as number),
   avgPool2d: (d) => avgPool2d(d.size as number),
   flatten: () => flatten(),
+  layerNorm: (d) => layerNorm(d.features as number, { eps: d.eps as number }),
+  residual: () => {
+    throw new Error('parsed by parseLayer');
+  },
 };
 
 /** Parameters of one linear layer, (in + 1)·out. */
