@@ -26,6 +26,8 @@ import {
   type Layer,
 } from '../lib/index';
 import { naturalGradientOf, relErr } from './helpers/reference';
+import { exactMemoryBytes } from '../lib/optim/exact_size';
+import type { ExactConfig } from '../lib/optim/exact_config';
 
 // ---- the float64 reference: one sample at a time, from the layer definitions ----
 
@@ -337,6 +339,43 @@ describe('module layers', () => {
     let a1 = a0;
     for (let s = 0; s < 60; s++) a1 = adam.step(x, y, n).loss;
     expect(a1).toBeLessThan(0.7 * a0);
+  });
+
+  it("stepAsync() on a CNN is bit-identical to step(); the memory check counts the modules' per-sample gradients", async () => {
+    const make = () =>
+      sequential([conv2d(1, 3, 3), tanh(), maxPool2d(2), flatten(), layerNorm(12), residual([linear(12, 12), tanh()]), linear(12, 3)], {
+        seed: 4,
+        inputShape: [1, 6, 6],
+      });
+    const a = make();
+    const b = make();
+    const x = Float32Array.from(draw(8, 36, 9));
+    const y = Float32Array.from([0, 1, 2, 0, 1, 2, 0, 1]);
+    const oa = new NaturalGradient(a, { loss: 'categorical', damping: 1e-2, momentum: 0.5 });
+    const ob = new NaturalGradient(b, { loss: 'categorical', damping: 1e-2, momentum: 0.5 });
+    for (let s = 0; s < 3; s++) expect(await ob.stepAsync(x, y, 8)).toEqual(oa.step(x, y, 8));
+    expect(Buffer.from(b.params.buffer).equals(Buffer.from(a.params.buffer))).toBe(true);
+    // G rows [N·r, Σ P_l] = [16, 30 + 24 + 156] in float32: 13,440 bytes in the step's memory estimate
+    const { parts } = exactMemoryBytes(
+      a,
+      8,
+      2,
+      'kernel',
+      {
+        damping: 1e-2,
+        precision: 'float32',
+        rcond: undefined,
+        space: 'kernel',
+        assembly: 'layer',
+        solver: 'auto',
+        tolerance: 1e-6,
+        maxIterations: 100,
+        sketchRank: 0,
+        gramianAverage: 0,
+      } as ExactConfig,
+      { kernel: null }
+    );
+    expect(parts).toContainEqual(["module layers' per-sample gradients 16×210", 13440]);
   });
 
   it('toJSON/fromJSON keep the built-in layers and inputShape, bit for bit; a layer of your own is refused by name', () => {
