@@ -8,7 +8,7 @@ import { cgIsCheaper } from '../lib/optim/exact_size';
 import { runSync, type Task } from '../lib/task';
 import { choleskySolve64 } from './linalg64';
 import { denseNaturalGradient, type Loss, relErr } from './helpers/reference';
-import { buildModel, mlp, exactOptimizer, problem } from './helpers/models';
+import { buildModel, exactConfig, mlp, exactOptimizer, problem } from './helpers/models';
 
 const setup = problem;
 const optimizer = exactOptimizer;
@@ -160,18 +160,7 @@ describe("solver 'cg': the exact natural gradient without forming the kernel", (
 
   it("'auto's cost model: for 784-256-256-10 the crossover bench:scale measured (Cholesky at N·r = 8k, CG at 16k), moved by the last iteration count", () => {
     const model = buildModel(mlp([784, 256, 256, 10], 'relu'));
-    const cfg = {
-      damping: 1e-3,
-      precision: 'float32',
-      rcond: undefined,
-      space: 'kernel',
-      assembly: 'layer',
-      solver: 'auto',
-      tolerance: 1e-6,
-      maxIterations: 1000,
-      sketchRank: 64,
-      gramianAverage: 0,
-    } as const;
+    const cfg = exactConfig();
     expect(cgIsCheaper(model, 910, 9, 'kernel', cfg, { kernel: null })).toBe(false);
     expect(cgIsCheaper(model, 1820, 9, 'kernel', cfg, { kernel: null })).toBe(true);
     expect(cgIsCheaper(model, 1820, 9, 'kernel', cfg, { kernel: null, cgIterations: 1000 })).toBe(false); // a slow last solve

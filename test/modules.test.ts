@@ -27,7 +27,7 @@ import {
 } from '../lib/index';
 import { naturalGradientOf, relErr } from './helpers/reference';
 import { exactMemoryBytes } from '../lib/optim/exact_size';
-import type { ExactConfig } from '../lib/optim/exact_config';
+import { exactConfig } from './helpers/models';
 
 // ---- the float64 reference: one sample at a time, from the layer definitions ----
 
@@ -356,25 +356,7 @@ describe('module layers', () => {
     for (let s = 0; s < 3; s++) expect(await ob.stepAsync(x, y, 8)).toEqual(oa.step(x, y, 8));
     expect(Buffer.from(b.params.buffer).equals(Buffer.from(a.params.buffer))).toBe(true);
     // G rows [N·r, Σ P_l] = [16, 30 + 24 + 156] in float32: 13,440 bytes in the step's memory estimate
-    const { parts } = exactMemoryBytes(
-      a,
-      8,
-      2,
-      'kernel',
-      {
-        damping: 1e-2,
-        precision: 'float32',
-        rcond: undefined,
-        space: 'kernel',
-        assembly: 'layer',
-        solver: 'auto',
-        tolerance: 1e-6,
-        maxIterations: 100,
-        sketchRank: 0,
-        gramianAverage: 0,
-      } as ExactConfig,
-      { kernel: null }
-    );
+    const { parts } = exactMemoryBytes(a, 8, 2, 'kernel', exactConfig({ damping: 1e-2 }), { kernel: null });
     expect(parts).toContainEqual(["module layers' per-sample gradients 16×210", 13440]);
   });
 

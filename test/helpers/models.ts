@@ -14,6 +14,7 @@ import {
   tanh,
 } from '../../lib/index';
 import { type Arch, type Loss, numParams, outDim, testRng } from './reference';
+import type { ExactConfig } from '../../lib/optim/exact_config';
 
 const ACT: Record<string, () => Layer> = { tanh, relu, sigmoid, softplus, gelu };
 
@@ -77,4 +78,21 @@ export function exactOptimizer(pr: Problem, options: Omit<ExactNaturalGradientOp
   const model = buildModel(pr.arch);
   model.setParameters(pr.theta);
   return new NaturalGradient(model, { loss: pr.loss, ...options });
+}
+
+/** An ExactConfig for the size and cost functions (lib/optim/exact_size.ts): kernel space, layer assembly, solver 'auto', with `over` on top. */
+export function exactConfig(over: Partial<ExactConfig> = {}): ExactConfig {
+  return {
+    damping: 1e-3,
+    precision: 'float32',
+    rcond: undefined,
+    space: 'kernel',
+    assembly: 'layer',
+    solver: 'auto',
+    tolerance: 1e-6,
+    maxIterations: 1000,
+    sketchRank: 64,
+    gramianAverage: 0,
+    ...over,
+  };
 }
