@@ -26,7 +26,24 @@ export {
 export type { GemmOptions, GramOptions, SolveOptions, PinvOptions, PinvResult, BatchedGramInverseOptions } from './linalg';
 
 // Models: layers and sequential networks (sequential.fromJSON / Sequential.fromJSON read model.toJSON()).
-export { sequential, Sequential, mlp, linear, tanh, relu, sigmoid, softplus, gelu, conv2d, maxPool2d, avgPool2d, flatten, layerNorm, residual } from './nn';
+export {
+  sequential,
+  Sequential,
+  mlp,
+  linear,
+  tanh,
+  relu,
+  sigmoid,
+  softplus,
+  gelu,
+  conv2d,
+  maxPool2d,
+  avgPool2d,
+  flatten,
+  layerNorm,
+  residual,
+  embedding,
+} from './nn';
 export type {
   Layer,
   LinearLayer,
@@ -38,6 +55,7 @@ export type {
   LayerNormOptions,
   ModuleLayer,
   BoundModule,
+  FactoredRows,
 } from './nn';
 export type { SequentialJSON } from './nn/sequential';
 export type { Structure, LinearSlot, ModuleSlot, Trace } from './nn/structure';

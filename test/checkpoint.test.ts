@@ -49,7 +49,7 @@ describe('model JSON', () => {
     expect(() => fromJSON({ ...good, format: 'onnx' })).toThrow(/'format' must be 'natgrad.sequential'/);
     expect(() => fromJSON({ ...good, version: 2 })).toThrow(/'version' is 2/);
     expect(() => fromJSON({ ...good, layers: [{ type: 'conv' }] })).toThrow(
-      /'layers\[0\]'.type must be one of linear, activation, conv2d, maxPool2d, avgPool2d, flatten, layerNorm, residual, got 'conv'/
+      /'layers\[0\]'.type must be one of linear, activation, conv2d, maxPool2d, avgPool2d, flatten, layerNorm, embedding, residual, got 'conv'/
     );
     expect(() => fromJSON({ ...good, layers: [good.layers[0], { type: 'activation', name: 'swish' }, good.layers[2]] })).toThrow(
       /'layers\[1\]'.name must be one of/

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import {
   Adam,
   avgPool2d,
+  embedding,
   conv2d,
   flatten,
   layerNorm,
@@ -40,7 +41,8 @@ type RefLayer =
   | { linear: [number, number] }
   | { scale: number } // the user's layer below: y = a ⊙ x + c, a and c [features]
   | { ln: [number, number] } // layerNorm(features, eps) over the last axis
-  | { res: RefLayer[] }; // y = x + f(x)
+  | { res: RefLayer[] } // y = x + f(x)
+  | { emb: [number, number] }; // embedding(vocab, dim): the input is the index
 
 interface Tensor {
   shape: number[];
@@ -59,6 +61,11 @@ function refLayer(l: RefLayer, t: Tensor, theta: ArrayLike<number>, off: number)
       v.push(s);
     }
     return { out: { shape: [nout], v }, used: (nin + 1) * nout };
+  }
+  if ('emb' in l) {
+    const [, dim] = l.emb;
+    const i = t.v[0];
+    return { out: { shape: [dim], v: Array.from({ length: dim }, (_, j) => theta[off + i * dim + j]) }, used: l.emb[0] * dim };
   }
   if ('ln' in l) {
     const [f, eps] = l.ln;
@@ -358,6 +365,41 @@ describe('module layers', () => {
     // G rows [N·r, Σ P_l] = [16, 30 + 24 + 156] in float32: 13,440 bytes in the step's memory estimate
     const { parts } = exactMemoryBytes(a, 8, 2, 'kernel', exactConfig({ damping: 1e-2 }), { kernel: null });
     expect(parts).toContainEqual(["module layers' per-sample gradients 16×210", 13440]);
+  });
+
+  it('embedding: Jacobian and exact direction against the reference (indices repeated across samples: the factored Gram groups them), JSON, bad indices', () => {
+    const ref: RefLayer[] = [{ emb: [5, 3] }, { linear: [3, 4] }, 'tanh', { linear: [4, 3] }];
+    const model = sequential([embedding(5, 3), linear(3, 4), tanh(), linear(4, 3)], { seed: 6, dtype: 'float64', inputShape: [1] });
+    expect(model.inDim).toBe(1);
+    const x = Float64Array.from([0, 2, 2, 4, 0, 1]); // index 3 unused: its rows of S are 0
+    const n = 6;
+    const theta = model.getParameters();
+    const jac = fdJacobian(ref, [1], theta, x, n);
+    const g = model.jacobian(x, n);
+    expect(relErr(g, jac)).toBeLessThan(1e-8);
+    const eta = refForward(ref, [1], theta, x, n);
+    const y = Float64Array.from([0, 1, 2, 2, 1, 0]);
+    for (const lambda of [1e-3, 1]) {
+      const dense = naturalGradientOf(jac, eta, y, n, 3, model.numParameters, 'categorical', lambda);
+      for (const opts of [
+        { space: 'kernel', solver: 'cholesky' },
+        { space: 'parameter', solver: 'cholesky' },
+        { solver: 'cg', tolerance: 1e-12, maxIterations: 500 },
+      ] as const) {
+        const opt = new NaturalGradient(model, { loss: 'categorical', damping: lambda, adaptive: false, ...opts });
+        const d = opt.direction(x, y, n);
+        expect(relErr(d, dense.direction), `λ = ${lambda}, ${JSON.stringify(opts)}`).toBeLessThan(Math.max(1e-7, dense.cond * 1e-13));
+        if (opts.solver === 'cholesky' && opts.space === 'kernel')
+          expect(opt.profile?.layers?.[0]).toEqual({ index: 0, name: 'embedding(5, 3)', form: 'factored', parameters: 15 });
+      }
+    }
+    const back = Sequential.fromJSON(JSON.stringify(model));
+    expect(back.forward(x, n)).toEqual(model.forward(x, n));
+    expect(() => model.forward(Float64Array.from([0, 5]), 2)).toThrow(/embedding\(5, 3\): sample 1 has index 5, not an integer in \[0, 5\)/);
+    expect(() => model.forward(Float64Array.from([1.5]), 1)).toThrow(/sample 0 has index 1.5/);
+    expect(() => sequential([linear(2, 2), embedding(3, 2)])).toThrow(
+      /embedding\(3, 2\) takes one column of indices per sample, but its input has shape \[2\]/
+    );
   });
 
   it('toJSON/fromJSON keep the built-in layers and inputShape, bit for bit; a layer of your own is refused by name', () => {

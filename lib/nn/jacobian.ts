@@ -10,7 +10,7 @@
 // of S materialised, per row G [R, P_l], row (i, m) = ∂(s_(i,m)ᵀ η_i)/∂θ_l.
 // The factors of a pass: one per linear slot (B), then one per module slot (G; null without parameters).
 import { type ActivationLayer, activationBackward, linearBackward, linearForward } from './layers';
-import { sizeOf } from './module';
+import { isFactored, type LayerFactor, sizeOf } from './module';
 import type { Structure, Trace } from './structure';
 import { gemmT, type Task } from '../task';
 import { type Floats, zerosLike } from '../util/floats';
@@ -29,11 +29,11 @@ function firstParametric(model: Structure): number {
  * Memory: N·r·(Σ widths + Σ module P_l) floats. Cost: one gemm [N·r, out]·[out, in] per linear layer
  * but the first, and each module's backward.
  */
-export function* outputJacobians(model: Structure, theta: Floats, trace: Trace, seeds: Floats, r: number): Task<(Floats | null)[]> {
+export function* outputJacobians(model: Structure, theta: Floats, trace: Trace, seeds: Floats, r: number): Task<LayerFactor[]> {
   const { n, inputs } = trace;
   const rows = n * r;
   const nl = model.slots.length;
-  const bs = new Array<Floats | null>(nl + model.modules.length).fill(null);
+  const bs = new Array<LayerFactor>(nl + model.modules.length).fill(null);
   const first = firstParametric(model);
   let b = seeds;
   let width = model.outDim;
@@ -52,7 +52,11 @@ export function* outputJacobians(model: Structure, theta: Floats, trace: Trace, 
       const m = model.modules[j];
       const inSize = sizeOf(m.inShape);
       const { dx, grads } = m.bound.backward(theta.subarray(m.offset, m.offset + m.size), inputs[l], inputs[l + 1], trace.caches?.[l], b, n, r, l > first);
-      if (m.size > 0) bs[nl + j] = checkLength(`layers[${l}] (${layer.name}).backward's grads`, grads, rows * m.size, `N·r × P_l = ${rows} × ${m.size}`);
+      if (m.size > 0)
+        bs[nl + j] =
+          m.bound.form === 'factored' && grads !== null && isFactored(grads)
+            ? grads
+            : checkLength(`layers[${l}] (${layer.name}).backward's grads`, grads as Floats | null, rows * m.size, `N·r × P_l = ${rows} × ${m.size}`);
       if (l > first) b = checkLength(`layers[${l}] (${layer.name}).backward's dx`, dx, rows * inSize, `N·r × inSize = ${rows} × ${inSize}`);
       width = inSize;
       j--;
@@ -75,7 +79,7 @@ function checkLength(what: string, a: Floats | null, length: number, shape: stri
  * S[p, (i, m)] = ∂(s_(i,m)ᵀ η_i)/∂θ[p]. P·N·r floats: for small models, tests and the dense reference path.
  * Samples i0 … i1 − 1 only (default all): the columns of one chunk, [P, (i1 − i0)·r].
  */
-export function materialize(model: Structure, trace: Trace, bs: readonly (Floats | null)[], r: number, i0 = 0, i1 = trace.n): Floats {
+export function materialize(model: Structure, trace: Trace, bs: readonly LayerFactor[], r: number, i0 = 0, i1 = trace.n): Floats {
   const { inputs } = trace;
   const cols = (i1 - i0) * r;
   const total = model.numParameters * cols;
@@ -88,7 +92,7 @@ export function materialize(model: Structure, trace: Trace, bs: readonly (Floats
   model.slots.forEach((slot, s) => {
     const { inFeatures: inF, outFeatures: outF } = slot.layer;
     const a = inputs[slot.index];
-    const b = bs[s] as Floats;
+    const b = bs[s] as Floats; // a linear slot's B
     for (let o = 0; o < outF; o++) {
       for (let q = 0; q < cols; q++) bcol[q] = b[(i0 * r + q) * outF + o]; // B[:, o] for samples i0 … i1 − 1
       // ∂/∂W[o, c] at column (i, m) = B[(i,m), o] · A[i, c]
@@ -106,6 +110,7 @@ export function materialize(model: Structure, trace: Trace, bs: readonly (Floats
   model.modules.forEach((m, j) => {
     const g = bs[model.slots.length + j];
     if (!g) return;
+    if (isFactored(g)) return g.scatter(out, m.offset, cols, i0 * r, i1 * r);
     // S[offset + p, (i, m)] = G[(i, m), p]: the rows of G become S's columns
     for (let q = 0; q < cols; q++) {
       const row = (i0 * r + q) * m.size;
@@ -120,7 +125,7 @@ export function materialize(model: Structure, trace: Trace, bs: readonly (Floats
  *   B̃ [N, out],  B̃_i = Σ_m c_(i,m) B_(i,m);   W part = B̃ᵀ A,   b part = B̃ᵀ 1.
  * `c` is [N·r]. Cost: N·r·out per layer plus one gemm [out, N]·[N, in].
  */
-export function* contract<T extends Floats>(model: Structure, trace: Trace, bs: readonly (Floats | null)[], c: ArrayLike<number>, r: number, out: T): Task<T> {
+export function* contract<T extends Floats>(model: Structure, trace: Trace, bs: readonly LayerFactor[], c: ArrayLike<number>, r: number, out: T): Task<T> {
   const { n, inputs } = trace;
   for (let s = 0; s < model.slots.length; s++) {
     const slot = model.slots[s];
@@ -135,7 +140,8 @@ export function* contract<T extends Floats>(model: Structure, trace: Trace, bs: 
   }
   model.modules.forEach((m, j) => {
     const g = bs[model.slots.length + j];
-    if (g) contractModule(g, c, n * r, m.size, out.subarray(m.offset, m.offset + m.size));
+    if (g && isFactored(g)) g.contract(c, out.subarray(m.offset, m.offset + m.size));
+    else if (g) contractModule(g, c, n * r, m.size, out.subarray(m.offset, m.offset + m.size));
   });
   return out;
 }

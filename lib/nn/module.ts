@@ -14,12 +14,38 @@
 // dtype (Float32Array or Float64Array); the layer allocates its outputs with zerosLike().
 import type { Floats } from '../util/floats';
 
+/**
+ * A module's per-row parameter gradients in a factored form, for layers whose rows are sparse or
+ * structured (embedding: each row lives in one row of its [vocab, dim] table): what the exact step
+ * needs of G [M, P_l] (M = N·r), without forming it.
+ */
+export interface FactoredRows {
+  /** kernel [M, M] += G Gᵀ. */
+  addGram(kernel: Floats): void;
+  /** out [P_l] = Gᵀ c for c [M]. */
+  contract(c: ArrayLike<number>, out: Floats): void;
+  /** out [M] += G v for v [P_l]. */
+  addTimes(v: Floats, out: Float64Array): void;
+  /** Writes rows q0 … q1 − 1 of G as columns of S: out[(offset + p)·cols + (q − q0)] = G[q, p] (where G is nonzero; the rest untouched). */
+  scatter(out: Floats, offset: number, cols: number, q0: number, q1: number): void;
+}
+
+/** What a parametric layer's backward pass leaves for the kernel: B (linear), G or its factored form (modules), null (none). */
+export type LayerFactor = Floats | FactoredRows | null;
+
+/** A factor in factored form (not an array). */
+export function isFactored(f: LayerFactor): f is FactoredRows {
+  return f !== null && !(f instanceof Float32Array || f instanceof Float64Array);
+}
+
 /** A module bound to its input shape: what the model calls. */
 export interface BoundModule {
   /** The per-sample output shape. */
   readonly outShape: readonly number[];
   /** P_l, the layer's parameters (0 for a layer without). */
   readonly numParameters: number;
+  /** 'factored': backward returns its grads as FactoredRows (embedding); default 'materialized' (G [N·r, P_l]). */
+  readonly form?: 'factored' | 'materialized';
   /** The layer's initial parameters written into theta [numParameters], drawing from normal() (standard normal). */
   init(theta: Floats, normal: () => number): void;
   /** y [n, outSize] for x [n, inSize] at θ_l [numParameters]; `cache` (anything) comes back to backward(). */
@@ -27,7 +53,7 @@ export interface BoundModule {
   /**
    * The backward pass of seed rows dy [n·r, outSize] at the forward pass's x, y and cache: dx [n·r,
    * inSize] when needInput (else null), and the per-row parameter gradients grads [n·r, numParameters]
-   * (null when numParameters is 0).
+   * (null when numParameters is 0; FactoredRows for a layer of form 'factored').
    */
   backward(
     theta: Floats,
@@ -38,7 +64,7 @@ export interface BoundModule {
     n: number,
     r: number,
     needInput: boolean
-  ): { dx: Floats | null; grads: Floats | null };
+  ): { dx: Floats | null; grads: Floats | FactoredRows | null };
 }
 
 /** A layer of this kind before it knows its input shape: sequential() binds it. */

@@ -47,6 +47,8 @@ function bindResidual(name: string, layers: readonly Layer[], inShape: readonly 
       bound = activationStep(layer, shape);
     } else {
       bound = layer.bind(shape);
+      if (bound.form === 'factored')
+        throw new RangeError(`${name}: layers[${k}] is ${layer.name}, whose gradients come in factored form: not supported inside a residual block`);
     }
     const step = { bound, offset: p, size: bound.numParameters };
     p += step.size;
@@ -85,7 +87,8 @@ function bindResidual(name: string, layers: readonly Layer[], inShape: readonly 
         const s = steps[k];
         const need = k > 0 || needInput;
         const out = s.bound.backward(theta.subarray(s.offset, s.offset + s.size), xs[k], xs[k + 1], caches[k], g, n, r, need);
-        if (grads && out.grads) for (let q = 0; q < rows; q++) grads.set(out.grads.subarray(q * s.size, (q + 1) * s.size), q * p + s.offset);
+        const gs = out.grads as Floats | null; // materialized: factored layers are refused at bind
+        if (grads && gs) for (let q = 0; q < rows; q++) grads.set(gs.subarray(q * s.size, (q + 1) * s.size), q * p + s.offset);
         if (need) g = out.dx as Floats;
       }
       if (!needInput) return { dx: null, grads };

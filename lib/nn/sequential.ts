@@ -15,6 +15,7 @@ import { conv2d } from './conv2d';
 import { avgPool2d, maxPool2d } from './pool2d';
 import { flatten } from './flatten';
 import { layerNorm } from './layer_norm';
+import { embedding } from './embedding';
 import { residual } from './residual';
 import { initParameters } from './init';
 import { activation, ACTIVATION_NAMES, activationForward, type ActivationName, isActivationName, type Layer, linear, linearForward } from './layers';
@@ -432,6 +433,7 @@ const MODULES: Record<string, (d: Record<string, unknown>) => ModuleLayer> = {
   avgPool2d: (d) => avgPool2d(d.size as number),
   flatten: () => flatten(),
   layerNorm: (d) => layerNorm(d.features as number, { eps: d.eps as number }),
+  embedding: (d) => embedding(d.vocab as number, d.dim as number),
   residual: () => {
     throw new Error('parsed by parseLayer');
   },

@@ -16,6 +16,7 @@
 import { dtypeOf, type Floats, zeros } from '../util/floats';
 import { fisherFactors, meanLoss } from '../distributions';
 import { materialize, outputJacobians } from '../nn/jacobian';
+import { isFactored, type LayerFactor } from '../nn/module';
 import type { Sequential, Trace } from '../nn/sequential';
 import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, type Task } from '../task';
 import { native, requireMemory } from '../native';
@@ -57,10 +58,14 @@ function* solve(k: Floats, m: number, rhs: Floats, d: number, cfg: ExactConfig, 
 }
 
 /** kernel [M, M] += G_l G_lᵀ for every module with parameters (its block of SᵀS, from its materialised rows G_l [M, P_l]). */
-function* addModuleGrams(model: Sequential, bs: readonly (Floats | null)[], m: number, kernel: Floats): Task<void> {
+function* addModuleGrams(model: Sequential, bs: readonly LayerFactor[], m: number, kernel: Floats): Task<void> {
   for (let j = 0; j < model.modules.length; j++) {
     const g = bs[model.slots.length + j];
     if (!g) continue;
+    if (isFactored(g)) {
+      g.addGram(kernel); // the layer's own G Gᵀ (embedding: by groups of equal indices)
+      continue;
+    }
     const gg = yield* gramT(g, model.modules[j].size, m, { layout: 'MP' }); // G Gᵀ [M, M] (G read as [M, P_l])
     for (let q = 0; q < kernel.length; q++) kernel[q] += gg[q];
   }
@@ -85,7 +90,7 @@ export function* linearizeExact(batch: StepBatch): Task<Linearization> {
  * [P, m_c] with P·m_c ≤ S_CHUNK_FLOATS, so S is never held whole: memory O(P² + P·m_c). A system whose S
  * fits in one chunk is one gram and one gemm, as before.
  */
-function* parameterSystem(model: Sequential, trace: Trace, bs: readonly (Floats | null)[], r: number, u: Floats): Task<{ kernel: Floats; su: Floats }> {
+function* parameterSystem(model: Sequential, trace: Trace, bs: readonly LayerFactor[], r: number, u: Floats): Task<{ kernel: Floats; su: Floats }> {
   const { n } = trace;
   const p = model.numParameters;
   const per = Math.max(1, Math.floor(S_CHUNK_FLOATS / (p * r))); // samples per chunk
@@ -132,7 +137,8 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
       // SᵀS = Σ_layers (B Bᵀ) ⊙ (expand_r(A Aᵀ) + 1), all layers in one fused call (overwrites the kernel)
       kernel = ws.kernel?.length === m * m && dtypeOf(ws.kernel) === model.dtype ? ws.kernel : (ws.kernel = zeros(model.dtype, m * m));
       const as = model.slots.map(({ index }) => trace.inputs[index]);
-      if (as.length > 0) kernel = yield* layerGramSumT(bs.slice(0, as.length) as Floats[], as, n, r, kernel);
+      if (as.length > 0)
+        kernel = yield* layerGramSumT(bs.slice(0, as.length) as Floats[], as, n, r, kernel); // linear slots: their B
       else kernel.fill(0);
       yield* addModuleGrams(model, bs, m, kernel); // + G Gᵀ per module
     } else {
@@ -290,6 +296,6 @@ function layerForms(model: Sequential): NonNullable<StepProfile['layers']> {
   }));
   const modules = model.modules
     .filter((m) => m.size > 0)
-    .map((m) => ({ index: m.index, name: m.layer.name, form: 'materialized' as const, parameters: m.size }));
+    .map((m) => ({ index: m.index, name: m.layer.name, form: m.bound.form ?? ('materialized' as const), parameters: m.size }));
   return [...linear, ...modules].sort((a, b) => a.index - b.index);
 }

@@ -24,7 +24,7 @@ export function exactMemoryBytes(model: Sequential, n: number, r: number, space:
   const w = f64 ? 8 : 4; // bytes an element
   const precision = f64 ? 'float64' : cfg.precision; // a float64 model's solves are float64
   const parts: [string, number][] = [];
-  const moduleP = model.modules.reduce((acc, mod) => acc + mod.size, 0);
+  const moduleP = model.modules.reduce((acc, mod) => acc + (mod.bound.form === 'factored' ? 0 : mod.size), 0); // factored rows hold no G
   if (moduleP > 0) parts.push([`module layers' per-sample gradients ${m}×${moduleP}`, w * m * moduleP]); // G_l [N·r, P_l] (../nn/module.ts)
   if (space === 'kernel' && cfg.assembly === 'layer') {
     if (ws.kernel?.length !== m * m) parts.push([`kernel ${m}×${m}`, w * m * m]);

@@ -1,5 +1,6 @@
 // The data the exact natural gradient passes between its stages (./exact.ts, ./exact_cg.ts): the
 // linearisation of a batch, the assembled system, a solution and where the time went.
+import type { LayerFactor } from '../nn/module';
 import type { Floats } from '../util/floats';
 import type { Sequential, Trace } from '../nn/sequential';
 import type { Assembly } from './exact_config';
@@ -65,7 +66,7 @@ export interface ExactSystem extends SeededBatch {
   readonly model: Sequential;
   readonly trace: Trace;
   /** B per linear layer ([N·r, out], see outputJacobians). */
-  readonly bs: readonly (Floats | null)[];
+  readonly bs: readonly LayerFactor[];
   /** Batch size N, rank r of the output Fisher, M = N·r, P. */
   readonly n: number;
   readonly r: number;
@@ -119,7 +120,7 @@ export interface ExactSolution {
 /** The linearisation of one batch at θ: forward pass, loss, Fisher factors, backpropagated B's. */
 export interface Linearization extends SeededBatch {
   readonly trace: Trace;
-  readonly bs: readonly (Floats | null)[];
+  readonly bs: readonly LayerFactor[];
   readonly r: number;
   /** u [N·r] (L_i u_i = g_i). */
   readonly u: Floats;

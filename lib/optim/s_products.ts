@@ -15,6 +15,7 @@
 import { type Floats, toDtype, zerosLike } from '../util/floats';
 import { contract, outputJacobians, outputTangents } from '../nn/jacobian';
 import { linearForward } from '../nn/layers';
+import { isFactored, type LayerFactor } from '../nn/module';
 import type { Sequential, Trace } from '../nn/sequential';
 import { gemmT, type Task } from '../task';
 
@@ -24,7 +25,7 @@ export interface SeededBatch {
   readonly theta: Floats;
   readonly trace: Trace;
   /** B per linear layer ([N·r, out]), then G per module ([N·r, P_l] or null): see outputJacobians. */
-  readonly bs: readonly (Floats | null)[];
+  readonly bs: readonly LayerFactor[];
   /** [N·r, k]: row (i, m) is column m of L_i. */
   readonly seeds: Floats;
   readonly r: number;
@@ -95,7 +96,7 @@ function seedDots(seeds: Floats, de: Floats, n: number, r: number, k: number): F
  * Sᵀv by layer: (Sᵀv)_(i,m) = Σ_layers B_(i,m) · (V_W a_i + v_b), one gemm [N, in]·[in, out] and
  * N·r·out multiply-adds per linear layer; plus G_(i,m) · v_l per module (N·r·P_l).
  */
-export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly (Floats | null)[], r: number, v: Floats): Task<Float64Array> {
+export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly LayerFactor[], r: number, v: Floats): Task<Float64Array> {
   const { n, inputs } = trace;
   const out = new Float64Array(n * r);
   for (let l = 0; l < model.slots.length; l++) {
@@ -107,7 +108,8 @@ export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly 
   }
   model.modules.forEach((m, j) => {
     const g = bs[model.slots.length + j];
-    if (g) moduleDots(g, v.subarray(m.offset, m.offset + m.size), n * r, m.size, out);
+    if (g && isFactored(g)) g.addTimes(v.subarray(m.offset, m.offset + m.size), out);
+    else if (g) moduleDots(g, v.subarray(m.offset, m.offset + m.size), n * r, m.size, out);
   });
   return out;
 }
