@@ -47,10 +47,8 @@ export function taylorBackward(model: Structure, pass: TaylorPass, n: number, se
         const gw = gemm(adj, x, outF, inF, n * R, { transA: true });
         for (let q = 0; q < outF * inF; q++) sink.grad[slot.wOffset + q] += gw[q];
         for (let i = 0; i < n; i++) for (let o = 0; o < outF; o++) sink.grad[slot.bOffset + o] += adj[i * R * outF + o];
-      } else if (l === 0) {
-        inputWeights(adj, x, n, R, inF, outF, slot.wOffset, slot.bOffset, model.numParameters, sink);
       } else {
-        perSampleWeights(adj, x, n, R, inF, outF, slot.wOffset, slot.bOffset, model.numParameters, sink);
+        perSampleWeights(adj, x, n, R, inF, outF, slot.wOffset, slot.bOffset, model.numParameters, sink, l === 0);
       }
       if (l > 0) adj = gemm(adj, theta.subarray(slot.wOffset, slot.wOffset + outF * inF), n * R, inF, outF); // h̄ = z̄ W
       width = inF;
@@ -100,40 +98,11 @@ export function taylorBackward(model: Structure, pass: TaylorPass, n: number, se
 }
 
 /**
- * perSampleWeights for a linear layer on the input itself, whose Taylor rows are known: the value row x_i,
- * gradient row j the unit vector e_j, the second-derivative rows 0 (./derivatives.ts). So
- *   W̄_i[o, c] = z̄_(i,value,o)·x_ic + z̄_(i,1+c,o)   (2 terms, where the general sum has R),
- * b̄_i[o] = z̄_(i,value,o). Written (not added) into rows row0 + i of Sᵀ, which hold only zeros there.
- */
-function inputWeights(
-  adj: Float64Array,
-  x: Float64Array,
-  n: number,
-  R: number,
-  inF: number,
-  outF: number,
-  wOff: number,
-  bOff: number,
-  P: number,
-  sink: { st: Floats; row0: number }
-): void {
-  const { st, row0 } = sink;
-  for (let i = 0; i < n; i++) {
-    const row = (row0 + i) * P;
-    const a0 = i * R * outF; // the value row's adjoints; gradient row c's follow at a0 + (1 + c)·outF
-    const x0 = i * R * inF; // x_i, the value row of the input stage
-    for (let o = 0; o < outF; o++) {
-      const av = adj[a0 + o];
-      const w = row + wOff + o * inF;
-      for (let c = 0; c < inF; c++) st[w + c] = av * x[x0 + c] + adj[a0 + (1 + c) * outF + o];
-      st[row + bOff + o] = av;
-    }
-  }
-}
-
-/**
  * One linear layer's part of each sample's row of Sᵀ: W̄_i[o, c] = Σ_t z̄_(i,t,o) h_(i,t,c) (added, row by
  * row of the sample: both operands read contiguously), b̄_i[o] = z̄_(i,value,o).
+ * On the input itself (`input`), whose Taylor rows are known — the value row x_i, gradient row j the
+ * unit vector e_j, the second-derivative rows 0 (./derivatives.ts) — the sum has 2 terms, not R:
+ *   W̄_i[o, c] = z̄_(i,value,o)·x_ic + z̄_(i,1+c,o)   (written: those rows of Sᵀ hold only zeros there).
  */
 function perSampleWeights(
   adj: Float64Array,
@@ -145,11 +114,23 @@ function perSampleWeights(
   wOff: number,
   bOff: number,
   P: number,
-  sink: { st: Floats; row0: number }
+  sink: { st: Floats; row0: number },
+  input: boolean
 ): void {
   const { st, row0 } = sink;
   for (let i = 0; i < n; i++) {
     const row = (row0 + i) * P;
+    if (input) {
+      const a0 = i * R * outF; // the value row's adjoints; gradient row c's follow at a0 + (1 + c)·outF
+      const x0 = i * R * inF; // x_i, the value row of the input stage
+      for (let o = 0; o < outF; o++) {
+        const av = adj[a0 + o];
+        const w = row + wOff + o * inF;
+        for (let c = 0; c < inF; c++) st[w + c] = av * x[x0 + c] + adj[a0 + (1 + c) * outF + o];
+        st[row + bOff + o] = av;
+      }
+      continue;
+    }
     for (let t = 0; t < R; t++) {
       const a0 = (i * R + t) * outF;
       const x0 = (i * R + t) * inF;
