@@ -7,8 +7,10 @@
 //   ∂(s_(i,m)ᵀ η_i)/∂W[o, c] = B[(i,m), o] · A[i, c],   ∂(s_(i,m)ᵀ η_i)/∂b[o] = B[(i,m), o].
 // Identity seeds (r = k) give J; seeds L_iᵀ give S = J · blockdiag(L_i).
 // A module layer (./module.ts: conv2d, …) has no such factored form: its backward pass gives its block
-// of S materialised, per row G [R, P_l], row (i, m) = ∂(s_(i,m)ᵀ η_i)/∂θ_l.
-// The factors of a pass: one per linear slot (B), then one per module slot (G; null without parameters).
+// of S materialised, per row G [R, P_l], row (i, m) = ∂(s_(i,m)ᵀ η_i)/∂θ_l — or, for a layer whose rows
+// are sparse (embedding), their own factored form (FactoredRows).
+// The factors of a pass: one per linear slot (B), then one per module slot (G or FactoredRows; null
+// without parameters).
 import { type ActivationLayer, activationBackward, linearBackward, linearForward } from './layers';
 import { isFactored, type LayerFactor, sizeOf } from './module';
 import type { Structure, Trace } from './structure';

@@ -99,7 +99,7 @@ export class Sequential<D extends Dtype = Dtype> implements Structure {
     initParameters(this.layers, this.params, seed, (l) => modules.find((m) => m.index === l)?.bound);
   }
 
-  /** θ [P], a copy: per linear layer W [out, in] row-major, then b [out]. */
+  /** θ [P], a copy, layer by layer: a linear layer's W [out, in] row-major, then b [out]; a module's own parameters (conv2d: W [out, in, kh, kw], then b). */
   getParameters(): ArrayOf<D> {
     return this.params.slice() as ArrayOf<D>;
   }
