@@ -20,6 +20,8 @@
 // load average before and after each is recorded.
 'use strict';
 
+const { machine, runSummary, timeSteps, trainOptions, writeResult } = require('./util');
+
 const os = require('node:os');
 const path = require('node:path');
 
@@ -72,7 +74,7 @@ for (const c of configs) {
     c.optimizer === 'ngd'
       ? new NaturalGradient(model, { loss: 'categorical', lr: 1, damping: 1, adaptive: false })
       : new Adam(model, { loss: 'categorical', lr: 1e-3 });
-  const { ms, phasesMs } = require('./util').timeSteps(opt, x, y, c.batch, 5, 20);
+  const { ms, phasesMs } = timeSteps(opt, x, y, c.batch, 5, 20);
   const entry = {
     optimizer: c.optimizer,
     batch: c.batch,
@@ -94,9 +96,9 @@ for (const c of configs) {
 const runs = [];
 for (const c of configs) {
   const load0 = os.loadavg()[0];
-  const r = train(problem.model(), problem.loss, problem.train, problem.test, require('./util').trainOptions(c, seconds, 0.5));
+  const r = train(problem.model(), problem.loss, problem.train, problem.test, trainOptions(c, seconds, 0.5));
   const load1 = os.loadavg()[0];
-  const summary = require('./util').runSummary(c, r, THRESHOLDS, 2);
+  const summary = runSummary(c, r, THRESHOLDS, 2);
   const best = { testAcc: summary.bestTestAcc, time: summary.bestAt };
   const reach = summary.secondsToTestAcc;
   const reachSteps = Object.fromEntries(THRESHOLDS.map((t) => [t.toFixed(2), r.points.find((p) => p.testAcc >= t)?.step ?? null]));
@@ -149,7 +151,7 @@ const result = {
   bench: 'mnist',
   date: new Date().toISOString(),
   command: `npm run bench:mnist${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-  machine: require('./util').machine(dist('index.js')),
+  machine: machine(dist('index.js')),
   problem: { title: problem.title, model: problem.modelText, train: problem.train.n, test: problem.test.n },
   secondsPerRun: seconds,
   thresholds: THRESHOLDS,
@@ -157,4 +159,4 @@ const result = {
   stepCost,
   runs,
 };
-require('./util').writeResult('mnist', partial, result);
+writeResult('mnist', partial, result);

@@ -7,9 +7,10 @@
 // materialised (W̄ = s aᵀ, b̄ = s), not factored as at the top level, so the block's kernel block is
 // G G ᵀ of its [N·r, P_block] rows. Parameters: the inner layers' in order (linear: W [out, in], then b).
 import { gemm } from '../linalg';
+import { runSync } from '../task';
 import { type Floats, zerosLike } from '../util/floats';
 import { describe } from '../util/validate';
-import type { ActivationLayer, Layer, LinearLayer } from './layers';
+import { type ActivationLayer, activationBackward, activationForward, type Layer, type LinearLayer, linearForward } from './layers';
 import type { BoundModule, ModuleLayer } from './module';
 import { sizeOf } from './module';
 
@@ -112,10 +113,7 @@ function linearStep(layer: LinearLayer, gain: number): BoundModule {
       theta.fill(0, nw, nw + outF);
     },
     forward(theta, x, n) {
-      const y = zerosLike(x, n * outF);
-      for (let i = 0; i < n; i++) y.set(theta.subarray(nw, nw + outF), i * outF);
-      gemm(x, theta.subarray(0, nw), n, outF, inF, { transB: true, beta: 1, out: y });
-      return { y };
+      return { y: runSync(linearForward(layer, theta.subarray(0, nw), theta.subarray(nw, nw + outF), x, n)) }; // the top level's z = W a + b
     },
     backward(theta, x, _y, _cache, dy, n, r, needInput) {
       const rows = n * r;
@@ -144,18 +142,11 @@ function activationStep(layer: ActivationLayer, shape: readonly number[]): Bound
     outShape: shape.slice(),
     numParameters: 0,
     init() {},
-    forward(_theta, x) {
-      const y = zerosLike(x);
-      for (let q = 0; q < x.length; q++) y[q] = layer.f(x[q]);
-      return { y };
-    },
+    forward: (_theta, x) => ({ y: activationForward(layer, x) }),
     backward(_theta, x, _y, _cache, dy, n, r, needInput) {
       if (!needInput) return { dx: null, grads: null };
-      const dx = zerosLike(dy);
-      for (let q = 0; q < n * r; q++) {
-        const i = Math.floor(q / r);
-        for (let c = 0; c < size; c++) dx[q * size + c] = dy[q * size + c] * layer.df(x[i * size + c]);
-      }
+      const dx = dy.slice(); // the top level's in-place step, on a copy: dy belongs to the caller
+      activationBackward(layer, x, dx, n, r, size);
       return { dx, grads: null };
     },
   };

@@ -415,27 +415,25 @@ function parseLayer(fn: string, l: unknown, what: string): Layer {
   }
   const make = MODULES[d.type as string];
   if (!make) throw new RangeError(`${fn}: ${what}.type must be one of linear, activation, ${Object.keys(MODULES).join(', ')}, got ${describe(d.type)}`);
-  if (d.type === 'residual') {
-    if (!Array.isArray(d.layers)) throw new TypeError(`${fn}: ${what}.layers must be an array, got ${describe(d.layers)}`);
-    return residual(d.layers.map((inner: unknown, k: number) => parseLayer(fn, inner, `${what}.layers[${k}]`)));
-  }
   try {
-    return make(d);
+    return make(d, (inner, k) => parseLayer(fn, inner, `${what}.layers[${k}]`));
   } catch (e) {
+    if ((e as Error).message.startsWith(`${fn}: `)) throw e; // an inner layer's error, already named
     throw new RangeError(`${fn}: ${what}: ${(e as Error).message}`);
   }
 }
 
-/** The built-in module layers by their toJSON() type, made again from their description (residual: parseLayer, recursively). */
-const MODULES: Record<string, (d: Record<string, unknown>) => ModuleLayer> = {
+/** The built-in module layers by their toJSON() type, made again from their description; `inner` parses a layer a container holds. */
+const MODULES: Record<string, (d: Record<string, unknown>, inner: (l: unknown, k: number) => Layer) => ModuleLayer> = {
   conv2d: (d) => conv2d(d.in as number, d.out as number, d.kernel as [number, number], { stride: d.stride as number, padding: d.padding as number }),
   maxPool2d: (d) => maxPool2d(d.size as number),
   avgPool2d: (d) => avgPool2d(d.size as number),
   flatten: () => flatten(),
   layerNorm: (d) => layerNorm(d.features as number, { eps: d.eps as number }),
   embedding: (d) => embedding(d.vocab as number, d.dim as number),
-  residual: () => {
-    throw new Error('parsed by parseLayer');
+  residual: (d, inner) => {
+    if (!Array.isArray(d.layers)) throw new TypeError(`'layers' must be an array, got ${describe(d.layers)}`);
+    return residual(d.layers.map(inner));
   },
 };
 
