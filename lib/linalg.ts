@@ -15,9 +15,9 @@
 // ERR_INVALID_STATE and writes nothing. Arrays backed by a SharedArrayBuffer are used in
 // place (zero copy; they cannot be detached): writing to one while a call uses it is a
 // data race. Two pending calls writing the same array: the later completion wins.
-import { type Floats, native, type Precision } from './native';
+import { type DeviceFamily, type DeviceStepResult, type Floats, native, type Precision } from './native';
 
-export type { Floats, Precision } from './native';
+export type { DeviceFamily, DeviceStepResult, Floats, Precision } from './native';
 
 export interface GemmOptions<T extends Floats = Float32Array> {
   transA?: boolean;
@@ -166,4 +166,45 @@ export function batchedGramInverse(g: Float32Array, batch: number, rows: number,
 }
 export function batchedGramInverseAsync(g: Float32Array, batch: number, rows: number, k: number, opts: BatchedGramInverseOptions = {}): Promise<Float32Array> {
   return native.batchedGramInverseAsync(g, batch, rows, k, opts.damping ?? 0, alloc(opts.out));
+}
+
+export interface ExactStepOptions {
+  /** λ ≥ 0 (default 0: the pseudo-inverse). */
+  damping?: number;
+  /** The pseudo-inverse's cutoff at λ = 0 (see PinvOptions.rcond; 0: M·ε₃₂). */
+  rcond?: number;
+  /** > 0: also the mean loss at θ − lr·n (trialLoss). */
+  lr?: number;
+  /** [P] */
+  out?: Float32Array;
+}
+
+/**
+ * The exact natural gradient n_θ = S (SᵀS + NλI)⁻¹ u of a stack of linear layers and activations, every
+ * stage on the GPU (CUDA backend only; the CPU backend throws ERR_NOT_SUPPORTED): θ, x and y go up once and
+ * n_θ comes back. `layers` holds {kind, width in, width out} per layer: kind −1 linear (W [out, in] row-major
+ * then b [out] in θ, layers in order), 0 tanh, 1 relu, 2 sigmoid, 3 softplus, 4 gelu. y is [N, k]
+ * (gaussian) or [N] (categorical class indices, bernoulli 0/1).
+ */
+export function exactStep(
+  layers: readonly number[],
+  family: DeviceFamily,
+  theta: Float32Array,
+  x: Float32Array,
+  y: Float32Array,
+  n: number,
+  opts: ExactStepOptions = {}
+): DeviceStepResult {
+  return native.exactStep(layers, family, theta, x, y, n, opts.damping ?? 0, opts.rcond ?? 0, opts.lr ?? 0, alloc(opts.out));
+}
+export function exactStepAsync(
+  layers: readonly number[],
+  family: DeviceFamily,
+  theta: Float32Array,
+  x: Float32Array,
+  y: Float32Array,
+  n: number,
+  opts: ExactStepOptions = {}
+): Promise<DeviceStepResult> {
+  return native.exactStepAsync(layers, family, theta, x, y, n, opts.damping ?? 0, opts.rcond ?? 0, opts.lr ?? 0, alloc(opts.out));
 }

@@ -108,6 +108,41 @@ export interface KernelSignatures {
     result: number | { x: Floats; rank: number },
   ];
   batchedGramInverse: [args: [G: Float32Array, batch: number, rows: number, k: number, damping: number, out: Float32Array | null], result: Float32Array];
+  exactStep: [
+    args: [
+      layers: readonly number[],
+      family: DeviceFamily,
+      theta: Float32Array,
+      x: Float32Array,
+      y: Float32Array,
+      N: number,
+      damping: number,
+      rcond: number,
+      lr: number,
+      direction: Float32Array | null,
+    ],
+    result: DeviceStepResult,
+  ];
+}
+
+/** The output families the device-resident step computes on the GPU. */
+export type DeviceFamily = 'gaussian' | 'categorical' | 'bernoulli';
+
+/** What the device-resident exact step (`exactStep`, CUDA backend only) returns. */
+export interface DeviceStepResult {
+  /** n_θ [P], laid out like the parameters. */
+  direction: Float32Array;
+  /** Mean loss at θ. */
+  loss: number;
+  /** Mean loss at θ − lr·n (NaN when lr = 0). */
+  trialLoss: number;
+  /** gᵀn and nᵀF_θn, the two numbers of the local quadratic model. */
+  gn: number;
+  nFn: number;
+  /** Eigenvalues kept by the pseudo-inverse at λ = 0; −1 when Cholesky ran. */
+  rank: number;
+  /** Device time of each stage (CUDA events), ms. */
+  deviceMs: { upload: number; forward: number; backprop: number; kernel: number; solve: number; update: number };
 }
 export type KernelName = keyof KernelSignatures;
 
@@ -120,6 +155,7 @@ export const KERNEL_ARITY: { readonly [K in KernelName]: KernelSignatures[K][0][
   choleskySolve: 7,
   pinvSolve: 8,
   batchedGramInverse: 6,
+  exactStep: 10,
 };
 
 type KernelFunctions = { [K in KernelName]: (...args: KernelSignatures[K][0]) => KernelSignatures[K][1] } & {

@@ -8,7 +8,7 @@ import * as linalg from './linalg';
 import type { Floats } from './native';
 
 /** The kernels a task may yield: each runs as linalg[name] (sync) or linalg[name + 'Async']. */
-type Name = 'gemm' | 'gram' | 'layerGramSum' | 'choleskySolve' | 'pinvSolve' | 'batchedGramInverse';
+type Name = 'gemm' | 'gram' | 'layerGramSum' | 'choleskySolve' | 'pinvSolve' | 'batchedGramInverse' | 'exactStep';
 
 /** A native call, described rather than made. */
 export interface Call {
@@ -42,6 +42,8 @@ export const pinvSolveT = <T extends Floats = Float32Array>(k: T, m: number, r: 
   call<linalg.PinvResult<T>>('pinvSolve', [k, m, r, nrhs, opts]);
 /** out[b] = (G_bᵀG_b + λI)⁻¹ (see linalg.batchedGramInverse). */
 export const batchedGramInverseT = (...args: Parameters<typeof linalg.batchedGramInverse>) => call<Float32Array>('batchedGramInverse', args);
+/** The device-resident exact step (see linalg.exactStep; CUDA backend only). */
+export const exactStepT = (...args: Parameters<typeof linalg.exactStep>) => call<linalg.DeviceStepResult>('exactStep', args);
 
 /** A task that makes no native call and returns `value` (a computation done on the calling thread, as a Task). */
 // biome-ignore lint/correctness/useYield: a Task without native calls yields nothing, by definition

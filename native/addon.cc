@@ -165,6 +165,7 @@ class Args {
   }
   Napi::Env env() const { return info_.Env(); }
   const std::string& fn() const { return fn_; }
+  Napi::Value value(const char* name) const { return info_[pos(name)]; }
   // The element type of the call's arrays (the first array's; every later one must match it).
   DType dtype() const { return dtype_; }
   // For a kernel with a float32 form only: a Float64Array is then a TypeError naming it.
@@ -678,6 +679,119 @@ struct BatchedGramInverseJob : Job {
   void execute() override { backend->batched_gram_inverse(G.f(), batch, rows, k, lambda, out.f()); }
 };
 
+// n_θ for an MLP with every stage on the device (Backend::exact_step; CUDA only)
+struct ExactStepJob : Job {
+  static constexpr const char* kName = "exactStep";
+  static inline const std::vector<const char*> kParams = {"layers", "family",  "theta", "x",  "y",
+                                                          "N",      "damping", "rcond", "lr", "direction"};
+  static constexpr uint32_t kMaxLayers = 4096;
+  std::vector<int32_t> layers;
+  natgrad::ExactStepSpec spec;
+  natgrad::ExactStepResult res;
+  Arr theta, x, y, direction;
+  void parse(Args& a) {
+    const std::string fn = a.fn();
+    Napi::Array list = a.array("layers", 3 * kMaxLayers);
+    if (list.Length() % 3 != 0)
+      throw_arg(a.env(), true,
+                fn + ": argument 'layers' must hold {kind, width in, width out} per layer, got " +
+                    std::to_string(list.Length()) + " numbers");
+    std::vector<Napi::Value> values(list.Length());  // every element first (a getter may run JavaScript)
+    for (uint32_t i = 0; i < list.Length(); ++i) values[i] = list.Get(i);
+    layers.resize(values.size());
+    int64_t P = 0, prev = -1, linear = 0;
+    for (size_t i = 0; i < values.size(); ++i) {
+      const double d = values[i].IsNumber() ? values[i].As<Napi::Number>().DoubleValue() : NAN;
+      const bool kind = i % 3 == 0;
+      if (!(d == std::floor(d)) || (kind ? (d < -1 || d > 4) : (d < 1 || d > MAX_ELEMENTS)))
+        throw_arg(a.env(), true,
+                  fn + ": argument 'layers' [" + std::to_string(i) + "] must be " +
+                      (kind ? "a layer kind (−1 linear, 0 tanh, 1 relu, 2 sigmoid, 3 softplus, 4 gelu)"
+                            : "a width in [1, 2147483647]") +
+                      ", got " + describe(values[i]));
+      layers[i] = (int32_t)d;
+    }
+    for (size_t l = 0; l < layers.size() / 3; ++l) {
+      const int64_t kind = layers[3 * l], wi = layers[3 * l + 1], wo = layers[3 * l + 2];
+      if (prev >= 0 && wi != prev)
+        throw_arg(a.env(), true,
+                  fn + ": argument 'layers': layer " + std::to_string(l) + " takes " + std::to_string(wi) +
+                      " inputs, but the layer before gives " + std::to_string(prev));
+      if (kind >= 0 && wi != wo)
+        throw_arg(a.env(), true,
+                  fn + ": argument 'layers': layer " + std::to_string(l) + " is an activation, so its widths in and " +
+                      "out must be equal, got " + std::to_string(wi) + " and " + std::to_string(wo));
+      if (kind < 0) {
+        P += a.product({wi + 1, wo}, "the parameters");
+        ++linear;
+      }
+      prev = wo;
+    }
+    if (linear == 0) throw_arg(a.env(), true, fn + ": argument 'layers' has no linear layer (no parameters)");
+    const Napi::Value fam = a.value("family");
+    const std::string family = fam.IsString() ? fam.As<Napi::String>().Utf8Value() : "";
+    spec.k = prev;
+    spec.family = family == "gaussian" ? 0 : family == "categorical" ? 1 : family == "bernoulli" ? 2 : -1;
+    if (spec.family < 0)
+      throw_arg(a.env(), false,
+                fn + ": argument 'family' must be 'gaussian', 'categorical' or 'bernoulli', got " + describe(fam));
+    if ((spec.family == 1 && spec.k < 2) || (spec.family == 2 && spec.k != 1))
+      throw_arg(a.env(), true,
+                fn + ": the last layer's width " + std::to_string(spec.k) + " does not fit a " + family + " output (" +
+                    (spec.family == 1 ? "≥ 2 logits" : "one logit") + ")");
+    spec.r = spec.family == 0 ? spec.k : spec.family == 1 ? spec.k - 1 : 1;
+    spec.y_width = spec.family == 0 ? spec.k : 1;
+    spec.N = a.size("N");
+    spec.in_width = layers[1];
+    spec.count = (int64_t)layers.size() / 3;
+    spec.P = P;
+    const int64_t M = a.product({spec.N, spec.r}, "the kernel's order N·r");
+    a.product({M, M}, "the kernel K [N·r, N·r]");
+    spec.damping = a.nonnegative("damping");
+    spec.rcond = a.nonnegative("rcond");
+    spec.lr = a.nonnegative("lr");
+    a.float32_only();
+    a.in(&theta, "theta", P);
+    a.in(&x, "x", a.product({spec.N, spec.in_width}, "x"));
+    a.in(&y, "y", a.product({spec.N, spec.y_width}, "y"));
+    a.out(&direction, "direction", P);
+    for (int64_t i = 0; spec.family > 0 && i < spec.N; ++i) {  // the device reads them as indices: check here
+      const float v = y.f()[i];
+      char text[32];
+      std::snprintf(text, sizeof text, "%.9g", (double)v);
+      if (spec.family == 1 ? !(v == std::floor(v) && v >= 0 && v < (float)spec.k) : !(v == 0 || v == 1))
+        throw_arg(a.env(), true,
+                  fn + ": 'y[" + std::to_string(i) + "]' is " + text + "; " +
+                      (spec.family == 1 ? "categorical targets must be class indices 0…" + std::to_string(spec.k - 1)
+                                        : std::string("bernoulli targets must be 0 or 1")));
+    }
+  }
+  Arr* returned() override { return &direction; }
+  void execute() override {
+    spec.layers = layers.data();
+    spec.theta = theta.f();
+    spec.x = x.f();
+    spec.y = y.f();
+    spec.direction = direction.f();
+    backend->exact_step(spec, &res);
+  }
+  // { direction, loss, trialLoss, gn, nFn, rank (−1 unless λ = 0), deviceMs: { upload, forward, … } }
+  Napi::Value result(Napi::Env env, Napi::Value dir) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("direction", dir);
+    o.Set("loss", res.loss);
+    o.Set("trialLoss", res.trial_loss);
+    o.Set("gn", res.gn);
+    o.Set("nFn", res.nfn);
+    o.Set("rank", (double)res.rank);
+    Napi::Object ms = Napi::Object::New(env);
+    const char* names[] = {"upload", "forward", "backprop", "kernel", "solve", "update"};
+    for (int i = 0; i < 6; ++i) ms.Set(names[i], res.ms[i]);
+    o.Set("deviceMs", ms);
+    return o;
+  }
+};
+
 void execute_job(Job& job) {
   natgrad::cpu::CallThreads threads(job.threads);
   natgrad::CallMemoryLimit limit(job.memory_limit);  // for a kernel's own later checks (pinvSolve's float64 retry)
@@ -1189,6 +1303,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   register_kernel<CholeskyJob>(env, exports, params);
   register_kernel<PinvJob>(env, exports, params);
   register_kernel<BatchedGramInverseJob>(env, exports, params);
+  register_kernel<ExactStepJob>(env, exports, params);
   exports.Set("kernelArguments", params);
   exports.Set("backendInfo", Napi::Function::New(env, backend_info));
   exports.Set("selectBackend", Napi::Function::New(env, select_backend));

@@ -45,6 +45,24 @@ struct LayerFactors64 {
   int64_t width_out, width_in;
 };
 
+// One exact natural-gradient step of a stack of linear layers and activations, for exact_step:
+// layers[3l .. 3l+2] = {kind, width in, width out} with kind −1 linear (parameters W [out, in] row-major then
+// b [out], layers in order), else an activation (0 tanh, 1 relu, 2 sigmoid, 3 softplus, 4 gelu; in = out).
+// family: 0 gaussian (y [N, k]), 1 categorical, 2 bernoulli (y [N]); r its Fisher rank (k, k − 1, 1).
+struct ExactStepSpec {
+  const int32_t* layers = nullptr;
+  int64_t count = 0, P = 0, N = 0, in_width = 0, k = 0, r = 0, y_width = 0;
+  int family = 0;
+  const float *theta = nullptr, *x = nullptr, *y = nullptr;
+  double damping = 0, rcond = 0, lr = 0;  // lr > 0: also the loss at θ − lr·n
+  float* direction = nullptr;             // [P]: n_θ
+};
+struct ExactStepResult {
+  double loss = 0, trial_loss = 0, gn = 0, nfn = 0;  // mean losses at θ and θ − lr·n; gᵀn and nᵀF_θn
+  int64_t rank = -1;                                 // ≥ 0 when the pseudo-inverse ran (λ = 0)
+  double ms[6] = {0, 0, 0, 0, 0, 0};                 // device time: upload, forward, backprop, kernel, solve, update
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -88,6 +106,10 @@ class Backend {
   // out[b] = (G_bᵀ G_b + λI)⁻¹ for b < batch; G: [batch, rows, k], out: [batch, k, k].
   virtual void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda,
                                     float* out) = 0;
+
+  // n_θ = S (SᵀS + NλI)⁻¹ u for an MLP with every stage on the device (./cuda/cuda_backend.cc: exact_step);
+  // the CPU backend has no such call (the library composes the same step from the kernels above).
+  virtual void exact_step(const ExactStepSpec& spec, ExactStepResult* result);
 
   // float64 forms of gemm, gram, layer_gram_sum, cholesky_solve and pinv_solve (same shapes; the solves
   // always factor in float64, pinv_solve's default cutoff is M·ε₆₄). They run on the CPU on every

@@ -254,12 +254,102 @@ for (const [batch, rows, k, lambda] of [[37, 9, 5, 0.1], [5, 1, 1, 0], [20, 40, 
       const c = dir('cpu'), g = dir('cuda');
       R['exact direction damping=' + damping + ' ' + precision] = { err: rel(g, c), step: true };
     }
+    // The device-resident step (lib/optim/exact_device.ts): every activation and output family at λ = 1e-3, 1
+    // and 0 (the pseudo-inverse), the direction against the CPU backend's host pipeline and both against a
+    // float64 reference (the same θ in a float64 model, host pipeline); a step's loss, predicted decrease and
+    // trial loss against the CPU's; stepAsync the same bits as step(); failures the host pipeline answers.
+    const setups = [
+      ['categorical', () => [lib.linear(12, 16), lib.tanh(), lib.linear(16, 12), lib.relu(), lib.linear(12, 4)], 4],
+      ['gaussian', () => [lib.linear(12, 14), lib.gelu(), lib.linear(14, 10), lib.softplus(), lib.linear(10, 3)], 3],
+      ['bernoulli', () => [lib.sigmoid(), lib.linear(12, 10), lib.sigmoid(), lib.linear(10, 1)], 1],
+    ];
+    out.device = [];
+    for (const [loss, layers, k] of setups) {
+      const N = 9, x = randn(N * 12);
+      const y = loss === 'gaussian' ? randn(N * k) : new Float32Array(N).map(() => Math.floor(r() * (loss === 'bernoulli' ? 2 : k)));
+      for (const damping of [1e-3, 1, 0]) {
+        const theta = lib.sequential(layers(), { seed: 5 }).params;
+        native.selectBackend('cpu');
+        const m64 = lib.sequential(layers(), { seed: 5, dtype: 'float64' });
+        m64.setParameters(Float64Array.from(theta));
+        const ref = new lib.NaturalGradient(m64, { loss, damping }).direction(Float64Array.from(x), Float64Array.from(y), N);
+        const run = (name) => {
+          native.selectBackend(name);
+          const m = lib.sequential(layers(), { seed: 5 });
+          const opt = new lib.NaturalGradient(m, { loss, damping, lr: 0.5 });
+          const d = opt.direction(x, y, N);
+          const resident = opt.profile.device === 'resident';
+          const info = opt.step(x, y, N);
+          return { d, resident, stepResident: opt.profile.device === 'resident', info, theta: m.params.slice() };
+        };
+        const c = run('cpu'), g = run('cuda');
+        out.device.push({ name: loss + ' damping=' + damping, resident: [c.resident, g.resident, c.stepResident, g.stepResident],
+          errDevice: rel(g.d, ref), errCpu: rel(c.d, ref), theta: rel(g.theta, c.theta),
+          info: ['loss', 'lossAfter', 'predicted', 'trialLoss'].map((f) => [f, c.info[f], g.info[f]]) });
+      }
+    }
+    {
+      const N = 6, x = randn(N * 12), y = new Float32Array(N).map((_, i) => i % 4);
+      const mk = () => lib.sequential(setups[0][1](), { seed: 8 });
+      native.selectBackend('cuda');
+      const m1 = mk(), m2 = mk();
+      new lib.NaturalGradient(m1, { loss: 'categorical', damping: 1e-2 }).step(x, y, N);
+      await new lib.NaturalGradient(m2, { loss: 'categorical', damping: 1e-2 }).stepAsync(x, y, N);
+      out.deviceAsyncSame = Buffer.from(m1.params.buffer).equals(Buffer.from(m2.params.buffer));
+      // overflowing inputs: the device step hands the batch to the host pipeline, which names the rejection
+      const big = x.map((v) => v * 1e30);
+      out.deviceOverflow = ['cpu', 'cuda'].map((name) => { native.selectBackend(name); return new lib.NaturalGradient(mk(), { loss: 'categorical' }).step(big, y, N).reason; });
+      const L = [-1, 12, 16, 0, 16, 16, -1, 16, 12, 1, 12, 12, -1, 12, 4], th = mk().params;
+      out.deviceErrors = {
+        cpu: on('cpu', () => err(() => a.exactStep(L, 'categorical', th, x, y, N, 0.1, 0, 0, null))),
+        label: on('cuda', () => err(() => a.exactStep(L, 'categorical', th, x, y.map((v, i) => (i === 4 ? 7 : v)), N, 0.1, 0, 0, null))),
+        chain: on('cuda', () => err(() => a.exactStep([-1, 12, 16, -1, 15, 4], 'categorical', th, x, y, N, 0.1, 0, 0, null))),
+        family: on('cuda', () => err(() => a.exactStep(L, 'bernoulli', th, x, y, N, 0.1, 0, 0, null))),
+        theta: on('cuda', () => err(() => a.exactStep(L, 'categorical', th.subarray(1), x, y, N, 0.1, 0, 0, null))),
+      };
+    }
   } else if (lib) out.stepSkipped = 'dist/index.js has no NaturalGradient';
   console.log(JSON.stringify(out));
 })().catch((e) => { console.log(JSON.stringify({ crashed: e.stack })); });
 `;
 
 const u32 = 2 ** -24;
+/**
+ * The device-resident step against the CPU backend (same float32 inputs) and a float64 reference. Both
+ * float32 pipelines round K (entries of ~width products, relative u each) and that rounding is amplified by
+ * the damped kernel's condition number; the device must be as accurate as the CPU: its error against float64
+ * within 10× the CPU's, plus 64·u for the case where the CPU happens to land closer.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the harness child's JSON report
+function checkDeviceStep(out: any, u: number) {
+  const rows: string[] = [];
+  expect(out.device).toHaveLength(9);
+  for (const d of out.device) {
+    expect(d.resident, `${d.name}: cpu direction, cuda direction, cpu step, cuda step device-resident`).toEqual([false, true, false, true]);
+    const bound = 10 * d.errCpu + 64 * u;
+    rows.push(`${d.name}: device ${d.errDevice.toExponential(2)}, cpu ${d.errCpu.toExponential(2)} vs float64 (bound ${bound.toExponential(1)})`);
+    expect(d.errDevice, d.name).toBeLessThanOrEqual(bound);
+    // the losses are float64 sums of float32 forward passes: relative u·width apart; θ after a step and the
+    // model's numbers carry the direction's error
+    for (const [f, c, g] of d.info) {
+      const tol = f === 'loss' ? 64 * u : 10 * bound + 64 * u;
+      expect(Math.abs(g - c), `${d.name}: ${f} ${g} vs ${c}`).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(c)));
+    }
+    expect(d.theta, `${d.name}: θ after one step`).toBeLessThanOrEqual(bound + 64 * u);
+  }
+  console.log(`[cuda.test] device-resident step:\n  ${rows.join('\n  ')}`);
+  expect(out.deviceAsyncSame, 'stepAsync gives the bits of step()').toBe(true);
+  const [cpuReason, cudaReason] = out.deviceOverflow;
+  expect(cpuReason).toMatch(/rejected at once/);
+  expect(cudaReason).toBe(cpuReason);
+  const e = out.deviceErrors;
+  expect(e.cpu.code).toBe('ERR_NOT_SUPPORTED');
+  expect(e.cpu.message).toMatch(/^exactStep: the device-resident step runs on the CUDA backend only/);
+  expect(e.label.message).toBe("exactStep: 'y[4]' is 7; categorical targets must be class indices 0…3");
+  expect(e.chain.message).toBe("exactStep: argument 'layers': layer 1 takes 15 inputs, but the layer before gives 16");
+  expect(e.family.message).toBe("exactStep: the last layer's width 4 does not fit a bernoulli output (one logit)");
+  expect(e.theta.message).toBe("exactStep: argument 'theta' must have length 464, got 463");
+}
 // biome-ignore lint/suspicious/noExplicitAny: the harness child's JSON report
 function checkHarness(out: any, tf32: boolean) {
   expect(out.crashed, out.crashed).toBeUndefined();
@@ -285,6 +375,7 @@ function checkHarness(out: any, tf32: boolean) {
     `[cuda.test] ${out.info.device} — ${out.info.blas}\n  ` + rows.join('\n  ') + (out.stepSkipped ? `\n  exact direction skipped: ${out.stepSkipped}` : '')
   );
   expect(out.float64, 'float64 calls forwarded to the CPU').toEqual({ gemm: true, gram: true, type: 'Float64Array' });
+  if (!out.stepSkipped) checkDeviceStep(out, u);
   const [cc, gc] = out.errors.cholesky;
   expect(gc.code).toBe('ERR_NOT_POSITIVE_DEFINITE');
   expect(gc.column).toBe(cc.column);

@@ -20,8 +20,13 @@ const CALLS: { [K in KernelName]: (form: '' | 'Async') => unknown } = {
   choleskySolve: (f) => linalg[`choleskySolve${f}`](eye2(), 2, v2()),
   pinvSolve: (f) => linalg[`pinvSolve${f}`](eye2(), 2, v2()),
   batchedGramInverse: (f) => linalg[`batchedGramInverse${f}`](eye2(), 1, 2, 2),
+  // the CPU backend refuses it (the device-resident step is CUDA's; test/cuda.test.ts runs it): the call is still made
+  exactStep: async (f) => {
+    const e = await (async () => linalg[`exactStep${f}`]([-1, 2, 2], 'gaussian', new Float32Array(6), v2(), v2(), 1))().catch((x) => x);
+    expect(e.code).toBe('ERR_NOT_SUPPORTED');
+  },
 };
-// The same through the task driver (layerGram is not a task call).
+// The same through the task driver (layerGram is not a task call; exactStep runs only on the CUDA backend).
 const TASKS: Partial<Record<KernelName, () => Task<unknown>>> = {
   gemm: () => gemmT(eye2(), eye2(), 2, 2, 2),
   gram: () => gramT(eye2(), 2, 2),

@@ -23,6 +23,7 @@ import { native, requireMemory } from '../native';
 import type { StepBatch } from './batch';
 import { type ExactConfig, S_CHUNK_FLOATS, type Workspace } from './exact_config';
 import { solveExactCg } from './exact_cg';
+import { deviceProfile, deviceStep, deviceStepPlan, hostRetries } from './exact_device';
 import type { ExactResult, ExactSolution, ExactSystem, Linearization, MomentumTerm, StepProfile } from './exact_types';
 import { checkExactSize } from './exact_size';
 import { sTimes, sTransposeTimes } from './s_products';
@@ -252,6 +253,15 @@ export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig,
 
 /** n_θ for the batch (x [N, inDim], y [N, targetWidth]) at parameters θ (a Float32Array laid out like model.params). */
 export function* exactDirection(batch: StepBatch, cfg: ExactConfig, ws: Workspace): Task<ExactResult> {
+  const layers = deviceStepPlan(batch, cfg, ws, false); // the CUDA backend: the whole direction on the GPU (./exact_device.ts)
+  if (layers) {
+    try {
+      const { result, ms } = yield* deviceStep(batch, layers, cfg, cfg.damping, 0);
+      return { direction: result.direction, loss: result.loss, profile: deviceProfile(batch, result, ms) };
+    } catch (e) {
+      if (!hostRetries(e)) throw e; // else the host pipeline below answers it (its fallback, its precise error)
+    }
+  }
   const sys = yield* assembleExact(batch, cfg, ws);
   const sol = yield* solveExact(sys, cfg.damping, cfg, undefined, false);
   recordCg(ws, sol, cfg); // solver 'auto's next estimate

@@ -45,6 +45,13 @@ export interface StepProfile {
    * gradients G_l [N·r, P_l], a module) — with its parameter count.
    */
   layers?: { index: number; name: string; form: 'factored' | 'materialized'; parameters: number }[];
+  /**
+   * 'resident': the whole step ran on the GPU (the CUDA backend's exactStep: one upload of θ, x, y and one
+   * download of n_θ; ./exact_device.ts); forward … update are then the device's times of its stages, and
+   * `upload` the time to bring θ, x and y over.
+   */
+  device?: 'resident';
+  upload?: number;
 }
 
 export interface ExactResult {
@@ -115,6 +122,8 @@ export interface ExactSolution {
   nFn: number;
   /** Milliseconds in the solve, and in forming n from its coefficients. */
   times: { solve: number; update: number };
+  /** The device-resident step: the mean loss at θ − eff·n, computed on the GPU with the direction. */
+  trial?: { eff: number; loss: number };
 }
 
 /** The linearisation of one batch at θ: forward pass, loss, Fisher factors, backpropagated B's. */

@@ -28,6 +28,7 @@ import {
   type StepProfile,
   type Workspace,
 } from './exact';
+import { deviceProfile, deviceSolution, deviceStep, deviceStepPlan, hostRetries } from './exact_device';
 import { checkExactSize } from './exact_size';
 import type { NaturalGradientMethod, ResolvedOptions } from './natural_options';
 import { perSampleDirection } from './per_sample';
@@ -228,6 +229,30 @@ function* linearizeStep(
   let sys: ExactSystem | undefined;
   // before any work: whether it fits, and how it will solve (direct or conjugate gradients)
   const how = st.method === 'exact' ? checkExactSize(b, st.settings.config, st.workspace, method === 'stepAsync') : undefined;
+  // the CUDA backend: the whole step on the GPU, with the loss at the full step (./exact_device.ts)
+  const layers = st.method === 'exact' ? deviceStepPlan(b, st.settings.config, st.workspace, st.settings.mu > 0 && st.previous !== null) : null;
+  if (layers) {
+    const cfg = st.settings.config;
+    const lambda0 = cfg.damping;
+    const lr = st.settings.lr;
+    try {
+      const first = yield* deviceStep(b, layers, cfg, lambda0, lr);
+      info.loss = first.result.loss;
+      let last = first;
+      return {
+        sys: undefined,
+        // a retry with more damping is one more device step (the kernel is not kept on the device between calls)
+        solveAt: function* (lambda) {
+          last = lambda === lambda0 ? first : yield* deviceStep(b, layers, cfg, lambda, lr);
+          return deviceSolution(last.result, lr);
+        },
+        profile: () => deviceProfile(b, last.result, last.ms),
+      };
+    } catch (e) {
+      if (!hostRetries(e)) return { reject: batchFailure(st.model, rejectionOrThrow(e), x, batch, undefined, undefined) };
+      // else the host pipeline below answers it (its float64 fallback, its precise rejection)
+    }
+  }
   try {
     lin = yield* linearizeExact(b);
     info.loss = lin.loss;
@@ -302,7 +327,8 @@ function* trialStep(
   info.predicted = predictedDecrease(best.e, sol.gn, sol.nFn); // the quadratic model (./damping.ts)
   if (best.bad < 0) {
     try {
-      best.a = info.trialLoss = yield* obj.lossAt(best.t);
+      // the device step computed the loss at the full step with the direction
+      best.a = info.trialLoss = sol.trial && sol.trial.eff === best.e ? sol.trial.loss : yield* obj.lossAt(best.t);
     } catch (e) {
       const reason = rejectionOrThrow(e);
       if (search === 0) return { reject: overshoot(reason, info.loss) };

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../backend.h"
+#include "../error.h"
 #include "cpu_kernels.h"
 #include "gemm_nt.h"
 #include "parallel.h"
@@ -176,6 +177,13 @@ void Backend::cholesky_solve64(const double* K, int64_t M, const double* R, int6
 int64_t Backend::pinv_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double rcond,
                               double* X) {
   return cpu_backend()->pinv_solve64(K, M, R, nrhs, lambda, rcond, X);
+}
+
+// The CPU backend composes the step in the library (lib/optim/exact.ts) from the kernels above.
+void Backend::exact_step(const ExactStepSpec&, ExactStepResult*) {
+  fail("ERR_NOT_SUPPORTED",
+       "exactStep: the device-resident step runs on the CUDA backend only (selectBackend('cuda')); on the CPU, "
+       "NaturalGradient composes the same step from gemm, layerGramSum and choleskySolve");
 }
 
 Backend* cpu_backend() {

@@ -90,7 +90,9 @@ struct Ops;
 // The kernels loaded from the embedded PTX.
 struct Kernels {
   CUfunction mirror_upper = nullptr, layer_hadamard = nullptr, add_diagonal_f32 = nullptr, add_diagonal_f64 = nullptr,
-             mirror_upper_batched = nullptr, f32_to_f64 = nullptr, f64_to_f32 = nullptr;
+             mirror_upper_batched = nullptr, f32_to_f64 = nullptr, f64_to_f32 = nullptr, fill_f32 = nullptr,
+             add_bias = nullptr, activation_forward = nullptr, activation_backward = nullptr, family = nullptr,
+             sum_f64 = nullptr;
 };
 
 template <>
@@ -266,17 +268,9 @@ class CudaBackend final : public Backend {
     mark(c, 1);
     for (int64_t l = 0, ob = 0, oa = 0; l < count; ++l) {
       const int64_t wo = layers[l].width_out, wi = layers[l].width_in;
-      float* b = dB + ob;
-      float* a = dA + oa;
+      add_layer_gram(c, dB + ob, dA + oa, N, k, wo, wi, dK, dBB, dAA);
       ob += NK * wo;
       oa += N * wi;
-      // B [NK, wo] row-major = column-major wo×NK: BB = B Bᵀ = BcᵀBc; likewise AA = A Aᵀ. Upper triangles.
-      gram_upper(c, b, true, (int)NK, (int)wo, (int)wo, dBB);
-      gram_upper(c, a, true, (int)N, (int)wi, (int)wi, dAA);
-      int nk = (int)NK, kk = (int)k, n = (int)N;
-      void* args[] = {&dK, &dBB, &dAA, &nk, &kk, &n};
-      const unsigned T = (unsigned)((NK + 31) / 32);
-      launch(c, "ng_layer_hadamard", kernels_.layer_hadamard, T, T, 32, 8, args);
     }
     mark(c, 2);
     d2h(c, K, dK, NK * NK);
@@ -349,6 +343,208 @@ class CudaBackend final : public Backend {
     mark(c, 2);
     d2h(c, out, dOut, batch * kk);
     finish(c);
+  }
+
+  // One exact natural-gradient step of an MLP with every stage on the device (issue #19): θ, x and y go up
+  // once, n_θ and four numbers (L(θ), gᵀn, nᵀF_θn, L(θ − lr·n)) come back; no N·r × N·r matrix crosses the bus.
+  //   forward   a_{l+1} = W_l a_l + b_l (cublasSgemm + ng_add_bias) or σ(a_l) (ng_activation_forward), all kept
+  //   factors   ℓ_i, the rows of L_iᵀ (F_i = L_i L_iᵀ) as seeds and u_i with L_i u_i = g_i (ng_family)
+  //   backprop  B ← B ⊙ σ'(z) through an activation (ng_activation_backward); B_l = B at linear layer l,
+  //             then B ← B W_l below it (cublasSgemm)
+  //   kernel    K = Σ_l (B_l B_lᵀ) ⊙ (expand_r(A_l A_lᵀ) + 1) (add_layer_gram, as layerGramSum)
+  //   solve     c = (K + NλI)⁻¹ u (potrf + potrs), or (K)⁺ u at λ = 0 (syevd, the pinvSolve cutoff)
+  //   update    n = S c layer by layer: Bc_i = B_l(i,·)ᵀ c_i (batched gemm), n_W = Σ_i Bc_i a_iᵀ, n_b = Σ_i Bc_i;
+  //             Sᵀn = Σ_l B_l (n_W a_i + n_b) per sample, gᵀn = uᵀSᵀn / N, nᵀF_θn = ‖Sᵀn‖² / N (ng_sum_f64);
+  //             with lr > 0 a second forward pass at θ − lr·n and its mean loss.
+  // Layouts as everywhere here: a row-major [N, w] array is the column-major w×N matrix, sample i a column.
+  void exact_step(const ExactStepSpec& s, ExactStepResult* out) override {
+    Call c(this, "exactStep");
+    const int64_t N = s.N, k = s.k, r = s.r, M = N * r, L = s.count;
+    std::vector<int64_t> win(L), wout(L), woff(L, -1);
+    int64_t first = -1, max_w = 0, P = 0;
+    for (int64_t l = 0; l < L; ++l) {
+      win[l] = s.layers[3 * l + 1];
+      wout[l] = s.layers[3 * l + 2];
+      max_w = std::max(max_w, wout[l]);
+      if (s.layers[3 * l] < 0) {
+        woff[l] = P;
+        P += win[l] * wout[l] + wout[l];
+        if (first < 0) first = l;
+      }
+    }
+    // every buffer in one carve (the arena's one region per call)
+    std::vector<Region> regions;
+    float *theta, *theta2, *x, *y, *seeds, *u, *cv, *K, *BB, *AA, *bc, *ones, *v, *t, *dir,
+        *pw = nullptr, *ps = nullptr, *pt = nullptr;
+    double *loss, *work, *sums;
+    int *bad, *info;
+    std::vector<float*> act(L, nullptr), below(L, nullptr);
+    regions.push_back(f32(&theta, P));
+    regions.push_back(f32(&theta2, P));
+    regions.push_back(f32(&x, s.in_width * N));
+    regions.push_back(f32(&y, s.y_width * N));
+    for (int64_t l = 0; l < L; ++l) regions.push_back(f32(&act[l], wout[l] * N));
+    regions.push_back(f32(&seeds, k * M));
+    for (int64_t l = first + 1; l < L; ++l)
+      if (s.layers[3 * l] < 0) regions.push_back(f32(&below[l], win[l] * M));
+    for (auto [p, n] : std::initializer_list<std::pair<float**, int64_t>>{{&u, M},
+                                                                          {&cv, M},
+                                                                          {&K, M * M},
+                                                                          {&BB, M * M},
+                                                                          {&AA, N * N},
+                                                                          {&bc, max_w * N},
+                                                                          {&ones, N},
+                                                                          {&v, max_w * N},
+                                                                          {&t, M},
+                                                                          {&dir, P}})
+      regions.push_back(f32(p, n));
+    if (s.damping == 0)
+      for (float** p : {&pw, &ps, &pt}) regions.push_back(f32(p, M));
+    regions.push_back(raw(&loss, (size_t)N * sizeof(double)));
+    regions.push_back(raw(&work, (size_t)(k * N) * sizeof(double)));
+    regions.push_back(raw(&sums, 4 * sizeof(double)));
+    regions.push_back(raw(&bad, sizeof(int)));
+    regions.push_back(raw(&info, sizeof(int)));
+    carve(c, regions);
+    step_event(c, 0);
+    h2d(c, theta, s.theta, P);
+    h2d(c, x, s.x, s.in_width * N);
+    h2d(c, y, s.y, s.y_width * N);
+    const int no_bad = INT32_MAX;
+    copy(c, bad, &no_bad, sizeof(int), cudaMemcpyHostToDevice);
+    mark(c, 1);
+    step_event(c, 1);
+
+    const float one = 1.0f, zero = 0.0f;
+    auto input = [&](int64_t l) -> float* { return l == 0 ? x : act[l - 1]; };
+    // a forward pass at parameters th, ending in the mean-loss terms of each sample (and the factors when asked)
+    auto forward = [&](const float* th, bool factors) {
+      for (int64_t l = 0; l < L; ++l) {
+        const int kind = s.layers[3 * l];
+        float* a = input(l);
+        float* o = act[l];
+        if (kind < 0) {
+          blas(c, "cublasSgemm",
+               api_->cublasSgemm_v2(blas_, CUBLAS_OP_T, CUBLAS_OP_N, (int)wout[l], (int)N, (int)win[l], &one,
+                                    th + woff[l], (int)win[l], a, (int)win[l], &zero, o, (int)wout[l]));
+          add_bias(c, o, th + woff[l] + win[l] * wout[l], wout[l], N);
+        } else {
+          long long n = win[l] * N;
+          int kd = kind;
+          void* args[] = {&o, &a, &n, &kd};
+          launch_1d(c, "ng_activation_forward", kernels_.activation_forward, n, args);
+        }
+      }
+      int fam = s.family, n = (int)N, kk = (int)k;
+      float* eta = act[L - 1];
+      float* sd = factors ? seeds : nullptr;
+      float* uu = factors ? u : nullptr;
+      void* args[] = {&fam, &eta, &y, &n, &kk, &sd, &uu, &loss, &work, &bad};
+      launch_1d(c, "ng_family", kernels_.family, N, args);
+    };
+    auto sum = [&](const double* vals, const float* a, const float* b, int64_t n, double* to) {
+      long long nn = n;
+      void* args[] = {&vals, &a, &b, &nn, &to};
+      launch(c, "ng_sum_f64", kernels_.sum_f64, 1, 1, 256, 1, args);
+    };
+    forward(theta, true);
+    sum(loss, nullptr, nullptr, N, sums);
+    step_event(c, 2);
+
+    // backprop: B_l for every linear layer (the seeds' buffer is the last one's when no activation follows it)
+    std::vector<float*> bs(L, nullptr);
+    float* b = seeds;
+    for (int64_t l = L - 1; l >= first; --l) {
+      const int kind = s.layers[3 * l];
+      if (kind >= 0) {
+        float* z = input(l);
+        int w = (int)win[l], rr = (int)r, kd = kind;
+        long long total = win[l] * M;
+        void* args[] = {&b, &z, &w, &rr, &total, &kd};
+        launch_1d(c, "ng_activation_backward", kernels_.activation_backward, total, args);
+        continue;
+      }
+      bs[l] = b;
+      if (l == first) break;
+      blas(c, "cublasSgemm",
+           api_->cublasSgemm_v2(blas_, CUBLAS_OP_N, CUBLAS_OP_N, (int)win[l], (int)M, (int)wout[l], &one,
+                                theta + woff[l], (int)win[l], b, (int)wout[l], &zero, below[l], (int)win[l]));
+      b = below[l];
+    }
+    step_event(c, 3);
+
+    mem(c, "cudaMemsetAsync", api_->cudaMemsetAsync(K, 0, (size_t)(M * M) * sizeof(float), stream_));
+    for (int64_t l = first; l < L; ++l)
+      if (bs[l]) add_layer_gram(c, bs[l], input(l), N, r, wout[l], win[l], K, BB, AA);
+    step_event(c, 4);
+
+    copy(c, cv, u, (size_t)M * sizeof(float), cudaMemcpyDeviceToDevice);
+    if (s.damping > 0) {
+      factor_damped<float>(c, K, M, (double)N * s.damping, info);
+      solver(c, "cusolverDnSpotrs",
+             api_->cusolverDnSpotrs(solver_, CUBLAS_FILL_MODE_LOWER, (int)M, 1, K, (int)M, cv, (int)M, info));
+    } else {
+      out->rank = pinv_device<float>(c, K, M, cv, 1, 0.0, s.rcond, pw, ps, pt, info);
+    }
+    step_event(c, 5);
+
+    fill(c, ones, N, 1.0f);
+    bool first_layer = true;
+    for (int64_t l = first; l < L; ++l) {
+      if (!bs[l]) continue;
+      const int wo = (int)wout[l], wi = (int)win[l];
+      float* nw = dir + woff[l];
+      float* nb = nw + win[l] * wout[l];
+      blas(c, "cublasSgemmStridedBatched",  // Bc_i = B_l(i, ·)ᵀ c_i: [wo, r] · [r]
+           api_->cublasSgemmStridedBatched(blas_, CUBLAS_OP_N, CUBLAS_OP_N, wo, 1, (int)r, &one, bs[l], wo,
+                                           (long long)wo * r, cv, (int)r, r, &zero, bc, wo, wo, (int)N));
+      blas(c, "cublasSgemm",  // n_W (column-major wi×wo) = A_l Bcᵀ
+           api_->cublasSgemm_v2(blas_, CUBLAS_OP_N, CUBLAS_OP_T, wi, wo, (int)N, &one, input(l), wi, bc, wo, &zero, nw,
+                                wi));
+      blas(c, "cublasSgemm",  // n_b = Bc · 1
+           api_->cublasSgemm_v2(blas_, CUBLAS_OP_N, CUBLAS_OP_N, wo, 1, (int)N, &one, bc, wo, ones, (int)N, &zero, nb,
+                                wo));
+      blas(c, "cublasSgemm",  // V = n_W a_i + n_b for every sample: [wo, N]
+           api_->cublasSgemm_v2(blas_, CUBLAS_OP_T, CUBLAS_OP_N, wo, (int)N, wi, &one, nw, wi, input(l), wi, &zero, v,
+                                wo));
+      add_bias(c, v, nb, wout[l], N);
+      const float beta = first_layer ? 0.0f : 1.0f;
+      blas(c, "cublasSgemmStridedBatched",  // (Sᵀn)_i += B_l(i, ·) V_i: [r, wo] · [wo]
+           api_->cublasSgemmStridedBatched(blas_, CUBLAS_OP_T, CUBLAS_OP_N, (int)r, 1, wo, &one, bs[l], wo,
+                                           (long long)wo * r, v, wo, wo, &beta, t, (int)r, r, (int)N));
+      first_layer = false;
+    }
+    sum(nullptr, u, t, M, sums + 1);
+    sum(nullptr, t, t, M, sums + 2);
+    if (s.lr > 0) {  // θ' = θ − lr·n and L(θ')
+      const float neg = (float)-s.lr;
+      blas(c, "cublasSgeam",
+           api_->cublasSgeam(blas_, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, 1, &one, theta, (int)P, &neg, dir, (int)P, theta2,
+                             (int)P));
+      forward(theta2, false);
+      sum(loss, nullptr, nullptr, N, sums + 3);
+    }
+    step_event(c, 6);
+    mark(c, 2);
+    double h[4] = {0, 0, 0, 0};
+    int first_bad = INT32_MAX;
+    d2h(c, s.direction, dir, P);
+    copy(c, h, sums, sizeof h, cudaMemcpyDeviceToHost);
+    copy(c, &first_bad, bad, sizeof(int), cudaMemcpyDeviceToHost);
+    finish(c);
+    for (int i = 0; i < 6; ++i) {
+      float ms = 0;
+      mem(c, "cudaEventElapsedTime", api_->cudaEventElapsedTime(&ms, step_events_[i], step_events_[i + 1]));
+      out->ms[i] = ms;
+    }
+    if (first_bad != INT32_MAX)
+      fail("ERR_NON_FINITE", "exactStep: sample " + std::to_string(first_bad) +
+                                 ": the natural-gradient right-hand side overflows float32 (its observed outcome has "
+                                 "probability ~0 under the model)");
+    out->loss = h[0] / (double)N;
+    out->gn = h[1] / (double)N;
+    out->nfn = h[2] / (double)N;
+    out->trial_loss = s.lr > 0 ? h[3] / (double)N : std::numeric_limits<double>::quiet_NaN();
   }
 
  private:
@@ -460,7 +656,8 @@ class CudaBackend final : public Backend {
   static Region raw(P** p, size_t bytes) {
     return {reinterpret_cast<void**>(p), bytes};
   }
-  void carve(Call& c, std::initializer_list<Region> regions) {
+  void carve(Call& c, std::initializer_list<Region> regions) { carve(c, std::vector<Region>(regions)); }
+  void carve(Call& c, const std::vector<Region>& regions) {
     size_t total = 0;
     for (const Region& r : regions) total += aligned(r.bytes);
     ensure_data(c, total);
@@ -537,6 +734,37 @@ class CudaBackend final : public Backend {
     }
   }
 
+  // K [Nk,Nk] += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1) for one layer on the device: B [Nk, wo] row-major (= column-major
+  // wo×Nk), A [N, wi]; BB [Nk,Nk] and AA [N,N] are scratch (their upper triangles: BB = BcᵀBc, AA = AcᵀAc).
+  void add_layer_gram(Call& c, const float* B, const float* A, int64_t N, int64_t k, int64_t wo, int64_t wi, float* K,
+                      float* BB, float* AA) {
+    const int64_t NK = N * k;
+    gram_upper(c, B, true, (int)NK, (int)wo, (int)wo, BB);
+    gram_upper(c, A, true, (int)N, (int)wi, (int)wi, AA);
+    int nk = (int)NK, kk = (int)k, n = (int)N;
+    void* args[] = {&K, &BB, &AA, &nk, &kk, &n};
+    const unsigned T = (unsigned)((NK + 31) / 32);
+    launch(c, "ng_layer_hadamard", kernels_.layer_hadamard, T, T, 32, 8, args);
+  }
+
+  // Z [w, N] += b in every column (a linear layer's bias).
+  void add_bias(Call& c, float* Z, const float* b, int64_t w, int64_t N) {
+    int wi = (int)w;
+    long long total = w * N;
+    void* args[] = {&Z, &b, &wi, &total};
+    launch_1d(c, "ng_add_bias", kernels_.add_bias, total, args);
+  }
+  void fill(Call& c, float* a, int64_t n, float value) {
+    long long nn = n;
+    void* args[] = {&a, &nn, &value};
+    launch_1d(c, "ng_fill_f32", kernels_.fill_f32, n, args);
+  }
+  // exact_step's phase boundaries (their own events, created on first use)
+  void step_event(Call& c, int i) {
+    if (!step_events_[i]) mem(c, "cudaEventCreate", api_->cudaEventCreate(&step_events_[i]));
+    mem(c, "cudaEventRecord", api_->cudaEventRecord(step_events_[i], stream_));
+  }
+
   // K [M,M]: strictly-lower ← upperᵀ.
   void mirror(Call& c, float* K, int M) {
     void* args[] = {&K, &M};
@@ -586,6 +814,24 @@ class CudaBackend final : public Backend {
     return reinterpret_cast<T*>(p);
   }
 
+  // A [M,M] (column-major, the lower triangle read) ← the Cholesky factor of A + λI, on the device; a
+  // non-positive pivot is ERR_NOT_POSITIVE_DEFINITE (synchronises to read the info).
+  template <class T>
+  void factor_damped(Call& c, T* A, int64_t M, double lambda, int* dInfo) {
+    add_diagonal<T>(c, A, (int)M, (int)M, 0, 1, lambda);
+    int lwork = 0;
+    solver(c, Ops<T>::potrf_bs_name,
+           Ops<T>::potrf_bs(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, A, (int)M, &lwork));
+    T* work = static_cast<T*>(workspace(c, (size_t)std::max(lwork, 1) * sizeof(T)));
+    solver(c, Ops<T>::potrf_name,
+           Ops<T>::potrf(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, A, (int)M, work, lwork, dInfo));
+    int info = 0;
+    copy(c, &info, dInfo, sizeof(int), cudaMemcpyDeviceToHost);
+    sync(c);
+    if (info > 0) policy::fail_cholesky_not_positive_definite(info);
+    if (info < 0) fail("ERR_CUSOLVER", std::string(c.name) + ": potrf rejected argument " + std::to_string(-info));
+  }
+
   // X = (K + λI)⁻¹ R: potrf on the lower triangle of the column-major view (= the upper
   // triangle of row-major K, as the CPU reads it), then potrs on Rᵀ's transpose.
   template <class T>
@@ -603,18 +849,8 @@ class CudaBackend final : public Backend {
     upload<T>(c, A, K, M * M, stage);
     upload<T>(c, Rr, R, mr, stage);
     mark(c, 1);
-    add_diagonal<T>(c, A, (int)M, (int)M, 0, 1, lambda);
-    int lwork = 0;
-    solver(c, Ops<T>::potrf_bs_name,
-           Ops<T>::potrf_bs(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, A, (int)M, &lwork));
-    T* work = static_cast<T*>(workspace(c, (size_t)std::max(lwork, 1) * sizeof(T)));
-    solver(c, Ops<T>::potrf_name,
-           Ops<T>::potrf(*api_, solver_, CUBLAS_FILL_MODE_LOWER, (int)M, A, (int)M, work, lwork, dInfo));
+    factor_damped<T>(c, A, M, lambda, dInfo);
     int info = 0;
-    copy(c, &info, dInfo, sizeof(int), cudaMemcpyDeviceToHost);
-    sync(c);
-    if (info > 0) policy::fail_cholesky_not_positive_definite(info);
-    if (info < 0) fail("ERR_CUSOLVER", "choleskySolve: potrf rejected argument " + std::to_string(-info));
     const T one = 1, zero = 0;
     T* B = Rr;
     if (nrhs > 1) {  // Y = (Rr)ᵀ: M×nrhs column-major
@@ -655,6 +891,18 @@ class CudaBackend final : public Backend {
     upload<T>(c, V, K, M * M, stage);
     upload<T>(c, Rr, R, mr, stage);
     mark(c, 1);
+    const int64_t rank = pinv_device<T>(c, V, M, Rr, nrhs, lambda, rcond, W, S, Tm, dInfo);
+    mark(c, 2);
+    download<T>(c, X, Rr, mr, stage);
+    finish(c);
+    return rank;
+  }
+
+  // Rr (column-major nrhs×M) ← Rr (V + λI)⁺ on the device, V [M,M] overwritten by its eigenvectors;
+  // W, S [M] and Tm [nrhs×M] scratch. Returns the rank kept (policy::pinv_keeps).
+  template <class T>
+  int64_t pinv_device(Call& c, T* V, int64_t M, T* Rr, int64_t nrhs, double lambda, double rcond, T* W, T* S, T* Tm,
+                      int* dInfo) {
     add_diagonal<T>(c, V, (int)M, (int)M, 0, 1, lambda);
     int lwork = 0;
     solver(c, Ops<T>::syevd_bs_name,
@@ -670,8 +918,8 @@ class CudaBackend final : public Backend {
     copy(c, e.data(), W, (size_t)M * sizeof(T), cudaMemcpyDeviceToHost);
     sync(c);
     if (info != 0)
-      fail("ERR_LAPACK",
-           "pinvSolve: the eigendecomposition did not converge (cusolverDn syevd info " + std::to_string(info) + ")");
+      fail("ERR_LAPACK", std::string(c.name) + ": the eigendecomposition did not converge (cusolverDn syevd info " +
+                             std::to_string(info) + ")");
     rcond = policy::pinv_rcond(rcond, M);
     T emax = 0;
     for (int64_t i = 0; i < M; ++i) emax = std::max(emax, (T)std::fabs(e[(size_t)i]));
@@ -694,9 +942,6 @@ class CudaBackend final : public Backend {
     blas(c, Ops<T>::gemm_name,
          Ops<T>::gemm(*api_, blas_, CUBLAS_OP_N, CUBLAS_OP_T, (int)nrhs, (int)M, (int)M, &one, Tm, (int)nrhs, V, (int)M,
                       &zero, Rr, (int)nrhs));
-    mark(c, 2);
-    download<T>(c, X, Rr, mr, stage);
-    finish(c);
     return rank;
   }
 
@@ -713,6 +958,7 @@ class CudaBackend final : public Backend {
   bool tf32_ = false;
   bool timing_ = false;
   cudaEvent_t events_[4] = {nullptr, nullptr, nullptr, nullptr};
+  cudaEvent_t step_events_[7] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
   mutable std::mutex timing_mu_;
   std::string last_timing_;
   std::string device_, versions_;
@@ -812,7 +1058,13 @@ CudaBackend* CudaBackend::create(std::string* reason) {
              {&b->kernels_.add_diagonal_f64, "ng_add_diagonal_f64"},
              {&b->kernels_.mirror_upper_batched, "ng_mirror_upper_batched"},
              {&b->kernels_.f32_to_f64, "ng_f32_to_f64"},
-             {&b->kernels_.f64_to_f32, "ng_f64_to_f32"}};
+             {&b->kernels_.f64_to_f32, "ng_f64_to_f32"},
+             {&b->kernels_.fill_f32, "ng_fill_f32"},
+             {&b->kernels_.add_bias, "ng_add_bias"},
+             {&b->kernels_.activation_forward, "ng_activation_forward"},
+             {&b->kernels_.activation_backward, "ng_activation_backward"},
+             {&b->kernels_.family, "ng_family"},
+             {&b->kernels_.sum_f64, "ng_sum_f64"}};
   for (auto& f : fns) {
     if ((r = a.cuModuleGetFunction(f.f, module, f.name)) != CUDA_SUCCESS) {
       *reason = std::string("natgrad's PTX has no kernel ") + f.name + ": " + driver_err(r);

@@ -107,3 +107,156 @@ extern "C" __global__ void ng_f64_to_f32(float* dst, const double* src, long lon
   for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x)
     dst[e] = (float)src[e];
 }
+
+// ---- the device-resident exact step (exact_step in cuda_backend.cc) ----------------------------
+// Row-major [N, w] arrays are column-major [w, N] here: sample i's values are a contiguous column.
+
+// a[e] = 1 for e < n (the ones vector of the bias gradients)
+extern "C" __global__ void ng_fill_f32(float* a, long long n, float v) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x)
+    a[e] = v;
+}
+
+// Z [w, N] += b (each column): the linear layer's bias, z_i = W a_i + b.
+extern "C" __global__ void ng_add_bias(float* Z, const float* b, int w, long long total) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
+       e += (long long)gridDim.x * blockDim.x)
+    Z[e] += b[e % w];
+}
+
+// The activations of lib/nn/layers.ts, σ and σ' side by side (kind: 0 tanh, 1 relu, 2 sigmoid, 3 softplus,
+// 4 gelu, the order of NATGRAD_ACTIVATIONS in cuda_backend.cc). Float32 arithmetic (the CPU evaluates them in
+// float64 and rounds once: the two differ by a few units in the last place).
+__device__ float ng_logistic(float z) {
+  if (z >= 0.0f) return 1.0f / (1.0f + expf(-z));
+  const float e = expf(z);
+  return e / (1.0f + e);
+}
+#define NG_GELU_C 0.7978845608028654f  // √(2/π)
+#define NG_GELU_A 0.044715f
+__device__ float ng_act(int kind, float z) {
+  switch (kind) {
+    case 0: return tanhf(z);                                   // tanh
+    case 1: return z > 0.0f ? z : 0.0f;                        // relu
+    case 2: return ng_logistic(z);                             // sigmoid
+    case 3: return fmaxf(z, 0.0f) + log1pf(expf(-fabsf(z)));  // softplus = max(z, 0) + log1p(e^{−|z|})
+    default: return 0.5f * z * (1.0f + tanhf(NG_GELU_C * (z + NG_GELU_A * z * z * z)));  // gelu (tanh form)
+  }
+}
+__device__ float ng_dact(int kind, float z) {
+  switch (kind) {
+    case 0: {
+      const float t = tanhf(z);
+      return 1.0f - t * t;  // tanh' = 1 − tanh²
+    }
+    case 1: return z > 0.0f ? 1.0f : 0.0f;                 // relu' (0 at the kink, as on the CPU)
+    case 2: return ng_logistic(z) * ng_logistic(-z);       // σ' = σ(z)σ(−z)
+    case 3: return ng_logistic(z);                         // softplus' = σ
+    default: {                                             // gelu' = ½(1 + t) + ½ z (1 − t²) c (1 + 3a z²)
+      const float t = tanhf(NG_GELU_C * (z + NG_GELU_A * z * z * z));
+      return 0.5f * (1.0f + t) + 0.5f * z * (1.0f - t * t) * NG_GELU_C * (1.0f + 3.0f * NG_GELU_A * z * z);
+    }
+  }
+}
+
+// a = σ(z) elementwise (n elements)
+extern "C" __global__ void ng_activation_forward(float* a, const float* z, long long n, int kind) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x)
+    a[e] = ng_act(kind, z[e]);
+}
+
+// B [w, N·r] (row (i, m) of the row-major seeds is column i·r + m): B[c, i·r + m] *= σ'(z[c, i]), z [w, N]
+// (∂/∂z = ∂/∂a ⊙ σ'(z), every seed of sample i scaled by its derivatives).
+extern "C" __global__ void ng_activation_backward(float* B, const float* z, int w, int r, long long total, int kind) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
+       e += (long long)gridDim.x * blockDim.x) {
+    const long long col = e / w, c = e - col * w, i = col / r;
+    B[e] *= ng_dact(kind, z[i * w + c]);
+  }
+}
+
+// The output family at η [k, N], one thread per sample i (lib/distributions: the same formulas, in float64):
+//   loss[i] = ℓ(η_i, y_i); with seeds: the rows of L_iᵀ (F_i = L_i L_iᵀ) into seeds [k, N·r] at columns i·r + m,
+//   and u_i [r] with L_i u_i = g_i. family 0 gaussian (r = k, L = I, u = η − y; y [k, N]), 1 categorical
+//   (r = k − 1, the Householder factor of categorical.ts; y [N] class indices; work [k, N] float64 holds p),
+//   2 bernoulli (k = r = 1, L = √(σ(η)σ(−η)), u = g/L; y [N]). bad: the lowest sample whose u is not finite.
+__device__ double ng_logistic64(double z) {
+  if (z >= 0.0) return 1.0 / (1.0 + exp(-z));
+  const double e = exp(z);
+  return e / (1.0 + e);
+}
+extern "C" __global__ void ng_family(int family, const float* eta, const float* y, int N, int k, float* seeds,
+                                     float* u, double* loss, double* work, int* bad) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < N; i += (long long)gridDim.x * blockDim.x) {
+    const float* e = eta + i * k;
+    if (family == 0) {  // gaussian: ℓ = ½‖y − η‖²
+      const float* yi = y + i * k;
+      double s = 0;
+      for (int j = 0; j < k; ++j) {
+        const double d = (double)yi[j] - (double)e[j];
+        s += d * d;
+        if (seeds) {
+          for (int m = 0; m < k; ++m) seeds[(i * k + m) * k + j] = j == m ? 1.0f : 0.0f;
+          u[i * k + j] = (float)((double)e[j] - (double)yi[j]);
+        }
+      }
+      loss[i] = 0.5 * s;
+    } else if (family == 2) {  // bernoulli: ℓ = softplus(η) − yη
+      const double z = e[0], yi = y[i];
+      loss[i] = fmax(z, 0.0) + log1p(exp(-fabs(z))) - yi * z;
+      if (seeds) {
+        const double l = sqrt(ng_logistic64(z) * ng_logistic64(-z));
+        const double g = yi == 1.0 ? -ng_logistic64(-z) : ng_logistic64(z);
+        seeds[i] = (float)l;
+        u[i] = (float)(l > 0 ? g / l : 0.0);
+        if (!isfinite(u[i])) atomicMin(bad, (int)i);
+      }
+    } else {  // categorical: ℓ = logsumexp(η) − η_y
+      const int yi = (int)y[i], r = k - 1;
+      double mx = -INFINITY, s = 0;
+      for (int j = 0; j < k; ++j) mx = fmax(mx, (double)e[j]);
+      for (int j = 0; j < k; ++j) s += exp((double)e[j] - mx);
+      loss[i] = mx - (double)e[yi] + log(s);
+      if (!seeds) continue;
+      double* p = work + i * k;
+      double rest = 0;  // Σ_{j≠y} p_j: g_y = p_y − 1 = −rest keeps its digits when p_y ≈ 1
+      int t = 0;        // argmax p
+      for (int j = 0; j < k; ++j) {
+        p[j] = exp((double)e[j] - mx) / s;
+        if (j != yi) rest += p[j];
+        if (p[j] > p[t]) t = j;
+      }
+      // w = g ⊘ √p (0 where √p = 0); v = √p + e_t; H[:, l] = e_l − v v_l/(1 + √p_t); vᵀw = √pᵀw + w_t
+#define NG_W(j) (sqrt(p[j]) > 0 ? ((j) == yi ? -rest : p[j]) / sqrt(p[j]) : 0.0)
+      const double d = 1 + sqrt(p[t]);
+      double vw = NG_W(t);
+      for (int j = 0; j < k; ++j) vw += sqrt(p[j]) * NG_W(j);
+      for (int l = 0, m = 0; l < k; ++l) {
+        if (l == t) continue;
+        const double c = sqrt(p[l]) / d;
+        for (int j = 0; j < k; ++j) {  // row m of Lᵀ: √p_j (δ_jl − v_j c)
+          const double vj = j == t ? sqrt(p[j]) + 1 : sqrt(p[j]);
+          seeds[(i * r + m) * k + j] = (float)(sqrt(p[j]) * ((j == l ? 1.0 : 0.0) - vj * c));
+        }
+        u[i * r + m] = (float)(NG_W(l) - c * vw);
+        if (!isfinite(u[i * r + m])) atomicMin(bad, (int)i);
+        m++;
+      }
+#undef NG_W
+    }
+  }
+}
+
+// out[0] = Σ_i v[i] (float64), or Σ_i a[i]·b[i] when v is null: one block of 256 threads.
+extern "C" __global__ void ng_sum_f64(const double* v, const float* a, const float* b, long long n, double* out) {
+  __shared__ double s[256];
+  double acc = 0;
+  for (long long i = threadIdx.x; i < n; i += blockDim.x) acc += v ? v[i] : (double)a[i] * (double)b[i];
+  s[threadIdx.x] = acc;
+  __syncthreads();
+  for (int h = 128; h > 0; h >>= 1) {
+    if ((int)threadIdx.x < h) s[threadIdx.x] += s[threadIdx.x + h];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[0] = s[0];
+}

@@ -6,7 +6,7 @@
 namespace natgrad::cuda {
 
 // sha256 of the kernels.cu this PTX was generated from (checked by CMakeLists.txt and test/cuda.test.ts)
-inline constexpr char kKernelsSourceSha256[] = "e58bc19cbcbc1e141bbff1aa4906205417bb7961049934c6a921ffee80436add";
+inline constexpr char kKernelsSourceSha256[] = "97b34fb4b9bd07bc4b8d5e8661d046b9ab1f36bc1022280fce359116291ab581";
 
 inline constexpr char kKernelsPtx[] = R"NGPTX(
 //
@@ -23,6 +23,7 @@ inline constexpr char kKernelsPtx[] = R"NGPTX(
 	// .globl	ng_mirror_upper
 // _ZZ15ng_mirror_upperE1t has been demoted
 // _ZZ17ng_layer_hadamardE1h has been demoted
+// _ZZ10ng_sum_f64E1s has been demoted
 
 .visible .entry ng_mirror_upper(
 	.param .u64 ng_mirror_upper_param_0,
@@ -1924,6 +1925,3199 @@ $L__BB6_9:
 	@%p6 bra 	$L__BB6_9;
 
 $L__BB6_10:
+	ret;
+
+}
+	// .globl	ng_fill_f32
+.visible .entry ng_fill_f32(
+	.param .u64 ng_fill_f32_param_0,
+	.param .u64 ng_fill_f32_param_1,
+	.param .f32 ng_fill_f32_param_2
+)
+{
+	.reg .pred 	%p<7>;
+	.reg .f32 	%f<2>;
+	.reg .b32 	%r<8>;
+	.reg .b64 	%rd<51>;
+
+
+	ld.param.u64 	%rd24, [ng_fill_f32_param_0];
+	ld.param.u64 	%rd23, [ng_fill_f32_param_1];
+	ld.param.f32 	%f1, [ng_fill_f32_param_2];
+	cvta.to.global.u64 	%rd1, %rd24;
+	mov.u32 	%r1, %ctaid.x;
+	cvt.u64.u32 	%rd2, %r1;
+	mov.u32 	%r2, %ntid.x;
+	cvt.u64.u32 	%rd3, %r2;
+	mul.wide.u32 	%rd25, %r1, %r2;
+	mov.u32 	%r3, %tid.x;
+	cvt.u64.u32 	%rd4, %r3;
+	add.s64 	%rd49, %rd25, %rd4;
+	setp.ge.s64 	%p1, %rd49, %rd23;
+	@%p1 bra 	$L__BB7_10;
+
+	mov.u32 	%r4, %nctaid.x;
+	cvt.u64.u32 	%rd26, %r4;
+	mul.lo.s64 	%rd6, %rd26, %rd3;
+	add.s64 	%rd27, %rd6, %rd23;
+	add.s64 	%rd28, %rd26, %rd2;
+	mul.lo.s64 	%rd29, %rd28, %rd3;
+	add.s64 	%rd30, %rd29, %rd4;
+	not.b64 	%rd31, %rd30;
+	add.s64 	%rd7, %rd27, %rd31;
+	or.b64  	%rd32, %rd7, %rd6;
+	and.b64  	%rd33, %rd32, -4294967296;
+	setp.eq.s64 	%p2, %rd33, 0;
+	@%p2 bra 	$L__BB7_3;
+
+	div.u64 	%rd45, %rd7, %rd6;
+	bra.uni 	$L__BB7_4;
+
+$L__BB7_3:
+	cvt.u32.u64 	%r5, %rd6;
+	cvt.u32.u64 	%r6, %rd7;
+	div.u32 	%r7, %r6, %r5;
+	cvt.u64.u32 	%rd45, %r7;
+
+$L__BB7_4:
+	add.s64 	%rd34, %rd45, 1;
+	and.b64  	%rd48, %rd34, 3;
+	setp.eq.s64 	%p3, %rd48, 0;
+	@%p3 bra 	$L__BB7_7;
+
+	shl.b64 	%rd35, %rd49, 2;
+	add.s64 	%rd46, %rd1, %rd35;
+	shl.b64 	%rd13, %rd6, 2;
+
+$L__BB7_6:
+	.pragma "nounroll";
+	st.global.f32 	[%rd46], %f1;
+	add.s64 	%rd49, %rd49, %rd6;
+	add.s64 	%rd46, %rd46, %rd13;
+	add.s64 	%rd48, %rd48, -1;
+	setp.ne.s64 	%p4, %rd48, 0;
+	@%p4 bra 	$L__BB7_6;
+
+$L__BB7_7:
+	setp.lt.u64 	%p5, %rd45, 3;
+	@%p5 bra 	$L__BB7_10;
+
+	shl.b64 	%rd38, %rd6, 2;
+
+$L__BB7_9:
+	shl.b64 	%rd36, %rd49, 2;
+	add.s64 	%rd37, %rd1, %rd36;
+	st.global.f32 	[%rd37], %f1;
+	add.s64 	%rd39, %rd37, %rd38;
+	st.global.f32 	[%rd39], %f1;
+	add.s64 	%rd40, %rd49, %rd6;
+	add.s64 	%rd41, %rd40, %rd6;
+	add.s64 	%rd42, %rd39, %rd38;
+	st.global.f32 	[%rd42], %f1;
+	add.s64 	%rd43, %rd41, %rd6;
+	add.s64 	%rd44, %rd42, %rd38;
+	st.global.f32 	[%rd44], %f1;
+	add.s64 	%rd49, %rd43, %rd6;
+	setp.lt.s64 	%p6, %rd49, %rd23;
+	@%p6 bra 	$L__BB7_9;
+
+$L__BB7_10:
+	ret;
+
+}
+	// .globl	ng_add_bias
+.visible .entry ng_add_bias(
+	.param .u64 ng_add_bias_param_0,
+	.param .u64 ng_add_bias_param_1,
+	.param .u32 ng_add_bias_param_2,
+	.param .u64 ng_add_bias_param_3
+)
+{
+	.reg .pred 	%p<12>;
+	.reg .f32 	%f<16>;
+	.reg .b32 	%r<24>;
+	.reg .b64 	%rd<95>;
+
+
+	ld.param.u64 	%rd49, [ng_add_bias_param_0];
+	ld.param.u64 	%rd50, [ng_add_bias_param_1];
+	ld.param.u32 	%r1, [ng_add_bias_param_2];
+	ld.param.u64 	%rd48, [ng_add_bias_param_3];
+	cvta.to.global.u64 	%rd1, %rd49;
+	cvta.to.global.u64 	%rd2, %rd50;
+	mov.u32 	%r2, %ctaid.x;
+	cvt.u64.u32 	%rd3, %r2;
+	mov.u32 	%r3, %ntid.x;
+	cvt.u64.u32 	%rd4, %r3;
+	mul.wide.u32 	%rd51, %r2, %r3;
+	mov.u32 	%r4, %tid.x;
+	cvt.u64.u32 	%rd5, %r4;
+	add.s64 	%rd89, %rd51, %rd5;
+	setp.ge.s64 	%p1, %rd89, %rd48;
+	@%p1 bra 	$L__BB8_24;
+
+	cvt.s64.s32 	%rd7, %r1;
+	mov.u32 	%r5, %nctaid.x;
+	cvt.u64.u32 	%rd8, %r5;
+	mul.lo.s64 	%rd9, %rd8, %rd4;
+	add.s64 	%rd52, %rd9, %rd48;
+	add.s64 	%rd53, %rd8, %rd3;
+	mul.lo.s64 	%rd54, %rd53, %rd4;
+	add.s64 	%rd55, %rd54, %rd5;
+	not.b64 	%rd56, %rd55;
+	add.s64 	%rd10, %rd52, %rd56;
+	or.b64  	%rd57, %rd10, %rd9;
+	and.b64  	%rd58, %rd57, -4294967296;
+	setp.eq.s64 	%p2, %rd58, 0;
+	@%p2 bra 	$L__BB8_3;
+
+	div.u64 	%rd84, %rd10, %rd9;
+	bra.uni 	$L__BB8_4;
+
+$L__BB8_3:
+	cvt.u32.u64 	%r6, %rd9;
+	cvt.u32.u64 	%r7, %rd10;
+	div.u32 	%r8, %r7, %r6;
+	cvt.u64.u32 	%rd84, %r8;
+
+$L__BB8_4:
+	add.s64 	%rd59, %rd84, 1;
+	and.b64  	%rd87, %rd59, 3;
+	setp.eq.s64 	%p3, %rd87, 0;
+	@%p3 bra 	$L__BB8_10;
+
+	shl.b64 	%rd60, %rd89, 2;
+	add.s64 	%rd85, %rd1, %rd60;
+	shl.b64 	%rd16, %rd9, 2;
+	cvt.u32.u64 	%r9, %rd7;
+
+$L__BB8_6:
+	.pragma "nounroll";
+	or.b64  	%rd61, %rd89, %rd7;
+	and.b64  	%rd62, %rd61, -4294967296;
+	setp.eq.s64 	%p4, %rd62, 0;
+	@%p4 bra 	$L__BB8_8;
+
+	rem.s64 	%rd88, %rd89, %rd7;
+	bra.uni 	$L__BB8_9;
+
+$L__BB8_8:
+	cvt.u32.u64 	%r10, %rd89;
+	rem.u32 	%r11, %r10, %r9;
+	cvt.u64.u32 	%rd88, %r11;
+
+$L__BB8_9:
+	ld.global.f32 	%f1, [%rd85];
+	shl.b64 	%rd63, %rd88, 2;
+	add.s64 	%rd64, %rd2, %rd63;
+	ld.global.f32 	%f2, [%rd64];
+	add.rn.f32 	%f3, %f2, %f1;
+	st.global.f32 	[%rd85], %f3;
+	add.s64 	%rd89, %rd89, %rd9;
+	add.s64 	%rd85, %rd85, %rd16;
+	add.s64 	%rd87, %rd87, -1;
+	setp.ne.s64 	%p5, %rd87, 0;
+	@%p5 bra 	$L__BB8_6;
+
+$L__BB8_10:
+	setp.lt.u64 	%p6, %rd84, 3;
+	@%p6 bra 	$L__BB8_24;
+
+$L__BB8_11:
+	shl.b64 	%rd28, %rd9, 2;
+	or.b64  	%rd66, %rd89, %rd7;
+	and.b64  	%rd67, %rd66, -4294967296;
+	setp.eq.s64 	%p7, %rd67, 0;
+	@%p7 bra 	$L__BB8_13;
+
+	rem.s64 	%rd91, %rd89, %rd7;
+	bra.uni 	$L__BB8_14;
+
+$L__BB8_13:
+	cvt.u32.u64 	%r12, %rd7;
+	cvt.u32.u64 	%r13, %rd89;
+	rem.u32 	%r14, %r13, %r12;
+	cvt.u64.u32 	%rd91, %r14;
+
+$L__BB8_14:
+	shl.b64 	%rd68, %rd89, 2;
+	add.s64 	%rd32, %rd1, %rd68;
+	ld.global.f32 	%f4, [%rd32];
+	shl.b64 	%rd69, %rd91, 2;
+	add.s64 	%rd70, %rd2, %rd69;
+	ld.global.f32 	%f5, [%rd70];
+	add.rn.f32 	%f6, %f5, %f4;
+	st.global.f32 	[%rd32], %f6;
+	add.s64 	%rd33, %rd89, %rd9;
+	or.b64  	%rd71, %rd33, %rd7;
+	and.b64  	%rd72, %rd71, -4294967296;
+	setp.eq.s64 	%p8, %rd72, 0;
+	@%p8 bra 	$L__BB8_16;
+
+	rem.s64 	%rd92, %rd33, %rd7;
+	bra.uni 	$L__BB8_17;
+
+$L__BB8_16:
+	cvt.u32.u64 	%r15, %rd7;
+	cvt.u32.u64 	%r16, %rd33;
+	rem.u32 	%r17, %r16, %r15;
+	cvt.u64.u32 	%rd92, %r17;
+
+$L__BB8_17:
+	add.s64 	%rd37, %rd32, %rd28;
+	ld.global.f32 	%f7, [%rd37];
+	shl.b64 	%rd73, %rd92, 2;
+	add.s64 	%rd74, %rd2, %rd73;
+	ld.global.f32 	%f8, [%rd74];
+	add.rn.f32 	%f9, %f8, %f7;
+	st.global.f32 	[%rd37], %f9;
+	add.s64 	%rd38, %rd33, %rd9;
+	or.b64  	%rd75, %rd38, %rd7;
+	and.b64  	%rd76, %rd75, -4294967296;
+	setp.eq.s64 	%p9, %rd76, 0;
+	@%p9 bra 	$L__BB8_19;
+
+	rem.s64 	%rd93, %rd38, %rd7;
+	bra.uni 	$L__BB8_20;
+
+$L__BB8_19:
+	cvt.u32.u64 	%r18, %rd7;
+	cvt.u32.u64 	%r19, %rd38;
+	rem.u32 	%r20, %r19, %r18;
+	cvt.u64.u32 	%rd93, %r20;
+
+$L__BB8_20:
+	add.s64 	%rd42, %rd37, %rd28;
+	ld.global.f32 	%f10, [%rd42];
+	shl.b64 	%rd77, %rd93, 2;
+	add.s64 	%rd78, %rd2, %rd77;
+	ld.global.f32 	%f11, [%rd78];
+	add.rn.f32 	%f12, %f11, %f10;
+	st.global.f32 	[%rd42], %f12;
+	add.s64 	%rd43, %rd38, %rd9;
+	or.b64  	%rd79, %rd43, %rd7;
+	and.b64  	%rd80, %rd79, -4294967296;
+	setp.eq.s64 	%p10, %rd80, 0;
+	@%p10 bra 	$L__BB8_22;
+
+	rem.s64 	%rd94, %rd43, %rd7;
+	bra.uni 	$L__BB8_23;
+
+$L__BB8_22:
+	cvt.u32.u64 	%r21, %rd7;
+	cvt.u32.u64 	%r22, %rd43;
+	rem.u32 	%r23, %r22, %r21;
+	cvt.u64.u32 	%rd94, %r23;
+
+$L__BB8_23:
+	add.s64 	%rd81, %rd42, %rd28;
+	ld.global.f32 	%f13, [%rd81];
+	shl.b64 	%rd82, %rd94, 2;
+	add.s64 	%rd83, %rd2, %rd82;
+	ld.global.f32 	%f14, [%rd83];
+	add.rn.f32 	%f15, %f14, %f13;
+	st.global.f32 	[%rd81], %f15;
+	add.s64 	%rd89, %rd43, %rd9;
+	setp.lt.s64 	%p11, %rd89, %rd48;
+	@%p11 bra 	$L__BB8_11;
+
+$L__BB8_24:
+	ret;
+
+}
+	// .globl	ng_activation_forward
+.visible .entry ng_activation_forward(
+	.param .u64 ng_activation_forward_param_0,
+	.param .u64 ng_activation_forward_param_1,
+	.param .u64 ng_activation_forward_param_2,
+	.param .u32 ng_activation_forward_param_3
+)
+{
+	.reg .pred 	%p<28>;
+	.reg .f32 	%f<225>;
+	.reg .b32 	%r<22>;
+	.reg .b64 	%rd<81>;
+
+
+	ld.param.u64 	%rd45, [ng_activation_forward_param_0];
+	ld.param.u64 	%rd46, [ng_activation_forward_param_1];
+	ld.param.u64 	%rd44, [ng_activation_forward_param_2];
+	ld.param.u32 	%r2, [ng_activation_forward_param_3];
+	cvta.to.global.u64 	%rd1, %rd45;
+	cvta.to.global.u64 	%rd2, %rd46;
+	mov.u32 	%r3, %ctaid.x;
+	cvt.u64.u32 	%rd3, %r3;
+	mov.u32 	%r4, %ntid.x;
+	cvt.u64.u32 	%rd4, %r4;
+	mul.wide.u32 	%rd47, %r3, %r4;
+	mov.u32 	%r5, %tid.x;
+	cvt.u64.u32 	%rd5, %r5;
+	add.s64 	%rd77, %rd47, %rd5;
+	setp.ge.s64 	%p1, %rd77, %rd44;
+	@%p1 bra 	$L__BB9_26;
+
+	mov.u32 	%r6, %nctaid.x;
+	cvt.u64.u32 	%rd7, %r6;
+	mul.lo.s64 	%rd8, %rd7, %rd4;
+	setp.eq.s32 	%p2, %r2, 0;
+	@%p2 bra 	$L__BB9_17;
+
+	shl.b64 	%rd48, %rd77, 2;
+	add.s64 	%rd70, %rd2, %rd48;
+	shl.b64 	%rd10, %rd8, 2;
+	add.s64 	%rd69, %rd1, %rd48;
+
+$L__BB9_3:
+	ld.global.f32 	%f1, [%rd70];
+	setp.eq.s32 	%p3, %r2, 1;
+	@%p3 bra 	$L__BB9_9;
+
+	setp.eq.s32 	%p4, %r2, 3;
+	@%p4 bra 	$L__BB9_10;
+
+	setp.ne.s32 	%p5, %r2, 2;
+	@%p5 bra 	$L__BB9_15;
+
+	setp.ltu.f32 	%p6, %f1, 0f00000000;
+	@%p6 bra 	$L__BB9_8;
+	bra.uni 	$L__BB9_7;
+
+$L__BB9_8:
+	mov.f32 	%f32, 0f3F000000;
+	mov.f32 	%f33, 0f3BBB989D;
+	fma.rn.f32 	%f34, %f1, %f33, %f32;
+	cvt.sat.f32.f32 	%f35, %f34;
+	mov.f32 	%f36, 0f4B400001;
+	mov.f32 	%f37, 0f437C0000;
+	fma.rm.f32 	%f38, %f35, %f37, %f36;
+	add.rn.f32 	%f39, %f38, 0fCB40007F;
+	neg.f32 	%f40, %f39;
+	mov.f32 	%f41, 0f3FB8AA3B;
+	fma.rn.f32 	%f42, %f1, %f41, %f40;
+	mov.f32 	%f43, 0f32A57060;
+	fma.rn.f32 	%f44, %f1, %f43, %f42;
+	mov.b32 	%r9, %f38;
+	shl.b32 	%r10, %r9, 23;
+	mov.b32 	%f45, %r10;
+	ex2.approx.ftz.f32 	%f46, %f44;
+	mul.rn.f32 	%f47, %f46, %f45;
+	add.rn.f32 	%f48, %f47, 0f3F800000;
+	div.rn.f32 	%f224, %f47, %f48;
+	bra.uni 	$L__BB9_16;
+
+$L__BB9_9:
+	max.f32 	%f224, %f1, 0f00000000;
+	bra.uni 	$L__BB9_16;
+
+$L__BB9_10:
+	abs.f32 	%f49, %f1;
+	neg.f32 	%f50, %f49;
+	mov.f32 	%f51, 0f3F000000;
+	mov.f32 	%f52, 0f3BBB989D;
+	fma.rn.f32 	%f53, %f50, %f52, %f51;
+	cvt.sat.f32.f32 	%f54, %f53;
+	mov.f32 	%f55, 0f4B400001;
+	mov.f32 	%f56, 0f437C0000;
+	fma.rm.f32 	%f57, %f54, %f56, %f55;
+	add.rn.f32 	%f58, %f57, 0fCB40007F;
+	neg.f32 	%f59, %f58;
+	mov.f32 	%f60, 0f3FB8AA3B;
+	fma.rn.f32 	%f61, %f50, %f60, %f59;
+	mov.f32 	%f62, 0f32A57060;
+	fma.rn.f32 	%f63, %f50, %f62, %f61;
+	mov.b32 	%r11, %f57;
+	shl.b32 	%r12, %r11, 23;
+	mov.b32 	%f64, %r12;
+	ex2.approx.ftz.f32 	%f65, %f63;
+	mul.rn.f32 	%f5, %f65, %f64;
+	mov.f32 	%f66, 0f3F800000;
+	add.rz.f32 	%f67, %f5, %f66;
+	mov.b32 	%r13, %f67;
+	add.s32 	%r14, %r13, -1061158912;
+	and.b32  	%r15, %r14, -8388608;
+	mov.b32 	%r1, %f5;
+	sub.s32 	%r16, %r1, %r15;
+	mov.b32 	%f68, %r16;
+	mov.u32 	%r17, 1082130432;
+	sub.s32 	%r18, %r17, %r15;
+	mov.b32 	%f69, %r18;
+	mov.f32 	%f70, 0fBF800000;
+	mov.f32 	%f71, 0f3E800000;
+	fma.rn.f32 	%f72, %f71, %f69, %f70;
+	add.rn.f32 	%f73, %f72, %f68;
+	cvt.rn.f32.s32 	%f74, %r15;
+	mul.rn.f32 	%f75, %f74, 0f34000000;
+	mov.f32 	%f76, 0f3DD80012;
+	mov.f32 	%f77, 0fBD39BF78;
+	fma.rn.f32 	%f78, %f77, %f73, %f76;
+	mov.f32 	%f79, 0fBE0778E0;
+	fma.rn.f32 	%f80, %f78, %f73, %f79;
+	mov.f32 	%f81, 0f3E146475;
+	fma.rn.f32 	%f82, %f80, %f73, %f81;
+	mov.f32 	%f83, 0fBE2A68DD;
+	fma.rn.f32 	%f84, %f82, %f73, %f83;
+	mov.f32 	%f85, 0f3E4CAF9E;
+	fma.rn.f32 	%f86, %f84, %f73, %f85;
+	mov.f32 	%f87, 0fBE800042;
+	fma.rn.f32 	%f88, %f86, %f73, %f87;
+	mov.f32 	%f89, 0f3EAAAAE6;
+	fma.rn.f32 	%f90, %f88, %f73, %f89;
+	mov.f32 	%f91, 0fBF000000;
+	fma.rn.f32 	%f92, %f90, %f73, %f91;
+	mul.rn.f32 	%f93, %f73, %f92;
+	fma.rn.f32 	%f94, %f93, %f73, %f73;
+	mov.f32 	%f95, 0f3F317218;
+	fma.rn.f32 	%f222, %f75, %f95, %f94;
+	setp.lt.u32 	%p7, %r1, 2139095040;
+	@%p7 bra 	$L__BB9_14;
+
+	setp.lt.s32 	%p8, %r1, -1082130431;
+	@%p8 bra 	$L__BB9_13;
+
+	mov.f32 	%f96, 0f7F800000;
+	fma.rn.f32 	%f222, %f5, %f96, %f96;
+
+$L__BB9_13:
+	setp.eq.f32 	%p9, %f5, 0f00000000;
+	selp.f32 	%f222, 0f80000000, %f222, %p9;
+
+$L__BB9_14:
+	mov.f32 	%f97, 0f00000000;
+	max.f32 	%f98, %f1, %f97;
+	add.rn.f32 	%f224, %f98, %f222;
+	bra.uni 	$L__BB9_16;
+
+$L__BB9_15:
+	mul.rn.f32 	%f99, %f1, 0f3F000000;
+	mul.rn.f32 	%f100, %f1, 0f3D372713;
+	mul.rn.f32 	%f101, %f1, %f100;
+	mul.rn.f32 	%f102, %f1, %f101;
+	add.rn.f32 	%f103, %f1, %f102;
+	mul.rn.f32 	%f104, %f103, 0f3F4C422A;
+	abs.f32 	%f105, %f104;
+	mul.rn.f32 	%f106, %f105, 0f4038AA3B;
+	ex2.approx.ftz.f32 	%f107, %f106;
+	add.rn.f32 	%f108, %f107, 0f3F800000;
+	mov.f32 	%f109, 0f3F800000;
+	rcp.approx.ftz.f32 	%f110, %f108;
+	mov.f32 	%f111, 0fC0000000;
+	fma.rn.f32 	%f112, %f110, %f111, %f109;
+	setp.ge.f32 	%p10, %f105, 0f41102CB4;
+	selp.f32 	%f113, 0f3F800000, %f112, %p10;
+	copysign.f32 	%f114, %f104, %f113;
+	mul.rn.f32 	%f115, %f104, %f104;
+	mov.f32 	%f116, 0fBD563CAE;
+	mov.f32 	%f117, 0f3C80F082;
+	fma.rn.f32 	%f118, %f117, %f115, %f116;
+	mov.f32 	%f119, 0f3E085941;
+	fma.rn.f32 	%f120, %f118, %f115, %f119;
+	mov.f32 	%f121, 0fBEAAA9ED;
+	fma.rn.f32 	%f122, %f120, %f115, %f121;
+	mov.f32 	%f123, 0f00000000;
+	fma.rn.f32 	%f124, %f122, %f115, %f123;
+	fma.rn.f32 	%f125, %f124, %f104, %f104;
+	setp.ge.f32 	%p11, %f105, 0f3F19999A;
+	selp.f32 	%f126, %f114, %f125, %p11;
+	add.rn.f32 	%f127, %f126, 0f3F800000;
+	mul.rn.f32 	%f224, %f99, %f127;
+	bra.uni 	$L__BB9_16;
+
+$L__BB9_7:
+	neg.f32 	%f14, %f1;
+	mov.f32 	%f15, 0f3F000000;
+	mov.f32 	%f16, 0f3BBB989D;
+	fma.rn.f32 	%f17, %f14, %f16, %f15;
+	cvt.sat.f32.f32 	%f18, %f17;
+	mov.f32 	%f19, 0f4B400001;
+	mov.f32 	%f20, 0f437C0000;
+	fma.rm.f32 	%f21, %f18, %f20, %f19;
+	add.rn.f32 	%f22, %f21, 0fCB40007F;
+	neg.f32 	%f23, %f22;
+	mov.f32 	%f24, 0f3FB8AA3B;
+	fma.rn.f32 	%f25, %f14, %f24, %f23;
+	mov.f32 	%f26, 0f32A57060;
+	fma.rn.f32 	%f27, %f14, %f26, %f25;
+	mov.b32 	%r7, %f21;
+	shl.b32 	%r8, %r7, 23;
+	mov.b32 	%f28, %r8;
+	ex2.approx.ftz.f32 	%f29, %f27;
+	mul.rn.f32 	%f30, %f29, %f28;
+	add.rn.f32 	%f31, %f30, 0f3F800000;
+	rcp.rn.f32 	%f224, %f31;
+
+$L__BB9_16:
+	st.global.f32 	[%rd69], %f224;
+	add.s64 	%rd70, %rd70, %rd10;
+	add.s64 	%rd69, %rd69, %rd10;
+	add.s64 	%rd77, %rd77, %rd8;
+	setp.lt.s64 	%p12, %rd77, %rd44;
+	@%p12 bra 	$L__BB9_3;
+	bra.uni 	$L__BB9_26;
+
+$L__BB9_17:
+	add.s64 	%rd49, %rd8, %rd44;
+	add.s64 	%rd50, %rd7, %rd3;
+	mul.lo.s64 	%rd51, %rd50, %rd4;
+	add.s64 	%rd52, %rd51, %rd5;
+	not.b64 	%rd53, %rd52;
+	add.s64 	%rd18, %rd49, %rd53;
+	or.b64  	%rd54, %rd18, %rd8;
+	and.b64  	%rd55, %rd54, -4294967296;
+	setp.eq.s64 	%p13, %rd55, 0;
+	@%p13 bra 	$L__BB9_19;
+
+	div.u64 	%rd72, %rd18, %rd8;
+	bra.uni 	$L__BB9_20;
+
+$L__BB9_19:
+	cvt.u32.u64 	%r19, %rd8;
+	cvt.u32.u64 	%r20, %rd18;
+	div.u32 	%r21, %r20, %r19;
+	cvt.u64.u32 	%rd72, %r21;
+
+$L__BB9_20:
+	add.s64 	%rd56, %rd72, 1;
+	and.b64  	%rd76, %rd56, 3;
+	setp.eq.s64 	%p14, %rd76, 0;
+	@%p14 bra 	$L__BB9_23;
+
+	shl.b64 	%rd57, %rd77, 2;
+	add.s64 	%rd74, %rd1, %rd57;
+	shl.b64 	%rd24, %rd8, 2;
+	add.s64 	%rd73, %rd2, %rd57;
+
+$L__BB9_22:
+	.pragma "nounroll";
+	ld.global.f32 	%f128, [%rd73];
+	abs.f32 	%f129, %f128;
+	mul.rn.f32 	%f130, %f129, 0f4038AA3B;
+	ex2.approx.ftz.f32 	%f131, %f130;
+	add.rn.f32 	%f132, %f131, 0f3F800000;
+	mov.f32 	%f133, 0f3F800000;
+	rcp.approx.ftz.f32 	%f134, %f132;
+	mov.f32 	%f135, 0fC0000000;
+	fma.rn.f32 	%f136, %f134, %f135, %f133;
+	setp.ge.f32 	%p15, %f129, 0f41102CB4;
+	selp.f32 	%f137, 0f3F800000, %f136, %p15;
+	copysign.f32 	%f138, %f128, %f137;
+	mul.rn.f32 	%f139, %f128, %f128;
+	mov.f32 	%f140, 0fBD563CAE;
+	mov.f32 	%f141, 0f3C80F082;
+	fma.rn.f32 	%f142, %f141, %f139, %f140;
+	mov.f32 	%f143, 0f3E085941;
+	fma.rn.f32 	%f144, %f142, %f139, %f143;
+	mov.f32 	%f145, 0fBEAAA9ED;
+	fma.rn.f32 	%f146, %f144, %f139, %f145;
+	mov.f32 	%f147, 0f00000000;
+	fma.rn.f32 	%f148, %f146, %f139, %f147;
+	fma.rn.f32 	%f149, %f148, %f128, %f128;
+	setp.ge.f32 	%p16, %f129, 0f3F19999A;
+	selp.f32 	%f150, %f138, %f149, %p16;
+	st.global.f32 	[%rd74], %f150;
+	add.s64 	%rd77, %rd77, %rd8;
+	add.s64 	%rd74, %rd74, %rd24;
+	add.s64 	%rd73, %rd73, %rd24;
+	add.s64 	%rd76, %rd76, -1;
+	setp.ne.s64 	%p17, %rd76, 0;
+	@%p17 bra 	$L__BB9_22;
+
+$L__BB9_23:
+	setp.lt.u64 	%p18, %rd72, 3;
+	@%p18 bra 	$L__BB9_26;
+
+	shl.b64 	%rd58, %rd77, 2;
+	add.s64 	%rd79, %rd2, %rd58;
+	shl.b64 	%rd36, %rd8, 2;
+	add.s64 	%rd80, %rd1, %rd58;
+
+$L__BB9_25:
+	ld.global.f32 	%f151, [%rd79];
+	abs.f32 	%f152, %f151;
+	mul.rn.f32 	%f153, %f152, 0f4038AA3B;
+	ex2.approx.ftz.f32 	%f154, %f153;
+	add.rn.f32 	%f155, %f154, 0f3F800000;
+	mov.f32 	%f156, 0f3F800000;
+	rcp.approx.ftz.f32 	%f157, %f155;
+	mov.f32 	%f158, 0fC0000000;
+	fma.rn.f32 	%f159, %f157, %f158, %f156;
+	setp.ge.f32 	%p19, %f152, 0f41102CB4;
+	selp.f32 	%f160, 0f3F800000, %f159, %p19;
+	copysign.f32 	%f161, %f151, %f160;
+	mul.rn.f32 	%f162, %f151, %f151;
+	mov.f32 	%f163, 0fBD563CAE;
+	mov.f32 	%f164, 0f3C80F082;
+	fma.rn.f32 	%f165, %f164, %f162, %f163;
+	mov.f32 	%f166, 0f3E085941;
+	fma.rn.f32 	%f167, %f165, %f162, %f166;
+	mov.f32 	%f168, 0fBEAAA9ED;
+	fma.rn.f32 	%f169, %f167, %f162, %f168;
+	mov.f32 	%f170, 0f00000000;
+	fma.rn.f32 	%f171, %f169, %f162, %f170;
+	fma.rn.f32 	%f172, %f171, %f151, %f151;
+	setp.ge.f32 	%p20, %f152, 0f3F19999A;
+	selp.f32 	%f173, %f161, %f172, %p20;
+	st.global.f32 	[%rd80], %f173;
+	add.s64 	%rd60, %rd79, %rd36;
+	ld.global.f32 	%f174, [%rd60];
+	abs.f32 	%f175, %f174;
+	mul.rn.f32 	%f176, %f175, 0f4038AA3B;
+	ex2.approx.ftz.f32 	%f177, %f176;
+	add.rn.f32 	%f178, %f177, 0f3F800000;
+	rcp.approx.ftz.f32 	%f179, %f178;
+	fma.rn.f32 	%f180, %f179, %f158, %f156;
+	setp.ge.f32 	%p21, %f175, 0f41102CB4;
+	selp.f32 	%f181, 0f3F800000, %f180, %p21;
+	copysign.f32 	%f182, %f174, %f181;
+	mul.rn.f32 	%f183, %f174, %f174;
+	fma.rn.f32 	%f184, %f164, %f183, %f163;
+	fma.rn.f32 	%f185, %f184, %f183, %f166;
+	fma.rn.f32 	%f186, %f185, %f183, %f168;
+	fma.rn.f32 	%f187, %f186, %f183, %f170;
+	fma.rn.f32 	%f188, %f187, %f174, %f174;
+	setp.ge.f32 	%p22, %f175, 0f3F19999A;
+	selp.f32 	%f189, %f182, %f188, %p22;
+	add.s64 	%rd61, %rd80, %rd36;
+	st.global.f32 	[%rd61], %f189;
+	add.s64 	%rd62, %rd77, %rd8;
+	add.s64 	%rd63, %rd62, %rd8;
+	add.s64 	%rd64, %rd60, %rd36;
+	ld.global.f32 	%f190, [%rd64];
+	abs.f32 	%f191, %f190;
+	mul.rn.f32 	%f192, %f191, 0f4038AA3B;
+	ex2.approx.ftz.f32 	%f193, %f192;
+	add.rn.f32 	%f194, %f193, 0f3F800000;
+	rcp.approx.ftz.f32 	%f195, %f194;
+	fma.rn.f32 	%f196, %f195, %f158, %f156;
+	setp.ge.f32 	%p23, %f191, 0f41102CB4;
+	selp.f32 	%f197, 0f3F800000, %f196, %p23;
+	copysign.f32 	%f198, %f190, %f197;
+	mul.rn.f32 	%f199, %f190, %f190;
+	fma.rn.f32 	%f200, %f164, %f199, %f163;
+	fma.rn.f32 	%f201, %f200, %f199, %f166;
+	fma.rn.f32 	%f202, %f201, %f199, %f168;
+	fma.rn.f32 	%f203, %f202, %f199, %f170;
+	fma.rn.f32 	%f204, %f203, %f190, %f190;
+	setp.ge.f32 	%p24, %f191, 0f3F19999A;
+	selp.f32 	%f205, %f198, %f204, %p24;
+	add.s64 	%rd65, %rd61, %rd36;
+	st.global.f32 	[%rd65], %f205;
+	add.s64 	%rd66, %rd63, %rd8;
+	add.s64 	%rd67, %rd64, %rd36;
+	add.s64 	%rd79, %rd67, %rd36;
+	ld.global.f32 	%f206, [%rd67];
+	abs.f32 	%f207, %f206;
+	mul.rn.f32 	%f208, %f207, 0f4038AA3B;
+	ex2.approx.ftz.f32 	%f209, %f208;
+	add.rn.f32 	%f210, %f209, 0f3F800000;
+	rcp.approx.ftz.f32 	%f211, %f210;
+	fma.rn.f32 	%f212, %f211, %f158, %f156;
+	setp.ge.f32 	%p25, %f207, 0f41102CB4;
+	selp.f32 	%f213, 0f3F800000, %f212, %p25;
+	copysign.f32 	%f214, %f206, %f213;
+	mul.rn.f32 	%f215, %f206, %f206;
+	fma.rn.f32 	%f216, %f164, %f215, %f163;
+	fma.rn.f32 	%f217, %f216, %f215, %f166;
+	fma.rn.f32 	%f218, %f217, %f215, %f168;
+	fma.rn.f32 	%f219, %f218, %f215, %f170;
+	fma.rn.f32 	%f220, %f219, %f206, %f206;
+	setp.ge.f32 	%p26, %f207, 0f3F19999A;
+	selp.f32 	%f221, %f214, %f220, %p26;
+	add.s64 	%rd68, %rd65, %rd36;
+	add.s64 	%rd80, %rd68, %rd36;
+	st.global.f32 	[%rd68], %f221;
+	add.s64 	%rd77, %rd66, %rd8;
+	setp.lt.s64 	%p27, %rd77, %rd44;
+	@%p27 bra 	$L__BB9_25;
+
+$L__BB9_26:
+	ret;
+
+}
+	// .globl	ng_activation_backward
+.visible .entry ng_activation_backward(
+	.param .u64 ng_activation_backward_param_0,
+	.param .u64 ng_activation_backward_param_1,
+	.param .u32 ng_activation_backward_param_2,
+	.param .u32 ng_activation_backward_param_3,
+	.param .u64 ng_activation_backward_param_4,
+	.param .u32 ng_activation_backward_param_5
+)
+{
+	.reg .pred 	%p<18>;
+	.reg .f32 	%f<191>;
+	.reg .b32 	%r<26>;
+	.reg .b64 	%rd<43>;
+
+
+	ld.param.u64 	%rd22, [ng_activation_backward_param_0];
+	ld.param.u64 	%rd23, [ng_activation_backward_param_1];
+	ld.param.u32 	%r1, [ng_activation_backward_param_2];
+	ld.param.u32 	%r2, [ng_activation_backward_param_3];
+	ld.param.u64 	%rd24, [ng_activation_backward_param_4];
+	ld.param.u32 	%r3, [ng_activation_backward_param_5];
+	mov.u32 	%r4, %ctaid.x;
+	mov.u32 	%r5, %ntid.x;
+	cvt.u64.u32 	%rd1, %r5;
+	mul.wide.u32 	%rd25, %r4, %r5;
+	mov.u32 	%r6, %tid.x;
+	cvt.u64.u32 	%rd26, %r6;
+	add.s64 	%rd40, %rd25, %rd26;
+	setp.ge.s64 	%p1, %rd40, %rd24;
+	@%p1 bra 	$L__BB10_26;
+
+	cvt.s64.s32 	%rd3, %r1;
+	cvt.s64.s32 	%rd4, %r2;
+	mov.u32 	%r7, %nctaid.x;
+	cvt.u64.u32 	%rd27, %r7;
+	mul.lo.s64 	%rd5, %rd27, %rd1;
+	cvta.to.global.u64 	%rd28, %rd22;
+	shl.b64 	%rd29, %rd40, 2;
+	add.s64 	%rd39, %rd28, %rd29;
+	shl.b64 	%rd7, %rd5, 2;
+	mul.wide.s32 	%rd8, %r1, 4;
+	cvta.to.global.u64 	%rd30, %rd23;
+	add.s64 	%rd38, %rd30, %rd29;
+	cvt.u32.u64 	%r8, %rd3;
+
+$L__BB10_2:
+	or.b64  	%rd31, %rd40, %rd3;
+	and.b64  	%rd32, %rd31, -4294967296;
+	setp.eq.s64 	%p2, %rd32, 0;
+	@%p2 bra 	$L__BB10_4;
+
+	div.s64 	%rd41, %rd40, %rd3;
+	bra.uni 	$L__BB10_5;
+
+$L__BB10_4:
+	cvt.u32.u64 	%r9, %rd40;
+	div.u32 	%r10, %r9, %r8;
+	cvt.u64.u32 	%rd41, %r10;
+
+$L__BB10_5:
+	or.b64  	%rd33, %rd41, %rd4;
+	and.b64  	%rd34, %rd33, -4294967296;
+	setp.eq.s64 	%p3, %rd34, 0;
+	@%p3 bra 	$L__BB10_7;
+
+	div.s64 	%rd42, %rd41, %rd4;
+	bra.uni 	$L__BB10_8;
+
+$L__BB10_7:
+	cvt.u32.u64 	%r11, %rd4;
+	cvt.u32.u64 	%r12, %rd41;
+	div.u32 	%r13, %r12, %r11;
+	cvt.u64.u32 	%rd42, %r13;
+
+$L__BB10_8:
+	sub.s64 	%rd35, %rd42, %rd41;
+	mul.lo.s64 	%rd36, %rd8, %rd35;
+	add.s64 	%rd37, %rd38, %rd36;
+	ld.global.f32 	%f1, [%rd37];
+	setp.gt.s32 	%p4, %r3, 1;
+	@%p4 bra 	$L__BB10_12;
+
+	setp.eq.s32 	%p7, %r3, 0;
+	@%p7 bra 	$L__BB10_23;
+
+	setp.eq.s32 	%p8, %r3, 1;
+	@%p8 bra 	$L__BB10_11;
+	bra.uni 	$L__BB10_24;
+
+$L__BB10_11:
+	setp.gt.f32 	%p12, %f1, 0f00000000;
+	selp.f32 	%f190, 0f3F800000, 0f00000000, %p12;
+	bra.uni 	$L__BB10_25;
+
+$L__BB10_12:
+	setp.eq.s32 	%p5, %r3, 2;
+	@%p5 bra 	$L__BB10_17;
+
+	setp.ne.s32 	%p6, %r3, 3;
+	@%p6 bra 	$L__BB10_24;
+
+	setp.ltu.f32 	%p9, %f1, 0f00000000;
+	@%p9 bra 	$L__BB10_16;
+	bra.uni 	$L__BB10_15;
+
+$L__BB10_16:
+	mov.f32 	%f36, 0f3F000000;
+	mov.f32 	%f37, 0f3BBB989D;
+	fma.rn.f32 	%f38, %f1, %f37, %f36;
+	cvt.sat.f32.f32 	%f39, %f38;
+	mov.f32 	%f40, 0f4B400001;
+	mov.f32 	%f41, 0f437C0000;
+	fma.rm.f32 	%f42, %f39, %f41, %f40;
+	add.rn.f32 	%f43, %f42, 0fCB40007F;
+	neg.f32 	%f44, %f43;
+	mov.f32 	%f45, 0f3FB8AA3B;
+	fma.rn.f32 	%f46, %f1, %f45, %f44;
+	mov.f32 	%f47, 0f32A57060;
+	fma.rn.f32 	%f48, %f1, %f47, %f46;
+	mov.b32 	%r16, %f42;
+	shl.b32 	%r17, %r16, 23;
+	mov.b32 	%f49, %r17;
+	ex2.approx.ftz.f32 	%f50, %f48;
+	mul.rn.f32 	%f51, %f50, %f49;
+	add.rn.f32 	%f52, %f51, 0f3F800000;
+	div.rn.f32 	%f190, %f51, %f52;
+	bra.uni 	$L__BB10_25;
+
+$L__BB10_23:
+	abs.f32 	%f121, %f1;
+	mul.rn.f32 	%f122, %f121, 0f4038AA3B;
+	ex2.approx.ftz.f32 	%f123, %f122;
+	add.rn.f32 	%f124, %f123, 0f3F800000;
+	mov.f32 	%f125, 0f3F800000;
+	rcp.approx.ftz.f32 	%f126, %f124;
+	mov.f32 	%f127, 0fC0000000;
+	fma.rn.f32 	%f128, %f126, %f127, %f125;
+	setp.ge.f32 	%p13, %f121, 0f41102CB4;
+	selp.f32 	%f129, 0f3F800000, %f128, %p13;
+	copysign.f32 	%f130, %f1, %f129;
+	mul.rn.f32 	%f131, %f1, %f1;
+	mov.f32 	%f132, 0fBD563CAE;
+	mov.f32 	%f133, 0f3C80F082;
+	fma.rn.f32 	%f134, %f133, %f131, %f132;
+	mov.f32 	%f135, 0f3E085941;
+	fma.rn.f32 	%f136, %f134, %f131, %f135;
+	mov.f32 	%f137, 0fBEAAA9ED;
+	fma.rn.f32 	%f138, %f136, %f131, %f137;
+	mov.f32 	%f139, 0f00000000;
+	fma.rn.f32 	%f140, %f138, %f131, %f139;
+	fma.rn.f32 	%f141, %f140, %f1, %f1;
+	setp.ge.f32 	%p14, %f121, 0f3F19999A;
+	selp.f32 	%f142, %f130, %f141, %p14;
+	mul.rn.f32 	%f143, %f142, %f142;
+	sub.rn.f32 	%f190, %f125, %f143;
+	bra.uni 	$L__BB10_25;
+
+$L__BB10_17:
+	setp.ltu.f32 	%p10, %f1, 0f00000000;
+	@%p10 bra 	$L__BB10_19;
+	bra.uni 	$L__BB10_18;
+
+$L__BB10_19:
+	mov.f32 	%f70, 0f3F000000;
+	mov.f32 	%f71, 0f3BBB989D;
+	fma.rn.f32 	%f72, %f1, %f71, %f70;
+	cvt.sat.f32.f32 	%f73, %f72;
+	mov.f32 	%f74, 0f4B400001;
+	mov.f32 	%f75, 0f437C0000;
+	fma.rm.f32 	%f76, %f73, %f75, %f74;
+	add.rn.f32 	%f77, %f76, 0fCB40007F;
+	neg.f32 	%f78, %f77;
+	mov.f32 	%f79, 0f3FB8AA3B;
+	fma.rn.f32 	%f80, %f1, %f79, %f78;
+	mov.f32 	%f81, 0f32A57060;
+	fma.rn.f32 	%f82, %f1, %f81, %f80;
+	mov.b32 	%r20, %f76;
+	shl.b32 	%r21, %r20, 23;
+	mov.b32 	%f83, %r21;
+	ex2.approx.ftz.f32 	%f84, %f82;
+	mul.rn.f32 	%f85, %f84, %f83;
+	add.rn.f32 	%f86, %f85, 0f3F800000;
+	div.rn.f32 	%f189, %f85, %f86;
+	neg.f32 	%f188, %f1;
+	bra.uni 	$L__BB10_20;
+
+$L__BB10_24:
+	mul.rn.f32 	%f144, %f1, 0f3D372713;
+	mul.rn.f32 	%f145, %f1, %f144;
+	mul.rn.f32 	%f146, %f1, %f145;
+	add.rn.f32 	%f147, %f1, %f146;
+	mul.rn.f32 	%f148, %f147, 0f3F4C422A;
+	abs.f32 	%f149, %f148;
+	mul.rn.f32 	%f150, %f149, 0f4038AA3B;
+	ex2.approx.ftz.f32 	%f151, %f150;
+	add.rn.f32 	%f152, %f151, 0f3F800000;
+	mov.f32 	%f153, 0f3F800000;
+	rcp.approx.ftz.f32 	%f154, %f152;
+	mov.f32 	%f155, 0fC0000000;
+	fma.rn.f32 	%f156, %f154, %f155, %f153;
+	setp.ge.f32 	%p15, %f149, 0f41102CB4;
+	selp.f32 	%f157, 0f3F800000, %f156, %p15;
+	copysign.f32 	%f158, %f148, %f157;
+	mul.rn.f32 	%f159, %f148, %f148;
+	mov.f32 	%f160, 0fBD563CAE;
+	mov.f32 	%f161, 0f3C80F082;
+	fma.rn.f32 	%f162, %f161, %f159, %f160;
+	mov.f32 	%f163, 0f3E085941;
+	fma.rn.f32 	%f164, %f162, %f159, %f163;
+	mov.f32 	%f165, 0fBEAAA9ED;
+	fma.rn.f32 	%f166, %f164, %f159, %f165;
+	mov.f32 	%f167, 0f00000000;
+	fma.rn.f32 	%f168, %f166, %f159, %f167;
+	fma.rn.f32 	%f169, %f168, %f148, %f148;
+	setp.ge.f32 	%p16, %f149, 0f3F19999A;
+	selp.f32 	%f170, %f158, %f169, %p16;
+	add.rn.f32 	%f171, %f170, 0f3F800000;
+	mul.rn.f32 	%f172, %f171, 0f3F000000;
+	mul.rn.f32 	%f173, %f170, %f170;
+	sub.rn.f32 	%f174, %f153, %f173;
+	mul.rn.f32 	%f175, %f1, 0f3F000000;
+	mul.rn.f32 	%f176, %f175, %f174;
+	mul.rn.f32 	%f177, %f176, 0f3F4C422A;
+	mul.rn.f32 	%f178, %f1, 0f3E095D4E;
+	mul.rn.f32 	%f179, %f1, %f178;
+	add.rn.f32 	%f180, %f179, 0f3F800000;
+	mul.rn.f32 	%f181, %f180, %f177;
+	add.rn.f32 	%f190, %f172, %f181;
+	bra.uni 	$L__BB10_25;
+
+$L__BB10_15:
+	neg.f32 	%f18, %f1;
+	mov.f32 	%f19, 0f3F000000;
+	mov.f32 	%f20, 0f3BBB989D;
+	fma.rn.f32 	%f21, %f18, %f20, %f19;
+	cvt.sat.f32.f32 	%f22, %f21;
+	mov.f32 	%f23, 0f4B400001;
+	mov.f32 	%f24, 0f437C0000;
+	fma.rm.f32 	%f25, %f22, %f24, %f23;
+	add.rn.f32 	%f26, %f25, 0fCB40007F;
+	neg.f32 	%f27, %f26;
+	mov.f32 	%f28, 0f3FB8AA3B;
+	fma.rn.f32 	%f29, %f18, %f28, %f27;
+	mov.f32 	%f30, 0f32A57060;
+	fma.rn.f32 	%f31, %f18, %f30, %f29;
+	mov.b32 	%r14, %f25;
+	shl.b32 	%r15, %r14, 23;
+	mov.b32 	%f32, %r15;
+	ex2.approx.ftz.f32 	%f33, %f31;
+	mul.rn.f32 	%f34, %f33, %f32;
+	add.rn.f32 	%f35, %f34, 0f3F800000;
+	rcp.rn.f32 	%f190, %f35;
+	bra.uni 	$L__BB10_25;
+
+$L__BB10_18:
+	neg.f32 	%f188, %f1;
+	mov.f32 	%f53, 0f3F000000;
+	mov.f32 	%f54, 0f3BBB989D;
+	fma.rn.f32 	%f55, %f188, %f54, %f53;
+	cvt.sat.f32.f32 	%f56, %f55;
+	mov.f32 	%f57, 0f4B400001;
+	mov.f32 	%f58, 0f437C0000;
+	fma.rm.f32 	%f59, %f56, %f58, %f57;
+	add.rn.f32 	%f60, %f59, 0fCB40007F;
+	neg.f32 	%f61, %f60;
+	mov.f32 	%f62, 0f3FB8AA3B;
+	fma.rn.f32 	%f63, %f188, %f62, %f61;
+	mov.f32 	%f64, 0f32A57060;
+	fma.rn.f32 	%f65, %f188, %f64, %f63;
+	mov.b32 	%r18, %f59;
+	shl.b32 	%r19, %r18, 23;
+	mov.b32 	%f66, %r19;
+	ex2.approx.ftz.f32 	%f67, %f65;
+	mul.rn.f32 	%f68, %f67, %f66;
+	add.rn.f32 	%f69, %f68, 0f3F800000;
+	rcp.rn.f32 	%f189, %f69;
+
+$L__BB10_20:
+	setp.gtu.f32 	%p11, %f1, 0f80000000;
+	@%p11 bra 	$L__BB10_22;
+	bra.uni 	$L__BB10_21;
+
+$L__BB10_22:
+	mov.f32 	%f104, 0f3F000000;
+	mov.f32 	%f105, 0f3BBB989D;
+	fma.rn.f32 	%f106, %f188, %f105, %f104;
+	cvt.sat.f32.f32 	%f107, %f106;
+	mov.f32 	%f108, 0f4B400001;
+	mov.f32 	%f109, 0f437C0000;
+	fma.rm.f32 	%f110, %f107, %f109, %f108;
+	add.rn.f32 	%f111, %f110, 0fCB40007F;
+	neg.f32 	%f112, %f111;
+	mov.f32 	%f113, 0f3FB8AA3B;
+	fma.rn.f32 	%f114, %f188, %f113, %f112;
+	mov.f32 	%f115, 0f32A57060;
+	fma.rn.f32 	%f116, %f188, %f115, %f114;
+	mov.b32 	%r24, %f110;
+	shl.b32 	%r25, %r24, 23;
+	mov.b32 	%f117, %r25;
+	ex2.approx.ftz.f32 	%f118, %f116;
+	mul.rn.f32 	%f119, %f118, %f117;
+	add.rn.f32 	%f120, %f119, 0f3F800000;
+	div.rn.f32 	%f11, %f119, %f120;
+	mul.rn.f32 	%f190, %f189, %f11;
+	bra.uni 	$L__BB10_25;
+
+$L__BB10_21:
+	mov.f32 	%f87, 0f3F000000;
+	mov.f32 	%f88, 0f3BBB989D;
+	fma.rn.f32 	%f89, %f1, %f88, %f87;
+	cvt.sat.f32.f32 	%f90, %f89;
+	mov.f32 	%f91, 0f4B400001;
+	mov.f32 	%f92, 0f437C0000;
+	fma.rm.f32 	%f93, %f90, %f92, %f91;
+	add.rn.f32 	%f94, %f93, 0fCB40007F;
+	neg.f32 	%f95, %f94;
+	mov.f32 	%f96, 0f3FB8AA3B;
+	fma.rn.f32 	%f97, %f1, %f96, %f95;
+	mov.f32 	%f98, 0f32A57060;
+	fma.rn.f32 	%f99, %f1, %f98, %f97;
+	mov.b32 	%r22, %f93;
+	shl.b32 	%r23, %r22, 23;
+	mov.b32 	%f100, %r23;
+	ex2.approx.ftz.f32 	%f101, %f99;
+	mul.rn.f32 	%f102, %f101, %f100;
+	add.rn.f32 	%f103, %f102, 0f3F800000;
+	rcp.rn.f32 	%f10, %f103;
+	mul.rn.f32 	%f190, %f189, %f10;
+
+$L__BB10_25:
+	ld.global.f32 	%f182, [%rd39];
+	mul.rn.f32 	%f183, %f190, %f182;
+	st.global.f32 	[%rd39], %f183;
+	add.s64 	%rd39, %rd39, %rd7;
+	add.s64 	%rd38, %rd38, %rd7;
+	add.s64 	%rd40, %rd40, %rd5;
+	setp.lt.s64 	%p17, %rd40, %rd24;
+	@%p17 bra 	$L__BB10_2;
+
+$L__BB10_26:
+	ret;
+
+}
+	// .globl	ng_family
+.visible .entry ng_family(
+	.param .u32 ng_family_param_0,
+	.param .u64 ng_family_param_1,
+	.param .u64 ng_family_param_2,
+	.param .u32 ng_family_param_3,
+	.param .u32 ng_family_param_4,
+	.param .u64 ng_family_param_5,
+	.param .u64 ng_family_param_6,
+	.param .u64 ng_family_param_7,
+	.param .u64 ng_family_param_8,
+	.param .u64 ng_family_param_9
+)
+{
+	.reg .pred 	%p<143>;
+	.reg .f32 	%f<81>;
+	.reg .b32 	%r<371>;
+	.reg .f64 	%fd<902>;
+	.reg .b64 	%rd<160>;
+
+
+	ld.param.u32 	%r112, [ng_family_param_0];
+	ld.param.u64 	%rd46, [ng_family_param_1];
+	ld.param.u64 	%rd49, [ng_family_param_2];
+	ld.param.s32 	%rd8, [ng_family_param_3];
+	ld.param.u32 	%r113, [ng_family_param_4];
+	ld.param.u64 	%rd47, [ng_family_param_5];
+	ld.param.u64 	%rd50, [ng_family_param_6];
+	ld.param.u64 	%rd48, [ng_family_param_7];
+	ld.param.u64 	%rd51, [ng_family_param_8];
+	ld.param.u64 	%rd52, [ng_family_param_9];
+	cvta.to.global.u64 	%rd1, %rd51;
+	cvta.to.global.u64 	%rd2, %rd52;
+	cvta.to.global.u64 	%rd3, %rd50;
+	cvta.to.global.u64 	%rd4, %rd47;
+	cvta.to.global.u64 	%rd5, %rd49;
+	mov.u32 	%r114, %ctaid.x;
+	mov.u32 	%r115, %ntid.x;
+	cvt.u64.u32 	%rd6, %r115;
+	mul.wide.u32 	%rd53, %r114, %r115;
+	mov.u32 	%r116, %tid.x;
+	cvt.u64.u32 	%rd54, %r116;
+	add.s64 	%rd158, %rd53, %rd54;
+	setp.ge.s64 	%p1, %rd158, %rd8;
+	@%p1 bra 	$L__BB11_145;
+
+	cvt.s64.s32 	%rd9, %r113;
+	mov.u32 	%r117, %nctaid.x;
+	cvt.u64.u32 	%rd55, %r117;
+	mul.lo.s64 	%rd10, %rd55, %rd6;
+	add.s32 	%r118, %r113, -1;
+	cvt.s64.s32 	%rd11, %r118;
+	and.b32  	%r1, %r113, 3;
+	sub.s32 	%r2, %r113, %r1;
+	and.b32  	%r3, %r113, 1;
+	sub.s32 	%r4, %r113, %r3;
+	mul.wide.s32 	%rd12, %r113, %r113;
+	mul.wide.s32 	%rd13, %r113, 4;
+	cvta.to.global.u64 	%rd14, %rd46;
+	cvta.to.global.u64 	%rd15, %rd48;
+	bra.uni 	$L__BB11_2;
+
+$L__BB11_50:
+	cvt.u32.u64 	%r211, %rd11;
+	setp.lt.u32 	%p47, %r211, 3;
+	mov.f64 	%fd867, 0d0000000000000000;
+	mov.u32 	%r344, 0;
+	@%p47 bra 	$L__BB11_53;
+
+	mov.f64 	%fd867, 0d0000000000000000;
+	mov.u32 	%r344, 0;
+	mov.u32 	%r343, %r2;
+
+$L__BB11_52:
+	cvt.s64.s32 	%rd90, %r344;
+	add.s64 	%rd91, %rd17, %rd90;
+	shl.b64 	%rd92, %rd91, 2;
+	add.s64 	%rd93, %rd5, %rd92;
+	ld.global.f32 	%f37, [%rd93];
+	cvt.f64.f32 	%fd432, %f37;
+	mul.wide.s32 	%rd94, %r344, 4;
+	add.s64 	%rd95, %rd18, %rd94;
+	ld.global.f32 	%f38, [%rd95];
+	cvt.f64.f32 	%fd433, %f38;
+	sub.rn.f64 	%fd434, %fd432, %fd433;
+	mul.rn.f64 	%fd435, %fd434, %fd434;
+	add.rn.f64 	%fd436, %fd867, %fd435;
+	ld.global.f32 	%f39, [%rd93+4];
+	cvt.f64.f32 	%fd437, %f39;
+	ld.global.f32 	%f40, [%rd95+4];
+	cvt.f64.f32 	%fd438, %f40;
+	sub.rn.f64 	%fd439, %fd437, %fd438;
+	mul.rn.f64 	%fd440, %fd439, %fd439;
+	add.rn.f64 	%fd441, %fd436, %fd440;
+	ld.global.f32 	%f41, [%rd93+8];
+	cvt.f64.f32 	%fd442, %f41;
+	ld.global.f32 	%f42, [%rd95+8];
+	cvt.f64.f32 	%fd443, %f42;
+	sub.rn.f64 	%fd444, %fd442, %fd443;
+	mul.rn.f64 	%fd445, %fd444, %fd444;
+	add.rn.f64 	%fd446, %fd441, %fd445;
+	ld.global.f32 	%f43, [%rd93+12];
+	cvt.f64.f32 	%fd447, %f43;
+	ld.global.f32 	%f44, [%rd95+12];
+	cvt.f64.f32 	%fd448, %f44;
+	sub.rn.f64 	%fd449, %fd447, %fd448;
+	mul.rn.f64 	%fd450, %fd449, %fd449;
+	add.rn.f64 	%fd867, %fd446, %fd450;
+	add.s32 	%r344, %r344, 4;
+	add.s32 	%r343, %r343, -4;
+	setp.ne.s32 	%p48, %r343, 0;
+	@%p48 bra 	$L__BB11_52;
+
+$L__BB11_53:
+	setp.eq.s32 	%p49, %r1, 0;
+	@%p49 bra 	$L__BB11_57;
+
+	setp.eq.s32 	%p50, %r1, 1;
+	cvt.s64.s32 	%rd96, %r344;
+	add.s64 	%rd97, %rd17, %rd96;
+	shl.b64 	%rd98, %rd97, 2;
+	add.s64 	%rd29, %rd5, %rd98;
+	ld.global.f32 	%f45, [%rd29];
+	cvt.f64.f32 	%fd451, %f45;
+	mul.wide.s32 	%rd99, %r344, 4;
+	add.s64 	%rd30, %rd18, %rd99;
+	ld.global.f32 	%f46, [%rd30];
+	cvt.f64.f32 	%fd452, %f46;
+	sub.rn.f64 	%fd453, %fd451, %fd452;
+	mul.rn.f64 	%fd454, %fd453, %fd453;
+	add.rn.f64 	%fd867, %fd867, %fd454;
+	@%p50 bra 	$L__BB11_57;
+
+	setp.eq.s32 	%p51, %r1, 2;
+	ld.global.f32 	%f47, [%rd29+4];
+	cvt.f64.f32 	%fd455, %f47;
+	ld.global.f32 	%f48, [%rd30+4];
+	cvt.f64.f32 	%fd456, %f48;
+	sub.rn.f64 	%fd457, %fd455, %fd456;
+	mul.rn.f64 	%fd458, %fd457, %fd457;
+	add.rn.f64 	%fd867, %fd867, %fd458;
+	@%p51 bra 	$L__BB11_57;
+
+	ld.global.f32 	%f49, [%rd29+8];
+	cvt.f64.f32 	%fd459, %f49;
+	ld.global.f32 	%f50, [%rd30+8];
+	cvt.f64.f32 	%fd460, %f50;
+	sub.rn.f64 	%fd461, %fd459, %fd460;
+	mul.rn.f64 	%fd462, %fd461, %fd461;
+	add.rn.f64 	%fd867, %fd867, %fd462;
+	bra.uni 	$L__BB11_57;
+
+$L__BB11_2:
+	mul.lo.s64 	%rd17, %rd158, %rd9;
+	shl.b64 	%rd56, %rd17, 2;
+	add.s64 	%rd18, %rd14, %rd56;
+	shl.b64 	%rd57, %rd158, 2;
+	add.s64 	%rd19, %rd5, %rd57;
+	shl.b64 	%rd58, %rd158, 3;
+	add.s64 	%rd20, %rd15, %rd58;
+	setp.eq.s32 	%p2, %r112, 0;
+	@%p2 bra 	$L__BB11_39;
+
+	setp.ne.s32 	%p3, %r112, 2;
+	@%p3 bra 	$L__BB11_58;
+
+	ld.global.f32 	%f1, [%rd18];
+	cvt.f64.f32 	%fd1, %f1;
+	ld.global.f32 	%f2, [%rd19];
+	abs.f64 	%fd2, %fd1;
+	neg.f64 	%fd167, %fd2;
+	mov.f64 	%fd168, 0d4338000000000000;
+	mov.f64 	%fd169, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd170, %fd167, %fd169, %fd168;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r5, %temp}, %fd170;
+	}
+	mov.f64 	%fd171, 0dC338000000000000;
+	add.rn.f64 	%fd172, %fd170, %fd171;
+	mov.f64 	%fd173, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd174, %fd172, %fd173, %fd167;
+	mov.f64 	%fd175, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd176, %fd172, %fd175, %fd174;
+	mov.f64 	%fd177, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd178, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd179, %fd178, %fd176, %fd177;
+	mov.f64 	%fd180, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd181, %fd179, %fd176, %fd180;
+	mov.f64 	%fd182, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd183, %fd181, %fd176, %fd182;
+	mov.f64 	%fd184, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd185, %fd183, %fd176, %fd184;
+	mov.f64 	%fd186, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd187, %fd185, %fd176, %fd186;
+	mov.f64 	%fd188, 0d3F81111111122322;
+	fma.rn.f64 	%fd189, %fd187, %fd176, %fd188;
+	mov.f64 	%fd190, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd191, %fd189, %fd176, %fd190;
+	mov.f64 	%fd192, 0d3FC5555555555511;
+	fma.rn.f64 	%fd193, %fd191, %fd176, %fd192;
+	mov.f64 	%fd194, 0d3FE000000000000B;
+	fma.rn.f64 	%fd195, %fd193, %fd176, %fd194;
+	mov.f64 	%fd196, 0d3FF0000000000000;
+	fma.rn.f64 	%fd197, %fd195, %fd176, %fd196;
+	fma.rn.f64 	%fd198, %fd197, %fd176, %fd196;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r6, %temp}, %fd198;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r7}, %fd198;
+	}
+	shl.b32 	%r119, %r5, 20;
+	add.s32 	%r120, %r7, %r119;
+	mov.b64 	%fd851, {%r6, %r120};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r121}, %fd167;
+	}
+	mov.b32 	%f15, %r121;
+	abs.f32 	%f3, %f15;
+	setp.lt.f32 	%p4, %f3, 0f4086232B;
+	@%p4 bra 	$L__BB11_7;
+
+	setp.gt.f64 	%p5, %fd2, 0d8000000000000000;
+	mov.f64 	%fd199, 0d7FF0000000000000;
+	sub.rn.f64 	%fd200, %fd199, %fd2;
+	selp.f64 	%fd851, 0d0000000000000000, %fd200, %p5;
+	setp.geu.f32 	%p6, %f3, 0f40874800;
+	@%p6 bra 	$L__BB11_7;
+
+	shr.u32 	%r122, %r5, 31;
+	add.s32 	%r123, %r5, %r122;
+	shr.s32 	%r124, %r123, 1;
+	shl.b32 	%r125, %r124, 20;
+	add.s32 	%r126, %r7, %r125;
+	mov.b64 	%fd201, {%r6, %r126};
+	sub.s32 	%r127, %r5, %r124;
+	shl.b32 	%r128, %r127, 20;
+	add.s32 	%r129, %r128, 1072693248;
+	mov.u32 	%r130, 0;
+	mov.b64 	%fd202, {%r130, %r129};
+	mul.rn.f64 	%fd851, %fd201, %fd202;
+
+$L__BB11_7:
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r131}, %fd851;
+	}
+	mov.b32 	%f16, %r131;
+	setp.lt.f32 	%p7, %f16, 0f3FE55555;
+	setp.gt.f32 	%p8, %f16, 0fBFD99999;
+	and.pred  	%p9, %p7, %p8;
+	@%p9 bra 	$L__BB11_15;
+	bra.uni 	$L__BB11_8;
+
+$L__BB11_15:
+	add.rn.f64 	%fd249, %fd851, 0d4000000000000000;
+	div.rn.f64 	%fd250, %fd851, %fd249;
+	mul.rn.f64 	%fd251, %fd851, %fd250;
+	neg.f64 	%fd252, %fd251;
+	sub.rn.f64 	%fd253, %fd851, %fd251;
+	mul.rn.f64 	%fd254, %fd253, %fd253;
+	mov.f64 	%fd255, 0d3ED087FFCEB2DC44;
+	mov.f64 	%fd256, 0d3EB372FB2FBE14B5;
+	fma.rn.f64 	%fd257, %fd256, %fd254, %fd255;
+	mov.f64 	%fd258, 0d3EF3B9FF890F468C;
+	fma.rn.f64 	%fd259, %fd257, %fd254, %fd258;
+	mov.f64 	%fd260, 0d3F17457EFD51BAF8;
+	fma.rn.f64 	%fd261, %fd259, %fd254, %fd260;
+	mov.f64 	%fd262, 0d3F3C71C8DE3CE825;
+	fma.rn.f64 	%fd263, %fd261, %fd254, %fd262;
+	mov.f64 	%fd264, 0d3F6249248FA4661F;
+	fma.rn.f64 	%fd265, %fd263, %fd254, %fd264;
+	mov.f64 	%fd266, 0d3F899999999D70C4;
+	fma.rn.f64 	%fd267, %fd265, %fd254, %fd266;
+	mov.f64 	%fd268, 0d3FB5555555555462;
+	fma.rn.f64 	%fd269, %fd267, %fd254, %fd268;
+	mul.rn.f64 	%fd270, %fd254, %fd269;
+	fma.rn.f64 	%fd271, %fd270, %fd253, %fd252;
+	add.rn.f64 	%fd854, %fd851, %fd271;
+	bra.uni 	$L__BB11_16;
+
+$L__BB11_39:
+	setp.lt.s32 	%p32, %r113, 1;
+	mov.f64 	%fd867, 0d0000000000000000;
+	@%p32 bra 	$L__BB11_57;
+
+	setp.eq.s64 	%p33, %rd47, 0;
+	@%p33 bra 	$L__BB11_50;
+
+	mul.lo.s64 	%rd21, %rd12, %rd158;
+	mov.f64 	%fd867, 0d0000000000000000;
+	mov.u32 	%r195, 0;
+	mov.u32 	%r337, %r195;
+
+$L__BB11_42:
+	cvt.u32.u64 	%r197, %rd11;
+	setp.lt.u32 	%p34, %r197, 3;
+	cvt.s64.s32 	%rd22, %r337;
+	add.s64 	%rd23, %rd17, %rd22;
+	shl.b64 	%rd63, %rd23, 2;
+	add.s64 	%rd24, %rd5, %rd63;
+	ld.global.f32 	%f25, [%rd24];
+	cvt.f64.f32 	%fd425, %f25;
+	mul.wide.s32 	%rd64, %r337, 4;
+	add.s64 	%rd25, %rd18, %rd64;
+	ld.global.f32 	%f26, [%rd25];
+	cvt.f64.f32 	%fd426, %f26;
+	sub.rn.f64 	%fd427, %fd425, %fd426;
+	mul.rn.f64 	%fd428, %fd427, %fd427;
+	add.rn.f64 	%fd867, %fd867, %fd428;
+	mov.u32 	%r341, %r195;
+	@%p34 bra 	$L__BB11_45;
+
+	cvt.u32.u64 	%r199, %rd22;
+	add.s64 	%rd65, %rd21, %rd22;
+	shl.b64 	%rd66, %rd65, 2;
+	add.s64 	%rd159, %rd4, %rd66;
+	neg.s32 	%r338, %r199;
+	mov.u32 	%r341, 0;
+	mov.u32 	%r340, %r2;
+
+$L__BB11_44:
+	setp.eq.s32 	%p35, %r338, 0;
+	selp.f32 	%f27, 0f3F800000, 0f00000000, %p35;
+	st.global.f32 	[%rd159], %f27;
+	add.s32 	%r200, %r341, 1;
+	setp.eq.s32 	%p36, %r199, %r200;
+	selp.f32 	%f28, 0f3F800000, 0f00000000, %p36;
+	add.s64 	%rd67, %rd159, %rd13;
+	st.global.f32 	[%rd67], %f28;
+	add.s32 	%r202, %r341, 2;
+	setp.eq.s32 	%p37, %r199, %r202;
+	selp.f32 	%f29, 0f3F800000, 0f00000000, %p37;
+	add.s64 	%rd68, %rd67, %rd13;
+	st.global.f32 	[%rd68], %f29;
+	add.s32 	%r203, %r341, 3;
+	setp.eq.s32 	%p38, %r199, %r203;
+	selp.f32 	%f30, 0f3F800000, 0f00000000, %p38;
+	add.s64 	%rd69, %rd68, %rd13;
+	add.s64 	%rd159, %rd69, %rd13;
+	st.global.f32 	[%rd69], %f30;
+	add.s32 	%r341, %r341, 4;
+	add.s32 	%r338, %r338, 4;
+	add.s32 	%r340, %r340, -4;
+	setp.ne.s32 	%p39, %r340, 0;
+	@%p39 bra 	$L__BB11_44;
+
+$L__BB11_45:
+	setp.eq.s32 	%p40, %r1, 0;
+	@%p40 bra 	$L__BB11_49;
+
+	cvt.u32.u64 	%r204, %rd22;
+	setp.eq.s32 	%p41, %r204, %r341;
+	selp.f32 	%f31, 0f3F800000, 0f00000000, %p41;
+	cvt.s64.s32 	%rd70, %r341;
+	add.s64 	%rd71, %rd17, %rd70;
+	mul.lo.s64 	%rd72, %rd71, %rd9;
+	add.s64 	%rd73, %rd72, %rd22;
+	shl.b64 	%rd74, %rd73, 2;
+	add.s64 	%rd75, %rd4, %rd74;
+	st.global.f32 	[%rd75], %f31;
+	setp.eq.s32 	%p42, %r1, 1;
+	@%p42 bra 	$L__BB11_49;
+
+	add.s32 	%r205, %r341, 1;
+	setp.eq.s32 	%p43, %r204, %r205;
+	selp.f32 	%f32, 0f3F800000, 0f00000000, %p43;
+	cvt.s64.s32 	%rd76, %r205;
+	add.s64 	%rd77, %rd17, %rd76;
+	mul.lo.s64 	%rd78, %rd77, %rd9;
+	add.s64 	%rd79, %rd78, %rd22;
+	shl.b64 	%rd80, %rd79, 2;
+	add.s64 	%rd81, %rd4, %rd80;
+	st.global.f32 	[%rd81], %f32;
+	setp.eq.s32 	%p44, %r1, 2;
+	@%p44 bra 	$L__BB11_49;
+
+	add.s32 	%r207, %r341, 2;
+	setp.eq.s32 	%p45, %r204, %r207;
+	selp.f32 	%f33, 0f3F800000, 0f00000000, %p45;
+	cvt.s64.s32 	%rd82, %r207;
+	add.s64 	%rd83, %rd17, %rd82;
+	mul.lo.s64 	%rd84, %rd83, %rd9;
+	add.s64 	%rd85, %rd84, %rd22;
+	shl.b64 	%rd86, %rd85, 2;
+	add.s64 	%rd87, %rd4, %rd86;
+	st.global.f32 	[%rd87], %f33;
+
+$L__BB11_49:
+	cvt.u32.u64 	%r209, %rd22;
+	ld.global.f32 	%f34, [%rd24];
+	ld.global.f32 	%f35, [%rd25];
+	sub.rn.f32 	%f36, %f35, %f34;
+	add.s64 	%rd89, %rd3, %rd63;
+	st.global.f32 	[%rd89], %f36;
+	add.s32 	%r337, %r209, 1;
+	setp.lt.s32 	%p46, %r337, %r113;
+	@%p46 bra 	$L__BB11_42;
+
+$L__BB11_57:
+	mul.rn.f64 	%fd463, %fd867, 0d3FE0000000000000;
+	st.global.f64 	[%rd20], %fd463;
+	bra.uni 	$L__BB11_144;
+
+$L__BB11_58:
+	setp.lt.s32 	%p52, %r113, 1;
+	ld.global.f32 	%f51, [%rd19];
+	cvt.rzi.s32.f32 	%r45, %f51;
+	mov.f64 	%fd871, 0dFFF0000000000000;
+	@%p52 bra 	$L__BB11_66;
+
+	cvt.u32.u64 	%r214, %rd11;
+	setp.lt.u32 	%p53, %r214, 3;
+	mov.f64 	%fd871, 0dFFF0000000000000;
+	mov.u32 	%r347, 0;
+	@%p53 bra 	$L__BB11_62;
+
+	mov.f64 	%fd871, 0dFFF0000000000000;
+	mov.u32 	%r347, 0;
+	mov.u32 	%r346, %r2;
+
+$L__BB11_61:
+	mul.wide.s32 	%rd100, %r347, 4;
+	add.s64 	%rd101, %rd18, %rd100;
+	ld.global.f32 	%f52, [%rd101];
+	cvt.f64.f32 	%fd468, %f52;
+	max.f64 	%fd469, %fd871, %fd468;
+	ld.global.f32 	%f53, [%rd101+4];
+	cvt.f64.f32 	%fd470, %f53;
+	max.f64 	%fd471, %fd469, %fd470;
+	ld.global.f32 	%f54, [%rd101+8];
+	cvt.f64.f32 	%fd472, %f54;
+	max.f64 	%fd473, %fd471, %fd472;
+	ld.global.f32 	%f55, [%rd101+12];
+	cvt.f64.f32 	%fd474, %f55;
+	max.f64 	%fd871, %fd473, %fd474;
+	add.s32 	%r347, %r347, 4;
+	add.s32 	%r346, %r346, -4;
+	setp.ne.s32 	%p54, %r346, 0;
+	@%p54 bra 	$L__BB11_61;
+
+$L__BB11_62:
+	setp.eq.s32 	%p55, %r1, 0;
+	@%p55 bra 	$L__BB11_66;
+
+	setp.eq.s32 	%p56, %r1, 1;
+	mul.wide.s32 	%rd102, %r347, 4;
+	add.s64 	%rd31, %rd18, %rd102;
+	ld.global.f32 	%f56, [%rd31];
+	cvt.f64.f32 	%fd475, %f56;
+	max.f64 	%fd871, %fd871, %fd475;
+	@%p56 bra 	$L__BB11_66;
+
+	setp.eq.s32 	%p57, %r1, 2;
+	ld.global.f32 	%f57, [%rd31+4];
+	cvt.f64.f32 	%fd476, %f57;
+	max.f64 	%fd871, %fd871, %fd476;
+	@%p57 bra 	$L__BB11_66;
+
+	ld.global.f32 	%f58, [%rd31+8];
+	cvt.f64.f32 	%fd477, %f58;
+	max.f64 	%fd871, %fd871, %fd477;
+
+$L__BB11_66:
+	mov.f64 	%fd875, 0d0000000000000000;
+	@%p52 bra 	$L__BB11_81;
+
+	cvt.u32.u64 	%r217, %rd11;
+	setp.eq.s32 	%p59, %r217, 0;
+	mov.f64 	%fd875, 0d0000000000000000;
+	mov.u32 	%r350, 0;
+	@%p59 bra 	$L__BB11_76;
+
+	mov.f64 	%fd875, 0d0000000000000000;
+	mov.u32 	%r350, 0;
+	mov.u32 	%r349, %r4;
+
+$L__BB11_69:
+	mul.wide.s32 	%rd103, %r350, 4;
+	add.s64 	%rd32, %rd18, %rd103;
+	ld.global.f32 	%f59, [%rd32];
+	cvt.f64.f32 	%fd482, %f59;
+	sub.rn.f64 	%fd65, %fd482, %fd871;
+	mov.f64 	%fd483, 0d4338000000000000;
+	mov.f64 	%fd484, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd485, %fd65, %fd484, %fd483;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r53, %temp}, %fd485;
+	}
+	mov.f64 	%fd486, 0dC338000000000000;
+	add.rn.f64 	%fd487, %fd485, %fd486;
+	mov.f64 	%fd488, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd489, %fd487, %fd488, %fd65;
+	mov.f64 	%fd490, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd491, %fd487, %fd490, %fd489;
+	mov.f64 	%fd492, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd493, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd494, %fd493, %fd491, %fd492;
+	mov.f64 	%fd495, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd496, %fd494, %fd491, %fd495;
+	mov.f64 	%fd497, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd498, %fd496, %fd491, %fd497;
+	mov.f64 	%fd499, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd500, %fd498, %fd491, %fd499;
+	mov.f64 	%fd501, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd502, %fd500, %fd491, %fd501;
+	mov.f64 	%fd503, 0d3F81111111122322;
+	fma.rn.f64 	%fd504, %fd502, %fd491, %fd503;
+	mov.f64 	%fd505, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd506, %fd504, %fd491, %fd505;
+	mov.f64 	%fd507, 0d3FC5555555555511;
+	fma.rn.f64 	%fd508, %fd506, %fd491, %fd507;
+	mov.f64 	%fd509, 0d3FE000000000000B;
+	fma.rn.f64 	%fd510, %fd508, %fd491, %fd509;
+	mov.f64 	%fd511, 0d3FF0000000000000;
+	fma.rn.f64 	%fd512, %fd510, %fd491, %fd511;
+	fma.rn.f64 	%fd513, %fd512, %fd491, %fd511;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r54, %temp}, %fd513;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r55}, %fd513;
+	}
+	shl.b32 	%r219, %r53, 20;
+	add.s32 	%r220, %r55, %r219;
+	mov.b64 	%fd873, {%r54, %r220};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r221}, %fd65;
+	}
+	mov.b32 	%f60, %r221;
+	abs.f32 	%f8, %f60;
+	setp.lt.f32 	%p60, %f8, 0f4086232B;
+	@%p60 bra 	$L__BB11_72;
+
+	setp.lt.f64 	%p61, %fd65, 0d0000000000000000;
+	add.rn.f64 	%fd514, %fd65, 0d7FF0000000000000;
+	selp.f64 	%fd873, 0d0000000000000000, %fd514, %p61;
+	setp.geu.f32 	%p62, %f8, 0f40874800;
+	@%p62 bra 	$L__BB11_72;
+
+	mov.f64 	%fd848, 0d4338000000000000;
+	mov.f64 	%fd847, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd842, %fd65, %fd847, %fd848;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r332, %temp}, %fd842;
+	}
+	shr.u32 	%r222, %r332, 31;
+	add.s32 	%r223, %r332, %r222;
+	shr.s32 	%r224, %r223, 1;
+	shl.b32 	%r225, %r224, 20;
+	add.s32 	%r226, %r55, %r225;
+	mov.b64 	%fd515, {%r54, %r226};
+	sub.s32 	%r227, %r332, %r224;
+	shl.b32 	%r228, %r227, 20;
+	add.s32 	%r229, %r228, 1072693248;
+	mov.u32 	%r230, 0;
+	mov.b64 	%fd516, {%r230, %r229};
+	mul.rn.f64 	%fd873, %fd515, %fd516;
+
+$L__BB11_72:
+	mov.f64 	%fd850, 0d4338000000000000;
+	mov.f64 	%fd849, 0d3FF71547652B82FE;
+	add.rn.f64 	%fd70, %fd875, %fd873;
+	ld.global.f32 	%f61, [%rd32+4];
+	cvt.f64.f32 	%fd517, %f61;
+	sub.rn.f64 	%fd71, %fd517, %fd871;
+	fma.rn.f64 	%fd520, %fd71, %fd849, %fd850;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r56, %temp}, %fd520;
+	}
+	add.rn.f64 	%fd522, %fd520, %fd486;
+	fma.rn.f64 	%fd524, %fd522, %fd488, %fd71;
+	fma.rn.f64 	%fd526, %fd522, %fd490, %fd524;
+	fma.rn.f64 	%fd529, %fd493, %fd526, %fd492;
+	fma.rn.f64 	%fd531, %fd529, %fd526, %fd495;
+	fma.rn.f64 	%fd533, %fd531, %fd526, %fd497;
+	fma.rn.f64 	%fd535, %fd533, %fd526, %fd499;
+	fma.rn.f64 	%fd537, %fd535, %fd526, %fd501;
+	fma.rn.f64 	%fd539, %fd537, %fd526, %fd503;
+	fma.rn.f64 	%fd541, %fd539, %fd526, %fd505;
+	fma.rn.f64 	%fd543, %fd541, %fd526, %fd507;
+	fma.rn.f64 	%fd545, %fd543, %fd526, %fd509;
+	fma.rn.f64 	%fd547, %fd545, %fd526, %fd511;
+	fma.rn.f64 	%fd548, %fd547, %fd526, %fd511;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r57, %temp}, %fd548;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r58}, %fd548;
+	}
+	shl.b32 	%r231, %r56, 20;
+	add.s32 	%r232, %r58, %r231;
+	mov.b64 	%fd874, {%r57, %r232};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r233}, %fd71;
+	}
+	mov.b32 	%f62, %r233;
+	abs.f32 	%f9, %f62;
+	setp.lt.f32 	%p63, %f9, 0f4086232B;
+	@%p63 bra 	$L__BB11_75;
+
+	setp.lt.f64 	%p64, %fd71, 0d0000000000000000;
+	add.rn.f64 	%fd549, %fd71, 0d7FF0000000000000;
+	selp.f64 	%fd874, 0d0000000000000000, %fd549, %p64;
+	setp.geu.f32 	%p65, %f9, 0f40874800;
+	@%p65 bra 	$L__BB11_75;
+
+	shr.u32 	%r234, %r56, 31;
+	add.s32 	%r235, %r56, %r234;
+	shr.s32 	%r236, %r235, 1;
+	shl.b32 	%r237, %r236, 20;
+	add.s32 	%r238, %r58, %r237;
+	mov.b64 	%fd550, {%r57, %r238};
+	sub.s32 	%r239, %r56, %r236;
+	shl.b32 	%r240, %r239, 20;
+	add.s32 	%r241, %r240, 1072693248;
+	mov.u32 	%r242, 0;
+	mov.b64 	%fd551, {%r242, %r241};
+	mul.rn.f64 	%fd874, %fd550, %fd551;
+
+$L__BB11_75:
+	add.rn.f64 	%fd875, %fd70, %fd874;
+	add.s32 	%r350, %r350, 2;
+	add.s32 	%r349, %r349, -2;
+	setp.ne.s32 	%p66, %r349, 0;
+	@%p66 bra 	$L__BB11_69;
+
+$L__BB11_76:
+	setp.eq.s32 	%p67, %r3, 0;
+	@%p67 bra 	$L__BB11_81;
+
+	mul.wide.s32 	%rd104, %r350, 4;
+	add.s64 	%rd105, %rd18, %rd104;
+	ld.global.f32 	%f63, [%rd105];
+	cvt.f64.f32 	%fd552, %f63;
+	sub.rn.f64 	%fd79, %fd552, %fd871;
+	mov.f64 	%fd553, 0d4338000000000000;
+	mov.f64 	%fd554, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd555, %fd79, %fd554, %fd553;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r62, %temp}, %fd555;
+	}
+	mov.f64 	%fd556, 0dC338000000000000;
+	add.rn.f64 	%fd557, %fd555, %fd556;
+	mov.f64 	%fd558, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd559, %fd557, %fd558, %fd79;
+	mov.f64 	%fd560, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd561, %fd557, %fd560, %fd559;
+	mov.f64 	%fd562, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd563, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd564, %fd563, %fd561, %fd562;
+	mov.f64 	%fd565, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd566, %fd564, %fd561, %fd565;
+	mov.f64 	%fd567, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd568, %fd566, %fd561, %fd567;
+	mov.f64 	%fd569, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd570, %fd568, %fd561, %fd569;
+	mov.f64 	%fd571, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd572, %fd570, %fd561, %fd571;
+	mov.f64 	%fd573, 0d3F81111111122322;
+	fma.rn.f64 	%fd574, %fd572, %fd561, %fd573;
+	mov.f64 	%fd575, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd576, %fd574, %fd561, %fd575;
+	mov.f64 	%fd577, 0d3FC5555555555511;
+	fma.rn.f64 	%fd578, %fd576, %fd561, %fd577;
+	mov.f64 	%fd579, 0d3FE000000000000B;
+	fma.rn.f64 	%fd580, %fd578, %fd561, %fd579;
+	mov.f64 	%fd581, 0d3FF0000000000000;
+	fma.rn.f64 	%fd582, %fd580, %fd561, %fd581;
+	fma.rn.f64 	%fd583, %fd582, %fd561, %fd581;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r63, %temp}, %fd583;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r64}, %fd583;
+	}
+	shl.b32 	%r243, %r62, 20;
+	add.s32 	%r244, %r64, %r243;
+	mov.b64 	%fd877, {%r63, %r244};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r245}, %fd79;
+	}
+	mov.b32 	%f64, %r245;
+	abs.f32 	%f10, %f64;
+	setp.lt.f32 	%p68, %f10, 0f4086232B;
+	@%p68 bra 	$L__BB11_80;
+
+	setp.lt.f64 	%p69, %fd79, 0d0000000000000000;
+	add.rn.f64 	%fd584, %fd79, 0d7FF0000000000000;
+	selp.f64 	%fd877, 0d0000000000000000, %fd584, %p69;
+	setp.geu.f32 	%p70, %f10, 0f40874800;
+	@%p70 bra 	$L__BB11_80;
+
+	shr.u32 	%r246, %r62, 31;
+	add.s32 	%r247, %r62, %r246;
+	shr.s32 	%r248, %r247, 1;
+	shl.b32 	%r249, %r248, 20;
+	add.s32 	%r250, %r64, %r249;
+	mov.b64 	%fd585, {%r63, %r250};
+	sub.s32 	%r251, %r62, %r248;
+	shl.b32 	%r252, %r251, 20;
+	add.s32 	%r253, %r252, 1072693248;
+	mov.u32 	%r254, 0;
+	mov.b64 	%fd586, {%r254, %r253};
+	mul.rn.f64 	%fd877, %fd585, %fd586;
+
+$L__BB11_80:
+	add.rn.f64 	%fd875, %fd875, %fd877;
+
+$L__BB11_81:
+	mul.wide.s32 	%rd106, %r45, 4;
+	add.s64 	%rd107, %rd18, %rd106;
+	ld.global.f32 	%f11, [%rd107];
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r352, %temp}, %fd875;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r351}, %fd875;
+	}
+	setp.gt.s32 	%p71, %r351, 1048575;
+	mov.u32 	%r353, -1023;
+	mov.f64 	%fd879, %fd875;
+	@%p71 bra 	$L__BB11_83;
+
+	mul.rn.f64 	%fd879, %fd875, 0d4350000000000000;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r351}, %fd879;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r352, %temp}, %fd879;
+	}
+	mov.u32 	%r353, -1077;
+
+$L__BB11_83:
+	add.s32 	%r257, %r351, -1;
+	setp.lt.u32 	%p72, %r257, 2146435071;
+	@%p72 bra 	$L__BB11_85;
+	bra.uni 	$L__BB11_84;
+
+$L__BB11_85:
+	shr.u32 	%r259, %r351, 20;
+	add.s32 	%r354, %r353, %r259;
+	and.b32  	%r260, %r351, -2146435073;
+	or.b32  	%r261, %r260, 1072693248;
+	mov.b64 	%fd880, {%r352, %r261};
+	setp.lt.s32 	%p74, %r261, 1073127583;
+	@%p74 bra 	$L__BB11_87;
+
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r262, %temp}, %fd880;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r263}, %fd880;
+	}
+	add.s32 	%r264, %r263, -1048576;
+	mov.b64 	%fd880, {%r262, %r264};
+	add.s32 	%r354, %r354, 1;
+
+$L__BB11_87:
+	add.rn.f64 	%fd589, %fd880, 0d3FF0000000000000;
+	mov.f64 	%fd590, 0d3FF0000000000000;
+	rcp.approx.ftz.f64 	%fd591, %fd589;
+	neg.f64 	%fd592, %fd589;
+	fma.rn.f64 	%fd593, %fd592, %fd591, %fd590;
+	fma.rn.f64 	%fd594, %fd593, %fd593, %fd593;
+	fma.rn.f64 	%fd595, %fd594, %fd591, %fd591;
+	add.rn.f64 	%fd596, %fd880, 0dBFF0000000000000;
+	mul.rn.f64 	%fd597, %fd596, %fd595;
+	add.rn.f64 	%fd598, %fd597, %fd597;
+	mul.rn.f64 	%fd599, %fd598, %fd598;
+	mov.f64 	%fd600, 0d3ED0EE258B7A8B04;
+	mov.f64 	%fd601, 0d3EB1380B3AE80F1E;
+	fma.rn.f64 	%fd602, %fd601, %fd599, %fd600;
+	mov.f64 	%fd603, 0d3EF3B2669F02676F;
+	fma.rn.f64 	%fd604, %fd602, %fd599, %fd603;
+	mov.f64 	%fd605, 0d3F1745CBA9AB0956;
+	fma.rn.f64 	%fd606, %fd604, %fd599, %fd605;
+	mov.f64 	%fd607, 0d3F3C71C72D1B5154;
+	fma.rn.f64 	%fd608, %fd606, %fd599, %fd607;
+	mov.f64 	%fd609, 0d3F624924923BE72D;
+	fma.rn.f64 	%fd610, %fd608, %fd599, %fd609;
+	mov.f64 	%fd611, 0d3F8999999999A3C4;
+	fma.rn.f64 	%fd612, %fd610, %fd599, %fd611;
+	mov.f64 	%fd613, 0d3FB5555555555554;
+	fma.rn.f64 	%fd614, %fd612, %fd599, %fd613;
+	sub.rn.f64 	%fd615, %fd596, %fd598;
+	add.rn.f64 	%fd616, %fd615, %fd615;
+	neg.f64 	%fd617, %fd598;
+	fma.rn.f64 	%fd618, %fd617, %fd596, %fd616;
+	mul.rn.f64 	%fd619, %fd595, %fd618;
+	mul.rn.f64 	%fd620, %fd599, %fd614;
+	fma.rn.f64 	%fd621, %fd620, %fd598, %fd619;
+	xor.b32  	%r265, %r354, -2147483648;
+	mov.u32 	%r266, -2147483648;
+	mov.u32 	%r267, 1127219200;
+	mov.b64 	%fd622, {%r265, %r267};
+	mov.b64 	%fd623, {%r266, %r267};
+	sub.rn.f64 	%fd624, %fd622, %fd623;
+	mov.f64 	%fd625, 0d3FE62E42FEFA39EF;
+	fma.rn.f64 	%fd626, %fd624, %fd625, %fd598;
+	neg.f64 	%fd627, %fd624;
+	fma.rn.f64 	%fd628, %fd627, %fd625, %fd626;
+	sub.rn.f64 	%fd629, %fd628, %fd598;
+	sub.rn.f64 	%fd630, %fd621, %fd629;
+	mov.f64 	%fd631, 0d3C7ABC9E3B39803F;
+	fma.rn.f64 	%fd632, %fd624, %fd631, %fd630;
+	add.rn.f64 	%fd881, %fd626, %fd632;
+	bra.uni 	$L__BB11_88;
+
+$L__BB11_8:
+	add.rn.f64 	%fd852, %fd851, 0d3FF0000000000000;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r333}, %fd852;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r334, %temp}, %fd852;
+	}
+	setp.gt.s32 	%p10, %r333, 1048575;
+	mov.u32 	%r335, -1023;
+	@%p10 bra 	$L__BB11_10;
+
+	mul.rn.f64 	%fd852, %fd852, 0d4350000000000000;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r333}, %fd852;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r334, %temp}, %fd852;
+	}
+	mov.u32 	%r335, -1077;
+
+$L__BB11_10:
+	add.s32 	%r134, %r333, -1;
+	setp.lt.u32 	%p11, %r134, 2146435071;
+	@%p11 bra 	$L__BB11_12;
+	bra.uni 	$L__BB11_11;
+
+$L__BB11_12:
+	shr.u32 	%r136, %r333, 20;
+	add.s32 	%r336, %r335, %r136;
+	and.b32  	%r137, %r333, -2146435073;
+	or.b32  	%r138, %r137, 1072693248;
+	mov.b64 	%fd853, {%r334, %r138};
+	setp.lt.s32 	%p13, %r138, 1073127583;
+	@%p13 bra 	$L__BB11_14;
+
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r139, %temp}, %fd853;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r140}, %fd853;
+	}
+	add.s32 	%r141, %r140, -1048576;
+	mov.b64 	%fd853, {%r139, %r141};
+	add.s32 	%r336, %r336, 1;
+
+$L__BB11_14:
+	add.rn.f64 	%fd205, %fd853, 0d3FF0000000000000;
+	mov.f64 	%fd206, 0d3FF0000000000000;
+	rcp.approx.ftz.f64 	%fd207, %fd205;
+	neg.f64 	%fd208, %fd205;
+	fma.rn.f64 	%fd209, %fd208, %fd207, %fd206;
+	fma.rn.f64 	%fd210, %fd209, %fd209, %fd209;
+	fma.rn.f64 	%fd211, %fd210, %fd207, %fd207;
+	add.rn.f64 	%fd212, %fd853, 0dBFF0000000000000;
+	mul.rn.f64 	%fd213, %fd212, %fd211;
+	add.rn.f64 	%fd214, %fd213, %fd213;
+	mul.rn.f64 	%fd215, %fd214, %fd214;
+	mov.f64 	%fd216, 0d3ED0EE258B7A8B04;
+	mov.f64 	%fd217, 0d3EB1380B3AE80F1E;
+	fma.rn.f64 	%fd218, %fd217, %fd215, %fd216;
+	mov.f64 	%fd219, 0d3EF3B2669F02676F;
+	fma.rn.f64 	%fd220, %fd218, %fd215, %fd219;
+	mov.f64 	%fd221, 0d3F1745CBA9AB0956;
+	fma.rn.f64 	%fd222, %fd220, %fd215, %fd221;
+	mov.f64 	%fd223, 0d3F3C71C72D1B5154;
+	fma.rn.f64 	%fd224, %fd222, %fd215, %fd223;
+	mov.f64 	%fd225, 0d3F624924923BE72D;
+	fma.rn.f64 	%fd226, %fd224, %fd215, %fd225;
+	mov.f64 	%fd227, 0d3F8999999999A3C4;
+	fma.rn.f64 	%fd228, %fd226, %fd215, %fd227;
+	mov.f64 	%fd229, 0d3FB5555555555554;
+	fma.rn.f64 	%fd230, %fd228, %fd215, %fd229;
+	sub.rn.f64 	%fd231, %fd212, %fd214;
+	add.rn.f64 	%fd232, %fd231, %fd231;
+	neg.f64 	%fd233, %fd214;
+	fma.rn.f64 	%fd234, %fd233, %fd212, %fd232;
+	mul.rn.f64 	%fd235, %fd211, %fd234;
+	mul.rn.f64 	%fd236, %fd215, %fd230;
+	fma.rn.f64 	%fd237, %fd236, %fd214, %fd235;
+	xor.b32  	%r142, %r336, -2147483648;
+	mov.u32 	%r143, -2147483648;
+	mov.u32 	%r144, 1127219200;
+	mov.b64 	%fd238, {%r142, %r144};
+	mov.b64 	%fd239, {%r143, %r144};
+	sub.rn.f64 	%fd240, %fd238, %fd239;
+	mov.f64 	%fd241, 0d3FE62E42FEFA39EF;
+	fma.rn.f64 	%fd242, %fd240, %fd241, %fd214;
+	neg.f64 	%fd243, %fd240;
+	fma.rn.f64 	%fd244, %fd243, %fd241, %fd242;
+	sub.rn.f64 	%fd245, %fd244, %fd214;
+	sub.rn.f64 	%fd246, %fd237, %fd245;
+	mov.f64 	%fd247, 0d3C7ABC9E3B39803F;
+	fma.rn.f64 	%fd248, %fd240, %fd247, %fd246;
+	add.rn.f64 	%fd854, %fd242, %fd248;
+	bra.uni 	$L__BB11_16;
+
+$L__BB11_84:
+	mov.f64 	%fd587, 0d7FF0000000000000;
+	fma.rn.f64 	%fd588, %fd879, %fd587, %fd587;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r258}, %fd879;
+	}
+	mov.b32 	%f65, %r258;
+	setp.eq.f32 	%p73, %f65, 0f00000000;
+	selp.f64 	%fd881, 0dFFF0000000000000, %fd588, %p73;
+
+$L__BB11_88:
+	cvt.f64.f32 	%fd633, %f11;
+	sub.rn.f64 	%fd634, %fd871, %fd633;
+	add.rn.f64 	%fd635, %fd634, %fd881;
+	st.global.f64 	[%rd20], %fd635;
+	setp.eq.s64 	%p75, %rd47, 0;
+	@%p75 bra 	$L__BB11_144;
+
+	mov.u32 	%r358, 0;
+	mov.f64 	%fd900, 0d0000000000000000;
+	mov.f64 	%fd885, %fd900;
+	@%p52 bra 	$L__BB11_104;
+
+	cvt.u32.u64 	%r272, %rd11;
+	setp.eq.s32 	%p77, %r272, 0;
+	mov.f64 	%fd885, 0d0000000000000000;
+	mov.u32 	%r359, 0;
+	mov.u32 	%r358, %r359;
+	@%p77 bra 	$L__BB11_99;
+
+	mov.f64 	%fd885, 0d0000000000000000;
+	mov.u32 	%r359, 0;
+	mov.u32 	%r357, %r4;
+
+$L__BB11_92:
+	mul.wide.s32 	%rd108, %r359, 4;
+	add.s64 	%rd34, %rd18, %rd108;
+	ld.global.f32 	%f66, [%rd34];
+	cvt.f64.f32 	%fd640, %f66;
+	sub.rn.f64 	%fd95, %fd640, %fd871;
+	mov.f64 	%fd641, 0d4338000000000000;
+	mov.f64 	%fd642, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd643, %fd95, %fd642, %fd641;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r78, %temp}, %fd643;
+	}
+	mov.f64 	%fd644, 0dC338000000000000;
+	add.rn.f64 	%fd645, %fd643, %fd644;
+	mov.f64 	%fd646, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd647, %fd645, %fd646, %fd95;
+	mov.f64 	%fd648, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd649, %fd645, %fd648, %fd647;
+	mov.f64 	%fd650, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd651, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd652, %fd651, %fd649, %fd650;
+	mov.f64 	%fd653, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd654, %fd652, %fd649, %fd653;
+	mov.f64 	%fd655, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd656, %fd654, %fd649, %fd655;
+	mov.f64 	%fd657, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd658, %fd656, %fd649, %fd657;
+	mov.f64 	%fd659, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd660, %fd658, %fd649, %fd659;
+	mov.f64 	%fd661, 0d3F81111111122322;
+	fma.rn.f64 	%fd662, %fd660, %fd649, %fd661;
+	mov.f64 	%fd663, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd664, %fd662, %fd649, %fd663;
+	mov.f64 	%fd665, 0d3FC5555555555511;
+	fma.rn.f64 	%fd666, %fd664, %fd649, %fd665;
+	mov.f64 	%fd667, 0d3FE000000000000B;
+	fma.rn.f64 	%fd668, %fd666, %fd649, %fd667;
+	mov.f64 	%fd669, 0d3FF0000000000000;
+	fma.rn.f64 	%fd670, %fd668, %fd649, %fd669;
+	fma.rn.f64 	%fd671, %fd670, %fd649, %fd669;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r79, %temp}, %fd671;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r80}, %fd671;
+	}
+	shl.b32 	%r275, %r78, 20;
+	add.s32 	%r276, %r80, %r275;
+	mov.b64 	%fd883, {%r79, %r276};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r277}, %fd95;
+	}
+	mov.b32 	%f67, %r277;
+	abs.f32 	%f12, %f67;
+	setp.lt.f32 	%p78, %f12, 0f4086232B;
+	@%p78 bra 	$L__BB11_95;
+
+	setp.lt.f64 	%p79, %fd95, 0d0000000000000000;
+	add.rn.f64 	%fd672, %fd95, 0d7FF0000000000000;
+	selp.f64 	%fd883, 0d0000000000000000, %fd672, %p79;
+	setp.geu.f32 	%p80, %f12, 0f40874800;
+	@%p80 bra 	$L__BB11_95;
+
+	mov.f64 	%fd844, 0d4338000000000000;
+	mov.f64 	%fd843, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd841, %fd95, %fd843, %fd844;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r331, %temp}, %fd841;
+	}
+	shr.u32 	%r278, %r331, 31;
+	add.s32 	%r279, %r331, %r278;
+	shr.s32 	%r280, %r279, 1;
+	shl.b32 	%r281, %r280, 20;
+	add.s32 	%r282, %r80, %r281;
+	mov.b64 	%fd673, {%r79, %r282};
+	sub.s32 	%r283, %r331, %r280;
+	shl.b32 	%r284, %r283, 20;
+	add.s32 	%r285, %r284, 1072693248;
+	mov.u32 	%r286, 0;
+	mov.b64 	%fd674, {%r286, %r285};
+	mul.rn.f64 	%fd883, %fd673, %fd674;
+
+$L__BB11_95:
+	mov.f64 	%fd846, 0d4338000000000000;
+	mov.f64 	%fd845, 0d3FF71547652B82FE;
+	cvt.s64.s32 	%rd156, %r359;
+	add.s64 	%rd109, %rd17, %rd156;
+	shl.b64 	%rd110, %rd109, 3;
+	add.s64 	%rd35, %rd1, %rd110;
+	div.rn.f64 	%fd675, %fd883, %fd875;
+	st.global.f64 	[%rd35], %fd675;
+	add.rn.f64 	%fd676, %fd885, %fd675;
+	setp.eq.s32 	%p81, %r359, %r45;
+	selp.f64 	%fd100, %fd885, %fd676, %p81;
+	cvt.s64.s32 	%rd111, %r358;
+	add.s64 	%rd112, %rd17, %rd111;
+	shl.b64 	%rd113, %rd112, 3;
+	add.s64 	%rd114, %rd1, %rd113;
+	ld.global.f64 	%fd677, [%rd114];
+	setp.gt.f64 	%p82, %fd675, %fd677;
+	selp.b32 	%r81, %r359, %r358, %p82;
+	ld.global.f32 	%f68, [%rd34+4];
+	cvt.f64.f32 	%fd678, %f68;
+	sub.rn.f64 	%fd101, %fd678, %fd871;
+	fma.rn.f64 	%fd681, %fd101, %fd845, %fd846;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r82, %temp}, %fd681;
+	}
+	add.rn.f64 	%fd683, %fd681, %fd644;
+	fma.rn.f64 	%fd685, %fd683, %fd646, %fd101;
+	fma.rn.f64 	%fd687, %fd683, %fd648, %fd685;
+	fma.rn.f64 	%fd690, %fd651, %fd687, %fd650;
+	fma.rn.f64 	%fd692, %fd690, %fd687, %fd653;
+	fma.rn.f64 	%fd694, %fd692, %fd687, %fd655;
+	fma.rn.f64 	%fd696, %fd694, %fd687, %fd657;
+	fma.rn.f64 	%fd698, %fd696, %fd687, %fd659;
+	fma.rn.f64 	%fd700, %fd698, %fd687, %fd661;
+	fma.rn.f64 	%fd702, %fd700, %fd687, %fd663;
+	fma.rn.f64 	%fd704, %fd702, %fd687, %fd665;
+	fma.rn.f64 	%fd706, %fd704, %fd687, %fd667;
+	fma.rn.f64 	%fd708, %fd706, %fd687, %fd669;
+	fma.rn.f64 	%fd709, %fd708, %fd687, %fd669;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r83, %temp}, %fd709;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r84}, %fd709;
+	}
+	shl.b32 	%r287, %r82, 20;
+	add.s32 	%r288, %r84, %r287;
+	mov.b64 	%fd884, {%r83, %r288};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r289}, %fd101;
+	}
+	mov.b32 	%f69, %r289;
+	abs.f32 	%f13, %f69;
+	setp.lt.f32 	%p83, %f13, 0f4086232B;
+	@%p83 bra 	$L__BB11_98;
+
+	setp.lt.f64 	%p84, %fd101, 0d0000000000000000;
+	add.rn.f64 	%fd710, %fd101, 0d7FF0000000000000;
+	selp.f64 	%fd884, 0d0000000000000000, %fd710, %p84;
+	setp.geu.f32 	%p85, %f13, 0f40874800;
+	@%p85 bra 	$L__BB11_98;
+
+	shr.u32 	%r290, %r82, 31;
+	add.s32 	%r291, %r82, %r290;
+	shr.s32 	%r292, %r291, 1;
+	shl.b32 	%r293, %r292, 20;
+	add.s32 	%r294, %r84, %r293;
+	mov.b64 	%fd711, {%r83, %r294};
+	sub.s32 	%r295, %r82, %r292;
+	shl.b32 	%r296, %r295, 20;
+	add.s32 	%r297, %r296, 1072693248;
+	mov.u32 	%r298, 0;
+	mov.b64 	%fd712, {%r298, %r297};
+	mul.rn.f64 	%fd884, %fd711, %fd712;
+
+$L__BB11_98:
+	add.s32 	%r299, %r359, 1;
+	div.rn.f64 	%fd713, %fd884, %fd875;
+	st.global.f64 	[%rd35+8], %fd713;
+	add.rn.f64 	%fd714, %fd100, %fd713;
+	setp.eq.s32 	%p86, %r299, %r45;
+	selp.f64 	%fd885, %fd100, %fd714, %p86;
+	cvt.s64.s32 	%rd115, %r81;
+	add.s64 	%rd116, %rd17, %rd115;
+	shl.b64 	%rd117, %rd116, 3;
+	add.s64 	%rd118, %rd1, %rd117;
+	ld.global.f64 	%fd715, [%rd118];
+	setp.gt.f64 	%p87, %fd713, %fd715;
+	selp.b32 	%r358, %r299, %r81, %p87;
+	add.s32 	%r359, %r359, 2;
+	add.s32 	%r357, %r357, -2;
+	setp.ne.s32 	%p88, %r357, 0;
+	@%p88 bra 	$L__BB11_92;
+
+$L__BB11_99:
+	setp.eq.s32 	%p89, %r3, 0;
+	@%p89 bra 	$L__BB11_104;
+
+	cvt.s64.s32 	%rd36, %r359;
+	mul.wide.s32 	%rd119, %r359, 4;
+	add.s64 	%rd120, %rd18, %rd119;
+	ld.global.f32 	%f70, [%rd120];
+	cvt.f64.f32 	%fd716, %f70;
+	sub.rn.f64 	%fd109, %fd716, %fd871;
+	mov.f64 	%fd717, 0d4338000000000000;
+	mov.f64 	%fd718, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd719, %fd109, %fd718, %fd717;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r91, %temp}, %fd719;
+	}
+	mov.f64 	%fd720, 0dC338000000000000;
+	add.rn.f64 	%fd721, %fd719, %fd720;
+	mov.f64 	%fd722, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd723, %fd721, %fd722, %fd109;
+	mov.f64 	%fd724, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd725, %fd721, %fd724, %fd723;
+	mov.f64 	%fd726, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd727, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd728, %fd727, %fd725, %fd726;
+	mov.f64 	%fd729, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd730, %fd728, %fd725, %fd729;
+	mov.f64 	%fd731, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd732, %fd730, %fd725, %fd731;
+	mov.f64 	%fd733, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd734, %fd732, %fd725, %fd733;
+	mov.f64 	%fd735, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd736, %fd734, %fd725, %fd735;
+	mov.f64 	%fd737, 0d3F81111111122322;
+	fma.rn.f64 	%fd738, %fd736, %fd725, %fd737;
+	mov.f64 	%fd739, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd740, %fd738, %fd725, %fd739;
+	mov.f64 	%fd741, 0d3FC5555555555511;
+	fma.rn.f64 	%fd742, %fd740, %fd725, %fd741;
+	mov.f64 	%fd743, 0d3FE000000000000B;
+	fma.rn.f64 	%fd744, %fd742, %fd725, %fd743;
+	mov.f64 	%fd745, 0d3FF0000000000000;
+	fma.rn.f64 	%fd746, %fd744, %fd725, %fd745;
+	fma.rn.f64 	%fd747, %fd746, %fd725, %fd745;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r92, %temp}, %fd747;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r93}, %fd747;
+	}
+	shl.b32 	%r300, %r91, 20;
+	add.s32 	%r301, %r93, %r300;
+	mov.b64 	%fd887, {%r92, %r301};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r302}, %fd109;
+	}
+	mov.b32 	%f71, %r302;
+	abs.f32 	%f14, %f71;
+	setp.lt.f32 	%p90, %f14, 0f4086232B;
+	@%p90 bra 	$L__BB11_103;
+
+	setp.lt.f64 	%p91, %fd109, 0d0000000000000000;
+	add.rn.f64 	%fd748, %fd109, 0d7FF0000000000000;
+	selp.f64 	%fd887, 0d0000000000000000, %fd748, %p91;
+	setp.geu.f32 	%p92, %f14, 0f40874800;
+	@%p92 bra 	$L__BB11_103;
+
+	shr.u32 	%r303, %r91, 31;
+	add.s32 	%r304, %r91, %r303;
+	shr.s32 	%r305, %r304, 1;
+	shl.b32 	%r306, %r305, 20;
+	add.s32 	%r307, %r93, %r306;
+	mov.b64 	%fd749, {%r92, %r307};
+	sub.s32 	%r308, %r91, %r305;
+	shl.b32 	%r309, %r308, 20;
+	add.s32 	%r310, %r309, 1072693248;
+	mov.u32 	%r311, 0;
+	mov.b64 	%fd750, {%r311, %r310};
+	mul.rn.f64 	%fd887, %fd749, %fd750;
+
+$L__BB11_103:
+	add.s64 	%rd121, %rd17, %rd36;
+	shl.b64 	%rd122, %rd121, 3;
+	add.s64 	%rd123, %rd1, %rd122;
+	div.rn.f64 	%fd751, %fd887, %fd875;
+	st.global.f64 	[%rd123], %fd751;
+	add.rn.f64 	%fd752, %fd885, %fd751;
+	setp.eq.s32 	%p93, %r359, %r45;
+	selp.f64 	%fd885, %fd885, %fd752, %p93;
+	cvt.s64.s32 	%rd124, %r358;
+	add.s64 	%rd125, %rd17, %rd124;
+	shl.b64 	%rd126, %rd125, 3;
+	add.s64 	%rd127, %rd1, %rd126;
+	ld.global.f64 	%fd753, [%rd127];
+	setp.gt.f64 	%p94, %fd751, %fd753;
+	selp.b32 	%r358, %r359, %r358, %p94;
+
+$L__BB11_104:
+	cvt.s64.s32 	%rd128, %r358;
+	add.s64 	%rd129, %rd17, %rd128;
+	shl.b64 	%rd130, %rd129, 3;
+	add.s64 	%rd131, %rd1, %rd130;
+	ld.global.f64 	%fd116, [%rd131];
+	sqrt.rn.f64 	%fd117, %fd116;
+	setp.leu.f64 	%p95, %fd117, 0d0000000000000000;
+	@%p95 bra 	$L__BB11_106;
+
+	setp.eq.s32 	%p96, %r358, %r45;
+	neg.f64 	%fd755, %fd885;
+	selp.f64 	%fd756, %fd755, %fd116, %p96;
+	div.rn.f64 	%fd900, %fd756, %fd117;
+
+$L__BB11_106:
+	@%p52 bra 	$L__BB11_128;
+
+	cvt.u32.u64 	%r313, %rd11;
+	setp.lt.u32 	%p98, %r313, 3;
+	neg.f64 	%fd120, %fd885;
+	mov.u32 	%r364, 0;
+	@%p98 bra 	$L__BB11_118;
+
+	mov.u32 	%r364, 0;
+	mov.u32 	%r363, %r2;
+
+$L__BB11_109:
+	cvt.s64.s32 	%rd132, %r364;
+	add.s64 	%rd133, %rd17, %rd132;
+	shl.b64 	%rd134, %rd133, 3;
+	add.s64 	%rd37, %rd1, %rd134;
+	ld.global.f64 	%fd122, [%rd37];
+	sqrt.rn.f64 	%fd123, %fd122;
+	setp.leu.f64 	%p99, %fd123, 0d0000000000000000;
+	mov.f64 	%fd892, 0d0000000000000000;
+	mov.f64 	%fd891, %fd892;
+	@%p99 bra 	$L__BB11_111;
+
+	setp.eq.s32 	%p100, %r364, %r45;
+	selp.f64 	%fd759, %fd120, %fd122, %p100;
+	div.rn.f64 	%fd891, %fd759, %fd123;
+
+$L__BB11_111:
+	mul.rn.f64 	%fd761, %fd123, %fd891;
+	add.rn.f64 	%fd126, %fd900, %fd761;
+	ld.global.f64 	%fd127, [%rd37+8];
+	sqrt.rn.f64 	%fd128, %fd127;
+	setp.leu.f64 	%p101, %fd128, 0d0000000000000000;
+	@%p101 bra 	$L__BB11_113;
+
+	add.s32 	%r315, %r364, 1;
+	setp.eq.s32 	%p102, %r315, %r45;
+	selp.f64 	%fd762, %fd120, %fd127, %p102;
+	div.rn.f64 	%fd892, %fd762, %fd128;
+
+$L__BB11_113:
+	mul.rn.f64 	%fd764, %fd128, %fd892;
+	add.rn.f64 	%fd131, %fd126, %fd764;
+	ld.global.f64 	%fd132, [%rd37+16];
+	sqrt.rn.f64 	%fd133, %fd132;
+	setp.leu.f64 	%p103, %fd133, 0d0000000000000000;
+	mov.f64 	%fd894, 0d0000000000000000;
+	mov.f64 	%fd893, %fd894;
+	@%p103 bra 	$L__BB11_115;
+
+	add.s32 	%r316, %r364, 2;
+	setp.eq.s32 	%p104, %r316, %r45;
+	selp.f64 	%fd765, %fd120, %fd132, %p104;
+	div.rn.f64 	%fd893, %fd765, %fd133;
+
+$L__BB11_115:
+	mul.rn.f64 	%fd767, %fd133, %fd893;
+	add.rn.f64 	%fd136, %fd131, %fd767;
+	ld.global.f64 	%fd137, [%rd37+24];
+	sqrt.rn.f64 	%fd138, %fd137;
+	setp.leu.f64 	%p105, %fd138, 0d0000000000000000;
+	@%p105 bra 	$L__BB11_117;
+
+	add.s32 	%r317, %r364, 3;
+	setp.eq.s32 	%p106, %r317, %r45;
+	selp.f64 	%fd768, %fd120, %fd137, %p106;
+	div.rn.f64 	%fd894, %fd768, %fd138;
+
+$L__BB11_117:
+	mul.rn.f64 	%fd769, %fd138, %fd894;
+	add.rn.f64 	%fd900, %fd136, %fd769;
+	add.s32 	%r364, %r364, 4;
+	add.s32 	%r363, %r363, -4;
+	setp.ne.s32 	%p107, %r363, 0;
+	@%p107 bra 	$L__BB11_109;
+
+$L__BB11_118:
+	setp.eq.s32 	%p108, %r1, 0;
+	@%p108 bra 	$L__BB11_128;
+
+	cvt.s64.s32 	%rd135, %r364;
+	add.s64 	%rd136, %rd17, %rd135;
+	shl.b64 	%rd137, %rd136, 3;
+	add.s64 	%rd38, %rd1, %rd137;
+	ld.global.f64 	%fd144, [%rd38];
+	sqrt.rn.f64 	%fd145, %fd144;
+	setp.leu.f64 	%p109, %fd145, 0d0000000000000000;
+	mov.f64 	%fd897, 0d0000000000000000;
+	@%p109 bra 	$L__BB11_121;
+
+	setp.eq.s32 	%p110, %r364, %r45;
+	selp.f64 	%fd771, %fd120, %fd144, %p110;
+	div.rn.f64 	%fd897, %fd771, %fd145;
+
+$L__BB11_121:
+	mul.rn.f64 	%fd772, %fd145, %fd897;
+	add.rn.f64 	%fd900, %fd900, %fd772;
+	setp.eq.s32 	%p111, %r1, 1;
+	@%p111 bra 	$L__BB11_128;
+
+	ld.global.f64 	%fd149, [%rd38+8];
+	sqrt.rn.f64 	%fd150, %fd149;
+	setp.leu.f64 	%p112, %fd150, 0d0000000000000000;
+	mov.f64 	%fd898, 0d0000000000000000;
+	@%p112 bra 	$L__BB11_124;
+
+	add.s32 	%r318, %r364, 1;
+	setp.eq.s32 	%p113, %r318, %r45;
+	selp.f64 	%fd774, %fd120, %fd149, %p113;
+	div.rn.f64 	%fd898, %fd774, %fd150;
+
+$L__BB11_124:
+	mul.rn.f64 	%fd775, %fd150, %fd898;
+	add.rn.f64 	%fd900, %fd900, %fd775;
+	setp.eq.s32 	%p114, %r1, 2;
+	@%p114 bra 	$L__BB11_128;
+
+	ld.global.f64 	%fd154, [%rd38+16];
+	sqrt.rn.f64 	%fd155, %fd154;
+	setp.leu.f64 	%p115, %fd155, 0d0000000000000000;
+	mov.f64 	%fd899, 0d0000000000000000;
+	@%p115 bra 	$L__BB11_127;
+
+	add.s32 	%r319, %r364, 2;
+	setp.eq.s32 	%p116, %r319, %r45;
+	selp.f64 	%fd777, %fd120, %fd154, %p116;
+	div.rn.f64 	%fd899, %fd777, %fd155;
+
+$L__BB11_127:
+	mul.rn.f64 	%fd778, %fd155, %fd899;
+	add.rn.f64 	%fd900, %fd900, %fd778;
+
+$L__BB11_128:
+	@%p52 bra 	$L__BB11_144;
+
+	mul.lo.s64 	%rd39, %rd158, %rd11;
+	neg.f64 	%fd160, %fd885;
+	cvt.u32.u64 	%r101, %rd158;
+	add.rn.f64 	%fd161, %fd117, 0d3FF0000000000000;
+	mov.u32 	%r370, 0;
+	mov.u32 	%r366, %r370;
+
+$L__BB11_130:
+	setp.eq.s32 	%p118, %r366, %r358;
+	@%p118 bra 	$L__BB11_143;
+
+	cvt.u32.u64 	%r323, %rd11;
+	setp.lt.u32 	%p119, %r323, 3;
+	cvt.s64.s32 	%rd138, %r366;
+	add.s64 	%rd139, %rd17, %rd138;
+	shl.b64 	%rd140, %rd139, 3;
+	add.s64 	%rd40, %rd1, %rd140;
+	ld.global.f64 	%fd779, [%rd40];
+	sqrt.rn.f64 	%fd780, %fd779;
+	div.rn.f64 	%fd162, %fd780, %fd161;
+	cvt.s64.s32 	%rd141, %r370;
+	add.s64 	%rd41, %rd39, %rd141;
+	mul.lo.s64 	%rd42, %rd41, %rd9;
+	mov.u32 	%r369, 0;
+	@%p119 bra 	$L__BB11_134;
+
+	mov.u32 	%r369, 0;
+	mov.u32 	%r368, %r2;
+
+$L__BB11_133:
+	cvt.s64.s32 	%rd142, %r369;
+	add.s64 	%rd143, %rd17, %rd142;
+	shl.b64 	%rd144, %rd143, 3;
+	add.s64 	%rd145, %rd1, %rd144;
+	ld.global.f64 	%fd781, [%rd145];
+	sqrt.rn.f64 	%fd782, %fd781;
+	add.rn.f64 	%fd783, %fd782, 0d3FF0000000000000;
+	setp.eq.s32 	%p120, %r369, %r358;
+	selp.f64 	%fd784, %fd783, %fd782, %p120;
+	setp.eq.s32 	%p121, %r369, %r366;
+	selp.f64 	%fd785, 0d3FF0000000000000, 0d0000000000000000, %p121;
+	mul.rn.f64 	%fd786, %fd162, %fd784;
+	sub.rn.f64 	%fd787, %fd785, %fd786;
+	mul.rn.f64 	%fd788, %fd782, %fd787;
+	cvt.rn.f32.f64 	%f72, %fd788;
+	add.s64 	%rd146, %rd42, %rd142;
+	shl.b64 	%rd147, %rd146, 2;
+	add.s64 	%rd148, %rd4, %rd147;
+	st.global.f32 	[%rd148], %f72;
+	add.s32 	%r325, %r369, 1;
+	setp.eq.s32 	%p122, %r325, %r358;
+	ld.global.f64 	%fd789, [%rd145+8];
+	sqrt.rn.f64 	%fd790, %fd789;
+	add.rn.f64 	%fd791, %fd790, 0d3FF0000000000000;
+	selp.f64 	%fd792, %fd791, %fd790, %p122;
+	setp.eq.s32 	%p123, %r325, %r366;
+	selp.f64 	%fd793, 0d3FF0000000000000, 0d0000000000000000, %p123;
+	mul.rn.f64 	%fd794, %fd162, %fd792;
+	sub.rn.f64 	%fd795, %fd793, %fd794;
+	mul.rn.f64 	%fd796, %fd790, %fd795;
+	cvt.rn.f32.f64 	%f73, %fd796;
+	st.global.f32 	[%rd148+4], %f73;
+	add.s32 	%r326, %r369, 2;
+	setp.eq.s32 	%p124, %r326, %r358;
+	ld.global.f64 	%fd797, [%rd145+16];
+	sqrt.rn.f64 	%fd798, %fd797;
+	add.rn.f64 	%fd799, %fd798, 0d3FF0000000000000;
+	selp.f64 	%fd800, %fd799, %fd798, %p124;
+	setp.eq.s32 	%p125, %r326, %r366;
+	selp.f64 	%fd801, 0d3FF0000000000000, 0d0000000000000000, %p125;
+	mul.rn.f64 	%fd802, %fd162, %fd800;
+	sub.rn.f64 	%fd803, %fd801, %fd802;
+	mul.rn.f64 	%fd804, %fd798, %fd803;
+	cvt.rn.f32.f64 	%f74, %fd804;
+	st.global.f32 	[%rd148+8], %f74;
+	add.s32 	%r327, %r369, 3;
+	setp.eq.s32 	%p126, %r327, %r358;
+	ld.global.f64 	%fd805, [%rd145+24];
+	sqrt.rn.f64 	%fd806, %fd805;
+	add.rn.f64 	%fd807, %fd806, 0d3FF0000000000000;
+	selp.f64 	%fd808, %fd807, %fd806, %p126;
+	setp.eq.s32 	%p127, %r327, %r366;
+	selp.f64 	%fd809, 0d3FF0000000000000, 0d0000000000000000, %p127;
+	mul.rn.f64 	%fd810, %fd162, %fd808;
+	sub.rn.f64 	%fd811, %fd809, %fd810;
+	mul.rn.f64 	%fd812, %fd806, %fd811;
+	cvt.rn.f32.f64 	%f75, %fd812;
+	st.global.f32 	[%rd148+12], %f75;
+	add.s32 	%r369, %r369, 4;
+	add.s32 	%r368, %r368, -4;
+	setp.ne.s32 	%p128, %r368, 0;
+	@%p128 bra 	$L__BB11_133;
+
+$L__BB11_134:
+	setp.eq.s32 	%p129, %r1, 0;
+	@%p129 bra 	$L__BB11_138;
+
+	setp.eq.s32 	%p130, %r1, 1;
+	cvt.s64.s32 	%rd149, %r369;
+	add.s64 	%rd150, %rd17, %rd149;
+	shl.b64 	%rd151, %rd150, 3;
+	add.s64 	%rd43, %rd1, %rd151;
+	ld.global.f64 	%fd813, [%rd43];
+	sqrt.rn.f64 	%fd814, %fd813;
+	add.rn.f64 	%fd815, %fd814, 0d3FF0000000000000;
+	setp.eq.s32 	%p131, %r369, %r358;
+	selp.f64 	%fd816, %fd815, %fd814, %p131;
+	setp.eq.s32 	%p132, %r369, %r366;
+	selp.f64 	%fd817, 0d3FF0000000000000, 0d0000000000000000, %p132;
+	mul.rn.f64 	%fd818, %fd162, %fd816;
+	sub.rn.f64 	%fd819, %fd817, %fd818;
+	mul.rn.f64 	%fd820, %fd814, %fd819;
+	cvt.rn.f32.f64 	%f76, %fd820;
+	add.s64 	%rd152, %rd42, %rd149;
+	shl.b64 	%rd153, %rd152, 2;
+	add.s64 	%rd44, %rd4, %rd153;
+	st.global.f32 	[%rd44], %f76;
+	@%p130 bra 	$L__BB11_138;
+
+	add.s32 	%r328, %r369, 1;
+	setp.eq.s32 	%p133, %r1, 2;
+	ld.global.f64 	%fd821, [%rd43+8];
+	sqrt.rn.f64 	%fd822, %fd821;
+	add.rn.f64 	%fd823, %fd822, 0d3FF0000000000000;
+	setp.eq.s32 	%p134, %r328, %r358;
+	selp.f64 	%fd824, %fd823, %fd822, %p134;
+	setp.eq.s32 	%p135, %r328, %r366;
+	selp.f64 	%fd825, 0d3FF0000000000000, 0d0000000000000000, %p135;
+	mul.rn.f64 	%fd826, %fd162, %fd824;
+	sub.rn.f64 	%fd827, %fd825, %fd826;
+	mul.rn.f64 	%fd828, %fd822, %fd827;
+	cvt.rn.f32.f64 	%f77, %fd828;
+	st.global.f32 	[%rd44+4], %f77;
+	@%p133 bra 	$L__BB11_138;
+
+	add.s32 	%r329, %r369, 2;
+	setp.eq.s32 	%p136, %r329, %r358;
+	ld.global.f64 	%fd829, [%rd43+16];
+	sqrt.rn.f64 	%fd830, %fd829;
+	add.rn.f64 	%fd831, %fd830, 0d3FF0000000000000;
+	selp.f64 	%fd832, %fd831, %fd830, %p136;
+	setp.eq.s32 	%p137, %r329, %r366;
+	selp.f64 	%fd833, 0d3FF0000000000000, 0d0000000000000000, %p137;
+	mul.rn.f64 	%fd834, %fd162, %fd832;
+	sub.rn.f64 	%fd835, %fd833, %fd834;
+	mul.rn.f64 	%fd836, %fd830, %fd835;
+	cvt.rn.f32.f64 	%f78, %fd836;
+	st.global.f32 	[%rd44+8], %f78;
+
+$L__BB11_138:
+	ld.global.f64 	%fd163, [%rd40];
+	sqrt.rn.f64 	%fd164, %fd163;
+	setp.leu.f64 	%p138, %fd164, 0d0000000000000000;
+	mov.f64 	%fd901, 0d0000000000000000;
+	@%p138 bra 	$L__BB11_140;
+
+	setp.eq.s32 	%p139, %r366, %r45;
+	selp.f64 	%fd838, %fd160, %fd163, %p139;
+	div.rn.f64 	%fd901, %fd838, %fd164;
+
+$L__BB11_140:
+	mul.rn.f64 	%fd839, %fd900, %fd162;
+	sub.rn.f64 	%fd840, %fd901, %fd839;
+	cvt.rn.f32.f64 	%f79, %fd840;
+	shl.b64 	%rd154, %rd41, 2;
+	add.s64 	%rd155, %rd3, %rd154;
+	st.global.f32 	[%rd155], %f79;
+	abs.f32 	%f80, %f79;
+	setp.lt.f32 	%p140, %f80, 0f7F800000;
+	@%p140 bra 	$L__BB11_142;
+
+	atom.global.min.s32 	%r330, [%rd2], %r101;
+
+$L__BB11_142:
+	add.s32 	%r370, %r370, 1;
+
+$L__BB11_143:
+	add.s32 	%r366, %r366, 1;
+	setp.lt.s32 	%p141, %r366, %r113;
+	@%p141 bra 	$L__BB11_130;
+	bra.uni 	$L__BB11_144;
+
+$L__BB11_11:
+	mov.f64 	%fd203, 0d7FF0000000000000;
+	fma.rn.f64 	%fd204, %fd852, %fd203, %fd203;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r135}, %fd852;
+	}
+	mov.b32 	%f17, %r135;
+	setp.eq.f32 	%p12, %f17, 0f00000000;
+	selp.f64 	%fd854, 0dFFF0000000000000, %fd204, %p12;
+
+$L__BB11_16:
+	cvt.f64.f32 	%fd272, %f2;
+	mul.rn.f64 	%fd273, %fd1, %fd272;
+	mov.f64 	%fd274, 0d0000000000000000;
+	max.f64 	%fd275, %fd1, %fd274;
+	add.rn.f64 	%fd276, %fd275, %fd854;
+	sub.rn.f64 	%fd277, %fd276, %fd273;
+	st.global.f64 	[%rd20], %fd277;
+	setp.eq.s64 	%p14, %rd47, 0;
+	@%p14 bra 	$L__BB11_144;
+
+	setp.ltu.f32 	%p15, %f1, 0f00000000;
+	@%p15 bra 	$L__BB11_22;
+	bra.uni 	$L__BB11_18;
+
+$L__BB11_22:
+	mov.f64 	%fd314, 0d4338000000000000;
+	mov.f64 	%fd315, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd316, %fd1, %fd315, %fd314;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r21, %temp}, %fd316;
+	}
+	mov.f64 	%fd317, 0dC338000000000000;
+	add.rn.f64 	%fd318, %fd316, %fd317;
+	mov.f64 	%fd319, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd320, %fd318, %fd319, %fd1;
+	mov.f64 	%fd321, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd322, %fd318, %fd321, %fd320;
+	mov.f64 	%fd323, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd324, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd325, %fd324, %fd322, %fd323;
+	mov.f64 	%fd326, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd327, %fd325, %fd322, %fd326;
+	mov.f64 	%fd328, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd329, %fd327, %fd322, %fd328;
+	mov.f64 	%fd330, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd331, %fd329, %fd322, %fd330;
+	mov.f64 	%fd332, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd333, %fd331, %fd322, %fd332;
+	mov.f64 	%fd334, 0d3F81111111122322;
+	fma.rn.f64 	%fd335, %fd333, %fd322, %fd334;
+	mov.f64 	%fd336, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd337, %fd335, %fd322, %fd336;
+	mov.f64 	%fd338, 0d3FC5555555555511;
+	fma.rn.f64 	%fd339, %fd337, %fd322, %fd338;
+	mov.f64 	%fd340, 0d3FE000000000000B;
+	fma.rn.f64 	%fd341, %fd339, %fd322, %fd340;
+	mov.f64 	%fd342, 0d3FF0000000000000;
+	fma.rn.f64 	%fd343, %fd341, %fd322, %fd342;
+	fma.rn.f64 	%fd344, %fd343, %fd322, %fd342;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r22, %temp}, %fd344;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r23}, %fd344;
+	}
+	shl.b32 	%r157, %r21, 20;
+	add.s32 	%r158, %r23, %r157;
+	mov.b64 	%fd856, {%r22, %r158};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r159}, %fd1;
+	}
+	mov.b32 	%f19, %r159;
+	abs.f32 	%f5, %f19;
+	setp.lt.f32 	%p19, %f5, 0f4086232B;
+	@%p19 bra 	$L__BB11_25;
+
+	setp.lt.f32 	%p20, %f1, 0f00000000;
+	add.rn.f64 	%fd345, %fd1, 0d7FF0000000000000;
+	selp.f64 	%fd856, 0d0000000000000000, %fd345, %p20;
+	setp.geu.f32 	%p21, %f5, 0f40874800;
+	@%p21 bra 	$L__BB11_25;
+
+	shr.u32 	%r160, %r21, 31;
+	add.s32 	%r161, %r21, %r160;
+	shr.s32 	%r162, %r161, 1;
+	shl.b32 	%r163, %r162, 20;
+	add.s32 	%r164, %r23, %r163;
+	mov.b64 	%fd346, {%r22, %r164};
+	sub.s32 	%r165, %r21, %r162;
+	shl.b32 	%r166, %r165, 20;
+	add.s32 	%r167, %r166, 1072693248;
+	mov.u32 	%r168, 0;
+	mov.b64 	%fd347, {%r168, %r167};
+	mul.rn.f64 	%fd856, %fd346, %fd347;
+
+$L__BB11_25:
+	add.rn.f64 	%fd348, %fd856, 0d3FF0000000000000;
+	div.rn.f64 	%fd858, %fd856, %fd348;
+	neg.f64 	%fd857, %fd1;
+	bra.uni 	$L__BB11_26;
+
+$L__BB11_18:
+	neg.f64 	%fd857, %fd1;
+	mov.f64 	%fd278, 0d4338000000000000;
+	mov.f64 	%fd279, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd280, %fd857, %fd279, %fd278;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r18, %temp}, %fd280;
+	}
+	mov.f64 	%fd281, 0dC338000000000000;
+	add.rn.f64 	%fd282, %fd280, %fd281;
+	mov.f64 	%fd283, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd284, %fd282, %fd283, %fd857;
+	mov.f64 	%fd285, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd286, %fd282, %fd285, %fd284;
+	mov.f64 	%fd287, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd288, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd289, %fd288, %fd286, %fd287;
+	mov.f64 	%fd290, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd291, %fd289, %fd286, %fd290;
+	mov.f64 	%fd292, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd293, %fd291, %fd286, %fd292;
+	mov.f64 	%fd294, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd295, %fd293, %fd286, %fd294;
+	mov.f64 	%fd296, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd297, %fd295, %fd286, %fd296;
+	mov.f64 	%fd298, 0d3F81111111122322;
+	fma.rn.f64 	%fd299, %fd297, %fd286, %fd298;
+	mov.f64 	%fd300, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd301, %fd299, %fd286, %fd300;
+	mov.f64 	%fd302, 0d3FC5555555555511;
+	fma.rn.f64 	%fd303, %fd301, %fd286, %fd302;
+	mov.f64 	%fd304, 0d3FE000000000000B;
+	fma.rn.f64 	%fd305, %fd303, %fd286, %fd304;
+	mov.f64 	%fd306, 0d3FF0000000000000;
+	fma.rn.f64 	%fd307, %fd305, %fd286, %fd306;
+	fma.rn.f64 	%fd308, %fd307, %fd286, %fd306;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r19, %temp}, %fd308;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r20}, %fd308;
+	}
+	shl.b32 	%r145, %r18, 20;
+	add.s32 	%r146, %r20, %r145;
+	mov.b64 	%fd855, {%r19, %r146};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r147}, %fd857;
+	}
+	mov.b32 	%f18, %r147;
+	abs.f32 	%f4, %f18;
+	setp.lt.f32 	%p16, %f4, 0f4086232B;
+	@%p16 bra 	$L__BB11_21;
+
+	setp.gt.f32 	%p17, %f1, 0f80000000;
+	mov.f64 	%fd309, 0d7FF0000000000000;
+	sub.rn.f64 	%fd310, %fd309, %fd1;
+	selp.f64 	%fd855, 0d0000000000000000, %fd310, %p17;
+	setp.geu.f32 	%p18, %f4, 0f40874800;
+	@%p18 bra 	$L__BB11_21;
+
+	shr.u32 	%r148, %r18, 31;
+	add.s32 	%r149, %r18, %r148;
+	shr.s32 	%r150, %r149, 1;
+	shl.b32 	%r151, %r150, 20;
+	add.s32 	%r152, %r20, %r151;
+	mov.b64 	%fd311, {%r19, %r152};
+	sub.s32 	%r153, %r18, %r150;
+	shl.b32 	%r154, %r153, 20;
+	add.s32 	%r155, %r154, 1072693248;
+	mov.u32 	%r156, 0;
+	mov.b64 	%fd312, {%r156, %r155};
+	mul.rn.f64 	%fd855, %fd311, %fd312;
+
+$L__BB11_21:
+	add.rn.f64 	%fd313, %fd855, 0d3FF0000000000000;
+	rcp.rn.f64 	%fd858, %fd313;
+
+$L__BB11_26:
+	setp.gtu.f32 	%p22, %f1, 0f80000000;
+	@%p22 bra 	$L__BB11_31;
+	bra.uni 	$L__BB11_27;
+
+$L__BB11_31:
+	mov.f64 	%fd384, 0d4338000000000000;
+	mov.f64 	%fd385, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd386, %fd857, %fd385, %fd384;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r27, %temp}, %fd386;
+	}
+	mov.f64 	%fd387, 0dC338000000000000;
+	add.rn.f64 	%fd388, %fd386, %fd387;
+	mov.f64 	%fd389, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd390, %fd388, %fd389, %fd857;
+	mov.f64 	%fd391, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd392, %fd388, %fd391, %fd390;
+	mov.f64 	%fd393, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd394, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd395, %fd394, %fd392, %fd393;
+	mov.f64 	%fd396, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd397, %fd395, %fd392, %fd396;
+	mov.f64 	%fd398, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd399, %fd397, %fd392, %fd398;
+	mov.f64 	%fd400, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd401, %fd399, %fd392, %fd400;
+	mov.f64 	%fd402, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd403, %fd401, %fd392, %fd402;
+	mov.f64 	%fd404, 0d3F81111111122322;
+	fma.rn.f64 	%fd405, %fd403, %fd392, %fd404;
+	mov.f64 	%fd406, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd407, %fd405, %fd392, %fd406;
+	mov.f64 	%fd408, 0d3FC5555555555511;
+	fma.rn.f64 	%fd409, %fd407, %fd392, %fd408;
+	mov.f64 	%fd410, 0d3FE000000000000B;
+	fma.rn.f64 	%fd411, %fd409, %fd392, %fd410;
+	mov.f64 	%fd412, 0d3FF0000000000000;
+	fma.rn.f64 	%fd413, %fd411, %fd392, %fd412;
+	fma.rn.f64 	%fd414, %fd413, %fd392, %fd412;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r28, %temp}, %fd414;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r29}, %fd414;
+	}
+	shl.b32 	%r181, %r27, 20;
+	add.s32 	%r182, %r29, %r181;
+	mov.b64 	%fd860, {%r28, %r182};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r183}, %fd857;
+	}
+	mov.b32 	%f21, %r183;
+	abs.f32 	%f7, %f21;
+	setp.lt.f32 	%p26, %f7, 0f4086232B;
+	@%p26 bra 	$L__BB11_34;
+
+	setp.gt.f32 	%p27, %f1, 0f80000000;
+	mov.f64 	%fd415, 0d7FF0000000000000;
+	sub.rn.f64 	%fd416, %fd415, %fd1;
+	selp.f64 	%fd860, 0d0000000000000000, %fd416, %p27;
+	setp.geu.f32 	%p28, %f7, 0f40874800;
+	@%p28 bra 	$L__BB11_34;
+
+	shr.u32 	%r184, %r27, 31;
+	add.s32 	%r185, %r27, %r184;
+	shr.s32 	%r186, %r185, 1;
+	shl.b32 	%r187, %r186, 20;
+	add.s32 	%r188, %r29, %r187;
+	mov.b64 	%fd417, {%r28, %r188};
+	sub.s32 	%r189, %r27, %r186;
+	shl.b32 	%r190, %r189, 20;
+	add.s32 	%r191, %r190, 1072693248;
+	mov.u32 	%r192, 0;
+	mov.b64 	%fd418, {%r192, %r191};
+	mul.rn.f64 	%fd860, %fd417, %fd418;
+
+$L__BB11_34:
+	add.rn.f64 	%fd419, %fd860, 0d3FF0000000000000;
+	div.rn.f64 	%fd861, %fd860, %fd419;
+	bra.uni 	$L__BB11_35;
+
+$L__BB11_27:
+	mov.f64 	%fd349, 0d4338000000000000;
+	mov.f64 	%fd350, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd351, %fd1, %fd350, %fd349;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r24, %temp}, %fd351;
+	}
+	mov.f64 	%fd352, 0dC338000000000000;
+	add.rn.f64 	%fd353, %fd351, %fd352;
+	mov.f64 	%fd354, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd355, %fd353, %fd354, %fd1;
+	mov.f64 	%fd356, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd357, %fd353, %fd356, %fd355;
+	mov.f64 	%fd358, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd359, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd360, %fd359, %fd357, %fd358;
+	mov.f64 	%fd361, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd362, %fd360, %fd357, %fd361;
+	mov.f64 	%fd363, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd364, %fd362, %fd357, %fd363;
+	mov.f64 	%fd365, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd366, %fd364, %fd357, %fd365;
+	mov.f64 	%fd367, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd368, %fd366, %fd357, %fd367;
+	mov.f64 	%fd369, 0d3F81111111122322;
+	fma.rn.f64 	%fd370, %fd368, %fd357, %fd369;
+	mov.f64 	%fd371, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd372, %fd370, %fd357, %fd371;
+	mov.f64 	%fd373, 0d3FC5555555555511;
+	fma.rn.f64 	%fd374, %fd372, %fd357, %fd373;
+	mov.f64 	%fd375, 0d3FE000000000000B;
+	fma.rn.f64 	%fd376, %fd374, %fd357, %fd375;
+	mov.f64 	%fd377, 0d3FF0000000000000;
+	fma.rn.f64 	%fd378, %fd376, %fd357, %fd377;
+	fma.rn.f64 	%fd379, %fd378, %fd357, %fd377;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r25, %temp}, %fd379;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r26}, %fd379;
+	}
+	shl.b32 	%r169, %r24, 20;
+	add.s32 	%r170, %r26, %r169;
+	mov.b64 	%fd859, {%r25, %r170};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r171}, %fd1;
+	}
+	mov.b32 	%f20, %r171;
+	abs.f32 	%f6, %f20;
+	setp.lt.f32 	%p23, %f6, 0f4086232B;
+	@%p23 bra 	$L__BB11_30;
+
+	setp.lt.f32 	%p24, %f1, 0f00000000;
+	add.rn.f64 	%fd380, %fd1, 0d7FF0000000000000;
+	selp.f64 	%fd859, 0d0000000000000000, %fd380, %p24;
+	setp.geu.f32 	%p25, %f6, 0f40874800;
+	@%p25 bra 	$L__BB11_30;
+
+	shr.u32 	%r172, %r24, 31;
+	add.s32 	%r173, %r24, %r172;
+	shr.s32 	%r174, %r173, 1;
+	shl.b32 	%r175, %r174, 20;
+	add.s32 	%r176, %r26, %r175;
+	mov.b64 	%fd381, {%r25, %r176};
+	sub.s32 	%r177, %r24, %r174;
+	shl.b32 	%r178, %r177, 20;
+	add.s32 	%r179, %r178, 1072693248;
+	mov.u32 	%r180, 0;
+	mov.b64 	%fd382, {%r180, %r179};
+	mul.rn.f64 	%fd859, %fd381, %fd382;
+
+$L__BB11_30:
+	add.rn.f64 	%fd383, %fd859, 0d3FF0000000000000;
+	rcp.rn.f64 	%fd861, %fd383;
+
+$L__BB11_35:
+	mul.rn.f64 	%fd421, %fd858, %fd861;
+	sqrt.rn.f64 	%fd42, %fd421;
+	neg.f64 	%fd422, %fd861;
+	setp.eq.f32 	%p29, %f2, 0f3F800000;
+	selp.f64 	%fd43, %fd422, %fd858, %p29;
+	cvt.rn.f32.f64 	%f22, %fd42;
+	add.s64 	%rd60, %rd4, %rd57;
+	st.global.f32 	[%rd60], %f22;
+	setp.leu.f64 	%p30, %fd42, 0d0000000000000000;
+	mov.f64 	%fd862, 0d0000000000000000;
+	@%p30 bra 	$L__BB11_37;
+
+	div.rn.f64 	%fd862, %fd43, %fd42;
+
+$L__BB11_37:
+	add.s64 	%rd62, %rd3, %rd57;
+	cvt.rn.f32.f64 	%f23, %fd862;
+	st.global.f32 	[%rd62], %f23;
+	abs.f32 	%f24, %f23;
+	setp.lt.f32 	%p31, %f24, 0f7F800000;
+	@%p31 bra 	$L__BB11_144;
+
+	cvt.u32.u64 	%r193, %rd158;
+	atom.global.min.s32 	%r194, [%rd2], %r193;
+
+$L__BB11_144:
+	ld.param.s32 	%rd157, [ng_family_param_3];
+	add.s64 	%rd158, %rd158, %rd10;
+	setp.lt.s64 	%p142, %rd158, %rd157;
+	@%p142 bra 	$L__BB11_2;
+
+$L__BB11_145:
+	ret;
+
+}
+	// .globl	ng_sum_f64
+.visible .entry ng_sum_f64(
+	.param .u64 ng_sum_f64_param_0,
+	.param .u64 ng_sum_f64_param_1,
+	.param .u64 ng_sum_f64_param_2,
+	.param .u64 ng_sum_f64_param_3,
+	.param .u64 ng_sum_f64_param_4
+)
+{
+	.reg .pred 	%p<14>;
+	.reg .f32 	%f<3>;
+	.reg .b32 	%r<15>;
+	.reg .f64 	%fd<41>;
+	.reg .b64 	%rd<23>;
+	// demoted variable
+	.shared .align 8 .b8 _ZZ10ng_sum_f64E1s[2048];
+
+	ld.param.u64 	%rd10, [ng_sum_f64_param_0];
+	ld.param.u64 	%rd11, [ng_sum_f64_param_1];
+	ld.param.u64 	%rd12, [ng_sum_f64_param_2];
+	ld.param.u64 	%rd13, [ng_sum_f64_param_3];
+	ld.param.u64 	%rd14, [ng_sum_f64_param_4];
+	mov.u32 	%r2, %tid.x;
+	cvt.u64.u32 	%rd1, %r2;
+	setp.ge.s64 	%p1, %rd1, %rd13;
+	mov.f64 	%fd40, 0d0000000000000000;
+	@%p1 bra 	$L__BB12_6;
+
+	setp.eq.s64 	%p2, %rd10, 0;
+	mov.u32 	%r3, %ntid.x;
+	cvt.u64.u32 	%rd2, %r3;
+	@%p2 bra 	$L__BB12_4;
+
+	cvta.to.global.u64 	%rd3, %rd10;
+	mov.f64 	%fd40, 0d0000000000000000;
+	mov.u64 	%rd21, %rd1;
+
+$L__BB12_3:
+	shl.b64 	%rd15, %rd21, 3;
+	add.s64 	%rd16, %rd3, %rd15;
+	ld.global.f64 	%fd8, [%rd16];
+	add.rn.f64 	%fd40, %fd40, %fd8;
+	add.s64 	%rd21, %rd21, %rd2;
+	setp.lt.s64 	%p3, %rd21, %rd13;
+	@%p3 bra 	$L__BB12_3;
+	bra.uni 	$L__BB12_6;
+
+$L__BB12_4:
+	cvta.to.global.u64 	%rd6, %rd12;
+	cvta.to.global.u64 	%rd7, %rd11;
+	mov.f64 	%fd40, 0d0000000000000000;
+	mov.u64 	%rd22, %rd1;
+
+$L__BB12_5:
+	shl.b64 	%rd17, %rd22, 2;
+	add.s64 	%rd18, %rd7, %rd17;
+	ld.global.f32 	%f1, [%rd18];
+	cvt.f64.f32 	%fd10, %f1;
+	add.s64 	%rd19, %rd6, %rd17;
+	ld.global.f32 	%f2, [%rd19];
+	cvt.f64.f32 	%fd11, %f2;
+	mul.rn.f64 	%fd12, %fd10, %fd11;
+	add.rn.f64 	%fd40, %fd40, %fd12;
+	add.s64 	%rd22, %rd22, %rd2;
+	setp.lt.s64 	%p4, %rd22, %rd13;
+	@%p4 bra 	$L__BB12_5;
+
+$L__BB12_6:
+	cvt.u32.u64 	%r4, %rd1;
+	shl.b32 	%r5, %r4, 3;
+	mov.u32 	%r6, _ZZ10ng_sum_f64E1s;
+	add.s32 	%r1, %r6, %r5;
+	st.shared.f64 	[%r1], %fd40;
+	bar.sync 	0;
+	setp.gt.s32 	%p5, %r4, 127;
+	@%p5 bra 	$L__BB12_8;
+
+	ld.shared.f64 	%fd13, [%r1];
+	ld.shared.f64 	%fd14, [%r1+1024];
+	add.rn.f64 	%fd15, %fd14, %fd13;
+	st.shared.f64 	[%r1], %fd15;
+
+$L__BB12_8:
+	bar.sync 	0;
+	setp.gt.s32 	%p6, %r4, 63;
+	@%p6 bra 	$L__BB12_10;
+
+	ld.shared.f64 	%fd16, [%r1];
+	ld.shared.f64 	%fd17, [%r1+512];
+	add.rn.f64 	%fd18, %fd17, %fd16;
+	st.shared.f64 	[%r1], %fd18;
+
+$L__BB12_10:
+	bar.sync 	0;
+	setp.gt.s32 	%p7, %r4, 31;
+	@%p7 bra 	$L__BB12_12;
+
+	ld.shared.f64 	%fd19, [%r1];
+	ld.shared.f64 	%fd20, [%r1+256];
+	add.rn.f64 	%fd21, %fd20, %fd19;
+	st.shared.f64 	[%r1], %fd21;
+
+$L__BB12_12:
+	bar.sync 	0;
+	setp.gt.s32 	%p8, %r4, 15;
+	@%p8 bra 	$L__BB12_14;
+
+	ld.shared.f64 	%fd22, [%r1];
+	ld.shared.f64 	%fd23, [%r1+128];
+	add.rn.f64 	%fd24, %fd23, %fd22;
+	st.shared.f64 	[%r1], %fd24;
+
+$L__BB12_14:
+	bar.sync 	0;
+	setp.gt.s32 	%p9, %r4, 7;
+	@%p9 bra 	$L__BB12_16;
+
+	ld.shared.f64 	%fd25, [%r1];
+	ld.shared.f64 	%fd26, [%r1+64];
+	add.rn.f64 	%fd27, %fd26, %fd25;
+	st.shared.f64 	[%r1], %fd27;
+
+$L__BB12_16:
+	bar.sync 	0;
+	setp.gt.s32 	%p10, %r4, 3;
+	@%p10 bra 	$L__BB12_18;
+
+	ld.shared.f64 	%fd28, [%r1];
+	ld.shared.f64 	%fd29, [%r1+32];
+	add.rn.f64 	%fd30, %fd29, %fd28;
+	st.shared.f64 	[%r1], %fd30;
+
+$L__BB12_18:
+	bar.sync 	0;
+	setp.gt.s32 	%p11, %r4, 1;
+	@%p11 bra 	$L__BB12_20;
+
+	ld.shared.f64 	%fd31, [%r1];
+	ld.shared.f64 	%fd32, [%r1+16];
+	add.rn.f64 	%fd33, %fd32, %fd31;
+	st.shared.f64 	[%r1], %fd33;
+
+$L__BB12_20:
+	bar.sync 	0;
+	setp.gt.s32 	%p12, %r4, 0;
+	@%p12 bra 	$L__BB12_22;
+
+	ld.shared.f64 	%fd34, [%r1];
+	ld.shared.f64 	%fd35, [%r1+8];
+	add.rn.f64 	%fd36, %fd35, %fd34;
+	st.shared.f64 	[%r1], %fd36;
+
+$L__BB12_22:
+	bar.sync 	0;
+	setp.ne.s32 	%p13, %r4, 0;
+	@%p13 bra 	$L__BB12_24;
+
+	ld.shared.f64 	%fd37, [_ZZ10ng_sum_f64E1s];
+	cvta.to.global.u64 	%rd20, %rd14;
+	st.global.f64 	[%rd20], %fd37;
+
+$L__BB12_24:
 	ret;
 
 }

@@ -18,6 +18,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <math.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -44,7 +46,14 @@ void syncthreads() { swapcontext(&threads[current], &scheduler); }
 }  // namespace emu
 
 #define __global__
+#define __device__ static
 #define __shared__ static
+// CUDA's atomicMin, for one thread at a time (blocks and threads run one by one here)
+static int atomicMin(int* a, int v) {
+  const int old = *a;
+  if (v < old) *a = v;
+  return old;
+}
 #define threadIdx emu::threadIdx
 #define blockIdx emu::blockIdx
 #define blockDim emu::blockDim
@@ -88,6 +97,30 @@ const std::map<std::string, Kernel>& kernels() {
        {false, [](void** a) { ng_f32_to_f64(*(double**)a[0], *(const float**)a[1], *(long long*)a[2]); }}},
       {"ng_f64_to_f32",
        {false, [](void** a) { ng_f64_to_f32(*(float**)a[0], *(const double**)a[1], *(long long*)a[2]); }}},
+      {"ng_fill_f32", {false, [](void** a) { ng_fill_f32(*(float**)a[0], *(long long*)a[1], *(float*)a[2]); }}},
+      {"ng_add_bias",
+       {false, [](void** a) { ng_add_bias(*(float**)a[0], *(const float**)a[1], *(int*)a[2], *(long long*)a[3]); }}},
+      {"ng_activation_forward",
+       {false,
+        [](void** a) { ng_activation_forward(*(float**)a[0], *(const float**)a[1], *(long long*)a[2], *(int*)a[3]); }}},
+      {"ng_activation_backward",
+       {false,
+        [](void** a) {
+          ng_activation_backward(*(float**)a[0], *(const float**)a[1], *(int*)a[2], *(int*)a[3], *(long long*)a[4],
+                                 *(int*)a[5]);
+        }}},
+      {"ng_family",
+       {false,
+        [](void** a) {
+          ng_family(*(int*)a[0], *(const float**)a[1], *(const float**)a[2], *(int*)a[3], *(int*)a[4], *(float**)a[5],
+                    *(float**)a[6], *(double**)a[7], *(double**)a[8], *(int**)a[9]);
+        }}},
+      {"ng_sum_f64",
+       {true,
+        [](void** a) {
+          ng_sum_f64(*(const double**)a[0], *(const float**)a[1], *(const float**)a[2], *(long long*)a[3],
+                     *(double**)a[4]);
+        }}},
   };
   return k;
 }
