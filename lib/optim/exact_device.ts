@@ -83,7 +83,7 @@ export function* deviceStep(
   return { result, ms: performance.now() - t0 };
 }
 
-/** The device step as the host pipeline's solution (./exact.ts's ExactSolution), with its trial loss when lr > 0. */
+/** The device step as the host pipeline's solution (./exact.ts's ExactSolution), with the loss at θ − lr·n. */
 export function deviceSolution(r: DeviceStepResult, lr: number): ExactSolution {
   return {
     direction: r.direction,
@@ -92,7 +92,7 @@ export function deviceSolution(r: DeviceStepResult, lr: number): ExactSolution {
     gn: r.gn,
     nFn: r.nFn,
     times: { solve: r.deviceMs.solve, update: r.deviceMs.update },
-    ...(lr > 0 ? { trial: { eff: lr, loss: r.trialLoss } } : {}),
+    trial: { eff: lr, loss: lr > 0 ? r.trialLoss : r.loss }, // θ − 0·n is θ
   };
 }
 
