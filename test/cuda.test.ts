@@ -429,6 +429,29 @@ describe('CUDA backend on a CPU emulation of cudart/cuBLAS/cuSOLVER (host logic,
     checkHarness(out, false);
   }, 300_000);
 
+  // bench/gpu.sh is the one run a GPU machine gets: here, end to end on the emulation (tiny sizes, no vitest,
+  // no PyTorch), so that on the GPU only the GPU is new
+  it('bench/gpu.sh --smoke runs end to end and writes its folder (gpu.json with the device-resident step, summary, run)', (ctx) => {
+    if (mockError) ctx.skip(mockError);
+    const out = path.join(tmp, 'gpu-smoke');
+    const r = spawnSync('bash', ['bench/gpu.sh', '--smoke', '--no-vitest', '--no-torch', '--out', out], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, NATGRAD_CUDA_PATH: mockDir, NATGRAD_ADDON: addon },
+      timeout: 240_000,
+    });
+    expect(r.status, r.stdout.slice(-3000) + r.stderr.slice(-2000)).toBe(0);
+    for (const f of ['gpu.log', 'env.json', 'gpu.json', 'summary.json', 'run.json']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    const g = JSON.parse(fs.readFileSync(path.join(out, 'gpu.json'), 'utf8'));
+    expect(g.device).toMatch(/^natgrad mock GPU/);
+    expect(g.steps.length).toBeGreaterThan(0);
+    for (const st of g.steps) expect(st.gpuProfile.device, `N=${st.N}: the GPU step is device-resident`).toBe('resident');
+    expect(Object.keys(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).targets)).toEqual(
+      expect.arrayContaining(['gramOfSgemm', 'choleskySolveOfSgemm', 'stepSpeedupN1024', 'directionGpuVsCpu'])
+    );
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8'))['gpu.js'].status).toBe(0);
+  }, 300_000);
+
   it('device memory exhaustion is ERR_CUDA_OUT_OF_MEMORY, and the backend keeps working after it', (ctx) => {
     if (mockError) ctx.skip(mockError);
     const code = `
