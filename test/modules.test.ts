@@ -256,6 +256,28 @@ const CASES: { name: string; inShape: number[]; ref: RefLayer[]; layers: () => L
       linear(5, 3),
     ],
   },
+  {
+    name: 'the first case with both convolutions in factored form (form: "factored": G never formed)',
+    inShape: [2, 8, 8],
+    ref: [{ conv: [2, 3, 3, 1, 1] }, 'tanh', { max: 2 }, { conv: [3, 2, 2, 2, 0] }, 'flatten', { linear: [8, 4] }, 'tanh', { scale: 4 }, { linear: [4, 3] }],
+    layers: () => [
+      conv2d(2, 3, 3, { padding: 1, form: 'factored' }),
+      tanh(),
+      maxPool2d(2),
+      conv2d(3, 2, 2, { stride: 2, form: 'factored' }),
+      flatten(),
+      linear(8, 4),
+      tanh(),
+      scale(4),
+      linear(4, 3),
+    ],
+  },
+  {
+    name: 'conv → residual([conv (factored), tanh]) → flatten → linear: factored rows inside a residual block',
+    inShape: [1, 4, 4],
+    ref: [{ conv: [1, 2, 3, 1, 0] }, { res: [{ conv: [2, 2, 3, 1, 1] }, 'tanh'] }, 'flatten', { linear: [8, 3] }],
+    layers: () => [conv2d(1, 2, 3), residual([conv2d(2, 2, 3, { padding: 1, form: 'factored' }), tanh()]), flatten(), linear(8, 3)],
+  },
 ];
 
 /** n samples of `per` numbers uniform in [−1, 1) from a fixed LCG (the same draws on every machine). */
@@ -291,7 +313,7 @@ describe('module layers', () => {
     });
   }
 
-  it.each([0, 2])(
+  it.each([0, 2, 3, 4])(
     'the exact direction against the dense float64 (F_θ + λI)⁺ g_θ (case %i): λ = 1e-3, 1 and 0; kernel and parameter space; Cholesky and CG',
     (which) => {
       const c = CASES[which];
@@ -402,10 +424,37 @@ describe('module layers', () => {
     );
   });
 
+  it("conv2d's form: 'auto' chooses by the flop count (factored for a 1×1 or 2×2 output map, materialised for larger ones), profile.layers says which, and both forms give the same step", () => {
+    const model = (form?: 'factored' | 'materialized') =>
+      sequential([conv2d(1, 4, 3, form ? { form } : {}), tanh(), conv2d(4, 16, 3, form ? { form } : {}), tanh(), flatten(), linear(16, 3)], {
+        seed: 4,
+        inputShape: [1, 5, 5],
+      });
+    const n = 6;
+    const x = Float32Array.from(draw(n, 25, 31));
+    const y = Float32Array.from({ length: n }, (_, i) => i % 3);
+    const run = (form?: 'factored' | 'materialized') => {
+      const opt = new NaturalGradient(model(form), { loss: 'categorical', damping: 1e-3 });
+      const d = opt.direction(x, y, n);
+      return { d, forms: opt.profile!.layers!.map((l) => `${l.name}: ${l.form}`) };
+    };
+    const auto = run();
+    // conv2d(1, 4, 3) on 5×5 → 3×3: 9² position pairs × (4 + 9 + 128) > P_l/2 = 20: materialised;
+    // conv2d(4, 16, 3) on 3×3 → 1×1: 1 × (16 + 36 + 128) = 180 < P_l/2 = 296: factored
+    expect(auto.forms).toEqual(['conv2d(1, 4, 3): materialized', 'conv2d(4, 16, 3): factored', 'linear(16, 3): factored']);
+    const m = run('materialized');
+    const f = run('factored');
+    expect(f.forms.slice(0, 2)).toEqual(['conv2d(1, 4, 3): factored', 'conv2d(4, 16, 3): factored']);
+    // the same float32 kernel summed in another order: relative differences of a few ε₃₂·κ
+    expect(relErr(f.d, m.d)).toBeLessThan(1e-4);
+    expect(relErr(auto.d, m.d)).toBeLessThan(1e-4);
+    expect(() => conv2d(1, 2, 3, { form: 'dense' as 'factored' })).toThrow("conv2d: option 'form' must be 'auto', 'factored' or 'materialized', got 'dense'");
+  });
+
   it('toJSON/fromJSON keep the built-in layers and inputShape, bit for bit; a layer of your own is refused by name', () => {
     const model = sequential(
       [
-        conv2d(2, 3, [3, 2], { stride: 2, padding: 1 }),
+        conv2d(2, 3, [3, 2], { stride: 2, padding: 1, form: 'factored' }),
         layerNorm(5),
         maxPool2d(2),
         avgPool2d(1),

@@ -9,11 +9,13 @@
 //   ∂(s·y)/∂W = s · Xcolᵢᵀ  [out, C·kh·kw],   ∂(s·y)/∂b[o] = Σ_p s[o, p],   ∂(s·y)/∂Xcolᵢ = Wᵀ s
 //
 // and the input's seed is the last scattered back onto the pixels (col2im). The forward pass is one gemm
-// over all samples' patches [N·Ho·Wo, C·kh·kw]·Wᵀ; the per-row gradients one gemm per sample over its r
-// seed rows; the input seeds one gemm Wᵀ·[out, N·r·Ho·Wo].
+// over all samples' patches [N·Ho·Wo, C·kh·kw]·Wᵀ; the input seeds one gemm Wᵀ·[out, N·r·Ho·Wo]; the
+// per-row gradients are materialised (one gemm per sample over its r seed rows) or kept factored,
+// whichever the cost model of ./conv2d_rows.ts finds cheaper for the layer's shape (option `form`).
 import { gemm } from '../linalg';
 import { type Floats, zerosLike } from '../util/floats';
 import { checkCount, checkOptions, describe } from '../util/validate';
+import { convFactoredElements, convForm, convGradients, convRows } from './conv2d_rows';
 import type { BoundModule, ModuleLayer } from './module';
 
 export interface Conv2dOptions {
@@ -21,6 +23,12 @@ export interface Conv2dOptions {
   stride?: number;
   /** Zeros added on each side of H and W. Default 0. */
   padding?: number;
+  /**
+   * How the layer's block of the kernel is formed: 'materialized' (per-row gradients G [N·r, P_l], then
+   * G Gᵀ), 'factored' (a sum over pairs of output positions, G never formed) or 'auto' (default: the
+   * cheaper for the layer's shape by a flop count; `profile.layers` says which).
+   */
+  form?: 'auto' | 'factored' | 'materialized';
 }
 
 /** conv2d(inChannels, outChannels, kernelSize, { stride = 1, padding = 0 }) on inputs [C, H, W]; kernelSize a number or [kh, kw]. */
@@ -32,21 +40,33 @@ export function conv2d(inChannels: number, outChannels: number, kernelSize: numb
   if (!Array.isArray(ks) || ks.length !== 2) throw new TypeError(`${fn}: 'kernelSize' must be a positive integer or [kh, kw], got ${describe(kernelSize)}`);
   const kh = checkCount(fn, 'kernelSize', ks[0]);
   const kw = checkCount(fn, 'kernelSize', ks[1]);
-  checkOptions(fn, options, ['stride', 'padding']);
+  checkOptions(fn, options, ['stride', 'padding', 'form']);
+  const form = options.form ?? 'auto';
+  if (form !== 'auto' && form !== 'factored' && form !== 'materialized')
+    throw new TypeError(`${fn}: option 'form' must be 'auto', 'factored' or 'materialized', got ${describe(form)}`);
   const stride = checkCount(fn, 'stride', options.stride ?? 1);
   const pad = options.padding ?? 0;
   if (typeof pad !== 'number' || !Number.isSafeInteger(pad) || pad < 0)
     throw new RangeError(`${fn}: option 'padding' must be an integer ≥ 0, got ${describe(pad)}`);
-  const json = { type: 'conv2d', in: cin, out: cout, kernel: [kh, kw], stride, padding: pad };
+  const json = { type: 'conv2d', in: cin, out: cout, kernel: [kh, kw], stride, padding: pad, ...(form === 'auto' ? {} : { form }) };
   return Object.freeze({
     kind: 'module' as const,
     name: `conv2d(${cin}, ${cout}, ${kh === kw ? kh : `[${kh}, ${kw}]`})`,
     json,
-    bind: (inShape: readonly number[]) => bindConv(inShape, cin, cout, kh, kw, stride, pad),
+    bind: (inShape: readonly number[]) => bindConv(inShape, cin, cout, kh, kw, stride, pad, form),
   });
 }
 
-function bindConv(inShape: readonly number[], cin: number, cout: number, kh: number, kw: number, stride: number, pad: number): BoundModule {
+function bindConv(
+  inShape: readonly number[],
+  cin: number,
+  cout: number,
+  kh: number,
+  kw: number,
+  stride: number,
+  pad: number,
+  form: 'auto' | 'factored' | 'materialized'
+): BoundModule {
   const what = `conv2d(${cin}, ${cout}, …)`;
   if (inShape.length !== 3 || inShape[0] !== cin)
     throw new RangeError(`${what} needs inputs of shape [${cin}, H, W], got [${inShape.join(', ')}] (give sequential() the option inputShape: [C, H, W])`);
@@ -57,6 +77,8 @@ function bindConv(inShape: readonly number[], cin: number, cout: number, kh: num
   const ckk = cin * kh * kw;
   const hw = ho * wo;
   const nw = cout * ckk;
+  const shape = { cout, ckk, hw };
+  const chosen = form === 'auto' ? convForm(shape) : form;
   /** Patches [n·Ho·Wo, C·kh·kw] of x [n, C·H·W]: row (i, p), column (c, u, v). */
   const im2col = (x: Floats, n: number): Floats => {
     const cols = zerosLike(x, n * hw * ckk);
@@ -81,6 +103,8 @@ function bindConv(inShape: readonly number[], cin: number, cout: number, kh: num
   return {
     outShape: [cout, ho, wo],
     numParameters: nw + cout,
+    form: chosen,
+    ...(chosen === 'factored' ? { workElements: (n: number, r: number) => convFactoredElements(shape, n, r) } : {}),
     // W ~ N(0, 1/fan_in), fan_in = C·kh·kw (LeCun, as linear's default); b = 0
     init(theta, normal) {
       const std = 1 / Math.sqrt(ckk);
@@ -100,22 +124,7 @@ function bindConv(inShape: readonly number[], cin: number, cout: number, kh: num
     },
     backward(theta, _x, _y, cache, dy, n, r, needInput) {
       const cols = cache as Floats;
-      const P = nw + cout;
-      const grads = zerosLike(dy, n * r * P);
-      for (let i = 0; i < n; i++) {
-        // the sample's r seed rows [r·out, Ho·Wo] times its patches [Ho·Wo, C·kh·kw]: each row's ∂/∂W
-        const g = gemm(dy.subarray(i * r * cout * hw, (i + 1) * r * cout * hw), cols.subarray(i * hw * ckk, (i + 1) * hw * ckk), r * cout, ckk, hw);
-        for (let m = 0; m < r; m++) {
-          const row = (i * r + m) * P;
-          grads.set(g.subarray(m * nw, (m + 1) * nw), row);
-          const d0 = (i * r + m) * cout * hw;
-          for (let o = 0; o < cout; o++) {
-            let sb = 0;
-            for (let p = 0; p < hw; p++) sb += dy[d0 + o * hw + p];
-            grads[row + nw + o] = sb;
-          }
-        }
-      }
+      const grads = chosen === 'factored' ? convRows(shape, dy, cols, n, r) : convGradients(shape, dy, cols, n, r);
       if (!needInput) return { dx: null, grads };
       // ∂/∂Xcol = Wᵀ s for every row at once: [C·kh·kw, out]·[out, n·r·Ho·Wo], then col2im
       const rows = n * r;

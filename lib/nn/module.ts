@@ -46,6 +46,8 @@ export interface BoundModule {
   readonly numParameters: number;
   /** 'factored': backward returns its grads as FactoredRows (embedding); default 'materialized' (G [N·r, P_l]). */
   readonly form?: 'factored' | 'materialized';
+  /** A factored form's scratch, in elements, while its block of the kernel is formed for n samples of r rows (for the step's memory check). */
+  workElements?(n: number, r: number): number;
   /** The layer's initial parameters written into theta [numParameters], drawing from normal() (standard normal). */
   init(theta: Floats, normal: () => number): void;
   /** y [n, outSize] for x [n, inSize] at θ_l [numParameters]; `cache` (anything) comes back to backward(). */

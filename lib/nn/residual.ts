@@ -12,7 +12,7 @@ import { type Floats, zerosLike } from '../util/floats';
 import { describe } from '../util/validate';
 import { type ActivationLayer, activationBackward, activationForward, type Layer, type LinearLayer, linearForward } from './layers';
 import type { BoundModule, ModuleLayer } from './module';
-import { sizeOf } from './module';
+import { isFactored, sizeOf } from './module';
 
 /** residual(layers): y = x + f(x), f = the layers in order; f must keep the shape of its input. */
 export function residual(layers: readonly Layer[]): ModuleLayer {
@@ -48,8 +48,6 @@ function bindResidual(name: string, layers: readonly Layer[], inShape: readonly 
       bound = activationStep(layer, shape);
     } else {
       bound = layer.bind(shape);
-      if (bound.form === 'factored')
-        throw new RangeError(`${name}: layers[${k}] is ${layer.name}, whose gradients come in factored form: not supported inside a residual block`);
     }
     const step = { bound, offset: p, size: bound.numParameters };
     p += step.size;
@@ -88,8 +86,16 @@ function bindResidual(name: string, layers: readonly Layer[], inShape: readonly 
         const s = steps[k];
         const need = k > 0 || needInput;
         const out = s.bound.backward(theta.subarray(s.offset, s.offset + s.size), xs[k], xs[k + 1], caches[k], g, n, r, need);
-        const gs = out.grads as Floats | null; // materialized: factored layers are refused at bind
-        if (grads && gs) for (let q = 0; q < rows; q++) grads.set(gs.subarray(q * s.size, (q + 1) * s.size), q * p + s.offset);
+        const gs = out.grads;
+        if (grads && gs && isFactored(gs)) {
+          // factored rows (embedding, a factored conv2d): written out as the block's [N·r, P_block] rows
+          const t = zerosLike(dy, s.size * rows);
+          gs.scatter(t, 0, rows, 0, rows);
+          for (let k2 = 0; k2 < s.size; k2++) for (let q = 0; q < rows; q++) grads[q * p + s.offset + k2] = t[k2 * rows + q];
+        } else if (grads && gs) {
+          const g2 = gs as Floats;
+          for (let q = 0; q < rows; q++) grads.set(g2.subarray(q * s.size, (q + 1) * s.size), q * p + s.offset);
+        }
         if (need) g = out.dx as Floats;
       }
       if (!needInput) return { dx: null, grads };

@@ -425,7 +425,12 @@ function parseLayer(fn: string, l: unknown, what: string): Layer {
 
 /** The built-in module layers by their toJSON() type, made again from their description; `inner` parses a layer a container holds. */
 const MODULES: Record<string, (d: Record<string, unknown>, inner: (l: unknown, k: number) => Layer) => ModuleLayer> = {
-  conv2d: (d) => conv2d(d.in as number, d.out as number, d.kernel as [number, number], { stride: d.stride as number, padding: d.padding as number }),
+  conv2d: (d) =>
+    conv2d(d.in as number, d.out as number, d.kernel as [number, number], {
+      stride: d.stride as number,
+      padding: d.padding as number,
+      ...(d.form === undefined ? {} : { form: d.form as 'auto' | 'factored' | 'materialized' }),
+    }),
   maxPool2d: (d) => maxPool2d(d.size as number),
   avgPool2d: (d) => avgPool2d(d.size as number),
   flatten: () => flatten(),

@@ -26,6 +26,9 @@ export function exactMemoryBytes(model: Sequential, n: number, r: number, space:
   const parts: [string, number][] = [];
   const moduleP = model.modules.reduce((acc, mod) => acc + (mod.bound.form === 'factored' ? 0 : mod.size), 0); // factored rows hold no G
   if (moduleP > 0) parts.push([`module layers' per-sample gradients ${m}×${moduleP}`, w * m * moduleP]); // G_l [N·r, P_l] (../nn/module.ts)
+  // factored layers' scratch (their seeds' copies live together; their Gram blocks are formed one at a time: summed, an upper bound)
+  const factoredWork = model.modules.reduce((acc, mod) => acc + (mod.bound.workElements?.(n, r) ?? 0), 0);
+  if (factoredWork > 0) parts.push(["factored layers' kernel work", w * factoredWork]);
   if (space === 'kernel' && cfg.assembly === 'layer') {
     if (ws.kernel?.length !== m * m) parts.push([`kernel ${m}×${m}`, w * m * m]);
     const widths = model.slots.map(({ layer }) => layer.outFeatures);
