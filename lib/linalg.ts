@@ -179,6 +179,18 @@ export interface ExactStepOptions {
   out?: Float32Array;
 }
 
+type ExactStepParams = [
+  layers: readonly number[],
+  family: DeviceFamily,
+  theta: Float32Array,
+  x: Float32Array,
+  y: Float32Array,
+  n: number,
+  opts?: ExactStepOptions,
+];
+function exactStepArgs(...[layers, family, theta, x, y, n, o = {}]: ExactStepParams) {
+  return [layers, family, theta, x, y, n, o.damping ?? 0, o.rcond ?? 0, o.lr ?? 0, alloc(o.out)] as const;
+}
 /**
  * The exact natural gradient n_θ = S (SᵀS + NλI)⁻¹ u of a stack of linear layers and activations, every
  * stage on the GPU (CUDA backend only; the CPU backend throws ERR_NOT_SUPPORTED): θ, x and y go up once and
@@ -186,25 +198,9 @@ export interface ExactStepOptions {
  * then b [out] in θ, layers in order), 0 tanh, 1 relu, 2 sigmoid, 3 softplus, 4 gelu. y is [N, k]
  * (gaussian) or [N] (categorical class indices, bernoulli 0/1).
  */
-export function exactStep(
-  layers: readonly number[],
-  family: DeviceFamily,
-  theta: Float32Array,
-  x: Float32Array,
-  y: Float32Array,
-  n: number,
-  opts: ExactStepOptions = {}
-): DeviceStepResult {
-  return native.exactStep(layers, family, theta, x, y, n, opts.damping ?? 0, opts.rcond ?? 0, opts.lr ?? 0, alloc(opts.out));
+export function exactStep(...args: ExactStepParams): DeviceStepResult {
+  return native.exactStep(...exactStepArgs(...args));
 }
-export function exactStepAsync(
-  layers: readonly number[],
-  family: DeviceFamily,
-  theta: Float32Array,
-  x: Float32Array,
-  y: Float32Array,
-  n: number,
-  opts: ExactStepOptions = {}
-): Promise<DeviceStepResult> {
-  return native.exactStepAsync(layers, family, theta, x, y, n, opts.damping ?? 0, opts.rcond ?? 0, opts.lr ?? 0, alloc(opts.out));
+export function exactStepAsync(...args: ExactStepParams): Promise<DeviceStepResult> {
+  return native.exactStepAsync(...exactStepArgs(...args));
 }
