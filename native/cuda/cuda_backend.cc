@@ -195,7 +195,10 @@ class CudaBackend final : public Backend {
     b.blas = versions_ + "; float32, TF32 tensor cores " + (tf32_ ? "on (NATGRAD_TF32=1)" : "off");
     b.threads = 0;
     b.device = device_;
-    b.kernels = "cuBLAS + cuSOLVER, elementwise kernels from the embedded PTX; layerGramSum keeps K on the device";
+    b.kernels =
+        "cuBLAS + cuSOLVER, elementwise kernels from the embedded PTX; layerGramSum keeps K on the device; exactStep "
+        "runs an MLP's whole exact step on the device (NaturalGradient: profile.device = 'resident', "
+        "NATGRAD_DEVICE_STEP=0 turns it off)";
     b.note = std::string(
                  tf32_ ? "NATGRAD_TF32=1: float32 GEMMs round their inputs to TF32 (10-bit mantissa, unit "
                          "roundoff 2^-11 instead of 2^-24): expect relative errors near 1e-3 in gemm/gram/layerGram; "
