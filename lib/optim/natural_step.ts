@@ -237,17 +237,20 @@ function* linearizeStep(
     const lr = st.settings.lr;
     try {
       const first = yield* deviceStep(b, layers, cfg, lambda0, lr);
-      info.loss = first.result.loss;
-      let last = first;
-      return {
-        sys: undefined,
-        // a retry with more damping is one more device step (the kernel is not kept on the device between calls)
-        solveAt: function* (lambda) {
-          last = lambda === lambda0 ? first : yield* deviceStep(b, layers, cfg, lambda, lr);
-          return deviceSolution(last.result, lr);
-        },
-        profile: () => deviceProfile(b, last.result, last.ms),
-      };
+      // a non-finite loss: the host pipeline below rejects the batch, naming its largest input
+      if (Number.isFinite(first.result.loss)) {
+        info.loss = first.result.loss;
+        let last = first;
+        return {
+          sys: undefined,
+          // a retry with more damping is one more device step (the kernel is not kept on the device between calls)
+          solveAt: function* (lambda) {
+            last = lambda === lambda0 ? first : yield* deviceStep(b, layers, cfg, lambda, lr);
+            return deviceSolution(last.result, lr);
+          },
+          profile: () => deviceProfile(b, last.result, last.ms),
+        };
+      }
     } catch (e) {
       if (!hostRetries(e)) return { reject: batchFailure(st.model, rejectionOrThrow(e), x, batch, undefined, undefined) };
       // else the host pipeline below answers it (its float64 fallback, its precise rejection)

@@ -198,6 +198,7 @@ extern "C" __global__ void ng_family(int family, const float* eta, const float* 
         if (seeds) {
           for (int m = 0; m < k; ++m) seeds[(i * k + m) * k + j] = j == m ? 1.0f : 0.0f;
           u[i * k + j] = (float)((double)e[j] - (double)yi[j]);
+          if (!isfinite(u[i * k + j])) atomicMin(bad, (int)i);
         }
       }
       loss[i] = 0.5 * s;

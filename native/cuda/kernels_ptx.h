@@ -6,7 +6,7 @@
 namespace natgrad::cuda {
 
 // sha256 of the kernels.cu this PTX was generated from (checked by CMakeLists.txt and test/cuda.test.ts)
-inline constexpr char kKernelsSourceSha256[] = "97b34fb4b9bd07bc4b8d5e8661d046b9ab1f36bc1022280fce359116291ab581";
+inline constexpr char kKernelsSourceSha256[] = "7e5cea284d5f84eb01bc424c948d8692c57ce3db79aeee848ad4e62e5e2233b5";
 
 inline constexpr char kKernelsPtx[] = R"NGPTX(
 //
@@ -2991,18 +2991,18 @@ $L__BB10_26:
 	.param .u64 ng_family_param_9
 )
 {
-	.reg .pred 	%p<143>;
-	.reg .f32 	%f<81>;
-	.reg .b32 	%r<371>;
+	.reg .pred 	%p<144>;
+	.reg .f32 	%f<82>;
+	.reg .b32 	%r<373>;
 	.reg .f64 	%fd<902>;
 	.reg .b64 	%rd<160>;
 
 
-	ld.param.u32 	%r112, [ng_family_param_0];
+	ld.param.u32 	%r113, [ng_family_param_0];
 	ld.param.u64 	%rd46, [ng_family_param_1];
 	ld.param.u64 	%rd49, [ng_family_param_2];
 	ld.param.s32 	%rd8, [ng_family_param_3];
-	ld.param.u32 	%r113, [ng_family_param_4];
+	ld.param.u32 	%r114, [ng_family_param_4];
 	ld.param.u64 	%rd47, [ng_family_param_5];
 	ld.param.u64 	%rd50, [ng_family_param_6];
 	ld.param.u64 	%rd48, [ng_family_param_7];
@@ -3013,121 +3013,121 @@ $L__BB10_26:
 	cvta.to.global.u64 	%rd3, %rd50;
 	cvta.to.global.u64 	%rd4, %rd47;
 	cvta.to.global.u64 	%rd5, %rd49;
-	mov.u32 	%r114, %ctaid.x;
-	mov.u32 	%r115, %ntid.x;
-	cvt.u64.u32 	%rd6, %r115;
-	mul.wide.u32 	%rd53, %r114, %r115;
-	mov.u32 	%r116, %tid.x;
-	cvt.u64.u32 	%rd54, %r116;
+	mov.u32 	%r115, %ctaid.x;
+	mov.u32 	%r116, %ntid.x;
+	cvt.u64.u32 	%rd6, %r116;
+	mul.wide.u32 	%rd53, %r115, %r116;
+	mov.u32 	%r117, %tid.x;
+	cvt.u64.u32 	%rd54, %r117;
 	add.s64 	%rd158, %rd53, %rd54;
 	setp.ge.s64 	%p1, %rd158, %rd8;
-	@%p1 bra 	$L__BB11_145;
+	@%p1 bra 	$L__BB11_147;
 
-	cvt.s64.s32 	%rd9, %r113;
-	mov.u32 	%r117, %nctaid.x;
-	cvt.u64.u32 	%rd55, %r117;
+	cvt.s64.s32 	%rd9, %r114;
+	mov.u32 	%r118, %nctaid.x;
+	cvt.u64.u32 	%rd55, %r118;
 	mul.lo.s64 	%rd10, %rd55, %rd6;
-	add.s32 	%r118, %r113, -1;
-	cvt.s64.s32 	%rd11, %r118;
-	and.b32  	%r1, %r113, 3;
-	sub.s32 	%r2, %r113, %r1;
-	and.b32  	%r3, %r113, 1;
-	sub.s32 	%r4, %r113, %r3;
-	mul.wide.s32 	%rd12, %r113, %r113;
-	mul.wide.s32 	%rd13, %r113, 4;
+	add.s32 	%r119, %r114, -1;
+	cvt.s64.s32 	%rd11, %r119;
+	and.b32  	%r1, %r114, 3;
+	sub.s32 	%r2, %r114, %r1;
+	and.b32  	%r3, %r114, 1;
+	sub.s32 	%r4, %r114, %r3;
+	mul.wide.s32 	%rd12, %r114, %r114;
+	mul.wide.s32 	%rd13, %r114, 4;
 	cvta.to.global.u64 	%rd14, %rd46;
 	cvta.to.global.u64 	%rd15, %rd48;
 	bra.uni 	$L__BB11_2;
 
-$L__BB11_50:
-	cvt.u32.u64 	%r211, %rd11;
-	setp.lt.u32 	%p47, %r211, 3;
-	mov.f64 	%fd867, 0d0000000000000000;
-	mov.u32 	%r344, 0;
-	@%p47 bra 	$L__BB11_53;
-
-	mov.f64 	%fd867, 0d0000000000000000;
-	mov.u32 	%r344, 0;
-	mov.u32 	%r343, %r2;
-
 $L__BB11_52:
-	cvt.s64.s32 	%rd90, %r344;
+	cvt.u32.u64 	%r213, %rd11;
+	setp.lt.u32 	%p48, %r213, 3;
+	mov.f64 	%fd867, 0d0000000000000000;
+	mov.u32 	%r346, 0;
+	@%p48 bra 	$L__BB11_55;
+
+	mov.f64 	%fd867, 0d0000000000000000;
+	mov.u32 	%r346, 0;
+	mov.u32 	%r345, %r2;
+
+$L__BB11_54:
+	cvt.s64.s32 	%rd90, %r346;
 	add.s64 	%rd91, %rd17, %rd90;
 	shl.b64 	%rd92, %rd91, 2;
 	add.s64 	%rd93, %rd5, %rd92;
-	ld.global.f32 	%f37, [%rd93];
-	cvt.f64.f32 	%fd432, %f37;
-	mul.wide.s32 	%rd94, %r344, 4;
+	ld.global.f32 	%f38, [%rd93];
+	cvt.f64.f32 	%fd432, %f38;
+	mul.wide.s32 	%rd94, %r346, 4;
 	add.s64 	%rd95, %rd18, %rd94;
-	ld.global.f32 	%f38, [%rd95];
-	cvt.f64.f32 	%fd433, %f38;
+	ld.global.f32 	%f39, [%rd95];
+	cvt.f64.f32 	%fd433, %f39;
 	sub.rn.f64 	%fd434, %fd432, %fd433;
 	mul.rn.f64 	%fd435, %fd434, %fd434;
 	add.rn.f64 	%fd436, %fd867, %fd435;
-	ld.global.f32 	%f39, [%rd93+4];
-	cvt.f64.f32 	%fd437, %f39;
-	ld.global.f32 	%f40, [%rd95+4];
-	cvt.f64.f32 	%fd438, %f40;
+	ld.global.f32 	%f40, [%rd93+4];
+	cvt.f64.f32 	%fd437, %f40;
+	ld.global.f32 	%f41, [%rd95+4];
+	cvt.f64.f32 	%fd438, %f41;
 	sub.rn.f64 	%fd439, %fd437, %fd438;
 	mul.rn.f64 	%fd440, %fd439, %fd439;
 	add.rn.f64 	%fd441, %fd436, %fd440;
-	ld.global.f32 	%f41, [%rd93+8];
-	cvt.f64.f32 	%fd442, %f41;
-	ld.global.f32 	%f42, [%rd95+8];
-	cvt.f64.f32 	%fd443, %f42;
+	ld.global.f32 	%f42, [%rd93+8];
+	cvt.f64.f32 	%fd442, %f42;
+	ld.global.f32 	%f43, [%rd95+8];
+	cvt.f64.f32 	%fd443, %f43;
 	sub.rn.f64 	%fd444, %fd442, %fd443;
 	mul.rn.f64 	%fd445, %fd444, %fd444;
 	add.rn.f64 	%fd446, %fd441, %fd445;
-	ld.global.f32 	%f43, [%rd93+12];
-	cvt.f64.f32 	%fd447, %f43;
-	ld.global.f32 	%f44, [%rd95+12];
-	cvt.f64.f32 	%fd448, %f44;
+	ld.global.f32 	%f44, [%rd93+12];
+	cvt.f64.f32 	%fd447, %f44;
+	ld.global.f32 	%f45, [%rd95+12];
+	cvt.f64.f32 	%fd448, %f45;
 	sub.rn.f64 	%fd449, %fd447, %fd448;
 	mul.rn.f64 	%fd450, %fd449, %fd449;
 	add.rn.f64 	%fd867, %fd446, %fd450;
-	add.s32 	%r344, %r344, 4;
-	add.s32 	%r343, %r343, -4;
-	setp.ne.s32 	%p48, %r343, 0;
-	@%p48 bra 	$L__BB11_52;
+	add.s32 	%r346, %r346, 4;
+	add.s32 	%r345, %r345, -4;
+	setp.ne.s32 	%p49, %r345, 0;
+	@%p49 bra 	$L__BB11_54;
 
-$L__BB11_53:
-	setp.eq.s32 	%p49, %r1, 0;
-	@%p49 bra 	$L__BB11_57;
+$L__BB11_55:
+	setp.eq.s32 	%p50, %r1, 0;
+	@%p50 bra 	$L__BB11_59;
 
-	setp.eq.s32 	%p50, %r1, 1;
-	cvt.s64.s32 	%rd96, %r344;
+	setp.eq.s32 	%p51, %r1, 1;
+	cvt.s64.s32 	%rd96, %r346;
 	add.s64 	%rd97, %rd17, %rd96;
 	shl.b64 	%rd98, %rd97, 2;
 	add.s64 	%rd29, %rd5, %rd98;
-	ld.global.f32 	%f45, [%rd29];
-	cvt.f64.f32 	%fd451, %f45;
-	mul.wide.s32 	%rd99, %r344, 4;
+	ld.global.f32 	%f46, [%rd29];
+	cvt.f64.f32 	%fd451, %f46;
+	mul.wide.s32 	%rd99, %r346, 4;
 	add.s64 	%rd30, %rd18, %rd99;
-	ld.global.f32 	%f46, [%rd30];
-	cvt.f64.f32 	%fd452, %f46;
+	ld.global.f32 	%f47, [%rd30];
+	cvt.f64.f32 	%fd452, %f47;
 	sub.rn.f64 	%fd453, %fd451, %fd452;
 	mul.rn.f64 	%fd454, %fd453, %fd453;
 	add.rn.f64 	%fd867, %fd867, %fd454;
-	@%p50 bra 	$L__BB11_57;
+	@%p51 bra 	$L__BB11_59;
 
-	setp.eq.s32 	%p51, %r1, 2;
-	ld.global.f32 	%f47, [%rd29+4];
-	cvt.f64.f32 	%fd455, %f47;
-	ld.global.f32 	%f48, [%rd30+4];
-	cvt.f64.f32 	%fd456, %f48;
+	setp.eq.s32 	%p52, %r1, 2;
+	ld.global.f32 	%f48, [%rd29+4];
+	cvt.f64.f32 	%fd455, %f48;
+	ld.global.f32 	%f49, [%rd30+4];
+	cvt.f64.f32 	%fd456, %f49;
 	sub.rn.f64 	%fd457, %fd455, %fd456;
 	mul.rn.f64 	%fd458, %fd457, %fd457;
 	add.rn.f64 	%fd867, %fd867, %fd458;
-	@%p51 bra 	$L__BB11_57;
+	@%p52 bra 	$L__BB11_59;
 
-	ld.global.f32 	%f49, [%rd29+8];
-	cvt.f64.f32 	%fd459, %f49;
-	ld.global.f32 	%f50, [%rd30+8];
-	cvt.f64.f32 	%fd460, %f50;
+	ld.global.f32 	%f50, [%rd29+8];
+	cvt.f64.f32 	%fd459, %f50;
+	ld.global.f32 	%f51, [%rd30+8];
+	cvt.f64.f32 	%fd460, %f51;
 	sub.rn.f64 	%fd461, %fd459, %fd460;
 	mul.rn.f64 	%fd462, %fd461, %fd461;
 	add.rn.f64 	%fd867, %fd867, %fd462;
-	bra.uni 	$L__BB11_57;
+	bra.uni 	$L__BB11_59;
 
 $L__BB11_2:
 	mul.lo.s64 	%rd17, %rd158, %rd9;
@@ -3137,11 +3137,11 @@ $L__BB11_2:
 	add.s64 	%rd19, %rd5, %rd57;
 	shl.b64 	%rd58, %rd158, 3;
 	add.s64 	%rd20, %rd15, %rd58;
-	setp.eq.s32 	%p2, %r112, 0;
+	setp.eq.s32 	%p2, %r113, 0;
 	@%p2 bra 	$L__BB11_39;
 
-	setp.ne.s32 	%p3, %r112, 2;
-	@%p3 bra 	$L__BB11_58;
+	setp.ne.s32 	%p3, %r113, 2;
+	@%p3 bra 	$L__BB11_60;
 
 	ld.global.f32 	%f1, [%rd18];
 	cvt.f64.f32 	%fd1, %f1;
@@ -3191,14 +3191,14 @@ $L__BB11_2:
 	.reg .b32 %temp; 
 	mov.b64 	{%temp, %r7}, %fd198;
 	}
-	shl.b32 	%r119, %r5, 20;
-	add.s32 	%r120, %r7, %r119;
-	mov.b64 	%fd851, {%r6, %r120};
+	shl.b32 	%r120, %r5, 20;
+	add.s32 	%r121, %r7, %r120;
+	mov.b64 	%fd851, {%r6, %r121};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r121}, %fd167;
+	mov.b64 	{%temp, %r122}, %fd167;
 	}
-	mov.b32 	%f15, %r121;
+	mov.b32 	%f15, %r122;
 	abs.f32 	%f3, %f15;
 	setp.lt.f32 	%p4, %f3, 0f4086232B;
 	@%p4 bra 	$L__BB11_7;
@@ -3210,25 +3210,25 @@ $L__BB11_2:
 	setp.geu.f32 	%p6, %f3, 0f40874800;
 	@%p6 bra 	$L__BB11_7;
 
-	shr.u32 	%r122, %r5, 31;
-	add.s32 	%r123, %r5, %r122;
-	shr.s32 	%r124, %r123, 1;
-	shl.b32 	%r125, %r124, 20;
-	add.s32 	%r126, %r7, %r125;
-	mov.b64 	%fd201, {%r6, %r126};
-	sub.s32 	%r127, %r5, %r124;
-	shl.b32 	%r128, %r127, 20;
-	add.s32 	%r129, %r128, 1072693248;
-	mov.u32 	%r130, 0;
-	mov.b64 	%fd202, {%r130, %r129};
+	shr.u32 	%r123, %r5, 31;
+	add.s32 	%r124, %r5, %r123;
+	shr.s32 	%r125, %r124, 1;
+	shl.b32 	%r126, %r125, 20;
+	add.s32 	%r127, %r7, %r126;
+	mov.b64 	%fd201, {%r6, %r127};
+	sub.s32 	%r128, %r5, %r125;
+	shl.b32 	%r129, %r128, 20;
+	add.s32 	%r130, %r129, 1072693248;
+	mov.u32 	%r131, 0;
+	mov.b64 	%fd202, {%r131, %r130};
 	mul.rn.f64 	%fd851, %fd201, %fd202;
 
 $L__BB11_7:
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r131}, %fd851;
+	mov.b64 	{%temp, %r132}, %fd851;
 	}
-	mov.b32 	%f16, %r131;
+	mov.b32 	%f16, %r132;
 	setp.lt.f32 	%p7, %f16, 0f3FE55555;
 	setp.gt.f32 	%p8, %f16, 0fBFD99999;
 	and.pred  	%p9, %p7, %p8;
@@ -3263,79 +3263,80 @@ $L__BB11_15:
 	bra.uni 	$L__BB11_16;
 
 $L__BB11_39:
-	setp.lt.s32 	%p32, %r113, 1;
+	setp.lt.s32 	%p32, %r114, 1;
 	mov.f64 	%fd867, 0d0000000000000000;
-	@%p32 bra 	$L__BB11_57;
+	@%p32 bra 	$L__BB11_59;
 
 	setp.eq.s64 	%p33, %rd47, 0;
-	@%p33 bra 	$L__BB11_50;
+	@%p33 bra 	$L__BB11_52;
 
 	mul.lo.s64 	%rd21, %rd12, %rd158;
+	cvt.u32.u64 	%r30, %rd158;
 	mov.f64 	%fd867, 0d0000000000000000;
-	mov.u32 	%r195, 0;
-	mov.u32 	%r337, %r195;
+	mov.u32 	%r196, 0;
+	mov.u32 	%r339, %r196;
 
 $L__BB11_42:
-	cvt.u32.u64 	%r197, %rd11;
-	setp.lt.u32 	%p34, %r197, 3;
-	cvt.s64.s32 	%rd22, %r337;
+	cvt.u32.u64 	%r198, %rd11;
+	setp.lt.u32 	%p34, %r198, 3;
+	cvt.s64.s32 	%rd22, %r339;
 	add.s64 	%rd23, %rd17, %rd22;
 	shl.b64 	%rd63, %rd23, 2;
 	add.s64 	%rd24, %rd5, %rd63;
 	ld.global.f32 	%f25, [%rd24];
 	cvt.f64.f32 	%fd425, %f25;
-	mul.wide.s32 	%rd64, %r337, 4;
+	mul.wide.s32 	%rd64, %r339, 4;
 	add.s64 	%rd25, %rd18, %rd64;
 	ld.global.f32 	%f26, [%rd25];
 	cvt.f64.f32 	%fd426, %f26;
 	sub.rn.f64 	%fd427, %fd425, %fd426;
 	mul.rn.f64 	%fd428, %fd427, %fd427;
 	add.rn.f64 	%fd867, %fd867, %fd428;
-	mov.u32 	%r341, %r195;
+	mov.u32 	%r343, %r196;
 	@%p34 bra 	$L__BB11_45;
 
-	cvt.u32.u64 	%r199, %rd22;
+	cvt.u32.u64 	%r200, %rd22;
 	add.s64 	%rd65, %rd21, %rd22;
 	shl.b64 	%rd66, %rd65, 2;
 	add.s64 	%rd159, %rd4, %rd66;
-	neg.s32 	%r338, %r199;
-	mov.u32 	%r341, 0;
-	mov.u32 	%r340, %r2;
+	neg.s32 	%r340, %r200;
+	mov.u32 	%r343, 0;
+	mov.u32 	%r342, %r2;
 
 $L__BB11_44:
-	setp.eq.s32 	%p35, %r338, 0;
+	setp.eq.s32 	%p35, %r340, 0;
 	selp.f32 	%f27, 0f3F800000, 0f00000000, %p35;
 	st.global.f32 	[%rd159], %f27;
-	add.s32 	%r200, %r341, 1;
-	setp.eq.s32 	%p36, %r199, %r200;
+	add.s32 	%r201, %r343, 1;
+	setp.eq.s32 	%p36, %r200, %r201;
 	selp.f32 	%f28, 0f3F800000, 0f00000000, %p36;
 	add.s64 	%rd67, %rd159, %rd13;
 	st.global.f32 	[%rd67], %f28;
-	add.s32 	%r202, %r341, 2;
-	setp.eq.s32 	%p37, %r199, %r202;
+	add.s32 	%r203, %r343, 2;
+	setp.eq.s32 	%p37, %r200, %r203;
 	selp.f32 	%f29, 0f3F800000, 0f00000000, %p37;
 	add.s64 	%rd68, %rd67, %rd13;
 	st.global.f32 	[%rd68], %f29;
-	add.s32 	%r203, %r341, 3;
-	setp.eq.s32 	%p38, %r199, %r203;
+	add.s32 	%r204, %r343, 3;
+	setp.eq.s32 	%p38, %r200, %r204;
 	selp.f32 	%f30, 0f3F800000, 0f00000000, %p38;
 	add.s64 	%rd69, %rd68, %rd13;
 	add.s64 	%rd159, %rd69, %rd13;
 	st.global.f32 	[%rd69], %f30;
-	add.s32 	%r341, %r341, 4;
-	add.s32 	%r338, %r338, 4;
-	add.s32 	%r340, %r340, -4;
-	setp.ne.s32 	%p39, %r340, 0;
+	add.s32 	%r343, %r343, 4;
+	add.s32 	%r340, %r340, 4;
+	add.s32 	%r342, %r342, -4;
+	setp.ne.s32 	%p39, %r342, 0;
 	@%p39 bra 	$L__BB11_44;
 
 $L__BB11_45:
 	setp.eq.s32 	%p40, %r1, 0;
 	@%p40 bra 	$L__BB11_49;
 
-	cvt.u32.u64 	%r204, %rd22;
-	setp.eq.s32 	%p41, %r204, %r341;
+	cvt.u32.u64 	%r205, %rd22;
+	setp.eq.s32 	%p41, %r205, %r343;
 	selp.f32 	%f31, 0f3F800000, 0f00000000, %p41;
-	cvt.s64.s32 	%rd70, %r341;
+	cvt.s64.s32 	%rd70, %r343;
 	add.s64 	%rd71, %rd17, %rd70;
 	mul.lo.s64 	%rd72, %rd71, %rd9;
 	add.s64 	%rd73, %rd72, %rd22;
@@ -3345,10 +3346,10 @@ $L__BB11_45:
 	setp.eq.s32 	%p42, %r1, 1;
 	@%p42 bra 	$L__BB11_49;
 
-	add.s32 	%r205, %r341, 1;
-	setp.eq.s32 	%p43, %r204, %r205;
+	add.s32 	%r206, %r343, 1;
+	setp.eq.s32 	%p43, %r205, %r206;
 	selp.f32 	%f32, 0f3F800000, 0f00000000, %p43;
-	cvt.s64.s32 	%rd76, %r205;
+	cvt.s64.s32 	%rd76, %r206;
 	add.s64 	%rd77, %rd17, %rd76;
 	mul.lo.s64 	%rd78, %rd77, %rd9;
 	add.s64 	%rd79, %rd78, %rd22;
@@ -3358,10 +3359,10 @@ $L__BB11_45:
 	setp.eq.s32 	%p44, %r1, 2;
 	@%p44 bra 	$L__BB11_49;
 
-	add.s32 	%r207, %r341, 2;
-	setp.eq.s32 	%p45, %r204, %r207;
+	add.s32 	%r208, %r343, 2;
+	setp.eq.s32 	%p45, %r205, %r208;
 	selp.f32 	%f33, 0f3F800000, 0f00000000, %p45;
-	cvt.s64.s32 	%rd82, %r207;
+	cvt.s64.s32 	%rd82, %r208;
 	add.s64 	%rd83, %rd17, %rd82;
 	mul.lo.s64 	%rd84, %rd83, %rd9;
 	add.s64 	%rd85, %rd84, %rd22;
@@ -3370,106 +3371,113 @@ $L__BB11_45:
 	st.global.f32 	[%rd87], %f33;
 
 $L__BB11_49:
-	cvt.u32.u64 	%r209, %rd22;
-	ld.global.f32 	%f34, [%rd24];
-	ld.global.f32 	%f35, [%rd25];
-	sub.rn.f32 	%f36, %f35, %f34;
+	ld.global.f32 	%f34, [%rd25];
+	ld.global.f32 	%f35, [%rd24];
+	sub.rn.f32 	%f36, %f34, %f35;
 	add.s64 	%rd89, %rd3, %rd63;
 	st.global.f32 	[%rd89], %f36;
-	add.s32 	%r337, %r209, 1;
-	setp.lt.s32 	%p46, %r337, %r113;
-	@%p46 bra 	$L__BB11_42;
+	abs.f32 	%f37, %f36;
+	setp.lt.f32 	%p46, %f37, 0f7F800000;
+	@%p46 bra 	$L__BB11_51;
 
-$L__BB11_57:
+	atom.global.min.s32 	%r210, [%rd2], %r30;
+
+$L__BB11_51:
+	cvt.u32.u64 	%r211, %rd22;
+	add.s32 	%r339, %r211, 1;
+	setp.lt.s32 	%p47, %r339, %r114;
+	@%p47 bra 	$L__BB11_42;
+
+$L__BB11_59:
 	mul.rn.f64 	%fd463, %fd867, 0d3FE0000000000000;
 	st.global.f64 	[%rd20], %fd463;
-	bra.uni 	$L__BB11_144;
+	bra.uni 	$L__BB11_146;
 
-$L__BB11_58:
-	setp.lt.s32 	%p52, %r113, 1;
-	ld.global.f32 	%f51, [%rd19];
-	cvt.rzi.s32.f32 	%r45, %f51;
+$L__BB11_60:
+	setp.lt.s32 	%p53, %r114, 1;
+	ld.global.f32 	%f52, [%rd19];
+	cvt.rzi.s32.f32 	%r46, %f52;
 	mov.f64 	%fd871, 0dFFF0000000000000;
-	@%p52 bra 	$L__BB11_66;
+	@%p53 bra 	$L__BB11_68;
 
-	cvt.u32.u64 	%r214, %rd11;
-	setp.lt.u32 	%p53, %r214, 3;
+	cvt.u32.u64 	%r216, %rd11;
+	setp.lt.u32 	%p54, %r216, 3;
 	mov.f64 	%fd871, 0dFFF0000000000000;
-	mov.u32 	%r347, 0;
-	@%p53 bra 	$L__BB11_62;
+	mov.u32 	%r349, 0;
+	@%p54 bra 	$L__BB11_64;
 
 	mov.f64 	%fd871, 0dFFF0000000000000;
-	mov.u32 	%r347, 0;
-	mov.u32 	%r346, %r2;
+	mov.u32 	%r349, 0;
+	mov.u32 	%r348, %r2;
 
-$L__BB11_61:
-	mul.wide.s32 	%rd100, %r347, 4;
+$L__BB11_63:
+	mul.wide.s32 	%rd100, %r349, 4;
 	add.s64 	%rd101, %rd18, %rd100;
-	ld.global.f32 	%f52, [%rd101];
-	cvt.f64.f32 	%fd468, %f52;
+	ld.global.f32 	%f53, [%rd101];
+	cvt.f64.f32 	%fd468, %f53;
 	max.f64 	%fd469, %fd871, %fd468;
-	ld.global.f32 	%f53, [%rd101+4];
-	cvt.f64.f32 	%fd470, %f53;
+	ld.global.f32 	%f54, [%rd101+4];
+	cvt.f64.f32 	%fd470, %f54;
 	max.f64 	%fd471, %fd469, %fd470;
-	ld.global.f32 	%f54, [%rd101+8];
-	cvt.f64.f32 	%fd472, %f54;
+	ld.global.f32 	%f55, [%rd101+8];
+	cvt.f64.f32 	%fd472, %f55;
 	max.f64 	%fd473, %fd471, %fd472;
-	ld.global.f32 	%f55, [%rd101+12];
-	cvt.f64.f32 	%fd474, %f55;
+	ld.global.f32 	%f56, [%rd101+12];
+	cvt.f64.f32 	%fd474, %f56;
 	max.f64 	%fd871, %fd473, %fd474;
-	add.s32 	%r347, %r347, 4;
-	add.s32 	%r346, %r346, -4;
-	setp.ne.s32 	%p54, %r346, 0;
-	@%p54 bra 	$L__BB11_61;
+	add.s32 	%r349, %r349, 4;
+	add.s32 	%r348, %r348, -4;
+	setp.ne.s32 	%p55, %r348, 0;
+	@%p55 bra 	$L__BB11_63;
 
-$L__BB11_62:
-	setp.eq.s32 	%p55, %r1, 0;
-	@%p55 bra 	$L__BB11_66;
+$L__BB11_64:
+	setp.eq.s32 	%p56, %r1, 0;
+	@%p56 bra 	$L__BB11_68;
 
-	setp.eq.s32 	%p56, %r1, 1;
-	mul.wide.s32 	%rd102, %r347, 4;
+	setp.eq.s32 	%p57, %r1, 1;
+	mul.wide.s32 	%rd102, %r349, 4;
 	add.s64 	%rd31, %rd18, %rd102;
-	ld.global.f32 	%f56, [%rd31];
-	cvt.f64.f32 	%fd475, %f56;
+	ld.global.f32 	%f57, [%rd31];
+	cvt.f64.f32 	%fd475, %f57;
 	max.f64 	%fd871, %fd871, %fd475;
-	@%p56 bra 	$L__BB11_66;
+	@%p57 bra 	$L__BB11_68;
 
-	setp.eq.s32 	%p57, %r1, 2;
-	ld.global.f32 	%f57, [%rd31+4];
-	cvt.f64.f32 	%fd476, %f57;
+	setp.eq.s32 	%p58, %r1, 2;
+	ld.global.f32 	%f58, [%rd31+4];
+	cvt.f64.f32 	%fd476, %f58;
 	max.f64 	%fd871, %fd871, %fd476;
-	@%p57 bra 	$L__BB11_66;
+	@%p58 bra 	$L__BB11_68;
 
-	ld.global.f32 	%f58, [%rd31+8];
-	cvt.f64.f32 	%fd477, %f58;
+	ld.global.f32 	%f59, [%rd31+8];
+	cvt.f64.f32 	%fd477, %f59;
 	max.f64 	%fd871, %fd871, %fd477;
 
-$L__BB11_66:
+$L__BB11_68:
 	mov.f64 	%fd875, 0d0000000000000000;
-	@%p52 bra 	$L__BB11_81;
+	@%p53 bra 	$L__BB11_83;
 
-	cvt.u32.u64 	%r217, %rd11;
-	setp.eq.s32 	%p59, %r217, 0;
+	cvt.u32.u64 	%r219, %rd11;
+	setp.eq.s32 	%p60, %r219, 0;
 	mov.f64 	%fd875, 0d0000000000000000;
-	mov.u32 	%r350, 0;
-	@%p59 bra 	$L__BB11_76;
+	mov.u32 	%r352, 0;
+	@%p60 bra 	$L__BB11_78;
 
 	mov.f64 	%fd875, 0d0000000000000000;
-	mov.u32 	%r350, 0;
-	mov.u32 	%r349, %r4;
+	mov.u32 	%r352, 0;
+	mov.u32 	%r351, %r4;
 
-$L__BB11_69:
-	mul.wide.s32 	%rd103, %r350, 4;
+$L__BB11_71:
+	mul.wide.s32 	%rd103, %r352, 4;
 	add.s64 	%rd32, %rd18, %rd103;
-	ld.global.f32 	%f59, [%rd32];
-	cvt.f64.f32 	%fd482, %f59;
+	ld.global.f32 	%f60, [%rd32];
+	cvt.f64.f32 	%fd482, %f60;
 	sub.rn.f64 	%fd65, %fd482, %fd871;
 	mov.f64 	%fd483, 0d4338000000000000;
 	mov.f64 	%fd484, 0d3FF71547652B82FE;
 	fma.rn.f64 	%fd485, %fd65, %fd484, %fd483;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r53, %temp}, %fd485;
+	mov.b64 	{%r54, %temp}, %fd485;
 	}
 	mov.f64 	%fd486, 0dC338000000000000;
 	add.rn.f64 	%fd487, %fd485, %fd486;
@@ -3501,61 +3509,61 @@ $L__BB11_69:
 	fma.rn.f64 	%fd513, %fd512, %fd491, %fd511;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r54, %temp}, %fd513;
+	mov.b64 	{%r55, %temp}, %fd513;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r55}, %fd513;
+	mov.b64 	{%temp, %r56}, %fd513;
 	}
-	shl.b32 	%r219, %r53, 20;
-	add.s32 	%r220, %r55, %r219;
-	mov.b64 	%fd873, {%r54, %r220};
+	shl.b32 	%r221, %r54, 20;
+	add.s32 	%r222, %r56, %r221;
+	mov.b64 	%fd873, {%r55, %r222};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r221}, %fd65;
+	mov.b64 	{%temp, %r223}, %fd65;
 	}
-	mov.b32 	%f60, %r221;
-	abs.f32 	%f8, %f60;
-	setp.lt.f32 	%p60, %f8, 0f4086232B;
-	@%p60 bra 	$L__BB11_72;
+	mov.b32 	%f61, %r223;
+	abs.f32 	%f8, %f61;
+	setp.lt.f32 	%p61, %f8, 0f4086232B;
+	@%p61 bra 	$L__BB11_74;
 
-	setp.lt.f64 	%p61, %fd65, 0d0000000000000000;
+	setp.lt.f64 	%p62, %fd65, 0d0000000000000000;
 	add.rn.f64 	%fd514, %fd65, 0d7FF0000000000000;
-	selp.f64 	%fd873, 0d0000000000000000, %fd514, %p61;
-	setp.geu.f32 	%p62, %f8, 0f40874800;
-	@%p62 bra 	$L__BB11_72;
+	selp.f64 	%fd873, 0d0000000000000000, %fd514, %p62;
+	setp.geu.f32 	%p63, %f8, 0f40874800;
+	@%p63 bra 	$L__BB11_74;
 
 	mov.f64 	%fd848, 0d4338000000000000;
 	mov.f64 	%fd847, 0d3FF71547652B82FE;
 	fma.rn.f64 	%fd842, %fd65, %fd847, %fd848;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r332, %temp}, %fd842;
+	mov.b64 	{%r334, %temp}, %fd842;
 	}
-	shr.u32 	%r222, %r332, 31;
-	add.s32 	%r223, %r332, %r222;
-	shr.s32 	%r224, %r223, 1;
-	shl.b32 	%r225, %r224, 20;
-	add.s32 	%r226, %r55, %r225;
-	mov.b64 	%fd515, {%r54, %r226};
-	sub.s32 	%r227, %r332, %r224;
-	shl.b32 	%r228, %r227, 20;
-	add.s32 	%r229, %r228, 1072693248;
-	mov.u32 	%r230, 0;
-	mov.b64 	%fd516, {%r230, %r229};
+	shr.u32 	%r224, %r334, 31;
+	add.s32 	%r225, %r334, %r224;
+	shr.s32 	%r226, %r225, 1;
+	shl.b32 	%r227, %r226, 20;
+	add.s32 	%r228, %r56, %r227;
+	mov.b64 	%fd515, {%r55, %r228};
+	sub.s32 	%r229, %r334, %r226;
+	shl.b32 	%r230, %r229, 20;
+	add.s32 	%r231, %r230, 1072693248;
+	mov.u32 	%r232, 0;
+	mov.b64 	%fd516, {%r232, %r231};
 	mul.rn.f64 	%fd873, %fd515, %fd516;
 
-$L__BB11_72:
+$L__BB11_74:
 	mov.f64 	%fd850, 0d4338000000000000;
 	mov.f64 	%fd849, 0d3FF71547652B82FE;
 	add.rn.f64 	%fd70, %fd875, %fd873;
-	ld.global.f32 	%f61, [%rd32+4];
-	cvt.f64.f32 	%fd517, %f61;
+	ld.global.f32 	%f62, [%rd32+4];
+	cvt.f64.f32 	%fd517, %f62;
 	sub.rn.f64 	%fd71, %fd517, %fd871;
 	fma.rn.f64 	%fd520, %fd71, %fd849, %fd850;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r56, %temp}, %fd520;
+	mov.b64 	{%r57, %temp}, %fd520;
 	}
 	add.rn.f64 	%fd522, %fd520, %fd486;
 	fma.rn.f64 	%fd524, %fd522, %fd488, %fd71;
@@ -3573,65 +3581,65 @@ $L__BB11_72:
 	fma.rn.f64 	%fd548, %fd547, %fd526, %fd511;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r57, %temp}, %fd548;
+	mov.b64 	{%r58, %temp}, %fd548;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r58}, %fd548;
+	mov.b64 	{%temp, %r59}, %fd548;
 	}
-	shl.b32 	%r231, %r56, 20;
-	add.s32 	%r232, %r58, %r231;
-	mov.b64 	%fd874, {%r57, %r232};
+	shl.b32 	%r233, %r57, 20;
+	add.s32 	%r234, %r59, %r233;
+	mov.b64 	%fd874, {%r58, %r234};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r233}, %fd71;
+	mov.b64 	{%temp, %r235}, %fd71;
 	}
-	mov.b32 	%f62, %r233;
-	abs.f32 	%f9, %f62;
-	setp.lt.f32 	%p63, %f9, 0f4086232B;
-	@%p63 bra 	$L__BB11_75;
+	mov.b32 	%f63, %r235;
+	abs.f32 	%f9, %f63;
+	setp.lt.f32 	%p64, %f9, 0f4086232B;
+	@%p64 bra 	$L__BB11_77;
 
-	setp.lt.f64 	%p64, %fd71, 0d0000000000000000;
+	setp.lt.f64 	%p65, %fd71, 0d0000000000000000;
 	add.rn.f64 	%fd549, %fd71, 0d7FF0000000000000;
-	selp.f64 	%fd874, 0d0000000000000000, %fd549, %p64;
-	setp.geu.f32 	%p65, %f9, 0f40874800;
-	@%p65 bra 	$L__BB11_75;
+	selp.f64 	%fd874, 0d0000000000000000, %fd549, %p65;
+	setp.geu.f32 	%p66, %f9, 0f40874800;
+	@%p66 bra 	$L__BB11_77;
 
-	shr.u32 	%r234, %r56, 31;
-	add.s32 	%r235, %r56, %r234;
-	shr.s32 	%r236, %r235, 1;
-	shl.b32 	%r237, %r236, 20;
-	add.s32 	%r238, %r58, %r237;
-	mov.b64 	%fd550, {%r57, %r238};
-	sub.s32 	%r239, %r56, %r236;
-	shl.b32 	%r240, %r239, 20;
-	add.s32 	%r241, %r240, 1072693248;
-	mov.u32 	%r242, 0;
-	mov.b64 	%fd551, {%r242, %r241};
+	shr.u32 	%r236, %r57, 31;
+	add.s32 	%r237, %r57, %r236;
+	shr.s32 	%r238, %r237, 1;
+	shl.b32 	%r239, %r238, 20;
+	add.s32 	%r240, %r59, %r239;
+	mov.b64 	%fd550, {%r58, %r240};
+	sub.s32 	%r241, %r57, %r238;
+	shl.b32 	%r242, %r241, 20;
+	add.s32 	%r243, %r242, 1072693248;
+	mov.u32 	%r244, 0;
+	mov.b64 	%fd551, {%r244, %r243};
 	mul.rn.f64 	%fd874, %fd550, %fd551;
 
-$L__BB11_75:
+$L__BB11_77:
 	add.rn.f64 	%fd875, %fd70, %fd874;
-	add.s32 	%r350, %r350, 2;
-	add.s32 	%r349, %r349, -2;
-	setp.ne.s32 	%p66, %r349, 0;
-	@%p66 bra 	$L__BB11_69;
+	add.s32 	%r352, %r352, 2;
+	add.s32 	%r351, %r351, -2;
+	setp.ne.s32 	%p67, %r351, 0;
+	@%p67 bra 	$L__BB11_71;
 
-$L__BB11_76:
-	setp.eq.s32 	%p67, %r3, 0;
-	@%p67 bra 	$L__BB11_81;
+$L__BB11_78:
+	setp.eq.s32 	%p68, %r3, 0;
+	@%p68 bra 	$L__BB11_83;
 
-	mul.wide.s32 	%rd104, %r350, 4;
+	mul.wide.s32 	%rd104, %r352, 4;
 	add.s64 	%rd105, %rd18, %rd104;
-	ld.global.f32 	%f63, [%rd105];
-	cvt.f64.f32 	%fd552, %f63;
+	ld.global.f32 	%f64, [%rd105];
+	cvt.f64.f32 	%fd552, %f64;
 	sub.rn.f64 	%fd79, %fd552, %fd871;
 	mov.f64 	%fd553, 0d4338000000000000;
 	mov.f64 	%fd554, 0d3FF71547652B82FE;
 	fma.rn.f64 	%fd555, %fd79, %fd554, %fd553;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r62, %temp}, %fd555;
+	mov.b64 	{%r63, %temp}, %fd555;
 	}
 	mov.f64 	%fd556, 0dC338000000000000;
 	add.rn.f64 	%fd557, %fd555, %fd556;
@@ -3663,102 +3671,102 @@ $L__BB11_76:
 	fma.rn.f64 	%fd583, %fd582, %fd561, %fd581;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r63, %temp}, %fd583;
+	mov.b64 	{%r64, %temp}, %fd583;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r64}, %fd583;
+	mov.b64 	{%temp, %r65}, %fd583;
 	}
-	shl.b32 	%r243, %r62, 20;
-	add.s32 	%r244, %r64, %r243;
-	mov.b64 	%fd877, {%r63, %r244};
+	shl.b32 	%r245, %r63, 20;
+	add.s32 	%r246, %r65, %r245;
+	mov.b64 	%fd877, {%r64, %r246};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r245}, %fd79;
+	mov.b64 	{%temp, %r247}, %fd79;
 	}
-	mov.b32 	%f64, %r245;
-	abs.f32 	%f10, %f64;
-	setp.lt.f32 	%p68, %f10, 0f4086232B;
-	@%p68 bra 	$L__BB11_80;
+	mov.b32 	%f65, %r247;
+	abs.f32 	%f10, %f65;
+	setp.lt.f32 	%p69, %f10, 0f4086232B;
+	@%p69 bra 	$L__BB11_82;
 
-	setp.lt.f64 	%p69, %fd79, 0d0000000000000000;
+	setp.lt.f64 	%p70, %fd79, 0d0000000000000000;
 	add.rn.f64 	%fd584, %fd79, 0d7FF0000000000000;
-	selp.f64 	%fd877, 0d0000000000000000, %fd584, %p69;
-	setp.geu.f32 	%p70, %f10, 0f40874800;
-	@%p70 bra 	$L__BB11_80;
+	selp.f64 	%fd877, 0d0000000000000000, %fd584, %p70;
+	setp.geu.f32 	%p71, %f10, 0f40874800;
+	@%p71 bra 	$L__BB11_82;
 
-	shr.u32 	%r246, %r62, 31;
-	add.s32 	%r247, %r62, %r246;
-	shr.s32 	%r248, %r247, 1;
-	shl.b32 	%r249, %r248, 20;
-	add.s32 	%r250, %r64, %r249;
-	mov.b64 	%fd585, {%r63, %r250};
-	sub.s32 	%r251, %r62, %r248;
-	shl.b32 	%r252, %r251, 20;
-	add.s32 	%r253, %r252, 1072693248;
-	mov.u32 	%r254, 0;
-	mov.b64 	%fd586, {%r254, %r253};
+	shr.u32 	%r248, %r63, 31;
+	add.s32 	%r249, %r63, %r248;
+	shr.s32 	%r250, %r249, 1;
+	shl.b32 	%r251, %r250, 20;
+	add.s32 	%r252, %r65, %r251;
+	mov.b64 	%fd585, {%r64, %r252};
+	sub.s32 	%r253, %r63, %r250;
+	shl.b32 	%r254, %r253, 20;
+	add.s32 	%r255, %r254, 1072693248;
+	mov.u32 	%r256, 0;
+	mov.b64 	%fd586, {%r256, %r255};
 	mul.rn.f64 	%fd877, %fd585, %fd586;
 
-$L__BB11_80:
+$L__BB11_82:
 	add.rn.f64 	%fd875, %fd875, %fd877;
 
-$L__BB11_81:
-	mul.wide.s32 	%rd106, %r45, 4;
+$L__BB11_83:
+	mul.wide.s32 	%rd106, %r46, 4;
 	add.s64 	%rd107, %rd18, %rd106;
 	ld.global.f32 	%f11, [%rd107];
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r352, %temp}, %fd875;
+	mov.b64 	{%r354, %temp}, %fd875;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r351}, %fd875;
+	mov.b64 	{%temp, %r353}, %fd875;
 	}
-	setp.gt.s32 	%p71, %r351, 1048575;
-	mov.u32 	%r353, -1023;
+	setp.gt.s32 	%p72, %r353, 1048575;
+	mov.u32 	%r355, -1023;
 	mov.f64 	%fd879, %fd875;
-	@%p71 bra 	$L__BB11_83;
+	@%p72 bra 	$L__BB11_85;
 
 	mul.rn.f64 	%fd879, %fd875, 0d4350000000000000;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r351}, %fd879;
+	mov.b64 	{%temp, %r353}, %fd879;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r352, %temp}, %fd879;
+	mov.b64 	{%r354, %temp}, %fd879;
 	}
-	mov.u32 	%r353, -1077;
-
-$L__BB11_83:
-	add.s32 	%r257, %r351, -1;
-	setp.lt.u32 	%p72, %r257, 2146435071;
-	@%p72 bra 	$L__BB11_85;
-	bra.uni 	$L__BB11_84;
+	mov.u32 	%r355, -1077;
 
 $L__BB11_85:
-	shr.u32 	%r259, %r351, 20;
-	add.s32 	%r354, %r353, %r259;
-	and.b32  	%r260, %r351, -2146435073;
-	or.b32  	%r261, %r260, 1072693248;
-	mov.b64 	%fd880, {%r352, %r261};
-	setp.lt.s32 	%p74, %r261, 1073127583;
-	@%p74 bra 	$L__BB11_87;
-
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r262, %temp}, %fd880;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r263}, %fd880;
-	}
-	add.s32 	%r264, %r263, -1048576;
-	mov.b64 	%fd880, {%r262, %r264};
-	add.s32 	%r354, %r354, 1;
+	add.s32 	%r259, %r353, -1;
+	setp.lt.u32 	%p73, %r259, 2146435071;
+	@%p73 bra 	$L__BB11_87;
+	bra.uni 	$L__BB11_86;
 
 $L__BB11_87:
+	shr.u32 	%r261, %r353, 20;
+	add.s32 	%r356, %r355, %r261;
+	and.b32  	%r262, %r353, -2146435073;
+	or.b32  	%r263, %r262, 1072693248;
+	mov.b64 	%fd880, {%r354, %r263};
+	setp.lt.s32 	%p75, %r263, 1073127583;
+	@%p75 bra 	$L__BB11_89;
+
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r264, %temp}, %fd880;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r265}, %fd880;
+	}
+	add.s32 	%r266, %r265, -1048576;
+	mov.b64 	%fd880, {%r264, %r266};
+	add.s32 	%r356, %r356, 1;
+
+$L__BB11_89:
 	add.rn.f64 	%fd589, %fd880, 0d3FF0000000000000;
 	mov.f64 	%fd590, 0d3FF0000000000000;
 	rcp.approx.ftz.f64 	%fd591, %fd589;
@@ -3792,11 +3800,11 @@ $L__BB11_87:
 	mul.rn.f64 	%fd619, %fd595, %fd618;
 	mul.rn.f64 	%fd620, %fd599, %fd614;
 	fma.rn.f64 	%fd621, %fd620, %fd598, %fd619;
-	xor.b32  	%r265, %r354, -2147483648;
-	mov.u32 	%r266, -2147483648;
-	mov.u32 	%r267, 1127219200;
-	mov.b64 	%fd622, {%r265, %r267};
-	mov.b64 	%fd623, {%r266, %r267};
+	xor.b32  	%r267, %r356, -2147483648;
+	mov.u32 	%r268, -2147483648;
+	mov.u32 	%r269, 1127219200;
+	mov.b64 	%fd622, {%r267, %r269};
+	mov.b64 	%fd623, {%r268, %r269};
 	sub.rn.f64 	%fd624, %fd622, %fd623;
 	mov.f64 	%fd625, 0d3FE62E42FEFA39EF;
 	fma.rn.f64 	%fd626, %fd624, %fd625, %fd598;
@@ -3807,59 +3815,59 @@ $L__BB11_87:
 	mov.f64 	%fd631, 0d3C7ABC9E3B39803F;
 	fma.rn.f64 	%fd632, %fd624, %fd631, %fd630;
 	add.rn.f64 	%fd881, %fd626, %fd632;
-	bra.uni 	$L__BB11_88;
+	bra.uni 	$L__BB11_90;
 
 $L__BB11_8:
 	add.rn.f64 	%fd852, %fd851, 0d3FF0000000000000;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r333}, %fd852;
+	mov.b64 	{%temp, %r335}, %fd852;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r334, %temp}, %fd852;
+	mov.b64 	{%r336, %temp}, %fd852;
 	}
-	setp.gt.s32 	%p10, %r333, 1048575;
-	mov.u32 	%r335, -1023;
+	setp.gt.s32 	%p10, %r335, 1048575;
+	mov.u32 	%r337, -1023;
 	@%p10 bra 	$L__BB11_10;
 
 	mul.rn.f64 	%fd852, %fd852, 0d4350000000000000;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r333}, %fd852;
+	mov.b64 	{%temp, %r335}, %fd852;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r334, %temp}, %fd852;
+	mov.b64 	{%r336, %temp}, %fd852;
 	}
-	mov.u32 	%r335, -1077;
+	mov.u32 	%r337, -1077;
 
 $L__BB11_10:
-	add.s32 	%r134, %r333, -1;
-	setp.lt.u32 	%p11, %r134, 2146435071;
+	add.s32 	%r135, %r335, -1;
+	setp.lt.u32 	%p11, %r135, 2146435071;
 	@%p11 bra 	$L__BB11_12;
 	bra.uni 	$L__BB11_11;
 
 $L__BB11_12:
-	shr.u32 	%r136, %r333, 20;
-	add.s32 	%r336, %r335, %r136;
-	and.b32  	%r137, %r333, -2146435073;
-	or.b32  	%r138, %r137, 1072693248;
-	mov.b64 	%fd853, {%r334, %r138};
-	setp.lt.s32 	%p13, %r138, 1073127583;
+	shr.u32 	%r137, %r335, 20;
+	add.s32 	%r338, %r337, %r137;
+	and.b32  	%r138, %r335, -2146435073;
+	or.b32  	%r139, %r138, 1072693248;
+	mov.b64 	%fd853, {%r336, %r139};
+	setp.lt.s32 	%p13, %r139, 1073127583;
 	@%p13 bra 	$L__BB11_14;
 
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r139, %temp}, %fd853;
+	mov.b64 	{%r140, %temp}, %fd853;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r140}, %fd853;
+	mov.b64 	{%temp, %r141}, %fd853;
 	}
-	add.s32 	%r141, %r140, -1048576;
-	mov.b64 	%fd853, {%r139, %r141};
-	add.s32 	%r336, %r336, 1;
+	add.s32 	%r142, %r141, -1048576;
+	mov.b64 	%fd853, {%r140, %r142};
+	add.s32 	%r338, %r338, 1;
 
 $L__BB11_14:
 	add.rn.f64 	%fd205, %fd853, 0d3FF0000000000000;
@@ -3895,11 +3903,11 @@ $L__BB11_14:
 	mul.rn.f64 	%fd235, %fd211, %fd234;
 	mul.rn.f64 	%fd236, %fd215, %fd230;
 	fma.rn.f64 	%fd237, %fd236, %fd214, %fd235;
-	xor.b32  	%r142, %r336, -2147483648;
-	mov.u32 	%r143, -2147483648;
-	mov.u32 	%r144, 1127219200;
-	mov.b64 	%fd238, {%r142, %r144};
-	mov.b64 	%fd239, {%r143, %r144};
+	xor.b32  	%r143, %r338, -2147483648;
+	mov.u32 	%r144, -2147483648;
+	mov.u32 	%r145, 1127219200;
+	mov.b64 	%fd238, {%r143, %r145};
+	mov.b64 	%fd239, {%r144, %r145};
 	sub.rn.f64 	%fd240, %fd238, %fd239;
 	mov.f64 	%fd241, 0d3FE62E42FEFA39EF;
 	fma.rn.f64 	%fd242, %fd240, %fd241, %fd214;
@@ -3912,53 +3920,53 @@ $L__BB11_14:
 	add.rn.f64 	%fd854, %fd242, %fd248;
 	bra.uni 	$L__BB11_16;
 
-$L__BB11_84:
+$L__BB11_86:
 	mov.f64 	%fd587, 0d7FF0000000000000;
 	fma.rn.f64 	%fd588, %fd879, %fd587, %fd587;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r258}, %fd879;
+	mov.b64 	{%temp, %r260}, %fd879;
 	}
-	mov.b32 	%f65, %r258;
-	setp.eq.f32 	%p73, %f65, 0f00000000;
-	selp.f64 	%fd881, 0dFFF0000000000000, %fd588, %p73;
+	mov.b32 	%f66, %r260;
+	setp.eq.f32 	%p74, %f66, 0f00000000;
+	selp.f64 	%fd881, 0dFFF0000000000000, %fd588, %p74;
 
-$L__BB11_88:
+$L__BB11_90:
 	cvt.f64.f32 	%fd633, %f11;
 	sub.rn.f64 	%fd634, %fd871, %fd633;
 	add.rn.f64 	%fd635, %fd634, %fd881;
 	st.global.f64 	[%rd20], %fd635;
-	setp.eq.s64 	%p75, %rd47, 0;
-	@%p75 bra 	$L__BB11_144;
+	setp.eq.s64 	%p76, %rd47, 0;
+	@%p76 bra 	$L__BB11_146;
 
-	mov.u32 	%r358, 0;
+	mov.u32 	%r360, 0;
 	mov.f64 	%fd900, 0d0000000000000000;
 	mov.f64 	%fd885, %fd900;
-	@%p52 bra 	$L__BB11_104;
+	@%p53 bra 	$L__BB11_106;
 
-	cvt.u32.u64 	%r272, %rd11;
-	setp.eq.s32 	%p77, %r272, 0;
+	cvt.u32.u64 	%r274, %rd11;
+	setp.eq.s32 	%p78, %r274, 0;
 	mov.f64 	%fd885, 0d0000000000000000;
-	mov.u32 	%r359, 0;
-	mov.u32 	%r358, %r359;
-	@%p77 bra 	$L__BB11_99;
+	mov.u32 	%r361, 0;
+	mov.u32 	%r360, %r361;
+	@%p78 bra 	$L__BB11_101;
 
 	mov.f64 	%fd885, 0d0000000000000000;
-	mov.u32 	%r359, 0;
-	mov.u32 	%r357, %r4;
+	mov.u32 	%r361, 0;
+	mov.u32 	%r359, %r4;
 
-$L__BB11_92:
-	mul.wide.s32 	%rd108, %r359, 4;
+$L__BB11_94:
+	mul.wide.s32 	%rd108, %r361, 4;
 	add.s64 	%rd34, %rd18, %rd108;
-	ld.global.f32 	%f66, [%rd34];
-	cvt.f64.f32 	%fd640, %f66;
+	ld.global.f32 	%f67, [%rd34];
+	cvt.f64.f32 	%fd640, %f67;
 	sub.rn.f64 	%fd95, %fd640, %fd871;
 	mov.f64 	%fd641, 0d4338000000000000;
 	mov.f64 	%fd642, 0d3FF71547652B82FE;
 	fma.rn.f64 	%fd643, %fd95, %fd642, %fd641;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r78, %temp}, %fd643;
+	mov.b64 	{%r79, %temp}, %fd643;
 	}
 	mov.f64 	%fd644, 0dC338000000000000;
 	add.rn.f64 	%fd645, %fd643, %fd644;
@@ -3990,76 +3998,76 @@ $L__BB11_92:
 	fma.rn.f64 	%fd671, %fd670, %fd649, %fd669;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r79, %temp}, %fd671;
+	mov.b64 	{%r80, %temp}, %fd671;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r80}, %fd671;
+	mov.b64 	{%temp, %r81}, %fd671;
 	}
-	shl.b32 	%r275, %r78, 20;
-	add.s32 	%r276, %r80, %r275;
-	mov.b64 	%fd883, {%r79, %r276};
+	shl.b32 	%r277, %r79, 20;
+	add.s32 	%r278, %r81, %r277;
+	mov.b64 	%fd883, {%r80, %r278};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r277}, %fd95;
+	mov.b64 	{%temp, %r279}, %fd95;
 	}
-	mov.b32 	%f67, %r277;
-	abs.f32 	%f12, %f67;
-	setp.lt.f32 	%p78, %f12, 0f4086232B;
-	@%p78 bra 	$L__BB11_95;
+	mov.b32 	%f68, %r279;
+	abs.f32 	%f12, %f68;
+	setp.lt.f32 	%p79, %f12, 0f4086232B;
+	@%p79 bra 	$L__BB11_97;
 
-	setp.lt.f64 	%p79, %fd95, 0d0000000000000000;
+	setp.lt.f64 	%p80, %fd95, 0d0000000000000000;
 	add.rn.f64 	%fd672, %fd95, 0d7FF0000000000000;
-	selp.f64 	%fd883, 0d0000000000000000, %fd672, %p79;
-	setp.geu.f32 	%p80, %f12, 0f40874800;
-	@%p80 bra 	$L__BB11_95;
+	selp.f64 	%fd883, 0d0000000000000000, %fd672, %p80;
+	setp.geu.f32 	%p81, %f12, 0f40874800;
+	@%p81 bra 	$L__BB11_97;
 
 	mov.f64 	%fd844, 0d4338000000000000;
 	mov.f64 	%fd843, 0d3FF71547652B82FE;
 	fma.rn.f64 	%fd841, %fd95, %fd843, %fd844;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r331, %temp}, %fd841;
+	mov.b64 	{%r333, %temp}, %fd841;
 	}
-	shr.u32 	%r278, %r331, 31;
-	add.s32 	%r279, %r331, %r278;
-	shr.s32 	%r280, %r279, 1;
-	shl.b32 	%r281, %r280, 20;
-	add.s32 	%r282, %r80, %r281;
-	mov.b64 	%fd673, {%r79, %r282};
-	sub.s32 	%r283, %r331, %r280;
-	shl.b32 	%r284, %r283, 20;
-	add.s32 	%r285, %r284, 1072693248;
-	mov.u32 	%r286, 0;
-	mov.b64 	%fd674, {%r286, %r285};
+	shr.u32 	%r280, %r333, 31;
+	add.s32 	%r281, %r333, %r280;
+	shr.s32 	%r282, %r281, 1;
+	shl.b32 	%r283, %r282, 20;
+	add.s32 	%r284, %r81, %r283;
+	mov.b64 	%fd673, {%r80, %r284};
+	sub.s32 	%r285, %r333, %r282;
+	shl.b32 	%r286, %r285, 20;
+	add.s32 	%r287, %r286, 1072693248;
+	mov.u32 	%r288, 0;
+	mov.b64 	%fd674, {%r288, %r287};
 	mul.rn.f64 	%fd883, %fd673, %fd674;
 
-$L__BB11_95:
+$L__BB11_97:
 	mov.f64 	%fd846, 0d4338000000000000;
 	mov.f64 	%fd845, 0d3FF71547652B82FE;
-	cvt.s64.s32 	%rd156, %r359;
+	cvt.s64.s32 	%rd156, %r361;
 	add.s64 	%rd109, %rd17, %rd156;
 	shl.b64 	%rd110, %rd109, 3;
 	add.s64 	%rd35, %rd1, %rd110;
 	div.rn.f64 	%fd675, %fd883, %fd875;
 	st.global.f64 	[%rd35], %fd675;
 	add.rn.f64 	%fd676, %fd885, %fd675;
-	setp.eq.s32 	%p81, %r359, %r45;
-	selp.f64 	%fd100, %fd885, %fd676, %p81;
-	cvt.s64.s32 	%rd111, %r358;
+	setp.eq.s32 	%p82, %r361, %r46;
+	selp.f64 	%fd100, %fd885, %fd676, %p82;
+	cvt.s64.s32 	%rd111, %r360;
 	add.s64 	%rd112, %rd17, %rd111;
 	shl.b64 	%rd113, %rd112, 3;
 	add.s64 	%rd114, %rd1, %rd113;
 	ld.global.f64 	%fd677, [%rd114];
-	setp.gt.f64 	%p82, %fd675, %fd677;
-	selp.b32 	%r81, %r359, %r358, %p82;
-	ld.global.f32 	%f68, [%rd34+4];
-	cvt.f64.f32 	%fd678, %f68;
+	setp.gt.f64 	%p83, %fd675, %fd677;
+	selp.b32 	%r82, %r361, %r360, %p83;
+	ld.global.f32 	%f69, [%rd34+4];
+	cvt.f64.f32 	%fd678, %f69;
 	sub.rn.f64 	%fd101, %fd678, %fd871;
 	fma.rn.f64 	%fd681, %fd101, %fd845, %fd846;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r82, %temp}, %fd681;
+	mov.b64 	{%r83, %temp}, %fd681;
 	}
 	add.rn.f64 	%fd683, %fd681, %fd644;
 	fma.rn.f64 	%fd685, %fd683, %fd646, %fd101;
@@ -4077,78 +4085,78 @@ $L__BB11_95:
 	fma.rn.f64 	%fd709, %fd708, %fd687, %fd669;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r83, %temp}, %fd709;
+	mov.b64 	{%r84, %temp}, %fd709;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r84}, %fd709;
+	mov.b64 	{%temp, %r85}, %fd709;
 	}
-	shl.b32 	%r287, %r82, 20;
-	add.s32 	%r288, %r84, %r287;
-	mov.b64 	%fd884, {%r83, %r288};
+	shl.b32 	%r289, %r83, 20;
+	add.s32 	%r290, %r85, %r289;
+	mov.b64 	%fd884, {%r84, %r290};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r289}, %fd101;
+	mov.b64 	{%temp, %r291}, %fd101;
 	}
-	mov.b32 	%f69, %r289;
-	abs.f32 	%f13, %f69;
-	setp.lt.f32 	%p83, %f13, 0f4086232B;
-	@%p83 bra 	$L__BB11_98;
+	mov.b32 	%f70, %r291;
+	abs.f32 	%f13, %f70;
+	setp.lt.f32 	%p84, %f13, 0f4086232B;
+	@%p84 bra 	$L__BB11_100;
 
-	setp.lt.f64 	%p84, %fd101, 0d0000000000000000;
+	setp.lt.f64 	%p85, %fd101, 0d0000000000000000;
 	add.rn.f64 	%fd710, %fd101, 0d7FF0000000000000;
-	selp.f64 	%fd884, 0d0000000000000000, %fd710, %p84;
-	setp.geu.f32 	%p85, %f13, 0f40874800;
-	@%p85 bra 	$L__BB11_98;
+	selp.f64 	%fd884, 0d0000000000000000, %fd710, %p85;
+	setp.geu.f32 	%p86, %f13, 0f40874800;
+	@%p86 bra 	$L__BB11_100;
 
-	shr.u32 	%r290, %r82, 31;
-	add.s32 	%r291, %r82, %r290;
-	shr.s32 	%r292, %r291, 1;
-	shl.b32 	%r293, %r292, 20;
-	add.s32 	%r294, %r84, %r293;
-	mov.b64 	%fd711, {%r83, %r294};
-	sub.s32 	%r295, %r82, %r292;
-	shl.b32 	%r296, %r295, 20;
-	add.s32 	%r297, %r296, 1072693248;
-	mov.u32 	%r298, 0;
-	mov.b64 	%fd712, {%r298, %r297};
+	shr.u32 	%r292, %r83, 31;
+	add.s32 	%r293, %r83, %r292;
+	shr.s32 	%r294, %r293, 1;
+	shl.b32 	%r295, %r294, 20;
+	add.s32 	%r296, %r85, %r295;
+	mov.b64 	%fd711, {%r84, %r296};
+	sub.s32 	%r297, %r83, %r294;
+	shl.b32 	%r298, %r297, 20;
+	add.s32 	%r299, %r298, 1072693248;
+	mov.u32 	%r300, 0;
+	mov.b64 	%fd712, {%r300, %r299};
 	mul.rn.f64 	%fd884, %fd711, %fd712;
 
-$L__BB11_98:
-	add.s32 	%r299, %r359, 1;
+$L__BB11_100:
+	add.s32 	%r301, %r361, 1;
 	div.rn.f64 	%fd713, %fd884, %fd875;
 	st.global.f64 	[%rd35+8], %fd713;
 	add.rn.f64 	%fd714, %fd100, %fd713;
-	setp.eq.s32 	%p86, %r299, %r45;
-	selp.f64 	%fd885, %fd100, %fd714, %p86;
-	cvt.s64.s32 	%rd115, %r81;
+	setp.eq.s32 	%p87, %r301, %r46;
+	selp.f64 	%fd885, %fd100, %fd714, %p87;
+	cvt.s64.s32 	%rd115, %r82;
 	add.s64 	%rd116, %rd17, %rd115;
 	shl.b64 	%rd117, %rd116, 3;
 	add.s64 	%rd118, %rd1, %rd117;
 	ld.global.f64 	%fd715, [%rd118];
-	setp.gt.f64 	%p87, %fd713, %fd715;
-	selp.b32 	%r358, %r299, %r81, %p87;
-	add.s32 	%r359, %r359, 2;
-	add.s32 	%r357, %r357, -2;
-	setp.ne.s32 	%p88, %r357, 0;
-	@%p88 bra 	$L__BB11_92;
+	setp.gt.f64 	%p88, %fd713, %fd715;
+	selp.b32 	%r360, %r301, %r82, %p88;
+	add.s32 	%r361, %r361, 2;
+	add.s32 	%r359, %r359, -2;
+	setp.ne.s32 	%p89, %r359, 0;
+	@%p89 bra 	$L__BB11_94;
 
-$L__BB11_99:
-	setp.eq.s32 	%p89, %r3, 0;
-	@%p89 bra 	$L__BB11_104;
+$L__BB11_101:
+	setp.eq.s32 	%p90, %r3, 0;
+	@%p90 bra 	$L__BB11_106;
 
-	cvt.s64.s32 	%rd36, %r359;
-	mul.wide.s32 	%rd119, %r359, 4;
+	cvt.s64.s32 	%rd36, %r361;
+	mul.wide.s32 	%rd119, %r361, 4;
 	add.s64 	%rd120, %rd18, %rd119;
-	ld.global.f32 	%f70, [%rd120];
-	cvt.f64.f32 	%fd716, %f70;
+	ld.global.f32 	%f71, [%rd120];
+	cvt.f64.f32 	%fd716, %f71;
 	sub.rn.f64 	%fd109, %fd716, %fd871;
 	mov.f64 	%fd717, 0d4338000000000000;
 	mov.f64 	%fd718, 0d3FF71547652B82FE;
 	fma.rn.f64 	%fd719, %fd109, %fd718, %fd717;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r91, %temp}, %fd719;
+	mov.b64 	{%r92, %temp}, %fd719;
 	}
 	mov.f64 	%fd720, 0dC338000000000000;
 	add.rn.f64 	%fd721, %fd719, %fd720;
@@ -4180,401 +4188,401 @@ $L__BB11_99:
 	fma.rn.f64 	%fd747, %fd746, %fd725, %fd745;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r92, %temp}, %fd747;
+	mov.b64 	{%r93, %temp}, %fd747;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r93}, %fd747;
+	mov.b64 	{%temp, %r94}, %fd747;
 	}
-	shl.b32 	%r300, %r91, 20;
-	add.s32 	%r301, %r93, %r300;
-	mov.b64 	%fd887, {%r92, %r301};
+	shl.b32 	%r302, %r92, 20;
+	add.s32 	%r303, %r94, %r302;
+	mov.b64 	%fd887, {%r93, %r303};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r302}, %fd109;
+	mov.b64 	{%temp, %r304}, %fd109;
 	}
-	mov.b32 	%f71, %r302;
-	abs.f32 	%f14, %f71;
-	setp.lt.f32 	%p90, %f14, 0f4086232B;
-	@%p90 bra 	$L__BB11_103;
+	mov.b32 	%f72, %r304;
+	abs.f32 	%f14, %f72;
+	setp.lt.f32 	%p91, %f14, 0f4086232B;
+	@%p91 bra 	$L__BB11_105;
 
-	setp.lt.f64 	%p91, %fd109, 0d0000000000000000;
+	setp.lt.f64 	%p92, %fd109, 0d0000000000000000;
 	add.rn.f64 	%fd748, %fd109, 0d7FF0000000000000;
-	selp.f64 	%fd887, 0d0000000000000000, %fd748, %p91;
-	setp.geu.f32 	%p92, %f14, 0f40874800;
-	@%p92 bra 	$L__BB11_103;
+	selp.f64 	%fd887, 0d0000000000000000, %fd748, %p92;
+	setp.geu.f32 	%p93, %f14, 0f40874800;
+	@%p93 bra 	$L__BB11_105;
 
-	shr.u32 	%r303, %r91, 31;
-	add.s32 	%r304, %r91, %r303;
-	shr.s32 	%r305, %r304, 1;
-	shl.b32 	%r306, %r305, 20;
-	add.s32 	%r307, %r93, %r306;
-	mov.b64 	%fd749, {%r92, %r307};
-	sub.s32 	%r308, %r91, %r305;
-	shl.b32 	%r309, %r308, 20;
-	add.s32 	%r310, %r309, 1072693248;
-	mov.u32 	%r311, 0;
-	mov.b64 	%fd750, {%r311, %r310};
+	shr.u32 	%r305, %r92, 31;
+	add.s32 	%r306, %r92, %r305;
+	shr.s32 	%r307, %r306, 1;
+	shl.b32 	%r308, %r307, 20;
+	add.s32 	%r309, %r94, %r308;
+	mov.b64 	%fd749, {%r93, %r309};
+	sub.s32 	%r310, %r92, %r307;
+	shl.b32 	%r311, %r310, 20;
+	add.s32 	%r312, %r311, 1072693248;
+	mov.u32 	%r313, 0;
+	mov.b64 	%fd750, {%r313, %r312};
 	mul.rn.f64 	%fd887, %fd749, %fd750;
 
-$L__BB11_103:
+$L__BB11_105:
 	add.s64 	%rd121, %rd17, %rd36;
 	shl.b64 	%rd122, %rd121, 3;
 	add.s64 	%rd123, %rd1, %rd122;
 	div.rn.f64 	%fd751, %fd887, %fd875;
 	st.global.f64 	[%rd123], %fd751;
 	add.rn.f64 	%fd752, %fd885, %fd751;
-	setp.eq.s32 	%p93, %r359, %r45;
-	selp.f64 	%fd885, %fd885, %fd752, %p93;
-	cvt.s64.s32 	%rd124, %r358;
+	setp.eq.s32 	%p94, %r361, %r46;
+	selp.f64 	%fd885, %fd885, %fd752, %p94;
+	cvt.s64.s32 	%rd124, %r360;
 	add.s64 	%rd125, %rd17, %rd124;
 	shl.b64 	%rd126, %rd125, 3;
 	add.s64 	%rd127, %rd1, %rd126;
 	ld.global.f64 	%fd753, [%rd127];
-	setp.gt.f64 	%p94, %fd751, %fd753;
-	selp.b32 	%r358, %r359, %r358, %p94;
+	setp.gt.f64 	%p95, %fd751, %fd753;
+	selp.b32 	%r360, %r361, %r360, %p95;
 
-$L__BB11_104:
-	cvt.s64.s32 	%rd128, %r358;
+$L__BB11_106:
+	cvt.s64.s32 	%rd128, %r360;
 	add.s64 	%rd129, %rd17, %rd128;
 	shl.b64 	%rd130, %rd129, 3;
 	add.s64 	%rd131, %rd1, %rd130;
 	ld.global.f64 	%fd116, [%rd131];
 	sqrt.rn.f64 	%fd117, %fd116;
-	setp.leu.f64 	%p95, %fd117, 0d0000000000000000;
-	@%p95 bra 	$L__BB11_106;
+	setp.leu.f64 	%p96, %fd117, 0d0000000000000000;
+	@%p96 bra 	$L__BB11_108;
 
-	setp.eq.s32 	%p96, %r358, %r45;
+	setp.eq.s32 	%p97, %r360, %r46;
 	neg.f64 	%fd755, %fd885;
-	selp.f64 	%fd756, %fd755, %fd116, %p96;
+	selp.f64 	%fd756, %fd755, %fd116, %p97;
 	div.rn.f64 	%fd900, %fd756, %fd117;
 
-$L__BB11_106:
-	@%p52 bra 	$L__BB11_128;
+$L__BB11_108:
+	@%p53 bra 	$L__BB11_130;
 
-	cvt.u32.u64 	%r313, %rd11;
-	setp.lt.u32 	%p98, %r313, 3;
+	cvt.u32.u64 	%r315, %rd11;
+	setp.lt.u32 	%p99, %r315, 3;
 	neg.f64 	%fd120, %fd885;
-	mov.u32 	%r364, 0;
-	@%p98 bra 	$L__BB11_118;
+	mov.u32 	%r366, 0;
+	@%p99 bra 	$L__BB11_120;
 
-	mov.u32 	%r364, 0;
-	mov.u32 	%r363, %r2;
+	mov.u32 	%r366, 0;
+	mov.u32 	%r365, %r2;
 
-$L__BB11_109:
-	cvt.s64.s32 	%rd132, %r364;
+$L__BB11_111:
+	cvt.s64.s32 	%rd132, %r366;
 	add.s64 	%rd133, %rd17, %rd132;
 	shl.b64 	%rd134, %rd133, 3;
 	add.s64 	%rd37, %rd1, %rd134;
 	ld.global.f64 	%fd122, [%rd37];
 	sqrt.rn.f64 	%fd123, %fd122;
-	setp.leu.f64 	%p99, %fd123, 0d0000000000000000;
+	setp.leu.f64 	%p100, %fd123, 0d0000000000000000;
 	mov.f64 	%fd892, 0d0000000000000000;
 	mov.f64 	%fd891, %fd892;
-	@%p99 bra 	$L__BB11_111;
+	@%p100 bra 	$L__BB11_113;
 
-	setp.eq.s32 	%p100, %r364, %r45;
-	selp.f64 	%fd759, %fd120, %fd122, %p100;
+	setp.eq.s32 	%p101, %r366, %r46;
+	selp.f64 	%fd759, %fd120, %fd122, %p101;
 	div.rn.f64 	%fd891, %fd759, %fd123;
 
-$L__BB11_111:
+$L__BB11_113:
 	mul.rn.f64 	%fd761, %fd123, %fd891;
 	add.rn.f64 	%fd126, %fd900, %fd761;
 	ld.global.f64 	%fd127, [%rd37+8];
 	sqrt.rn.f64 	%fd128, %fd127;
-	setp.leu.f64 	%p101, %fd128, 0d0000000000000000;
-	@%p101 bra 	$L__BB11_113;
+	setp.leu.f64 	%p102, %fd128, 0d0000000000000000;
+	@%p102 bra 	$L__BB11_115;
 
-	add.s32 	%r315, %r364, 1;
-	setp.eq.s32 	%p102, %r315, %r45;
-	selp.f64 	%fd762, %fd120, %fd127, %p102;
+	add.s32 	%r317, %r366, 1;
+	setp.eq.s32 	%p103, %r317, %r46;
+	selp.f64 	%fd762, %fd120, %fd127, %p103;
 	div.rn.f64 	%fd892, %fd762, %fd128;
 
-$L__BB11_113:
+$L__BB11_115:
 	mul.rn.f64 	%fd764, %fd128, %fd892;
 	add.rn.f64 	%fd131, %fd126, %fd764;
 	ld.global.f64 	%fd132, [%rd37+16];
 	sqrt.rn.f64 	%fd133, %fd132;
-	setp.leu.f64 	%p103, %fd133, 0d0000000000000000;
+	setp.leu.f64 	%p104, %fd133, 0d0000000000000000;
 	mov.f64 	%fd894, 0d0000000000000000;
 	mov.f64 	%fd893, %fd894;
-	@%p103 bra 	$L__BB11_115;
+	@%p104 bra 	$L__BB11_117;
 
-	add.s32 	%r316, %r364, 2;
-	setp.eq.s32 	%p104, %r316, %r45;
-	selp.f64 	%fd765, %fd120, %fd132, %p104;
+	add.s32 	%r318, %r366, 2;
+	setp.eq.s32 	%p105, %r318, %r46;
+	selp.f64 	%fd765, %fd120, %fd132, %p105;
 	div.rn.f64 	%fd893, %fd765, %fd133;
 
-$L__BB11_115:
+$L__BB11_117:
 	mul.rn.f64 	%fd767, %fd133, %fd893;
 	add.rn.f64 	%fd136, %fd131, %fd767;
 	ld.global.f64 	%fd137, [%rd37+24];
 	sqrt.rn.f64 	%fd138, %fd137;
-	setp.leu.f64 	%p105, %fd138, 0d0000000000000000;
-	@%p105 bra 	$L__BB11_117;
+	setp.leu.f64 	%p106, %fd138, 0d0000000000000000;
+	@%p106 bra 	$L__BB11_119;
 
-	add.s32 	%r317, %r364, 3;
-	setp.eq.s32 	%p106, %r317, %r45;
-	selp.f64 	%fd768, %fd120, %fd137, %p106;
+	add.s32 	%r319, %r366, 3;
+	setp.eq.s32 	%p107, %r319, %r46;
+	selp.f64 	%fd768, %fd120, %fd137, %p107;
 	div.rn.f64 	%fd894, %fd768, %fd138;
 
-$L__BB11_117:
+$L__BB11_119:
 	mul.rn.f64 	%fd769, %fd138, %fd894;
 	add.rn.f64 	%fd900, %fd136, %fd769;
-	add.s32 	%r364, %r364, 4;
-	add.s32 	%r363, %r363, -4;
-	setp.ne.s32 	%p107, %r363, 0;
-	@%p107 bra 	$L__BB11_109;
+	add.s32 	%r366, %r366, 4;
+	add.s32 	%r365, %r365, -4;
+	setp.ne.s32 	%p108, %r365, 0;
+	@%p108 bra 	$L__BB11_111;
 
-$L__BB11_118:
-	setp.eq.s32 	%p108, %r1, 0;
-	@%p108 bra 	$L__BB11_128;
+$L__BB11_120:
+	setp.eq.s32 	%p109, %r1, 0;
+	@%p109 bra 	$L__BB11_130;
 
-	cvt.s64.s32 	%rd135, %r364;
+	cvt.s64.s32 	%rd135, %r366;
 	add.s64 	%rd136, %rd17, %rd135;
 	shl.b64 	%rd137, %rd136, 3;
 	add.s64 	%rd38, %rd1, %rd137;
 	ld.global.f64 	%fd144, [%rd38];
 	sqrt.rn.f64 	%fd145, %fd144;
-	setp.leu.f64 	%p109, %fd145, 0d0000000000000000;
+	setp.leu.f64 	%p110, %fd145, 0d0000000000000000;
 	mov.f64 	%fd897, 0d0000000000000000;
-	@%p109 bra 	$L__BB11_121;
+	@%p110 bra 	$L__BB11_123;
 
-	setp.eq.s32 	%p110, %r364, %r45;
-	selp.f64 	%fd771, %fd120, %fd144, %p110;
+	setp.eq.s32 	%p111, %r366, %r46;
+	selp.f64 	%fd771, %fd120, %fd144, %p111;
 	div.rn.f64 	%fd897, %fd771, %fd145;
 
-$L__BB11_121:
+$L__BB11_123:
 	mul.rn.f64 	%fd772, %fd145, %fd897;
 	add.rn.f64 	%fd900, %fd900, %fd772;
-	setp.eq.s32 	%p111, %r1, 1;
-	@%p111 bra 	$L__BB11_128;
+	setp.eq.s32 	%p112, %r1, 1;
+	@%p112 bra 	$L__BB11_130;
 
 	ld.global.f64 	%fd149, [%rd38+8];
 	sqrt.rn.f64 	%fd150, %fd149;
-	setp.leu.f64 	%p112, %fd150, 0d0000000000000000;
+	setp.leu.f64 	%p113, %fd150, 0d0000000000000000;
 	mov.f64 	%fd898, 0d0000000000000000;
-	@%p112 bra 	$L__BB11_124;
+	@%p113 bra 	$L__BB11_126;
 
-	add.s32 	%r318, %r364, 1;
-	setp.eq.s32 	%p113, %r318, %r45;
-	selp.f64 	%fd774, %fd120, %fd149, %p113;
+	add.s32 	%r320, %r366, 1;
+	setp.eq.s32 	%p114, %r320, %r46;
+	selp.f64 	%fd774, %fd120, %fd149, %p114;
 	div.rn.f64 	%fd898, %fd774, %fd150;
 
-$L__BB11_124:
+$L__BB11_126:
 	mul.rn.f64 	%fd775, %fd150, %fd898;
 	add.rn.f64 	%fd900, %fd900, %fd775;
-	setp.eq.s32 	%p114, %r1, 2;
-	@%p114 bra 	$L__BB11_128;
+	setp.eq.s32 	%p115, %r1, 2;
+	@%p115 bra 	$L__BB11_130;
 
 	ld.global.f64 	%fd154, [%rd38+16];
 	sqrt.rn.f64 	%fd155, %fd154;
-	setp.leu.f64 	%p115, %fd155, 0d0000000000000000;
+	setp.leu.f64 	%p116, %fd155, 0d0000000000000000;
 	mov.f64 	%fd899, 0d0000000000000000;
-	@%p115 bra 	$L__BB11_127;
+	@%p116 bra 	$L__BB11_129;
 
-	add.s32 	%r319, %r364, 2;
-	setp.eq.s32 	%p116, %r319, %r45;
-	selp.f64 	%fd777, %fd120, %fd154, %p116;
+	add.s32 	%r321, %r366, 2;
+	setp.eq.s32 	%p117, %r321, %r46;
+	selp.f64 	%fd777, %fd120, %fd154, %p117;
 	div.rn.f64 	%fd899, %fd777, %fd155;
 
-$L__BB11_127:
+$L__BB11_129:
 	mul.rn.f64 	%fd778, %fd155, %fd899;
 	add.rn.f64 	%fd900, %fd900, %fd778;
 
-$L__BB11_128:
-	@%p52 bra 	$L__BB11_144;
+$L__BB11_130:
+	@%p53 bra 	$L__BB11_146;
 
 	mul.lo.s64 	%rd39, %rd158, %rd11;
 	neg.f64 	%fd160, %fd885;
-	cvt.u32.u64 	%r101, %rd158;
+	cvt.u32.u64 	%r102, %rd158;
 	add.rn.f64 	%fd161, %fd117, 0d3FF0000000000000;
-	mov.u32 	%r370, 0;
-	mov.u32 	%r366, %r370;
+	mov.u32 	%r372, 0;
+	mov.u32 	%r368, %r372;
 
-$L__BB11_130:
-	setp.eq.s32 	%p118, %r366, %r358;
-	@%p118 bra 	$L__BB11_143;
+$L__BB11_132:
+	setp.eq.s32 	%p119, %r368, %r360;
+	@%p119 bra 	$L__BB11_145;
 
-	cvt.u32.u64 	%r323, %rd11;
-	setp.lt.u32 	%p119, %r323, 3;
-	cvt.s64.s32 	%rd138, %r366;
+	cvt.u32.u64 	%r325, %rd11;
+	setp.lt.u32 	%p120, %r325, 3;
+	cvt.s64.s32 	%rd138, %r368;
 	add.s64 	%rd139, %rd17, %rd138;
 	shl.b64 	%rd140, %rd139, 3;
 	add.s64 	%rd40, %rd1, %rd140;
 	ld.global.f64 	%fd779, [%rd40];
 	sqrt.rn.f64 	%fd780, %fd779;
 	div.rn.f64 	%fd162, %fd780, %fd161;
-	cvt.s64.s32 	%rd141, %r370;
+	cvt.s64.s32 	%rd141, %r372;
 	add.s64 	%rd41, %rd39, %rd141;
 	mul.lo.s64 	%rd42, %rd41, %rd9;
-	mov.u32 	%r369, 0;
-	@%p119 bra 	$L__BB11_134;
+	mov.u32 	%r371, 0;
+	@%p120 bra 	$L__BB11_136;
 
-	mov.u32 	%r369, 0;
-	mov.u32 	%r368, %r2;
+	mov.u32 	%r371, 0;
+	mov.u32 	%r370, %r2;
 
-$L__BB11_133:
-	cvt.s64.s32 	%rd142, %r369;
+$L__BB11_135:
+	cvt.s64.s32 	%rd142, %r371;
 	add.s64 	%rd143, %rd17, %rd142;
 	shl.b64 	%rd144, %rd143, 3;
 	add.s64 	%rd145, %rd1, %rd144;
 	ld.global.f64 	%fd781, [%rd145];
 	sqrt.rn.f64 	%fd782, %fd781;
 	add.rn.f64 	%fd783, %fd782, 0d3FF0000000000000;
-	setp.eq.s32 	%p120, %r369, %r358;
-	selp.f64 	%fd784, %fd783, %fd782, %p120;
-	setp.eq.s32 	%p121, %r369, %r366;
-	selp.f64 	%fd785, 0d3FF0000000000000, 0d0000000000000000, %p121;
+	setp.eq.s32 	%p121, %r371, %r360;
+	selp.f64 	%fd784, %fd783, %fd782, %p121;
+	setp.eq.s32 	%p122, %r371, %r368;
+	selp.f64 	%fd785, 0d3FF0000000000000, 0d0000000000000000, %p122;
 	mul.rn.f64 	%fd786, %fd162, %fd784;
 	sub.rn.f64 	%fd787, %fd785, %fd786;
 	mul.rn.f64 	%fd788, %fd782, %fd787;
-	cvt.rn.f32.f64 	%f72, %fd788;
+	cvt.rn.f32.f64 	%f73, %fd788;
 	add.s64 	%rd146, %rd42, %rd142;
 	shl.b64 	%rd147, %rd146, 2;
 	add.s64 	%rd148, %rd4, %rd147;
-	st.global.f32 	[%rd148], %f72;
-	add.s32 	%r325, %r369, 1;
-	setp.eq.s32 	%p122, %r325, %r358;
+	st.global.f32 	[%rd148], %f73;
+	add.s32 	%r327, %r371, 1;
+	setp.eq.s32 	%p123, %r327, %r360;
 	ld.global.f64 	%fd789, [%rd145+8];
 	sqrt.rn.f64 	%fd790, %fd789;
 	add.rn.f64 	%fd791, %fd790, 0d3FF0000000000000;
-	selp.f64 	%fd792, %fd791, %fd790, %p122;
-	setp.eq.s32 	%p123, %r325, %r366;
-	selp.f64 	%fd793, 0d3FF0000000000000, 0d0000000000000000, %p123;
+	selp.f64 	%fd792, %fd791, %fd790, %p123;
+	setp.eq.s32 	%p124, %r327, %r368;
+	selp.f64 	%fd793, 0d3FF0000000000000, 0d0000000000000000, %p124;
 	mul.rn.f64 	%fd794, %fd162, %fd792;
 	sub.rn.f64 	%fd795, %fd793, %fd794;
 	mul.rn.f64 	%fd796, %fd790, %fd795;
-	cvt.rn.f32.f64 	%f73, %fd796;
-	st.global.f32 	[%rd148+4], %f73;
-	add.s32 	%r326, %r369, 2;
-	setp.eq.s32 	%p124, %r326, %r358;
+	cvt.rn.f32.f64 	%f74, %fd796;
+	st.global.f32 	[%rd148+4], %f74;
+	add.s32 	%r328, %r371, 2;
+	setp.eq.s32 	%p125, %r328, %r360;
 	ld.global.f64 	%fd797, [%rd145+16];
 	sqrt.rn.f64 	%fd798, %fd797;
 	add.rn.f64 	%fd799, %fd798, 0d3FF0000000000000;
-	selp.f64 	%fd800, %fd799, %fd798, %p124;
-	setp.eq.s32 	%p125, %r326, %r366;
-	selp.f64 	%fd801, 0d3FF0000000000000, 0d0000000000000000, %p125;
+	selp.f64 	%fd800, %fd799, %fd798, %p125;
+	setp.eq.s32 	%p126, %r328, %r368;
+	selp.f64 	%fd801, 0d3FF0000000000000, 0d0000000000000000, %p126;
 	mul.rn.f64 	%fd802, %fd162, %fd800;
 	sub.rn.f64 	%fd803, %fd801, %fd802;
 	mul.rn.f64 	%fd804, %fd798, %fd803;
-	cvt.rn.f32.f64 	%f74, %fd804;
-	st.global.f32 	[%rd148+8], %f74;
-	add.s32 	%r327, %r369, 3;
-	setp.eq.s32 	%p126, %r327, %r358;
+	cvt.rn.f32.f64 	%f75, %fd804;
+	st.global.f32 	[%rd148+8], %f75;
+	add.s32 	%r329, %r371, 3;
+	setp.eq.s32 	%p127, %r329, %r360;
 	ld.global.f64 	%fd805, [%rd145+24];
 	sqrt.rn.f64 	%fd806, %fd805;
 	add.rn.f64 	%fd807, %fd806, 0d3FF0000000000000;
-	selp.f64 	%fd808, %fd807, %fd806, %p126;
-	setp.eq.s32 	%p127, %r327, %r366;
-	selp.f64 	%fd809, 0d3FF0000000000000, 0d0000000000000000, %p127;
+	selp.f64 	%fd808, %fd807, %fd806, %p127;
+	setp.eq.s32 	%p128, %r329, %r368;
+	selp.f64 	%fd809, 0d3FF0000000000000, 0d0000000000000000, %p128;
 	mul.rn.f64 	%fd810, %fd162, %fd808;
 	sub.rn.f64 	%fd811, %fd809, %fd810;
 	mul.rn.f64 	%fd812, %fd806, %fd811;
-	cvt.rn.f32.f64 	%f75, %fd812;
-	st.global.f32 	[%rd148+12], %f75;
-	add.s32 	%r369, %r369, 4;
-	add.s32 	%r368, %r368, -4;
-	setp.ne.s32 	%p128, %r368, 0;
-	@%p128 bra 	$L__BB11_133;
+	cvt.rn.f32.f64 	%f76, %fd812;
+	st.global.f32 	[%rd148+12], %f76;
+	add.s32 	%r371, %r371, 4;
+	add.s32 	%r370, %r370, -4;
+	setp.ne.s32 	%p129, %r370, 0;
+	@%p129 bra 	$L__BB11_135;
 
-$L__BB11_134:
-	setp.eq.s32 	%p129, %r1, 0;
-	@%p129 bra 	$L__BB11_138;
+$L__BB11_136:
+	setp.eq.s32 	%p130, %r1, 0;
+	@%p130 bra 	$L__BB11_140;
 
-	setp.eq.s32 	%p130, %r1, 1;
-	cvt.s64.s32 	%rd149, %r369;
+	setp.eq.s32 	%p131, %r1, 1;
+	cvt.s64.s32 	%rd149, %r371;
 	add.s64 	%rd150, %rd17, %rd149;
 	shl.b64 	%rd151, %rd150, 3;
 	add.s64 	%rd43, %rd1, %rd151;
 	ld.global.f64 	%fd813, [%rd43];
 	sqrt.rn.f64 	%fd814, %fd813;
 	add.rn.f64 	%fd815, %fd814, 0d3FF0000000000000;
-	setp.eq.s32 	%p131, %r369, %r358;
-	selp.f64 	%fd816, %fd815, %fd814, %p131;
-	setp.eq.s32 	%p132, %r369, %r366;
-	selp.f64 	%fd817, 0d3FF0000000000000, 0d0000000000000000, %p132;
+	setp.eq.s32 	%p132, %r371, %r360;
+	selp.f64 	%fd816, %fd815, %fd814, %p132;
+	setp.eq.s32 	%p133, %r371, %r368;
+	selp.f64 	%fd817, 0d3FF0000000000000, 0d0000000000000000, %p133;
 	mul.rn.f64 	%fd818, %fd162, %fd816;
 	sub.rn.f64 	%fd819, %fd817, %fd818;
 	mul.rn.f64 	%fd820, %fd814, %fd819;
-	cvt.rn.f32.f64 	%f76, %fd820;
+	cvt.rn.f32.f64 	%f77, %fd820;
 	add.s64 	%rd152, %rd42, %rd149;
 	shl.b64 	%rd153, %rd152, 2;
 	add.s64 	%rd44, %rd4, %rd153;
-	st.global.f32 	[%rd44], %f76;
-	@%p130 bra 	$L__BB11_138;
+	st.global.f32 	[%rd44], %f77;
+	@%p131 bra 	$L__BB11_140;
 
-	add.s32 	%r328, %r369, 1;
-	setp.eq.s32 	%p133, %r1, 2;
+	add.s32 	%r330, %r371, 1;
+	setp.eq.s32 	%p134, %r1, 2;
 	ld.global.f64 	%fd821, [%rd43+8];
 	sqrt.rn.f64 	%fd822, %fd821;
 	add.rn.f64 	%fd823, %fd822, 0d3FF0000000000000;
-	setp.eq.s32 	%p134, %r328, %r358;
-	selp.f64 	%fd824, %fd823, %fd822, %p134;
-	setp.eq.s32 	%p135, %r328, %r366;
-	selp.f64 	%fd825, 0d3FF0000000000000, 0d0000000000000000, %p135;
+	setp.eq.s32 	%p135, %r330, %r360;
+	selp.f64 	%fd824, %fd823, %fd822, %p135;
+	setp.eq.s32 	%p136, %r330, %r368;
+	selp.f64 	%fd825, 0d3FF0000000000000, 0d0000000000000000, %p136;
 	mul.rn.f64 	%fd826, %fd162, %fd824;
 	sub.rn.f64 	%fd827, %fd825, %fd826;
 	mul.rn.f64 	%fd828, %fd822, %fd827;
-	cvt.rn.f32.f64 	%f77, %fd828;
-	st.global.f32 	[%rd44+4], %f77;
-	@%p133 bra 	$L__BB11_138;
+	cvt.rn.f32.f64 	%f78, %fd828;
+	st.global.f32 	[%rd44+4], %f78;
+	@%p134 bra 	$L__BB11_140;
 
-	add.s32 	%r329, %r369, 2;
-	setp.eq.s32 	%p136, %r329, %r358;
+	add.s32 	%r331, %r371, 2;
+	setp.eq.s32 	%p137, %r331, %r360;
 	ld.global.f64 	%fd829, [%rd43+16];
 	sqrt.rn.f64 	%fd830, %fd829;
 	add.rn.f64 	%fd831, %fd830, 0d3FF0000000000000;
-	selp.f64 	%fd832, %fd831, %fd830, %p136;
-	setp.eq.s32 	%p137, %r329, %r366;
-	selp.f64 	%fd833, 0d3FF0000000000000, 0d0000000000000000, %p137;
+	selp.f64 	%fd832, %fd831, %fd830, %p137;
+	setp.eq.s32 	%p138, %r331, %r368;
+	selp.f64 	%fd833, 0d3FF0000000000000, 0d0000000000000000, %p138;
 	mul.rn.f64 	%fd834, %fd162, %fd832;
 	sub.rn.f64 	%fd835, %fd833, %fd834;
 	mul.rn.f64 	%fd836, %fd830, %fd835;
-	cvt.rn.f32.f64 	%f78, %fd836;
-	st.global.f32 	[%rd44+8], %f78;
-
-$L__BB11_138:
-	ld.global.f64 	%fd163, [%rd40];
-	sqrt.rn.f64 	%fd164, %fd163;
-	setp.leu.f64 	%p138, %fd164, 0d0000000000000000;
-	mov.f64 	%fd901, 0d0000000000000000;
-	@%p138 bra 	$L__BB11_140;
-
-	setp.eq.s32 	%p139, %r366, %r45;
-	selp.f64 	%fd838, %fd160, %fd163, %p139;
-	div.rn.f64 	%fd901, %fd838, %fd164;
+	cvt.rn.f32.f64 	%f79, %fd836;
+	st.global.f32 	[%rd44+8], %f79;
 
 $L__BB11_140:
-	mul.rn.f64 	%fd839, %fd900, %fd162;
-	sub.rn.f64 	%fd840, %fd901, %fd839;
-	cvt.rn.f32.f64 	%f79, %fd840;
-	shl.b64 	%rd154, %rd41, 2;
-	add.s64 	%rd155, %rd3, %rd154;
-	st.global.f32 	[%rd155], %f79;
-	abs.f32 	%f80, %f79;
-	setp.lt.f32 	%p140, %f80, 0f7F800000;
-	@%p140 bra 	$L__BB11_142;
+	ld.global.f64 	%fd163, [%rd40];
+	sqrt.rn.f64 	%fd164, %fd163;
+	setp.leu.f64 	%p139, %fd164, 0d0000000000000000;
+	mov.f64 	%fd901, 0d0000000000000000;
+	@%p139 bra 	$L__BB11_142;
 
-	atom.global.min.s32 	%r330, [%rd2], %r101;
+	setp.eq.s32 	%p140, %r368, %r46;
+	selp.f64 	%fd838, %fd160, %fd163, %p140;
+	div.rn.f64 	%fd901, %fd838, %fd164;
 
 $L__BB11_142:
-	add.s32 	%r370, %r370, 1;
+	mul.rn.f64 	%fd839, %fd900, %fd162;
+	sub.rn.f64 	%fd840, %fd901, %fd839;
+	cvt.rn.f32.f64 	%f80, %fd840;
+	shl.b64 	%rd154, %rd41, 2;
+	add.s64 	%rd155, %rd3, %rd154;
+	st.global.f32 	[%rd155], %f80;
+	abs.f32 	%f81, %f80;
+	setp.lt.f32 	%p141, %f81, 0f7F800000;
+	@%p141 bra 	$L__BB11_144;
 
-$L__BB11_143:
-	add.s32 	%r366, %r366, 1;
-	setp.lt.s32 	%p141, %r366, %r113;
-	@%p141 bra 	$L__BB11_130;
-	bra.uni 	$L__BB11_144;
+	atom.global.min.s32 	%r332, [%rd2], %r102;
+
+$L__BB11_144:
+	add.s32 	%r372, %r372, 1;
+
+$L__BB11_145:
+	add.s32 	%r368, %r368, 1;
+	setp.lt.s32 	%p142, %r368, %r114;
+	@%p142 bra 	$L__BB11_132;
+	bra.uni 	$L__BB11_146;
 
 $L__BB11_11:
 	mov.f64 	%fd203, 0d7FF0000000000000;
 	fma.rn.f64 	%fd204, %fd852, %fd203, %fd203;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r135}, %fd852;
+	mov.b64 	{%temp, %r136}, %fd852;
 	}
-	mov.b32 	%f17, %r135;
+	mov.b32 	%f17, %r136;
 	setp.eq.f32 	%p12, %f17, 0f00000000;
 	selp.f64 	%fd854, 0dFFF0000000000000, %fd204, %p12;
 
@@ -4587,7 +4595,7 @@ $L__BB11_16:
 	sub.rn.f64 	%fd277, %fd276, %fd273;
 	st.global.f64 	[%rd20], %fd277;
 	setp.eq.s64 	%p14, %rd47, 0;
-	@%p14 bra 	$L__BB11_144;
+	@%p14 bra 	$L__BB11_146;
 
 	setp.ltu.f32 	%p15, %f1, 0f00000000;
 	@%p15 bra 	$L__BB11_22;
@@ -4637,14 +4645,14 @@ $L__BB11_22:
 	.reg .b32 %temp; 
 	mov.b64 	{%temp, %r23}, %fd344;
 	}
-	shl.b32 	%r157, %r21, 20;
-	add.s32 	%r158, %r23, %r157;
-	mov.b64 	%fd856, {%r22, %r158};
+	shl.b32 	%r158, %r21, 20;
+	add.s32 	%r159, %r23, %r158;
+	mov.b64 	%fd856, {%r22, %r159};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r159}, %fd1;
+	mov.b64 	{%temp, %r160}, %fd1;
 	}
-	mov.b32 	%f19, %r159;
+	mov.b32 	%f19, %r160;
 	abs.f32 	%f5, %f19;
 	setp.lt.f32 	%p19, %f5, 0f4086232B;
 	@%p19 bra 	$L__BB11_25;
@@ -4655,17 +4663,17 @@ $L__BB11_22:
 	setp.geu.f32 	%p21, %f5, 0f40874800;
 	@%p21 bra 	$L__BB11_25;
 
-	shr.u32 	%r160, %r21, 31;
-	add.s32 	%r161, %r21, %r160;
-	shr.s32 	%r162, %r161, 1;
-	shl.b32 	%r163, %r162, 20;
-	add.s32 	%r164, %r23, %r163;
-	mov.b64 	%fd346, {%r22, %r164};
-	sub.s32 	%r165, %r21, %r162;
-	shl.b32 	%r166, %r165, 20;
-	add.s32 	%r167, %r166, 1072693248;
-	mov.u32 	%r168, 0;
-	mov.b64 	%fd347, {%r168, %r167};
+	shr.u32 	%r161, %r21, 31;
+	add.s32 	%r162, %r21, %r161;
+	shr.s32 	%r163, %r162, 1;
+	shl.b32 	%r164, %r163, 20;
+	add.s32 	%r165, %r23, %r164;
+	mov.b64 	%fd346, {%r22, %r165};
+	sub.s32 	%r166, %r21, %r163;
+	shl.b32 	%r167, %r166, 20;
+	add.s32 	%r168, %r167, 1072693248;
+	mov.u32 	%r169, 0;
+	mov.b64 	%fd347, {%r169, %r168};
 	mul.rn.f64 	%fd856, %fd346, %fd347;
 
 $L__BB11_25:
@@ -4719,14 +4727,14 @@ $L__BB11_18:
 	.reg .b32 %temp; 
 	mov.b64 	{%temp, %r20}, %fd308;
 	}
-	shl.b32 	%r145, %r18, 20;
-	add.s32 	%r146, %r20, %r145;
-	mov.b64 	%fd855, {%r19, %r146};
+	shl.b32 	%r146, %r18, 20;
+	add.s32 	%r147, %r20, %r146;
+	mov.b64 	%fd855, {%r19, %r147};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r147}, %fd857;
+	mov.b64 	{%temp, %r148}, %fd857;
 	}
-	mov.b32 	%f18, %r147;
+	mov.b32 	%f18, %r148;
 	abs.f32 	%f4, %f18;
 	setp.lt.f32 	%p16, %f4, 0f4086232B;
 	@%p16 bra 	$L__BB11_21;
@@ -4738,17 +4746,17 @@ $L__BB11_18:
 	setp.geu.f32 	%p18, %f4, 0f40874800;
 	@%p18 bra 	$L__BB11_21;
 
-	shr.u32 	%r148, %r18, 31;
-	add.s32 	%r149, %r18, %r148;
-	shr.s32 	%r150, %r149, 1;
-	shl.b32 	%r151, %r150, 20;
-	add.s32 	%r152, %r20, %r151;
-	mov.b64 	%fd311, {%r19, %r152};
-	sub.s32 	%r153, %r18, %r150;
-	shl.b32 	%r154, %r153, 20;
-	add.s32 	%r155, %r154, 1072693248;
-	mov.u32 	%r156, 0;
-	mov.b64 	%fd312, {%r156, %r155};
+	shr.u32 	%r149, %r18, 31;
+	add.s32 	%r150, %r18, %r149;
+	shr.s32 	%r151, %r150, 1;
+	shl.b32 	%r152, %r151, 20;
+	add.s32 	%r153, %r20, %r152;
+	mov.b64 	%fd311, {%r19, %r153};
+	sub.s32 	%r154, %r18, %r151;
+	shl.b32 	%r155, %r154, 20;
+	add.s32 	%r156, %r155, 1072693248;
+	mov.u32 	%r157, 0;
+	mov.b64 	%fd312, {%r157, %r156};
 	mul.rn.f64 	%fd855, %fd311, %fd312;
 
 $L__BB11_21:
@@ -4804,14 +4812,14 @@ $L__BB11_31:
 	.reg .b32 %temp; 
 	mov.b64 	{%temp, %r29}, %fd414;
 	}
-	shl.b32 	%r181, %r27, 20;
-	add.s32 	%r182, %r29, %r181;
-	mov.b64 	%fd860, {%r28, %r182};
+	shl.b32 	%r182, %r27, 20;
+	add.s32 	%r183, %r29, %r182;
+	mov.b64 	%fd860, {%r28, %r183};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r183}, %fd857;
+	mov.b64 	{%temp, %r184}, %fd857;
 	}
-	mov.b32 	%f21, %r183;
+	mov.b32 	%f21, %r184;
 	abs.f32 	%f7, %f21;
 	setp.lt.f32 	%p26, %f7, 0f4086232B;
 	@%p26 bra 	$L__BB11_34;
@@ -4823,17 +4831,17 @@ $L__BB11_31:
 	setp.geu.f32 	%p28, %f7, 0f40874800;
 	@%p28 bra 	$L__BB11_34;
 
-	shr.u32 	%r184, %r27, 31;
-	add.s32 	%r185, %r27, %r184;
-	shr.s32 	%r186, %r185, 1;
-	shl.b32 	%r187, %r186, 20;
-	add.s32 	%r188, %r29, %r187;
-	mov.b64 	%fd417, {%r28, %r188};
-	sub.s32 	%r189, %r27, %r186;
-	shl.b32 	%r190, %r189, 20;
-	add.s32 	%r191, %r190, 1072693248;
-	mov.u32 	%r192, 0;
-	mov.b64 	%fd418, {%r192, %r191};
+	shr.u32 	%r185, %r27, 31;
+	add.s32 	%r186, %r27, %r185;
+	shr.s32 	%r187, %r186, 1;
+	shl.b32 	%r188, %r187, 20;
+	add.s32 	%r189, %r29, %r188;
+	mov.b64 	%fd417, {%r28, %r189};
+	sub.s32 	%r190, %r27, %r187;
+	shl.b32 	%r191, %r190, 20;
+	add.s32 	%r192, %r191, 1072693248;
+	mov.u32 	%r193, 0;
+	mov.b64 	%fd418, {%r193, %r192};
 	mul.rn.f64 	%fd860, %fd417, %fd418;
 
 $L__BB11_34:
@@ -4885,14 +4893,14 @@ $L__BB11_27:
 	.reg .b32 %temp; 
 	mov.b64 	{%temp, %r26}, %fd379;
 	}
-	shl.b32 	%r169, %r24, 20;
-	add.s32 	%r170, %r26, %r169;
-	mov.b64 	%fd859, {%r25, %r170};
+	shl.b32 	%r170, %r24, 20;
+	add.s32 	%r171, %r26, %r170;
+	mov.b64 	%fd859, {%r25, %r171};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r171}, %fd1;
+	mov.b64 	{%temp, %r172}, %fd1;
 	}
-	mov.b32 	%f20, %r171;
+	mov.b32 	%f20, %r172;
 	abs.f32 	%f6, %f20;
 	setp.lt.f32 	%p23, %f6, 0f4086232B;
 	@%p23 bra 	$L__BB11_30;
@@ -4903,17 +4911,17 @@ $L__BB11_27:
 	setp.geu.f32 	%p25, %f6, 0f40874800;
 	@%p25 bra 	$L__BB11_30;
 
-	shr.u32 	%r172, %r24, 31;
-	add.s32 	%r173, %r24, %r172;
-	shr.s32 	%r174, %r173, 1;
-	shl.b32 	%r175, %r174, 20;
-	add.s32 	%r176, %r26, %r175;
-	mov.b64 	%fd381, {%r25, %r176};
-	sub.s32 	%r177, %r24, %r174;
-	shl.b32 	%r178, %r177, 20;
-	add.s32 	%r179, %r178, 1072693248;
-	mov.u32 	%r180, 0;
-	mov.b64 	%fd382, {%r180, %r179};
+	shr.u32 	%r173, %r24, 31;
+	add.s32 	%r174, %r24, %r173;
+	shr.s32 	%r175, %r174, 1;
+	shl.b32 	%r176, %r175, 20;
+	add.s32 	%r177, %r26, %r176;
+	mov.b64 	%fd381, {%r25, %r177};
+	sub.s32 	%r178, %r24, %r175;
+	shl.b32 	%r179, %r178, 20;
+	add.s32 	%r180, %r179, 1072693248;
+	mov.u32 	%r181, 0;
+	mov.b64 	%fd382, {%r181, %r180};
 	mul.rn.f64 	%fd859, %fd381, %fd382;
 
 $L__BB11_30:
@@ -4941,18 +4949,18 @@ $L__BB11_37:
 	st.global.f32 	[%rd62], %f23;
 	abs.f32 	%f24, %f23;
 	setp.lt.f32 	%p31, %f24, 0f7F800000;
-	@%p31 bra 	$L__BB11_144;
+	@%p31 bra 	$L__BB11_146;
 
-	cvt.u32.u64 	%r193, %rd158;
-	atom.global.min.s32 	%r194, [%rd2], %r193;
+	cvt.u32.u64 	%r194, %rd158;
+	atom.global.min.s32 	%r195, [%rd2], %r194;
 
-$L__BB11_144:
+$L__BB11_146:
 	ld.param.s32 	%rd157, [ng_family_param_3];
 	add.s64 	%rd158, %rd158, %rd10;
-	setp.lt.s64 	%p142, %rd158, %rd157;
-	@%p142 bra 	$L__BB11_2;
+	setp.lt.s64 	%p143, %rd158, %rd157;
+	@%p143 bra 	$L__BB11_2;
 
-$L__BB11_145:
+$L__BB11_147:
 	ret;
 
 }
