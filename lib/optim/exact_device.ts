@@ -40,7 +40,8 @@ export function deviceLayers(model: Sequential): number[] | null {
 }
 
 /** Whether this batch's exact direction runs device-resident (and its layer list): the CUDA backend, a covered model and settings, the direct solve. */
-export function deviceStepPlan(batch: StepBatch, cfg: ExactConfig, ws: Workspace, momentum: boolean): number[] | null {
+/** `how`: checkExactSize's answer when the caller already has it (a step checks before its linearisation). */
+export function deviceStepPlan(batch: StepBatch, cfg: ExactConfig, ws: Workspace, momentum: boolean, how?: 'direct' | 'cg'): number[] | null {
   if (process.env.NATGRAD_DEVICE_STEP === '0' || momentum) return null;
   if (!FAMILIES.includes(batch.family.name) || cfg.precision !== 'float32' || cfg.assembly !== 'layer') return null;
   const p = batch.model.numParameters;
@@ -49,7 +50,7 @@ export function deviceStepPlan(batch: StepBatch, cfg: ExactConfig, ws: Workspace
   if (native.backendInfo().name !== 'cuda') return null;
   const layers = deviceLayers(batch.model);
   if (!layers) return null;
-  return checkExactSize(batch, cfg, ws) === 'direct' ? layers : null;
+  return (how ?? checkExactSize(batch, cfg, ws)) === 'direct' ? layers : null;
 }
 
 /** A device step's failure that the host pipeline answers differently (its float64 fallback, its precise error): run it there. */

@@ -230,7 +230,7 @@ function* linearizeStep(
   // before any work: whether it fits, and how it will solve (direct or conjugate gradients)
   const how = st.method === 'exact' ? checkExactSize(b, st.settings.config, st.workspace, method === 'stepAsync') : undefined;
   // the CUDA backend: the whole step on the GPU, with the loss at the full step (./exact_device.ts)
-  const layers = st.method === 'exact' ? deviceStepPlan(b, st.settings.config, st.workspace, st.settings.mu > 0 && st.previous !== null) : null;
+  const layers = st.method === 'exact' ? deviceStepPlan(b, st.settings.config, st.workspace, st.settings.mu > 0 && st.previous !== null, how) : null;
   if (layers) {
     const cfg = st.settings.config;
     const lambda0 = cfg.damping;
