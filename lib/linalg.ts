@@ -15,7 +15,7 @@
 // ERR_INVALID_STATE and writes nothing. Arrays backed by a SharedArrayBuffer are used in
 // place (zero copy; they cannot be detached): writing to one while a call uses it is a
 // data race. Two pending calls writing the same array: the later completion wins.
-import { type DeviceFamily, type DeviceStepResult, type Floats, native, type Precision } from './native';
+import { type ActivationKind, type DeviceFamily, type DeviceStepResult, type Floats, native, type Precision } from './native';
 
 export type { DeviceFamily, DeviceStepResult, Floats, Precision } from './native';
 
@@ -203,4 +203,23 @@ export function exactStep(...args: ExactStepParams): DeviceStepResult {
 }
 export function exactStepAsync(...args: ExactStepParams): Promise<DeviceStepResult> {
   return native.exactStepAsync(...exactStepArgs(...args));
+}
+
+/** a = σ(z) elementwise over z's n elements, in float64 as lib/nn/layers.ts defines σ (one rounding to z's type). */
+export function activationForward<T extends Floats = Float32Array>(kind: ActivationKind, z: T, out?: T): T {
+  return native.activationForward(kind, z, z.length, alloc(out)) as T;
+}
+export function activationForwardAsync<T extends Floats = Float32Array>(kind: ActivationKind, z: T, out?: T): Promise<T> {
+  return native.activationForwardAsync(kind, z, z.length, alloc(out)) as Promise<T>;
+}
+
+/**
+ * b[i·r + m, c] *= σ'(z[i, c]) in place for z [N, width] and b [N·r, width]: the backward pass of an
+ * activation for r seed rows per sample (r = 1: the forward-mode tangent σ'(z) ⊙ δz). Returns b.
+ */
+export function activationBackward<T extends Floats = Float32Array>(kind: ActivationKind, z: T, n: number, r: number, b: T): T {
+  return native.activationBackward(kind, z, n, r, z.length / n, b) as T;
+}
+export function activationBackwardAsync<T extends Floats = Float32Array>(kind: ActivationKind, z: T, n: number, r: number, b: T): Promise<T> {
+  return native.activationBackwardAsync(kind, z, n, r, z.length / n, b) as Promise<T>;
 }

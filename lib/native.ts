@@ -123,7 +123,12 @@ export interface KernelSignatures {
     ],
     result: DeviceStepResult,
   ];
+  activationForward: [args: [kind: ActivationKind, z: Floats, n: number, a: Floats | null], result: Floats];
+  activationBackward: [args: [kind: ActivationKind, z: Floats, N: number, r: number, width: number, b: Floats], result: Floats];
 }
+
+/** The activations whose elementwise passes run natively (lib/nn/layers.ts names them the same). */
+export type ActivationKind = 'tanh' | 'relu' | 'sigmoid' | 'softplus' | 'gelu';
 
 /** The output families the device-resident step computes on the GPU. */
 export type DeviceFamily = 'gaussian' | 'categorical' | 'bernoulli';
@@ -156,6 +161,8 @@ export const KERNEL_ARITY: { readonly [K in KernelName]: KernelSignatures[K][0][
   pinvSolve: 8,
   batchedGramInverse: 6,
   exactStep: 10,
+  activationForward: 4,
+  activationBackward: 6,
 };
 
 type KernelFunctions = { [K in KernelName]: (...args: KernelSignatures[K][0]) => KernelSignatures[K][1] } & {

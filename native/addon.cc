@@ -679,6 +679,65 @@ struct BatchedGramInverseJob : Job {
   void execute() override { backend->batched_gram_inverse(G.f(), batch, rows, k, lambda, out.f()); }
 };
 
+// An activation layer's kind, by its name in lib/nn/layers.ts.
+natgrad::cpu::Activation activation_kind(Args& a) {
+  static const char* const names[] = {"tanh", "relu", "sigmoid", "softplus", "gelu"};
+  const Napi::Value v = a.value("kind");
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  for (int i = 0; i < 5; ++i)
+    if (s == names[i]) return (natgrad::cpu::Activation)i;
+  throw_arg(a.env(), false,
+            a.fn() + ": argument 'kind' must be 'tanh', 'relu', 'sigmoid', 'softplus' or 'gelu', got " +
+                (v.IsString() ? "'" + s + "'" : describe(v)));
+}
+
+// a = σ(z) for n elements. The activation passes run on the CPU on every backend (the arrays are the
+// host's; only exact_step keeps a whole step on a device), so these jobs call the CPU kernels directly.
+struct ActivationForwardJob : Job {
+  static constexpr const char* kName = "activationForward";
+  static inline const std::vector<const char*> kParams = {"kind", "z", "n", "a"};
+  natgrad::cpu::Activation kind{};
+  int64_t n = 0;
+  Arr z, out;
+  void parse(Args& a) {
+    kind = activation_kind(a);
+    n = a.size("n");
+    a.in(&z, "z", n);
+    a.out(&out, "a", n, "z");
+  }
+  Arr* returned() override { return &out; }
+  void execute() override {
+    if (f64())
+      natgrad::cpu::activation_forward(kind, z.d(), n, out.d());
+    else
+      natgrad::cpu::activation_forward(kind, z.f(), n, out.f());
+  }
+};
+
+// b[i·r + m, c] *= σ'(z[i, c]) for z [N, width], b [N·r, width] (∂/∂z = ∂/∂a ⊙ σ'(z) for r seed rows per sample)
+struct ActivationBackwardJob : Job {
+  static constexpr const char* kName = "activationBackward";
+  static inline const std::vector<const char*> kParams = {"kind", "z", "N", "r", "width", "b"};
+  natgrad::cpu::Activation kind{};
+  int64_t N = 0, r = 0, width = 0;
+  Arr z, b;
+  void parse(Args& a) {
+    kind = activation_kind(a);
+    N = a.size("N");
+    r = a.size("r");
+    width = a.size("width");
+    a.in(&z, "z", a.product({N, width}, "z"));
+    a.inout(&b, "b", a.product({N, r, width}, "b"));
+  }
+  Arr* returned() override { return &b; }
+  void execute() override {
+    if (f64())
+      natgrad::cpu::activation_backward(kind, z.d(), N, r, width, b.d());
+    else
+      natgrad::cpu::activation_backward(kind, z.f(), N, r, width, b.f());
+  }
+};
+
 // n_θ for an MLP with every stage on the device (Backend::exact_step; CUDA only)
 struct ExactStepJob : Job {
   static constexpr const char* kName = "exactStep";
@@ -1304,6 +1363,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   register_kernel<PinvJob>(env, exports, params);
   register_kernel<BatchedGramInverseJob>(env, exports, params);
   register_kernel<ExactStepJob>(env, exports, params);
+  register_kernel<ActivationForwardJob>(env, exports, params);
+  register_kernel<ActivationBackwardJob>(env, exports, params);
   exports.Set("kernelArguments", params);
   exports.Set("backendInfo", Napi::Function::New(env, backend_info));
   exports.Set("selectBackend", Napi::Function::New(env, select_backend));

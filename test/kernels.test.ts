@@ -22,6 +22,8 @@ import {
   backend,
   pinvSolveAsync,
 } from '../lib/index';
+import { activationBackward, activationBackwardAsync, activationForward, activationForwardAsync } from '../lib/linalg';
+import { activation, type ActivationName } from '../lib/nn/layers';
 import { choleskySolve64, f32, fromEigen64, matmul64, norm, orthogonal64, randn, relErr, rng } from './linalg64';
 
 const u = 2 ** -24; // float32 unit roundoff
@@ -623,6 +625,104 @@ describe('batchedGramInverse: (G_bᵀG_b + λI)⁻¹', () => {
 // count (here 1 and the default) on whichever path runs (CI runs this file under every NATGRAD_CPU_GEMM
 // setting); the kernels backend().threadIndependent lists also give the same bits on 1 thread as on the
 // default count. Sizes are large enough that every kernel splits its work over the threads.
+describe("activationForward / activationBackward: an activation layer's elementwise passes", () => {
+  // The reference is the layer's own float64 formula (lib/nn/layers.ts; test/nn.test.ts holds those to
+  // independent float64 formulas and central differences). The kernel evaluates the same formula in
+  // float64 with the C library's tanh/exp/log1p, which may differ from V8's by an ulp or two of float64;
+  // the result is then rounded once to the array's type. So a float32 result is within one float32 ulp
+  // of fround(f(z)) (a float64 difference of a few ulps can flip the rounding, never by more), and a
+  // float64 one within 8 float64 ulps (the formulas chain at most four library calls, each ≤ 1 ulp, and
+  // their few float64 operations: gelu's derivative is the longest).
+  const NAMES: ActivationName[] = ['tanh', 'relu', 'sigmoid', 'softplus', 'gelu'];
+  const u64 = 2 ** -53;
+  // pre-activations across every regime: the kink at 0, tanh/sigmoid saturation, softplus's exp overflow guard
+  const zs = Float64Array.from([0, -0, 1e-30, -1e-30, 0.5, -0.5, 3, -3, 20, -20, 89, -89, 1e5, -1e5, 3e38, -3e38, ...randn(200, rng(31))]);
+  const within32 = (got: number, want: number) => Math.abs(got - want) <= ulp32(want);
+  function ulp32(x: number): number {
+    const a = Math.abs(Math.fround(x));
+    if (a < 2 ** -126) return 2 ** -149;
+    return 2 ** (Math.floor(Math.log2(a)) - 23);
+  }
+
+  for (const name of NAMES) {
+    const layer = activation(name);
+    it(`${name}: forward, float32 within one float32 ulp of the rounded float64 formula, float64 within 8 ulps`, () => {
+      const z32 = Float32Array.from(zs);
+      const a32 = activationForward(name, z32);
+      z32.forEach((z, i) => expect(within32(a32[i], Math.fround(layer.f(z))), `z = ${z}: ${a32[i]} vs ${layer.f(z)}`).toBe(true));
+      const a64 = activationForward(name, zs);
+      zs.forEach((z, i) => expect(Math.abs(a64[i] - layer.f(z)), `z = ${z}`).toBeLessThanOrEqual(8 * u64 * Math.abs(layer.f(z))));
+    });
+
+    it(`${name}: backward scales each of a sample's r rows by σ'(z) of that sample (float32 and float64)`, () => {
+      const n = 7,
+        r = 3,
+        width = 5;
+      const z = Float64Array.from({ length: n * width }, (_, q) => zs[(q * 7) % zs.length] / 4);
+      const b = randn(n * r * width, rng(32));
+      const b32 = Float32Array.from(b);
+      const z32 = Float32Array.from(z);
+      const out32 = activationBackward(name, z32, n, r, b32.slice());
+      const b64 = Float64Array.from(b32);
+      const out64 = activationBackward(name, Float64Array.from(z32), n, r, b64.slice());
+      for (let i = 0; i < n; i++)
+        for (let m = 0; m < r; m++)
+          for (let c = 0; c < width; c++) {
+            const q = (i * r + m) * width + c;
+            const want = b64[q] * layer.df(z32[i * width + c]);
+            expect(within32(out32[q], Math.fround(want)), `(${i}, ${m}, ${c})`).toBe(true);
+            expect(Math.abs(out64[q] - want)).toBeLessThanOrEqual(8 * u64 * Math.abs(want));
+          }
+    });
+  }
+
+  it('relu: exact (a compare and a copy), 0 at the kink, and its derivative 0 there', () => {
+    const z = new Float32Array([-2, -0, 0, 1e-45, 3.5]);
+    expect(Array.from(activationForward('relu', z))).toEqual([0, 0, 0, Math.fround(1e-45), 3.5]);
+    expect(Array.from(activationBackward('relu', z, 5, 1, new Float32Array([1, 2, 3, 4, 5])))).toEqual([0, 0, 0, 4, 5]);
+  });
+
+  it('writes into a given output, which may be z itself; backward returns b, scaled in place', () => {
+    const z = new Float32Array([-1, 0.5, 2]);
+    const want = activationForward('tanh', z);
+    const out = new Float32Array(3);
+    expect(activationForward('tanh', z, out)).toBe(out);
+    expectSameBits(out, want);
+    expect(activationForward('tanh', z, z)).toBe(z);
+    expectSameBits(z, want);
+    const b = new Float32Array([1, 1, 1]);
+    expect(activationBackward('relu', new Float32Array([1, -1, 1]), 1, 1, b)).toBe(b);
+  });
+
+  it('the Promise forms give the same bits', async () => {
+    const z = randn(4000, rng(33)),
+      b = randn(4000 * 3, rng(34));
+    for (const name of NAMES) {
+      expectSameBits(await activationForwardAsync(name, z), activationForward(name, z));
+      expectSameBits(await activationBackwardAsync(name, z, 100, 3, b.slice()), activationBackward(name, z, 100, 3, b.slice()));
+    }
+  });
+
+  it('refuses an unknown kind, wrong lengths and non-finite inputs, naming them', () => {
+    const z = new Float32Array(6);
+    expect(() => activationForward('swish' as ActivationName, z)).toThrow(
+      expect.objectContaining({
+        name: 'TypeError',
+        code: 'ERR_INVALID_ARG_TYPE',
+        message: "activationForward: argument 'kind' must be 'tanh', 'relu', 'sigmoid', 'softplus' or 'gelu', got 'swish'",
+      })
+    );
+    expect(() => activationBackward('tanh', z, 2, 2, new Float32Array(11))).toThrow(/activationBackward: argument 'b' must have length 12, got 11/);
+    expect(() => activationBackward('tanh', z, 2, 2, new Float64Array(12) as unknown as Float32Array)).toThrow(TypeError);
+    expect(() => activationForward('relu', new Float32Array([0, Number.NaN]))).toThrow(
+      expect.objectContaining({ code: 'ERR_NON_FINITE', message: "activationForward: argument 'z' contains NaN at index 1" })
+    );
+    expect(() => activationBackward('relu', z, 2, 2, new Float32Array(12).fill(Number.POSITIVE_INFINITY))).toThrow(
+      expect.objectContaining({ code: 'ERR_NON_FINITE', message: "activationBackward: argument 'b' contains Infinity at index 0" })
+    );
+  });
+});
+
 describe('reproducibility contract', () => {
   const r = rng(9);
   const a = randn(300 * 280, r),
@@ -645,13 +745,16 @@ describe('reproducibility contract', () => {
     ['pinvSolve float32', () => pinvSolve(kPinv, 200, rhsPinv, 2).x],
     ['pinvSolve float64', () => pinvSolve(kPinv, 200, rhsPinv, 2, { precision: 'float64' }).x],
     ['batchedGramInverse', () => Float32Array.from([...batchedGramInverse(gWide, 40, 256, 32, { damping: 1e-3 }), ...batchedGramInverse(gSmall, 300, 12, 10)])],
+    // past one task's 32k elements: split among the threads by samples
+    ['activationForward', () => activationForward('gelu', gWide)],
+    ['activationBackward', () => activationBackward('tanh', a, 300, 3, randn(300 * 3 * 280, rng(35)))],
   ];
   const independent = backend().threadIndependent;
   it('runs the CPU path this test process was started for (NATGRAD_CPU_GEMM, read when the addon loads)', () => {
     expect(backend().kernels).toContain(`(NATGRAD_CPU_GEMM=${process.env.NATGRAD_CPU_GEMM || 'auto'})`);
   });
   it("backend().threadIndependent lists natgrad's own kernels on this path", () => {
-    expect(independent).toEqual(expect.arrayContaining(['layerGram', 'layerGramSum']));
+    expect(independent).toEqual(expect.arrayContaining(['layerGram', 'layerGramSum', 'activationForward', 'activationBackward']));
     expect(independent.includes('gemm')).toBe(/gemm: natgrad gemm_nt/.test(backend().kernels));
     expect(independent.includes('choleskySolve float32')).toBe(/choleskySolve float32: natgrad recursive Cholesky/.test(backend().kernels));
   });

@@ -20,6 +20,8 @@ const CALLS: { [K in KernelName]: (form: '' | 'Async') => unknown } = {
   choleskySolve: (f) => linalg[`choleskySolve${f}`](eye2(), 2, v2()),
   pinvSolve: (f) => linalg[`pinvSolve${f}`](eye2(), 2, v2()),
   batchedGramInverse: (f) => linalg[`batchedGramInverse${f}`](eye2(), 1, 2, 2),
+  activationForward: (f) => linalg[`activationForward${f}`]('tanh', v2()),
+  activationBackward: (f) => linalg[`activationBackward${f}`]('tanh', v2(), 2, 1, v2()),
   // the CPU backend refuses it (the device-resident step is CUDA's; test/cuda.test.ts runs it): the call is still made
   exactStep: async (f) => {
     const e = await (async () => linalg[`exactStep${f}`]([-1, 2, 2], 'gaussian', new Float32Array(6), v2(), v2(), 1))().catch((x) => x);

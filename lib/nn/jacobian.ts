@@ -212,8 +212,7 @@ export function* outputTangents(model: Structure, theta: Floats, trace: Trace, v
   return dh ?? zerosLike(trace.eta, n * model.outDim);
 }
 
-/** δa = σ'(z) ⊙ δz in place (z, δz [N, w]); a plain function, so that V8 optimises its loop on the first call. */
+/** δa = σ'(z) ⊙ δz in place (z, δz [N, w]): the backward pass's kernel with one row per sample. */
 function activationTangent(layer: ActivationLayer, z: Floats, dz: Floats): void {
-  const df = layer.df;
-  for (let q = 0; q < dz.length; q++) dz[q] *= df(z[q]);
+  if (dz.length > 0) activationBackward(layer, z, dz, 1, 1, dz.length);
 }

@@ -6,6 +6,7 @@
 // B is [R, w] with R = N·r rows ordered (i, m) sample-major, row (i, m) being
 // ∂(s_(i,m)ᵀ η_i)/∂h_i for a seed vector s_(i,m) ∈ R^k and the layer's output h_i.
 // A linear layer maps it by B W, an activation by a row-wise product with σ'(z_i).
+import { activationBackward as nativeBackward, activationForward as nativeForward } from '../linalg';
 import { gemmT, type Task } from '../task';
 import { type Floats, zerosLike } from '../util/floats';
 import { checkCount } from '../util/validate';
@@ -214,12 +215,9 @@ export function* linearBackward<T extends Floats>(layer: LinearLayer, w: T, bOut
   return yield* gemmT(bOut, w, rows, layer.inFeatures, layer.outFeatures);
 }
 
-/** Activation forward: a = σ(z) elementwise, z and a [N, w]. */
+/** Activation forward: a = σ(z) elementwise, z and a [N, w] (natively: native/cpu/activation.cc, the formulas above in float64). */
 export function activationForward<T extends Floats>(layer: ActivationLayer, z: T): T {
-  const a = zerosLike(z);
-  const f = layer.f;
-  for (let i = 0; i < z.length; i++) a[i] = f(z[i]);
-  return a;
+  return z.length === 0 ? zerosLike(z) : nativeForward(layer.name, z);
 }
 
 /**
@@ -227,13 +225,5 @@ export function activationForward<T extends Floats>(layer: ActivationLayer, z: T
  * (∂/∂z = ∂/∂a · diag(σ'(z))). z is [N, w], B is [N·r, w].
  */
 export function activationBackward(layer: ActivationLayer, z: Floats, b: Floats, n: number, r: number, width: number): void {
-  const d = new Float64Array(width);
-  const df = layer.df;
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < width; c++) d[c] = df(z[i * width + c]);
-    for (let m = 0; m < r; m++) {
-      const row = (i * r + m) * width;
-      for (let c = 0; c < width; c++) b[row + c] *= d[c];
-    }
-  }
+  if (n > 0 && r > 0 && width > 0) nativeBackward(layer.name, z, n, r, b); // native/cpu/activation.cc
 }

@@ -24,6 +24,14 @@ int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, doub
                    Precision precision, float* X);
 void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda, float* out);
 
+// The activation layers' elementwise passes (activation.cc), in float64 as lib/nn/layers.ts computes them:
+// a[n] = σ(z) and, for z [N, width] and b [N·r, width], b[i·r + m, c] *= σ'(z[i, c]).
+enum class Activation { tanh = 0, relu = 1, sigmoid = 2, softplus = 3, gelu = 4 };
+void activation_forward(Activation kind, const float* z, int64_t n, float* a);
+void activation_forward(Activation kind, const double* z, int64_t n, double* a);
+void activation_backward(Activation kind, const float* z, int64_t N, int64_t r, int64_t width, float* b);
+void activation_backward(Activation kind, const double* z, int64_t N, int64_t r, int64_t width, double* b);
+
 // float64 forms (arrays of doubles; OpenBLAS's d* routines and plain loops, no float32 kernel involved)
 void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K);
 void layer_gram_sum64(const LayerFactors64* layers, int64_t count, int64_t N, int64_t k, bool accumulate, double* K);
