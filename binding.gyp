@@ -13,6 +13,7 @@
         "native/cpu/pinv_solve.cc",
         "native/cpu/batched_gram_inverse.cc",
         "native/cpu/activation.cc",
+        "native/cpu/rows.cc",
         "native/cpu/gfortran_runtime.cc",
         "native/cpu/gemm_nt.cc",
         "native/cpu/parallel.cc",

@@ -223,3 +223,23 @@ export function activationBackward<T extends Floats = Float32Array>(kind: Activa
 export function activationBackwardAsync<T extends Floats = Float32Array>(kind: ActivationKind, z: T, n: number, r: number, b: T): Promise<T> {
   return native.activationBackwardAsync(kind, z, n, r, z.length / n, b) as Promise<T>;
 }
+
+/**
+ * Per-sample row contractions of B [N·r, width] (r rows per sample, row i·r + m), accumulated in float64:
+ * Bc [N, width] with Bc_i = Σ_m c_(i,m) B_(i,m) (rounded once to B's type), and `sum` [width] (float64,
+ * overwritten) = Σ_i Bc_i before that rounding. Returns Bc (`out`, or allocated).
+ */
+export function rowsContract<T extends Floats = Float32Array>(b: T, c: Float64Array, n: number, r: number, sum: Float64Array, out?: T): T {
+  return native.rowsContract(b, c, n, r, sum.length, alloc(out), sum) as T;
+}
+export function rowsContractAsync<T extends Floats = Float32Array>(b: T, c: Float64Array, n: number, r: number, sum: Float64Array, out?: T): Promise<T> {
+  return native.rowsContractAsync(b, c, n, r, sum.length, alloc(out), sum) as Promise<T>;
+}
+
+/** out_(i,m) += B_(i,m) · Z_i for B [N·r, width], Z [N, width], out [N·r] (float64, accumulated in float64). Returns out. */
+export function rowsDot<T extends Floats = Float32Array>(b: T, z: T, n: number, r: number, out: Float64Array): Float64Array {
+  return native.rowsDot(b, z, n, r, z.length / n, out);
+}
+export function rowsDotAsync<T extends Floats = Float32Array>(b: T, z: T, n: number, r: number, out: Float64Array): Promise<Float64Array> {
+  return native.rowsDotAsync(b, z, n, r, z.length / n, out);
+}

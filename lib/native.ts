@@ -125,6 +125,8 @@ export interface KernelSignatures {
   ];
   activationForward: [args: [kind: ActivationKind, z: Floats, n: number, a: Floats | null], result: Floats];
   activationBackward: [args: [kind: ActivationKind, z: Floats, N: number, r: number, width: number, b: Floats], result: Floats];
+  rowsContract: [args: [B: Floats, c: Float64Array, N: number, r: number, width: number, Bc: Floats | null, sum: Float64Array], result: Floats];
+  rowsDot: [args: [B: Floats, Z: Floats, N: number, r: number, width: number, out: Float64Array], result: Float64Array];
 }
 
 /** The activations whose elementwise passes run natively (lib/nn/layers.ts names them the same). */
@@ -163,6 +165,8 @@ export const KERNEL_ARITY: { readonly [K in KernelName]: KernelSignatures[K][0][
   exactStep: 10,
   activationForward: 4,
   activationBackward: 6,
+  rowsContract: 7,
+  rowsDot: 6,
 };
 
 type KernelFunctions = { [K in KernelName]: (...args: KernelSignatures[K][0]) => KernelSignatures[K][1] } & {

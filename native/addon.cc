@@ -189,6 +189,11 @@ class Args {
   }
   // An array the kernel reads and writes.
   void inout(Arr* a, const char* name, int64_t length) { bind(a, f32(pos(name), name, length), name, Role::inout); }
+  // A Float64Array of exactly `length` elements whatever the call's type (float64 coefficients and
+  // accumulators beside float32 matrices), read, written in full, or read and written.
+  void in64(Arr* a, const char* name, int64_t length) { bind(a, f64(pos(name), name, length), name, Role::in); }
+  void out64(Arr* a, const char* name, int64_t length) { bind(a, f64(pos(name), name, length), name, Role::out); }
+  void inout64(Arr* a, const char* name, int64_t length) { bind(a, f64(pos(name), name, length), name, Role::inout); }
   // An element of an Array argument that the kernel reads (its name, e.g. "bs[2]", must outlive the call).
   void in_rows(Arr* a, const Napi::Value& v, const std::string& name, int64_t unit, const char* unit_text,
                int64_t* width) {
@@ -270,6 +275,19 @@ class Args {
                 fn_ + ": argument '" + name + "' must have length " + std::to_string(length) + ", got " +
                     std::to_string(a.ElementLength()));
     return Arr{data_of(a), length, v, !a.ArrayBuffer().IsArrayBuffer(), false, dtype_};
+  }
+  Arr f64(size_t i, const std::string& name, int64_t length) {
+    const Napi::Value v = info_[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+      throw_arg(env(), false, fn_ + ": argument '" + name + "' must be a Float64Array, got " + describe(v));
+    Napi::TypedArray a = v.As<Napi::TypedArray>();
+    if (a.ArrayBuffer().IsDetached())
+      throw_arg(env(), false, fn_ + ": argument '" + name + "' is backed by a detached ArrayBuffer");
+    if ((int64_t)a.ElementLength() != length)
+      throw_arg(env(), true,
+                fn_ + ": argument '" + name + "' must have length " + std::to_string(length) + ", got " +
+                    std::to_string(a.ElementLength()));
+    return Arr{data_of(a), length, v, !a.ArrayBuffer().IsArrayBuffer(), false, DType::f64};
   }
   // An output: a typed array of the call's type of exactly `length` elements, or null / undefined for one
   // the call allocates, of the inputs' type (after its memory check: see prepare()).
@@ -735,6 +753,53 @@ struct ActivationBackwardJob : Job {
       natgrad::cpu::activation_backward(kind, z.d(), N, r, width, b.d());
     else
       natgrad::cpu::activation_backward(kind, z.f(), N, r, width, b.f());
+  }
+};
+
+// Bc[i, :] = Σ_m c[i·r + m] B[i·r + m, :] and sum = Σ_i Bc[i, :] (float64), B [N·r, width]: rows.cc
+struct RowsContractJob : Job {
+  static constexpr const char* kName = "rowsContract";
+  static inline const std::vector<const char*> kParams = {"B", "c", "N", "r", "width", "Bc", "sum"};
+  int64_t N = 0, r = 0, width = 0;
+  Arr B, c, Bc, sum;
+  void parse(Args& a) {
+    N = a.size("N");
+    r = a.size("r");
+    width = a.size("width");
+    a.in(&B, "B", a.product({N, r, width}, "B"));
+    a.in64(&c, "c", a.product({N, r}, "c"));
+    a.out(&Bc, "Bc", a.product({N, width}, "Bc"));
+    a.out64(&sum, "sum", width);
+  }
+  Arr* returned() override { return &Bc; }
+  void execute() override {
+    if (f64())
+      natgrad::cpu::rows_contract(B.d(), c.d(), N, r, width, Bc.d(), sum.d());
+    else
+      natgrad::cpu::rows_contract(B.f(), c.d(), N, r, width, Bc.f(), sum.d());
+  }
+};
+
+// out[i·r + m] += B[i·r + m, :] · Z[i, :] (float64), B [N·r, width], Z [N, width]: rows.cc
+struct RowsDotJob : Job {
+  static constexpr const char* kName = "rowsDot";
+  static inline const std::vector<const char*> kParams = {"B", "Z", "N", "r", "width", "out"};
+  int64_t N = 0, r = 0, width = 0;
+  Arr B, Z, out;
+  void parse(Args& a) {
+    N = a.size("N");
+    r = a.size("r");
+    width = a.size("width");
+    a.in(&B, "B", a.product({N, r, width}, "B"));
+    a.in(&Z, "Z", a.product({N, width}, "Z"));
+    a.inout64(&out, "out", a.product({N, r}, "out"));
+  }
+  Arr* returned() override { return &out; }
+  void execute() override {
+    if (f64())
+      natgrad::cpu::rows_dot(B.d(), Z.d(), N, r, width, out.d());
+    else
+      natgrad::cpu::rows_dot(B.f(), Z.f(), N, r, width, out.d());
   }
 };
 
@@ -1365,6 +1430,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   register_kernel<ExactStepJob>(env, exports, params);
   register_kernel<ActivationForwardJob>(env, exports, params);
   register_kernel<ActivationBackwardJob>(env, exports, params);
+  register_kernel<RowsContractJob>(env, exports, params);
+  register_kernel<RowsDotJob>(env, exports, params);
   exports.Set("kernelArguments", params);
   exports.Set("backendInfo", Napi::Function::New(env, backend_info));
   exports.Set("selectBackend", Napi::Function::New(env, select_backend));

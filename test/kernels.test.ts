@@ -22,7 +22,16 @@ import {
   backend,
   pinvSolveAsync,
 } from '../lib/index';
-import { activationBackward, activationBackwardAsync, activationForward, activationForwardAsync } from '../lib/linalg';
+import {
+  activationBackward,
+  activationBackwardAsync,
+  activationForward,
+  activationForwardAsync,
+  rowsContract,
+  rowsContractAsync,
+  rowsDot,
+  rowsDotAsync,
+} from '../lib/linalg';
 import { activation, type ActivationName } from '../lib/nn/layers';
 import { choleskySolve64, f32, fromEigen64, matmul64, norm, orthogonal64, randn, relErr, rng } from './linalg64';
 
@@ -723,6 +732,91 @@ describe("activationForward / activationBackward: an activation layer's elementw
   });
 });
 
+describe('rowsContract / rowsDot: per-sample row contractions, accumulated in float64', () => {
+  // The reference: the same sums in float64 here. Each output is one float64 sum of r (rowsContract) or
+  // width (rowsDot) products of float32 values, which are exact in float64, so the kernel's float64
+  // result is within (terms)·ε₆₄ of it relative to Σ|terms| (any order of summation); rowsContract's Bc
+  // is that rounded once more to float32.
+  const e64 = 2 ** -53;
+  const cases = [
+    { n: 1, r: 1, w: 1 },
+    { n: 7, r: 3, w: 5 },
+    { n: 300, r: 9, w: 33 }, // several blocks of samples
+    { n: 5000, r: 1, w: 16 },
+  ];
+  for (const { n, r, w } of cases) {
+    it(`N=${n} r=${r} width=${w}: Bc, its column sums and the row dots against float64 (float32 and float64 arrays)`, () => {
+      const rg = rng(40 + n);
+      const b32 = randn(n * r * w, rg);
+      const z32 = randn(n * w, rg);
+      const c = Float64Array.from(randn(n * r, rg));
+      c[0] = 0; // a zero coefficient is skipped, as adding its product would change nothing
+      for (const dtype of ['float32', 'float64'] as const) {
+        const b = dtype === 'float32' ? b32 : Float64Array.from(b32);
+        const z = dtype === 'float32' ? z32 : Float64Array.from(z32);
+        const sum = new Float64Array(w).fill(Number.NaN); // overwritten
+        const bc = rowsContract(b, c, n, r, sum);
+        expect(bc.constructor).toBe(b.constructor);
+        const colRef = new Float64Array(w),
+          colAbs = new Float64Array(w);
+        for (let i = 0; i < n; i++)
+          for (let o = 0; o < w; o++) {
+            let acc = 0,
+              abs = 0;
+            for (let m = 0; m < r; m++) {
+              acc += c[i * r + m] * b32[(i * r + m) * w + o];
+              abs += Math.abs(c[i * r + m] * b32[(i * r + m) * w + o]);
+            }
+            const tol = r * e64 * abs + (dtype === 'float32' ? u * Math.abs(acc) : 0) + 1e-300;
+            expect(Math.abs(bc[i * w + o] - acc), `Bc(${i}, ${o})`).toBeLessThanOrEqual(tol + 2 * r * e64 * abs);
+            colRef[o] += acc;
+            colAbs[o] += abs;
+          }
+        for (let o = 0; o < w; o++) expect(Math.abs(sum[o] - colRef[o]), `sum(${o})`).toBeLessThanOrEqual(2 * (n + r) * e64 * colAbs[o] + 1e-300);
+        const out = Float64Array.from({ length: n * r }, (_, q) => q); // added to
+        rowsDot(b, z, n, r, out);
+        for (let i = 0; i < n; i++)
+          for (let m = 0; m < r; m++) {
+            let acc = i * r + m,
+              abs = Math.abs(acc);
+            for (let o = 0; o < w; o++) {
+              acc += b32[(i * r + m) * w + o] * z32[i * w + o];
+              abs += Math.abs(b32[(i * r + m) * w + o] * z32[i * w + o]);
+            }
+            expect(Math.abs(out[i * r + m] - acc), `dot(${i}, ${m})`).toBeLessThanOrEqual(2 * (w + 1) * e64 * abs + 1e-300);
+          }
+      }
+    });
+  }
+
+  it('the Promise forms give the same bits', async () => {
+    const rg = rng(50);
+    const b = randn(400 * 4 * 20, rg),
+      z = randn(400 * 20, rg),
+      c = Float64Array.from(randn(400 * 4, rg));
+    const s1 = new Float64Array(20),
+      s2 = new Float64Array(20);
+    expectSameBits(await rowsContractAsync(b, c, 400, 4, s1), rowsContract(b, c, 400, 4, s2));
+    expect(Buffer.from(s1.buffer).equals(Buffer.from(s2.buffer))).toBe(true);
+    const o1 = await rowsDotAsync(b, z, 400, 4, new Float64Array(1600));
+    const o2 = rowsDot(b, z, 400, 4, new Float64Array(1600));
+    expect(Buffer.from(o1.buffer).equals(Buffer.from(o2.buffer))).toBe(true);
+  });
+
+  it('refuses float32 coefficients or accumulators, wrong lengths and non-finite values, naming them', () => {
+    const b = new Float32Array(12);
+    expect(() => rowsContract(b, new Float32Array(4) as unknown as Float64Array, 2, 2, new Float64Array(3))).toThrow(
+      /rowsContract: argument 'c' must be a Float64Array, got Float32Array/
+    );
+    expect(() => rowsContract(b, new Float64Array(5), 2, 2, new Float64Array(3))).toThrow(/rowsContract: argument 'c' must have length 4, got 5/);
+    expect(() => rowsDot(b, new Float32Array(6), 2, 2, new Float64Array(3))).toThrow(/rowsDot: argument 'out' must have length 4, got 3/);
+    expect(() => rowsDot(b, new Float32Array(6), 2, 2, new Float32Array(4) as unknown as Float64Array)).toThrow(TypeError);
+    expect(() => rowsContract(b, Float64Array.from([1, Number.NaN, 0, 0]), 2, 2, new Float64Array(3))).toThrow(
+      expect.objectContaining({ code: 'ERR_NON_FINITE', message: "rowsContract: argument 'c' contains NaN at index 1" })
+    );
+  });
+});
+
 describe('reproducibility contract', () => {
   const r = rng(9);
   const a = randn(300 * 280, r),
@@ -748,13 +842,25 @@ describe('reproducibility contract', () => {
     // past one task's 32k elements: split among the threads by samples
     ['activationForward', () => activationForward('gelu', gWide)],
     ['activationBackward', () => activationBackward('tanh', a, 300, 3, randn(300 * 3 * 280, rng(35)))],
+    [
+      'rowsContract',
+      () => {
+        const sum = new Float64Array(280);
+        const bc = rowsContract(randn(300 * 3 * 280, rng(36)), Float64Array.from(randn(900, rng(37))), 300, 3, sum);
+        const both = new Float32Array(bc.length + 2 * sum.length); // Bc's bits, then sum's (as float32 words)
+        both.set(bc);
+        both.set(new Float32Array(sum.buffer), bc.length);
+        return both;
+      },
+    ],
+    ['rowsDot', () => new Float32Array(rowsDot(randn(300 * 3 * 280, rng(36)), a, 300, 3, new Float64Array(900)).buffer)],
   ];
   const independent = backend().threadIndependent;
   it('runs the CPU path this test process was started for (NATGRAD_CPU_GEMM, read when the addon loads)', () => {
     expect(backend().kernels).toContain(`(NATGRAD_CPU_GEMM=${process.env.NATGRAD_CPU_GEMM || 'auto'})`);
   });
   it("backend().threadIndependent lists natgrad's own kernels on this path", () => {
-    expect(independent).toEqual(expect.arrayContaining(['layerGram', 'layerGramSum', 'activationForward', 'activationBackward']));
+    expect(independent).toEqual(expect.arrayContaining(['layerGram', 'layerGramSum', 'activationForward', 'activationBackward', 'rowsContract', 'rowsDot']));
     expect(independent.includes('gemm')).toBe(/gemm: natgrad gemm_nt/.test(backend().kernels));
     expect(independent.includes('choleskySolve float32')).toBe(/choleskySolve float32: natgrad recursive Cholesky/.test(backend().kernels));
   });

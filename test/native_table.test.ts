@@ -22,6 +22,8 @@ const CALLS: { [K in KernelName]: (form: '' | 'Async') => unknown } = {
   batchedGramInverse: (f) => linalg[`batchedGramInverse${f}`](eye2(), 1, 2, 2),
   activationForward: (f) => linalg[`activationForward${f}`]('tanh', v2()),
   activationBackward: (f) => linalg[`activationBackward${f}`]('tanh', v2(), 2, 1, v2()),
+  rowsContract: (f) => linalg[`rowsContract${f}`](eye2(), new Float64Array([1, 2]), 1, 2, new Float64Array(2)),
+  rowsDot: (f) => linalg[`rowsDot${f}`](eye2(), v2(), 1, 2, new Float64Array(2)),
   // the CPU backend refuses it (the device-resident step is CUDA's; test/cuda.test.ts runs it): the call is still made
   exactStep: async (f) => {
     const e = await (async () => linalg[`exactStep${f}`]([-1, 2, 2], 'gaussian', new Float32Array(6), v2(), v2(), 1))().catch((x) => x);

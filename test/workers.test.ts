@@ -24,7 +24,7 @@ describe('Workers', () => {
   it("50 Workers ended (terminate(), process.exit(), an uncaught throw) with every …Async kernel and every optimizer's stepAsync in flight: the process survives, the main thread's bits do not change", () => {
     const r = run('worker-teardown-child.cjs', 50);
     expect(r.stderr).not.toMatch(/terminate called|Aborted/);
-    expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
+    expect({ status: r.status, signal: r.signal }, `the child's stderr ends: ${r.stderr.slice(-3000)}`).toEqual({ status: 0, signal: null });
     expect(r.out).toMatchObject({ ended: 50, kernels: 7, steps: 3, mismatches: 0 });
     expect(r.out.references).toBeGreaterThanOrEqual(25); // the main thread computed every kernel at least once per pair of Workers
   });
@@ -32,7 +32,7 @@ describe('Workers', () => {
   it('60 Workers terminate()d while they run natgrad calls in a loop (sync and Promise forms, backend(), optimizer steps): the process survives', () => {
     const r = run('worker-teardown-child.cjs', 60, 'loop');
     expect(r.stderr).not.toMatch(/terminate called|Aborted|FATAL ERROR/);
-    expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
+    expect({ status: r.status, signal: r.signal }, `the child's stderr ends: ${r.stderr.slice(-3000)}`).toEqual({ status: 0, signal: null });
     expect(r.out).toEqual({ terminated: 60, mismatches: 0 });
   });
 

@@ -14,8 +14,9 @@
 import { type ActivationLayer, activationBackward, linearBackward, linearForward } from './layers';
 import { isFactored, type LayerFactor, sizeOf } from './module';
 import type { Structure, Trace } from './structure';
+import { rowsContract } from '../linalg';
 import { gemmT, type Task } from '../task';
-import { type Floats, zerosLike } from '../util/floats';
+import { type Floats, type Scratch, scratchLike, zerosLike } from '../util/floats';
 
 /** The index of the first layer with parameters (the backward pass stops there). */
 function firstParametric(model: Structure): number {
@@ -127,14 +128,22 @@ export function materialize(model: Structure, trace: Trace, bs: readonly LayerFa
  *   B̃ [N, out],  B̃_i = Σ_m c_(i,m) B_(i,m);   W part = B̃ᵀ A,   b part = B̃ᵀ 1.
  * `c` is [N·r]. Cost: N·r·out per layer plus one gemm [out, N]·[N, in].
  */
-export function* contract<T extends Floats>(model: Structure, trace: Trace, bs: readonly LayerFactor[], c: ArrayLike<number>, r: number, out: T): Task<T> {
+export function* contract<T extends Floats>(
+  model: Structure,
+  trace: Trace,
+  bs: readonly LayerFactor[],
+  c: ArrayLike<number>,
+  r: number,
+  out: T,
+  work?: Scratch
+): Task<T> {
   const { n, inputs } = trace;
+  const c64 = c instanceof Float64Array ? c : Float64Array.from(c);
   for (let s = 0; s < model.slots.length; s++) {
     const slot = model.slots[s];
     const { inFeatures: inF, outFeatures: outF } = slot.layer;
-    const bt = zerosLike(out, n * outF);
     const nb = new Float64Array(outF);
-    contractRows(bs[s] as Floats, c, n, r, outF, bt, nb);
+    const bt = rowsContract(bs[s] as T, c64, n, r, nb, scratchLike(work, `contract ${s}`, out, n * outF)); // B̃_i = Σ_m c_(i,m) B_(i,m) [N, out], nb = Σ_i B̃_i
     // n_W [out, in] = B̃ᵀ [out, N] · A [N, in]
     yield* gemmT(bt, inputs[slot.index], outF, inF, n, { transA: true, out: out.subarray(slot.wOffset, slot.wOffset + outF * inF) });
     // n_b [out] = B̃ᵀ 1
@@ -143,41 +152,9 @@ export function* contract<T extends Floats>(model: Structure, trace: Trace, bs: 
   model.modules.forEach((m, j) => {
     const g = bs[model.slots.length + j];
     if (g && isFactored(g)) g.contract(c, out.subarray(m.offset, m.offset + m.size));
-    else if (g) contractModule(g, c, n * r, m.size, out.subarray(m.offset, m.offset + m.size));
+    else if (g) rowsContract(g as T, c64, 1, n * r, new Float64Array(m.size), out.subarray(m.offset, m.offset + m.size) as T); // Gᵀc = Σ_q c_q G[q, :]
   });
   return out;
-}
-
-/** out [P_l] = Gᵀ c = Σ_q c_q G[q, :] for a module's G [rows, P_l] (accumulated in float64). */
-function contractModule(g: Floats, c: ArrayLike<number>, rows: number, p: number, out: Floats): void {
-  const acc = new Float64Array(p);
-  for (let q = 0; q < rows; q++) {
-    const cq = c[q];
-    if (cq === 0) continue;
-    for (let t = 0; t < p; t++) acc[t] += cq * g[q * p + t];
-  }
-  out.set(acc);
-}
-
-/**
- * bt [N, out]: B̃_i = Σ_m c_(i,m) B_(i,m) (accumulated in float64), and nb [out] = Σ_i B̃_i.
- * (A plain function, not part of the generator, so that V8 can optimise its loops on the first call.)
- */
-function contractRows(b: Floats, c: ArrayLike<number>, n: number, r: number, outF: number, bt: Floats, nb: Float64Array): void {
-  const acc = new Float64Array(outF);
-  for (let i = 0; i < n; i++) {
-    acc.fill(0);
-    for (let m = 0; m < r; m++) {
-      const cm = c[i * r + m];
-      if (cm === 0) continue;
-      const row = (i * r + m) * outF;
-      for (let o = 0; o < outF; o++) acc[o] += cm * b[row + o];
-    }
-    for (let o = 0; o < outF; o++) {
-      bt[i * outF + o] = acc[o];
-      nb[o] += acc[o];
-    }
-  }
 }
 
 /**

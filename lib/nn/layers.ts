@@ -199,9 +199,9 @@ export const gelu = (): ActivationLayer => activation('gelu');
  * Linear forward: Z[N, out] = A[N, in] Wᵀ + 1 bᵀ.
  * (Z is filled with b row by row, then one gemm adds A Wᵀ with beta = 1.)
  */
-export function* linearForward<T extends Floats>(layer: LinearLayer, w: T, b: T, a: T, n: number): Task<T> {
+export function* linearForward<T extends Floats>(layer: LinearLayer, w: T, b: T, a: T, n: number, out?: T): Task<T> {
   const { inFeatures: inF, outFeatures: outF } = layer;
-  const z = zerosLike(a, n * outF);
+  const z = out ?? zerosLike(a, n * outF); // (every element is written: the bias, then beta = 1)
   for (let i = 0; i < n; i++) z.set(b, i * outF);
   yield* gemmT(a, w, n, outF, inF, { transB: true, beta: 1, out: z });
   return z;

@@ -166,6 +166,7 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
     kernel,
     iterative: solveBy === 'cg',
     warm: { x: null },
+    work: new Map(), // the products' buffers, reused by every S c and Sᵀv of this system (CG makes many)
     s,
     u,
     su,

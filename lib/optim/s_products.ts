@@ -12,11 +12,12 @@
 // Both are linear in c (v), so the forms agree up to float32 rounding. By seeds costs one more gemm per
 // layer on N rows and saves the N·r·width multiply-adds of the by-layer form; at r = 9 (categorical,
 // 10 classes) that is 1.2 M multiply-adds of 1.6 M for 784-256-256-10 at N = 256.
-import { type Floats, toDtype, zerosLike } from '../util/floats';
+import { type Floats, type Scratch, scratchLike, toDtype, zerosLike } from '../util/floats';
 import { contract, outputJacobians, outputTangents } from '../nn/jacobian';
 import { linearForward } from '../nn/layers';
 import { isFactored, type LayerFactor } from '../nn/module';
 import type { Sequential, Trace } from '../nn/sequential';
+import { rowsDot } from '../linalg';
 import { gemmT, type Task } from '../task';
 
 /** What the products read: the model at θ, the forward pass, the seeds s_(i,m) [N·r, k] (unconsumed) and their backpropagation. */
@@ -34,18 +35,20 @@ export interface SeededBatch {
    * the products are then gemms with it, and trace, bs and seeds are not read.
    */
   readonly denseT?: Floats;
+  /** The products' intermediate buffers, reused from one product to the next (an iterative solve makes many). */
+  readonly work?: Scratch;
 }
 
 /** out [P] = S c for c [N·r]. */
 export function* sTimes(b: SeededBatch, c: ArrayLike<number>, out: Floats): Task<Floats> {
   const { model, theta, trace, bs, seeds, r } = b;
   if (b.denseT) return yield* gemmT(b.denseT, toDtype(model.dtype, c), model.numParameters, 1, b.denseT.length / model.numParameters, { transA: true, out });
-  if (r === 1 || model.modules.length > 0) return yield* contract(model, trace, bs, c, r, out); // modules: their G rows, not a second backward
+  if (r === 1 || model.modules.length > 0) return yield* contract(model, trace, bs, c, r, out, b.work); // modules: their G rows, not a second backward
   const { n } = trace;
   const k = model.outDim;
   const w = combineSeeds(seeds, c, n, r, k); // w_i = Σ_m c_(i,m) s_(i,m)
   const bw = yield* outputJacobians(model, theta, trace, w, 1); // B̃ per layer [N, out]
-  return yield* contract(model, trace, bw, new Float64Array(n).fill(1), 1, out);
+  return yield* contract(model, trace, bw, new Float64Array(n).fill(1), 1, out, b.work);
 }
 
 /** Sᵀv [N·r] (float64) for v [P] laid out like θ. */
@@ -55,7 +58,7 @@ export function* sTransposeTimes(b: SeededBatch, v: Floats): Task<Float64Array> 
     const P = model.numParameters;
     return Float64Array.from(yield* gemmT(b.denseT, v, b.denseT.length / P, 1, P));
   }
-  if (r === 1 || model.modules.length > 0) return yield* byLayerTranspose(model, trace, bs, r, v); // modules: their G rows
+  if (r === 1 || model.modules.length > 0) return yield* byLayerTranspose(model, trace, bs, r, v, b.work); // modules: their G rows
   const { n } = trace;
   const k = model.outDim;
   const de = yield* outputTangents(model, theta, trace, v); // J_i v [N, k]
@@ -96,42 +99,20 @@ function seedDots(seeds: Floats, de: Floats, n: number, r: number, k: number): F
  * Sᵀv by layer: (Sᵀv)_(i,m) = Σ_layers B_(i,m) · (V_W a_i + v_b), one gemm [N, in]·[in, out] and
  * N·r·out multiply-adds per linear layer; plus G_(i,m) · v_l per module (N·r·P_l).
  */
-export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly LayerFactor[], r: number, v: Floats): Task<Float64Array> {
+export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly LayerFactor[], r: number, v: Floats, work?: Scratch): Task<Float64Array> {
   const { n, inputs } = trace;
   const out = new Float64Array(n * r);
   for (let l = 0; l < model.slots.length; l++) {
     const slot = model.slots[l];
-    const width = slot.layer.outFeatures;
     const { w, b } = model.view(v, slot);
-    const z = yield* linearForward(slot.layer, w, b, inputs[slot.index], n); // Z_i = V_W a_i + v_b
-    rowDots(bs[l] as Floats, z, n, r, width, out);
+    const a = inputs[slot.index];
+    const z = yield* linearForward(slot.layer, w, b, a, n, scratchLike(work, `transpose ${l}`, a, n * slot.layer.outFeatures)); // Z_i = V_W a_i + v_b
+    rowsDot(bs[l] as Floats, z, n, r, out); // out_(i,m) += B_(i,m) · z_i (native, float64)
   }
   model.modules.forEach((m, j) => {
     const g = bs[model.slots.length + j];
     if (g && isFactored(g)) g.addTimes(v.subarray(m.offset, m.offset + m.size), out);
-    else if (g) moduleDots(g, v.subarray(m.offset, m.offset + m.size), n * r, m.size, out);
+    else if (g) rowsDot(g, v.subarray(m.offset, m.offset + m.size), 1, n * r, out); // out_q += G_q · v_l
   });
   return out;
-}
-
-/** out_q += G_q · v_l for a module's G [rows, P_l] (float64). */
-function moduleDots(g: Floats, vl: Floats, rows: number, p: number, out: Float64Array): void {
-  for (let q = 0; q < rows; q++) {
-    let acc = 0;
-    for (let t = 0; t < p; t++) acc += g[q * p + t] * vl[t];
-    out[q] += acc;
-  }
-}
-
-/** out_(i,m) += B_(i,m) · z_i (B [N·r, w], z [N, w]). */
-function rowDots(bl: Floats, z: Floats, n: number, r: number, width: number, out: Float64Array): void {
-  for (let i = 0; i < n; i++) {
-    const zi = i * width;
-    for (let m = 0; m < r; m++) {
-      const row = (i * r + m) * width;
-      let acc = 0;
-      for (let o = 0; o < width; o++) acc += bl[row + o] * z[zi + o];
-      out[i * r + m] += acc;
-    }
-  }
 }

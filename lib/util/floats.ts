@@ -27,6 +27,21 @@ export function zerosLike<T extends Floats>(a: T, n: number = a.length): T {
   return (a instanceof Float64Array ? new Float64Array(n) : new Float32Array(n)) as T;
 }
 
+/**
+ * Buffers an iterative solve reuses from one product to the next, by name: at N = 100,000 a fresh
+ * N × 64 float32 array costs more to fault in and zero than the pass that fills it (~8 ms each).
+ */
+export type Scratch = Map<string, Floats>;
+
+/** `work`'s buffer of that name when it has n elements of `like`'s type, else a new one (kept there); zeros only when new. */
+export function scratchLike<T extends Floats>(work: Scratch | undefined, name: string, like: T, n: number): T {
+  const have = work?.get(name);
+  if (have && have.length === n && have.constructor === like.constructor) return have as T;
+  const fresh = zerosLike(like, n);
+  work?.set(name, fresh);
+  return fresh;
+}
+
 /** The values of `src` (any numbers) rounded to the dtype. */
 export function toDtype(dtype: Dtype, src: ArrayLike<number>): Floats {
   return dtype === 'float64' ? Float64Array.from(src) : Float32Array.from(src);

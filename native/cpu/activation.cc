@@ -27,6 +27,7 @@ namespace {
 constexpr double kGeluC = 0.79788456080286535588;  // √(2/π)
 constexpr double kGeluA = 0.044715;
 constexpr int64_t kTaskElements = int64_t(1) << 15;  // ≥ 32k elements per task: smaller passes stay on one thread
+constexpr int64_t kParkElements = int64_t(1) << 20;  // a pass this long parks OpenBLAS's spinning threads (rows.cc)
 
 double logistic(double z) {  // 1/(1 + e^{−z}) without overflow for either sign
   if (z >= 0) return 1 / (1 + std::exp(-z));
@@ -93,6 +94,7 @@ template <class T>
 void forward(Activation kind, const T* z, int64_t n, T* a) {
   const int64_t tasks = std::max<int64_t>(1, n / kTaskElements);
   if (tasks == 1) return forward_range(kind, z, 0, n, a);
+  if (n >= kParkElements) park_openblas_threads();
   parallel_for(tasks, [&](int64_t t) { forward_range(kind, z, n * t / tasks, n * (t + 1) / tasks, a); });
 }
 
@@ -103,6 +105,7 @@ void backward(Activation kind, const T* z, int64_t N, int64_t r, int64_t width, 
     std::vector<double> d(width);
     return backward_rows(kind, z, 0, N, r, width, d.data(), b);
   }
+  if (N * r * width >= kParkElements) park_openblas_threads();
   parallel_for(tasks, [&](int64_t t) {
     std::vector<double> d(width);
     backward_rows(kind, z, N * t / tasks, N * (t + 1) / tasks, r, width, d.data(), b);

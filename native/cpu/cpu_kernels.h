@@ -32,6 +32,13 @@ void activation_forward(Activation kind, const double* z, int64_t n, double* a);
 void activation_backward(Activation kind, const float* z, int64_t N, int64_t r, int64_t width, float* b);
 void activation_backward(Activation kind, const double* z, int64_t N, int64_t r, int64_t width, double* b);
 
+// Per-sample row contractions of B [N·r, w] (rows.cc), accumulated in float64 (c, sum, out float64):
+// Bc[i, :] = Σ_m c[i·r + m] B[i·r + m, :], sum = Σ_i Bc[i, :];  out[i·r + m] += B[i·r + m, :] · Z[i, :].
+void rows_contract(const float* B, const double* c, int64_t N, int64_t r, int64_t w, float* Bc, double* sum);
+void rows_contract(const double* B, const double* c, int64_t N, int64_t r, int64_t w, double* Bc, double* sum);
+void rows_dot(const float* B, const float* Z, int64_t N, int64_t r, int64_t w, double* out);
+void rows_dot(const double* B, const double* Z, int64_t N, int64_t r, int64_t w, double* out);
+
 // float64 forms (arrays of doubles; OpenBLAS's d* routines and plain loops, no float32 kernel involved)
 void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K);
 void layer_gram_sum64(const LayerFactors64* layers, int64_t count, int64_t N, int64_t k, bool accumulate, double* K);
