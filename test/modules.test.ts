@@ -451,6 +451,21 @@ describe('module layers', () => {
     expect(() => conv2d(1, 2, 3, { form: 'dense' as 'factored' })).toThrow("conv2d: option 'form' must be 'auto', 'factored' or 'materialized', got 'dense'");
   });
 
+  it("conv2d's 'auto' form keeps memory O(N·r·width): a materialised row longer than 4× the layer's larger activation goes factored whatever the flops", () => {
+    // conv2d(32, 32, 3) on 6×6 → 4×4: the flops prefer materialised (16² pairs × (32 + 288 + 128) = 114,688
+    // against P_l/2 = 4,624), but a row of G would hold P_l = 9,248 numbers against max(32·6·6, 32·4·4) = 1,152
+    const model = () => sequential([conv2d(32, 32, 3), tanh(), flatten(), linear(512, 2)], { seed: 6, inputShape: [32, 6, 6] });
+    const n = 3;
+    const x = Float32Array.from(draw(n, 32 * 36, 33));
+    const y = Float32Array.from({ length: n }, (_, i) => i % 2);
+    const opt = new NaturalGradient(model(), { loss: 'categorical', damping: 1e-3 });
+    const d = opt.direction(x, y, n);
+    expect(opt.profile!.layers!.map((l) => `${l.name}: ${l.form}`)).toEqual(['conv2d(32, 32, 3): factored', 'linear(512, 2): factored']);
+    const m = sequential([conv2d(32, 32, 3, { form: 'materialized' }), tanh(), flatten(), linear(512, 2)], { seed: 6, inputShape: [32, 6, 6] });
+    const dm = new NaturalGradient(m, { loss: 'categorical', damping: 1e-3 }).direction(x, y, n);
+    expect(relErr(d, dm)).toBeLessThan(1e-4); // the same kernel, summed in another order
+  });
+
   it('toJSON/fromJSON keep the built-in layers and inputShape, bit for bit; a layer of your own is refused by name', () => {
     const model = sequential(
       [

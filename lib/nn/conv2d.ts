@@ -77,7 +77,7 @@ function bindConv(
   const ckk = cin * kh * kw;
   const hw = ho * wo;
   const nw = cout * ckk;
-  const shape = { cout, ckk, hw };
+  const shape = { cout, ckk, hw, inSize: cin * h * w };
   const chosen = form === 'auto' ? convForm(shape) : form;
   /** Patches [n·Ho·Wo, C·kh·kw] of x [n, C·H·W]: row (i, p), column (c, u, v). */
   const im2col = (x: Floats, n: number): Floats => {

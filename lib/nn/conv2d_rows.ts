@@ -23,6 +23,8 @@ export interface ConvShape {
   cout: number;
   ckk: number;
   hw: number;
+  /** C·H·W: one sample's input. */
+  inSize: number;
 }
 
 /**
@@ -32,14 +34,22 @@ export interface ConvShape {
  */
 const JS_COST = 128;
 
+/** The longest materialised row 'auto' allows, in multiples of the layer's larger activation (see convForm). */
+const MAX_ROW_RATIO = 4;
+
 /**
  * 'factored' when its multiply-adds per M² of kernel — BLAS: Ho·Wo²·(out + C·kh·kw) for the two position-pair
  * products, JavaScript: Ho·Wo² for their sum (weighted JS_COST) — are fewer than the materialised form's
- * P_l / 2 (G Gᵀ, one triangle), else 'materialized'.
+ * P_l / 2 (G Gᵀ, one triangle), else 'materialized' — unless a materialised row (P_l numbers) would be
+ * more than MAX_ROW_RATIO times the layer's larger activation (C·H·W in, out·Ho·Wo out): then 'factored'
+ * whatever the flops, so that a step's memory stays O(N·r·width). (G_l is N·r × P_l, where the backward
+ * pass already holds N·r × each activation; the factored form adds N·r × out·Ho·Wo and one block.)
  */
 export function convForm(s: ConvShape): 'factored' | 'materialized' {
+  const p = s.cout * s.ckk + s.cout;
+  if (p > MAX_ROW_RATIO * Math.max(s.inSize, s.cout * s.hw)) return 'factored';
   const pairs = s.hw * s.hw;
-  return pairs * (s.cout + s.ckk + JS_COST) < (s.cout * s.ckk + s.cout) / 2 ? 'factored' : 'materialized';
+  return pairs * (s.cout + s.ckk + JS_COST) < p / 2 ? 'factored' : 'materialized';
 }
 
 /** Samples per block of the factored Gram (addGram): its BB block [per·r·Ho·Wo, N·r·Ho·Wo] then holds at most max(M², r·Ho·Wo²·M) elements. */
