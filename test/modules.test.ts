@@ -384,9 +384,10 @@ describe('module layers', () => {
     const ob = new NaturalGradient(b, { loss: 'categorical', damping: 1e-2, momentum: 0.5 });
     for (let s = 0; s < 3; s++) expect(await ob.stepAsync(x, y, 8)).toEqual(oa.step(x, y, 8));
     expect(Buffer.from(b.params.buffer).equals(Buffer.from(a.params.buffer))).toBe(true);
-    // G rows [N·r, Σ P_l] = [16, 30 + 24 + 156] in float32: 13,440 bytes in the step's memory estimate
+    // G rows [N·r, Σ P_l] = [16, 30 + 24] in float32 (conv2d, layerNorm; the residual block's linear layer
+    // is factored, ./lib/nn/linear_rows.ts: no G): 3,456 bytes in the step's memory estimate
     const { parts } = exactMemoryBytes(a, 8, 2, 'kernel', exactConfig({ damping: 1e-2 }), { kernel: null });
-    expect(parts).toContainEqual(["module layers' per-sample gradients 16×210", 13440]);
+    expect(parts).toContainEqual(["module layers' per-sample gradients 16×54", 3456]);
   });
 
   it('embedding: Jacobian and exact direction against the reference (indices repeated across samples: the factored Gram groups them), JSON, bad indices', () => {

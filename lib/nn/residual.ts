@@ -3,15 +3,19 @@
 //
 //   ∂(s·y)/∂θ_f = ∂(s·f(x))/∂θ_f   (f's own backward, layer by layer),   ∂(s·y)/∂x = s + ∂(s·f(x))/∂x.
 //
-// Inside a block every layer runs as a module (./module.ts): a linear layer's per-row gradients are
-// materialised (W̄ = s aᵀ, b̄ = s), not factored as at the top level, so the block's kernel block is
-// G G ᵀ of its [N·r, P_block] rows. Parameters: the inner layers' in order (linear: W [out, in], then b).
-import { gemm } from '../linalg';
+// Inside a block every layer runs as a module (./module.ts). The block's rows are factored
+// (FactoredRows): the concatenation of its layers' rows, each part kept in its own form — a linear
+// layer's as its seeds and input (./linear_rows.ts: the top level's layer kernel), a factored module's
+// as its own FactoredRows, another module's as its materialised G [N·r, P_l] — so its kernel block is
+// the sum of theirs, and no linear layer's G [N·r, (in + 1)·out] is formed (memory O(N·r·width)).
+// Parameters: the inner layers' in order (linear: W [out, in], then b).
+import { gemm, gram, rowsContract, rowsDot } from '../linalg';
 import { runSync } from '../task';
 import { type Floats, zerosLike } from '../util/floats';
 import { describe } from '../util/validate';
 import { type ActivationLayer, activationBackward, activationForward, type Layer, type LinearLayer, linearForward } from './layers';
-import type { BoundModule, ModuleLayer } from './module';
+import { linearRows } from './linear_rows';
+import type { BoundModule, FactoredRows, ModuleLayer } from './module';
 import { isFactored, sizeOf } from './module';
 
 /** residual(layers): y = x + f(x), f = the layers in order; f must keep the shape of its input. */
@@ -60,6 +64,9 @@ function bindResidual(name: string, layers: readonly Layer[], inShape: readonly 
   return {
     outShape: inShape.slice(),
     numParameters: p,
+    form: 'factored',
+    // the block's scratch beyond its parts' own: the materialised G of its unfactored modules, and its factored modules' scratch
+    workElements: (n, r) => steps.reduce((acc, s) => acc + (s.bound.form === 'factored' ? (s.bound.workElements?.(n, r) ?? 0) : n * r * s.size), 0),
     init(theta, normal) {
       for (const s of steps) s.bound.init(theta.subarray(s.offset, s.offset + s.size), normal);
     },
@@ -80,24 +87,16 @@ function bindResidual(name: string, layers: readonly Layer[], inShape: readonly 
     backward(theta, _x, _y, cache, dy, n, r, needInput) {
       const { xs, caches } = cache as { xs: Floats[]; caches: unknown[] };
       const rows = n * r;
-      const grads = p > 0 ? zerosLike(dy, rows * p) : null;
+      const parts: BlockPart[] = [];
       let g = dy;
       for (let k = steps.length - 1; k >= 0; k--) {
         const s = steps[k];
         const need = k > 0 || needInput;
         const out = s.bound.backward(theta.subarray(s.offset, s.offset + s.size), xs[k], xs[k + 1], caches[k], g, n, r, need);
-        const gs = out.grads;
-        if (grads && gs && isFactored(gs)) {
-          // factored rows (embedding, a factored conv2d): written out as the block's [N·r, P_block] rows
-          const t = zerosLike(dy, s.size * rows);
-          gs.scatter(t, 0, rows, 0, rows);
-          for (let k2 = 0; k2 < s.size; k2++) for (let q = 0; q < rows; q++) grads[q * p + s.offset + k2] = t[k2 * rows + q];
-        } else if (grads && gs) {
-          const g2 = gs as Floats;
-          for (let q = 0; q < rows; q++) grads.set(g2.subarray(q * s.size, (q + 1) * s.size), q * p + s.offset);
-        }
+        if (s.size > 0 && out.grads) parts.push({ offset: s.offset, size: s.size, rows: out.grads });
         if (need) g = out.dx as Floats;
       }
+      const grads = p > 0 ? blockRows(parts, rows) : null;
       if (!needInput) return { dx: null, grads };
       const dx = zerosLike(dy, rows * size);
       for (let q = 0; q < dx.length; q++) dx[q] = dy[q] + g[q]; // s + ∂(s·f)/∂x
@@ -113,6 +112,7 @@ function linearStep(layer: LinearLayer, gain: number): BoundModule {
   return {
     outShape: [outF],
     numParameters: nw + outF,
+    form: 'factored',
     init(theta, normal) {
       const std = gain / Math.sqrt(inF);
       for (let q = 0; q < nw; q++) theta[q] = std * normal();
@@ -122,21 +122,8 @@ function linearStep(layer: LinearLayer, gain: number): BoundModule {
       return { y: runSync(linearForward(layer, theta.subarray(0, nw), theta.subarray(nw, nw + outF), x, n)) }; // the top level's z = W a + b
     },
     backward(theta, x, _y, _cache, dy, n, r, needInput) {
-      const rows = n * r;
-      const P = nw + outF;
-      const grads = zerosLike(dy, rows * P);
-      for (let q = 0; q < rows; q++) {
-        const a0 = Math.floor(q / r) * inF;
-        for (let o = 0; o < outF; o++) {
-          const s = dy[q * outF + o];
-          grads[q * P + nw + o] = s;
-          if (s === 0) continue;
-          const w0 = q * P + o * inF;
-          for (let c = 0; c < inF; c++) grads[w0 + c] = s * x[a0 + c];
-        }
-      }
-      const dx = needInput ? gemm(dy, theta.subarray(0, nw), rows, inF, outF) : null; // s W
-      return { dx, grads };
+      const dx = needInput ? gemm(dy, theta.subarray(0, nw), n * r, inF, outF) : null; // s W
+      return { dx, grads: linearRows(layer, dy, x, n, r) }; // (W̄, b̄) = (s aᵀ, s), factored
     },
   };
 }
@@ -154,6 +141,47 @@ function activationStep(layer: ActivationLayer, shape: readonly number[]): Bound
       const dx = dy.slice(); // the top level's in-place step, on a copy: dy belongs to the caller
       activationBackward(layer, x, dx, n, r, size);
       return { dx, grads: null };
+    },
+  };
+}
+
+/** One parametric layer of a block: its parameters' place in the block's, and its rows (factored, or G [N·r, size]). */
+interface BlockPart {
+  offset: number;
+  size: number;
+  rows: FactoredRows | Floats;
+}
+
+/** The block's rows [N·r, P_block] as the concatenation of its parts' (each in its own form). */
+function blockRows(parts: readonly BlockPart[], rows: number): FactoredRows {
+  return {
+    addGram(kernel) {
+      for (const { size, rows: g } of parts) {
+        if (isFactored(g)) g.addGram(kernel);
+        else {
+          const gg = gram(g, size, rows, { layout: 'MP' }); // G Gᵀ [N·r, N·r]
+          for (let q = 0; q < kernel.length; q++) kernel[q] += gg[q];
+        }
+      }
+    },
+    contract(c, out) {
+      for (const { offset, size, rows: g } of parts) {
+        const o = out.subarray(offset, offset + size);
+        if (isFactored(g)) g.contract(c, o);
+        else rowsContract(g, c instanceof Float64Array ? c : Float64Array.from(c), 1, rows, new Float64Array(size), o); // Gᵀc
+      }
+    },
+    addTimes(v, out) {
+      for (const { offset, size, rows: g } of parts) {
+        if (isFactored(g)) g.addTimes(v.subarray(offset, offset + size), out);
+        else rowsDot(g, v.subarray(offset, offset + size), 1, rows, out); // G v
+      }
+    },
+    scatter(out, offset, cols, q0, q1) {
+      for (const { offset: at, size, rows: g } of parts) {
+        if (isFactored(g)) g.scatter(out, offset + at, cols, q0, q1);
+        else for (let q = q0; q < q1; q++) for (let k = 0; k < size; k++) out[(offset + at + k) * cols + (q - q0)] = g[q * size + k];
+      }
     },
   };
 }
