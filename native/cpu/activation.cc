@@ -3,7 +3,8 @@
 //   backward:  B[(i·r + m), c] *= σ'(z[i, c])   (∂/∂z = ∂/∂a ⊙ σ'(z), every one of sample i's r seed
 //              rows scaled by that sample's derivatives; r = 1 is the forward-mode tangent δa = σ'(z) δz)
 // with the formulas of lib/nn/layers.ts, evaluated in float64 as there (z read as stored, each result
-// rounded once to the array's type), so a float32 model gets the bits the JavaScript loops gave:
+// rounded once to the array's type): the JavaScript loops' values, up to an ulp or two of float64 where
+// the C library's tanh/exp/log1p (or a fused multiply-add in a vectorised clone) differ from V8's:
 //   tanh;  relu(z) = z > 0 ? z : 0, relu' = z > 0 ? 1 : 0 (0 at the kink);  sigmoid = logistic, σ' = σ(z)σ(−z);
 //   softplus(z) = max(z, 0) + log1p(e^{−|z|}), softplus' = logistic;
 //   gelu(z) = ½ z (1 + t), gelu' = ½ (1 + t) + ½ z (1 − t²) c (1 + 3·0.044715 z²), t = tanh(c (z + 0.044715 z³)), c =
