@@ -132,21 +132,25 @@ function bindConv(
       for (let q = 0; q < rows; q++) for (let o = 0; o < cout; o++) dt.set(dy.subarray((q * cout + o) * hw, (q * cout + o + 1) * hw), (o * rows + q) * hw);
       const dc = gemm(theta.subarray(0, nw), dt, ckk, rows * hw, cout, { transA: true }); // [C·kh·kw, rows·Ho·Wo]
       const dx = zerosLike(dy, rows * cin * h * w);
-      for (let q = 0; q < rows; q++) {
-        const xq = q * cin * h * w;
-        for (let c = 0; c < cin; c++)
-          for (let u = 0; u < kh; u++)
-            for (let v = 0; v < kw; v++) {
+      for (let v = 0; v < kw; v++) {
+        // the output columns px whose input column xx = px·stride + v − pad lies inside the image, [lo, hi)
+        const lo = Math.max(0, Math.ceil((pad - v) / stride));
+        const hi = Math.min(wo, Math.floor((w - 1 + pad - v) / stride) + 1);
+        if (lo >= hi) continue;
+        for (let q = 0; q < rows; q++) {
+          const xq = q * cin * h * w;
+          for (let c = 0; c < cin; c++)
+            for (let u = 0; u < kh; u++) {
               const k = ((c * kh + u) * kw + v) * rows * hw + q * hw;
               for (let py = 0; py < ho; py++) {
                 const yy = py * stride + u - pad;
                 if (yy < 0 || yy >= h) continue;
-                for (let px = 0; px < wo; px++) {
-                  const xx = px * stride + v - pad;
-                  if (xx >= 0 && xx < w) dx[xq + (c * h + yy) * w + xx] += dc[k + py * wo + px];
-                }
+                let xi = xq + (c * h + yy) * w + lo * stride + v - pad;
+                let di = k + py * wo + lo;
+                for (let px = lo; px < hi; px++, xi += stride, di++) dx[xi] += dc[di]; // col2im: no bounds test inside
               }
             }
+        }
       }
       return { dx, grads };
     },

@@ -76,15 +76,20 @@ function bindPool(name: string, mode: 'max' | 'avg', k: number, inShape: readonl
       const rows = n * r;
       const dx = zerosLike(dy, rows * inSize);
       const arg = cache as Int32Array | null;
+      if (arg) {
+        // windows do not overlap (stride = size): each output's seed lands on its own input, so one write per seed;
+        // the chosen input looked up once per sample and output, for its r rows
+        for (let i = 0; i < n; i++)
+          for (let o = 0; o < outSize; o++) {
+            const at = arg[i * outSize + o];
+            for (let q = i * r; q < (i + 1) * r; q++) dx[q * inSize + at] = dy[q * outSize + o];
+          }
+        return { dx, grads: null };
+      }
       for (let q = 0; q < rows; q++) {
-        const i = Math.floor(q / r);
         for (let o = 0; o < outSize; o++) {
           const s = dy[q * outSize + o];
           if (s === 0) continue;
-          if (arg) {
-            dx[q * inSize + arg[i * outSize + o]] += s;
-            continue;
-          }
           const ch = Math.floor(o / (ho * wo));
           const py = Math.floor((o % (ho * wo)) / wo);
           const px = o % wo;
