@@ -15,8 +15,9 @@ import { type ActivationLayer, activationBackward, linearBackward, linearForward
 import { isFactored, type LayerFactor, sizeOf } from './module';
 import type { Structure, Trace } from './structure';
 import { rowsContract } from '../linalg';
+import { linearContract } from './linear_rows';
 import { gemmT, type Task } from '../task';
-import { type Floats, type Scratch, scratchLike, zerosLike } from '../util/floats';
+import { type Floats, type Scratch, zerosLike } from '../util/floats';
 
 /** The index of the first layer with parameters (the backward pass stops there). */
 function firstParametric(model: Structure): number {
@@ -140,14 +141,10 @@ export function* contract<T extends Floats>(
   const { n, inputs } = trace;
   const c64 = c instanceof Float64Array ? c : Float64Array.from(c);
   for (let s = 0; s < model.slots.length; s++) {
-    const slot = model.slots[s];
-    const { inFeatures: inF, outFeatures: outF } = slot.layer;
-    const nb = new Float64Array(outF);
-    const bt = rowsContract(bs[s] as T, c64, n, r, nb, scratchLike(work, `contract ${s}`, out, n * outF)); // B̃_i = Σ_m c_(i,m) B_(i,m) [N, out], nb = Σ_i B̃_i
-    // n_W [out, in] = B̃ᵀ [out, N] · A [N, in]
-    yield* gemmT(bt, inputs[slot.index], outF, inF, n, { transA: true, out: out.subarray(slot.wOffset, slot.wOffset + outF * inF) });
-    // n_b [out] = B̃ᵀ 1
-    for (let o = 0; o < outF; o++) out[slot.bOffset + o] = nb[o];
+    const { layer, index, wOffset } = model.slots[s];
+    // n_W = B̃ᵀA, n_b = B̃ᵀ1 with B̃_i = Σ_m c_(i,m) B_(i,m) (W then b: contiguous in θ)
+    const size = (layer.inFeatures + 1) * layer.outFeatures;
+    yield* linearContract(layer, bs[s] as T, inputs[index] as T, n, r, c64, out.subarray(wOffset, wOffset + size) as T, work, `contract ${s}`);
   }
   model.modules.forEach((m, j) => {
     const g = bs[model.slots.length + j];

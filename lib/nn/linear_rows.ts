@@ -8,11 +8,57 @@
 //
 // Memory: the seeds and the input, which the backward pass holds anyway (O(N·r·width)); a materialised
 // G would be (in + 1)× the seeds.
-import { gemm, layerGram, rowsContract, rowsDot } from '../linalg';
-import { runSync } from '../task';
-import type { Floats } from '../util/floats';
+import { layerGram, rowsContract, rowsDot } from '../linalg';
+import { gemmT, runSync, type Task } from '../task';
+import { type Floats, type Scratch, scratchLike } from '../util/floats';
 import { type LinearLayer, linearForward } from './layers';
 import type { FactoredRows } from './module';
+
+/**
+ * out [(in + 1)·out] (W̄ then b̄) = Gᵀc for one linear layer: S̃_i = Σ_m c_(i,m) s_(i,m) [n, out] (rowsContract,
+ * float64 sums), W̄ = S̃ᵀ A, b̄ = S̃ᵀ1. The products with S at the top level (./jacobian.ts, contract) and a
+ * block's linear rows below share it; `work` keeps S̃'s buffer (under `key`) from one product to the next.
+ */
+export function* linearContract<T extends Floats>(
+  layer: LinearLayer,
+  s: T,
+  a: T,
+  n: number,
+  r: number,
+  c: Float64Array,
+  out: T,
+  work?: Scratch,
+  key = 'contract'
+): Task<T> {
+  const { inFeatures: inF, outFeatures: outF } = layer;
+  const nw = inF * outF;
+  const nb = new Float64Array(outF);
+  const st = rowsContract(s, c, n, r, nb, scratchLike(work, key, out, n * outF)); // S̃, nb = Σ_i S̃_i
+  yield* gemmT(st, a, outF, inF, n, { transA: true, out: out.subarray(0, nw) }); // W̄ = S̃ᵀ A
+  for (let o = 0; o < outF; o++) out[nw + o] = nb[o]; // b̄
+  return out;
+}
+
+/**
+ * out [n·r] += G v for one linear layer, v = (V_W, v_b) [(in + 1)·out]: z_i = V_W a_i + v_b (the layer's
+ * forward pass with parameters v), then s_(i,m) · z_i (rowsDot, float64). Shared as linearContract is.
+ */
+export function* linearTimes<T extends Floats>(
+  layer: LinearLayer,
+  s: T,
+  a: T,
+  n: number,
+  r: number,
+  v: T,
+  out: Float64Array,
+  work?: Scratch,
+  key = 'times'
+): Task<Float64Array> {
+  const { inFeatures: inF, outFeatures: outF } = layer;
+  const nw = inF * outF;
+  const z = yield* linearForward(layer, v.subarray(0, nw) as T, v.subarray(nw, nw + outF) as T, a, n, scratchLike(work, key, a, n * outF));
+  return rowsDot(s, z, n, r, out);
+}
 
 /** The factored rows of a linear layer for seeds s [n·r, out] at its input a [n, in]. */
 export function linearRows(layer: LinearLayer, s: Floats, a: Floats, n: number, r: number): FactoredRows {
@@ -23,14 +69,10 @@ export function linearRows(layer: LinearLayer, s: Floats, a: Floats, n: number, 
       layerGram(s, a, n, r, outF, inF, kernel); // kernel += (S Sᵀ) ⊙ (expand_r(A Aᵀ) + 1)
     },
     contract(c, out) {
-      const nb = new Float64Array(outF);
-      const st = rowsContract(s, c instanceof Float64Array ? c : Float64Array.from(c), n, r, nb); // S̃ [n, out], nb = Σ_i S̃_i
-      gemm(st, a, outF, inF, n, { transA: true, out: out.subarray(0, nw) }); // W̄ = S̃ᵀ A
-      for (let o = 0; o < outF; o++) out[nw + o] = nb[o];
+      runSync(linearContract(layer, s, a, n, r, c instanceof Float64Array ? c : Float64Array.from(c), out));
     },
     addTimes(v, out) {
-      const z = runSync(linearForward(layer, v.subarray(0, nw), v.subarray(nw, nw + outF), a, n)); // V_W a_i + v_b
-      rowsDot(s, z, n, r, out);
+      runSync(linearTimes(layer, s, a, n, r, v, out));
     },
     scatter(out, offset, cols, q0, q1) {
       for (let q = q0; q < q1; q++) {

@@ -12,12 +12,12 @@
 // Both are linear in c (v), so the forms agree up to float32 rounding. By seeds costs one more gemm per
 // layer on N rows and saves the N·r·width multiply-adds of the by-layer form; at r = 9 (categorical,
 // 10 classes) that is 1.2 M multiply-adds of 1.6 M for 784-256-256-10 at N = 256.
-import { type Floats, type Scratch, scratchLike, toDtype, zerosLike } from '../util/floats';
+import { type Floats, type Scratch, toDtype, zerosLike } from '../util/floats';
 import { contract, outputJacobians, outputTangents } from '../nn/jacobian';
-import { linearForward } from '../nn/layers';
 import { isFactored, type LayerFactor } from '../nn/module';
 import type { Sequential, Trace } from '../nn/sequential';
 import { rowsDot } from '../linalg';
+import { linearTimes } from '../nn/linear_rows';
 import { gemmT, type Task } from '../task';
 
 /** What the products read: the model at θ, the forward pass, the seeds s_(i,m) [N·r, k] (unconsumed) and their backpropagation. */
@@ -103,11 +103,9 @@ export function* byLayerTranspose(model: Sequential, trace: Trace, bs: readonly 
   const { n, inputs } = trace;
   const out = new Float64Array(n * r);
   for (let l = 0; l < model.slots.length; l++) {
-    const slot = model.slots[l];
-    const { w, b } = model.view(v, slot);
-    const a = inputs[slot.index];
-    const z = yield* linearForward(slot.layer, w, b, a, n, scratchLike(work, `transpose ${l}`, a, n * slot.layer.outFeatures)); // Z_i = V_W a_i + v_b
-    rowsDot(bs[l] as Floats, z, n, r, out); // out_(i,m) += B_(i,m) · z_i (native, float64)
+    const { layer, index, wOffset } = model.slots[l];
+    const vl = v.subarray(wOffset, wOffset + (layer.inFeatures + 1) * layer.outFeatures); // (V_W, v_b): contiguous in θ
+    yield* linearTimes(layer, bs[l] as Floats, inputs[index], n, r, vl, out, work, `transpose ${l}`); // out_(i,m) += B_(i,m)·(V_W a_i + v_b)
   }
   model.modules.forEach((m, j) => {
     const g = bs[model.slots.length + j];
