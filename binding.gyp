@@ -14,6 +14,7 @@
         "native/cpu/batched_gram_inverse.cc",
         "native/cpu/activation.cc",
         "native/cpu/rows.cc",
+        "native/cpu/exact_step.cc",
         "native/cpu/gfortran_runtime.cc",
         "native/cpu/gemm_nt.cc",
         "native/cpu/parallel.cc",

@@ -21,6 +21,7 @@ const PATH_TESTS = [
   'test/chain.test.ts',
   'test/baselines.test.ts',
   'test/cg.test.ts',
+  'test/exact_step.test.ts',
 ];
 
 const shared = {

@@ -192,9 +192,9 @@ function exactStepArgs(...[layers, family, theta, x, y, n, o = {}]: ExactStepPar
   return [layers, family, theta, x, y, n, o.damping ?? 0, o.rcond ?? 0, o.lr ?? 0, alloc(o.out)] as const;
 }
 /**
- * The exact natural gradient n_θ = S (SᵀS + NλI)⁻¹ u of a stack of linear layers and activations, every
- * stage on the GPU (CUDA backend only; the CPU backend throws ERR_NOT_SUPPORTED): θ, x and y go up once and
- * n_θ comes back. `layers` holds {kind, width in, width out} per layer: kind −1 linear (W [out, in] row-major
+ * The exact natural gradient n_θ = S (SᵀS + NλI)⁻¹ u of a stack of linear layers and activations in one
+ * native call: on the CUDA backend every stage on the GPU (θ, x and y go up once and n_θ comes back), on
+ * the CPU backend the same stages on its kernels with no JavaScript between them. `layers` holds {kind, width in, width out} per layer: kind −1 linear (W [out, in] row-major
  * then b [out] in θ, layers in order), 0 tanh, 1 relu, 2 sigmoid, 3 softplus, 4 gelu. y is [N, k]
  * (gaussian) or [N] (categorical class indices, bernoulli 0/1).
  */

@@ -132,10 +132,10 @@ export interface KernelSignatures {
 /** The activations whose elementwise passes run natively (lib/nn/layers.ts names them the same). */
 export type ActivationKind = 'tanh' | 'relu' | 'sigmoid' | 'softplus' | 'gelu';
 
-/** The output families the device-resident step computes on the GPU. */
+/** The output families the one-call exact step (`exactStep`) computes natively. */
 export type DeviceFamily = 'gaussian' | 'categorical' | 'bernoulli';
 
-/** What the device-resident exact step (`exactStep`, CUDA backend only) returns. */
+/** What the one-call exact step (`exactStep`: on the GPU, or on the CPU backend's kernels) returns. */
 export interface DeviceStepResult {
   /** n_θ [P], laid out like the parameters. */
   direction: Float32Array;

@@ -803,7 +803,7 @@ struct RowsDotJob : Job {
   }
 };
 
-// n_θ for an MLP with every stage on the device (Backend::exact_step; CUDA only)
+// n_θ for an MLP in one call (Backend::exact_step: every stage on the GPU, or on the CPU backend's kernels)
 struct ExactStepJob : Job {
   static constexpr const char* kName = "exactStep";
   static inline const std::vector<const char*> kParams = {"layers", "family",  "theta", "x",  "y",
@@ -868,6 +868,7 @@ struct ExactStepJob : Job {
     spec.N = a.size("N");
     spec.in_width = layers[1];
     spec.count = (int64_t)layers.size() / 3;
+    spec.layers = layers.data();
     spec.P = P;
     const int64_t M = a.product({spec.N, spec.r}, "the kernel's order N·r");
     a.product({M, M}, "the kernel K [N·r, N·r]");
@@ -890,6 +891,8 @@ struct ExactStepJob : Job {
                                         : std::string("bernoulli targets must be 0 or 1")));
     }
   }
+  // the CPU step's arena and largest kernel workspace (cpu/exact_step.cc); the CUDA step's live on the device
+  int64_t work_bytes() const override { return natgrad::cpu::exact_step_work_bytes(spec); }
   Arr* returned() override { return &direction; }
   void execute() override {
     spec.layers = layers.data();

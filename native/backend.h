@@ -107,8 +107,8 @@ class Backend {
   virtual void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda,
                                     float* out) = 0;
 
-  // n_θ = S (SᵀS + NλI)⁻¹ u for an MLP with every stage on the device (./cuda/cuda_backend.cc: exact_step);
-  // the CPU backend has no such call (the library composes the same step from the kernels above).
+  // n_θ = S (SᵀS + NλI)⁻¹ u for an MLP in one call: every stage on the device (./cuda/cuda_backend.cc), or on
+  // the CPU backend's kernels above (./cpu/exact_step.cc), with no JavaScript between the stages.
   virtual void exact_step(const ExactStepSpec& spec, ExactStepResult* result);
 
   // float64 forms of gemm, gram, layer_gram_sum, cholesky_solve and pinv_solve (same shapes; the solves

@@ -254,7 +254,7 @@ export function* solveExact(sys: ExactSystem, damping: number, cfg: ExactConfig,
 
 /** n_θ for the batch (x [N, inDim], y [N, targetWidth]) at parameters θ (a Float32Array laid out like model.params). */
 export function* exactDirection(batch: StepBatch, cfg: ExactConfig, ws: Workspace): Task<ExactResult> {
-  const layers = deviceStepPlan(batch, cfg, ws, false); // the CUDA backend: the whole direction on the GPU (./exact_device.ts)
+  const layers = deviceStepPlan(batch, cfg, ws, false); // an MLP: the whole direction in one native call (./exact_device.ts)
   if (layers) {
     try {
       const { result, ms } = yield* deviceStep(batch, layers, cfg, cfg.damping, 0);

@@ -1,16 +1,18 @@
-// The device-resident exact step (issue #19): on the CUDA backend, a model of linear layers and
-// activations with a gaussian, categorical or bernoulli output takes its whole exact direction on the GPU
-// in one native call (native/cuda/cuda_backend.cc, exact_step):
+// The one-call exact step: a model of linear layers and activations with a gaussian, categorical or
+// bernoulli output takes its whole exact direction in one native call (the backend's exactStep):
 //
 //   forward → L(θ), L_i, u_i → backprop B_l → K = Σ_l (B_l B_lᵀ) ⊙ (A_l A_lᵀ + 1) → c = (K + NλI)⁻¹ u
 //   (at λ = 0 K⁺u) → n_θ = S c, gᵀn, nᵀF_θn and, for a step, L(θ − lr·n)
 //
-// the same formulas as ./exact.ts, with θ, x and y uploaded once and n_θ downloaded once: no N·r × N·r
-// matrix crosses the bus. Everything else — the CPU backend, module layers, float64 models, parameter
-// space, CG, the float64 factorisation, SPRING's momentum — takes the host pipeline of ./exact.ts. So does
-// a batch the device step cannot finish as the host would (a non-positive pivot, which the host answers
-// with its float64 pseudo-inverse, or a non-finite value, which the host names precisely): it is run again
-// there. NATGRAD_DEVICE_STEP=0 turns the device step off (to compare the two).
+// the same formulas as ./exact.ts. On the CUDA backend every stage runs on the GPU (native/cuda/cuda_backend.cc,
+// issue #19): θ, x and y are uploaded once and n_θ downloaded once, and no N·r × N·r matrix crosses the bus.
+// On the CPU backend the stages run on its kernels (native/cpu/exact_step.cc) with no JavaScript between
+// them: at N = 256 the composed step spent 13–18 ms of 60–87 in the addon calls' checks and V8's loops
+// between its stages (issue #13). Everything else — module layers, float64 models, parameter space, CG, the
+// float64 factorisation, SPRING's momentum — takes the pipeline of ./exact.ts. So does a batch the one-call
+// step cannot finish as that pipeline would (a non-positive pivot, which it answers with its float64
+// pseudo-inverse, or a non-finite value, which it names precisely): it is run again there.
+// NATGRAD_DEVICE_STEP=0 turns the one-call step off (to compare the two).
 import { type DeviceFamily, type DeviceStepResult, native } from '../native';
 import type { Sequential } from '../nn/sequential';
 import { exactStepT, type Task } from '../task';
@@ -19,7 +21,7 @@ import type { ExactConfig, Workspace } from './exact_config';
 import type { ExactSolution, StepProfile } from './exact_types';
 import { checkExactSize } from './exact_size';
 
-/** exactStep's activation codes (native/cuda/kernels.cu, ng_act). */
+/** exactStep's activation codes (native/backend.h, ExactStepSpec). */
 const ACTIVATION_CODES: Readonly<Record<string, number>> = { tanh: 0, relu: 1, sigmoid: 2, softplus: 3, gelu: 4 };
 const FAMILIES: readonly string[] = ['gaussian', 'categorical', 'bernoulli'] satisfies DeviceFamily[];
 
@@ -39,7 +41,7 @@ export function deviceLayers(model: Sequential): number[] | null {
   return out.some((v, i) => i % 3 === 0 && v === -1) ? out : null;
 }
 
-/** Whether this batch's exact direction runs device-resident (and its layer list): the CUDA backend, a covered model and settings, the direct solve. */
+/** Whether this batch's exact direction runs in one native call (and its layer list): a covered model and settings, the direct solve. */
 /** `how`: checkExactSize's answer when the caller already has it (a step checks before its linearisation). */
 export function deviceStepPlan(batch: StepBatch, cfg: ExactConfig, ws: Workspace, momentum: boolean, how?: 'direct' | 'cg'): number[] | null {
   if (process.env.NATGRAD_DEVICE_STEP === '0' || momentum) return null;
@@ -47,19 +49,18 @@ export function deviceStepPlan(batch: StepBatch, cfg: ExactConfig, ws: Workspace
   const p = batch.model.numParameters;
   const m = batch.n * batch.family.rank(batch.model.outDim);
   if (cfg.space === 'parameter' || (cfg.space === 'auto' && p < m)) return null;
-  if (native.backendInfo().name !== 'cuda') return null;
   const layers = deviceLayers(batch.model);
   if (!layers) return null;
   return (how ?? checkExactSize(batch, cfg, ws)) === 'direct' ? layers : null;
 }
 
-/** A device step's failure that the host pipeline answers differently (its float64 fallback, its precise error): run it there. */
+/** A one-call step's failure that the host pipeline answers differently (its float64 fallback, its precise error): run it there. */
 export function hostRetries(e: unknown): boolean {
   const code = (e as { code?: string }).code;
   return code === 'ERR_NOT_POSITIVE_DEFINITE' || code === 'ERR_NON_FINITE';
 }
 
-/** The device step for the batch at λ = cfg.damping (lr > 0: also the loss at θ − lr·n). */
+/** The one-call step for the batch at λ = cfg.damping (lr > 0: also the loss at θ − lr·n). */
 export function* deviceStep(
   batch: StepBatch,
   layers: readonly number[],
@@ -84,7 +85,7 @@ export function* deviceStep(
   return { result, ms: performance.now() - t0 };
 }
 
-/** The device step as the host pipeline's solution (./exact.ts's ExactSolution), with the loss at θ − lr·n. */
+/** The one-call step as the host pipeline's solution (./exact.ts's ExactSolution), with the loss at θ − lr·n. */
 export function deviceSolution(r: DeviceStepResult, lr: number): ExactSolution {
   return {
     direction: r.direction,
@@ -97,7 +98,7 @@ export function deviceSolution(r: DeviceStepResult, lr: number): ExactSolution {
   };
 }
 
-/** The profile of a device step: the device's stage times, the wall time of the call as the total. */
+/** The profile of a one-call step: its stage times, the wall time of the call as the total. */
 export function deviceProfile(batch: StepBatch, r: DeviceStepResult, ms: number): StepProfile {
   const d = r.deviceMs;
   return {
@@ -112,7 +113,7 @@ export function deviceProfile(batch: StepBatch, r: DeviceStepResult, ms: number)
     size: batch.n * batch.family.rank(batch.model.outDim),
     solver: r.rank >= 0 ? 'pinv' : 'cholesky',
     ...(r.rank >= 0 ? { rank: r.rank } : {}),
-    device: 'resident',
-    upload: d.upload,
+    fused: true,
+    ...(native.backendInfo().name === 'cuda' ? { device: 'resident' as const, upload: d.upload } : {}),
   };
 }

@@ -46,9 +46,13 @@ export interface StepProfile {
    */
   layers?: { index: number; name: string; form: 'factored' | 'materialized'; parameters: number }[];
   /**
-   * 'resident': the whole step ran on the GPU (the CUDA backend's exactStep: one upload of θ, x, y and one
-   * download of n_θ; ./exact_device.ts); forward … update are then the device's times of its stages, and
-   * `upload` the time to bring θ, x and y over.
+   * true: the whole step ran in one native call (the backend's exactStep, ./exact_device.ts), with no
+   * JavaScript between its stages; forward … update are then the native call's times of its stages.
+   */
+  fused?: boolean;
+  /**
+   * 'resident': that call ran on the GPU (the CUDA backend: one upload of θ, x, y and one download of n_θ),
+   * and `upload` is the time to bring θ, x and y over.
    */
   device?: 'resident';
   upload?: number;
@@ -122,7 +126,7 @@ export interface ExactSolution {
   nFn: number;
   /** Milliseconds in the solve, and in forming n from its coefficients. */
   times: { solve: number; update: number };
-  /** The device-resident step: the mean loss at θ − eff·n, computed on the GPU with the direction. */
+  /** The one-call step (./exact_device.ts): the mean loss at θ − eff·n, computed natively with the direction. */
   trial?: { eff: number; loss: number };
 }
 

@@ -229,7 +229,7 @@ function* linearizeStep(
   let sys: ExactSystem | undefined;
   // before any work: whether it fits, and how it will solve (direct or conjugate gradients)
   const how = st.method === 'exact' ? checkExactSize(b, st.settings.config, st.workspace, method === 'stepAsync') : undefined;
-  // the CUDA backend: the whole step on the GPU, with the loss at the full step (./exact_device.ts)
+  // an MLP: the whole step in one native call (on the GPU with CUDA), with the loss at the full step (./exact_device.ts)
   const layers = st.method === 'exact' ? deviceStepPlan(b, st.settings.config, st.workspace, st.settings.mu > 0 && st.previous !== null, how) : null;
   if (layers) {
     const cfg = st.settings.config;
@@ -243,7 +243,7 @@ function* linearizeStep(
         let last = first;
         return {
           sys: undefined,
-          // a retry with more damping is one more device step (the kernel is not kept on the device between calls)
+          // a retry with more damping is one more one-call step (the kernel is not kept between calls)
           solveAt: function* (lambda) {
             last = lambda === lambda0 ? first : yield* deviceStep(b, layers, cfg, lambda, lr);
             return deviceSolution(last.result, lr);
@@ -330,7 +330,7 @@ function* trialStep(
   info.predicted = predictedDecrease(best.e, sol.gn, sol.nFn); // the quadratic model (./damping.ts)
   if (best.bad < 0) {
     try {
-      // the device step computed the loss at the full step with the direction
+      // the one-call step computed the loss at the full step with the direction
       best.a = info.trialLoss = sol.trial && sol.trial.eff === best.e ? sol.trial.loss : yield* obj.lossAt(best.t);
     } catch (e) {
       const reason = rejectionOrThrow(e);

@@ -130,6 +130,8 @@ class CpuBackend final : public Backend {
     OpenBlasLock lock;
     cpu::batched_gram_inverse(G, batch, rows, k, lambda, out);
   }
+  // the whole step in one call (exact_step.cc), through the methods above (each takes the lock it needs)
+  void exact_step(const ExactStepSpec& spec, ExactStepResult* result) override { cpu::exact_step(*this, spec, result); }
   // float64: OpenBLAS's d* routines and LAPACK's, whatever NATGRAD_CPU_GEMM says (natgrad's own
   // micro-kernels are float32)
   void gemm64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* A, const double* B,
@@ -180,11 +182,9 @@ int64_t Backend::pinv_solve64(const double* K, int64_t M, const double* R, int64
   return cpu_backend()->pinv_solve64(K, M, R, nrhs, lambda, rcond, X);
 }
 
-// The CPU backend composes the step in the library (lib/optim/exact.ts) from the kernels above.
-void Backend::exact_step(const ExactStepSpec&, ExactStepResult*) {
-  fail("ERR_NOT_SUPPORTED",
-       "exactStep: the device-resident step runs on the CUDA backend only (selectBackend('cuda')); on the CPU, "
-       "NaturalGradient composes the same step from gemm, layerGramSum and choleskySolve");
+// A backend without a one-call step of its own (every backend has one today).
+void Backend::exact_step(const ExactStepSpec& spec, ExactStepResult* result) {
+  cpu_backend()->exact_step(spec, result);
 }
 
 Backend* cpu_backend() {

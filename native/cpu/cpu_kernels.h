@@ -22,6 +22,9 @@ void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, dou
                     float* X);
 int64_t pinv_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, double rcond,
                    Precision precision, float* X);
+// cholesky_solve in float32 with K + λI factored in place (K's upper triangle is overwritten); the caller
+// holds OpenBlasLock.
+void cholesky_solve_in_place(float* K, int64_t M, const float* R, int64_t nrhs, double lambda, float* X);
 void batched_gram_inverse(const float* G, int64_t batch, int64_t rows, int64_t k, double lambda, float* out);
 
 // The activation layers' elementwise passes (activation.cc), in float64 as lib/nn/layers.ts computes them:
@@ -38,6 +41,11 @@ void rows_contract(const float* B, const double* c, int64_t N, int64_t r, int64_
 void rows_contract(const double* B, const double* c, int64_t N, int64_t r, int64_t w, double* Bc, double* sum);
 void rows_dot(const float* B, const float* Z, int64_t N, int64_t r, int64_t w, double* out);
 void rows_dot(const double* B, const double* Z, int64_t N, int64_t r, int64_t w, double* out);
+
+// One exact natural-gradient step of an MLP in one call (exact_step.cc), on `be`'s kernels (its gemm, layer_gram_sum
+// and solves, so that NATGRAD_CPU_GEMM's choice holds), and the host bytes it allocates beside its arguments.
+void exact_step(Backend& be, const ExactStepSpec& spec, ExactStepResult* result);
+int64_t exact_step_work_bytes(const ExactStepSpec& spec);
 
 // float64 forms (arrays of doubles; OpenBLAS's d* routines and plain loops, no float32 kernel involved)
 void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K);

@@ -55,16 +55,23 @@ NATGRAD_CLONES_AVX512_HASWELL void contract_block(const T* B, const double* c, i
   }
 }
 
+// Each row's dot product in 8 partial sums (element o into sum o mod 8), added pairwise at the end: a fixed
+// order, so the bits do not depend on the thread count, and one the compiler vectorises (a single running sum
+// is a chain of dependent adds: 4 cycles per element, measured 0.6–1.1 ms for 2304 × 256 against 0.1 here).
 template <class T>
 NATGRAD_CLONES_AVX512_HASWELL void dot_block(const T* B, const T* Z, int64_t i0, int64_t i1, int64_t r, int64_t w,
                                              double* out) {
+  constexpr int64_t V = 8;
   for (int64_t i = i0; i < i1; ++i) {
     const T* __restrict z = Z + i * w;
     for (int64_t m = 0; m < r; ++m) {
       const T* __restrict row = B + (i * r + m) * w;
-      double s = 0;
-      for (int64_t o = 0; o < w; ++o) s += (double)row[o] * (double)z[o];
-      out[i * r + m] += s;
+      double s[V] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t o = 0;
+      for (; o + V <= w; o += V)
+        for (int64_t j = 0; j < V; ++j) s[j] += (double)row[o + j] * (double)z[o + j];
+      for (int64_t j = 0; o < w; ++o, ++j) s[j] += (double)row[o] * (double)z[o];
+      out[i * r + m] += ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
     }
   }
 }

@@ -11,6 +11,8 @@
 // column-major view. Every kernel takes plain int / long long / float / double /
 // pointer arguments (the host passes them through cuLaunchKernel's void*[]).
 
+#include "../family.h"
+
 #define TILE 32
 #define ROWS 8  // blockDim = (TILE, ROWS)
 
@@ -175,76 +177,18 @@ extern "C" __global__ void ng_activation_backward(float* B, const float* z, int 
   }
 }
 
-// The output family at η [k, N], one thread per sample i (lib/distributions: the same formulas, in float64):
-//   loss[i] = ℓ(η_i, y_i); with seeds: the rows of L_iᵀ (F_i = L_i L_iᵀ) into seeds [k, N·r] at columns i·r + m,
-//   and u_i [r] with L_i u_i = g_i. family 0 gaussian (r = k, L = I, u = η − y; y [k, N]), 1 categorical
-//   (r = k − 1, the Householder factor of categorical.ts; y [N] class indices; work [k, N] float64 holds p),
-//   2 bernoulli (k = r = 1, L = √(σ(η)σ(−η)), u = g/L; y [N]). bad: the lowest sample whose u is not finite.
-__device__ double ng_logistic64(double z) {
-  if (z >= 0.0) return 1.0 / (1.0 + exp(-z));
-  const double e = exp(z);
-  return e / (1.0 + e);
-}
+// The output family at η [k, N], one thread per sample i (../family.h: the formulas of lib/distributions, in
+// float64, shared with the CPU backend): loss[i] = ℓ(η_i, y_i); with seeds: the rows of L_iᵀ (F_i = L_i L_iᵀ)
+// into seeds [k, N·r] at columns i·r + m, and u_i [r] with L_i u_i = g_i. y: [k, N] (gaussian) or [N];
+// work [k, N] float64 holds p (categorical). bad: the lowest sample whose u is not finite.
 extern "C" __global__ void ng_family(int family, const float* eta, const float* y, int N, int k, float* seeds,
                                      float* u, double* loss, double* work, int* bad) {
+  const int r = family == 0 ? k : family == 1 ? k - 1 : 1;
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < N; i += (long long)gridDim.x * blockDim.x) {
-    const float* e = eta + i * k;
-    if (family == 0) {  // gaussian: ℓ = ½‖y − η‖²
-      const float* yi = y + i * k;
-      double s = 0;
-      for (int j = 0; j < k; ++j) {
-        const double d = (double)yi[j] - (double)e[j];
-        s += d * d;
-        if (seeds) {
-          for (int m = 0; m < k; ++m) seeds[(i * k + m) * k + j] = j == m ? 1.0f : 0.0f;
-          u[i * k + j] = (float)((double)e[j] - (double)yi[j]);
-          if (!isfinite(u[i * k + j])) atomicMin(bad, (int)i);
-        }
-      }
-      loss[i] = 0.5 * s;
-    } else if (family == 2) {  // bernoulli: ℓ = softplus(η) − yη
-      const double z = e[0], yi = y[i];
-      loss[i] = fmax(z, 0.0) + log1p(exp(-fabs(z))) - yi * z;
-      if (seeds) {
-        const double l = sqrt(ng_logistic64(z) * ng_logistic64(-z));
-        const double g = yi == 1.0 ? -ng_logistic64(-z) : ng_logistic64(z);
-        seeds[i] = (float)l;
-        u[i] = (float)(l > 0 ? g / l : 0.0);
-        if (!isfinite(u[i])) atomicMin(bad, (int)i);
-      }
-    } else {  // categorical: ℓ = logsumexp(η) − η_y
-      const int yi = (int)y[i], r = k - 1;
-      double mx = -INFINITY, s = 0;
-      for (int j = 0; j < k; ++j) mx = fmax(mx, (double)e[j]);
-      for (int j = 0; j < k; ++j) s += exp((double)e[j] - mx);
-      loss[i] = mx - (double)e[yi] + log(s);
-      if (!seeds) continue;
-      double* p = work + i * k;
-      double rest = 0;  // Σ_{j≠y} p_j: g_y = p_y − 1 = −rest keeps its digits when p_y ≈ 1
-      int t = 0;        // argmax p
-      for (int j = 0; j < k; ++j) {
-        p[j] = exp((double)e[j] - mx) / s;
-        if (j != yi) rest += p[j];
-        if (p[j] > p[t]) t = j;
-      }
-      // w = g ⊘ √p (0 where √p = 0); v = √p + e_t; H[:, l] = e_l − v v_l/(1 + √p_t); vᵀw = √pᵀw + w_t
-#define NG_W(j) (sqrt(p[j]) > 0 ? ((j) == yi ? -rest : p[j]) / sqrt(p[j]) : 0.0)
-      const double d = 1 + sqrt(p[t]);
-      double vw = NG_W(t);
-      for (int j = 0; j < k; ++j) vw += sqrt(p[j]) * NG_W(j);
-      for (int l = 0, m = 0; l < k; ++l) {
-        if (l == t) continue;
-        const double c = sqrt(p[l]) / d;
-        for (int j = 0; j < k; ++j) {  // row m of Lᵀ: √p_j (δ_jl − v_j c)
-          const double vj = j == t ? sqrt(p[j]) + 1 : sqrt(p[j]);
-          seeds[(i * r + m) * k + j] = (float)(sqrt(p[j]) * ((j == l ? 1.0 : 0.0) - vj * c));
-        }
-        u[i * r + m] = (float)(NG_W(l) - c * vw);
-        if (!isfinite(u[i * r + m])) atomicMin(bad, (int)i);
-        m++;
-      }
-#undef NG_W
-    }
+    bool not_finite = false;
+    loss[i] = ng_family_sample(family, eta + i * k, y + (family == 0 ? i * k : i), k, seeds ? seeds + i * r * k : nullptr,
+                               seeds ? u + i * r : nullptr, work + i * k, &not_finite);
+    if (not_finite) atomicMin(bad, (int)i);
   }
 }
 

@@ -5,8 +5,8 @@
 
 namespace natgrad::cuda {
 
-// sha256 of the kernels.cu this PTX was generated from (checked by CMakeLists.txt and test/cuda.test.ts)
-inline constexpr char kKernelsSourceSha256[] = "7e5cea284d5f84eb01bc424c948d8692c57ce3db79aeee848ad4e62e5e2233b5";
+// sha256 of kernels.cu followed by ../family.h, the sources of this PTX (checked by CMakeLists.txt and test/cuda.test.ts)
+inline constexpr char kKernelsSourceSha256[] = "aad676ee32a931ae0151d4772d66e9398f64facfe775749b80f9ea4bdb6eebb3";
 
 inline constexpr char kKernelsPtx[] = R"NGPTX(
 //
@@ -2992,1975 +2992,1897 @@ $L__BB10_26:
 )
 {
 	.reg .pred 	%p<144>;
-	.reg .f32 	%f<82>;
-	.reg .b32 	%r<373>;
-	.reg .f64 	%fd<902>;
-	.reg .b64 	%rd<160>;
+	.reg .b16 	%rs<26>;
+	.reg .f32 	%f<71>;
+	.reg .b32 	%r<369>;
+	.reg .f64 	%fd<857>;
+	.reg .b64 	%rd<138>;
 
 
 	ld.param.u32 	%r113, [ng_family_param_0];
-	ld.param.u64 	%rd46, [ng_family_param_1];
-	ld.param.u64 	%rd49, [ng_family_param_2];
-	ld.param.s32 	%rd8, [ng_family_param_3];
-	ld.param.u32 	%r114, [ng_family_param_4];
+	ld.param.u64 	%rd45, [ng_family_param_1];
+	ld.param.u64 	%rd46, [ng_family_param_2];
+	ld.param.u32 	%r114, [ng_family_param_3];
+	ld.param.u32 	%r115, [ng_family_param_4];
 	ld.param.u64 	%rd47, [ng_family_param_5];
-	ld.param.u64 	%rd50, [ng_family_param_6];
-	ld.param.u64 	%rd48, [ng_family_param_7];
+	ld.param.u64 	%rd48, [ng_family_param_6];
+	ld.param.u64 	%rd49, [ng_family_param_7];
 	ld.param.u64 	%rd51, [ng_family_param_8];
-	ld.param.u64 	%rd52, [ng_family_param_9];
+	ld.param.u64 	%rd50, [ng_family_param_9];
 	cvta.to.global.u64 	%rd1, %rd51;
-	cvta.to.global.u64 	%rd2, %rd52;
-	cvta.to.global.u64 	%rd3, %rd50;
-	cvta.to.global.u64 	%rd4, %rd47;
-	cvta.to.global.u64 	%rd5, %rd49;
-	mov.u32 	%r115, %ctaid.x;
-	mov.u32 	%r116, %ntid.x;
-	cvt.u64.u32 	%rd6, %r116;
-	mul.wide.u32 	%rd53, %r115, %r116;
-	mov.u32 	%r117, %tid.x;
-	cvt.u64.u32 	%rd54, %r117;
-	add.s64 	%rd158, %rd53, %rd54;
-	setp.ge.s64 	%p1, %rd158, %rd8;
-	@%p1 bra 	$L__BB11_147;
+	mov.u32 	%r332, 1;
+	setp.eq.s32 	%p1, %r113, 0;
+	mov.u32 	%r333, %r115;
+	@%p1 bra 	$L__BB11_4;
 
-	cvt.s64.s32 	%rd9, %r114;
-	mov.u32 	%r118, %nctaid.x;
-	cvt.u64.u32 	%rd55, %r118;
-	mul.lo.s64 	%rd10, %rd55, %rd6;
-	add.s32 	%r119, %r114, -1;
-	cvt.s64.s32 	%rd11, %r119;
-	and.b32  	%r1, %r114, 3;
-	sub.s32 	%r2, %r114, %r1;
-	and.b32  	%r3, %r114, 1;
-	sub.s32 	%r4, %r114, %r3;
-	mul.wide.s32 	%rd12, %r114, %r114;
-	mul.wide.s32 	%rd13, %r114, 4;
-	cvta.to.global.u64 	%rd14, %rd46;
-	cvta.to.global.u64 	%rd15, %rd48;
-	bra.uni 	$L__BB11_2;
+	setp.ne.s32 	%p2, %r113, 1;
+	@%p2 bra 	$L__BB11_3;
 
-$L__BB11_52:
-	cvt.u32.u64 	%r213, %rd11;
-	setp.lt.u32 	%p48, %r213, 3;
-	mov.f64 	%fd867, 0d0000000000000000;
-	mov.u32 	%r346, 0;
-	@%p48 bra 	$L__BB11_55;
+	add.s32 	%r332, %r115, -1;
 
-	mov.f64 	%fd867, 0d0000000000000000;
-	mov.u32 	%r346, 0;
-	mov.u32 	%r345, %r2;
+$L__BB11_3:
+	mov.u32 	%r333, %r332;
 
-$L__BB11_54:
-	cvt.s64.s32 	%rd90, %r346;
-	add.s64 	%rd91, %rd17, %rd90;
-	shl.b64 	%rd92, %rd91, 2;
-	add.s64 	%rd93, %rd5, %rd92;
-	ld.global.f32 	%f38, [%rd93];
-	cvt.f64.f32 	%fd432, %f38;
-	mul.wide.s32 	%rd94, %r346, 4;
-	add.s64 	%rd95, %rd18, %rd94;
-	ld.global.f32 	%f39, [%rd95];
-	cvt.f64.f32 	%fd433, %f39;
-	sub.rn.f64 	%fd434, %fd432, %fd433;
-	mul.rn.f64 	%fd435, %fd434, %fd434;
-	add.rn.f64 	%fd436, %fd867, %fd435;
-	ld.global.f32 	%f40, [%rd93+4];
-	cvt.f64.f32 	%fd437, %f40;
-	ld.global.f32 	%f41, [%rd95+4];
-	cvt.f64.f32 	%fd438, %f41;
-	sub.rn.f64 	%fd439, %fd437, %fd438;
-	mul.rn.f64 	%fd440, %fd439, %fd439;
-	add.rn.f64 	%fd441, %fd436, %fd440;
-	ld.global.f32 	%f42, [%rd93+8];
-	cvt.f64.f32 	%fd442, %f42;
-	ld.global.f32 	%f43, [%rd95+8];
-	cvt.f64.f32 	%fd443, %f43;
-	sub.rn.f64 	%fd444, %fd442, %fd443;
-	mul.rn.f64 	%fd445, %fd444, %fd444;
-	add.rn.f64 	%fd446, %fd441, %fd445;
-	ld.global.f32 	%f44, [%rd93+12];
-	cvt.f64.f32 	%fd447, %f44;
-	ld.global.f32 	%f45, [%rd95+12];
-	cvt.f64.f32 	%fd448, %f45;
-	sub.rn.f64 	%fd449, %fd447, %fd448;
-	mul.rn.f64 	%fd450, %fd449, %fd449;
-	add.rn.f64 	%fd867, %fd446, %fd450;
-	add.s32 	%r346, %r346, 4;
-	add.s32 	%r345, %r345, -4;
-	setp.ne.s32 	%p49, %r345, 0;
-	@%p49 bra 	$L__BB11_54;
+$L__BB11_4:
+	mov.u32 	%r117, %ctaid.x;
+	mov.u32 	%r118, %ntid.x;
+	cvt.u64.u32 	%rd2, %r118;
+	mul.wide.u32 	%rd52, %r117, %r118;
+	mov.u32 	%r119, %tid.x;
+	cvt.u64.u32 	%rd53, %r119;
+	add.s64 	%rd135, %rd52, %rd53;
+	cvt.s64.s32 	%rd4, %r114;
+	setp.ge.s64 	%p3, %rd135, %rd4;
+	@%p3 bra 	$L__BB11_143;
 
-$L__BB11_55:
-	setp.eq.s32 	%p50, %r1, 0;
-	@%p50 bra 	$L__BB11_59;
+	cvt.s64.s32 	%rd5, %r115;
+	selp.b32 	%r120, %r115, 1, %p1;
+	cvt.s64.s32 	%rd6, %r120;
+	cvt.s64.s32 	%rd7, %r333;
+	mov.u32 	%r121, %nctaid.x;
+	cvt.u64.u32 	%rd54, %r121;
+	mul.lo.s64 	%rd8, %rd54, %rd2;
+	add.s32 	%r4, %r115, -1;
+	and.b32  	%r5, %r115, 3;
+	sub.s32 	%r6, %r115, %r5;
+	and.b32  	%r7, %r115, 1;
+	sub.s32 	%r8, %r115, %r7;
+	shl.b32 	%r122, %r115, 2;
+	mul.wide.s32 	%rd9, %r122, 4;
+	mul.wide.s32 	%rd10, %r115, 4;
+	cvta.to.global.u64 	%rd11, %rd50;
+	cvta.to.global.u64 	%rd12, %rd49;
+	cvta.to.global.u64 	%rd13, %rd47;
+	cvta.to.global.u64 	%rd14, %rd48;
+	cvta.to.global.u64 	%rd15, %rd45;
+	cvta.to.global.u64 	%rd16, %rd46;
 
-	setp.eq.s32 	%p51, %r1, 1;
-	cvt.s64.s32 	%rd96, %r346;
-	add.s64 	%rd97, %rd17, %rd96;
-	shl.b64 	%rd98, %rd97, 2;
-	add.s64 	%rd29, %rd5, %rd98;
-	ld.global.f32 	%f46, [%rd29];
-	cvt.f64.f32 	%fd451, %f46;
-	mul.wide.s32 	%rd99, %r346, 4;
-	add.s64 	%rd30, %rd18, %rd99;
-	ld.global.f32 	%f47, [%rd30];
-	cvt.f64.f32 	%fd452, %f47;
-	sub.rn.f64 	%fd453, %fd451, %fd452;
-	mul.rn.f64 	%fd454, %fd453, %fd453;
-	add.rn.f64 	%fd867, %fd867, %fd454;
-	@%p51 bra 	$L__BB11_59;
+$L__BB11_6:
+	ld.param.u64 	%rd134, [ng_family_param_5];
+	mul.lo.s64 	%rd18, %rd135, %rd5;
+	shl.b64 	%rd55, %rd18, 2;
+	add.s64 	%rd19, %rd15, %rd55;
+	mul.lo.s64 	%rd56, %rd135, %rd6;
+	shl.b64 	%rd57, %rd56, 2;
+	add.s64 	%rd20, %rd16, %rd57;
+	mul.lo.s64 	%rd58, %rd18, %rd7;
+	shl.b64 	%rd59, %rd58, 2;
+	add.s64 	%rd60, %rd13, %rd59;
+	add.s64 	%rd61, %rd134, %rd59;
+	setp.eq.s64 	%p5, %rd134, 0;
+	selp.b64 	%rd21, 0, %rd60, %p5;
+	selp.b64 	%rd22, 0, %rd61, %p5;
+	mul.lo.s64 	%rd62, %rd135, %rd7;
+	shl.b64 	%rd63, %rd62, 2;
+	add.s64 	%rd64, %rd14, %rd63;
+	selp.b64 	%rd23, 0, %rd64, %p5;
+	@%p1 bra 	$L__BB11_43;
 
-	setp.eq.s32 	%p52, %r1, 2;
-	ld.global.f32 	%f48, [%rd29+4];
-	cvt.f64.f32 	%fd455, %f48;
-	ld.global.f32 	%f49, [%rd30+4];
-	cvt.f64.f32 	%fd456, %f49;
-	sub.rn.f64 	%fd457, %fd455, %fd456;
-	mul.rn.f64 	%fd458, %fd457, %fd457;
-	add.rn.f64 	%fd867, %fd867, %fd458;
-	@%p52 bra 	$L__BB11_59;
+	ld.param.u32 	%r330, [ng_family_param_0];
+	setp.ne.s32 	%p7, %r330, 2;
+	@%p7 bra 	$L__BB11_56;
 
-	ld.global.f32 	%f50, [%rd29+8];
-	cvt.f64.f32 	%fd459, %f50;
-	ld.global.f32 	%f51, [%rd30+8];
-	cvt.f64.f32 	%fd460, %f51;
-	sub.rn.f64 	%fd461, %fd459, %fd460;
-	mul.rn.f64 	%fd462, %fd461, %fd461;
-	add.rn.f64 	%fd867, %fd867, %fd462;
-	bra.uni 	$L__BB11_59;
-
-$L__BB11_2:
-	mul.lo.s64 	%rd17, %rd158, %rd9;
-	shl.b64 	%rd56, %rd17, 2;
-	add.s64 	%rd18, %rd14, %rd56;
-	shl.b64 	%rd57, %rd158, 2;
-	add.s64 	%rd19, %rd5, %rd57;
-	shl.b64 	%rd58, %rd158, 3;
-	add.s64 	%rd20, %rd15, %rd58;
-	setp.eq.s32 	%p2, %r113, 0;
-	@%p2 bra 	$L__BB11_39;
-
-	setp.ne.s32 	%p3, %r113, 2;
-	@%p3 bra 	$L__BB11_60;
-
-	ld.global.f32 	%f1, [%rd18];
+	ld.global.f32 	%f1, [%rd19];
 	cvt.f64.f32 	%fd1, %f1;
-	ld.global.f32 	%f2, [%rd19];
-	abs.f64 	%fd2, %fd1;
-	neg.f64 	%fd167, %fd2;
-	mov.f64 	%fd168, 0d4338000000000000;
-	mov.f64 	%fd169, 0d3FF71547652B82FE;
-	fma.rn.f64 	%fd170, %fd167, %fd169, %fd168;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r5, %temp}, %fd170;
-	}
-	mov.f64 	%fd171, 0dC338000000000000;
-	add.rn.f64 	%fd172, %fd170, %fd171;
-	mov.f64 	%fd173, 0dBFE62E42FEFA39EF;
-	fma.rn.f64 	%fd174, %fd172, %fd173, %fd167;
-	mov.f64 	%fd175, 0dBC7ABC9E3B39803F;
-	fma.rn.f64 	%fd176, %fd172, %fd175, %fd174;
-	mov.f64 	%fd177, 0d3E928AF3FCA213EA;
-	mov.f64 	%fd178, 0d3E5ADE1569CE2BDF;
-	fma.rn.f64 	%fd179, %fd178, %fd176, %fd177;
-	mov.f64 	%fd180, 0d3EC71DEE62401315;
-	fma.rn.f64 	%fd181, %fd179, %fd176, %fd180;
-	mov.f64 	%fd182, 0d3EFA01997C89EB71;
-	fma.rn.f64 	%fd183, %fd181, %fd176, %fd182;
-	mov.f64 	%fd184, 0d3F2A01A014761F65;
-	fma.rn.f64 	%fd185, %fd183, %fd176, %fd184;
-	mov.f64 	%fd186, 0d3F56C16C1852B7AF;
-	fma.rn.f64 	%fd187, %fd185, %fd176, %fd186;
-	mov.f64 	%fd188, 0d3F81111111122322;
-	fma.rn.f64 	%fd189, %fd187, %fd176, %fd188;
-	mov.f64 	%fd190, 0d3FA55555555502A1;
-	fma.rn.f64 	%fd191, %fd189, %fd176, %fd190;
-	mov.f64 	%fd192, 0d3FC5555555555511;
-	fma.rn.f64 	%fd193, %fd191, %fd176, %fd192;
-	mov.f64 	%fd194, 0d3FE000000000000B;
-	fma.rn.f64 	%fd195, %fd193, %fd176, %fd194;
-	mov.f64 	%fd196, 0d3FF0000000000000;
-	fma.rn.f64 	%fd197, %fd195, %fd176, %fd196;
-	fma.rn.f64 	%fd198, %fd197, %fd176, %fd196;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r6, %temp}, %fd198;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r7}, %fd198;
-	}
-	shl.b32 	%r120, %r5, 20;
-	add.s32 	%r121, %r7, %r120;
-	mov.b64 	%fd851, {%r6, %r121};
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r122}, %fd167;
-	}
-	mov.b32 	%f15, %r122;
-	abs.f32 	%f3, %f15;
-	setp.lt.f32 	%p4, %f3, 0f4086232B;
-	@%p4 bra 	$L__BB11_7;
+	ld.global.f32 	%f2, [%rd20];
+	setp.eq.s64 	%p8, %rd22, 0;
+	mov.u16 	%rs25, 0;
+	@%p8 bra 	$L__BB11_30;
 
-	setp.gt.f64 	%p5, %fd2, 0d8000000000000000;
-	mov.f64 	%fd199, 0d7FF0000000000000;
-	sub.rn.f64 	%fd200, %fd199, %fd2;
-	selp.f64 	%fd851, 0d0000000000000000, %fd200, %p5;
-	setp.geu.f32 	%p6, %f3, 0f40874800;
-	@%p6 bra 	$L__BB11_7;
-
-	shr.u32 	%r123, %r5, 31;
-	add.s32 	%r124, %r5, %r123;
-	shr.s32 	%r125, %r124, 1;
-	shl.b32 	%r126, %r125, 20;
-	add.s32 	%r127, %r7, %r126;
-	mov.b64 	%fd201, {%r6, %r127};
-	sub.s32 	%r128, %r5, %r125;
-	shl.b32 	%r129, %r128, 20;
-	add.s32 	%r130, %r129, 1072693248;
-	mov.u32 	%r131, 0;
-	mov.b64 	%fd202, {%r131, %r130};
-	mul.rn.f64 	%fd851, %fd201, %fd202;
-
-$L__BB11_7:
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r132}, %fd851;
-	}
-	mov.b32 	%f16, %r132;
-	setp.lt.f32 	%p7, %f16, 0f3FE55555;
-	setp.gt.f32 	%p8, %f16, 0fBFD99999;
-	and.pred  	%p9, %p7, %p8;
-	@%p9 bra 	$L__BB11_15;
-	bra.uni 	$L__BB11_8;
-
-$L__BB11_15:
-	add.rn.f64 	%fd249, %fd851, 0d4000000000000000;
-	div.rn.f64 	%fd250, %fd851, %fd249;
-	mul.rn.f64 	%fd251, %fd851, %fd250;
-	neg.f64 	%fd252, %fd251;
-	sub.rn.f64 	%fd253, %fd851, %fd251;
-	mul.rn.f64 	%fd254, %fd253, %fd253;
-	mov.f64 	%fd255, 0d3ED087FFCEB2DC44;
-	mov.f64 	%fd256, 0d3EB372FB2FBE14B5;
-	fma.rn.f64 	%fd257, %fd256, %fd254, %fd255;
-	mov.f64 	%fd258, 0d3EF3B9FF890F468C;
-	fma.rn.f64 	%fd259, %fd257, %fd254, %fd258;
-	mov.f64 	%fd260, 0d3F17457EFD51BAF8;
-	fma.rn.f64 	%fd261, %fd259, %fd254, %fd260;
-	mov.f64 	%fd262, 0d3F3C71C8DE3CE825;
-	fma.rn.f64 	%fd263, %fd261, %fd254, %fd262;
-	mov.f64 	%fd264, 0d3F6249248FA4661F;
-	fma.rn.f64 	%fd265, %fd263, %fd254, %fd264;
-	mov.f64 	%fd266, 0d3F899999999D70C4;
-	fma.rn.f64 	%fd267, %fd265, %fd254, %fd266;
-	mov.f64 	%fd268, 0d3FB5555555555462;
-	fma.rn.f64 	%fd269, %fd267, %fd254, %fd268;
-	mul.rn.f64 	%fd270, %fd254, %fd269;
-	fma.rn.f64 	%fd271, %fd270, %fd253, %fd252;
-	add.rn.f64 	%fd854, %fd851, %fd271;
-	bra.uni 	$L__BB11_16;
-
-$L__BB11_39:
-	setp.lt.s32 	%p32, %r114, 1;
-	mov.f64 	%fd867, 0d0000000000000000;
-	@%p32 bra 	$L__BB11_59;
-
-	setp.eq.s64 	%p33, %rd47, 0;
-	@%p33 bra 	$L__BB11_52;
-
-	mul.lo.s64 	%rd21, %rd12, %rd158;
-	cvt.u32.u64 	%r30, %rd158;
-	mov.f64 	%fd867, 0d0000000000000000;
-	mov.u32 	%r196, 0;
-	mov.u32 	%r339, %r196;
-
-$L__BB11_42:
-	cvt.u32.u64 	%r198, %rd11;
-	setp.lt.u32 	%p34, %r198, 3;
-	cvt.s64.s32 	%rd22, %r339;
-	add.s64 	%rd23, %rd17, %rd22;
-	shl.b64 	%rd63, %rd23, 2;
-	add.s64 	%rd24, %rd5, %rd63;
-	ld.global.f32 	%f25, [%rd24];
-	cvt.f64.f32 	%fd425, %f25;
-	mul.wide.s32 	%rd64, %r339, 4;
-	add.s64 	%rd25, %rd18, %rd64;
-	ld.global.f32 	%f26, [%rd25];
-	cvt.f64.f32 	%fd426, %f26;
-	sub.rn.f64 	%fd427, %fd425, %fd426;
-	mul.rn.f64 	%fd428, %fd427, %fd427;
-	add.rn.f64 	%fd867, %fd867, %fd428;
-	mov.u32 	%r343, %r196;
-	@%p34 bra 	$L__BB11_45;
-
-	cvt.u32.u64 	%r200, %rd22;
-	add.s64 	%rd65, %rd21, %rd22;
-	shl.b64 	%rd66, %rd65, 2;
-	add.s64 	%rd159, %rd4, %rd66;
-	neg.s32 	%r340, %r200;
-	mov.u32 	%r343, 0;
-	mov.u32 	%r342, %r2;
-
-$L__BB11_44:
-	setp.eq.s32 	%p35, %r340, 0;
-	selp.f32 	%f27, 0f3F800000, 0f00000000, %p35;
-	st.global.f32 	[%rd159], %f27;
-	add.s32 	%r201, %r343, 1;
-	setp.eq.s32 	%p36, %r200, %r201;
-	selp.f32 	%f28, 0f3F800000, 0f00000000, %p36;
-	add.s64 	%rd67, %rd159, %rd13;
-	st.global.f32 	[%rd67], %f28;
-	add.s32 	%r203, %r343, 2;
-	setp.eq.s32 	%p37, %r200, %r203;
-	selp.f32 	%f29, 0f3F800000, 0f00000000, %p37;
-	add.s64 	%rd68, %rd67, %rd13;
-	st.global.f32 	[%rd68], %f29;
-	add.s32 	%r204, %r343, 3;
-	setp.eq.s32 	%p38, %r200, %r204;
-	selp.f32 	%f30, 0f3F800000, 0f00000000, %p38;
-	add.s64 	%rd69, %rd68, %rd13;
-	add.s64 	%rd159, %rd69, %rd13;
-	st.global.f32 	[%rd69], %f30;
-	add.s32 	%r343, %r343, 4;
-	add.s32 	%r340, %r340, 4;
-	add.s32 	%r342, %r342, -4;
-	setp.ne.s32 	%p39, %r342, 0;
-	@%p39 bra 	$L__BB11_44;
-
-$L__BB11_45:
-	setp.eq.s32 	%p40, %r1, 0;
-	@%p40 bra 	$L__BB11_49;
-
-	cvt.u32.u64 	%r205, %rd22;
-	setp.eq.s32 	%p41, %r205, %r343;
-	selp.f32 	%f31, 0f3F800000, 0f00000000, %p41;
-	cvt.s64.s32 	%rd70, %r343;
-	add.s64 	%rd71, %rd17, %rd70;
-	mul.lo.s64 	%rd72, %rd71, %rd9;
-	add.s64 	%rd73, %rd72, %rd22;
-	shl.b64 	%rd74, %rd73, 2;
-	add.s64 	%rd75, %rd4, %rd74;
-	st.global.f32 	[%rd75], %f31;
-	setp.eq.s32 	%p42, %r1, 1;
-	@%p42 bra 	$L__BB11_49;
-
-	add.s32 	%r206, %r343, 1;
-	setp.eq.s32 	%p43, %r205, %r206;
-	selp.f32 	%f32, 0f3F800000, 0f00000000, %p43;
-	cvt.s64.s32 	%rd76, %r206;
-	add.s64 	%rd77, %rd17, %rd76;
-	mul.lo.s64 	%rd78, %rd77, %rd9;
-	add.s64 	%rd79, %rd78, %rd22;
-	shl.b64 	%rd80, %rd79, 2;
-	add.s64 	%rd81, %rd4, %rd80;
-	st.global.f32 	[%rd81], %f32;
-	setp.eq.s32 	%p44, %r1, 2;
-	@%p44 bra 	$L__BB11_49;
-
-	add.s32 	%r208, %r343, 2;
-	setp.eq.s32 	%p45, %r205, %r208;
-	selp.f32 	%f33, 0f3F800000, 0f00000000, %p45;
-	cvt.s64.s32 	%rd82, %r208;
-	add.s64 	%rd83, %rd17, %rd82;
-	mul.lo.s64 	%rd84, %rd83, %rd9;
-	add.s64 	%rd85, %rd84, %rd22;
-	shl.b64 	%rd86, %rd85, 2;
-	add.s64 	%rd87, %rd4, %rd86;
-	st.global.f32 	[%rd87], %f33;
-
-$L__BB11_49:
-	ld.global.f32 	%f34, [%rd25];
-	ld.global.f32 	%f35, [%rd24];
-	sub.rn.f32 	%f36, %f34, %f35;
-	add.s64 	%rd89, %rd3, %rd63;
-	st.global.f32 	[%rd89], %f36;
-	abs.f32 	%f37, %f36;
-	setp.lt.f32 	%p46, %f37, 0f7F800000;
-	@%p46 bra 	$L__BB11_51;
-
-	atom.global.min.s32 	%r210, [%rd2], %r30;
-
-$L__BB11_51:
-	cvt.u32.u64 	%r211, %rd22;
-	add.s32 	%r339, %r211, 1;
-	setp.lt.s32 	%p47, %r339, %r114;
-	@%p47 bra 	$L__BB11_42;
-
-$L__BB11_59:
-	mul.rn.f64 	%fd463, %fd867, 0d3FE0000000000000;
-	st.global.f64 	[%rd20], %fd463;
-	bra.uni 	$L__BB11_146;
-
-$L__BB11_60:
-	setp.lt.s32 	%p53, %r114, 1;
-	ld.global.f32 	%f52, [%rd19];
-	cvt.rzi.s32.f32 	%r46, %f52;
-	mov.f64 	%fd871, 0dFFF0000000000000;
-	@%p53 bra 	$L__BB11_68;
-
-	cvt.u32.u64 	%r216, %rd11;
-	setp.lt.u32 	%p54, %r216, 3;
-	mov.f64 	%fd871, 0dFFF0000000000000;
-	mov.u32 	%r349, 0;
-	@%p54 bra 	$L__BB11_64;
-
-	mov.f64 	%fd871, 0dFFF0000000000000;
-	mov.u32 	%r349, 0;
-	mov.u32 	%r348, %r2;
-
-$L__BB11_63:
-	mul.wide.s32 	%rd100, %r349, 4;
-	add.s64 	%rd101, %rd18, %rd100;
-	ld.global.f32 	%f53, [%rd101];
-	cvt.f64.f32 	%fd468, %f53;
-	max.f64 	%fd469, %fd871, %fd468;
-	ld.global.f32 	%f54, [%rd101+4];
-	cvt.f64.f32 	%fd470, %f54;
-	max.f64 	%fd471, %fd469, %fd470;
-	ld.global.f32 	%f55, [%rd101+8];
-	cvt.f64.f32 	%fd472, %f55;
-	max.f64 	%fd473, %fd471, %fd472;
-	ld.global.f32 	%f56, [%rd101+12];
-	cvt.f64.f32 	%fd474, %f56;
-	max.f64 	%fd871, %fd473, %fd474;
-	add.s32 	%r349, %r349, 4;
-	add.s32 	%r348, %r348, -4;
-	setp.ne.s32 	%p55, %r348, 0;
-	@%p55 bra 	$L__BB11_63;
-
-$L__BB11_64:
-	setp.eq.s32 	%p56, %r1, 0;
-	@%p56 bra 	$L__BB11_68;
-
-	setp.eq.s32 	%p57, %r1, 1;
-	mul.wide.s32 	%rd102, %r349, 4;
-	add.s64 	%rd31, %rd18, %rd102;
-	ld.global.f32 	%f57, [%rd31];
-	cvt.f64.f32 	%fd475, %f57;
-	max.f64 	%fd871, %fd871, %fd475;
-	@%p57 bra 	$L__BB11_68;
-
-	setp.eq.s32 	%p58, %r1, 2;
-	ld.global.f32 	%f58, [%rd31+4];
-	cvt.f64.f32 	%fd476, %f58;
-	max.f64 	%fd871, %fd871, %fd476;
-	@%p58 bra 	$L__BB11_68;
-
-	ld.global.f32 	%f59, [%rd31+8];
-	cvt.f64.f32 	%fd477, %f59;
-	max.f64 	%fd871, %fd871, %fd477;
-
-$L__BB11_68:
-	mov.f64 	%fd875, 0d0000000000000000;
-	@%p53 bra 	$L__BB11_83;
-
-	cvt.u32.u64 	%r219, %rd11;
-	setp.eq.s32 	%p60, %r219, 0;
-	mov.f64 	%fd875, 0d0000000000000000;
-	mov.u32 	%r352, 0;
-	@%p60 bra 	$L__BB11_78;
-
-	mov.f64 	%fd875, 0d0000000000000000;
-	mov.u32 	%r352, 0;
-	mov.u32 	%r351, %r4;
-
-$L__BB11_71:
-	mul.wide.s32 	%rd103, %r352, 4;
-	add.s64 	%rd32, %rd18, %rd103;
-	ld.global.f32 	%f60, [%rd32];
-	cvt.f64.f32 	%fd482, %f60;
-	sub.rn.f64 	%fd65, %fd482, %fd871;
-	mov.f64 	%fd483, 0d4338000000000000;
-	mov.f64 	%fd484, 0d3FF71547652B82FE;
-	fma.rn.f64 	%fd485, %fd65, %fd484, %fd483;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r54, %temp}, %fd485;
-	}
-	mov.f64 	%fd486, 0dC338000000000000;
-	add.rn.f64 	%fd487, %fd485, %fd486;
-	mov.f64 	%fd488, 0dBFE62E42FEFA39EF;
-	fma.rn.f64 	%fd489, %fd487, %fd488, %fd65;
-	mov.f64 	%fd490, 0dBC7ABC9E3B39803F;
-	fma.rn.f64 	%fd491, %fd487, %fd490, %fd489;
-	mov.f64 	%fd492, 0d3E928AF3FCA213EA;
-	mov.f64 	%fd493, 0d3E5ADE1569CE2BDF;
-	fma.rn.f64 	%fd494, %fd493, %fd491, %fd492;
-	mov.f64 	%fd495, 0d3EC71DEE62401315;
-	fma.rn.f64 	%fd496, %fd494, %fd491, %fd495;
-	mov.f64 	%fd497, 0d3EFA01997C89EB71;
-	fma.rn.f64 	%fd498, %fd496, %fd491, %fd497;
-	mov.f64 	%fd499, 0d3F2A01A014761F65;
-	fma.rn.f64 	%fd500, %fd498, %fd491, %fd499;
-	mov.f64 	%fd501, 0d3F56C16C1852B7AF;
-	fma.rn.f64 	%fd502, %fd500, %fd491, %fd501;
-	mov.f64 	%fd503, 0d3F81111111122322;
-	fma.rn.f64 	%fd504, %fd502, %fd491, %fd503;
-	mov.f64 	%fd505, 0d3FA55555555502A1;
-	fma.rn.f64 	%fd506, %fd504, %fd491, %fd505;
-	mov.f64 	%fd507, 0d3FC5555555555511;
-	fma.rn.f64 	%fd508, %fd506, %fd491, %fd507;
-	mov.f64 	%fd509, 0d3FE000000000000B;
-	fma.rn.f64 	%fd510, %fd508, %fd491, %fd509;
-	mov.f64 	%fd511, 0d3FF0000000000000;
-	fma.rn.f64 	%fd512, %fd510, %fd491, %fd511;
-	fma.rn.f64 	%fd513, %fd512, %fd491, %fd511;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r55, %temp}, %fd513;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r56}, %fd513;
-	}
-	shl.b32 	%r221, %r54, 20;
-	add.s32 	%r222, %r56, %r221;
-	mov.b64 	%fd873, {%r55, %r222};
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r223}, %fd65;
-	}
-	mov.b32 	%f61, %r223;
-	abs.f32 	%f8, %f61;
-	setp.lt.f32 	%p61, %f8, 0f4086232B;
-	@%p61 bra 	$L__BB11_74;
-
-	setp.lt.f64 	%p62, %fd65, 0d0000000000000000;
-	add.rn.f64 	%fd514, %fd65, 0d7FF0000000000000;
-	selp.f64 	%fd873, 0d0000000000000000, %fd514, %p62;
-	setp.geu.f32 	%p63, %f8, 0f40874800;
-	@%p63 bra 	$L__BB11_74;
-
-	mov.f64 	%fd848, 0d4338000000000000;
-	mov.f64 	%fd847, 0d3FF71547652B82FE;
-	fma.rn.f64 	%fd842, %fd65, %fd847, %fd848;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r334, %temp}, %fd842;
-	}
-	shr.u32 	%r224, %r334, 31;
-	add.s32 	%r225, %r334, %r224;
-	shr.s32 	%r226, %r225, 1;
-	shl.b32 	%r227, %r226, 20;
-	add.s32 	%r228, %r56, %r227;
-	mov.b64 	%fd515, {%r55, %r228};
-	sub.s32 	%r229, %r334, %r226;
-	shl.b32 	%r230, %r229, 20;
-	add.s32 	%r231, %r230, 1072693248;
-	mov.u32 	%r232, 0;
-	mov.b64 	%fd516, {%r232, %r231};
-	mul.rn.f64 	%fd873, %fd515, %fd516;
-
-$L__BB11_74:
-	mov.f64 	%fd850, 0d4338000000000000;
-	mov.f64 	%fd849, 0d3FF71547652B82FE;
-	add.rn.f64 	%fd70, %fd875, %fd873;
-	ld.global.f32 	%f62, [%rd32+4];
-	cvt.f64.f32 	%fd517, %f62;
-	sub.rn.f64 	%fd71, %fd517, %fd871;
-	fma.rn.f64 	%fd520, %fd71, %fd849, %fd850;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r57, %temp}, %fd520;
-	}
-	add.rn.f64 	%fd522, %fd520, %fd486;
-	fma.rn.f64 	%fd524, %fd522, %fd488, %fd71;
-	fma.rn.f64 	%fd526, %fd522, %fd490, %fd524;
-	fma.rn.f64 	%fd529, %fd493, %fd526, %fd492;
-	fma.rn.f64 	%fd531, %fd529, %fd526, %fd495;
-	fma.rn.f64 	%fd533, %fd531, %fd526, %fd497;
-	fma.rn.f64 	%fd535, %fd533, %fd526, %fd499;
-	fma.rn.f64 	%fd537, %fd535, %fd526, %fd501;
-	fma.rn.f64 	%fd539, %fd537, %fd526, %fd503;
-	fma.rn.f64 	%fd541, %fd539, %fd526, %fd505;
-	fma.rn.f64 	%fd543, %fd541, %fd526, %fd507;
-	fma.rn.f64 	%fd545, %fd543, %fd526, %fd509;
-	fma.rn.f64 	%fd547, %fd545, %fd526, %fd511;
-	fma.rn.f64 	%fd548, %fd547, %fd526, %fd511;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r58, %temp}, %fd548;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r59}, %fd548;
-	}
-	shl.b32 	%r233, %r57, 20;
-	add.s32 	%r234, %r59, %r233;
-	mov.b64 	%fd874, {%r58, %r234};
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r235}, %fd71;
-	}
-	mov.b32 	%f63, %r235;
-	abs.f32 	%f9, %f63;
-	setp.lt.f32 	%p64, %f9, 0f4086232B;
-	@%p64 bra 	$L__BB11_77;
-
-	setp.lt.f64 	%p65, %fd71, 0d0000000000000000;
-	add.rn.f64 	%fd549, %fd71, 0d7FF0000000000000;
-	selp.f64 	%fd874, 0d0000000000000000, %fd549, %p65;
-	setp.geu.f32 	%p66, %f9, 0f40874800;
-	@%p66 bra 	$L__BB11_77;
-
-	shr.u32 	%r236, %r57, 31;
-	add.s32 	%r237, %r57, %r236;
-	shr.s32 	%r238, %r237, 1;
-	shl.b32 	%r239, %r238, 20;
-	add.s32 	%r240, %r59, %r239;
-	mov.b64 	%fd550, {%r58, %r240};
-	sub.s32 	%r241, %r57, %r238;
-	shl.b32 	%r242, %r241, 20;
-	add.s32 	%r243, %r242, 1072693248;
-	mov.u32 	%r244, 0;
-	mov.b64 	%fd551, {%r244, %r243};
-	mul.rn.f64 	%fd874, %fd550, %fd551;
-
-$L__BB11_77:
-	add.rn.f64 	%fd875, %fd70, %fd874;
-	add.s32 	%r352, %r352, 2;
-	add.s32 	%r351, %r351, -2;
-	setp.ne.s32 	%p67, %r351, 0;
-	@%p67 bra 	$L__BB11_71;
-
-$L__BB11_78:
-	setp.eq.s32 	%p68, %r3, 0;
-	@%p68 bra 	$L__BB11_83;
-
-	mul.wide.s32 	%rd104, %r352, 4;
-	add.s64 	%rd105, %rd18, %rd104;
-	ld.global.f32 	%f64, [%rd105];
-	cvt.f64.f32 	%fd552, %f64;
-	sub.rn.f64 	%fd79, %fd552, %fd871;
-	mov.f64 	%fd553, 0d4338000000000000;
-	mov.f64 	%fd554, 0d3FF71547652B82FE;
-	fma.rn.f64 	%fd555, %fd79, %fd554, %fd553;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r63, %temp}, %fd555;
-	}
-	mov.f64 	%fd556, 0dC338000000000000;
-	add.rn.f64 	%fd557, %fd555, %fd556;
-	mov.f64 	%fd558, 0dBFE62E42FEFA39EF;
-	fma.rn.f64 	%fd559, %fd557, %fd558, %fd79;
-	mov.f64 	%fd560, 0dBC7ABC9E3B39803F;
-	fma.rn.f64 	%fd561, %fd557, %fd560, %fd559;
-	mov.f64 	%fd562, 0d3E928AF3FCA213EA;
-	mov.f64 	%fd563, 0d3E5ADE1569CE2BDF;
-	fma.rn.f64 	%fd564, %fd563, %fd561, %fd562;
-	mov.f64 	%fd565, 0d3EC71DEE62401315;
-	fma.rn.f64 	%fd566, %fd564, %fd561, %fd565;
-	mov.f64 	%fd567, 0d3EFA01997C89EB71;
-	fma.rn.f64 	%fd568, %fd566, %fd561, %fd567;
-	mov.f64 	%fd569, 0d3F2A01A014761F65;
-	fma.rn.f64 	%fd570, %fd568, %fd561, %fd569;
-	mov.f64 	%fd571, 0d3F56C16C1852B7AF;
-	fma.rn.f64 	%fd572, %fd570, %fd561, %fd571;
-	mov.f64 	%fd573, 0d3F81111111122322;
-	fma.rn.f64 	%fd574, %fd572, %fd561, %fd573;
-	mov.f64 	%fd575, 0d3FA55555555502A1;
-	fma.rn.f64 	%fd576, %fd574, %fd561, %fd575;
-	mov.f64 	%fd577, 0d3FC5555555555511;
-	fma.rn.f64 	%fd578, %fd576, %fd561, %fd577;
-	mov.f64 	%fd579, 0d3FE000000000000B;
-	fma.rn.f64 	%fd580, %fd578, %fd561, %fd579;
-	mov.f64 	%fd581, 0d3FF0000000000000;
-	fma.rn.f64 	%fd582, %fd580, %fd561, %fd581;
-	fma.rn.f64 	%fd583, %fd582, %fd561, %fd581;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r64, %temp}, %fd583;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r65}, %fd583;
-	}
-	shl.b32 	%r245, %r63, 20;
-	add.s32 	%r246, %r65, %r245;
-	mov.b64 	%fd877, {%r64, %r246};
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r247}, %fd79;
-	}
-	mov.b32 	%f65, %r247;
-	abs.f32 	%f10, %f65;
-	setp.lt.f32 	%p69, %f10, 0f4086232B;
-	@%p69 bra 	$L__BB11_82;
-
-	setp.lt.f64 	%p70, %fd79, 0d0000000000000000;
-	add.rn.f64 	%fd584, %fd79, 0d7FF0000000000000;
-	selp.f64 	%fd877, 0d0000000000000000, %fd584, %p70;
-	setp.geu.f32 	%p71, %f10, 0f40874800;
-	@%p71 bra 	$L__BB11_82;
-
-	shr.u32 	%r248, %r63, 31;
-	add.s32 	%r249, %r63, %r248;
-	shr.s32 	%r250, %r249, 1;
-	shl.b32 	%r251, %r250, 20;
-	add.s32 	%r252, %r65, %r251;
-	mov.b64 	%fd585, {%r64, %r252};
-	sub.s32 	%r253, %r63, %r250;
-	shl.b32 	%r254, %r253, 20;
-	add.s32 	%r255, %r254, 1072693248;
-	mov.u32 	%r256, 0;
-	mov.b64 	%fd586, {%r256, %r255};
-	mul.rn.f64 	%fd877, %fd585, %fd586;
-
-$L__BB11_82:
-	add.rn.f64 	%fd875, %fd875, %fd877;
-
-$L__BB11_83:
-	mul.wide.s32 	%rd106, %r46, 4;
-	add.s64 	%rd107, %rd18, %rd106;
-	ld.global.f32 	%f11, [%rd107];
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r354, %temp}, %fd875;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r353}, %fd875;
-	}
-	setp.gt.s32 	%p72, %r353, 1048575;
-	mov.u32 	%r355, -1023;
-	mov.f64 	%fd879, %fd875;
-	@%p72 bra 	$L__BB11_85;
-
-	mul.rn.f64 	%fd879, %fd875, 0d4350000000000000;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r353}, %fd879;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r354, %temp}, %fd879;
-	}
-	mov.u32 	%r355, -1077;
-
-$L__BB11_85:
-	add.s32 	%r259, %r353, -1;
-	setp.lt.u32 	%p73, %r259, 2146435071;
-	@%p73 bra 	$L__BB11_87;
-	bra.uni 	$L__BB11_86;
-
-$L__BB11_87:
-	shr.u32 	%r261, %r353, 20;
-	add.s32 	%r356, %r355, %r261;
-	and.b32  	%r262, %r353, -2146435073;
-	or.b32  	%r263, %r262, 1072693248;
-	mov.b64 	%fd880, {%r354, %r263};
-	setp.lt.s32 	%p75, %r263, 1073127583;
-	@%p75 bra 	$L__BB11_89;
-
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r264, %temp}, %fd880;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r265}, %fd880;
-	}
-	add.s32 	%r266, %r265, -1048576;
-	mov.b64 	%fd880, {%r264, %r266};
-	add.s32 	%r356, %r356, 1;
-
-$L__BB11_89:
-	add.rn.f64 	%fd589, %fd880, 0d3FF0000000000000;
-	mov.f64 	%fd590, 0d3FF0000000000000;
-	rcp.approx.ftz.f64 	%fd591, %fd589;
-	neg.f64 	%fd592, %fd589;
-	fma.rn.f64 	%fd593, %fd592, %fd591, %fd590;
-	fma.rn.f64 	%fd594, %fd593, %fd593, %fd593;
-	fma.rn.f64 	%fd595, %fd594, %fd591, %fd591;
-	add.rn.f64 	%fd596, %fd880, 0dBFF0000000000000;
-	mul.rn.f64 	%fd597, %fd596, %fd595;
-	add.rn.f64 	%fd598, %fd597, %fd597;
-	mul.rn.f64 	%fd599, %fd598, %fd598;
-	mov.f64 	%fd600, 0d3ED0EE258B7A8B04;
-	mov.f64 	%fd601, 0d3EB1380B3AE80F1E;
-	fma.rn.f64 	%fd602, %fd601, %fd599, %fd600;
-	mov.f64 	%fd603, 0d3EF3B2669F02676F;
-	fma.rn.f64 	%fd604, %fd602, %fd599, %fd603;
-	mov.f64 	%fd605, 0d3F1745CBA9AB0956;
-	fma.rn.f64 	%fd606, %fd604, %fd599, %fd605;
-	mov.f64 	%fd607, 0d3F3C71C72D1B5154;
-	fma.rn.f64 	%fd608, %fd606, %fd599, %fd607;
-	mov.f64 	%fd609, 0d3F624924923BE72D;
-	fma.rn.f64 	%fd610, %fd608, %fd599, %fd609;
-	mov.f64 	%fd611, 0d3F8999999999A3C4;
-	fma.rn.f64 	%fd612, %fd610, %fd599, %fd611;
-	mov.f64 	%fd613, 0d3FB5555555555554;
-	fma.rn.f64 	%fd614, %fd612, %fd599, %fd613;
-	sub.rn.f64 	%fd615, %fd596, %fd598;
-	add.rn.f64 	%fd616, %fd615, %fd615;
-	neg.f64 	%fd617, %fd598;
-	fma.rn.f64 	%fd618, %fd617, %fd596, %fd616;
-	mul.rn.f64 	%fd619, %fd595, %fd618;
-	mul.rn.f64 	%fd620, %fd599, %fd614;
-	fma.rn.f64 	%fd621, %fd620, %fd598, %fd619;
-	xor.b32  	%r267, %r356, -2147483648;
-	mov.u32 	%r268, -2147483648;
-	mov.u32 	%r269, 1127219200;
-	mov.b64 	%fd622, {%r267, %r269};
-	mov.b64 	%fd623, {%r268, %r269};
-	sub.rn.f64 	%fd624, %fd622, %fd623;
-	mov.f64 	%fd625, 0d3FE62E42FEFA39EF;
-	fma.rn.f64 	%fd626, %fd624, %fd625, %fd598;
-	neg.f64 	%fd627, %fd624;
-	fma.rn.f64 	%fd628, %fd627, %fd625, %fd626;
-	sub.rn.f64 	%fd629, %fd628, %fd598;
-	sub.rn.f64 	%fd630, %fd621, %fd629;
-	mov.f64 	%fd631, 0d3C7ABC9E3B39803F;
-	fma.rn.f64 	%fd632, %fd624, %fd631, %fd630;
-	add.rn.f64 	%fd881, %fd626, %fd632;
-	bra.uni 	$L__BB11_90;
-
-$L__BB11_8:
-	add.rn.f64 	%fd852, %fd851, 0d3FF0000000000000;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r335}, %fd852;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r336, %temp}, %fd852;
-	}
-	setp.gt.s32 	%p10, %r335, 1048575;
-	mov.u32 	%r337, -1023;
-	@%p10 bra 	$L__BB11_10;
-
-	mul.rn.f64 	%fd852, %fd852, 0d4350000000000000;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r335}, %fd852;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r336, %temp}, %fd852;
-	}
-	mov.u32 	%r337, -1077;
-
-$L__BB11_10:
-	add.s32 	%r135, %r335, -1;
-	setp.lt.u32 	%p11, %r135, 2146435071;
-	@%p11 bra 	$L__BB11_12;
-	bra.uni 	$L__BB11_11;
-
-$L__BB11_12:
-	shr.u32 	%r137, %r335, 20;
-	add.s32 	%r338, %r337, %r137;
-	and.b32  	%r138, %r335, -2146435073;
-	or.b32  	%r139, %r138, 1072693248;
-	mov.b64 	%fd853, {%r336, %r139};
-	setp.lt.s32 	%p13, %r139, 1073127583;
-	@%p13 bra 	$L__BB11_14;
-
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r140, %temp}, %fd853;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r141}, %fd853;
-	}
-	add.s32 	%r142, %r141, -1048576;
-	mov.b64 	%fd853, {%r140, %r142};
-	add.s32 	%r338, %r338, 1;
+	setp.ltu.f32 	%p9, %f1, 0f00000000;
+	@%p9 bra 	$L__BB11_14;
+	bra.uni 	$L__BB11_10;
 
 $L__BB11_14:
-	add.rn.f64 	%fd205, %fd853, 0d3FF0000000000000;
-	mov.f64 	%fd206, 0d3FF0000000000000;
-	rcp.approx.ftz.f64 	%fd207, %fd205;
-	neg.f64 	%fd208, %fd205;
-	fma.rn.f64 	%fd209, %fd208, %fd207, %fd206;
-	fma.rn.f64 	%fd210, %fd209, %fd209, %fd209;
-	fma.rn.f64 	%fd211, %fd210, %fd207, %fd207;
-	add.rn.f64 	%fd212, %fd853, 0dBFF0000000000000;
-	mul.rn.f64 	%fd213, %fd212, %fd211;
-	add.rn.f64 	%fd214, %fd213, %fd213;
-	mul.rn.f64 	%fd215, %fd214, %fd214;
-	mov.f64 	%fd216, 0d3ED0EE258B7A8B04;
-	mov.f64 	%fd217, 0d3EB1380B3AE80F1E;
-	fma.rn.f64 	%fd218, %fd217, %fd215, %fd216;
-	mov.f64 	%fd219, 0d3EF3B2669F02676F;
-	fma.rn.f64 	%fd220, %fd218, %fd215, %fd219;
-	mov.f64 	%fd221, 0d3F1745CBA9AB0956;
-	fma.rn.f64 	%fd222, %fd220, %fd215, %fd221;
-	mov.f64 	%fd223, 0d3F3C71C72D1B5154;
-	fma.rn.f64 	%fd224, %fd222, %fd215, %fd223;
-	mov.f64 	%fd225, 0d3F624924923BE72D;
-	fma.rn.f64 	%fd226, %fd224, %fd215, %fd225;
-	mov.f64 	%fd227, 0d3F8999999999A3C4;
-	fma.rn.f64 	%fd228, %fd226, %fd215, %fd227;
-	mov.f64 	%fd229, 0d3FB5555555555554;
-	fma.rn.f64 	%fd230, %fd228, %fd215, %fd229;
-	sub.rn.f64 	%fd231, %fd212, %fd214;
-	add.rn.f64 	%fd232, %fd231, %fd231;
-	neg.f64 	%fd233, %fd214;
-	fma.rn.f64 	%fd234, %fd233, %fd212, %fd232;
-	mul.rn.f64 	%fd235, %fd211, %fd234;
-	mul.rn.f64 	%fd236, %fd215, %fd230;
-	fma.rn.f64 	%fd237, %fd236, %fd214, %fd235;
-	xor.b32  	%r143, %r338, -2147483648;
-	mov.u32 	%r144, -2147483648;
-	mov.u32 	%r145, 1127219200;
-	mov.b64 	%fd238, {%r143, %r145};
-	mov.b64 	%fd239, {%r144, %r145};
-	sub.rn.f64 	%fd240, %fd238, %fd239;
-	mov.f64 	%fd241, 0d3FE62E42FEFA39EF;
-	fma.rn.f64 	%fd242, %fd240, %fd241, %fd214;
-	neg.f64 	%fd243, %fd240;
-	fma.rn.f64 	%fd244, %fd243, %fd241, %fd242;
-	sub.rn.f64 	%fd245, %fd244, %fd214;
-	sub.rn.f64 	%fd246, %fd237, %fd245;
-	mov.f64 	%fd247, 0d3C7ABC9E3B39803F;
-	fma.rn.f64 	%fd248, %fd240, %fd247, %fd246;
-	add.rn.f64 	%fd854, %fd242, %fd248;
-	bra.uni 	$L__BB11_16;
-
-$L__BB11_86:
-	mov.f64 	%fd587, 0d7FF0000000000000;
-	fma.rn.f64 	%fd588, %fd879, %fd587, %fd587;
+	mov.f64 	%fd198, 0d4338000000000000;
+	mov.f64 	%fd199, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd200, %fd1, %fd199, %fd198;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r260}, %fd879;
+	mov.b64 	{%r12, %temp}, %fd200;
 	}
-	mov.b32 	%f66, %r260;
-	setp.eq.f32 	%p74, %f66, 0f00000000;
-	selp.f64 	%fd881, 0dFFF0000000000000, %fd588, %p74;
-
-$L__BB11_90:
-	cvt.f64.f32 	%fd633, %f11;
-	sub.rn.f64 	%fd634, %fd871, %fd633;
-	add.rn.f64 	%fd635, %fd634, %fd881;
-	st.global.f64 	[%rd20], %fd635;
-	setp.eq.s64 	%p76, %rd47, 0;
-	@%p76 bra 	$L__BB11_146;
-
-	mov.u32 	%r360, 0;
-	mov.f64 	%fd900, 0d0000000000000000;
-	mov.f64 	%fd885, %fd900;
-	@%p53 bra 	$L__BB11_106;
-
-	cvt.u32.u64 	%r274, %rd11;
-	setp.eq.s32 	%p78, %r274, 0;
-	mov.f64 	%fd885, 0d0000000000000000;
-	mov.u32 	%r361, 0;
-	mov.u32 	%r360, %r361;
-	@%p78 bra 	$L__BB11_101;
-
-	mov.f64 	%fd885, 0d0000000000000000;
-	mov.u32 	%r361, 0;
-	mov.u32 	%r359, %r4;
-
-$L__BB11_94:
-	mul.wide.s32 	%rd108, %r361, 4;
-	add.s64 	%rd34, %rd18, %rd108;
-	ld.global.f32 	%f67, [%rd34];
-	cvt.f64.f32 	%fd640, %f67;
-	sub.rn.f64 	%fd95, %fd640, %fd871;
-	mov.f64 	%fd641, 0d4338000000000000;
-	mov.f64 	%fd642, 0d3FF71547652B82FE;
-	fma.rn.f64 	%fd643, %fd95, %fd642, %fd641;
+	mov.f64 	%fd201, 0dC338000000000000;
+	add.rn.f64 	%fd202, %fd200, %fd201;
+	mov.f64 	%fd203, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd204, %fd202, %fd203, %fd1;
+	mov.f64 	%fd205, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd206, %fd202, %fd205, %fd204;
+	mov.f64 	%fd207, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd208, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd209, %fd208, %fd206, %fd207;
+	mov.f64 	%fd210, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd211, %fd209, %fd206, %fd210;
+	mov.f64 	%fd212, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd213, %fd211, %fd206, %fd212;
+	mov.f64 	%fd214, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd215, %fd213, %fd206, %fd214;
+	mov.f64 	%fd216, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd217, %fd215, %fd206, %fd216;
+	mov.f64 	%fd218, 0d3F81111111122322;
+	fma.rn.f64 	%fd219, %fd217, %fd206, %fd218;
+	mov.f64 	%fd220, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd221, %fd219, %fd206, %fd220;
+	mov.f64 	%fd222, 0d3FC5555555555511;
+	fma.rn.f64 	%fd223, %fd221, %fd206, %fd222;
+	mov.f64 	%fd224, 0d3FE000000000000B;
+	fma.rn.f64 	%fd225, %fd223, %fd206, %fd224;
+	mov.f64 	%fd226, 0d3FF0000000000000;
+	fma.rn.f64 	%fd227, %fd225, %fd206, %fd226;
+	fma.rn.f64 	%fd228, %fd227, %fd206, %fd226;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r79, %temp}, %fd643;
-	}
-	mov.f64 	%fd644, 0dC338000000000000;
-	add.rn.f64 	%fd645, %fd643, %fd644;
-	mov.f64 	%fd646, 0dBFE62E42FEFA39EF;
-	fma.rn.f64 	%fd647, %fd645, %fd646, %fd95;
-	mov.f64 	%fd648, 0dBC7ABC9E3B39803F;
-	fma.rn.f64 	%fd649, %fd645, %fd648, %fd647;
-	mov.f64 	%fd650, 0d3E928AF3FCA213EA;
-	mov.f64 	%fd651, 0d3E5ADE1569CE2BDF;
-	fma.rn.f64 	%fd652, %fd651, %fd649, %fd650;
-	mov.f64 	%fd653, 0d3EC71DEE62401315;
-	fma.rn.f64 	%fd654, %fd652, %fd649, %fd653;
-	mov.f64 	%fd655, 0d3EFA01997C89EB71;
-	fma.rn.f64 	%fd656, %fd654, %fd649, %fd655;
-	mov.f64 	%fd657, 0d3F2A01A014761F65;
-	fma.rn.f64 	%fd658, %fd656, %fd649, %fd657;
-	mov.f64 	%fd659, 0d3F56C16C1852B7AF;
-	fma.rn.f64 	%fd660, %fd658, %fd649, %fd659;
-	mov.f64 	%fd661, 0d3F81111111122322;
-	fma.rn.f64 	%fd662, %fd660, %fd649, %fd661;
-	mov.f64 	%fd663, 0d3FA55555555502A1;
-	fma.rn.f64 	%fd664, %fd662, %fd649, %fd663;
-	mov.f64 	%fd665, 0d3FC5555555555511;
-	fma.rn.f64 	%fd666, %fd664, %fd649, %fd665;
-	mov.f64 	%fd667, 0d3FE000000000000B;
-	fma.rn.f64 	%fd668, %fd666, %fd649, %fd667;
-	mov.f64 	%fd669, 0d3FF0000000000000;
-	fma.rn.f64 	%fd670, %fd668, %fd649, %fd669;
-	fma.rn.f64 	%fd671, %fd670, %fd649, %fd669;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r80, %temp}, %fd671;
+	mov.b64 	{%r13, %temp}, %fd228;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r81}, %fd671;
+	mov.b64 	{%temp, %r14}, %fd228;
 	}
-	shl.b32 	%r277, %r79, 20;
-	add.s32 	%r278, %r81, %r277;
-	mov.b64 	%fd883, {%r80, %r278};
+	shl.b32 	%r135, %r12, 20;
+	add.s32 	%r136, %r14, %r135;
+	mov.b64 	%fd810, {%r13, %r136};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r279}, %fd95;
+	mov.b64 	{%temp, %r137}, %fd1;
 	}
-	mov.b32 	%f68, %r279;
-	abs.f32 	%f12, %f68;
-	setp.lt.f32 	%p79, %f12, 0f4086232B;
-	@%p79 bra 	$L__BB11_97;
+	mov.b32 	%f18, %r137;
+	abs.f32 	%f4, %f18;
+	setp.lt.f32 	%p13, %f4, 0f4086232B;
+	@%p13 bra 	$L__BB11_17;
 
-	setp.lt.f64 	%p80, %fd95, 0d0000000000000000;
-	add.rn.f64 	%fd672, %fd95, 0d7FF0000000000000;
-	selp.f64 	%fd883, 0d0000000000000000, %fd672, %p80;
-	setp.geu.f32 	%p81, %f12, 0f40874800;
-	@%p81 bra 	$L__BB11_97;
+	setp.lt.f32 	%p14, %f1, 0f00000000;
+	add.rn.f64 	%fd229, %fd1, 0d7FF0000000000000;
+	selp.f64 	%fd810, 0d0000000000000000, %fd229, %p14;
+	setp.geu.f32 	%p15, %f4, 0f40874800;
+	@%p15 bra 	$L__BB11_17;
 
-	mov.f64 	%fd844, 0d4338000000000000;
-	mov.f64 	%fd843, 0d3FF71547652B82FE;
-	fma.rn.f64 	%fd841, %fd95, %fd843, %fd844;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r333, %temp}, %fd841;
-	}
-	shr.u32 	%r280, %r333, 31;
-	add.s32 	%r281, %r333, %r280;
-	shr.s32 	%r282, %r281, 1;
-	shl.b32 	%r283, %r282, 20;
-	add.s32 	%r284, %r81, %r283;
-	mov.b64 	%fd673, {%r80, %r284};
-	sub.s32 	%r285, %r333, %r282;
-	shl.b32 	%r286, %r285, 20;
-	add.s32 	%r287, %r286, 1072693248;
-	mov.u32 	%r288, 0;
-	mov.b64 	%fd674, {%r288, %r287};
-	mul.rn.f64 	%fd883, %fd673, %fd674;
+	shr.u32 	%r138, %r12, 31;
+	add.s32 	%r139, %r12, %r138;
+	shr.s32 	%r140, %r139, 1;
+	shl.b32 	%r141, %r140, 20;
+	add.s32 	%r142, %r14, %r141;
+	mov.b64 	%fd230, {%r13, %r142};
+	sub.s32 	%r143, %r12, %r140;
+	shl.b32 	%r144, %r143, 20;
+	add.s32 	%r145, %r144, 1072693248;
+	mov.u32 	%r146, 0;
+	mov.b64 	%fd231, {%r146, %r145};
+	mul.rn.f64 	%fd810, %fd230, %fd231;
 
-$L__BB11_97:
-	mov.f64 	%fd846, 0d4338000000000000;
-	mov.f64 	%fd845, 0d3FF71547652B82FE;
-	cvt.s64.s32 	%rd156, %r361;
-	add.s64 	%rd109, %rd17, %rd156;
-	shl.b64 	%rd110, %rd109, 3;
-	add.s64 	%rd35, %rd1, %rd110;
-	div.rn.f64 	%fd675, %fd883, %fd875;
-	st.global.f64 	[%rd35], %fd675;
-	add.rn.f64 	%fd676, %fd885, %fd675;
-	setp.eq.s32 	%p82, %r361, %r46;
-	selp.f64 	%fd100, %fd885, %fd676, %p82;
-	cvt.s64.s32 	%rd111, %r360;
-	add.s64 	%rd112, %rd17, %rd111;
-	shl.b64 	%rd113, %rd112, 3;
-	add.s64 	%rd114, %rd1, %rd113;
-	ld.global.f64 	%fd677, [%rd114];
-	setp.gt.f64 	%p83, %fd675, %fd677;
-	selp.b32 	%r82, %r361, %r360, %p83;
-	ld.global.f32 	%f69, [%rd34+4];
-	cvt.f64.f32 	%fd678, %f69;
-	sub.rn.f64 	%fd101, %fd678, %fd871;
-	fma.rn.f64 	%fd681, %fd101, %fd845, %fd846;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r83, %temp}, %fd681;
-	}
-	add.rn.f64 	%fd683, %fd681, %fd644;
-	fma.rn.f64 	%fd685, %fd683, %fd646, %fd101;
-	fma.rn.f64 	%fd687, %fd683, %fd648, %fd685;
-	fma.rn.f64 	%fd690, %fd651, %fd687, %fd650;
-	fma.rn.f64 	%fd692, %fd690, %fd687, %fd653;
-	fma.rn.f64 	%fd694, %fd692, %fd687, %fd655;
-	fma.rn.f64 	%fd696, %fd694, %fd687, %fd657;
-	fma.rn.f64 	%fd698, %fd696, %fd687, %fd659;
-	fma.rn.f64 	%fd700, %fd698, %fd687, %fd661;
-	fma.rn.f64 	%fd702, %fd700, %fd687, %fd663;
-	fma.rn.f64 	%fd704, %fd702, %fd687, %fd665;
-	fma.rn.f64 	%fd706, %fd704, %fd687, %fd667;
-	fma.rn.f64 	%fd708, %fd706, %fd687, %fd669;
-	fma.rn.f64 	%fd709, %fd708, %fd687, %fd669;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r84, %temp}, %fd709;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r85}, %fd709;
-	}
-	shl.b32 	%r289, %r83, 20;
-	add.s32 	%r290, %r85, %r289;
-	mov.b64 	%fd884, {%r84, %r290};
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r291}, %fd101;
-	}
-	mov.b32 	%f70, %r291;
-	abs.f32 	%f13, %f70;
-	setp.lt.f32 	%p84, %f13, 0f4086232B;
-	@%p84 bra 	$L__BB11_100;
-
-	setp.lt.f64 	%p85, %fd101, 0d0000000000000000;
-	add.rn.f64 	%fd710, %fd101, 0d7FF0000000000000;
-	selp.f64 	%fd884, 0d0000000000000000, %fd710, %p85;
-	setp.geu.f32 	%p86, %f13, 0f40874800;
-	@%p86 bra 	$L__BB11_100;
-
-	shr.u32 	%r292, %r83, 31;
-	add.s32 	%r293, %r83, %r292;
-	shr.s32 	%r294, %r293, 1;
-	shl.b32 	%r295, %r294, 20;
-	add.s32 	%r296, %r85, %r295;
-	mov.b64 	%fd711, {%r84, %r296};
-	sub.s32 	%r297, %r83, %r294;
-	shl.b32 	%r298, %r297, 20;
-	add.s32 	%r299, %r298, 1072693248;
-	mov.u32 	%r300, 0;
-	mov.b64 	%fd712, {%r300, %r299};
-	mul.rn.f64 	%fd884, %fd711, %fd712;
-
-$L__BB11_100:
-	add.s32 	%r301, %r361, 1;
-	div.rn.f64 	%fd713, %fd884, %fd875;
-	st.global.f64 	[%rd35+8], %fd713;
-	add.rn.f64 	%fd714, %fd100, %fd713;
-	setp.eq.s32 	%p87, %r301, %r46;
-	selp.f64 	%fd885, %fd100, %fd714, %p87;
-	cvt.s64.s32 	%rd115, %r82;
-	add.s64 	%rd116, %rd17, %rd115;
-	shl.b64 	%rd117, %rd116, 3;
-	add.s64 	%rd118, %rd1, %rd117;
-	ld.global.f64 	%fd715, [%rd118];
-	setp.gt.f64 	%p88, %fd713, %fd715;
-	selp.b32 	%r360, %r301, %r82, %p88;
-	add.s32 	%r361, %r361, 2;
-	add.s32 	%r359, %r359, -2;
-	setp.ne.s32 	%p89, %r359, 0;
-	@%p89 bra 	$L__BB11_94;
-
-$L__BB11_101:
-	setp.eq.s32 	%p90, %r3, 0;
-	@%p90 bra 	$L__BB11_106;
-
-	cvt.s64.s32 	%rd36, %r361;
-	mul.wide.s32 	%rd119, %r361, 4;
-	add.s64 	%rd120, %rd18, %rd119;
-	ld.global.f32 	%f71, [%rd120];
-	cvt.f64.f32 	%fd716, %f71;
-	sub.rn.f64 	%fd109, %fd716, %fd871;
-	mov.f64 	%fd717, 0d4338000000000000;
-	mov.f64 	%fd718, 0d3FF71547652B82FE;
-	fma.rn.f64 	%fd719, %fd109, %fd718, %fd717;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r92, %temp}, %fd719;
-	}
-	mov.f64 	%fd720, 0dC338000000000000;
-	add.rn.f64 	%fd721, %fd719, %fd720;
-	mov.f64 	%fd722, 0dBFE62E42FEFA39EF;
-	fma.rn.f64 	%fd723, %fd721, %fd722, %fd109;
-	mov.f64 	%fd724, 0dBC7ABC9E3B39803F;
-	fma.rn.f64 	%fd725, %fd721, %fd724, %fd723;
-	mov.f64 	%fd726, 0d3E928AF3FCA213EA;
-	mov.f64 	%fd727, 0d3E5ADE1569CE2BDF;
-	fma.rn.f64 	%fd728, %fd727, %fd725, %fd726;
-	mov.f64 	%fd729, 0d3EC71DEE62401315;
-	fma.rn.f64 	%fd730, %fd728, %fd725, %fd729;
-	mov.f64 	%fd731, 0d3EFA01997C89EB71;
-	fma.rn.f64 	%fd732, %fd730, %fd725, %fd731;
-	mov.f64 	%fd733, 0d3F2A01A014761F65;
-	fma.rn.f64 	%fd734, %fd732, %fd725, %fd733;
-	mov.f64 	%fd735, 0d3F56C16C1852B7AF;
-	fma.rn.f64 	%fd736, %fd734, %fd725, %fd735;
-	mov.f64 	%fd737, 0d3F81111111122322;
-	fma.rn.f64 	%fd738, %fd736, %fd725, %fd737;
-	mov.f64 	%fd739, 0d3FA55555555502A1;
-	fma.rn.f64 	%fd740, %fd738, %fd725, %fd739;
-	mov.f64 	%fd741, 0d3FC5555555555511;
-	fma.rn.f64 	%fd742, %fd740, %fd725, %fd741;
-	mov.f64 	%fd743, 0d3FE000000000000B;
-	fma.rn.f64 	%fd744, %fd742, %fd725, %fd743;
-	mov.f64 	%fd745, 0d3FF0000000000000;
-	fma.rn.f64 	%fd746, %fd744, %fd725, %fd745;
-	fma.rn.f64 	%fd747, %fd746, %fd725, %fd745;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r93, %temp}, %fd747;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r94}, %fd747;
-	}
-	shl.b32 	%r302, %r92, 20;
-	add.s32 	%r303, %r94, %r302;
-	mov.b64 	%fd887, {%r93, %r303};
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r304}, %fd109;
-	}
-	mov.b32 	%f72, %r304;
-	abs.f32 	%f14, %f72;
-	setp.lt.f32 	%p91, %f14, 0f4086232B;
-	@%p91 bra 	$L__BB11_105;
-
-	setp.lt.f64 	%p92, %fd109, 0d0000000000000000;
-	add.rn.f64 	%fd748, %fd109, 0d7FF0000000000000;
-	selp.f64 	%fd887, 0d0000000000000000, %fd748, %p92;
-	setp.geu.f32 	%p93, %f14, 0f40874800;
-	@%p93 bra 	$L__BB11_105;
-
-	shr.u32 	%r305, %r92, 31;
-	add.s32 	%r306, %r92, %r305;
-	shr.s32 	%r307, %r306, 1;
-	shl.b32 	%r308, %r307, 20;
-	add.s32 	%r309, %r94, %r308;
-	mov.b64 	%fd749, {%r93, %r309};
-	sub.s32 	%r310, %r92, %r307;
-	shl.b32 	%r311, %r310, 20;
-	add.s32 	%r312, %r311, 1072693248;
-	mov.u32 	%r313, 0;
-	mov.b64 	%fd750, {%r313, %r312};
-	mul.rn.f64 	%fd887, %fd749, %fd750;
-
-$L__BB11_105:
-	add.s64 	%rd121, %rd17, %rd36;
-	shl.b64 	%rd122, %rd121, 3;
-	add.s64 	%rd123, %rd1, %rd122;
-	div.rn.f64 	%fd751, %fd887, %fd875;
-	st.global.f64 	[%rd123], %fd751;
-	add.rn.f64 	%fd752, %fd885, %fd751;
-	setp.eq.s32 	%p94, %r361, %r46;
-	selp.f64 	%fd885, %fd885, %fd752, %p94;
-	cvt.s64.s32 	%rd124, %r360;
-	add.s64 	%rd125, %rd17, %rd124;
-	shl.b64 	%rd126, %rd125, 3;
-	add.s64 	%rd127, %rd1, %rd126;
-	ld.global.f64 	%fd753, [%rd127];
-	setp.gt.f64 	%p95, %fd751, %fd753;
-	selp.b32 	%r360, %r361, %r360, %p95;
-
-$L__BB11_106:
-	cvt.s64.s32 	%rd128, %r360;
-	add.s64 	%rd129, %rd17, %rd128;
-	shl.b64 	%rd130, %rd129, 3;
-	add.s64 	%rd131, %rd1, %rd130;
-	ld.global.f64 	%fd116, [%rd131];
-	sqrt.rn.f64 	%fd117, %fd116;
-	setp.leu.f64 	%p96, %fd117, 0d0000000000000000;
-	@%p96 bra 	$L__BB11_108;
-
-	setp.eq.s32 	%p97, %r360, %r46;
-	neg.f64 	%fd755, %fd885;
-	selp.f64 	%fd756, %fd755, %fd116, %p97;
-	div.rn.f64 	%fd900, %fd756, %fd117;
-
-$L__BB11_108:
-	@%p53 bra 	$L__BB11_130;
-
-	cvt.u32.u64 	%r315, %rd11;
-	setp.lt.u32 	%p99, %r315, 3;
-	neg.f64 	%fd120, %fd885;
-	mov.u32 	%r366, 0;
-	@%p99 bra 	$L__BB11_120;
-
-	mov.u32 	%r366, 0;
-	mov.u32 	%r365, %r2;
-
-$L__BB11_111:
-	cvt.s64.s32 	%rd132, %r366;
-	add.s64 	%rd133, %rd17, %rd132;
-	shl.b64 	%rd134, %rd133, 3;
-	add.s64 	%rd37, %rd1, %rd134;
-	ld.global.f64 	%fd122, [%rd37];
-	sqrt.rn.f64 	%fd123, %fd122;
-	setp.leu.f64 	%p100, %fd123, 0d0000000000000000;
-	mov.f64 	%fd892, 0d0000000000000000;
-	mov.f64 	%fd891, %fd892;
-	@%p100 bra 	$L__BB11_113;
-
-	setp.eq.s32 	%p101, %r366, %r46;
-	selp.f64 	%fd759, %fd120, %fd122, %p101;
-	div.rn.f64 	%fd891, %fd759, %fd123;
-
-$L__BB11_113:
-	mul.rn.f64 	%fd761, %fd123, %fd891;
-	add.rn.f64 	%fd126, %fd900, %fd761;
-	ld.global.f64 	%fd127, [%rd37+8];
-	sqrt.rn.f64 	%fd128, %fd127;
-	setp.leu.f64 	%p102, %fd128, 0d0000000000000000;
-	@%p102 bra 	$L__BB11_115;
-
-	add.s32 	%r317, %r366, 1;
-	setp.eq.s32 	%p103, %r317, %r46;
-	selp.f64 	%fd762, %fd120, %fd127, %p103;
-	div.rn.f64 	%fd892, %fd762, %fd128;
-
-$L__BB11_115:
-	mul.rn.f64 	%fd764, %fd128, %fd892;
-	add.rn.f64 	%fd131, %fd126, %fd764;
-	ld.global.f64 	%fd132, [%rd37+16];
-	sqrt.rn.f64 	%fd133, %fd132;
-	setp.leu.f64 	%p104, %fd133, 0d0000000000000000;
-	mov.f64 	%fd894, 0d0000000000000000;
-	mov.f64 	%fd893, %fd894;
-	@%p104 bra 	$L__BB11_117;
-
-	add.s32 	%r318, %r366, 2;
-	setp.eq.s32 	%p105, %r318, %r46;
-	selp.f64 	%fd765, %fd120, %fd132, %p105;
-	div.rn.f64 	%fd893, %fd765, %fd133;
-
-$L__BB11_117:
-	mul.rn.f64 	%fd767, %fd133, %fd893;
-	add.rn.f64 	%fd136, %fd131, %fd767;
-	ld.global.f64 	%fd137, [%rd37+24];
-	sqrt.rn.f64 	%fd138, %fd137;
-	setp.leu.f64 	%p106, %fd138, 0d0000000000000000;
-	@%p106 bra 	$L__BB11_119;
-
-	add.s32 	%r319, %r366, 3;
-	setp.eq.s32 	%p107, %r319, %r46;
-	selp.f64 	%fd768, %fd120, %fd137, %p107;
-	div.rn.f64 	%fd894, %fd768, %fd138;
-
-$L__BB11_119:
-	mul.rn.f64 	%fd769, %fd138, %fd894;
-	add.rn.f64 	%fd900, %fd136, %fd769;
-	add.s32 	%r366, %r366, 4;
-	add.s32 	%r365, %r365, -4;
-	setp.ne.s32 	%p108, %r365, 0;
-	@%p108 bra 	$L__BB11_111;
-
-$L__BB11_120:
-	setp.eq.s32 	%p109, %r1, 0;
-	@%p109 bra 	$L__BB11_130;
-
-	cvt.s64.s32 	%rd135, %r366;
-	add.s64 	%rd136, %rd17, %rd135;
-	shl.b64 	%rd137, %rd136, 3;
-	add.s64 	%rd38, %rd1, %rd137;
-	ld.global.f64 	%fd144, [%rd38];
-	sqrt.rn.f64 	%fd145, %fd144;
-	setp.leu.f64 	%p110, %fd145, 0d0000000000000000;
-	mov.f64 	%fd897, 0d0000000000000000;
-	@%p110 bra 	$L__BB11_123;
-
-	setp.eq.s32 	%p111, %r366, %r46;
-	selp.f64 	%fd771, %fd120, %fd144, %p111;
-	div.rn.f64 	%fd897, %fd771, %fd145;
-
-$L__BB11_123:
-	mul.rn.f64 	%fd772, %fd145, %fd897;
-	add.rn.f64 	%fd900, %fd900, %fd772;
-	setp.eq.s32 	%p112, %r1, 1;
-	@%p112 bra 	$L__BB11_130;
-
-	ld.global.f64 	%fd149, [%rd38+8];
-	sqrt.rn.f64 	%fd150, %fd149;
-	setp.leu.f64 	%p113, %fd150, 0d0000000000000000;
-	mov.f64 	%fd898, 0d0000000000000000;
-	@%p113 bra 	$L__BB11_126;
-
-	add.s32 	%r320, %r366, 1;
-	setp.eq.s32 	%p114, %r320, %r46;
-	selp.f64 	%fd774, %fd120, %fd149, %p114;
-	div.rn.f64 	%fd898, %fd774, %fd150;
-
-$L__BB11_126:
-	mul.rn.f64 	%fd775, %fd150, %fd898;
-	add.rn.f64 	%fd900, %fd900, %fd775;
-	setp.eq.s32 	%p115, %r1, 2;
-	@%p115 bra 	$L__BB11_130;
-
-	ld.global.f64 	%fd154, [%rd38+16];
-	sqrt.rn.f64 	%fd155, %fd154;
-	setp.leu.f64 	%p116, %fd155, 0d0000000000000000;
-	mov.f64 	%fd899, 0d0000000000000000;
-	@%p116 bra 	$L__BB11_129;
-
-	add.s32 	%r321, %r366, 2;
-	setp.eq.s32 	%p117, %r321, %r46;
-	selp.f64 	%fd777, %fd120, %fd154, %p117;
-	div.rn.f64 	%fd899, %fd777, %fd155;
-
-$L__BB11_129:
-	mul.rn.f64 	%fd778, %fd155, %fd899;
-	add.rn.f64 	%fd900, %fd900, %fd778;
-
-$L__BB11_130:
-	@%p53 bra 	$L__BB11_146;
-
-	mul.lo.s64 	%rd39, %rd158, %rd11;
-	neg.f64 	%fd160, %fd885;
-	cvt.u32.u64 	%r102, %rd158;
-	add.rn.f64 	%fd161, %fd117, 0d3FF0000000000000;
-	mov.u32 	%r372, 0;
-	mov.u32 	%r368, %r372;
-
-$L__BB11_132:
-	setp.eq.s32 	%p119, %r368, %r360;
-	@%p119 bra 	$L__BB11_145;
-
-	cvt.u32.u64 	%r325, %rd11;
-	setp.lt.u32 	%p120, %r325, 3;
-	cvt.s64.s32 	%rd138, %r368;
-	add.s64 	%rd139, %rd17, %rd138;
-	shl.b64 	%rd140, %rd139, 3;
-	add.s64 	%rd40, %rd1, %rd140;
-	ld.global.f64 	%fd779, [%rd40];
-	sqrt.rn.f64 	%fd780, %fd779;
-	div.rn.f64 	%fd162, %fd780, %fd161;
-	cvt.s64.s32 	%rd141, %r372;
-	add.s64 	%rd41, %rd39, %rd141;
-	mul.lo.s64 	%rd42, %rd41, %rd9;
-	mov.u32 	%r371, 0;
-	@%p120 bra 	$L__BB11_136;
-
-	mov.u32 	%r371, 0;
-	mov.u32 	%r370, %r2;
-
-$L__BB11_135:
-	cvt.s64.s32 	%rd142, %r371;
-	add.s64 	%rd143, %rd17, %rd142;
-	shl.b64 	%rd144, %rd143, 3;
-	add.s64 	%rd145, %rd1, %rd144;
-	ld.global.f64 	%fd781, [%rd145];
-	sqrt.rn.f64 	%fd782, %fd781;
-	add.rn.f64 	%fd783, %fd782, 0d3FF0000000000000;
-	setp.eq.s32 	%p121, %r371, %r360;
-	selp.f64 	%fd784, %fd783, %fd782, %p121;
-	setp.eq.s32 	%p122, %r371, %r368;
-	selp.f64 	%fd785, 0d3FF0000000000000, 0d0000000000000000, %p122;
-	mul.rn.f64 	%fd786, %fd162, %fd784;
-	sub.rn.f64 	%fd787, %fd785, %fd786;
-	mul.rn.f64 	%fd788, %fd782, %fd787;
-	cvt.rn.f32.f64 	%f73, %fd788;
-	add.s64 	%rd146, %rd42, %rd142;
-	shl.b64 	%rd147, %rd146, 2;
-	add.s64 	%rd148, %rd4, %rd147;
-	st.global.f32 	[%rd148], %f73;
-	add.s32 	%r327, %r371, 1;
-	setp.eq.s32 	%p123, %r327, %r360;
-	ld.global.f64 	%fd789, [%rd145+8];
-	sqrt.rn.f64 	%fd790, %fd789;
-	add.rn.f64 	%fd791, %fd790, 0d3FF0000000000000;
-	selp.f64 	%fd792, %fd791, %fd790, %p123;
-	setp.eq.s32 	%p124, %r327, %r368;
-	selp.f64 	%fd793, 0d3FF0000000000000, 0d0000000000000000, %p124;
-	mul.rn.f64 	%fd794, %fd162, %fd792;
-	sub.rn.f64 	%fd795, %fd793, %fd794;
-	mul.rn.f64 	%fd796, %fd790, %fd795;
-	cvt.rn.f32.f64 	%f74, %fd796;
-	st.global.f32 	[%rd148+4], %f74;
-	add.s32 	%r328, %r371, 2;
-	setp.eq.s32 	%p125, %r328, %r360;
-	ld.global.f64 	%fd797, [%rd145+16];
-	sqrt.rn.f64 	%fd798, %fd797;
-	add.rn.f64 	%fd799, %fd798, 0d3FF0000000000000;
-	selp.f64 	%fd800, %fd799, %fd798, %p125;
-	setp.eq.s32 	%p126, %r328, %r368;
-	selp.f64 	%fd801, 0d3FF0000000000000, 0d0000000000000000, %p126;
-	mul.rn.f64 	%fd802, %fd162, %fd800;
-	sub.rn.f64 	%fd803, %fd801, %fd802;
-	mul.rn.f64 	%fd804, %fd798, %fd803;
-	cvt.rn.f32.f64 	%f75, %fd804;
-	st.global.f32 	[%rd148+8], %f75;
-	add.s32 	%r329, %r371, 3;
-	setp.eq.s32 	%p127, %r329, %r360;
-	ld.global.f64 	%fd805, [%rd145+24];
-	sqrt.rn.f64 	%fd806, %fd805;
-	add.rn.f64 	%fd807, %fd806, 0d3FF0000000000000;
-	selp.f64 	%fd808, %fd807, %fd806, %p127;
-	setp.eq.s32 	%p128, %r329, %r368;
-	selp.f64 	%fd809, 0d3FF0000000000000, 0d0000000000000000, %p128;
-	mul.rn.f64 	%fd810, %fd162, %fd808;
-	sub.rn.f64 	%fd811, %fd809, %fd810;
-	mul.rn.f64 	%fd812, %fd806, %fd811;
-	cvt.rn.f32.f64 	%f76, %fd812;
-	st.global.f32 	[%rd148+12], %f76;
-	add.s32 	%r371, %r371, 4;
-	add.s32 	%r370, %r370, -4;
-	setp.ne.s32 	%p129, %r370, 0;
-	@%p129 bra 	$L__BB11_135;
-
-$L__BB11_136:
-	setp.eq.s32 	%p130, %r1, 0;
-	@%p130 bra 	$L__BB11_140;
-
-	setp.eq.s32 	%p131, %r1, 1;
-	cvt.s64.s32 	%rd149, %r371;
-	add.s64 	%rd150, %rd17, %rd149;
-	shl.b64 	%rd151, %rd150, 3;
-	add.s64 	%rd43, %rd1, %rd151;
-	ld.global.f64 	%fd813, [%rd43];
-	sqrt.rn.f64 	%fd814, %fd813;
-	add.rn.f64 	%fd815, %fd814, 0d3FF0000000000000;
-	setp.eq.s32 	%p132, %r371, %r360;
-	selp.f64 	%fd816, %fd815, %fd814, %p132;
-	setp.eq.s32 	%p133, %r371, %r368;
-	selp.f64 	%fd817, 0d3FF0000000000000, 0d0000000000000000, %p133;
-	mul.rn.f64 	%fd818, %fd162, %fd816;
-	sub.rn.f64 	%fd819, %fd817, %fd818;
-	mul.rn.f64 	%fd820, %fd814, %fd819;
-	cvt.rn.f32.f64 	%f77, %fd820;
-	add.s64 	%rd152, %rd42, %rd149;
-	shl.b64 	%rd153, %rd152, 2;
-	add.s64 	%rd44, %rd4, %rd153;
-	st.global.f32 	[%rd44], %f77;
-	@%p131 bra 	$L__BB11_140;
-
-	add.s32 	%r330, %r371, 1;
-	setp.eq.s32 	%p134, %r1, 2;
-	ld.global.f64 	%fd821, [%rd43+8];
-	sqrt.rn.f64 	%fd822, %fd821;
-	add.rn.f64 	%fd823, %fd822, 0d3FF0000000000000;
-	setp.eq.s32 	%p135, %r330, %r360;
-	selp.f64 	%fd824, %fd823, %fd822, %p135;
-	setp.eq.s32 	%p136, %r330, %r368;
-	selp.f64 	%fd825, 0d3FF0000000000000, 0d0000000000000000, %p136;
-	mul.rn.f64 	%fd826, %fd162, %fd824;
-	sub.rn.f64 	%fd827, %fd825, %fd826;
-	mul.rn.f64 	%fd828, %fd822, %fd827;
-	cvt.rn.f32.f64 	%f78, %fd828;
-	st.global.f32 	[%rd44+4], %f78;
-	@%p134 bra 	$L__BB11_140;
-
-	add.s32 	%r331, %r371, 2;
-	setp.eq.s32 	%p137, %r331, %r360;
-	ld.global.f64 	%fd829, [%rd43+16];
-	sqrt.rn.f64 	%fd830, %fd829;
-	add.rn.f64 	%fd831, %fd830, 0d3FF0000000000000;
-	selp.f64 	%fd832, %fd831, %fd830, %p137;
-	setp.eq.s32 	%p138, %r331, %r368;
-	selp.f64 	%fd833, 0d3FF0000000000000, 0d0000000000000000, %p138;
-	mul.rn.f64 	%fd834, %fd162, %fd832;
-	sub.rn.f64 	%fd835, %fd833, %fd834;
-	mul.rn.f64 	%fd836, %fd830, %fd835;
-	cvt.rn.f32.f64 	%f79, %fd836;
-	st.global.f32 	[%rd44+8], %f79;
-
-$L__BB11_140:
-	ld.global.f64 	%fd163, [%rd40];
-	sqrt.rn.f64 	%fd164, %fd163;
-	setp.leu.f64 	%p139, %fd164, 0d0000000000000000;
-	mov.f64 	%fd901, 0d0000000000000000;
-	@%p139 bra 	$L__BB11_142;
-
-	setp.eq.s32 	%p140, %r368, %r46;
-	selp.f64 	%fd838, %fd160, %fd163, %p140;
-	div.rn.f64 	%fd901, %fd838, %fd164;
-
-$L__BB11_142:
-	mul.rn.f64 	%fd839, %fd900, %fd162;
-	sub.rn.f64 	%fd840, %fd901, %fd839;
-	cvt.rn.f32.f64 	%f80, %fd840;
-	shl.b64 	%rd154, %rd41, 2;
-	add.s64 	%rd155, %rd3, %rd154;
-	st.global.f32 	[%rd155], %f80;
-	abs.f32 	%f81, %f80;
-	setp.lt.f32 	%p141, %f81, 0f7F800000;
-	@%p141 bra 	$L__BB11_144;
-
-	atom.global.min.s32 	%r332, [%rd2], %r102;
-
-$L__BB11_144:
-	add.s32 	%r372, %r372, 1;
-
-$L__BB11_145:
-	add.s32 	%r368, %r368, 1;
-	setp.lt.s32 	%p142, %r368, %r114;
-	@%p142 bra 	$L__BB11_132;
-	bra.uni 	$L__BB11_146;
-
-$L__BB11_11:
-	mov.f64 	%fd203, 0d7FF0000000000000;
-	fma.rn.f64 	%fd204, %fd852, %fd203, %fd203;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r136}, %fd852;
-	}
-	mov.b32 	%f17, %r136;
-	setp.eq.f32 	%p12, %f17, 0f00000000;
-	selp.f64 	%fd854, 0dFFF0000000000000, %fd204, %p12;
-
-$L__BB11_16:
-	cvt.f64.f32 	%fd272, %f2;
-	mul.rn.f64 	%fd273, %fd1, %fd272;
-	mov.f64 	%fd274, 0d0000000000000000;
-	max.f64 	%fd275, %fd1, %fd274;
-	add.rn.f64 	%fd276, %fd275, %fd854;
-	sub.rn.f64 	%fd277, %fd276, %fd273;
-	st.global.f64 	[%rd20], %fd277;
-	setp.eq.s64 	%p14, %rd47, 0;
-	@%p14 bra 	$L__BB11_146;
-
-	setp.ltu.f32 	%p15, %f1, 0f00000000;
-	@%p15 bra 	$L__BB11_22;
+$L__BB11_17:
+	add.rn.f64 	%fd232, %fd810, 0d3FF0000000000000;
+	div.rn.f64 	%fd812, %fd810, %fd232;
+	neg.f64 	%fd811, %fd1;
 	bra.uni 	$L__BB11_18;
 
-$L__BB11_22:
-	mov.f64 	%fd314, 0d4338000000000000;
-	mov.f64 	%fd315, 0d3FF71547652B82FE;
-	fma.rn.f64 	%fd316, %fd1, %fd315, %fd314;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r21, %temp}, %fd316;
-	}
-	mov.f64 	%fd317, 0dC338000000000000;
-	add.rn.f64 	%fd318, %fd316, %fd317;
-	mov.f64 	%fd319, 0dBFE62E42FEFA39EF;
-	fma.rn.f64 	%fd320, %fd318, %fd319, %fd1;
-	mov.f64 	%fd321, 0dBC7ABC9E3B39803F;
-	fma.rn.f64 	%fd322, %fd318, %fd321, %fd320;
-	mov.f64 	%fd323, 0d3E928AF3FCA213EA;
-	mov.f64 	%fd324, 0d3E5ADE1569CE2BDF;
-	fma.rn.f64 	%fd325, %fd324, %fd322, %fd323;
-	mov.f64 	%fd326, 0d3EC71DEE62401315;
-	fma.rn.f64 	%fd327, %fd325, %fd322, %fd326;
-	mov.f64 	%fd328, 0d3EFA01997C89EB71;
-	fma.rn.f64 	%fd329, %fd327, %fd322, %fd328;
-	mov.f64 	%fd330, 0d3F2A01A014761F65;
-	fma.rn.f64 	%fd331, %fd329, %fd322, %fd330;
-	mov.f64 	%fd332, 0d3F56C16C1852B7AF;
-	fma.rn.f64 	%fd333, %fd331, %fd322, %fd332;
-	mov.f64 	%fd334, 0d3F81111111122322;
-	fma.rn.f64 	%fd335, %fd333, %fd322, %fd334;
-	mov.f64 	%fd336, 0d3FA55555555502A1;
-	fma.rn.f64 	%fd337, %fd335, %fd322, %fd336;
-	mov.f64 	%fd338, 0d3FC5555555555511;
-	fma.rn.f64 	%fd339, %fd337, %fd322, %fd338;
-	mov.f64 	%fd340, 0d3FE000000000000B;
-	fma.rn.f64 	%fd341, %fd339, %fd322, %fd340;
-	mov.f64 	%fd342, 0d3FF0000000000000;
-	fma.rn.f64 	%fd343, %fd341, %fd322, %fd342;
-	fma.rn.f64 	%fd344, %fd343, %fd322, %fd342;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r22, %temp}, %fd344;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r23}, %fd344;
-	}
-	shl.b32 	%r158, %r21, 20;
-	add.s32 	%r159, %r23, %r158;
-	mov.b64 	%fd856, {%r22, %r159};
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r160}, %fd1;
-	}
-	mov.b32 	%f19, %r160;
-	abs.f32 	%f5, %f19;
-	setp.lt.f32 	%p19, %f5, 0f4086232B;
-	@%p19 bra 	$L__BB11_25;
+$L__BB11_43:
+	setp.lt.s32 	%p36, %r115, 1;
+	mov.f64 	%fd821, 0d0000000000000000;
+	mov.u16 	%rs25, 0;
+	@%p36 bra 	$L__BB11_55;
 
-	setp.lt.f32 	%p20, %f1, 0f00000000;
-	add.rn.f64 	%fd345, %fd1, 0d7FF0000000000000;
-	selp.f64 	%fd856, 0d0000000000000000, %fd345, %p20;
-	setp.geu.f32 	%p21, %f5, 0f40874800;
-	@%p21 bra 	$L__BB11_25;
+	mov.u16 	%rs25, 0;
+	mov.f64 	%fd821, 0d0000000000000000;
+	mov.u32 	%r338, 0;
 
-	shr.u32 	%r161, %r21, 31;
-	add.s32 	%r162, %r21, %r161;
-	shr.s32 	%r163, %r162, 1;
-	shl.b32 	%r164, %r163, 20;
-	add.s32 	%r165, %r23, %r164;
-	mov.b64 	%fd346, {%r22, %r165};
-	sub.s32 	%r166, %r21, %r163;
-	shl.b32 	%r167, %r166, 20;
-	add.s32 	%r168, %r167, 1072693248;
-	mov.u32 	%r169, 0;
-	mov.b64 	%fd347, {%r169, %r168};
-	mul.rn.f64 	%fd856, %fd346, %fd347;
+$L__BB11_45:
+	cvt.s64.s32 	%rd24, %r338;
+	mul.wide.s32 	%rd65, %r338, 4;
+	add.s64 	%rd25, %rd20, %rd65;
+	ld.global.f32 	%f27, [%rd25];
+	cvt.f64.f32 	%fd419, %f27;
+	add.s64 	%rd26, %rd19, %rd65;
+	ld.global.f32 	%f28, [%rd26];
+	cvt.f64.f32 	%fd420, %f28;
+	sub.rn.f64 	%fd421, %fd419, %fd420;
+	mul.rn.f64 	%fd422, %fd421, %fd421;
+	add.rn.f64 	%fd821, %fd821, %fd422;
+	setp.eq.s64 	%p37, %rd22, 0;
+	@%p37 bra 	$L__BB11_54;
 
-$L__BB11_25:
-	add.rn.f64 	%fd348, %fd856, 0d3FF0000000000000;
-	div.rn.f64 	%fd858, %fd856, %fd348;
-	neg.f64 	%fd857, %fd1;
-	bra.uni 	$L__BB11_26;
+	setp.lt.u32 	%p38, %r4, 3;
+	mov.u32 	%r342, 0;
+	@%p38 bra 	$L__BB11_49;
+
+	cvt.u32.u64 	%r200, %rd24;
+	add.s32 	%r201, %r115, %r200;
+	mul.wide.s32 	%rd66, %r201, 4;
+	add.s64 	%rd137, %rd21, %rd66;
+	shl.b64 	%rd67, %rd24, 2;
+	add.s64 	%rd136, %rd21, %rd67;
+	neg.s32 	%r339, %r200;
+	mov.u32 	%r342, 0;
+	mov.u32 	%r341, %r6;
+
+$L__BB11_48:
+	setp.eq.s32 	%p39, %r339, 0;
+	selp.f32 	%f29, 0f3F800000, 0f00000000, %p39;
+	st.global.f32 	[%rd136], %f29;
+	add.s32 	%r202, %r342, 1;
+	setp.eq.s32 	%p40, %r200, %r202;
+	selp.f32 	%f30, 0f3F800000, 0f00000000, %p40;
+	st.global.f32 	[%rd137], %f30;
+	add.s32 	%r204, %r342, 2;
+	setp.eq.s32 	%p41, %r200, %r204;
+	selp.f32 	%f31, 0f3F800000, 0f00000000, %p41;
+	add.s64 	%rd68, %rd137, %rd10;
+	st.global.f32 	[%rd68], %f31;
+	add.s32 	%r205, %r342, 3;
+	setp.eq.s32 	%p42, %r200, %r205;
+	selp.f32 	%f32, 0f3F800000, 0f00000000, %p42;
+	add.s64 	%rd69, %rd68, %rd10;
+	st.global.f32 	[%rd69], %f32;
+	add.s32 	%r342, %r342, 4;
+	add.s64 	%rd137, %rd137, %rd9;
+	add.s64 	%rd136, %rd136, %rd9;
+	add.s32 	%r339, %r339, 4;
+	add.s32 	%r341, %r341, -4;
+	setp.ne.s32 	%p43, %r341, 0;
+	@%p43 bra 	$L__BB11_48;
+
+$L__BB11_49:
+	setp.eq.s32 	%p44, %r5, 0;
+	@%p44 bra 	$L__BB11_53;
+
+	cvt.u32.u64 	%r206, %rd24;
+	setp.eq.s32 	%p45, %r206, %r342;
+	selp.f32 	%f33, 0f3F800000, 0f00000000, %p45;
+	mad.lo.s32 	%r43, %r342, %r115, %r206;
+	mul.wide.s32 	%rd70, %r43, 4;
+	add.s64 	%rd71, %rd21, %rd70;
+	st.global.f32 	[%rd71], %f33;
+	setp.eq.s32 	%p46, %r5, 1;
+	@%p46 bra 	$L__BB11_53;
+
+	add.s32 	%r208, %r342, 1;
+	setp.eq.s32 	%p47, %r206, %r208;
+	selp.f32 	%f34, 0f3F800000, 0f00000000, %p47;
+	add.s32 	%r44, %r43, %r115;
+	mul.wide.s32 	%rd72, %r44, 4;
+	add.s64 	%rd73, %rd21, %rd72;
+	st.global.f32 	[%rd73], %f34;
+	setp.eq.s32 	%p48, %r5, 2;
+	@%p48 bra 	$L__BB11_53;
+
+	add.s32 	%r210, %r342, 2;
+	setp.eq.s32 	%p49, %r206, %r210;
+	selp.f32 	%f35, 0f3F800000, 0f00000000, %p49;
+	add.s32 	%r211, %r44, %r115;
+	mul.wide.s32 	%rd74, %r211, 4;
+	add.s64 	%rd75, %rd21, %rd74;
+	st.global.f32 	[%rd75], %f35;
+
+$L__BB11_53:
+	ld.global.f32 	%f36, [%rd26];
+	ld.global.f32 	%f37, [%rd25];
+	sub.rn.f32 	%f38, %f36, %f37;
+	shl.b64 	%rd76, %rd24, 2;
+	add.s64 	%rd77, %rd23, %rd76;
+	st.global.f32 	[%rd77], %f38;
+	abs.f32 	%f39, %f38;
+	setp.geu.f32 	%p50, %f39, 0f7F800000;
+	selp.b16 	%rs25, 1, %rs25, %p50;
+
+$L__BB11_54:
+	cvt.u32.u64 	%r212, %rd24;
+	add.s32 	%r338, %r212, 1;
+	setp.lt.s32 	%p51, %r338, %r115;
+	@%p51 bra 	$L__BB11_45;
+
+$L__BB11_55:
+	mul.rn.f64 	%fd856, %fd821, 0d3FE0000000000000;
+	bra.uni 	$L__BB11_140;
+
+$L__BB11_56:
+	setp.lt.s32 	%p52, %r115, 1;
+	ld.global.f32 	%f40, [%rd20];
+	cvt.rzi.s32.f32 	%r46, %f40;
+	mov.f64 	%fd825, 0dFFF0000000000000;
+	@%p52 bra 	$L__BB11_64;
+
+	setp.lt.u32 	%p53, %r4, 3;
+	mov.f64 	%fd825, 0dFFF0000000000000;
+	mov.u32 	%r345, 0;
+	@%p53 bra 	$L__BB11_60;
+
+	mov.f64 	%fd825, 0dFFF0000000000000;
+	mov.u32 	%r345, 0;
+	mov.u32 	%r344, %r6;
+
+$L__BB11_59:
+	mul.wide.s32 	%rd78, %r345, 4;
+	add.s64 	%rd79, %rd19, %rd78;
+	ld.global.f32 	%f41, [%rd79];
+	cvt.f64.f32 	%fd427, %f41;
+	max.f64 	%fd428, %fd825, %fd427;
+	ld.global.f32 	%f42, [%rd79+4];
+	cvt.f64.f32 	%fd429, %f42;
+	max.f64 	%fd430, %fd428, %fd429;
+	ld.global.f32 	%f43, [%rd79+8];
+	cvt.f64.f32 	%fd431, %f43;
+	max.f64 	%fd432, %fd430, %fd431;
+	ld.global.f32 	%f44, [%rd79+12];
+	cvt.f64.f32 	%fd433, %f44;
+	max.f64 	%fd825, %fd432, %fd433;
+	add.s32 	%r345, %r345, 4;
+	add.s32 	%r344, %r344, -4;
+	setp.ne.s32 	%p54, %r344, 0;
+	@%p54 bra 	$L__BB11_59;
+
+$L__BB11_60:
+	setp.eq.s32 	%p55, %r5, 0;
+	@%p55 bra 	$L__BB11_64;
+
+	setp.eq.s32 	%p56, %r5, 1;
+	mul.wide.s32 	%rd80, %r345, 4;
+	add.s64 	%rd33, %rd19, %rd80;
+	ld.global.f32 	%f45, [%rd33];
+	cvt.f64.f32 	%fd434, %f45;
+	max.f64 	%fd825, %fd825, %fd434;
+	@%p56 bra 	$L__BB11_64;
+
+	setp.eq.s32 	%p57, %r5, 2;
+	ld.global.f32 	%f46, [%rd33+4];
+	cvt.f64.f32 	%fd435, %f46;
+	max.f64 	%fd825, %fd825, %fd435;
+	@%p57 bra 	$L__BB11_64;
+
+	ld.global.f32 	%f47, [%rd33+8];
+	cvt.f64.f32 	%fd436, %f47;
+	max.f64 	%fd825, %fd825, %fd436;
+
+$L__BB11_64:
+	mov.f64 	%fd829, 0d0000000000000000;
+	@%p52 bra 	$L__BB11_79;
+
+	setp.eq.s32 	%p59, %r4, 0;
+	mov.f64 	%fd829, 0d0000000000000000;
+	mov.u32 	%r348, 0;
+	@%p59 bra 	$L__BB11_74;
+
+	mov.f64 	%fd829, 0d0000000000000000;
+	mov.u32 	%r348, 0;
+	mov.u32 	%r347, %r8;
+
+$L__BB11_67:
+	mul.wide.s32 	%rd81, %r348, 4;
+	add.s64 	%rd34, %rd19, %rd81;
+	ld.global.f32 	%f48, [%rd34];
+	cvt.f64.f32 	%fd441, %f48;
+	sub.rn.f64 	%fd58, %fd441, %fd825;
+	mov.f64 	%fd442, 0d4338000000000000;
+	mov.f64 	%fd443, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd444, %fd58, %fd443, %fd442;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r54, %temp}, %fd444;
+	}
+	mov.f64 	%fd445, 0dC338000000000000;
+	add.rn.f64 	%fd446, %fd444, %fd445;
+	mov.f64 	%fd447, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd448, %fd446, %fd447, %fd58;
+	mov.f64 	%fd449, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd450, %fd446, %fd449, %fd448;
+	mov.f64 	%fd451, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd452, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd453, %fd452, %fd450, %fd451;
+	mov.f64 	%fd454, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd455, %fd453, %fd450, %fd454;
+	mov.f64 	%fd456, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd457, %fd455, %fd450, %fd456;
+	mov.f64 	%fd458, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd459, %fd457, %fd450, %fd458;
+	mov.f64 	%fd460, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd461, %fd459, %fd450, %fd460;
+	mov.f64 	%fd462, 0d3F81111111122322;
+	fma.rn.f64 	%fd463, %fd461, %fd450, %fd462;
+	mov.f64 	%fd464, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd465, %fd463, %fd450, %fd464;
+	mov.f64 	%fd466, 0d3FC5555555555511;
+	fma.rn.f64 	%fd467, %fd465, %fd450, %fd466;
+	mov.f64 	%fd468, 0d3FE000000000000B;
+	fma.rn.f64 	%fd469, %fd467, %fd450, %fd468;
+	mov.f64 	%fd470, 0d3FF0000000000000;
+	fma.rn.f64 	%fd471, %fd469, %fd450, %fd470;
+	fma.rn.f64 	%fd472, %fd471, %fd450, %fd470;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r55, %temp}, %fd472;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r56}, %fd472;
+	}
+	shl.b32 	%r217, %r54, 20;
+	add.s32 	%r218, %r56, %r217;
+	mov.b64 	%fd827, {%r55, %r218};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r219}, %fd58;
+	}
+	mov.b32 	%f49, %r219;
+	abs.f32 	%f10, %f49;
+	setp.lt.f32 	%p60, %f10, 0f4086232B;
+	@%p60 bra 	$L__BB11_70;
+
+	setp.lt.f64 	%p61, %fd58, 0d0000000000000000;
+	add.rn.f64 	%fd473, %fd58, 0d7FF0000000000000;
+	selp.f64 	%fd827, 0d0000000000000000, %fd473, %p61;
+	setp.geu.f32 	%p62, %f10, 0f40874800;
+	@%p62 bra 	$L__BB11_70;
+
+	mov.f64 	%fd806, 0d4338000000000000;
+	mov.f64 	%fd805, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd800, %fd58, %fd805, %fd806;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r331, %temp}, %fd800;
+	}
+	shr.u32 	%r220, %r331, 31;
+	add.s32 	%r221, %r331, %r220;
+	shr.s32 	%r222, %r221, 1;
+	shl.b32 	%r223, %r222, 20;
+	add.s32 	%r224, %r56, %r223;
+	mov.b64 	%fd474, {%r55, %r224};
+	sub.s32 	%r225, %r331, %r222;
+	shl.b32 	%r226, %r225, 20;
+	add.s32 	%r227, %r226, 1072693248;
+	mov.u32 	%r228, 0;
+	mov.b64 	%fd475, {%r228, %r227};
+	mul.rn.f64 	%fd827, %fd474, %fd475;
+
+$L__BB11_70:
+	mov.f64 	%fd808, 0d4338000000000000;
+	mov.f64 	%fd807, 0d3FF71547652B82FE;
+	add.rn.f64 	%fd63, %fd829, %fd827;
+	ld.global.f32 	%f50, [%rd34+4];
+	cvt.f64.f32 	%fd476, %f50;
+	sub.rn.f64 	%fd64, %fd476, %fd825;
+	fma.rn.f64 	%fd479, %fd64, %fd807, %fd808;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r57, %temp}, %fd479;
+	}
+	add.rn.f64 	%fd481, %fd479, %fd445;
+	fma.rn.f64 	%fd483, %fd481, %fd447, %fd64;
+	fma.rn.f64 	%fd485, %fd481, %fd449, %fd483;
+	fma.rn.f64 	%fd488, %fd452, %fd485, %fd451;
+	fma.rn.f64 	%fd490, %fd488, %fd485, %fd454;
+	fma.rn.f64 	%fd492, %fd490, %fd485, %fd456;
+	fma.rn.f64 	%fd494, %fd492, %fd485, %fd458;
+	fma.rn.f64 	%fd496, %fd494, %fd485, %fd460;
+	fma.rn.f64 	%fd498, %fd496, %fd485, %fd462;
+	fma.rn.f64 	%fd500, %fd498, %fd485, %fd464;
+	fma.rn.f64 	%fd502, %fd500, %fd485, %fd466;
+	fma.rn.f64 	%fd504, %fd502, %fd485, %fd468;
+	fma.rn.f64 	%fd506, %fd504, %fd485, %fd470;
+	fma.rn.f64 	%fd507, %fd506, %fd485, %fd470;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r58, %temp}, %fd507;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r59}, %fd507;
+	}
+	shl.b32 	%r229, %r57, 20;
+	add.s32 	%r230, %r59, %r229;
+	mov.b64 	%fd828, {%r58, %r230};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r231}, %fd64;
+	}
+	mov.b32 	%f51, %r231;
+	abs.f32 	%f11, %f51;
+	setp.lt.f32 	%p63, %f11, 0f4086232B;
+	@%p63 bra 	$L__BB11_73;
+
+	setp.lt.f64 	%p64, %fd64, 0d0000000000000000;
+	add.rn.f64 	%fd508, %fd64, 0d7FF0000000000000;
+	selp.f64 	%fd828, 0d0000000000000000, %fd508, %p64;
+	setp.geu.f32 	%p65, %f11, 0f40874800;
+	@%p65 bra 	$L__BB11_73;
+
+	shr.u32 	%r232, %r57, 31;
+	add.s32 	%r233, %r57, %r232;
+	shr.s32 	%r234, %r233, 1;
+	shl.b32 	%r235, %r234, 20;
+	add.s32 	%r236, %r59, %r235;
+	mov.b64 	%fd509, {%r58, %r236};
+	sub.s32 	%r237, %r57, %r234;
+	shl.b32 	%r238, %r237, 20;
+	add.s32 	%r239, %r238, 1072693248;
+	mov.u32 	%r240, 0;
+	mov.b64 	%fd510, {%r240, %r239};
+	mul.rn.f64 	%fd828, %fd509, %fd510;
+
+$L__BB11_73:
+	add.rn.f64 	%fd829, %fd63, %fd828;
+	add.s32 	%r348, %r348, 2;
+	add.s32 	%r347, %r347, -2;
+	setp.ne.s32 	%p66, %r347, 0;
+	@%p66 bra 	$L__BB11_67;
+
+$L__BB11_74:
+	setp.eq.s32 	%p67, %r7, 0;
+	@%p67 bra 	$L__BB11_79;
+
+	mul.wide.s32 	%rd82, %r348, 4;
+	add.s64 	%rd83, %rd19, %rd82;
+	ld.global.f32 	%f52, [%rd83];
+	cvt.f64.f32 	%fd511, %f52;
+	sub.rn.f64 	%fd72, %fd511, %fd825;
+	mov.f64 	%fd512, 0d4338000000000000;
+	mov.f64 	%fd513, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd514, %fd72, %fd513, %fd512;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r63, %temp}, %fd514;
+	}
+	mov.f64 	%fd515, 0dC338000000000000;
+	add.rn.f64 	%fd516, %fd514, %fd515;
+	mov.f64 	%fd517, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd518, %fd516, %fd517, %fd72;
+	mov.f64 	%fd519, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd520, %fd516, %fd519, %fd518;
+	mov.f64 	%fd521, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd522, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd523, %fd522, %fd520, %fd521;
+	mov.f64 	%fd524, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd525, %fd523, %fd520, %fd524;
+	mov.f64 	%fd526, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd527, %fd525, %fd520, %fd526;
+	mov.f64 	%fd528, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd529, %fd527, %fd520, %fd528;
+	mov.f64 	%fd530, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd531, %fd529, %fd520, %fd530;
+	mov.f64 	%fd532, 0d3F81111111122322;
+	fma.rn.f64 	%fd533, %fd531, %fd520, %fd532;
+	mov.f64 	%fd534, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd535, %fd533, %fd520, %fd534;
+	mov.f64 	%fd536, 0d3FC5555555555511;
+	fma.rn.f64 	%fd537, %fd535, %fd520, %fd536;
+	mov.f64 	%fd538, 0d3FE000000000000B;
+	fma.rn.f64 	%fd539, %fd537, %fd520, %fd538;
+	mov.f64 	%fd540, 0d3FF0000000000000;
+	fma.rn.f64 	%fd541, %fd539, %fd520, %fd540;
+	fma.rn.f64 	%fd542, %fd541, %fd520, %fd540;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r64, %temp}, %fd542;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r65}, %fd542;
+	}
+	shl.b32 	%r241, %r63, 20;
+	add.s32 	%r242, %r65, %r241;
+	mov.b64 	%fd831, {%r64, %r242};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r243}, %fd72;
+	}
+	mov.b32 	%f53, %r243;
+	abs.f32 	%f12, %f53;
+	setp.lt.f32 	%p68, %f12, 0f4086232B;
+	@%p68 bra 	$L__BB11_78;
+
+	setp.lt.f64 	%p69, %fd72, 0d0000000000000000;
+	add.rn.f64 	%fd543, %fd72, 0d7FF0000000000000;
+	selp.f64 	%fd831, 0d0000000000000000, %fd543, %p69;
+	setp.geu.f32 	%p70, %f12, 0f40874800;
+	@%p70 bra 	$L__BB11_78;
+
+	shr.u32 	%r244, %r63, 31;
+	add.s32 	%r245, %r63, %r244;
+	shr.s32 	%r246, %r245, 1;
+	shl.b32 	%r247, %r246, 20;
+	add.s32 	%r248, %r65, %r247;
+	mov.b64 	%fd544, {%r64, %r248};
+	sub.s32 	%r249, %r63, %r246;
+	shl.b32 	%r250, %r249, 20;
+	add.s32 	%r251, %r250, 1072693248;
+	mov.u32 	%r252, 0;
+	mov.b64 	%fd545, {%r252, %r251};
+	mul.rn.f64 	%fd831, %fd544, %fd545;
+
+$L__BB11_78:
+	add.rn.f64 	%fd829, %fd829, %fd831;
+
+$L__BB11_79:
+	mul.wide.s32 	%rd84, %r46, 4;
+	add.s64 	%rd85, %rd19, %rd84;
+	ld.global.f32 	%f13, [%rd85];
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r350, %temp}, %fd829;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r349}, %fd829;
+	}
+	setp.gt.s32 	%p71, %r349, 1048575;
+	mov.u32 	%r351, -1023;
+	mov.f64 	%fd833, %fd829;
+	@%p71 bra 	$L__BB11_81;
+
+	mul.rn.f64 	%fd833, %fd829, 0d4350000000000000;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r349}, %fd833;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r350, %temp}, %fd833;
+	}
+	mov.u32 	%r351, -1077;
+
+$L__BB11_81:
+	add.s32 	%r255, %r349, -1;
+	setp.lt.u32 	%p72, %r255, 2146435071;
+	@%p72 bra 	$L__BB11_83;
+	bra.uni 	$L__BB11_82;
+
+$L__BB11_83:
+	shr.u32 	%r257, %r349, 20;
+	add.s32 	%r352, %r351, %r257;
+	and.b32  	%r258, %r349, -2146435073;
+	or.b32  	%r259, %r258, 1072693248;
+	mov.b64 	%fd834, {%r350, %r259};
+	setp.lt.s32 	%p74, %r259, 1073127583;
+	@%p74 bra 	$L__BB11_85;
+
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r260, %temp}, %fd834;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r261}, %fd834;
+	}
+	add.s32 	%r262, %r261, -1048576;
+	mov.b64 	%fd834, {%r260, %r262};
+	add.s32 	%r352, %r352, 1;
+
+$L__BB11_85:
+	add.rn.f64 	%fd548, %fd834, 0d3FF0000000000000;
+	mov.f64 	%fd549, 0d3FF0000000000000;
+	rcp.approx.ftz.f64 	%fd550, %fd548;
+	neg.f64 	%fd551, %fd548;
+	fma.rn.f64 	%fd552, %fd551, %fd550, %fd549;
+	fma.rn.f64 	%fd553, %fd552, %fd552, %fd552;
+	fma.rn.f64 	%fd554, %fd553, %fd550, %fd550;
+	add.rn.f64 	%fd555, %fd834, 0dBFF0000000000000;
+	mul.rn.f64 	%fd556, %fd555, %fd554;
+	add.rn.f64 	%fd557, %fd556, %fd556;
+	mul.rn.f64 	%fd558, %fd557, %fd557;
+	mov.f64 	%fd559, 0d3ED0EE258B7A8B04;
+	mov.f64 	%fd560, 0d3EB1380B3AE80F1E;
+	fma.rn.f64 	%fd561, %fd560, %fd558, %fd559;
+	mov.f64 	%fd562, 0d3EF3B2669F02676F;
+	fma.rn.f64 	%fd563, %fd561, %fd558, %fd562;
+	mov.f64 	%fd564, 0d3F1745CBA9AB0956;
+	fma.rn.f64 	%fd565, %fd563, %fd558, %fd564;
+	mov.f64 	%fd566, 0d3F3C71C72D1B5154;
+	fma.rn.f64 	%fd567, %fd565, %fd558, %fd566;
+	mov.f64 	%fd568, 0d3F624924923BE72D;
+	fma.rn.f64 	%fd569, %fd567, %fd558, %fd568;
+	mov.f64 	%fd570, 0d3F8999999999A3C4;
+	fma.rn.f64 	%fd571, %fd569, %fd558, %fd570;
+	mov.f64 	%fd572, 0d3FB5555555555554;
+	fma.rn.f64 	%fd573, %fd571, %fd558, %fd572;
+	sub.rn.f64 	%fd574, %fd555, %fd557;
+	add.rn.f64 	%fd575, %fd574, %fd574;
+	neg.f64 	%fd576, %fd557;
+	fma.rn.f64 	%fd577, %fd576, %fd555, %fd575;
+	mul.rn.f64 	%fd578, %fd554, %fd577;
+	mul.rn.f64 	%fd579, %fd558, %fd573;
+	fma.rn.f64 	%fd580, %fd579, %fd557, %fd578;
+	xor.b32  	%r263, %r352, -2147483648;
+	mov.u32 	%r264, -2147483648;
+	mov.u32 	%r265, 1127219200;
+	mov.b64 	%fd581, {%r263, %r265};
+	mov.b64 	%fd582, {%r264, %r265};
+	sub.rn.f64 	%fd583, %fd581, %fd582;
+	mov.f64 	%fd584, 0d3FE62E42FEFA39EF;
+	fma.rn.f64 	%fd585, %fd583, %fd584, %fd557;
+	neg.f64 	%fd586, %fd583;
+	fma.rn.f64 	%fd587, %fd586, %fd584, %fd585;
+	sub.rn.f64 	%fd588, %fd587, %fd557;
+	sub.rn.f64 	%fd589, %fd580, %fd588;
+	mov.f64 	%fd590, 0d3C7ABC9E3B39803F;
+	fma.rn.f64 	%fd591, %fd583, %fd590, %fd589;
+	add.rn.f64 	%fd835, %fd585, %fd591;
+	bra.uni 	$L__BB11_86;
+
+$L__BB11_82:
+	mov.f64 	%fd546, 0d7FF0000000000000;
+	fma.rn.f64 	%fd547, %fd833, %fd546, %fd546;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r256}, %fd833;
+	}
+	mov.b32 	%f54, %r256;
+	setp.eq.f32 	%p73, %f54, 0f00000000;
+	selp.f64 	%fd835, 0dFFF0000000000000, %fd547, %p73;
+
+$L__BB11_86:
+	cvt.f64.f32 	%fd592, %f13;
+	sub.rn.f64 	%fd593, %fd825, %fd592;
+	add.rn.f64 	%fd856, %fd593, %fd835;
+	setp.eq.s64 	%p75, %rd22, 0;
+	mov.u16 	%rs25, 0;
+	@%p75 bra 	$L__BB11_140;
+
+	mov.f64 	%fd854, 0d0000000000000000;
+	mov.u32 	%r356, 0;
+	mov.f64 	%fd839, %fd854;
+	@%p52 bra 	$L__BB11_102;
+
+	setp.eq.s32 	%p77, %r4, 0;
+	mov.u32 	%r357, 0;
+	mov.f64 	%fd839, 0d0000000000000000;
+	mov.u32 	%r356, %r357;
+	@%p77 bra 	$L__BB11_97;
+
+	mov.u32 	%r357, 0;
+	mov.f64 	%fd839, 0d0000000000000000;
+	mov.u32 	%r355, %r8;
+
+$L__BB11_90:
+	mul.wide.s32 	%rd86, %r357, 4;
+	add.s64 	%rd36, %rd19, %rd86;
+	ld.global.f32 	%f55, [%rd36];
+	cvt.f64.f32 	%fd598, %f55;
+	sub.rn.f64 	%fd89, %fd598, %fd825;
+	mov.f64 	%fd599, 0d4338000000000000;
+	mov.f64 	%fd600, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd601, %fd89, %fd600, %fd599;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r79, %temp}, %fd601;
+	}
+	mov.f64 	%fd602, 0dC338000000000000;
+	add.rn.f64 	%fd603, %fd601, %fd602;
+	mov.f64 	%fd604, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd605, %fd603, %fd604, %fd89;
+	mov.f64 	%fd606, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd607, %fd603, %fd606, %fd605;
+	mov.f64 	%fd608, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd609, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd610, %fd609, %fd607, %fd608;
+	mov.f64 	%fd611, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd612, %fd610, %fd607, %fd611;
+	mov.f64 	%fd613, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd614, %fd612, %fd607, %fd613;
+	mov.f64 	%fd615, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd616, %fd614, %fd607, %fd615;
+	mov.f64 	%fd617, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd618, %fd616, %fd607, %fd617;
+	mov.f64 	%fd619, 0d3F81111111122322;
+	fma.rn.f64 	%fd620, %fd618, %fd607, %fd619;
+	mov.f64 	%fd621, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd622, %fd620, %fd607, %fd621;
+	mov.f64 	%fd623, 0d3FC5555555555511;
+	fma.rn.f64 	%fd624, %fd622, %fd607, %fd623;
+	mov.f64 	%fd625, 0d3FE000000000000B;
+	fma.rn.f64 	%fd626, %fd624, %fd607, %fd625;
+	mov.f64 	%fd627, 0d3FF0000000000000;
+	fma.rn.f64 	%fd628, %fd626, %fd607, %fd627;
+	fma.rn.f64 	%fd629, %fd628, %fd607, %fd627;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r80, %temp}, %fd629;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r81}, %fd629;
+	}
+	shl.b32 	%r272, %r79, 20;
+	add.s32 	%r273, %r81, %r272;
+	mov.b64 	%fd837, {%r80, %r273};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r274}, %fd89;
+	}
+	mov.b32 	%f56, %r274;
+	abs.f32 	%f14, %f56;
+	setp.lt.f32 	%p78, %f14, 0f4086232B;
+	@%p78 bra 	$L__BB11_93;
+
+	setp.lt.f64 	%p79, %fd89, 0d0000000000000000;
+	add.rn.f64 	%fd630, %fd89, 0d7FF0000000000000;
+	selp.f64 	%fd837, 0d0000000000000000, %fd630, %p79;
+	setp.geu.f32 	%p80, %f14, 0f40874800;
+	@%p80 bra 	$L__BB11_93;
+
+	mov.f64 	%fd802, 0d4338000000000000;
+	mov.f64 	%fd801, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd799, %fd89, %fd801, %fd802;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r329, %temp}, %fd799;
+	}
+	shr.u32 	%r275, %r329, 31;
+	add.s32 	%r276, %r329, %r275;
+	shr.s32 	%r277, %r276, 1;
+	shl.b32 	%r278, %r277, 20;
+	add.s32 	%r279, %r81, %r278;
+	mov.b64 	%fd631, {%r80, %r279};
+	sub.s32 	%r280, %r329, %r277;
+	shl.b32 	%r281, %r280, 20;
+	add.s32 	%r282, %r281, 1072693248;
+	mov.u32 	%r283, 0;
+	mov.b64 	%fd632, {%r283, %r282};
+	mul.rn.f64 	%fd837, %fd631, %fd632;
+
+$L__BB11_93:
+	mov.f64 	%fd804, 0d4338000000000000;
+	mov.f64 	%fd803, 0d3FF71547652B82FE;
+	cvt.s64.s32 	%rd133, %r357;
+	add.s64 	%rd87, %rd18, %rd133;
+	shl.b64 	%rd88, %rd87, 3;
+	add.s64 	%rd37, %rd1, %rd88;
+	div.rn.f64 	%fd633, %fd837, %fd829;
+	st.global.f64 	[%rd37], %fd633;
+	add.rn.f64 	%fd634, %fd839, %fd633;
+	setp.eq.s32 	%p81, %r357, %r46;
+	selp.f64 	%fd94, %fd839, %fd634, %p81;
+	cvt.s64.s32 	%rd89, %r356;
+	add.s64 	%rd90, %rd18, %rd89;
+	shl.b64 	%rd91, %rd90, 3;
+	add.s64 	%rd92, %rd1, %rd91;
+	ld.global.f64 	%fd635, [%rd92];
+	setp.gt.f64 	%p82, %fd633, %fd635;
+	selp.b32 	%r82, %r357, %r356, %p82;
+	ld.global.f32 	%f57, [%rd36+4];
+	cvt.f64.f32 	%fd636, %f57;
+	sub.rn.f64 	%fd95, %fd636, %fd825;
+	fma.rn.f64 	%fd639, %fd95, %fd803, %fd804;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r83, %temp}, %fd639;
+	}
+	add.rn.f64 	%fd641, %fd639, %fd602;
+	fma.rn.f64 	%fd643, %fd641, %fd604, %fd95;
+	fma.rn.f64 	%fd645, %fd641, %fd606, %fd643;
+	fma.rn.f64 	%fd648, %fd609, %fd645, %fd608;
+	fma.rn.f64 	%fd650, %fd648, %fd645, %fd611;
+	fma.rn.f64 	%fd652, %fd650, %fd645, %fd613;
+	fma.rn.f64 	%fd654, %fd652, %fd645, %fd615;
+	fma.rn.f64 	%fd656, %fd654, %fd645, %fd617;
+	fma.rn.f64 	%fd658, %fd656, %fd645, %fd619;
+	fma.rn.f64 	%fd660, %fd658, %fd645, %fd621;
+	fma.rn.f64 	%fd662, %fd660, %fd645, %fd623;
+	fma.rn.f64 	%fd664, %fd662, %fd645, %fd625;
+	fma.rn.f64 	%fd666, %fd664, %fd645, %fd627;
+	fma.rn.f64 	%fd667, %fd666, %fd645, %fd627;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r84, %temp}, %fd667;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r85}, %fd667;
+	}
+	shl.b32 	%r284, %r83, 20;
+	add.s32 	%r285, %r85, %r284;
+	mov.b64 	%fd838, {%r84, %r285};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r286}, %fd95;
+	}
+	mov.b32 	%f58, %r286;
+	abs.f32 	%f15, %f58;
+	setp.lt.f32 	%p83, %f15, 0f4086232B;
+	@%p83 bra 	$L__BB11_96;
+
+	setp.lt.f64 	%p84, %fd95, 0d0000000000000000;
+	add.rn.f64 	%fd668, %fd95, 0d7FF0000000000000;
+	selp.f64 	%fd838, 0d0000000000000000, %fd668, %p84;
+	setp.geu.f32 	%p85, %f15, 0f40874800;
+	@%p85 bra 	$L__BB11_96;
+
+	shr.u32 	%r287, %r83, 31;
+	add.s32 	%r288, %r83, %r287;
+	shr.s32 	%r289, %r288, 1;
+	shl.b32 	%r290, %r289, 20;
+	add.s32 	%r291, %r85, %r290;
+	mov.b64 	%fd669, {%r84, %r291};
+	sub.s32 	%r292, %r83, %r289;
+	shl.b32 	%r293, %r292, 20;
+	add.s32 	%r294, %r293, 1072693248;
+	mov.u32 	%r295, 0;
+	mov.b64 	%fd670, {%r295, %r294};
+	mul.rn.f64 	%fd838, %fd669, %fd670;
+
+$L__BB11_96:
+	add.s32 	%r296, %r357, 1;
+	div.rn.f64 	%fd671, %fd838, %fd829;
+	st.global.f64 	[%rd37+8], %fd671;
+	add.rn.f64 	%fd672, %fd94, %fd671;
+	setp.eq.s32 	%p86, %r296, %r46;
+	selp.f64 	%fd839, %fd94, %fd672, %p86;
+	cvt.s64.s32 	%rd93, %r82;
+	add.s64 	%rd94, %rd18, %rd93;
+	shl.b64 	%rd95, %rd94, 3;
+	add.s64 	%rd96, %rd1, %rd95;
+	ld.global.f64 	%fd673, [%rd96];
+	setp.gt.f64 	%p87, %fd671, %fd673;
+	selp.b32 	%r356, %r296, %r82, %p87;
+	add.s32 	%r357, %r357, 2;
+	add.s32 	%r355, %r355, -2;
+	setp.ne.s32 	%p88, %r355, 0;
+	@%p88 bra 	$L__BB11_90;
+
+$L__BB11_97:
+	setp.eq.s32 	%p89, %r7, 0;
+	@%p89 bra 	$L__BB11_102;
+
+	cvt.s64.s32 	%rd38, %r357;
+	mul.wide.s32 	%rd97, %r357, 4;
+	add.s64 	%rd98, %rd19, %rd97;
+	ld.global.f32 	%f59, [%rd98];
+	cvt.f64.f32 	%fd674, %f59;
+	sub.rn.f64 	%fd103, %fd674, %fd825;
+	mov.f64 	%fd675, 0d4338000000000000;
+	mov.f64 	%fd676, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd677, %fd103, %fd676, %fd675;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r92, %temp}, %fd677;
+	}
+	mov.f64 	%fd678, 0dC338000000000000;
+	add.rn.f64 	%fd679, %fd677, %fd678;
+	mov.f64 	%fd680, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd681, %fd679, %fd680, %fd103;
+	mov.f64 	%fd682, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd683, %fd679, %fd682, %fd681;
+	mov.f64 	%fd684, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd685, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd686, %fd685, %fd683, %fd684;
+	mov.f64 	%fd687, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd688, %fd686, %fd683, %fd687;
+	mov.f64 	%fd689, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd690, %fd688, %fd683, %fd689;
+	mov.f64 	%fd691, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd692, %fd690, %fd683, %fd691;
+	mov.f64 	%fd693, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd694, %fd692, %fd683, %fd693;
+	mov.f64 	%fd695, 0d3F81111111122322;
+	fma.rn.f64 	%fd696, %fd694, %fd683, %fd695;
+	mov.f64 	%fd697, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd698, %fd696, %fd683, %fd697;
+	mov.f64 	%fd699, 0d3FC5555555555511;
+	fma.rn.f64 	%fd700, %fd698, %fd683, %fd699;
+	mov.f64 	%fd701, 0d3FE000000000000B;
+	fma.rn.f64 	%fd702, %fd700, %fd683, %fd701;
+	mov.f64 	%fd703, 0d3FF0000000000000;
+	fma.rn.f64 	%fd704, %fd702, %fd683, %fd703;
+	fma.rn.f64 	%fd705, %fd704, %fd683, %fd703;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r93, %temp}, %fd705;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r94}, %fd705;
+	}
+	shl.b32 	%r297, %r92, 20;
+	add.s32 	%r298, %r94, %r297;
+	mov.b64 	%fd841, {%r93, %r298};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r299}, %fd103;
+	}
+	mov.b32 	%f60, %r299;
+	abs.f32 	%f16, %f60;
+	setp.lt.f32 	%p90, %f16, 0f4086232B;
+	@%p90 bra 	$L__BB11_101;
+
+	setp.lt.f64 	%p91, %fd103, 0d0000000000000000;
+	add.rn.f64 	%fd706, %fd103, 0d7FF0000000000000;
+	selp.f64 	%fd841, 0d0000000000000000, %fd706, %p91;
+	setp.geu.f32 	%p92, %f16, 0f40874800;
+	@%p92 bra 	$L__BB11_101;
+
+	shr.u32 	%r300, %r92, 31;
+	add.s32 	%r301, %r92, %r300;
+	shr.s32 	%r302, %r301, 1;
+	shl.b32 	%r303, %r302, 20;
+	add.s32 	%r304, %r94, %r303;
+	mov.b64 	%fd707, {%r93, %r304};
+	sub.s32 	%r305, %r92, %r302;
+	shl.b32 	%r306, %r305, 20;
+	add.s32 	%r307, %r306, 1072693248;
+	mov.u32 	%r308, 0;
+	mov.b64 	%fd708, {%r308, %r307};
+	mul.rn.f64 	%fd841, %fd707, %fd708;
+
+$L__BB11_101:
+	add.s64 	%rd99, %rd18, %rd38;
+	shl.b64 	%rd100, %rd99, 3;
+	add.s64 	%rd101, %rd1, %rd100;
+	div.rn.f64 	%fd709, %fd841, %fd829;
+	st.global.f64 	[%rd101], %fd709;
+	add.rn.f64 	%fd710, %fd839, %fd709;
+	setp.eq.s32 	%p93, %r357, %r46;
+	selp.f64 	%fd839, %fd839, %fd710, %p93;
+	cvt.s64.s32 	%rd102, %r356;
+	add.s64 	%rd103, %rd18, %rd102;
+	shl.b64 	%rd104, %rd103, 3;
+	add.s64 	%rd105, %rd1, %rd104;
+	ld.global.f64 	%fd711, [%rd105];
+	setp.gt.f64 	%p94, %fd709, %fd711;
+	selp.b32 	%r356, %r357, %r356, %p94;
+
+$L__BB11_102:
+	cvt.s64.s32 	%rd106, %r356;
+	add.s64 	%rd107, %rd18, %rd106;
+	shl.b64 	%rd108, %rd107, 3;
+	add.s64 	%rd109, %rd1, %rd108;
+	ld.global.f64 	%fd110, [%rd109];
+	sqrt.rn.f64 	%fd111, %fd110;
+	setp.leu.f64 	%p95, %fd111, 0d0000000000000000;
+	@%p95 bra 	$L__BB11_104;
+
+	setp.eq.s32 	%p96, %r356, %r46;
+	neg.f64 	%fd713, %fd839;
+	selp.f64 	%fd714, %fd713, %fd110, %p96;
+	div.rn.f64 	%fd854, %fd714, %fd111;
+
+$L__BB11_104:
+	@%p52 bra 	$L__BB11_126;
+
+	setp.lt.u32 	%p98, %r4, 3;
+	neg.f64 	%fd114, %fd839;
+	mov.u32 	%r362, 0;
+	@%p98 bra 	$L__BB11_116;
+
+	mov.u32 	%r362, 0;
+	mov.u32 	%r361, %r6;
+
+$L__BB11_107:
+	cvt.s64.s32 	%rd110, %r362;
+	add.s64 	%rd111, %rd18, %rd110;
+	shl.b64 	%rd112, %rd111, 3;
+	add.s64 	%rd39, %rd1, %rd112;
+	ld.global.f64 	%fd116, [%rd39];
+	sqrt.rn.f64 	%fd117, %fd116;
+	setp.leu.f64 	%p99, %fd117, 0d0000000000000000;
+	mov.f64 	%fd846, 0d0000000000000000;
+	mov.f64 	%fd845, %fd846;
+	@%p99 bra 	$L__BB11_109;
+
+	setp.eq.s32 	%p100, %r362, %r46;
+	selp.f64 	%fd717, %fd114, %fd116, %p100;
+	div.rn.f64 	%fd845, %fd717, %fd117;
+
+$L__BB11_109:
+	mul.rn.f64 	%fd719, %fd117, %fd845;
+	add.rn.f64 	%fd120, %fd854, %fd719;
+	ld.global.f64 	%fd121, [%rd39+8];
+	sqrt.rn.f64 	%fd122, %fd121;
+	setp.leu.f64 	%p101, %fd122, 0d0000000000000000;
+	@%p101 bra 	$L__BB11_111;
+
+	add.s32 	%r311, %r362, 1;
+	setp.eq.s32 	%p102, %r311, %r46;
+	selp.f64 	%fd720, %fd114, %fd121, %p102;
+	div.rn.f64 	%fd846, %fd720, %fd122;
+
+$L__BB11_111:
+	mul.rn.f64 	%fd722, %fd122, %fd846;
+	add.rn.f64 	%fd125, %fd120, %fd722;
+	ld.global.f64 	%fd126, [%rd39+16];
+	sqrt.rn.f64 	%fd127, %fd126;
+	setp.leu.f64 	%p103, %fd127, 0d0000000000000000;
+	mov.f64 	%fd848, 0d0000000000000000;
+	mov.f64 	%fd847, %fd848;
+	@%p103 bra 	$L__BB11_113;
+
+	add.s32 	%r312, %r362, 2;
+	setp.eq.s32 	%p104, %r312, %r46;
+	selp.f64 	%fd723, %fd114, %fd126, %p104;
+	div.rn.f64 	%fd847, %fd723, %fd127;
+
+$L__BB11_113:
+	mul.rn.f64 	%fd725, %fd127, %fd847;
+	add.rn.f64 	%fd130, %fd125, %fd725;
+	ld.global.f64 	%fd131, [%rd39+24];
+	sqrt.rn.f64 	%fd132, %fd131;
+	setp.leu.f64 	%p105, %fd132, 0d0000000000000000;
+	@%p105 bra 	$L__BB11_115;
+
+	add.s32 	%r313, %r362, 3;
+	setp.eq.s32 	%p106, %r313, %r46;
+	selp.f64 	%fd726, %fd114, %fd131, %p106;
+	div.rn.f64 	%fd848, %fd726, %fd132;
+
+$L__BB11_115:
+	mul.rn.f64 	%fd727, %fd132, %fd848;
+	add.rn.f64 	%fd854, %fd130, %fd727;
+	add.s32 	%r362, %r362, 4;
+	add.s32 	%r361, %r361, -4;
+	setp.ne.s32 	%p107, %r361, 0;
+	@%p107 bra 	$L__BB11_107;
+
+$L__BB11_116:
+	setp.eq.s32 	%p108, %r5, 0;
+	@%p108 bra 	$L__BB11_126;
+
+	cvt.s64.s32 	%rd113, %r362;
+	add.s64 	%rd114, %rd18, %rd113;
+	shl.b64 	%rd115, %rd114, 3;
+	add.s64 	%rd40, %rd1, %rd115;
+	ld.global.f64 	%fd138, [%rd40];
+	sqrt.rn.f64 	%fd139, %fd138;
+	setp.leu.f64 	%p109, %fd139, 0d0000000000000000;
+	mov.f64 	%fd851, 0d0000000000000000;
+	@%p109 bra 	$L__BB11_119;
+
+	setp.eq.s32 	%p110, %r362, %r46;
+	selp.f64 	%fd729, %fd114, %fd138, %p110;
+	div.rn.f64 	%fd851, %fd729, %fd139;
+
+$L__BB11_119:
+	mul.rn.f64 	%fd730, %fd139, %fd851;
+	add.rn.f64 	%fd854, %fd854, %fd730;
+	setp.eq.s32 	%p111, %r5, 1;
+	@%p111 bra 	$L__BB11_126;
+
+	ld.global.f64 	%fd143, [%rd40+8];
+	sqrt.rn.f64 	%fd144, %fd143;
+	setp.leu.f64 	%p112, %fd144, 0d0000000000000000;
+	mov.f64 	%fd852, 0d0000000000000000;
+	@%p112 bra 	$L__BB11_122;
+
+	add.s32 	%r314, %r362, 1;
+	setp.eq.s32 	%p113, %r314, %r46;
+	selp.f64 	%fd732, %fd114, %fd143, %p113;
+	div.rn.f64 	%fd852, %fd732, %fd144;
+
+$L__BB11_122:
+	mul.rn.f64 	%fd733, %fd144, %fd852;
+	add.rn.f64 	%fd854, %fd854, %fd733;
+	setp.eq.s32 	%p114, %r5, 2;
+	@%p114 bra 	$L__BB11_126;
+
+	ld.global.f64 	%fd148, [%rd40+16];
+	sqrt.rn.f64 	%fd149, %fd148;
+	setp.leu.f64 	%p115, %fd149, 0d0000000000000000;
+	mov.f64 	%fd853, 0d0000000000000000;
+	@%p115 bra 	$L__BB11_125;
+
+	add.s32 	%r315, %r362, 2;
+	setp.eq.s32 	%p116, %r315, %r46;
+	selp.f64 	%fd735, %fd114, %fd148, %p116;
+	div.rn.f64 	%fd853, %fd735, %fd149;
+
+$L__BB11_125:
+	mul.rn.f64 	%fd736, %fd149, %fd853;
+	add.rn.f64 	%fd854, %fd854, %fd736;
+
+$L__BB11_126:
+	mov.u16 	%rs25, 0;
+	@%p52 bra 	$L__BB11_140;
+
+	neg.f64 	%fd154, %fd839;
+	add.rn.f64 	%fd155, %fd111, 0d3FF0000000000000;
+	mov.u16 	%rs25, 0;
+	mov.u32 	%r368, 0;
+	mov.u32 	%r364, %r368;
+
+$L__BB11_128:
+	setp.eq.s32 	%p118, %r364, %r356;
+	@%p118 bra 	$L__BB11_139;
+
+	setp.lt.u32 	%p119, %r4, 3;
+	cvt.s64.s32 	%rd116, %r364;
+	add.s64 	%rd117, %rd18, %rd116;
+	shl.b64 	%rd118, %rd117, 3;
+	add.s64 	%rd41, %rd1, %rd118;
+	ld.global.f64 	%fd737, [%rd41];
+	sqrt.rn.f64 	%fd738, %fd737;
+	div.rn.f64 	%fd156, %fd738, %fd155;
+	mul.lo.s32 	%r104, %r368, %r115;
+	mov.u32 	%r367, 0;
+	@%p119 bra 	$L__BB11_132;
+
+	mov.u32 	%r367, 0;
+	mov.u32 	%r366, %r6;
+
+$L__BB11_131:
+	cvt.s64.s32 	%rd119, %r367;
+	add.s64 	%rd120, %rd18, %rd119;
+	shl.b64 	%rd121, %rd120, 3;
+	add.s64 	%rd122, %rd1, %rd121;
+	ld.global.f64 	%fd739, [%rd122];
+	sqrt.rn.f64 	%fd740, %fd739;
+	add.rn.f64 	%fd741, %fd740, 0d3FF0000000000000;
+	setp.eq.s32 	%p120, %r367, %r356;
+	selp.f64 	%fd742, %fd741, %fd740, %p120;
+	setp.eq.s32 	%p121, %r367, %r364;
+	selp.f64 	%fd743, 0d3FF0000000000000, 0d0000000000000000, %p121;
+	mul.rn.f64 	%fd744, %fd156, %fd742;
+	sub.rn.f64 	%fd745, %fd743, %fd744;
+	mul.rn.f64 	%fd746, %fd740, %fd745;
+	cvt.rn.f32.f64 	%f61, %fd746;
+	add.s32 	%r320, %r367, %r104;
+	mul.wide.s32 	%rd123, %r320, 4;
+	add.s64 	%rd124, %rd21, %rd123;
+	st.global.f32 	[%rd124], %f61;
+	add.s32 	%r321, %r367, 1;
+	setp.eq.s32 	%p122, %r321, %r356;
+	ld.global.f64 	%fd747, [%rd122+8];
+	sqrt.rn.f64 	%fd748, %fd747;
+	add.rn.f64 	%fd749, %fd748, 0d3FF0000000000000;
+	selp.f64 	%fd750, %fd749, %fd748, %p122;
+	setp.eq.s32 	%p123, %r321, %r364;
+	selp.f64 	%fd751, 0d3FF0000000000000, 0d0000000000000000, %p123;
+	mul.rn.f64 	%fd752, %fd156, %fd750;
+	sub.rn.f64 	%fd753, %fd751, %fd752;
+	mul.rn.f64 	%fd754, %fd748, %fd753;
+	cvt.rn.f32.f64 	%f62, %fd754;
+	st.global.f32 	[%rd124+4], %f62;
+	add.s32 	%r322, %r367, 2;
+	setp.eq.s32 	%p124, %r322, %r356;
+	ld.global.f64 	%fd755, [%rd122+16];
+	sqrt.rn.f64 	%fd756, %fd755;
+	add.rn.f64 	%fd757, %fd756, 0d3FF0000000000000;
+	selp.f64 	%fd758, %fd757, %fd756, %p124;
+	setp.eq.s32 	%p125, %r322, %r364;
+	selp.f64 	%fd759, 0d3FF0000000000000, 0d0000000000000000, %p125;
+	mul.rn.f64 	%fd760, %fd156, %fd758;
+	sub.rn.f64 	%fd761, %fd759, %fd760;
+	mul.rn.f64 	%fd762, %fd756, %fd761;
+	cvt.rn.f32.f64 	%f63, %fd762;
+	st.global.f32 	[%rd124+8], %f63;
+	add.s32 	%r323, %r367, 3;
+	setp.eq.s32 	%p126, %r323, %r356;
+	ld.global.f64 	%fd763, [%rd122+24];
+	sqrt.rn.f64 	%fd764, %fd763;
+	add.rn.f64 	%fd765, %fd764, 0d3FF0000000000000;
+	selp.f64 	%fd766, %fd765, %fd764, %p126;
+	setp.eq.s32 	%p127, %r323, %r364;
+	selp.f64 	%fd767, 0d3FF0000000000000, 0d0000000000000000, %p127;
+	mul.rn.f64 	%fd768, %fd156, %fd766;
+	sub.rn.f64 	%fd769, %fd767, %fd768;
+	mul.rn.f64 	%fd770, %fd764, %fd769;
+	cvt.rn.f32.f64 	%f64, %fd770;
+	st.global.f32 	[%rd124+12], %f64;
+	add.s32 	%r367, %r367, 4;
+	add.s32 	%r366, %r366, -4;
+	setp.ne.s32 	%p128, %r366, 0;
+	@%p128 bra 	$L__BB11_131;
+
+$L__BB11_132:
+	setp.eq.s32 	%p129, %r5, 0;
+	@%p129 bra 	$L__BB11_136;
+
+	setp.eq.s32 	%p130, %r5, 1;
+	cvt.s64.s32 	%rd125, %r367;
+	add.s64 	%rd126, %rd18, %rd125;
+	shl.b64 	%rd127, %rd126, 3;
+	add.s64 	%rd42, %rd1, %rd127;
+	ld.global.f64 	%fd771, [%rd42];
+	sqrt.rn.f64 	%fd772, %fd771;
+	add.rn.f64 	%fd773, %fd772, 0d3FF0000000000000;
+	setp.eq.s32 	%p131, %r367, %r356;
+	selp.f64 	%fd774, %fd773, %fd772, %p131;
+	setp.eq.s32 	%p132, %r367, %r364;
+	selp.f64 	%fd775, 0d3FF0000000000000, 0d0000000000000000, %p132;
+	mul.rn.f64 	%fd776, %fd156, %fd774;
+	sub.rn.f64 	%fd777, %fd775, %fd776;
+	mul.rn.f64 	%fd778, %fd772, %fd777;
+	cvt.rn.f32.f64 	%f65, %fd778;
+	add.s32 	%r324, %r367, %r104;
+	mul.wide.s32 	%rd128, %r324, 4;
+	add.s64 	%rd43, %rd21, %rd128;
+	st.global.f32 	[%rd43], %f65;
+	@%p130 bra 	$L__BB11_136;
+
+	add.s32 	%r325, %r367, 1;
+	setp.eq.s32 	%p133, %r5, 2;
+	ld.global.f64 	%fd779, [%rd42+8];
+	sqrt.rn.f64 	%fd780, %fd779;
+	add.rn.f64 	%fd781, %fd780, 0d3FF0000000000000;
+	setp.eq.s32 	%p134, %r325, %r356;
+	selp.f64 	%fd782, %fd781, %fd780, %p134;
+	setp.eq.s32 	%p135, %r325, %r364;
+	selp.f64 	%fd783, 0d3FF0000000000000, 0d0000000000000000, %p135;
+	mul.rn.f64 	%fd784, %fd156, %fd782;
+	sub.rn.f64 	%fd785, %fd783, %fd784;
+	mul.rn.f64 	%fd786, %fd780, %fd785;
+	cvt.rn.f32.f64 	%f66, %fd786;
+	st.global.f32 	[%rd43+4], %f66;
+	@%p133 bra 	$L__BB11_136;
+
+	add.s32 	%r326, %r367, 2;
+	setp.eq.s32 	%p136, %r326, %r356;
+	ld.global.f64 	%fd787, [%rd42+16];
+	sqrt.rn.f64 	%fd788, %fd787;
+	add.rn.f64 	%fd789, %fd788, 0d3FF0000000000000;
+	selp.f64 	%fd790, %fd789, %fd788, %p136;
+	setp.eq.s32 	%p137, %r326, %r364;
+	selp.f64 	%fd791, 0d3FF0000000000000, 0d0000000000000000, %p137;
+	mul.rn.f64 	%fd792, %fd156, %fd790;
+	sub.rn.f64 	%fd793, %fd791, %fd792;
+	mul.rn.f64 	%fd794, %fd788, %fd793;
+	cvt.rn.f32.f64 	%f67, %fd794;
+	st.global.f32 	[%rd43+8], %f67;
+
+$L__BB11_136:
+	ld.global.f64 	%fd157, [%rd41];
+	sqrt.rn.f64 	%fd158, %fd157;
+	setp.leu.f64 	%p138, %fd158, 0d0000000000000000;
+	mov.f64 	%fd855, 0d0000000000000000;
+	@%p138 bra 	$L__BB11_138;
+
+	setp.eq.s32 	%p139, %r364, %r46;
+	selp.f64 	%fd796, %fd154, %fd157, %p139;
+	div.rn.f64 	%fd855, %fd796, %fd158;
+
+$L__BB11_138:
+	mul.rn.f64 	%fd797, %fd854, %fd156;
+	sub.rn.f64 	%fd798, %fd855, %fd797;
+	cvt.rn.f32.f64 	%f68, %fd798;
+	mul.wide.s32 	%rd129, %r368, 4;
+	add.s64 	%rd130, %rd23, %rd129;
+	st.global.f32 	[%rd130], %f68;
+	abs.f32 	%f69, %f68;
+	setp.geu.f32 	%p140, %f69, 0f7F800000;
+	selp.b16 	%rs25, 1, %rs25, %p140;
+	add.s32 	%r368, %r368, 1;
+
+$L__BB11_139:
+	add.s32 	%r364, %r364, 1;
+	setp.lt.s32 	%p141, %r364, %r115;
+	@%p141 bra 	$L__BB11_128;
+	bra.uni 	$L__BB11_140;
+
+$L__BB11_10:
+	neg.f64 	%fd811, %fd1;
+	mov.f64 	%fd162, 0d4338000000000000;
+	mov.f64 	%fd163, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd164, %fd811, %fd163, %fd162;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r9, %temp}, %fd164;
+	}
+	mov.f64 	%fd165, 0dC338000000000000;
+	add.rn.f64 	%fd166, %fd164, %fd165;
+	mov.f64 	%fd167, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd168, %fd166, %fd167, %fd811;
+	mov.f64 	%fd169, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd170, %fd166, %fd169, %fd168;
+	mov.f64 	%fd171, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd172, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd173, %fd172, %fd170, %fd171;
+	mov.f64 	%fd174, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd175, %fd173, %fd170, %fd174;
+	mov.f64 	%fd176, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd177, %fd175, %fd170, %fd176;
+	mov.f64 	%fd178, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd179, %fd177, %fd170, %fd178;
+	mov.f64 	%fd180, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd181, %fd179, %fd170, %fd180;
+	mov.f64 	%fd182, 0d3F81111111122322;
+	fma.rn.f64 	%fd183, %fd181, %fd170, %fd182;
+	mov.f64 	%fd184, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd185, %fd183, %fd170, %fd184;
+	mov.f64 	%fd186, 0d3FC5555555555511;
+	fma.rn.f64 	%fd187, %fd185, %fd170, %fd186;
+	mov.f64 	%fd188, 0d3FE000000000000B;
+	fma.rn.f64 	%fd189, %fd187, %fd170, %fd188;
+	mov.f64 	%fd190, 0d3FF0000000000000;
+	fma.rn.f64 	%fd191, %fd189, %fd170, %fd190;
+	fma.rn.f64 	%fd192, %fd191, %fd170, %fd190;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r10, %temp}, %fd192;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r11}, %fd192;
+	}
+	shl.b32 	%r123, %r9, 20;
+	add.s32 	%r124, %r11, %r123;
+	mov.b64 	%fd809, {%r10, %r124};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r125}, %fd811;
+	}
+	mov.b32 	%f17, %r125;
+	abs.f32 	%f3, %f17;
+	setp.lt.f32 	%p10, %f3, 0f4086232B;
+	@%p10 bra 	$L__BB11_13;
+
+	setp.gt.f32 	%p11, %f1, 0f80000000;
+	mov.f64 	%fd193, 0d7FF0000000000000;
+	sub.rn.f64 	%fd194, %fd193, %fd1;
+	selp.f64 	%fd809, 0d0000000000000000, %fd194, %p11;
+	setp.geu.f32 	%p12, %f3, 0f40874800;
+	@%p12 bra 	$L__BB11_13;
+
+	shr.u32 	%r126, %r9, 31;
+	add.s32 	%r127, %r9, %r126;
+	shr.s32 	%r128, %r127, 1;
+	shl.b32 	%r129, %r128, 20;
+	add.s32 	%r130, %r11, %r129;
+	mov.b64 	%fd195, {%r10, %r130};
+	sub.s32 	%r131, %r9, %r128;
+	shl.b32 	%r132, %r131, 20;
+	add.s32 	%r133, %r132, 1072693248;
+	mov.u32 	%r134, 0;
+	mov.b64 	%fd196, {%r134, %r133};
+	mul.rn.f64 	%fd809, %fd195, %fd196;
+
+$L__BB11_13:
+	add.rn.f64 	%fd197, %fd809, 0d3FF0000000000000;
+	rcp.rn.f64 	%fd812, %fd197;
 
 $L__BB11_18:
-	neg.f64 	%fd857, %fd1;
-	mov.f64 	%fd278, 0d4338000000000000;
-	mov.f64 	%fd279, 0d3FF71547652B82FE;
-	fma.rn.f64 	%fd280, %fd857, %fd279, %fd278;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r18, %temp}, %fd280;
-	}
-	mov.f64 	%fd281, 0dC338000000000000;
-	add.rn.f64 	%fd282, %fd280, %fd281;
-	mov.f64 	%fd283, 0dBFE62E42FEFA39EF;
-	fma.rn.f64 	%fd284, %fd282, %fd283, %fd857;
-	mov.f64 	%fd285, 0dBC7ABC9E3B39803F;
-	fma.rn.f64 	%fd286, %fd282, %fd285, %fd284;
-	mov.f64 	%fd287, 0d3E928AF3FCA213EA;
-	mov.f64 	%fd288, 0d3E5ADE1569CE2BDF;
-	fma.rn.f64 	%fd289, %fd288, %fd286, %fd287;
-	mov.f64 	%fd290, 0d3EC71DEE62401315;
-	fma.rn.f64 	%fd291, %fd289, %fd286, %fd290;
-	mov.f64 	%fd292, 0d3EFA01997C89EB71;
-	fma.rn.f64 	%fd293, %fd291, %fd286, %fd292;
-	mov.f64 	%fd294, 0d3F2A01A014761F65;
-	fma.rn.f64 	%fd295, %fd293, %fd286, %fd294;
-	mov.f64 	%fd296, 0d3F56C16C1852B7AF;
-	fma.rn.f64 	%fd297, %fd295, %fd286, %fd296;
-	mov.f64 	%fd298, 0d3F81111111122322;
-	fma.rn.f64 	%fd299, %fd297, %fd286, %fd298;
-	mov.f64 	%fd300, 0d3FA55555555502A1;
-	fma.rn.f64 	%fd301, %fd299, %fd286, %fd300;
-	mov.f64 	%fd302, 0d3FC5555555555511;
-	fma.rn.f64 	%fd303, %fd301, %fd286, %fd302;
-	mov.f64 	%fd304, 0d3FE000000000000B;
-	fma.rn.f64 	%fd305, %fd303, %fd286, %fd304;
-	mov.f64 	%fd306, 0d3FF0000000000000;
-	fma.rn.f64 	%fd307, %fd305, %fd286, %fd306;
-	fma.rn.f64 	%fd308, %fd307, %fd286, %fd306;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r19, %temp}, %fd308;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r20}, %fd308;
-	}
-	shl.b32 	%r146, %r18, 20;
-	add.s32 	%r147, %r20, %r146;
-	mov.b64 	%fd855, {%r19, %r147};
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r148}, %fd857;
-	}
-	mov.b32 	%f18, %r148;
-	abs.f32 	%f4, %f18;
-	setp.lt.f32 	%p16, %f4, 0f4086232B;
-	@%p16 bra 	$L__BB11_21;
+	setp.gtu.f32 	%p16, %f1, 0f80000000;
+	@%p16 bra 	$L__BB11_23;
+	bra.uni 	$L__BB11_19;
 
-	setp.gt.f32 	%p17, %f1, 0f80000000;
-	mov.f64 	%fd309, 0d7FF0000000000000;
-	sub.rn.f64 	%fd310, %fd309, %fd1;
-	selp.f64 	%fd855, 0d0000000000000000, %fd310, %p17;
-	setp.geu.f32 	%p18, %f4, 0f40874800;
-	@%p18 bra 	$L__BB11_21;
+$L__BB11_23:
+	mov.f64 	%fd268, 0d4338000000000000;
+	mov.f64 	%fd269, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd270, %fd811, %fd269, %fd268;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r18, %temp}, %fd270;
+	}
+	mov.f64 	%fd271, 0dC338000000000000;
+	add.rn.f64 	%fd272, %fd270, %fd271;
+	mov.f64 	%fd273, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd274, %fd272, %fd273, %fd811;
+	mov.f64 	%fd275, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd276, %fd272, %fd275, %fd274;
+	mov.f64 	%fd277, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd278, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd279, %fd278, %fd276, %fd277;
+	mov.f64 	%fd280, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd281, %fd279, %fd276, %fd280;
+	mov.f64 	%fd282, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd283, %fd281, %fd276, %fd282;
+	mov.f64 	%fd284, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd285, %fd283, %fd276, %fd284;
+	mov.f64 	%fd286, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd287, %fd285, %fd276, %fd286;
+	mov.f64 	%fd288, 0d3F81111111122322;
+	fma.rn.f64 	%fd289, %fd287, %fd276, %fd288;
+	mov.f64 	%fd290, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd291, %fd289, %fd276, %fd290;
+	mov.f64 	%fd292, 0d3FC5555555555511;
+	fma.rn.f64 	%fd293, %fd291, %fd276, %fd292;
+	mov.f64 	%fd294, 0d3FE000000000000B;
+	fma.rn.f64 	%fd295, %fd293, %fd276, %fd294;
+	mov.f64 	%fd296, 0d3FF0000000000000;
+	fma.rn.f64 	%fd297, %fd295, %fd276, %fd296;
+	fma.rn.f64 	%fd298, %fd297, %fd276, %fd296;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r19, %temp}, %fd298;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r20}, %fd298;
+	}
+	shl.b32 	%r159, %r18, 20;
+	add.s32 	%r160, %r20, %r159;
+	mov.b64 	%fd814, {%r19, %r160};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r161}, %fd811;
+	}
+	mov.b32 	%f20, %r161;
+	abs.f32 	%f6, %f20;
+	setp.lt.f32 	%p20, %f6, 0f4086232B;
+	@%p20 bra 	$L__BB11_26;
 
-	shr.u32 	%r149, %r18, 31;
-	add.s32 	%r150, %r18, %r149;
-	shr.s32 	%r151, %r150, 1;
-	shl.b32 	%r152, %r151, 20;
-	add.s32 	%r153, %r20, %r152;
-	mov.b64 	%fd311, {%r19, %r153};
-	sub.s32 	%r154, %r18, %r151;
-	shl.b32 	%r155, %r154, 20;
-	add.s32 	%r156, %r155, 1072693248;
-	mov.u32 	%r157, 0;
-	mov.b64 	%fd312, {%r157, %r156};
-	mul.rn.f64 	%fd855, %fd311, %fd312;
+	setp.gt.f32 	%p21, %f1, 0f80000000;
+	mov.f64 	%fd299, 0d7FF0000000000000;
+	sub.rn.f64 	%fd300, %fd299, %fd1;
+	selp.f64 	%fd814, 0d0000000000000000, %fd300, %p21;
+	setp.geu.f32 	%p22, %f6, 0f40874800;
+	@%p22 bra 	$L__BB11_26;
 
-$L__BB11_21:
-	add.rn.f64 	%fd313, %fd855, 0d3FF0000000000000;
-	rcp.rn.f64 	%fd858, %fd313;
+	shr.u32 	%r162, %r18, 31;
+	add.s32 	%r163, %r18, %r162;
+	shr.s32 	%r164, %r163, 1;
+	shl.b32 	%r165, %r164, 20;
+	add.s32 	%r166, %r20, %r165;
+	mov.b64 	%fd301, {%r19, %r166};
+	sub.s32 	%r167, %r18, %r164;
+	shl.b32 	%r168, %r167, 20;
+	add.s32 	%r169, %r168, 1072693248;
+	mov.u32 	%r170, 0;
+	mov.b64 	%fd302, {%r170, %r169};
+	mul.rn.f64 	%fd814, %fd301, %fd302;
 
 $L__BB11_26:
-	setp.gtu.f32 	%p22, %f1, 0f80000000;
-	@%p22 bra 	$L__BB11_31;
+	add.rn.f64 	%fd303, %fd814, 0d3FF0000000000000;
+	div.rn.f64 	%fd815, %fd814, %fd303;
 	bra.uni 	$L__BB11_27;
 
-$L__BB11_31:
-	mov.f64 	%fd384, 0d4338000000000000;
-	mov.f64 	%fd385, 0d3FF71547652B82FE;
-	fma.rn.f64 	%fd386, %fd857, %fd385, %fd384;
+$L__BB11_19:
+	mov.f64 	%fd233, 0d4338000000000000;
+	mov.f64 	%fd234, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd235, %fd1, %fd234, %fd233;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r27, %temp}, %fd386;
+	mov.b64 	{%r15, %temp}, %fd235;
 	}
-	mov.f64 	%fd387, 0dC338000000000000;
-	add.rn.f64 	%fd388, %fd386, %fd387;
-	mov.f64 	%fd389, 0dBFE62E42FEFA39EF;
-	fma.rn.f64 	%fd390, %fd388, %fd389, %fd857;
-	mov.f64 	%fd391, 0dBC7ABC9E3B39803F;
-	fma.rn.f64 	%fd392, %fd388, %fd391, %fd390;
-	mov.f64 	%fd393, 0d3E928AF3FCA213EA;
-	mov.f64 	%fd394, 0d3E5ADE1569CE2BDF;
-	fma.rn.f64 	%fd395, %fd394, %fd392, %fd393;
-	mov.f64 	%fd396, 0d3EC71DEE62401315;
-	fma.rn.f64 	%fd397, %fd395, %fd392, %fd396;
-	mov.f64 	%fd398, 0d3EFA01997C89EB71;
-	fma.rn.f64 	%fd399, %fd397, %fd392, %fd398;
-	mov.f64 	%fd400, 0d3F2A01A014761F65;
-	fma.rn.f64 	%fd401, %fd399, %fd392, %fd400;
-	mov.f64 	%fd402, 0d3F56C16C1852B7AF;
-	fma.rn.f64 	%fd403, %fd401, %fd392, %fd402;
-	mov.f64 	%fd404, 0d3F81111111122322;
-	fma.rn.f64 	%fd405, %fd403, %fd392, %fd404;
-	mov.f64 	%fd406, 0d3FA55555555502A1;
-	fma.rn.f64 	%fd407, %fd405, %fd392, %fd406;
-	mov.f64 	%fd408, 0d3FC5555555555511;
-	fma.rn.f64 	%fd409, %fd407, %fd392, %fd408;
-	mov.f64 	%fd410, 0d3FE000000000000B;
-	fma.rn.f64 	%fd411, %fd409, %fd392, %fd410;
-	mov.f64 	%fd412, 0d3FF0000000000000;
-	fma.rn.f64 	%fd413, %fd411, %fd392, %fd412;
-	fma.rn.f64 	%fd414, %fd413, %fd392, %fd412;
+	mov.f64 	%fd236, 0dC338000000000000;
+	add.rn.f64 	%fd237, %fd235, %fd236;
+	mov.f64 	%fd238, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd239, %fd237, %fd238, %fd1;
+	mov.f64 	%fd240, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd241, %fd237, %fd240, %fd239;
+	mov.f64 	%fd242, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd243, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd244, %fd243, %fd241, %fd242;
+	mov.f64 	%fd245, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd246, %fd244, %fd241, %fd245;
+	mov.f64 	%fd247, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd248, %fd246, %fd241, %fd247;
+	mov.f64 	%fd249, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd250, %fd248, %fd241, %fd249;
+	mov.f64 	%fd251, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd252, %fd250, %fd241, %fd251;
+	mov.f64 	%fd253, 0d3F81111111122322;
+	fma.rn.f64 	%fd254, %fd252, %fd241, %fd253;
+	mov.f64 	%fd255, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd256, %fd254, %fd241, %fd255;
+	mov.f64 	%fd257, 0d3FC5555555555511;
+	fma.rn.f64 	%fd258, %fd256, %fd241, %fd257;
+	mov.f64 	%fd259, 0d3FE000000000000B;
+	fma.rn.f64 	%fd260, %fd258, %fd241, %fd259;
+	mov.f64 	%fd261, 0d3FF0000000000000;
+	fma.rn.f64 	%fd262, %fd260, %fd241, %fd261;
+	fma.rn.f64 	%fd263, %fd262, %fd241, %fd261;
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%r28, %temp}, %fd414;
+	mov.b64 	{%r16, %temp}, %fd263;
 	}
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r29}, %fd414;
+	mov.b64 	{%temp, %r17}, %fd263;
 	}
-	shl.b32 	%r182, %r27, 20;
-	add.s32 	%r183, %r29, %r182;
-	mov.b64 	%fd860, {%r28, %r183};
+	shl.b32 	%r147, %r15, 20;
+	add.s32 	%r148, %r17, %r147;
+	mov.b64 	%fd813, {%r16, %r148};
 	{
 	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r184}, %fd857;
+	mov.b64 	{%temp, %r149}, %fd1;
 	}
-	mov.b32 	%f21, %r184;
-	abs.f32 	%f7, %f21;
-	setp.lt.f32 	%p26, %f7, 0f4086232B;
-	@%p26 bra 	$L__BB11_34;
+	mov.b32 	%f19, %r149;
+	abs.f32 	%f5, %f19;
+	setp.lt.f32 	%p17, %f5, 0f4086232B;
+	@%p17 bra 	$L__BB11_22;
 
-	setp.gt.f32 	%p27, %f1, 0f80000000;
-	mov.f64 	%fd415, 0d7FF0000000000000;
-	sub.rn.f64 	%fd416, %fd415, %fd1;
-	selp.f64 	%fd860, 0d0000000000000000, %fd416, %p27;
-	setp.geu.f32 	%p28, %f7, 0f40874800;
-	@%p28 bra 	$L__BB11_34;
+	setp.lt.f32 	%p18, %f1, 0f00000000;
+	add.rn.f64 	%fd264, %fd1, 0d7FF0000000000000;
+	selp.f64 	%fd813, 0d0000000000000000, %fd264, %p18;
+	setp.geu.f32 	%p19, %f5, 0f40874800;
+	@%p19 bra 	$L__BB11_22;
 
-	shr.u32 	%r185, %r27, 31;
-	add.s32 	%r186, %r27, %r185;
-	shr.s32 	%r187, %r186, 1;
-	shl.b32 	%r188, %r187, 20;
-	add.s32 	%r189, %r29, %r188;
-	mov.b64 	%fd417, {%r28, %r189};
-	sub.s32 	%r190, %r27, %r187;
-	shl.b32 	%r191, %r190, 20;
-	add.s32 	%r192, %r191, 1072693248;
-	mov.u32 	%r193, 0;
-	mov.b64 	%fd418, {%r193, %r192};
-	mul.rn.f64 	%fd860, %fd417, %fd418;
+	shr.u32 	%r150, %r15, 31;
+	add.s32 	%r151, %r15, %r150;
+	shr.s32 	%r152, %r151, 1;
+	shl.b32 	%r153, %r152, 20;
+	add.s32 	%r154, %r17, %r153;
+	mov.b64 	%fd265, {%r16, %r154};
+	sub.s32 	%r155, %r15, %r152;
+	shl.b32 	%r156, %r155, 20;
+	add.s32 	%r157, %r156, 1072693248;
+	mov.u32 	%r158, 0;
+	mov.b64 	%fd266, {%r158, %r157};
+	mul.rn.f64 	%fd813, %fd265, %fd266;
 
-$L__BB11_34:
-	add.rn.f64 	%fd419, %fd860, 0d3FF0000000000000;
-	div.rn.f64 	%fd861, %fd860, %fd419;
-	bra.uni 	$L__BB11_35;
+$L__BB11_22:
+	add.rn.f64 	%fd267, %fd813, 0d3FF0000000000000;
+	rcp.rn.f64 	%fd815, %fd267;
 
 $L__BB11_27:
-	mov.f64 	%fd349, 0d4338000000000000;
-	mov.f64 	%fd350, 0d3FF71547652B82FE;
-	fma.rn.f64 	%fd351, %fd1, %fd350, %fd349;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r24, %temp}, %fd351;
-	}
-	mov.f64 	%fd352, 0dC338000000000000;
-	add.rn.f64 	%fd353, %fd351, %fd352;
-	mov.f64 	%fd354, 0dBFE62E42FEFA39EF;
-	fma.rn.f64 	%fd355, %fd353, %fd354, %fd1;
-	mov.f64 	%fd356, 0dBC7ABC9E3B39803F;
-	fma.rn.f64 	%fd357, %fd353, %fd356, %fd355;
-	mov.f64 	%fd358, 0d3E928AF3FCA213EA;
-	mov.f64 	%fd359, 0d3E5ADE1569CE2BDF;
-	fma.rn.f64 	%fd360, %fd359, %fd357, %fd358;
-	mov.f64 	%fd361, 0d3EC71DEE62401315;
-	fma.rn.f64 	%fd362, %fd360, %fd357, %fd361;
-	mov.f64 	%fd363, 0d3EFA01997C89EB71;
-	fma.rn.f64 	%fd364, %fd362, %fd357, %fd363;
-	mov.f64 	%fd365, 0d3F2A01A014761F65;
-	fma.rn.f64 	%fd366, %fd364, %fd357, %fd365;
-	mov.f64 	%fd367, 0d3F56C16C1852B7AF;
-	fma.rn.f64 	%fd368, %fd366, %fd357, %fd367;
-	mov.f64 	%fd369, 0d3F81111111122322;
-	fma.rn.f64 	%fd370, %fd368, %fd357, %fd369;
-	mov.f64 	%fd371, 0d3FA55555555502A1;
-	fma.rn.f64 	%fd372, %fd370, %fd357, %fd371;
-	mov.f64 	%fd373, 0d3FC5555555555511;
-	fma.rn.f64 	%fd374, %fd372, %fd357, %fd373;
-	mov.f64 	%fd375, 0d3FE000000000000B;
-	fma.rn.f64 	%fd376, %fd374, %fd357, %fd375;
-	mov.f64 	%fd377, 0d3FF0000000000000;
-	fma.rn.f64 	%fd378, %fd376, %fd357, %fd377;
-	fma.rn.f64 	%fd379, %fd378, %fd357, %fd377;
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%r25, %temp}, %fd379;
-	}
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r26}, %fd379;
-	}
-	shl.b32 	%r170, %r24, 20;
-	add.s32 	%r171, %r26, %r170;
-	mov.b64 	%fd859, {%r25, %r171};
-	{
-	.reg .b32 %temp; 
-	mov.b64 	{%temp, %r172}, %fd1;
-	}
-	mov.b32 	%f20, %r172;
-	abs.f32 	%f6, %f20;
-	setp.lt.f32 	%p23, %f6, 0f4086232B;
-	@%p23 bra 	$L__BB11_30;
+	mul.rn.f64 	%fd304, %fd812, %fd815;
+	sqrt.rn.f64 	%fd27, %fd304;
+	neg.f64 	%fd305, %fd815;
+	setp.eq.f32 	%p23, %f2, 0f3F800000;
+	selp.f64 	%fd28, %fd305, %fd812, %p23;
+	cvt.rn.f32.f64 	%f22, %fd27;
+	st.global.f32 	[%rd21], %f22;
+	setp.leu.f64 	%p24, %fd27, 0d0000000000000000;
+	mov.f32 	%f70, 0f00000000;
+	@%p24 bra 	$L__BB11_29;
 
-	setp.lt.f32 	%p24, %f1, 0f00000000;
-	add.rn.f64 	%fd380, %fd1, 0d7FF0000000000000;
-	selp.f64 	%fd859, 0d0000000000000000, %fd380, %p24;
-	setp.geu.f32 	%p25, %f6, 0f40874800;
-	@%p25 bra 	$L__BB11_30;
+	div.rn.f64 	%fd306, %fd28, %fd27;
+	cvt.rn.f32.f64 	%f70, %fd306;
 
-	shr.u32 	%r173, %r24, 31;
-	add.s32 	%r174, %r24, %r173;
-	shr.s32 	%r175, %r174, 1;
-	shl.b32 	%r176, %r175, 20;
-	add.s32 	%r177, %r26, %r176;
-	mov.b64 	%fd381, {%r25, %r177};
-	sub.s32 	%r178, %r24, %r175;
-	shl.b32 	%r179, %r178, 20;
-	add.s32 	%r180, %r179, 1072693248;
-	mov.u32 	%r181, 0;
-	mov.b64 	%fd382, {%r181, %r180};
-	mul.rn.f64 	%fd859, %fd381, %fd382;
+$L__BB11_29:
+	st.global.f32 	[%rd23], %f70;
+	abs.f32 	%f23, %f70;
+	setp.geu.f32 	%p25, %f23, 0f7F800000;
+	selp.u16 	%rs25, 1, 0, %p25;
 
 $L__BB11_30:
-	add.rn.f64 	%fd383, %fd859, 0d3FF0000000000000;
-	rcp.rn.f64 	%fd861, %fd383;
+	abs.f64 	%fd29, %fd1;
+	neg.f64 	%fd307, %fd29;
+	mov.f64 	%fd308, 0d4338000000000000;
+	mov.f64 	%fd309, 0d3FF71547652B82FE;
+	fma.rn.f64 	%fd310, %fd307, %fd309, %fd308;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r21, %temp}, %fd310;
+	}
+	mov.f64 	%fd311, 0dC338000000000000;
+	add.rn.f64 	%fd312, %fd310, %fd311;
+	mov.f64 	%fd313, 0dBFE62E42FEFA39EF;
+	fma.rn.f64 	%fd314, %fd312, %fd313, %fd307;
+	mov.f64 	%fd315, 0dBC7ABC9E3B39803F;
+	fma.rn.f64 	%fd316, %fd312, %fd315, %fd314;
+	mov.f64 	%fd317, 0d3E928AF3FCA213EA;
+	mov.f64 	%fd318, 0d3E5ADE1569CE2BDF;
+	fma.rn.f64 	%fd319, %fd318, %fd316, %fd317;
+	mov.f64 	%fd320, 0d3EC71DEE62401315;
+	fma.rn.f64 	%fd321, %fd319, %fd316, %fd320;
+	mov.f64 	%fd322, 0d3EFA01997C89EB71;
+	fma.rn.f64 	%fd323, %fd321, %fd316, %fd322;
+	mov.f64 	%fd324, 0d3F2A01A014761F65;
+	fma.rn.f64 	%fd325, %fd323, %fd316, %fd324;
+	mov.f64 	%fd326, 0d3F56C16C1852B7AF;
+	fma.rn.f64 	%fd327, %fd325, %fd316, %fd326;
+	mov.f64 	%fd328, 0d3F81111111122322;
+	fma.rn.f64 	%fd329, %fd327, %fd316, %fd328;
+	mov.f64 	%fd330, 0d3FA55555555502A1;
+	fma.rn.f64 	%fd331, %fd329, %fd316, %fd330;
+	mov.f64 	%fd332, 0d3FC5555555555511;
+	fma.rn.f64 	%fd333, %fd331, %fd316, %fd332;
+	mov.f64 	%fd334, 0d3FE000000000000B;
+	fma.rn.f64 	%fd335, %fd333, %fd316, %fd334;
+	mov.f64 	%fd336, 0d3FF0000000000000;
+	fma.rn.f64 	%fd337, %fd335, %fd316, %fd336;
+	fma.rn.f64 	%fd338, %fd337, %fd316, %fd336;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r22, %temp}, %fd338;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r23}, %fd338;
+	}
+	shl.b32 	%r171, %r21, 20;
+	add.s32 	%r172, %r23, %r171;
+	mov.b64 	%fd816, {%r22, %r172};
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r173}, %fd307;
+	}
+	mov.b32 	%f24, %r173;
+	abs.f32 	%f9, %f24;
+	setp.lt.f32 	%p26, %f9, 0f4086232B;
+	@%p26 bra 	$L__BB11_33;
 
-$L__BB11_35:
-	mul.rn.f64 	%fd421, %fd858, %fd861;
-	sqrt.rn.f64 	%fd42, %fd421;
-	neg.f64 	%fd422, %fd861;
-	setp.eq.f32 	%p29, %f2, 0f3F800000;
-	selp.f64 	%fd43, %fd422, %fd858, %p29;
-	cvt.rn.f32.f64 	%f22, %fd42;
-	add.s64 	%rd60, %rd4, %rd57;
-	st.global.f32 	[%rd60], %f22;
-	setp.leu.f64 	%p30, %fd42, 0d0000000000000000;
-	mov.f64 	%fd862, 0d0000000000000000;
-	@%p30 bra 	$L__BB11_37;
+	setp.gt.f64 	%p27, %fd29, 0d8000000000000000;
+	mov.f64 	%fd339, 0d7FF0000000000000;
+	sub.rn.f64 	%fd340, %fd339, %fd29;
+	selp.f64 	%fd816, 0d0000000000000000, %fd340, %p27;
+	setp.geu.f32 	%p28, %f9, 0f40874800;
+	@%p28 bra 	$L__BB11_33;
 
-	div.rn.f64 	%fd862, %fd43, %fd42;
+	shr.u32 	%r174, %r21, 31;
+	add.s32 	%r175, %r21, %r174;
+	shr.s32 	%r176, %r175, 1;
+	shl.b32 	%r177, %r176, 20;
+	add.s32 	%r178, %r23, %r177;
+	mov.b64 	%fd341, {%r22, %r178};
+	sub.s32 	%r179, %r21, %r176;
+	shl.b32 	%r180, %r179, 20;
+	add.s32 	%r181, %r180, 1072693248;
+	mov.u32 	%r182, 0;
+	mov.b64 	%fd342, {%r182, %r181};
+	mul.rn.f64 	%fd816, %fd341, %fd342;
+
+$L__BB11_33:
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r183}, %fd816;
+	}
+	mov.b32 	%f25, %r183;
+	setp.lt.f32 	%p29, %f25, 0f3FE55555;
+	setp.gt.f32 	%p30, %f25, 0fBFD99999;
+	and.pred  	%p31, %p29, %p30;
+	@%p31 bra 	$L__BB11_41;
+	bra.uni 	$L__BB11_34;
+
+$L__BB11_41:
+	add.rn.f64 	%fd389, %fd816, 0d4000000000000000;
+	div.rn.f64 	%fd390, %fd816, %fd389;
+	mul.rn.f64 	%fd391, %fd816, %fd390;
+	neg.f64 	%fd392, %fd391;
+	sub.rn.f64 	%fd393, %fd816, %fd391;
+	mul.rn.f64 	%fd394, %fd393, %fd393;
+	mov.f64 	%fd395, 0d3ED087FFCEB2DC44;
+	mov.f64 	%fd396, 0d3EB372FB2FBE14B5;
+	fma.rn.f64 	%fd397, %fd396, %fd394, %fd395;
+	mov.f64 	%fd398, 0d3EF3B9FF890F468C;
+	fma.rn.f64 	%fd399, %fd397, %fd394, %fd398;
+	mov.f64 	%fd400, 0d3F17457EFD51BAF8;
+	fma.rn.f64 	%fd401, %fd399, %fd394, %fd400;
+	mov.f64 	%fd402, 0d3F3C71C8DE3CE825;
+	fma.rn.f64 	%fd403, %fd401, %fd394, %fd402;
+	mov.f64 	%fd404, 0d3F6249248FA4661F;
+	fma.rn.f64 	%fd405, %fd403, %fd394, %fd404;
+	mov.f64 	%fd406, 0d3F899999999D70C4;
+	fma.rn.f64 	%fd407, %fd405, %fd394, %fd406;
+	mov.f64 	%fd408, 0d3FB5555555555462;
+	fma.rn.f64 	%fd409, %fd407, %fd394, %fd408;
+	mul.rn.f64 	%fd410, %fd394, %fd409;
+	fma.rn.f64 	%fd411, %fd410, %fd393, %fd392;
+	add.rn.f64 	%fd819, %fd816, %fd411;
+	bra.uni 	$L__BB11_42;
+
+$L__BB11_34:
+	add.rn.f64 	%fd817, %fd816, 0d3FF0000000000000;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r334}, %fd817;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r335, %temp}, %fd817;
+	}
+	setp.gt.s32 	%p32, %r334, 1048575;
+	mov.u32 	%r336, -1023;
+	@%p32 bra 	$L__BB11_36;
+
+	mul.rn.f64 	%fd817, %fd817, 0d4350000000000000;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r334}, %fd817;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r335, %temp}, %fd817;
+	}
+	mov.u32 	%r336, -1077;
+
+$L__BB11_36:
+	add.s32 	%r186, %r334, -1;
+	setp.lt.u32 	%p33, %r186, 2146435071;
+	@%p33 bra 	$L__BB11_38;
+	bra.uni 	$L__BB11_37;
+
+$L__BB11_38:
+	shr.u32 	%r188, %r334, 20;
+	add.s32 	%r337, %r336, %r188;
+	and.b32  	%r189, %r334, -2146435073;
+	or.b32  	%r190, %r189, 1072693248;
+	mov.b64 	%fd818, {%r335, %r190};
+	setp.lt.s32 	%p35, %r190, 1073127583;
+	@%p35 bra 	$L__BB11_40;
+
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%r191, %temp}, %fd818;
+	}
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r192}, %fd818;
+	}
+	add.s32 	%r193, %r192, -1048576;
+	mov.b64 	%fd818, {%r191, %r193};
+	add.s32 	%r337, %r337, 1;
+
+$L__BB11_40:
+	add.rn.f64 	%fd345, %fd818, 0d3FF0000000000000;
+	mov.f64 	%fd346, 0d3FF0000000000000;
+	rcp.approx.ftz.f64 	%fd347, %fd345;
+	neg.f64 	%fd348, %fd345;
+	fma.rn.f64 	%fd349, %fd348, %fd347, %fd346;
+	fma.rn.f64 	%fd350, %fd349, %fd349, %fd349;
+	fma.rn.f64 	%fd351, %fd350, %fd347, %fd347;
+	add.rn.f64 	%fd352, %fd818, 0dBFF0000000000000;
+	mul.rn.f64 	%fd353, %fd352, %fd351;
+	add.rn.f64 	%fd354, %fd353, %fd353;
+	mul.rn.f64 	%fd355, %fd354, %fd354;
+	mov.f64 	%fd356, 0d3ED0EE258B7A8B04;
+	mov.f64 	%fd357, 0d3EB1380B3AE80F1E;
+	fma.rn.f64 	%fd358, %fd357, %fd355, %fd356;
+	mov.f64 	%fd359, 0d3EF3B2669F02676F;
+	fma.rn.f64 	%fd360, %fd358, %fd355, %fd359;
+	mov.f64 	%fd361, 0d3F1745CBA9AB0956;
+	fma.rn.f64 	%fd362, %fd360, %fd355, %fd361;
+	mov.f64 	%fd363, 0d3F3C71C72D1B5154;
+	fma.rn.f64 	%fd364, %fd362, %fd355, %fd363;
+	mov.f64 	%fd365, 0d3F624924923BE72D;
+	fma.rn.f64 	%fd366, %fd364, %fd355, %fd365;
+	mov.f64 	%fd367, 0d3F8999999999A3C4;
+	fma.rn.f64 	%fd368, %fd366, %fd355, %fd367;
+	mov.f64 	%fd369, 0d3FB5555555555554;
+	fma.rn.f64 	%fd370, %fd368, %fd355, %fd369;
+	sub.rn.f64 	%fd371, %fd352, %fd354;
+	add.rn.f64 	%fd372, %fd371, %fd371;
+	neg.f64 	%fd373, %fd354;
+	fma.rn.f64 	%fd374, %fd373, %fd352, %fd372;
+	mul.rn.f64 	%fd375, %fd351, %fd374;
+	mul.rn.f64 	%fd376, %fd355, %fd370;
+	fma.rn.f64 	%fd377, %fd376, %fd354, %fd375;
+	xor.b32  	%r194, %r337, -2147483648;
+	mov.u32 	%r195, -2147483648;
+	mov.u32 	%r196, 1127219200;
+	mov.b64 	%fd378, {%r194, %r196};
+	mov.b64 	%fd379, {%r195, %r196};
+	sub.rn.f64 	%fd380, %fd378, %fd379;
+	mov.f64 	%fd381, 0d3FE62E42FEFA39EF;
+	fma.rn.f64 	%fd382, %fd380, %fd381, %fd354;
+	neg.f64 	%fd383, %fd380;
+	fma.rn.f64 	%fd384, %fd383, %fd381, %fd382;
+	sub.rn.f64 	%fd385, %fd384, %fd354;
+	sub.rn.f64 	%fd386, %fd377, %fd385;
+	mov.f64 	%fd387, 0d3C7ABC9E3B39803F;
+	fma.rn.f64 	%fd388, %fd380, %fd387, %fd386;
+	add.rn.f64 	%fd819, %fd382, %fd388;
+	bra.uni 	$L__BB11_42;
 
 $L__BB11_37:
-	add.s64 	%rd62, %rd3, %rd57;
-	cvt.rn.f32.f64 	%f23, %fd862;
-	st.global.f32 	[%rd62], %f23;
-	abs.f32 	%f24, %f23;
-	setp.lt.f32 	%p31, %f24, 0f7F800000;
-	@%p31 bra 	$L__BB11_146;
+	mov.f64 	%fd343, 0d7FF0000000000000;
+	fma.rn.f64 	%fd344, %fd817, %fd343, %fd343;
+	{
+	.reg .b32 %temp; 
+	mov.b64 	{%temp, %r187}, %fd817;
+	}
+	mov.b32 	%f26, %r187;
+	setp.eq.f32 	%p34, %f26, 0f00000000;
+	selp.f64 	%fd819, 0dFFF0000000000000, %fd344, %p34;
 
-	cvt.u32.u64 	%r194, %rd158;
-	atom.global.min.s32 	%r195, [%rd2], %r194;
+$L__BB11_42:
+	cvt.f64.f32 	%fd412, %f2;
+	mul.rn.f64 	%fd413, %fd1, %fd412;
+	mov.f64 	%fd414, 0d0000000000000000;
+	max.f64 	%fd415, %fd1, %fd414;
+	add.rn.f64 	%fd416, %fd415, %fd819;
+	sub.rn.f64 	%fd856, %fd416, %fd413;
 
-$L__BB11_146:
-	ld.param.s32 	%rd157, [ng_family_param_3];
-	add.s64 	%rd158, %rd158, %rd10;
-	setp.lt.s64 	%p143, %rd158, %rd157;
-	@%p143 bra 	$L__BB11_2;
+$L__BB11_140:
+	shl.b64 	%rd131, %rd135, 3;
+	add.s64 	%rd132, %rd12, %rd131;
+	st.global.f64 	[%rd132], %fd856;
+	and.b16  	%rs17, %rs25, 255;
+	setp.eq.s16 	%p142, %rs17, 0;
+	@%p142 bra 	$L__BB11_142;
 
-$L__BB11_147:
+	cvt.u32.u64 	%r327, %rd135;
+	atom.global.min.s32 	%r328, [%rd11], %r327;
+
+$L__BB11_142:
+	add.s64 	%rd135, %rd135, %rd8;
+	setp.lt.s64 	%p143, %rd135, %rd4;
+	@%p143 bra 	$L__BB11_6;
+
+$L__BB11_143:
 	ret;
 
 }
