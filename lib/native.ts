@@ -61,7 +61,12 @@ export interface CpuPath {
   cholesky: 'natgrad' | 'openblas';
   /** One sentence: what runs and the measurement behind it (or the NATGRAD_CPU_GEMM override). */
   why: string;
-  /** How OpenBLAS's spinning threads are parked before natgrad's own parallel regions. */
+  /**
+   * What natgrad does about OpenBLAS's idle threads, which spin after a call and would take a core from
+   * natgrad's own parallel regions: 'short timeout (…)' (the default: they sleep ~0.4 ms after a call),
+   * 'blas_thread_shutdown_' (parked before natgrad's regions: where the user set OPENBLAS_THREAD_TIMEOUT),
+   * 'off (NATGRAD_PARK_OPENBLAS=0)' or 'unavailable (…)'.
+   */
   parking: string;
   /** Times they were parked in this process so far. */
   parks: number;

@@ -1413,6 +1413,7 @@ Napi::Value require_memory_js(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  natgrad::cpu::configure_openblas_threads();  // OpenBLAS's idle workers: a short timeout (cpu/parallel.h)
   natgrad::cpu::default_threads();  // fixes the process default (OpenBLAS's count at load) before any setThreads
   auto* st = new EnvState;
   st->backend = natgrad::cpu_backend();

@@ -98,9 +98,10 @@ describe.runIf(onCpu)(`backend().cpu under NATGRAD_CPU_GEMM=${setting}`, () => {
   });
 });
 
-// After a threaded OpenBLAS call, OpenBLAS's workers spin; natgrad's next parallel region parks them
-// first (blas_thread_shutdown_), and the results do not change.
-describe.runIf(onCpu)('OpenBLAS idle threads parked before natgrad parallel regions', () => {
+// After a threaded OpenBLAS call, OpenBLAS's workers spin (2^28 cycles by default). natgrad gives them a
+// short timeout at load (2^20 cycles), or, where the user set OPENBLAS_THREAD_TIMEOUT, parks them before
+// its own parallel regions (blas_thread_shutdown_); the results do not change (native/cpu/parallel.h).
+describe.runIf(onCpu)("OpenBLAS's idle threads and natgrad's parallel regions", () => {
   const parkingScript = `
     const ng = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))});
     ng.setThreads(2);
@@ -117,29 +118,44 @@ describe.runIf(onCpu)('OpenBLAS idle threads parked before natgrad parallel regi
       outs.push(hash(ng.choleskySolve(spd, 400, rhs, 1, { damping: 1, precision: 'float64' })));
       outs.push(hash(ng.layerGramSum(bs, as, n, k)));  // natgrad's pool
     }
+    // the process's CPU time while the main thread sleeps 50 ms just after a threaded OpenBLAS call: what
+    // OpenBLAS's idle workers spend spinning (the float64 Cholesky of 400² runs on 2 threads)
+    ng.choleskySolve(spd, 400, rhs, 1, { damping: 1, precision: 'float64' });
+    const u0 = process.cpuUsage();
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    const u = process.cpuUsage(u0);
     const c = ng.backend().cpu;
-    console.log(JSON.stringify({ parking: c.parking, parks: c.parks - before, outs }));
+    console.log(JSON.stringify({ parking: c.parking, parks: c.parks - before, outs, spinMs: (u.user + u.system) / 1000,
+      leaked: process.env.OPENBLAS_THREAD_TIMEOUT ?? null }));
   `;
-  const run = (park: string) => {
+  const run = (env: Record<string, string>) => {
     const r = spawnSync(process.execPath, ['-e', parkingScript], {
       encoding: 'utf8',
-      env: { ...process.env, NATGRAD_ADDON: backend().addon, NATGRAD_PARK_OPENBLAS: park },
+      env: { ...process.env, NATGRAD_ADDON: backend().addon, ...env },
     });
     expect(r.stderr).toBe('');
     return JSON.parse(r.stdout);
   };
-  it('parks them (blas_thread_shutdown_ in the static OpenBLAS), NATGRAD_PARK_OPENBLAS=0 does not, and the bits are the same', () => {
-    const on = run('1'),
-      off = run('0');
+  it("a short timeout by default, the user's timeout with parking, NATGRAD_PARK_OPENBLAS=0 neither; the same bits", () => {
+    const short = run({}),
+      parked = run({ OPENBLAS_THREAD_TIMEOUT: '28' }),
+      off = run({ NATGRAD_PARK_OPENBLAS: '0' });
     expect(off.parking).toBe('off (NATGRAD_PARK_OPENBLAS=0)');
     expect(off.parks).toBe(0);
-    if (on.parking.startsWith('unavailable')) {
-      expect(on.parks).toBe(0); // an OpenBLAS without the symbol: the pools are left as they were
+    if (short.parking.startsWith('unavailable')) {
+      expect(short.parks).toBe(0); // an OpenBLAS without the symbols: the pools are left as they were
     } else {
-      expect(on.parking).toBe('blas_thread_shutdown_');
-      expect(on.parks).toBeGreaterThanOrEqual(3); // each layerGramSum after a threaded OpenBLAS call
+      expect(short.parking).toMatch(/^short timeout \(OpenBLAS's workers sleep 2\^20 cycles/);
+      expect(short.parks).toBe(0);
+      // sleeping workers: well under the 50 ms that one spinning worker takes (measured ~1 ms against 50)
+      expect(short.spinMs, 'CPU ms of OpenBLAS workers during a 50 ms sleep after a call').toBeLessThan(25);
+      expect(short.leaked, 'OPENBLAS_THREAD_TIMEOUT is not left in the environment').toBeNull();
+      expect(parked.parking).toBe('blas_thread_shutdown_');
+      expect(parked.parks).toBeGreaterThanOrEqual(3); // each layerGramSum after a threaded OpenBLAS call
+      expect(parked.leaked).toBe('28');
     }
-    expect(on.outs).toEqual(off.outs);
+    expect(short.outs).toEqual(off.outs);
+    expect(parked.outs).toEqual(off.outs);
   });
   it('a gemm and a layerGramSum give the same bits before and after a park (in this process)', () => {
     const x = Float32Array.from({ length: 300 * 300 }, (_, i) => Math.cos(i));

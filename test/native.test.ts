@@ -56,7 +56,7 @@ describe('backend()', () => {
         `cpu:     ${c.isa} CPU; OpenBLAS runs its ${c.openblasCore} (${c.openblasIsa}) kernels; natgrad's micro-kernel: ${c.microKernel}`
       );
       expect(r.stdout).toContain(`— ${c.why}`);
-      expect(r.stdout).toMatch(/parking: OpenBLAS's idle threads before natgrad's parallel regions: (blas_thread_shutdown_|off|unavailable)/);
+      expect(r.stdout).toMatch(/OpenBLAS's idle threads: (short timeout|blas_thread_shutdown_|off|unavailable)/);
     }
   });
 });

@@ -26,7 +26,7 @@ export function info(argv: string[]): number {
     console.log(
       `  path:    gemm: ${c.gemm === 'natgrad' ? "natgrad's" : "OpenBLAS's"}, float32 Cholesky: ${c.cholesky === 'natgrad' ? "natgrad's" : "OpenBLAS's"} — ${c.why}`
     );
-    console.log(`  parking: OpenBLAS's idle threads before natgrad's parallel regions: ${c.parking} (${c.parks} so far)`);
+    console.log(`  OpenBLAS's idle threads: ${c.parking} (${c.parks} parks so far)`);
   }
   console.log(
     `  same bits for any thread count: ${b.threadIndependent.length ? b.threadIndependent.join(', ') : 'none'} (every kernel: the same bits run to run)`

@@ -134,7 +134,11 @@ void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_
     for (int64_t l = 0; l < g; ++l) {  // E_l = A_l A_lᵀ [N, N], A_l row-major [N, width_in]
       const LayerFactors& f = layers[g0 + l];
       float* el = E.get() + l * N * N;
-      gemm_nt(N, N, f.width_in, 1.0f, View{f.A, f.width_in, 1}, View{f.A, f.width_in, 1}, 0.0f, el, N);
+      // its lower triangle (half the products), then the upper as its mirror: element (i, j) and (j, i) are the
+      // same products summed in the same order, so this is the matrix the full product gave, bit for bit
+      gemm_nt(N, N, f.width_in, 1.0f, View{f.A, f.width_in, 1}, View{f.A, f.width_in, 1}, 0.0f, el, N, Part::lower);
+      for (int64_t j = 0; j < N; ++j)
+        for (int64_t i = j + 1; i < N; ++i) el[i * N + j] = el[j * N + i];
       ep[l] = el;
     }
     // Each B_l packed once, as both operands of the micro-kernel (a tile would otherwise pack its two

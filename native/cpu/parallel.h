@@ -16,19 +16,23 @@
 // Promise-form calls on the libuv pool) runs its tasks alone, which is still
 // correct. Workers sleep on a condition variable between regions.
 //
-// OpenBLAS's own threads and this pool share the cores. After a threaded OpenBLAS call, OpenBLAS's
-// workers spin (0.3.21: sched_yield in a loop for THREAD_TIMEOUT, 2^28 cycles, ~0.1 s) before they
-// sleep; a parallel region started in that time had one core fewer (measured: layerGramSum after the
-// backprop's sgemm 1.2–1.5× slower). So OpenBLAS calls go through OpenBlasLock, which notes that
-// OpenBLAS's workers may be awake, and natgrad's own kernels (gemm_nt, layer_gram_sum, the recursive
-// Cholesky) park them when they start: blas_thread_shutdown_(),
-// OpenBLAS's own fork-time shutdown, which ends them (OpenBLAS starts them again at its next threaded
-// call, ~0.1 ms). It is looked up as a weak symbol: an OpenBLAS without it (or a non-pthreads one,
-// whose shutdown does nothing) leaves the pools as they were. NATGRAD_PARK_OPENBLAS=0 turns it off.
-// Parking is the kernel's decision, not parallel_for's: a short region just before an OpenBLAS call
-// (the finiteness scan of its inputs, choleskySolve's copy of K) must leave OpenBLAS's threads as they
-// are, or that call starts them again (measured: gemm at M = 1024 through OpenBLAS fell to 0.71 of its
-// ceiling when every input scan parked them).
+// OpenBLAS's own threads and this pool share the cores, and must not spin while the other works. After a
+// threaded OpenBLAS call, OpenBLAS's workers spin (0.3.21: sched_yield in a loop for THREAD_TIMEOUT, 2^28
+// cycles, ~0.1 s) before they sleep; a parallel region started in that time had one core fewer (measured:
+// layerGramSum after the backprop's sgemm 1.2–1.5× slower). So (configure_openblas_threads, once at load)
+// natgrad gives OpenBLAS's pool a short timeout, 2^20 cycles (~0.4 ms): its workers then sleep soon after a
+// call, as natgrad's own do (they spin 100 µs, then block), and neither pool is stopped. Before, natgrad
+// parked OpenBLAS's workers (ended them: blas_thread_shutdown_, OpenBLAS's own fork-time shutdown) when its
+// own kernels started, and OpenBLAS started new ones at its next call, which after idling ran cold: on a
+// 2-core KVM guest, an exact step at N = 256 after a 150 ms pause took 78–80 ms parked and 62–69 ms with
+// the short timeout (its Cholesky 36 → 29 ms, layerGramSum 27 → 20–24 ms).
+// Parking remains for a timeout the user set (OPENBLAS_THREAD_TIMEOUT: natgrad keeps theirs) and an OpenBLAS
+// without openblas_read_env. Both symbols are looked up as weak symbols: an OpenBLAS without them (or a
+// non-pthreads one, whose shutdown does nothing) leaves the pools as they were. NATGRAD_PARK_OPENBLAS=0 turns
+// all of it off. Parking is the kernel's decision, not parallel_for's: a short region just before an
+// OpenBLAS call (the finiteness scan of its inputs, choleskySolve's copy of K) must leave OpenBLAS's threads
+// as they are, or that call starts them again (measured: gemm at M = 1024 through OpenBLAS fell to 0.71 of
+// its ceiling when every input scan parked them).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -69,11 +73,15 @@ class OpenBlasLock {
   std::lock_guard<std::mutex> lock_;
 };
 
-// Parks OpenBLAS's worker threads if an OpenBLAS call may have left them spinning (see above); true
-// if it did. natgrad's own kernels call it on entry (a no-op, one atomic load, when nothing is awake).
+// Gives OpenBLAS's pool the short timeout (see above), unless the user chose one or turned this off; once,
+// from the addon's initialisation on the main thread (it sets and unsets an environment variable).
+void configure_openblas_threads();
+// Parks OpenBLAS's worker threads if an OpenBLAS call may have left them spinning and parking is the mode
+// (see above); true if it did. natgrad's own kernels call it on entry (a no-op, one atomic load, when nothing is
+// awake).
 bool park_openblas_threads();
-// How parking is set up: "blas_thread_shutdown_" (found), "off (NATGRAD_PARK_OPENBLAS=0)" or
-// "unavailable (…)"; and the number of times it parked OpenBLAS's threads in this process.
+// What is done about OpenBLAS's idle threads: "short timeout (…)", "blas_thread_shutdown_" (parking), "off
+// (NATGRAD_PARK_OPENBLAS=0)" or "unavailable (…)"; and the number of times it parked them in this process.
 const char* openblas_parking();
 uint64_t openblas_parks();
 
