@@ -171,6 +171,38 @@ async function round(kind) {
     inv.every((v, i) => v === inv2[i]),
     'batchedGramInverse sync = async'
   );
+  // exactStep: a whole step of a small MLP (6-10-tanh-10-4, categorical, N = 12) in one call, λ > 0 and λ = 0,
+  // sync and async; a rank-deficient kernel at λ ≈ 0 (not positive definite) and a bad label
+  {
+    const L = [-1, 6, 10, 0, 10, 10, -1, 10, 4],
+      P = 6 * 10 + 10 + 10 * 4 + 4,
+      Ns = 12;
+    const th = filled(P, kind),
+      xs = filled(Ns * 6, kind),
+      ys = Float32Array.from({ length: Ns }, (_, i) => i % 4);
+    const r1 = addon.exactStep(L, 'categorical', th, xs, ys, Ns, 0.01, 0, 0.5, null);
+    const r2 = await addon.exactStepAsync(L, 'categorical', th, xs, ys, Ns, 0.01, 0, 0.5, filled(P, kind));
+    check(r1.direction.every((v, i) => v === r2.direction[i]) && r1.trialLoss === r2.trialLoss, 'exactStep sync = async');
+    check(r1.gn > 0 && Number.isFinite(r1.nFn) && r1.rank === -1, `exactStep gn ${r1.gn} rank ${r1.rank}`);
+    const r0 = addon.exactStep(L, 'gaussian', th, xs, filled(Ns * 4), Ns, 0, 0, 0, null);
+    check(r0.rank > 0 && r0.rank <= Ns * 4 && Number.isNaN(r0.trialLoss), `exactStep λ = 0 rank ${r0.rank}`);
+    expectCode(() => addon.exactStep([-1, 2, 1], 'gaussian', filled(3), filled(40), filled(20), 20, 1e-12, 0, 0, null), 'ERR_NOT_POSITIVE_DEFINITE');
+    await expectReject(
+      addon.exactStepAsync(
+        L,
+        'categorical',
+        th,
+        xs,
+        ys.map((v, i) => (i === 3 ? 9 : v)),
+        Ns,
+        0.01,
+        0,
+        0,
+        null
+      ),
+      'ERR_OUT_OF_RANGE'
+    );
+  }
   // error paths
   expectCode(() => addon.gemm(false, false, m, n, k, 1, A, B, 0, new Float32Array(1)), 'ERR_OUT_OF_RANGE');
   expectCode(() => addon.gram('x', 1, 1, false, new Float32Array(1)), 'ERR_INVALID_ARG_TYPE');

@@ -43,7 +43,7 @@ case "$mode" in
       if (!maps.includes("libasan") || !maps.includes("build-asan/Release/natgrad.node")) { console.error("sanitize: ASan runtime or build-asan addon not loaded"); process.exit(1); }
       console.log("sanitize: ASan + UBSan addon loaded:", a.backendInfo().blas);'
     files=("$@")
-    [ ${#files[@]} -gt 0 ] || files=(test/kernels.test.ts test/native.test.ts test/fuzz.test.ts test/async_memory.test.ts test/faults.test.ts test/concurrency.test.ts test/workers.test.ts test/memory.test.ts)
+    [ ${#files[@]} -gt 0 ] || files=(test/kernels.test.ts test/native.test.ts test/fuzz.test.ts test/async_memory.test.ts test/faults.test.ts test/concurrency.test.ts test/workers.test.ts test/memory.test.ts test/exact_step.test.ts)
     start=$(date +%s)
     # the valgrind workload too (every kernel sync and async, layerGramSum over several tiles on the worker pool)
     node --expose-gc scripts/sanitize-workload.js "$addon" 2
