@@ -15,6 +15,8 @@
         "native/cpu/activation.cc",
         "native/cpu/rows.cc",
         "native/cpu/exact_step.cc",
+        "native/cpu/conv2d.cc",
+        "native/cpu/pool2d.cc",
         "native/cpu/gfortran_runtime.cc",
         "native/cpu/gemm_nt.cc",
         "native/cpu/parallel.cc",

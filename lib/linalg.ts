@@ -15,7 +15,16 @@
 // ERR_INVALID_STATE and writes nothing. Arrays backed by a SharedArrayBuffer are used in
 // place (zero copy; they cannot be detached): writing to one while a call uses it is a
 // data race. Two pending calls writing the same array: the later completion wins.
-import { type ActivationKind, type DeviceFamily, type DeviceStepResult, type Floats, native, type Precision } from './native';
+import {
+  type ActivationKind,
+  type ConvGeometry,
+  type DeviceFamily,
+  type DeviceStepResult,
+  type Floats,
+  native,
+  type PoolShape,
+  type Precision,
+} from './native';
 
 export type { DeviceFamily, DeviceStepResult, Floats, Precision } from './native';
 
@@ -242,4 +251,65 @@ export function rowsDot<T extends Floats = Float32Array>(b: T, z: T, n: number, 
 }
 export function rowsDotAsync<T extends Floats = Float32Array>(b: T, z: T, n: number, r: number, out: Float64Array): Promise<Float64Array> {
   return native.rowsDotAsync(b, z, n, r, z.length / n, out);
+}
+
+/**
+ * A conv2d layer's patches: cols [n·Ho·Wo, C·kh·kw], row (i, p) the window of output position p of sample i
+ * in x [n, C·H·W], column (c, u, v); 0 where the window reaches into the padding. geometry = [C, H, W, kh,
+ * kw, stride, padding]. Returns cols (`out`, or allocated).
+ */
+export function im2col<T extends Floats = Float32Array>(x: T, n: number, geometry: ConvGeometry, out?: T): T {
+  return native.im2col(x, n, geometry, alloc(out)) as T;
+}
+export function im2colAsync<T extends Floats = Float32Array>(x: T, n: number, geometry: ConvGeometry, out?: T): Promise<T> {
+  return native.im2colAsync(x, n, geometry, alloc(out)) as Promise<T>;
+}
+
+/**
+ * A conv2d layer's seeds taken from its output to its input: for each of `rows` seed rows dy_q [out, Ho·Wo]
+ * (dy [rows, out, Ho·Wo]) and weights w [out, C·kh·kw], dx_q = col2im(wᵀ dy_q) [C·H·W], col2im the adjoint of
+ * im2col (each pixel the sum of its patch entries). dx [rows, C·H·W] is overwritten. Returns dx (`out`, or
+ * allocated).
+ */
+export function conv2dInputSeeds<T extends Floats = Float32Array>(w: T, dy: T, rows: number, outChannels: number, geometry: ConvGeometry, out?: T): T {
+  return native.conv2dInputSeeds(w, dy, rows, outChannels, geometry, alloc(out)) as T;
+}
+/**
+ * A pooling layer's forward pass: y [n, C·⌊H/k⌋·⌊W/k⌋] from x [n, C·H·W], each output the first largest
+ * ('max') or the mean ('avg', summed in float64) of its k × k window (stride k). Returns y (`out`, or allocated).
+ */
+export function pool2dForward<T extends Floats = Float32Array>(mode: 'max' | 'avg', x: T, n: number, shape: PoolShape, out?: T): T {
+  return native.pool2dForward(mode, x, n, shape, alloc(out)) as T;
+}
+export function pool2dForwardAsync<T extends Floats = Float32Array>(mode: 'max' | 'avg', x: T, n: number, shape: PoolShape, out?: T): Promise<T> {
+  return native.pool2dForwardAsync(mode, x, n, shape, alloc(out)) as Promise<T>;
+}
+/**
+ * A pooling layer's seeds taken to its input: dx [n·r, C·H·W] (overwritten) from dy [n·r, C·⌊H/k⌋·⌊W/k⌋], r
+ * rows per sample of x [n, C·H·W]: each seed onto the input its window's max chose, or divided by k² onto every
+ * input of the window ('avg'). Returns dx (`out`, or allocated).
+ */
+export function pool2dBackward<T extends Floats = Float32Array>(mode: 'max' | 'avg', x: T, dy: T, n: number, r: number, shape: PoolShape, out?: T): T {
+  return native.pool2dBackward(mode, x, dy, n, r, shape, alloc(out)) as T;
+}
+export function pool2dBackwardAsync<T extends Floats = Float32Array>(
+  mode: 'max' | 'avg',
+  x: T,
+  dy: T,
+  n: number,
+  r: number,
+  shape: PoolShape,
+  out?: T
+): Promise<T> {
+  return native.pool2dBackwardAsync(mode, x, dy, n, r, shape, alloc(out)) as Promise<T>;
+}
+export function conv2dInputSeedsAsync<T extends Floats = Float32Array>(
+  w: T,
+  dy: T,
+  rows: number,
+  outChannels: number,
+  geometry: ConvGeometry,
+  out?: T
+): Promise<T> {
+  return native.conv2dInputSeedsAsync(w, dy, rows, outChannels, geometry, alloc(out)) as Promise<T>;
 }

@@ -132,7 +132,17 @@ export interface KernelSignatures {
   activationBackward: [args: [kind: ActivationKind, z: Floats, N: number, r: number, width: number, b: Floats], result: Floats];
   rowsContract: [args: [B: Floats, c: Float64Array, N: number, r: number, width: number, Bc: Floats | null, sum: Float64Array], result: Floats];
   rowsDot: [args: [B: Floats, Z: Floats, N: number, r: number, width: number, out: Float64Array], result: Float64Array];
+  im2col: [args: [x: Floats, n: number, geometry: ConvGeometry, cols: Floats | null], result: Floats];
+  conv2dInputSeeds: [args: [w: Floats, dy: Floats, rows: number, outChannels: number, geometry: ConvGeometry, dx: Floats | null], result: Floats];
+  pool2dForward: [args: [mode: 'max' | 'avg', x: Floats, n: number, shape: PoolShape, y: Floats | null], result: Floats];
+  pool2dBackward: [args: [mode: 'max' | 'avg', x: Floats, dy: Floats, n: number, r: number, shape: PoolShape, dx: Floats | null], result: Floats];
 }
+
+/** A pooling layer's input shape and window for pool2dForward/pool2dBackward: [C, H, W, k] (stride k). */
+export type PoolShape = readonly [c: number, h: number, w: number, k: number];
+
+/** A conv2d layer's input geometry for im2col and conv2dInputSeeds: [C, H, W, kh, kw, stride, padding]. */
+export type ConvGeometry = readonly [c: number, h: number, w: number, kh: number, kw: number, stride: number, padding: number];
 
 /** The activations whose elementwise passes run natively (lib/nn/layers.ts names them the same). */
 export type ActivationKind = 'tanh' | 'relu' | 'sigmoid' | 'softplus' | 'gelu';
@@ -172,6 +182,10 @@ export const KERNEL_ARITY: { readonly [K in KernelName]: KernelSignatures[K][0][
   activationBackward: 6,
   rowsContract: 7,
   rowsDot: 6,
+  im2col: 4,
+  conv2dInputSeeds: 6,
+  pool2dForward: 5,
+  pool2dBackward: 7,
 };
 
 type KernelFunctions = { [K in KernelName]: (...args: KernelSignatures[K][0]) => KernelSignatures[K][1] } & {

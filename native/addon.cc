@@ -803,6 +803,173 @@ struct RowsDotJob : Job {
   }
 };
 
+// A conv2d layer's geometry {C, H, W, kh, kw, stride, padding} (argument 'geometry'), with its output size.
+natgrad::cpu::ConvGeometry conv_geometry(Args& a) {
+  const std::string fn = a.fn();
+  Napi::Array list = a.array("geometry", 7);
+  static const char* const names[] = {"C", "H", "W", "kh", "kw", "stride", "padding"};
+  int64_t v[7];
+  if (list.Length() != 7)
+    throw_arg(a.env(), true,
+              fn + ": argument 'geometry' must be [C, H, W, kh, kw, stride, padding], got " +
+                  std::to_string(list.Length()) + " numbers");
+  for (uint32_t i = 0; i < 7; ++i) {
+    const Napi::Value e = list.Get(i);
+    const double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
+    const double least = i == 6 ? 0 : 1;
+    if (!(d == std::floor(d)) || d < least || d > 1e6) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.9g", d);
+      throw_arg(a.env(), true,
+                fn + ": argument 'geometry' must be [C, H, W, kh, kw, stride, padding] (integers, padding ≥ 0, the " +
+                    "others ≥ 1, each ≤ 1e6); " + names[i] + " is " +
+                    (i >= list.Length() ? std::string("missing")
+                     : e.IsNumber()     ? std::string(text)
+                                        : describe(e)));
+    }
+    v[i] = (int64_t)d;
+  }
+  natgrad::cpu::ConvGeometry g{v[0], v[1], v[2], v[3], v[4], v[5], v[6], 0, 0};
+  g.ho = (g.h + 2 * g.pad - g.kh) / g.stride + 1;
+  g.wo = (g.w + 2 * g.pad - g.kw) / g.stride + 1;
+  if (g.h + 2 * g.pad < g.kh || g.w + 2 * g.pad < g.kw)
+    throw_arg(a.env(), true,
+              fn + ": the kernel " + std::to_string(g.kh) + "×" + std::to_string(g.kw) + " (padding " +
+                  std::to_string(g.pad) + ") does not fit the input " + std::to_string(g.h) + "×" +
+                  std::to_string(g.w));
+  return g;
+}
+
+// cols [n·Ho·Wo, C·kh·kw]: every sample's patches (cpu/conv2d.cc)
+struct Im2colJob : Job {
+  static constexpr const char* kName = "im2col";
+  static inline const std::vector<const char*> kParams = {"x", "n", "geometry", "cols"};
+  natgrad::cpu::ConvGeometry g{};
+  int64_t n = 0;
+  Arr x, cols;
+  void parse(Args& a) {
+    n = a.size("n");
+    g = conv_geometry(a);
+    a.in(&x, "x", a.product({n, g.c, g.h, g.w}, "x"));
+    a.out(&cols, "cols", a.product({n, g.ho, g.wo, g.c, g.kh, g.kw}, "cols"));
+  }
+  Arr* returned() override { return &cols; }
+  void execute() override {
+    if (f64())
+      natgrad::cpu::im2col(x.d(), n, g, cols.d());
+    else
+      natgrad::cpu::im2col(x.f(), n, g, cols.f());
+  }
+};
+
+// dx [rows, C·H·W]: the seeds dy [rows, cout, Ho·Wo] at a conv2d layer's output taken to its input,
+// col2im(Wᵀ dy_q) row by row, W [cout, C·kh·kw] (cpu/conv2d.cc)
+struct Conv2dInputSeedsJob : Job {
+  static constexpr const char* kName = "conv2dInputSeeds";
+  static inline const std::vector<const char*> kParams = {"w", "dy", "rows", "outChannels", "geometry", "dx"};
+  natgrad::cpu::ConvGeometry g{};
+  int64_t rows = 0, cout = 0;
+  Arr w, dy, dx;
+  void parse(Args& a) {
+    rows = a.size("rows");
+    cout = a.size("outChannels");
+    g = conv_geometry(a);
+    a.in(&w, "w", a.product({cout, g.c, g.kh, g.kw}, "w"));
+    a.in(&dy, "dy", a.product({rows, cout, g.ho, g.wo}, "dy"));
+    a.out(&dx, "dx", a.product({rows, g.c, g.h, g.w}, "dx"));
+  }
+  Arr* returned() override { return &dx; }
+  void execute() override {
+    if (f64())
+      natgrad::cpu::conv2d_input_seeds(w.d(), dy.d(), rows, cout, g, dx.d());
+    else
+      natgrad::cpu::conv2d_input_seeds(w.f(), dy.f(), rows, cout, g, dx.f());
+  }
+};
+
+// A pooling layer's mode ('max' | 'avg') and shape [C, H, W, k] (arguments 'mode', 'shape').
+bool pool_max(Args& a) {
+  const Napi::Value v = a.value("mode");
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s != "max" && s != "avg")
+    throw_arg(a.env(), false,
+              a.fn() + ": argument 'mode' must be 'max' or 'avg', got " + (v.IsString() ? "'" + s + "'" : describe(v)));
+  return s == "max";
+}
+natgrad::cpu::PoolGeometry pool_geometry(Args& a) {
+  const std::string fn = a.fn();
+  Napi::Array list = a.array("shape", 4);
+  if (list.Length() != 4)
+    throw_arg(a.env(), true,
+              fn + ": argument 'shape' must be [C, H, W, k], got " + std::to_string(list.Length()) + " numbers");
+  int64_t v[4];
+  for (uint32_t i = 0; i < 4; ++i) {
+    const Napi::Value e = list.Get(i);
+    const double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(d == std::floor(d)) || d < 1 || d > 1e6)
+      throw_arg(a.env(), true,
+                fn + ": argument 'shape' must be [C, H, W, k], integers in [1, 1e6]; got " + describe(e) + " at " +
+                    std::to_string(i));
+    v[i] = (int64_t)d;
+  }
+  natgrad::cpu::PoolGeometry g{v[0], v[1], v[2], v[3], v[1] / v[3], v[2] / v[3]};
+  if (g.ho < 1 || g.wo < 1)
+    throw_arg(a.env(), true,
+              fn + ": the window " + std::to_string(g.k) + "×" + std::to_string(g.k) + " does not fit the input " +
+                  std::to_string(g.h) + "×" + std::to_string(g.w));
+  return g;
+}
+
+// y [n, C·Ho·Wo]: a pooling layer's forward pass (cpu/pool2d.cc)
+struct Pool2dForwardJob : Job {
+  static constexpr const char* kName = "pool2dForward";
+  static inline const std::vector<const char*> kParams = {"mode", "x", "n", "shape", "y"};
+  bool max = true;
+  natgrad::cpu::PoolGeometry g{};
+  int64_t n = 0;
+  Arr x, y;
+  void parse(Args& a) {
+    max = pool_max(a);
+    n = a.size("n");
+    g = pool_geometry(a);
+    a.in(&x, "x", a.product({n, g.c, g.h, g.w}, "x"));
+    a.out(&y, "y", a.product({n, g.c, g.ho, g.wo}, "y"));
+  }
+  Arr* returned() override { return &y; }
+  void execute() override {
+    if (f64())
+      natgrad::cpu::pool2d_forward(max, x.d(), n, g, y.d());
+    else
+      natgrad::cpu::pool2d_forward(max, x.f(), n, g, y.f());
+  }
+};
+
+// dx [n·r, C·H·W]: a pooling layer's seeds taken to its input, r rows per sample (cpu/pool2d.cc)
+struct Pool2dBackwardJob : Job {
+  static constexpr const char* kName = "pool2dBackward";
+  static inline const std::vector<const char*> kParams = {"mode", "x", "dy", "n", "r", "shape", "dx"};
+  bool max = true;
+  natgrad::cpu::PoolGeometry g{};
+  int64_t n = 0, r = 0;
+  Arr x, dy, dx;
+  void parse(Args& a) {
+    max = pool_max(a);
+    n = a.size("n");
+    r = a.size("r");
+    g = pool_geometry(a);
+    a.in(&x, "x", a.product({n, g.c, g.h, g.w}, "x"));
+    a.in(&dy, "dy", a.product({n, r, g.c, g.ho, g.wo}, "dy"));
+    a.out(&dx, "dx", a.product({n, r, g.c, g.h, g.w}, "dx"));
+  }
+  Arr* returned() override { return &dx; }
+  void execute() override {
+    if (f64())
+      natgrad::cpu::pool2d_backward(max, x.d(), dy.d(), n, r, g, dx.d());
+    else
+      natgrad::cpu::pool2d_backward(max, x.f(), dy.f(), n, r, g, dx.f());
+  }
+};
+
 // n_θ for an MLP in one call (Backend::exact_step: every stage on the GPU, or on the CPU backend's kernels)
 struct ExactStepJob : Job {
   static constexpr const char* kName = "exactStep";
@@ -1436,6 +1603,10 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   register_kernel<ActivationBackwardJob>(env, exports, params);
   register_kernel<RowsContractJob>(env, exports, params);
   register_kernel<RowsDotJob>(env, exports, params);
+  register_kernel<Im2colJob>(env, exports, params);
+  register_kernel<Conv2dInputSeedsJob>(env, exports, params);
+  register_kernel<Pool2dForwardJob>(env, exports, params);
+  register_kernel<Pool2dBackwardJob>(env, exports, params);
   exports.Set("kernelArguments", params);
   exports.Set("backendInfo", Napi::Function::New(env, backend_info));
   exports.Set("selectBackend", Napi::Function::New(env, select_backend));

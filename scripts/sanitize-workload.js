@@ -203,6 +203,28 @@ async function round(kind) {
       'ERR_OUT_OF_RANGE'
     );
   }
+  // a conv2d layer's patches and input seeds, a pooling layer's passes (stride 2, padding 1; a 3 × 3 window)
+  {
+    const geo = [2, 7, 6, 3, 3, 2, 1],
+      ho = 4,
+      wo = 3;
+    const x = filled(3 * 2 * 7 * 6, kind);
+    const cols = addon.im2col(x, 3, geo, null);
+    const cols2 = await addon.im2colAsync(x, 3, geo, filled(3 * ho * wo * 18, kind));
+    check(cols.length === 3 * ho * wo * 18 && cols.every((v, i) => v === cols2[i]), 'im2col sync = async');
+    const w = filled(4 * 18, kind),
+      dy = filled(5 * 4 * ho * wo, kind);
+    const dx = addon.conv2dInputSeeds(w, dy, 5, 4, geo, null);
+    const dx2 = await addon.conv2dInputSeedsAsync(w, dy, 5, 4, geo, filled(5 * 84, kind));
+    check(
+      dx.every((v, i) => v === dx2[i]),
+      'conv2dInputSeeds sync = async'
+    );
+    const y = addon.pool2dForward('max', x, 3, [2, 7, 6, 3], null);
+    const px = await addon.pool2dBackwardAsync('avg', x, filled(3 * 2 * 2 * 4, kind), 3, 2, [2, 7, 6, 3], null);
+    check(y.length === 3 * 2 * 2 * 2 && px.length === 6 * 84, 'pool2d shapes');
+    expectCode(() => addon.im2col(x, 3, [2, 7, 6, 9, 3, 1, 0], null), 'ERR_OUT_OF_RANGE');
+  }
   // error paths
   expectCode(() => addon.gemm(false, false, m, n, k, 1, A, B, 0, new Float32Array(1)), 'ERR_OUT_OF_RANGE');
   expectCode(() => addon.gram('x', 1, 1, false, new Float32Array(1)), 'ERR_INVALID_ARG_TYPE');

@@ -27,6 +27,14 @@ import {
   activationBackwardAsync,
   activationForward,
   activationForwardAsync,
+  conv2dInputSeeds,
+  conv2dInputSeedsAsync,
+  im2col,
+  im2colAsync,
+  pool2dBackward,
+  pool2dBackwardAsync,
+  pool2dForward,
+  pool2dForwardAsync,
   rowsContract,
   rowsContractAsync,
   rowsDot,
@@ -841,6 +849,10 @@ describe('reproducibility contract', () => {
     ['batchedGramInverse', () => Float32Array.from([...batchedGramInverse(gWide, 40, 256, 32, { damping: 1e-3 }), ...batchedGramInverse(gSmall, 300, 12, 10)])],
     // past one task's 32k elements: split among the threads by samples
     ['activationForward', () => activationForward('gelu', gWide)],
+    ['im2col', () => im2col(randn(40 * 3 * 20 * 18, rng(38)), 40, [3, 20, 18, 3, 2, 1, 1])],
+    ['pool2dForward', () => pool2dForward('avg', randn(50 * 3 * 21 * 20, rng(41)), 50, [3, 21, 20, 2])],
+    ['pool2dBackward', () => pool2dBackward('max', randn(50 * 3 * 21 * 20, rng(42)), randn(50 * 2 * 3 * 10 * 10, rng(43)), 50, 2, [3, 21, 20, 2])],
+    ['conv2dInputSeeds', () => conv2dInputSeeds(randn(5 * 18, rng(40)), randn(60 * 5 * 20 * 19, rng(39)), 60, 5, [3, 20, 18, 3, 2, 1, 1])],
     ['activationBackward', () => activationBackward('tanh', a, 300, 3, randn(300 * 3 * 280, rng(35)))],
     [
       'rowsContract',
@@ -883,6 +895,222 @@ describe('reproducibility contract', () => {
       }
     });
   }
+});
+
+// A conv2d layer's patches and the seeds at its input, against the plain loops of the definition
+// (native/cpu/conv2d.cc):
+//   cols[(i·Ho·Wo + p), (c·kh + u)·kw + v] = x[i, c, s·p_y + u − pad, s·p_x + v − pad] (0 outside), and
+//   dx_q = col2im(Wᵀ dy_q), col2im = im2colᵀ: the adjoint of x ↦ W·im2col(x)ᵀ, so ⟨W·im2col(x)ᵀ, dy⟩ = ⟨x, dx⟩.
+describe('im2col / conv2dInputSeeds: a conv2d layer’s patches and the seeds at its input', () => {
+  type Geo = [number, number, number, number, number, number, number];
+  const out = (g: Geo) => [Math.floor((g[1] + 2 * g[6] - g[3]) / g[5]) + 1, Math.floor((g[2] + 2 * g[6] - g[4]) / g[5]) + 1];
+  /** The definition, in float64: cols [n·Ho·Wo, C·kh·kw]. */
+  function im2col64(x: ArrayLike<number>, n: number, g: Geo): Float64Array {
+    const [c, h, w, kh, kw, s, pad] = g;
+    const [ho, wo] = out(g);
+    const ckk = c * kh * kw;
+    const cols = new Float64Array(n * ho * wo * ckk);
+    for (let i = 0; i < n; i++)
+      for (let py = 0; py < ho; py++)
+        for (let px = 0; px < wo; px++)
+          for (let ch = 0; ch < c; ch++)
+            for (let u = 0; u < kh; u++)
+              for (let v = 0; v < kw; v++) {
+                const yy = py * s + u - pad,
+                  xx = px * s + v - pad;
+                if (yy >= 0 && yy < h && xx >= 0 && xx < w)
+                  cols[(i * ho * wo + py * wo + px) * ckk + (ch * kh + u) * kw + v] = x[i * c * h * w + (ch * h + yy) * w + xx];
+              }
+    return cols;
+  }
+  /** dx_q = col2im(Wᵀ dy_q) in float64, and Σ|terms| of each element (the float32 result's error scale). */
+  function inputSeeds64(w: ArrayLike<number>, dy: ArrayLike<number>, rows: number, cout: number, g: Geo) {
+    const [ho, wo] = out(g);
+    const hw = ho * wo,
+      ckk = g[0] * g[3] * g[4],
+      image = g[0] * g[1] * g[2];
+    const dx = new Float64Array(rows * image),
+      abs = new Float64Array(rows * image);
+    for (let i = 0; i < image; i++) {
+      const e = new Float64Array(image);
+      e[i] = 1;
+      const cols = im2col64(e, 1, g); // [Ho·Wo, ckk]: where pixel i lands
+      for (let p = 0; p < hw; p++)
+        for (let k = 0; k < ckk; k++) {
+          if (cols[p * ckk + k] !== 1) continue;
+          for (let q = 0; q < rows; q++)
+            for (let o = 0; o < cout; o++) {
+              const t = w[o * ckk + k] * dy[(q * cout + o) * hw + p];
+              dx[q * image + i] += t;
+              abs[q * image + i] += Math.abs(t);
+            }
+        }
+    }
+    return { dx, abs };
+  }
+  // stride 1 and 2, padding 0 to 2, non-square kernels and images, a kernel as large as the padded image
+  const GEOS: Geo[] = [
+    [1, 6, 6, 3, 3, 1, 0],
+    [3, 7, 5, 3, 2, 2, 1],
+    [2, 9, 8, 5, 3, 2, 2],
+    [4, 5, 5, 1, 1, 1, 0],
+    [2, 4, 3, 6, 5, 3, 1],
+  ];
+  for (const g of GEOS) {
+    it(`[C, H, W, kh, kw, stride, pad] = [${g.join(', ')}]: im2col copies, conv2dInputSeeds is the adjoint`, () => {
+      const r = rng(g.reduce((a, b) => a * 7 + b, 1));
+      const n = 5,
+        cout = 3,
+        rows = 4;
+      const [ho, wo] = out(g);
+      const hw = ho * wo,
+        ckk = g[0] * g[3] * g[4];
+      const x = randn(n * g[0] * g[1] * g[2], r);
+      // im2col is a copy: exact, in float32 and float64
+      expect(Array.from(im2col(x, n, g))).toEqual(Array.from(im2col64(x, n, g)));
+      const x64 = Float64Array.from(x, (v) => v / 3);
+      expect(Array.from(im2col(x64, n, g))).toEqual(Array.from(im2col64(x64, n, g)));
+      // the input seeds in float32 against float64: each element a sum of ≤ kh·kw·out products of float32
+      // numbers (each exact in float64), rounded at most that many times: within terms·u·Σ|terms|
+      const w = randn(cout * ckk, r);
+      const dy = randn(rows * cout * hw, r);
+      const ref = inputSeeds64(w, dy, rows, cout, g);
+      const dx = conv2dInputSeeds(w, dy, rows, cout, g);
+      const terms = g[3] * g[4] * cout + 1;
+      for (let i = 0; i < dx.length; i++) expect(Math.abs(dx[i] - ref.dx[i])).toBeLessThanOrEqual(terms * 2 ** -24 * ref.abs[i]);
+      // float64: ⟨W·im2col(x)ᵀ, dy⟩ = ⟨x, dx⟩ (the same products summed in another order: rounding only)
+      const w64 = Float64Array.from(w, (v) => v / 7),
+        dy64 = Float64Array.from(randn(n * cout * hw, r));
+      const c64 = im2col(x64, n, g);
+      let lhs = 0,
+        scale = 0;
+      for (let i = 0; i < n; i++)
+        for (let o = 0; o < cout; o++)
+          for (let p = 0; p < hw; p++) {
+            let y = 0;
+            for (let k = 0; k < ckk; k++) y += w64[o * ckk + k] * c64[(i * hw + p) * ckk + k];
+            const t = y * dy64[(i * cout + o) * hw + p];
+            lhs += t;
+            scale += Math.abs(t);
+          }
+      const back = conv2dInputSeeds(w64, dy64, n, cout, g);
+      let rhs = 0;
+      for (let i = 0; i < x64.length; i++) rhs += x64[i] * back[i];
+      expect(Math.abs(lhs - rhs)).toBeLessThanOrEqual(1e-13 * scale);
+    });
+  }
+  it('writes into `out`, and the Promise forms give the same bits', async () => {
+    const g: Geo = [3, 7, 5, 3, 2, 2, 1];
+    const x = randn(4 * 105, rng(3));
+    const cols = new Float32Array(4 * 4 * 3 * 18).fill(NaN);
+    expect(im2col(x, 4, g, cols)).toBe(cols);
+    expectSameBits(await im2colAsync(x, 4, g), cols);
+    const w = randn(2 * 18, rng(5)),
+      dy = randn(3 * 2 * 12, rng(4));
+    const dx = new Float32Array(3 * 105).fill(NaN); // overwritten, not added to
+    expect(conv2dInputSeeds(w, dy, 3, 2, g, dx)).toBe(dx);
+    expectSameBits(await conv2dInputSeedsAsync(w, dy, 3, 2, g), dx);
+  });
+  it('refuses a bad geometry, a kernel larger than the padded image, wrong lengths and NaN', () => {
+    const x = new Float32Array(2 * 36);
+    expect(() => im2col(x, 2, [1, 6, 6, 3, 3, 0, 0])).toThrow(/im2col: argument 'geometry' must be \[C, H, W, kh, kw, stride, padding\].*stride is 0/);
+    expect(() => im2col(x, 2, [1, 6, 6, 3, 3, 1] as never)).toThrow("im2col: argument 'geometry' must be [C, H, W, kh, kw, stride, padding], got 6 numbers");
+    expect(() => im2col(x, 2, [1, 6, 6, 3, 3, 1, -1])).toThrow(/padding is -1/);
+    expect(() => im2col(x, 2, [1, 6, 6, 3.5, 3, 1, 0])).toThrow(/kh is 3.5/);
+    expect(() => im2col(x, 2, [1, 6, 6, 8, 3, 1, 0])).toThrow('im2col: the kernel 8×3 (padding 0) does not fit the input 6×6');
+    expect(() => im2col(x, 3, [1, 6, 6, 3, 3, 1, 0])).toThrow(/im2col: argument 'x' must have length 108, got 72/);
+    expect(() => conv2dInputSeeds(new Float32Array(17), new Float32Array(2 * 2 * 16), 2, 2, [1, 6, 6, 3, 3, 1, 0])).toThrow(
+      /conv2dInputSeeds: argument 'w' must have length 18, got 17/
+    );
+    expect(() => conv2dInputSeeds(new Float32Array(18), new Float32Array(2 * 2 * 15), 2, 2, [1, 6, 6, 3, 3, 1, 0])).toThrow(
+      /conv2dInputSeeds: argument 'dy' must have length 64, got 60/
+    );
+    x[40] = NaN;
+    expect(() => im2col(x, 2, [1, 6, 6, 3, 3, 1, 0])).toThrow(expect.objectContaining({ code: 'ERR_NON_FINITE' }));
+  });
+});
+
+// The pooling layers against their definitions (native/cpu/pool2d.cc): windows k × k at stride k; max = the first
+// largest of the window (u, then v), avg = the mean summed in float64; backward: each seed onto the input the
+// max chose, or seed/k² onto every input of the window.
+describe('pool2dForward / pool2dBackward: the pooling layers', () => {
+  type Shape = [number, number, number, number];
+  function reference(mode: 'max' | 'avg', x: ArrayLike<number>, dy: ArrayLike<number>, n: number, r: number, [c, h, w, k]: Shape) {
+    const ho = Math.floor(h / k),
+      wo = Math.floor(w / k),
+      inSize = c * h * w,
+      outSize = c * ho * wo;
+    const y = new Float64Array(n * outSize),
+      dx = new Float64Array(n * r * inSize);
+    for (let i = 0; i < n; i++)
+      for (let ch = 0; ch < c; ch++)
+        for (let py = 0; py < ho; py++)
+          for (let px = 0; px < wo; px++) {
+            const o = (ch * ho + py) * wo + px;
+            let at = -1,
+              sum = 0;
+            const window: number[] = [];
+            for (let u = 0; u < k; u++)
+              for (let v = 0; v < k; v++) {
+                const q = (ch * h + py * k + u) * w + px * k + v;
+                window.push(q);
+                sum += x[i * inSize + q];
+                if (at < 0 || x[i * inSize + q] > x[i * inSize + at]) at = q;
+              }
+            y[i * outSize + o] = mode === 'max' ? x[i * inSize + at] : sum / (k * k);
+            for (let q = i * r; q < (i + 1) * r; q++) {
+              const d = dy[q * outSize + o];
+              if (mode === 'max') dx[q * inSize + at] = d;
+              else for (const e of window) dx[q * inSize + e] = d * (1 / (k * k)); // the layer's seed·(1/k²)
+            }
+          }
+    return { y, dx };
+  }
+  const SHAPES: Shape[] = [
+    [1, 4, 4, 2],
+    [3, 7, 5, 2], // a remainder row and column, dropped
+    [2, 9, 9, 3],
+    [4, 5, 6, 1],
+  ];
+  for (const mode of ['max', 'avg'] as const)
+    for (const shape of SHAPES) {
+      it(`${mode}, [C, H, W, k] = [${shape.join(', ')}]: against the definition, float32 and float64`, () => {
+        const r = rng(shape.reduce((a, b) => a * 5 + b, mode === 'max' ? 1 : 2));
+        const [c, h, w, k] = shape;
+        const n = 3,
+          rows = 2;
+        const x = randn(n * c * h * w, r);
+        for (let i = 0; i < x.length; i += 7) x[i] = x[i - (i % 2)] ?? x[i]; // ties: the first one must win
+        const dy = randn(n * rows * c * Math.floor(h / k) * Math.floor(w / k), r);
+        const ref = reference(mode, x, dy, n, rows, shape);
+        // float32: max and the seeds are copies (exact); a mean is ≤ k² additions and one product: ≤ (k² + 1)·u·|y|
+        const y = pool2dForward(mode, x, n, shape);
+        for (let i = 0; i < y.length; i++)
+          expect(Math.abs(y[i] - ref.y[i])).toBeLessThanOrEqual(mode === 'max' ? 0 : 2 ** -24 * (k * k + 1) * Math.abs(ref.y[i]) + 1e-45);
+        const dx = pool2dBackward(mode, x, dy, n, rows, shape);
+        for (let i = 0; i < dx.length; i++) expect(Math.abs(dx[i] - ref.dx[i])).toBeLessThanOrEqual(2 ** -24 * Math.abs(ref.dx[i]));
+        // float64: the same definitions to a rounding of float64
+        const x64 = Float64Array.from(x),
+          dy64 = Float64Array.from(dy);
+        const y64 = pool2dForward(mode, x64, n, shape);
+        for (let i = 0; i < y64.length; i++) expect(Math.abs(y64[i] - ref.y[i])).toBeLessThanOrEqual(1e-15 * Math.abs(ref.y[i]));
+        expect(Array.from(pool2dBackward(mode, x64, dy64, n, rows, shape))).toEqual(Array.from(ref.dx));
+      });
+    }
+  it('writes into `out` (overwritten), the Promise forms give the same bits, and bad arguments are named', async () => {
+    const x = randn(2 * 3 * 6 * 6, rng(8)),
+      dy = randn(2 * 4 * 3 * 9, rng(9));
+    const y = new Float32Array(2 * 27).fill(NaN);
+    expect(pool2dForward('max', x, 2, [3, 6, 6, 2], y)).toBe(y);
+    expectSameBits(await pool2dForwardAsync('max', x, 2, [3, 6, 6, 2]), y);
+    const dx = new Float32Array(8 * 108).fill(NaN);
+    expect(pool2dBackward('avg', x, dy, 2, 4, [3, 6, 6, 2], dx)).toBe(dx);
+    expectSameBits(await pool2dBackwardAsync('avg', x, dy, 2, 4, [3, 6, 6, 2]), dx);
+    expect(() => pool2dForward('min' as never, x, 2, [3, 6, 6, 2])).toThrow("pool2dForward: argument 'mode' must be 'max' or 'avg', got 'min'");
+    expect(() => pool2dForward('max', x, 2, [3, 6, 6] as never)).toThrow("pool2dForward: argument 'shape' must be [C, H, W, k], got 3 numbers");
+    expect(() => pool2dForward('max', x, 2, [3, 6, 6, 7])).toThrow('pool2dForward: the window 7×7 does not fit the input 6×6');
+    expect(() => pool2dBackward('max', x, dy.subarray(1), 2, 4, [3, 6, 6, 2])).toThrow(/pool2dBackward: argument 'dy' must have length 216, got 215/);
+  });
 });
 
 describe('sync and Promise forms agree bit for bit', () => {

@@ -24,6 +24,10 @@ const CALLS: { [K in KernelName]: (form: '' | 'Async') => unknown } = {
   activationBackward: (f) => linalg[`activationBackward${f}`]('tanh', v2(), 2, 1, v2()),
   rowsContract: (f) => linalg[`rowsContract${f}`](eye2(), new Float64Array([1, 2]), 1, 2, new Float64Array(2)),
   rowsDot: (f) => linalg[`rowsDot${f}`](eye2(), v2(), 1, 2, new Float64Array(2)),
+  im2col: (f) => linalg[`im2col${f}`](v2(), 1, [1, 1, 2, 1, 1, 1, 0]),
+  pool2dForward: (f) => linalg[`pool2dForward${f}`]('max', eye2(), 1, [1, 2, 2, 2]),
+  pool2dBackward: (f) => linalg[`pool2dBackward${f}`]('avg', eye2(), new Float32Array(1), 1, 1, [1, 2, 2, 2]),
+  conv2dInputSeeds: (f) => linalg[`conv2dInputSeeds${f}`](v2(), new Float32Array(4), 1, 2, [1, 1, 2, 1, 1, 1, 0]),
   // one linear layer 2 → 2, gaussian, N = 1 (test/exact_step.test.ts checks its numbers)
   exactStep: async (f) => {
     const r = await linalg[`exactStep${f}`]([-1, 2, 2], 'gaussian', new Float32Array(6), v2(), v2(), 1, { damping: 0.1 });

@@ -9,10 +9,11 @@
 //   ∂(s·y)/∂W = s · Xcolᵢᵀ  [out, C·kh·kw],   ∂(s·y)/∂b[o] = Σ_p s[o, p],   ∂(s·y)/∂Xcolᵢ = Wᵀ s
 //
 // and the input's seed is the last scattered back onto the pixels (col2im). The forward pass is one gemm
-// over all samples' patches [N·Ho·Wo, C·kh·kw]·Wᵀ; the input seeds one gemm Wᵀ·[out, N·r·Ho·Wo]; the
+// over all samples' patches [N·Ho·Wo, C·kh·kw]·Wᵀ (the patches: native im2col); the input seeds Wᵀ s and col2im
+// row by row in one native call (conv2dInputSeeds, native/cpu/conv2d.cc); the
 // per-row gradients are materialised (one gemm per sample over its r seed rows) or kept factored,
 // whichever the cost model of ./conv2d_rows.ts finds cheaper for the layer's shape (option `form`).
-import { gemm } from '../linalg';
+import { conv2dInputSeeds, gemm, im2col } from '../linalg';
 import { type Floats, zerosLike } from '../util/floats';
 import { checkCount, checkOptions, describe } from '../util/validate';
 import { convFactoredElements, convForm, convGradients, convRows } from './conv2d_rows';
@@ -79,27 +80,9 @@ function bindConv(
   const nw = cout * ckk;
   const shape = { cout, ckk, hw, inSize: cin * h * w };
   const chosen = form === 'auto' ? convForm(shape) : form;
-  /** Patches [n·Ho·Wo, C·kh·kw] of x [n, C·H·W]: row (i, p), column (c, u, v). */
-  const im2col = (x: Floats, n: number): Floats => {
-    const cols = zerosLike(x, n * hw * ckk);
-    for (let i = 0; i < n; i++) {
-      const xi = i * cin * h * w;
-      for (let py = 0; py < ho; py++)
-        for (let px = 0; px < wo; px++) {
-          const row = (i * hw + py * wo + px) * ckk;
-          for (let c = 0; c < cin; c++)
-            for (let u = 0; u < kh; u++) {
-              const yy = py * stride + u - pad;
-              if (yy < 0 || yy >= h) continue;
-              for (let v = 0; v < kw; v++) {
-                const xx = px * stride + v - pad;
-                if (xx >= 0 && xx < w) cols[row + (c * kh + u) * kw + v] = x[xi + (c * h + yy) * w + xx];
-              }
-            }
-        }
-    }
-    return cols;
-  };
+  // the input geometry of im2col (patches [n·Ho·Wo, C·kh·kw] of x [n, C·H·W], row (i, p), column (c, u, v)) and
+  // of conv2dInputSeeds (native/cpu/conv2d.cc: these loops were most of a small CNN's step in JavaScript)
+  const geometry = [cin, h, w, kh, kw, stride, pad] as const;
   return {
     outShape: [cout, ho, wo],
     numParameters: nw + cout,
@@ -112,7 +95,7 @@ function bindConv(
       theta.fill(0, nw, nw + cout);
     },
     forward(theta, x, n) {
-      const cols = im2col(x, n);
+      const cols = im2col(x, n, geometry);
       const z = gemm(cols, theta.subarray(0, nw), n * hw, cout, ckk, { transB: true }); // [n·Ho·Wo, out]
       const y = zerosLike(x, n * cout * hw);
       for (let i = 0; i < n; i++)
@@ -126,32 +109,8 @@ function bindConv(
       const cols = cache as Floats;
       const grads = chosen === 'factored' ? convRows(shape, dy, cols, n, r) : convGradients(shape, dy, cols, n, r);
       if (!needInput) return { dx: null, grads };
-      // ∂/∂Xcol = Wᵀ s for every row at once: [C·kh·kw, out]·[out, n·r·Ho·Wo], then col2im
-      const rows = n * r;
-      const dt = zerosLike(dy, cout * rows * hw); // dy as [out, rows·Ho·Wo]
-      for (let q = 0; q < rows; q++) for (let o = 0; o < cout; o++) dt.set(dy.subarray((q * cout + o) * hw, (q * cout + o + 1) * hw), (o * rows + q) * hw);
-      const dc = gemm(theta.subarray(0, nw), dt, ckk, rows * hw, cout, { transA: true }); // [C·kh·kw, rows·Ho·Wo]
-      const dx = zerosLike(dy, rows * cin * h * w);
-      for (let v = 0; v < kw; v++) {
-        // the output columns px whose input column xx = px·stride + v − pad lies inside the image, [lo, hi)
-        const lo = Math.max(0, Math.ceil((pad - v) / stride));
-        const hi = Math.min(wo, Math.floor((w - 1 + pad - v) / stride) + 1);
-        if (lo >= hi) continue;
-        for (let q = 0; q < rows; q++) {
-          const xq = q * cin * h * w;
-          for (let c = 0; c < cin; c++)
-            for (let u = 0; u < kh; u++) {
-              const k = ((c * kh + u) * kw + v) * rows * hw + q * hw;
-              for (let py = 0; py < ho; py++) {
-                const yy = py * stride + u - pad;
-                if (yy < 0 || yy >= h) continue;
-                let xi = xq + (c * h + yy) * w + lo * stride + v - pad;
-                let di = k + py * wo + lo;
-                for (let px = lo; px < hi; px++, xi += stride, di++) dx[xi] += dc[di]; // col2im: no bounds test inside
-              }
-            }
-        }
-      }
+      // ∂/∂Xcol = Wᵀ s per row, scattered back onto the pixels (col2im): natively, row by row
+      const dx = conv2dInputSeeds(theta.subarray(0, nw) as Floats, dy, n * r, cout, geometry);
       return { dx, grads };
     },
   };

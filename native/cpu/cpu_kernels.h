@@ -42,6 +42,30 @@ void rows_contract(const double* B, const double* c, int64_t N, int64_t r, int64
 void rows_dot(const float* B, const float* Z, int64_t N, int64_t r, int64_t w, double* out);
 void rows_dot(const double* B, const double* Z, int64_t N, int64_t r, int64_t w, double* out);
 
+// A conv2d layer's data movements (conv2d.cc): inputs [C, H, W], kernel kh × kw, stride, zero padding, output
+// ho × wo. im2col: cols [n·ho·wo, C·kh·kw] = the patches of x [n, C·H·W] (0 in the padding); the input seeds:
+// dx [rows, C·H·W] (overwritten), row q = col2im(Wᵀ dy_q) for W [cout, C·kh·kw] and dy [rows, cout, ho·wo].
+struct ConvGeometry {
+  int64_t c, h, w, kh, kw, stride, pad, ho, wo;
+};
+void im2col(const float* x, int64_t n, const ConvGeometry& g, float* cols);
+void im2col(const double* x, int64_t n, const ConvGeometry& g, double* cols);
+void conv2d_input_seeds(const float* w, const float* dy, int64_t rows, int64_t cout, const ConvGeometry& g, float* dx);
+void conv2d_input_seeds(const double* w, const double* dy, int64_t rows, int64_t cout, const ConvGeometry& g,
+                        double* dx);
+
+// The pooling layers (pool2d.cc): inputs [C, H, W], k × k windows at stride k, output ho × wo = ⌊H/k⌋ × ⌊W/k⌋;
+// max (the first largest of each window) or avg. Backward: dx [n·r, C·H·W] (overwritten) from the seeds dy
+// [n·r, C·ho·wo], r rows per sample; the max's choice is found again from x [n, C·H·W].
+struct PoolGeometry {
+  int64_t c, h, w, k, ho, wo;
+};
+void pool2d_forward(bool max, const float* x, int64_t n, const PoolGeometry& g, float* y);
+void pool2d_forward(bool max, const double* x, int64_t n, const PoolGeometry& g, double* y);
+void pool2d_backward(bool max, const float* x, const float* dy, int64_t n, int64_t r, const PoolGeometry& g, float* dx);
+void pool2d_backward(bool max, const double* x, const double* dy, int64_t n, int64_t r, const PoolGeometry& g,
+                     double* dx);
+
 // One exact natural-gradient step of an MLP in one call (exact_step.cc), on `be`'s kernels (its gemm, layer_gram_sum
 // and solves, so that NATGRAD_CPU_GEMM's choice holds), and the host bytes it allocates beside its arguments.
 void exact_step(Backend& be, const ExactStepSpec& spec, ExactStepResult* result);

@@ -1,0 +1,142 @@
+// A 2-D convolution layer's data movements (lib/nn/conv2d.ts), for inputs [C, H, W], kernel kh × kw, stride s,
+// zero padding pad, output Ho × Wo (Ho = ⌊(H + 2·pad − kh)/s⌋ + 1):
+//
+//   im2col:       cols[(i·Ho·Wo + p), (c·kh + u)·kw + v] = x[i, c, s·p_y + u − pad, s·p_x + v − pad]  (0 outside):
+//                 every sample's patches, so that the forward pass is one gemm cols · Wᵀ;
+//   input seeds:  for each seed row q with dy_q [out, Ho·Wo] at the layer's output, the seeds at its input
+//                 dx_q = col2im(Wᵀ dy_q), col2im the adjoint of im2col:
+//                 dx_q[c, y, x] = Σ_(u,v,p: s·p_y + u − pad = y, s·p_x + v − pad = x) (Wᵀ dy_q)[(c·kh + u)·kw + v, p].
+//
+// Each pixel's contributions are added in the order v, then u (the JavaScript loop's order before this).
+// Native because these loops were most of a small CNN's step in V8 (bench:cnn: 37 of 80 ms at batch 64,
+// r = 9), and fused because Wᵀ dy for all N·r rows at once was a 20 MB intermediate (5 M floats for
+// conv2d(8, 16, 3) on 13 × 13) and a transposed copy of dy. Work is split by fixed blocks of samples (rows),
+// each writing only its own, so the bits do not depend on the thread count.
+#include <algorithm>
+#include <cstdint>
+
+#include <vector>
+
+#include "cpu_kernels.h"
+#include "gemm_nt.h"
+#include "parallel.h"
+
+namespace natgrad::cpu {
+
+namespace {
+
+constexpr int64_t kTaskElements = int64_t(1) << 15;  // ≥ 32k elements written per task
+
+// Samples (rows) per task: a fixed function of the shape only.
+int64_t per_task(int64_t count, int64_t elements_each) {
+  return std::max<int64_t>(1, std::min(count, kTaskElements / std::max<int64_t>(1, elements_each)));
+}
+
+template <class F>
+void by_blocks(int64_t count, int64_t elements_each, F fn) {
+  const int64_t per = per_task(count, elements_each), tasks = (count + per - 1) / per;
+  const auto run = [&](int64_t t) { fn(t * per, std::min(count, (t + 1) * per)); };
+  if (tasks == 1)
+    run(0);
+  else
+    parallel_for(tasks, run);
+}
+
+// The output columns px whose input column s·px + v − pad lies inside the image: [lo, hi).
+void inside(const ConvGeometry& g, int64_t v, int64_t* lo, int64_t* hi) {
+  *lo = std::max<int64_t>(0, (g.pad - v + g.stride - 1) / g.stride);
+  if (g.pad - v <= 0) *lo = 0;
+  *hi = std::min<int64_t>(g.wo, (g.w - 1 + g.pad - v) / g.stride + 1);
+  if (g.w - 1 + g.pad - v < 0) *hi = 0;
+}
+
+template <class T>
+void im2col_t(const T* x, int64_t n, const ConvGeometry& g, T* cols) {
+  const int64_t hw = g.ho * g.wo, ckk = g.c * g.kh * g.kw, image = g.c * g.h * g.w;
+  by_blocks(n, hw * ckk, [&](int64_t i0, int64_t i1) {
+    std::fill(cols + i0 * hw * ckk, cols + i1 * hw * ckk, T(0));
+    for (int64_t i = i0; i < i1; ++i) {
+      const T* xi = x + i * image;
+      for (int64_t py = 0; py < g.ho; ++py)
+        for (int64_t c = 0; c < g.c; ++c)
+          for (int64_t u = 0; u < g.kh; ++u) {
+            const int64_t yy = py * g.stride + u - g.pad;
+            if (yy < 0 || yy >= g.h) continue;
+            for (int64_t v = 0; v < g.kw; ++v) {
+              int64_t lo, hi;
+              inside(g, v, &lo, &hi);
+              const T* src = xi + (c * g.h + yy) * g.w + v - g.pad;
+              T* dst = cols + (i * hw + py * g.wo) * ckk + (c * g.kh + u) * g.kw + v;
+              for (int64_t px = lo; px < hi; ++px) dst[px * ckk] = src[px * g.stride];
+            }
+          }
+    }
+  });
+}
+
+// dc [ckk, hw] = Wᵀ · dy_q for one seed row q: dy_q [cout, hw], W [cout, ckk]. float32: natgrad's gemm_nt
+// (single-threaded at this size, inside the caller's task); float64: the sum over o in order.
+void patch_seeds(const float* w, const float* dy, int64_t cout, int64_t ckk, int64_t hw, float* dc) {
+  // column-major C [hw, ckk] (= row-major dc) = A·Bᵀ, A(p, o) = dy[o·hw + p], B(k, o) = w[o·ckk + k]
+  gemm_nt(hw, ckk, cout, 1.0f, View{dy, 1, hw}, View{w, 1, ckk}, 0.0f, dc, hw);
+}
+void patch_seeds(const double* w, const double* dy, int64_t cout, int64_t ckk, int64_t hw, double* dc) {
+  std::fill(dc, dc + ckk * hw, 0.0);
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t k = 0; k < ckk; ++k) {
+      const double wk = w[o * ckk + k];
+      const double* d = dy + o * hw;
+      double* c = dc + k * hw;
+      for (int64_t p = 0; p < hw; ++p) c[p] += wk * d[p];
+    }
+}
+
+// dx_q += the patches' seeds dc [ckk, hw] scattered onto the image (im2col's adjoint for one row), adding each
+// pixel's contributions in the order v, then u.
+template <class T>
+void scatter_patches(const T* dc, const ConvGeometry& g, T* dx) {
+  const int64_t hw = g.ho * g.wo;
+  for (int64_t v = 0; v < g.kw; ++v) {
+    int64_t lo, hi;
+    inside(g, v, &lo, &hi);
+    if (lo >= hi) continue;
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t u = 0; u < g.kh; ++u) {
+        const T* d = dc + ((c * g.kh + u) * g.kw + v) * hw;
+        for (int64_t py = 0; py < g.ho; ++py) {
+          const int64_t yy = py * g.stride + u - g.pad;
+          if (yy < 0 || yy >= g.h) continue;
+          T* out = dx + (c * g.h + yy) * g.w + v - g.pad;
+          const T* in = d + py * g.wo;
+          for (int64_t px = lo; px < hi; ++px) out[px * g.stride] += in[px];
+        }
+      }
+  }
+}
+
+template <class T>
+void input_seeds_t(const T* w, const T* dy, int64_t rows, int64_t cout, const ConvGeometry& g, T* dx) {
+  const int64_t hw = g.ho * g.wo, ckk = g.c * g.kh * g.kw, image = g.c * g.h * g.w;
+  by_blocks(rows, image + hw * ckk, [&](int64_t q0, int64_t q1) {
+    std::vector<T> dc((size_t)(ckk * hw));  // one row's patch seeds, reused along the block
+    std::fill(dx + q0 * image, dx + q1 * image, T(0));
+    for (int64_t q = q0; q < q1; ++q) {
+      patch_seeds(w, dy + q * cout * hw, cout, ckk, hw, dc.data());
+      scatter_patches(dc.data(), g, dx + q * image);
+    }
+  });
+}
+
+}  // namespace
+
+void im2col(const float* x, int64_t n, const ConvGeometry& g, float* cols) { im2col_t(x, n, g, cols); }
+void im2col(const double* x, int64_t n, const ConvGeometry& g, double* cols) { im2col_t(x, n, g, cols); }
+void conv2d_input_seeds(const float* w, const float* dy, int64_t rows, int64_t cout, const ConvGeometry& g, float* dx) {
+  input_seeds_t(w, dy, rows, cout, g, dx);
+}
+void conv2d_input_seeds(const double* w, const double* dy, int64_t rows, int64_t cout, const ConvGeometry& g,
+                        double* dx) {
+  input_seeds_t(w, dy, rows, cout, g, dx);
+}
+
+}  // namespace natgrad::cpu
