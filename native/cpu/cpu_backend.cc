@@ -71,9 +71,11 @@ class CpuBackend final : public Backend {
     // natgrad's own kernels compute each output element whole in one task, in a fixed order (parallel.h),
     // so their bits do not depend on the thread count; OpenBLAS's threaded BLAS-3 and LAPACK split sums
     // by thread (its potrf's bits differ between 1 and 2 threads on Cooperlake kernels, for one).
-    b.thread_independent =
-        std::string("layerGram,layerGramSum,activationForward,activationBackward,rowsContract,rowsDot,im2col,conv2dInputSeeds,pool2dForward,pool2dBackward") +
-        (cpu::use_own_gemm() ? ",gemm,gram" : "") + (cpu::use_own_cholesky() ? ",choleskySolve float32" : "");
+    b.thread_independent = std::string(
+                               "layerGram,layerGramSum,activationForward,activationBackward,rowsContract,rowsDot,"
+                               "im2col,conv2dInputSeeds,pool2dForward,pool2dBackward") +
+                           (cpu::use_own_gemm() ? ",gemm,gram" : "") +
+                           (cpu::use_own_cholesky() ? ",choleskySolve float32" : "");
     b.has_cpu_path = true;
     b.cpu = {cpu::isa_name(cpu_level),
              core,
