@@ -25,23 +25,6 @@ namespace natgrad::cpu {
 
 namespace {
 
-constexpr int64_t kTaskElements = int64_t(1) << 15;  // ≥ 32k elements written per task
-
-// Samples (rows) per task: a fixed function of the shape only.
-int64_t per_task(int64_t count, int64_t elements_each) {
-  return std::max<int64_t>(1, std::min(count, kTaskElements / std::max<int64_t>(1, elements_each)));
-}
-
-template <class F>
-void by_blocks(int64_t count, int64_t elements_each, F fn) {
-  const int64_t per = per_task(count, elements_each), tasks = (count + per - 1) / per;
-  const auto run = [&](int64_t t) { fn(t * per, std::min(count, (t + 1) * per)); };
-  if (tasks == 1)
-    run(0);
-  else
-    parallel_for(tasks, run);
-}
-
 // The output columns px whose input column s·px + v − pad lies inside the image: [lo, hi).
 void inside(const ConvGeometry& g, int64_t v, int64_t* lo, int64_t* hi) {
   *lo = std::max<int64_t>(0, (g.pad - v + g.stride - 1) / g.stride);
@@ -53,7 +36,7 @@ void inside(const ConvGeometry& g, int64_t v, int64_t* lo, int64_t* hi) {
 template <class T>
 void im2col_t(const T* x, int64_t n, const ConvGeometry& g, T* cols) {
   const int64_t hw = g.ho * g.wo, ckk = g.c * g.kh * g.kw, image = g.c * g.h * g.w;
-  by_blocks(n, hw * ckk, [&](int64_t i0, int64_t i1) {
+  parallel_blocks(n, hw * ckk, [&](int64_t i0, int64_t i1) {
     std::fill(cols + i0 * hw * ckk, cols + i1 * hw * ckk, T(0));
     for (int64_t i = i0; i < i1; ++i) {
       const T* xi = x + i * image;
@@ -117,7 +100,7 @@ void scatter_patches(const T* dc, const ConvGeometry& g, T* dx) {
 template <class T>
 void input_seeds_t(const T* w, const T* dy, int64_t rows, int64_t cout, const ConvGeometry& g, T* dx) {
   const int64_t hw = g.ho * g.wo, ckk = g.c * g.kh * g.kw, image = g.c * g.h * g.w;
-  by_blocks(rows, image + hw * ckk, [&](int64_t q0, int64_t q1) {
+  parallel_blocks(rows, image + hw * ckk, [&](int64_t q0, int64_t q1) {
     std::vector<T> dc((size_t)(ckk * hw));  // one row's patch seeds, reused along the block
     std::fill(dx + q0 * image, dx + q1 * image, T(0));
     for (int64_t q = q0; q < q1; ++q) {

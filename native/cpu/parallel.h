@@ -34,6 +34,7 @@
 // as they are, or that call starts them again (measured: gemm at M = 1024 through OpenBLAS fell to 0.71 of
 // its ceiling when every input scan parked them).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -58,6 +59,21 @@ class CallThreads {
 };
 
 void parallel_for(int64_t count, const std::function<void(int64_t)>& fn);
+
+// fn(i0, i1) over consecutive blocks of `count` items (samples, seed rows) of `elements_each` elements each, a
+// block at least 32 Ki elements, so that short passes stay on one thread. The blocks depend on the shape
+// only: a kernel whose blocks write disjoint outputs gives the same bits for any thread count.
+template <class F>
+void parallel_blocks(int64_t count, int64_t elements_each, F fn) {
+  constexpr int64_t kBlockElements = int64_t(1) << 15;
+  const int64_t per = std::max<int64_t>(1, std::min(count, kBlockElements / std::max<int64_t>(1, elements_each)));
+  const int64_t blocks = (count + per - 1) / per;
+  const auto run = [&](int64_t b) { fn(b * per, std::min(count, (b + 1) * per)); };
+  if (blocks == 1)
+    run(0);
+  else
+    parallel_for(blocks, run);
+}
 
 // OpenBLAS calls made from several threads at once are not bitwise reproducible (cpu_backend.cc), so
 // every OpenBLAS call natgrad makes holds this lock, which also sets OpenBLAS's thread count to threads().

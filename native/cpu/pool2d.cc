@@ -19,19 +19,6 @@ namespace natgrad::cpu {
 
 namespace {
 
-constexpr int64_t kTaskElements = int64_t(1) << 15;
-
-template <class F>
-void by_samples(int64_t n, int64_t elements_each, F fn) {
-  const int64_t per = std::max<int64_t>(1, std::min(n, kTaskElements / std::max<int64_t>(1, elements_each)));
-  const int64_t tasks = (n + per - 1) / per;
-  const auto run = [&](int64_t t) { fn(t * per, std::min(n, (t + 1) * per)); };
-  if (tasks == 1)
-    run(0);
-  else
-    parallel_for(tasks, run);
-}
-
 // The offset in x_i (c·H·W) of the input the max pool chooses for output (c, py, px): the first largest.
 template <class T>
 int64_t chosen(const T* xi, const PoolGeometry& g, int64_t c, int64_t py, int64_t px) {
@@ -52,7 +39,7 @@ template <class T>
 void forward_t(bool max, const T* x, int64_t n, const PoolGeometry& g, T* y) {
   const int64_t in = g.c * g.h * g.w, out = g.c * g.ho * g.wo;
   const double scale = 1.0 / (double)(g.k * g.k);
-  by_samples(n, in, [&](int64_t i0, int64_t i1) {
+  parallel_blocks(n, in, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const T* xi = x + i * in;
       T* yi = y + i * out;
@@ -77,7 +64,7 @@ template <class T>
 void backward_t(bool max, const T* x, const T* dy, int64_t n, int64_t r, const PoolGeometry& g, T* dx) {
   const int64_t in = g.c * g.h * g.w, out = g.c * g.ho * g.wo;
   const double scale = 1.0 / (double)(g.k * g.k);
-  by_samples(n, r * in, [&](int64_t i0, int64_t i1) {
+  parallel_blocks(n, r * in, [&](int64_t i0, int64_t i1) {
     std::fill(dx + i0 * r * in, dx + i1 * r * in, T(0));
     for (int64_t i = i0; i < i1; ++i) {
       const T* xi = x + i * in;
