@@ -203,9 +203,10 @@ function exactStepArgs(...[layers, family, theta, x, y, n, o = {}]: ExactStepPar
 /**
  * The exact natural gradient n_θ = S (SᵀS + NλI)⁻¹ u of a stack of linear layers and activations in one
  * native call: on the CUDA backend every stage on the GPU (θ, x and y go up once and n_θ comes back), on
- * the CPU backend the same stages on its kernels with no JavaScript between them. `layers` holds {kind, width in, width out} per layer: kind −1 linear (W [out, in] row-major
- * then b [out] in θ, layers in order), 0 tanh, 1 relu, 2 sigmoid, 3 softplus, 4 gelu. y is [N, k]
- * (gaussian) or [N] (categorical class indices, bernoulli 0/1).
+ * the CPU backend the same stages on its kernels with no JavaScript between them. `layers` holds {kind,
+ * width in, width out} per layer: kind −1 linear (W [out, in] row-major then b [out] in θ, layers in order),
+ * 0 tanh, 1 relu, 2 sigmoid, 3 softplus, 4 gelu. y is [N, k] (gaussian) or [N] (categorical class indices,
+ * bernoulli 0/1).
  */
 export function exactStep(...args: ExactStepParams): DeviceStepResult {
   return native.exactStep(...exactStepArgs(...args));
@@ -274,6 +275,16 @@ export function im2colAsync<T extends Floats = Float32Array>(x: T, n: number, ge
 export function conv2dInputSeeds<T extends Floats = Float32Array>(w: T, dy: T, rows: number, outChannels: number, geometry: ConvGeometry, out?: T): T {
   return native.conv2dInputSeeds(w, dy, rows, outChannels, geometry, alloc(out)) as T;
 }
+export function conv2dInputSeedsAsync<T extends Floats = Float32Array>(
+  w: T,
+  dy: T,
+  rows: number,
+  outChannels: number,
+  geometry: ConvGeometry,
+  out?: T
+): Promise<T> {
+  return native.conv2dInputSeedsAsync(w, dy, rows, outChannels, geometry, alloc(out)) as Promise<T>;
+}
 /**
  * A pooling layer's forward pass: y [n, C·⌊H/k⌋·⌊W/k⌋] from x [n, C·H·W], each output the first largest
  * ('max') or the mean ('avg', summed in float64) of its k × k window (stride k). Returns y (`out`, or allocated).
@@ -302,14 +313,4 @@ export function pool2dBackwardAsync<T extends Floats = Float32Array>(
   out?: T
 ): Promise<T> {
   return native.pool2dBackwardAsync(mode, x, dy, n, r, shape, alloc(out)) as Promise<T>;
-}
-export function conv2dInputSeedsAsync<T extends Floats = Float32Array>(
-  w: T,
-  dy: T,
-  rows: number,
-  outChannels: number,
-  geometry: ConvGeometry,
-  out?: T
-): Promise<T> {
-  return native.conv2dInputSeedsAsync(w, dy, rows, outChannels, geometry, alloc(out)) as Promise<T>;
 }
