@@ -293,7 +293,7 @@ void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha, View A, View B, float
   // the threads), then the MC-row blocks of C as tasks, each packing its own rows of A. Part lower: a
   // block computes only the columns that reach its last row; the blocks with most of them go first.
   const int64_t panels = (n + NR - 1) / NR, blocks = (m + MC - 1) / MC;
-  // Few row blocks (m ≤ 3·MC, e.g. a layer's 256 outputs as gemm's n): each block's columns are split into
+  // Fewer than 8 row blocks (e.g. 3 for a layer's 256 outputs as gemm's n): each block's columns are split into
   // `groups` too, so that ≥ 8 tasks share the threads (3 blocks on 2 threads left one idle a third of the
   // time: 2304 × 256 × 256 took 1.8 ms, 1.44 split, OpenBLAS 1.34), as long as each group keeps ≥ 16 panels
   // (192 columns: the recursive Cholesky's small products split 8 ways made it 20% slower). A group packs its
