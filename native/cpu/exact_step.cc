@@ -111,6 +111,15 @@ int64_t kernel_work_bytes(const ExactStepSpec& s, const Layout& g) {
   return most;
 }
 
+// z [N, wo] = a Wᵀ + b for a linear layer's parameters p = (W [wo, wi] row-major, b [wo]) and a [N, wi]: the bias
+// in every row, then the product added (as lib/nn/layers.ts, linearForward). The forward passes and Sᵀn's
+// n_W a_i + n_b use it.
+void linear_forward(Backend& be, const float* p, const float* a, int64_t N, int64_t wi, int64_t wo, float* z) {
+  const float* b = p + wi * wo;
+  for (int64_t i = 0; i < N; ++i) std::copy(b, b + wo, z + i * wo);
+  be.gemm(false, true, N, wo, wi, 1.0f, a, p, 1.0f, z);
+}
+
 double ms_since(std::chrono::steady_clock::time_point& t0) {
   const auto t1 = std::chrono::steady_clock::now();
   const double ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
@@ -153,10 +162,8 @@ void exact_step(Backend& be, const ExactStepSpec& s, ExactStepResult* out) {
   const auto forward = [&](const float* th, bool factors) {
     for (int64_t l = 0; l < L; ++l) {
       float* o = a.act[l];
-      if (g.kind[l] < 0) {  // z = a Wᵀ + b: the bias in every row, then the product added (as linearForward)
-        const float* b = th + g.woff[l] + g.win[l] * g.wout[l];
-        for (int64_t i = 0; i < N; ++i) std::copy(b, b + g.wout[l], o + i * g.wout[l]);
-        be.gemm(false, true, N, g.wout[l], g.win[l], 1.0f, input(l), th + g.woff[l], 1.0f, o);
+      if (g.kind[l] < 0) {
+        linear_forward(be, th + g.woff[l], input(l), N, g.win[l], g.wout[l], o);
       } else {
         activation_forward((Activation)g.kind[l], input(l), N * g.win[l], o);
       }
@@ -229,8 +236,7 @@ void exact_step(Backend& be, const ExactStepSpec& s, ExactStepResult* out) {
     if (!bs[l]) continue;
     const int64_t wo = g.wout[l], wi = g.win[l];
     const float* nw = s.direction + g.woff[l];
-    for (int64_t i = 0; i < N; ++i) std::copy(nw + wi * wo, nw + wi * wo + wo, a.v + i * wo);
-    be.gemm(false, true, N, wo, wi, 1.0f, input(l), nw, 1.0f, a.v);
+    linear_forward(be, nw, input(l), N, wi, wo, a.v);
     rows_dot(bs[l], a.v, N, r, wo, a.t);
   }
   double gn = 0, nfn = 0;
