@@ -286,6 +286,52 @@ export function conv2dInputSeedsAsync<T extends Floats = Float32Array>(
   return native.conv2dInputSeedsAsync(w, dy, rows, outChannels, geometry, alloc(out)) as Promise<T>;
 }
 /**
+ * A conv2d layer's forward pass from its patches (im2col): y [n, out, Ho·Wo], y_i = b + W · cols_iᵀ, for
+ * theta = [W [out, C·kh·kw], b [out]] (the layer's parameters as the model lays them out). Returns y (`out`, or
+ * allocated).
+ */
+export function conv2dForward<T extends Floats = Float32Array>(cols: T, theta: T, n: number, outChannels: number, geometry: ConvGeometry, out?: T): T {
+  return native.conv2dForward(cols, theta, n, outChannels, geometry, alloc(out)) as T;
+}
+export function conv2dForwardAsync<T extends Floats = Float32Array>(
+  cols: T,
+  theta: T,
+  n: number,
+  outChannels: number,
+  geometry: ConvGeometry,
+  out?: T
+): Promise<T> {
+  return native.conv2dForwardAsync(cols, theta, n, outChannels, geometry, alloc(out)) as Promise<T>;
+}
+
+/**
+ * A conv2d layer's per-row parameter gradients: grads [n·r, out·C·kh·kw + out], row q = (i, m) of sample i is
+ * [dy_q · cols_i (∂/∂W, [out, C·kh·kw]), Σ_p dy_q[o, p] (∂/∂b, summed in float64)] for the seeds dy [n·r, out,
+ * Ho·Wo] at the layer's output and the patches cols [n·Ho·Wo, C·kh·kw]. Returns grads (`out`, or allocated).
+ */
+export function conv2dGradients<T extends Floats = Float32Array>(
+  dy: T,
+  cols: T,
+  n: number,
+  r: number,
+  outChannels: number,
+  geometry: ConvGeometry,
+  out?: T
+): T {
+  return native.conv2dGradients(dy, cols, n, r, outChannels, geometry, alloc(out)) as T;
+}
+export function conv2dGradientsAsync<T extends Floats = Float32Array>(
+  dy: T,
+  cols: T,
+  n: number,
+  r: number,
+  outChannels: number,
+  geometry: ConvGeometry,
+  out?: T
+): Promise<T> {
+  return native.conv2dGradientsAsync(dy, cols, n, r, outChannels, geometry, alloc(out)) as Promise<T>;
+}
+/**
  * A pooling layer's forward pass: y [n, C·⌊H/k⌋·⌊W/k⌋] from x [n, C·H·W], each output the first largest
  * ('max') or the mean ('avg', summed in float64) of its k × k window (stride k). Returns y (`out`, or allocated).
  */

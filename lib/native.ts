@@ -134,6 +134,8 @@ export interface KernelSignatures {
   rowsDot: [args: [B: Floats, Z: Floats, N: number, r: number, width: number, out: Float64Array], result: Float64Array];
   im2col: [args: [x: Floats, n: number, geometry: ConvGeometry, cols: Floats | null], result: Floats];
   conv2dInputSeeds: [args: [w: Floats, dy: Floats, rows: number, outChannels: number, geometry: ConvGeometry, dx: Floats | null], result: Floats];
+  conv2dForward: [args: [cols: Floats, theta: Floats, n: number, outChannels: number, geometry: ConvGeometry, y: Floats | null], result: Floats];
+  conv2dGradients: [args: [dy: Floats, cols: Floats, n: number, r: number, outChannels: number, geometry: ConvGeometry, grads: Floats | null], result: Floats];
   pool2dForward: [args: [mode: 'max' | 'avg', x: Floats, n: number, shape: PoolShape, y: Floats | null], result: Floats];
   pool2dBackward: [args: [mode: 'max' | 'avg', x: Floats, dy: Floats, n: number, r: number, shape: PoolShape, dx: Floats | null], result: Floats];
 }
@@ -141,7 +143,7 @@ export interface KernelSignatures {
 /** A pooling layer's input shape and window for pool2dForward/pool2dBackward: [C, H, W, k] (stride k). */
 export type PoolShape = readonly [c: number, h: number, w: number, k: number];
 
-/** A conv2d layer's input geometry for im2col and conv2dInputSeeds: [C, H, W, kh, kw, stride, padding]. */
+/** A conv2d layer's input geometry for im2col and the other conv2d kernels: [C, H, W, kh, kw, stride, padding]. */
 export type ConvGeometry = readonly [c: number, h: number, w: number, kh: number, kw: number, stride: number, padding: number];
 
 /** The activations whose elementwise passes run natively (lib/nn/layers.ts names them the same). */
@@ -184,6 +186,8 @@ export const KERNEL_ARITY: { readonly [K in KernelName]: KernelSignatures[K][0][
   rowsDot: 6,
   im2col: 4,
   conv2dInputSeeds: 6,
+  conv2dForward: 6,
+  conv2dGradients: 7,
   pool2dForward: 5,
   pool2dBackward: 7,
 };

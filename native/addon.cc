@@ -887,6 +887,57 @@ struct Conv2dInputSeedsJob : Job {
   }
 };
 
+// y [n, cout, Ho·Wo]: a conv2d layer's forward pass from its patches, y_i = b + W · cols_iᵀ, theta = [W, b]
+// (cpu/conv2d.cc)
+struct Conv2dForwardJob : Job {
+  static constexpr const char* kName = "conv2dForward";
+  static inline const std::vector<const char*> kParams = {"cols", "theta", "n", "outChannels", "geometry", "y"};
+  natgrad::cpu::ConvGeometry g{};
+  int64_t n = 0, cout = 0;
+  Arr cols, theta, y;
+  void parse(Args& a) {
+    n = a.size("n");
+    cout = a.size("outChannels");
+    g = conv_geometry(a);
+    a.in(&cols, "cols", a.product({n, g.ho, g.wo, g.c, g.kh, g.kw}, "cols"));
+    a.in(&theta, "theta", a.product({cout, g.c * g.kh * g.kw + 1}, "theta"));
+    a.out(&y, "y", a.product({n, cout, g.ho, g.wo}, "y"));
+  }
+  Arr* returned() override { return &y; }
+  void execute() override {
+    if (f64())
+      natgrad::cpu::conv2d_forward(cols.d(), theta.d(), n, cout, g, y.d());
+    else
+      natgrad::cpu::conv2d_forward(cols.f(), theta.f(), n, cout, g, y.f());
+  }
+};
+
+// grads [n·r, cout·C·kh·kw + cout]: a conv2d layer's per-row parameter gradients [dy_q · cols_i, Σ_p dy_q]
+// from the seeds dy [n·r, cout, Ho·Wo] at its output and its patches (cpu/conv2d.cc)
+struct Conv2dGradientsJob : Job {
+  static constexpr const char* kName = "conv2dGradients";
+  static inline const std::vector<const char*> kParams = {"dy", "cols", "n", "r", "outChannels", "geometry", "grads"};
+  natgrad::cpu::ConvGeometry g{};
+  int64_t n = 0, r = 0, cout = 0;
+  Arr dy, cols, grads;
+  void parse(Args& a) {
+    n = a.size("n");
+    r = a.size("r");
+    cout = a.size("outChannels");
+    g = conv_geometry(a);
+    a.in(&dy, "dy", a.product({n, r, cout, g.ho, g.wo}, "dy"));
+    a.in(&cols, "cols", a.product({n, g.ho, g.wo, g.c, g.kh, g.kw}, "cols"));
+    a.out(&grads, "grads", a.product({n, r, cout, g.c * g.kh * g.kw + 1}, "grads"));
+  }
+  Arr* returned() override { return &grads; }
+  void execute() override {
+    if (f64())
+      natgrad::cpu::conv2d_gradients(dy.d(), cols.d(), n, r, cout, g, grads.d());
+    else
+      natgrad::cpu::conv2d_gradients(dy.f(), cols.f(), n, r, cout, g, grads.f());
+  }
+};
+
 // A pooling layer's mode ('max' | 'avg') and shape [C, H, W, k] (arguments 'mode', 'shape').
 bool pool_max(Args& a) {
   const Napi::Value v = a.value("mode");
@@ -1605,6 +1656,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   register_kernel<RowsDotJob>(env, exports, params);
   register_kernel<Im2colJob>(env, exports, params);
   register_kernel<Conv2dInputSeedsJob>(env, exports, params);
+  register_kernel<Conv2dForwardJob>(env, exports, params);
+  register_kernel<Conv2dGradientsJob>(env, exports, params);
   register_kernel<Pool2dForwardJob>(env, exports, params);
   register_kernel<Pool2dBackwardJob>(env, exports, params);
   exports.Set("kernelArguments", params);

@@ -220,6 +220,15 @@ async function round(kind) {
       dx.every((v, i) => v === dx2[i]),
       'conv2dInputSeeds sync = async'
     );
+    const theta = filled(4 * 18 + 4, kind);
+    const cy = addon.conv2dForward(cols, theta, 3, 4, geo, null);
+    const cy2 = await addon.conv2dForwardAsync(cols, theta, 3, 4, geo, filled(3 * 4 * ho * wo, kind));
+    check(cy.length === 3 * 4 * ho * wo && cy.every((v, i) => v === cy2[i]), 'conv2dForward sync = async');
+    const gdy = filled(3 * 2 * 4 * ho * wo, kind);
+    const cg = addon.conv2dGradients(gdy, cols, 3, 2, 4, geo, null);
+    const cg2 = await addon.conv2dGradientsAsync(gdy, cols, 3, 2, 4, geo, filled(6 * 76, kind));
+    check(cg.length === 6 * 76 && cg.every((v, i) => v === cg2[i]), 'conv2dGradients sync = async');
+    expectCode(() => addon.conv2dGradients(gdy, cols, 3, 2, 4, geo, filled(5, kind)), 'ERR_OUT_OF_RANGE');
     const y = addon.pool2dForward('max', x, 3, [2, 7, 6, 3], null);
     const px = await addon.pool2dBackwardAsync('avg', x, filled(3 * 2 * 2 * 4, kind), 3, 2, [2, 7, 6, 3], null);
     check(y.length === 3 * 2 * 2 * 2 && px.length === 6 * 84, 'pool2d shapes');

@@ -27,6 +27,10 @@ import {
   activationBackwardAsync,
   activationForward,
   activationForwardAsync,
+  conv2dForward,
+  conv2dForwardAsync,
+  conv2dGradients,
+  conv2dGradientsAsync,
   conv2dInputSeeds,
   conv2dInputSeedsAsync,
   im2col,
@@ -853,6 +857,8 @@ describe('reproducibility contract', () => {
     ['pool2dForward', () => pool2dForward('avg', randn(50 * 3 * 21 * 20, rng(41)), 50, [3, 21, 20, 2])],
     ['pool2dBackward', () => pool2dBackward('max', randn(50 * 3 * 21 * 20, rng(42)), randn(50 * 2 * 3 * 10 * 10, rng(43)), 50, 2, [3, 21, 20, 2])],
     ['conv2dInputSeeds', () => conv2dInputSeeds(randn(5 * 18, rng(40)), randn(60 * 5 * 20 * 19, rng(39)), 60, 5, [3, 20, 18, 3, 2, 1, 1])],
+    ['conv2dForward', () => conv2dForward(randn(40 * 20 * 19 * 18, rng(44)), randn(5 * 19, rng(45)), 40, 5, [3, 20, 18, 3, 2, 1, 1])],
+    ['conv2dGradients', () => conv2dGradients(randn(30 * 3 * 5 * 20 * 19, rng(46)), randn(30 * 20 * 19 * 18, rng(47)), 30, 3, 5, [3, 20, 18, 3, 2, 1, 1])],
     ['activationBackward', () => activationBackward('tanh', a, 300, 3, randn(300 * 3 * 280, rng(35)))],
     [
       'rowsContract',
@@ -1027,6 +1033,138 @@ describe('im2col / conv2dInputSeeds: a conv2d layer’s patches and the seeds at
     );
     x[40] = NaN;
     expect(() => im2col(x, 2, [1, 6, 6, 3, 3, 1, 0])).toThrow(expect.objectContaining({ code: 'ERR_NON_FINITE' }));
+  });
+});
+
+// The forward pass and the per-row parameter gradients from the patches (native/cpu/conv2d.cc), against the
+// definition written here in float64 from x itself (direct loops over the window, no patches):
+//   y[i, o, p] = b[o] + Σ_(c,u,v) W[o, c, u, v] · x[i, c, s·p_y + u − pad, s·p_x + v − pad],
+//   G_q = [ ∂(dy_q · y_i)/∂W = Σ_p dy_q[o, p] · x[i, c, s·p_y + u − pad, s·p_x + v − pad],  ∂/∂b[o] = Σ_p dy_q[o, p] ].
+// float32 bound: each element is a sum of t float32 products (exact in float64) plus at most one more term,
+// rounded at most t + 1 times: |Δ| ≤ (t + 1)·u·Σ|terms| (u = 2⁻²⁴), t = C·kh·kw (forward) or Ho·Wo (gradients).
+describe('conv2dForward / conv2dGradients: a conv2d layer’s outputs and per-row gradients', () => {
+  type Geo = [number, number, number, number, number, number, number];
+  const GEOS: Geo[] = [
+    [1, 6, 6, 3, 3, 1, 0],
+    [3, 7, 5, 3, 2, 2, 1],
+    [2, 9, 8, 5, 3, 2, 2],
+    [4, 5, 5, 1, 1, 1, 0],
+    [2, 4, 3, 6, 5, 3, 1],
+  ];
+  const outSize = (g: Geo) => [Math.floor((g[1] + 2 * g[6] - g[3]) / g[5]) + 1, Math.floor((g[2] + 2 * g[6] - g[4]) / g[5]) + 1];
+  /** x[i, c, yy, xx] or 0 in the padding. */
+  const pixel = (x: ArrayLike<number>, g: Geo, i: number, c: number, yy: number, xx: number) =>
+    yy < 0 || yy >= g[1] || xx < 0 || xx >= g[2] ? 0 : x[((i * g[0] + c) * g[1] + yy) * g[2] + xx];
+  /** Visits every (c, u, v) of output position (py, px): f(k = (c·kh + u)·kw + v, the pixel under it). */
+  function window(x: ArrayLike<number>, g: Geo, i: number, py: number, px: number, f: (k: number, v: number) => void) {
+    const [c, , , kh, kw, s, pad] = g;
+    for (let ch = 0; ch < c; ch++)
+      for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) f((ch * kh + u) * kw + v, pixel(x, g, i, ch, py * s + u - pad, px * s + v - pad));
+  }
+  for (const g of GEOS) {
+    it(`[C, H, W, kh, kw, stride, pad] = [${g.join(', ')}]: the definition in float32 and float64`, () => {
+      const r = rng(g.reduce((a, b) => a * 5 + b, 3));
+      const n = 4,
+        rr = 3,
+        cout = 3;
+      const [ho, wo] = outSize(g);
+      const hw = ho * wo,
+        ckk = g[0] * g[3] * g[4],
+        nw = cout * ckk;
+      const x = randn(n * g[0] * g[1] * g[2], r);
+      const theta = randn(nw + cout, r);
+      const dy = randn(n * rr * cout * hw, r);
+      // references, with Σ|terms| for the float32 bound
+      const y64 = new Float64Array(n * cout * hw),
+        yAbs = new Float64Array(n * cout * hw);
+      const g64 = new Float64Array(n * rr * (nw + cout)),
+        gAbs = new Float64Array(n * rr * (nw + cout));
+      for (let i = 0; i < n; i++)
+        for (let py = 0; py < ho; py++)
+          for (let px = 0; px < wo; px++) {
+            const p = py * wo + px;
+            for (let o = 0; o < cout; o++) {
+              const at = (i * cout + o) * hw + p;
+              y64[at] = theta[nw + o];
+              yAbs[at] = Math.abs(theta[nw + o]);
+              window(x, g, i, py, px, (k, v) => {
+                y64[at] += theta[o * ckk + k] * v;
+                yAbs[at] += Math.abs(theta[o * ckk + k] * v);
+              });
+              for (let m = 0; m < rr; m++) {
+                const q = i * rr + m;
+                const d = dy[(q * cout + o) * hw + p];
+                const row = q * (nw + cout);
+                g64[row + nw + o] += d;
+                gAbs[row + nw + o] += Math.abs(d);
+                window(x, g, i, py, px, (k, v) => {
+                  g64[row + o * ckk + k] += d * v;
+                  gAbs[row + o * ckk + k] += Math.abs(d * v);
+                });
+              }
+            }
+          }
+      const cols = im2col(x, n, g);
+      const y = conv2dForward(cols, theta, n, cout, g);
+      expect(y.length).toBe(y64.length);
+      for (let e = 0; e < y.length; e++) expect(Math.abs(y[e] - y64[e])).toBeLessThanOrEqual((ckk + 1) * 2 ** -24 * yAbs[e]);
+      const grads = conv2dGradients(dy, cols, n, rr, cout, g);
+      expect(grads.length).toBe(g64.length);
+      for (let e = 0; e < grads.length; e++) expect(Math.abs(grads[e] - g64[e])).toBeLessThanOrEqual((hw + 1) * 2 ** -24 * gAbs[e]);
+      // float64 inputs give float64 results, to float64 rounding
+      const x64 = Float64Array.from(x, (v) => v / 3),
+        t64 = Float64Array.from(theta),
+        d64 = Float64Array.from(dy);
+      const c64 = im2col(x64, n, g);
+      const yy = conv2dForward(c64, t64, n, cout, g);
+      const gg = conv2dGradients(d64, c64, n, rr, cout, g);
+      expect(yy).toBeInstanceOf(Float64Array);
+      expect(gg).toBeInstanceOf(Float64Array);
+      for (let e = 0; e < yy.length; e++) {
+        const i = Math.floor(e / (cout * hw)),
+          o = Math.floor(e / hw) % cout,
+          p = e % hw;
+        let ref = t64[nw + o],
+          abs = Math.abs(ref);
+        window(x64, g, i, Math.floor(p / wo), p % wo, (k, v) => {
+          ref += t64[o * ckk + k] * v;
+          abs += Math.abs(t64[o * ckk + k] * v);
+        });
+        expect(Math.abs(yy[e] - ref)).toBeLessThanOrEqual((ckk + 1) * 2 ** -52 * abs); // both sides rounded ≤ ckk + 1 times
+      }
+      // (∂/∂W scales with x: the float32 reference / 3, its terms rounded once more through x / 3)
+      for (let e = 0; e < gg.length; e++) {
+        const f = e % (nw + cout) < nw ? 3 : 1;
+        expect(Math.abs(gg[e] - g64[e] / f)).toBeLessThanOrEqual((hw + 2) * 2 ** -52 * (gAbs[e] / f));
+      }
+    });
+  }
+  it('writes into `out` (every element), and the Promise forms give the same bits', async () => {
+    const g: Geo = [3, 7, 5, 3, 2, 2, 1];
+    const cols = im2col(randn(4 * 105, rng(6)), 4, g);
+    const theta = randn(2 * 18 + 2, rng(7));
+    const y = new Float32Array(4 * 2 * 12).fill(NaN);
+    expect(conv2dForward(cols, theta, 4, 2, g, y)).toBe(y);
+    expectSameBits(await conv2dForwardAsync(cols, theta, 4, 2, g), y);
+    const dy = randn(4 * 3 * 2 * 12, rng(8));
+    const grads = new Float32Array(4 * 3 * (2 * 18 + 2)).fill(NaN);
+    expect(conv2dGradients(dy, cols, 4, 3, 2, g, grads)).toBe(grads);
+    expectSameBits(await conv2dGradientsAsync(dy, cols, 4, 3, 2, g), grads);
+    expect(grads.every(Number.isFinite)).toBe(true);
+  });
+  it('refuses wrong lengths, a bad geometry and NaN', () => {
+    const g: Geo = [1, 6, 6, 3, 3, 1, 0];
+    const cols = new Float32Array(2 * 16 * 9);
+    expect(() => conv2dForward(cols, new Float32Array(2 * 9), 2, 2, g)).toThrow(/conv2dForward: argument 'theta' must have length 20, got 18/);
+    expect(() => conv2dForward(cols.subarray(1), new Float32Array(20), 2, 2, g)).toThrow(/conv2dForward: argument 'cols' must have length 288, got 287/);
+    expect(() => conv2dForward(cols, new Float32Array(20), 2, 2, [1, 6, 6, 3, 3, 0, 0])).toThrow(/conv2dForward: argument 'geometry'.*stride is 0/);
+    expect(() => conv2dGradients(new Float32Array(2 * 3 * 2 * 16), cols, 2, 3, 2, g, new Float32Array(5))).toThrow(
+      /conv2dGradients: argument 'grads' must have length 120, got 5/
+    );
+    expect(() => conv2dGradients(new Float32Array(7), cols, 2, 3, 2, g)).toThrow(/conv2dGradients: argument 'dy' must have length 192, got 7/);
+    const bad = new Float32Array(20);
+    bad[3] = Number.POSITIVE_INFINITY;
+    expect(() => conv2dForward(cols, bad, 2, 2, g)).toThrow(expect.objectContaining({ code: 'ERR_NON_FINITE' }));
   });
 });
 

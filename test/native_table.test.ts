@@ -28,6 +28,8 @@ const CALLS: { [K in KernelName]: (form: '' | 'Async') => unknown } = {
   pool2dForward: (f) => linalg[`pool2dForward${f}`]('max', eye2(), 1, [1, 2, 2, 2]),
   pool2dBackward: (f) => linalg[`pool2dBackward${f}`]('avg', eye2(), new Float32Array(1), 1, 1, [1, 2, 2, 2]),
   conv2dInputSeeds: (f) => linalg[`conv2dInputSeeds${f}`](v2(), new Float32Array(4), 1, 2, [1, 1, 2, 1, 1, 1, 0]),
+  conv2dForward: (f) => linalg[`conv2dForward${f}`](v2(), new Float32Array(4), 1, 2, [1, 1, 2, 1, 1, 1, 0]),
+  conv2dGradients: (f) => linalg[`conv2dGradients${f}`](new Float32Array(8), v2(), 1, 2, 2, [1, 1, 2, 1, 1, 1, 0]),
   // one linear layer 2 → 2, gaussian, N = 1 (test/exact_step.test.ts checks its numbers)
   exactStep: async (f) => {
     const r = await linalg[`exactStep${f}`]([-1, 2, 2], 'gaussian', new Float32Array(6), v2(), v2(), 1, { damping: 0.1 });

@@ -8,15 +8,15 @@
 //
 //   ∂(s·y)/∂W = s · Xcolᵢᵀ  [out, C·kh·kw],   ∂(s·y)/∂b[o] = Σ_p s[o, p],   ∂(s·y)/∂Xcolᵢ = Wᵀ s
 //
-// and the input's seed is the last scattered back onto the pixels (col2im). The forward pass is one gemm
-// over all samples' patches [N·Ho·Wo, C·kh·kw]·Wᵀ (the patches: native im2col); the input seeds Wᵀ s and col2im
-// row by row in one native call (conv2dInputSeeds, native/cpu/conv2d.cc); the
-// per-row gradients are materialised (one gemm per sample over its r seed rows) or kept factored,
-// whichever the cost model of ./conv2d_rows.ts finds cheaper for the layer's shape (option `form`).
-import { conv2dInputSeeds, gemm, im2col } from '../linalg';
-import { type Floats, zerosLike } from '../util/floats';
+// and the input's seed is the last scattered back onto the pixels (col2im). Each pass is one native call
+// (native/cpu/conv2d.cc): the patches (im2col), the forward pass b + W · Xcolᵢᵀ a sample, written in the
+// output's layout (conv2dForward), the input seeds Wᵀ s and col2im row by row (conv2dInputSeeds); the
+// per-row gradients are materialised (conv2dGradients: one product a seed row, G [N·r, P_l]) or kept
+// factored, whichever the cost model of ./conv2d_rows.ts finds cheaper for the layer's shape (option `form`).
+import { conv2dForward, conv2dGradients, conv2dInputSeeds, im2col } from '../linalg';
+import type { Floats } from '../util/floats';
 import { checkCount, checkOptions, describe } from '../util/validate';
-import { convFactoredElements, convForm, convGradients, convRows } from './conv2d_rows';
+import { convFactoredElements, convForm, convRows } from './conv2d_rows';
 import type { BoundModule, ModuleLayer } from './module';
 
 export interface Conv2dOptions {
@@ -96,18 +96,11 @@ function bindConv(
     },
     forward(theta, x, n) {
       const cols = im2col(x, n, geometry);
-      const z = gemm(cols, theta.subarray(0, nw), n * hw, cout, ckk, { transB: true }); // [n·Ho·Wo, out]
-      const y = zerosLike(x, n * cout * hw);
-      for (let i = 0; i < n; i++)
-        for (let p = 0; p < hw; p++) {
-          const zr = (i * hw + p) * cout;
-          for (let o = 0; o < cout; o++) y[(i * cout + o) * hw + p] = z[zr + o] + theta[nw + o];
-        }
-      return { y, cache: cols };
+      return { y: conv2dForward(cols, theta, n, cout, geometry), cache: cols }; // y_i = b + W · cols_iᵀ
     },
     backward(theta, _x, _y, cache, dy, n, r, needInput) {
       const cols = cache as Floats;
-      const grads = chosen === 'factored' ? convRows(shape, dy, cols, n, r) : convGradients(shape, dy, cols, n, r);
+      const grads = chosen === 'factored' ? convRows(shape, dy, cols, n, r) : conv2dGradients(dy, cols, n, r, cout, geometry);
       if (!needInput) return { dx: null, grads };
       // ∂/∂Xcol = Wᵀ s per row, scattered back onto the pixels (col2im): natively, row by row
       const dx = conv2dInputSeeds(theta.subarray(0, nw) as Floats, dy, n * r, cout, geometry);

@@ -5,7 +5,7 @@
 //
 //   G_q = [ Σ_p s_(q,p) a_(i,p)ᵀ  (∂/∂W, [out, C·kh·kw]),  Σ_p s_(q,p)  (∂/∂b) ]
 //
-// materialised: one gemm per sample over its r rows, G [N·r, P_l], and the kernel block G Gᵀ (P_l wide);
+// materialised: G [N·r, P_l] (native conv2dGradients, ./conv2d.ts), and the kernel block G Gᵀ (P_l wide);
 // factored: never formed — the kernel block is the same sum over pairs of positions as the linear layer's
 // product, position by position:
 //
@@ -73,23 +73,6 @@ function sampleGradients(s: ConvShape, dy: Floats, cols: Floats, i: number, r: n
     bias[t] = sb;
   }
   return gemm(rows, cols.subarray(i * hw * ckk, (i + 1) * hw * ckk), r * cout, ckk, hw);
-}
-
-/** G [n·r, P_l] materialised, P_l = out·C·kh·kw + out. */
-export function convGradients(s: ConvShape, dy: Floats, cols: Floats, n: number, r: number): Floats {
-  const nw = s.cout * s.ckk;
-  const P = nw + s.cout;
-  const grads = zerosLike(dy, n * r * P);
-  const bias = new Float64Array(r * s.cout);
-  for (let i = 0; i < n; i++) {
-    const g = sampleGradients(s, dy, cols, i, r, bias);
-    for (let m = 0; m < r; m++) {
-      const row = (i * r + m) * P;
-      grads.set(g.subarray(m * nw, (m + 1) * nw), row);
-      for (let o = 0; o < s.cout; o++) grads[row + nw + o] = bias[m * s.cout + o];
-    }
-  }
-  return grads;
 }
 
 /** G in factored form: the seeds dy [n·r, out·Ho·Wo] and the patches cols [n·Ho·Wo, C·kh·kw]. */

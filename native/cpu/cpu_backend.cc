@@ -73,7 +73,7 @@ class CpuBackend final : public Backend {
     // by thread (its potrf's bits differ between 1 and 2 threads on Cooperlake kernels, for one).
     b.thread_independent = std::string(
                                "layerGram,layerGramSum,activationForward,activationBackward,rowsContract,rowsDot,"
-                               "im2col,conv2dInputSeeds,pool2dForward,pool2dBackward") +
+                               "im2col,conv2dInputSeeds,conv2dForward,conv2dGradients,pool2dForward,pool2dBackward") +
                            (cpu::use_own_gemm() ? ",gemm,gram" : "") +
                            (cpu::use_own_cholesky() ? ",choleskySolve float32" : "");
     b.has_cpu_path = true;

@@ -53,6 +53,15 @@ void im2col(const double* x, int64_t n, const ConvGeometry& g, double* cols);
 void conv2d_input_seeds(const float* w, const float* dy, int64_t rows, int64_t cout, const ConvGeometry& g, float* dx);
 void conv2d_input_seeds(const double* w, const double* dy, int64_t rows, int64_t cout, const ConvGeometry& g,
                         double* dx);
+// The forward pass from the patches: y [n, cout, ho·wo], y_i = b + W · cols_iᵀ, theta = [W [cout, C·kh·kw], b [cout]].
+void conv2d_forward(const float* cols, const float* theta, int64_t n, int64_t cout, const ConvGeometry& g, float* y);
+void conv2d_forward(const double* cols, const double* theta, int64_t n, int64_t cout, const ConvGeometry& g, double* y);
+// The per-row parameter gradients: grads [n·r, cout·C·kh·kw + cout], row q = (i, m) = [dy_q · cols_i, Σ_p dy_q]
+// for the seeds dy [n·r, cout, ho·wo] and the patches cols [n·ho·wo, C·kh·kw].
+void conv2d_gradients(const float* dy, const float* cols, int64_t n, int64_t r, int64_t cout, const ConvGeometry& g,
+                      float* grads);
+void conv2d_gradients(const double* dy, const double* cols, int64_t n, int64_t r, int64_t cout, const ConvGeometry& g,
+                      double* grads);
 
 // The pooling layers (pool2d.cc): inputs [C, H, W], k × k windows at stride k, output ho × wo = ⌊H/k⌋ × ⌊W/k⌋;
 // max (the first largest of each window) or avg. Backward: dx [n·r, C·H·W] (overwritten) from the seeds dy
