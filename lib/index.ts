@@ -43,6 +43,8 @@ export {
   layerNorm,
   residual,
   embedding,
+  batchNorm,
+  dropout,
 } from './nn';
 export type {
   Layer,

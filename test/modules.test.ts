@@ -12,6 +12,8 @@ import { describe, expect, it } from 'vitest';
 import {
   Adam,
   avgPool2d,
+  batchNorm,
+  dropout,
   embedding,
   conv2d,
   flatten,
@@ -521,5 +523,21 @@ describe('module layers', () => {
     expect(() => cnn.derivatives(new Float32Array(16), 1, { laplacian: false })).toThrow(
       /layers\[0\] is conv2d\(1, 2, 2\): input derivatives are implemented for linear layers/
     );
+  });
+
+  it('batchNorm and dropout are refused with the reason (no per-sample Fisher) and the way out, never approximated', () => {
+    expect(() => batchNorm(4)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_LAYER_REFUSED',
+        message: expect.stringMatching(/^batchNorm: natgrad refuses this layer: .*mean and variance of the batch.*not defined\. Use layerNorm\(features\)/),
+      })
+    );
+    expect(() => dropout(0.5)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_LAYER_REFUSED',
+        message: expect.stringMatching(/^dropout: .*random mask.*not defined\. Regularise with the optimizer's damping/),
+      })
+    );
+    expect(() => sequential([linear(2, 2), dropout(0.1) as never])).toThrow(TypeError);
   });
 });

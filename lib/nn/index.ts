@@ -7,6 +7,7 @@ export { flatten } from './flatten';
 export { layerNorm, type LayerNormOptions } from './layer_norm';
 export { residual } from './residual';
 export { embedding } from './embedding';
+export { batchNorm, dropout } from './refused';
 export type { ModuleLayer, BoundModule, FactoredRows } from './module';
 export { mlp, sequential, Sequential } from './sequential';
 export type { SequentialOptions, LinearSlot, ModuleSlot, Trace } from './sequential';

@@ -10,7 +10,7 @@
 //                dx_(i,m) = s_(i,m)ᵀ ∂y_i/∂x_i      [N·r, inSize]   (only when asked: needInput)
 //                g_(i,m)  = s_(i,m)ᵀ ∂y_i/∂θ_l      [N·r, numParameters]
 // Samples must not interact (no batch statistics, no randomness): the natural gradient is built from
-// per-sample Jacobians (BatchNorm and dropout are refused for that reason). Arrays are of the model's
+// per-sample Jacobians (BatchNorm and dropout are refused for that reason: ./refused.ts). Arrays are of the model's
 // dtype (Float32Array or Float64Array); the layer allocates its outputs with zerosLike().
 import type { Floats } from '../util/floats';
 
