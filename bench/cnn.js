@@ -37,11 +37,22 @@ const cnn = () =>
     inputShape: [1, 28, 28],
   });
 
+// NGD at three batch sizes (λ = 1 fixed, lr 1); Adam at two learning rates and the two smaller batch sizes
 const configs = [
   { name: 'NGD b64 λ=1 fixed', optimizer: 'ngd', batch: 64, lr: 1, damping: 1, ngd: { adaptive: false } },
-  ...(quick ? [] : [{ name: 'NGD b128 λ=1 fixed', optimizer: 'ngd', batch: 128, lr: 1, damping: 1, ngd: { adaptive: false } }]),
+  ...(quick
+    ? []
+    : [
+        { name: 'NGD b32 λ=1 fixed', optimizer: 'ngd', batch: 32, lr: 1, damping: 1, ngd: { adaptive: false } },
+        { name: 'NGD b128 λ=1 fixed', optimizer: 'ngd', batch: 128, lr: 1, damping: 1, ngd: { adaptive: false } },
+      ]),
   { name: 'Adam b64 lr 1e-3', optimizer: 'adam', batch: 64, lr: 1e-3 },
-  ...(quick ? [] : [{ name: 'Adam b64 lr 3e-3', optimizer: 'adam', batch: 64, lr: 3e-3 }]),
+  ...(quick
+    ? []
+    : [
+        { name: 'Adam b64 lr 3e-3', optimizer: 'adam', batch: 64, lr: 3e-3 },
+        { name: 'Adam b32 lr 1e-3', optimizer: 'adam', batch: 32, lr: 1e-3 },
+      ]),
 ];
 
 const problem = mnistProblem();
