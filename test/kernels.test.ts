@@ -907,13 +907,22 @@ describe('reproducibility contract', () => {
 // (native/cpu/conv2d.cc):
 //   cols[(i·Ho·Wo + p), (c·kh + u)·kw + v] = x[i, c, s·p_y + u − pad, s·p_x + v − pad] (0 outside), and
 //   dx_q = col2im(Wᵀ dy_q), col2im = im2colᵀ: the adjoint of x ↦ W·im2col(x)ᵀ, so ⟨W·im2col(x)ᵀ, dy⟩ = ⟨x, dx⟩.
+/** A conv2d geometry [C, H, W, kh, kw, stride, pad], its output size [Ho, Wo], and the geometries the conv2d kernels are tested on. */
+type Geo = [number, number, number, number, number, number, number];
+const convOut = (g: Geo) => [Math.floor((g[1] + 2 * g[6] - g[3]) / g[5]) + 1, Math.floor((g[2] + 2 * g[6] - g[4]) / g[5]) + 1];
+// stride 1 and 2, padding 0 to 2, non-square kernels and images, a kernel as large as the padded image
+const GEOS: Geo[] = [
+  [1, 6, 6, 3, 3, 1, 0],
+  [3, 7, 5, 3, 2, 2, 1],
+  [2, 9, 8, 5, 3, 2, 2],
+  [4, 5, 5, 1, 1, 1, 0],
+  [2, 4, 3, 6, 5, 3, 1],
+];
 describe('im2col / conv2dInputSeeds: a conv2d layer’s patches and the seeds at its input', () => {
-  type Geo = [number, number, number, number, number, number, number];
-  const out = (g: Geo) => [Math.floor((g[1] + 2 * g[6] - g[3]) / g[5]) + 1, Math.floor((g[2] + 2 * g[6] - g[4]) / g[5]) + 1];
   /** The definition, in float64: cols [n·Ho·Wo, C·kh·kw]. */
   function im2col64(x: ArrayLike<number>, n: number, g: Geo): Float64Array {
     const [c, h, w, kh, kw, s, pad] = g;
-    const [ho, wo] = out(g);
+    const [ho, wo] = convOut(g);
     const ckk = c * kh * kw;
     const cols = new Float64Array(n * ho * wo * ckk);
     for (let i = 0; i < n; i++)
@@ -931,7 +940,7 @@ describe('im2col / conv2dInputSeeds: a conv2d layer’s patches and the seeds at
   }
   /** dx_q = col2im(Wᵀ dy_q) in float64, and Σ|terms| of each element (the float32 result's error scale). */
   function inputSeeds64(w: ArrayLike<number>, dy: ArrayLike<number>, rows: number, cout: number, g: Geo) {
-    const [ho, wo] = out(g);
+    const [ho, wo] = convOut(g);
     const hw = ho * wo,
       ckk = g[0] * g[3] * g[4],
       image = g[0] * g[1] * g[2];
@@ -954,21 +963,13 @@ describe('im2col / conv2dInputSeeds: a conv2d layer’s patches and the seeds at
     }
     return { dx, abs };
   }
-  // stride 1 and 2, padding 0 to 2, non-square kernels and images, a kernel as large as the padded image
-  const GEOS: Geo[] = [
-    [1, 6, 6, 3, 3, 1, 0],
-    [3, 7, 5, 3, 2, 2, 1],
-    [2, 9, 8, 5, 3, 2, 2],
-    [4, 5, 5, 1, 1, 1, 0],
-    [2, 4, 3, 6, 5, 3, 1],
-  ];
   for (const g of GEOS) {
     it(`[C, H, W, kh, kw, stride, pad] = [${g.join(', ')}]: im2col copies, conv2dInputSeeds is the adjoint`, () => {
       const r = rng(g.reduce((a, b) => a * 7 + b, 1));
       const n = 5,
         cout = 3,
         rows = 4;
-      const [ho, wo] = out(g);
+      const [ho, wo] = convOut(g);
       const hw = ho * wo,
         ckk = g[0] * g[3] * g[4];
       const x = randn(n * g[0] * g[1] * g[2], r);
@@ -1043,15 +1044,6 @@ describe('im2col / conv2dInputSeeds: a conv2d layer’s patches and the seeds at
 // float32 bound: each element is a sum of t float32 products (exact in float64) plus at most one more term,
 // rounded at most t + 1 times: |Δ| ≤ (t + 1)·u·Σ|terms| (u = 2⁻²⁴), t = C·kh·kw (forward) or Ho·Wo (gradients).
 describe('conv2dForward / conv2dGradients: a conv2d layer’s outputs and per-row gradients', () => {
-  type Geo = [number, number, number, number, number, number, number];
-  const GEOS: Geo[] = [
-    [1, 6, 6, 3, 3, 1, 0],
-    [3, 7, 5, 3, 2, 2, 1],
-    [2, 9, 8, 5, 3, 2, 2],
-    [4, 5, 5, 1, 1, 1, 0],
-    [2, 4, 3, 6, 5, 3, 1],
-  ];
-  const outSize = (g: Geo) => [Math.floor((g[1] + 2 * g[6] - g[3]) / g[5]) + 1, Math.floor((g[2] + 2 * g[6] - g[4]) / g[5]) + 1];
   /** x[i, c, yy, xx] or 0 in the padding. */
   const pixel = (x: ArrayLike<number>, g: Geo, i: number, c: number, yy: number, xx: number) =>
     yy < 0 || yy >= g[1] || xx < 0 || xx >= g[2] ? 0 : x[((i * g[0] + c) * g[1] + yy) * g[2] + xx];
@@ -1067,7 +1059,7 @@ describe('conv2dForward / conv2dGradients: a conv2d layer’s outputs and per-ro
       const n = 4,
         rr = 3,
         cout = 3;
-      const [ho, wo] = outSize(g);
+      const [ho, wo] = convOut(g);
       const hw = ho * wo,
         ckk = g[0] * g[3] * g[4],
         nw = cout * ckk;
