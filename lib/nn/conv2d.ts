@@ -11,8 +11,9 @@
 // and the input's seed is the last scattered back onto the pixels (col2im). Each pass is one native call
 // (native/cpu/conv2d.cc): the patches (im2col), the forward pass b + W · Xcolᵢᵀ a sample, written in the
 // output's layout (conv2dForward), the input seeds Wᵀ s and col2im row by row (conv2dInputSeeds); the
-// per-row gradients are materialised (conv2dGradients: one product a seed row, G [N·r, P_l]) or kept
-// factored, whichever the cost model of ./conv2d_rows.ts finds cheaper for the layer's shape (option `form`).
+// per-row gradients are materialised (conv2dGradients: one product a sample over its r seed rows,
+// G [N·r, P_l]) or kept factored, whichever the cost model of ./conv2d_rows.ts finds cheaper for the
+// layer's shape (option `form`).
 import { conv2dForward, conv2dGradients, conv2dInputSeeds, im2col } from '../linalg';
 import type { Floats } from '../util/floats';
 import { checkCount, checkOptions, describe } from '../util/validate';
