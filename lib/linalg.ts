@@ -246,6 +246,18 @@ export function rowsContractAsync<T extends Floats = Float32Array>(b: T, c: Floa
   return native.rowsContractAsync(b, c, n, r, sum.length, alloc(out), sum) as Promise<T>;
 }
 
+/**
+ * true when every element of x is finite; otherwise throws a RangeError with code ERR_NON_FINITE naming the
+ * first NaN or Infinity and its index — the scan every kernel runs on its inputs (vectorised, split among the
+ * threads from 1 Mi elements), alone.
+ */
+export function allFinite(x: Floats): true {
+  return x.length === 0 ? true : native.allFinite(x, x.length);
+}
+export function allFiniteAsync(x: Floats): Promise<true> {
+  return x.length === 0 ? Promise.resolve(true) : native.allFiniteAsync(x, x.length);
+}
+
 /** out_(i,m) += B_(i,m) · Z_i for B [N·r, width], Z [N, width], out [N·r] (float64, accumulated in float64). Returns out. */
 export function rowsDot<T extends Floats = Float32Array>(b: T, z: T, n: number, r: number, out: Float64Array): Float64Array {
   return native.rowsDot(b, z, n, r, z.length / n, out);

@@ -132,6 +132,7 @@ export interface KernelSignatures {
   activationBackward: [args: [kind: ActivationKind, z: Floats, N: number, r: number, width: number, b: Floats], result: Floats];
   rowsContract: [args: [B: Floats, c: Float64Array, N: number, r: number, width: number, Bc: Floats | null, sum: Float64Array], result: Floats];
   rowsDot: [args: [B: Floats, Z: Floats, N: number, r: number, width: number, out: Float64Array], result: Float64Array];
+  allFinite: [args: [x: Floats, length: number], result: true];
   im2col: [args: [x: Floats, n: number, geometry: ConvGeometry, cols: Floats | null], result: Floats];
   conv2dInputSeeds: [args: [w: Floats, dy: Floats, rows: number, outChannels: number, geometry: ConvGeometry, dx: Floats | null], result: Floats];
   conv2dForward: [args: [cols: Floats, theta: Floats, n: number, outChannels: number, geometry: ConvGeometry, y: Floats | null], result: Floats];
@@ -184,6 +185,7 @@ export const KERNEL_ARITY: { readonly [K in KernelName]: KernelSignatures[K][0][
   activationBackward: 6,
   rowsContract: 7,
   rowsDot: 6,
+  allFinite: 2,
   im2col: 4,
   conv2dInputSeeds: 6,
   conv2dForward: 6,

@@ -780,6 +780,20 @@ struct RowsContractJob : Job {
   }
 };
 
+// true when every element of x is finite; otherwise ERR_NON_FINITE naming the first offending index, from the
+// scan every kernel runs on what it reads (check_finite above: vectorised, split among the threads from 1 Mi
+// elements), which is all this kernel does: the forward pass's check of each layer's output
+// (lib/nn/sequential.ts) at memory speed instead of a JavaScript loop.
+struct AllFiniteJob : Job {
+  static constexpr const char* kName = "allFinite";
+  static inline const std::vector<const char*> kParams = {"x", "length"};
+  Arr x;
+  void parse(Args& a) { a.in(&x, "x", a.size("length")); }
+  Arr* returned() override { return &x; }
+  void execute() override {}
+  Napi::Value result(Napi::Env env, Napi::Value) override { return Napi::Boolean::New(env, true); }
+};
+
 // out[i·r + m] += B[i·r + m, :] · Z[i, :] (float64), B [N·r, width], Z [N, width]: rows.cc
 struct RowsDotJob : Job {
   static constexpr const char* kName = "rowsDot";
@@ -1654,6 +1668,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   register_kernel<ActivationBackwardJob>(env, exports, params);
   register_kernel<RowsContractJob>(env, exports, params);
   register_kernel<RowsDotJob>(env, exports, params);
+  register_kernel<AllFiniteJob>(env, exports, params);
   register_kernel<Im2colJob>(env, exports, params);
   register_kernel<Conv2dInputSeedsJob>(env, exports, params);
   register_kernel<Conv2dForwardJob>(env, exports, params);

@@ -229,6 +229,10 @@ async function round(kind) {
     const cg2 = await addon.conv2dGradientsAsync(gdy, cols, 3, 2, 4, geo, filled(6 * 76, kind));
     check(cg.length === 6 * 76 && cg.every((v, i) => v === cg2[i]), 'conv2dGradients sync = async');
     expectCode(() => addon.conv2dGradients(gdy, cols, 3, 2, 4, geo, filled(5, kind)), 'ERR_OUT_OF_RANGE');
+    check(addon.allFinite(cy, cy.length) === true && (await addon.allFiniteAsync(cols, cols.length)) === true, 'allFinite on finite arrays');
+    const nf = filled(5000, kind);
+    nf[4321] = Number.NaN;
+    expectCode(() => addon.allFinite(nf, nf.length), 'ERR_NON_FINITE');
     const y = addon.pool2dForward('max', x, 3, [2, 7, 6, 3], null);
     const px = await addon.pool2dBackwardAsync('avg', x, filled(3 * 2 * 2 * 4, kind), 3, 2, [2, 7, 6, 3], null);
     check(y.length === 3 * 2 * 2 * 2 && px.length === 6 * 84, 'pool2d shapes');

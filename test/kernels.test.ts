@@ -23,6 +23,8 @@ import {
   pinvSolveAsync,
 } from '../lib/index';
 import {
+  allFinite,
+  allFiniteAsync,
   activationBackward,
   activationBackwardAsync,
   activationForward,
@@ -901,6 +903,39 @@ describe('reproducibility contract', () => {
       }
     });
   }
+});
+
+// allFinite: the NaN/Inf scan every kernel runs on its inputs, alone (lib/nn/sequential.ts's check of each
+// layer's output). Below 1 Mi elements one vectorised pass; from there, split among the threads by chunks of
+// 256 Ki, the lowest offending index named, as a serial scan would.
+describe('allFinite', () => {
+  it('true for finite arrays (float32, float64, empty, one element; the threaded scan past 1 Mi elements)', async () => {
+    expect(allFinite(new Float32Array(0))).toBe(true);
+    expect(allFinite(Float32Array.of(3.4e38, -3.4e38, 1e-45))).toBe(true);
+    expect(allFinite(Float64Array.of(1.7e308, -5e-324))).toBe(true);
+    expect(allFinite(randn((1 << 20) + 5, rng(60)))).toBe(true);
+    expect(await allFiniteAsync(randn(5000, rng(61)))).toBe(true);
+  });
+  it('throws ERR_NON_FINITE naming the first NaN or ±Infinity and its index, wherever it is', async () => {
+    for (const n of [1, 4095, 4096, 4097, 300_000, (1 << 20) + 3 * (1 << 18) + 7]) {
+      for (const [at, v, word] of [
+        [0, Number.NaN, 'NaN'],
+        [n - 1, Number.POSITIVE_INFINITY, 'Infinity'],
+        [Math.floor(n / 2), Number.NEGATIVE_INFINITY, 'Infinity'],
+      ] as const) {
+        for (const x of [new Float32Array(n), new Float64Array(n)]) {
+          x[at] = v;
+          if (at + 1 < n) x[n - 1] = Number.NaN; // a later one too: the first is named
+          expect(() => allFinite(x)).toThrow(
+            expect.objectContaining({ code: 'ERR_NON_FINITE', message: `allFinite: argument 'x' contains ${word} at index ${at}` })
+          );
+        }
+      }
+    }
+    const x = new Float32Array(10);
+    x[3] = Number.NaN;
+    await expect(allFiniteAsync(x)).rejects.toMatchObject({ code: 'ERR_NON_FINITE', message: "allFiniteAsync: argument 'x' contains NaN at index 3" });
+  });
 });
 
 // A conv2d layer's patches and the seeds at its input, against the plain loops of the definition

@@ -24,6 +24,7 @@ const CALLS: { [K in KernelName]: (form: '' | 'Async') => unknown } = {
   activationBackward: (f) => linalg[`activationBackward${f}`]('tanh', v2(), 2, 1, v2()),
   rowsContract: (f) => linalg[`rowsContract${f}`](eye2(), new Float64Array([1, 2]), 1, 2, new Float64Array(2)),
   rowsDot: (f) => linalg[`rowsDot${f}`](eye2(), v2(), 1, 2, new Float64Array(2)),
+  allFinite: (f) => linalg[`allFinite${f}`](v2()),
   im2col: (f) => linalg[`im2col${f}`](v2(), 1, [1, 1, 2, 1, 1, 1, 0]),
   pool2dForward: (f) => linalg[`pool2dForward${f}`]('max', eye2(), 1, [1, 2, 2, 2]),
   pool2dBackward: (f) => linalg[`pool2dBackward${f}`]('avg', eye2(), new Float32Array(1), 1, 1, [1, 2, 2, 2]),

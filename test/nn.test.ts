@@ -140,6 +140,12 @@ describe('activations', () => {
     expect(() => model.forward(new Float32Array([0, 1]), 2)).toThrow(/the output η is Infinity for sample 1: the forward pass overflowed float32/);
     model.setParameters(new Float32Array([1e30, 0, 1, 0]));
     expect(() => model.forward(new Float32Array([0, 1e30]), 2)).toThrow(/the output of layers\[0\] is Infinity for sample 1/);
+    // a layer output past 4096 elements (the native scan's size): the same message, naming the sample
+    const wide = sequential([linear(1, 64), relu(), linear(64, 1)]);
+    const x = new Float32Array(100).fill(1);
+    x[77] = 1e38;
+    wide.setParameters(new Float32Array(wide.numParameters).fill(10));
+    expect(() => wide.forward(x, 100)).toThrow(/the output of layers\[0\] is Infinity for sample 77: the forward pass overflowed float32/);
   });
 
   it('relu uses the subgradient 0 at z = 0', () => {

@@ -20,6 +20,7 @@ import { residual } from './residual';
 import { initParameters } from './init';
 import { activation, ACTIVATION_NAMES, activationForward, type ActivationName, isActivationName, type Layer, linear, linearForward } from './layers';
 import { runSync, type Task } from '../task';
+import { allFinite } from '../linalg';
 import { checkCount, checkFinite, checkOptions, describe } from '../util/validate';
 import { type InputDerivatives, inputDerivatives, noInputDerivatives, notTwiceDifferentiable } from './derivatives';
 
@@ -307,8 +308,21 @@ function layout(
   return { inputShape: first, outDim: sizeOf(shape), numParameters: p, slots, modules };
 }
 
+/** Below this many elements the JavaScript loop is cheaper than a native call (~2 µs). */
+const NATIVE_SCAN_FROM = 4096;
+
 /** Throws RangeError (code ERR_NON_FINITE) naming the layer and sample if h [N, w] has an Inf or NaN. */
 function checkActivations(h: Floats, n: number, depth: number, l: number, dtype: Dtype): void {
+  // the native scan from NATIVE_SCAN_FROM elements (a CNN's layer outputs: 0.3 M elements, ~1 ns each in this
+  // loop); on a NaN or Infinity, the loop below finds it again for the message
+  if (h.length >= NATIVE_SCAN_FROM) {
+    try {
+      allFinite(h);
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ERR_NON_FINITE') throw e;
+    }
+  }
   for (let i = 0; i < h.length; i++) {
     if (!Number.isFinite(h[i])) {
       const sample = Math.floor(i / (h.length / n));
