@@ -101,7 +101,7 @@ function bindConv(
     },
     backward(theta, _x, _y, cache, dy, n, r, needInput) {
       const cols = cache as Floats;
-      const grads = chosen === 'factored' ? convRows(shape, dy, cols, n, r) : conv2dGradients(dy, cols, n, r, cout, geometry);
+      const grads = chosen === 'factored' ? convRows(shape, geometry, dy, cols, n, r) : conv2dGradients(dy, cols, n, r, cout, geometry);
       if (!needInput) return { dx: null, grads };
       // ∂/∂Xcol = Wᵀ s per row, scattered back onto the pixels (col2im): natively, row by row
       const dx = conv2dInputSeeds(theta.subarray(0, nw) as Floats, dy, n * r, cout, geometry);

@@ -14,7 +14,8 @@
 // Σ over Ho·Wo × Ho·Wo position pairs of out- and C·kh·kw-wide dot products instead of one P_l-wide dot
 // product: cheaper when the output map is small (Ho·Wo ≤ 4 or so: a network's last convolutions).
 // The cost model (convForm) compares the two per M² of kernel (M = N·r; the forms scale alike in M).
-import { gemm } from '../linalg';
+import { conv2dGradients, gemm } from '../linalg';
+import type { ConvGeometry } from '../native';
 import { type Floats, zerosLike } from '../util/floats';
 import type { FactoredRows } from './module';
 
@@ -63,20 +64,8 @@ export function convFactoredElements(s: ConvShape, n: number, r: number): number
   return n * r * s.hw * s.cout + per * r * s.hw * n * r * s.hw + per * s.hw * n * s.hw;
 }
 
-/** ∂(s_q·y)/∂W for sample i's r rows, [r·out, C·kh·kw] (one gemm), and ∂/∂b into bias [r·out]. */
-function sampleGradients(s: ConvShape, dy: Floats, cols: Floats, i: number, r: number, bias: Float64Array): Floats {
-  const { cout, ckk, hw } = s;
-  const rows = dy.subarray(i * r * cout * hw, (i + 1) * r * cout * hw); // [r·out, Ho·Wo]
-  for (let t = 0; t < r * cout; t++) {
-    let sb = 0;
-    for (let p = 0; p < hw; p++) sb += rows[t * hw + p];
-    bias[t] = sb;
-  }
-  return gemm(rows, cols.subarray(i * hw * ckk, (i + 1) * hw * ckk), r * cout, ckk, hw);
-}
-
-/** G in factored form: the seeds dy [n·r, out·Ho·Wo] and the patches cols [n·Ho·Wo, C·kh·kw]. */
-export function convRows(s: ConvShape, dy: Floats, cols: Floats, n: number, r: number): FactoredRows {
+/** G in factored form: the seeds dy [n·r, out·Ho·Wo] and the patches cols [n·Ho·Wo, C·kh·kw] of the layer's geometry (im2col's). */
+export function convRows(s: ConvShape, geometry: ConvGeometry, dy: Floats, cols: Floats, n: number, r: number): FactoredRows {
   const { cout, ckk, hw } = s;
   const rows = n * r;
   const nw = cout * ckk;
@@ -141,15 +130,14 @@ export function convRows(s: ConvShape, dy: Floats, cols: Floats, n: number, r: n
       }
     },
     scatter(out, offset, width, q0, q1) {
-      const bias = new Float64Array(r * cout);
-      for (let i = Math.floor(q0 / r); i * r < q1; i++) {
-        const g = sampleGradients(s, dy, cols, i, r, bias);
-        for (let m = 0; m < r; m++) {
-          const q = i * r + m;
-          if (q < q0 || q >= q1) continue;
-          for (let k = 0; k < nw; k++) out[(offset + k) * width + (q - q0)] = g[m * nw + k];
-          for (let o = 0; o < cout; o++) out[(offset + nw + o) * width + (q - q0)] = bias[m * cout + o];
-        }
+      // the rows of samples ⌊q0/r⌋ … ⌈q1/r⌉ materialised (native conv2dGradients, as the other form), then transposed
+      const i0 = Math.floor(q0 / r),
+        i1 = Math.ceil(q1 / r);
+      const P = nw + cout;
+      const g = conv2dGradients(dy.subarray(i0 * r * cout * hw, i1 * r * cout * hw), cols.subarray(i0 * hw * ckk, i1 * hw * ckk), i1 - i0, r, cout, geometry);
+      for (let q = q0; q < q1; q++) {
+        const row = (q - i0 * r) * P;
+        for (let k = 0; k < P; k++) out[(offset + k) * width + (q - q0)] = g[row + k];
       }
     },
   };
