@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { conjugateGradient } from '../lib/optim/cg';
 import { nystromPreconditioner, nystromSketch } from '../lib/optim/nystrom';
-import { cgIsCheaper } from '../lib/optim/exact_size';
+import { cgIsCheaper, cgIterationsAt } from '../lib/optim/exact_size';
 import { runSync, type Task } from '../lib/task';
 import { choleskySolve64 } from './linalg64';
 import { denseNaturalGradient, type Loss, relErr } from './helpers/reference';
@@ -164,6 +164,26 @@ describe("solver 'cg': the exact natural gradient without forming the kernel", (
     expect(cgIsCheaper(model, 910, 9, 'kernel', cfg, { kernel: null })).toBe(false);
     expect(cgIsCheaper(model, 1820, 9, 'kernel', cfg, { kernel: null })).toBe(true);
     expect(cgIsCheaper(model, 1820, 9, 'kernel', cfg, { kernel: null, cgIterations: 1000 })).toBe(false); // a slow last solve
+  });
+
+  it("'auto's CG estimate grows like √(1/λ) below the λ it was measured at: at small λ the direct solve wins, unless CG was measured fast at that λ", () => {
+    const model = buildModel(mlp([784, 256, 256, 10], 'relu'));
+    const cfg = exactConfig();
+    expect(cfg.damping).toBe(1e-3);
+    // the guess, 100 iterations at λ = 1e-3, scaled by √(λ₀/λ) and capped at maxIterations
+    expect(cgIterationsAt({ kernel: null }, 1e-3, 1000)).toBe(100);
+    expect(cgIterationsAt({ kernel: null }, 1e-5, 1000)).toBeCloseTo(1000, 9);
+    expect(cgIterationsAt({ kernel: null }, 1e-7, 1000)).toBe(1000);
+    expect(cgIterationsAt({ kernel: null }, 1e-1, 1000)).toBe(100); // never fewer than measured: a larger λ keeps the count
+    // a measured count at its own λ: 40 at λ = 1e-4 → 40·√(1e-4/1e-6) = 400 at λ = 1e-6
+    expect(cgIterationsAt({ kernel: null, cgIterations: 40, cgDamping: 1e-4 }, 1e-6, 1000)).toBeCloseTo(400, 9);
+    // N·r = 16,380: CG at λ = 1e-3 (the crossover above); at λ = 2e-5 CG is expected to take 707 iterations and the factorisation wins
+    const small = { ...cfg, damping: 2e-5 };
+    expect(cgIsCheaper(model, 1820, 9, 'kernel', cfg, { kernel: null })).toBe(true);
+    expect(cgIsCheaper(model, 1820, 9, 'kernel', small, { kernel: null })).toBe(false);
+    expect(cgIsCheaper(model, 1820, 9, 'kernel', small, { kernel: null, cgIterations: 100, cgDamping: 1e-3 })).toBe(false);
+    // … unless CG was measured at that λ taking as few as at λ = 1e-3
+    expect(cgIsCheaper(model, 1820, 9, 'kernel', small, { kernel: null, cgIterations: 100, cgDamping: 2e-5 })).toBe(true);
   });
 
   it("'nystrom-pcg' takes fewer iterations than 'cg' at small damping (the sketch made once, kept for the retries)", () => {

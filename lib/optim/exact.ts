@@ -265,13 +265,18 @@ export function* exactDirection(batch: StepBatch, cfg: ExactConfig, ws: Workspac
   }
   const sys = yield* assembleExact(batch, cfg, ws);
   const sol = yield* solveExact(sys, cfg.damping, cfg, undefined, false);
-  recordCg(ws, sol, cfg); // solver 'auto's next estimate
+  recordCg(ws, sol, cfg, cfg.damping); // solver 'auto's next estimate
   return { direction: sol.direction, loss: sys.loss, profile: profileOf(sys, sol) };
 }
 
-/** Keeps a CG solve's iteration count for solver 'auto's next estimate (./exact_size.ts); one that ran out counts as maxIterations. */
-export function recordCg(ws: Workspace, sol: ExactSolution, cfg: ExactConfig): void {
-  if (sol.iterations !== undefined) ws.cgIterations = sol.converged === false ? cfg.maxIterations : sol.iterations;
+/**
+ * Keeps a CG solve's iteration count and its λ for solver 'auto's next estimate (./exact_size.ts); one
+ * that ran out counts as maxIterations.
+ */
+export function recordCg(ws: Workspace, sol: ExactSolution, cfg: ExactConfig, damping: number): void {
+  if (sol.iterations === undefined) return;
+  ws.cgIterations = sol.converged === false ? cfg.maxIterations : sol.iterations;
+  ws.cgDamping = damping;
 }
 
 /** The StepProfile of one assembled system and one solve of it. */

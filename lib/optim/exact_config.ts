@@ -50,8 +50,9 @@ export const S_CHUNK_FLOATS = 1 << 24;
  */
 export interface Workspace {
   kernel: Floats | null;
-  /** Iterations of the last CG solve: solver 'auto's estimate of the next one's cost (./exact_size.ts). */
+  /** Iterations of the last CG solve, and the λ it solved at: solver 'auto's estimate of the next one's cost (./exact_size.ts). */
   cgIterations?: number;
+  cgDamping?: number;
   /** The last step's (averaged) Gramian, for gramianAverage. */
   gramian?: Floats;
 }

@@ -68,8 +68,27 @@ export function cgMemoryBytes(model: Sequential, n: number, r: number, space: 'k
   return { bytes: parts.reduce((acc, [, b]) => acc + b, 0), parts };
 }
 
-/** CG iterations assumed before any was measured (bench:scale: 61–109 at λ = 1e-3, N·r = 2k–64k). */
+/** CG iterations assumed before any was measured, at λ = CG_GUESS_DAMPING (bench:scale: 61–109 at λ = 1e-3, N·r = 2k–64k). */
 const CG_ITERATIONS_GUESS = 100;
+const CG_GUESS_DAMPING = 1e-3;
+
+/**
+ * CG's iterations at λ, from the last solve's count i₀ at λ₀ (or the guess): CG needs O(√κ) of them, and
+ * κ = (e_max + Nλ)/(e_min + Nλ) ≈ e_max/(Nλ) while Nλ is above the kernel's small eigenvalues, so
+ *   iterations(λ) ≈ i₀·√(λ₀/λ)   for λ < λ₀, and i₀ for λ ≥ λ₀
+ * (no fewer: the bound's κ → 1 as λ grows, but the residual must still fall by `tolerance`, and a small
+ * system must keep its exact direct solve), capped at maxIterations (a solve that runs out stops there,
+ * unconverged). Without the scaling, 100
+ * iterations measured at λ = 1e-3 were taken for the next step's at λ = 1.5e-6: bench:fullbatch's model
+ * at N = 100,000 then ran CG out (1,000 iterations, 79 s, relative residual 1.8e-3) where the direct
+ * solve takes 16 s.
+ */
+export function cgIterationsAt(ws: Workspace, damping: number, maxIterations: number): number {
+  const i0 = ws.cgIterations ?? CG_ITERATIONS_GUESS;
+  const l0 = ws.cgIterations === undefined ? CG_GUESS_DAMPING : (ws.cgDamping ?? CG_GUESS_DAMPING);
+  return Math.min(maxIterations, i0 * Math.sqrt(Math.max(1, l0 / damping)));
+}
+
 /**
  * How much slower a flop of CG's products runs than one of the direct solve: thin gemms and JS loops
  * against one large blocked factorisation. 5, from bench/results/scale.json on this machine (CG slower
@@ -83,8 +102,8 @@ export const CG_MIN_DAMPING = 1e-6;
  * Solver 'auto' between two solves that both fit: the cheaper by flops. Direct, kernel space with layer
  * assembly: s³/3 (Cholesky) + Σ_l (M²·out_l + N²·in_l) (layerGramSum); dense or parameter space:
  * s³/3 + s²·(P or M) (the Gram of S). CG: iterations × (4·N·Σ_l in_l·out_l + 4·M·Σ_l out_l + 4·M·Σ_modules P_l)
- * (a product's two gemms and its contraction, per iteration; a module's two products with its rows) × CG_FLOP_COST, with the last solve's iterations
- * (CG_ITERATIONS_GUESS before the first).
+ * (a product's two gemms and its contraction, per iteration; a module's two products with its rows) × CG_FLOP_COST, with
+ * the iterations cgIterationsAt() expects at cfg.damping.
  */
 export function cgIsCheaper(model: Sequential, n: number, r: number, space: 'kernel' | 'parameter', cfg: ExactConfig, ws: Workspace): boolean {
   const m = n * r,
@@ -96,7 +115,7 @@ export function cgIsCheaper(model: Sequential, n: number, r: number, space: 'ker
   let product = 0;
   for (const { layer } of model.slots) product += 4 * n * layer.inFeatures * layer.outFeatures + 4 * m * layer.outFeatures;
   for (const { size } of model.modules) product += 4 * m * size; // Gᵀc and G v from a module's rows
-  return (ws.cgIterations ?? CG_ITERATIONS_GUESS) * product * CG_FLOP_COST < direct;
+  return cgIterationsAt(ws, cfg.damping, cfg.maxIterations) * product * CG_FLOP_COST < direct;
 }
 
 const mb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);

@@ -200,7 +200,7 @@ export function* naturalStep(st: NaturalStepState, method: string, obj: StepObje
 /** solveExact, keeping a CG solve's iteration count for solver 'auto's next estimate (./exact_size.ts). */
 function* solveRecorded(st: NaturalStepState, sys: ExactSystem, lambda: number, momentum: MomentumTerm | undefined): Task<ExactSolution> {
   const sol = yield* solveExact(sys, lambda, st.settings.config, momentum);
-  recordCg(st.workspace, sol, st.settings.config);
+  recordCg(st.workspace, sol, st.settings.config, lambda);
   return sol;
 }
 

@@ -88,7 +88,7 @@ function* linearizeResidual(st: NaturalStepState, loss: ResidualLoss, method: st
     sys,
     solveAt: function* (lambda: number, momentum: MomentumTerm | undefined) {
       const sol = yield* solveExact(sys, lambda, cfg, momentum);
-      recordCg(st.workspace, sol, cfg);
+      recordCg(st.workspace, sol, cfg, lambda);
       return sol;
     },
     profile: (sol) => profileOf(sys, sol),
