@@ -125,7 +125,7 @@ if (process.argv.includes('--accuracy')) {
     J = fill(P * M, 1),
     r = {};
   r.gemm = both(() => native.gemm(false, false, M, M, M, 1, J.subarray(0, M * M), J.subarray(M * M, 2 * M * M), 0, new Float32Array(M * M)));
-  r.gram = both(() => native.gram(J, P, M, false, new Float32Array(M * M)));
+  r.gram = both(() => native.gram(J, P, M, false, false, new Float32Array(M * M)));
   const N = smoke ? 8 : 256,
     k = 8,
     B = fill(N * k * 256, 2),
@@ -140,7 +140,7 @@ if (process.argv.includes('--accuracy')) {
     as = LW.map(([, wi], l) => fill(N * wi, 20 + l));
   r.layerGramSum = both(() => native.layerGramSum(bs, as, N, k, new Float32Array(N * k * N * k)));
   native.selectBackend('cpu');
-  const K = native.gram(J, P, M, false, new Float32Array(M * M)),
+  const K = native.gram(J, P, M, false, false, new Float32Array(M * M)),
     R = fill(M, 4);
   for (const prec of ['float32', 'float64']) r[`choleskySolve ${prec}`] = both(() => native.choleskySolve(K, M, R, 1, 1, prec, new Float32Array(M)));
   r['pinvSolve float32'] = both(() => {
@@ -296,7 +296,7 @@ function kernels(M) {
   const J = fill(P * M, 3),
     K = new Float32Array(M * M);
   {
-    const t = time(() => native.gram(J, P, M, false, K), reps);
+    const t = time(() => native.gram(J, P, M, false, false, K), reps);
     row.gram = { P, ...t, deviceTflops: tflops(2 * M * M * P, t.computeMs), wallTflops: tflops(2 * M * M * P, t.wallMs) };
   }
   {

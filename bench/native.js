@@ -339,7 +339,7 @@ async function benchOverhead(ceiling) {
   const bare = await ceiling.cmd(`tiny ${quick ? 200000 : 1000000}`);
   await sleep(SWITCH_PAUSE_MS);
   const out = {
-    gram_1x1_addon_sync: perCallSync(() => native.gram(j, 1, 1, false, k), syncBatches, 1000),
+    gram_1x1_addon_sync: perCallSync(() => native.gram(j, 1, 1, false, false, k), syncBatches, 1000),
     gram_1x1_sync: perCallSync(() => ng.gram(j, 1, 1, { out: k }), syncBatches, 1000),
     gemm_1x1x1_sync: perCallSync(() => ng.gemm(a, b, 1, 1, 1, { out: c }), syncBatches, 1000),
     gram_1x1_async: await perCallAsync(() => ng.gramAsync(j, 1, 1, { out: k }), asyncBatches, 1000),

@@ -211,7 +211,7 @@ function kernelCall(i) {
       break;
     case 1:
       out = new Float32Array(m * m);
-      p = addon.gramAsync(J, kk, m, false, out);
+      p = addon.gramAsync(J, kk, m, false, false, out);
       break;
     case 2:
       out = new Float32Array(96 * 96);

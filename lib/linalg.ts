@@ -62,14 +62,21 @@ export interface GramOptions<T extends Floats = Float32Array> {
   /** 'PM': J is [P, M] (one column per kernel entry), K = JᵀJ. 'MP': J is [M, P], K = J Jᵀ. Default 'PM'. */
   layout?: 'PM' | 'MP';
   out?: T;
+  /**
+   * Add the product to `out` (required, and symmetric: only its upper triangle is read) instead of
+   * overwriting it: K += JᵀJ. A sum of Grams over chunks of J is then one pass over K per chunk.
+   */
+  accumulate?: boolean;
 }
 
 function gramArgs<T extends Floats>(j: T, p: number, m: number, o: GramOptions<T>) {
   if (o.layout !== undefined && o.layout !== 'PM' && o.layout !== 'MP') throw new TypeError("gram: option 'layout' must be 'PM' or 'MP'");
-  return [j, p, m, o.layout === 'MP', alloc(o.out)] as const;
+  if (o.accumulate !== undefined && typeof o.accumulate !== 'boolean') throw new TypeError("gram: option 'accumulate' must be a boolean");
+  if (o.accumulate && !o.out) throw new TypeError("gram: option 'accumulate' needs option 'out', the kernel to add to");
+  return [j, p, m, o.layout === 'MP', !!o.accumulate, alloc(o.out)] as const;
 }
 
-/** K[M,M] = JᵀJ (full symmetric) for J [P,M], or J Jᵀ for J [M,P] with layout 'MP'. */
+/** K[M,M] = JᵀJ (full symmetric) for J [P,M], or J Jᵀ for J [M,P] with layout 'MP'; K += … with `accumulate`. */
 export function gram<T extends Floats = Float32Array>(j: T, p: number, m: number, opts: GramOptions<T> = {}): T {
   return native.gram(...gramArgs(j, p, m, opts)) as T;
 }

@@ -103,7 +103,7 @@ export interface KernelSignatures {
     args: [transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number, A: Floats, B: Floats, beta: number, C: Floats | null],
     result: Floats,
   ];
-  gram: [args: [J: Floats, P: number, M: number, samplesMajor: boolean, K: Floats | null], result: Floats];
+  gram: [args: [J: Floats, P: number, M: number, samplesMajor: boolean, accumulate: boolean, K: Floats | null], result: Floats];
   layerGram: [args: [B: Floats, A: Floats, N: number, k: number, widthOut: number, widthIn: number, K: Floats], result: Floats];
   layerGramSum: [args: [bs: readonly Floats[], as: readonly Floats[], N: number, k: number, K: Floats | null], result: Floats];
   choleskySolve: [args: [K: Floats, M: number, R: Floats, nrhs: number, damping: number, precision: Precision, X: Floats | null], result: Floats];
@@ -174,7 +174,7 @@ export type KernelName = keyof KernelSignatures;
 /** The parameter count of each kernel, as the type above declares it (held against the addon's list by a test). */
 export const KERNEL_ARITY: { readonly [K in KernelName]: KernelSignatures[K][0]['length'] } = {
   gemm: 10,
-  gram: 5,
+  gram: 6,
   layerGram: 7,
   layerGramSum: 5,
   choleskySolve: 7,

@@ -482,28 +482,32 @@ struct GemmJob : Job {
   }
 };
 
-// K = JᵀJ (J [P, M]) or J Jᵀ (samplesMajor: J [M, P])
+// K = JᵀJ (J [P, M]) or J Jᵀ (samplesMajor: J [M, P]); accumulate: K += that (K given, symmetric)
 struct GramJob : Job {
   static constexpr const char* kName = "gram";
-  static inline const std::vector<const char*> kParams = {"J", "P", "M", "samplesMajor", "K"};
+  static inline const std::vector<const char*> kParams = {"J", "P", "M", "samplesMajor", "accumulate", "K"};
   int64_t P = 0, M = 0;
-  bool samples_major = false;
+  bool samples_major = false, accumulate = false;
   Arr J, K;
   void parse(Args& a) {
     P = a.size("P");
     M = a.size("M");
     samples_major = a.boolean("samplesMajor");
+    accumulate = a.boolean("accumulate");
     a.in(&J, "J", a.product({P, M}, "J"));
-    a.out(&K, "K", a.product({M, M}, "K"));
+    if (accumulate)
+      a.inout(&K, "K", a.product({M, M}, "K"));
+    else
+      a.out(&K, "K", a.product({M, M}, "K"));
   }
   Arr* returned() override { return &K; }
   // natgrad's gemm_nt packs the M rows of the operand, KC columns at a time (where it runs the triangle)
   int64_t work_bytes() const override { return f64() ? 0 : natgrad::cpu::gemm_work_bytes(M, P); }
   void execute() override {
     if (f64())
-      backend->gram64(J.d(), P, M, samples_major, K.d());
+      backend->gram64(J.d(), P, M, samples_major, accumulate, K.d());
     else
-      backend->gram(J.f(), P, M, samples_major, K.f());
+      backend->gram(J.f(), P, M, samples_major, accumulate, K.f());
   }
 };
 

@@ -76,9 +76,9 @@ class Backend {
   virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
                     const float* B, float beta, float* C) = 0;
 
-  // K[M,M] = Jᵀ J for J [P,M] (samples_major = false), or J Jᵀ for J [M,P]
-  // (samples_major = true). Full symmetric output.
-  virtual void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) = 0;
+  // K[M,M] (+)= Jᵀ J for J [P,M] (samples_major = false), or J Jᵀ for J [M,P]
+  // (samples_major = true). Full symmetric output; `accumulate` adds to K, which must then be symmetric.
+  virtual void gram(const float* J, int64_t P, int64_t M, bool samples_major, bool accumulate, float* K) = 0;
 
   // K[Nk,Nk] (+)= Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1) over `count` linear
   // layers: B_l [N·k, width_out] output Jacobians of layer l, A_l [N, width_in]
@@ -116,7 +116,7 @@ class Backend {
   // backend: a backend that does not override them (CUDA) forwards them to cpu_backend().
   virtual void gemm64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* A,
                       const double* B, double beta, double* C);
-  virtual void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K);
+  virtual void gram64(const double* J, int64_t P, int64_t M, bool samples_major, bool accumulate, double* K);
   virtual void layer_gram_sum64(const LayerFactors64* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
                                 double* K);
   void layer_gram64(const double* B, const double* A, int64_t N, int64_t k, int64_t width_out, int64_t width_in,

@@ -101,7 +101,7 @@ function prebuildify(arch, stage) {
 }
 
 const PROBE =
-  "const a = require(process.argv[1]); a.selectBackend('auto'); const k = a.gram(new Float32Array([1,2,3,4,5,6]), 3, 2, false, null);" +
+  "const a = require(process.argv[1]); a.selectBackend('auto'); const k = a.gram(new Float32Array([1,2,3,4,5,6]), 3, 2, false, false, null);" +
   " if (Array.from(k).join() !== '35,44,44,56') { console.error('wrong gram: ' + Array.from(k)); process.exit(2); }" +
   ' const b = a.backendInfo(); console.log(b.blas + " | " + b.kernels.split(";")[0])';
 

@@ -70,9 +70,14 @@ async function round(kind) {
   await addon.gemmAsync(true, true, k, k, m, 0.5, filled(m * k), filled(k * m), 1, filled(k * k, kind));
   // gram both layouts; layerGram accumulates
   const J = filled(7 * m, kind);
-  const K1 = addon.gram(J, 7, m, false, filled(m * m));
-  const K2 = await addon.gramAsync(J, m, 7, true, filled(7 * 7, kind));
+  const K1 = addon.gram(J, 7, m, false, false, filled(m * m));
+  const K2 = await addon.gramAsync(J, m, 7, true, false, filled(7 * 7, kind));
   check(K1[1] === K1[m] && K2.length === 49, 'gram');
+  // accumulate: K += JᵀJ in place, sync and async (K1 is symmetric: twice JᵀJ after one)
+  const first = K1[1];
+  addon.gram(J, 7, m, false, true, K1);
+  await addon.gramAsync(J, m, 7, true, true, K2);
+  check(K1[1] === K1[m] && Math.abs(K1[1] - 2 * first) <= 1e-5 * Math.abs(first) + 1e-6, 'gram accumulate');
   const N = 3,
     kk = 2,
     wo = 4,
@@ -240,7 +245,7 @@ async function round(kind) {
   }
   // error paths
   expectCode(() => addon.gemm(false, false, m, n, k, 1, A, B, 0, new Float32Array(1)), 'ERR_OUT_OF_RANGE');
-  expectCode(() => addon.gram('x', 1, 1, false, new Float32Array(1)), 'ERR_INVALID_ARG_TYPE');
+  expectCode(() => addon.gram('x', 1, 1, false, false, new Float32Array(1)), 'ERR_INVALID_ARG_TYPE');
   expectCode(() => addon.gemm(false, false, 46341, 46341, 46341, 1, A, B, 0, C), 'ERR_OUT_OF_RANGE');
   const bad = filled(m * m);
   bad[7] = NaN;
@@ -251,7 +256,7 @@ async function round(kind) {
   expectCode(() => addon.choleskySolve(indefinite, m, R, 2, 0, 'float64', filled(m * 2)), 'ERR_NOT_POSITIVE_DEFINITE');
   await expectReject(addon.choleskySolveAsync(indefinite, m, R, 2, 0, 'float32', filled(m * 2)), 'ERR_NOT_POSITIVE_DEFINITE');
   await expectReject(addon.batchedGramInverseAsync(new Float32Array(2 * 1 * 3), 2, 1, 3, 0, filled(2 * 9)), 'ERR_NOT_POSITIVE_DEFINITE');
-  await expectReject(addon.gramAsync(J, 7, m, false, new Float32Array(2)), 'ERR_OUT_OF_RANGE');
+  await expectReject(addon.gramAsync(J, 7, m, false, false, new Float32Array(2)), 'ERR_OUT_OF_RANGE');
   // an output transferred, an input transferred and collected while pending
   const out = new Float32Array(m * n);
   const pending = addon.gemmAsync(false, false, m, n, k, 1, A, B, 0, out);

@@ -110,10 +110,10 @@ async function main() {
   {
     const J = filled(n * 5),
       K = new Float32Array(n * n);
-    const want = addon.gram(J, 5, n, false, new Float32Array(n * n));
+    const want = addon.gram(J, 5, n, false, false, new Float32Array(n * n));
     const b = blocker();
-    const p = addon.gramAsync(J, 5, n, false, K);
-    const syncOut = addon.gram(J, 5, n, false, K);
+    const p = addon.gramAsync(J, 5, n, false, false, K);
+    const syncOut = addon.gram(J, 5, n, false, false, K);
     const syncSame = bits(syncOut) === bits(want);
     K.fill(-1); // the async call writes its whole result at completion
     const r = await outcome(p);

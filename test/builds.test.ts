@@ -39,7 +39,7 @@ describe('builds', () => {
       const script = `
       const a = require(${JSON.stringify(path.resolve(gypAddon as string))});
       const [j, g, b, A] = JSON.parse(process.argv[1]).map((x) => Float32Array.from(x));
-      const k = a.gram(j, 40, 30, false, new Float32Array(900));
+      const k = a.gram(j, 40, 30, false, false, new Float32Array(900));
       const x = a.choleskySolve(k, 30, new Float32Array(30).fill(1), 1, 0.1, 'float32', new Float32Array(30));
       const inv = a.batchedGramInverse(g, 8, 12, 5, 0, new Float32Array(200));
       const lk = a.layerGram(b, A, 6, 2, 7, 4, new Float32Array(144));

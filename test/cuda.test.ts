@@ -179,8 +179,12 @@ for (const ta of [false, true]) for (const tb of [false, true]) {
   R['gemm beta=0 ignores C'] = { err: cmp(() => a.gemm(false, false, m, n, k, 1, A, B, 0, C0.slice())).err, k }; }
 for (const [P, M, sm] of [[70, 50, false], [70, 50, true], [16, 1100, false], [16, 1100, true]]) {
   const J = randn(P * M);
-  const c = cmp(() => a.gram(J, P, M, sm, new Float32Array(M * M)));
+  const c = cmp(() => a.gram(J, P, M, sm, false, new Float32Array(M * M)));
   R['gram P=' + P + ' M=' + M + (sm ? ' samplesMajor' : '')] = { err: c.err, k: P, asymmetry: asym(c.g, M) };
+  // accumulate: K uploaded and added to, panel by panel (M = 1100: two panels)
+  const K0 = on('cpu', () => a.gram(randn(P * M), P, M, false, false, new Float32Array(M * M)));
+  const ca = cmp(() => a.gram(J, P, M, sm, true, K0.slice()));
+  R['gram accumulate P=' + P + ' M=' + M + (sm ? ' samplesMajor' : '')] = { err: ca.err, k: 2 * P, asymmetry: asym(ca.g, M) };
 }
 for (const [N, k, wo, wi] of [[13, 3, 17, 11], [40, 1, 9, 5], [11, 10, 33, 70]]) {
   const B = randn(N * k * wo), A = randn(N * wi), K0 = randn(N * k * N * k);
@@ -201,14 +205,14 @@ for (const [N, k, widths] of [[13, 3, [[17, 11], [9, 17], [4, 9]]], [40, 1, [[9,
 // SPD K = JᵀJ/P + I (condition ≈ (1 + √(M/P))² / 1), right-hand sides 1 and 5, float32 and float64
 // Both backends read only the upper triangle of (row-major) K: junk below the diagonal must not matter.
 const junkBelow = (K, M) => { for (let i = 0; i < M; i++) for (let j = 0; j < i; j++) K[i * M + j] = 1e3 * (r() - 0.5); return K; };
-const spd = (M, P) => { const J = randn(P * M), K = on('cpu', () => a.gram(J, P, M, false, new Float32Array(M * M))); for (let i = 0; i < M * M; i++) K[i] /= P; return junkBelow(K, M); };
+const spd = (M, P) => { const J = randn(P * M), K = on('cpu', () => a.gram(J, P, M, false, false, new Float32Array(M * M))); for (let i = 0; i < M * M; i++) K[i] /= P; return junkBelow(K, M); };
 for (const M of [1, 57]) for (const nrhs of [1, 5]) for (const prec of ['float32', 'float64']) {
   const K = spd(M, 2 * M + 3), Rhs = randn(M * nrhs);
   R['choleskySolve M=' + M + ' nrhs=' + nrhs + ' ' + prec] = { err: cmp(() => a.choleskySolve(K, M, Rhs, nrhs, 1, prec, new Float32Array(M * nrhs))).err, M };
 }
 // pinvSolve: rank-deficient PSD K (rank 20 of 45), λ = 0 and λ = 0.1
 for (const [lambda, prec] of [[0, 'float64'], [0.1, 'float32'], [0.1, 'float64']]) {
-  const M = 45, P = 20, J = randn(P * M), K = junkBelow(on('cpu', () => a.gram(J, P, M, false, new Float32Array(M * M))), M), Rhs = randn(M * 3);
+  const M = 45, P = 20, J = randn(P * M), K = junkBelow(on('cpu', () => a.gram(J, P, M, false, false, new Float32Array(M * M))), M), Rhs = randn(M * 3);
   let rc, rg;
   const c = on('cpu', () => { const X = new Float32Array(M * 3); rc = a.pinvSolve(K, M, Rhs, 3, lambda, 0, prec, X); return X; });
   const g = on('cuda', () => { const X = new Float32Array(M * 3); rg = a.pinvSolve(K, M, Rhs, 3, lambda, 0, prec, X); return X; });
@@ -223,7 +227,7 @@ for (const [batch, rows, k, lambda] of [[37, 9, 5, 0.1], [5, 1, 1, 0], [20, 40, 
 { const A = Float64Array.from(randn(5 * 7)), B = Float64Array.from(randn(7 * 4)), J = Float64Array.from(randn(6 * 5));
   const same = (x, y) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
   const gc = on('cpu', () => a.gemm(false, true, 5, 4, 7, 1, A, Float64Array.from(B), 0, null)), gg = on('cuda', () => a.gemm(false, true, 5, 4, 7, 1, A, Float64Array.from(B), 0, null));
-  const kc = on('cpu', () => a.gram(J, 6, 5, false, null)), kg = on('cuda', () => a.gram(J, 6, 5, false, null));
+  const kc = on('cpu', () => a.gram(J, 6, 5, false, false, null)), kg = on('cuda', () => a.gram(J, 6, 5, false, false, null));
   out.float64 = { gemm: same(gc, gg), gram: same(kc, kg), type: gg.constructor.name }; }
 // the same failures, named the same way
 { const M = 6, K = new Float32Array(M * M); for (let i = 0; i < M; i++) K[i * M + i] = i === 3 ? -1 : 2;
@@ -237,8 +241,8 @@ for (const [batch, rows, k, lambda] of [[37, 9, 5, 0.1], [5, 1, 1, 0], [20, 40, 
 (async () => {
   const J = randn(30 * 20);
   a.selectBackend('cuda');
-  const g = await a.gramAsync(J, 30, 20, false, new Float32Array(400));
-  R['gramAsync'] = { err: rel(g, on('cpu', () => a.gram(J, 30, 20, false, new Float32Array(400)))), k: 30 };
+  const g = await a.gramAsync(J, 30, 20, false, false, new Float32Array(400));
+  R['gramAsync'] = { err: rel(g, on('cpu', () => a.gram(J, 30, 20, false, false, new Float32Array(400)))), k: 30 };
   { const N = 12, k = 3, bs = [randn(36 * 7), randn(36 * 5)], as = [randn(N * 4), randn(N * 7)];
     a.selectBackend('cuda');
     const gs = await a.layerGramSumAsync(bs, as, N, k, new Float32Array(36 * 36).fill(NaN));
@@ -413,7 +417,7 @@ describe('CUDA backend on a CPU emulation of cudart/cuBLAS/cuSOLVER (host logic,
     expect(info.blas).toBe('cuBLAS 13.0.0 + cuSOLVER 12.0.0 (CUDA runtime 13.0, driver 13.0); float32, TF32 tensor cores off');
     expect(info.note).toContain(`${mockDir}/libcublas.so.13`);
     const timed = child(
-      `const a = require(process.env.NATGRAD_ADDON); a.selectBackend('cuda'); a.gram(new Float32Array(12), 3, 4, false, new Float32Array(16)); console.log(JSON.stringify(a.backendInfo()))`,
+      `const a = require(process.env.NATGRAD_ADDON); a.selectBackend('cuda'); a.gram(new Float32Array(12), 3, 4, false, false, new Float32Array(16)); console.log(JSON.stringify(a.backendInfo()))`,
       { NATGRAD_CUDA_PATH: mockDir, NATGRAD_CUDA_TIMING: '1' }
     );
     expect(timed.note).toMatch(/; last call \(NATGRAD_CUDA_TIMING=1\): gram upload [\d.]+ ms, compute [\d.]+ ms, download [\d.]+ ms$/);
@@ -456,8 +460,8 @@ describe('CUDA backend on a CPU emulation of cudart/cuBLAS/cuSOLVER (host logic,
     if (mockError) ctx.skip(mockError);
     const code = `
       const a = require(process.env.NATGRAD_ADDON); a.selectBackend('cuda');
-      let e1; try { a.gram(new Float32Array(300 * 300), 300, 300, false, new Float32Array(90000)); } catch (e) { e1 = { code: e.code, message: e.message }; }
-      const K = a.gram(new Float32Array(20 * 10).fill(1), 20, 10, false, new Float32Array(100));
+      let e1; try { a.gram(new Float32Array(300 * 300), 300, 300, false, false, new Float32Array(90000)); } catch (e) { e1 = { code: e.code, message: e.message }; }
+      const K = a.gram(new Float32Array(20 * 10).fill(1), 20, 10, false, false, new Float32Array(100));
       console.log(JSON.stringify({ e1, k0: K[0] }));`;
     const out = child(code, { NATGRAD_CUDA_PATH: mockDir, NATGRAD_MOCK_MEMORY: '100000' });
     expect(out.e1.code).toBe('ERR_CUDA_OUT_OF_MEMORY');

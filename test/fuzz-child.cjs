@@ -61,7 +61,7 @@ const hasGc = typeof global.gc === 'function';
 // l Array of Float32Arrays
 const SPECS = {
   gemm: { kinds: 'bbsssfaafa', names: ['transA', 'transB', 'm', 'n', 'k', 'alpha', 'A', 'B', 'beta', 'C'], out: 9 },
-  gram: { kinds: 'assba', names: ['J', 'P', 'M', 'samplesMajor', 'K'], out: 4 },
+  gram: { kinds: 'assbba', names: ['J', 'P', 'M', 'samplesMajor', 'accumulate', 'K'], out: 5 },
   layerGram: { kinds: 'aassssa', names: ['B', 'A', 'N', 'k', 'widthOut', 'widthIn', 'K'], out: 6 },
   // l: an Array of Float32Arrays, one per layer (bs[l]: N·k × widthOut_l, as[l]: N × widthIn_l, widths from the lengths)
   layerGramSum: { kinds: 'llssa', names: ['bs', 'as', 'N', 'k', 'K'], out: 4 },
@@ -90,7 +90,7 @@ function lengths(fn, a) {
     case 'gemm':
       return { 6: product(a[2], a[4]), 7: product(a[4], a[3]), 9: product(a[2], a[3]) };
     case 'gram':
-      return { 0: product(a[1], a[2]), 4: product(a[2], a[2]) };
+      return { 0: product(a[1], a[2]), 5: product(a[2], a[2]) };
     case 'layerGram': {
       const nk = product(a[2], a[3]);
       return { 0: nk === null ? null : product(nk, a[4]), 1: product(a[2], a[5]), 6: nk === null ? null : product(nk, nk) };
@@ -113,7 +113,7 @@ const OVERLAP = {
     [9, 6],
     [9, 7],
   ],
-  gram: [[4, 0]],
+  gram: [[5, 0]],
   layerGram: [
     [6, 0],
     [6, 1],
@@ -162,10 +162,11 @@ function overlapPairs(fn, args) {
 }
 
 // An output the addon may allocate itself: null or undefined where the kernel only writes it (not
-// layerGram's K, which it adds to, nor gemm's C with beta ≠ 0, which it reads).
+// layerGram's K, nor gram's with accumulate, which they add to, nor gemm's C with beta ≠ 0, which it reads).
 function allocatable(fn, args, i) {
   if (i !== SPECS[fn].out || (args[i] !== null && args[i] !== undefined)) return false;
   if (fn === 'layerGram') return false;
+  if (fn === 'gram') return args[4] === false;
   if (fn === 'gemm') return typeof args[8] === 'number' && Math.abs(args[8]) <= FLT_MAX && Math.fround(args[8]) === 0;
   return true;
 }
@@ -442,8 +443,17 @@ function validCall() {
       const c = beta === 0 && rand() < 0.5 ? garbage(m * n) : values(m * n);
       return [fn, [rand() < 0.5, rand() < 0.5, m, n, k, choose([1, 1, -0.5, 2, 0, rand() * 4 - 2]), arr(values(m * k)), arr(values(k * n)), beta, arr(c)]];
     }
-    case 'gram':
-      return [fn, [arr(values(k * m)), k, m, rand() < 0.5, arr(garbage(m * m))]];
+    case 'gram': {
+      // accumulate: K must be symmetric; only its upper triangle is read, so the lower one gets other values
+      const accumulate = rand() < 0.3;
+      let k0 = garbage(m * m);
+      if (accumulate) {
+        k0 = values(m * m);
+        const other = values(m * m);
+        for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) k0[i * m + j] = other[i * m + j];
+      }
+      return [fn, [arr(values(k * m)), k, m, rand() < 0.5, accumulate, arr(k0)]];
+    }
     case 'layerGram': {
       const N = m,
         kk = 1 + int(3);
@@ -803,7 +813,7 @@ function reference(fn, a) {
       return { value, tol, free };
     }
     case 'gram': {
-      const [J, P, M, mp] = a;
+      const [J, P, M, mp, accumulate, K0] = a;
       const at = (p, i) => (mp ? J[i * P + p] : J[p * M + i]);
       const value = new Float64Array(M * M),
         tol = new Float64Array(M * M),
@@ -815,6 +825,11 @@ function reference(fn, a) {
           for (let p = 0; p < P; p++) {
             s += at(p, i) * at(p, j);
             abs += Math.abs(at(p, i) * at(p, j));
+          }
+          if (accumulate) {
+            const k0 = K0[Math.min(i, j) * M + Math.max(i, j)]; // the upper triangle
+            s += k0;
+            abs += Math.abs(k0);
           }
           value[i * M + j] = s;
           tol[i * M + j] = (P + 4) * 2 * EPS * abs + 1e-37;
@@ -998,7 +1013,7 @@ function readArrays(fn, a) {
     case 'gemm':
       return Math.fround(a[8]) !== 0 ? [6, 7, 9] : [6, 7];
     case 'gram':
-      return [0];
+      return a[4] === true ? [0, 5] : [0];
     case 'layerGram':
       return [0, 1, 6];
     case 'layerGramSum':

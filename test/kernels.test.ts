@@ -156,6 +156,48 @@ describe('gram: K = JᵀJ, full symmetric', () => {
       });
     }
   }
+
+  it('accumulate: K += JᵀJ (J Jᵀ) on a symmetric K whose upper triangle alone is read, exactly symmetric, sync and async alike; needs out', async () => {
+    for (const [p, m] of [
+      [37, 13],
+      [300, 257],
+      [64, 1024],
+    ] as const) {
+      for (const layout of ['PM', 'MP'] as const) {
+        const r = rng(p * 31 + m);
+        const j = randn(p * m, r);
+        const k0 = new Float32Array(m * m);
+        const junk = randn(m * m, r);
+        for (let a = 0; a < m; a++)
+          for (let b = a; b < m; b++) {
+            k0[a * m + b] = junk[a * m + b];
+            k0[b * m + a] = b === a ? junk[a * m + b] : 1e6 * junk[b * m + a]; // the lower triangle: not read
+          }
+        const upper = (i: number, c: number) => (i <= c ? k0[i * m + c] : k0[c * m + i]);
+        const prod = layout === 'PM' ? matmul64(j, j, m, m, p, true, false) : matmul64(j, j, m, m, p, false, true);
+        const absJ = absArr(j);
+        const absProd = layout === 'PM' ? matmul64(absJ, absJ, m, m, p, true, false) : matmul64(absJ, absJ, m, m, p, false, true);
+        const ref = prod.map((v, q) => v + upper(Math.floor(q / m), q % m));
+        const absRef = absProd.map((v, q) => v + Math.abs(upper(Math.floor(q / m), q % m)));
+        const out = k0.slice();
+        const k = gram(j, p, m, { layout, out, accumulate: true });
+        expect(k).toBe(out);
+        expect(norm(k.map((v, q) => v - ref[q]))).toBeLessThanOrEqual((p + 2) * u * norm(absRef));
+        let asymmetric = 0;
+        for (let a = 0; a < m; a++) for (let b = 0; b < a; b++) asymmetric += k[a * m + b] !== k[b * m + a] ? 1 : 0;
+        expect(asymmetric).toBe(0);
+        expectSameBits(await gramAsync(j, p, m, { layout, out: k0.slice(), accumulate: true }), k);
+        // the Grams of J's two halves along P, the second accumulated on the first, are the Gram of J (to rounding)
+        if (layout === 'PM' && p > 1) {
+          const h = Math.floor(p / 2);
+          const sum = gram(j.subarray(h * m), p - h, m, { out: gram(j.subarray(0, h * m), h, m), accumulate: true });
+          expect(norm(sum.map((v, q) => v - prod[q]))).toBeLessThanOrEqual((p + 2) * u * norm(absProd));
+        }
+      }
+    }
+    expect(() => gram(new Float32Array(4), 2, 2, { accumulate: true })).toThrow(/'accumulate' needs option 'out'/);
+    expect(() => gram(new Float32Array(4), 2, 2, { accumulate: 1 as unknown as boolean, out: new Float32Array(4) })).toThrow(/'accumulate' must be a boolean/);
+  });
 });
 
 describe('layerGram: K += (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1)', () => {

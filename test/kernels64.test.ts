@@ -69,6 +69,15 @@ describe('float64 kernels', () => {
     for (let r = 0; r < M; r++) for (let c = 0; c < M; c++) expect(k[r * M + c]).toBe(k[c * M + r]);
     const kt = gram(j, M, P, { layout: 'MP' }); // the same numbers as J [P, M] in layout 'MP': K = J Jᵀ [P, P]
     expect(relErr(kt, matmul64(j, j, P, P, M, false, true))).toBeLessThan(M * u * 4);
+    // accumulate: K += JᵀJ, twice the product on top of itself
+    const twice = gram(j, P, M, { out: k.slice(), accumulate: true });
+    expect(
+      relErr(
+        twice,
+        ref.map((v) => 2 * v)
+      )
+    ).toBeLessThan(P * u * 4);
+    for (let r = 0; r < M; r++) for (let c = 0; c < M; c++) expect(twice[r * M + c]).toBe(twice[c * M + r]);
   });
 
   it('layerGram and layerGramSum: Σ_l (B Bᵀ) ⊙ (expand_k(A Aᵀ) + 1), against the sum written out', async () => {

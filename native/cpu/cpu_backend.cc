@@ -105,13 +105,13 @@ class CpuBackend final : public Backend {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
                 alpha, A, ta ? (int)m : (int)k, B, tb ? (int)k : (int)n, beta, C, (int)n);
   }
-  void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) override {
+  void gram(const float* J, int64_t P, int64_t M, bool samples_major, bool accumulate, float* K) override {
     if (cpu::use_own_gemm()) {  // the one rule for products (gemm_nt.h): gram follows gemm
-      cpu::gram_own(J, P, M, samples_major, K);
+      cpu::gram_own(J, P, M, samples_major, accumulate, K);
       return;
     }
     OpenBlasLock lock;
-    cpu::gram(J, P, M, samples_major, K);
+    cpu::gram(J, P, M, samples_major, accumulate, K);
   }
   void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
                       float* K) override {
@@ -142,9 +142,9 @@ class CpuBackend final : public Backend {
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
                 alpha, A, ta ? (int)m : (int)k, B, tb ? (int)k : (int)n, beta, C, (int)n);
   }
-  void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K) override {
+  void gram64(const double* J, int64_t P, int64_t M, bool samples_major, bool accumulate, double* K) override {
     OpenBlasLock lock;
-    cpu::gram64(J, P, M, samples_major, K);
+    cpu::gram64(J, P, M, samples_major, accumulate, K);
   }
   void layer_gram_sum64(const LayerFactors64* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
                         double* K) override {
@@ -169,8 +169,8 @@ void Backend::gemm64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double a
                      double beta, double* C) {
   cpu_backend()->gemm64(ta, tb, m, n, k, alpha, A, B, beta, C);
 }
-void Backend::gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K) {
-  cpu_backend()->gram64(J, P, M, samples_major, K);
+void Backend::gram64(const double* J, int64_t P, int64_t M, bool samples_major, bool accumulate, double* K) {
+  cpu_backend()->gram64(J, P, M, samples_major, accumulate, K);
 }
 void Backend::layer_gram_sum64(const LayerFactors64* layers, int64_t count, int64_t N, int64_t k, bool accumulate,
                                double* K) {

@@ -15,8 +15,10 @@ void symmetrize_upper(double* K, int64_t M);
 // recursive halving over gemm_nt (potrf_recursive.cc). Returns LAPACK's info.
 int potrf_recursive(int64_t n, float* A, int64_t lda);
 
-void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K);      // OpenBLAS ssyrk
-void gram_own(const float* J, int64_t P, int64_t M, bool samples_major, float* K);  // natgrad's gemm_nt
+// K (+)= JᵀJ or J Jᵀ: K's upper triangle from the product (added to it when accumulate), then mirrored
+void gram(const float* J, int64_t P, int64_t M, bool samples_major, bool accumulate, float* K);  // OpenBLAS ssyrk
+void gram_own(const float* J, int64_t P, int64_t M, bool samples_major, bool accumulate,
+              float* K);  // natgrad's gemm_nt
 void layer_gram_sum(const LayerFactors* layers, int64_t count, int64_t N, int64_t k, bool accumulate, float* K);
 void cholesky_solve(const float* K, int64_t M, const float* R, int64_t nrhs, double lambda, Precision precision,
                     float* X);
@@ -81,7 +83,7 @@ void exact_step(Backend& be, const ExactStepSpec& spec, ExactStepResult* result)
 int64_t exact_step_work_bytes(const ExactStepSpec& spec);
 
 // float64 forms (arrays of doubles; OpenBLAS's d* routines and plain loops, no float32 kernel involved)
-void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K);
+void gram64(const double* J, int64_t P, int64_t M, bool samples_major, bool accumulate, double* K);
 void layer_gram_sum64(const LayerFactors64* layers, int64_t count, int64_t N, int64_t k, bool accumulate, double* K);
 void cholesky_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double* X);
 int64_t pinv_solve64(const double* K, int64_t M, const double* R, int64_t nrhs, double lambda, double rcond, double* X);

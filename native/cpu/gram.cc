@@ -33,26 +33,27 @@ static void symmetrize_upper_t(T_* K, int64_t M) {
 void symmetrize_upper(float* K, int64_t M) { symmetrize_upper_t(K, M); }
 void symmetrize_upper(double* K, int64_t M) { symmetrize_upper_t(K, M); }
 
-void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) {
-  // samples_major: J is [M,P], K = J Jᵀ; else J is [P,M], K = Jᵀ J.
+void gram(const float* J, int64_t P, int64_t M, bool samples_major, bool accumulate, float* K) {
+  // samples_major: J is [M,P], K = J Jᵀ; else J is [P,M], K = Jᵀ J. accumulate: β = 1 on K's upper triangle,
+  // which a symmetric K already holds.
   cblas_ssyrk(CblasRowMajor, CblasUpper, samples_major ? CblasNoTrans : CblasTrans, (int)M, (int)P, 1.0f, J,
-              samples_major ? (int)P : (int)M, 0.0f, K, (int)M);
+              samples_major ? (int)P : (int)M, accumulate ? 1.0f : 0.0f, K, (int)M);
   symmetrize_upper(K, M);
 }
 
-void gram_own(const float* J, int64_t P, int64_t M, bool samples_major, float* K) {
+void gram_own(const float* J, int64_t P, int64_t M, bool samples_major, bool accumulate, float* K) {
   // Row (i) of the M × P operand: Jᵀ's row i is J's column i (J [P,M]: element (i, p) at p·M + i), or
   // J's row i (J [M,P]). gemm_nt's column-major lower triangle C[i + j·M], i ≥ j, is row-major K's
   // upper triangle K[j, i]; symmetrize_upper completes it.
   const View X = samples_major ? View{J, P, 1} : View{J, 1, M};
-  gemm_nt(M, M, P, 1.0f, X, X, 0.0f, K, M, Part::lower);
+  gemm_nt(M, M, P, 1.0f, X, X, accumulate ? 1.0f : 0.0f, K, M, Part::lower);
   symmetrize_upper(K, M);
 }
 
 // float64: OpenBLAS's dsyrk, mirrored.
-void gram64(const double* J, int64_t P, int64_t M, bool samples_major, double* K) {
+void gram64(const double* J, int64_t P, int64_t M, bool samples_major, bool accumulate, double* K) {
   cblas_dsyrk(CblasRowMajor, CblasUpper, samples_major ? CblasNoTrans : CblasTrans, (int)M, (int)P, 1.0, J,
-              samples_major ? (int)P : (int)M, 0.0, K, (int)M);
+              samples_major ? (int)P : (int)M, accumulate ? 1.0 : 0.0, K, (int)M);
   symmetrize_upper(K, M);
 }
 

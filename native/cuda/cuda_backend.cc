@@ -230,14 +230,15 @@ class CudaBackend final : public Backend {
     finish(c);
   }
 
-  void gram(const float* J, int64_t P, int64_t M, bool samples_major, float* K) override {
+  void gram(const float* J, int64_t P, int64_t M, bool samples_major, bool accumulate, float* K) override {
     Call c(this, "gram");
     float *dJ, *dK;
     carve(c, {f32(&dJ, P * M), f32(&dK, M * M)});
     h2d(c, dJ, J, P * M);
+    if (accumulate) h2d(c, dK, K, M * M);  // K is symmetric: its row-major upper triangle is the column-major one
     mark(c, 1);
     // samples_major: J [M,P] row-major = column-major P×M, K = JcᵀJc; else J [P,M] = column-major M×P, K = Jc Jcᵀ.
-    gram_upper(c, dJ, samples_major, (int)M, (int)P, samples_major ? (int)P : (int)M, dK);
+    gram_upper(c, dJ, samples_major, (int)M, (int)P, samples_major ? (int)P : (int)M, dK, accumulate);
     mirror(c, dK, (int)M);
     mark(c, 2);
     d2h(c, K, dK, M * M);
@@ -719,9 +720,10 @@ class CudaBackend final : public Backend {
   // or of X Xᵀ (X column-major M×P, ld ldx). Done as a few column panels with cublasSgemm
   // (panel j covers rows 0..end of the panel, so about (nb+1)/(2nb) of the full product's flops,
   // each panel at full SGEMM speed and with TF32 when enabled); the part of each diagonal block
-  // below the diagonal is written too and is overwritten by mirror().
-  void gram_upper(Call& c, const float* X, bool x_is_PxM, int M, int P, int ldx, float* C) {
-    const float one = 1.0f, zero = 0.0f;
+  // below the diagonal is written too and is overwritten by mirror(). accumulate: C's upper triangle is
+  // added to (β = 1).
+  void gram_upper(Call& c, const float* X, bool x_is_PxM, int M, int P, int ldx, float* C, bool accumulate = false) {
+    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;  // accumulate: each element of C is in one panel
     int bw = M;
     if (M > 1024) bw = std::max(1024, ((M + 3) / 4 + 255) / 256 * 256);
     for (int j0 = 0; j0 < M; j0 += bw) {
@@ -729,10 +731,10 @@ class CudaBackend final : public Backend {
       if (x_is_PxM)  // C[0:j1, j0:j1] = X[:, 0:j1]ᵀ X[:, j0:j1]
         blas(c, "cublasSgemm",
              api_->cublasSgemm_v2(blas_, CUBLAS_OP_T, CUBLAS_OP_N, j1, w, P, &one, X, ldx, X + (size_t)j0 * ldx, ldx,
-                                  &zero, C + (size_t)j0 * M, M));
+                                  &beta, C + (size_t)j0 * M, M));
       else  // C[0:j1, j0:j1] = X[0:j1, :] X[j0:j1, :]ᵀ
         blas(c, "cublasSgemm",
-             api_->cublasSgemm_v2(blas_, CUBLAS_OP_N, CUBLAS_OP_T, j1, w, P, &one, X, ldx, X + j0, ldx, &zero,
+             api_->cublasSgemm_v2(blas_, CUBLAS_OP_N, CUBLAS_OP_T, j1, w, P, &one, X, ldx, X + j0, ldx, &beta,
                                   C + (size_t)j0 * M, M));
     }
   }

@@ -86,7 +86,7 @@ for (const samplesMajor of [false, true]) {
   const j = rand(p * m);
   const ref = samplesMajor ? matmul64(j, j, m, m, p, false, true) : matmul64(j, j, m, m, p, true, false);
   const scale = norm(samplesMajor ? matmul64(abs(j), abs(j), m, m, p, false, true) : matmul64(abs(j), abs(j), m, m, p, true, false));
-  record(`gram samplesMajor=${samplesMajor}`, addon.gram(j, p, m, samplesMajor, null), ref, (p + 1) * u * scale);
+  record(`gram samplesMajor=${samplesMajor}`, addon.gram(j, p, m, samplesMajor, false, null), ref, (p + 1) * u * scale);
 }
 // layerGram and layerGramSum: K (+)= Σ_l (B_l B_lᵀ) ⊙ (expand_k(A_l A_lᵀ) + 1)
 {
