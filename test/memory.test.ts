@@ -419,6 +419,7 @@ describe('parameter space in chunks: S Sᵀ without S', () => {
     } catch (e) {
       message = (e as Error).message;
     }
-    expect(message).toMatch(/parameter space, N·r = 100000, P = 4801: S 4801×3494 \(a chunk\) 67\.1 MB, kernel 4801×4801 92\.2 MB, a chunk's S Sᵀ 92\.2 MB/);
+    // (each chunk's Gram is added to the kernel in place: no second P × P buffer)
+    expect(message).toMatch(/parameter space, N·r = 100000, P = 4801: S 4801×3494 \(a chunk\) 67\.1 MB, kernel 4801×4801 92\.2 MB, float32 Cholesky factor/);
   });
 });

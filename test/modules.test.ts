@@ -30,6 +30,8 @@ import {
 } from '../lib/index';
 import { naturalGradientOf, relErr } from './helpers/reference';
 import { exactMemoryBytes } from '../lib/optim/exact_size';
+import { materialize, outputJacobians } from '../lib/nn/jacobian';
+import { runSync } from '../lib/task';
 import { exactConfig } from './helpers/models';
 
 // ---- the float64 reference: one sample at a time, from the layer definitions ----
@@ -425,6 +427,37 @@ describe('module layers', () => {
     expect(() => sequential([linear(2, 2), embedding(3, 2)])).toThrow(
       /embedding\(3, 2\) takes one column of indices per sample, but its input has shape \[2\]/
     );
+  });
+
+  it("parameter space's chunks: S_c materialised into a reused buffer has the bits of a fresh one and of S's own columns (linear rows at r = 1 and 3, an embedding's sparse scatter, a conv's rows)", () => {
+    const model = sequential([conv2d(1, 2, 2), flatten(), linear(8, 5), tanh(), linear(5, 3)], { seed: 4, inputShape: [1, 3, 3] });
+    const emb = sequential([embedding(5, 3), linear(3, 4), tanh(), linear(4, 3)], { seed: 6, inputShape: [1] });
+    const n = 7;
+    for (const [m, x] of [
+      [model, Float32Array.from({ length: n * 9 }, (_, i) => Math.sin(1.3 * i))],
+      [emb, Float32Array.from([0, 2, 2, 4, 0, 1, 3])],
+    ] as const) {
+      for (const r of [1, 3]) {
+        const p = m.numParameters;
+        const seeds = Float32Array.from({ length: n * r * 3 }, (_, i) => Math.cos(0.7 * i + r));
+        const { trace, bs } = runSync(
+          (function* () {
+            const trace = yield* m.forwardTask(m.params, x, n);
+            return { trace, bs: yield* outputJacobians(m, m.params, trace, seeds.slice(), r) };
+          })()
+        );
+        const whole = materialize(m, trace, bs, r) as Float32Array; // [P, n·r]
+        const [i0, i1] = [2, 5];
+        const cols = (i1 - i0) * r;
+        const fresh = materialize(m, trace, bs, r, i0, i1) as Float32Array;
+        const junk = new Float32Array(p * cols).fill(Number.NaN);
+        const reused = materialize(m, trace, bs, r, i0, i1, junk);
+        expect(reused).toBe(junk);
+        expect(reused).toEqual(fresh);
+        for (let q = 0; q < p; q++) expect(fresh.subarray(q * cols, (q + 1) * cols)).toEqual(whole.subarray(q * n * r + i0 * r, q * n * r + i1 * r));
+        expect(() => materialize(m, trace, bs, r, i0, i1, new Float32Array(3))).toThrow(/out has 3 elements/);
+      }
+    }
   });
 
   it("conv2d's form: 'auto' chooses by the flop count (factored for a 1×1 or 2×2 output map, materialised for larger ones), profile.layers says which, and both forms give the same step", () => {

@@ -81,47 +81,62 @@ function checkLength(what: string, a: Floats | null, length: number, shape: stri
 /**
  * The parameter Jacobian of the seeded outputs, materialised: S [P, N·r],
  * S[p, (i, m)] = ∂(s_(i,m)ᵀ η_i)/∂θ[p]. P·N·r floats: for small models, tests and the dense reference path.
- * Samples i0 … i1 − 1 only (default all): the columns of one chunk, [P, (i1 − i0)·r].
+ * Samples i0 … i1 − 1 only (default all): the columns of one chunk, [P, (i1 − i0)·r]. `out` (P·(i1 − i0)·r
+ * floats of the trace's type), when given, is overwritten and returned: parameter-space assembly reuses one
+ * chunk's buffer, which saves a fresh 64 MiB allocation's page faults per chunk.
  */
-export function materialize(model: Structure, trace: Trace, bs: readonly LayerFactor[], r: number, i0 = 0, i1 = trace.n): Floats {
+export function materialize(model: Structure, trace: Trace, bs: readonly LayerFactor[], r: number, i0 = 0, i1 = trace.n, out?: Floats): Floats {
   const { inputs } = trace;
-  const cols = (i1 - i0) * r;
+  const nc = i1 - i0;
+  const cols = nc * r;
   const total = model.numParameters * cols;
   if (total > 0x7fffffff)
     throw new RangeError(
       `the dense Jacobian would have P × N·r = ${model.numParameters} × ${cols} = ${total} elements, beyond the 32-bit BLAS limit 2147483647`
     );
-  const out = zerosLike(trace.eta, total);
-  const bcol = zerosLike(trace.eta, cols);
-  model.slots.forEach((slot, s) => {
+  if (out && out.length !== total) throw new RangeError(`materialize: out has ${out.length} elements, S_c needs ${total}`);
+  const s = out ?? zerosLike(trace.eta, total);
+  model.slots.forEach((slot, k) => {
     const { inFeatures: inF, outFeatures: outF } = slot.layer;
     const a = inputs[slot.index];
-    const b = bs[s] as Floats; // a linear slot's B
+    const b = bs[k] as Floats; // a linear slot's B
+    // the chunk's A and B transposed, so that every row of S below is written from two contiguous rows:
+    // at [c, i] = A[i0 + i, c], bt[o, q] = B[i0·r + q, o]
+    const at = zerosLike(a, inF * nc);
+    for (let i = 0; i < nc; i++) for (let c = 0; c < inF; c++) at[c * nc + i] = a[(i0 + i) * inF + c];
+    const bt = zerosLike(b, outF * cols);
+    for (let q = 0; q < cols; q++) for (let o = 0; o < outF; o++) bt[o * cols + q] = b[(i0 * r + q) * outF + o];
     for (let o = 0; o < outF; o++) {
-      for (let q = 0; q < cols; q++) bcol[q] = b[(i0 * r + q) * outF + o]; // B[:, o] for samples i0 … i1 − 1
+      const bo = o * cols;
       // ∂/∂W[o, c] at column (i, m) = B[(i,m), o] · A[i, c]
       for (let c = 0; c < inF; c++) {
         const base = (slot.wOffset + o * inF + c) * cols;
-        for (let i = i0; i < i1; i++) {
-          const aic = a[i * inF + c];
-          for (let m = 0; m < r; m++) out[base + (i - i0) * r + m] = aic * bcol[(i - i0) * r + m];
-        }
+        const ac = c * nc;
+        if (r === 1) for (let i = 0; i < nc; i++) s[base + i] = at[ac + i] * bt[bo + i];
+        else
+          for (let i = 0; i < nc; i++) {
+            const aic = at[ac + i];
+            for (let m = 0; m < r; m++) s[base + i * r + m] = aic * bt[bo + i * r + m];
+          }
       }
       // ∂/∂b[o] at column (i, m) = B[(i,m), o]
-      out.set(bcol, (slot.bOffset + o) * cols);
+      s.set(bt.subarray(bo, bo + cols), (slot.bOffset + o) * cols);
     }
   });
   model.modules.forEach((m, j) => {
     const g = bs[model.slots.length + j];
     if (!g) return;
-    if (isFactored(g)) return g.scatter(out, m.offset, cols, i0 * r, i1 * r);
+    if (isFactored(g)) {
+      if (out) s.fill(0, m.offset * cols, (m.offset + m.size) * cols); // a factored scatter writes only its nonzeros
+      return g.scatter(s, m.offset, cols, i0 * r, i1 * r);
+    }
     // S[offset + p, (i, m)] = G[(i, m), p]: the rows of G become S's columns
     for (let q = 0; q < cols; q++) {
       const row = (i0 * r + q) * m.size;
-      for (let p = 0; p < m.size; p++) out[(m.offset + p) * cols + q] = g[row + p];
+      for (let p = 0; p < m.size; p++) s[(m.offset + p) * cols + q] = g[row + p];
     }
   });
-  return out;
+  return s;
 }
 
 /**

@@ -17,7 +17,7 @@ import { dtypeOf, type Floats, zeros } from '../util/floats';
 import { fisherFactors, meanLoss } from '../distributions';
 import { materialize, outputJacobians } from '../nn/jacobian';
 import { isFactored, type LayerFactor } from '../nn/module';
-import type { Sequential, Trace } from '../nn/sequential';
+import type { Sequential } from '../nn/sequential';
 import { choleskySolveT, gemmT, gramT, layerGramSumT, pinvSolveT, type Task } from '../task';
 import { native, requireMemory } from '../native';
 import type { StepBatch } from './batch';
@@ -87,33 +87,29 @@ export function* linearizeExact(batch: StepBatch): Task<Linearization> {
 }
 
 /**
- * Parameter space: K = S Sᵀ = Σ_chunks S_c S_cᵀ and S u = Σ_chunks S_c u_c over chunks of samples, S_c
- * [P, m_c] with P·m_c ≤ S_CHUNK_FLOATS, so S is never held whole: memory O(P² + P·m_c). A system whose S
- * fits in one chunk is one gram and one gemm, as before.
+ * Parameter space: K = S Sᵀ = Σ_chunks S_c S_cᵀ over chunks of samples, S_c [P, m_c] with
+ * P·m_c ≤ S_CHUNK_FLOATS, so S is never held whole: memory O(P² + P·m_c), one chunk's buffer reused, each
+ * chunk's Gram added to K by the kernel itself (gram's `accumulate`: β = 1). S u comes from the layer
+ * factors (./s_products.ts, one gemm per layer), not from the chunks: at N = 100,000 (P = 4,801) the
+ * chunks' matrix-vector products read 1.9 GB of S for it (0.5 s a step).
  */
-function* parameterSystem(model: Sequential, trace: Trace, bs: readonly LayerFactor[], r: number, u: Floats): Task<{ kernel: Floats; su: Floats }> {
+function* parameterSystem(lin: Linearization): Task<{ kernel: Floats; su: Floats }> {
+  const { model, trace, bs, r, u } = lin;
   const { n } = trace;
   const p = model.numParameters;
   const per = Math.max(1, Math.floor(S_CHUNK_FLOATS / (p * r))); // samples per chunk
   let kernel: Floats | undefined;
-  let su: Floats | undefined;
-  let scratch: Floats | undefined; // one P × P buffer for every later chunk's S_c S_cᵀ
+  let buffer: Floats | undefined; // one chunk's S_c, reused by every later full-size chunk
   for (let i0 = 0; i0 < n; i0 += per) {
     const i1 = Math.min(n, i0 + per);
     const mc = (i1 - i0) * r;
-    const sc = materialize(model, trace, bs, r, i0, i1); // S_c [P, m_c]
-    if (kernel) scratch ??= zeros(model.dtype, p * p);
-    const kc = yield* gramT(sc, mc, p, { layout: 'MP', ...(scratch ? { out: scratch } : {}) }); // S_c S_cᵀ [P, P], exactly symmetric
-    const uc = yield* gemmT(sc, u.subarray(i0 * r, i1 * r), p, 1, mc); // S_c u_c
-    if (!kernel || !su) {
-      kernel = kc;
-      su = uc;
-      continue;
-    }
-    for (let q = 0; q < kernel.length; q++) kernel[q] += kc[q];
-    for (let q = 0; q < p; q++) su[q] += uc[q];
+    const sc = materialize(model, trace, bs, r, i0, i1, buffer?.length === p * mc ? buffer : undefined); // S_c [P, m_c]
+    buffer ??= sc;
+    // K (+)= S_c S_cᵀ [P, P], exactly symmetric
+    kernel = yield* gramT(sc, mc, p, { layout: 'MP', ...(kernel ? { out: kernel, accumulate: true } : {}) });
   }
-  return { kernel: kernel!, su: su! };
+  const su = yield* sTimes(lin, u, zeros(model.dtype, p)); // S u
+  return { kernel: kernel!, su };
 }
 
 /** The λ-independent part of the exact natural gradient for the batch (x [N, inDim], y) at θ (`linearization`: of the same batch and θ, if already computed). */
@@ -147,7 +143,7 @@ export function* assembleExact(batch: StepBatch, cfg: ExactConfig, ws: Workspace
       kernel = yield* gramT(s, p, m); // SᵀS
     }
   } else {
-    ({ kernel, su } = yield* parameterSystem(model, trace, bs, r, u)); // S Sᵀ [P, P] and S u, chunk by chunk
+    ({ kernel, su } = yield* parameterSystem(lin)); // S Sᵀ [P, P] chunk by chunk, and S u
   }
   const t3 = now();
   return {

@@ -10,8 +10,8 @@ import { type ExactConfig, S_CHUNK_FLOATS, type Workspace } from './exact_config
  * (ERR_OUT_OF_MEMORY naming them) before the first of them is allocated:
  *   kernel space, layer:  K M² (unless the workspace holds it) + layerGramSum's work + the solve's work
  *   kernel space, dense:  S P·M + K M² + the solve's work
- *   parameter space:      S in chunks of ≤ S_CHUNK_FLOATS (P·m_c) + K P² (+ one chunk's P² when there are
- *                         several) + the solve's work
+ *   parameter space:      S in chunks of ≤ S_CHUNK_FLOATS (P·m_c, one buffer) + K P² (each chunk's
+ *                         Gram added to it in place) + the solve's work
  * with M = N·r, 4 bytes a float (8 for a float64 model); the kernels' work buffers as the addon counts them (workBytes: the
  * Cholesky's factor, or at λ = 0 the eigendecomposition). stepAsync's kernel calls work on private
  * copies of the kernel (+4M² or 4P²). The Cholesky's rare pinv fallback is checked when it happens (solve()).
@@ -38,7 +38,6 @@ export function exactMemoryBytes(model: Sequential, n: number, r: number, space:
   } else {
     const cols = Math.min(m, Math.max(1, Math.floor(S_CHUNK_FLOATS / (p * r))) * r); // one chunk's columns
     parts.push([`S ${p}×${cols}${cols < m ? ' (a chunk)' : ''}`, w * p * cols], [`kernel ${p}×${p}`, w * p * p]);
-    if (cols < m) parts.push(["a chunk's S Sᵀ", w * p * p]);
   }
   if (cfg.damping === 0) parts.push([`${precision} eigendecomposition`, native.workBytes('pinvSolve', size, 1, precision)]);
   else parts.push([`${precision} Cholesky factor`, native.workBytes('choleskySolve', size, 1, precision)]);
