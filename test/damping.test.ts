@@ -3,8 +3,8 @@
 // ρ = 1 where the model is exact, rejected steps leaving θ bit-identical and retried from the same
 // kernel, NaN/Inf never applied, trust regions, sync/async identity.
 import { describe, expect, it } from 'vitest';
-import { linear, NaturalGradient, sequential, type ExactNaturalGradientOptions } from '../lib/index';
-import { dampingRule, LM_DEFAULTS, nextDamping, reductionRatio, rejectedDamping } from '../lib/optim/damping';
+import { linear, NaturalGradient, sequential, tanh, type ExactNaturalGradientOptions } from '../lib/index';
+import { dampingFloor, dampingRule, LM_DEFAULTS, nextDamping, reductionRatio, rejectedDamping } from '../lib/optim/damping';
 import { denseNaturalGradient } from './helpers/reference';
 import { buildModel, mlp, randomInputs, randomParams, randomTargets } from './helpers/models';
 import type { Arch, Loss } from './helpers/reference';
@@ -28,6 +28,14 @@ describe('the Levenberg–Marquardt rule', () => {
     expect(rejectedDamping(rule, 2)).toBe(3);
     expect(rejectedDamping(rule, 2, 3)).toBe(2 * 1.5 ** 3); // escalates with the retry number
     expect(rejectedDamping(rule, rule.max)).toBe(rule.max);
+  });
+
+  it('the floor: raised to λ·increase (≤ max) by a step whose Cholesky fell back, never lowered', () => {
+    expect(dampingFloor(rule, 0, 1e-6, true)).toBeCloseTo(1.5e-6, 20);
+    expect(dampingFloor(rule, 0, 1e-6, false)).toBe(0);
+    expect(dampingFloor(rule, 4e-6, 1e-6, true)).toBe(4e-6);
+    expect(dampingFloor(rule, 4e-6, 1e-6, false)).toBe(4e-6);
+    expect(dampingFloor(rule, 0, rule.max, true)).toBe(rule.max);
   });
 
   it('ρ is NaN when the model predicts no decrease or a loss is not finite', () => {
@@ -195,6 +203,34 @@ describe('accept, reject, retry', () => {
     expect(info.predicted).toBeLessThan(0); // lr·gᵀn < ½lr²·nᵀF_θn: the model itself predicts an increase
     expect(info.rho).toBeNaN();
     expect(opt.damping).toBe(1e-3);
+  });
+
+  it('a λ below what float32 resolves: a step whose Cholesky fell back raises the floor to λ·1.5, and λ stays at or above it though ρ ≈ 1; setting λ clears it', () => {
+    // every input identical (as in test/faults.test.ts): the kernel has rank 2 of 16 and its Cholesky meets a
+    // non-positive pivot at λ = 1e-9, where the float64 eigendecomposition answers ('pinv-fallback')
+    const n = 16;
+    const x = new Float32Array(n * 3).fill(0.5);
+    const y = Float32Array.from({ length: n * 2 }, (_, i) => Math.cos(0.9 * i));
+    const model = sequential([linear(3, 8), tanh(), linear(8, 2)], { seed: 3 });
+    const low = { ...LM_DEFAULTS, min: 1e-16 };
+    const opt = new NaturalGradient(model, { loss: 'gaussian', lr: 0.5, damping: 1e-9, adaptive: { min: 1e-16 } });
+    let floor = 0;
+    let lowered = 0; // fallback steps after which the rule alone (ρ > 3/4) would have lowered λ
+    for (let s = 0; s < 5; s++) {
+      const info = opt.step(x, y, n);
+      expect(info).toMatchObject({ accepted: true, attempts: 1 });
+      expect(opt.profile!.solver).toBe('pinv-fallback');
+      floor = Math.max(floor, 1.5 * info.damping);
+      const rule = nextDamping(low, info.damping, info.rho);
+      if (rule < info.damping) lowered++;
+      expect(opt.damping).toBe(Math.max(floor, rule));
+      expect(opt.damping).toBeGreaterThan(info.damping);
+    }
+    expect(lowered).toBeGreaterThanOrEqual(3);
+    opt.damping = 1e-9; // an explicit λ clears the floor: the next step solves at it
+    const info = opt.step(x, y, n);
+    expect(info.damping).toBe(1e-9);
+    expect(opt.damping).toBeCloseTo(1.5e-9, 20); // and the fallback raises a fresh floor from there
   });
 
   it('never applies NaN/Inf: overflowing data or update → rejected with a reason, θ bit-identical; recovers on good data', () => {

@@ -93,7 +93,7 @@ export class NaturalGradient<D extends Dtype = Dtype> {
     if (this.method === 'chain') checkChainModel(model, fn);
     this.options = { ...options, loss: residual ?? this.loss };
     const { family, method } = this;
-    this.st = { model, family, method, settings, workspace: { kernel: null }, previous: null, accepted: 0, searchK: 0, profile: null };
+    this.st = { model, family, method, settings, workspace: { kernel: null }, previous: null, accepted: 0, dampingFloor: 0, searchK: 0, profile: null };
   }
 
   /** Timings and solver of the last direction() or accepted step() (see StepProfile; a rejected step leaves it as it was), null before the first. */
@@ -108,12 +108,13 @@ export class NaturalGradient<D extends Dtype = Dtype> {
   set lr(v: number) {
     this.st.settings.lr = checkNumber('NaturalGradient', "'lr'", v, 0);
   }
-  /** λ ≥ 0. */
+  /** λ ≥ 0. Setting it also clears the Levenberg–Marquardt rule's floor (see LevenbergMarquardtOptions). */
   get damping(): number {
     return this.st.settings.config.damping;
   }
   set damping(v: number) {
     this.st.settings.config.damping = checkNumber('NaturalGradient', "'damping'", v, 0);
+    this.st.dampingFloor = 0;
   }
 
   /** n_θ [P] = (F_θ + λI)⁺ g_θ for x [batch, inDim], y (see the family) — or, with a residual loss, no arguments; parameters untouched. */
@@ -223,6 +224,7 @@ export class NaturalGradient<D extends Dtype = Dtype> {
     const previous = state.previous === null ? null : decodeFloats(this.model.dtype, fn, "'state.previous'", state.previous, p);
     this.st.settings.lr = probe.lr;
     this.st.settings.config.damping = probe.damping;
+    this.st.dampingFloor = 0; // not saved: a fallback re-learns it
     this.st.accepted = steps;
     this.st.previous = previous;
   }

@@ -11,7 +11,7 @@ import type { Task } from '../task';
 import type { StepBatch } from './batch';
 import { chainDirection } from './chain';
 import { firstNonFinite, largestInput, lossTask, parameterName, rejectionOrThrow, type StepInfo } from './common';
-import { nextDamping, predictedDecrease, reductionRatio, rejectedDamping } from './damping';
+import { dampingFloor, nextDamping, predictedDecrease, reductionRatio, rejectedDamping } from './damping';
 import {
   assembleExact,
   type ExactConfig,
@@ -68,6 +68,8 @@ export interface NaturalStepState {
   previous: Floats | null;
   /** Accepted steps so far. */
   accepted: number;
+  /** The least λ the Levenberg–Marquardt rule may choose: raised past a λ whose float32 Cholesky failed (./damping.ts); 0 until then. */
+  dampingFloor: number;
   /** The line search's last accepted length lr·2⁻ᵏ: k, where the next search starts (0 before the first). */
   searchK: number;
   /** Timings and solver of the last direction() or accepted step(), null before the first. */
@@ -418,7 +420,11 @@ function commitStep(st: NaturalStepState, system: StepSystem, t: StepTrial, lamb
   theta.set(t.trial);
   info.accepted = true;
   info.lossAfter = t.after;
-  if (st.settings.rule) st.settings.config.damping = nextDamping(st.settings.rule, lambda, info.rho);
+  const { rule } = st.settings;
+  if (rule) {
+    st.dampingFloor = dampingFloor(rule, st.dampingFloor, lambda, t.sol.solver === 'pinv-fallback');
+    st.settings.config.damping = Math.max(st.dampingFloor, nextDamping(rule, lambda, info.rho));
+  }
   if (st.settings.mu > 0) st.previous = previousDirection(t.n, t.s);
   st.accepted++;
   // the trial's forward pass and the commit count as 'update'
