@@ -20,20 +20,20 @@
 // rejected at once, with λ and every other state bit-identical (NaturalGradient's stepTask;
 // docs/optimizer.md, "A bad batch").
 // With n = (F_θ + λI)⁻¹g and lr = 1, predicted = ½ nᵀF_θ n + λ‖n‖² > 0.
-// A floor below which the rule does not go: an accepted step whose damped float32 Cholesky met a
-// non-positive pivot (profile.solver 'pinv-fallback': λ below what float32 resolves of that kernel)
+// A floor below which the rule does not go: an accepted step whose damped Cholesky met a non-positive
+// pivot (profile.solver 'pinv-fallback': λ below what the kernel's precision, float32 or float64, resolves)
 // raises it to min(λ_max, λ·increase), and every later λ is at least the floor:
 //   λ ← max(floor, λ from the rule above)
 // At such a λ the fallback's float64 eigendecomposition drops every eigenvalue below its cutoff
-// (m·ε₃₂·e_max), a damping far above λ, at ~12× a Cholesky's cost (0.85 s against 0.07 s a step at
+// (m·ε·e_max), a damping far above λ, at ~12× a Cholesky's cost (0.85 s against 0.07 s a step at
 // m = 2,048); without the floor the rule lowered λ again at once (ρ ≈ 1) and every later step fell back.
-// bench:fullbatch (minibatches of 2,048, 20 s): 69 steps to MSE 1.27e-7 without it, 181 steps to
-// 1.3e-8 with it. The damping setter and loadState clear the floor.
+// bench:fullbatch (minibatches of 2,048, 20 s): 67 steps to MSE 1.27e-7 without it, 172 steps to
+// 1.67e-8 with it. The damping setter and loadState clear the floor.
 import { checkNumber, checkOptions, describe } from '../util/validate';
 
 /**
- * Settings of the Levenberg–Marquardt rule. Besides them, an accepted step whose float32 Cholesky fell
- * back to the eigendecomposition (profile.solver 'pinv-fallback') raises a floor under λ to λ·increase;
+ * Settings of the Levenberg–Marquardt rule. Besides them, an accepted step whose Cholesky fell back to
+ * the eigendecomposition (profile.solver 'pinv-fallback') raises a floor under λ to λ·increase;
  * setting `damping` clears it (docs/optimizer.md).
  */
 export interface LevenbergMarquardtOptions {

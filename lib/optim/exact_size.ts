@@ -77,10 +77,9 @@ const CG_GUESS_DAMPING = 1e-3;
  *   iterations(λ) ≈ i₀·√(λ₀/λ)   for λ < λ₀, and i₀ for λ ≥ λ₀
  * (no fewer: the bound's κ → 1 as λ grows, but the residual must still fall by `tolerance`, and a small
  * system must keep its exact direct solve), capped at maxIterations (a solve that runs out stops there,
- * unconverged). Without the scaling, 100
- * iterations measured at λ = 1e-3 were taken for the next step's at λ = 1.5e-6: bench:fullbatch's model
- * at N = 100,000 then ran CG out (1,000 iterations, 79 s, relative residual 1.8e-3) where the direct
- * solve takes 16 s.
+ * unconverged). Without the scaling, 100 iterations measured at λ = 1e-3 were taken for the next step's
+ * at λ = 1.5e-6: bench:fullbatch's model at N = 100,000 then ran CG out (1,000 iterations, 79 s,
+ * relative residual 1.8e-3) where the direct solve took 16 s.
  */
 export function cgIterationsAt(ws: Workspace, damping: number, maxIterations: number): number {
   const i0 = ws.cgIterations ?? CG_ITERATIONS_GUESS;

@@ -68,7 +68,7 @@ export interface NaturalStepState {
   previous: Floats | null;
   /** Accepted steps so far. */
   accepted: number;
-  /** The least λ the Levenberg–Marquardt rule may choose: raised past a λ whose float32 Cholesky failed (./damping.ts); 0 until then. */
+  /** The least λ the Levenberg–Marquardt rule may choose: raised past a λ whose Cholesky failed (./damping.ts); 0 until then. */
   dampingFloor: number;
   /** The line search's last accepted length lr·2⁻ᵏ: k, where the next search starts (0 before the first). */
   searchK: number;
