@@ -227,7 +227,29 @@ describe('accept, reject, retry', () => {
       expect(opt.damping).toBeGreaterThan(info.damping);
     }
     expect(lowered).toBeGreaterThanOrEqual(3);
+    // state() saves the floor and loadState restores it: a resumed optimizer continues bit-identically
+    const saved = JSON.parse(JSON.stringify(opt.state()));
+    expect(saved.dampingFloor).toBe(floor);
+    const twin = sequential([linear(3, 8), tanh(), linear(8, 2)], { seed: 3 });
+    twin.setParameters(model.getParameters());
+    const resumed = NaturalGradient.fromState(twin, saved);
+    for (let s = 0; s < 2; s++) {
+      const a = opt.step(x, y, n),
+        b = resumed.step(x, y, n);
+      expect(b.damping).toBe(a.damping);
+      expect(resumed.damping).toBe(opt.damping);
+      expect(Buffer.from(twin.getParameters().buffer).equals(Buffer.from(model.getParameters().buffer))).toBe(true);
+    }
+    expect(() => NaturalGradient.fromState(twin, { ...saved, dampingFloor: -1 })).toThrow(/'state.dampingFloor' must be a finite number ≥ 0/);
+    // a restored floor holds where the rule alone would lower λ: at λ = floor = 1e-3 the kernel factors and ρ > 3/4
+    const high = NaturalGradient.fromState(twin, { ...saved, options: { ...saved.options, damping: 1e-3 }, dampingFloor: 1e-3 });
+    const h = high.step(x, y, n);
+    expect(high.profile!.solver).toBe('cholesky');
+    expect(h.rho).toBeGreaterThan(0.75);
+    expect(nextDamping(low, 1e-3, h.rho)).toBeLessThan(1e-3);
+    expect(high.damping).toBe(1e-3);
     opt.damping = 1e-9; // an explicit λ clears the floor: the next step solves at it
+    expect(opt.state().dampingFloor).toBeUndefined();
     const info = opt.step(x, y, n);
     expect(info.damping).toBe(1e-9);
     expect(opt.damping).toBeCloseTo(1.5e-9, 20); // and the fallback raises a fresh floor from there

@@ -28,7 +28,7 @@
 // (m·ε·e_max), a damping far above λ, at ~12× a Cholesky's cost (0.85 s against 0.07 s a step at
 // m = 2,048); without the floor the rule lowered λ again at once (ρ ≈ 1) and every later step fell back.
 // bench:fullbatch (minibatches of 2,048, 20 s): 67 steps to MSE 1.27e-7 without it, 172 steps to
-// 1.67e-8 with it. The damping setter and loadState clear the floor.
+// 1.67e-8 with it. The damping setter clears the floor; state() saves it and loadState restores it.
 import { checkNumber, checkOptions, describe } from '../util/validate';
 
 /**

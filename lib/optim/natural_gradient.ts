@@ -37,6 +37,8 @@ export interface NaturalGradientState {
   steps: number;
   /** SPRING's previous direction n_{k−1}, base64 of its little-endian bytes (the model's dtype); null when none. */
   previous: string | null;
+  /** The Levenberg–Marquardt rule's floor under λ (see LevenbergMarquardtOptions), when one is set; absent: none. */
+  dampingFloor?: number;
 }
 
 /**
@@ -197,13 +199,14 @@ export class NaturalGradient<D extends Dtype = Dtype> {
       numParameters: this.model.numParameters,
       steps: this.st.accepted,
       previous: this.st.previous ? encodeFloats(this.st.previous) : null,
+      ...(this.st.dampingFloor > 0 ? { dampingFloor: this.st.dampingFloor } : {}),
     };
   }
   toJSON(): NaturalGradientState {
     return this.state();
   }
 
-  /** Restores a state() (λ, lr, momentum and step count; the options must be those this optimizer was built with, except lr and damping). */
+  /** Restores a state() (λ and its floor, lr, momentum and step count; the options must be those this optimizer was built with, except lr and damping). */
   loadState(state: NaturalGradientState): void {
     const fn = 'NaturalGradient.loadState';
     checkStateFor(fn, this.model, state, 'NaturalGradient');
@@ -221,10 +224,11 @@ export class NaturalGradient<D extends Dtype = Dtype> {
         `${fn}: the state was saved with options ${theirs}, this optimizer has ${mine} (lr and damping aside); use NaturalGradient.fromState`
       );
     const steps = checkCount(fn, 'state.steps', state.steps);
+    const floor = state.dampingFloor === undefined ? 0 : checkNumber(fn, "'state.dampingFloor'", state.dampingFloor, 0);
     const previous = state.previous === null ? null : decodeFloats(this.model.dtype, fn, "'state.previous'", state.previous, p);
     this.st.settings.lr = probe.lr;
     this.st.settings.config.damping = probe.damping;
-    this.st.dampingFloor = 0; // not saved: a fallback re-learns it
+    this.st.dampingFloor = floor;
     this.st.accepted = steps;
     this.st.previous = previous;
   }
